@@ -1,0 +1,176 @@
+//! The real-time buffer: rows acknowledged but not yet in segments, held in memory and
+//! grouped by time chunk.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use henge_storage::TableDef;
+
+use crate::error::{Error, Result};
+
+/// Small batches (single-row INSERTs) are merged once this many pile up in a chunk.
+const MERGE_SMALL_BATCHES: usize = 64;
+/// A batch smaller than this counts as small.
+const SMALL_BATCH_ROWS: usize = 4096;
+
+#[derive(Debug, Default, Clone)]
+struct Chunk {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// How many of the last batches are small.
+    small_tail: usize,
+}
+
+/// The in-memory rows of one table, by time chunk start (microseconds since the epoch).
+#[derive(Debug)]
+pub struct RealtimeBuffer {
+    def: Arc<TableDef>,
+    chunks: RwLock<BTreeMap<i64, Chunk>>,
+}
+
+impl RealtimeBuffer {
+    pub fn new(def: Arc<TableDef>) -> RealtimeBuffer {
+        RealtimeBuffer {
+            def,
+            chunks: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Adds rows, each to the chunk its time column places it in.
+    pub fn append(&self, batches: &[RecordBatch]) -> Result<()> {
+        let mut parts: Vec<(i64, RecordBatch)> = Vec::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            split_by_chunk(&self.def, batch, &mut parts)?;
+        }
+        let mut chunks = self.chunks.write().unwrap_or_else(|e| e.into_inner());
+        for (start, part) in parts {
+            let chunk = chunks.entry(start).or_default();
+            chunk.rows += part.num_rows();
+            chunk.small_tail = if part.num_rows() < SMALL_BATCH_ROWS {
+                chunk.small_tail + 1
+            } else {
+                0
+            };
+            chunk.batches.push(part);
+            if chunk.small_tail >= MERGE_SMALL_BATCHES {
+                let from = chunk.batches.len() - chunk.small_tail;
+                let merged = concat_batches(&self.def.arrow_schema(), &chunk.batches[from..])
+                    .map_err(|e| Error::WalRecord(e.to_string()))?;
+                chunk.batches.truncate(from);
+                chunk.small_tail = usize::from(merged.num_rows() < SMALL_BATCH_ROWS);
+                chunk.batches.push(merged);
+            }
+        }
+        Ok(())
+    }
+
+    /// A consistent copy of every buffered batch (cheap: the arrays are shared).
+    pub fn snapshot(&self) -> Vec<RecordBatch> {
+        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
+        chunks.values().flat_map(|c| c.batches.iter().cloned()).collect()
+    }
+
+    /// Number of buffered rows.
+    pub fn rows(&self) -> usize {
+        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
+        chunks.values().map(|c| c.rows).sum()
+    }
+
+    /// Start of every chunk that holds rows, with its row count.
+    pub fn chunk_rows(&self) -> Vec<(i64, usize)> {
+        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
+        chunks.iter().map(|(start, c)| (*start, c.rows)).collect()
+    }
+}
+
+/// Splits `batch` by time chunk and appends the pieces to `out`.
+fn split_by_chunk(def: &TableDef, batch: &RecordBatch, out: &mut Vec<(i64, RecordBatch)>) -> Result<()> {
+    let granularity = def.segment_granularity;
+    let times = def
+        .time_column_index()
+        .and_then(|i| batch.column(i).as_any().downcast_ref::<TimestampMicrosecondArray>());
+    let Some(times) = times else {
+        out.push((i64::MIN, batch.clone()));
+        return Ok(());
+    };
+    if times.null_count() > 0 {
+        return Err(Error::NotNull {
+            table: def.name.clone(),
+            column: def.time_column.clone().unwrap_or_default(),
+        });
+    }
+    let values = times.values();
+    let first = granularity.chunk_start(values[0]);
+    let end = granularity.chunk_end(first);
+    if values.iter().all(|&t| t >= first && t < end) {
+        out.push((first, batch.clone()));
+        return Ok(());
+    }
+    let mut by_chunk: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (row, &t) in values.iter().enumerate() {
+        by_chunk.entry(granularity.chunk_start(t)).or_default().push(row as u32);
+    }
+    for (start, rows) in by_chunk {
+        let part = take_record_batch(batch, &UInt32Array::from(rows))
+            .map_err(|e| Error::WalRecord(e.to_string()))?;
+        out.push((start, part));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use henge_storage::{ColumnDef, ColumnType, Granularity};
+
+    const HOUR: i64 = 3_600_000_000;
+
+    fn def() -> Arc<TableDef> {
+        Arc::new(TableDef {
+            id: 1,
+            name: "t".into(),
+            columns: vec![
+                ColumnDef { name: "ts".into(), ty: ColumnType::Timestamp, nullable: false },
+                ColumnDef { name: "v".into(), ty: ColumnType::BigInt, nullable: true },
+            ],
+            time_column: Some("ts".into()),
+            segment_granularity: Granularity::Hour,
+        })
+    }
+
+    fn batch(def: &TableDef, times: Vec<i64>) -> RecordBatch {
+        let n = times.len() as i64;
+        RecordBatch::try_new(
+            def.arrow_schema(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(times)),
+                Arc::new(Int64Array::from((0..n).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_go_to_their_chunks() {
+        let def = def();
+        let buffer = RealtimeBuffer::new(def.clone());
+        buffer.append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])]).unwrap();
+        assert_eq!(buffer.chunk_rows(), vec![(0, 2), (HOUR, 1), (2 * HOUR, 2)]);
+        assert_eq!(buffer.rows(), 5);
+    }
+
+    #[test]
+    fn many_small_appends_are_merged_without_losing_rows() {
+        let def = def();
+        let buffer = RealtimeBuffer::new(def.clone());
+        for i in 0..1000 {
+            buffer.append(&[batch(&def, vec![i])]).unwrap();
+        }
+        let snapshot = buffer.snapshot();
+        assert!(snapshot.len() < 100, "{} batches", snapshot.len());
+        assert_eq!(snapshot.iter().map(|b| b.num_rows()).sum::<usize>(), 1000);
+    }
+}

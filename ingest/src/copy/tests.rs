@@ -1,0 +1,140 @@
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use henge_storage::{ColumnDef, ColumnType, Granularity, TableDef};
+
+use super::*;
+
+fn table() -> Arc<TableDef> {
+    let column = |name: &str, ty, nullable| ColumnDef {
+        name: name.into(),
+        ty,
+        nullable,
+    };
+    Arc::new(TableDef {
+        id: 1,
+        name: "ev".into(),
+        columns: vec![
+            column("ts", ColumnType::Timestamp, false),
+            column("page", ColumnType::Text, true),
+            column("added", ColumnType::BigInt, true),
+        ],
+        time_column: Some("ts".into()),
+        segment_granularity: Granularity::Hour,
+    })
+}
+
+fn load(options: CopyOptions, pieces: &[&[u8]]) -> Result<(u64, Vec<RecordBatch>)> {
+    let mut reader = CopyReader::new(table(), vec![0, 1, 2], options)?;
+    for piece in pieces {
+        reader.feed(piece)?;
+    }
+    reader.finish()
+}
+
+fn pages(batches: &[RecordBatch]) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column(1).as_string::<i32>();
+            (0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i).to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn text_format_escapes_and_nulls() {
+    let input = b"2024-01-01 00:00:00\ta\\tb\\\\c\t1\n2024-01-01 00:00:01\t\\N\t\\N\n2024-01-01 00:00:02\t\t-3\n\\.\nignored";
+    let (rows, batches) = load(CopyOptions::new(CopyFormat::Text), &[input]).unwrap();
+    assert_eq!(rows, 3);
+    assert_eq!(
+        pages(&batches),
+        vec![Some("a\tb\\c".into()), None, Some(String::new())]
+    );
+    let added = batches[0].column(2).as_primitive::<Int64Type>();
+    assert_eq!(added.value(2), -3);
+    assert!(added.is_null(1));
+}
+
+#[test]
+fn csv_quoted_empty_string_is_not_null_and_records_span_feeds() {
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.header = Header::Present;
+    let input: &[u8] = b"ts,page,added\r\n2024-01-01 00:00:00,\"\",1\r\n2024-01-01 00:00:01,,2\n2024-01-01 00:00:02,\"multi\nline, \"\"quoted\"\"\",3";
+    // Feed one byte at a time: records and quotes cross every boundary.
+    let pieces: Vec<&[u8]> = input.chunks(1).collect();
+    let (rows, batches) = load(options, &pieces).unwrap();
+    assert_eq!(rows, 3);
+    assert_eq!(
+        pages(&batches),
+        vec![
+            Some(String::new()),
+            None,
+            Some("multi\nline, \"quoted\"".into())
+        ]
+    );
+}
+
+#[test]
+fn force_null_and_force_not_null() {
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.force_not_null = vec!["page".into()];
+    let (_, batches) = load(options, &[b"2024-01-01 00:00:00,,1\n"]).unwrap();
+    assert_eq!(pages(&batches), vec![Some(String::new())]);
+
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.force_null = vec!["page".into()];
+    let (_, batches) = load(options, &[b"2024-01-01 00:00:00,\"\",1\n"]).unwrap();
+    assert_eq!(pages(&batches), vec![None]);
+}
+
+#[test]
+fn a_bad_value_names_its_line_and_column() {
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.header = Header::Present;
+    let input = b"ts,page,added\n2024-01-01 00:00:00,a,1\n2024-01-01 00:00:00,b,x\n";
+    let err = load(options, &[input]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "COPY ev, line 3, column added: invalid input syntax for type bigint: \"x\""
+    );
+}
+
+#[test]
+fn missing_and_extra_columns_and_not_null() {
+    let options = CopyOptions::new(CopyFormat::Csv);
+    let err = load(options.clone(), &[b"2024-01-01 00:00:00,a\n"]).unwrap_err();
+    assert_eq!(err.to_string(), "COPY ev, line 1: missing data for column \"added\"");
+    let err = load(options.clone(), &[b"2024-01-01 00:00:00,a,1,2\n"]).unwrap_err();
+    assert_eq!(err.to_string(), "COPY ev, line 1: extra data after last expected column");
+    let err = load(options.clone(), &[b",a,1\n"]).unwrap_err();
+    assert!(matches!(err.root(), Error::NotNull { .. }), "{err}");
+    let err = load(options, &[b"2024-01-01 00:00:00,\"open,1\n"]).unwrap_err();
+    assert!(err.to_string().contains("unterminated CSV quoted field"), "{err}");
+}
+
+#[test]
+fn header_match_checks_names() {
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.header = Header::Match;
+    assert!(load(options.clone(), &[b"ts,page,added\n"]).is_ok());
+    let err = load(options, &[b"ts,url,added\n"]).unwrap_err();
+    assert!(err.to_string().contains("column name mismatch"), "{err}");
+}
+
+#[test]
+fn a_custom_delimiter_null_and_escape() {
+    let mut options = CopyOptions::new(CopyFormat::Csv);
+    options.delimiter = b'|';
+    options.null = "NULL".into();
+    options.escape = b'\\';
+    let (_, batches) = load(
+        options,
+        &[b"2024-01-01 00:00:00|\"a\\\"b\"|NULL\n2024-01-01 00:00:00|NULL|7\n"],
+    )
+    .unwrap();
+    assert_eq!(pages(&batches), vec![Some("a\"b".into()), None]);
+}

@@ -1,0 +1,96 @@
+//! Errors raised on the write path.
+
+use std::path::PathBuf;
+
+/// Result alias for the write path.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an input value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueErrorKind {
+    /// The text is not a value of the type at all.
+    InvalidSyntax,
+    /// The value is well formed but does not fit the type.
+    OutOfRange,
+    /// A string is longer than the column allows.
+    TooLong,
+}
+
+/// A value that cannot be stored in a column, with PostgreSQL's wording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValueError {
+    pub kind: ValueErrorKind,
+    pub message: String,
+}
+
+impl ValueError {
+    pub(crate) fn syntax(type_name: &str, input: &str) -> ValueError {
+        ValueError {
+            kind: ValueErrorKind::InvalidSyntax,
+            message: format!("invalid input syntax for type {type_name}: \"{input}\""),
+        }
+    }
+
+    pub(crate) fn out_of_range(message: String) -> ValueError {
+        ValueError {
+            kind: ValueErrorKind::OutOfRange,
+            message,
+        }
+    }
+}
+
+/// Everything that can go wrong on the write path.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Storage(#[from] henge_storage::Error),
+    /// A value does not fit its column.
+    #[error("{0}")]
+    Value(#[from] ValueError),
+    /// A NULL in a NOT NULL column.
+    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    NotNull { table: String, column: String },
+    /// Malformed COPY input (missing or extra columns, bad quoting, a bad header).
+    #[error("{0}")]
+    BadCopyData(String),
+    /// A COPY option that is not valid (or not valid with the others).
+    #[error("{0}")]
+    BadCopyOption(String),
+    /// An error in one line of COPY input, with where it happened.
+    #[error("COPY {table}, line {line}{}: {source}", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+    CopyLine {
+        table: String,
+        line: u64,
+        column: Option<String>,
+        #[source]
+        source: Box<Error>,
+    },
+    /// The write-ahead log could not be written or read.
+    #[error("write-ahead log {action} failed on \"{path}\": {source}")]
+    WalIo {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The write-ahead log writer has stopped (the server is shutting down or a write failed).
+    #[error("the write-ahead log is not accepting writes: {0}")]
+    WalClosed(String),
+    /// A write-ahead log record could not be encoded or decoded.
+    #[error("write-ahead log record: {0}")]
+    WalRecord(String),
+    /// The table was dropped while the statement ran.
+    #[error("relation \"{0}\" does not exist")]
+    TableNotFound(String),
+}
+
+impl Error {
+    /// The innermost error, looking through COPY line context.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::CopyLine { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Building Arrow batches from text values, and checking batches against a table's
+//! definition before they are written.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder,
+    Decimal128Array, Decimal128Builder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use henge_storage::schema::UTC;
+use henge_storage::{ColumnType, TableDef};
+
+use crate::error::{Error, Result, ValueError, ValueErrorKind};
+use crate::value;
+
+/// Rows per batch when building from text input.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Appends text values, column by column, to one Arrow builder of the column's type.
+enum ColumnBuilder {
+    Boolean(BooleanBuilder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Decimal(Decimal128Builder, u8, i8),
+    Utf8(StringBuilder, Option<u32>),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder, bool),
+    Binary(BinaryBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(ty: ColumnType) -> ColumnBuilder {
+        match ty {
+            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
+            ColumnType::SmallInt => ColumnBuilder::Int16(Int16Builder::new()),
+            ColumnType::Integer => ColumnBuilder::Int32(Int32Builder::new()),
+            ColumnType::BigInt => ColumnBuilder::Int64(Int64Builder::new()),
+            ColumnType::Real => ColumnBuilder::Float32(Float32Builder::new()),
+            ColumnType::Double => ColumnBuilder::Float64(Float64Builder::new()),
+            ColumnType::Numeric { precision, scale } => {
+                ColumnBuilder::Decimal(Decimal128Builder::new(), precision, scale)
+            }
+            ColumnType::Text => ColumnBuilder::Utf8(StringBuilder::new(), None),
+            ColumnType::Varchar { max_len } => ColumnBuilder::Utf8(StringBuilder::new(), max_len),
+            ColumnType::Date => ColumnBuilder::Date(Date32Builder::new()),
+            ColumnType::Timestamp => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), false)
+            }
+            ColumnType::TimestampTz => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), true)
+            }
+            ColumnType::Bytea => ColumnBuilder::Binary(BinaryBuilder::new()),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::Int16(b) => b.append_null(),
+            ColumnBuilder::Int32(b) => b.append_null(),
+            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::Float32(b) => b.append_null(),
+            ColumnBuilder::Float64(b) => b.append_null(),
+            ColumnBuilder::Decimal(b, ..) => b.append_null(),
+            ColumnBuilder::Utf8(b, _) => b.append_null(),
+            ColumnBuilder::Date(b) => b.append_null(),
+            ColumnBuilder::Timestamp(b, _) => b.append_null(),
+            ColumnBuilder::Binary(b) => b.append_null(),
+        }
+    }
+
+    fn append_text(&mut self, text: &str) -> Result<(), ValueError> {
+        match self {
+            ColumnBuilder::Boolean(b) => b.append_value(value::parse_bool(text)?),
+            ColumnBuilder::Int16(b) => b.append_value(
+                value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")? as i16,
+            ),
+            ColumnBuilder::Int32(b) => b.append_value(
+                value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer")? as i32,
+            ),
+            ColumnBuilder::Int64(b) => {
+                b.append_value(value::parse_int(text, i64::MIN, i64::MAX, "bigint")?)
+            }
+            ColumnBuilder::Float32(b) => b.append_value(value::parse_f32(text)?),
+            ColumnBuilder::Float64(b) => {
+                b.append_value(value::parse_f64(text, "double precision")?)
+            }
+            ColumnBuilder::Decimal(b, precision, scale) => {
+                b.append_value(value::parse_numeric(text, *precision, *scale)?)
+            }
+            ColumnBuilder::Utf8(b, max_len) => {
+                check_length(text, *max_len)?;
+                b.append_value(text)
+            }
+            ColumnBuilder::Date(b) => b.append_value(value::parse_date(text)?),
+            ColumnBuilder::Timestamp(b, false) => b.append_value(value::parse_timestamp(text)?),
+            ColumnBuilder::Timestamp(b, true) => {
+                b.append_value(value::parse_timestamptz(text, 0)?)
+            }
+            ColumnBuilder::Binary(b) => b.append_value(value::parse_bytea(text)?),
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            ColumnBuilder::Boolean(b) => b.len(),
+            ColumnBuilder::Int16(b) => b.len(),
+            ColumnBuilder::Int32(b) => b.len(),
+            ColumnBuilder::Int64(b) => b.len(),
+            ColumnBuilder::Float32(b) => b.len(),
+            ColumnBuilder::Float64(b) => b.len(),
+            ColumnBuilder::Decimal(b, ..) => b.len(),
+            ColumnBuilder::Utf8(b, _) => b.len(),
+            ColumnBuilder::Date(b) => b.len(),
+            ColumnBuilder::Timestamp(b, _) => b.len(),
+            ColumnBuilder::Binary(b) => b.len(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int16(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(b, precision, scale) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*precision, *scale)
+                    .unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new())),
+            ),
+            ColumnBuilder::Utf8(b, _) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b, false) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b, true) => Arc::new(b.finish().with_timezone(UTC)),
+            ColumnBuilder::Binary(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn check_length(text: &str, max_len: Option<u32>) -> Result<(), ValueError> {
+    match max_len {
+        Some(n) if text.chars().count() > n as usize => Err(ValueError {
+            kind: ValueErrorKind::TooLong,
+            message: format!("value too long for type character varying({n})"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Builds record batches of a table from rows of text values (COPY input).
+pub struct RowBuilder {
+    def: Arc<TableDef>,
+    columns: Vec<ColumnBuilder>,
+    batches: Vec<RecordBatch>,
+}
+
+impl RowBuilder {
+    pub fn new(def: Arc<TableDef>) -> RowBuilder {
+        let columns = def.columns.iter().map(|c| ColumnBuilder::new(c.ty)).collect();
+        RowBuilder {
+            def,
+            columns,
+            batches: Vec::new(),
+        }
+    }
+
+    /// The table rows are built for.
+    pub fn table(&self) -> &TableDef {
+        &self.def
+    }
+
+    /// Sets column `index` of the current row from its text form; `None` is NULL.
+    pub fn push(&mut self, index: usize, text: Option<&str>) -> Result<()> {
+        let column = &self.def.columns[index];
+        match text {
+            None if !column.nullable => Err(Error::NotNull {
+                table: self.def.name.clone(),
+                column: column.name.clone(),
+            }),
+            None => {
+                self.columns[index].append_null();
+                Ok(())
+            }
+            Some(text) => Ok(self.columns[index].append_text(text)?),
+        }
+    }
+
+    /// Completes the current row: columns not set are NULL (which NOT NULL columns refuse).
+    pub fn end_row(&mut self) -> Result<()> {
+        let rows = self.columns.iter().map(ColumnBuilder::len).max().unwrap_or(0);
+        for index in 0..self.columns.len() {
+            if self.columns[index].len() < rows {
+                self.push(index, None)?;
+            }
+        }
+        if rows >= BATCH_ROWS {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        let rows = self.columns.first().map(ColumnBuilder::len).unwrap_or(0);
+        if rows == 0 {
+            return;
+        }
+        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        // The builders were made from the same definition as the schema, so this holds.
+        if let Ok(batch) = RecordBatch::try_new(self.def.arrow_schema(), arrays) {
+            self.batches.push(batch);
+        }
+    }
+
+    /// All complete rows, as batches.
+    pub fn finish(mut self) -> Vec<RecordBatch> {
+        self.flush();
+        self.batches
+    }
+}
+
+/// Checks a batch (from INSERT) against the table's constraints: NOT NULL, varchar length
+/// and numeric precision.
+pub fn validate_batch(def: &TableDef, batch: &RecordBatch) -> Result<()> {
+    for (column, array) in def.columns.iter().zip(batch.columns()) {
+        if !column.nullable && array.null_count() > 0 {
+            return Err(Error::NotNull {
+                table: def.name.clone(),
+                column: column.name.clone(),
+            });
+        }
+        match column.ty {
+            ColumnType::Varchar { max_len: Some(n) } => {
+                if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
+                    for s in strings.iter().flatten() {
+                        check_length(s, Some(n))?;
+                    }
+                }
+            }
+            ColumnType::Numeric { precision, scale } => {
+                if let Some(decimals) = array.as_any().downcast_ref::<Decimal128Array>() {
+                    let limit = 10i128.pow(u32::from(precision));
+                    if decimals.iter().flatten().any(|v| v.unsigned_abs() >= limit as u128) {
+                        return Err(ValueError::out_of_range(format!(
+                            "numeric field overflow: a field with precision {precision}, scale {scale} must round to an absolute value less than 10^{}",
+                            i32::from(precision) - i32::from(scale)
+                        ))
+                        .into());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Errors raised by the storage layer.
+
+use std::path::PathBuf;
+
+/// Result alias for storage operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O operation on a file of the data directory failed.
+    #[error("could not {action} \"{path}\": {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A metadata file exists but cannot be understood.
+    #[error("metadata file \"{path}\" is damaged: {reason}")]
+    CorruptMetadata { path: PathBuf, reason: String },
+    /// A table with this name already exists.
+    #[error("relation \"{0}\" already exists")]
+    TableExists(String),
+    /// No table with this name exists.
+    #[error("table \"{0}\" does not exist")]
+    TableNotFound(String),
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Column types and table definitions.
+//!
+//! Henge's column types follow PostgreSQL's; each maps to exactly one Arrow type, which is
+//! how rows are held in memory, in the write-ahead log and in segments.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::granularity::Granularity;
+
+/// Precision and scale given to a `numeric` column declared without them.
+pub const DEFAULT_NUMERIC: (u8, i8) = (38, 10);
+
+/// Largest precision a `numeric` column can have (Arrow's Decimal128).
+pub const MAX_NUMERIC_PRECISION: u8 = 38;
+
+/// The time zone Arrow carries for `timestamp with time zone` values (stored as UTC).
+pub const UTC: &str = "+00:00";
+
+/// A column's type, as PostgreSQL names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ColumnType {
+    Boolean,
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    /// `numeric(precision, scale)`.
+    Numeric { precision: u8, scale: i8 },
+    Text,
+    /// `varchar(n)`; `None` for an unbounded `varchar`.
+    Varchar { max_len: Option<u32> },
+    Date,
+    Timestamp,
+    TimestampTz,
+    Bytea,
+}
+
+impl ColumnType {
+    /// The Arrow type values of this column are held in.
+    pub fn arrow_type(&self) -> DataType {
+        match self {
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::SmallInt => DataType::Int16,
+            ColumnType::Integer => DataType::Int32,
+            ColumnType::BigInt => DataType::Int64,
+            ColumnType::Real => DataType::Float32,
+            ColumnType::Double => DataType::Float64,
+            ColumnType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            ColumnType::Text | ColumnType::Varchar { .. } => DataType::Utf8,
+            ColumnType::Date => DataType::Date32,
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColumnType::TimestampTz => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC)))
+            }
+            ColumnType::Bytea => DataType::Binary,
+        }
+    }
+
+    /// PostgreSQL's name for the type, as `format_type` prints it.
+    pub fn sql_name(&self) -> String {
+        match self {
+            ColumnType::Boolean => "boolean".into(),
+            ColumnType::SmallInt => "smallint".into(),
+            ColumnType::Integer => "integer".into(),
+            ColumnType::BigInt => "bigint".into(),
+            ColumnType::Real => "real".into(),
+            ColumnType::Double => "double precision".into(),
+            ColumnType::Numeric { precision, scale } => format!("numeric({precision},{scale})"),
+            ColumnType::Text => "text".into(),
+            ColumnType::Varchar { max_len: Some(n) } => format!("character varying({n})"),
+            ColumnType::Varchar { max_len: None } => "character varying".into(),
+            ColumnType::Date => "date".into(),
+            ColumnType::Timestamp => "timestamp without time zone".into(),
+            ColumnType::TimestampTz => "timestamp with time zone".into(),
+            ColumnType::Bytea => "bytea".into(),
+        }
+    }
+
+    /// PostgreSQL's name for the type without modifiers, as used in error messages about
+    /// input values (`invalid input syntax for type bigint`).
+    pub fn base_name(&self) -> &'static str {
+        match self {
+            ColumnType::Boolean => "boolean",
+            ColumnType::SmallInt => "smallint",
+            ColumnType::Integer => "integer",
+            ColumnType::BigInt => "bigint",
+            ColumnType::Real => "real",
+            ColumnType::Double => "double precision",
+            ColumnType::Numeric { .. } => "numeric",
+            ColumnType::Text => "text",
+            ColumnType::Varchar { .. } => "character varying",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::TimestampTz => "timestamp with time zone",
+            ColumnType::Bytea => "bytea",
+        }
+    }
+
+    /// Whether this is one of the two timestamp types.
+    pub fn is_timestamp(&self) -> bool {
+        matches!(self, ColumnType::Timestamp | ColumnType::TimestampTz)
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: ColumnType,
+    pub nullable: bool,
+}
+
+/// A table's definition: its columns and how its rows are cut into time chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Unique for the life of the data directory; never reused, even after DROP TABLE.
+    pub id: u64,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    /// The column whose value places a row in a time chunk; `None` makes the whole table
+    /// one chunk.
+    pub time_column: Option<String>,
+    pub segment_granularity: Granularity,
+}
+
+impl TableDef {
+    /// The Arrow schema of the table's rows. Every field is declared nullable: NOT NULL is
+    /// enforced by Henge's write path, with PostgreSQL's error, rather than by Arrow.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.ty.arrow_type(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Position of a column by name.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Position of the time column, if the table has one.
+    pub fn time_column_index(&self) -> Option<usize> {
+        self.time_column
+            .as_deref()
+            .and_then(|name| self.column_index(name))
+    }
+}
