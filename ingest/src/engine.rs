@@ -151,6 +151,14 @@ impl Engine {
     }
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tables", &self.tables().len())
+            .finish_non_exhaustive()
+    }
+}
+
 fn schemas_match(def: &TableDef, batches: &[RecordBatch]) -> bool {
     let schema = def.arrow_schema();
     batches.iter().all(|b| b.schema().fields() == schema.fields())

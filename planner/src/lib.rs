@@ -1,1 +1,12 @@
-//! placeholder
+//! Henge's query side: how DataFusion sees Henge's tables.
+//!
+//! [`session::new_context`] builds the DataFusion context a connection queries through;
+//! its catalog is [`schema::HengeSchema`], which hands out one [`table::HengeTable`] per
+//! table. A `HengeTable` scans the table's real-time buffer and takes INSERTs through a
+//! [`table::BufferSink`], which writes via the ingest engine.
+
+pub mod schema;
+pub mod session;
+pub mod table;
+
+pub use session::{new_context, CATALOG, SCHEMA};

@@ -1,0 +1,30 @@
+//! Building the DataFusion context that a connection runs its queries in.
+
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use henge_ingest::Engine;
+
+use crate::schema::HengeSchema;
+
+/// The database (DataFusion catalog) every table lives in.
+pub const CATALOG: &str = "henge";
+/// The schema every table lives in.
+pub const SCHEMA: &str = "public";
+
+/// A fresh query context over the engine's tables, with PostgreSQL's SQL dialect.
+pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG, SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(true)
+        .with_target_partitions(target_partitions.max(1))
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    let ctx = SessionContext::new_with_config(config);
+    let catalog = MemoryCatalogProvider::new();
+    // A fresh in-memory catalog takes any schema; registration cannot fail.
+    let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine)));
+    ctx.register_catalog(CATALOG, Arc::new(catalog));
+    ctx
+}

@@ -1,0 +1,247 @@
+//! Client-facing errors: the one place where every error becomes a PostgreSQL SQLSTATE
+//! and message.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+use henge_ingest::ValueErrorKind;
+use pgwire::error::{ErrorInfo, PgWireError};
+
+/// SQLSTATE codes Henge sends, named as in PostgreSQL's errcodes.txt.
+pub mod code {
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
+    pub const QUERY_CANCELED: &str = "57014";
+    pub const OUT_OF_MEMORY: &str = "53200";
+    pub const IO_ERROR: &str = "58030";
+    pub const DATA_CORRUPTED: &str = "XX001";
+    pub const INTERNAL_ERROR: &str = "XX000";
+}
+
+/// An error as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl PgError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> PgError {
+        PgError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unsupported(message: impl Into<String>) -> PgError {
+        PgError::new(code::FEATURE_NOT_SUPPORTED, message)
+    }
+
+    pub fn syntax(message: impl Into<String>) -> PgError {
+        PgError::new(code::SYNTAX_ERROR, message)
+    }
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl From<PgError> for PgWireError {
+    fn from(e: PgError) -> PgWireError {
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".to_owned(),
+            e.code.to_owned(),
+            e.message,
+        )))
+    }
+}
+
+impl From<henge_ingest::Error> for PgError {
+    fn from(e: henge_ingest::Error) -> PgError {
+        from_ingest(&e)
+    }
+}
+
+impl From<henge_storage::Error> for PgError {
+    fn from(e: henge_storage::Error) -> PgError {
+        from_storage(&e)
+    }
+}
+
+impl From<DataFusionError> for PgError {
+    fn from(e: DataFusionError) -> PgError {
+        from_datafusion(&e)
+    }
+}
+
+fn from_storage(e: &henge_storage::Error) -> PgError {
+    use henge_storage::Error as E;
+    let code = match e {
+        E::TableExists(_) => code::DUPLICATE_TABLE,
+        E::TableNotFound(_) => code::UNDEFINED_TABLE,
+        E::Io { .. } => code::IO_ERROR,
+        E::CorruptMetadata { .. } => code::DATA_CORRUPTED,
+    };
+    let message = match e {
+        E::TableNotFound(name) => format!("table \"{name}\" does not exist"),
+        other => other.to_string(),
+    };
+    PgError::new(code, message)
+}
+
+fn from_ingest(e: &henge_ingest::Error) -> PgError {
+    use henge_ingest::Error as E;
+    let code = match e.root() {
+        E::Storage(inner) => return from_storage(inner),
+        E::Value(v) => match v.kind {
+            ValueErrorKind::InvalidSyntax => code::INVALID_TEXT_REPRESENTATION,
+            ValueErrorKind::OutOfRange if v.message.starts_with("date/time") => {
+                code::DATETIME_FIELD_OVERFLOW
+            }
+            ValueErrorKind::OutOfRange => code::NUMERIC_VALUE_OUT_OF_RANGE,
+            ValueErrorKind::TooLong => code::STRING_DATA_RIGHT_TRUNCATION,
+        },
+        E::NotNull { .. } => code::NOT_NULL_VIOLATION,
+        E::BadCopyData(_) => code::BAD_COPY_FILE_FORMAT,
+        E::BadCopyOption(_) => code::INVALID_PARAMETER_VALUE,
+        E::WalIo { .. } | E::WalClosed(_) => code::IO_ERROR,
+        E::WalRecord(_) => code::INTERNAL_ERROR,
+        E::TableNotFound(_) => code::UNDEFINED_TABLE,
+        E::CopyLine { .. } => code::INTERNAL_ERROR,
+    };
+    PgError::new(code, e.to_string())
+}
+
+fn from_datafusion(e: &DataFusionError) -> PgError {
+    match e {
+        DataFusionError::External(inner) => {
+            if let Some(ingest) = inner.downcast_ref::<henge_ingest::Error>() {
+                return from_ingest(ingest);
+            }
+            if let Some(pg) = inner.downcast_ref::<PgErrorBox>() {
+                return pg.0.clone();
+            }
+            PgError::new(code::INTERNAL_ERROR, inner.to_string())
+        }
+        DataFusionError::Context(_, inner) => from_datafusion(inner),
+        DataFusionError::Diagnostic(_, inner) => from_datafusion(inner),
+        DataFusionError::Shared(inner) => from_datafusion(inner),
+        DataFusionError::Collection(errors) => errors
+            .first()
+            .map(from_datafusion)
+            .unwrap_or_else(|| PgError::new(code::INTERNAL_ERROR, e.to_string())),
+        DataFusionError::ArrowError(arrow, _) => from_arrow(arrow),
+        DataFusionError::SQL(parse, _) => PgError::syntax(parse.to_string()),
+        DataFusionError::SchemaError(schema, _) => match schema.as_ref() {
+            SchemaError::FieldNotFound { field, .. } => PgError::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{}\" does not exist", field.name()),
+            ),
+            SchemaError::AmbiguousReference { field } => PgError::new(
+                code::AMBIGUOUS_COLUMN,
+                format!("column reference \"{}\" is ambiguous", field.name()),
+            ),
+            SchemaError::DuplicateQualifiedField { name, .. }
+            | SchemaError::DuplicateUnqualifiedField { name } => PgError::new(
+                code::DUPLICATE_COLUMN,
+                format!("column \"{name}\" specified more than once"),
+            ),
+            other => PgError::new(code::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, other.to_string()),
+        },
+        DataFusionError::Plan(message) => plan_error(message),
+        DataFusionError::NotImplemented(message) => PgError::unsupported(message.clone()),
+        DataFusionError::ResourcesExhausted(message) => {
+            PgError::new(code::OUT_OF_MEMORY, message.clone())
+        }
+        DataFusionError::Execution(message) => execution_error(message),
+        other => PgError::new(code::INTERNAL_ERROR, other.to_string()),
+    }
+}
+
+/// Planning errors carry only text; recognise the ones clients act on.
+fn plan_error(message: &str) -> PgError {
+    if let Some(rest) = message.strip_prefix("table '") {
+        if let Some(name) = rest.strip_suffix("' not found") {
+            let short = name.rsplit('.').next().unwrap_or(name);
+            return PgError::new(
+                code::UNDEFINED_TABLE,
+                format!("relation \"{short}\" does not exist"),
+            );
+        }
+    }
+    if message.contains("Invalid function") || message.contains("No function matches") {
+        return PgError::new(code::UNDEFINED_FUNCTION, message);
+    }
+    if message.contains("Cannot infer common argument type")
+        || message.contains("Cannot automatically convert")
+        || message.contains("type coercion")
+    {
+        return PgError::new(code::DATATYPE_MISMATCH, message);
+    }
+    PgError::new(code::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, message)
+}
+
+fn execution_error(message: &str) -> PgError {
+    if message.contains("Cast error") || message.contains("Cannot cast") {
+        return PgError::new(code::INVALID_TEXT_REPRESENTATION, message);
+    }
+    PgError::new(code::INTERNAL_ERROR, message)
+}
+
+fn from_arrow(e: &ArrowError) -> PgError {
+    match e {
+        ArrowError::DivideByZero => PgError::new(code::DIVISION_BY_ZERO, "division by zero"),
+        ArrowError::ArithmeticOverflow(m) => PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone()),
+        ArrowError::CastError(m) | ArrowError::ParseError(m) => {
+            // Arrow says e.g. "Cannot cast string 'x' to value of Int64 type"; keep its text
+            // but use PostgreSQL's code, and PostgreSQL's wording where it can be recovered.
+            if m.contains("Can't cast value") || m.contains("too large") || m.contains("overflow") {
+                return PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone());
+            }
+            PgError::new(code::INVALID_TEXT_REPRESENTATION, m.clone())
+        }
+        ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
+            PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
+        }
+        ArrowError::ExternalError(inner) => {
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                return from_datafusion(df);
+            }
+            PgError::new(code::INTERNAL_ERROR, inner.to_string())
+        }
+        other => PgError::new(code::INTERNAL_ERROR, other.to_string()),
+    }
+}
+
+/// Carries a `PgError` through DataFusion's error type.
+#[derive(Debug)]
+pub struct PgErrorBox(pub PgError);
+
+impl std::fmt::Display for PgErrorBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for PgErrorBox {}
