@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::RecordBatch;
@@ -44,6 +45,8 @@ pub struct Engine {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     /// Serialises CREATE and DROP so the catalog file and the table map change together.
     ddl: Mutex<()>,
+    /// Bumped by every CREATE and DROP, so cached query plans know to re-plan.
+    generation: AtomicU64,
 }
 
 impl Engine {
@@ -81,6 +84,7 @@ impl Engine {
             wal,
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -102,6 +106,11 @@ impl Engine {
         tables
     }
 
+    /// Changes whenever a table is created or dropped.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// Creates a table from a validated definition (its `id` is assigned here).
     pub fn create_table(&self, def: TableDef) -> Result<Arc<Table>> {
         let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,6 +120,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(table.def.name.clone(), table.clone());
+        self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(table = %table.def.name, id = table.def.id, "table created");
         Ok(table)
     }
@@ -120,6 +130,7 @@ impl Engine {
         let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
         self.catalog.drop_table(name)?;
         self.tables.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(table = %name, "table dropped");
         Ok(())
     }

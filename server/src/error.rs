@@ -167,7 +167,6 @@ fn from_datafusion(e: &DataFusionError) -> PgError {
                 code::DUPLICATE_COLUMN,
                 format!("column \"{name}\" specified more than once"),
             ),
-            other => PgError::new(code::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION, other.to_string()),
         },
         DataFusionError::Plan(message) => plan_error(message),
         DataFusionError::NotImplemented(message) => PgError::unsupported(message.clone()),

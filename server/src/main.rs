@@ -1,1 +1,82 @@
-fn main() {}
+//! `henge`: a real-time analytical database that speaks the PostgreSQL wire protocol.
+//!
+//! This crate is the front of the house: [`config`] loads settings, [`server`] runs the
+//! process, [`wire`] speaks the protocol, [`session`] dispatches statements (DDL in
+//! [`ddl`], COPY in [`copy`], everything else to DataFusion), and [`error`] turns every
+//! error into a PostgreSQL SQLSTATE.
+
+mod config;
+mod copy;
+mod ddl;
+mod error;
+mod params;
+mod server;
+mod session;
+mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "henge", version, about = "A real-time analytical database that speaks PostgreSQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve {
+        /// Configuration file (default: config/henge.toml if it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding the configuration.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory, overriding the configuration.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Command::Serve { config, listen, data_dir } = Cli::parse().command;
+    let mut config = match config::Config::load(config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("henge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
+    let filter = EnvFilter::try_from_env("HENGE_LOG")
+        .or_else(|_| EnvFilter::try_new(&config.log))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("henge: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("henge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! CREATE TABLE and DROP TABLE: from the SQL statement to a validated table definition.
+
+use datafusion::sql::sqlparser::ast::{
+    CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType, ExactNumberInfo,
+    Expr, ObjectName, SqlOption, TimezoneInfo, Value, ValueWithSpan,
+};
+use henge_storage::schema::{DEFAULT_NUMERIC, MAX_NUMERIC_PRECISION};
+use henge_storage::{ColumnDef, ColumnType, Granularity, TableDef};
+
+use crate::error::{code, PgError};
+
+/// The unqualified, case-normalised table name of `name` (`public.t`, `henge.public.t`).
+pub fn table_name(name: &ObjectName) -> Result<String, PgError> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| p.as_ident().map(normalize).unwrap_or_else(|| p.to_string()))
+        .collect();
+    match parts.as_slice() {
+        [table] => Ok(table.clone()),
+        [schema, table] if schema == henge_planner::SCHEMA => Ok(table.clone()),
+        [db, schema, table] if db == henge_planner::CATALOG && schema == henge_planner::SCHEMA => {
+            Ok(table.clone())
+        }
+        [.., schema, _] => Err(PgError::new(
+            code::UNDEFINED_OBJECT,
+            format!("schema \"{schema}\" does not exist"),
+        )),
+        [] => Err(PgError::syntax("missing table name")),
+    }
+}
+
+/// An identifier as PostgreSQL stores it: lower-cased unless quoted.
+pub fn normalize(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// Builds the definition a CREATE TABLE statement asks for.
+pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
+    if create.or_replace || create.external || create.query.is_some() {
+        return Err(PgError::unsupported(
+            "only CREATE TABLE [IF NOT EXISTS] name (columns) [WITH (options)] is supported",
+        ));
+    }
+    if create.temporary {
+        return Err(PgError::unsupported("temporary tables are not supported"));
+    }
+    if !create.constraints.is_empty() {
+        return Err(PgError::unsupported(
+            "table constraints (PRIMARY KEY, UNIQUE, CHECK, FOREIGN KEY) are not supported",
+        ));
+    }
+    let name = table_name(&create.name)?;
+    if create.columns.is_empty() {
+        return Err(PgError::new(
+            code::INVALID_TABLE_DEFINITION,
+            format!("table \"{name}\" must have at least one column"),
+        ));
+    }
+    let mut columns: Vec<ColumnDef> = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        let column_name = normalize(&column.name);
+        if columns.iter().any(|c| c.name == column_name) {
+            return Err(PgError::new(
+                code::DUPLICATE_COLUMN,
+                format!("column \"{column_name}\" specified more than once"),
+            ));
+        }
+        let mut nullable = true;
+        for option in &column.options {
+            match &option.option {
+                ColumnOption::Null => nullable = true,
+                ColumnOption::NotNull => nullable = false,
+                other => {
+                    return Err(PgError::unsupported(format!(
+                        "column option {other} is not supported"
+                    )))
+                }
+            }
+        }
+        columns.push(ColumnDef {
+            name: column_name,
+            ty: column_type(&column.data_type)?,
+            nullable,
+        });
+    }
+
+    let mut time_column = None;
+    let mut granularity = None;
+    let options = match &create.table_options {
+        CreateTableOptions::None => &[][..],
+        CreateTableOptions::With(options) => options.as_slice(),
+        _ => return Err(PgError::unsupported("table options must be given as WITH (name = value, …)")),
+    };
+    for option in options {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(PgError::syntax(format!("invalid table option {option}")));
+        };
+        let key = normalize(key);
+        let value = option_string(value).ok_or_else(|| {
+            PgError::new(
+                code::INVALID_PARAMETER_VALUE,
+                format!("invalid value for table option \"{key}\": {value}"),
+            )
+        })?;
+        match key.as_str() {
+            "time_column" => time_column = Some(value),
+            "segment_granularity" => {
+                granularity = Some(value.parse::<Granularity>().map_err(|message| {
+                    PgError::new(code::INVALID_PARAMETER_VALUE, message)
+                })?)
+            }
+            _ => {
+                return Err(PgError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("unrecognized table option \"{key}\"; Henge knows time_column and segment_granularity"),
+                ))
+            }
+        }
+    }
+    if let Some(time) = &time_column {
+        let column = columns.iter().find(|c| &c.name == time).ok_or_else(|| {
+            PgError::new(
+                code::UNDEFINED_COLUMN,
+                format!("time column \"{time}\" does not exist in table \"{name}\""),
+            )
+        })?;
+        if column.ty != ColumnType::Timestamp && column.ty != ColumnType::TimestampTz {
+            return Err(PgError::new(
+                code::INVALID_TABLE_DEFINITION,
+                format!(
+                    "time column \"{time}\" must be of type timestamp or timestamp with time zone, not {}",
+                    column.ty.sql_name()
+                ),
+            ));
+        }
+        if column.nullable {
+            return Err(PgError::new(
+                code::INVALID_TABLE_DEFINITION,
+                format!("time column \"{time}\" must be declared NOT NULL"),
+            ));
+        }
+    } else if granularity.is_some_and(|g| g != Granularity::All) {
+        return Err(PgError::new(
+            code::INVALID_TABLE_DEFINITION,
+            "segment_granularity needs a time_column",
+        ));
+    }
+    Ok(TableDef {
+        id: 0,
+        name,
+        columns,
+        segment_granularity: match &time_column {
+            Some(_) => granularity.unwrap_or(Granularity::Day),
+            None => Granularity::All,
+        },
+        time_column,
+    })
+}
+
+fn option_string(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) => Some(s.clone()),
+        Expr::Identifier(ident) => Some(normalize(ident)),
+        _ => None,
+    }
+}
+
+/// Maps a PostgreSQL type name to a Henge column type.
+pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
+    let ty = match data_type {
+        DataType::Bool | DataType::Boolean => ColumnType::Boolean,
+        DataType::SmallInt(_) | DataType::Int2(_) => ColumnType::SmallInt,
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => ColumnType::Integer,
+        DataType::BigInt(_) | DataType::Int8(_) => ColumnType::BigInt,
+        DataType::Real | DataType::Float4 => ColumnType::Real,
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => ColumnType::Double,
+        DataType::Float(ExactNumberInfo::Precision(p)) if *p <= 24 => ColumnType::Real,
+        DataType::Float(_) => ColumnType::Double,
+        DataType::Numeric(info) | DataType::Decimal(info) => numeric(info)?,
+        DataType::Text => ColumnType::Text,
+        DataType::Varchar(length) | DataType::CharacterVarying(length) => ColumnType::Varchar {
+            max_len: match length {
+                Some(CharacterLength::IntegerLength { length, .. }) => {
+                    if *length == 0 || *length > 10_485_760 {
+                        return Err(PgError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("length for type varchar must be between 1 and 10485760"),
+                        ));
+                    }
+                    Some(*length as u32)
+                }
+                _ => None,
+            },
+        },
+        DataType::Date => ColumnType::Date,
+        DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            ColumnType::Timestamp
+        }
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            ColumnType::TimestampTz
+        }
+        DataType::Bytea => ColumnType::Bytea,
+        DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            match name.to_string().to_lowercase().as_str() {
+                "timestamptz" => ColumnType::TimestampTz,
+                "float4" => ColumnType::Real,
+                "float8" => ColumnType::Double,
+                "int2" => ColumnType::SmallInt,
+                "int4" => ColumnType::Integer,
+                "int8" => ColumnType::BigInt,
+                "bool" => ColumnType::Boolean,
+                other => {
+                    return Err(PgError::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("type \"{other}\" does not exist"),
+                    ))
+                }
+            }
+        }
+        other => {
+            return Err(PgError::unsupported(format!(
+                "type {other} is not supported; Henge supports boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, date, timestamp, timestamptz and bytea"
+            )))
+        }
+    };
+    Ok(ty)
+}
+
+fn numeric(info: &ExactNumberInfo) -> Result<ColumnType, PgError> {
+    let (precision, scale) = match info {
+        ExactNumberInfo::None => return Ok(ColumnType::Numeric {
+            precision: DEFAULT_NUMERIC.0,
+            scale: DEFAULT_NUMERIC.1,
+        }),
+        ExactNumberInfo::Precision(p) => (*p, 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+    };
+    if precision == 0 || precision > u64::from(MAX_NUMERIC_PRECISION) {
+        return Err(PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {precision} must be between 1 and {MAX_NUMERIC_PRECISION}"),
+        ));
+    }
+    if scale < 0 || scale as u64 > precision {
+        return Err(PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC scale {scale} must be between 0 and precision {precision}"),
+        ));
+    }
+    Ok(ColumnType::Numeric {
+        precision: precision as u8,
+        scale: scale as i8,
+    })
+}

@@ -1,0 +1,194 @@
+//! Bind parameters of the extended protocol: from the client's bytes (text or binary) to
+//! DataFusion values of the type the query needs.
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::scalar::ScalarValue;
+use henge_ingest::value;
+use pgwire::api::Type;
+
+use crate::error::{code, PgError};
+use crate::wire::encode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+
+/// The Arrow type a parameter the client declared as `ty` is read as.
+pub fn arrow_type(ty: &Type) -> Option<DataType> {
+    Some(match *ty {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 => DataType::Float64,
+        Type::NUMERIC => DataType::Decimal128(38, 10),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
+        Type::BYTEA => DataType::Binary,
+        Type::DATE => DataType::Date32,
+        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        _ => return None,
+    })
+}
+
+/// Decodes one parameter. `declared` is the type the client sent (if any), `wanted` the
+/// type DataFusion inferred from the query (if any).
+pub fn decode(
+    bytes: Option<&[u8]>,
+    binary: bool,
+    declared: Option<&Type>,
+    wanted: Option<&DataType>,
+) -> Result<ScalarValue, PgError> {
+    let declared_arrow = declared.and_then(arrow_type);
+    let target = wanted.or(declared_arrow.as_ref()).cloned().unwrap_or(DataType::Utf8);
+    let Some(bytes) = bytes else {
+        return ScalarValue::try_from(&target).map_err(PgError::from);
+    };
+    let value = if binary {
+        let ty = declared.ok_or_else(|| {
+            PgError::new(
+                code::PROTOCOL_VIOLATION,
+                "a binary parameter needs its type in the Parse message",
+            )
+        })?;
+        decode_binary(bytes, ty)?
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            PgError::new(code::INVALID_TEXT_REPRESENTATION, "invalid byte sequence for encoding \"UTF8\"")
+        })?;
+        decode_text(text, &target)?
+    };
+    if value.data_type() == target {
+        return Ok(value);
+    }
+    value.cast_to(&target).map_err(PgError::from)
+}
+
+fn decode_text(text: &str, target: &DataType) -> Result<ScalarValue, PgError> {
+    let bad = |e: henge_ingest::ValueError| PgError::from(henge_ingest::Error::from(e));
+    Ok(match target {
+        DataType::Boolean => ScalarValue::Boolean(Some(value::parse_bool(text).map_err(bad)?)),
+        DataType::Int16 => ScalarValue::Int16(Some(
+            value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint").map_err(bad)? as i16,
+        )),
+        DataType::Int32 => ScalarValue::Int32(Some(
+            value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer").map_err(bad)? as i32,
+        )),
+        DataType::Int64 => ScalarValue::Int64(Some(
+            value::parse_int(text, i64::MIN, i64::MAX, "bigint").map_err(bad)?,
+        )),
+        DataType::Float32 => ScalarValue::Float32(Some(value::parse_f32(text).map_err(bad)?)),
+        DataType::Float64 => ScalarValue::Float64(Some(
+            value::parse_f64(text, "double precision").map_err(bad)?,
+        )),
+        DataType::Decimal128(p, s) => ScalarValue::Decimal128(
+            Some(value::parse_numeric(text, *p, *s).map_err(bad)?),
+            *p,
+            *s,
+        ),
+        DataType::Date32 => ScalarValue::Date32(Some(value::parse_date(text).map_err(bad)?)),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => ScalarValue::TimestampMicrosecond(
+            Some(value::parse_timestamp(text).map_err(bad)?),
+            None,
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, tz @ Some(_)) => {
+            ScalarValue::TimestampMicrosecond(
+                Some(value::parse_timestamptz(text, 0).map_err(bad)?),
+                tz.clone(),
+            )
+        }
+        DataType::Binary => ScalarValue::Binary(Some(value::parse_bytea(text).map_err(bad)?)),
+        _ => ScalarValue::Utf8(Some(text.to_owned())),
+    })
+}
+
+fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
+    let wrong_size = || {
+        PgError::new(
+            code::PROTOCOL_VIOLATION,
+            format!("incorrect binary data format in bind parameter of type {}", ty.name()),
+        )
+    };
+    fn be<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
+        b.try_into().ok()
+    }
+    Ok(match *ty {
+        Type::BOOL => match b {
+            [v] => ScalarValue::Boolean(Some(*v != 0)),
+            _ => return Err(wrong_size()),
+        },
+        Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            ScalarValue::Utf8(Some(String::from_utf8(b.to_vec()).map_err(|_| wrong_size())?))
+        }
+        Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
+        Type::DATE => ScalarValue::Date32(Some(
+            i32::from_be_bytes(be(b).ok_or_else(wrong_size)?) + PG_EPOCH_DAYS,
+        )),
+        Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+            Some(i64::from_be_bytes(be(b).ok_or_else(wrong_size)?) + PG_EPOCH_MICROS),
+            None,
+        ),
+        Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+            Some(i64::from_be_bytes(be(b).ok_or_else(wrong_size)?) + PG_EPOCH_MICROS),
+            Some("+00:00".into()),
+        ),
+        Type::NUMERIC => {
+            let text = numeric_binary_to_text(b).ok_or_else(wrong_size)?;
+            ScalarValue::Decimal128(
+                Some(value::parse_numeric(&text, 38, 10).map_err(|e| PgError::from(henge_ingest::Error::from(e)))?),
+                38,
+                10,
+            )
+        }
+        _ => {
+            return Err(PgError::unsupported(format!(
+                "binary parameters of type {} are not supported",
+                ty.name()
+            )))
+        }
+    })
+}
+
+/// PostgreSQL's binary numeric to its decimal text.
+fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
+    let word = |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
+    let ndigits = word(0)? as usize;
+    let weight = i32::from(word(2)?);
+    let sign = word(4)? as u16;
+    if sign == 0xC000 {
+        return None;
+    }
+    let mut digits = String::new();
+    for i in 0..ndigits {
+        digits.push_str(&format!("{:04}", word(8 + 2 * i)?));
+    }
+    // The value is 0.digits * 10000^(weight + 1).
+    let exponent = 4 * (weight + 1) - digits.len() as i32;
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Some(format!("{sign}0{digits}e{exponent}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_from_binary() {
+        // 12345.67: ndigits 3, weight 1, [1, 2345, 6700]
+        let b = [0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1a, 0x2c];
+        let v = decode(Some(&b), true, Some(&Type::NUMERIC), Some(&DataType::Decimal128(10, 2))).unwrap();
+        assert_eq!(v, ScalarValue::Decimal128(Some(1234567), 10, 2));
+    }
+
+    #[test]
+    fn text_parameters_take_the_inferred_type() {
+        let v = decode(Some(b"42"), false, None, Some(&DataType::Int64)).unwrap();
+        assert_eq!(v, ScalarValue::Int64(Some(42)));
+        let e = decode(Some(b"x"), false, None, Some(&DataType::Int32)).unwrap_err();
+        assert_eq!(e.code, code::INVALID_TEXT_REPRESENTATION);
+        let v = decode(None, false, Some(&Type::INT4), None).unwrap();
+        assert_eq!(v, ScalarValue::Int32(None));
+    }
+}

@@ -1,0 +1,81 @@
+//! Process lifecycle: open the data directory, accept connections, shut down cleanly.
+
+use std::sync::Arc;
+
+use henge_ingest::{Engine, EngineOptions};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::session::Shared;
+use crate::wire::Frontend;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("could not open the data directory: {0}")]
+    Engine(#[from] henge_ingest::Error),
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    config.validate()?;
+    let options = EngineOptions {
+        wal_fsync: config.wal_fsync,
+    };
+    let data_dir = config.data_dir.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, &options))
+        .await
+        .map_err(|e| ServeError::Signal(std::io::Error::other(e)))??;
+    let engine = Arc::new(engine);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let frontend = Frontend::new(Arc::new(Shared {
+        engine: engine.clone(),
+        parallelism: config.parallelism(),
+    }));
+    let local = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Signal)?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => {
+                    let handlers = frontend.connection();
+                    tokio::spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupt received, shutting down");
+                break;
+            }
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM received, shutting down");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    engine.close();
+    tracing::info!("henge stopped");
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! A client session: its query context and the statements it runs.
+//!
+//! Statements are parsed with DataFusion's sqlparser in the PostgreSQL dialect and
+//! dispatched here: DDL and COPY are Henge's own; queries, INSERT and EXPLAIN are planned
+//! and run by DataFusion over Henge's tables.
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use futures::stream;
+use henge_ingest::copy::CopyReader;
+use henge_ingest::{Engine, Table};
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::messages::data::DataRow;
+
+use crate::ddl;
+use crate::error::{code, PgError};
+use crate::wire::encode::{pg_type, ColumnEncoder};
+
+/// Server-wide state every session shares.
+pub struct Shared {
+    pub engine: Arc<Engine>,
+    pub parallelism: usize,
+}
+
+/// A COPY FROM STDIN in progress: the parser, or the error that stopped it.
+pub struct CopyIn {
+    pub table: Arc<Table>,
+    pub reader: Option<CopyReader>,
+    pub error: Option<PgError>,
+}
+
+/// One client's session.
+pub struct Session {
+    pub shared: Arc<Shared>,
+    pub ctx: SessionContext,
+    pub copy_in: Mutex<Option<CopyIn>>,
+}
+
+/// A statement parsed (and, for queries, planned) once and run many times.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub statement: Statement,
+    /// The plan of a query-like statement, made when it was prepared.
+    pub plan: Option<LogicalPlan>,
+    /// Types DataFusion inferred for `$1`, `$2`, …
+    pub param_types: Vec<Option<DataType>>,
+    /// Catalog generation the plan was made against; a different one means re-plan.
+    pub generation: u64,
+}
+
+/// Parses a query string into statements.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, PgError> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| PgError::syntax(e.to_string()))
+}
+
+/// Whether DataFusion plans and runs this statement.
+fn is_query_like(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Explain { .. }
+            | Statement::ShowVariable { .. }
+    )
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>) -> Session {
+        let ctx = henge_planner::new_context(shared.engine.clone(), shared.parallelism);
+        Session {
+            shared,
+            ctx,
+            copy_in: Mutex::new(None),
+        }
+    }
+
+    /// Plans a statement for repeated execution.
+    pub async fn prepare(&self, statement: Statement) -> Result<Prepared, PgError> {
+        let generation = self.shared.engine.generation();
+        if !is_query_like(&statement) {
+            return Ok(Prepared {
+                statement,
+                plan: None,
+                param_types: Vec::new(),
+                generation,
+            });
+        }
+        let plan = self.plan(&statement).await?;
+        let types = plan.get_parameter_types().map_err(PgError::from)?;
+        let count = types
+            .keys()
+            .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+            .max()
+            .unwrap_or(0);
+        let param_types = (1..=count)
+            .map(|i| types.get(&format!("${i}")).cloned().flatten())
+            .collect();
+        Ok(Prepared {
+            statement,
+            plan: Some(plan),
+            param_types,
+            generation,
+        })
+    }
+
+    async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
+        let state = self.ctx.state();
+        Ok(state
+            .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
+            .await?)
+    }
+
+    /// The columns a prepared statement returns (empty for statements without rows).
+    pub fn result_fields(prepared: &Prepared, formats: Option<&Format>) -> Vec<FieldInfo> {
+        match &prepared.plan {
+            Some(plan) if !matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Statement(_)) => {
+                fields(plan.schema().as_arrow(), formats)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs one statement with its parameters; rows are encoded in `formats`.
+    pub async fn execute(
+        &self,
+        prepared: &Prepared,
+        params: Vec<ScalarValue>,
+        formats: Option<&Format>,
+    ) -> Result<Response, PgError> {
+        match &prepared.statement {
+            s if is_query_like(s) => {
+                let plan = match &prepared.plan {
+                    Some(plan) if prepared.generation == self.shared.engine.generation() => {
+                        plan.clone()
+                    }
+                    _ => self.plan(s).await?,
+                };
+                let plan = if params.is_empty() {
+                    plan
+                } else {
+                    plan.with_param_values(params)?
+                };
+                self.run_plan(plan, formats).await
+            }
+            Statement::CreateTable(create) => {
+                let def = ddl::table_def(create)?;
+                match self.shared.engine.create_table(def) {
+                    Ok(_) => Ok(Response::Execution(Tag::new("CREATE TABLE"))),
+                    Err(henge_ingest::Error::Storage(henge_storage::Error::TableExists(_)))
+                        if create.if_not_exists =>
+                    {
+                        Ok(Response::Execution(Tag::new("CREATE TABLE")))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                if_exists,
+                names,
+                ..
+            } => {
+                let names = names.iter().map(ddl::table_name).collect::<Result<Vec<_>, _>>()?;
+                // Check every name first, so a bad one drops nothing.
+                if !if_exists {
+                    if let Some(missing) = names.iter().find(|n| self.shared.engine.table(n).is_none()) {
+                        return Err(PgError::new(
+                            code::UNDEFINED_TABLE,
+                            format!("table \"{missing}\" does not exist"),
+                        ));
+                    }
+                }
+                for name in &names {
+                    match self.shared.engine.drop_table(name) {
+                        Ok(()) => {}
+                        Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(_)))
+                            if *if_exists => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Ok(Response::Execution(Tag::new("DROP TABLE")))
+            }
+            Statement::StartTransaction { .. } => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
+            Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
+            Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
+            Statement::Copy { .. } => self.copy(&prepared.statement).await,
+            other => Err(PgError::unsupported(format!(
+                "statement not supported: {}",
+                other.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            ))),
+        }
+    }
+
+    /// Runs a plan to completion and encodes its rows.
+    pub async fn run_plan(&self, plan: LogicalPlan, formats: Option<&Format>) -> Result<Response, PgError> {
+        let tag = match &plan {
+            LogicalPlan::Dml(_) => Some("INSERT"),
+            LogicalPlan::Statement(_) => Some("SET"),
+            _ => None,
+        };
+        let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        match tag {
+            Some("INSERT") => {
+                let rows: u64 = batches
+                    .iter()
+                    .filter(|b| b.num_columns() > 0)
+                    .map(|b| {
+                        let counts = b.column(0).as_primitive_opt::<UInt64Type>();
+                        counts.map_or(0, |c| c.iter().flatten().sum::<u64>())
+                    })
+                    .sum();
+                Ok(Response::Execution(Tag::new("INSERT").with_oid(0).with_rows(rows as usize)))
+            }
+            Some(tag) => Ok(Response::Execution(Tag::new(tag))),
+            None => {
+                let fields = Arc::new(fields(&schema, formats));
+                let rows = encode_rows(&batches, &fields)?;
+                let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
+                if explain {
+                    response.set_command_tag("EXPLAIN");
+                }
+                Ok(Response::Query(response))
+            }
+        }
+    }
+}
+
+/// Row description of a result schema.
+fn fields(schema: &datafusion::arrow::datatypes::Schema, formats: Option<&Format>) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let format = formats.map_or(FieldFormat::Text, |fmt| fmt.format_for(i));
+            FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format)
+        })
+        .collect()
+}
+
+/// Encodes batches as DataRow messages.
+fn encode_rows(batches: &[RecordBatch], fields: &[FieldInfo]) -> Result<Vec<DataRow>, PgError> {
+    let options = FormatOptions::default();
+    let mut rows = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for batch in batches {
+        let encoders = batch
+            .columns()
+            .iter()
+            .zip(fields)
+            .map(|(array, field)| ColumnEncoder::new(array, field.format(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let mut data = bytes::BytesMut::with_capacity(16 * encoders.len());
+            for encoder in &encoders {
+                encoder.encode(row, &mut data);
+            }
+            rows.push(DataRow::new(data, encoders.len() as i16));
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,420 @@
+//! Arrow values on the wire: PostgreSQL type OIDs for Arrow types, and each value in
+//! PostgreSQL's text or binary representation.
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, NaiveDate};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Int8Type, IntervalUnit, TimeUnit, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use pgwire::api::results::FieldFormat;
+use pgwire::api::Type;
+
+use crate::error::{code, PgError};
+
+/// Microseconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01.
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Days from the Unix epoch to 2000-01-01.
+pub const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// The PostgreSQL type a column of this Arrow type is sent as.
+pub fn pg_type(data_type: &DataType) -> Type {
+    match data_type {
+        DataType::Boolean => Type::BOOL,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
+        DataType::Int32 | DataType::UInt16 => Type::INT4,
+        DataType::Int64 | DataType::UInt32 => Type::INT8,
+        DataType::UInt64 | DataType::Decimal128(..) | DataType::Decimal256(..) => Type::NUMERIC,
+        DataType::Float16 | DataType::Float32 => Type::FLOAT4,
+        DataType::Float64 => Type::FLOAT8,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::TEXT,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
+        DataType::Date32 | DataType::Date64 => Type::DATE,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
+        DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
+        DataType::Interval(_) => Type::INTERVAL,
+        DataType::Null => Type::TEXT,
+        _ => Type::TEXT,
+    }
+}
+
+/// Encodes one column of a batch, value by value, into DataRow fields.
+pub struct ColumnEncoder<'a> {
+    array: &'a ArrayRef,
+    format: FieldFormat,
+    fallback: Option<ArrayFormatter<'a>>,
+}
+
+impl<'a> ColumnEncoder<'a> {
+    pub fn new(array: &'a ArrayRef, format: FieldFormat, options: &'a FormatOptions<'a>) -> Result<Self, PgError> {
+        let fallback = if natively_encoded(array.data_type()) {
+            None
+        } else {
+            Some(ArrayFormatter::try_new(array.as_ref(), options).map_err(|e| {
+                PgError::new(code::INTERNAL_ERROR, format!("cannot format {}: {e}", array.data_type()))
+            })?)
+        };
+        Ok(ColumnEncoder { array, format, fallback })
+    }
+
+    /// Appends the length-prefixed value of `row` (or -1 for NULL) to `out`.
+    pub fn encode(&self, row: usize, out: &mut BytesMut) {
+        if self.array.is_null(row) {
+            out.put_i32(-1);
+            return;
+        }
+        let start = out.len();
+        out.put_i32(0);
+        if let Some(formatter) = &self.fallback {
+            use std::fmt::Write;
+            let mut s = String::new();
+            let _ = write!(s, "{}", formatter.value(row));
+            out.put_slice(s.as_bytes());
+        } else if self.format == FieldFormat::Binary {
+            encode_binary(self.array, row, out);
+        } else {
+            encode_text(self.array, row, out);
+        }
+        let len = (out.len() - start - 4) as i32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// The value of `row` as PostgreSQL text, or `None` for NULL (COPY TO).
+    pub fn text(&self, row: usize, out: &mut Vec<u8>) -> bool {
+        if self.array.is_null(row) {
+            return false;
+        }
+        let mut buf = BytesMut::new();
+        if let Some(formatter) = &self.fallback {
+            buf.put_slice(formatter.value(row).to_string().as_bytes());
+        } else {
+            encode_text(self.array, row, &mut buf);
+        }
+        out.extend_from_slice(&buf);
+        true
+    }
+}
+
+fn natively_encoded(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Date32
+            | DataType::Timestamp(..)
+            | DataType::Interval(IntervalUnit::MonthDayNano)
+    )
+}
+
+fn put_display(out: &mut BytesMut, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = write!(s, "{value}");
+    out.put_slice(s.as_bytes());
+}
+
+fn timestamp_micros(array: &ArrayRef, row: usize) -> i64 {
+    let DataType::Timestamp(unit, _) = array.data_type() else {
+        return 0;
+    };
+    match unit {
+        TimeUnit::Second => array.as_primitive::<datafusion::arrow::datatypes::TimestampSecondType>().value(row).saturating_mul(1_000_000),
+        TimeUnit::Millisecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(row).saturating_mul(1_000),
+        TimeUnit::Microsecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>().value(row).div_euclid(1_000),
+    }
+}
+
+fn encode_text(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+    match array.data_type() {
+        DataType::Boolean => out.put_u8(if array.as_boolean().value(row) { b't' } else { b'f' }),
+        DataType::Int8 => put_display(out, array.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => put_display(out, array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => put_display(out, array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => put_display(out, array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => put_display(out, array.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => put_display(out, array.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => put_display(out, array.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => put_display(out, array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => {
+            let v = array.as_primitive::<Float32Type>().value(row);
+            out.put_slice(float_text(f64::from(v), format!("{v:e}"), 6).as_bytes())
+        }
+        DataType::Float64 => {
+            let v = array.as_primitive::<Float64Type>().value(row);
+            out.put_slice(float_text(v, format!("{v:e}"), 15).as_bytes())
+        }
+        DataType::Decimal128(_, scale) => {
+            let v = array.as_primitive::<Decimal128Type>().value(row);
+            out.put_slice(decimal_text(v, *scale).as_bytes())
+        }
+        DataType::Utf8 => out.put_slice(array.as_string::<i32>().value(row).as_bytes()),
+        DataType::LargeUtf8 => out.put_slice(array.as_string::<i64>().value(row).as_bytes()),
+        DataType::Utf8View => out.put_slice(array.as_string_view().value(row).as_bytes()),
+        DataType::Binary => bytea_text(array.as_binary::<i32>().value(row), out),
+        DataType::LargeBinary => bytea_text(array.as_binary::<i64>().value(row), out),
+        DataType::BinaryView => bytea_text(array.as_binary_view().value(row), out),
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            put_display(out, date_of(days).format("%Y-%m-%d"))
+        }
+        DataType::Timestamp(_, tz) => {
+            let micros = timestamp_micros(array, row);
+            out.put_slice(timestamp_text(micros, tz.is_some()).as_bytes())
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = array
+                .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(row);
+            out.put_slice(interval_text(v.months, v.days, v.nanoseconds / 1000).as_bytes())
+        }
+        _ => {}
+    }
+}
+
+fn date_of(days: i32) -> NaiveDate {
+    DateTime::UNIX_EPOCH.date_naive() + chrono::Duration::days(i64::from(days))
+}
+
+/// PostgreSQL's `timestamp` / `timestamptz` output (ISO, UTC for timestamptz).
+pub fn timestamp_text(micros: i64, with_zone: bool) -> String {
+    let Some(t) = DateTime::from_timestamp_micros(micros) else {
+        return micros.to_string();
+    };
+    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let frac = micros.rem_euclid(1_000_000);
+    if frac != 0 {
+        let digits = format!(".{frac:06}");
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    if with_zone {
+        s.push_str("+00");
+    }
+    s
+}
+
+/// Shortest round-trip digits, switching to exponent form like PostgreSQL's `float8out`.
+fn float_text(v: f64, exp_form: String, max_plain_exponent: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if exponent < -4 || exponent >= max_plain_exponent {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    // Plain notation from the shortest digits.
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let point = exponent + 1;
+    let mut s = String::new();
+    if negative {
+        s.push('-');
+    }
+    if point <= 0 {
+        s.push_str("0.");
+        s.extend(std::iter::repeat_n('0', (-point) as usize));
+        s.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        s.push_str(&digits);
+        s.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        s.push_str(&digits[..point as usize]);
+        s.push('.');
+        s.push_str(&digits[point as usize..]);
+    }
+    s
+}
+
+/// A scaled integer as a decimal with exactly `scale` fraction digits.
+pub fn decimal_text(v: i128, scale: i8) -> String {
+    if scale <= 0 {
+        let mut s = v.to_string();
+        if v != 0 {
+            s.extend(std::iter::repeat_n('0', (-scale) as usize));
+        }
+        return s;
+    }
+    let scale = scale as usize;
+    let digits = v.unsigned_abs().to_string();
+    let digits = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = digits.split_at(digits.len() - scale);
+    format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
+}
+
+fn bytea_text(bytes: &[u8], out: &mut BytesMut) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_slice(b"\\x");
+    for b in bytes {
+        out.put_u8(HEX[(b >> 4) as usize]);
+        out.put_u8(HEX[(b & 15) as usize]);
+    }
+}
+
+fn interval_text(months: i32, days: i32, micros: i64) -> String {
+    let mut parts = Vec::new();
+    let (years, months) = (months / 12, months % 12);
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n.abs() == 1 { "" } else { "s" });
+    if years != 0 {
+        parts.push(plural(years.into(), "year"));
+    }
+    if months != 0 {
+        parts.push(plural(months.into(), "mon"));
+    }
+    if days != 0 {
+        parts.push(plural(days.into(), "day"));
+    }
+    if micros != 0 || parts.is_empty() {
+        let sign = if micros < 0 { "-" } else { "" };
+        let m = micros.unsigned_abs();
+        let (h, rest) = (m / 3_600_000_000, m % 3_600_000_000);
+        let (min, rest) = (rest / 60_000_000, rest % 60_000_000);
+        let (sec, frac) = (rest / 1_000_000, rest % 1_000_000);
+        let mut t = format!("{sign}{h:02}:{min:02}:{sec:02}");
+        if frac != 0 {
+            t.push_str(format!(".{frac:06}").trim_end_matches('0'));
+        }
+        parts.push(t);
+    }
+    parts.join(" ")
+}
+
+fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+    match array.data_type() {
+        DataType::Boolean => out.put_u8(u8::from(array.as_boolean().value(row))),
+        DataType::Int8 => out.put_i16(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::UInt8 => out.put_i16(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::Int16 => out.put_i16(array.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => out.put_i32(array.as_primitive::<Int32Type>().value(row)),
+        DataType::UInt16 => out.put_i32(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::Int64 => out.put_i64(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt32 => out.put_i64(array.as_primitive::<UInt32Type>().value(row).into()),
+        DataType::UInt64 => {
+            numeric_binary(i128::from(array.as_primitive::<UInt64Type>().value(row)), 0, out)
+        }
+        DataType::Float32 => out.put_f32(array.as_primitive::<Float32Type>().value(row)),
+        DataType::Float64 => out.put_f64(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Decimal128(_, scale) => {
+            numeric_binary(array.as_primitive::<Decimal128Type>().value(row), *scale, out)
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => encode_text(array, row, out),
+        DataType::Binary => out.put_slice(array.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => out.put_slice(array.as_binary::<i64>().value(row)),
+        DataType::BinaryView => out.put_slice(array.as_binary_view().value(row)),
+        DataType::Date32 => {
+            out.put_i32(array.as_primitive::<Date32Type>().value(row) - PG_EPOCH_DAYS)
+        }
+        DataType::Timestamp(..) => {
+            out.put_i64(timestamp_micros(array, row).saturating_sub(PG_EPOCH_MICROS))
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = array
+                .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(row);
+            out.put_i64(v.nanoseconds / 1000);
+            out.put_i32(v.days);
+            out.put_i32(v.months);
+        }
+        _ => {}
+    }
+}
+
+/// PostgreSQL's binary `numeric`: base-10000 digits with weight, sign and display scale.
+pub fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
+    let dscale = scale.max(0) as u32;
+    let negative = v < 0;
+    let mut magnitude = v.unsigned_abs();
+    if scale < 0 {
+        magnitude *= 10u128.pow(u32::from(scale.unsigned_abs()));
+    }
+    // Align the fraction to a multiple of 4 digits so base-10000 groups split at the point.
+    let pad = (4 - dscale % 4) % 4;
+    magnitude *= 10u128.pow(pad);
+    let frac_groups = ((dscale + pad) / 4) as i32;
+    let mut groups = Vec::new();
+    while magnitude > 0 {
+        groups.push((magnitude % 10_000) as i16);
+        magnitude /= 10_000;
+    }
+    // groups[0] is the least significant; weight of the most significant group:
+    let weight = groups.len() as i32 - 1 - frac_groups;
+    // Drop trailing zero groups (they are implied by dscale).
+    let mut lowest = 0;
+    while lowest < groups.len() && groups[lowest] == 0 {
+        lowest += 1;
+    }
+    let digits: Vec<i16> = groups[lowest..].iter().rev().copied().collect();
+    out.put_i16(digits.len() as i16);
+    out.put_i16(if digits.is_empty() { 0 } else { weight as i16 });
+    out.put_u16(if negative { 0x4000 } else { 0 });
+    out.put_u16(dscale as u16);
+    for d in digits {
+        out.put_i16(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_postgres() {
+        let f8 = |v: f64| float_text(v, format!("{v:e}"), 15);
+        assert_eq!(f8(1.5), "1.5");
+        assert_eq!(f8(100.0), "100");
+        assert_eq!(f8(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f8(1e20), "1e+20");
+        assert_eq!(f8(123456789012345.0), "123456789012345");
+        assert_eq!(f8(1e15), "1e+15");
+        assert_eq!(f8(0.0001), "0.0001");
+        assert_eq!(f8(0.00001), "1e-05");
+        assert_eq!(f8(-2.5e-7), "-2.5e-07");
+        let f4 = |v: f32| float_text(f64::from(v), format!("{v:e}"), 6);
+        assert_eq!(f4(1.1), "1.1");
+        assert_eq!(f4(1234567.0), "1.234567e+06");
+    }
+
+    #[test]
+    fn decimals_and_timestamps() {
+        assert_eq!(decimal_text(12345, 2), "123.45");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(7, 0), "7");
+        assert_eq!(timestamp_text(1_500_000, false), "1970-01-01 00:00:01.5");
+        assert_eq!(timestamp_text(0, true), "1970-01-01 00:00:00+00");
+        assert_eq!(interval_text(14, 3, 3_600_000_000), "1 year 2 mons 3 days 01:00:00");
+    }
+
+    #[test]
+    fn numeric_binary_layout() {
+        let mut out = BytesMut::new();
+        numeric_binary(1234567, 2, &mut out); // 12345.67
+        // ndigits 3, weight 1, positive, dscale 2, digits [1, 2345, 6700]
+        assert_eq!(&out[..], &[0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1a, 0x2c]);
+    }
+}
