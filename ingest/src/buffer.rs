@@ -69,7 +69,10 @@ impl RealtimeBuffer {
     /// A consistent copy of every buffered batch (cheap: the arrays are shared).
     pub fn snapshot(&self) -> Vec<RecordBatch> {
         let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
-        chunks.values().flat_map(|c| c.batches.iter().cloned()).collect()
+        chunks
+            .values()
+            .flat_map(|c| c.batches.iter().cloned())
+            .collect()
     }
 
     /// Number of buffered rows.
@@ -86,11 +89,18 @@ impl RealtimeBuffer {
 }
 
 /// Splits `batch` by time chunk and appends the pieces to `out`.
-fn split_by_chunk(def: &TableDef, batch: &RecordBatch, out: &mut Vec<(i64, RecordBatch)>) -> Result<()> {
+fn split_by_chunk(
+    def: &TableDef,
+    batch: &RecordBatch,
+    out: &mut Vec<(i64, RecordBatch)>,
+) -> Result<()> {
     let granularity = def.segment_granularity;
-    let times = def
-        .time_column_index()
-        .and_then(|i| batch.column(i).as_any().downcast_ref::<TimestampMicrosecondArray>());
+    let times = def.time_column_index().and_then(|i| {
+        batch
+            .column(i)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+    });
     let Some(times) = times else {
         out.push((i64::MIN, batch.clone()));
         return Ok(());
@@ -110,7 +120,10 @@ fn split_by_chunk(def: &TableDef, batch: &RecordBatch, out: &mut Vec<(i64, Recor
     }
     let mut by_chunk: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for (row, &t) in values.iter().enumerate() {
-        by_chunk.entry(granularity.chunk_start(t)).or_default().push(row as u32);
+        by_chunk
+            .entry(granularity.chunk_start(t))
+            .or_default()
+            .push(row as u32);
     }
     for (start, rows) in by_chunk {
         let part = take_record_batch(batch, &UInt32Array::from(rows))
@@ -133,8 +146,16 @@ mod tests {
             id: 1,
             name: "t".into(),
             columns: vec![
-                ColumnDef { name: "ts".into(), ty: ColumnType::Timestamp, nullable: false },
-                ColumnDef { name: "v".into(), ty: ColumnType::BigInt, nullable: true },
+                ColumnDef {
+                    name: "ts".into(),
+                    ty: ColumnType::Timestamp,
+                    nullable: false,
+                },
+                ColumnDef {
+                    name: "v".into(),
+                    ty: ColumnType::BigInt,
+                    nullable: true,
+                },
             ],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,
@@ -157,7 +178,9 @@ mod tests {
     fn rows_go_to_their_chunks() {
         let def = def();
         let buffer = RealtimeBuffer::new(def.clone());
-        buffer.append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])]).unwrap();
+        buffer
+            .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
+            .unwrap();
         assert_eq!(buffer.chunk_rows(), vec![(0, 2), (HOUR, 1), (2 * HOUR, 2)]);
         assert_eq!(buffer.rows(), 5);
     }

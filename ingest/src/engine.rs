@@ -90,7 +90,11 @@ impl Engine {
 
     /// The table called `name`, if it exists.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Every table, ordered by name.
@@ -129,7 +133,10 @@ impl Engine {
     pub fn drop_table(&self, name: &str) -> Result<()> {
         let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
         self.catalog.drop_table(name)?;
-        self.tables.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(table = %name, "table dropped");
         Ok(())
@@ -172,5 +179,7 @@ impl std::fmt::Debug for Engine {
 
 fn schemas_match(def: &TableDef, batches: &[RecordBatch]) -> bool {
     let schema = def.arrow_schema();
-    batches.iter().all(|b| b.schema().fields() == schema.fields())
+    batches
+        .iter()
+        .all(|b| b.schema().fields() == schema.fields())
 }

@@ -49,7 +49,9 @@ pub enum Error {
     #[error("{0}")]
     Value(#[from] ValueError),
     /// A NULL in a NOT NULL column.
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNull { table: String, column: String },
     /// Malformed COPY input (missing or extra columns, bad quoting, a bad header).
     #[error("{0}")]

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder,
-    Decimal128Array, Decimal128Builder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Array,
+    Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
+    RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use henge_storage::schema::UTC;
 use henge_storage::{ColumnType, TableDef};
@@ -77,12 +76,16 @@ impl ColumnBuilder {
     fn append_text(&mut self, text: &str) -> Result<(), ValueError> {
         match self {
             ColumnBuilder::Boolean(b) => b.append_value(value::parse_bool(text)?),
-            ColumnBuilder::Int16(b) => b.append_value(
-                value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")? as i16,
-            ),
-            ColumnBuilder::Int32(b) => b.append_value(
-                value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer")? as i32,
-            ),
+            ColumnBuilder::Int16(b) => {
+                b.append_value(
+                    value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")? as i16,
+                )
+            }
+            ColumnBuilder::Int32(b) => {
+                b.append_value(
+                    value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer")? as i32,
+                )
+            }
             ColumnBuilder::Int64(b) => {
                 b.append_value(value::parse_int(text, i64::MIN, i64::MAX, "bigint")?)
             }
@@ -99,9 +102,7 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Date(b) => b.append_value(value::parse_date(text)?),
             ColumnBuilder::Timestamp(b, false) => b.append_value(value::parse_timestamp(text)?),
-            ColumnBuilder::Timestamp(b, true) => {
-                b.append_value(value::parse_timestamptz(text, 0)?)
-            }
+            ColumnBuilder::Timestamp(b, true) => b.append_value(value::parse_timestamptz(text, 0)?),
             ColumnBuilder::Binary(b) => b.append_value(value::parse_bytea(text)?),
         }
         Ok(())
@@ -164,7 +165,11 @@ pub struct RowBuilder {
 
 impl RowBuilder {
     pub fn new(def: Arc<TableDef>) -> RowBuilder {
-        let columns = def.columns.iter().map(|c| ColumnBuilder::new(c.ty)).collect();
+        let columns = def
+            .columns
+            .iter()
+            .map(|c| ColumnBuilder::new(c.ty))
+            .collect();
         RowBuilder {
             def,
             columns,
@@ -195,7 +200,12 @@ impl RowBuilder {
 
     /// Completes the current row: columns not set are NULL (which NOT NULL columns refuse).
     pub fn end_row(&mut self) -> Result<()> {
-        let rows = self.columns.iter().map(ColumnBuilder::len).max().unwrap_or(0);
+        let rows = self
+            .columns
+            .iter()
+            .map(ColumnBuilder::len)
+            .max()
+            .unwrap_or(0);
         for index in 0..self.columns.len() {
             if self.columns[index].len() < rows {
                 self.push(index, None)?;
@@ -247,7 +257,11 @@ pub fn validate_batch(def: &TableDef, batch: &RecordBatch) -> Result<()> {
             ColumnType::Numeric { precision, scale } => {
                 if let Some(decimals) = array.as_any().downcast_ref::<Decimal128Array>() {
                     let limit = 10i128.pow(u32::from(precision));
-                    if decimals.iter().flatten().any(|v| v.unsigned_abs() >= limit as u128) {
+                    if decimals
+                        .iter()
+                        .flatten()
+                        .any(|v| v.unsigned_abs() >= limit as u128)
+                    {
                         return Err(ValueError::out_of_range(format!(
                             "numeric field overflow: a field with precision {precision}, scale {scale} must round to an absolute value less than 10^{}",
                             i32::from(precision) - i32::from(scale)

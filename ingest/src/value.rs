@@ -56,8 +56,11 @@ pub fn parse_int(input: &str, min: i64, max: i64, type_name: &str) -> Result<i64
             _ => return Err(ValueError::syntax(type_name, input)),
         }
     }
-    let out_of_range =
-        || ValueError::out_of_range(format!("value \"{input}\" is out of range for type {type_name}"));
+    let out_of_range = || {
+        ValueError::out_of_range(format!(
+            "value \"{input}\" is out of range for type {type_name}"
+        ))
+    };
     if overflow {
         return Err(out_of_range());
     }
@@ -75,7 +78,9 @@ pub fn parse_int(input: &str, min: i64, max: i64, type_name: &str) -> Result<i64
 /// Parses a floating-point number, including `NaN`, `Infinity` and `-Infinity`.
 pub fn parse_f64(input: &str, type_name: &str) -> Result<f64, ValueError> {
     let s = input.trim();
-    let value: f64 = s.parse().map_err(|_| ValueError::syntax(type_name, input))?;
+    let value: f64 = s
+        .parse()
+        .map_err(|_| ValueError::syntax(type_name, input))?;
     if value.is_infinite() && !is_infinity_word(s) {
         return Err(ValueError::out_of_range(format!(
             "\"{input}\" is out of range for type {type_name}"
@@ -190,8 +195,17 @@ pub fn parse_timestamptz(input: &str, default_offset_seconds: i32) -> Result<i64
 fn date_error(type_name: &str, input: &str, trimmed: &str) -> ValueError {
     // A well-formed date that does not exist gets PostgreSQL's range wording.
     let b = trimmed.as_bytes();
-    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..10].iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
-        return ValueError::out_of_range(format!("date/time field value out of range: \"{input}\""));
+    if b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        return ValueError::out_of_range(format!(
+            "date/time field value out of range: \"{input}\""
+        ));
     }
     ValueError::syntax(type_name, input)
 }
@@ -291,8 +305,9 @@ fn parse_timestamp_parts(
             let next = date.succ_opt().ok_or_else(err)?;
             return finish_timestamp(next.and_time(NaiveTime::MIN), b, pos, err);
         }
-        time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros - carry)
-            .ok_or_else(|| ValueError::out_of_range(format!("date/time field value out of range: \"{input}\"")))?;
+        time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros - carry).ok_or_else(
+            || ValueError::out_of_range(format!("date/time field value out of range: \"{input}\"")),
+        )?;
         let stamp = date.and_time(time) + chrono::Duration::microseconds(i64::from(carry));
         return finish_timestamp(stamp, b, pos, err);
     }
@@ -371,7 +386,10 @@ pub fn parse_bytea(input: &str) -> Result<Vec<u8>, ValueError> {
         } else if b.get(i + 1) == Some(&b'\\') {
             out.push(b'\\');
             i += 2;
-        } else if i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) && b[i + 1] <= b'3' {
+        } else if i + 3 < b.len() + 0
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            && b[i + 1] <= b'3'
+        {
             out.push((b[i + 1] - b'0') << 6 | (b[i + 2] - b'0') << 3 | (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -411,7 +429,10 @@ mod tests {
         let e = parse_int("9223372036854775808", i64::MIN, i64::MAX, "bigint").unwrap_err();
         assert_eq!(e.kind, ValueErrorKind::OutOfRange);
         let e = parse_int("40000", -32768, 32767, "smallint").unwrap_err();
-        assert_eq!(e.message, "value \"40000\" is out of range for type smallint");
+        assert_eq!(
+            e.message,
+            "value \"40000\" is out of range for type smallint"
+        );
         for bad in ["", "x", "1.5", "--1", "1__0", "_1"] {
             let e = parse_int(bad, i64::MIN, i64::MAX, "bigint").unwrap_err();
             assert_eq!(e.kind, ValueErrorKind::InvalidSyntax, "{bad}");
@@ -422,12 +443,18 @@ mod tests {
     fn floats() {
         assert_eq!(parse_f64("1.5e3", "double precision"), Ok(1500.0));
         assert!(parse_f64("NaN", "double precision").unwrap().is_nan());
-        assert_eq!(parse_f64("-Infinity", "double precision"), Ok(f64::NEG_INFINITY));
+        assert_eq!(
+            parse_f64("-Infinity", "double precision"),
+            Ok(f64::NEG_INFINITY)
+        );
         assert_eq!(
             parse_f64("1e999", "double precision").unwrap_err().kind,
             ValueErrorKind::OutOfRange
         );
-        assert_eq!(parse_f32("1e39").unwrap_err().kind, ValueErrorKind::OutOfRange);
+        assert_eq!(
+            parse_f32("1e39").unwrap_err().kind,
+            ValueErrorKind::OutOfRange
+        );
     }
 
     #[test]
@@ -437,16 +464,28 @@ mod tests {
         assert_eq!(parse_numeric("1e2", 10, 2), Ok(10000));
         assert_eq!(parse_numeric(".5", 10, 0), Ok(1));
         assert_eq!(parse_numeric("999.99", 5, 2), Ok(99999));
-        assert_eq!(parse_numeric("999.995", 5, 2).unwrap_err().kind, ValueErrorKind::OutOfRange);
-        assert_eq!(parse_numeric("1.2.3", 10, 2).unwrap_err().kind, ValueErrorKind::InvalidSyntax);
+        assert_eq!(
+            parse_numeric("999.995", 5, 2).unwrap_err().kind,
+            ValueErrorKind::OutOfRange
+        );
+        assert_eq!(
+            parse_numeric("1.2.3", 10, 2).unwrap_err().kind,
+            ValueErrorKind::InvalidSyntax
+        );
     }
 
     #[test]
     fn dates_and_times() {
         assert_eq!(parse_date("1970-01-02"), Ok(1));
         assert_eq!(parse_date("1969-12-31"), Ok(-1));
-        assert_eq!(parse_date("2024-02-30").unwrap_err().kind, ValueErrorKind::OutOfRange);
-        assert_eq!(parse_date("yesterday-ish").unwrap_err().kind, ValueErrorKind::InvalidSyntax);
+        assert_eq!(
+            parse_date("2024-02-30").unwrap_err().kind,
+            ValueErrorKind::OutOfRange
+        );
+        assert_eq!(
+            parse_date("yesterday-ish").unwrap_err().kind,
+            ValueErrorKind::InvalidSyntax
+        );
         assert_eq!(parse_timestamp("1970-01-01 00:00:01.5"), Ok(1_500_000));
         assert_eq!(parse_timestamp("1970-01-01T00:01"), Ok(60_000_000));
         assert_eq!(parse_timestamp("1970-01-02"), Ok(86_400_000_000));

@@ -116,7 +116,12 @@ impl Wal {
     }
 
     /// Appends the rows of one statement as one record and waits until it is durable.
-    pub async fn append(&self, table_id: u64, schema: SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    pub async fn append(
+        &self,
+        table_id: u64,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
         let frame = encode(table_id, schema, batches)?;
         let (done, waiter) = oneshot::channel();
         {
@@ -168,9 +173,13 @@ fn encode(table_id: u64, schema: SchemaRef, batches: &[RecordBatch]) -> Result<V
         let mut writer = StreamWriter::try_new(&mut frame, &schema)
             .map_err(|e| Error::WalRecord(e.to_string()))?;
         for batch in batches {
-            writer.write(batch).map_err(|e| Error::WalRecord(e.to_string()))?;
+            writer
+                .write(batch)
+                .map_err(|e| Error::WalRecord(e.to_string()))?;
         }
-        writer.finish().map_err(|e| Error::WalRecord(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| Error::WalRecord(e.to_string()))?;
     }
     let payload_len = frame.len() - 8;
     if payload_len as u64 >= u64::from(MAX_RECORD) {
@@ -210,7 +219,10 @@ fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result
             truncate(path, 0)?;
             return Ok(());
         }
-        return Err(Error::WalRecord(format!("{} has no header", path.display())));
+        return Err(Error::WalRecord(format!(
+            "{} has no header",
+            path.display()
+        )));
     }
     if &bytes[..8] != MAGIC || bytes[8..12] != FORMAT_VERSION.to_le_bytes() {
         return Err(Error::WalRecord(format!(
@@ -299,9 +311,9 @@ fn write_group(out: &mut BufWriter<File>, group: &[Request], fsync: bool) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
 
     fn batch(values: &[i64]) -> (SchemaRef, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
@@ -344,13 +356,21 @@ mod tests {
         let path = single_file(dir.path());
         let len = fs::metadata(&path).unwrap().len();
         // Cut the second record in half.
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 20).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 20)
+            .unwrap();
         let (wal, records) = Wal::open(dir.path(), true).unwrap();
         assert_eq!(records.len(), 1);
         wal.append(2, schema, &[b]).await.unwrap();
         drop(wal);
         let (_wal, records) = Wal::open(dir.path(), true).unwrap();
-        assert_eq!(records.iter().map(|r| r.table_id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 
     #[tokio::test]

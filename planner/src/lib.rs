@@ -3,8 +3,10 @@
 //! [`session::new_context`] builds the DataFusion context a connection queries through;
 //! its catalog is [`schema::HengeSchema`], which hands out one [`table::HengeTable`] per
 //! table. A `HengeTable` scans the table's real-time buffer and takes INSERTs through a
-//! [`table::BufferSink`], which writes via the ingest engine.
+//! [`table::BufferSink`], which writes via the ingest engine. [`literal::PgLiteralInput`]
+//! makes string literals follow PostgreSQL's input rules.
 
+pub mod literal;
 pub mod schema;
 pub mod session;
 pub mod table;

@@ -25,7 +25,11 @@ impl HengeSchema {
 #[async_trait]
 impl SchemaProvider for HengeSchema {
     fn table_names(&self) -> Vec<String> {
-        self.engine.tables().iter().map(|t| t.def.name.clone()).collect()
+        self.engine
+            .tables()
+            .iter()
+            .map(|t| t.def.name.clone())
+            .collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {

@@ -6,6 +6,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use henge_ingest::Engine;
 
+use crate::literal::PgLiteralInput;
 use crate::schema::HengeSchema;
 
 /// The database (DataFusion catalog) every table lives in.
@@ -26,5 +27,6 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
     // A fresh in-memory catalog takes any schema; registration cannot fail.
     let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
+    ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx
 }

@@ -58,7 +58,11 @@ impl TableProvider for HengeTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let snapshot = self.table.buffer.snapshot();
-        let partitions = state.config().target_partitions().max(1).min(snapshot.len().max(1));
+        let partitions = state
+            .config()
+            .target_partitions()
+            .max(1)
+            .min(snapshot.len().max(1));
         let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
         for (i, batch) in snapshot.into_iter().enumerate() {
             parts[i % partitions].push(batch);

@@ -102,6 +102,9 @@ mod tests {
     fn unknown_fields_and_public_addresses_are_refused() {
         assert!(Config::parse("listne = \"x\"").is_err());
         let config = Config::parse("listen = \"0.0.0.0:5433\"").unwrap();
-        assert!(matches!(config.validate(), Err(ConfigError::NonLoopback(_))));
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::NonLoopback(_))
+        ));
     }
 }

@@ -22,7 +22,10 @@ fn names(idents: &[Ident]) -> Vec<String> {
 
 /// Reads COPY's options (both the modern `(FORMAT csv, …)` and the legacy `CSV HEADER`
 /// forms), checking them as PostgreSQL does.
-fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOptions, PgError> {
+fn copy_options(
+    options: &[CopyOption],
+    legacy: &[CopyLegacyOption],
+) -> Result<CopyOptions, PgError> {
     let invalid = |m: &str| PgError::new(code::INVALID_PARAMETER_VALUE, m);
     let mut format = CopyFormat::Text;
     for option in options {
@@ -30,7 +33,11 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
             format = match name.value.to_lowercase().as_str() {
                 "text" => CopyFormat::Text,
                 "csv" => CopyFormat::Csv,
-                "binary" => return Err(PgError::unsupported("COPY format \"binary\" is not supported")),
+                "binary" => {
+                    return Err(PgError::unsupported(
+                        "COPY format \"binary\" is not supported",
+                    ))
+                }
                 other => return Err(invalid(&format!("COPY format \"{other}\" not recognized"))),
             };
         }
@@ -39,7 +46,9 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
         match option {
             CopyLegacyOption::Csv(_) => format = CopyFormat::Csv,
             CopyLegacyOption::Binary => {
-                return Err(PgError::unsupported("COPY format \"binary\" is not supported"))
+                return Err(PgError::unsupported(
+                    "COPY format \"binary\" is not supported",
+                ))
             }
             _ => {}
         }
@@ -49,14 +58,18 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
         if c.is_ascii() && c != '\r' && c != '\n' {
             Ok(c as u8)
         } else {
-            Err(invalid(&format!("COPY {what} must be a single one-byte character")))
+            Err(invalid(&format!(
+                "COPY {what} must be a single one-byte character"
+            )))
         }
     };
     let csv_only = |what: &str| -> Result<(), PgError> {
         if format == CopyFormat::Csv {
             Ok(())
         } else {
-            Err(PgError::unsupported(format!("COPY {what} available only in CSV mode")))
+            Err(PgError::unsupported(format!(
+                "COPY {what} available only in CSV mode"
+            )))
         }
     };
     for option in options {
@@ -86,9 +99,14 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
                 csv_only("force quote")?;
                 out.force_quote = Some(names(cols));
             }
-            CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
             CopyOption::Freeze(_) => {}
-            other => return Err(PgError::unsupported(format!("COPY option {other} is not supported"))),
+            other => {
+                return Err(PgError::unsupported(format!(
+                    "COPY option {other} is not supported"
+                )))
+            }
         }
     }
     for option in legacy {
@@ -99,7 +117,9 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
                         CopyLegacyCsvOption::Header => out.header = Header::Present,
                         CopyLegacyCsvOption::Quote(q) => out.quote = single_byte(*q, "quote")?,
                         CopyLegacyCsvOption::Escape(e) => out.escape = single_byte(*e, "escape")?,
-                        CopyLegacyCsvOption::ForceQuote(cols) => out.force_quote = Some(names(cols)),
+                        CopyLegacyCsvOption::ForceQuote(cols) => {
+                            out.force_quote = Some(names(cols))
+                        }
                         CopyLegacyCsvOption::ForceNotNull(cols) => out.force_not_null = names(cols),
                     }
                 }
@@ -107,17 +127,27 @@ fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<C
             CopyLegacyOption::Delimiter(c) => out.delimiter = single_byte(*c, "delimiter")?,
             CopyLegacyOption::Null(s) => out.null = s.clone(),
             CopyLegacyOption::Header => out.header = Header::Present,
-            other => return Err(PgError::unsupported(format!("COPY option {other} is not supported"))),
+            other => {
+                return Err(PgError::unsupported(format!(
+                    "COPY option {other} is not supported"
+                )))
+            }
         }
     }
     if out.format == CopyFormat::Csv && out.delimiter == out.quote {
         return Err(invalid("COPY delimiter and quote must be different"));
     }
     if out.null.contains(out.delimiter as char) {
-        return Err(invalid("COPY delimiter character must not appear in the NULL specification"));
+        return Err(invalid(
+            "COPY delimiter character must not appear in the NULL specification",
+        ));
     }
-    if out.format == CopyFormat::Text && (out.delimiter == b'\\' || out.delimiter.is_ascii_alphanumeric()) {
-        return Err(invalid("COPY delimiter cannot be a backslash, letter or digit"));
+    if out.format == CopyFormat::Text
+        && (out.delimiter == b'\\' || out.delimiter.is_ascii_alphanumeric())
+    {
+        return Err(invalid(
+            "COPY delimiter cannot be a backslash, letter or digit",
+        ));
     }
     Ok(out)
 }
@@ -126,11 +156,21 @@ impl Session {
     /// Starts a COPY: for FROM STDIN, prepares the parser and asks for data; for TO STDOUT,
     /// runs the query and streams the rows.
     pub async fn copy(&self, statement: &Statement) -> Result<Response, PgError> {
-        let Statement::Copy { source, to, target, options, legacy_options, values } = statement else {
+        let Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            values,
+        } = statement
+        else {
             return Err(PgError::syntax("not a COPY statement"));
         };
         if !values.is_empty() {
-            return Err(PgError::unsupported("inline COPY data is not supported; send it with COPY FROM STDIN"));
+            return Err(PgError::unsupported(
+                "inline COPY data is not supported; send it with COPY FROM STDIN",
+            ));
         }
         let options = copy_options(options, legacy_options)?;
         match (to, target) {
@@ -146,12 +186,19 @@ impl Session {
     }
 
     fn copy_from(&self, source: &CopySource, options: CopyOptions) -> Result<Response, PgError> {
-        let CopySource::Table { table_name: name, columns } = source else {
+        let CopySource::Table {
+            table_name: name,
+            columns,
+        } = source
+        else {
             return Err(PgError::syntax("COPY FROM needs a table, not a query"));
         };
         let name = table_name(name)?;
         let table = self.shared.engine.table(&name).ok_or_else(|| {
-            PgError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+            PgError::new(
+                code::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            )
         })?;
         let targets = column_positions(&table.def, columns)?;
         let count = targets.len();
@@ -161,15 +208,29 @@ impl Session {
             reader: Some(reader),
             error: None,
         });
-        Ok(Response::CopyIn(CopyResponse::new(0, count, stream::empty())))
+        Ok(Response::CopyIn(CopyResponse::new(
+            0,
+            count,
+            stream::empty(),
+        )))
     }
 
-    async fn copy_to(&self, source: &CopySource, options: CopyOptions) -> Result<Response, PgError> {
+    async fn copy_to(
+        &self,
+        source: &CopySource,
+        options: CopyOptions,
+    ) -> Result<Response, PgError> {
         let query = match source {
-            CopySource::Table { table_name: name, columns } => {
+            CopySource::Table {
+                table_name: name,
+                columns,
+            } => {
                 let name = table_name(name)?;
                 let table = self.shared.engine.table(&name).ok_or_else(|| {
-                    PgError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist"))
+                    PgError::new(
+                        code::UNDEFINED_TABLE,
+                        format!("relation \"{name}\" does not exist"),
+                    )
                 })?;
                 let positions = column_positions(&table.def, columns)?;
                 let list: Vec<String> = positions
@@ -186,7 +247,9 @@ impl Session {
         let plan = self
             .ctx
             .state()
-            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(statement)))
+            .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                statement,
+            )))
             .await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().as_arrow().clone();
@@ -217,7 +280,9 @@ impl Session {
             let encoders = batch
                 .columns()
                 .iter()
-                .map(|a| ColumnEncoder::new(a, pgwire::api::results::FieldFormat::Text, &format_options))
+                .map(|a| {
+                    ColumnEncoder::new(a, pgwire::api::results::FieldFormat::Text, &format_options)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             for row in 0..batch.num_rows() {
                 let mut line = Vec::new();
@@ -243,7 +308,10 @@ impl Session {
 }
 
 /// Table column positions named by a COPY column list (all columns when empty).
-fn column_positions(def: &henge_storage::TableDef, columns: &[Ident]) -> Result<Vec<usize>, PgError> {
+fn column_positions(
+    def: &henge_storage::TableDef,
+    columns: &[Ident],
+) -> Result<Vec<usize>, PgError> {
     if columns.is_empty() {
         return Ok((0..def.columns.len()).collect());
     }
@@ -253,7 +321,10 @@ fn column_positions(def: &henge_storage::TableDef, columns: &[Ident]) -> Result<
         let position = def.column_index(&name).ok_or_else(|| {
             PgError::new(
                 code::UNDEFINED_COLUMN,
-                format!("column \"{name}\" of relation \"{}\" does not exist", def.name),
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    def.name
+                ),
             )
         })?;
         if positions.contains(&position) {

@@ -94,7 +94,11 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
     let options = match &create.table_options {
         CreateTableOptions::None => &[][..],
         CreateTableOptions::With(options) => options.as_slice(),
-        _ => return Err(PgError::unsupported("table options must be given as WITH (name = value, …)")),
+        _ => {
+            return Err(PgError::unsupported(
+                "table options must be given as WITH (name = value, …)",
+            ))
+        }
     };
     for option in options {
         let SqlOption::KeyValue { key, value } = option else {
@@ -164,7 +168,10 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
 
 fn option_string(value: &Expr) -> Option<String> {
     match value {
-        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) => Some(s.clone()),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s.clone()),
         Expr::Identifier(ident) => Some(normalize(ident)),
         _ => None,
     }
@@ -233,10 +240,12 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
 
 fn numeric(info: &ExactNumberInfo) -> Result<ColumnType, PgError> {
     let (precision, scale) = match info {
-        ExactNumberInfo::None => return Ok(ColumnType::Numeric {
-            precision: DEFAULT_NUMERIC.0,
-            scale: DEFAULT_NUMERIC.1,
-        }),
+        ExactNumberInfo::None => {
+            return Ok(ColumnType::Numeric {
+                precision: DEFAULT_NUMERIC.0,
+                scale: DEFAULT_NUMERIC.1,
+            })
+        }
         ExactNumberInfo::Precision(p) => (*p, 0),
         ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
     };

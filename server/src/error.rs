@@ -211,7 +211,9 @@ fn execution_error(message: &str) -> PgError {
 fn from_arrow(e: &ArrowError) -> PgError {
     match e {
         ArrowError::DivideByZero => PgError::new(code::DIVISION_BY_ZERO, "division by zero"),
-        ArrowError::ArithmeticOverflow(m) => PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone()),
+        ArrowError::ArithmeticOverflow(m) => {
+            PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
+        }
         ArrowError::CastError(m) | ArrowError::ParseError(m) => {
             // Arrow says e.g. "Cannot cast string 'x' to value of Int64 type"; keep its text
             // but use PostgreSQL's code, and PostgreSQL's wording where it can be recovered.

@@ -22,7 +22,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "henge", version, about = "A real-time analytical database that speaks PostgreSQL")]
+#[command(
+    name = "henge",
+    version,
+    about = "A real-time analytical database that speaks PostgreSQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Command::Serve { config, listen, data_dir } = Cli::parse().command;
+    let Command::Serve {
+        config,
+        listen,
+        data_dir,
+    } = Cli::parse().command;
     let mut config = match config::Config::load(config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -62,9 +70,15 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("HENGE_LOG")
         .or_else(|_| EnvFilter::try_new(&config.log))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("henge: could not start the runtime: {e}");

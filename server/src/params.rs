@@ -37,7 +37,10 @@ pub fn decode(
     wanted: Option<&DataType>,
 ) -> Result<ScalarValue, PgError> {
     let declared_arrow = declared.and_then(arrow_type);
-    let target = wanted.or(declared_arrow.as_ref()).cloned().unwrap_or(DataType::Utf8);
+    let target = wanted
+        .or(declared_arrow.as_ref())
+        .cloned()
+        .unwrap_or(DataType::Utf8);
     let Some(bytes) = bytes else {
         return ScalarValue::try_from(&target).map_err(PgError::from);
     };
@@ -51,7 +54,10 @@ pub fn decode(
         decode_binary(bytes, ty)?
     } else {
         let text = std::str::from_utf8(bytes).map_err(|_| {
-            PgError::new(code::INVALID_TEXT_REPRESENTATION, "invalid byte sequence for encoding \"UTF8\"")
+            PgError::new(
+                code::INVALID_TEXT_REPRESENTATION,
+                "invalid byte sequence for encoding \"UTF8\"",
+            )
         })?;
         decode_text(text, &target)?
     };
@@ -62,48 +68,20 @@ pub fn decode(
 }
 
 fn decode_text(text: &str, target: &DataType) -> Result<ScalarValue, PgError> {
-    let bad = |e: henge_ingest::ValueError| PgError::from(henge_ingest::Error::from(e));
-    Ok(match target {
-        DataType::Boolean => ScalarValue::Boolean(Some(value::parse_bool(text).map_err(bad)?)),
-        DataType::Int16 => ScalarValue::Int16(Some(
-            value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint").map_err(bad)? as i16,
-        )),
-        DataType::Int32 => ScalarValue::Int32(Some(
-            value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer").map_err(bad)? as i32,
-        )),
-        DataType::Int64 => ScalarValue::Int64(Some(
-            value::parse_int(text, i64::MIN, i64::MAX, "bigint").map_err(bad)?,
-        )),
-        DataType::Float32 => ScalarValue::Float32(Some(value::parse_f32(text).map_err(bad)?)),
-        DataType::Float64 => ScalarValue::Float64(Some(
-            value::parse_f64(text, "double precision").map_err(bad)?,
-        )),
-        DataType::Decimal128(p, s) => ScalarValue::Decimal128(
-            Some(value::parse_numeric(text, *p, *s).map_err(bad)?),
-            *p,
-            *s,
-        ),
-        DataType::Date32 => ScalarValue::Date32(Some(value::parse_date(text).map_err(bad)?)),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => ScalarValue::TimestampMicrosecond(
-            Some(value::parse_timestamp(text).map_err(bad)?),
-            None,
-        ),
-        DataType::Timestamp(TimeUnit::Microsecond, tz @ Some(_)) => {
-            ScalarValue::TimestampMicrosecond(
-                Some(value::parse_timestamptz(text, 0).map_err(bad)?),
-                tz.clone(),
-            )
-        }
-        DataType::Binary => ScalarValue::Binary(Some(value::parse_bytea(text).map_err(bad)?)),
-        _ => ScalarValue::Utf8(Some(text.to_owned())),
-    })
+    match henge_planner::literal::parse(text, target) {
+        Some(value) => value.map_err(|e| PgError::from(henge_ingest::Error::from(e))),
+        None => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
+    }
 }
 
 fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
     let wrong_size = || {
         PgError::new(
             code::PROTOCOL_VIOLATION,
-            format!("incorrect binary data format in bind parameter of type {}", ty.name()),
+            format!(
+                "incorrect binary data format in bind parameter of type {}",
+                ty.name()
+            ),
         )
     };
     fn be<const N: usize>(b: &[u8]) -> Option<[u8; N]> {
@@ -117,10 +95,16 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
         Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
         Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
         Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
-        Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
-        Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(be(b).ok_or_else(wrong_size)?))),
+        Type::FLOAT4 => {
+            ScalarValue::Float32(Some(f32::from_be_bytes(be(b).ok_or_else(wrong_size)?)))
+        }
+        Type::FLOAT8 => {
+            ScalarValue::Float64(Some(f64::from_be_bytes(be(b).ok_or_else(wrong_size)?)))
+        }
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-            ScalarValue::Utf8(Some(String::from_utf8(b.to_vec()).map_err(|_| wrong_size())?))
+            ScalarValue::Utf8(Some(
+                String::from_utf8(b.to_vec()).map_err(|_| wrong_size())?,
+            ))
         }
         Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
         Type::DATE => ScalarValue::Date32(Some(
@@ -137,7 +121,10 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
         Type::NUMERIC => {
             let text = numeric_binary_to_text(b).ok_or_else(wrong_size)?;
             ScalarValue::Decimal128(
-                Some(value::parse_numeric(&text, 38, 10).map_err(|e| PgError::from(henge_ingest::Error::from(e)))?),
+                Some(
+                    value::parse_numeric(&text, 38, 10)
+                        .map_err(|e| PgError::from(henge_ingest::Error::from(e)))?,
+                ),
                 38,
                 10,
             )
@@ -153,7 +140,8 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
 
 /// PostgreSQL's binary numeric to its decimal text.
 fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
-    let word = |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
+    let word =
+        |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
     let ndigits = word(0)? as usize;
     let weight = i32::from(word(2)?);
     let sign = word(4)? as u16;
@@ -178,7 +166,13 @@ mod tests {
     fn numeric_from_binary() {
         // 12345.67: ndigits 3, weight 1, [1, 2345, 6700]
         let b = [0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1a, 0x2c];
-        let v = decode(Some(&b), true, Some(&Type::NUMERIC), Some(&DataType::Decimal128(10, 2))).unwrap();
+        let v = decode(
+            Some(&b),
+            true,
+            Some(&Type::NUMERIC),
+            Some(&DataType::Decimal128(10, 2)),
+        )
+        .unwrap();
         assert_eq!(v, ScalarValue::Decimal128(Some(1234567), 10, 2));
     }
 

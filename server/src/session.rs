@@ -171,10 +171,15 @@ impl Session {
                 names,
                 ..
             } => {
-                let names = names.iter().map(ddl::table_name).collect::<Result<Vec<_>, _>>()?;
+                let names = names
+                    .iter()
+                    .map(ddl::table_name)
+                    .collect::<Result<Vec<_>, _>>()?;
                 // Check every name first, so a bad one drops nothing.
                 if !if_exists {
-                    if let Some(missing) = names.iter().find(|n| self.shared.engine.table(n).is_none()) {
+                    if let Some(missing) =
+                        names.iter().find(|n| self.shared.engine.table(n).is_none())
+                    {
                         return Err(PgError::new(
                             code::UNDEFINED_TABLE,
                             format!("table \"{missing}\" does not exist"),
@@ -184,8 +189,9 @@ impl Session {
                 for name in &names {
                     match self.shared.engine.drop_table(name) {
                         Ok(()) => {}
-                        Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(_)))
-                            if *if_exists => {}
+                        Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(
+                            _,
+                        ))) if *if_exists => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -197,13 +203,22 @@ impl Session {
             Statement::Copy { .. } => self.copy(&prepared.statement).await,
             other => Err(PgError::unsupported(format!(
                 "statement not supported: {}",
-                other.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                other
+                    .to_string()
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ))),
         }
     }
 
     /// Runs a plan to completion and encodes its rows.
-    pub async fn run_plan(&self, plan: LogicalPlan, formats: Option<&Format>) -> Result<Response, PgError> {
+    pub async fn run_plan(
+        &self,
+        plan: LogicalPlan,
+        formats: Option<&Format>,
+    ) -> Result<Response, PgError> {
         let tag = match &plan {
             LogicalPlan::Dml(_) => Some("INSERT"),
             LogicalPlan::Statement(_) => Some("SET"),
@@ -223,13 +238,16 @@ impl Session {
                         counts.map_or(0, |c| c.iter().flatten().sum::<u64>())
                     })
                     .sum();
-                Ok(Response::Execution(Tag::new("INSERT").with_oid(0).with_rows(rows as usize)))
+                Ok(Response::Execution(
+                    Tag::new("INSERT").with_oid(0).with_rows(rows as usize),
+                ))
             }
             Some(tag) => Ok(Response::Execution(Tag::new(tag))),
             None => {
                 let fields = Arc::new(fields(&schema, formats));
                 let rows = encode_rows(&batches, &fields)?;
-                let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
+                let mut response =
+                    QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
                 if explain {
                     response.set_command_tag("EXPLAIN");
                 }
@@ -240,7 +258,10 @@ impl Session {
 }
 
 /// Row description of a result schema.
-fn fields(schema: &datafusion::arrow::datatypes::Schema, formats: Option<&Format>) -> Vec<FieldInfo> {
+fn fields(
+    schema: &datafusion::arrow::datatypes::Schema,
+    formats: Option<&Format>,
+) -> Vec<FieldInfo> {
     schema
         .fields()
         .iter()

@@ -176,9 +176,15 @@ mod tests {
         let a = catalog.create(table("a")).unwrap();
         let b = catalog.create(table("b")).unwrap();
         assert_ne!(a.id, b.id);
-        assert!(matches!(catalog.create(table("a")), Err(Error::TableExists(_))));
+        assert!(matches!(
+            catalog.create(table("a")),
+            Err(Error::TableExists(_))
+        ));
         catalog.drop_table("a").unwrap();
-        assert!(matches!(catalog.drop_table("a"), Err(Error::TableNotFound(_))));
+        assert!(matches!(
+            catalog.drop_table("a"),
+            Err(Error::TableNotFound(_))
+        ));
 
         let reopened = Catalog::open(dir.path()).unwrap();
         assert_eq!(reopened.tables(), vec![b.clone()]);

@@ -200,11 +200,23 @@ mod tests {
     #[test]
     fn calendar_chunks() {
         let t = micros("2024-05-17 10:00:00");
-        assert_eq!(Granularity::Month.chunk_start(t), micros("2024-05-01 00:00:00"));
-        assert_eq!(Granularity::Quarter.chunk_start(t), micros("2024-04-01 00:00:00"));
-        assert_eq!(Granularity::Year.chunk_end(Granularity::Year.chunk_start(t)), micros("2025-01-01 00:00:00"));
+        assert_eq!(
+            Granularity::Month.chunk_start(t),
+            micros("2024-05-01 00:00:00")
+        );
+        assert_eq!(
+            Granularity::Quarter.chunk_start(t),
+            micros("2024-04-01 00:00:00")
+        );
+        assert_eq!(
+            Granularity::Year.chunk_end(Granularity::Year.chunk_start(t)),
+            micros("2025-01-01 00:00:00")
+        );
         // 2024-05-13 is a Monday.
-        assert_eq!(Granularity::Week.chunk_start(t), micros("2024-05-13 00:00:00"));
+        assert_eq!(
+            Granularity::Week.chunk_start(t),
+            micros("2024-05-13 00:00:00")
+        );
         assert_eq!(Granularity::Hour.chunk_start(t + 59), t);
     }
 

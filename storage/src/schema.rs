@@ -30,10 +30,15 @@ pub enum ColumnType {
     Real,
     Double,
     /// `numeric(precision, scale)`.
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     /// `varchar(n)`; `None` for an unbounded `varchar`.
-    Varchar { max_len: Option<u32> },
+    Varchar {
+        max_len: Option<u32>,
+    },
     Date,
     Timestamp,
     TimestampTz,

@@ -32,7 +32,8 @@ pub(crate) fn split(record: &[u8], options: &CopyOptions, out: &mut Fields) -> R
                 let Some(&b) = record.get(i) else {
                     return Err(Error::BadCopyData("unterminated CSV quoted field".into()));
                 };
-                if b == escape && matches!(record.get(i + 1), Some(&n) if n == quote || n == escape) {
+                if b == escape && matches!(record.get(i + 1), Some(&n) if n == quote || n == escape)
+                {
                     out.data.push(record[i + 1]);
                     i += 2;
                 } else if b == quote {

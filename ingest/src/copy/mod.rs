@@ -121,7 +121,11 @@ impl Fields {
 
 impl CopyReader {
     /// Prepares to load `columns` (table column positions, in input order) of `def`.
-    pub fn new(def: Arc<TableDef>, columns: Vec<usize>, options: CopyOptions) -> Result<CopyReader> {
+    pub fn new(
+        def: Arc<TableDef>,
+        columns: Vec<usize>,
+        options: CopyOptions,
+    ) -> Result<CopyReader> {
         let mark = |names: &[String]| -> Result<Vec<bool>> {
             let mut marks = vec![false; columns.len()];
             for name in names {
@@ -187,7 +191,10 @@ impl CopyReader {
                 let _ = self.find_record_end(0);
                 if self.in_quote {
                     self.line += 1;
-                    return Err(self.line_error(None, Error::BadCopyData("unterminated CSV quoted field".into())));
+                    return Err(self.line_error(
+                        None,
+                        Error::BadCopyData("unterminated CSV quoted field".into()),
+                    ));
                 }
             }
             let record = std::mem::take(&mut self.pending);
@@ -210,7 +217,11 @@ impl CopyReader {
         while i < bytes.len() {
             let b = bytes[i];
             if self.in_quote {
-                if b == escape && escape != quote && i + 1 < bytes.len() && (bytes[i + 1] == quote || bytes[i + 1] == escape) {
+                if b == escape
+                    && escape != quote
+                    && i + 1 < bytes.len()
+                    && (bytes[i + 1] == quote || bytes[i + 1] == escape)
+                {
                     i += 2;
                     continue;
                 }
@@ -317,11 +328,14 @@ impl CopyReader {
             .map(|&c| self.builder.table().columns[c].name.as_str())
             .collect();
         if names.len() != expected.len() {
-            return Err(self.line_error(None, Error::BadCopyData(format!(
-                "wrong number of fields in header line: got {}, expected {}",
-                names.len(),
-                expected.len()
-            ))));
+            return Err(self.line_error(
+                None,
+                Error::BadCopyData(format!(
+                    "wrong number of fields in header line: got {}, expected {}",
+                    names.len(),
+                    expected.len()
+                )),
+            ));
         }
         for (got, want) in names.iter().zip(&expected) {
             if got != want {

@@ -107,13 +107,22 @@ fn a_bad_value_names_its_line_and_column() {
 fn missing_and_extra_columns_and_not_null() {
     let options = CopyOptions::new(CopyFormat::Csv);
     let err = load(options.clone(), &[b"2024-01-01 00:00:00,a\n"]).unwrap_err();
-    assert_eq!(err.to_string(), "COPY ev, line 1: missing data for column \"added\"");
+    assert_eq!(
+        err.to_string(),
+        "COPY ev, line 1: missing data for column \"added\""
+    );
     let err = load(options.clone(), &[b"2024-01-01 00:00:00,a,1,2\n"]).unwrap_err();
-    assert_eq!(err.to_string(), "COPY ev, line 1: extra data after last expected column");
+    assert_eq!(
+        err.to_string(),
+        "COPY ev, line 1: extra data after last expected column"
+    );
     let err = load(options.clone(), &[b",a,1\n"]).unwrap_err();
     assert!(matches!(err.root(), Error::NotNull { .. }), "{err}");
     let err = load(options, &[b"2024-01-01 00:00:00,\"open,1\n"]).unwrap_err();
-    assert!(err.to_string().contains("unterminated CSV quoted field"), "{err}");
+    assert!(
+        err.to_string().contains("unterminated CSV quoted field"),
+        "{err}"
+    );
 }
 
 #[test]

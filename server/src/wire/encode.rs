@@ -49,15 +49,28 @@ pub struct ColumnEncoder<'a> {
 }
 
 impl<'a> ColumnEncoder<'a> {
-    pub fn new(array: &'a ArrayRef, format: FieldFormat, options: &'a FormatOptions<'a>) -> Result<Self, PgError> {
+    pub fn new(
+        array: &'a ArrayRef,
+        format: FieldFormat,
+        options: &'a FormatOptions<'a>,
+    ) -> Result<Self, PgError> {
         let fallback = if natively_encoded(array.data_type()) {
             None
         } else {
-            Some(ArrayFormatter::try_new(array.as_ref(), options).map_err(|e| {
-                PgError::new(code::INTERNAL_ERROR, format!("cannot format {}: {e}", array.data_type()))
-            })?)
+            Some(
+                ArrayFormatter::try_new(array.as_ref(), options).map_err(|e| {
+                    PgError::new(
+                        code::INTERNAL_ERROR,
+                        format!("cannot format {}: {e}", array.data_type()),
+                    )
+                })?,
+            )
         };
-        Ok(ColumnEncoder { array, format, fallback })
+        Ok(ColumnEncoder {
+            array,
+            format,
+            fallback,
+        })
     }
 
     /// Appends the length-prefixed value of `row` (or -1 for NULL) to `out`.
@@ -137,16 +150,31 @@ fn timestamp_micros(array: &ArrayRef, row: usize) -> i64 {
         return 0;
     };
     match unit {
-        TimeUnit::Second => array.as_primitive::<datafusion::arrow::datatypes::TimestampSecondType>().value(row).saturating_mul(1_000_000),
-        TimeUnit::Millisecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(row).saturating_mul(1_000),
-        TimeUnit::Microsecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>().value(row).div_euclid(1_000),
+        TimeUnit::Second => array
+            .as_primitive::<datafusion::arrow::datatypes::TimestampSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        TimeUnit::Millisecond => array
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+            .value(row)
+            .saturating_mul(1_000),
+        TimeUnit::Microsecond => array
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
+            .value(row),
+        TimeUnit::Nanosecond => array
+            .as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>()
+            .value(row)
+            .div_euclid(1_000),
     }
 }
 
 fn encode_text(array: &ArrayRef, row: usize, out: &mut BytesMut) {
     match array.data_type() {
-        DataType::Boolean => out.put_u8(if array.as_boolean().value(row) { b't' } else { b'f' }),
+        DataType::Boolean => out.put_u8(if array.as_boolean().value(row) {
+            b't'
+        } else {
+            b'f'
+        }),
         DataType::Int8 => put_display(out, array.as_primitive::<Int8Type>().value(row)),
         DataType::Int16 => put_display(out, array.as_primitive::<Int16Type>().value(row)),
         DataType::Int32 => put_display(out, array.as_primitive::<Int32Type>().value(row)),
@@ -218,10 +246,18 @@ fn float_text(v: f64, exp_form: String, max_plain_exponent: i32) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
@@ -315,14 +351,18 @@ fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
         DataType::UInt16 => out.put_i32(array.as_primitive::<UInt16Type>().value(row).into()),
         DataType::Int64 => out.put_i64(array.as_primitive::<Int64Type>().value(row)),
         DataType::UInt32 => out.put_i64(array.as_primitive::<UInt32Type>().value(row).into()),
-        DataType::UInt64 => {
-            numeric_binary(i128::from(array.as_primitive::<UInt64Type>().value(row)), 0, out)
-        }
+        DataType::UInt64 => numeric_binary(
+            i128::from(array.as_primitive::<UInt64Type>().value(row)),
+            0,
+            out,
+        ),
         DataType::Float32 => out.put_f32(array.as_primitive::<Float32Type>().value(row)),
         DataType::Float64 => out.put_f64(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Decimal128(_, scale) => {
-            numeric_binary(array.as_primitive::<Decimal128Type>().value(row), *scale, out)
-        }
+        DataType::Decimal128(_, scale) => numeric_binary(
+            array.as_primitive::<Decimal128Type>().value(row),
+            *scale,
+            out,
+        ),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => encode_text(array, row, out),
         DataType::Binary => out.put_slice(array.as_binary::<i32>().value(row)),
         DataType::LargeBinary => out.put_slice(array.as_binary::<i64>().value(row)),
@@ -407,14 +447,20 @@ mod tests {
         assert_eq!(decimal_text(7, 0), "7");
         assert_eq!(timestamp_text(1_500_000, false), "1970-01-01 00:00:01.5");
         assert_eq!(timestamp_text(0, true), "1970-01-01 00:00:00+00");
-        assert_eq!(interval_text(14, 3, 3_600_000_000), "1 year 2 mons 3 days 01:00:00");
+        assert_eq!(
+            interval_text(14, 3, 3_600_000_000),
+            "1 year 2 mons 3 days 01:00:00"
+        );
     }
 
     #[test]
     fn numeric_binary_layout() {
         let mut out = BytesMut::new();
         numeric_binary(1234567, 2, &mut out); // 12345.67
-        // ndigits 3, weight 1, positive, dscale 2, digits [1, 2345, 6700]
-        assert_eq!(&out[..], &[0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1a, 0x2c]);
+                                              // ndigits 3, weight 1, positive, dscale 2, digits [1, 2345, 6700]
+        assert_eq!(
+            &out[..],
+            &[0, 3, 0, 1, 0, 0, 0, 2, 0, 1, 0x09, 0x29, 0x1a, 0x2c]
+        );
     }
 }

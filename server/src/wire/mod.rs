@@ -112,12 +112,20 @@ pub struct Connection {
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message)))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message,
+    )))
 }
 
 #[async_trait]
 impl StartupHandler for Connection {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -128,7 +136,11 @@ impl StartupHandler for Connection {
         };
         protocol_negotiation(client, startup).await?;
         save_startup_parameters_to_metadata(client, startup);
-        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
         let database = client
             .metadata()
             .get(METADATA_DATABASE)
@@ -138,12 +150,17 @@ impl StartupHandler for Connection {
             return Err(fatal("28000", format!("role \"{user}\" does not exist")));
         }
         if database != DATABASE {
-            return Err(fatal("3D000", format!("database \"{database}\" does not exist")));
+            return Err(fatal(
+                "3D000",
+                format!("database \"{database}\" does not exist"),
+            ));
         }
         let (pid, secret) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, secret.clone());
         let (handle, guard) = self.manager.register(pid, secret);
-        client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert(guard);
 
         let mut parameters = DefaultServerParameterProvider::default();
@@ -208,7 +225,10 @@ impl QueryParser for StatementParser {
     {
         let mut statements = parse(sql)?;
         if statements.len() > 1 {
-            return Err(PgError::syntax("cannot insert multiple commands into a prepared statement").into());
+            return Err(PgError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            )
+            .into());
         }
         let Some(statement) = statements.pop() else {
             return Ok(None);
@@ -281,7 +301,11 @@ impl CopyHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut state = self.session.copy_in.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .session
+            .copy_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(copy) = state.as_mut() {
             copy::feed(copy, &copy_data.data);
         }
@@ -316,7 +340,11 @@ impl CopyHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.session.copy_in.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.session
+            .copy_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         PgError::new(
             code::QUERY_CANCELED,
             format!("COPY from stdin failed: {}", fail.message),

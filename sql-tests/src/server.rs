@@ -1,0 +1,152 @@
+//! Starting, killing and restarting a `henge serve` process for tests.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Path of the `henge` binary: `$HENGE_BIN`, or built now with the cargo running the tests.
+pub fn henge_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("HENGE_BIN") {
+                return PathBuf::from(path);
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "henge-server", "--bin", "henge"])
+                .status()
+                .expect("run cargo build for the henge binary");
+            assert!(status.success(), "building the henge binary failed");
+            // Test executables live in <target>/<profile>/deps; the binary one level up.
+            let exe = std::env::current_exe().expect("current test executable");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("test executable inside a target directory");
+            profile_dir.join("henge")
+        })
+        .clone()
+}
+
+/// A running `henge serve` with its own data directory, killed when dropped.
+pub struct TestServer {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port with an empty data directory.
+    pub fn start() -> TestServer {
+        let data_dir = tempfile::tempdir().expect("create a data directory");
+        let mut server = TestServer {
+            child: None,
+            addr: free_port(),
+            data_dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// A tokio-postgres connection string for this server.
+    pub fn connection_string(&self) -> String {
+        format!(
+            "host={} port={} user=henge dbname=henge",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(henge_binary())
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .env(
+                "HENGE_LOG",
+                std::env::var("HENGE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start henge");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("henge exited during start-up: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "henge did not start listening within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all), then starts it again on the same
+    /// data directory and port.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address")
+}

@@ -1,0 +1,160 @@
+//! Result values as sqllogictest compares them: PostgreSQL's text form, `NULL` for NULL
+//! and `(empty)` for the empty string, whichever protocol and format carried them.
+
+use tokio_postgres::types::{FromSql, Type};
+
+/// Any value, as the raw bytes the server sent.
+pub struct Raw<'a>(pub &'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// How a text value is written in an .slt file.
+pub fn display_text(value: Option<&str>) -> String {
+    match value {
+        None => "NULL".into(),
+        Some("") => "(empty)".into(),
+        Some(s) => s.to_owned(),
+    }
+}
+
+/// The text form of a binary-format value of type `ty`.
+pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
+    let be8 = |b: &[u8]| <[u8; 8]>::try_from(b).unwrap_or_default();
+    let be4 = |b: &[u8]| <[u8; 4]>::try_from(b).unwrap_or_default();
+    match *ty {
+        Type::BOOL => (if b.first() == Some(&1) { "t" } else { "f" }).into(),
+        Type::INT2 => i16::from_be_bytes(<[u8; 2]>::try_from(b).unwrap_or_default()).to_string(),
+        Type::INT4 => i32::from_be_bytes(be4(b)).to_string(),
+        Type::INT8 => i64::from_be_bytes(be8(b)).to_string(),
+        Type::FLOAT4 => float_text(
+            f64::from(f32::from_be_bytes(be4(b))),
+            format!("{:e}", f32::from_be_bytes(be4(b))),
+            6,
+        ),
+        Type::FLOAT8 => {
+            let v = f64::from_be_bytes(be8(b));
+            float_text(v, format!("{v:e}"), 15)
+        }
+        Type::NUMERIC => numeric_text(b),
+        Type::BYTEA => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("\\x{hex}")
+        }
+        Type::DATE => {
+            let days = i64::from(i32::from_be_bytes(be4(b))) + 10_957;
+            civil(days)
+        }
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let micros = i64::from_be_bytes(be8(b)) + 946_684_800_000_000;
+            let (days, rest) = (
+                micros.div_euclid(86_400_000_000),
+                micros.rem_euclid(86_400_000_000),
+            );
+            let secs = rest / 1_000_000;
+            let frac = rest % 1_000_000;
+            let mut s = format!(
+                "{} {:02}:{:02}:{:02}",
+                civil(days),
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            );
+            if frac != 0 {
+                s.push_str(format!(".{frac:06}").trim_end_matches('0'));
+            }
+            if *ty == Type::TIMESTAMPTZ {
+                s.push_str("+00");
+            }
+            s
+        }
+        _ => display_text(Some(&String::from_utf8_lossy(b))),
+    }
+}
+
+/// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn float_text(v: f64, exp_form: String, max_plain: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if v != 0.0 && (exponent < -4 || exponent >= max_plain) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    // Within the plain range Rust's shortest representation matches PostgreSQL's.
+    format!("{v}")
+}
+
+fn numeric_text(b: &[u8]) -> String {
+    let word = |i: usize| i16::from_be_bytes([b[i], b[i + 1]]);
+    if b.len() < 8 {
+        return String::new();
+    }
+    let (ndigits, weight, sign, dscale) = (
+        word(0) as usize,
+        word(2) as i32,
+        word(4) as u16,
+        word(6) as usize,
+    );
+    if sign == 0xC000 {
+        return "NaN".into();
+    }
+    let digits: Vec<i16> = (0..ndigits).map(|i| word(8 + 2 * i)).collect();
+    let mut int = String::new();
+    for i in 0..=weight.max(-1) {
+        let d = digits.get(i as usize).copied().unwrap_or(0);
+        if int.is_empty() {
+            if d != 0 {
+                int = d.to_string();
+            }
+        } else {
+            int.push_str(&format!("{d:04}"));
+        }
+    }
+    if int.is_empty() {
+        int.push('0');
+    }
+    let mut frac = String::new();
+    let mut i = weight + 1;
+    while frac.len() < dscale {
+        let d = if i >= 0 {
+            digits.get(i as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        frac.push_str(&format!("{d:04}"));
+        i += 1;
+    }
+    frac.truncate(dscale);
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    if dscale > 0 {
+        format!("{sign}{int}.{frac}")
+    } else {
+        format!("{sign}{int}")
+    }
+}

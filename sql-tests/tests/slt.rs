@@ -1,0 +1,44 @@
+//! Runs every `sql-tests/*.slt` file against a fresh `henge`, once through the simple and
+//! once through the extended query protocol.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use henge_sql_tests::db::{HengeDb, Protocol};
+use henge_sql_tests::server::TestServer;
+use sqllogictest::{default_column_validator, Runner};
+
+fn slt_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read sql-tests/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .slt files in {}", dir.display());
+    files
+}
+
+async fn run_all(protocol: Protocol) {
+    let mut failures = Vec::new();
+    for file in slt_files() {
+        let server = Arc::new(Mutex::new(TestServer::start()));
+        let mut runner = Runner::new(|| HengeDb::connect(server.clone(), protocol));
+        runner.with_column_validator(default_column_validator);
+        if let Err(e) = runner.run_file_async(&file).await {
+            failures.push(format!("{} ({protocol:?}):\n{e}", file.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slt_simple_protocol() {
+    run_all(Protocol::Simple).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slt_extended_protocol() {
+    run_all(Protocol::Extended).await;
+}
