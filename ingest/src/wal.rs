@@ -145,8 +145,8 @@ impl Wal {
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
+            tracing::info!(path = %self.path.display(), "write-ahead log closed");
         }
-        tracing::info!(path = %self.path.display(), "write-ahead log closed");
     }
 }
 

@@ -253,7 +253,7 @@ impl Session {
             .await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().as_arrow().clone();
-        let batches = df.collect().await?;
+        let batches = self.collect(df).await?;
         let mut lines: Vec<Bytes> = Vec::new();
         if options.header == Header::Present {
             let mut line = Vec::new();
@@ -355,7 +355,7 @@ fn write_field(line: &mut Vec<u8>, value: Option<&[u8]>, options: &CopyOptions, 
                     b'\\' => line.extend_from_slice(b"\\\\"),
                     b'\n' => line.extend_from_slice(b"\\n"),
                     b'\r' => line.extend_from_slice(b"\\r"),
-                    b'\t' if options.delimiter != b'\t' => line.extend_from_slice(b"\\t"),
+                    b'\t' => line.extend_from_slice(b"\\t"),
                     8 => line.extend_from_slice(b"\\b"),
                     12 => line.extend_from_slice(b"\\f"),
                     11 => line.extend_from_slice(b"\\v"),

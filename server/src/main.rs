@@ -85,7 +85,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::serve(config)) {
+    let query_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.parallelism())
+        .thread_name("henge-query")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("henge: could not start the query runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(server::serve(config, query_runtime.handle().clone()));
+    query_runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -7,7 +7,7 @@ use henge_ingest::value;
 use pgwire::api::Type;
 
 use crate::error::{code, PgError};
-use crate::wire::encode::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
+use crate::wire::encode::{pg_type, PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 
 /// The Arrow type a parameter the client declared as `ty` is read as.
 pub fn arrow_type(ty: &Type) -> Option<DataType> {
@@ -36,7 +36,10 @@ pub fn decode(
     declared: Option<&Type>,
     wanted: Option<&DataType>,
 ) -> Result<ScalarValue, PgError> {
-    let declared_arrow = declared.and_then(arrow_type);
+    // Without a declared type the client read ours from ParameterDescription.
+    let described = wanted.map(pg_type).unwrap_or(Type::TEXT);
+    let declared = declared.unwrap_or(&described);
+    let declared_arrow = arrow_type(declared);
     let target = wanted
         .or(declared_arrow.as_ref())
         .cloned()
@@ -45,13 +48,7 @@ pub fn decode(
         return ScalarValue::try_from(&target).map_err(PgError::from);
     };
     let value = if binary {
-        let ty = declared.ok_or_else(|| {
-            PgError::new(
-                code::PROTOCOL_VIOLATION,
-                "a binary parameter needs its type in the Parse message",
-            )
-        })?;
-        decode_binary(bytes, ty)?
+        decode_binary(bytes, declared)?
     } else {
         let text = std::str::from_utf8(bytes).map_err(|_| {
             PgError::new(

@@ -26,7 +26,10 @@ pub enum ServeError {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub async fn serve(config: Config) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    query_runtime: tokio::runtime::Handle,
+) -> Result<(), ServeError> {
     config.validate()?;
     let options = EngineOptions {
         wal_fsync: config.wal_fsync,
@@ -45,6 +48,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let frontend = Frontend::new(Arc::new(Shared {
         engine: engine.clone(),
         parallelism: config.parallelism(),
+        query_runtime,
     }));
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");

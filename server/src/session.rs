@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::arrow::util::display::FormatOptions;
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
@@ -31,6 +32,9 @@ use crate::wire::encode::{pg_type, ColumnEncoder};
 pub struct Shared {
     pub engine: Arc<Engine>,
     pub parallelism: usize,
+    /// Runtime queries execute on, apart from the one serving connections, so a busy
+    /// query never starves the protocol (new connections, cancel requests).
+    pub query_runtime: tokio::runtime::Handle,
 }
 
 /// A COPY FROM STDIN in progress: the parser, or the error that stopped it.
@@ -213,6 +217,25 @@ impl Session {
         }
     }
 
+    /// Runs a query to completion on the query runtime. Dropping the returned future (a
+    /// cancel request) aborts the query there.
+    pub async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>, PgError> {
+        struct AbortOnDrop(tokio::task::JoinHandle<datafusion::error::Result<Vec<RecordBatch>>>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let mut task = AbortOnDrop(self.shared.query_runtime.spawn(df.collect()));
+        match (&mut task.0).await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(PgError::new(
+                code::INTERNAL_ERROR,
+                format!("query task failed: {e}"),
+            )),
+        }
+    }
+
     /// Runs a plan to completion and encodes its rows.
     pub async fn run_plan(
         &self,
@@ -227,7 +250,7 @@ impl Session {
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let batches = self.collect(df).await?;
         match tag {
             Some("INSERT") => {
                 let rows: u64 = batches

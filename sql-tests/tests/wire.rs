@@ -1,0 +1,427 @@
+//! Protocol-level behaviour driven through tokio-postgres: COPY in both directions, typed
+//! parameters, multi-statement and empty queries, cancellation, durability under kill -9
+//! and clean shutdown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use henge_sql_tests::server::TestServer;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+async fn connect(server: &TestServer) -> Client {
+    let (client, connection) = tokio_postgres::connect(&server.connection_string(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_owned())
+        .unwrap_or_default()
+}
+
+async fn copy_in(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in(sql).await?;
+    futures::pin_mut!(sink);
+    // Send in small pieces so lines and quotes cross message boundaries.
+    for piece in data.as_bytes().chunks(7) {
+        sink.send(Bytes::copy_from_slice(piece)).await?;
+    }
+    sink.finish().await
+}
+
+async fn count(client: &Client, table: &str) -> i64 {
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_csv_with_header_loads_every_row_or_none() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE ev (ts TIMESTAMP NOT NULL, page TEXT, added BIGINT) WITH (time_column = 'ts', segment_granularity = 'hour')")
+        .await
+        .unwrap();
+
+    let good = "ts,page,added\n2024-01-01 00:00:00,home,1\n2024-01-01 01:00:00,\"\",2\n2024-01-01 02:00:00,,3\n2024-01-01 02:30:00,\"a,\"\"b\"\"\nc\",4\n";
+    let n = copy_in(
+        &client,
+        "COPY ev FROM STDIN (FORMAT csv, HEADER true)",
+        good,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 4);
+    let rows = client
+        .query("SELECT page IS NULL, page FROM ev ORDER BY ts", &[])
+        .await
+        .unwrap();
+    let pages: Vec<(bool, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        pages,
+        vec![
+            (false, Some("home".into())),
+            (false, Some(String::new())),
+            (true, None),
+            (false, Some("a,\"b\"\nc".into())),
+        ]
+    );
+
+    // Line 3 (counting the header) holds a bad number: the error names it, nothing loads.
+    let bad = "ts,page,added\n2024-01-02 00:00:00,x,1\n2024-01-02 00:00:01,y,notanumber\n2024-01-02 00:00:02,z,3\n";
+    let err = copy_in(&client, "COPY ev FROM STDIN WITH (FORMAT csv, HEADER)", bad)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "22P02");
+    let message = err.as_db_error().unwrap().message().to_owned();
+    assert_eq!(
+        message,
+        "COPY ev, line 3, column added: invalid input syntax for type bigint: \"notanumber\""
+    );
+    assert_eq!(count(&client, "ev").await, 4);
+
+    // The connection is usable after the failed COPY.
+    let err = copy_in(
+        &client,
+        "COPY ev (ts, page) FROM STDIN (FORMAT csv)",
+        "2024-01-03 00:00:00,a,extra\n",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err), "22P04");
+    assert_eq!(count(&client, "ev").await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_text_format_and_options() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE t (a INT NOT NULL, b TEXT)")
+        .await
+        .unwrap();
+    let n = copy_in(
+        &client,
+        "COPY t FROM STDIN",
+        "1\tone\n2\t\\N\n3\ttab\\there\n\\.\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    let n = copy_in(
+        &client,
+        "COPY t (b, a) FROM STDIN WITH (FORMAT csv, DELIMITER '|', NULL 'nil', QUOTE '''', FORCE_NULL (b))",
+        "x|4\nnil|5\n'nil'|6\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    let rows = client
+        .query("SELECT a, b FROM t ORDER BY a", &[])
+        .await
+        .unwrap();
+    let got: Vec<(i32, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some("one".into())),
+            (2, None),
+            (3, Some("tab\there".into())),
+            (4, Some("x".into())),
+            (5, None),
+            (6, None),
+        ]
+    );
+    let err = copy_in(&client, "COPY t FROM STDIN", "7\tok\n\\N\tnull a\n")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "23502");
+    let err = client
+        .batch_execute("COPY t FROM STDIN (FORMAT csv, DELIMITER 'ab')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "42601");
+    let err = client
+        .batch_execute("COPY t FROM STDIN (QUOTE '\"')")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "0A000");
+    let err = client
+        .batch_execute("COPY nosuch FROM STDIN")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "42P01");
+    assert_eq!(count(&client, "t").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_to_stdout_in_text_and_csv() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'x'), (2, NULL), (3, 'a,b'), (4, ''), (5, 'tab\there')")
+        .await
+        .unwrap();
+    let read = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let stream = client.copy_out(sql).await.unwrap();
+            let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+            String::from_utf8(chunks.concat()).unwrap()
+        }
+    };
+    assert_eq!(
+        read("COPY (SELECT * FROM t ORDER BY a) TO STDOUT").await,
+        "1\tx\n2\t\\N\n3\ta,b\n4\t\n5\ttab\\there\n"
+    );
+    assert_eq!(
+        read("COPY (SELECT * FROM t ORDER BY a) TO STDOUT WITH (FORMAT csv, HEADER true)").await,
+        "a,b\n1,x\n2,\n3,\"a,b\"\n4,\"\"\n5,tab\there\n"
+    );
+    let table = read("COPY t (b) TO STDOUT (FORMAT csv)").await;
+    assert_eq!(table.lines().count(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parameters_in_text_and_binary_with_inferred_types() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE p (ts TIMESTAMP NOT NULL, n BIGINT, s TEXT, f DOUBLE PRECISION, ok BOOLEAN) WITH (time_column = 'ts')")
+        .await
+        .unwrap();
+    let ts = chrono::NaiveDate::from_ymd_opt(2024, 5, 1)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap();
+    // tokio-postgres sends typed binary parameters.
+    let insert = client
+        .prepare("INSERT INTO p VALUES ($1, $2, $3, $4, $5)")
+        .await
+        .unwrap();
+    assert_eq!(
+        insert.params(),
+        &[
+            Type::TIMESTAMP,
+            Type::INT8,
+            Type::TEXT,
+            Type::FLOAT8,
+            Type::BOOL
+        ]
+    );
+    for i in 0..3i64 {
+        let n = client
+            .execute(
+                &insert,
+                &[
+                    &ts,
+                    &i,
+                    &format!("row {i}"),
+                    &(i as f64 / 2.0),
+                    &(i % 2 == 0),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let rows = client
+        .query(
+            "SELECT n, s, ts, f FROM p WHERE n >= $1 AND ok = $2 ORDER BY n",
+            &[&1i64, &true],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
+    assert_eq!(rows[0].get::<_, String>(1), "row 2");
+    assert_eq!(rows[0].get::<_, chrono::NaiveDateTime>(2), ts);
+    assert_eq!(rows[0].get::<_, f64>(3), 1.0);
+
+    // The same statement prepared once, executed many times, sees new rows.
+    let count = client
+        .prepare("SELECT count(*) FROM p WHERE n < $1")
+        .await
+        .unwrap();
+    let before: i64 = client.query_one(&count, &[&100i64]).await.unwrap().get(0);
+    client
+        .execute(&insert, &[&ts, &50i64, &"late", &0.0f64, &false])
+        .await
+        .unwrap();
+    let after: i64 = client.query_one(&count, &[&100i64]).await.unwrap().get(0);
+    assert_eq!((before, after), (3, 4));
+
+    // Untyped text parameters (as psql and pgbench send them) take the inferred type.
+    let rows = client
+        .query_typed("SELECT s FROM p WHERE n = $1", &[(&"1", Type::TEXT)])
+        .await;
+    assert!(rows.is_ok() || code(&rows.unwrap_err()) == "42804");
+    let err = client
+        .execute(
+            "INSERT INTO p VALUES ($1, $2, 'x', 0, true)",
+            &[&ts, &"12x"],
+        )
+        .await;
+    assert!(err.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simple_protocol_corner_cases() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    // Several statements in one query; each gets its own result.
+    let messages = client
+        .simple_query(
+            "CREATE TABLE m (a INT); INSERT INTO m VALUES (1), (2); SELECT a FROM m ORDER BY a",
+        )
+        .await
+        .unwrap();
+    let rows: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows, vec!["1", "2"]);
+    // Empty and comment-only queries answer EmptyQueryResponse, not an error.
+    for empty in ["", "-- nothing here", ";;", "/* nothing */ ;"] {
+        let messages = client.simple_query(empty).await.unwrap();
+        assert!(
+            messages
+                .iter()
+                .all(|m| !matches!(m, SimpleQueryMessage::Row(_))),
+            "{empty:?}"
+        );
+    }
+    // A failing statement stops the rest of the query string.
+    let err = client
+        .simple_query("INSERT INTO m VALUES (3); SELECT * FROM nosuch; INSERT INTO m VALUES (4)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "42P01");
+    assert_eq!(count(&client, "m").await, 3);
+    // Transaction statements are accepted.
+    client
+        .batch_execute("BEGIN; INSERT INTO m VALUES (5); COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(count(&client, "m").await, 4);
+    // Wrong user or database is refused at start-up.
+    let refused = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=mallory dbname=henge",
+            server.addr().port()
+        ),
+        NoTls,
+    )
+    .await;
+    assert_eq!(refused.err().map(|e| code(&e)), Some("28000".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_request_stops_a_running_query() {
+    let server = TestServer::start();
+    let client = connect(&server).await;
+    let token = client.cancel_token();
+    let query = tokio::spawn(async move {
+        // A cross join large enough to run for minutes.
+        client
+            .simple_query(
+                "SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b",
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    token.cancel_query(NoTls).await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), query)
+        .await
+        .expect("query stopped")
+        .unwrap();
+    assert_eq!(code(&result.unwrap_err()), "57014");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
+    let server = Arc::new(Mutex::new(TestServer::start()));
+    let conninfo = server.lock().unwrap().connection_string();
+    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE w (ts TIMESTAMP NOT NULL, writer INT, seq INT) WITH (time_column = 'ts', segment_granularity = 'minute')")
+        .await
+        .unwrap();
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let conninfo = conninfo.clone();
+        let acknowledged = acknowledged.clone();
+        writers.push(tokio::spawn(async move {
+            let Ok((client, connection)) = tokio_postgres::connect(&conninfo, NoTls).await else {
+                return;
+            };
+            tokio::spawn(connection);
+            for seq in 0.. {
+                let sql = format!(
+                    "INSERT INTO w VALUES (TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '{seq} seconds', {writer}, {seq})"
+                );
+                if client.execute(&sql, &[]).await.is_err() {
+                    return;
+                }
+                acknowledged.lock().unwrap().push((writer, seq));
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let restart_server = server.clone();
+    tokio::task::spawn_blocking(move || restart_server.lock().unwrap().kill_and_restart())
+        .await
+        .unwrap();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 10,
+        "writers made progress: {}",
+        acknowledged.len()
+    );
+
+    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT writer, seq FROM w", &[])
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<(i32, i32)> =
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for ack in &acknowledged {
+        assert!(stored.contains(ack), "acknowledged row {ack:?} was lost");
+    }
+    // At most one unacknowledged in-flight row per writer may also be there.
+    assert!(stored.len() <= acknowledged.len() + 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_shuts_down_cleanly_and_keeps_data() {
+    let mut server = TestServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute("CREATE TABLE s (a INT); INSERT INTO s VALUES (1), (2)")
+        .await
+        .unwrap();
+    drop(client);
+    assert!(server.terminate(), "henge exits 0 on SIGTERM");
+    server.kill_and_restart();
+    let client = connect(&server).await;
+    assert_eq!(count(&client, "s").await, 2);
+}
