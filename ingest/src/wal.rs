@@ -350,8 +350,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), true).unwrap();
         let (schema, b) = batch(&[1, 2, 3]);
-        wal.append(1, schema.clone(), &[b.clone()]).await.unwrap();
-        wal.append(1, schema.clone(), &[b.clone()]).await.unwrap();
+        wal.append(1, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        wal.append(1, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
         drop(wal);
         let path = single_file(dir.path());
         let len = fs::metadata(&path).unwrap().len();
@@ -378,7 +382,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(dir.path(), false).unwrap();
         let (schema, b) = batch(&[1]);
-        wal.append(1, schema.clone(), &[b.clone()]).await.unwrap();
+        wal.append(1, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
         wal.append(1, schema, &[b]).await.unwrap();
         drop(wal);
         let path = single_file(dir.path());

@@ -196,7 +196,7 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
                     if *length == 0 || *length > 10_485_760 {
                         return Err(PgError::new(
                             code::INVALID_PARAMETER_VALUE,
-                            format!("length for type varchar must be between 1 and 10485760"),
+                            "length for type varchar must be between 1 and 10485760".to_string(),
                         ));
                     }
                     Some(*length as u32)

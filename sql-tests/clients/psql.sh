@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Real-client test: a new user's session with psql and pgbench against a real henge.
+#   create a table, INSERT, \copy a CSV with a header, query, reject a CSV with a bad
+#   number on line 3 (loading nothing), pgbench in extended mode, kill -9, restart and
+#   find every acknowledged row.
+# Usage: sql-tests/clients/psql.sh path/to/henge
+set -euo pipefail
+
+henge=${1:?usage: psql.sh path/to/henge}
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pid=
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+start() {
+  "$henge" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >>"$work/henge.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    if psql -h 127.0.0.1 -p "$port" -U henge henge -Atqc 'SELECT 1' >/dev/null 2>&1; then return; fi
+    sleep 0.1
+  done
+  echo "henge did not start"; cat "$work/henge.log"; exit 1
+}
+q() { psql -h 127.0.0.1 -p "$port" -U henge henge -X -At -v ON_ERROR_STOP=1 "$@"; }
+expect() { # expect <description> <wanted> <got>
+  if [ "$2" != "$3" ]; then echo "FAIL: $1"; echo "  wanted: $2"; echo "  got:    $3"; exit 1; fi
+  echo "ok: $1"
+}
+
+start
+q -c "CREATE TABLE events (ts TIMESTAMP NOT NULL, page TEXT, added BIGINT) WITH (time_column = 'ts', segment_granularity = 'hour')"
+q -c "INSERT INTO events VALUES ('2024-01-01 00:00:00', 'Main', 10), ('2024-01-01 01:00:00', 'Talk', 3)"
+
+cat >"$work/good.csv" <<'CSV'
+ts,page,added
+2024-01-01 02:00:00,Main,5
+2024-01-01 03:00:00,"",7
+2024-01-01 04:00:00,,1
+CSV
+out=$(q -c "\\copy events FROM '$work/good.csv' WITH (FORMAT csv, HEADER true)")
+expect "\\copy with header reports its rows" "COPY 3" "$out"
+expect "rows are queryable at once" "5|26" "$(q -c 'SELECT count(*), sum(added) FROM events')"
+expect "quoted empty string differs from NULL" "1|1" \
+  "$(q -c "SELECT count(*) FILTER (WHERE page = ''), count(*) FILTER (WHERE page IS NULL) FROM events")"
+
+cat >"$work/bad.csv" <<'CSV'
+ts,page,added
+2024-01-02 00:00:00,Main,1
+2024-01-02 01:00:00,Main,lots
+2024-01-02 02:00:00,Main,2
+CSV
+if err=$(q -c "\\copy events FROM '$work/bad.csv' WITH (FORMAT csv, HEADER true)" 2>&1); then
+  echo "FAIL: a bad CSV was accepted"; exit 1
+fi
+case "$err" in
+  *"line 3"*"column added"*"invalid input syntax for type bigint"*) echo "ok: bad CSV names line 3 and the column";;
+  *) echo "FAIL: unexpected error: $err"; exit 1;;
+esac
+expect "the bad CSV loaded nothing" "5" "$(q -c 'SELECT count(*) FROM events')"
+
+expect "\\copy to stdout round-trips" "2024-01-01 03:00:00,\"\",7" \
+  "$(q -c "\\copy (SELECT * FROM events WHERE added = 7) TO STDOUT WITH (FORMAT csv)")"
+
+# pgbench with the extended protocol: parameters inferred from the table.
+cat >"$work/bench.sql" <<'SQL'
+\set n random(1, 1000)
+INSERT INTO events VALUES ('2024-01-03 00:00:00', 'bench', :n);
+SELECT count(*) FROM events WHERE added = :n;
+SQL
+pgbench -n -M extended -h 127.0.0.1 -p "$port" -U henge -c 2 -t 50 -f "$work/bench.sql" henge >"$work/pgbench.out" 2>&1 \
+  || { cat "$work/pgbench.out"; echo "FAIL: pgbench -M extended"; exit 1; }
+grep -q "number of failed transactions: 0" "$work/pgbench.out" || { cat "$work/pgbench.out"; exit 1; }
+echo "ok: pgbench -M extended ran 100 transactions"
+pgbench -n -M prepared -h 127.0.0.1 -p "$port" -U henge -c 2 -t 25 -f "$work/bench.sql" henge >"$work/pgbench.out" 2>&1 \
+  || { cat "$work/pgbench.out"; echo "FAIL: pgbench -M prepared"; exit 1; }
+echo "ok: pgbench -M prepared ran 50 transactions"
+expect "every pgbench insert is there" "150" "$(q -c "SELECT count(*) FROM events WHERE page = 'bench'")"
+
+before=$(q -c 'SELECT count(*), sum(added) FROM events')
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+start
+expect "after kill -9 and restart every acknowledged row is there" "$before" "$(q -c 'SELECT count(*), sum(added) FROM events')"
+echo "psql client tests passed"
