@@ -57,7 +57,7 @@ impl RealtimeBuffer {
             if chunk.small_tail >= MERGE_SMALL_BATCHES {
                 let from = chunk.batches.len() - chunk.small_tail;
                 let merged = concat_batches(&self.def.arrow_schema(), &chunk.batches[from..])
-                    .map_err(|e| Error::WalRecord(e.to_string()))?;
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 chunk.batches.truncate(from);
                 chunk.small_tail = usize::from(merged.num_rows() < SMALL_BATCH_ROWS);
                 chunk.batches.push(merged);
@@ -127,7 +127,7 @@ fn split_by_chunk(
     }
     for (start, rows) in by_chunk {
         let part = take_record_batch(batch, &UInt32Array::from(rows))
-            .map_err(|e| Error::WalRecord(e.to_string()))?;
+            .map_err(|e| Error::Internal(e.to_string()))?;
         out.push((start, part));
     }
     Ok(())

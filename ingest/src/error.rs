@@ -82,6 +82,9 @@ pub enum Error {
     /// A write-ahead log record could not be encoded or decoded.
     #[error("write-ahead log record: {0}")]
     WalRecord(String),
+    /// An Arrow operation on rows failed; a bug, not bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The table was dropped while the statement ran.
     #[error("relation \"{0}\" does not exist")]
     TableNotFound(String),

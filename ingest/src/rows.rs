@@ -124,7 +124,19 @@ impl ColumnBuilder {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    fn finish(&mut self) -> Result<ArrayRef> {
+        let internal = |e: arrow::error::ArrowError| Error::Internal(e.to_string());
+        Ok(match self {
+            ColumnBuilder::Decimal(b, precision, scale) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(*precision, *scale)
+                    .map_err(internal)?,
+            ),
+            other => other.finish_plain(),
+        })
+    }
+
+    fn finish_plain(&mut self) -> ArrayRef {
         match self {
             ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
             ColumnBuilder::Int16(b) => Arc::new(b.finish()),
@@ -132,11 +144,7 @@ impl ColumnBuilder {
             ColumnBuilder::Int64(b) => Arc::new(b.finish()),
             ColumnBuilder::Float32(b) => Arc::new(b.finish()),
             ColumnBuilder::Float64(b) => Arc::new(b.finish()),
-            ColumnBuilder::Decimal(b, precision, scale) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*precision, *scale)
-                    .unwrap_or_else(|_| Decimal128Array::from(Vec::<i128>::new())),
-            ),
+            ColumnBuilder::Decimal(b, ..) => Arc::new(b.finish()),
             ColumnBuilder::Utf8(b, _) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, false) => Arc::new(b.finish()),
@@ -212,27 +220,31 @@ impl RowBuilder {
             }
         }
         if rows >= BATCH_ROWS {
-            self.flush();
+            self.flush()?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<()> {
         let rows = self.columns.first().map(ColumnBuilder::len).unwrap_or(0);
         if rows == 0 {
-            return;
+            return Ok(());
         }
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
-        // The builders were made from the same definition as the schema, so this holds.
-        if let Ok(batch) = RecordBatch::try_new(self.def.arrow_schema(), arrays) {
-            self.batches.push(batch);
-        }
+        let arrays = self
+            .columns
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let batch = RecordBatch::try_new(self.def.arrow_schema(), arrays)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        self.batches.push(batch);
+        Ok(())
     }
 
     /// All complete rows, as batches.
-    pub fn finish(mut self) -> Vec<RecordBatch> {
-        self.flush();
-        self.batches
+    pub fn finish(mut self) -> Result<Vec<RecordBatch>> {
+        self.flush()?;
+        Ok(self.batches)
     }
 }
 

@@ -126,7 +126,7 @@ fn from_ingest(e: &henge_ingest::Error) -> PgError {
         E::BadCopyData(_) => code::BAD_COPY_FILE_FORMAT,
         E::BadCopyOption(_) => code::INVALID_PARAMETER_VALUE,
         E::WalIo { .. } | E::WalClosed(_) => code::IO_ERROR,
-        E::WalRecord(_) => code::INTERNAL_ERROR,
+        E::WalRecord(_) | E::Internal(_) => code::INTERNAL_ERROR,
         E::TableNotFound(_) => code::UNDEFINED_TABLE,
         E::CopyLine { .. } => code::INTERNAL_ERROR,
     };

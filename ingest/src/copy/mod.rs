@@ -200,7 +200,7 @@ impl CopyReader {
             let record = std::mem::take(&mut self.pending);
             self.record(&record)?;
         }
-        Ok((self.rows, self.builder.finish()))
+        Ok((self.rows, self.builder.finish()?))
     }
 
     /// Position of the newline ending the record that starts at `start`, if it is there.
