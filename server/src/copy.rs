@@ -1,13 +1,17 @@
 //! COPY: options from the statement, COPY FROM STDIN into a table, COPY TO STDOUT from a
 //! table or a query.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::sql::sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Statement,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName,
+    Statement,
 };
 use futures::stream;
 use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader, Header};
+use henge_ingest::Table;
 use pgwire::api::results::{CopyResponse, Response};
 use pgwire::messages::copy::CopyData;
 
@@ -193,13 +197,7 @@ impl Session {
         else {
             return Err(PgError::syntax("COPY FROM needs a table, not a query"));
         };
-        let name = table_name(name)?;
-        let table = self.shared.engine.table(&name).ok_or_else(|| {
-            PgError::new(
-                code::UNDEFINED_TABLE,
-                format!("relation \"{name}\" does not exist"),
-            )
-        })?;
+        let table = self.resolve_table(name)?;
         let targets = column_positions(&table.def, columns)?;
         let count = targets.len();
         let reader = CopyReader::new(table.def.clone(), targets, options)?;
@@ -215,6 +213,16 @@ impl Session {
         )))
     }
 
+    fn resolve_table(&self, name: &ObjectName) -> Result<Arc<Table>, PgError> {
+        let name = table_name(name)?;
+        self.shared.engine.table(&name).ok_or_else(|| {
+            PgError::new(
+                code::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            )
+        })
+    }
+
     async fn copy_to(
         &self,
         source: &CopySource,
@@ -225,19 +233,17 @@ impl Session {
                 table_name: name,
                 columns,
             } => {
-                let name = table_name(name)?;
-                let table = self.shared.engine.table(&name).ok_or_else(|| {
-                    PgError::new(
-                        code::UNDEFINED_TABLE,
-                        format!("relation \"{name}\" does not exist"),
-                    )
-                })?;
+                let table = self.resolve_table(name)?;
                 let positions = column_positions(&table.def, columns)?;
                 let list: Vec<String> = positions
                     .iter()
                     .map(|&i| quote_ident(&table.def.columns[i].name))
                     .collect();
-                format!("SELECT {} FROM {}", list.join(", "), quote_ident(&name))
+                format!(
+                    "SELECT {} FROM {}",
+                    list.join(", "),
+                    quote_ident(&table.def.name)
+                )
             }
             CopySource::Query(query) => query.to_string(),
         };
