@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::SchemaRef;
 use henge_storage::TableDef;
 
 use crate::error::{Error, Result};
@@ -27,13 +28,15 @@ struct Chunk {
 #[derive(Debug)]
 pub struct RealtimeBuffer {
     def: Arc<TableDef>,
+    schema: SchemaRef,
     chunks: RwLock<BTreeMap<i64, Chunk>>,
 }
 
 impl RealtimeBuffer {
-    pub fn new(def: Arc<TableDef>) -> RealtimeBuffer {
+    pub fn new(def: Arc<TableDef>, schema: SchemaRef) -> RealtimeBuffer {
         RealtimeBuffer {
             def,
+            schema,
             chunks: RwLock::new(BTreeMap::new()),
         }
     }
@@ -56,7 +59,7 @@ impl RealtimeBuffer {
             chunk.batches.push(part);
             if chunk.small_tail >= MERGE_SMALL_BATCHES {
                 let from = chunk.batches.len() - chunk.small_tail;
-                let merged = concat_batches(&self.def.arrow_schema(), &chunk.batches[from..])
+                let merged = concat_batches(&self.schema, &chunk.batches[from..])
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 chunk.batches.truncate(from);
                 chunk.small_tail = usize::from(merged.num_rows() < SMALL_BATCH_ROWS);
@@ -177,7 +180,7 @@ mod tests {
     #[test]
     fn rows_go_to_their_chunks() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema());
         buffer
             .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
             .unwrap();
@@ -188,7 +191,7 @@ mod tests {
     #[test]
     fn many_small_appends_are_merged_without_losing_rows() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema());
         for i in 0..1000 {
             buffer.append(&[batch(&def, vec![i])]).unwrap();
         }

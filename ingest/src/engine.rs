@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use henge_storage::{Catalog, TableDef};
 
 use crate::buffer::RealtimeBuffer;
@@ -17,14 +18,18 @@ use crate::wal::Wal;
 #[derive(Debug)]
 pub struct Table {
     pub def: Arc<TableDef>,
+    /// The Arrow schema of the rows, made once from `def`.
+    pub schema: SchemaRef,
     pub buffer: RealtimeBuffer,
 }
 
 impl Table {
     fn new(def: TableDef) -> Table {
         let def = Arc::new(def);
+        let schema = def.arrow_schema();
         Table {
-            buffer: RealtimeBuffer::new(def.clone()),
+            buffer: RealtimeBuffer::new(def.clone(), schema.clone()),
+            schema,
             def,
         }
     }
@@ -64,7 +69,7 @@ impl Engine {
         let (mut replayed, mut skipped) = (0usize, 0usize);
         for record in records {
             match by_id.get(&record.table_id) {
-                Some(table) if schemas_match(&table.def, &record.batches) => {
+                Some(table) if schemas_match(&table.schema, &record.batches) => {
                     replayed += record.batches.iter().map(|b| b.num_rows()).sum::<usize>();
                     table.buffer.append(&record.batches)?;
                 }
@@ -157,7 +162,7 @@ impl Engine {
             return Err(Error::TableNotFound(table.def.name.clone()));
         }
         self.wal
-            .append(table.def.id, table.def.arrow_schema(), &batches)
+            .append(table.def.id, table.schema.clone(), &batches)
             .await?;
         table.buffer.append(&batches)?;
         Ok(rows)
@@ -177,8 +182,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn schemas_match(def: &TableDef, batches: &[RecordBatch]) -> bool {
-    let schema = def.arrow_schema();
+fn schemas_match(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
     batches
         .iter()
         .all(|b| b.schema().fields() == schema.fields())

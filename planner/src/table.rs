@@ -31,7 +31,7 @@ pub struct HengeTable {
 
 impl HengeTable {
     pub fn new(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
-        let schema = table.def.arrow_schema();
+        let schema = table.schema.clone();
         HengeTable {
             engine,
             table,

@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{
     Statement,
 };
 use futures::stream;
-use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader, Header};
+use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader};
 use henge_ingest::Table;
 use pgwire::api::results::{CopyResponse, Response};
 use pgwire::messages::copy::CopyData;
@@ -81,8 +81,8 @@ fn copy_options(
             CopyOption::Format(_) => {}
             CopyOption::Delimiter(c) => out.delimiter = single_byte(*c, "delimiter")?,
             CopyOption::Null(s) => out.null = s.clone(),
-            CopyOption::Header(true) => out.header = Header::Present,
-            CopyOption::Header(false) => out.header = Header::Absent,
+            CopyOption::Header(true) => out.header = true,
+            CopyOption::Header(false) => out.header = false,
             CopyOption::Quote(c) => {
                 csv_only("quote")?;
                 out.quote = single_byte(*c, "quote")?;
@@ -118,7 +118,7 @@ fn copy_options(
             CopyLegacyOption::Csv(csv) => {
                 for c in csv {
                     match c {
-                        CopyLegacyCsvOption::Header => out.header = Header::Present,
+                        CopyLegacyCsvOption::Header => out.header = true,
                         CopyLegacyCsvOption::Quote(q) => out.quote = single_byte(*q, "quote")?,
                         CopyLegacyCsvOption::Escape(e) => out.escape = single_byte(*e, "escape")?,
                         CopyLegacyCsvOption::ForceQuote(cols) => {
@@ -130,7 +130,7 @@ fn copy_options(
             }
             CopyLegacyOption::Delimiter(c) => out.delimiter = single_byte(*c, "delimiter")?,
             CopyLegacyOption::Null(s) => out.null = s.clone(),
-            CopyLegacyOption::Header => out.header = Header::Present,
+            CopyLegacyOption::Header => out.header = true,
             other => {
                 return Err(PgError::unsupported(format!(
                     "COPY option {other} is not supported"
@@ -261,7 +261,7 @@ impl Session {
         let schema = df.schema().as_arrow().clone();
         let batches = self.collect(df).await?;
         let mut lines: Vec<Bytes> = Vec::new();
-        if options.header == Header::Present {
+        if options.header {
             let mut line = Vec::new();
             for (i, field) in schema.fields().iter().enumerate() {
                 if i > 0 {

@@ -139,9 +139,6 @@ fn from_datafusion(e: &DataFusionError) -> PgError {
             if let Some(ingest) = inner.downcast_ref::<henge_ingest::Error>() {
                 return from_ingest(ingest);
             }
-            if let Some(pg) = inner.downcast_ref::<PgErrorBox>() {
-                return pg.0.clone();
-            }
             PgError::new(code::INTERNAL_ERROR, inner.to_string())
         }
         DataFusionError::Context(_, inner) => from_datafusion(inner),
@@ -234,15 +231,3 @@ fn from_arrow(e: &ArrowError) -> PgError {
         other => PgError::new(code::INTERNAL_ERROR, other.to_string()),
     }
 }
-
-/// Carries a `PgError` through DataFusion's error type.
-#[derive(Debug)]
-pub struct PgErrorBox(pub PgError);
-
-impl std::fmt::Display for PgErrorBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for PgErrorBox {}

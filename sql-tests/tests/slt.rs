@@ -9,7 +9,11 @@ use henge_sql_tests::server::TestServer;
 use sqllogictest::{default_column_validator, Runner};
 
 fn slt_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a test binary reused from a shared target directory may have been
+    // compiled in another checkout, so the compile-time value can point elsewhere.
+    let dir = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("read sql-tests/")
         .filter_map(|e| e.ok().map(|e| e.path()))

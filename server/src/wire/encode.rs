@@ -36,7 +36,6 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Interval(_) => Type::INTERVAL,
-        DataType::Null => Type::TEXT,
         _ => Type::TEXT,
     }
 }
