@@ -1,5 +1,9 @@
 //! The real-time buffer: rows acknowledged but not yet in segments, held in memory and
-//! grouped by time chunk.
+//! grouped by time chunk, together with the table's published segments.
+//!
+//! Both sit behind one lock, so a query's snapshot holds every row exactly once: a
+//! CHECKPOINT first freezes the buffered rows (they stay readable while their segments are
+//! written) and later swaps them for the published segments in one step.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -7,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
-use henge_storage::TableDef;
+use henge_storage::{visible, SegmentMeta, TableDef};
 
 use crate::error::{Error, Result};
 
@@ -24,21 +28,64 @@ struct Chunk {
     small_tail: usize,
 }
 
-/// The in-memory rows of one table, by time chunk start (microseconds since the epoch).
+#[derive(Debug, Default)]
+struct State {
+    /// Rows taking writes, by time chunk start (microseconds since the epoch).
+    chunks: BTreeMap<i64, Chunk>,
+    /// Rows frozen by a CHECKPOINT whose segments are being written.
+    persisting: BTreeMap<i64, Vec<RecordBatch>>,
+    /// The table's published segments.
+    segments: Vec<SegmentMeta>,
+}
+
+/// What a query reads of one table: segments and in-memory rows, each row exactly once.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Published segments not overshadowed by newer versions.
+    pub segments: Vec<SegmentMeta>,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// One time chunk's rows still in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferedChunk {
+    pub start: i64,
+    pub rows: usize,
+    pub bytes: usize,
+    /// Frozen by a CHECKPOINT that is writing it to a segment.
+    pub persisting: bool,
+}
+
+/// The in-memory rows of one table and its published segments.
 #[derive(Debug)]
 pub struct RealtimeBuffer {
     def: Arc<TableDef>,
     schema: SchemaRef,
-    chunks: RwLock<BTreeMap<i64, Chunk>>,
+    state: RwLock<State>,
 }
 
 impl RealtimeBuffer {
-    pub fn new(def: Arc<TableDef>, schema: SchemaRef) -> RealtimeBuffer {
+    pub fn new(
+        def: Arc<TableDef>,
+        schema: SchemaRef,
+        segments: Vec<SegmentMeta>,
+    ) -> RealtimeBuffer {
         RealtimeBuffer {
             def,
             schema,
-            chunks: RwLock::new(BTreeMap::new()),
+            state: RwLock::new(State {
+                segments,
+                ..State::default()
+            }),
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds rows, each to the chunk its time column places it in.
@@ -47,9 +94,9 @@ impl RealtimeBuffer {
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             split_by_chunk(&self.def, batch, &mut parts)?;
         }
-        let mut chunks = self.chunks.write().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.write();
         for (start, part) in parts {
-            let chunk = chunks.entry(start).or_default();
+            let chunk = state.chunks.entry(start).or_default();
             chunk.rows += part.num_rows();
             chunk.small_tail = if part.num_rows() < SMALL_BATCH_ROWS {
                 chunk.small_tail + 1
@@ -69,25 +116,93 @@ impl RealtimeBuffer {
         Ok(())
     }
 
-    /// A consistent copy of every buffered batch (cheap: the arrays are shared).
-    pub fn snapshot(&self) -> Vec<RecordBatch> {
-        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
-        chunks
+    /// A consistent view of the table: its visible segments and a copy of every buffered
+    /// batch (cheap: the arrays are shared).
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.read();
+        let persisting = state.persisting.values().flatten().cloned();
+        let active = state
+            .chunks
             .values()
-            .flat_map(|c| c.batches.iter().cloned())
-            .collect()
+            .flat_map(|c| c.batches.iter().cloned());
+        Snapshot {
+            segments: visible(&state.segments),
+            batches: persisting.chain(active).collect(),
+        }
     }
 
-    /// Number of buffered rows.
+    /// Number of rows in memory.
     pub fn rows(&self) -> usize {
-        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
-        chunks.values().map(|c| c.rows).sum()
+        let state = self.read();
+        let persisting: usize = state
+            .persisting
+            .values()
+            .flatten()
+            .map(|b| b.num_rows())
+            .sum();
+        persisting + state.chunks.values().map(|c| c.rows).sum::<usize>()
     }
 
     /// Start of every chunk that holds rows, with its row count.
     pub fn chunk_rows(&self) -> Vec<(i64, usize)> {
-        let chunks = self.chunks.read().unwrap_or_else(|e| e.into_inner());
-        chunks.iter().map(|(start, c)| (*start, c.rows)).collect()
+        self.read()
+            .chunks
+            .iter()
+            .map(|(start, c)| (*start, c.rows))
+            .collect()
+    }
+
+    /// Every chunk held in memory, frozen ones first.
+    pub fn chunks(&self) -> Vec<BufferedChunk> {
+        let state = self.read();
+        let frozen = state
+            .persisting
+            .iter()
+            .map(|(&start, batches)| BufferedChunk {
+                start,
+                rows: batches.iter().map(|b| b.num_rows()).sum(),
+                bytes: batches.iter().map(|b| b.get_array_memory_size()).sum(),
+                persisting: true,
+            });
+        let active = state.chunks.iter().map(|(&start, c)| BufferedChunk {
+            start,
+            rows: c.rows,
+            bytes: c.batches.iter().map(|b| b.get_array_memory_size()).sum(),
+            persisting: false,
+        });
+        frozen.chain(active).collect()
+    }
+
+    /// All published segments, overshadowed ones included.
+    pub fn segments(&self) -> Vec<SegmentMeta> {
+        self.read().segments.clone()
+    }
+
+    /// Freezes every buffered row for a CHECKPOINT and returns the frozen rows by chunk
+    /// (including rows an earlier, failed CHECKPOINT froze). They stay readable until
+    /// [`RealtimeBuffer::publish`] replaces them.
+    pub fn freeze(&self) -> Vec<(i64, Vec<RecordBatch>)> {
+        let mut state = self.write();
+        let chunks = std::mem::take(&mut state.chunks);
+        for (start, chunk) in chunks {
+            state
+                .persisting
+                .entry(start)
+                .or_default()
+                .extend(chunk.batches);
+        }
+        state
+            .persisting
+            .iter()
+            .map(|(start, batches)| (*start, batches.clone()))
+            .collect()
+    }
+
+    /// Replaces the frozen rows with the segments that now hold them, in one step.
+    pub fn publish(&self, segments: Vec<SegmentMeta>) {
+        let mut state = self.write();
+        state.persisting.clear();
+        state.segments.extend(segments);
     }
 }
 
@@ -180,7 +295,7 @@ mod tests {
     #[test]
     fn rows_go_to_their_chunks() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new());
         buffer
             .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
             .unwrap();
@@ -191,11 +306,11 @@ mod tests {
     #[test]
     fn many_small_appends_are_merged_without_losing_rows() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new());
         for i in 0..1000 {
             buffer.append(&[batch(&def, vec![i])]).unwrap();
         }
-        let snapshot = buffer.snapshot();
+        let snapshot = buffer.snapshot().batches;
         assert!(snapshot.len() < 100, "{} batches", snapshot.len());
         assert_eq!(snapshot.iter().map(|b| b.num_rows()).sum::<usize>(), 1000);
     }

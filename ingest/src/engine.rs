@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use henge_storage::{Catalog, TableDef};
+use henge_storage::segment::write_segment;
+use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef};
 
 use crate::buffer::RealtimeBuffer;
 use crate::error::{Error, Result};
@@ -24,15 +25,26 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(def: TableDef) -> Table {
+    fn new(def: TableDef, segments: Vec<SegmentMeta>) -> Table {
         let def = Arc::new(def);
         let schema = def.arrow_schema();
         Table {
-            buffer: RealtimeBuffer::new(def.clone(), schema.clone()),
+            buffer: RealtimeBuffer::new(def.clone(), schema.clone(), segments),
             schema,
             def,
         }
     }
+}
+
+/// A CHECKPOINT writes segments of at most this many rows (more become more partitions).
+pub const MAX_SEGMENT_ROWS: usize = 5_000_000;
+
+/// What a CHECKPOINT did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointReport {
+    pub segments: usize,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// Settings of the write path.
@@ -41,15 +53,25 @@ pub struct EngineOptions {
     /// fsync the write-ahead log before acknowledging a write. Turning this off loses
     /// acknowledged writes on power failure (not on a process crash); for benchmarks only.
     pub wal_fsync: bool,
+    /// Where published segments are kept: an `object_store` URL; `None` means
+    /// `file://<data-dir>/deep`.
+    pub deep_storage: Option<String>,
 }
 
 /// All tables of a data directory and the write-ahead log that makes writes durable.
 pub struct Engine {
-    catalog: Catalog,
+    metadata: MetadataStore,
+    cache: SegmentCache,
     wal: Wal,
     tables: RwLock<HashMap<String, Arc<Table>>>,
-    /// Serialises CREATE and DROP so the catalog file and the table map change together.
+    /// Serialises CREATE and DROP so the metadata file and the table map change together.
     ddl: Mutex<()>,
+    /// Appends hold it shared from the log write until their rows are in the buffer; a
+    /// CHECKPOINT holds it exclusively while it rotates the log and freezes the buffers, so
+    /// every row in a log file before the rotation is among the frozen rows.
+    gate: tokio::sync::RwLock<()>,
+    /// One CHECKPOINT at a time.
+    checkpoint: tokio::sync::Mutex<()>,
     /// Bumped by every CREATE and DROP, so cached query plans know to re-plan.
     generation: AtomicU64,
 }
@@ -58,12 +80,35 @@ impl Engine {
     /// Opens the data directory: loads the catalog and replays the write-ahead log into the
     /// real-time buffers.
     pub fn open(data_dir: &Path, options: &EngineOptions) -> Result<Engine> {
-        let catalog = Catalog::open(data_dir)?;
-        let (wal, records) = Wal::open(&data_dir.join("wal"), options.wal_fsync)?;
-        let tables: HashMap<String, Arc<Table>> = catalog
+        let metadata = MetadataStore::open(data_dir)?;
+        let deep_url = match &options.deep_storage {
+            Some(url) => url.clone(),
+            None => {
+                let dir = std::path::absolute(data_dir.join("deep")).map_err(|e| {
+                    Error::Internal(format!("cannot resolve the data directory: {e}"))
+                })?;
+                url_of_dir(&dir)?
+            }
+        };
+        let deep = DeepStorage::open(&deep_url)?;
+        let cache = SegmentCache::new(&data_dir.join("segments"), deep)?;
+        let (wal, records) = Wal::open(
+            &data_dir.join("wal"),
+            options.wal_fsync,
+            metadata.wal_start(),
+        )?;
+        let segments = metadata.segments();
+        let tables: HashMap<String, Arc<Table>> = metadata
             .tables()
             .into_iter()
-            .map(|def| (def.name.clone(), Arc::new(Table::new(def))))
+            .map(|def| {
+                let own = segments
+                    .iter()
+                    .filter(|s| s.table_id == def.id)
+                    .cloned()
+                    .collect();
+                (def.name.clone(), Arc::new(Table::new(def, own)))
+            })
             .collect();
         let by_id: HashMap<u64, &Arc<Table>> = tables.values().map(|t| (t.def.id, t)).collect();
         let (mut replayed, mut skipped) = (0usize, 0usize);
@@ -80,15 +125,20 @@ impl Engine {
         tracing::info!(
             data_dir = %data_dir.display(),
             tables = tables.len(),
+            segments = segments.len(),
+            deep_storage = %deep_url,
             replayed_rows = replayed,
             skipped_records = skipped,
             "data directory opened"
         );
         Ok(Engine {
-            catalog,
+            metadata,
+            cache,
             wal,
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
+            gate: tokio::sync::RwLock::new(()),
+            checkpoint: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
         })
     }
@@ -123,8 +173,8 @@ impl Engine {
     /// Creates a table from a validated definition (its `id` is assigned here).
     pub fn create_table(&self, def: TableDef) -> Result<Arc<Table>> {
         let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
-        let def = self.catalog.create(def)?;
-        let table = Arc::new(Table::new(def));
+        let def = self.metadata.create(def)?;
+        let table = Arc::new(Table::new(def, Vec::new()));
         self.tables
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -134,17 +184,115 @@ impl Engine {
         Ok(table)
     }
 
-    /// Drops a table and its rows.
-    pub fn drop_table(&self, name: &str) -> Result<()> {
-        let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
-        self.catalog.drop_table(name)?;
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        tracing::info!(table = %name, "table dropped");
+    /// Drops a table, its rows and its segment files.
+    pub async fn drop_table(&self, name: &str) -> Result<()> {
+        let segments = {
+            let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
+            let (_, segments) = self.metadata.drop_table(name)?;
+            self.tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            segments
+        };
+        tracing::info!(table = %name, segments = segments.len(), "table dropped");
+        self.remove_files(&segments).await;
         Ok(())
+    }
+
+    /// Deletes segment files nothing refers to any more; failures only leave garbage.
+    async fn remove_files(&self, segments: &[SegmentMeta]) {
+        for segment in segments {
+            if let Err(e) = self.cache.remove(segment).await {
+                tracing::warn!(file = %segment.file_name(), error = %e, "could not delete a segment file");
+            }
+        }
+    }
+
+    /// The local copies of published segments, for queries.
+    pub fn segment_cache(&self) -> &SegmentCache {
+        &self.cache
+    }
+
+    /// Moves every buffered row into segments: writes them (one or more per time chunk),
+    /// uploads them to deep storage, publishes them and trims the write-ahead log. Queries
+    /// running meanwhile see every row exactly once: the rows stay readable in memory until
+    /// the published segments replace them in one step.
+    pub async fn checkpoint(&self) -> Result<CheckpointReport> {
+        let _one = self.checkpoint.lock().await;
+        let (wal_start, frozen) = {
+            let _gate = self.gate.write().await;
+            let wal_start = self.wal.rotate().await?;
+            let frozen: Vec<_> = self
+                .tables()
+                .into_iter()
+                .map(|t| {
+                    let chunks = t.buffer.freeze();
+                    (t, chunks)
+                })
+                .collect();
+            (wal_start, frozen)
+        };
+
+        let mut planned: Vec<SegmentMeta> = Vec::new();
+        let mut by_table: Vec<(Arc<Table>, Vec<SegmentMeta>)> = Vec::new();
+        for (table, chunks) in frozen {
+            let mut written = Vec::new();
+            for (start, batches) in chunks {
+                let end = table.def.segment_granularity.chunk_end(start);
+                for part in split_rows(&batches, MAX_SEGMENT_ROWS) {
+                    let (version, partition) =
+                        self.metadata
+                            .next_identity(table.def.id, start, end, &planned);
+                    let mut segment = SegmentMeta {
+                        table_id: table.def.id,
+                        start,
+                        end,
+                        version,
+                        partition,
+                        rows: 0,
+                        bytes: 0,
+                        crc: 0,
+                    };
+                    let path = self.cache.path(&segment);
+                    let def = table.def.clone();
+                    let file =
+                        tokio::task::spawn_blocking(move || write_segment(&def, &part, &path))
+                            .await
+                            .map_err(|e| {
+                                Error::Internal(format!("segment writer failed: {e}"))
+                            })??;
+                    segment.rows = file.rows;
+                    segment.bytes = file.bytes;
+                    segment.crc = file.crc;
+                    self.cache.upload(&segment).await?;
+                    planned.push(segment.clone());
+                    written.push(segment);
+                }
+            }
+            by_table.push((table, written));
+        }
+
+        let orphans = self.metadata.publish(planned.clone(), wal_start)?;
+        for (table, segments) in by_table {
+            table.buffer.publish(segments);
+        }
+        self.wal.trim(wal_start)?;
+        self.remove_files(&orphans).await;
+        let report = CheckpointReport {
+            segments: planned.len() - orphans.len(),
+            rows: planned.iter().map(|s| s.rows).sum(),
+            bytes: planned.iter().map(|s| s.bytes).sum(),
+        };
+        tracing::info!(
+            segments = report.segments,
+            rows = report.rows,
+            bytes = report.bytes,
+            wal_start,
+            "checkpoint done"
+        );
+        Ok(report)
     }
 
     /// Writes the rows of one statement: all of them or, on any error, none. When this
@@ -161,6 +309,7 @@ impl Engine {
         if self.table(&table.def.name).map(|t| t.def.id) != Some(table.def.id) {
             return Err(Error::TableNotFound(table.def.name.clone()));
         }
+        let _gate = self.gate.read().await;
         self.wal
             .append(table.def.id, table.schema.clone(), &batches)
             .await?;
@@ -180,6 +329,36 @@ impl std::fmt::Debug for Engine {
             .field("tables", &self.tables().len())
             .finish_non_exhaustive()
     }
+}
+
+/// Splits batches into groups of at most `max` rows, in order.
+fn split_rows(batches: &[RecordBatch], max: usize) -> Vec<Vec<RecordBatch>> {
+    let mut groups = vec![Vec::new()];
+    let mut rows = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if rows == max {
+                groups.push(Vec::new());
+                rows = 0;
+            }
+            let take = (batch.num_rows() - offset).min(max - rows);
+            if let Some(group) = groups.last_mut() {
+                group.push(batch.slice(offset, take));
+            }
+            offset += take;
+            rows += take;
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// The `file://` URL of a local directory.
+fn url_of_dir(dir: &Path) -> Result<String> {
+    url::Url::from_directory_path(dir)
+        .map(String::from)
+        .map_err(|()| Error::Internal(format!("{} cannot be a file:// URL", dir.display())))
 }
 
 fn schemas_match(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {

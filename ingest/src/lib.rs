@@ -14,5 +14,6 @@ pub mod rows;
 pub mod value;
 pub mod wal;
 
-pub use engine::{Engine, EngineOptions, Table};
+pub use buffer::{BufferedChunk, Snapshot};
+pub use engine::{CheckpointReport, Engine, EngineOptions, Table};
 pub use error::{Error, Result, ValueError, ValueErrorKind};

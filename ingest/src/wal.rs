@@ -8,6 +8,10 @@
 //! payload = u8 kind (1 = append) | u64 table id | Arrow IPC stream of the rows
 //! ```
 //!
+//! A CHECKPOINT rotates the log: later writes go to a new file, and once the rows of the
+//! older files are in published segments, the metadata store records the new file's sequence
+//! as the replay start and the older files are deleted.
+//!
 //! One thread owns the file. Writers hand it encoded records and wait; it takes every
 //! record queued while the previous fsync ran, writes them together and fsyncs once (group
 //! commit), so concurrent writers share the cost of a sync. At start the log is read back; a
@@ -43,21 +47,29 @@ pub struct WalRecord {
     pub batches: Vec<RecordBatch>,
 }
 
-struct Request {
-    frame: Vec<u8>,
-    done: oneshot::Sender<Result<(), String>>,
+enum Request {
+    Append {
+        frame: Vec<u8>,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Make every later append go to a new file; answers with its sequence number.
+    Rotate {
+        done: oneshot::Sender<Result<u64, String>>,
+    },
 }
 
 /// Handle to the write-ahead log; cheap to share.
 pub struct Wal {
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    path: PathBuf,
+    dir: PathBuf,
 }
 
 impl Wal {
-    /// Opens the log in `dir`, returning it and every complete record it holds, in order.
-    pub fn open(dir: &Path, fsync: bool) -> Result<(Wal, Vec<WalRecord>)> {
+    /// Opens the log in `dir`, returning it and every complete record it holds from file
+    /// `start` on, in order. Files before `start` hold only rows already in published
+    /// segments (a CHECKPOINT stopped before deleting them) and are deleted.
+    pub fn open(dir: &Path, fsync: bool, start: u64) -> Result<(Wal, Vec<WalRecord>)> {
         fs::create_dir_all(dir).map_err(wal_io("create directory", dir))?;
         let mut files: Vec<(u64, PathBuf)> = fs::read_dir(dir)
             .map_err(wal_io("list", dir))?
@@ -73,43 +85,32 @@ impl Wal {
             })
             .collect();
         files.sort();
+        let (done, files): (Vec<_>, Vec<_>) = files.into_iter().partition(|(seq, _)| *seq < start);
+        for (_, path) in done {
+            fs::remove_file(&path).map_err(wal_io("delete", &path))?;
+        }
 
         let mut records = Vec::new();
         let last = files.len().checked_sub(1);
         for (i, (_, path)) in files.iter().enumerate() {
             read_file(path, Some(i) == last, &mut records)?;
         }
-        let path = match files.last() {
-            Some((_, path)) => path.clone(),
-            None => dir.join(format!("{:020}.wal", 1)),
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(wal_io("open", &path))?;
-        if file.metadata().map_err(wal_io("stat", &path))?.len() == 0 {
-            file.write_all(MAGIC).map_err(wal_io("write", &path))?;
-            file.write_all(&FORMAT_VERSION.to_le_bytes())
-                .map_err(wal_io("write", &path))?;
-            file.sync_all().map_err(wal_io("fsync", &path))?;
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(wal_io("fsync directory", dir))?;
-        }
+        let seq = files.last().map_or(start.max(1), |(seq, _)| *seq);
+        let path = file_path(dir, seq);
+        let file = open_for_append(dir, seq)?;
 
         let (sender, receiver) = mpsc::channel();
-        let writer_path = path.clone();
+        let writer_dir = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("henge-wal".into())
-            .spawn(move || write_loop(file, writer_path, receiver, fsync))
+            .spawn(move || write_loop(file, writer_dir, seq, receiver, fsync))
             .map_err(wal_io("start writer thread for", &path))?;
         tracing::info!(path = %path.display(), records = records.len(), fsync, "write-ahead log opened");
         Ok((
             Wal {
                 sender: Mutex::new(Some(sender)),
                 writer: Mutex::new(Some(writer)),
-                path,
+                dir: dir.to_path_buf(),
             },
             records,
         ))
@@ -130,7 +131,7 @@ impl Wal {
                 .as_ref()
                 .ok_or_else(|| Error::WalClosed("the server is shutting down".into()))?;
             sender
-                .send(Request { frame, done })
+                .send(Request::Append { frame, done })
                 .map_err(|_| Error::WalClosed("the writer thread has stopped".into()))?;
         }
         match waiter.await {
@@ -140,12 +141,49 @@ impl Wal {
         }
     }
 
+    /// Switches to a new file, after making the current one durable, and returns the new
+    /// file's sequence number: every append that completes after this is in that file or a
+    /// later one.
+    pub async fn rotate(&self) -> Result<u64> {
+        let (done, waiter) = oneshot::channel();
+        {
+            let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
+            let sender = sender
+                .as_ref()
+                .ok_or_else(|| Error::WalClosed("the server is shutting down".into()))?;
+            sender
+                .send(Request::Rotate { done })
+                .map_err(|_| Error::WalClosed("the writer thread has stopped".into()))?;
+        }
+        match waiter.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(message)) => Err(Error::WalClosed(message)),
+            Err(_) => Err(Error::WalClosed("the writer thread has stopped".into())),
+        }
+    }
+
+    /// Deletes the files before sequence `start`, whose rows are all in published segments.
+    pub fn trim(&self, start: u64) -> Result<()> {
+        for entry in fs::read_dir(&self.dir).map_err(wal_io("list", &self.dir))? {
+            let path = entry.map_err(wal_io("list", &self.dir))?.path();
+            let seq = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".wal"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if seq.is_some_and(|seq| seq < start) {
+                fs::remove_file(&path).map_err(wal_io("delete", &path))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stops accepting writes, lets the writer finish what it was given, and waits for it.
     pub fn close(&self) {
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
-            tracing::info!(path = %self.path.display(), "write-ahead log closed");
+            tracing::info!(dir = %self.dir.display(), "write-ahead log closed");
         }
     }
 }
@@ -273,7 +311,37 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
     file.sync_all().map_err(wal_io("fsync", path))
 }
 
-fn write_loop(file: File, path: PathBuf, receiver: mpsc::Receiver<Request>, fsync: bool) {
+fn file_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.wal"))
+}
+
+/// Opens log file `seq` for appending, writing its header first if it is new.
+fn open_for_append(dir: &Path, seq: u64) -> Result<File> {
+    let path = file_path(dir, seq);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(wal_io("open", &path))?;
+    if file.metadata().map_err(wal_io("stat", &path))?.len() == 0 {
+        file.write_all(MAGIC).map_err(wal_io("write", &path))?;
+        file.write_all(&FORMAT_VERSION.to_le_bytes())
+            .map_err(wal_io("write", &path))?;
+        file.sync_all().map_err(wal_io("fsync", &path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(wal_io("fsync directory", dir))?;
+    }
+    Ok(file)
+}
+
+fn write_loop(
+    file: File,
+    dir: PathBuf,
+    mut seq: u64,
+    receiver: mpsc::Receiver<Request>,
+    fsync: bool,
+) {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     // After a failed write the file's tail is unknown: refuse everything that follows.
     let mut failed: Option<String> = None;
@@ -282,29 +350,83 @@ fn write_loop(file: File, path: PathBuf, receiver: mpsc::Receiver<Request>, fsyn
         while let Ok(more) = receiver.try_recv() {
             group.push(more);
         }
-        let result = match &failed {
-            Some(message) => Err(message.clone()),
-            None => write_group(&mut out, &group, fsync).map_err(|e| {
-                let message = format!("write to {} failed: {e}", path.display());
-                tracing::error!(%message, "write-ahead log stopped");
-                failed = Some(message.clone());
-                message
-            }),
-        };
+        let mut appends = Vec::new();
         for request in group {
-            let _ = request.done.send(result.clone());
+            match request {
+                Request::Append { frame, done } => appends.push((frame, done)),
+                Request::Rotate { done } => {
+                    // Appends queued before the rotation belong to the old file.
+                    flush_group(
+                        &mut out,
+                        &dir,
+                        seq,
+                        std::mem::take(&mut appends),
+                        fsync,
+                        &mut failed,
+                    );
+                    let result = match &failed {
+                        Some(message) => Err(message.clone()),
+                        None => rotate(&mut out, &dir, seq + 1).map_err(|e| e.to_string()),
+                    };
+                    if result.is_ok() {
+                        seq += 1;
+                        tracing::info!(file = seq, "write-ahead log rotated");
+                    }
+                    let _ = done.send(result.map(|()| seq));
+                }
+            }
         }
+        flush_group(&mut out, &dir, seq, appends, fsync, &mut failed);
     }
 }
 
-fn write_group(out: &mut BufWriter<File>, group: &[Request], fsync: bool) -> std::io::Result<()> {
-    for request in group {
-        out.write_all(&request.frame)?;
+type Append = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+
+fn flush_group(
+    out: &mut BufWriter<File>,
+    dir: &Path,
+    seq: u64,
+    appends: Vec<Append>,
+    fsync: bool,
+    failed: &mut Option<String>,
+) {
+    if appends.is_empty() {
+        return;
+    }
+    let result = match failed.as_ref() {
+        Some(message) => Err(message.clone()),
+        None => write_group(out, &appends, fsync).map_err(|e| {
+            let message = format!("write to {} failed: {e}", file_path(dir, seq).display());
+            tracing::error!(%message, "write-ahead log stopped");
+            *failed = Some(message.clone());
+            message
+        }),
+    };
+    for (_, done) in appends {
+        let _ = done.send(result.clone());
+    }
+}
+
+fn write_group(out: &mut BufWriter<File>, appends: &[Append], fsync: bool) -> std::io::Result<()> {
+    for (frame, _) in appends {
+        out.write_all(frame)?;
     }
     out.flush()?;
     if fsync {
         out.get_ref().sync_data()?;
     }
+    Ok(())
+}
+
+/// Makes the current file durable and switches `out` to file `seq`.
+fn rotate(out: &mut BufWriter<File>, dir: &Path, seq: u64) -> Result<()> {
+    out.flush()
+        .map_err(wal_io("write", &file_path(dir, seq - 1)))?;
+    out.get_ref()
+        .sync_all()
+        .map_err(wal_io("fsync", &file_path(dir, seq - 1)))?;
+    let file = open_for_append(dir, seq)?;
+    *out = BufWriter::with_capacity(1 << 20, file);
     Ok(())
 }
 
@@ -332,14 +454,14 @@ mod tests {
     #[tokio::test]
     async fn records_come_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, records) = Wal::open(dir.path(), true).unwrap();
+        let (wal, records) = Wal::open(dir.path(), true, 0).unwrap();
         assert!(records.is_empty());
         for i in 0..3 {
             let (schema, b) = batch(&[i, i + 10]);
             wal.append(7 + i as u64, schema, &[b]).await.unwrap();
         }
         drop(wal);
-        let (_wal, records) = Wal::open(dir.path(), true).unwrap();
+        let (_wal, records) = Wal::open(dir.path(), true, 0).unwrap();
         assert_eq!(records.len(), 3);
         assert_eq!(records[2].table_id, 9);
         assert_eq!(records[2].batches[0], batch(&[2, 12]).1);
@@ -348,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn a_torn_tail_is_dropped_and_the_log_stays_usable() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), true).unwrap();
+        let (wal, _) = Wal::open(dir.path(), true, 0).unwrap();
         let (schema, b) = batch(&[1, 2, 3]);
         wal.append(1, schema.clone(), std::slice::from_ref(&b))
             .await
@@ -366,11 +488,11 @@ mod tests {
             .unwrap()
             .set_len(len - 20)
             .unwrap();
-        let (wal, records) = Wal::open(dir.path(), true).unwrap();
+        let (wal, records) = Wal::open(dir.path(), true, 0).unwrap();
         assert_eq!(records.len(), 1);
         wal.append(2, schema, &[b]).await.unwrap();
         drop(wal);
-        let (_wal, records) = Wal::open(dir.path(), true).unwrap();
+        let (_wal, records) = Wal::open(dir.path(), true, 0).unwrap();
         assert_eq!(
             records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
             vec![1, 2]
@@ -380,7 +502,7 @@ mod tests {
     #[tokio::test]
     async fn a_flipped_bit_in_the_last_record_is_caught_by_its_checksum() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), false).unwrap();
+        let (wal, _) = Wal::open(dir.path(), false, 0).unwrap();
         let (schema, b) = batch(&[1]);
         wal.append(1, schema.clone(), std::slice::from_ref(&b))
             .await
@@ -392,14 +514,45 @@ mod tests {
         let last = bytes.len() - 3;
         bytes[last] ^= 0x10;
         fs::write(&path, &bytes).unwrap();
-        let (_wal, records) = Wal::open(dir.path(), false).unwrap();
+        let (_wal, records) = Wal::open(dir.path(), false, 0).unwrap();
         assert_eq!(records.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rotation_and_trimming_drop_only_older_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), true, 0).unwrap();
+        let (schema, b) = batch(&[1]);
+        wal.append(1, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        let next = wal.rotate().await.unwrap();
+        assert_eq!(next, 2);
+        wal.append(2, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        drop(wal);
+        // Both files replay when the rotation was never published.
+        let (wal, records) = Wal::open(dir.path(), true, 0).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        wal.append(3, schema, &[b]).await.unwrap();
+        wal.trim(next).unwrap();
+        drop(wal);
+        let (_wal, records) = Wal::open(dir.path(), true, next).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[tokio::test]
     async fn concurrent_writers_all_land() {
         let dir = tempfile::tempdir().unwrap();
-        let (wal, _) = Wal::open(dir.path(), true).unwrap();
+        let (wal, _) = Wal::open(dir.path(), true, 0).unwrap();
         let wal = Arc::new(wal);
         let tasks: Vec<_> = (0..32)
             .map(|i| {
@@ -414,7 +567,7 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         wal.close();
-        let (_wal, records) = Wal::open(dir.path(), true).unwrap();
+        let (_wal, records) = Wal::open(dir.path(), true, 0).unwrap();
         let mut ids: Vec<_> = records.iter().map(|r| r.table_id).collect();
         ids.sort();
         assert_eq!(ids, (0..32).collect::<Vec<_>>());

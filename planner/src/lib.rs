@@ -2,13 +2,16 @@
 //!
 //! [`session::new_context`] builds the DataFusion context a connection queries through;
 //! its catalog is [`schema::HengeSchema`], which hands out one [`table::HengeTable`] per
-//! table. A `HengeTable` scans the table's real-time buffer and takes INSERTs through a
-//! [`table::BufferSink`], which writes via the ingest engine. [`literal::PgLiteralInput`]
+//! table. A `HengeTable` scans the table's segments and real-time buffer with
+//! [`scan::HengeScanExec`] and takes INSERTs through a [`table::BufferSink`], which writes
+//! via the ingest engine. [`system`] holds the `sys` tables; [`literal::PgLiteralInput`]
 //! makes string literals follow PostgreSQL's input rules.
 
 pub mod literal;
+pub mod scan;
 pub mod schema;
 pub mod session;
+pub mod system;
 pub mod table;
 
 pub use session::{new_context, CATALOG, SCHEMA};

@@ -8,6 +8,7 @@ use henge_ingest::Engine;
 
 use crate::literal::PgLiteralInput;
 use crate::schema::HengeSchema;
+use crate::system::{SystemSchema, SYSTEM_SCHEMA};
 
 /// The database (DataFusion catalog) every table lives in.
 pub const CATALOG: &str = "henge";
@@ -25,7 +26,8 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
     let ctx = SessionContext::new_with_config(config);
     let catalog = MemoryCatalogProvider::new();
     // A fresh in-memory catalog takes any schema; registration cannot fail.
-    let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine)));
+    let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine.clone())));
+    let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx

@@ -1,7 +1,8 @@
 //! `HengeTable`: a Henge table as a DataFusion `TableProvider`.
 //!
-//! Scans read a snapshot of the real-time buffer, spread over DataFusion's partitions;
-//! INSERT writes through the ingest engine, so it is logged and atomic like COPY.
+//! Scans read a snapshot of the table (published segments and the real-time buffer) with
+//! [`HengeScanExec`]; INSERT writes through the ingest engine, so it is logged and atomic
+//! like COPY.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
@@ -20,6 +20,8 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
 use henge_ingest::{Engine, Table};
+
+use crate::scan::HengeScanExec;
 
 /// One Henge table, as DataFusion plans and runs queries over it.
 #[derive(Debug)]
@@ -57,21 +59,14 @@ impl TableProvider for HengeTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let snapshot = self.table.buffer.snapshot();
-        let partitions = state
-            .config()
-            .target_partitions()
-            .max(1)
-            .min(snapshot.len().max(1));
-        let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-        for (i, batch) in snapshot.into_iter().enumerate() {
-            parts[i % partitions].push(batch);
-        }
-        Ok(MemorySourceConfig::try_new_exec(
-            &parts,
-            self.schema.clone(),
+        Ok(Arc::new(HengeScanExec::new(
+            self.engine.clone(),
+            self.table.def.name.clone(),
+            &self.schema,
             projection.cloned(),
-        )?)
+            self.table.buffer.snapshot(),
+            state.config().target_partitions(),
+        )?))
     }
 
     async fn insert_into(

@@ -15,8 +15,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/henge.toml";
 pub struct Config {
     /// Address the PostgreSQL protocol listens on.
     pub listen: SocketAddr,
-    /// Directory holding the catalog and the write-ahead log.
+    /// Directory holding the metadata, the write-ahead log and the local segment cache.
     pub data_dir: PathBuf,
+    /// `object_store` URL of deep storage; empty means `file://<data_dir>/deep`.
+    pub deep_storage: String,
     /// fsync the write-ahead log before acknowledging writes.
     pub wal_fsync: bool,
     /// Partitions per query; 0 = one per core.
@@ -30,6 +32,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
             data_dir: PathBuf::from("./henge-data"),
+            deep_storage: String::new(),
             wal_fsync: true,
             query_parallelism: 0,
             log: "info".into(),

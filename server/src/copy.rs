@@ -247,9 +247,10 @@ impl Session {
             }
             CopySource::Query(query) => query.to_string(),
         };
-        let statement = crate::session::parse(&query)?
-            .pop()
-            .ok_or_else(|| PgError::syntax("empty COPY query"))?;
+        let statement = match crate::session::parse(&query)?.pop() {
+            Some(crate::session::Command::Sql(statement)) => *statement,
+            _ => return Err(PgError::syntax("COPY needs a query")),
+        };
         let plan = self
             .ctx
             .state()

@@ -101,7 +101,9 @@ fn from_storage(e: &henge_storage::Error) -> PgError {
         E::TableExists(_) => code::DUPLICATE_TABLE,
         E::TableNotFound(_) => code::UNDEFINED_TABLE,
         E::Io { .. } => code::IO_ERROR,
-        E::CorruptMetadata { .. } => code::DATA_CORRUPTED,
+        E::CorruptMetadata { .. } | E::CorruptSegment { .. } => code::DATA_CORRUPTED,
+        E::DeepStorage { .. } => code::IO_ERROR,
+        E::SegmentInput(_) => code::INTERNAL_ERROR,
     };
     let message = match e {
         E::TableNotFound(name) => format!("table \"{name}\" does not exist"),
@@ -138,6 +140,9 @@ fn from_datafusion(e: &DataFusionError) -> PgError {
         DataFusionError::External(inner) => {
             if let Some(ingest) = inner.downcast_ref::<henge_ingest::Error>() {
                 return from_ingest(ingest);
+            }
+            if let Some(storage) = inner.downcast_ref::<henge_storage::Error>() {
+                return from_storage(storage);
             }
             PgError::new(code::INTERNAL_ERROR, inner.to_string())
         }

@@ -33,6 +33,7 @@ pub async fn serve(
     config.validate()?;
     let options = EngineOptions {
         wal_fsync: config.wal_fsync,
+        deep_storage: Some(config.deep_storage.clone()).filter(|url| !url.is_empty()),
     };
     let data_dir = config.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, &options))

@@ -1,8 +1,8 @@
 //! A client session: its query context and the statements it runs.
 //!
-//! Statements are parsed with DataFusion's sqlparser in the PostgreSQL dialect and
-//! dispatched here: DDL and COPY are Henge's own; queries, INSERT and EXPLAIN are planned
-//! and run by DataFusion over Henge's tables.
+//! Statements are parsed with DataFusion's sqlparser in the PostgreSQL dialect (plus
+//! Henge's own `CHECKPOINT`) and dispatched here: DDL, COPY and CHECKPOINT are Henge's own;
+//! queries, INSERT and EXPLAIN are planned and run by DataFusion over Henge's tables.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +17,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::stream;
 use henge_ingest::copy::CopyReader;
 use henge_ingest::{Engine, Table};
@@ -51,10 +52,19 @@ pub struct Session {
     pub copy_in: Mutex<Option<CopyIn>>,
 }
 
+/// One statement of a query string.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Anything sqlparser understands.
+    Sql(Box<Statement>),
+    /// `CHECKPOINT`: move every buffered row into published segments now.
+    Checkpoint,
+}
+
 /// A statement parsed (and, for queries, planned) once and run many times.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub statement: Statement,
+    pub statement: Command,
     /// The plan of a query-like statement, made when it was prepared.
     pub plan: Option<LogicalPlan>,
     /// Types DataFusion inferred for `$1`, `$2`, …
@@ -63,20 +73,51 @@ pub struct Prepared {
     pub generation: u64,
 }
 
-/// Parses a query string into statements.
-pub fn parse(sql: &str) -> Result<Vec<Statement>, PgError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| PgError::syntax(e.to_string()))
+/// Parses a query string into statements separated by semicolons.
+pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
+    let syntax =
+        |e: datafusion::sql::sqlparser::parser::ParserError| PgError::syntax(e.to_string());
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let mut commands = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let next = parser.peek_token().token;
+        let command = match next {
+            Token::EOF => break,
+            Token::Word(word)
+                if word.quote_style.is_none() && word.value.eq_ignore_ascii_case("checkpoint") =>
+            {
+                parser.next_token();
+                Command::Checkpoint
+            }
+            _ => Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?)),
+        };
+        commands.push(command);
+        match parser.peek_token().token {
+            Token::EOF | Token::SemiColon => {}
+            other => {
+                return Err(PgError::syntax(format!(
+                    "syntax error at or near \"{other}\""
+                )))
+            }
+        }
+    }
+    Ok(commands)
 }
 
 /// Whether DataFusion plans and runs this statement.
-fn is_query_like(statement: &Statement) -> bool {
-    matches!(
-        statement,
-        Statement::Query(_)
-            | Statement::Insert(_)
-            | Statement::Explain { .. }
-            | Statement::ShowVariable { .. }
-    )
+fn is_query_like(command: &Command) -> bool {
+    match command {
+        Command::Sql(statement) => matches!(
+            **statement,
+            Statement::Query(_)
+                | Statement::Insert(_)
+                | Statement::Explain { .. }
+                | Statement::ShowVariable { .. }
+        ),
+        Command::Checkpoint => false,
+    }
 }
 
 impl Session {
@@ -90,8 +131,16 @@ impl Session {
     }
 
     /// Plans a statement for repeated execution.
-    pub async fn prepare(&self, statement: Statement) -> Result<Prepared, PgError> {
+    pub async fn prepare(&self, statement: Command) -> Result<Prepared, PgError> {
         let generation = self.shared.engine.generation();
+        let Command::Sql(sql) = &statement else {
+            return Ok(Prepared {
+                statement,
+                plan: None,
+                param_types: Vec::new(),
+                generation,
+            });
+        };
         if !is_query_like(&statement) {
             return Ok(Prepared {
                 statement,
@@ -100,7 +149,7 @@ impl Session {
                 generation,
             });
         }
-        let plan = self.plan(&statement).await?;
+        let plan = self.plan(sql).await?;
         let types = plan.get_parameter_types().map_err(PgError::from)?;
         let count = types
             .keys()
@@ -142,8 +191,16 @@ impl Session {
         params: Vec<ScalarValue>,
         formats: Option<&Format>,
     ) -> Result<Response, PgError> {
-        match &prepared.statement {
-            s if is_query_like(s) => {
+        let statement = match &prepared.statement {
+            Command::Checkpoint => {
+                let report = self.shared.engine.checkpoint().await?;
+                tracing::debug!(segments = report.segments, rows = report.rows, "CHECKPOINT");
+                return Ok(Response::Execution(Tag::new("CHECKPOINT")));
+            }
+            Command::Sql(statement) => statement.as_ref(),
+        };
+        match statement {
+            s if is_query_like(&prepared.statement) => {
                 let plan = match &prepared.plan {
                     Some(plan) if prepared.generation == self.shared.engine.generation() => {
                         plan.clone()
@@ -191,7 +248,7 @@ impl Session {
                     }
                 }
                 for name in &names {
-                    match self.shared.engine.drop_table(name) {
+                    match self.shared.engine.drop_table(name).await {
                         Ok(()) => {}
                         Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(
                             _,
@@ -204,7 +261,7 @@ impl Session {
             Statement::StartTransaction { .. } => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
             Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
-            Statement::Copy { .. } => self.copy(&prepared.statement).await,
+            Statement::Copy { .. } => self.copy(statement).await,
             other => Err(PgError::unsupported(format!(
                 "statement not supported: {}",
                 other

@@ -25,6 +25,15 @@ pub enum Error {
     /// No table with this name exists.
     #[error("table \"{0}\" does not exist")]
     TableNotFound(String),
+    /// A segment file fails its checks and no good copy could be found.
+    #[error("segment {segment} is damaged: {reason}")]
+    CorruptSegment { segment: String, reason: String },
+    /// Rows that cannot be written as a segment.
+    #[error("cannot build a segment: {0}")]
+    SegmentInput(String),
+    /// Deep storage refused or failed a request.
+    #[error("deep storage \"{url}\": {reason}")]
+    DeepStorage { url: String, reason: String },
 }
 
 impl Error {

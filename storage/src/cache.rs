@@ -1,0 +1,149 @@
+//! The local segment cache: published segment files on local disk, memory-mapped for
+//! queries, and fetched again from deep storage when a file is missing or damaged.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+
+use crate::deep::DeepStorage;
+use crate::error::{Error, Result};
+use crate::metadata::{write_atomically, SegmentMeta};
+use crate::segment::SegmentReader;
+
+/// Segment files on local disk, backed by deep storage.
+#[derive(Debug)]
+pub struct SegmentCache {
+    dir: PathBuf,
+    deep: DeepStorage,
+    open: Mutex<HashMap<String, Arc<SegmentReader>>>,
+}
+
+impl SegmentCache {
+    /// A cache in `dir` (created if missing) in front of `deep`.
+    pub fn new(dir: &Path, deep: DeepStorage) -> Result<SegmentCache> {
+        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        Ok(SegmentCache {
+            dir: dir.to_path_buf(),
+            deep,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where a segment's local copy lives.
+    pub fn path(&self, segment: &SegmentMeta) -> PathBuf {
+        self.dir.join(segment.file_name())
+    }
+
+    pub fn deep(&self) -> &DeepStorage {
+        &self.deep
+    }
+
+    /// Uploads a segment file just written to the cache directory, verifying the copy.
+    pub async fn upload(&self, segment: &SegmentMeta) -> Result<()> {
+        let path = self.path(segment);
+        let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+        self.deep
+            .upload(&segment.file_name(), Bytes::from(bytes), segment.crc)
+            .await
+    }
+
+    /// Reads the columns in `projection` (all when `None`) of a published segment, healing
+    /// the local copy from deep storage if it is missing or fails a checksum. `name` names
+    /// the segment in errors.
+    pub async fn read(
+        &self,
+        segment: &SegmentMeta,
+        name: &str,
+        projection: Option<&[usize]>,
+    ) -> Result<Vec<RecordBatch>> {
+        let reader = self.reader(segment, name).await?;
+        match reader.read(projection) {
+            Err(Error::CorruptSegment { reason, .. }) => {
+                tracing::warn!(segment = name, %reason, "damaged segment file; fetching it again from deep storage");
+                self.heal(segment, name, &reason).await?.read(projection)
+            }
+            result => result,
+        }
+    }
+
+    /// An open reader of the local copy, fetching the file first when it is missing or has
+    /// the wrong length.
+    pub async fn reader(&self, segment: &SegmentMeta, name: &str) -> Result<Arc<SegmentReader>> {
+        let file_name = segment.file_name();
+        let path = self.path(segment);
+        let on_disk = fs::metadata(&path).map(|m| m.len()).ok();
+        if on_disk == Some(segment.bytes) {
+            if let Some(reader) = self.lock().get(&file_name) {
+                return Ok(reader.clone());
+            }
+            match SegmentReader::open(&path, name) {
+                Ok(reader) => {
+                    let reader = Arc::new(reader);
+                    self.lock().insert(file_name, reader.clone());
+                    return Ok(reader);
+                }
+                Err(Error::CorruptSegment { reason, .. }) => {
+                    tracing::warn!(segment = name, %reason, "damaged segment file; fetching it again from deep storage");
+                    return self.heal(segment, name, &reason).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let reason = match on_disk {
+            None => "the local file is missing".to_owned(),
+            Some(len) => format!("the local file has {len} bytes, not {}", segment.bytes),
+        };
+        tracing::warn!(segment = name, %reason, "fetching segment from deep storage");
+        self.heal(segment, name, &reason).await
+    }
+
+    /// Replaces the local copy with the one in deep storage, after checking its checksum.
+    async fn heal(
+        &self,
+        segment: &SegmentMeta,
+        name: &str,
+        damage: &str,
+    ) -> Result<Arc<SegmentReader>> {
+        let file_name = segment.file_name();
+        self.lock().remove(&file_name);
+        let unhealable = |why: String| Error::CorruptSegment {
+            segment: name.to_owned(),
+            reason: format!("{damage}, and deep storage has no good copy: {why}"),
+        };
+        let bytes = self
+            .deep
+            .download(&file_name)
+            .await
+            .map_err(|e| unhealable(e.to_string()))?;
+        if bytes.len() as u64 != segment.bytes || crc32fast::hash(&bytes) != segment.crc {
+            return Err(unhealable("its checksum does not match".into()));
+        }
+        let path = self.path(segment);
+        write_atomically(&path, &bytes)?;
+        let reader = Arc::new(SegmentReader::open(&path, name)?);
+        self.lock().insert(file_name, reader.clone());
+        tracing::info!(segment = name, "segment file restored from deep storage");
+        Ok(reader)
+    }
+
+    /// Forgets and deletes a segment, locally and in deep storage.
+    pub async fn remove(&self, segment: &SegmentMeta) -> Result<()> {
+        let file_name = segment.file_name();
+        self.lock().remove(&file_name);
+        let path = self.path(segment);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("delete", &path)(e)),
+        }
+        self.deep.delete(&file_name).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SegmentReader>>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,110 @@
+//! Deep storage: the durable home of published segment files, through `object_store`.
+//!
+//! By default a directory of the local file system (`file://<data-dir>/deep`); any URL that
+//! `object_store` understands (`s3://`, `gs://`, `az://`, `https://`) works too, with
+//! credentials taken from the usual environment variables of each cloud.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// A place segment files are uploaded to and fetched back from.
+#[derive(Debug, Clone)]
+pub struct DeepStorage {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+}
+
+impl DeepStorage {
+    /// Connects to the store at `url`. A `file://` directory is created if it is missing.
+    pub fn open(url: &str) -> Result<DeepStorage> {
+        let bad = |reason: String| Error::DeepStorage {
+            url: url.to_owned(),
+            reason,
+        };
+        let parsed = Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if parsed.scheme() == "file" {
+            let dir = parsed
+                .to_file_path()
+                .map_err(|_| bad("not a local path".into()))?;
+            std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+        }
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let (store, prefix) =
+            object_store::parse_url_opts(&parsed, env).map_err(|e| bad(e.to_string()))?;
+        Ok(DeepStorage {
+            url: url.to_owned(),
+            store: Arc::from(store),
+            prefix,
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, name: &str) -> ObjectPath {
+        self.prefix.clone().join(name)
+    }
+
+    fn error(&self, name: &str, reason: impl ToString) -> Error {
+        Error::DeepStorage {
+            url: format!("{}/{name}", self.url.trim_end_matches('/')),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Uploads a file and reads it back to check that the stored copy has checksum `crc`.
+    pub async fn upload(&self, name: &str, bytes: Bytes, crc: u32) -> Result<()> {
+        let path = self.path(name);
+        self.store
+            .put(&path, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|e| self.error(name, e))?;
+        let stored = self.download(name).await?;
+        if crc32fast::hash(&stored) != crc {
+            return Err(self.error(name, "the uploaded copy does not match its checksum"));
+        }
+        Ok(())
+    }
+
+    /// The bytes of a file.
+    pub async fn download(&self, name: &str) -> Result<Bytes> {
+        let result = self
+            .store
+            .get(&self.path(name))
+            .await
+            .map_err(|e| self.error(name, e))?;
+        result.bytes().await.map_err(|e| self.error(name, e))
+    }
+
+    /// Deletes a file; one that is already gone is not an error.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        match self.store.delete(&self.path(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
+
+    /// The names of every file stored.
+    pub async fn list(&self) -> Result<Vec<String>> {
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.error("", e))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| o.location.filename().map(str::to_owned))
+            .collect())
+    }
+}

@@ -1,0 +1,128 @@
+//! Bit-packing: unsigned integers stored in exactly as many bits as the largest one needs.
+//!
+//! Values are laid out least significant bit first, one after another with no gaps, and the
+//! packed bytes end in [`PADDING`] zero bytes so the decoder can always read a whole word.
+
+/// Zero bytes after the packed bits, so every read of a 64-bit word stays in bounds.
+pub const PADDING: usize = 9;
+
+/// The number of bits needed to store `max`.
+pub fn width_for(max: u64) -> u8 {
+    (64 - max.leading_zeros()) as u8
+}
+
+/// The length in bytes of `count` values packed at `width` bits, padding included.
+pub fn packed_len(count: usize, width: u8) -> Option<usize> {
+    count
+        .checked_mul(usize::from(width))?
+        .div_ceil(8)
+        .checked_add(PADDING)
+}
+
+/// Packs `values` at `width` bits each; every value must fit in `width` bits.
+pub fn pack(values: &[u64], width: u8) -> Vec<u8> {
+    let len = packed_len(values.len(), width).unwrap_or(PADDING);
+    let mut out = vec![0u8; len];
+    if width == 0 {
+        return out;
+    }
+    let width = usize::from(width);
+    for (i, &value) in values.iter().enumerate() {
+        let bit = i * width;
+        let (byte, shift) = (bit / 8, bit % 8);
+        let word = u64::from_le_bytes(word_at(&out, byte)) | (value << shift);
+        out[byte..byte + 8].copy_from_slice(&word.to_le_bytes());
+        if shift + width > 64 {
+            out[byte + 8] |= (value >> (64 - shift)) as u8;
+        }
+    }
+    out
+}
+
+/// Unpacks `count` values of `width` bits from `bytes`, calling `emit` with each in order.
+/// Returns `None` when `bytes` is too short or `width` is impossible.
+pub fn unpack(bytes: &[u8], width: u8, count: usize, mut emit: impl FnMut(u64)) -> Option<()> {
+    if width > 64 || bytes.len() < packed_len(count, width)? {
+        return None;
+    }
+    if width == 0 {
+        (0..count).for_each(|_| emit(0));
+        return Some(());
+    }
+    let mask = if width == 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    let width = usize::from(width);
+    for i in 0..count {
+        let bit = i * width;
+        let (byte, shift) = (bit / 8, bit % 8);
+        let mut value = u64::from_le_bytes(word_at(bytes, byte)) >> shift;
+        if shift + width > 64 {
+            value |= u64::from(bytes[byte + 8]) << (64 - shift);
+        }
+        emit(value & mask);
+    }
+    Some(())
+}
+
+fn word_at(bytes: &[u8], at: usize) -> [u8; 8] {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    word
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(values: &[u64]) -> Vec<u64> {
+        let width = width_for(values.iter().copied().max().unwrap_or(0));
+        let packed = pack(values, width);
+        assert_eq!(packed.len(), packed_len(values.len(), width).unwrap());
+        let mut out = Vec::new();
+        unpack(&packed, width, values.len(), |v| out.push(v)).unwrap();
+        out
+    }
+
+    #[test]
+    fn widths() {
+        assert_eq!(width_for(0), 0);
+        assert_eq!(width_for(1), 1);
+        assert_eq!(width_for(255), 8);
+        assert_eq!(width_for(256), 9);
+        assert_eq!(width_for(u64::MAX), 64);
+    }
+
+    #[test]
+    fn every_width_round_trips() {
+        for width in 0..=64u8 {
+            let max = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width).wrapping_sub(1)
+            };
+            let values: Vec<u64> = (0..200u64)
+                .map(|i| max.wrapping_sub(i * 7919) & max)
+                .collect();
+            assert_eq!(round_trip(&values), values, "width {width}");
+        }
+    }
+
+    #[test]
+    fn short_input_is_refused() {
+        let packed = pack(&[1, 2, 3], 2);
+        assert!(unpack(&packed[..packed.len() - 1], 2, 3, |_| {}).is_none());
+        assert!(unpack(&packed, 65, 3, |_| {}).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn any_values_round_trip(values in proptest::collection::vec(any::<u64>(), 0..300), shift in 0u32..64) {
+            let values: Vec<u64> = values.into_iter().map(|v| v >> shift).collect();
+            prop_assert_eq!(round_trip(&values), values);
+        }
+    }
+}

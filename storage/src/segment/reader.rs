@@ -1,0 +1,639 @@
+//! Reading a segment file: memory-mapped, every block checked against its checksum before
+//! use, columns handed out as Arrow arrays (without copying where the layout allows).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{ArrowNativeType, DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
+use memmap2::Mmap;
+use roaring::RoaringBitmap;
+
+use super::encoding::{decode_ids, decode_ints, decode_scaled, Encoding};
+use super::footer::{BlockRef, ColumnMeta, Footer};
+use super::{END_MAGIC, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN};
+use crate::error::{Error, Result};
+
+/// No block expands to more than this (a larger claim is damage).
+const MAX_BLOCK: u64 = 1 << 34;
+
+/// An open segment file.
+#[derive(Debug)]
+pub struct SegmentReader {
+    name: String,
+    bytes: Bytes,
+    footer: Footer,
+    schema: SchemaRef,
+    nulls: Vec<OnceLock<RoaringBitmap>>,
+    dictionaries: Vec<OnceLock<StringArray>>,
+}
+
+impl SegmentReader {
+    /// Memory-maps the file at `path`; `name` identifies the segment in errors.
+    pub fn open(path: &Path, name: &str) -> Result<SegmentReader> {
+        let file = File::open(path).map_err(Error::io("open", path))?;
+        let len = file.metadata().map_err(Error::io("stat", path))?.len();
+        if len < (HEADER_LEN + TRAILER_LEN) as u64 {
+            return Err(corrupt(name, format!("the file is only {len} bytes long")));
+        }
+        // SAFETY: segment files are immutable once written: Henge never modifies one in
+        // place (replacements are renamed over it, which leaves this mapping intact). A file
+        // cut short by something else would fault on access, so callers compare the file's
+        // length with the published one before reading (see `SegmentCache`).
+        let map = unsafe { Mmap::map(&file) }.map_err(Error::io("map", path))?;
+        SegmentReader::from_bytes(Bytes::from_owner(map), name)
+    }
+
+    /// Reads a segment held in memory; `name` identifies it in errors.
+    pub fn from_bytes(bytes: Bytes, name: &str) -> Result<SegmentReader> {
+        let footer = parse(&bytes).map_err(|reason| corrupt(name, reason))?;
+        let schema = Arc::new(Schema::new(
+            footer
+                .columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.ty.arrow_type(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let columns = footer.columns.len();
+        Ok(SegmentReader {
+            name: name.to_owned(),
+            bytes,
+            footer,
+            schema,
+            nulls: (0..columns).map(|_| OnceLock::new()).collect(),
+            dictionaries: (0..columns).map(|_| OnceLock::new()).collect(),
+        })
+    }
+
+    /// The segment's name, as used in errors.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.footer.rows
+    }
+
+    /// Size of the file in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.footer.rows == 0
+    }
+
+    /// The Arrow schema of the columns (all nullable), in file order.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Number of row blocks.
+    pub fn blocks(&self) -> usize {
+        self.footer.columns.first().map_or(0, |c| c.blocks.len())
+    }
+
+    /// Reads every row of the columns in `projection` (indexes into the file's columns; all
+    /// of them when `None`), one batch per block.
+    pub fn read(&self, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        let all: Vec<usize>;
+        let projection = match projection {
+            Some(p) => p,
+            None => {
+                all = (0..self.footer.columns.len()).collect();
+                &all
+            }
+        };
+        (0..self.blocks())
+            .map(|b| self.read_block(b, projection))
+            .collect()
+    }
+
+    /// Reads block `block` of the columns in `projection`.
+    pub fn read_block(&self, block: usize, projection: &[usize]) -> Result<RecordBatch> {
+        let rows = self
+            .footer
+            .columns
+            .first()
+            .and_then(|c| c.blocks.get(block))
+            .map(|b| b.rows as usize)
+            .ok_or_else(|| self.corrupt(format!("there is no block {block}")))?;
+        let columns = projection
+            .iter()
+            .map(|&c| self.column_block(c, block))
+            .collect::<Result<Vec<_>>>()?;
+        let schema = Arc::new(
+            self.schema
+                .project(projection)
+                .map_err(|e| self.corrupt(e.to_string()))?,
+        );
+        RecordBatch::try_new_with_options(
+            schema,
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .map_err(|e| self.corrupt(e.to_string()))
+    }
+
+    /// The sorted distinct values of string column `column`.
+    pub fn dictionary(&self, column: usize) -> Result<&StringArray> {
+        let cell = self
+            .dictionaries
+            .get(column)
+            .ok_or_else(|| self.corrupt(format!("there is no column {column}")))?;
+        if let Some(dictionary) = cell.get() {
+            return Ok(dictionary);
+        }
+        let meta = self.column_meta(column)?;
+        let dictionary = meta
+            .dictionary
+            .as_ref()
+            .ok_or_else(|| self.corrupt(format!("column \"{}\" has no dictionary", meta.name)))?;
+        let offsets = self.block_bytes(&dictionary.offsets)?;
+        let values = self.block_bytes(&dictionary.values)?;
+        let offsets = checked_offsets(&offsets, dictionary.len as usize, values.len())
+            .ok_or_else(|| self.corrupt("dictionary offsets are out of order".into()))?;
+        // A copy, not a view of the mapping: the dictionary outlives this query.
+        let array = StringArray::try_new(offsets, Buffer::from_slice_ref(&values), None)
+            .map_err(|e| self.corrupt(e.to_string()))?;
+        let _ = cell.set(array);
+        cell.get()
+            .ok_or_else(|| self.corrupt("dictionary vanished".into()))
+    }
+
+    /// The rows where string column `column` equals `value` (empty when it never does).
+    pub fn rows_equal(&self, column: usize, value: &str) -> Result<RoaringBitmap> {
+        let dictionary = self.dictionary(column)?;
+        let mut lo = 0usize;
+        let mut hi = dictionary.len();
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if dictionary.value(mid) < value {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == dictionary.len() || dictionary.value(lo) != value {
+            return Ok(RoaringBitmap::new());
+        }
+        self.value_bitmap(column, lo as u32)
+    }
+
+    /// The rows holding dictionary value `id` of string column `column`.
+    pub fn value_bitmap(&self, column: usize, id: u32) -> Result<RoaringBitmap> {
+        let meta = self.column_meta(column)?;
+        let dictionary = meta
+            .dictionary
+            .as_ref()
+            .ok_or_else(|| self.corrupt(format!("column \"{}\" has no dictionary", meta.name)))?;
+        let Some(bitmaps) = dictionary.bitmaps else {
+            return self.scan_ids(column, id);
+        };
+        let bytes = self.block_bytes(&bitmaps)?;
+        let word = |i: usize| -> Option<u64> {
+            let at = i.checked_mul(8)?;
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let count = word(0).ok_or_else(|| self.corrupt("bitmap index is cut short".into()))?;
+        if count != u64::from(dictionary.len) || id >= dictionary.len {
+            return Err(self.corrupt("bitmap index does not match the dictionary".into()));
+        }
+        let base = 8 * (count as usize + 2);
+        let range = word(1 + id as usize)
+            .zip(word(2 + id as usize))
+            .and_then(|(start, end)| {
+                let start = base.checked_add(usize::try_from(start).ok()?)?;
+                let end = base.checked_add(usize::try_from(end).ok()?)?;
+                (start <= end).then_some(start..end)
+            })
+            .and_then(|r| bytes.get(r))
+            .ok_or_else(|| self.corrupt("bitmap index offsets are out of range".into()))?;
+        let bitmap = RoaringBitmap::deserialize_from(range)
+            .map_err(|e| self.corrupt(format!("bitmap of value {id}: {e}")))?;
+        if bitmap
+            .max()
+            .is_some_and(|m| u64::from(m) >= self.footer.rows)
+        {
+            return Err(self.corrupt("a bitmap names rows past the end".into()));
+        }
+        Ok(bitmap)
+    }
+
+    /// The rows of `column` that are NULL.
+    pub fn null_rows(&self, column: usize) -> Result<RoaringBitmap> {
+        Ok(self.null_bitmap(column)?.cloned().unwrap_or_default())
+    }
+
+    /// Checks every block's checksum (the whole file), decoding nothing.
+    pub fn verify(&self) -> Result<()> {
+        for column in &self.footer.columns {
+            let refs = column
+                .blocks
+                .iter()
+                .map(|b| &b.data)
+                .chain(column.nulls.iter())
+                .chain(column.dictionary.iter().flat_map(|d| {
+                    [Some(&d.offsets), Some(&d.values), d.bitmaps.as_ref()]
+                        .into_iter()
+                        .flatten()
+                }));
+            for block in refs {
+                self.stored_bytes(block)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        corrupt(&self.name, reason)
+    }
+
+    fn column_meta(&self, column: usize) -> Result<&ColumnMeta> {
+        self.footer
+            .columns
+            .get(column)
+            .ok_or_else(|| self.corrupt(format!("there is no column {column}")))
+    }
+
+    /// The stored bytes of a block, after checking its checksum.
+    fn stored_bytes(&self, block: &BlockRef) -> Result<Bytes> {
+        let start = usize::try_from(block.offset).ok();
+        let end = start
+            .zip(usize::try_from(block.len).ok())
+            .and_then(|(s, l)| s.checked_add(l));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(self.corrupt("a block lies outside the file".into()));
+        };
+        if end > self.bytes.len() {
+            return Err(self.corrupt("a block lies outside the file".into()));
+        }
+        let bytes = self.bytes.slice(start..end);
+        if crc32fast::hash(&bytes) != block.crc {
+            return Err(self.corrupt(format!("checksum mismatch in the block at byte {start}")));
+        }
+        Ok(bytes)
+    }
+
+    /// The bytes of a block, checked and decompressed.
+    fn block_bytes(&self, block: &BlockRef) -> Result<Bytes> {
+        let stored = self.stored_bytes(block)?;
+        if !block.lz4 {
+            return Ok(stored);
+        }
+        let raw_len = usize::try_from(block.raw_len)
+            .map_err(|_| self.corrupt("a block claims an impossible size".into()))?;
+        let mut raw = vec![0u8; raw_len];
+        match lz4_flex::block::decompress_into(&stored, &mut raw) {
+            Ok(n) if n == raw_len => Ok(Bytes::from(raw)),
+            Ok(n) => Err(self.corrupt(format!("a block expanded to {n} bytes, not {raw_len}"))),
+            Err(e) => Err(self.corrupt(format!("a block does not decompress: {e}"))),
+        }
+    }
+
+    fn null_bitmap(&self, column: usize) -> Result<Option<&RoaringBitmap>> {
+        let meta = self.column_meta(column)?;
+        let Some(block) = meta.nulls else {
+            return Ok(None);
+        };
+        let cell = &self.nulls[column];
+        if cell.get().is_none() {
+            let bytes = self.block_bytes(&block)?;
+            let bitmap = RoaringBitmap::deserialize_from(&bytes[..])
+                .map_err(|e| self.corrupt(format!("null bitmap of \"{}\": {e}", meta.name)))?;
+            if bitmap.len() != meta.null_count
+                || bitmap
+                    .max()
+                    .is_some_and(|m| u64::from(m) >= self.footer.rows)
+            {
+                return Err(
+                    self.corrupt(format!("null bitmap of \"{}\" is inconsistent", meta.name))
+                );
+            }
+            let _ = cell.set(bitmap);
+        }
+        Ok(cell.get())
+    }
+
+    fn block_nulls(&self, column: usize, start: usize, rows: usize) -> Result<Option<NullBuffer>> {
+        let Some(bitmap) = self.null_bitmap(column)? else {
+            return Ok(None);
+        };
+        let mut valid = arrow::array::BooleanBufferBuilder::new(rows);
+        valid.append_n(rows, true);
+        let (from, to) = (start as u32, (start + rows) as u32);
+        for row in bitmap.range(from..to) {
+            valid.set_bit((row - from) as usize, false);
+        }
+        Ok(Some(NullBuffer::new(valid.finish())).filter(|n| n.null_count() > 0))
+    }
+
+    fn scan_ids(&self, column: usize, id: u32) -> Result<RoaringBitmap> {
+        let meta = self.column_meta(column)?;
+        let nulls = self.null_bitmap(column)?;
+        let mut rows = RoaringBitmap::new();
+        let mut start = 0u32;
+        for block in &meta.blocks {
+            let ids = self.ids(meta, block.encoding, &block.data, block.rows as usize)?;
+            for (i, &v) in ids.iter().enumerate() {
+                let row = start + i as u32;
+                if v == id && !nulls.is_some_and(|n| n.contains(row)) {
+                    rows.insert(row);
+                }
+            }
+            start += block.rows;
+        }
+        Ok(rows)
+    }
+
+    fn ids(
+        &self,
+        meta: &ColumnMeta,
+        encoding: Encoding,
+        data: &BlockRef,
+        rows: usize,
+    ) -> Result<Vec<u32>> {
+        let (Encoding::Ids { width }, Some(dictionary)) = (encoding, &meta.dictionary) else {
+            return Err(self.corrupt(format!(
+                "column \"{}\" is not dictionary-encoded",
+                meta.name
+            )));
+        };
+        let bytes = self.block_bytes(data)?;
+        decode_ids(width, &bytes, rows, dictionary.len)
+            .ok_or_else(|| self.corrupt(format!("ids of column \"{}\" are damaged", meta.name)))
+    }
+
+    fn column_block(&self, column: usize, block: usize) -> Result<ArrayRef> {
+        let meta = self.column_meta(column)?;
+        let data = meta.blocks.get(block).ok_or_else(|| {
+            self.corrupt(format!("column \"{}\" has no block {block}", meta.name))
+        })?;
+        let rows = data.rows as usize;
+        let start = block * self.footer.block_rows as usize;
+        let nulls = self.block_nulls(column, start, rows)?;
+        let bad =
+            |what: &str| self.corrupt(format!("{what} in column \"{}\", block {block}", meta.name));
+        let arrow_err = |e: arrow::error::ArrowError| self.corrupt(e.to_string());
+        let ints = || -> Result<Vec<i64>> {
+            let bytes = self.block_bytes(&data.data)?;
+            decode_ints(data.encoding, &bytes, rows).ok_or_else(|| bad("undecodable integers"))
+        };
+        fn narrow<T: TryFrom<i64>>(values: Vec<i64>) -> Option<Vec<T>> {
+            values.into_iter().map(|v| T::try_from(v).ok()).collect()
+        }
+        let array: ArrayRef = match meta.ty.arrow_type() {
+            DataType::Int16 => {
+                let values = narrow::<i16>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                Arc::new(Int16Array::try_new(values.into(), nulls).map_err(arrow_err)?)
+            }
+            DataType::Int32 => {
+                let values = narrow::<i32>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                Arc::new(Int32Array::try_new(values.into(), nulls).map_err(arrow_err)?)
+            }
+            DataType::Date32 => {
+                let values = narrow::<i32>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                Arc::new(Date32Array::try_new(values.into(), nulls).map_err(arrow_err)?)
+            }
+            DataType::Int64 => {
+                Arc::new(Int64Array::try_new(ints()?.into(), nulls).map_err(arrow_err)?)
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, tz) => Arc::new(
+                TimestampMicrosecondArray::try_new(ints()?.into(), nulls)
+                    .map_err(arrow_err)?
+                    .with_timezone_opt(tz),
+            ),
+            DataType::Decimal128(precision, scale) => {
+                let values: ScalarBuffer<i128> = match data.encoding {
+                    Encoding::Plain => le_values(self.block_bytes(&data.data)?, rows)
+                        .ok_or_else(|| bad("a short block"))?,
+                    _ => ints()?
+                        .into_iter()
+                        .map(i128::from)
+                        .collect::<Vec<_>>()
+                        .into(),
+                };
+                Arc::new(
+                    Decimal128Array::try_new(values, nulls)
+                        .and_then(|a| a.with_precision_and_scale(precision, scale))
+                        .map_err(arrow_err)?,
+                )
+            }
+            DataType::Float64 => {
+                let bytes = self.block_bytes(&data.data)?;
+                let values: ScalarBuffer<f64> = match data.encoding {
+                    Encoding::Plain => {
+                        le_values(bytes, rows).ok_or_else(|| bad("a short block"))?
+                    }
+                    encoding => decode_scaled(encoding, &bytes, rows)
+                        .ok_or_else(|| bad("undecodable numbers"))?
+                        .into(),
+                };
+                Arc::new(Float64Array::try_new(values, nulls).map_err(arrow_err)?)
+            }
+            DataType::Float32 => {
+                let bytes = self.block_bytes(&data.data)?;
+                let values: ScalarBuffer<f32> = match data.encoding {
+                    Encoding::Plain => {
+                        le_values(bytes, rows).ok_or_else(|| bad("a short block"))?
+                    }
+                    encoding => decode_scaled(encoding, &bytes, rows)
+                        .ok_or_else(|| bad("undecodable numbers"))?
+                        .into_iter()
+                        .map(|v| v as f32)
+                        .collect::<Vec<_>>()
+                        .into(),
+                };
+                Arc::new(Float32Array::try_new(values, nulls).map_err(arrow_err)?)
+            }
+            DataType::Boolean => {
+                let bytes = self.block_bytes(&data.data)?;
+                if data.encoding != Encoding::Bits || bytes.len() < rows.div_ceil(8) {
+                    return Err(bad("a short block"));
+                }
+                let values = BooleanBuffer::new(Buffer::from(bytes), 0, rows);
+                Arc::new(BooleanArray::new(values, nulls))
+            }
+            DataType::Utf8 if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) => {
+                // No values at all: every row is NULL.
+                if nulls.as_ref().map_or(0, |n| n.null_count()) != rows {
+                    return Err(bad("rows without a value"));
+                }
+                arrow::array::new_null_array(&DataType::Utf8, rows)
+            }
+            DataType::Utf8 => {
+                let ids = self.ids(meta, data.encoding, &data.data, rows)?;
+                let keys = UInt32Array::try_new(ids.into(), nulls).map_err(arrow_err)?;
+                let dictionary = self.dictionary(column)?;
+                arrow::compute::take(dictionary, &keys, None).map_err(arrow_err)?
+            }
+            DataType::Binary => {
+                if data.encoding != Encoding::Binary {
+                    return Err(bad("an unknown encoding"));
+                }
+                let bytes = self.block_bytes(&data.data)?;
+                let header = rows
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(4))
+                    .filter(|&h| h <= bytes.len())
+                    .ok_or_else(|| bad("a short block"))?;
+                let values = bytes.slice(header..);
+                let offsets = checked_offsets(&bytes[..header], rows, values.len())
+                    .ok_or_else(|| bad("offsets out of order"))?;
+                Arc::new(
+                    BinaryArray::try_new(offsets, Buffer::from(values), nulls)
+                        .map_err(arrow_err)?,
+                )
+            }
+            other => return Err(bad(&format!("unsupported type {other}"))),
+        };
+        Ok(array)
+    }
+}
+
+fn corrupt(segment: &str, reason: String) -> Error {
+    Error::CorruptSegment {
+        segment: segment.to_owned(),
+        reason,
+    }
+}
+
+/// `count + 1` little-endian `i32` offsets from 0, never decreasing, ending at `values_len`.
+fn checked_offsets(bytes: &[u8], count: usize, values_len: usize) -> Option<OffsetBuffer<i32>> {
+    if bytes.len() != count.checked_add(1)?.checked_mul(4)? {
+        return None;
+    }
+    let offsets: Vec<i32> = bytes
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let ordered = offsets.first() == Some(&0)
+        && offsets.windows(2).all(|w| w[0] <= w[1])
+        && offsets.last().and_then(|&l| usize::try_from(l).ok()) == Some(values_len);
+    ordered.then(|| OffsetBuffer::new(offsets.into()))
+}
+
+/// `count` little-endian values, viewing `bytes` in place when it is suitably aligned.
+fn le_values<T: ArrowNativeType>(bytes: Bytes, count: usize) -> Option<ScalarBuffer<T>> {
+    if bytes.len() != count.checked_mul(std::mem::size_of::<T>())? {
+        return None;
+    }
+    let buffer = if (bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        Buffer::from(bytes)
+    } else {
+        Buffer::from_slice_ref(&bytes)
+    };
+    Some(ScalarBuffer::new(buffer, 0, count))
+}
+
+/// Checks the header, trailer and footer, and that every block reference is plausible.
+fn parse(bytes: &[u8]) -> std::result::Result<Footer, String> {
+    let len = bytes.len();
+    if len < HEADER_LEN + TRAILER_LEN {
+        return Err(format!("the file is only {len} bytes long"));
+    }
+    if &bytes[..8] != MAGIC {
+        return Err("it is not a Henge segment (bad magic bytes)".into());
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let long = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    if crc32fast::hash(&bytes[..12]) != word(12) {
+        return Err("checksum mismatch in the header".into());
+    }
+    if word(8) != FORMAT_VERSION {
+        return Err(format!(
+            "format version {} is not {FORMAT_VERSION}",
+            word(8)
+        ));
+    }
+    let trailer = len - TRAILER_LEN;
+    if &bytes[len - 8..] != END_MAGIC {
+        return Err("the file is cut short (no end marker)".into());
+    }
+    if crc32fast::hash(&bytes[trailer..trailer + 20]) != word(trailer + 20) {
+        return Err("checksum mismatch in the trailer".into());
+    }
+    let footer_offset = long(trailer);
+    let footer_len = long(trailer + 8);
+    if footer_offset < HEADER_LEN as u64
+        || footer_offset.checked_add(footer_len) != Some(trailer as u64)
+    {
+        return Err("the footer lies outside the file".into());
+    }
+    let footer_bytes = &bytes[footer_offset as usize..trailer];
+    if crc32fast::hash(footer_bytes) != word(trailer + 16) {
+        return Err("checksum mismatch in the footer".into());
+    }
+    let footer: Footer = serde_json::from_slice(footer_bytes)
+        .map_err(|e| format!("the footer is unreadable: {e}"))?;
+    check_footer(&footer, footer_offset)?;
+    Ok(footer)
+}
+
+fn check_footer(footer: &Footer, data_end: u64) -> std::result::Result<(), String> {
+    if footer.block_rows == 0 || footer.rows > u64::from(u32::MAX) {
+        return Err("impossible block or row counts".into());
+    }
+    let block_ok = |b: &BlockRef| {
+        b.offset >= HEADER_LEN as u64
+            && b.offset
+                .checked_add(b.len)
+                .is_some_and(|end| end <= data_end)
+            && b.raw_len <= MAX_BLOCK
+            && (b.lz4 || b.raw_len == b.len)
+            && (!b.lz4 || b.raw_len <= b.len.saturating_mul(256).saturating_add(64))
+    };
+    let expected_blocks = footer.rows.div_ceil(u64::from(footer.block_rows));
+    for column in &footer.columns {
+        let bad = |what: &str| Err(format!("column \"{}\": {what}", column.name));
+        if column.null_count > footer.rows {
+            return bad("more NULLs than rows");
+        }
+        if column.blocks.len() as u64 != expected_blocks {
+            return bad("wrong number of blocks");
+        }
+        for (i, block) in column.blocks.iter().enumerate() {
+            let expected = (footer.rows - i as u64 * u64::from(footer.block_rows))
+                .min(u64::from(footer.block_rows));
+            if u64::from(block.rows) != expected || !block_ok(&block.data) {
+                return bad("a damaged block reference");
+            }
+        }
+        let refs = column
+            .nulls
+            .iter()
+            .chain(column.dictionary.iter().flat_map(|d| {
+                [Some(&d.offsets), Some(&d.values), d.bitmaps.as_ref()]
+                    .into_iter()
+                    .flatten()
+            }));
+        for block in refs {
+            if !block_ok(block) {
+                return bad("a damaged block reference");
+            }
+        }
+        if (column.ty.arrow_type() == DataType::Utf8) != column.dictionary.is_some() {
+            return bad("dictionary does not match the column type");
+        }
+        if column.null_count > 0 && column.nulls.is_none() {
+            return bad("NULLs without a null bitmap");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,468 @@
+//! Turning the rows of one time chunk into the bytes of a segment file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::buffer::NullBuffer;
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use roaring::RoaringBitmap;
+
+use super::encoding::{encode_f32, encode_f64, encode_ints, Encoding};
+use super::footer::{BlockRef, ColumnMeta, DataBlock, Dictionary, Footer, Stat};
+use super::{bitpack, ALIGN, BLOCK_ROWS, END_MAGIC, FORMAT_VERSION, MAGIC};
+use crate::error::{Error, Result};
+use crate::metadata::write_atomically;
+use crate::schema::{ColumnDef, TableDef};
+
+/// Strings longer than this are not kept as a column's minimum or maximum.
+const MAX_STAT_LEN: usize = 256;
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenSegment {
+    pub rows: u64,
+    pub bytes: u64,
+    /// CRC-32 of the whole file, to verify copies of it.
+    pub crc: u32,
+}
+
+/// Encodes `batches` (rows of `def`, in any order) as one segment and stores it at `path`
+/// durably: a crash leaves either no file or the complete one.
+pub fn write_segment(
+    def: &TableDef,
+    batches: &[RecordBatch],
+    path: &Path,
+) -> Result<WrittenSegment> {
+    let (bytes, rows) = encode_segment(def, batches)?;
+    write_atomically(path, &bytes)?;
+    Ok(WrittenSegment {
+        rows,
+        bytes: bytes.len() as u64,
+        crc: crc32fast::hash(&bytes),
+    })
+}
+
+/// Encodes `batches` (rows of `def`, in any order) as the bytes of one segment file and
+/// returns them with the number of rows.
+pub fn encode_segment(def: &TableDef, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64)> {
+    let schema = def.arrow_schema();
+    let batch = concat_batches(&schema, batches).map_err(|e| Error::SegmentInput(e.to_string()))?;
+    if batch.num_rows() > u32::MAX as usize {
+        return Err(Error::SegmentInput(format!(
+            "{} rows do not fit in one segment (at most {})",
+            batch.num_rows(),
+            u32::MAX
+        )));
+    }
+    let (batch, sort_columns) = sort_rows(def, batch)?;
+    let mut file = FileBuilder::new();
+    let columns = def
+        .columns
+        .iter()
+        .zip(batch.columns())
+        .map(|(column, array)| file.column(column, array))
+        .collect::<Result<Vec<_>>>()?;
+    let footer = Footer {
+        rows: batch.num_rows() as u64,
+        block_rows: BLOCK_ROWS as u32,
+        sort_columns,
+        columns,
+    };
+    Ok((file.finish(&footer)?, batch.num_rows() as u64))
+}
+
+/// Sorts by the time column, then by every string column, so equal dictionary ids form runs.
+fn sort_rows(def: &TableDef, batch: RecordBatch) -> Result<(RecordBatch, Vec<String>)> {
+    let keys: Vec<usize> = def
+        .time_column_index()
+        .into_iter()
+        .chain(
+            def.columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.ty.arrow_type() == DataType::Utf8)
+                .map(|(i, _)| i),
+        )
+        .collect();
+    let names = keys.iter().map(|&i| def.columns[i].name.clone()).collect();
+    if keys.is_empty() || batch.num_rows() < 2 {
+        return Ok((batch, names));
+    }
+    let sort_columns: Vec<SortColumn> = keys
+        .iter()
+        .map(|&i| SortColumn {
+            values: batch.column(i).clone(),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: true,
+            }),
+        })
+        .collect();
+    let indices =
+        lexsort_to_indices(&sort_columns, None).map_err(|e| Error::SegmentInput(e.to_string()))?;
+    let sorted =
+        take_record_batch(&batch, &indices).map_err(|e| Error::SegmentInput(e.to_string()))?;
+    Ok((sorted, names))
+}
+
+/// The file being assembled: header, blocks, then footer and trailer.
+struct FileBuilder {
+    out: Vec<u8>,
+}
+
+impl FileBuilder {
+    fn new() -> FileBuilder {
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        FileBuilder { out }
+    }
+
+    /// Appends one block, lz4-compressed when that saves at least an eighth.
+    fn block(&mut self, raw: Vec<u8>) -> BlockRef {
+        let raw_len = raw.len() as u64;
+        let compressed = (raw.len() >= 64).then(|| lz4_flex::block::compress(&raw));
+        let (bytes, lz4) = match compressed {
+            Some(c) if c.len() < raw.len() - raw.len() / 8 => (c, true),
+            _ => (raw, false),
+        };
+        self.out.resize(self.out.len().next_multiple_of(ALIGN), 0);
+        let offset = self.out.len() as u64;
+        self.out.extend_from_slice(&bytes);
+        BlockRef {
+            offset,
+            len: bytes.len() as u64,
+            raw_len,
+            crc: crc32fast::hash(&bytes),
+            lz4,
+        }
+    }
+
+    fn finish(mut self, footer: &Footer) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(footer).map_err(|e| Error::SegmentInput(e.to_string()))?;
+        let footer_offset = self.out.len() as u64;
+        self.out.extend_from_slice(&json);
+        let mut trailer = Vec::with_capacity(32);
+        trailer.extend_from_slice(&footer_offset.to_le_bytes());
+        trailer.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        trailer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        let crc = crc32fast::hash(&trailer);
+        trailer.extend_from_slice(&crc.to_le_bytes());
+        trailer.extend_from_slice(END_MAGIC);
+        self.out.extend_from_slice(&trailer);
+        Ok(self.out)
+    }
+
+    fn column(&mut self, def: &ColumnDef, array: &ArrayRef) -> Result<ColumnMeta> {
+        let nulls = array.nulls().filter(|n| n.null_count() > 0);
+        let null_block = match nulls {
+            Some(nulls) => {
+                let rows: RoaringBitmap = (0..array.len() as u32)
+                    .filter(|&i| nulls.is_null(i as usize))
+                    .collect();
+                let mut raw = Vec::with_capacity(rows.serialized_size());
+                rows.serialize_into(&mut raw)
+                    .map_err(|e| Error::SegmentInput(e.to_string()))?;
+                Some(self.block(raw))
+            }
+            None => None,
+        };
+        let mut meta = ColumnMeta {
+            name: def.name.clone(),
+            ty: def.ty,
+            null_count: array.null_count() as u64,
+            min: None,
+            max: None,
+            nulls: null_block,
+            dictionary: None,
+            blocks: Vec::new(),
+        };
+        match array.data_type() {
+            DataType::Int16 => self.ints(&mut meta, ints_of::<Int16Type>(array, i64::from), nulls),
+            DataType::Int32 => self.ints(&mut meta, ints_of::<Int32Type>(array, i64::from), nulls),
+            DataType::Int64 => self.ints(&mut meta, ints_of::<Int64Type>(array, |v| v), nulls),
+            DataType::Date32 => {
+                self.ints(&mut meta, ints_of::<Date32Type>(array, i64::from), nulls)
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => self.ints(
+                &mut meta,
+                ints_of::<TimestampMicrosecondType>(array, |v| v),
+                nulls,
+            ),
+            DataType::Decimal128(_, _) => self.decimals(&mut meta, array, nulls),
+            DataType::Float64 => {
+                let values = array.as_primitive::<Float64Type>().values();
+                self.floats(&mut meta, values, nulls, |v| v, encode_f64)
+            }
+            DataType::Float32 => {
+                let values = array.as_primitive::<Float32Type>().values();
+                self.floats(&mut meta, values, nulls, f64::from, encode_f32)
+            }
+            DataType::Boolean => self.booleans(&mut meta, array),
+            DataType::Utf8 => self.strings(&mut meta, array)?,
+            DataType::Binary => self.binaries(&mut meta, array)?,
+            other => {
+                return Err(Error::SegmentInput(format!(
+                    "column \"{}\" has type {other}, which segments cannot hold",
+                    def.name
+                )))
+            }
+        }
+        Ok(meta)
+    }
+
+    fn ints(&mut self, meta: &mut ColumnMeta, mut values: Vec<i64>, nulls: Option<&NullBuffer>) {
+        fill_nulls(&mut values, nulls, 0);
+        let valid = valid_values(&values, nulls);
+        meta.min = valid.clone().min().map(Stat::Int);
+        meta.max = valid.max().map(Stat::Int);
+        for chunk in values.chunks(BLOCK_ROWS) {
+            let (encoding, raw) = encode_ints(chunk);
+            let data = self.block(raw);
+            meta.blocks.push(DataBlock {
+                rows: chunk.len() as u32,
+                encoding,
+                data,
+            });
+        }
+    }
+
+    fn decimals(&mut self, meta: &mut ColumnMeta, array: &ArrayRef, nulls: Option<&NullBuffer>) {
+        let mut values = array.as_primitive::<Decimal128Type>().values().to_vec();
+        fill_nulls(&mut values, nulls, 0);
+        let valid = valid_values(&values, nulls);
+        meta.min = valid.clone().min().map(|v| Stat::Decimal(v.to_string()));
+        meta.max = valid.max().map(|v| Stat::Decimal(v.to_string()));
+        let narrow: Option<Vec<i64>> = values.iter().map(|&v| i64::try_from(v).ok()).collect();
+        for (i, chunk) in values.chunks(BLOCK_ROWS).enumerate() {
+            let (encoding, raw) = match &narrow {
+                Some(narrow) => encode_ints(&narrow[i * BLOCK_ROWS..i * BLOCK_ROWS + chunk.len()]),
+                None => (
+                    Encoding::Plain,
+                    chunk.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
+            };
+            let data = self.block(raw);
+            meta.blocks.push(DataBlock {
+                rows: chunk.len() as u32,
+                encoding,
+                data,
+            });
+        }
+    }
+
+    fn floats<T: Copy + Default>(
+        &mut self,
+        meta: &mut ColumnMeta,
+        values: &[T],
+        nulls: Option<&NullBuffer>,
+        widen: impl Fn(T) -> f64,
+        encode: impl Fn(&[T]) -> (Encoding, Vec<u8>),
+    ) {
+        let mut values = values.to_vec();
+        fill_nulls(&mut values, nulls, T::default());
+        let numbers = valid_values(&values, nulls)
+            .map(&widen)
+            .filter(|v| !v.is_nan());
+        let (min, max) = numbers.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
+            (
+                Some(lo.map_or(v, |lo| if v.total_cmp(&lo).is_lt() { v } else { lo })),
+                Some(hi.map_or(v, |hi| if v.total_cmp(&hi).is_gt() { v } else { hi })),
+            )
+        });
+        meta.min = min.map(|v| Stat::Float(v.to_bits()));
+        meta.max = max.map(|v| Stat::Float(v.to_bits()));
+        for chunk in values.chunks(BLOCK_ROWS) {
+            let (encoding, raw) = encode(chunk);
+            let data = self.block(raw);
+            meta.blocks.push(DataBlock {
+                rows: chunk.len() as u32,
+                encoding,
+                data,
+            });
+        }
+    }
+
+    fn booleans(&mut self, meta: &mut ColumnMeta, array: &ArrayRef) {
+        let booleans = array.as_boolean();
+        meta.min = booleans.iter().flatten().min().map(Stat::Bool);
+        meta.max = booleans.iter().flatten().max().map(Stat::Bool);
+        for start in (0..array.len()).step_by(BLOCK_ROWS) {
+            let len = BLOCK_ROWS.min(array.len() - start);
+            let bits: Vec<u64> = (start..start + len)
+                .map(|i| u64::from(booleans.values().value(i)))
+                .collect();
+            let data = self.block(bitpack::pack(&bits, 1));
+            meta.blocks.push(DataBlock {
+                rows: len as u32,
+                encoding: Encoding::Bits,
+                data,
+            });
+        }
+    }
+
+    fn strings(&mut self, meta: &mut ColumnMeta, array: &ArrayRef) -> Result<()> {
+        let strings = array.as_string::<i32>();
+        let mut distinct: Vec<&str> = strings.iter().flatten().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let ids: HashMap<&str, u32> = distinct
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (*s, id as u32))
+            .collect();
+        let row_ids: Vec<u64> = strings
+            .iter()
+            .map(|s| s.and_then(|s| ids.get(s)).map_or(0, |&id| u64::from(id)))
+            .collect();
+
+        let mut offsets = Vec::with_capacity((distinct.len() + 1) * 4);
+        let mut values = Vec::new();
+        offsets.extend_from_slice(&0i32.to_le_bytes());
+        for s in &distinct {
+            values.extend_from_slice(s.as_bytes());
+            let end = i32::try_from(values.len()).map_err(|_| {
+                Error::SegmentInput(format!(
+                    "the distinct values of column \"{}\" exceed 2 GiB",
+                    meta.name
+                ))
+            })?;
+            offsets.extend_from_slice(&end.to_le_bytes());
+        }
+        // An index with nearly one value per row answers nothing the ids cannot.
+        let indexed = distinct.len() <= 1024 || distinct.len() * 4 <= array.len();
+        let bitmaps = if indexed {
+            let mut bitmaps = vec![RoaringBitmap::new(); distinct.len()];
+            for (row, s) in strings.iter().enumerate() {
+                if s.is_some() {
+                    bitmaps[row_ids[row] as usize].insert(row as u32);
+                }
+            }
+            Some(self.block(serialize_bitmaps(&bitmaps)?))
+        } else {
+            None
+        };
+        meta.min = distinct
+            .first()
+            .filter(|s| s.len() <= MAX_STAT_LEN)
+            .map(|s| Stat::Text(s.to_string()));
+        meta.max = distinct
+            .last()
+            .filter(|s| s.len() <= MAX_STAT_LEN)
+            .map(|s| Stat::Text(s.to_string()));
+        let width = bitpack::width_for(distinct.len().saturating_sub(1) as u64);
+        meta.dictionary = Some(Dictionary {
+            len: distinct.len() as u32,
+            offsets: self.block(offsets),
+            values: self.block(values),
+            bitmaps,
+        });
+        for chunk in row_ids.chunks(BLOCK_ROWS) {
+            let data = self.block(bitpack::pack(chunk, width));
+            meta.blocks.push(DataBlock {
+                rows: chunk.len() as u32,
+                encoding: Encoding::Ids { width },
+                data,
+            });
+        }
+        Ok(())
+    }
+
+    fn binaries(&mut self, meta: &mut ColumnMeta, array: &ArrayRef) -> Result<()> {
+        let binaries = array.as_binary::<i32>();
+        for start in (0..array.len()).step_by(BLOCK_ROWS) {
+            let len = BLOCK_ROWS.min(array.len() - start);
+            let mut offsets = Vec::with_capacity((len + 1) * 4);
+            let mut data = Vec::new();
+            offsets.extend_from_slice(&0i32.to_le_bytes());
+            for i in start..start + len {
+                if binaries.is_valid(i) {
+                    data.extend_from_slice(binaries.value(i));
+                }
+                let end = i32::try_from(data.len()).map_err(|_| {
+                    Error::SegmentInput(format!(
+                        "a block of column \"{}\" exceeds 2 GiB",
+                        meta.name
+                    ))
+                })?;
+                offsets.extend_from_slice(&end.to_le_bytes());
+            }
+            offsets.extend_from_slice(&data);
+            let data = self.block(offsets);
+            meta.blocks.push(DataBlock {
+                rows: len as u32,
+                encoding: Encoding::Binary,
+                data,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Every value of a primitive column as an `i64`.
+fn ints_of<T: arrow::datatypes::ArrowPrimitiveType>(
+    array: &ArrayRef,
+    widen: impl Fn(T::Native) -> i64,
+) -> Vec<i64> {
+    array
+        .as_primitive::<T>()
+        .values()
+        .iter()
+        .map(|&v| widen(v))
+        .collect()
+}
+
+/// Gives NULL slots the value before them (or `default`), so they cost no bits.
+fn fill_nulls<T: Copy>(values: &mut [T], nulls: Option<&NullBuffer>, default: T) {
+    let Some(nulls) = nulls else { return };
+    let mut last = (0..values.len())
+        .find(|&i| nulls.is_valid(i))
+        .map_or(default, |i| values[i]);
+    for (i, value) in values.iter_mut().enumerate() {
+        if nulls.is_valid(i) {
+            last = *value;
+        } else {
+            *value = last;
+        }
+    }
+}
+
+fn valid_values<'a, T: Copy>(
+    values: &'a [T],
+    nulls: Option<&'a NullBuffer>,
+) -> impl Iterator<Item = T> + Clone + 'a {
+    values
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| nulls.is_none_or(|n| n.is_valid(*i)))
+        .map(|(_, v)| *v)
+}
+
+/// `u64 count | u64 offsets[count + 1] | serialized bitmaps`, offsets relative to the bitmaps.
+fn serialize_bitmaps(bitmaps: &[RoaringBitmap]) -> Result<Vec<u8>> {
+    let header = 8 * (bitmaps.len() + 2);
+    let mut out =
+        Vec::with_capacity(header + bitmaps.iter().map(|b| b.serialized_size()).sum::<usize>());
+    out.extend_from_slice(&(bitmaps.len() as u64).to_le_bytes());
+    let mut offset = 0u64;
+    out.extend_from_slice(&offset.to_le_bytes());
+    for bitmap in bitmaps {
+        offset += bitmap.serialized_size() as u64;
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
+    for bitmap in bitmaps {
+        bitmap
+            .serialize_into(&mut out)
+            .map_err(|e| Error::SegmentInput(e.to_string()))?;
+    }
+    Ok(out)
+}
