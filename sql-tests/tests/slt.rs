@@ -1,5 +1,6 @@
 //! Runs every `sql-tests/*.slt` file against a fresh `henge`, once through the simple and
-//! once through the extended query protocol.
+//! once through the extended query protocol. `HENGE_SLT=name` runs only the files whose
+//! path contains `name`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,9 @@ fn slt_files() -> Vec<PathBuf> {
         .expect("read sql-tests/")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .filter(|p| {
+            std::env::var("HENGE_SLT").map_or(true, |only| p.to_string_lossy().contains(&only))
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
