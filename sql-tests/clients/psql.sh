@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-client test: a new user's session with psql and pgbench against a real henge.
 #   create a table, INSERT, \copy a CSV with a header, query, reject a CSV with a bad
-#   number on line 3 (loading nothing), pgbench in extended mode, kill -9, restart and
+#   number on line 3 (loading nothing), pgbench in extended mode, kill -9, restart, CHECKPOINT and
 #   find every acknowledged row.
 # Usage: sql-tests/clients/psql.sh path/to/henge
 set -euo pipefail
@@ -81,4 +81,12 @@ before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start
 expect "after kill -9 and restart every acknowledged row is there" "$before" "$(q -c 'SELECT count(*), sum(added) FROM events')"
+
+q -c 'CHECKPOINT' >/dev/null
+expect "CHECKPOINT leaves no row in memory" "0" \
+  "$(q -c "SELECT count(*) FROM sys.segments WHERE \"table\" = 'events' AND state <> 'published'")"
+expect "CHECKPOINT keeps every row" "$before" "$(q -c 'SELECT count(*), sum(added) FROM events')"
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+start
+expect "published segments serve after kill -9" "$before" "$(q -c 'SELECT count(*), sum(added) FROM events')"
 echo "psql client tests passed"

@@ -70,6 +70,16 @@ impl TestServer {
         )
     }
 
+    /// A client connected to this server, its connection driven by a spawned task.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.connection_string(), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+        tokio::spawn(connection);
+        client
+    }
+
     fn spawn(&mut self) {
         let child = Command::new(henge_binary())
             .arg("serve")

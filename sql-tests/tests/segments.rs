@@ -10,15 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::SinkExt;
 use henge_sql_tests::server::TestServer;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
-
-async fn connect(server: &TestServer) -> Client {
-    let (client, connection) = tokio_postgres::connect(&server.connection_string(), NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// Every row of every result of `sql`, as text.
 async fn rows(
@@ -90,7 +82,7 @@ fn deep_copy(server: &TestServer, local: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoint_publishes_segments_that_survive_restart_deletion_and_damage() {
     let mut server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     // `ev` is the first table of a fresh data directory: its id, in file names, is 1.
     client
         .batch_execute(
@@ -156,7 +148,7 @@ async fn checkpoint_publishes_segments_that_survive_restart_deletion_and_damage(
     assert_eq!(wal_files, 1);
 
     server.kill_and_restart();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     assert_eq!(
         answers(&client).await,
         before,
@@ -226,7 +218,7 @@ async fn checkpoint_publishes_segments_that_survive_restart_deletion_and_damage(
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_during_checkpoints_see_every_row_exactly_once() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE t (ts TIMESTAMP NOT NULL, v BIGINT) WITH (time_column = 'ts', segment_granularity = 'minute')")
         .await
@@ -237,7 +229,7 @@ async fn queries_during_checkpoints_see_every_row_exactly_once() {
     let done = Arc::new(AtomicBool::new(false));
 
     let writer = {
-        let client = connect(&server).await;
+        let client = server.connect().await;
         let acknowledged = acknowledged.clone();
         tokio::spawn(async move {
             for batch in 0..BATCHES {
@@ -258,7 +250,7 @@ async fn queries_during_checkpoints_see_every_row_exactly_once() {
         })
     };
     let checkpointer = {
-        let client = connect(&server).await;
+        let client = server.connect().await;
         let done = done.clone();
         tokio::spawn(async move {
             let mut checkpoints = 0;

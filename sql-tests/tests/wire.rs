@@ -11,14 +11,6 @@ use henge_sql_tests::server::TestServer;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-async fn connect(server: &TestServer) -> Client {
-    let (client, connection) = tokio_postgres::connect(&server.connection_string(), NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
 fn code(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.code().code().to_owned())
@@ -46,7 +38,7 @@ async fn count(client: &Client, table: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_csv_with_header_loads_every_row_or_none() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE ev (ts TIMESTAMP NOT NULL, page TEXT, added BIGINT) WITH (time_column = 'ts', segment_granularity = 'hour')")
         .await
@@ -104,7 +96,7 @@ async fn copy_csv_with_header_loads_every_row_or_none() {
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_text_format_and_options() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE t (a INT NOT NULL, b TEXT)")
         .await
@@ -166,7 +158,7 @@ async fn copy_text_format_and_options() {
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_to_stdout_in_text_and_csv() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'x'), (2, NULL), (3, 'a,b'), (4, ''), (5, 'tab\there')")
         .await
@@ -194,7 +186,7 @@ async fn copy_to_stdout_in_text_and_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_in_text_and_binary_with_inferred_types() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE p (ts TIMESTAMP NOT NULL, n BIGINT, s TEXT, f DOUBLE PRECISION, ok BOOLEAN) WITH (time_column = 'ts')")
         .await
@@ -277,7 +269,7 @@ async fn parameters_in_text_and_binary_with_inferred_types() {
 #[tokio::test(flavor = "multi_thread")]
 async fn simple_protocol_corner_cases() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     // Several statements in one query; each gets its own result.
     let messages = client
         .simple_query(
@@ -331,7 +323,7 @@ async fn simple_protocol_corner_cases() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_request_stops_a_running_query() {
     let server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     let token = client.cancel_token();
     let query = tokio::spawn(async move {
         // A cross join large enough to run for minutes.
@@ -414,7 +406,7 @@ async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let mut server = TestServer::start();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     client
         .batch_execute("CREATE TABLE s (a INT); INSERT INTO s VALUES (1), (2)")
         .await
@@ -422,6 +414,6 @@ async fn sigterm_shuts_down_cleanly_and_keeps_data() {
     drop(client);
     assert!(server.terminate(), "henge exits 0 on SIGTERM");
     server.kill_and_restart();
-    let client = connect(&server).await;
+    let client = server.connect().await;
     assert_eq!(count(&client, "s").await, 2);
 }

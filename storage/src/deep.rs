@@ -108,3 +108,41 @@ impl DeepStorage {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn files_round_trip_and_uploads_are_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}/deep", dir.path().display());
+        let deep = DeepStorage::open(&url).unwrap();
+        let bytes = Bytes::from_static(b"segment bytes");
+        deep.upload("a.hseg", bytes.clone(), crc32fast::hash(&bytes))
+            .await
+            .unwrap();
+        assert_eq!(deep.download("a.hseg").await.unwrap(), bytes);
+        assert_eq!(deep.list().await.unwrap(), vec!["a.hseg".to_owned()]);
+        // A copy that does not match the checksum it should have is refused.
+        let error = deep.upload("b.hseg", bytes, 1).await.unwrap_err();
+        assert!(error.to_string().contains("checksum"), "{error}");
+        deep.delete("a.hseg").await.unwrap();
+        deep.delete("a.hseg").await.unwrap();
+        assert!(deep.download("a.hseg").await.is_err());
+    }
+
+    #[test]
+    fn cloud_stores_are_compiled_in() {
+        for url in [
+            "s3://bucket/henge",
+            "https://example.com/henge",
+            "memory:///henge",
+        ] {
+            let deep = DeepStorage::open(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(deep.url(), url);
+        }
+        assert!(DeepStorage::open("ftp://example.com/henge").is_err());
+        assert!(DeepStorage::open("not a url").is_err());
+    }
+}

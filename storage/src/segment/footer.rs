@@ -15,12 +15,23 @@ pub struct BlockRef {
     pub offset: u64,
     /// Bytes stored in the file.
     pub len: u64,
-    /// Bytes after lz4 decompression (equal to `len` when not compressed).
+    /// Bytes after decompression (equal to `len` when not compressed).
     pub raw_len: u64,
     /// CRC-32 (IEEE) of the stored bytes.
     pub crc: u32,
-    /// Whether the stored bytes are an lz4 block.
-    pub lz4: bool,
+    /// How the stored bytes are compressed.
+    pub codec: Codec,
+}
+
+/// Compression of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    None,
+    /// An lz4 block (lz4_flex's raw block format): fast to expand, for data read by scans.
+    Lz4,
+    /// A zstd frame: smaller, for dictionaries and indexes, which are read less often.
+    Zstd,
 }
 
 /// A run of up to `block_rows` consecutive rows of one column.

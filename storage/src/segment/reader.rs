@@ -17,7 +17,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use super::encoding::{decode_ids, decode_ints, decode_scaled, Encoding};
-use super::footer::{BlockRef, ColumnMeta, Footer};
+use super::footer::{BlockRef, Codec, ColumnMeta, Footer};
 use super::{END_MAGIC, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN};
 use crate::error::{Error, Result};
 
@@ -289,15 +289,25 @@ impl SegmentReader {
     /// The bytes of a block, checked and decompressed.
     fn block_bytes(&self, block: &BlockRef) -> Result<Bytes> {
         let stored = self.stored_bytes(block)?;
-        if !block.lz4 {
-            return Ok(stored);
-        }
         let raw_len = usize::try_from(block.raw_len)
             .map_err(|_| self.corrupt("a block claims an impossible size".into()))?;
-        let mut raw = vec![0u8; raw_len];
-        match lz4_flex::block::decompress_into(&stored, &mut raw) {
-            Ok(n) if n == raw_len => Ok(Bytes::from(raw)),
-            Ok(n) => Err(self.corrupt(format!("a block expanded to {n} bytes, not {raw_len}"))),
+        let expanded = match block.codec {
+            Codec::None => return Ok(stored),
+            Codec::Lz4 => {
+                let mut raw = vec![0u8; raw_len];
+                lz4_flex::block::decompress_into(&stored, &mut raw)
+                    .map_err(|e| e.to_string())
+                    .map(|n| raw.truncate(n))
+                    .map(|()| raw)
+            }
+            Codec::Zstd => zstd::bulk::decompress(&stored, raw_len).map_err(|e| e.to_string()),
+        };
+        match expanded {
+            Ok(raw) if raw.len() == raw_len => Ok(Bytes::from(raw)),
+            Ok(raw) => Err(self.corrupt(format!(
+                "a block expanded to {} bytes, not {raw_len}",
+                raw.len()
+            ))),
             Err(e) => Err(self.corrupt(format!("a block does not decompress: {e}"))),
         }
     }
@@ -596,8 +606,11 @@ fn check_footer(footer: &Footer, data_end: u64) -> std::result::Result<(), Strin
                 .checked_add(b.len)
                 .is_some_and(|end| end <= data_end)
             && b.raw_len <= MAX_BLOCK
-            && (b.lz4 || b.raw_len == b.len)
-            && (!b.lz4 || b.raw_len <= b.len.saturating_mul(256).saturating_add(64))
+            && match b.codec {
+                Codec::None => b.raw_len == b.len,
+                Codec::Lz4 => b.raw_len <= b.len.saturating_mul(256).saturating_add(64),
+                Codec::Zstd => true,
+            }
     };
     let expected_blocks = footer.rows.div_ceil(u64::from(footer.block_rows));
     for column in &footer.columns {
