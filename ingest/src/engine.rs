@@ -210,6 +210,20 @@ impl Engine {
         }
     }
 
+    /// Rows taking writes in memory (not yet frozen by a CHECKPOINT), over all tables.
+    pub fn buffered_rows(&self) -> usize {
+        self.tables()
+            .iter()
+            .map(|t| {
+                t.buffer
+                    .chunk_rows()
+                    .iter()
+                    .map(|(_, rows)| rows)
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// The local copies of published segments, for queries.
     pub fn segment_cache(&self) -> &SegmentCache {
         &self.cache

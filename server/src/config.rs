@@ -21,6 +21,10 @@ pub struct Config {
     pub deep_storage: String,
     /// fsync the write-ahead log before acknowledging writes.
     pub wal_fsync: bool,
+    /// Checkpoint automatically once this many rows are buffered; 0 = never.
+    pub checkpoint_rows: usize,
+    /// Checkpoint automatically once buffered rows have waited this many seconds; 0 = never.
+    pub checkpoint_interval_secs: u64,
     /// Partitions per query; 0 = one per core.
     pub query_parallelism: usize,
     /// Log filter (EnvFilter syntax).
@@ -34,6 +38,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./henge-data"),
             deep_storage: String::new(),
             wal_fsync: true,
+            checkpoint_rows: 1_000_000,
+            checkpoint_interval_secs: 600,
             query_parallelism: 0,
             log: "info".into(),
         }

@@ -1,6 +1,7 @@
 //! Process lifecycle: open the data directory, accept connections, shut down cleanly.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use henge_ingest::{Engine, EngineOptions};
 use tokio::net::TcpListener;
@@ -54,6 +55,12 @@ pub async fn serve(
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
 
+    let checkpointer = tokio::spawn(auto_checkpoint(
+        engine.clone(),
+        config.checkpoint_rows,
+        Duration::from_secs(config.checkpoint_interval_secs),
+    ));
+
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signal)?;
     loop {
@@ -80,7 +87,50 @@ pub async fn serve(
         }
     }
     drop(listener);
+    checkpointer.abort();
     engine.close();
     tracing::info!("henge stopped");
     Ok(())
+}
+
+/// Runs a CHECKPOINT whenever `max_rows` rows are buffered, or rows have been buffered for
+/// `max_wait` (either trigger off when zero), so memory and the write-ahead log stay bounded
+/// without anyone asking.
+async fn auto_checkpoint(engine: Arc<Engine>, max_rows: usize, max_wait: Duration) {
+    if max_rows == 0 && max_wait.is_zero() {
+        return;
+    }
+    let mut buffered_since: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let rows = engine.buffered_rows();
+        if rows == 0 {
+            buffered_since = None;
+            continue;
+        }
+        let since = *buffered_since.get_or_insert_with(Instant::now);
+        let full = max_rows > 0 && rows >= max_rows;
+        let old = !max_wait.is_zero() && since.elapsed() >= max_wait;
+        if !(full || old) {
+            continue;
+        }
+        match engine.checkpoint().await {
+            Ok(report) => {
+                tracing::info!(
+                    rows = report.rows,
+                    segments = report.segments,
+                    reason = if full { "rows" } else { "age" },
+                    "automatic checkpoint"
+                );
+                buffered_since = None;
+            }
+            Err(e) => {
+                // The rows stay buffered and logged; try again after a pause.
+                tracing::error!(error = %e, "automatic checkpoint failed");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
 }

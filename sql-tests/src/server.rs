@@ -36,16 +36,29 @@ pub struct TestServer {
     child: Option<Child>,
     addr: SocketAddr,
     data_dir: tempfile::TempDir,
+    /// A configuration file passed with `--config`.
+    config: Option<PathBuf>,
 }
 
 impl TestServer {
     /// Starts a server on a free loopback port with an empty data directory.
     pub fn start() -> TestServer {
+        TestServer::start_with_config(None)
+    }
+
+    /// Like [`TestServer::start`], with `config` (TOML) as the configuration file.
+    pub fn start_with_config(config: Option<&str>) -> TestServer {
         let data_dir = tempfile::tempdir().expect("create a data directory");
+        let config = config.map(|text| {
+            let path = data_dir.path().join("henge.toml");
+            std::fs::write(&path, text).expect("write the configuration file");
+            path
+        });
         let mut server = TestServer {
             child: None,
             addr: free_port(),
             data_dir,
+            config,
         };
         server.spawn();
         server
@@ -81,8 +94,12 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(henge_binary())
-            .arg("serve")
+        let mut command = Command::new(henge_binary());
+        command.arg("serve");
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .arg("--listen")
             .arg(self.addr.to_string())
             .arg("--data-dir")

@@ -300,3 +300,67 @@ async fn queries_during_checkpoints_see_every_row_exactly_once() {
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 0);
 }
+
+/// Published and in-memory rows of `table`, from sys.segments.
+async fn rows_by_state(client: &Client, table: &str) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(\"rows\") FILTER (WHERE state = 'published'), 0), \
+                    coalesce(sum(\"rows\") FILTER (WHERE state <> 'published'), 0) \
+             FROM sys.segments WHERE \"table\" = $1",
+            &[&table],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+async fn wait_until_published(client: &Client, table: &str, rows: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state = rows_by_state(client, table).await;
+        if state == (rows, 0) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {state:?} (published, in memory)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_run_by_themselves_on_row_count_and_age() {
+    let server = TestServer::start_with_config(Some(
+        "checkpoint_rows = 100\ncheckpoint_interval_secs = 2\n",
+    ));
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE a (ts TIMESTAMP NOT NULL, v INT) WITH (time_column = 'ts')")
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..150).map(|i| format!("('2024-01-01', {i})")).collect();
+    client
+        .batch_execute(&format!("INSERT INTO a VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+    // Over the row limit: published within a tick, long before the age limit.
+    wait_until_published(&client, "a", 150).await;
+
+    // A few rows stay in memory until they are old enough.
+    client
+        .batch_execute("INSERT INTO a VALUES ('2024-01-02', 1000)")
+        .await
+        .unwrap();
+    assert_eq!(rows_by_state(&client, "a").await, (150, 1));
+    wait_until_published(&client, "a", 151).await;
+    let row = client
+        .query_one("SELECT count(*), sum(v) FROM a", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (151, 150 * 149 / 2 + 1000)
+    );
+}
