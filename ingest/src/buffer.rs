@@ -154,23 +154,14 @@ impl RealtimeBuffer {
 
     /// Every chunk held in memory, frozen ones first.
     pub fn chunks(&self) -> Vec<BufferedChunk> {
+        chunks_of(&self.read())
+    }
+
+    /// All published segments and every chunk in memory, read together so that no row is
+    /// counted in both (or neither) while a CHECKPOINT swaps one for the other.
+    pub fn contents(&self) -> (Vec<SegmentMeta>, Vec<BufferedChunk>) {
         let state = self.read();
-        let frozen = state
-            .persisting
-            .iter()
-            .map(|(&start, batches)| BufferedChunk {
-                start,
-                rows: batches.iter().map(|b| b.num_rows()).sum(),
-                bytes: batches.iter().map(|b| b.get_array_memory_size()).sum(),
-                persisting: true,
-            });
-        let active = state.chunks.iter().map(|(&start, c)| BufferedChunk {
-            start,
-            rows: c.rows,
-            bytes: c.batches.iter().map(|b| b.get_array_memory_size()).sum(),
-            persisting: false,
-        });
-        frozen.chain(active).collect()
+        (state.segments.clone(), chunks_of(&state))
     }
 
     /// All published segments, overshadowed ones included.
@@ -204,6 +195,25 @@ impl RealtimeBuffer {
         state.persisting.clear();
         state.segments.extend(segments);
     }
+}
+
+fn chunks_of(state: &State) -> Vec<BufferedChunk> {
+    let frozen = state
+        .persisting
+        .iter()
+        .map(|(&start, batches)| BufferedChunk {
+            start,
+            rows: batches.iter().map(|b| b.num_rows()).sum(),
+            bytes: batches.iter().map(|b| b.get_array_memory_size()).sum(),
+            persisting: true,
+        });
+    let active = state.chunks.iter().map(|(&start, c)| BufferedChunk {
+        start,
+        rows: c.rows,
+        bytes: c.batches.iter().map(|b| b.get_array_memory_size()).sum(),
+        persisting: false,
+    });
+    frozen.chain(active).collect()
 }
 
 /// Splits `batch` by time chunk and appends the pieces to `out`.

@@ -38,6 +38,11 @@ impl Table {
 
 /// A CHECKPOINT writes segments of at most this many rows (more become more partitions).
 pub const MAX_SEGMENT_ROWS: usize = 5_000_000;
+/// … and of at most this many bytes of text and bytea values, well below the 2 GiB that
+/// Arrow's 32-bit string offsets allow.
+pub const MAX_SEGMENT_VALUE_BYTES: usize = 1 << 30;
+/// Batches are cut into pieces of at most this many rows before parts are formed.
+const PIECE_ROWS: usize = 65_536;
 
 /// What a CHECKPOINT did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -255,7 +260,7 @@ impl Engine {
             let mut written = Vec::new();
             for (start, batches) in chunks {
                 let end = table.def.segment_granularity.chunk_end(start);
-                for part in split_rows(&batches, MAX_SEGMENT_ROWS) {
+                for part in split_rows(&batches, MAX_SEGMENT_ROWS, MAX_SEGMENT_VALUE_BYTES) {
                     let (version, partition) =
                         self.metadata
                             .next_identity(table.def.id, start, end, &planned);
@@ -292,7 +297,11 @@ impl Engine {
         for (table, segments) in by_table {
             table.buffer.publish(segments);
         }
-        self.wal.trim(wal_start)?;
+        // The rows are published: a log file left behind is replayed from `wal_start` on
+        // only, so failing to delete it wastes space but changes nothing.
+        if let Err(e) = self.wal.trim(wal_start) {
+            tracing::warn!(error = %e, "could not delete write-ahead log files behind a checkpoint");
+        }
         self.remove_files(&orphans).await;
         let report = CheckpointReport {
             segments: planned.len() - orphans.len(),
@@ -345,27 +354,62 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Splits batches into groups of at most `max` rows, in order.
-fn split_rows(batches: &[RecordBatch], max: usize) -> Vec<Vec<RecordBatch>> {
-    let mut groups = vec![Vec::new()];
-    let mut rows = 0;
+/// Splits batches into groups of at most `max_rows` rows and (but for a single piece of
+/// [`PIECE_ROWS`]) `max_bytes` bytes of variable-length values, in order.
+fn split_rows(batches: &[RecordBatch], max_rows: usize, max_bytes: usize) -> Vec<Vec<RecordBatch>> {
+    let max_rows = max_rows.max(1);
+    let mut groups: Vec<Vec<RecordBatch>> = vec![Vec::new()];
+    let (mut rows, mut bytes) = (0usize, 0usize);
     for batch in batches {
         let mut offset = 0;
         while offset < batch.num_rows() {
-            if rows == max {
+            if rows >= max_rows {
                 groups.push(Vec::new());
                 rows = 0;
+                bytes = 0;
             }
-            let take = (batch.num_rows() - offset).min(max - rows);
+            let take = (batch.num_rows() - offset)
+                .min(PIECE_ROWS)
+                .min(max_rows - rows);
+            let piece = batch.slice(offset, take);
+            let size = value_bytes(&piece);
+            if rows > 0 && bytes + size > max_bytes {
+                groups.push(Vec::new());
+                rows = 0;
+                bytes = 0;
+            }
             if let Some(group) = groups.last_mut() {
-                group.push(batch.slice(offset, take));
+                group.push(piece);
             }
-            offset += take;
             rows += take;
+            bytes += size;
+            offset += take;
         }
     }
     groups.retain(|g| !g.is_empty());
     groups
+}
+
+/// Bytes of text and bytea values in a batch.
+fn value_bytes(batch: &RecordBatch) -> usize {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::DataType;
+    batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8 => byte_span(c.as_string::<i32>().value_offsets()),
+            DataType::Binary => byte_span(c.as_binary::<i32>().value_offsets()),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn byte_span(offsets: &[i32]) -> usize {
+    match (offsets.first(), offsets.last()) {
+        (Some(&first), Some(&last)) => usize::try_from(last - first).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// The `file://` URL of a local directory.
@@ -379,4 +423,53 @@ fn schemas_match(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
     batches
         .iter()
         .all(|b| b.schema().fields() == schema.fields())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(rows: usize, text: &str) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    text, rows,
+                ))),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn shape(groups: &[Vec<RecordBatch>]) -> Vec<usize> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|b| b.num_rows()).sum())
+            .collect()
+    }
+
+    #[test]
+    fn parts_are_bounded_by_rows_and_by_bytes() {
+        let batches = vec![batch(100_000, "x"), batch(50_000, "y")];
+        assert_eq!(
+            shape(&split_rows(&batches, 70_000, usize::MAX)),
+            vec![70_000, 70_000, 10_000]
+        );
+        // 10 bytes a row, at most 1 MB a part: two pieces of 65,536 rows do not fit together.
+        let batches = vec![batch(200_000, "0123456789")];
+        assert_eq!(
+            shape(&split_rows(&batches, usize::MAX, 1_000_000)),
+            vec![65_536, 65_536, 68_928]
+        );
+        assert!(split_rows(&[], 10, 10).is_empty());
+        let groups = split_rows(&batches, 5_000_000, 1 << 30);
+        assert_eq!(shape(&groups), vec![200_000]);
+    }
 }

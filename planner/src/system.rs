@@ -102,7 +102,7 @@ impl SegmentsTable {
     fn batch(&self) -> Result<RecordBatch> {
         let mut out = Rows::default();
         for table in self.engine.tables() {
-            let segments = table.buffer.segments();
+            let (segments, chunks) = table.buffer.contents();
             let shown = visible(&segments);
             let mut sorted = segments.clone();
             sorted.sort_by_key(|s| (s.start, s.version, s.partition));
@@ -121,7 +121,7 @@ impl SegmentsTable {
                 });
             }
             let granularity = table.def.segment_granularity;
-            for chunk in table.buffer.chunks() {
+            for chunk in chunks {
                 out.table.push(table.def.name.clone());
                 out.start.push(bound(chunk.start));
                 out.end.push(bound(granularity.chunk_end(chunk.start)));

@@ -15,8 +15,28 @@ pub fn henge_binary() -> PathBuf {
                 return PathBuf::from(path);
             }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "henge-server", "--bin", "henge"])
+            let mut command = Command::new(cargo);
+            // Cargo describes the test's own package to it in CARGO_MANIFEST_DIR and friends;
+            // some build scripts (ring's) rerun when those change, so the nested build would
+            // rebuild them and invalidate the outer build's artifacts every time.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy().into_owned();
+                if key == "CARGO_MANIFEST_DIR"
+                    || key == "CARGO_MANIFEST_PATH"
+                    || key == "CARGO_CRATE_NAME"
+                    || key == "CARGO_PRIMARY_PACKAGE"
+                    || key == "CARGO_TARGET_TMPDIR"
+                    || key == "CARGO_RUSTC_CURRENT_DIR"
+                    || key.starts_with("CARGO_PKG_")
+                    || key.starts_with("CARGO_BIN_")
+                {
+                    command.env_remove(key);
+                }
+            }
+            let status = command
+                // The same targets `cargo test --workspace` builds, so both resolve features
+                // alike and neither invalidates the other's artifacts.
+                .args(["build", "--quiet", "--workspace", "--tests", "--bins"])
                 .status()
                 .expect("run cargo build for the henge binary");
             assert!(status.success(), "building the henge binary failed");

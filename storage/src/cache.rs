@@ -20,6 +20,8 @@ pub struct SegmentCache {
     dir: PathBuf,
     deep: DeepStorage,
     open: Mutex<HashMap<String, Arc<SegmentReader>>>,
+    /// One repair at a time, so two queries never fetch and replace the same file at once.
+    healing: tokio::sync::Mutex<()>,
 }
 
 impl SegmentCache {
@@ -30,6 +32,7 @@ impl SegmentCache {
             dir: dir.to_path_buf(),
             deep,
             open: Mutex::new(HashMap::new()),
+            healing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -109,6 +112,14 @@ impl SegmentCache {
         damage: &str,
     ) -> Result<Arc<SegmentReader>> {
         let file_name = segment.file_name();
+        let seen = self.lock().get(&file_name).cloned();
+        let _one = self.healing.lock().await;
+        // Another query may have repaired the file while this one waited.
+        if let Some(now) = self.lock().get(&file_name).cloned() {
+            if seen.as_ref().is_none_or(|seen| !Arc::ptr_eq(seen, &now)) {
+                return Ok(now);
+            }
+        }
         self.lock().remove(&file_name);
         let unhealable = |why: String| Error::CorruptSegment {
             segment: name.to_owned(),

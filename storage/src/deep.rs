@@ -36,7 +36,16 @@ impl DeepStorage {
                 .map_err(|_| bad("not a local path".into()))?;
             std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
         }
-        let env: Vec<(String, String)> = std::env::vars().collect();
+        // Only the clouds' own variables (AWS_…, GOOGLE_…, AZURE_…): a generic name such as
+        // TIMEOUT in the environment must not reconfigure the store.
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(key, _)| {
+                let key = key.to_ascii_lowercase();
+                ["aws_", "google_", "azure_"]
+                    .iter()
+                    .any(|p| key.starts_with(p))
+            })
+            .collect();
         let (store, prefix) =
             object_store::parse_url_opts(&parsed, env).map_err(|e| bad(e.to_string()))?;
         Ok(DeepStorage {

@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 use crate::schema::TableDef;
 
 const FILE_NAME: &str = "metadata.json";
+/// The table catalog of data directories written before segments existed.
+const OLD_CATALOG: &str = "catalog.json";
 const FORMAT_VERSION: u32 = 1;
 
 /// A published segment: (table, interval, version, partition), with what it holds.
@@ -131,20 +133,29 @@ impl MetadataStore {
                 }
                 state
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
-                format_version: FORMAT_VERSION,
-                next_table_id: 1,
-                next_version: 1,
-                wal_start: 0,
-                tables: BTreeMap::new(),
-                segments: Vec::new(),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut state = State {
+                    format_version: FORMAT_VERSION,
+                    next_table_id: 1,
+                    next_version: 1,
+                    wal_start: 0,
+                    tables: BTreeMap::new(),
+                    segments: Vec::new(),
+                };
+                import_old_catalog(&dir.join(OLD_CATALOG), &mut state)?;
+                state
+            }
             Err(e) => return Err(Error::io("read", &path)(e)),
         };
-        Ok(MetadataStore {
+        let store = MetadataStore {
             path,
             state: Mutex::new(state),
-        })
+        };
+        if !store.path.exists() && dir.join(OLD_CATALOG).exists() {
+            // Persist the imported catalog; the old file is left for the user to delete.
+            store.change(|_| Ok(()))?;
+        }
+        Ok(store)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -162,7 +173,15 @@ impl MetadataStore {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&self.path, &bytes)?;
+        if let Err(e) = write_atomically(&self.path, &bytes) {
+            // The rename may have happened before the failure (an fsync of the directory,
+            // say): then the file already holds the new state, and memory must follow it,
+            // or identities handed out next would repeat published ones.
+            if fs::read(&self.path).is_ok_and(|on_disk| on_disk == bytes) {
+                *state = next;
+            }
+            return Err(e);
+        }
         *state = next;
         Ok(out)
     }
@@ -264,10 +283,37 @@ impl MetadataStore {
     }
 }
 
+/// Reads the tables of a data directory written before the metadata store existed.
+fn import_old_catalog(path: &Path, state: &mut State) -> Result<()> {
+    #[derive(Deserialize)]
+    struct OldCatalog {
+        next_table_id: u64,
+        tables: BTreeMap<String, TableDef>,
+    }
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read", path)(e)),
+    };
+    let old: OldCatalog = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptMetadata {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    state.next_table_id = old.next_table_id;
+    state.tables = old.tables;
+    tracing::info!(path = %path.display(), tables = state.tables.len(), "imported the table catalog into the metadata store");
+    Ok(())
+}
+
 /// Replaces the file at `path` with `bytes` so that a crash leaves either the old or the new
 /// content: write a temporary file, fsync it, rename it over `path`, fsync the directory.
+/// Concurrent calls for the same path each use their own temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.{unique}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
     let mut file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
     file.write_all(bytes).map_err(Error::io("write", &tmp))?;
     file.sync_all().map_err(Error::io("fsync", &tmp))?;
@@ -390,6 +436,23 @@ mod tests {
             .map(|s| (s.table_id, s.start, s.version))
             .collect();
         assert_eq!(visible, vec![(1, 0, 2), (1, 20, 1), (2, 0, 1), (1, 5, 3)]);
+    }
+
+    #[test]
+    fn a_catalog_of_an_older_data_directory_is_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = table("events");
+        old.id = 4;
+        let text = serde_json::json!({
+            "format_version": 1,
+            "next_table_id": 5,
+            "tables": { "events": old },
+        });
+        fs::write(dir.path().join(OLD_CATALOG), text.to_string()).unwrap();
+        let store = MetadataStore::open(dir.path()).unwrap();
+        assert_eq!(store.tables(), vec![old]);
+        assert_eq!(store.create(table("next")).unwrap().id, 5);
+        assert!(dir.path().join(FILE_NAME).exists());
     }
 
     #[test]

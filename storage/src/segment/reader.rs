@@ -44,9 +44,12 @@ impl SegmentReader {
             return Err(corrupt(name, format!("the file is only {len} bytes long")));
         }
         // SAFETY: segment files are immutable once written: Henge never modifies one in
-        // place (replacements are renamed over it, which leaves this mapping intact). A file
-        // cut short by something else would fault on access, so callers compare the file's
-        // length with the published one before reading (see `SegmentCache`).
+        // place (replacements are renamed over it, which leaves this mapping intact), and
+        // every byte read is checked against a checksum, so changed contents are caught.
+        // What a mapping cannot survive is the file being cut short by another program while
+        // it is in use: that faults (SIGBUS). `SegmentCache` compares the file's length with
+        // the published one before each use, which catches truncation between queries but
+        // not during one; nothing but Henge should write to the data directory.
         let map = unsafe { Mmap::map(&file) }.map_err(Error::io("map", path))?;
         SegmentReader::from_bytes(Bytes::from_owner(map), name)
     }
