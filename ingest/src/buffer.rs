@@ -143,30 +143,11 @@ impl RealtimeBuffer {
         persisting + state.chunks.values().map(|c| c.rows).sum::<usize>()
     }
 
-    /// Start of every chunk that holds rows, with its row count.
-    pub fn chunk_rows(&self) -> Vec<(i64, usize)> {
-        self.read()
-            .chunks
-            .iter()
-            .map(|(start, c)| (*start, c.rows))
-            .collect()
-    }
-
-    /// Every chunk held in memory, frozen ones first.
-    pub fn chunks(&self) -> Vec<BufferedChunk> {
-        chunks_of(&self.read())
-    }
-
     /// All published segments and every chunk in memory, read together so that no row is
     /// counted in both (or neither) while a CHECKPOINT swaps one for the other.
     pub fn contents(&self) -> (Vec<SegmentMeta>, Vec<BufferedChunk>) {
         let state = self.read();
         (state.segments.clone(), chunks_of(&state))
-    }
-
-    /// All published segments, overshadowed ones included.
-    pub fn segments(&self) -> Vec<SegmentMeta> {
-        self.read().segments.clone()
     }
 
     /// Freezes every buffered row for a CHECKPOINT and returns the frozen rows by chunk
@@ -309,7 +290,13 @@ mod tests {
         buffer
             .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
             .unwrap();
-        assert_eq!(buffer.chunk_rows(), vec![(0, 2), (HOUR, 1), (2 * HOUR, 2)]);
+        let chunks: Vec<(i64, usize)> = buffer
+            .contents()
+            .1
+            .iter()
+            .map(|c| (c.start, c.rows))
+            .collect();
+        assert_eq!(chunks, vec![(0, 2), (HOUR, 1), (2 * HOUR, 2)]);
         assert_eq!(buffer.rows(), 5);
     }
 

@@ -215,18 +215,10 @@ impl Engine {
         }
     }
 
-    /// Rows taking writes in memory (not yet frozen by a CHECKPOINT), over all tables.
+    /// Rows in memory, over all tables (including rows a failed CHECKPOINT left frozen,
+    /// so an automatic CHECKPOINT retries them).
     pub fn buffered_rows(&self) -> usize {
-        self.tables()
-            .iter()
-            .map(|t| {
-                t.buffer
-                    .chunk_rows()
-                    .iter()
-                    .map(|(_, rows)| rows)
-                    .sum::<usize>()
-            })
-            .sum()
+        self.tables().iter().map(|t| t.buffer.rows()).sum()
     }
 
     /// The local copies of published segments, for queries.
@@ -283,9 +275,9 @@ impl Engine {
                                 Error::Internal(format!("segment writer failed: {e}"))
                             })??;
                     segment.rows = file.rows;
-                    segment.bytes = file.bytes;
+                    segment.bytes = file.contents.len() as u64;
                     segment.crc = file.crc;
-                    self.cache.upload(&segment).await?;
+                    self.cache.upload(&segment, file.contents).await?;
                     planned.push(segment.clone());
                     written.push(segment);
                 }

@@ -41,16 +41,11 @@ impl SegmentCache {
         self.dir.join(segment.file_name())
     }
 
-    pub fn deep(&self) -> &DeepStorage {
-        &self.deep
-    }
-
-    /// Uploads a segment file just written to the cache directory, verifying the copy.
-    pub async fn upload(&self, segment: &SegmentMeta) -> Result<()> {
-        let path = self.path(segment);
-        let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+    /// Uploads the contents of a segment file just written to the cache directory,
+    /// verifying the copy.
+    pub async fn upload(&self, segment: &SegmentMeta, contents: Bytes) -> Result<()> {
         self.deep
-            .upload(&segment.file_name(), Bytes::from(bytes), segment.crc)
+            .upload(&segment.file_name(), contents, segment.crc)
             .await
     }
 

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
@@ -102,20 +101,6 @@ impl DeepStorage {
             Err(e) => Err(self.error(name, e)),
         }
     }
-
-    /// The names of every file stored.
-    pub async fn list(&self) -> Result<Vec<String>> {
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&self.prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.error("", e))?;
-        Ok(objects
-            .into_iter()
-            .filter_map(|o| o.location.filename().map(str::to_owned))
-            .collect())
-    }
 }
 
 #[cfg(test)]
@@ -132,7 +117,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deep.download("a.hseg").await.unwrap(), bytes);
-        assert_eq!(deep.list().await.unwrap(), vec!["a.hseg".to_owned()]);
         // A copy that does not match the checksum it should have is refused.
         let error = deep.upload("b.hseg", bytes, 1).await.unwrap_err();
         assert!(error.to_string().contains("checksum"), "{error}");

@@ -191,11 +191,6 @@ impl MetadataStore {
         self.lock().tables.values().cloned().collect()
     }
 
-    /// The table called `name`, if any.
-    pub fn get(&self, name: &str) -> Option<TableDef> {
-        self.lock().tables.get(name).cloned()
-    }
-
     /// Adds a table, giving it a fresh id (the `id` passed in is ignored), and persists the
     /// store before returning the stored definition.
     pub fn create(&self, mut def: TableDef) -> Result<TableDef> {

@@ -88,15 +88,6 @@ impl SegmentReader {
         self.footer.rows
     }
 
-    /// Size of the file in bytes.
-    pub fn len(&self) -> u64 {
-        self.bytes.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.footer.rows == 0
-    }
-
     /// The Arrow schema of the columns (all nullable), in file order.
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()

@@ -12,6 +12,7 @@ use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, TimeUnit, TimestampMicrosecondType,
 };
+use bytes::Bytes;
 use roaring::RoaringBitmap;
 
 use super::encoding::{encode_f32, encode_f64, encode_ints, Encoding};
@@ -27,10 +28,11 @@ const ZSTD_LEVEL: i32 = 3;
 const MAX_STAT_LEN: usize = 256;
 
 /// What was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenSegment {
     pub rows: u64,
-    pub bytes: u64,
+    /// The whole file, to upload without reading it back.
+    pub contents: Bytes,
     /// CRC-32 of the whole file, to verify copies of it.
     pub crc: u32,
 }
@@ -46,8 +48,8 @@ pub fn write_segment(
     write_atomically(path, &bytes)?;
     Ok(WrittenSegment {
         rows,
-        bytes: bytes.len() as u64,
         crc: crc32fast::hash(&bytes),
+        contents: Bytes::from(bytes),
     })
 }
 
