@@ -150,7 +150,7 @@ fn main() {
         "events_1m",
         &events_def(),
         &events_batches,
-        &["ts", "country", "user", "delta"],
+        &["ts", "country", "user_name", "delta"],
     );
     c.final_summary();
 }

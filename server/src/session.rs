@@ -14,7 +14,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectType, Set, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -262,6 +262,37 @@ impl Session {
             Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
             Statement::Copy { .. } => self.copy(statement).await,
+            // DataFusion's own settings (`datafusion.execution.target_partitions` …), for
+            // this session only. PostgreSQL's session parameters are not supported yet.
+            Statement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) if variable
+                .to_string()
+                .to_ascii_lowercase()
+                .starts_with("datafusion.") =>
+            {
+                let plan = self.plan(statement).await?;
+                match self.ctx.execute_logical_plan(plan).await {
+                    Ok(_) => Ok(Response::Execution(Tag::new("SET"))),
+                    Err(e) if e.to_string().contains("not found") => Err(PgError::new(
+                        code::UNDEFINED_OBJECT,
+                        format!("unrecognized configuration parameter \"{variable}\""),
+                    )),
+                    Err(e) => {
+                        let value = values
+                            .iter()
+                            .map(|v| v.to_string().trim_matches('\'').to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Err(PgError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!(
+                                "invalid value for parameter \"{variable}\": \"{value}\" ({e})"
+                            ),
+                        ))
+                    }
+                }
+            }
             other => Err(PgError::unsupported(format!(
                 "statement not supported: {}",
                 other

@@ -1,0 +1,491 @@
+//! `henge-bench`: Henge side by side with DuckDB, DataFusion and PostgreSQL on the Druid
+//! paper's TPC-H queries, ingest, INSERT latency and small-query throughput. Run it through
+//! `benches/run`, which installs the peers and builds Henge first.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use henge_bench::latency::{self, Inserts};
+use henge_bench::queries::{compare, queries};
+use henge_bench::report::{update_results, LoadRow, QueryRow, Report};
+use henge_bench::systems::datafusion::DataFusion;
+use henge_bench::systems::duckdb::DuckDb;
+use henge_bench::systems::henge::Henge;
+use henge_bench::systems::postgres::{find_bin_dir, Postgres};
+use henge_bench::systems::System;
+use henge_bench::{copy_text, data, median, Result};
+
+#[derive(Parser)]
+#[command(
+    name = "henge-bench",
+    about = "Henge against DuckDB, DataFusion and PostgreSQL"
+)]
+struct Args {
+    /// TPC-H scale factor of lineitem (1 is about six million rows).
+    #[arg(long, default_value_t = 1.0)]
+    sf: f64,
+    /// Timed runs per query and system, after one warm-up (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Rows of the Druid-style event stream loaded for the ingest figures.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Single-row INSERTs per latency configuration.
+    #[arg(long, default_value_t = 1000)]
+    inserts: usize,
+    /// Seconds per pgbench run.
+    #[arg(long, default_value_t = 10)]
+    pgbench_seconds: u64,
+    /// The henge binary (default: `henge` beside this program).
+    #[arg(long)]
+    henge: Option<PathBuf>,
+    /// Directory of PostgreSQL's programs (default: the newest /usr/lib/postgresql/*/bin).
+    #[arg(long)]
+    pg_bin: Option<PathBuf>,
+    /// Python with the duckdb package.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Where data files and databases go while the harness runs.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Where the markdown table and chart are written.
+    #[arg(long, default_value = "benches/results")]
+    out: PathBuf,
+    /// The results file whose section for this scale factor is rewritten.
+    #[arg(long, default_value = "benches/RESULTS.md")]
+    results: PathBuf,
+}
+
+fn say(message: &str) {
+    eprintln!("[henge-bench] {message}");
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("henge-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let henge_bin = match &args.henge {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("henge"),
+    };
+    let pg_bin = match &args.pg_bin {
+        Some(path) => path.clone(),
+        None => find_bin_dir()?,
+    };
+    let work = match &args.work_dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::Builder::new().prefix("henge-bench-").tempdir()?,
+    };
+    std::fs::create_dir_all(&args.out)?;
+
+    say(&format!("generating lineitem at scale factor {}", args.sf));
+    let started = Instant::now();
+    let lineitem_rows = write_lineitem(args.sf, work.path())?;
+    let events_file = work.path().join("events.tsv");
+    let mut text = String::new();
+    copy_text::encode(&data::events(args.events), &mut text);
+    std::fs::write(&events_file, &text)?;
+    say(&format!(
+        "{lineitem_rows} lineitem rows and {} events in {:.1} s",
+        args.events,
+        started.elapsed().as_secs_f64()
+    ));
+
+    say("starting Henge, PostgreSQL and DuckDB");
+    let henge = Henge::start(&henge_bin, work.path(), true).await?;
+    let postgres = Postgres::start(&pg_bin, cores).await?;
+    let duckdb = DuckDb::start(&args.python, work.path())?;
+    let datafusion = DataFusion::new(&work.path().join("lineitem.parquet"), cores).await?;
+    let mut systems = vec![
+        System::Henge(henge),
+        System::DuckDb(duckdb),
+        System::DataFusion(datafusion),
+        System::Postgres(postgres),
+    ];
+    let mut versions = Vec::new();
+    for system in &mut systems {
+        versions.push((system.name().to_owned(), system.version().await?));
+    }
+
+    // Ingest: lineitem (then queried) and the event stream.
+    let lineitem_columns = columns(&data::lineitem_def());
+    let events_columns = columns(&data::events_def());
+    let mut loads = Vec::new();
+    for (table, cols, with, file) in [
+        (
+            "lineitem",
+            &lineitem_columns,
+            "time_column = 'l_shipdate', segment_granularity = 'month'",
+            work.path().join("lineitem.tsv"),
+        ),
+        (
+            "events",
+            &events_columns,
+            "time_column = 'ts', segment_granularity = 'hour'",
+            events_file.clone(),
+        ),
+    ] {
+        for system in systems.iter_mut() {
+            if matches!(system, System::DataFusion(_)) {
+                continue;
+            }
+            say(&format!("loading {table} into {}", system.name()));
+            let load = system.load(table, cols, with, &file).await?;
+            say(&format!(
+                "  {} rows in {:.2} s",
+                load.rows,
+                load.elapsed.as_secs_f64()
+            ));
+            loads.push(LoadRow {
+                table: table.to_owned(),
+                system: system.name().to_owned(),
+                rows: load.rows,
+                elapsed: load.elapsed,
+                cpu: load.cpu,
+            });
+        }
+    }
+    let System::Henge(henge) = &mut systems[0] else {
+        unreachable!("Henge is first")
+    };
+    say("CHECKPOINT in Henge");
+    let checkpoint = henge.checkpoint().await?;
+    let segment_bytes = henge.segment_bytes();
+
+    let query_rows = run_queries(&mut systems, cores, args.runs, lineitem_rows).await?;
+
+    // INSERT latency, with and without fsync in Henge, synchronous_commit on and off in
+    // PostgreSQL, each row checked for from a second connection.
+    let mut inserts = Vec::new();
+    {
+        let System::Henge(henge) = &systems[0] else {
+            unreachable!("Henge is first")
+        };
+        inserts.push(
+            insert_run(
+                "Henge, WAL fsync on (default)",
+                &henge.client,
+                &henge.connect().await?,
+                args.inserts,
+            )
+            .await?,
+        );
+        let unsynced = Henge::start(&henge_bin, work.path(), false).await?;
+        inserts.push(
+            insert_run(
+                "Henge, WAL fsync off",
+                &unsynced.client,
+                &unsynced.connect().await?,
+                args.inserts,
+            )
+            .await?,
+        );
+        let System::Postgres(postgres) = &systems[3] else {
+            unreachable!("PostgreSQL is last")
+        };
+        let writer = postgres.connect().await?;
+        let reader = postgres.connect().await?;
+        writer.execute(&latency::inserts_table("")).await?;
+        let mut run = latency::inserts(
+            "PostgreSQL, synchronous_commit on",
+            &writer,
+            &reader,
+            args.inserts,
+        )
+        .await?;
+        inserts.push(run);
+        writer
+            .execute("TRUNCATE inserts; SET synchronous_commit = off")
+            .await?;
+        run = latency::inserts(
+            "PostgreSQL, synchronous_commit off",
+            &writer,
+            &reader,
+            args.inserts,
+        )
+        .await?;
+        inserts.push(run);
+    }
+    for i in &inserts {
+        say(&format!(
+            "{}: p50 {:?}, p99 {:?}, {} of {} visible",
+            i.label, i.p50, i.p99, i.visible, i.count
+        ));
+    }
+
+    let pgbench = run_pgbench(&systems, &pg_bin, work.path(), cores, args.pgbench_seconds).await?;
+
+    let report = Report {
+        scale: args.sf,
+        lineitem_rows,
+        runs: args.runs,
+        machine: machine(),
+        date: today(),
+        command: format!("benches/run --sf {}", args.sf),
+        systems: versions,
+        queries: query_rows,
+        loads,
+        checkpoint,
+        segment_bytes,
+        inserts,
+        pgbench,
+        pgbench_clients: cores,
+        pgbench_seconds: args.pgbench_seconds,
+    };
+    let stem = format!("tpch-sf{}", args.sf);
+    let chart = args.out.join(format!("{stem}.png"));
+    report.chart(&chart)?;
+    let chart_link = format!(
+        "{}/{stem}.png",
+        args.out
+            .strip_prefix("benches")
+            .unwrap_or(&args.out)
+            .display()
+    );
+    let markdown = report.markdown(&chart_link);
+    std::fs::write(
+        args.out.join(format!("{stem}.md")),
+        report.markdown(&format!("{stem}.png")),
+    )?;
+    update_results(&args.results, args.sf, &markdown)?;
+    std::io::stdout().write_all(markdown.as_bytes())?;
+    say(&format!(
+        "wrote {}, {} and {}",
+        chart.display(),
+        args.out.join(format!("{stem}.md")).display(),
+        args.results.display()
+    ));
+    let differing: Vec<&str> = report
+        .queries
+        .iter()
+        .filter(|q| !q.differences.is_empty())
+        .map(|q| q.name.as_str())
+        .collect();
+    if !differing.is_empty() {
+        return Err(format!("answers differ between systems: {}", differing.join(", ")).into());
+    }
+    Ok(())
+}
+
+/// Generates lineitem once into COPY text (`lineitem.tsv`) and Parquet (`lineitem.parquet`).
+fn write_lineitem(scale: f64, work: &Path) -> Result<u64> {
+    let mut text = std::io::BufWriter::new(std::fs::File::create(work.join("lineitem.tsv"))?);
+    let parquet = std::fs::File::create(work.join("lineitem.parquet"))?;
+    let mut writer = data::parquet_writer(parquet, data::lineitem_def().arrow_schema())?;
+    let mut rows = 0u64;
+    let mut buffer = String::new();
+    for batch in data::lineitem_batches(scale) {
+        rows += batch.num_rows() as u64;
+        buffer.clear();
+        copy_text::encode(&batch, &mut buffer);
+        text.write_all(buffer.as_bytes())?;
+        writer.write(&batch)?;
+    }
+    writer.close()?;
+    text.flush()?;
+    Ok(rows)
+}
+
+/// SQL column definitions of a table, the same for every system.
+fn columns(def: &henge_storage::TableDef) -> String {
+    def.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.ty.sql_name().to_uppercase(),
+                if c.nullable { "" } else { " NOT NULL" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every query at one thread and at all threads: a warm-up per system (whose answers are
+/// compared with Henge's), then `runs` timed runs, systems interleaved and rotated.
+async fn run_queries(
+    systems: &mut [System],
+    cores: usize,
+    runs: usize,
+    lineitem_rows: u64,
+) -> Result<Vec<QueryRow>> {
+    let mut thread_counts = vec![1];
+    if cores > 1 {
+        thread_counts.push(cores);
+    }
+    let mut rows = Vec::new();
+    for threads in thread_counts {
+        for system in systems.iter_mut() {
+            system.set_threads(threads).await?;
+        }
+        for query in queries() {
+            let mut differences = Vec::new();
+            let mut reference = None;
+            for system in systems.iter_mut() {
+                let answer = system.query(query.sql).await?;
+                match &reference {
+                    None => reference = Some(answer.rows),
+                    Some(ours) => {
+                        if let Err(how) = compare(&query, ours, &answer.rows) {
+                            differences.push(format!("{}: {how}", system.name()));
+                        }
+                    }
+                }
+            }
+            let mut times: Vec<Vec<Duration>> = vec![Vec::new(); systems.len()];
+            for run in 0..runs {
+                for k in 0..systems.len() {
+                    let i = (k + run) % systems.len();
+                    times[i].push(systems[i].query(query.sql).await?.elapsed);
+                }
+            }
+            let medians: Vec<Duration> = times.iter_mut().map(|t| median(t)).collect();
+            say(&format!(
+                "{} ({threads} thread{}): {}{}",
+                query.name,
+                if threads == 1 { "" } else { "s" },
+                systems
+                    .iter()
+                    .zip(&medians)
+                    .map(|(s, m)| format!(
+                        "{} {:.1} ms ({:.1} M rows/s)",
+                        s.name(),
+                        m.as_secs_f64() * 1000.0,
+                        lineitem_rows as f64 / m.as_secs_f64() / 1e6
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if differences.is_empty() {
+                    String::new()
+                } else {
+                    format!("; ANSWERS DIFFER: {}", differences.join("; "))
+                }
+            ));
+            rows.push(QueryRow {
+                name: query.name.to_owned(),
+                threads,
+                medians,
+                differences,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Single-row INSERTs into a new Henge table, each checked for by `reader`.
+async fn insert_run(
+    label: &str,
+    writer: &henge_bench::systems::wire::Wire,
+    reader: &henge_bench::systems::wire::Wire,
+    count: usize,
+) -> Result<Inserts> {
+    let with = " WITH (time_column = 'ts', segment_granularity = 'hour')";
+    writer.execute(&latency::inserts_table(with)).await?;
+    latency::inserts(label, writer, reader, count).await
+}
+
+/// pgbench -M prepared against Henge and PostgreSQL: pgbench's select-only query, and a
+/// filter over the event stream.
+async fn run_pgbench(
+    systems: &[System],
+    pg_bin: &Path,
+    work: &Path,
+    clients: usize,
+    seconds: u64,
+) -> Result<Vec<henge_bench::report::PgbenchRow>> {
+    let (System::Henge(henge), System::Postgres(postgres)) = (&systems[0], &systems[3]) else {
+        unreachable!("Henge first, PostgreSQL last")
+    };
+    let accounts = work.join("pgbench_accounts.tsv");
+    std::fs::write(&accounts, latency::pgbench_accounts(1))?;
+    let table =
+        "pgbench_accounts (aid INTEGER NOT NULL, bid INTEGER, abalance INTEGER, filler TEXT)";
+    henge
+        .client
+        .execute(&format!("CREATE TABLE {table}"))
+        .await?;
+    henge.client.copy_in("pgbench_accounts", &accounts).await?;
+    postgres
+        .client
+        .execute(&format!("CREATE TABLE {table}"))
+        .await?;
+    postgres
+        .client
+        .copy_in("pgbench_accounts", &accounts)
+        .await?;
+    postgres
+        .client
+        .execute("ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid)")
+        .await?;
+    postgres
+        .client
+        .execute("VACUUM ANALYZE pgbench_accounts")
+        .await?;
+    let scripts = [
+        (
+            "select-only",
+            "\\set aid random(1, 100000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n",
+        ),
+        (
+            "events-filter",
+            "\\set a random(0, 1999)\nSELECT count(*), sum(delta) FROM events WHERE added = :a;\n",
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, script) in scripts {
+        let file = work.join(format!("{name}.sql"));
+        std::fs::write(&file, script)?;
+        for (system, port, user) in [
+            ("Henge", henge.port(), "henge"),
+            ("PostgreSQL", postgres.port(), "postgres"),
+        ] {
+            say(&format!("pgbench {name} against {system}"));
+            let run = latency::pgbench(pg_bin, port, user, &file, clients, seconds)?;
+            say(&format!("  {:.0} transactions/s", run.tps));
+            results.push((name.to_owned(), system.to_owned(), run));
+        }
+    }
+    Ok(results)
+}
+
+/// CPU model, cores, memory and kernel, read from /proc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores ({model}), {:.0} GiB RAM, Linux {}",
+        memory_kb as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
+}
+
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,144 @@
+//! Henge, started by the harness as a separate process on a temporary data directory and
+//! queried over the wire like any client would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::wire::Wire;
+use super::{process_cpu, Load};
+use crate::Result;
+
+/// A running `henge serve`, stopped when dropped.
+pub struct Henge {
+    pub client: Wire,
+    child: Child,
+    binary: PathBuf,
+    port: u16,
+    data_dir: tempfile::TempDir,
+}
+
+impl Henge {
+    /// Starts `binary` on a new data directory under `work`. `wal_fsync` as in henge.toml;
+    /// automatic checkpoints are off, so the harness decides when segments are written.
+    pub async fn start(binary: &Path, work: &Path, wal_fsync: bool) -> Result<Henge> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("henge-")
+            .tempdir_in(work)
+            .map_err(|e| format!("creating a data directory in {}: {e}", work.display()))?;
+        let config = data_dir.path().join("bench.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "wal_fsync = {wal_fsync}\ncheckpoint_rows = 0\ncheckpoint_interval_secs = 0\n\
+                 log = \"warn\"\n"
+            ),
+        )
+        .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let port = super::free_port()?;
+        let log = std::fs::File::create(data_dir.path().join("henge.log"))
+            .map_err(|e| format!("creating the server log: {e}"))?;
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+        match Wire::connect(&connection_string(port), Duration::from_secs(60)).await {
+            Ok(client) => Ok(Henge {
+                client,
+                child,
+                binary: binary.to_owned(),
+                port,
+                data_dir,
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log =
+                    std::fs::read_to_string(data_dir.path().join("henge.log")).unwrap_or_default();
+                Err(format!("{e}; the server's log:\n{log}").into())
+            }
+        }
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Another connection to the same server.
+    pub async fn connect(&self) -> Result<Wire> {
+        Wire::connect(&connection_string(self.port), Duration::from_secs(10)).await
+    }
+
+    pub async fn version(&self) -> Result<String> {
+        let output = Command::new(&self.binary)
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("{} --version: {e}", self.binary.display()))?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    pub async fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.client
+            .execute(&format!(
+                "SET datafusion.execution.target_partitions = {threads}"
+            ))
+            .await
+    }
+
+    /// Creates `table` and loads `file` with one COPY; CPU time is the server's.
+    pub async fn load(
+        &mut self,
+        table: &str,
+        columns: &str,
+        with: &str,
+        file: &Path,
+    ) -> Result<Load> {
+        self.client
+            .execute(&format!("CREATE TABLE {table} ({columns}) WITH ({with})"))
+            .await?;
+        let cpu = process_cpu(self.child.id())?;
+        let (rows, elapsed) = self.client.copy_in(table, file).await?;
+        let cpu = process_cpu(self.child.id())? - cpu;
+        Ok(Load { rows, elapsed, cpu })
+    }
+
+    /// Runs CHECKPOINT: everything buffered becomes segments.
+    pub async fn checkpoint(&mut self) -> Result<Duration> {
+        let start = Instant::now();
+        self.client.execute("CHECKPOINT").await?;
+        Ok(start.elapsed())
+    }
+
+    /// Bytes of segment files on local disk.
+    pub fn segment_bytes(&self) -> u64 {
+        let dir = self.data_dir.path().join("data").join("segments");
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Henge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connection_string(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user=henge dbname=henge")
+}
