@@ -3,11 +3,14 @@
 //! [`session::new_context`] builds the DataFusion context a connection queries through;
 //! its catalog is [`schema::HengeSchema`], which hands out one [`table::HengeTable`] per
 //! table. A `HengeTable` scans the table's segments and real-time buffer with
-//! [`scan::HengeScanExec`] and takes INSERTs through a [`table::BufferSink`], which writes
+//! [`scan::HengeScanExec`] (segments pruned by [`prune`], rows narrowed by the bitmap
+//! indexes through [`filter`]) and takes INSERTs through a [`table::BufferSink`], which writes
 //! via the ingest engine. [`system`] holds the `sys` tables; [`literal::PgLiteralInput`]
 //! makes string literals follow PostgreSQL's input rules.
 
+pub mod filter;
 pub mod literal;
+pub mod prune;
 pub mod scan;
 pub mod schema;
 pub mod session;

@@ -15,7 +15,7 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::scalar::ScalarValue;
-use henge_ingest::{value, ValueError};
+use henge_ingest::{value, ValueError, ValueErrorKind};
 
 /// The analyzer rule; add it after DataFusion's type coercion.
 #[derive(Debug, Default)]
@@ -81,6 +81,21 @@ pub fn parse(text: &str, data_type: &DataType) -> Option<Result<ScalarValue, Val
         }
         DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => value::parse_timestamptz(text, 0)
             .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone()))),
+        // DataFusion compares a timestamp column with a string in nanoseconds.
+        DataType::Timestamp(TimeUnit::Nanosecond, zone) => {
+            let micros = match zone {
+                None => value::parse_timestamp(text),
+                Some(_) => value::parse_timestamptz(text, 0),
+            };
+            micros.and_then(|v| {
+                v.checked_mul(1000)
+                    .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), zone.clone()))
+                    .ok_or_else(|| ValueError {
+                        kind: ValueErrorKind::OutOfRange,
+                        message: format!("timestamp out of range: \"{text}\""),
+                    })
+            })
+        }
         DataType::Binary => value::parse_bytea(text).map(|v| ScalarValue::Binary(Some(v))),
         _ => return None,
     };

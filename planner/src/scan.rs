@@ -1,14 +1,20 @@
-//! `HengeScanExec`: reads one table's published segments and buffered rows.
+//! `HengeScanExec`: reads one table's published segments and buffered rows, applying the
+//! query's filters on the way.
 //!
-//! The work is spread over DataFusion's partitions: segments and in-memory batches are dealt
-//! to the partition with the fewest rows so far. Segment files come from the local segment
-//! cache, which refetches a missing or damaged file from deep storage; a segment that cannot
-//! be healed fails the query with the storage error naming it.
+//! Segments the filters cannot match were already pruned by the planner ([`crate::prune`]).
+//! Within a kept segment, the bitmap indexes ([`crate::filter`]) narrow the rows to those
+//! that may match; blocks holding none of them are never decoded, and the remaining filter is
+//! evaluated only where the indexes could not answer it exactly. Buffered rows are filtered
+//! with the same expression. The work is spread over DataFusion's partitions: segments and
+//! in-memory batches are dealt to the partition with the fewest rows so far. A segment whose
+//! file turns out damaged is fetched again from deep storage and read once more; one that
+//! cannot be healed fails the query with the storage error naming it.
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{BooleanArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
@@ -21,58 +27,110 @@ use datafusion::physical_plan::{
     PlanProperties, ReplaceChildrenOptions,
 };
 use futures::{StreamExt, TryStreamExt};
-use henge_ingest::{Engine, Snapshot};
-use henge_storage::SegmentMeta;
+use henge_ingest::Engine;
+use henge_storage::segment::SegmentReader;
+use roaring::RoaringBitmap;
+
+use crate::filter::IndexFilter;
+use crate::prune::{OpenSegment, Pruned};
 
 /// One unit of scanning work.
 #[derive(Debug, Clone)]
 enum Part {
-    Segment(SegmentMeta),
+    Segment(OpenSegment),
     Batch(RecordBatch),
 }
 
 impl Part {
     fn rows(&self) -> usize {
         match self {
-            Part::Segment(s) => s.rows as usize,
+            Part::Segment(s) => s.meta.rows as usize,
             Part::Batch(b) => b.num_rows(),
         }
     }
 }
 
-/// Scans a snapshot of one table: its visible segments and its in-memory rows.
+/// The filters a scan applies itself.
+#[derive(Debug)]
+pub struct ScanFilter {
+    /// All filters AND-ed, compiled against the columns the scan reads (`ScanColumns::read`).
+    pub predicate: Arc<dyn PhysicalExpr>,
+    pub index: IndexFilter,
+    /// The filters as written, for EXPLAIN.
+    pub text: Vec<String>,
+}
+
+/// Which of the table's columns a scan reads and which it returns.
+#[derive(Debug, Clone)]
+pub struct ScanColumns {
+    /// Table column indexes decoded when the filter must be evaluated: the output columns
+    /// and the filter's, ascending.
+    pub read: Vec<usize>,
+    /// Table column indexes returned, in output order.
+    pub output: Vec<usize>,
+    /// Positions of `output` within `read`.
+    pub output_in_read: Vec<usize>,
+}
+
+impl ScanColumns {
+    pub fn new(output: Vec<usize>, filter_columns: &[usize]) -> ScanColumns {
+        let mut read: Vec<usize> = output.iter().chain(filter_columns).copied().collect();
+        read.sort_unstable();
+        read.dedup();
+        let output_in_read = output
+            .iter()
+            .map(|c| read.binary_search(c).unwrap_or_default())
+            .collect();
+        ScanColumns {
+            read,
+            output,
+            output_in_read,
+        }
+    }
+}
+
+/// What one scan reads: a snapshot of the table, pruned, with the filters to apply.
+pub struct ScanInput {
+    pub table: String,
+    /// Output schema.
+    pub schema: SchemaRef,
+    pub columns: ScanColumns,
+    pub filter: Option<ScanFilter>,
+    pub segments: Pruned,
+    /// Rows of the real-time buffer.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Scans a snapshot of one table: its kept segments and its in-memory rows.
 #[derive(Debug)]
 pub struct HengeScanExec {
     engine: Arc<Engine>,
     table: String,
-    /// The table's columns that are read, as indexes into its schema (and its segments).
-    projection: Option<Vec<usize>>,
-    /// Output schema (after projection).
+    columns: ScanColumns,
+    filter: Option<Arc<ScanFilter>>,
+    /// Output schema.
     schema: SchemaRef,
     partitions: Vec<Vec<Part>>,
-    segments: usize,
+    pruning: (usize, usize, usize),
     properties: Arc<PlanProperties>,
 }
 
 impl HengeScanExec {
-    pub fn new(
-        engine: Arc<Engine>,
-        table: String,
-        table_schema: &SchemaRef,
-        projection: Option<Vec<usize>>,
-        snapshot: Snapshot,
-        target_partitions: usize,
-    ) -> Result<HengeScanExec> {
-        let schema = match &projection {
-            Some(p) => Arc::new(table_schema.project(p)?),
-            None => table_schema.clone(),
-        };
-        let segments = snapshot.segments.len();
-        let mut parts: Vec<Part> = snapshot
-            .segments
+    pub fn new(engine: Arc<Engine>, input: ScanInput, target_partitions: usize) -> HengeScanExec {
+        let ScanInput {
+            table,
+            schema,
+            columns,
+            filter,
+            segments,
+            batches,
+        } = input;
+        let pruning = (segments.total, segments.by_time, segments.by_statistics);
+        let mut parts: Vec<Part> = segments
+            .kept
             .into_iter()
             .map(Part::Segment)
-            .chain(snapshot.batches.into_iter().map(Part::Batch))
+            .chain(batches.into_iter().map(Part::Batch))
             .collect();
         // Largest first, each to the least loaded partition.
         parts.sort_by_key(|p| std::cmp::Reverse(p.rows()));
@@ -90,34 +148,44 @@ impl HengeScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(HengeScanExec {
+        HengeScanExec {
             engine,
             table,
-            projection,
+            columns,
+            filter: filter.map(Arc::new),
             schema,
             partitions,
-            segments,
+            pruning,
             properties,
-        })
+        }
     }
 }
 
 impl DisplayAs for HengeScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let batches: usize = self
-            .partitions
-            .iter()
-            .flatten()
+        let parts = self.partitions.iter().flatten();
+        let batches = parts
+            .clone()
             .filter(|p| matches!(p, Part::Batch(_)))
             .count();
+        let (total, by_time, by_statistics) = self.pruning;
         write!(
             f,
-            "HengeScanExec: table={}, segments={}, buffered_batches={}, partitions={}",
+            "HengeScanExec: table={}, segments={} of {total} ({} pruned: {by_time} by time, \
+             {by_statistics} by statistics), buffered_batches={batches}, partitions={}",
             self.table,
-            self.segments,
-            batches,
+            total - by_time - by_statistics,
+            by_time + by_statistics,
             self.partitions.len()
-        )
+        )?;
+        if let Some(filter) = &self.filter {
+            write!(f, ", filter=[{}]", filter.text.join(", "))?;
+            let indexed = filter.index.indexed();
+            if !indexed.is_empty() {
+                write!(f, ", bitmap=[{}]", indexed.join(", "))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -170,16 +238,24 @@ impl ExecutionPlan for HengeScanExec {
             .cloned()
             .ok_or_else(|| DataFusionError::Internal(format!("no partition {partition}")))?;
         let engine = self.engine.clone();
-        let table = self.table.clone();
-        let projection = self.projection.clone();
+        let columns = self.columns.clone();
+        let filter = self.filter.clone();
         let schema = self.schema.clone();
         let stream = futures::stream::iter(parts)
             .then(move |part| {
                 let engine = engine.clone();
-                let table = table.clone();
-                let projection = projection.clone();
+                let columns = columns.clone();
+                let filter = filter.clone();
                 let schema = schema.clone();
-                async move { read_part(&engine, &table, part, projection.as_deref(), &schema).await }
+                async move {
+                    let batches = match part {
+                        Part::Batch(batch) => filter_batch(batch, &columns, filter.as_deref())?,
+                        Part::Segment(segment) => {
+                            scan_segment(&engine, segment, &columns, filter.as_deref()).await?
+                        }
+                    };
+                    with_schema(batches, &schema)
+                }
             })
             .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
             .try_flatten();
@@ -190,28 +266,124 @@ impl ExecutionPlan for HengeScanExec {
     }
 }
 
-async fn read_part(
-    engine: &Engine,
-    table: &str,
-    part: Part,
-    projection: Option<&[usize]>,
-    schema: &SchemaRef,
+/// Filters buffered rows and keeps the output columns.
+fn filter_batch(
+    batch: RecordBatch,
+    columns: &ScanColumns,
+    filter: Option<&ScanFilter>,
 ) -> Result<Vec<RecordBatch>> {
-    let batches = match part {
-        Part::Batch(batch) => vec![match projection {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        }],
-        Part::Segment(segment) => {
-            let name = segment.display_name(table);
-            engine
-                .segment_cache()
-                .read(&segment, &name, projection)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
-        }
+    let Some(filter) = filter else {
+        return Ok(vec![batch.project(&columns.output)?]);
     };
-    // Segment columns carry the segment's field metadata; hand out the table's.
+    let read = batch.project(&columns.read)?;
+    let kept = evaluate(&filter.predicate, read)?;
+    Ok(vec![kept.project(&columns.output_in_read)?])
+}
+
+/// Keeps the rows of `batch` for which `predicate` is true.
+fn evaluate(predicate: &Arc<dyn PhysicalExpr>, batch: RecordBatch) -> Result<RecordBatch> {
+    let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+    let mask = datafusion::common::cast::as_boolean_array(&mask)?;
+    Ok(filter_record_batch(&batch, mask)?)
+}
+
+/// Reads one segment, healing it from deep storage once if it turns out damaged.
+async fn scan_segment(
+    engine: &Engine,
+    segment: OpenSegment,
+    columns: &ScanColumns,
+    filter: Option<&ScanFilter>,
+) -> Result<Vec<RecordBatch>> {
+    match read_segment(&segment.reader, columns, filter) {
+        Err(DataFusionError::External(e)) => match e.downcast::<henge_storage::Error>() {
+            Ok(e) => match *e {
+                henge_storage::Error::CorruptSegment { reason, .. } => {
+                    tracing::warn!(segment = segment.name, %reason, "damaged segment file; fetching it again from deep storage");
+                    let reader = engine
+                        .segment_cache()
+                        .heal(&segment.meta, &segment.name, &reason)
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    read_segment(&reader, columns, filter)
+                }
+                other => Err(DataFusionError::External(Box::new(other))),
+            },
+            Err(e) => Err(DataFusionError::External(e)),
+        },
+        result => result,
+    }
+}
+
+fn read_segment(
+    reader: &SegmentReader,
+    columns: &ScanColumns,
+    filter: Option<&ScanFilter>,
+) -> Result<Vec<RecordBatch>> {
+    let storage = |e: henge_storage::Error| DataFusionError::External(Box::new(e));
+    let (candidates, exact) = match filter {
+        Some(f) => {
+            let (rows, exact) = f.index.candidates(reader)?;
+            (Some(rows), exact)
+        }
+        None => (None, true),
+    };
+    // With an exact answer from the indexes only the output columns are decoded.
+    let (decode, residual) = match filter {
+        Some(f) if !exact => (&columns.read, Some(&f.predicate)),
+        _ => (&columns.output, None),
+    };
+    let block_rows = reader.footer().block_rows as u64;
+    let mut out = Vec::new();
+    for block in 0..reader.blocks() {
+        let start = block as u64 * block_rows;
+        let end = (start + block_rows).min(reader.rows());
+        let selection = match &candidates {
+            Some(rows) => match selection(rows, start, end) {
+                Selection::None => continue,
+                Selection::All => None,
+                Selection::Some(mask) => Some(mask),
+            },
+            None => None,
+        };
+        let mut batch = reader.read_block(block, decode).map_err(storage)?;
+        if let Some(mask) = selection {
+            batch = filter_record_batch(&batch, &mask)?;
+        }
+        if let Some(predicate) = residual {
+            batch = evaluate(predicate, batch)?.project(&columns.output_in_read)?;
+        }
+        if batch.num_rows() > 0 {
+            out.push(batch);
+        }
+    }
+    Ok(out)
+}
+
+enum Selection {
+    None,
+    All,
+    Some(BooleanArray),
+}
+
+/// Which rows of `start..end` are in `rows`.
+fn selection(rows: &RoaringBitmap, start: u64, end: u64) -> Selection {
+    let (start32, end32) = (start as u32, end as u32);
+    let count = rows.range_cardinality(start32..end32);
+    if count == 0 {
+        Selection::None
+    } else if count == end - start {
+        Selection::All
+    } else {
+        let mut mask = vec![false; (end - start) as usize];
+        for row in rows.range(start32..end32) {
+            mask[(row - start32) as usize] = true;
+        }
+        Selection::Some(BooleanArray::from(mask))
+    }
+}
+
+/// Segment columns carry the segment's field metadata; hand out the table's.
+fn with_schema(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
     batches
         .into_iter()
         .map(|b| {

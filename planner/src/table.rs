@@ -1,7 +1,9 @@
 //! `HengeTable`: a Henge table as a DataFusion `TableProvider`.
 //!
 //! Scans read a snapshot of the table (published segments and the real-time buffer) with
-//! [`HengeScanExec`]; INSERT writes through the ingest engine, so it is logged and atomic
+//! [`HengeScanExec`], which applies the query's filters itself: segments are pruned by time
+//! and statistics ([`crate::prune`]), rows narrowed by bitmap indexes ([`crate::filter`]).
+//! INSERT writes through the ingest engine, so it is logged and atomic
 //! like COPY.
 
 use std::fmt;
@@ -11,17 +13,22 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
 use henge_ingest::{Engine, Table};
 
-use crate::scan::HengeScanExec;
+use crate::filter::IndexFilter;
+use crate::prune::prune;
+use crate::scan::{HengeScanExec, ScanColumns, ScanFilter, ScanInput};
 
 /// One Henge table, as DataFusion plans and runs queries over it.
 #[derive(Debug)]
@@ -56,17 +63,71 @@ impl TableProvider for HengeTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let output = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let output_schema = Arc::new(self.schema.project(&output)?);
+        let (columns, filter, pruning) = match conjunction(filters.to_vec()) {
+            None => (ScanColumns::new(output, &[]), None, None),
+            Some(all) => {
+                let filter_columns = all
+                    .column_refs()
+                    .iter()
+                    .map(|c| self.schema.index_of(&c.name))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let columns = ScanColumns::new(output, &filter_columns);
+                let read = DFSchema::try_from(self.schema.project(&columns.read)?)?;
+                let whole = DFSchema::try_from(self.schema.as_ref().clone())?;
+                let pruning = PruningPredicateBuilder::new()
+                    .with_file_schema(self.schema.clone())
+                    .build(state.create_physical_expr(all.clone(), &whole)?);
+                let filter = ScanFilter {
+                    predicate: state.create_physical_expr(all, &read)?,
+                    index: IndexFilter::new(filters, &self.schema, state),
+                    text: filters.iter().map(|f| f.to_string()).collect(),
+                };
+                (columns, Some(filter), pruning)
+            }
+        };
+        let snapshot = self.table.buffer.snapshot();
+        let time = self
+            .table
+            .def
+            .time_column_index()
+            .map(|i| self.schema.field(i));
+        let segments = prune(
+            &self.engine,
+            &self.table.def.name,
+            snapshot.segments,
+            time,
+            pruning.as_deref(),
+        )
+        .await?;
+        let input = ScanInput {
+            table: self.table.def.name.clone(),
+            schema: output_schema,
+            columns,
+            filter,
+            segments,
+            batches: snapshot.batches,
+        };
         Ok(Arc::new(HengeScanExec::new(
             self.engine.clone(),
-            self.table.def.name.clone(),
-            &self.schema,
-            projection.cloned(),
-            self.table.buffer.snapshot(),
+            input,
             state.config().target_partitions(),
-        )?))
+        )))
+    }
+
+    /// Every filter is applied by the scan itself, exactly: through the indexes where they
+    /// answer it, by evaluating it on the rows otherwise.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
     }
 
     async fn insert_into(

@@ -99,8 +99,9 @@ impl SegmentCache {
         self.heal(segment, name, &reason).await
     }
 
-    /// Replaces the local copy with the one in deep storage, after checking its checksum.
-    async fn heal(
+    /// Replaces the local copy with the one in deep storage, after checking its checksum
+    /// (`damage` says what was wrong with it, for the error when that fails too).
+    pub async fn heal(
         &self,
         segment: &SegmentMeta,
         name: &str,

@@ -1,0 +1,249 @@
+//! Filters answered by a segment's bitmap indexes.
+//!
+//! A query's filters (a conjunction) become a tree of AND, OR and NOT over leaves. A leaf
+//! that reads a single string column — `=`, `<>`, `IN`, `LIKE`, `ILIKE`, a regex, a range,
+//! `IS NULL`, or any other deterministic expression of that column — is evaluated once per
+//! distinct value over the segment's sorted dictionary, and the bitmaps of the values for
+//! which it is true are OR-ed into the rows where it is true. Every other leaf is answered
+//! "maybe" for every row. AND, OR and NOT then combine, for each node, a superset of the rows
+//! where it is true and a superset of the rows where it is false (SQL's three-valued logic:
+//! NOT swaps the two; a NULL row is in neither). The rows that may be true are the only ones
+//! the scan decodes; when every leaf was answered by an index, they are exactly the matches
+//! and the filter is not evaluated again.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::physical_expr::PhysicalExpr;
+use henge_storage::segment::SegmentReader;
+use roaring::RoaringBitmap;
+
+/// The index-answerable structure of a scan's filters.
+#[derive(Debug)]
+pub struct IndexFilter {
+    root: Node,
+}
+
+#[derive(Debug)]
+enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    /// A predicate over one string column, compiled against a schema of that column alone.
+    Indexed {
+        column: Arc<Field>,
+        predicate: Arc<dyn PhysicalExpr>,
+        text: String,
+    },
+    /// Anything else: the scan evaluates it row by row.
+    Other,
+}
+
+/// For one node on one segment: rows where it may be true, rows where it may be false, and
+/// whether both are exact.
+struct Answer {
+    maybe_true: RoaringBitmap,
+    maybe_false: RoaringBitmap,
+    exact: bool,
+}
+
+impl IndexFilter {
+    /// The tree of `filters` (AND-ed) over a table with `schema`.
+    pub fn new(filters: &[Expr], schema: &SchemaRef, session: &dyn Session) -> IndexFilter {
+        IndexFilter {
+            root: Node::And(filters.iter().map(|f| node(f, schema, session)).collect()),
+        }
+    }
+
+    /// The leaves answered by bitmap indexes, as SQL-ish text (for EXPLAIN).
+    pub fn indexed(&self) -> Vec<String> {
+        fn walk(node: &Node, out: &mut Vec<String>) {
+            match node {
+                Node::And(children) | Node::Or(children) => {
+                    children.iter().for_each(|c| walk(c, out))
+                }
+                Node::Not(child) => walk(child, out),
+                Node::Indexed { text, .. } => out.push(text.clone()),
+                Node::Other => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
+    }
+
+    /// The rows of `segment` that may match, and whether they are exactly the rows that do.
+    pub fn candidates(&self, segment: &SegmentReader) -> Result<(RoaringBitmap, bool)> {
+        let mut all = RoaringBitmap::new();
+        all.insert_range(0..u32::try_from(segment.rows()).unwrap_or(u32::MAX));
+        let answer = evaluate(&self.root, segment, &all)?;
+        Ok((answer.maybe_true, answer.exact))
+    }
+}
+
+fn node(expr: &Expr, schema: &SchemaRef, session: &dyn Session) -> Node {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
+            Node::And(vec![
+                node(left, schema, session),
+                node(right, schema, session),
+            ])
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => Node::Or(vec![
+            node(left, schema, session),
+            node(right, schema, session),
+        ]),
+        Expr::Not(inner) => Node::Not(Box::new(node(inner, schema, session))),
+        _ => leaf(expr, schema, session).unwrap_or(Node::Other),
+    }
+}
+
+fn leaf(expr: &Expr, schema: &SchemaRef, session: &dyn Session) -> Option<Node> {
+    let columns = expr.column_refs();
+    let [column] = columns.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let field = schema.field_with_name(&column.name).ok()?;
+    if field.data_type() != &DataType::Utf8 {
+        return None;
+    }
+    let field = Arc::new(field.clone().with_nullable(true));
+    let alone = DFSchema::try_from(Schema::new(vec![field.clone()])).ok()?;
+    let predicate = session.create_physical_expr(expr.clone(), &alone).ok()?;
+    Some(Node::Indexed {
+        column: field,
+        predicate,
+        text: expr.to_string(),
+    })
+}
+
+fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result<Answer> {
+    let unknown = || Answer {
+        maybe_true: all.clone(),
+        maybe_false: all.clone(),
+        exact: false,
+    };
+    Ok(match node {
+        Node::And(children) => {
+            let mut answer = Answer {
+                maybe_true: all.clone(),
+                maybe_false: RoaringBitmap::new(),
+                exact: true,
+            };
+            for child in children {
+                let c = evaluate(child, segment, all)?;
+                answer.maybe_true &= c.maybe_true;
+                answer.maybe_false |= c.maybe_false;
+                answer.exact &= c.exact;
+            }
+            answer
+        }
+        Node::Or(children) => {
+            let mut answer = Answer {
+                maybe_true: RoaringBitmap::new(),
+                maybe_false: all.clone(),
+                exact: true,
+            };
+            for child in children {
+                let c = evaluate(child, segment, all)?;
+                answer.maybe_true |= c.maybe_true;
+                answer.maybe_false &= c.maybe_false;
+                answer.exact &= c.exact;
+            }
+            answer
+        }
+        Node::Not(child) => {
+            let c = evaluate(child, segment, all)?;
+            Answer {
+                maybe_true: c.maybe_false,
+                maybe_false: c.maybe_true,
+                exact: c.exact,
+            }
+        }
+        Node::Other => unknown(),
+        Node::Indexed {
+            column, predicate, ..
+        } => {
+            let footer = segment.footer();
+            let Some(index) = footer.columns.iter().position(|c| c.name == *column.name()) else {
+                return Ok(unknown());
+            };
+            let has_bitmaps = footer.columns[index]
+                .dictionary
+                .as_ref()
+                .is_some_and(|d| d.bitmaps.is_some());
+            if !has_bitmaps {
+                return Ok(unknown());
+            }
+            indexed(segment, index, column, predicate, all)?
+        }
+    })
+}
+
+/// Evaluates `predicate` once per dictionary value (and once for NULL) and turns the
+/// outcome into rows through the bitmaps.
+fn indexed(
+    segment: &SegmentReader,
+    column: usize,
+    field: &Arc<Field>,
+    predicate: &Arc<dyn PhysicalExpr>,
+    all: &RoaringBitmap,
+) -> Result<Answer> {
+    let storage = |e: henge_storage::Error| DataFusionError::External(Box::new(e));
+    let dictionary = segment.dictionary(column).map_err(storage)?;
+    // The distinct values, then one NULL.
+    let values: StringArray = dictionary.iter().chain(std::iter::once(None)).collect();
+    let schema = Arc::new(Schema::new(vec![field.clone()]));
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(values)])?;
+    let outcome = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+    let outcome = outcome
+        .as_boolean_opt()
+        .ok_or_else(|| DataFusionError::Internal("a filter did not evaluate to booleans".into()))?;
+    let n = dictionary.len();
+    let (mut trues, mut falses) = (Vec::new(), Vec::new());
+    for id in 0..n {
+        if outcome.is_valid(id) {
+            if outcome.value(id) {
+                trues.push(id as u32);
+            } else {
+                falses.push(id as u32);
+            }
+        }
+    }
+    let union = |ids: &[u32]| -> Result<RoaringBitmap> {
+        let mut rows = RoaringBitmap::new();
+        for &id in ids {
+            rows |= segment.value_bitmap(column, id).map_err(storage)?;
+        }
+        Ok(rows)
+    };
+    let nulls = segment.null_rows(column).map_err(storage)?;
+    let unknown_ids = n - trues.len() - falses.len();
+    // OR the smaller side; the other is what is left, when no value's outcome was NULL.
+    let (mut maybe_true, mut maybe_false) = if unknown_ids == 0 && trues.len() > falses.len() {
+        let f = union(&falses)?;
+        (all - &f - &nulls, f)
+    } else if unknown_ids == 0 {
+        let t = union(&trues)?;
+        (t.clone(), all - &t - &nulls)
+    } else {
+        (union(&trues)?, union(&falses)?)
+    };
+    if outcome.is_valid(n) {
+        if outcome.value(n) {
+            maybe_true |= &nulls;
+        } else {
+            maybe_false |= &nulls;
+        }
+    }
+    Ok(Answer {
+        maybe_true,
+        maybe_false,
+        exact: true,
+    })
+}

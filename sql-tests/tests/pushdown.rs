@@ -1,0 +1,109 @@
+//! EXPLAIN shows what the scan does with a query's filters: segments pruned by time and by
+//! statistics, and the predicates answered by bitmap indexes. (The answers themselves are
+//! checked in pushdown.slt.)
+
+use henge_sql_tests::server::TestServer;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// The plan text of `EXPLAIN sql`, all rows joined.
+async fn explain(client: &Client, sql: &str) -> String {
+    client
+        .simple_query(&format!("EXPLAIN {sql}"))
+        .await
+        .expect("explain")
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .filter_map(|i| row.get(i).map(str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test]
+async fn explain_shows_pruning_and_bitmap_filters() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE visits (ts TIMESTAMP NOT NULL, country TEXT, bytes BIGINT) \
+             WITH (time_column = 'ts', segment_granularity = 'hour')",
+        )
+        .await
+        .unwrap();
+    // Four hours, each its own segment; bytes grow with the hour.
+    for hour in 0..4 {
+        let rows: Vec<String> = (0..50)
+            .map(|i| {
+                format!(
+                    "('2024-06-01 {:02}:{:02}:00', '{}', {})",
+                    10 + hour,
+                    i,
+                    ["DE", "FR", "US"][i % 3],
+                    hour * 1000 + i as i64
+                )
+            })
+            .collect();
+        client
+            .batch_execute(&format!("INSERT INTO visits VALUES {}", rows.join(", ")))
+            .await
+            .unwrap();
+    }
+    client.batch_execute("CHECKPOINT").await.unwrap();
+
+    let by_time = "SELECT count(*) FROM visits \
+                   WHERE ts >= '2024-06-01 11:00' AND ts < '2024-06-01 12:00'";
+    let plan = explain(&client, by_time).await;
+    assert!(
+        plan.contains("segments=1 of 4 (3 pruned: 3 by time, 0 by statistics)"),
+        "{plan}"
+    );
+    assert_eq!(count(&client, by_time).await, 50);
+
+    let by_statistics = "SELECT count(*) FROM visits WHERE bytes >= 2000";
+    let plan = explain(&client, by_statistics).await;
+    assert!(
+        plan.contains("segments=2 of 4 (2 pruned: 0 by time, 2 by statistics)"),
+        "{plan}"
+    );
+    assert_eq!(count(&client, by_statistics).await, 100);
+
+    let by_bitmap = "SELECT count(*) FROM visits WHERE country IN ('DE', 'US') AND bytes < 3000";
+    let plan = explain(&client, by_bitmap).await;
+    assert!(plan.contains("bitmap=["), "{plan}");
+    assert!(plan.contains("country"), "{plan}");
+    assert!(plan.contains("segments=3 of 4"), "{plan}");
+    assert_eq!(count(&client, by_bitmap).await, 99);
+
+    // The same filter with parameters, through the extended protocol.
+    let prepared = client
+        .query_one(
+            "SELECT count(*) FROM visits WHERE country IN ($1, $2) AND bytes < $3",
+            &[&"DE", &"US", &3000i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(prepared.get::<_, i64>(0), 99);
+    let statement = client
+        .prepare("SELECT count(*) FROM visits WHERE country = $1")
+        .await
+        .unwrap();
+    for (country, expected) in [("DE", 68i64), ("FR", 68), ("XX", 0)] {
+        let row = client.query_one(&statement, &[&country]).await.unwrap();
+        assert_eq!(row.get::<_, i64>(0), expected, "{country}");
+    }
+
+    // No filter: nothing pruned, nothing said about bitmaps.
+    let plan = explain(&client, "SELECT count(*) FROM visits").await;
+    assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
+    assert!(!plan.contains("bitmap"), "{plan}");
+}
