@@ -13,7 +13,7 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_optimizer::pruning::PruningPredicate;
 use henge_ingest::Engine;
-use henge_storage::segment::footer::Stat;
+use henge_storage::segment::footer::{ColumnMeta, Stat};
 use henge_storage::segment::SegmentReader;
 use henge_storage::SegmentMeta;
 
@@ -149,22 +149,30 @@ struct Footers<'a> {
 }
 
 impl Footers<'_> {
-    fn stats(&self, column: &Column, min: bool) -> Option<ArrayRef> {
-        let values: Vec<ScalarValue> = self
-            .segments
+    /// `column`'s footer entry in every segment; `None` if a segment lacks it.
+    fn columns(&self, column: &Column) -> Option<Vec<&ColumnMeta>> {
+        self.segments
             .iter()
             .map(|s| {
-                let meta = s
-                    .reader
+                s.reader
                     .footer()
                     .columns
                     .iter()
-                    .find(|c| c.name == column.name)?;
+                    .find(|c| c.name == column.name)
+            })
+            .collect()
+    }
+
+    fn stats(&self, column: &Column, min: bool) -> Option<ArrayRef> {
+        let values: Vec<ScalarValue> = self
+            .columns(column)?
+            .into_iter()
+            .map(|meta| {
                 let data_type = meta.ty.arrow_type();
                 let stat = if min { &meta.min } else { &meta.max };
-                Some(scalar(stat.as_ref(), &data_type, min))
+                scalar(stat.as_ref(), &data_type, min)
             })
-            .collect::<Option<_>>()?;
+            .collect();
         ScalarValue::iter_to_array(values).ok()
     }
 }
@@ -183,20 +191,8 @@ impl PruningStatistics for Footers<'_> {
     }
 
     fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
-        let counts: Vec<u64> = self
-            .segments
-            .iter()
-            .map(|s| {
-                let meta = s
-                    .reader
-                    .footer()
-                    .columns
-                    .iter()
-                    .find(|c| c.name == column.name)?;
-                Some(meta.null_count)
-            })
-            .collect::<Option<_>>()?;
-        Some(Arc::new(UInt64Array::from(counts)))
+        let counts = self.columns(column)?.into_iter().map(|m| m.null_count);
+        Some(Arc::new(UInt64Array::from_iter_values(counts)))
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
