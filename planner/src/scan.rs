@@ -21,6 +21,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
@@ -99,6 +102,9 @@ pub struct ScanInput {
     pub segments: Pruned,
     /// Rows of the real-time buffer.
     pub batches: Vec<RecordBatch>,
+    /// No partition needs to return more rows than this (the query's LIMIT, when the scan
+    /// applies every filter).
+    pub limit: Option<usize>,
 }
 
 /// Scans a snapshot of one table: its kept segments and its in-memory rows.
@@ -112,7 +118,35 @@ pub struct HengeScanExec {
     schema: SchemaRef,
     partitions: Vec<Vec<Part>>,
     pruning: (usize, usize, usize),
+    limit: Option<usize>,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+/// What EXPLAIN ANALYZE reports of a scan, per partition.
+#[derive(Debug, Clone)]
+struct ScanMetrics {
+    baseline: BaselineMetrics,
+    segments_scanned: Count,
+    blocks_decoded: Count,
+    blocks_skipped: Count,
+    rows_decoded: Count,
+    segment_scan_time: Time,
+}
+
+impl ScanMetrics {
+    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> ScanMetrics {
+        let counter = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
+        ScanMetrics {
+            baseline: BaselineMetrics::new(metrics, partition),
+            segments_scanned: counter("segments_scanned"),
+            blocks_decoded: counter("blocks_decoded"),
+            blocks_skipped: counter("blocks_skipped"),
+            rows_decoded: counter("rows_decoded"),
+            segment_scan_time: MetricBuilder::new(metrics)
+                .subset_time("segment_scan_time", partition),
+        }
+    }
 }
 
 impl HengeScanExec {
@@ -124,6 +158,7 @@ impl HengeScanExec {
             filter,
             segments,
             batches,
+            limit,
         } = input;
         let pruning = (segments.total, segments.by_time, segments.by_statistics);
         let mut parts: Vec<Part> = segments
@@ -156,7 +191,9 @@ impl HengeScanExec {
             schema,
             partitions,
             pruning,
+            limit,
             properties,
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 }
@@ -178,6 +215,9 @@ impl DisplayAs for HengeScanExec {
             by_time + by_statistics,
             self.partitions.len()
         )?;
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
         if let Some(filter) = &self.filter {
             write!(f, ", filter=[{}]", filter.text.join(", "))?;
             let indexed = filter.index.indexed();
@@ -200,6 +240,10 @@ impl ExecutionPlan for HengeScanExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         Vec::new()
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn apply_expressions(
@@ -241,23 +285,53 @@ impl ExecutionPlan for HengeScanExec {
         let columns = self.columns.clone();
         let filter = self.filter.clone();
         let schema = self.schema.clone();
+        let metrics = ScanMetrics::new(&self.metrics, partition);
+        let output_rows = metrics.baseline.output_rows().clone();
+        let limit = self.limit;
+        // Rows still wanted by this partition; parts are read only while some are.
+        let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(
+            limit.unwrap_or(usize::MAX),
+        ));
+        let wanted = remaining.clone();
         let stream = futures::stream::iter(parts)
+            .take_while(move |_| {
+                std::future::ready(wanted.load(std::sync::atomic::Ordering::Relaxed) > 0)
+            })
             .then(move |part| {
                 let engine = engine.clone();
                 let columns = columns.clone();
                 let filter = filter.clone();
                 let schema = schema.clone();
+                let metrics = metrics.clone();
+                let remaining = remaining.clone();
                 async move {
-                    let batches = match part {
+                    let wanted = remaining.load(std::sync::atomic::Ordering::Relaxed);
+                    let mut batches = match part {
                         Part::Batch(batch) => filter_batch(batch, &columns, filter.as_deref())?,
                         Part::Segment(segment) => {
-                            scan_segment(&engine, segment, &columns, filter.as_deref()).await?
+                            let _timer = metrics.segment_scan_time.timer();
+                            metrics.segments_scanned.add(1);
+                            let scan = SegmentScan {
+                                columns: &columns,
+                                filter: filter.as_deref(),
+                                metrics: &metrics,
+                                limit: wanted,
+                            };
+                            scan_segment(&engine, segment, &scan).await?
                         }
                     };
+                    if limit.is_some() {
+                        truncate(&mut batches, wanted);
+                        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                        remaining.fetch_sub(rows, std::sync::atomic::Ordering::Relaxed);
+                    }
                     with_schema(batches, &schema)
                 }
             })
-            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .map_ok(move |batches| {
+                output_rows.add(batches.iter().map(|b| b.num_rows()).sum());
+                futures::stream::iter(batches.into_iter().map(Ok))
+            })
             .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
@@ -287,14 +361,37 @@ fn evaluate(predicate: &Arc<dyn PhysicalExpr>, batch: RecordBatch) -> Result<Rec
     Ok(filter_record_batch(&batch, mask)?)
 }
 
+/// Keeps the first `rows` rows of `batches`.
+fn truncate(batches: &mut Vec<RecordBatch>, rows: usize) {
+    let mut left = rows;
+    batches.retain_mut(|b| {
+        if left == 0 {
+            return false;
+        }
+        if b.num_rows() > left {
+            *b = b.slice(0, left);
+        }
+        left -= b.num_rows();
+        true
+    });
+}
+
+/// How to read the segments of one scan partition.
+struct SegmentScan<'a> {
+    columns: &'a ScanColumns,
+    filter: Option<&'a ScanFilter>,
+    metrics: &'a ScanMetrics,
+    /// Stop decoding once this many rows have been produced.
+    limit: usize,
+}
+
 /// Reads one segment, healing it from deep storage once if it turns out damaged.
 async fn scan_segment(
     engine: &Engine,
     segment: OpenSegment,
-    columns: &ScanColumns,
-    filter: Option<&ScanFilter>,
+    scan: &SegmentScan<'_>,
 ) -> Result<Vec<RecordBatch>> {
-    match read_segment(&segment.reader, columns, filter) {
+    match read_segment(&segment.reader, scan) {
         Err(DataFusionError::External(e)) => match e.downcast::<henge_storage::Error>() {
             Ok(e) => match *e {
                 henge_storage::Error::CorruptSegment { reason, .. } => {
@@ -304,7 +401,7 @@ async fn scan_segment(
                         .heal(&segment.meta, &segment.name, &reason)
                         .await
                         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    read_segment(&reader, columns, filter)
+                    read_segment(&reader, scan)
                 }
                 other => Err(DataFusionError::External(Box::new(other))),
             },
@@ -314,11 +411,13 @@ async fn scan_segment(
     }
 }
 
-fn read_segment(
-    reader: &SegmentReader,
-    columns: &ScanColumns,
-    filter: Option<&ScanFilter>,
-) -> Result<Vec<RecordBatch>> {
+fn read_segment(reader: &SegmentReader, scan: &SegmentScan<'_>) -> Result<Vec<RecordBatch>> {
+    let SegmentScan {
+        columns,
+        filter,
+        metrics,
+        limit,
+    } = *scan;
     let storage = |e: henge_storage::Error| DataFusionError::External(Box::new(e));
     let (candidates, exact) = match filter {
         Some(f) => {
@@ -334,18 +433,27 @@ fn read_segment(
     };
     let block_rows = reader.footer().block_rows as u64;
     let mut out = Vec::new();
+    let mut produced = 0;
     for block in 0..reader.blocks() {
+        if produced >= limit {
+            break;
+        }
         let start = block as u64 * block_rows;
         let end = (start + block_rows).min(reader.rows());
         let selection = match &candidates {
             Some(rows) => match selection(rows, start, end) {
-                Selection::None => continue,
+                Selection::None => {
+                    metrics.blocks_skipped.add(1);
+                    continue;
+                }
                 Selection::All => None,
                 Selection::Some(mask) => Some(mask),
             },
             None => None,
         };
         let mut batch = reader.read_block(block, decode).map_err(storage)?;
+        metrics.blocks_decoded.add(1);
+        metrics.rows_decoded.add(batch.num_rows());
         if let Some(mask) = selection {
             batch = filter_record_batch(&batch, &mask)?;
         }
@@ -353,6 +461,7 @@ fn read_segment(
             batch = evaluate(predicate, batch)?.project(&columns.output_in_read)?;
         }
         if batch.num_rows() > 0 {
+            produced += batch.num_rows();
             out.push(batch);
         }
     }

@@ -64,7 +64,7 @@ impl TableProvider for HengeTable {
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let output = projection
             .cloned()
@@ -113,6 +113,8 @@ impl TableProvider for HengeTable {
             filter,
             segments,
             batches: snapshot.batches,
+            // Every filter is applied in the scan, so the first rows are answers.
+            limit,
         };
         Ok(Arc::new(HengeScanExec::new(
             self.engine.clone(),

@@ -214,7 +214,7 @@ fn predicate(random: &mut Random, alias: &str, depth: u32) -> String {
 
 fn query(random: &mut Random) -> String {
     let p = predicate(random, "", 3);
-    match random.below(6) {
+    match random.below(7) {
         0 => format!(
             "SELECT count(*), sum(n), count(page), min(country), max(ts), min(x) FROM t WHERE {p}"
         ),
@@ -227,7 +227,11 @@ fn query(random: &mut Random) -> String {
             random.below(1400)
         ),
         4 => format!("SELECT count(*), sum(n) FROM t WHERE page IN (SELECT page FROM t WHERE {p})"),
-        _ => format!("SELECT date_trunc('hour', ts), count(*), sum(n) FROM t WHERE {p} GROUP BY 1"),
+        5 => format!("SELECT date_trunc('hour', ts), count(*), sum(n) FROM t WHERE {p} GROUP BY 1"),
+        _ => format!(
+            "SELECT count(*) FROM (SELECT n FROM t WHERE {p} LIMIT {}) AS s",
+            random.below(3000)
+        ),
     }
 }
 

@@ -102,6 +102,35 @@ async fn explain_shows_pruning_and_bitmap_filters() {
         assert_eq!(row.get::<_, i64>(0), expected, "{country}");
     }
 
+    // EXPLAIN ANALYZE counts what the segment scans did.
+    let plan = explain(
+        &client,
+        "ANALYZE SELECT count(*) FROM visits WHERE country = 'DE' AND bytes < 3000",
+    )
+    .await;
+    for metric in [
+        "segments_scanned=3",
+        "rows_decoded=",
+        "blocks_decoded=3",
+        "segment_scan_time=",
+        "output_rows=51",
+    ] {
+        assert!(plan.contains(metric), "{metric} in {plan}");
+    }
+
+    // LIMIT reaches the scan and stops it: one partition reads one segment for 5 rows.
+    client
+        .batch_execute("SET datafusion.execution.target_partitions = 1")
+        .await
+        .unwrap();
+    let plan = explain(
+        &client,
+        "ANALYZE SELECT * FROM visits WHERE country = 'FR' LIMIT 5",
+    )
+    .await;
+    assert!(plan.contains("limit=5"), "{plan}");
+    assert!(plan.contains("segments_scanned=1,"), "{plan}");
+
     // No filter: nothing pruned, nothing said about bitmaps.
     let plan = explain(&client, "SELECT count(*) FROM visits").await;
     assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
