@@ -60,6 +60,11 @@ impl IndexFilter {
         }
     }
 
+    /// A filter the indexes do not answer: every row may match.
+    pub fn unindexed() -> IndexFilter {
+        IndexFilter { root: Node::Other }
+    }
+
     /// The leaves answered by bitmap indexes, as SQL-ish text (for EXPLAIN).
     pub fn indexed(&self) -> Vec<String> {
         fn walk(node: &Node, out: &mut Vec<String>) {

@@ -10,6 +10,7 @@
 
 pub mod filter;
 pub mod literal;
+pub mod options;
 pub mod prune;
 pub mod scan;
 pub mod schema;

@@ -7,6 +7,7 @@ use datafusion::execution::context::{SessionConfig, SessionContext};
 use henge_ingest::Engine;
 
 use crate::literal::PgLiteralInput;
+use crate::options::HengeOptions;
 use crate::schema::HengeSchema;
 use crate::system::{SystemSchema, SYSTEM_SCHEMA};
 
@@ -22,7 +23,8 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(true)
         .with_target_partitions(target_partitions.max(1))
-        .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        .with_option_extension(HengeOptions::default());
     let ctx = SessionContext::new_with_config(config);
     let catalog = MemoryCatalogProvider::new();
     // A fresh in-memory catalog takes any schema; registration cannot fail.

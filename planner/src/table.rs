@@ -27,6 +27,7 @@ use futures::TryStreamExt;
 use henge_ingest::{Engine, Table};
 
 use crate::filter::IndexFilter;
+use crate::options::HengeOptions;
 use crate::prune::prune;
 use crate::scan::{HengeScanExec, ScanColumns, ScanFilter, ScanInput};
 
@@ -70,6 +71,11 @@ impl TableProvider for HengeTable {
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let output_schema = Arc::new(self.schema.project(&output)?);
+        let pushdown = state
+            .config_options()
+            .extensions
+            .get::<HengeOptions>()
+            .is_none_or(|o| o.pushdown);
         let (columns, filter, pruning) = match conjunction(filters.to_vec()) {
             None => (ScanColumns::new(output, &[]), None, None),
             Some(all) => {
@@ -81,12 +87,20 @@ impl TableProvider for HengeTable {
                 let columns = ScanColumns::new(output, &filter_columns);
                 let read = DFSchema::try_from(self.schema.project(&columns.read)?)?;
                 let whole = DFSchema::try_from(self.schema.as_ref().clone())?;
-                let pruning = PruningPredicateBuilder::new()
-                    .with_file_schema(self.schema.clone())
-                    .build(state.create_physical_expr(all.clone(), &whole)?);
+                let pruning = if pushdown {
+                    PruningPredicateBuilder::new()
+                        .with_file_schema(self.schema.clone())
+                        .build(state.create_physical_expr(all.clone(), &whole)?)
+                } else {
+                    None
+                };
                 let filter = ScanFilter {
                     predicate: state.create_physical_expr(all, &read)?,
-                    index: IndexFilter::new(filters, &self.schema, state),
+                    index: if pushdown {
+                        IndexFilter::new(filters, &self.schema, state)
+                    } else {
+                        IndexFilter::unindexed()
+                    },
                     text: filters.iter().map(|f| f.to_string()).collect(),
                 };
                 (columns, Some(filter), pruning)

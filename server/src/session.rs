@@ -9,18 +9,20 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::arrow::util::display::FormatOptions;
+use datafusion::common::config::ExtensionOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectType, Set, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::stream;
 use henge_ingest::copy::CopyReader;
 use henge_ingest::{Engine, Table};
+use henge_planner::options::HengeOptions;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::messages::data::DataRow;
@@ -169,6 +171,31 @@ impl Session {
 
     async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
         let state = self.ctx.state();
+        if let Statement::ShowVariable { variable } = statement {
+            let name = ObjectName::from(variable.clone())
+                .to_string()
+                .to_ascii_lowercase();
+            if let Some(key) = name.strip_prefix("henge.") {
+                // DataFusion's SHOW knows only its own settings.
+                let value = state
+                    .config_options()
+                    .extensions
+                    .get::<HengeOptions>()
+                    .and_then(|o| o.entries().into_iter().find(|e| e.key == key))
+                    .and_then(|e| e.value)
+                    .ok_or_else(|| {
+                        PgError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("unrecognized configuration parameter \"{name}\""),
+                        )
+                    })?;
+                let sql = format!(
+                    "SELECT '{name}' AS name, '{}' AS value",
+                    value.replace('\'', "''")
+                );
+                return Ok(state.create_logical_plan(&sql).await?);
+            }
+        }
         Ok(state
             .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
             .await?)
@@ -262,14 +289,17 @@ impl Session {
             Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
             Statement::Copy { .. } => self.copy(statement).await,
-            // DataFusion's own settings (`datafusion.execution.target_partitions` …), for
-            // this session only. PostgreSQL's session parameters are not supported yet.
+            // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
+            // Henge's (`henge.pushdown`), for this session only. PostgreSQL's session
+            // parameters are not supported yet.
             Statement::Set(Set::SingleAssignment {
                 variable, values, ..
-            }) if variable
-                .to_string()
-                .to_ascii_lowercase()
-                .starts_with("datafusion.") =>
+            }) if ["datafusion.", "henge."].iter().any(|prefix| {
+                variable
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .starts_with(prefix)
+            }) =>
             {
                 let plan = self.plan(statement).await?;
                 match self.ctx.execute_logical_plan(plan).await {

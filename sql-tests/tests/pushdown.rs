@@ -131,6 +131,20 @@ async fn explain_shows_pruning_and_bitmap_filters() {
     assert!(plan.contains("limit=5"), "{plan}");
     assert!(plan.contains("segments_scanned=1,"), "{plan}");
 
+    // With pushdown off the scan prunes nothing and uses no bitmap, and answers the same.
+    client
+        .batch_execute("SET henge.pushdown = false")
+        .await
+        .unwrap();
+    let plan = explain(&client, by_bitmap).await;
+    assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
+    assert!(!plan.contains("bitmap"), "{plan}");
+    assert_eq!(count(&client, by_bitmap).await, 99);
+    client
+        .batch_execute("SET henge.pushdown = true")
+        .await
+        .unwrap();
+
     // No filter: nothing pruned, nothing said about bitmaps.
     let plan = explain(&client, "SELECT count(*) FROM visits").await;
     assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
