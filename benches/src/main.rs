@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use henge_bench::latency::{self, Inserts};
-use henge_bench::queries::{compare, queries};
-use henge_bench::report::{update_results, LoadRow, QueryRow, Report};
+use henge_bench::queries::{compare, pushdown_queries, queries};
+use henge_bench::report::{update_results, LoadRow, PushdownRow, QueryRow, Report};
 use henge_bench::systems::datafusion::DataFusion;
 use henge_bench::systems::duckdb::DuckDb;
 use henge_bench::systems::henge::Henge;
@@ -162,6 +162,7 @@ async fn run(args: Args) -> Result<()> {
     let segment_bytes = henge.segment_bytes();
 
     let query_rows = run_queries(&mut systems, cores, args.runs, lineitem_rows).await?;
+    let pushdown = run_pushdown(&mut systems, cores, args.runs).await?;
 
     // INSERT latency, with and without fsync in Henge, synchronous_commit on and off in
     // PostgreSQL, each row checked for from a second connection.
@@ -233,6 +234,8 @@ async fn run(args: Args) -> Result<()> {
         command: format!("benches/run --sf {}", args.sf),
         systems: versions,
         queries: query_rows,
+        pushdown,
+        threads: cores,
         loads,
         checkpoint,
         segment_bytes,
@@ -269,6 +272,13 @@ async fn run(args: Args) -> Result<()> {
         .iter()
         .filter(|q| !q.differences.is_empty())
         .map(|q| q.name.as_str())
+        .chain(
+            report
+                .pushdown
+                .iter()
+                .filter(|p| !p.differences.is_empty())
+                .map(|p| p.name.as_str()),
+        )
         .collect();
     if !differing.is_empty() {
         return Err(format!("answers differ between systems: {}", differing.join(", ")).into());
@@ -380,6 +390,74 @@ async fn run_queries(
         }
     }
     Ok(rows)
+}
+
+/// The pushdown queries on all threads: Henge with and without pushdown, and DuckDB, each
+/// warmed up and checked against Henge without pushdown, then timed interleaved.
+async fn run_pushdown(
+    systems: &mut [System],
+    threads: usize,
+    runs: usize,
+) -> Result<Vec<PushdownRow>> {
+    for system in systems.iter_mut() {
+        system.set_threads(threads).await?;
+    }
+    let mut rows = Vec::new();
+    for query in pushdown_queries() {
+        let reference = pushdown_variant(systems, 1, query.sql).await?.rows;
+        let mut differences = Vec::new();
+        for (variant, label) in [(0, "Henge"), (2, "DuckDB")] {
+            let answer = pushdown_variant(systems, variant, query.sql).await?;
+            if let Err(how) = compare(&query, &reference, &answer.rows) {
+                differences.push(format!("{label}: {how}"));
+            }
+        }
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        for r in 0..runs {
+            for k in 0..3 {
+                let variant = (k + r) % 3;
+                times[variant].push(pushdown_variant(systems, variant, query.sql).await?.elapsed);
+            }
+        }
+        let medians = times.map(|mut t| median(&mut t));
+        say(&format!(
+            "{}: Henge {:.1} ms, without pushdown {:.1} ms, DuckDB {:.1} ms{}",
+            query.name,
+            medians[0].as_secs_f64() * 1000.0,
+            medians[1].as_secs_f64() * 1000.0,
+            medians[2].as_secs_f64() * 1000.0,
+            if differences.is_empty() {
+                String::new()
+            } else {
+                format!("; ANSWERS DIFFER: {}", differences.join("; "))
+            }
+        ));
+        rows.push(PushdownRow {
+            name: query.name.to_owned(),
+            sql: query.sql.to_owned(),
+            medians,
+            differences,
+        });
+    }
+    if let System::Henge(henge) = &mut systems[0] {
+        henge.set_pushdown(true).await?;
+    }
+    Ok(rows)
+}
+
+/// Runs `sql` on variant 0 (Henge), 1 (Henge without pushdown) or 2 (DuckDB).
+async fn pushdown_variant(
+    systems: &mut [System],
+    variant: usize,
+    sql: &str,
+) -> Result<henge_bench::systems::Answer> {
+    if variant == 2 {
+        return systems[1].query(sql).await;
+    }
+    if let System::Henge(henge) = &mut systems[0] {
+        henge.set_pushdown(variant == 0).await?;
+    }
+    systems[0].query(sql).await
 }
 
 /// Single-row INSERTs into a new Henge table, each checked for by `reader`.

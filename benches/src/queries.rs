@@ -77,6 +77,47 @@ pub fn queries() -> Vec<Query> {
     ]
 }
 
+/// Filtered counts and group-bys over lineitem, to measure the scan's pushdown (pruning
+/// by time and statistics, bitmap indexes) against a scan that evaluates every row.
+pub fn pushdown_queries() -> Vec<Query> {
+    let q = |name, sql| Query {
+        name,
+        sql,
+        top_100: false,
+    };
+    vec![
+        q(
+            "count_one_shipmode",
+            "SELECT COUNT(*) FROM lineitem WHERE l_shipmode = 'AIR'",
+        ),
+        q(
+            "count_one_month",
+            "SELECT COUNT(*) FROM lineitem \
+             WHERE l_shipdate >= '1995-03-01' AND l_shipdate < '1995-04-01'",
+        ),
+        q(
+            "sum_two_shipmodes_by_flag",
+            "SELECT l_returnflag, COUNT(*), SUM(l_quantity) FROM lineitem \
+             WHERE l_shipmode IN ('AIR', 'RAIL') GROUP BY l_returnflag",
+        ),
+        q(
+            "shipmodes_in_one_year",
+            "SELECT l_shipmode, COUNT(*), SUM(l_extendedprice) FROM lineitem \
+             WHERE l_shipdate BETWEEN '1996-01-01' AND '1996-12-31' GROUP BY l_shipmode",
+        ),
+        q(
+            "instruct_like_and_quantity",
+            "SELECT COUNT(*) FROM lineitem \
+             WHERE l_shipinstruct LIKE 'DELIVER%' AND l_quantity > 45",
+        ),
+        q(
+            "flag_and_status_one_quarter",
+            "SELECT COUNT(*), SUM(l_discount) FROM lineitem WHERE l_returnflag = 'R' \
+             AND l_linestatus = 'F' AND l_shipdate >= '1994-01-01' AND l_shipdate < '1994-04-01'",
+        ),
+    ]
+}
+
 /// Rows as text, one string per value (`NULL` for null).
 pub type Rows = Vec<Vec<String>>;
 

@@ -19,6 +19,15 @@ pub struct QueryRow {
     pub differences: Vec<String>,
 }
 
+/// One query of the pushdown comparison, all threads.
+pub struct PushdownRow {
+    pub name: String,
+    pub sql: String,
+    /// Henge with pushdown, Henge without, DuckDB.
+    pub medians: [Duration; 3],
+    pub differences: Vec<String>,
+}
+
 /// A load of one table into one system.
 pub struct LoadRow {
     pub table: String,
@@ -42,6 +51,8 @@ pub struct Report {
     /// System names with their versions; Henge first.
     pub systems: Vec<(String, String)>,
     pub queries: Vec<QueryRow>,
+    pub pushdown: Vec<PushdownRow>,
+    pub threads: usize,
     pub loads: Vec<LoadRow>,
     pub checkpoint: Duration,
     pub segment_bytes: u64,
@@ -160,6 +171,50 @@ impl Report {
                 }
             }
         }
+
+        push(&mut md, "#### Pushdown\n");
+        push(
+            &mut md,
+            &format!(
+                "Filtered counts and group-bys on {} threads: Henge as it runs by default, \
+                 Henge with `SET henge.pushdown = false` (every segment read, the filter \
+                 evaluated on every row), and DuckDB. Medians of {} runs in milliseconds.\n",
+                self.threads, self.runs
+            ),
+        );
+        push(
+            &mut md,
+            "| query | Henge ms | Henge without pushdown ms | pushdown speed-up | DuckDB ms | Henge ÷ DuckDB | answers |",
+        );
+        push(&mut md, "|---|---|---|---|---|---|---|");
+        for p in &self.pushdown {
+            let [on, off, duckdb] = p.medians;
+            push(
+                &mut md,
+                &format!(
+                    "| {} | {} | {} | {:.2} | {} | {:.2} | {} |",
+                    p.name,
+                    ms(on),
+                    ms(off),
+                    off.as_secs_f64() / on.as_secs_f64(),
+                    ms(duckdb),
+                    duckdb.as_secs_f64() / on.as_secs_f64(),
+                    if p.differences.is_empty() {
+                        "equal"
+                    } else {
+                        "**differ**"
+                    }
+                ),
+            );
+        }
+        md.push('\n');
+        for p in &self.pushdown {
+            push(&mut md, &format!("- {}: `{}`", p.name, p.sql));
+            for d in &p.differences {
+                push(&mut md, &format!("  - differs: {d}"));
+            }
+        }
+        md.push('\n');
 
         push(&mut md, "#### Ingest (COPY)\n");
         push(

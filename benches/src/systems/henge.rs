@@ -94,6 +94,13 @@ impl Henge {
             .await
     }
 
+    /// Turns the scan's pushdown (pruning, bitmap indexes) on or off for this session.
+    pub async fn set_pushdown(&mut self, on: bool) -> Result<()> {
+        self.client
+            .execute(&format!("SET henge.pushdown = {on}"))
+            .await
+    }
+
     /// Creates `table` and loads `file` with one COPY; CPU time is the server's.
     pub async fn load(
         &mut self,
