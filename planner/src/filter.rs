@@ -4,8 +4,10 @@
 //! that reads a single string column — `=`, `<>`, `IN`, `LIKE`, `ILIKE`, a regex, a range,
 //! `IS NULL`, or any other deterministic expression of that column — is evaluated once per
 //! distinct value over the segment's sorted dictionary, and the bitmaps of the values for
-//! which it is true are OR-ed into the rows where it is true. Every other leaf is answered
-//! "maybe" for every row. AND, OR and NOT then combine, for each node, a superset of the rows
+//! which it is true are OR-ed into the rows where it is true. A comparison of another column
+//! with a constant (or BETWEEN) is true for every row of a segment where it is true at both
+//! the column's minimum and maximum, as the footer records them: a time range covering the
+//! whole segment costs nothing. Every other leaf is answered "maybe" for every row. AND, OR and NOT then combine, for each node, a superset of the rows
 //! where it is true and a superset of the rows where it is false (SQL's three-valued logic:
 //! NOT swaps the two; a NULL row is in neither). The rows that may be true are the only ones
 //! the scan decodes; when every leaf was answered by an index, they are exactly the matches
@@ -16,12 +18,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use henge_storage::segment::SegmentReader;
 use roaring::RoaringBitmap;
+
+use crate::prune::scalar;
 
 /// The index-answerable structure of a scan's filters.
 #[derive(Debug)]
@@ -39,6 +43,13 @@ enum Node {
         column: Arc<Field>,
         predicate: Arc<dyn PhysicalExpr>,
         text: String,
+    },
+    /// A predicate whose true values form one interval of a non-string column (a comparison
+    /// with a constant, BETWEEN): true for every row when true at the column's minimum and
+    /// maximum, which the footer records.
+    Interval {
+        column: Arc<Field>,
+        predicate: Arc<dyn PhysicalExpr>,
     },
     /// Anything else: the scan evaluates it row by row.
     Other,
@@ -74,7 +85,7 @@ impl IndexFilter {
                 }
                 Node::Not(child) => walk(child, out),
                 Node::Indexed { text, .. } => out.push(text.clone()),
-                Node::Other => {}
+                Node::Interval { .. } | Node::Other => {}
             }
         }
         let mut out = Vec::new();
@@ -114,17 +125,56 @@ fn leaf(expr: &Expr, schema: &SchemaRef, session: &dyn Session) -> Option<Node> 
         return None;
     };
     let field = schema.field_with_name(&column.name).ok()?;
-    if field.data_type() != &DataType::Utf8 {
+    let string = field.data_type() == &DataType::Utf8;
+    // A double's recorded maximum leaves NaN out, so its bounds are not the column's.
+    let float = field.data_type().is_floating();
+    if !string && (float || !is_interval(expr)) {
         return None;
     }
     let field = Arc::new(field.clone().with_nullable(true));
     let alone = DFSchema::try_from(Schema::new(vec![field.clone()])).ok()?;
     let predicate = session.create_physical_expr(expr.clone(), &alone).ok()?;
-    Some(Node::Indexed {
-        column: field,
-        predicate,
-        text: expr.to_string(),
+    Some(if string {
+        Node::Indexed {
+            column: field,
+            predicate,
+            text: expr.to_string(),
+        }
+    } else {
+        Node::Interval {
+            column: field,
+            predicate,
+        }
     })
+}
+
+/// Whether the values for which `expr` is true form an interval: a column (or a cast of it,
+/// which keeps order) compared with a constant, or BETWEEN two constants.
+fn is_interval(expr: &Expr) -> bool {
+    fn column(e: &Expr) -> bool {
+        match e {
+            Expr::Column(_) => true,
+            Expr::Cast(c) => column(&c.expr),
+            _ => false,
+        }
+    }
+    fn constant(e: &Expr) -> bool {
+        match e {
+            Expr::Literal(..) => true,
+            Expr::Cast(c) => constant(&c.expr),
+            _ => false,
+        }
+    }
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(
+                op,
+                Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+            ) && ((column(left) && constant(right)) || (constant(left) && column(right)))
+        }
+        Expr::Between(b) => !b.negated && column(&b.expr) && constant(&b.low) && constant(&b.high),
+        _ => false,
+    }
 }
 
 fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result<Answer> {
@@ -171,6 +221,17 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
             }
         }
         Node::Other => unknown(),
+        Node::Interval { column, predicate } => {
+            if true_for_every_row(segment, column, predicate)? {
+                Answer {
+                    maybe_true: all.clone(),
+                    maybe_false: RoaringBitmap::new(),
+                    exact: true,
+                }
+            } else {
+                unknown()
+            }
+        }
         Node::Indexed {
             column, predicate, ..
         } => {
@@ -188,6 +249,40 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
             indexed(segment, index, column, predicate, all)?
         }
     })
+}
+
+/// Whether an interval predicate holds at both ends of the column's range in `segment`, and
+/// so on every row (there being no NULLs).
+fn true_for_every_row(
+    segment: &SegmentReader,
+    field: &Arc<Field>,
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Result<bool> {
+    let Some(meta) = segment
+        .footer()
+        .columns
+        .iter()
+        .find(|c| c.name == *field.name())
+    else {
+        return Ok(false);
+    };
+    if meta.null_count > 0 || meta.min.is_none() || meta.max.is_none() {
+        return Ok(false);
+    }
+    let data_type = field.data_type();
+    if meta.ty.arrow_type() != *data_type {
+        return Ok(false);
+    }
+    let bounds = ScalarValue::iter_to_array([
+        scalar(meta.min.as_ref(), data_type, true),
+        scalar(meta.max.as_ref(), data_type, false),
+    ])?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field.clone()])), vec![bounds])?;
+    let outcome = predicate.evaluate(&batch)?.into_array(2)?;
+    let outcome = outcome
+        .as_boolean_opt()
+        .ok_or_else(|| DataFusionError::Internal("a filter did not evaluate to booleans".into()))?;
+    Ok(outcome.null_count() == 0 && outcome.true_count() == 2)
 }
 
 /// Evaluates `predicate` once per dictionary value (and once for NULL) and turns the

@@ -209,7 +209,7 @@ impl PruningStatistics for Footers<'_> {
 /// A footer statistic as a value of the column's type; a typed NULL (unknown) where there
 /// is none. A double's maximum is withheld: NaN sorts above every number in comparisons but
 /// is left out of the recorded maximum.
-fn scalar(stat: Option<&Stat>, data_type: &DataType, min: bool) -> ScalarValue {
+pub(crate) fn scalar(stat: Option<&Stat>, data_type: &DataType, min: bool) -> ScalarValue {
     let known = match (stat, data_type) {
         (Some(Stat::Int(v)), DataType::Int16) => {
             i16::try_from(*v).ok().map(|v| ScalarValue::Int16(Some(v)))

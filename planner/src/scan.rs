@@ -452,8 +452,10 @@ fn read_segment(reader: &SegmentReader, scan: &SegmentScan<'_>) -> Result<Vec<Re
             None => None,
         };
         let mut batch = reader.read_block(block, decode).map_err(storage)?;
-        metrics.blocks_decoded.add(1);
-        metrics.rows_decoded.add(batch.num_rows());
+        if !decode.is_empty() {
+            metrics.blocks_decoded.add(1);
+            metrics.rows_decoded.add(batch.num_rows());
+        }
         if let Some(mask) = selection {
             batch = filter_record_batch(&batch, &mask)?;
         }
