@@ -16,6 +16,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -27,7 +28,7 @@ use datafusion::physical_plan::metrics::{
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions,
+    PlanProperties, ReplaceChildrenOptions, Statistics, StatisticsArgs,
 };
 use futures::{StreamExt, TryStreamExt};
 use henge_ingest::Engine;
@@ -240,6 +241,30 @@ impl ExecutionPlan for HengeScanExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         Vec::new()
+    }
+
+    /// The exact row count where it is known without reading: no filter and no limit. (An
+    /// unfiltered COUNT(*) is then answered from metadata.)
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        if self.filter.is_none() && self.limit.is_none() {
+            let rows: usize = match args.partition() {
+                Some(p) => self
+                    .partitions
+                    .get(p)
+                    .into_iter()
+                    .flatten()
+                    .map(Part::rows)
+                    .sum(),
+                None => self.partitions.iter().flatten().map(Part::rows).sum(),
+            };
+            statistics.num_rows = Precision::Exact(rows);
+        }
+        Ok(Arc::new(statistics))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
