@@ -148,13 +148,24 @@ fn leaf(expr: &Expr, schema: &SchemaRef, session: &dyn Session) -> Option<Node> 
     })
 }
 
-/// Whether the values for which `expr` is true form an interval: a column (or a cast of it,
-/// which keeps order) compared with a constant, or BETWEEN two constants.
+/// Whether the values for which `expr` is true form an interval: a column (or a cast of it
+/// to a wider number or time type, which keeps order) compared with a constant, or BETWEEN
+/// two constants.
 fn is_interval(expr: &Expr) -> bool {
     fn column(e: &Expr) -> bool {
         match e {
             Expr::Column(_) => true,
-            Expr::Cast(c) => column(&c.expr),
+            // Casts to text (lexical order) or boolean do not keep the order of values.
+            Expr::Cast(c) => {
+                matches!(
+                    c.field.data_type(),
+                    DataType::Int64
+                        | DataType::Float64
+                        | DataType::Decimal128(..)
+                        | DataType::Date32
+                        | DataType::Timestamp(..)
+                ) && column(&c.expr)
+            }
             _ => false,
         }
     }
