@@ -257,7 +257,7 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
             if !has_bitmaps {
                 return Ok(unknown());
             }
-            indexed(segment, index, column, predicate, all)?
+            indexed(segment, index, column, predicate, all)?.unwrap_or_else(unknown)
         }
     })
 }
@@ -285,11 +285,14 @@ fn true_for_every_row(
         return Ok(false);
     }
     let bounds = ScalarValue::iter_to_array([
-        scalar(meta.min.as_ref(), data_type, true),
-        scalar(meta.max.as_ref(), data_type, false),
+        scalar(meta.min.as_ref(), data_type),
+        scalar(meta.max.as_ref(), data_type),
     ])?;
     let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![field.clone()])), vec![bounds])?;
-    let outcome = predicate.evaluate(&batch)?.into_array(2)?;
+    // An error (a failing cast, say) is left to the row-by-row evaluation to raise, or not.
+    let Ok(outcome) = predicate.evaluate(&batch).and_then(|v| v.into_array(2)) else {
+        return Ok(false);
+    };
     let outcome = outcome
         .as_boolean_opt()
         .ok_or_else(|| DataFusionError::Internal("a filter did not evaluate to booleans".into()))?;
@@ -297,21 +300,29 @@ fn true_for_every_row(
 }
 
 /// Evaluates `predicate` once per dictionary value (and once for NULL) and turns the
-/// outcome into rows through the bitmaps.
+/// outcome into rows through the bitmaps; `None` when the predicate fails on some value.
 fn indexed(
     segment: &SegmentReader,
     column: usize,
     field: &Arc<Field>,
     predicate: &Arc<dyn PhysicalExpr>,
     all: &RoaringBitmap,
-) -> Result<Answer> {
+) -> Result<Option<Answer>> {
     let storage = |e: henge_storage::Error| DataFusionError::External(Box::new(e));
     let dictionary = segment.dictionary(column).map_err(storage)?;
     // The distinct values, then one NULL.
     let values: StringArray = dictionary.iter().chain(std::iter::once(None)).collect();
     let schema = Arc::new(Schema::new(vec![field.clone()]));
     let batch = RecordBatch::try_new(schema, vec![Arc::new(values)])?;
-    let outcome = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+    // A value may fail the predicate (a failing cast, say) although no row that holds it is
+    // ever asked: the rows are then evaluated one by one, where the error arises only if it
+    // would without the index.
+    let Ok(outcome) = predicate
+        .evaluate(&batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+    else {
+        return Ok(None);
+    };
     let outcome = outcome
         .as_boolean_opt()
         .ok_or_else(|| DataFusionError::Internal("a filter did not evaluate to booleans".into()))?;
@@ -352,9 +363,9 @@ fn indexed(
             maybe_false |= &nulls;
         }
     }
-    Ok(Answer {
+    Ok(Some(Answer {
         maybe_true,
         maybe_false,
         exact: true,
-    })
+    }))
 }

@@ -170,7 +170,7 @@ impl Footers<'_> {
             .map(|meta| {
                 let data_type = meta.ty.arrow_type();
                 let stat = if min { &meta.min } else { &meta.max };
-                scalar(stat.as_ref(), &data_type, min)
+                scalar(stat.as_ref(), &data_type)
             })
             .collect();
         ScalarValue::iter_to_array(values).ok()
@@ -207,9 +207,9 @@ impl PruningStatistics for Footers<'_> {
 }
 
 /// A footer statistic as a value of the column's type; a typed NULL (unknown) where there
-/// is none. A double's maximum is withheld: NaN sorts above every number in comparisons but
-/// is left out of the recorded maximum.
-pub(crate) fn scalar(stat: Option<&Stat>, data_type: &DataType, min: bool) -> ScalarValue {
+/// is none. Bounds of floating-point columns are withheld: NaN (which sorts above every
+/// number, or below when its sign bit is set) is left out of the recorded ones.
+pub(crate) fn scalar(stat: Option<&Stat>, data_type: &DataType) -> ScalarValue {
     let known = match (stat, data_type) {
         (Some(Stat::Int(v)), DataType::Int16) => {
             i16::try_from(*v).ok().map(|v| ScalarValue::Int16(Some(v)))
@@ -223,12 +223,6 @@ pub(crate) fn scalar(stat: Option<&Stat>, data_type: &DataType, min: bool) -> Sc
         }
         (Some(Stat::Int(v)), DataType::Timestamp(TimeUnit::Microsecond, zone)) => {
             Some(ScalarValue::TimestampMicrosecond(Some(*v), zone.clone()))
-        }
-        (Some(Stat::Float(bits)), DataType::Float64) if min => {
-            Some(ScalarValue::Float64(Some(f64::from_bits(*bits))))
-        }
-        (Some(Stat::Float(bits)), DataType::Float32) if min => {
-            Some(ScalarValue::Float32(Some(f64::from_bits(*bits) as f32)))
         }
         (Some(Stat::Decimal(v)), DataType::Decimal128(precision, scale)) => v
             .parse()

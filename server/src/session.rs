@@ -301,6 +301,22 @@ impl Session {
                     .starts_with(prefix)
             }) =>
             {
+                let name = variable.to_string().to_ascii_lowercase();
+                // Where spill files go, how SQL is parsed and which catalog is used are the
+                // server's business, not a session's.
+                if [
+                    "datafusion.runtime.",
+                    "datafusion.catalog.",
+                    "datafusion.sql_parser.",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p))
+                {
+                    return Err(PgError::new(
+                        code::INSUFFICIENT_PRIVILEGE,
+                        format!("permission denied to set parameter \"{variable}\""),
+                    ));
+                }
                 let plan = self.plan(statement).await?;
                 match self.ctx.execute_logical_plan(plan).await {
                     Ok(_) => Ok(Response::Execution(Tag::new("SET"))),
