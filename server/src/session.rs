@@ -228,8 +228,12 @@ impl Session {
         };
         match statement {
             s if is_query_like(&prepared.statement) => {
+                // SHOW is planned again each time: a henge.* value is part of its plan.
                 let plan = match &prepared.plan {
-                    Some(plan) if prepared.generation == self.shared.engine.generation() => {
+                    Some(plan)
+                        if prepared.generation == self.shared.engine.generation()
+                            && !matches!(s, Statement::ShowVariable { .. }) =>
+                    {
                         plan.clone()
                     }
                     _ => self.plan(s).await?,

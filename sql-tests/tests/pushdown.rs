@@ -154,10 +154,15 @@ async fn explain_shows_pruning_and_bitmap_filters() {
     assert!(plan.contains("segments_scanned=1,"), "{plan}");
 
     // With pushdown off the scan prunes nothing and uses no bitmap, and answers the same.
+    // A prepared SHOW reads the setting each time it runs.
+    let show = client.prepare("SHOW henge.pushdown").await.unwrap();
+    let value = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, String>(1);
+    assert_eq!(value(client.query(&show, &[]).await.unwrap()), "true");
     client
         .batch_execute("SET henge.pushdown = false")
         .await
         .unwrap();
+    assert_eq!(value(client.query(&show, &[]).await.unwrap()), "false");
     let plan = explain(&client, by_bitmap).await;
     assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
     assert!(!plan.contains("bitmap"), "{plan}");
