@@ -122,6 +122,36 @@ pub struct HengeScanExec {
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    per_segment: PerSegment,
+}
+
+/// Rows returned and time taken by each segment scanned, for EXPLAIN ANALYZE.
+#[derive(Debug, Clone, Default)]
+struct PerSegment(Arc<std::sync::Mutex<Vec<(String, usize, std::time::Duration)>>>);
+
+impl PerSegment {
+    fn record(&self, segment: String, rows: usize, took: std::time::Duration) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((segment, rows, took));
+    }
+}
+
+impl fmt::Display for PerSegment {
+    /// The slowest segments first, at most ten of them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut scans = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        scans.sort_by_key(|s| std::cmp::Reverse(s.2));
+        for (i, (segment, rows, took)) in scans.iter().take(10).enumerate() {
+            let sep = if i == 0 { "" } else { "; " };
+            write!(f, "{sep}{segment}: rows={rows} time={took:.2?}")?;
+        }
+        if scans.len() > 10 {
+            write!(f, "; {} more", scans.len() - 10)?;
+        }
+        Ok(())
+    }
 }
 
 /// What EXPLAIN ANALYZE reports of a scan, per partition.
@@ -195,6 +225,7 @@ impl HengeScanExec {
             limit,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
+            per_segment: PerSegment::default(),
         }
     }
 }
@@ -225,6 +256,16 @@ impl DisplayAs for HengeScanExec {
             if !indexed.is_empty() {
                 write!(f, ", bitmap=[{}]", indexed.join(", "))?;
             }
+        }
+        // After EXPLAIN ANALYZE has run the plan.
+        if !self
+            .per_segment
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            write!(f, ", segment_scans=[{}]", self.per_segment)?;
         }
         Ok(())
     }
@@ -313,6 +354,7 @@ impl ExecutionPlan for HengeScanExec {
         let metrics = ScanMetrics::new(&self.metrics, partition);
         let output_rows = metrics.baseline.output_rows().clone();
         let limit = self.limit;
+        let per_segment = self.per_segment.clone();
         // Rows still wanted by this partition; parts are read only while some are.
         let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(
             limit.unwrap_or(usize::MAX),
@@ -329,12 +371,14 @@ impl ExecutionPlan for HengeScanExec {
                 let schema = schema.clone();
                 let metrics = metrics.clone();
                 let remaining = remaining.clone();
+                let per_segment = per_segment.clone();
                 async move {
                     let wanted = remaining.load(std::sync::atomic::Ordering::Relaxed);
                     let mut batches = match part {
                         Part::Batch(batch) => filter_batch(batch, &columns, filter.as_deref())?,
                         Part::Segment(segment) => {
                             let _timer = metrics.segment_scan_time.timer();
+                            let started = std::time::Instant::now();
                             metrics.segments_scanned.add(1);
                             let scan = SegmentScan {
                                 columns: &columns,
@@ -342,7 +386,11 @@ impl ExecutionPlan for HengeScanExec {
                                 metrics: &metrics,
                                 limit: wanted,
                             };
-                            scan_segment(&engine, segment, &scan).await?
+                            let name = segment.name.clone();
+                            let batches = scan_segment(&engine, segment, &scan).await?;
+                            let rows = batches.iter().map(|b| b.num_rows()).sum();
+                            per_segment.record(name, rows, started.elapsed());
+                            batches
                         }
                     };
                     if limit.is_some() {

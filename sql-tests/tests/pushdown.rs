@@ -114,6 +114,8 @@ async fn explain_shows_pruning_and_bitmap_filters() {
         "rows_decoded=0",
         "segment_scan_time=",
         "output_rows=51",
+        "segment_scans=[visits_2024-06-01T1",
+        ": rows=17 time=",
     ] {
         assert!(plan.contains(metric), "{metric} in {plan}");
     }
