@@ -81,18 +81,19 @@ pub fn parse(text: &str, data_type: &DataType) -> Option<Result<ScalarValue, Val
         }
         DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => value::parse_timestamptz(text, 0)
             .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone()))),
-        // DataFusion compares a timestamp column with a string in nanoseconds. It also casts
-        // `'…'::timestamptz` to this type without a zone, so an explicit offset in the text
-        // is applied (the time is taken to UTC), as DataFusion's own cast does.
-        DataType::Timestamp(TimeUnit::Nanosecond, zone) => value::parse_timestamptz(text, 0)
-            .and_then(|v| {
-                v.checked_mul(1000)
-                    .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), zone.clone()))
-                    .ok_or_else(|| ValueError {
-                        kind: ValueErrorKind::OutOfRange,
-                        message: format!("timestamp out of range: \"{text}\""),
-                    })
-            }),
+        // DataFusion compares a timestamp column with a string in nanoseconds.
+        DataType::Timestamp(TimeUnit::Nanosecond, zone) => match zone {
+            None => value::parse_timestamp(text),
+            Some(_) => value::parse_timestamptz(text, 0),
+        }
+        .and_then(|v| {
+            v.checked_mul(1000)
+                .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), zone.clone()))
+                .ok_or_else(|| ValueError {
+                    kind: ValueErrorKind::OutOfRange,
+                    message: format!("timestamp out of range: \"{text}\""),
+                })
+        }),
         DataType::Binary => value::parse_bytea(text).map(|v| ScalarValue::Binary(Some(v))),
         _ => return None,
     };

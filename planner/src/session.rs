@@ -24,6 +24,9 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
         .with_information_schema(true)
         .with_target_partitions(target_partitions.max(1))
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        // `timestamptz` is a timestamp in UTC (without a zone DataFusion would take it for
+        // a plain timestamp).
+        .set_str("datafusion.execution.time_zone", "+00:00")
         .with_option_extension(HengeOptions::default());
     let ctx = SessionContext::new_with_config(config);
     let catalog = MemoryCatalogProvider::new();
