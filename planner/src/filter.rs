@@ -240,7 +240,7 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
                     exact: true,
                 }
             } else {
-                unknown()
+                on_sort_column(segment, column, predicate)?.unwrap_or_else(unknown)
             }
         }
         Node::Indexed {
@@ -297,6 +297,67 @@ fn true_for_every_row(
         .as_boolean_opt()
         .ok_or_else(|| DataFusionError::Internal("a filter did not evaluate to booleans".into()))?;
     Ok(outcome.null_count() == 0 && outcome.true_count() == 2)
+}
+
+/// An interval predicate on the column a segment is sorted by first (the time column), in a
+/// segment it only partly covers: evaluated on that column alone, so the rows it selects are
+/// known exactly before any other column is decoded. `None` where it does not apply.
+fn on_sort_column(
+    segment: &SegmentReader,
+    field: &Arc<Field>,
+    predicate: &Arc<dyn PhysicalExpr>,
+) -> Result<Option<Answer>> {
+    let footer = segment.footer();
+    if footer.sort_columns.first() != Some(field.name()) {
+        return Ok(None);
+    }
+    let Some(index) = footer.columns.iter().position(|c| c.name == *field.name()) else {
+        return Ok(None);
+    };
+    if footer.columns[index].ty.arrow_type() != *field.data_type() {
+        return Ok(None);
+    }
+    let schema = Arc::new(Schema::new(vec![field.clone()]));
+    let block_rows = footer.block_rows;
+    let (mut maybe_true, mut maybe_false) = (RoaringBitmap::new(), RoaringBitmap::new());
+    for block in 0..segment.blocks() {
+        let start = block as u32 * block_rows;
+        let column = segment
+            .read_block(block, &[index])
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .column(0)
+            .clone();
+        let batch = RecordBatch::try_new(schema.clone(), vec![column])?;
+        let Ok(outcome) = predicate
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+        else {
+            return Ok(None);
+        };
+        let Some(outcome) = outcome.as_boolean_opt() else {
+            return Ok(None);
+        };
+        // The column is sorted and the predicate an interval: a few runs per block.
+        let mut run_start = 0;
+        for row in 1..=outcome.len() {
+            let value = |i: usize| outcome.is_valid(i).then(|| outcome.value(i));
+            if row < outcome.len() && value(row) == value(run_start) {
+                continue;
+            }
+            let rows = start + run_start as u32..start + row as u32;
+            match value(run_start) {
+                Some(true) => maybe_true.insert_range(rows),
+                Some(false) => maybe_false.insert_range(rows),
+                None => 0,
+            };
+            run_start = row;
+        }
+    }
+    Ok(Some(Answer {
+        maybe_true,
+        maybe_false,
+        exact: true,
+    }))
 }
 
 /// Evaluates `predicate` once per dictionary value (and once for NULL) and turns the
