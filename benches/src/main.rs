@@ -375,11 +375,7 @@ async fn run_queries(
                     ))
                     .collect::<Vec<_>>()
                     .join(", "),
-                if differences.is_empty() {
-                    String::new()
-                } else {
-                    format!("; ANSWERS DIFFER: {}", differences.join("; "))
-                }
+                differ_note(&differences)
             ));
             rows.push(QueryRow {
                 name: query.name.to_owned(),
@@ -390,6 +386,15 @@ async fn run_queries(
         }
     }
     Ok(rows)
+}
+
+/// What the progress line says of answers that differ from the reference (nothing if none).
+fn differ_note(differences: &[String]) -> String {
+    if differences.is_empty() {
+        String::new()
+    } else {
+        format!("; ANSWERS DIFFER: {}", differences.join("; "))
+    }
 }
 
 /// The pushdown queries on all threads: Henge with and without pushdown, and DuckDB, each
@@ -426,11 +431,7 @@ async fn run_pushdown(
             medians[0].as_secs_f64() * 1000.0,
             medians[1].as_secs_f64() * 1000.0,
             medians[2].as_secs_f64() * 1000.0,
-            if differences.is_empty() {
-                String::new()
-            } else {
-                format!("; ANSWERS DIFFER: {}", differences.join("; "))
-            }
+            differ_note(&differences)
         ));
         rows.push(PushdownRow {
             name: query.name.to_owned(),
