@@ -4,10 +4,12 @@
 //! its catalog is [`schema::HengeSchema`], which hands out one [`table::HengeTable`] per
 //! table. A `HengeTable` scans the table's segments and real-time buffer with
 //! [`scan::HengeScanExec`] (segments pruned by [`prune`], rows narrowed by the bitmap
-//! indexes through [`filter`]) and takes INSERTs through a [`table::BufferSink`], which writes
+//! indexes through [`filter`]); [`aggregate`] pushes the first step of a GROUP BY into that
+//! scan. It takes INSERTs through a [`table::BufferSink`], which writes
 //! via the ingest engine. [`system`] holds the `sys` tables; [`literal::PgLiteralInput`]
 //! makes string literals follow PostgreSQL's input rules.
 
+pub mod aggregate;
 pub mod filter;
 pub mod literal;
 pub mod options;

@@ -23,7 +23,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput, Time,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -40,7 +40,7 @@ use crate::prune::{OpenSegment, Pruned};
 
 /// One unit of scanning work.
 #[derive(Debug, Clone)]
-enum Part {
+pub(crate) enum Part {
     Segment(OpenSegment),
     Batch(RecordBatch),
 }
@@ -98,6 +98,8 @@ pub struct ScanInput {
     pub table: String,
     /// Output schema.
     pub schema: SchemaRef,
+    /// The schema of the columns read (`ScanColumns::read`).
+    pub read_schema: SchemaRef,
     pub columns: ScanColumns,
     pub filter: Option<ScanFilter>,
     pub segments: Pruned,
@@ -108,18 +110,67 @@ pub struct ScanInput {
     pub limit: Option<usize>,
 }
 
+/// What a scan reads: a pruned snapshot of one table dealt to partitions, the columns and
+/// the filter. Shared by [`HengeScanExec`] and the aggregation pushed down into it
+/// ([`crate::aggregate::HengeAggregateExec`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ScanSource {
+    pub engine: Arc<Engine>,
+    pub table: String,
+    pub columns: ScanColumns,
+    pub read_schema: SchemaRef,
+    pub filter: Option<Arc<ScanFilter>>,
+    pub partitions: Vec<Vec<Part>>,
+    /// Segments in all, pruned by time, pruned by statistics.
+    pub pruning: (usize, usize, usize),
+}
+
+impl ScanSource {
+    /// The parts dealt to `partition`.
+    pub fn parts(&self, partition: usize) -> Result<Vec<Part>> {
+        self.partitions
+            .get(partition)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("no partition {partition}")))
+    }
+
+    /// Writes what is read, for EXPLAIN: the table, segments kept and pruned, buffered
+    /// batches, partitions, and the filter with the part the bitmap indexes answer.
+    pub fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let batches = self
+            .partitions
+            .iter()
+            .flatten()
+            .filter(|p| matches!(p, Part::Batch(_)))
+            .count();
+        let (total, by_time, by_statistics) = self.pruning;
+        write!(
+            f,
+            "table={}, segments={} of {total} ({} pruned: {by_time} by time, \
+             {by_statistics} by statistics), buffered_batches={batches}, partitions={}",
+            self.table,
+            total - by_time - by_statistics,
+            by_time + by_statistics,
+            self.partitions.len()
+        )?;
+        if let Some(filter) = &self.filter {
+            write!(f, ", filter=[{}]", filter.text.join(", "))?;
+            let indexed = filter.index.indexed();
+            if !indexed.is_empty() {
+                write!(f, ", bitmap=[{}]", indexed.join(", "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Scans a snapshot of one table: its kept segments and its in-memory rows.
 #[derive(Debug)]
 pub struct HengeScanExec {
-    engine: Arc<Engine>,
-    table: String,
-    columns: ScanColumns,
-    filter: Option<Arc<ScanFilter>>,
+    pub(crate) source: ScanSource,
     /// Output schema.
     schema: SchemaRef,
-    partitions: Vec<Vec<Part>>,
-    pruning: (usize, usize, usize),
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
     per_segment: PerSegment,
@@ -127,10 +178,10 @@ pub struct HengeScanExec {
 
 /// Rows returned and time taken by each segment scanned, for EXPLAIN ANALYZE.
 #[derive(Debug, Clone, Default)]
-struct PerSegment(Arc<std::sync::Mutex<Vec<(String, usize, std::time::Duration)>>>);
+pub(crate) struct PerSegment(Arc<std::sync::Mutex<Vec<(String, usize, std::time::Duration)>>>);
 
 impl PerSegment {
-    fn record(&self, segment: String, rows: usize, took: std::time::Duration) {
+    pub fn record(&self, segment: String, rows: usize, took: std::time::Duration) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -139,9 +190,14 @@ impl PerSegment {
 }
 
 impl fmt::Display for PerSegment {
-    /// The slowest segments first, at most ten of them.
+    /// After EXPLAIN ANALYZE has run the plan: `, segment_scans=[…]` with the slowest
+    /// segments first, at most ten of them; nothing before.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut scans = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if scans.is_empty() {
+            return Ok(());
+        }
+        f.write_str(", segment_scans=[")?;
         scans.sort_by_key(|s| std::cmp::Reverse(s.2));
         for (i, (segment, rows, took)) in scans.iter().take(10).enumerate() {
             let sep = if i == 0 { "" } else { "; " };
@@ -150,23 +206,23 @@ impl fmt::Display for PerSegment {
         if scans.len() > 10 {
             write!(f, "; {} more", scans.len() - 10)?;
         }
-        Ok(())
+        f.write_str("]")
     }
 }
 
 /// What EXPLAIN ANALYZE reports of a scan, per partition.
 #[derive(Debug, Clone)]
-struct ScanMetrics {
-    baseline: BaselineMetrics,
-    segments_scanned: Count,
-    blocks_decoded: Count,
-    blocks_skipped: Count,
-    rows_decoded: Count,
-    segment_scan_time: Time,
+pub(crate) struct ScanMetrics {
+    pub baseline: BaselineMetrics,
+    pub segments_scanned: Count,
+    pub blocks_decoded: Count,
+    pub blocks_skipped: Count,
+    pub rows_decoded: Count,
+    pub segment_scan_time: Time,
 }
 
 impl ScanMetrics {
-    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> ScanMetrics {
+    pub fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> ScanMetrics {
         let counter = |name: &'static str| MetricBuilder::new(metrics).counter(name, partition);
         ScanMetrics {
             baseline: BaselineMetrics::new(metrics, partition),
@@ -185,6 +241,7 @@ impl HengeScanExec {
         let ScanInput {
             table,
             schema,
+            read_schema,
             columns,
             filter,
             segments,
@@ -215,13 +272,16 @@ impl HengeScanExec {
             Boundedness::Bounded,
         ));
         HengeScanExec {
-            engine,
-            table,
-            columns,
-            filter: filter.map(Arc::new),
+            source: ScanSource {
+                engine,
+                table,
+                columns,
+                read_schema,
+                filter: filter.map(Arc::new),
+                partitions,
+                pruning,
+            },
             schema,
-            partitions,
-            pruning,
             limit,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
@@ -232,42 +292,12 @@ impl HengeScanExec {
 
 impl DisplayAs for HengeScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts = self.partitions.iter().flatten();
-        let batches = parts
-            .clone()
-            .filter(|p| matches!(p, Part::Batch(_)))
-            .count();
-        let (total, by_time, by_statistics) = self.pruning;
-        write!(
-            f,
-            "HengeScanExec: table={}, segments={} of {total} ({} pruned: {by_time} by time, \
-             {by_statistics} by statistics), buffered_batches={batches}, partitions={}",
-            self.table,
-            total - by_time - by_statistics,
-            by_time + by_statistics,
-            self.partitions.len()
-        )?;
+        f.write_str("HengeScanExec: ")?;
+        self.source.describe(f)?;
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
         }
-        if let Some(filter) = &self.filter {
-            write!(f, ", filter=[{}]", filter.text.join(", "))?;
-            let indexed = filter.index.indexed();
-            if !indexed.is_empty() {
-                write!(f, ", bitmap=[{}]", indexed.join(", "))?;
-            }
-        }
-        // After EXPLAIN ANALYZE has run the plan.
-        if !self
-            .per_segment
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-        {
-            write!(f, ", segment_scans=[{}]", self.per_segment)?;
-        }
-        Ok(())
+        write!(f, "{}", self.per_segment)
     }
 }
 
@@ -292,16 +322,16 @@ impl ExecutionPlan for HengeScanExec {
         args: &StatisticsArgs,
     ) -> Result<Arc<Statistics>> {
         let mut statistics = Statistics::new_unknown(&self.schema);
-        if self.filter.is_none() && self.limit.is_none() {
+        if self.source.filter.is_none() && self.limit.is_none() {
+            let partitions = &self.source.partitions;
             let rows: usize = match args.partition() {
-                Some(p) => self
-                    .partitions
+                Some(p) => partitions
                     .get(p)
                     .into_iter()
                     .flatten()
                     .map(Part::rows)
                     .sum(),
-                None => self.partitions.iter().flatten().map(Part::rows).sum(),
+                None => partitions.iter().flatten().map(Part::rows).sum(),
             };
             statistics.num_rows = Precision::Exact(rows);
         }
@@ -342,17 +372,13 @@ impl ExecutionPlan for HengeScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let parts = self
-            .partitions
-            .get(partition)
-            .cloned()
-            .ok_or_else(|| DataFusionError::Internal(format!("no partition {partition}")))?;
-        let engine = self.engine.clone();
-        let columns = self.columns.clone();
-        let filter = self.filter.clone();
+        let parts = self.source.parts(partition)?;
+        let engine = self.source.engine.clone();
+        let columns = self.source.columns.clone();
+        let filter = self.source.filter.clone();
         let schema = self.schema.clone();
         let metrics = ScanMetrics::new(&self.metrics, partition);
-        let output_rows = metrics.baseline.output_rows().clone();
+        let baseline = metrics.baseline.clone();
         let limit = self.limit;
         let per_segment = self.per_segment.clone();
         // Rows still wanted by this partition; parts are read only while some are.
@@ -386,10 +412,10 @@ impl ExecutionPlan for HengeScanExec {
                                 metrics: &metrics,
                                 limit: wanted,
                             };
-                            let name = segment.name.clone();
-                            let batches = scan_segment(&engine, segment, &scan).await?;
+                            let batches =
+                                healing(&engine, &segment, |r| read_segment(r, &scan)).await?;
                             let rows = batches.iter().map(|b| b.num_rows()).sum();
-                            per_segment.record(name, rows, started.elapsed());
+                            per_segment.record(segment.name, rows, started.elapsed());
                             batches
                         }
                     };
@@ -402,7 +428,9 @@ impl ExecutionPlan for HengeScanExec {
                 }
             })
             .map_ok(move |batches| {
-                output_rows.add(batches.iter().map(|b| b.num_rows()).sum());
+                for batch in &batches {
+                    batch.record_output(&baseline);
+                }
                 futures::stream::iter(batches.into_iter().map(Ok))
             })
             .try_flatten();
@@ -458,13 +486,14 @@ struct SegmentScan<'a> {
     limit: usize,
 }
 
-/// Reads one segment, healing it from deep storage once if it turns out damaged.
-async fn scan_segment(
+/// Reads one segment with `read`, healing it from deep storage and reading it once more if
+/// it turns out damaged.
+pub(crate) async fn healing<T>(
     engine: &Engine,
-    segment: OpenSegment,
-    scan: &SegmentScan<'_>,
-) -> Result<Vec<RecordBatch>> {
-    match read_segment(&segment.reader, scan) {
+    segment: &OpenSegment,
+    read: impl Fn(&SegmentReader) -> Result<T>,
+) -> Result<T> {
+    match read(&segment.reader) {
         Err(DataFusionError::External(e)) => match e.downcast::<henge_storage::Error>() {
             Ok(e) => match *e {
                 henge_storage::Error::CorruptSegment { reason, .. } => {
@@ -473,15 +502,56 @@ async fn scan_segment(
                         .segment_cache()
                         .heal(&segment.meta, &segment.name, &reason)
                         .await
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    read_segment(&reader, scan)
+                        .map_err(storage_error)?;
+                    read(&reader)
                 }
-                other => Err(DataFusionError::External(Box::new(other))),
+                other => Err(storage_error(other)),
             },
             Err(e) => Err(DataFusionError::External(e)),
         },
         result => result,
     }
+}
+
+pub(crate) fn storage_error(e: henge_storage::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// The rows of a segment that may match `filter` according to its indexes (all rows when
+/// `None`), and whether they are exactly the matching ones.
+pub(crate) fn candidates(
+    reader: &SegmentReader,
+    filter: Option<&ScanFilter>,
+) -> Result<(Option<RoaringBitmap>, bool)> {
+    match filter {
+        Some(f) => {
+            let (rows, exact) = f.index.candidates(reader)?;
+            Ok((Some(rows), exact))
+        }
+        None => Ok((None, true)),
+    }
+}
+
+/// The blocks of `reader` holding candidate rows, each with a mask of those rows (`None`
+/// when all of the block's rows are candidates); blocks without any are counted as skipped.
+pub(crate) fn selected_blocks<'a>(
+    reader: &'a SegmentReader,
+    candidates: Option<&'a RoaringBitmap>,
+    metrics: &'a ScanMetrics,
+) -> impl Iterator<Item = (usize, Option<BooleanArray>)> + 'a {
+    let block_rows = reader.footer().block_rows as u64;
+    (0..reader.blocks()).filter_map(move |block| {
+        let start = block as u64 * block_rows;
+        let end = (start + block_rows).min(reader.rows());
+        match candidates.map(|rows| selection(rows, start, end)) {
+            None | Some(Selection::All) => Some((block, None)),
+            Some(Selection::Some(mask)) => Some((block, Some(mask))),
+            Some(Selection::None) => {
+                metrics.blocks_skipped.add(1);
+                None
+            }
+        }
+    })
 }
 
 fn read_segment(reader: &SegmentReader, scan: &SegmentScan<'_>) -> Result<Vec<RecordBatch>> {
@@ -491,40 +561,19 @@ fn read_segment(reader: &SegmentReader, scan: &SegmentScan<'_>) -> Result<Vec<Re
         metrics,
         limit,
     } = *scan;
-    let storage = |e: henge_storage::Error| DataFusionError::External(Box::new(e));
-    let (candidates, exact) = match filter {
-        Some(f) => {
-            let (rows, exact) = f.index.candidates(reader)?;
-            (Some(rows), exact)
-        }
-        None => (None, true),
-    };
+    let (candidates, exact) = candidates(reader, filter)?;
     // With an exact answer from the indexes only the output columns are decoded.
     let (decode, residual) = match filter {
         Some(f) if !exact => (&columns.read, Some(&f.predicate)),
         _ => (&columns.output, None),
     };
-    let block_rows = reader.footer().block_rows as u64;
     let mut out = Vec::new();
     let mut produced = 0;
-    for block in 0..reader.blocks() {
+    for (block, selection) in selected_blocks(reader, candidates.as_ref(), metrics) {
         if produced >= limit {
             break;
         }
-        let start = block as u64 * block_rows;
-        let end = (start + block_rows).min(reader.rows());
-        let selection = match &candidates {
-            Some(rows) => match selection(rows, start, end) {
-                Selection::None => {
-                    metrics.blocks_skipped.add(1);
-                    continue;
-                }
-                Selection::All => None,
-                Selection::Some(mask) => Some(mask),
-            },
-            None => None,
-        };
-        let mut batch = reader.read_block(block, decode).map_err(storage)?;
+        let mut batch = reader.read_block(block, decode).map_err(storage_error)?;
         if !decode.is_empty() {
             metrics.blocks_decoded.add(1);
             metrics.rows_decoded.add(batch.num_rows());

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::session_state::SessionStateBuilder;
 use henge_ingest::Engine;
 
+use crate::aggregate::PushAggregates;
 use crate::literal::PgLiteralInput;
 use crate::options::HengeOptions;
 use crate::schema::HengeSchema;
@@ -28,7 +30,22 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
         // a plain timestamp).
         .set_str("datafusion.execution.time_zone", "+00:00")
         .with_option_extension(HengeOptions::default());
-    let ctx = SessionContext::new_with_config(config);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build();
+    // Aggregations are pushed into scans after DataFusion has answered what it can from
+    // statistics, and before it combines partial and final aggregations.
+    let mut rules = state.physical_optimizers().to_vec();
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "aggregate_statistics")
+        .map_or(0, |i| i + 1);
+    rules.insert(at, Arc::new(PushAggregates));
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rules(rules)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     let catalog = MemoryCatalogProvider::new();
     // A fresh in-memory catalog takes any schema; registration cannot fail.
     let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine.clone())));

@@ -123,6 +123,7 @@ impl TableProvider for HengeTable {
         let input = ScanInput {
             table: self.table.def.name.clone(),
             schema: output_schema,
+            read_schema: Arc::new(self.schema.project(&columns.read)?),
             columns,
             filter,
             segments,

@@ -233,7 +233,7 @@ fn predicate(random: &mut Random, alias: &str, depth: u32) -> String {
 
 fn query(random: &mut Random) -> String {
     let p = predicate(random, "", 3);
-    match random.below(7) {
+    match random.below(10) {
         0 => format!(
             "SELECT count(*), sum(n), count(page), min(country), max(ts), min(x) FROM t WHERE {p}"
         ),
@@ -247,11 +247,57 @@ fn query(random: &mut Random) -> String {
         ),
         4 => format!("SELECT count(*), sum(n) FROM t WHERE page IN (SELECT page FROM t WHERE {p})"),
         5 => format!("SELECT date_trunc('hour', ts), count(*), sum(n) FROM t WHERE {p} GROUP BY 1"),
+        7 => format!(
+            "SELECT {}, {} FROM t WHERE {p} GROUP BY {}",
+            ["country", "page", "country, page", "country, k"][random.below(4) as usize],
+            aggregates(random),
+            ["country", "page", "country, page", "country, k"][random.below(4) as usize]
+        ),
+        8 => {
+            let bucket = [
+                "date_trunc('minute', ts)",
+                "date_bin(INTERVAL '15 minutes', ts, TIMESTAMP '2024-06-01 00:00:00')",
+                "floor(extract(epoch from ts) / 600) * 600",
+                "date_trunc('hour', ts)",
+            ][random.below(4) as usize];
+            let key = ["", ", country", ", page"][random.below(3) as usize];
+            format!(
+                "SELECT {bucket} AS time{key}, {} FROM t WHERE {p} GROUP BY 1{key}",
+                aggregates(random)
+            )
+        }
+        9 => format!("SELECT {} FROM t WHERE {p}", aggregates(random)),
         _ => format!(
             "SELECT count(*) FROM (SELECT n FROM t WHERE {p} LIMIT {}) AS s",
             random.below(3000)
         ),
     }
+}
+
+/// One to three aggregates of every kind the scan may compute itself.
+fn aggregates(random: &mut Random) -> String {
+    let all = [
+        "count(*)",
+        "count(page)",
+        "count(DISTINCT page)",
+        "count(DISTINCT country)",
+        "sum(n)",
+        "avg(n)",
+        "avg(x)",
+        "min(x)",
+        "max(n)",
+        "min(country)",
+        "max(page)",
+        "max(ts)",
+        "sum(k) FILTER (WHERE n > 100)",
+        "count(*) FILTER (WHERE country = 'de')",
+        "array_agg(DISTINCT country ORDER BY country)",
+    ];
+    let count = 1 + random.below(3);
+    (0..count)
+        .map(|_| all[random.below(all.len() as u64) as usize])
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every row of the answer as text, sorted.

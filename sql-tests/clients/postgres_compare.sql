@@ -39,3 +39,11 @@ SELECT count(*) FROM t WHERE n > (SELECT avg(n) FROM t WHERE country = 'FR')
 SELECT ts, country, n FROM t WHERE country = 'US' ORDER BY ts LIMIT 3
 SELECT ts, page FROM t WHERE ts >= '2024-06-01 06:00' ORDER BY ts DESC LIMIT 4
 SELECT count(*) FROM (SELECT n FROM t WHERE country = 'DE' LIMIT 100) AS s
+SELECT date_bin(INTERVAL '15 minutes', ts, TIMESTAMP '2024-06-01 00:00:00') AS b, count(*), sum(n) FROM t GROUP BY b ORDER BY b
+SELECT floor(extract(epoch from ts) / 600) * 600 AS time, count(*) FROM t WHERE ts >= '2024-06-01 01:00' AND ts < '2024-06-01 04:00' GROUP BY 1 ORDER BY 1
+SELECT country, page, count(*), sum(n) FROM t WHERE country IN ('DE', 'FR') GROUP BY country, page ORDER BY country, page
+SELECT country, count(DISTINCT page), count(*) FILTER (WHERE n > 0), max(page), min(ts) FROM t GROUP BY country ORDER BY country
+SELECT count(*) FROM t WHERE country = 'DE' AND ts >= '2024-06-01 02:00' AND ts < '2024-06-01 05:00'
+SELECT date_trunc('minute', ts) AS m, country, count(*) FROM t WHERE ts >= '2024-06-01 03:00' AND ts < '2024-06-01 03:10' GROUP BY m, country ORDER BY m, country
+SELECT count(DISTINCT country), count(DISTINCT page) FROM t WHERE n < 0
+SELECT n % 7 AS r, count(*), min(country) FROM t GROUP BY r ORDER BY r

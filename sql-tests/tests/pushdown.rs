@@ -110,17 +110,19 @@ async fn explain_shows_pruning_and_bitmap_filters() {
     }
 
     // EXPLAIN ANALYZE counts what the segment scans did. The bitmap answers the country and
-    // the statistics answer `bytes < 3000` for every kept segment: nothing is decoded.
+    // the statistics answer `bytes < 3000` for every kept segment: nothing is decoded, and
+    // the count is the bitmaps' (the aggregation runs in the scan).
     let plan = explain(
         &client,
         "ANALYZE SELECT count(*) FROM visits WHERE country = 'DE' AND bytes < 3000",
     )
     .await;
     for metric in [
+        "HengeAggregateExec: aggregation pushed down, gby=[], aggr=[count(Int64(1))]",
         "segments_scanned=3",
+        "blocks_decoded=0",
         "rows_decoded=0",
         "segment_scan_time=",
-        "output_rows=51",
         "segment_scans=[visits_2024-06-01T1",
         ": rows=17 time=",
     ] {
@@ -133,9 +135,11 @@ async fn explain_shows_pruning_and_bitmap_filters() {
         "ANALYZE SELECT count(*) FROM visits WHERE country = 'DE' AND bytes < 2020",
     )
     .await;
-    for metric in ["segments_scanned=3", "blocks_decoded=1,", "output_rows=41"] {
+    for metric in ["segments_scanned=3", "blocks_decoded=1,"] {
         assert!(plan.contains(metric), "{metric} in {plan}");
     }
+    let partly = "SELECT count(*) FROM visits WHERE country = 'DE' AND bytes < 2020";
+    assert_eq!(count(&client, partly).await, 41);
 
     // A time range covering whole segments is answered from their statistics: COUNT(*)
     // decodes nothing at all.
@@ -147,7 +151,11 @@ async fn explain_shows_pruning_and_bitmap_filters() {
     .await;
     assert!(plan.contains("segments_scanned=2"), "{plan}");
     assert!(plan.contains("rows_decoded=0"), "{plan}");
-    assert!(plan.contains("output_rows=100"), "{plan}");
+    assert!(
+        plan.contains("segment_scans=[visits_2024-06-01T1"),
+        "{plan}"
+    );
+    assert!(plan.contains(": rows=50 time="), "{plan}");
 
     // LIMIT reaches the scan and stops it: one partition reads one segment for 5 rows.
     client
@@ -194,4 +202,105 @@ async fn explain_shows_pruning_and_bitmap_filters() {
     let plan = explain(&client, "SELECT min(bytes) FROM visits").await;
     assert!(plan.contains("segments=4 of 4 (0 pruned"), "{plan}");
     assert!(!plan.contains("bitmap"), "{plan}");
+}
+
+#[tokio::test]
+async fn explain_shows_aggregation_pushed_down() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE clicks (ts TIMESTAMP NOT NULL, country TEXT, page TEXT, ms BIGINT) \
+             WITH (time_column = 'ts', segment_granularity = 'hour'); \
+             INSERT INTO clicks SELECT to_timestamp(1717232400 + i * 36)::timestamp, \
+               CASE WHEN i % 4 = 0 THEN 'DE' WHEN i % 4 = 1 THEN 'FR' ELSE 'US' END, \
+               '/p/' || (i % 10), i FROM generate_series(0, 299) AS g(i); \
+             CHECKPOINT; \
+             INSERT INTO clicks VALUES ('2024-06-01 12:30:00', 'DE', '/new', 1)",
+        )
+        .await
+        .unwrap();
+
+    // GROUP BY a string column: partial aggregates per segment on dictionary ids, merged by
+    // DataFusion's final aggregation.
+    let by_country = "SELECT country, count(*), sum(ms) FROM clicks GROUP BY country ORDER BY 1";
+    let plan = explain(&client, by_country).await;
+    assert!(
+        plan.contains("HengeAggregateExec: aggregation pushed down, gby=[country]"),
+        "{plan}"
+    );
+    assert!(plan.contains("segments=3 of 3"), "{plan}");
+    assert!(!plan.contains("mode=Partial"), "{plan}");
+    let rows = client.query(by_country, &[]).await.unwrap();
+    let answer: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2)))
+        .collect();
+    assert_eq!(
+        answer,
+        vec![
+            ("DE".into(), 76, (0..300).step_by(4).sum::<i64>() + 1),
+            ("FR".into(), 75, (1..300).step_by(4).sum()),
+            ("US".into(), 150, (0..300).filter(|i| i % 4 >= 2).sum()),
+        ]
+    );
+
+    // Grafana's time buckets with a time filter: the bucket is computed from the decoded
+    // time column, the filter decides which segments and rows take part.
+    let grafana = "SELECT floor(extract(epoch from ts) / 3600) * 3600 AS time, count(*) \
+                   FROM clicks WHERE ts >= '2024-06-01 10:00' AND ts < '2024-06-01 12:00' \
+                   GROUP BY 1 ORDER BY 1";
+    let plan = explain(&client, &format!("ANALYZE {grafana}")).await;
+    assert!(
+        plan.contains("aggregation pushed down, gby=[floor("),
+        "{plan}"
+    );
+    assert!(plan.contains("segments_scanned=2"), "{plan}");
+    let counts: Vec<i64> = client
+        .query(grafana, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(1))
+        .collect();
+    assert_eq!(counts, vec![100, 100]);
+
+    // count(*) under a bitmap filter decodes nothing; grouping by a string decodes only its ids.
+    let plan = explain(
+        &client,
+        "ANALYZE SELECT count(*) FROM clicks WHERE country = 'FR' AND ts < '2024-06-01 11:00'",
+    )
+    .await;
+    assert!(plan.contains("rows_decoded=0"), "{plan}");
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM clicks WHERE country = 'FR' AND ts < '2024-06-01 11:00'"
+        )
+        .await,
+        50
+    );
+
+    // Aggregates DataFusion must see rows for (ordered ones) stay as they were.
+    let ordered = "SELECT country, array_agg(page ORDER BY ms) FROM clicks GROUP BY country";
+    let plan = explain(&client, ordered).await;
+    assert!(!plan.contains("HengeAggregateExec"), "{plan}");
+    assert!(plan.contains("HengeScanExec"), "{plan}");
+
+    // With pushdown off DataFusion aggregates the scanned rows itself, to the same answer.
+    client
+        .batch_execute("SET henge.pushdown = false")
+        .await
+        .unwrap();
+    let plan = explain(&client, by_country).await;
+    assert!(!plan.contains("HengeAggregateExec"), "{plan}");
+    assert!(plan.contains("mode=Partial"), "{plan}");
+    let again = client.query(by_country, &[]).await.unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2)))
+            .collect::<Vec<(String, i64, i64)>>(),
+        answer
+    );
 }

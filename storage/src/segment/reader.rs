@@ -166,6 +166,30 @@ impl SegmentReader {
             .ok_or_else(|| self.corrupt("dictionary vanished".into()))
     }
 
+    /// Block `block` of string column `column` as dictionary ids (positions in
+    /// [`SegmentReader::dictionary`]), NULL where the column is: the strings themselves are
+    /// never built.
+    pub fn read_ids(&self, column: usize, block: usize) -> Result<UInt32Array> {
+        let meta = self.column_meta(column)?;
+        let data = meta.blocks.get(block).ok_or_else(|| {
+            self.corrupt(format!("column \"{}\" has no block {block}", meta.name))
+        })?;
+        let rows = data.rows as usize;
+        let nulls = self.block_nulls(column, block * self.footer.block_rows as usize, rows)?;
+        if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) {
+            // No values at all: every row is NULL.
+            if nulls.as_ref().map_or(0, |n| n.null_count()) != rows {
+                return Err(self.corrupt(format!(
+                    "rows without a value in column \"{}\", block {block}",
+                    meta.name
+                )));
+            }
+            return Ok(UInt32Array::new_null(rows));
+        }
+        let ids = self.ids(meta, data.encoding, &data.data, rows)?;
+        UInt32Array::try_new(ids.into(), nulls).map_err(|e| self.corrupt(e.to_string()))
+    }
+
     /// The rows where string column `column` equals `value` (empty when it never does).
     pub fn rows_equal(&self, column: usize, value: &str) -> Result<RoaringBitmap> {
         let dictionary = self.dictionary(column)?;
@@ -470,15 +494,11 @@ impl SegmentReader {
                 Arc::new(BooleanArray::new(values, nulls))
             }
             DataType::Utf8 if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) => {
-                // No values at all: every row is NULL.
-                if nulls.as_ref().map_or(0, |n| n.null_count()) != rows {
-                    return Err(bad("rows without a value"));
-                }
+                self.read_ids(column, block)?;
                 arrow::array::new_null_array(&DataType::Utf8, rows)
             }
             DataType::Utf8 => {
-                let ids = self.ids(meta, data.encoding, &data.data, rows)?;
-                let keys = UInt32Array::try_new(ids.into(), nulls).map_err(arrow_err)?;
+                let keys = self.read_ids(column, block)?;
                 let dictionary = self.dictionary(column)?;
                 arrow::compute::take(dictionary, &keys, None).map_err(arrow_err)?
             }

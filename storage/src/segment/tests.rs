@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Date32Array, Decimal128Array,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
 use arrow::compute::concat_batches;
@@ -266,6 +266,9 @@ fn empty_and_one_row_segments() {
         reader.footer().columns[8].min,
         Some(Stat::Text("Zürich 東京 🚀".into()))
     );
+    // A column without any value has an empty dictionary: its ids are all NULL.
+    assert_eq!(reader.read_ids(8, 0).unwrap().value(0), 0);
+    assert!(reader.read_ids(9, 0).unwrap().is_null(0));
 }
 
 #[test]
@@ -318,6 +321,23 @@ fn rows_are_sorted_by_time_then_strings_and_indexed() {
     assert!(ys.iter().all(|r| s.value(r as usize) == "y"));
     assert!(reader.rows_equal(8, "nope").unwrap().is_empty());
     assert_eq!(reader.null_rows(9).unwrap().len(), 20_000);
+    // Ids name the same strings, block by block, NULL where the column is.
+    let dictionary = reader.dictionary(9).unwrap();
+    let strings = reader.read(Some(&[9])).unwrap();
+    for (block, strings) in strings.iter().enumerate() {
+        let ids = reader.read_ids(9, block).unwrap();
+        let strings = strings.column(0).as_string::<i32>();
+        assert_eq!(ids.len(), strings.len());
+        for row in 0..ids.len() {
+            assert_eq!(ids.is_null(row), strings.is_null(row));
+            if ids.is_valid(row) {
+                assert_eq!(
+                    dictionary.value(ids.value(row) as usize),
+                    strings.value(row)
+                );
+            }
+        }
+    }
     // Sorted times and scaled decimals pack narrow.
     let time_block = &reader.footer().columns[0].blocks[0];
     assert!(matches!(

@@ -1,0 +1,670 @@
+//! Aggregate pushdown: the first step of a GROUP BY runs inside the segment scan.
+//!
+//! DataFusion aggregates in two steps: a partial aggregation per input partition, which
+//! outputs every group's accumulator state, and a final one that merges the states. When the
+//! partial step reads a Henge table directly, [`PushAggregates`] replaces the partial
+//! aggregation and the scan under it with a [`HengeAggregateExec`], which computes the same
+//! states segment by segment:
+//!
+//! - a string column in the GROUP BY is grouped on its dictionary ids, never built as
+//!   strings; each group's string is looked up once, when the segment's states are emitted;
+//! - other group keys, such as time buckets (`date_trunc`, `date_bin`, Grafana's
+//!   `floor(extract(epoch …)/n)*n`), are evaluated on the decoded columns;
+//! - only the columns the aggregates and keys need are decoded, in the blocks holding rows
+//!   the filter's indexes keep; when the indexes answer the filter exactly, a `count(*)`
+//!   decodes nothing at all: its counts are the bitmaps' cardinalities.
+//!
+//! The accumulators are DataFusion's own, created from the aggregate expressions the query
+//! planned, so the final aggregation merges these states as it would its own partial ones
+//! and the answers are those of the plan without pushdown.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, NullArray, RecordBatch, RecordBatchOptions,
+};
+use datafusion::arrow::compute::{cast, filter, filter_record_batch, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::config::ConfigOptions;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_expr::{EquivalenceProperties, GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet, RecordOutput};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PlanProperties, ReplaceChildrenOptions,
+};
+use futures::{StreamExt, TryStreamExt};
+use henge_storage::segment::SegmentReader;
+
+use crate::options::HengeOptions;
+use crate::scan::{
+    candidates, healing, selected_blocks, storage_error, HengeScanExec, Part, PerSegment,
+    ScanMetrics, ScanSource,
+};
+
+/// The physical optimizer rule that pushes partial aggregations into Henge scans. It must
+/// run before DataFusion combines partial and final aggregations into one.
+#[derive(Debug, Default)]
+pub struct PushAggregates;
+
+impl PhysicalOptimizerRule for PushAggregates {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !config
+            .extensions
+            .get::<HengeOptions>()
+            .is_none_or(|o| o.pushdown)
+        {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| {
+            let pushed = node
+                .downcast_ref::<AggregateExec>()
+                .and_then(|aggregate| {
+                    let scan = aggregate.input().downcast_ref::<HengeScanExec>()?;
+                    Some((aggregate, scan))
+                })
+                .map(|(aggregate, scan)| HengeAggregateExec::try_new(aggregate, scan))
+                .transpose()?
+                .flatten();
+            Ok(match pushed {
+                Some(exec) => Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>),
+                None => Transformed::no(node),
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "henge_push_aggregates"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// A group key as the scan computes it.
+#[derive(Debug)]
+enum Key {
+    /// A string column, at this position of the columns read: grouped on dictionary ids in
+    /// segments, on its values in buffered rows.
+    Ids(usize),
+    /// Any other expression, evaluated on the decoded columns.
+    Expr(Arc<dyn PhysicalExpr>),
+}
+
+/// What a pushed-down aggregation computes, with every expression compiled against the
+/// scan's read columns.
+#[derive(Debug)]
+struct AggregatePlan {
+    /// The partial aggregation's output: group keys, then each aggregate's state.
+    schema: SchemaRef,
+    keys: Vec<Key>,
+    aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// The read columns decoded as values when the indexes answer the filter exactly, and
+    /// the layout of the batches they are evaluated on (the others are placeholders).
+    exact: Layout,
+    /// The same when the filter must be evaluated on the rows.
+    residual: Layout,
+    /// `gby=[…], aggr=[…]`, for EXPLAIN.
+    text: String,
+}
+
+#[derive(Debug)]
+struct Layout {
+    /// Positions in the read columns, ascending.
+    decoded: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl Layout {
+    fn new(read_schema: &Schema, decoded: BTreeSet<usize>) -> Layout {
+        let fields: Vec<Field> = read_schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if decoded.contains(&i) {
+                    f.as_ref().clone()
+                } else {
+                    Field::new(f.name(), DataType::Null, true)
+                }
+            })
+            .collect();
+        Layout {
+            decoded: decoded.into_iter().collect(),
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// A batch of `rows` rows with `values` (one per decoded column) in their places and
+    /// placeholders elsewhere.
+    fn batch(&self, values: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+        let mut values = values.into_iter();
+        let mut decoded = self.decoded.iter().peekable();
+        let columns = (0..self.schema.fields().len())
+            .map(|i| match decoded.next_if_eq(&&i) {
+                Some(_) => values
+                    .next()
+                    .ok_or_else(|| DataFusionError::Internal("a decoded column is missing".into())),
+                None => Ok(Arc::new(NullArray::new(rows)) as ArrayRef),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+}
+
+impl AggregatePlan {
+    /// The plan for `aggregate` over `source`, or `None` when it cannot be pushed down.
+    fn try_new(aggregate: &AggregateExec, source: &ScanSource) -> Result<Option<AggregatePlan>> {
+        let group_by = aggregate.group_expr();
+        if *aggregate.mode() != AggregateMode::Partial
+            || !group_by.is_single()
+            || aggregate.limit_options().is_some()
+            || aggregate
+                .aggr_expr()
+                .iter()
+                .any(|a| !a.order_bys().is_empty())
+        {
+            return Ok(None);
+        }
+        let columns = &source.columns;
+        let read_schema = &source.read_schema;
+        // The aggregation's expressions refer to the scan's output columns; the batches it
+        // sees here are laid out as the read columns.
+        let remap = |expr: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
+            expr.clone()
+                .transform(|e| {
+                    let Some(column) = e.downcast_ref::<Column>() else {
+                        return Ok(Transformed::no(e));
+                    };
+                    let at = *columns
+                        .output_in_read
+                        .get(column.index())
+                        .ok_or_else(|| DataFusionError::Internal(format!("no column {column}")))?;
+                    Ok(Transformed::yes(
+                        Arc::new(Column::new(column.name(), at)) as Arc<dyn PhysicalExpr>
+                    ))
+                })
+                .map(|t| t.data)
+        };
+        let mut needed = BTreeSet::new();
+        let mut need = |expr: &Arc<dyn PhysicalExpr>| {
+            needed.extend(collect_columns(expr).iter().map(Column::index));
+        };
+        let mut keys = Vec::new();
+        for (expr, _) in group_by.expr() {
+            let expr = remap(expr)?;
+            match expr.downcast_ref::<Column>() {
+                Some(c) if read_schema.field(c.index()).data_type() == &DataType::Utf8 => {
+                    keys.push(Key::Ids(c.index()))
+                }
+                _ => {
+                    need(&expr);
+                    keys.push(Key::Expr(expr));
+                }
+            }
+        }
+        let aggregates = aggregate.aggr_expr().to_vec();
+        let arguments = aggregates
+            .iter()
+            .map(|a| a.expressions().iter().map(&remap).collect())
+            .collect::<Result<Vec<Vec<_>>>>()?;
+        let filters = aggregate
+            .filter_expr()
+            .iter()
+            .map(|f| f.as_ref().map(&remap).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        arguments.iter().flatten().for_each(&mut need);
+        filters.iter().flatten().for_each(&mut need);
+        let mut residual = needed.clone();
+        if let Some(filter) = &source.filter {
+            residual.extend(collect_columns(&filter.predicate).iter().map(Column::index));
+        }
+        let names = |items: Vec<String>| items.join(", ");
+        let text = format!(
+            "gby=[{}], aggr=[{}]",
+            names(group_by.expr().iter().map(|(_, n)| n.clone()).collect()),
+            names(aggregates.iter().map(|a| a.name().to_owned()).collect()),
+        );
+        Ok(Some(AggregatePlan {
+            schema: aggregate.schema(),
+            keys,
+            aggregates,
+            arguments,
+            filters,
+            exact: Layout::new(read_schema, needed),
+            residual: Layout::new(read_schema, residual),
+            text,
+        }))
+    }
+
+    /// The type each group key has in a part: dictionary ids for string keys of segments,
+    /// the output type otherwise.
+    fn key_types(&self, ids: bool) -> Vec<DataType> {
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| match key {
+                Key::Ids(_) if ids => DataType::UInt32,
+                _ => self.schema.field(i).data_type().clone(),
+            })
+            .collect()
+    }
+}
+
+/// The partial aggregation of one Henge table's scan, computed segment by segment (and
+/// buffered batch by batch) inside the scan.
+#[derive(Debug)]
+pub struct HengeAggregateExec {
+    source: ScanSource,
+    plan: Arc<AggregatePlan>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+    per_segment: PerSegment,
+}
+
+impl HengeAggregateExec {
+    /// Pushes the partial aggregation `aggregate` into the scan `scan` it reads, or `None`
+    /// when it cannot be.
+    fn try_new(
+        aggregate: &AggregateExec,
+        scan: &HengeScanExec,
+    ) -> Result<Option<HengeAggregateExec>> {
+        if scan.limit.is_some() {
+            return Ok(None);
+        }
+        let source = scan.source.clone();
+        let Some(plan) = AggregatePlan::try_new(aggregate, &source)? else {
+            return Ok(None);
+        };
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(plan.schema.clone()),
+            Partitioning::UnknownPartitioning(source.partitions.len()),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        Ok(Some(HengeAggregateExec {
+            source,
+            plan: Arc::new(plan),
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+            per_segment: PerSegment::default(),
+        }))
+    }
+}
+
+impl DisplayAs for HengeAggregateExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HengeAggregateExec: aggregation pushed down, {}, ",
+            self.plan.text
+        )?;
+        self.source.describe(f)?;
+        write!(f, "{}", self.per_segment)
+    }
+}
+
+impl ExecutionPlan for HengeAggregateExec {
+    fn name(&self) -> &'static str {
+        "HengeAggregateExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let parts = self.source.parts(partition)?;
+        let source = self.source.clone();
+        let plan = self.plan.clone();
+        let metrics = ScanMetrics::new(&self.metrics, partition);
+        let baseline = metrics.baseline.clone();
+        let per_segment = self.per_segment.clone();
+        let stream = futures::stream::iter(parts)
+            .then(move |part| {
+                let source = source.clone();
+                let plan = plan.clone();
+                let metrics = metrics.clone();
+                let per_segment = per_segment.clone();
+                async move {
+                    match part {
+                        Part::Batch(batch) => aggregate_batch(&plan, &source, batch),
+                        Part::Segment(segment) => {
+                            let _timer = metrics.segment_scan_time.timer();
+                            let started = std::time::Instant::now();
+                            metrics.segments_scanned.add(1);
+                            let (partials, rows) = healing(&source.engine, &segment, |reader| {
+                                aggregate_segment(&plan, &source, reader, &metrics)
+                            })
+                            .await?;
+                            per_segment.record(segment.name, rows, started.elapsed());
+                            Ok(partials)
+                        }
+                    }
+                }
+            })
+            .try_filter_map(move |partials| {
+                if let Some(batch) = &partials {
+                    batch.record_output(&baseline);
+                }
+                std::future::ready(Ok(partials))
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.plan.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+/// The states of the groups of one part (a segment or a buffered batch).
+struct Partials<'a> {
+    plan: &'a AggregatePlan,
+    /// `None` without GROUP BY: then every row is in group 0.
+    groups: Option<Box<dyn GroupValues>>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// The group of each row of the batch being added (reused).
+    indices: Vec<usize>,
+    /// Rows added so far.
+    rows: usize,
+}
+
+impl<'a> Partials<'a> {
+    fn new(plan: &'a AggregatePlan, ids: bool) -> Result<Partials<'a>> {
+        let groups = if plan.keys.is_empty() {
+            None
+        } else {
+            let fields: Vec<Field> = plan
+                .key_types(ids)
+                .into_iter()
+                .enumerate()
+                .map(|(i, ty)| Field::new(format!("key{i}"), ty, true))
+                .collect();
+            Some(new_group_values(
+                Arc::new(Schema::new(fields)),
+                &GroupOrdering::None,
+            )?)
+        };
+        let accumulators = plan
+            .aggregates
+            .iter()
+            .map(|a| {
+                if a.groups_accumulator_supported() {
+                    a.create_groups_accumulator()
+                } else {
+                    let a = a.clone();
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        a.create_accumulator()
+                    })) as Box<dyn GroupsAccumulator>)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Partials {
+            plan,
+            groups,
+            accumulators,
+            indices: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// Adds the rows of `batch` (laid out as the read columns), whose group keys are `keys`.
+    fn add(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let groups = match &mut self.groups {
+            None => {
+                self.indices.clear();
+                self.indices.resize(rows, 0);
+                1
+            }
+            Some(groups) => {
+                groups.intern(keys, &mut self.indices)?;
+                groups.len()
+            }
+        };
+        let plan = self.plan;
+        for ((accumulator, arguments), filter) in self
+            .accumulators
+            .iter_mut()
+            .zip(&plan.arguments)
+            .zip(&plan.filters)
+        {
+            let values = arguments
+                .iter()
+                .map(|e| e.evaluate(batch)?.into_array(rows))
+                .collect::<Result<Vec<_>>>()?;
+            let filter = filter
+                .as_ref()
+                .map(|f| f.evaluate(batch)?.into_array(rows))
+                .transpose()?;
+            let filter = filter.as_ref().map(|f| f.as_boolean());
+            accumulator.update_batch(&values, &self.indices, filter, groups)?;
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// The groups' keys and states, as the partial aggregation outputs them, or `None` when
+    /// no row was added. `key` turns each raw key column (ids for string keys of segments)
+    /// into the output's.
+    fn finish(
+        mut self,
+        key: impl Fn(usize, ArrayRef) -> Result<ArrayRef>,
+    ) -> Result<Option<RecordBatch>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let mut columns = match &mut self.groups {
+            None => Vec::new(),
+            Some(groups) => groups
+                .emit(EmitTo::All)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, array)| key(i, array))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        for accumulator in &mut self.accumulators {
+            columns.extend(accumulator.state(EmitTo::All)?);
+        }
+        Ok(Some(RecordBatch::try_new(
+            self.plan.schema.clone(),
+            columns,
+        )?))
+    }
+}
+
+/// Evaluates `expr` on `batch` as an array.
+fn evaluate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ArrayRef> {
+    expr.evaluate(batch)?.into_array(batch.num_rows())
+}
+
+/// The partial aggregation of buffered rows.
+fn aggregate_batch(
+    plan: &AggregatePlan,
+    source: &ScanSource,
+    batch: RecordBatch,
+) -> Result<Option<RecordBatch>> {
+    let mut read = batch.project(&source.columns.read)?;
+    if let Some(filter) = &source.filter {
+        let mask = evaluate(&filter.predicate, &read)?;
+        read = filter_record_batch(&read, mask.as_boolean())?;
+    }
+    let keys = plan
+        .keys
+        .iter()
+        .map(|key| match key {
+            Key::Ids(at) => Ok(read.column(*at).clone()),
+            Key::Expr(expr) => evaluate(expr, &read),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut partials = Partials::new(plan, false)?;
+    partials.add(&read, &keys)?;
+    partials.finish(|_, array| Ok(array))
+}
+
+/// The partial aggregation of one segment, and how many rows it aggregated.
+fn aggregate_segment(
+    plan: &AggregatePlan,
+    source: &ScanSource,
+    reader: &SegmentReader,
+    metrics: &ScanMetrics,
+) -> Result<(Option<RecordBatch>, usize)> {
+    let read = &source.columns.read;
+    let (candidates, exact) = candidates(reader, source.filter.as_deref())?;
+    let (layout, residual) = match &source.filter {
+        Some(f) if !exact => (&plan.residual, Some(&f.predicate)),
+        _ => (&plan.exact, None),
+    };
+    let decode: Vec<usize> = layout.decoded.iter().map(|&p| read[p]).collect();
+    let id_columns: Vec<usize> = plan
+        .keys
+        .iter()
+        .filter_map(|k| match k {
+            Key::Ids(at) => Some(read[*at]),
+            Key::Expr(_) => None,
+        })
+        .collect();
+    let mut partials = Partials::new(plan, true)?;
+    for (block, selection) in selected_blocks(reader, candidates.as_ref(), metrics) {
+        let mut values = match decode.is_empty() {
+            true => Vec::new(),
+            false => reader
+                .read_block(block, &decode)
+                .map_err(storage_error)?
+                .columns()
+                .to_vec(),
+        };
+        let mut ids = id_columns
+            .iter()
+            .map(|&c| Ok(Arc::new(reader.read_ids(c, block).map_err(storage_error)?) as ArrayRef))
+            .collect::<Result<Vec<_>>>()?;
+        let mut rows = reader
+            .footer()
+            .columns
+            .first()
+            .map_or(0, |c| c.blocks.get(block).map_or(0, |b| b.rows as usize));
+        if !decode.is_empty() || !ids.is_empty() {
+            metrics.blocks_decoded.add(1);
+            metrics.rows_decoded.add(rows);
+        }
+        if let Some(mask) = &selection {
+            keep(&mut values, &mut ids, mask)?;
+            rows = mask.true_count();
+        }
+        let mut batch = layout.batch(values, rows)?;
+        if let Some(predicate) = residual {
+            let mask = evaluate(predicate, &batch)?;
+            let mask = mask.as_boolean();
+            let mut values: Vec<ArrayRef> = layout
+                .decoded
+                .iter()
+                .map(|&p| batch.column(p).clone())
+                .collect();
+            keep(&mut values, &mut ids, mask)?;
+            batch = layout.batch(values, mask.true_count())?;
+        }
+        let mut ids = ids.into_iter();
+        let keys = plan
+            .keys
+            .iter()
+            .map(|key| match key {
+                Key::Ids(_) => ids
+                    .next()
+                    .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
+                Key::Expr(expr) => evaluate(expr, &batch),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        partials.add(&batch, &keys)?;
+    }
+    let rows = partials.rows;
+    let batch = partials.finish(|i, array| match plan.keys.get(i) {
+        Some(Key::Ids(at)) => {
+            let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
+            let strings = take(
+                dictionary,
+                array.as_primitive::<datafusion::arrow::datatypes::UInt32Type>(),
+                None,
+            )?;
+            let wanted = plan.schema.field(i).data_type();
+            Ok(match strings.data_type() == wanted {
+                true => strings,
+                false => cast(&strings, wanted)?,
+            })
+        }
+        _ => Ok(array),
+    })?;
+    Ok((batch, rows))
+}
+
+/// Keeps the rows `mask` selects of every array.
+fn keep(values: &mut [ArrayRef], ids: &mut [ArrayRef], mask: &BooleanArray) -> Result<()> {
+    for array in values.iter_mut().chain(ids.iter_mut()) {
+        *array = filter(array.as_ref(), mask)?;
+    }
+    Ok(())
+}
