@@ -78,7 +78,8 @@ pub fn queries() -> Vec<Query> {
 }
 
 /// Filtered counts and group-bys over lineitem, to measure the scan's pushdown (pruning
-/// by time and statistics, bitmap indexes) against a scan that evaluates every row.
+/// by time and statistics, bitmap indexes, aggregation on dictionary ids) against a scan
+/// that evaluates every row and hands it to DataFusion's aggregation.
 pub fn pushdown_queries() -> Vec<Query> {
     let q = |name, sql| Query {
         name,
@@ -114,6 +115,30 @@ pub fn pushdown_queries() -> Vec<Query> {
             "flag_and_status_one_quarter",
             "SELECT COUNT(*), SUM(l_discount) FROM lineitem WHERE l_returnflag = 'R' \
              AND l_linestatus = 'F' AND l_shipdate >= '1994-01-01' AND l_shipdate < '1994-04-01'",
+        ),
+        q(
+            "count_by_shipmode",
+            "SELECT l_shipmode, COUNT(*) FROM lineitem GROUP BY l_shipmode",
+        ),
+        q(
+            "sums_by_flag_and_status",
+            "SELECT l_returnflag, l_linestatus, COUNT(*), SUM(l_quantity), \
+             SUM(l_extendedprice), AVG(l_discount) FROM lineitem GROUP BY l_returnflag, l_linestatus",
+        ),
+        q(
+            "count_by_month",
+            "SELECT date_trunc('month', l_shipdate), COUNT(*) FROM lineitem GROUP BY 1",
+        ),
+        q(
+            "grafana_weekly_by_shipmode",
+            "SELECT floor(extract(epoch from l_shipdate) / 604800) * 604800 AS time, \
+             l_shipmode, COUNT(*) FROM lineitem \
+             WHERE l_shipdate >= '1996-01-01' AND l_shipdate < '1997-01-01' GROUP BY 1, 2",
+        ),
+        q(
+            "distinct_instructions_by_flag",
+            "SELECT l_returnflag, COUNT(DISTINCT l_shipinstruct) FROM lineitem \
+             GROUP BY l_returnflag",
         ),
     ]
 }

@@ -20,20 +20,22 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, NullArray, RecordBatch, RecordBatchOptions,
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, NullArray, RecordBatch,
+    RecordBatchOptions,
 };
 use datafusion::arrow::compute::{cast, filter, filter_record_batch, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
@@ -263,6 +265,11 @@ impl AggregatePlan {
         }))
     }
 
+    /// Whether some group key is a string grouped on dictionary ids.
+    fn has_ids(&self) -> bool {
+        self.keys.iter().any(|k| matches!(k, Key::Ids(_)))
+    }
+
     /// The type each group key has in a part: dictionary ids for string keys of segments,
     /// the output type otherwise.
     fn key_types(&self, ids: bool) -> Vec<DataType> {
@@ -305,7 +312,7 @@ impl HengeAggregateExec {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(plan.schema.clone()),
             Partitioning::UnknownPartitioning(source.partitions.len()),
-            EmissionType::Final,
+            EmissionType::Incremental,
             Boundedness::Bounded,
         ));
         Ok(Some(HengeAggregateExec {
@@ -383,35 +390,57 @@ impl ExecutionPlan for HengeAggregateExec {
         let metrics = ScanMetrics::new(&self.metrics, partition);
         let baseline = metrics.baseline.clone();
         let per_segment = self.per_segment.clone();
-        let stream = futures::stream::iter(parts)
-            .then(move |part| {
-                let source = source.clone();
-                let plan = plan.clone();
-                let metrics = metrics.clone();
-                let per_segment = per_segment.clone();
-                async move {
-                    match part {
-                        Part::Batch(batch) => aggregate_batch(&plan, &source, batch),
-                        Part::Segment(segment) => {
-                            let _timer = metrics.segment_scan_time.timer();
-                            let started = std::time::Instant::now();
-                            metrics.segments_scanned.add(1);
-                            let (partials, rows) = healing(&source.engine, &segment, |reader| {
-                                aggregate_segment(&plan, &source, reader, &metrics)
-                            })
-                            .await?;
-                            per_segment.record(segment.name, rows, started.elapsed());
-                            Ok(partials)
-                        }
+        // Keys without dictionary ids mean the same in every part: one set of groups serves
+        // the whole partition, emitted at its end. Ids are a segment's own, so with them each
+        // segment's groups are emitted when it is done.
+        let shared = match plan.has_ids() {
+            true => None,
+            false => Some(Arc::new(Mutex::new(Partials::new(plan.clone(), false)?))),
+        };
+        let last = shared.clone();
+        let parts = futures::stream::iter(parts).then(move |part| {
+            let source = source.clone();
+            let plan = plan.clone();
+            let metrics = metrics.clone();
+            let per_segment = per_segment.clone();
+            let shared = shared.clone();
+            async move {
+                match part {
+                    Part::Batch(batch) => aggregate_batch(&plan, &source, batch, shared.as_deref()),
+                    Part::Segment(segment) => {
+                        let _timer = metrics.segment_scan_time.timer();
+                        let started = std::time::Instant::now();
+                        metrics.segments_scanned.add(1);
+                        let scan = SegmentAggregation {
+                            plan: &plan,
+                            source: &source,
+                            metrics: &metrics,
+                            next_block: AtomicUsize::new(0),
+                            rows: AtomicUsize::new(0),
+                        };
+                        let partials = healing(&source.engine, &segment, |reader| {
+                            scan.run(reader, shared.as_deref())
+                        })
+                        .await?;
+                        let rows = scan.rows.load(Ordering::Relaxed);
+                        per_segment.record(segment.name, rows, started.elapsed());
+                        Ok(partials)
                     }
                 }
-            })
-            .try_filter_map(move |partials| {
-                if let Some(batch) = &partials {
-                    batch.record_output(&baseline);
-                }
-                std::future::ready(Ok(partials))
-            });
+            }
+        });
+        let end = futures::stream::once(async move {
+            match last {
+                Some(shared) => lock(&shared).finish(|_, array| Ok(array)),
+                None => Ok(None),
+            }
+        });
+        let stream = parts.chain(end).try_filter_map(move |partials| {
+            if let Some(batch) = &partials {
+                batch.record_output(&baseline);
+            }
+            std::future::ready(Ok(partials))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.plan.schema.clone(),
             stream,
@@ -419,22 +448,43 @@ impl ExecutionPlan for HengeAggregateExec {
     }
 }
 
-/// The states of the groups of one part (a segment or a buffered batch).
-struct Partials<'a> {
-    plan: &'a AggregatePlan,
-    /// `None` without GROUP BY: then every row is in group 0.
-    groups: Option<Box<dyn GroupValues>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// The group of each row of the batch being added (reused).
-    indices: Vec<usize>,
+fn lock(partials: &Mutex<Partials>) -> std::sync::MutexGuard<'_, Partials> {
+    partials.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Accumulators with the groups they hold.
+enum Groups {
+    /// No GROUP BY: one accumulator per aggregate, fed whole arrays.
+    Global(Vec<Box<dyn Accumulator>>),
+    Keyed {
+        values: Box<dyn GroupValues>,
+        accumulators: Vec<Box<dyn GroupsAccumulator>>,
+        /// The group of each row of the batch being added (reused).
+        indices: Vec<usize>,
+    },
+}
+
+/// The aggregates' states in the groups of a part (a segment or a buffered batch) or of a
+/// whole partition.
+struct Partials {
+    plan: Arc<AggregatePlan>,
+    groups: Groups,
+    /// Arrays of the constant arguments (`count(*)` counts a literal 1), kept to be sliced.
+    constants: Vec<Option<ArrayRef>>,
     /// Rows added so far.
     rows: usize,
 }
 
-impl<'a> Partials<'a> {
-    fn new(plan: &'a AggregatePlan, ids: bool) -> Result<Partials<'a>> {
+impl Partials {
+    /// Empty partials; `ids` when string keys come as dictionary ids.
+    fn new(plan: Arc<AggregatePlan>, ids: bool) -> Result<Partials> {
         let groups = if plan.keys.is_empty() {
-            None
+            Groups::Global(
+                plan.aggregates
+                    .iter()
+                    .map(|a| a.create_accumulator())
+                    .collect::<Result<_>>()?,
+            )
         } else {
             let fields: Vec<Field> = plan
                 .key_types(ids)
@@ -442,32 +492,63 @@ impl<'a> Partials<'a> {
                 .enumerate()
                 .map(|(i, ty)| Field::new(format!("key{i}"), ty, true))
                 .collect();
-            Some(new_group_values(
-                Arc::new(Schema::new(fields)),
-                &GroupOrdering::None,
-            )?)
+            let accumulators = plan
+                .aggregates
+                .iter()
+                .map(|a| {
+                    if a.groups_accumulator_supported() {
+                        a.create_groups_accumulator()
+                    } else {
+                        let a = a.clone();
+                        Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                            a.create_accumulator()
+                        })) as Box<dyn GroupsAccumulator>)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Groups::Keyed {
+                values: new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?,
+                accumulators,
+                indices: Vec::new(),
+            }
         };
-        let accumulators = plan
-            .aggregates
-            .iter()
-            .map(|a| {
-                if a.groups_accumulator_supported() {
-                    a.create_groups_accumulator()
-                } else {
-                    let a = a.clone();
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
-                        a.create_accumulator()
-                    })) as Box<dyn GroupsAccumulator>)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let constants = vec![None; plan.arguments.iter().flatten().count()];
         Ok(Partials {
             plan,
             groups,
-            accumulators,
-            indices: Vec::new(),
+            constants,
             rows: 0,
         })
+    }
+
+    /// The arguments of every aggregate for the rows of `batch`.
+    fn arguments(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>> {
+        let rows = batch.num_rows();
+        let mut constants = self.constants.iter_mut();
+        self.plan
+            .arguments
+            .iter()
+            .map(|arguments| {
+                arguments
+                    .iter()
+                    .map(|e| {
+                        let cached = constants.next().ok_or_else(|| {
+                            DataFusionError::Internal("an argument without a slot".into())
+                        })?;
+                        let Some(literal) = e.downcast_ref::<Literal>() else {
+                            return evaluate(e, batch);
+                        };
+                        if cached.as_ref().is_none_or(|c| c.len() < rows) {
+                            *cached = Some(literal.value().to_array_of_size(rows.max(1 << 16))?);
+                        }
+                        Ok(cached.as_ref().map_or_else(
+                            || new_null_array(&DataType::Null, 0),
+                            |c| c.slice(0, rows),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Adds the rows of `batch` (laid out as the read columns), whose group keys are `keys`.
@@ -476,34 +557,42 @@ impl<'a> Partials<'a> {
         if rows == 0 {
             return Ok(());
         }
-        let groups = match &mut self.groups {
-            None => {
-                self.indices.clear();
-                self.indices.resize(rows, 0);
-                1
+        let arguments = self.arguments(batch)?;
+        let filters = self
+            .plan
+            .filters
+            .iter()
+            .map(|f| f.as_ref().map(|f| evaluate(f, batch)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        match &mut self.groups {
+            Groups::Global(accumulators) => {
+                for ((accumulator, values), filter) in
+                    accumulators.iter_mut().zip(arguments).zip(&filters)
+                {
+                    let values = match filter {
+                        None => values,
+                        Some(mask) => values
+                            .iter()
+                            .map(|v| Ok(datafusion::arrow::compute::filter(v, mask.as_boolean())?))
+                            .collect::<Result<Vec<_>>>()?,
+                    };
+                    accumulator.update_batch(&values)?;
+                }
             }
-            Some(groups) => {
-                groups.intern(keys, &mut self.indices)?;
-                groups.len()
+            Groups::Keyed {
+                values: groups,
+                accumulators,
+                indices,
+            } => {
+                groups.intern(keys, indices)?;
+                let count = groups.len();
+                for ((accumulator, values), filter) in
+                    accumulators.iter_mut().zip(arguments).zip(&filters)
+                {
+                    let filter = filter.as_ref().map(|f| f.as_boolean());
+                    accumulator.update_batch(&values, indices, filter, count)?;
+                }
             }
-        };
-        let plan = self.plan;
-        for ((accumulator, arguments), filter) in self
-            .accumulators
-            .iter_mut()
-            .zip(&plan.arguments)
-            .zip(&plan.filters)
-        {
-            let values = arguments
-                .iter()
-                .map(|e| e.evaluate(batch)?.into_array(rows))
-                .collect::<Result<Vec<_>>>()?;
-            let filter = filter
-                .as_ref()
-                .map(|f| f.evaluate(batch)?.into_array(rows))
-                .transpose()?;
-            let filter = filter.as_ref().map(|f| f.as_boolean());
-            accumulator.update_batch(&values, &self.indices, filter, groups)?;
         }
         self.rows += rows;
         Ok(())
@@ -513,24 +602,35 @@ impl<'a> Partials<'a> {
     /// no row was added. `key` turns each raw key column (ids for string keys of segments)
     /// into the output's.
     fn finish(
-        mut self,
+        &mut self,
         key: impl Fn(usize, ArrayRef) -> Result<ArrayRef>,
     ) -> Result<Option<RecordBatch>> {
         if self.rows == 0 {
             return Ok(None);
         }
-        let mut columns = match &mut self.groups {
-            None => Vec::new(),
-            Some(groups) => groups
-                .emit(EmitTo::All)?
-                .into_iter()
-                .enumerate()
-                .map(|(i, array)| key(i, array))
-                .collect::<Result<Vec<_>>>()?,
-        };
-        for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state(EmitTo::All)?);
+        let mut columns = Vec::new();
+        match &mut self.groups {
+            Groups::Global(accumulators) => {
+                for accumulator in accumulators {
+                    for state in accumulator.state()? {
+                        columns.push(state.to_array()?);
+                    }
+                }
+            }
+            Groups::Keyed {
+                values,
+                accumulators,
+                ..
+            } => {
+                for (i, array) in values.emit(EmitTo::All)?.into_iter().enumerate() {
+                    columns.push(key(i, array)?);
+                }
+                for accumulator in accumulators {
+                    columns.extend(accumulator.state(EmitTo::All)?);
+                }
+            }
         }
+        self.rows = 0;
         Ok(Some(RecordBatch::try_new(
             self.plan.schema.clone(),
             columns,
@@ -543,11 +643,12 @@ fn evaluate(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<ArrayRe
     expr.evaluate(batch)?.into_array(batch.num_rows())
 }
 
-/// The partial aggregation of buffered rows.
+/// The partial aggregation of buffered rows: added to `shared` when given, else emitted.
 fn aggregate_batch(
-    plan: &AggregatePlan,
+    plan: &Arc<AggregatePlan>,
     source: &ScanSource,
     batch: RecordBatch,
+    shared: Option<&Mutex<Partials>>,
 ) -> Result<Option<RecordBatch>> {
     let mut read = batch.project(&source.columns.read)?;
     if let Some(filter) = &source.filter {
@@ -562,103 +663,149 @@ fn aggregate_batch(
             Key::Expr(expr) => evaluate(expr, &read),
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut partials = Partials::new(plan, false)?;
-    partials.add(&read, &keys)?;
-    partials.finish(|_, array| Ok(array))
+    match shared {
+        Some(shared) => {
+            lock(shared).add(&read, &keys)?;
+            Ok(None)
+        }
+        None => {
+            let mut partials = Partials::new(plan.clone(), false)?;
+            partials.add(&read, &keys)?;
+            partials.finish(|_, array| Ok(array))
+        }
+    }
 }
 
-/// The partial aggregation of one segment, and how many rows it aggregated.
-fn aggregate_segment(
-    plan: &AggregatePlan,
-    source: &ScanSource,
-    reader: &SegmentReader,
-    metrics: &ScanMetrics,
-) -> Result<(Option<RecordBatch>, usize)> {
-    let read = &source.columns.read;
-    let (candidates, exact) = candidates(reader, source.filter.as_deref())?;
-    let (layout, residual) = match &source.filter {
-        Some(f) if !exact => (&plan.residual, Some(&f.predicate)),
-        _ => (&plan.exact, None),
-    };
-    let decode: Vec<usize> = layout.decoded.iter().map(|&p| read[p]).collect();
-    let id_columns: Vec<usize> = plan
-        .keys
-        .iter()
-        .filter_map(|k| match k {
-            Key::Ids(at) => Some(read[*at]),
-            Key::Expr(_) => None,
-        })
-        .collect();
-    let mut partials = Partials::new(plan, true)?;
-    for (block, selection) in selected_blocks(reader, candidates.as_ref(), metrics) {
-        let mut values = match decode.is_empty() {
-            true => Vec::new(),
-            false => reader
-                .read_block(block, &decode)
-                .map_err(storage_error)?
-                .columns()
-                .to_vec(),
+/// The partial aggregation of one segment. It may be run again on a healed copy of the
+/// segment after damage was found in a block; it then goes on from that block.
+struct SegmentAggregation<'a> {
+    plan: &'a Arc<AggregatePlan>,
+    source: &'a ScanSource,
+    metrics: &'a ScanMetrics,
+    /// The first block not yet added.
+    next_block: AtomicUsize,
+    /// Rows added so far.
+    rows: AtomicUsize,
+}
+
+impl SegmentAggregation<'_> {
+    /// Adds the segment's rows to `shared` when given; otherwise to partials of its own,
+    /// emitted at the end with each group's strings looked up in the dictionaries.
+    fn run(
+        &self,
+        reader: &SegmentReader,
+        shared: Option<&Mutex<Partials>>,
+    ) -> Result<Option<RecordBatch>> {
+        let plan = self.plan;
+        let read = &self.source.columns.read;
+        match shared {
+            Some(shared) => {
+                self.walk(reader, |batch, keys| lock(shared).add(batch, keys))?;
+                Ok(None)
+            }
+            None => {
+                // A fresh start on every run: these partials die with a failed one.
+                self.next_block.store(0, Ordering::Relaxed);
+                self.rows.store(0, Ordering::Relaxed);
+                let mut partials = Partials::new(plan.clone(), true)?;
+                self.walk(reader, |batch, keys| partials.add(batch, keys))?;
+                partials.finish(|i, array| match plan.keys.get(i) {
+                    Some(Key::Ids(at)) => {
+                        let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
+                        let strings = take(dictionary, array.as_primitive::<UInt32Type>(), None)?;
+                        let wanted = plan.schema.field(i).data_type();
+                        Ok(match strings.data_type() == wanted {
+                            true => strings,
+                            false => cast(&strings, wanted)?,
+                        })
+                    }
+                    _ => Ok(array),
+                })
+            }
+        }
+    }
+
+    /// Decodes what the aggregation needs of each block holding candidate rows, from
+    /// `next_block` on, and hands the matching rows and their group keys to `add`.
+    fn walk(
+        &self,
+        reader: &SegmentReader,
+        mut add: impl FnMut(&RecordBatch, &[ArrayRef]) -> Result<()>,
+    ) -> Result<()> {
+        let (plan, source, metrics) = (self.plan, self.source, self.metrics);
+        let read = &source.columns.read;
+        let (candidates, exact) = candidates(reader, source.filter.as_deref())?;
+        let (layout, residual) = match &source.filter {
+            Some(f) if !exact => (&plan.residual, Some(&f.predicate)),
+            _ => (&plan.exact, None),
         };
-        let mut ids = id_columns
-            .iter()
-            .map(|&c| Ok(Arc::new(reader.read_ids(c, block).map_err(storage_error)?) as ArrayRef))
-            .collect::<Result<Vec<_>>>()?;
-        let mut rows = reader
-            .footer()
-            .columns
-            .first()
-            .map_or(0, |c| c.blocks.get(block).map_or(0, |b| b.rows as usize));
-        if !decode.is_empty() || !ids.is_empty() {
-            metrics.blocks_decoded.add(1);
-            metrics.rows_decoded.add(rows);
-        }
-        if let Some(mask) = &selection {
-            keep(&mut values, &mut ids, mask)?;
-            rows = mask.true_count();
-        }
-        let mut batch = layout.batch(values, rows)?;
-        if let Some(predicate) = residual {
-            let mask = evaluate(predicate, &batch)?;
-            let mask = mask.as_boolean();
-            let mut values: Vec<ArrayRef> = layout
-                .decoded
-                .iter()
-                .map(|&p| batch.column(p).clone())
-                .collect();
-            keep(&mut values, &mut ids, mask)?;
-            batch = layout.batch(values, mask.true_count())?;
-        }
-        let mut ids = ids.into_iter();
-        let keys = plan
+        let decode: Vec<usize> = layout.decoded.iter().map(|&p| read[p]).collect();
+        let id_columns: Vec<usize> = plan
             .keys
             .iter()
-            .map(|key| match key {
-                Key::Ids(_) => ids
-                    .next()
-                    .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
-                Key::Expr(expr) => evaluate(expr, &batch),
+            .filter_map(|k| match k {
+                Key::Ids(at) => Some(read[*at]),
+                Key::Expr(_) => None,
             })
-            .collect::<Result<Vec<_>>>()?;
-        partials.add(&batch, &keys)?;
-    }
-    let rows = partials.rows;
-    let batch = partials.finish(|i, array| match plan.keys.get(i) {
-        Some(Key::Ids(at)) => {
-            let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
-            let strings = take(
-                dictionary,
-                array.as_primitive::<datafusion::arrow::datatypes::UInt32Type>(),
-                None,
-            )?;
-            let wanted = plan.schema.field(i).data_type();
-            Ok(match strings.data_type() == wanted {
-                true => strings,
-                false => cast(&strings, wanted)?,
-            })
+            .collect();
+        let from = self.next_block.load(Ordering::Relaxed);
+        for (block, selection) in selected_blocks(reader, candidates.as_ref(), metrics) {
+            if block < from {
+                continue;
+            }
+            let mut values = match decode.is_empty() {
+                true => Vec::new(),
+                false => reader
+                    .read_block(block, &decode)
+                    .map_err(storage_error)?
+                    .columns()
+                    .to_vec(),
+            };
+            let mut ids = id_columns
+                .iter()
+                .map(|&c| {
+                    let ids = reader.read_ids(c, block).map_err(storage_error)?;
+                    Ok(Arc::new(ids) as ArrayRef)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut rows = reader.block_rows(block);
+            if !decode.is_empty() || !ids.is_empty() {
+                metrics.blocks_decoded.add(1);
+                metrics.rows_decoded.add(rows);
+            }
+            if let Some(mask) = &selection {
+                keep(&mut values, &mut ids, mask)?;
+                rows = mask.true_count();
+            }
+            let mut batch = layout.batch(values, rows)?;
+            if let Some(predicate) = residual {
+                let mask = evaluate(predicate, &batch)?;
+                let mask = mask.as_boolean();
+                let mut values: Vec<ArrayRef> = layout
+                    .decoded
+                    .iter()
+                    .map(|&p| batch.column(p).clone())
+                    .collect();
+                keep(&mut values, &mut ids, mask)?;
+                batch = layout.batch(values, mask.true_count())?;
+            }
+            let mut ids = ids.into_iter();
+            let keys = plan
+                .keys
+                .iter()
+                .map(|key| match key {
+                    Key::Ids(_) => ids
+                        .next()
+                        .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
+                    Key::Expr(expr) => evaluate(expr, &batch),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            add(&batch, &keys)?;
+            self.rows.fetch_add(batch.num_rows(), Ordering::Relaxed);
+            self.next_block.store(block + 1, Ordering::Relaxed);
         }
-        _ => Ok(array),
-    })?;
-    Ok((batch, rows))
+        Ok(())
+    }
 }
 
 /// Keeps the rows `mask` selects of every array.

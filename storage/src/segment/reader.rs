@@ -98,6 +98,15 @@ impl SegmentReader {
         self.footer.columns.first().map_or(0, |c| c.blocks.len())
     }
 
+    /// Number of rows in block `block` (0 past the last).
+    pub fn block_rows(&self, block: usize) -> usize {
+        self.footer
+            .columns
+            .first()
+            .and_then(|c| c.blocks.get(block))
+            .map_or(0, |b| b.rows as usize)
+    }
+
     /// Reads every row of the columns in `projection` (indexes into the file's columns; all
     /// of them when `None`), one batch per block.
     pub fn read(&self, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
