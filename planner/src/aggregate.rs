@@ -20,14 +20,17 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, NullArray, RecordBatch,
-    RecordBatchOptions,
+    RecordBatchOptions, UInt32Array,
 };
-use datafusion::arrow::compute::{cast, filter, filter_record_batch, take};
+use datafusion::arrow::compute::{
+    cast, filter as filter_array, filter_record_batch, partition, take,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
@@ -38,6 +41,7 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -109,6 +113,9 @@ enum Key {
     /// A string column, at this position of the columns read: grouped on dictionary ids in
     /// segments, on its values in buffered rows.
     Ids(usize),
+    /// An expression of the time column alone, such as a time bucket: in segments, where
+    /// rows are sorted on time, evaluated once per run of equal times.
+    Time(Arc<dyn PhysicalExpr>),
     /// Any other expression, evaluated on the decoded columns.
     Expr(Arc<dyn PhysicalExpr>),
 }
@@ -128,6 +135,9 @@ struct AggregatePlan {
     exact: Layout,
     /// The same when the filter must be evaluated on the rows.
     residual: Layout,
+    /// The layout of the batches `Key::Time` keys are evaluated on, one row per run: the
+    /// time column in its place, placeholders elsewhere.
+    runs: Option<(usize, SchemaRef)>,
     /// `gby=[…], aggr=[…]`, for EXPLAIN.
     text: String,
 }
@@ -227,7 +237,14 @@ impl AggregatePlan {
                 }
                 _ => {
                     need(&expr);
-                    keys.push(Key::Expr(expr));
+                    let columns = collect_columns(&expr);
+                    let of_time = source.time.is_some_and(|t| {
+                        columns.len() == 1 && columns.iter().all(|c| c.index() == t)
+                    });
+                    keys.push(match of_time && !is_volatile(&expr) {
+                        true => Key::Time(expr),
+                        false => Key::Expr(expr),
+                    });
                 }
             }
         }
@@ -253,7 +270,11 @@ impl AggregatePlan {
             names(group_by.expr().iter().map(|(_, n)| n.clone()).collect()),
             names(aggregates.iter().map(|a| a.name().to_owned()).collect()),
         );
+        let runs = source
+            .time
+            .map(|t| (t, Layout::new(read_schema, BTreeSet::from([t])).schema));
         Ok(Some(AggregatePlan {
+            runs,
             schema: aggregate.schema(),
             keys,
             aggregates,
@@ -263,6 +284,70 @@ impl AggregatePlan {
             residual: Layout::new(read_schema, residual),
             text,
         }))
+    }
+
+    /// The group keys of a batch of segment rows (sorted on time), given the ids of its
+    /// string keys. Time keys are evaluated once per run of equal times, where runs are long
+    /// enough for that to pay; when every key is one, the groups are found per run too.
+    fn keys(&self, batch: &RecordBatch, ids: Vec<ArrayRef>) -> Result<Keys> {
+        let rows = batch.num_rows();
+        let runs = match &self.runs {
+            Some((time, schema)) if self.keys.iter().any(|k| matches!(k, Key::Time(_))) => {
+                let ranges = partition(&[batch.column(*time).clone()])?.ranges();
+                (ranges.len() * 4 <= rows).then(|| {
+                    let firsts =
+                        UInt32Array::from_iter_values(ranges.iter().map(|r| r.start as u32));
+                    (ranges, firsts, *time, schema)
+                })
+            }
+            _ => None,
+        };
+        // The rows of `batch` at the start of each run, for time keys.
+        let starts = match &runs {
+            Some((ranges, firsts, time, schema)) => {
+                let columns = (0..schema.fields().len())
+                    .map(|i| match i == *time {
+                        true => Ok(take(batch.column(i), firsts, None)?),
+                        false => Ok(Arc::new(NullArray::new(ranges.len())) as ArrayRef),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some(RecordBatch::try_new((*schema).clone(), columns)?)
+            }
+            None => None,
+        };
+        let every_key_timed = self.keys.iter().all(|k| matches!(k, Key::Time(_)));
+        // Which run each row is in, to spread a value per run over the rows.
+        let spread = match (&runs, every_key_timed) {
+            (Some((ranges, ..)), false) => Some(UInt32Array::from_iter_values(
+                ranges
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, r)| std::iter::repeat_n(i as u32, r.len())),
+            )),
+            _ => None,
+        };
+        let mut ids = ids.into_iter();
+        let keys = self
+            .keys
+            .iter()
+            .map(|key| match (key, &starts) {
+                (Key::Ids(_), _) => ids
+                    .next()
+                    .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
+                (Key::Time(expr), Some(starts)) => {
+                    let values = evaluate(expr, starts)?;
+                    match &spread {
+                        Some(spread) => Ok(take(&values, spread, None)?),
+                        None => Ok(values),
+                    }
+                }
+                (Key::Time(expr) | Key::Expr(expr), _) => evaluate(expr, batch),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(match (runs, every_key_timed) {
+            (Some((ranges, ..)), true) => Keys::Runs(keys, ranges),
+            _ => Keys::Rows(keys),
+        })
     }
 
     /// Whether some group key is a string grouped on dictionary ids.
@@ -395,7 +480,11 @@ impl ExecutionPlan for HengeAggregateExec {
         // segment's groups are emitted when it is done.
         let shared = match plan.has_ids() {
             true => None,
-            false => Some(Arc::new(Mutex::new(Partials::new(plan.clone(), false)?))),
+            false => Some(Arc::new(Mutex::new(Partials::new(
+                plan.clone(),
+                false,
+                None,
+            )?))),
         };
         let last = shared.clone();
         let parts = futures::stream::iter(parts).then(move |part| {
@@ -457,11 +546,121 @@ enum Groups {
     /// No GROUP BY: one accumulator per aggregate, fed whole arrays.
     Global(Vec<Box<dyn Accumulator>>),
     Keyed {
-        values: Box<dyn GroupValues>,
+        index: GroupIndex,
         accumulators: Vec<Box<dyn GroupsAccumulator>>,
         /// The group of each row of the batch being added (reused).
         indices: Vec<usize>,
     },
+}
+
+/// How rows find their group.
+enum GroupIndex {
+    /// By hashing the keys (DataFusion's own group tables).
+    Hashed(Box<dyn GroupValues>),
+    /// Every key a string grouped on dictionary ids, and few combinations of them.
+    Dense(DenseIds),
+}
+
+/// Groups of dictionary ids found without hashing: the ids of a row, combined into one
+/// number, index a table of groups.
+struct DenseIds {
+    /// For each key, its dictionary's length plus one: the last id stands for NULL.
+    sizes: Vec<u32>,
+    /// The group of each combination of ids, `u32::MAX` where there is none yet.
+    slots: Vec<u32>,
+    /// The combination of each group.
+    groups: Vec<u32>,
+    /// The combination of each row of the batch being added (reused).
+    combined: Vec<u32>,
+}
+
+impl DenseIds {
+    /// A table for keys whose dictionaries have `lengths` values, when the combinations
+    /// are few enough for one (at most `limit`).
+    fn new(lengths: &[usize], limit: usize) -> Option<DenseIds> {
+        let sizes: Vec<u32> = lengths
+            .iter()
+            .map(|&l| u32::try_from(l + 1).ok())
+            .collect::<Option<_>>()?;
+        let combinations = sizes
+            .iter()
+            .try_fold(1usize, |n, &s| n.checked_mul(s as usize))
+            .filter(|&n| n <= limit)?;
+        Some(DenseIds {
+            sizes,
+            slots: vec![u32::MAX; combinations],
+            groups: Vec::new(),
+            combined: Vec::new(),
+        })
+    }
+
+    fn intern(&mut self, keys: &[ArrayRef], indices: &mut Vec<usize>) -> Result<()> {
+        let rows = keys.first().map_or(0, |k| k.len());
+        self.combined.clear();
+        self.combined.resize(rows, 0);
+        for (key, &size) in keys.iter().zip(&self.sizes) {
+            let ids = key.as_primitive::<UInt32Type>();
+            let null = size - 1;
+            let values = ids.values();
+            match ids.nulls().filter(|n| n.null_count() > 0) {
+                None => {
+                    for (c, &id) in self.combined.iter_mut().zip(values.iter()) {
+                        *c = *c * size + id.min(null);
+                    }
+                }
+                Some(nulls) => {
+                    for (i, c) in self.combined.iter_mut().enumerate() {
+                        let id = if nulls.is_valid(i) {
+                            values[i].min(null)
+                        } else {
+                            null
+                        };
+                        *c = *c * size + id;
+                    }
+                }
+            }
+        }
+        indices.clear();
+        for &c in &self.combined {
+            let slot = self
+                .slots
+                .get_mut(c as usize)
+                .ok_or_else(|| DataFusionError::Internal("a group id out of range".into()))?;
+            if *slot == u32::MAX {
+                *slot = self.groups.len() as u32;
+                self.groups.push(c);
+            }
+            indices.push(*slot as usize);
+        }
+        Ok(())
+    }
+
+    /// The ids of every group, one array per key, NULL for NULL.
+    fn emit(&mut self) -> Vec<ArrayRef> {
+        let mut ids: Vec<Vec<Option<u32>>> =
+            vec![Vec::with_capacity(self.groups.len()); self.sizes.len()];
+        for &group in &self.groups {
+            let mut c = group;
+            for (k, &size) in self.sizes.iter().enumerate().rev() {
+                let id = c % size;
+                c /= size;
+                ids[k].push((id != size - 1).then_some(id));
+            }
+        }
+        self.groups.clear();
+        self.slots.fill(u32::MAX);
+        ids.into_iter()
+            .map(|ids| Arc::new(UInt32Array::from(ids)) as ArrayRef)
+            .collect()
+    }
+}
+
+/// The group keys of a batch of rows.
+enum Keys {
+    /// One array per key with a value for every row.
+    Rows(Vec<ArrayRef>),
+    /// One array per key with a value for every run of rows: `runs` are the runs.
+    Runs(Vec<ArrayRef>, Vec<Range<usize>>),
 }
 
 /// The aggregates' states in the groups of a part (a segment or a buffered batch) or of a
@@ -471,13 +670,16 @@ struct Partials {
     groups: Groups,
     /// Arrays of the constant arguments (`count(*)` counts a literal 1), kept to be sliced.
     constants: Vec<Option<ArrayRef>>,
+    /// The group of each run of the batch being added (reused).
+    run_indices: Vec<usize>,
     /// Rows added so far.
     rows: usize,
 }
 
 impl Partials {
-    /// Empty partials; `ids` when string keys come as dictionary ids.
-    fn new(plan: Arc<AggregatePlan>, ids: bool) -> Result<Partials> {
+    /// Empty partials. `ids` when string keys come as dictionary ids; `dense` with their
+    /// dictionaries' lengths to group them without hashing, where that fits.
+    fn new(plan: Arc<AggregatePlan>, ids: bool, dense: Option<DenseIds>) -> Result<Partials> {
         let groups = if plan.keys.is_empty() {
             Groups::Global(
                 plan.aggregates
@@ -486,12 +688,6 @@ impl Partials {
                     .collect::<Result<_>>()?,
             )
         } else {
-            let fields: Vec<Field> = plan
-                .key_types(ids)
-                .into_iter()
-                .enumerate()
-                .map(|(i, ty)| Field::new(format!("key{i}"), ty, true))
-                .collect();
             let accumulators = plan
                 .aggregates
                 .iter()
@@ -506,8 +702,23 @@ impl Partials {
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let index = match dense {
+                Some(dense) => GroupIndex::Dense(dense),
+                None => {
+                    let fields: Vec<Field> = plan
+                        .key_types(ids)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, ty)| Field::new(format!("key{i}"), ty, true))
+                        .collect();
+                    GroupIndex::Hashed(new_group_values(
+                        Arc::new(Schema::new(fields)),
+                        &GroupOrdering::None,
+                    )?)
+                }
+            };
             Groups::Keyed {
-                values: new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?,
+                index,
                 accumulators,
                 indices: Vec::new(),
             }
@@ -517,6 +728,7 @@ impl Partials {
             plan,
             groups,
             constants,
+            run_indices: Vec::new(),
             rows: 0,
         })
     }
@@ -552,7 +764,7 @@ impl Partials {
     }
 
     /// Adds the rows of `batch` (laid out as the read columns), whose group keys are `keys`.
-    fn add(&mut self, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<()> {
+    fn add(&mut self, batch: &RecordBatch, keys: &Keys) -> Result<()> {
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
@@ -573,19 +785,41 @@ impl Partials {
                         None => values,
                         Some(mask) => values
                             .iter()
-                            .map(|v| Ok(datafusion::arrow::compute::filter(v, mask.as_boolean())?))
+                            .map(|v| Ok(filter_array(v, mask.as_boolean())?))
                             .collect::<Result<Vec<_>>>()?,
                     };
                     accumulator.update_batch(&values)?;
                 }
             }
             Groups::Keyed {
-                values: groups,
+                index,
                 accumulators,
                 indices,
             } => {
-                groups.intern(keys, indices)?;
-                let count = groups.len();
+                let (keys, runs) = match keys {
+                    Keys::Rows(keys) => (keys, None),
+                    Keys::Runs(keys, runs) => (keys, Some(runs)),
+                };
+                let target = match runs {
+                    Some(_) => &mut self.run_indices,
+                    None => &mut *indices,
+                };
+                let count = match index {
+                    GroupIndex::Hashed(values) => {
+                        values.intern(keys, target)?;
+                        values.len()
+                    }
+                    GroupIndex::Dense(dense) => {
+                        dense.intern(keys, target)?;
+                        dense.groups.len()
+                    }
+                };
+                if let Some(runs) = runs {
+                    indices.clear();
+                    for (run, &group) in runs.iter().zip(&self.run_indices) {
+                        indices.extend(std::iter::repeat_n(group, run.len()));
+                    }
+                }
                 for ((accumulator, values), filter) in
                     accumulators.iter_mut().zip(arguments).zip(&filters)
                 {
@@ -618,11 +852,15 @@ impl Partials {
                 }
             }
             Groups::Keyed {
-                values,
+                index,
                 accumulators,
                 ..
             } => {
-                for (i, array) in values.emit(EmitTo::All)?.into_iter().enumerate() {
+                let keys = match index {
+                    GroupIndex::Hashed(values) => values.emit(EmitTo::All)?,
+                    GroupIndex::Dense(dense) => dense.emit(),
+                };
+                for (i, array) in keys.into_iter().enumerate() {
                     columns.push(key(i, array)?);
                 }
                 for accumulator in accumulators {
@@ -660,16 +898,17 @@ fn aggregate_batch(
         .iter()
         .map(|key| match key {
             Key::Ids(at) => Ok(read.column(*at).clone()),
-            Key::Expr(expr) => evaluate(expr, &read),
+            Key::Time(expr) | Key::Expr(expr) => evaluate(expr, &read),
         })
         .collect::<Result<Vec<_>>>()?;
+    let keys = Keys::Rows(keys);
     match shared {
         Some(shared) => {
             lock(shared).add(&read, &keys)?;
             Ok(None)
         }
         None => {
-            let mut partials = Partials::new(plan.clone(), false)?;
+            let mut partials = Partials::new(plan.clone(), false, None)?;
             partials.add(&read, &keys)?;
             partials.finish(|_, array| Ok(array))
         }
@@ -707,7 +946,26 @@ impl SegmentAggregation<'_> {
                 // A fresh start on every run: these partials die with a failed one.
                 self.next_block.store(0, Ordering::Relaxed);
                 self.rows.store(0, Ordering::Relaxed);
-                let mut partials = Partials::new(plan.clone(), true)?;
+                // Strings alone, with few combinations of values: grouped without hashing.
+                let dense = match plan.keys.iter().all(|k| matches!(k, Key::Ids(_))) {
+                    true => {
+                        let lengths = plan
+                            .keys
+                            .iter()
+                            .filter_map(|k| match k {
+                                Key::Ids(at) => Some(reader.dictionary(read[*at]).map(|d| d.len())),
+                                _ => None,
+                            })
+                            .collect::<henge_storage::Result<Vec<_>>>()
+                            .map_err(storage_error)?;
+                        let limit = (reader.rows() as usize)
+                            .saturating_mul(4)
+                            .clamp(1 << 12, 1 << 20);
+                        DenseIds::new(&lengths, limit)
+                    }
+                    false => None,
+                };
+                let mut partials = Partials::new(plan.clone(), true, dense)?;
                 self.walk(reader, |batch, keys| partials.add(batch, keys))?;
                 partials.finish(|i, array| match plan.keys.get(i) {
                     Some(Key::Ids(at)) => {
@@ -730,7 +988,7 @@ impl SegmentAggregation<'_> {
     fn walk(
         &self,
         reader: &SegmentReader,
-        mut add: impl FnMut(&RecordBatch, &[ArrayRef]) -> Result<()>,
+        mut add: impl FnMut(&RecordBatch, &Keys) -> Result<()>,
     ) -> Result<()> {
         let (plan, source, metrics) = (self.plan, self.source, self.metrics);
         let read = &source.columns.read;
@@ -745,7 +1003,7 @@ impl SegmentAggregation<'_> {
             .iter()
             .filter_map(|k| match k {
                 Key::Ids(at) => Some(read[*at]),
-                Key::Expr(_) => None,
+                Key::Time(_) | Key::Expr(_) => None,
             })
             .collect();
         let from = self.next_block.load(Ordering::Relaxed);
@@ -789,17 +1047,7 @@ impl SegmentAggregation<'_> {
                 keep(&mut values, &mut ids, mask)?;
                 batch = layout.batch(values, mask.true_count())?;
             }
-            let mut ids = ids.into_iter();
-            let keys = plan
-                .keys
-                .iter()
-                .map(|key| match key {
-                    Key::Ids(_) => ids
-                        .next()
-                        .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
-                    Key::Expr(expr) => evaluate(expr, &batch),
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let keys = plan.keys(&batch, ids)?;
             add(&batch, &keys)?;
             self.rows.fetch_add(batch.num_rows(), Ordering::Relaxed);
             self.next_block.store(block + 1, Ordering::Relaxed);
@@ -811,7 +1059,7 @@ impl SegmentAggregation<'_> {
 /// Keeps the rows `mask` selects of every array.
 fn keep(values: &mut [ArrayRef], ids: &mut [ArrayRef], mask: &BooleanArray) -> Result<()> {
     for array in values.iter_mut().chain(ids.iter_mut()) {
-        *array = filter(array.as_ref(), mask)?;
+        *array = filter_array(array.as_ref(), mask)?;
     }
     Ok(())
 }

@@ -6,8 +6,9 @@ use datafusion::common::extensions_options;
 extensions_options! {
     /// Settings of one session, changed with SET and read with SHOW.
     pub struct HengeOptions {
-        /// Prune segments and filter through bitmap indexes in the scan. With `false` the
-        /// scan reads every segment and evaluates filters on every row: for comparisons.
+        /// Prune segments, filter through bitmap indexes and aggregate in the scan. With
+        /// `false` the scan reads every segment and evaluates filters on every row, and
+        /// DataFusion aggregates what it returns: for comparisons.
         pub pushdown: bool, default = true
     }
 }

@@ -100,6 +100,9 @@ pub struct ScanInput {
     pub schema: SchemaRef,
     /// The schema of the columns read (`ScanColumns::read`).
     pub read_schema: SchemaRef,
+    /// The position of the table's time column among the columns read, if read. Segment
+    /// rows are sorted on it.
+    pub time: Option<usize>,
     pub columns: ScanColumns,
     pub filter: Option<ScanFilter>,
     pub segments: Pruned,
@@ -119,6 +122,8 @@ pub(crate) struct ScanSource {
     pub table: String,
     pub columns: ScanColumns,
     pub read_schema: SchemaRef,
+    /// Position of the time column among the columns read; segment rows are sorted on it.
+    pub time: Option<usize>,
     pub filter: Option<Arc<ScanFilter>>,
     pub partitions: Vec<Vec<Part>>,
     /// Segments in all, pruned by time, pruned by statistics.
@@ -242,6 +247,7 @@ impl HengeScanExec {
             table,
             schema,
             read_schema,
+            time,
             columns,
             filter,
             segments,
@@ -277,6 +283,7 @@ impl HengeScanExec {
                 table,
                 columns,
                 read_schema,
+                time,
                 filter: filter.map(Arc::new),
                 partitions,
                 pruning,

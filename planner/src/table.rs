@@ -124,6 +124,11 @@ impl TableProvider for HengeTable {
             table: self.table.def.name.clone(),
             schema: output_schema,
             read_schema: Arc::new(self.schema.project(&columns.read)?),
+            time: self
+                .table
+                .def
+                .time_column_index()
+                .and_then(|t| columns.read.binary_search(&t).ok()),
             columns,
             filter,
             segments,

@@ -70,6 +70,7 @@ fn batch(
     rows: usize,
     first: i64,
     hours: i64,
+    minutes: bool,
 ) -> RecordBatch {
     let mut ts = Vec::new();
     let (mut country, mut page, mut token, mut n, mut x, mut k) = (
@@ -81,11 +82,11 @@ fn batch(
         Vec::new(),
     );
     for _ in 0..rows {
-        ts.push(
-            START
-                + (first + random.below(hours as u64) as i64) * HOUR
-                + random.below(HOUR as u64) as i64,
-        );
+        let at = START
+            + (first + random.below(hours as u64) as i64) * HOUR
+            + random.below(HOUR as u64) as i64;
+        // Whole minutes where `minutes`: many rows share a time, as events often do.
+        ts.push(if minutes { at - at % 60_000_000 } else { at });
         // Skewed: the first countries are far more common.
         let c = random.below(COUNTRIES.len() as u64) * random.below(COUNTRIES.len() as u64)
             / COUNTRIES.len() as u64;
@@ -349,13 +350,13 @@ async fn pushdown_answers_equal_plain_datafusion() {
     let mut all = Vec::new();
     // Three checkpoints over overlapping hours (several partitions per hour), then rows
     // left in the buffer, some in published hours and some in a new one.
-    for (rows, first, hours, checkpoint) in [
-        (2500, 0, 3, true),
-        (2000, 2, 3, true),
-        (1500, 1, 4, true),
-        (800, 3, 4, false),
+    for (rows, first, hours, checkpoint, minutes) in [
+        (2500, 0, 3, true, false),
+        (2000, 2, 3, true, true),
+        (1500, 1, 4, true, true),
+        (800, 3, 4, false, false),
     ] {
-        let b = batch(&mut random, &table.schema, rows, first, hours);
+        let b = batch(&mut random, &table.schema, rows, first, hours, minutes);
         engine.append(&table, vec![b.clone()]).await.unwrap();
         all.push(b);
         if checkpoint {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::SinkExt;
 use henge_sql_tests::server::TestServer;
+use henge_storage::segment::SegmentReader;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// Every row of every result of `sql`, as text.
@@ -363,4 +364,73 @@ async fn checkpoints_run_by_themselves_on_row_count_and_age() {
         (row.get::<_, i64>(0), row.get::<_, i64>(1)),
         (151, 150 * 149 / 2 + 1000)
     );
+}
+
+/// Damage found in the middle of a segment, after a pushed-down aggregation has already
+/// added its first blocks: the segment is healed and the aggregation goes on from the
+/// damaged block, counting no row twice.
+#[tokio::test]
+async fn aggregations_resume_after_healing_a_segment_midway() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE big (ts TIMESTAMP NOT NULL, page TEXT, n BIGINT) \
+               WITH (time_column = 'ts', segment_granularity = 'day')",
+        )
+        .await
+        .unwrap();
+    // 200,000 rows in one day: one segment of several blocks.
+    let data: String = (0..200_000u64)
+        .map(|i| {
+            let seconds = i * 86_400 / 200_000;
+            format!(
+                "2024-05-01 {:02}:{:02}:{:02}\tp{}\t{}\n",
+                seconds / 3600,
+                seconds / 60 % 60,
+                seconds % 60,
+                i % 7,
+                i
+            )
+        })
+        .collect();
+    let sink = client.copy_in("COPY big FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(data)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 200_000);
+    client.batch_execute("CHECKPOINT").await.unwrap();
+
+    let queries = "SELECT count(*), sum(n), count(DISTINCT page) FROM big; \
+                   SELECT page, count(*), sum(n) FROM big GROUP BY page ORDER BY page; \
+                   SELECT date_trunc('hour', ts) AS h, sum(n) FROM big GROUP BY h ORDER BY h";
+    let before = rows(&client, queries).await.unwrap();
+    assert_eq!(before[0][0].as_deref(), Some("200000"));
+    assert_eq!(before[0][1].as_deref(), Some("19999900000"));
+
+    let files = segment_files(&server, 1);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let reader = SegmentReader::open(&files[0], "big").unwrap();
+    let column = |name: &str| {
+        reader
+            .footer()
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap()
+    };
+    let (n, page) = (column("n"), column("page"));
+    assert!(reader.blocks() >= 3);
+    let last = reader.blocks() - 1;
+    for column in [n, page] {
+        // Damage in the last block of the column, found after the first blocks were added.
+        flip_bit(
+            &files[0],
+            reader.footer().columns[column].blocks[last].data.offset + 3,
+        );
+        assert_eq!(rows(&client, queries).await.unwrap(), before);
+        assert_eq!(
+            std::fs::read(&files[0]).unwrap(),
+            std::fs::read(deep_copy(&server, &files[0])).unwrap()
+        );
+    }
 }
