@@ -178,7 +178,8 @@ impl Report {
             &format!(
                 "Filtered counts and group-bys on {} threads: Henge as it runs by default, \
                  Henge with `SET henge.pushdown = false` (every segment read, the filter \
-                 evaluated on every row), and DuckDB. Medians of {} runs in milliseconds.\n",
+                 evaluated on every row, the rows aggregated by DataFusion), and DuckDB. \
+                 Medians of {} runs in milliseconds.\n",
                 self.threads, self.runs
             ),
         );

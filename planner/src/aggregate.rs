@@ -7,9 +7,15 @@
 //! states segment by segment:
 //!
 //! - a string column in the GROUP BY is grouped on its dictionary ids, never built as
-//!   strings; each group's string is looked up once, when the segment's states are emitted;
-//! - other group keys, such as time buckets (`date_trunc`, `date_bin`, Grafana's
-//!   `floor(extract(epoch …)/n)*n`), are evaluated on the decoded columns;
+//!   strings; each group's string is looked up once, when the segment's states are emitted.
+//!   When every key is a string and their ids combine into few enough numbers, the combined
+//!   ids index the table of groups directly, without hashing;
+//! - a key computed from the time column alone, such as a time bucket (`date_trunc`,
+//!   `date_bin`, Grafana's `floor(extract(epoch …)/n)*n`), is evaluated once per run of
+//!   equal times (segment rows are sorted on time), and when every key is one, rows find
+//!   their group once per run;
+//! - other keys are evaluated on the decoded columns. Keys without dictionary ids mean the
+//!   same in every segment, so one set of groups serves a whole partition;
 //! - only the columns the aggregates and keys need are decoded, in the blocks holding rows
 //!   the filter's indexes keep; when the indexes answer the filter exactly, a `count(*)`
 //!   decodes nothing at all: its counts are the bitmaps' cardinalities.
