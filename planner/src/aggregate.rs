@@ -31,13 +31,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanArray, NullArray, RecordBatch,
+    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, NullArray, RecordBatch,
     RecordBatchOptions, UInt32Array,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{
     cast, filter as filter_array, filter_record_batch, partition, take,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, UInt32Type,
+};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
@@ -60,6 +63,7 @@ use datafusion::physical_plan::{
     PlanProperties, ReplaceChildrenOptions,
 };
 use futures::{StreamExt, TryStreamExt};
+use henge_storage::segment::footer::Stat;
 use henge_storage::segment::SegmentReader;
 
 use crate::options::HengeOptions;
@@ -119,6 +123,9 @@ enum Key {
     /// A string column, at this position of the columns read: grouped on dictionary ids in
     /// segments, on its values in buffered rows.
     Ids(usize),
+    /// An integer, date or timestamp column (not the time column), at this position of the
+    /// columns read.
+    Int(usize),
     /// An expression of the time column alone, such as a time bucket: in segments, where
     /// rows are sorted on time, evaluated once per run of equal times.
     Time(Arc<dyn PhysicalExpr>),
@@ -241,6 +248,20 @@ impl AggregatePlan {
                 Some(c) if read_schema.field(c.index()).data_type() == &DataType::Utf8 => {
                     keys.push(Key::Ids(c.index()))
                 }
+                Some(c)
+                    if Some(c.index()) != source.time
+                        && matches!(
+                            read_schema.field(c.index()).data_type(),
+                            DataType::Int16
+                                | DataType::Int32
+                                | DataType::Int64
+                                | DataType::Date32
+                                | DataType::Timestamp(TimeUnit::Microsecond, _)
+                        ) =>
+                {
+                    need(&expr);
+                    keys.push(Key::Int(c.index()));
+                }
                 _ => {
                     need(&expr);
                     let columns = collect_columns(&expr);
@@ -347,6 +368,7 @@ impl AggregatePlan {
                         None => Ok(values),
                     }
                 }
+                (Key::Int(at), _) => Ok(batch.column(*at).clone()),
                 (Key::Time(expr) | Key::Expr(expr), _) => evaluate(expr, batch),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -567,12 +589,23 @@ enum GroupIndex {
     Dense(DenseIds),
 }
 
-/// Groups of dictionary ids found without hashing: the ids of a row, combined into one
-/// number, index a table of groups.
+/// How a key's values become small numbers (codes) in [`DenseIds`].
+#[derive(Debug, Clone, Copy)]
+enum Code {
+    /// Dictionary ids, as they are.
+    Id,
+    /// Integers (dates, timestamps) counted from the segment's smallest value.
+    Offset(i64),
+}
+
+/// Groups found without hashing: the codes of a row's keys, combined into one number, index
+/// a table of groups. For keys of few values: strings by dictionary id, integers within a
+/// narrow range.
 struct DenseIds {
-    /// For each key, its dictionary's length plus one: the last id stands for NULL.
+    codes: Vec<Code>,
+    /// For each key, its number of values plus one: the last code stands for NULL.
     sizes: Vec<u32>,
-    /// The group of each combination of ids, `u32::MAX` where there is none yet.
+    /// The group of each combination of codes, `u32::MAX` where there is none yet.
     slots: Vec<u32>,
     /// The combination of each group.
     groups: Vec<u32>,
@@ -581,18 +614,19 @@ struct DenseIds {
 }
 
 impl DenseIds {
-    /// A table for keys whose dictionaries have `lengths` values, when the combinations
+    /// A table for keys coded by `codes` with `values` values each, when the combinations
     /// are few enough for one (at most `limit`).
-    fn new(lengths: &[usize], limit: usize) -> Option<DenseIds> {
-        let sizes: Vec<u32> = lengths
+    fn new(codes: Vec<(Code, u64)>, limit: usize) -> Option<DenseIds> {
+        let sizes: Vec<u32> = codes
             .iter()
-            .map(|&l| u32::try_from(l + 1).ok())
+            .map(|&(_, values)| u32::try_from(values.checked_add(1)?).ok())
             .collect::<Option<_>>()?;
         let combinations = sizes
             .iter()
             .try_fold(1usize, |n, &s| n.checked_mul(s as usize))
             .filter(|&n| n <= limit)?;
         Some(DenseIds {
+            codes: codes.into_iter().map(|(c, _)| c).collect(),
             sizes,
             slots: vec![u32::MAX; combinations],
             groups: Vec::new(),
@@ -604,34 +638,40 @@ impl DenseIds {
         let rows = keys.first().map_or(0, |k| k.len());
         self.combined.clear();
         self.combined.resize(rows, 0);
-        for (key, &size) in keys.iter().zip(&self.sizes) {
-            let ids = key.as_primitive::<UInt32Type>();
+        let outside =
+            || DataFusionError::Internal("a group key outside its segment's range".into());
+        for ((key, &size), code) in keys.iter().zip(&self.sizes).zip(&self.codes) {
             let null = size - 1;
-            let values = ids.values();
-            match ids.nulls().filter(|n| n.null_count() > 0) {
-                None => {
-                    for (c, &id) in self.combined.iter_mut().zip(values.iter()) {
-                        *c = *c * size + id.min(null);
-                    }
+            match code {
+                Code::Id => {
+                    let ids = key.as_primitive::<UInt32Type>();
+                    combine(
+                        &mut self.combined,
+                        ids.nulls(),
+                        size,
+                        ids.values().iter().map(|&id| (id < null).then_some(id)),
+                    )
                 }
-                Some(nulls) => {
-                    for (i, c) in self.combined.iter_mut().enumerate() {
-                        let id = if nulls.is_valid(i) {
-                            values[i].min(null)
-                        } else {
-                            null
-                        };
-                        *c = *c * size + id;
-                    }
+                Code::Offset(min) => {
+                    let values = cast(key, &DataType::Int64)?;
+                    let values = values.as_primitive::<Int64Type>();
+                    combine(
+                        &mut self.combined,
+                        values.nulls(),
+                        size,
+                        values.values().iter().map(|&v| {
+                            v.checked_sub(*min)
+                                .and_then(|c| u32::try_from(c).ok())
+                                .filter(|&c| c < null)
+                        }),
+                    )
                 }
             }
+            .ok_or_else(outside)?;
         }
         indices.clear();
         for &c in &self.combined {
-            let slot = self
-                .slots
-                .get_mut(c as usize)
-                .ok_or_else(|| DataFusionError::Internal("a group id out of range".into()))?;
+            let slot = self.slots.get_mut(c as usize).ok_or_else(outside)?;
             if *slot == u32::MAX {
                 *slot = self.groups.len() as u32;
                 self.groups.push(c);
@@ -641,24 +681,59 @@ impl DenseIds {
         Ok(())
     }
 
-    /// The ids of every group, one array per key, NULL for NULL.
+    /// The keys of every group: dictionary ids, or the integers as `Int64`.
     fn emit(&mut self) -> Vec<ArrayRef> {
-        let mut ids: Vec<Vec<Option<u32>>> =
+        let mut codes: Vec<Vec<Option<u32>>> =
             vec![Vec::with_capacity(self.groups.len()); self.sizes.len()];
         for &group in &self.groups {
             let mut c = group;
             for (k, &size) in self.sizes.iter().enumerate().rev() {
-                let id = c % size;
+                let code = c % size;
                 c /= size;
-                ids[k].push((id != size - 1).then_some(id));
+                codes[k].push((code != size - 1).then_some(code));
             }
         }
         self.groups.clear();
         self.slots.fill(u32::MAX);
-        ids.into_iter()
-            .map(|ids| Arc::new(UInt32Array::from(ids)) as ArrayRef)
+        codes
+            .into_iter()
+            .zip(&self.codes)
+            .map(|(codes, code)| match code {
+                Code::Id => Arc::new(UInt32Array::from(codes)) as ArrayRef,
+                Code::Offset(min) => Arc::new(Int64Array::from_iter(
+                    codes.into_iter().map(|c| c.map(|c| min + i64::from(c))),
+                )),
+            })
             .collect()
     }
+}
+
+/// Folds one key's codes into the combined codes of the rows: `combined * size + code`,
+/// NULL rows taking the last code. `None` when a value has no code.
+fn combine(
+    combined: &mut [u32],
+    nulls: Option<&NullBuffer>,
+    size: u32,
+    codes: impl Iterator<Item = Option<u32>>,
+) -> Option<()> {
+    let null = size - 1;
+    match nulls.filter(|n| n.null_count() > 0) {
+        None => {
+            for (c, code) in combined.iter_mut().zip(codes) {
+                *c = *c * size + code?;
+            }
+        }
+        Some(nulls) => {
+            for ((i, c), code) in combined.iter_mut().enumerate().zip(codes) {
+                let code = match nulls.is_valid(i) {
+                    true => code?,
+                    false => null,
+                };
+                *c = *c * size + code;
+            }
+        }
+    }
+    Some(())
 }
 
 /// The group keys of a batch of rows.
@@ -904,6 +979,7 @@ fn aggregate_batch(
         .iter()
         .map(|key| match key {
             Key::Ids(at) => Ok(read.column(*at).clone()),
+            Key::Int(at) => Ok(read.column(*at).clone()),
             Key::Time(expr) | Key::Expr(expr) => evaluate(expr, &read),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -934,8 +1010,9 @@ struct SegmentAggregation<'a> {
 }
 
 impl SegmentAggregation<'_> {
-    /// Adds the segment's rows to `shared` when given; otherwise to partials of its own,
-    /// emitted at the end with each group's strings looked up in the dictionaries.
+    /// Adds the segment's rows to partials of its own when its keys have few values
+    /// (grouped without hashing) or are dictionary ids, emitted at the end with each group's
+    /// strings looked up in the dictionaries; to `shared` otherwise.
     fn run(
         &self,
         reader: &SegmentReader,
@@ -943,50 +1020,76 @@ impl SegmentAggregation<'_> {
     ) -> Result<Option<RecordBatch>> {
         let plan = self.plan;
         let read = &self.source.columns.read;
-        match shared {
-            Some(shared) => {
-                self.walk(reader, |batch, keys| lock(shared).add(batch, keys))?;
-                Ok(None)
-            }
-            None => {
-                // A fresh start on every run: these partials die with a failed one.
-                self.next_block.store(0, Ordering::Relaxed);
-                self.rows.store(0, Ordering::Relaxed);
-                // Strings alone, with few combinations of values: grouped without hashing.
-                let dense = match plan.keys.iter().all(|k| matches!(k, Key::Ids(_))) {
-                    true => {
-                        let lengths = plan
-                            .keys
-                            .iter()
-                            .filter_map(|k| match k {
-                                Key::Ids(at) => Some(reader.dictionary(read[*at]).map(|d| d.len())),
-                                _ => None,
-                            })
-                            .collect::<henge_storage::Result<Vec<_>>>()
-                            .map_err(storage_error)?;
-                        let limit = (reader.rows() as usize)
-                            .saturating_mul(4)
-                            .clamp(1 << 12, 1 << 20);
-                        DenseIds::new(&lengths, limit)
+        let dense = self.dense(reader)?;
+        if let (None, Some(shared)) = (&dense, shared) {
+            self.walk(reader, |batch, keys| lock(shared).add(batch, keys))?;
+            return Ok(None);
+        }
+        // A fresh start on every run: these partials die with a failed one.
+        self.next_block.store(0, Ordering::Relaxed);
+        self.rows.store(0, Ordering::Relaxed);
+        let mut partials = Partials::new(plan.clone(), true, dense)?;
+        self.walk(reader, |batch, keys| partials.add(batch, keys))?;
+        partials.finish(|i, array| {
+            let array = match plan.keys.get(i) {
+                Some(Key::Ids(at)) => {
+                    let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
+                    take(dictionary, array.as_primitive::<UInt32Type>(), None)?
+                }
+                _ => array,
+            };
+            let wanted = plan.schema.field(i).data_type();
+            Ok(match array.data_type() == wanted {
+                true => array,
+                false => cast(&array, wanted)?,
+            })
+        })
+    }
+
+    /// A table of groups without hashing for this segment, when every key is a string or an
+    /// integer column and their values combine into few enough numbers: for strings, as
+    /// many as four times the rows; for integers, whose groups are otherwise shared by the
+    /// whole partition, an eighth of the rows (segments then emit few groups each).
+    fn dense(&self, reader: &SegmentReader) -> Result<Option<DenseIds>> {
+        let read = &self.source.columns.read;
+        let rows = reader.rows() as usize;
+        let mut codes = Vec::new();
+        let mut integers = false;
+        for key in &self.plan.keys {
+            match key {
+                Key::Ids(at) => {
+                    let values = reader.dictionary(read[*at]).map_err(storage_error)?.len();
+                    codes.push((Code::Id, values as u64));
+                }
+                Key::Int(at) => {
+                    integers = true;
+                    let meta = reader.footer().columns.get(read[*at]);
+                    match meta.map(|m| (&m.min, &m.max)) {
+                        Some((Some(Stat::Int(min)), Some(Stat::Int(max)))) if min <= max => {
+                            let Some(span) =
+                                max.checked_sub(*min).and_then(|s| u64::try_from(s).ok())
+                            else {
+                                return Ok(None);
+                            };
+                            codes.push((Code::Offset(*min), span + 1));
+                        }
+                        // Every value NULL.
+                        Some((None, None))
+                            if meta.is_some_and(|m| m.null_count == reader.rows()) =>
+                        {
+                            codes.push((Code::Offset(0), 0))
+                        }
+                        _ => return Ok(None),
                     }
-                    false => None,
-                };
-                let mut partials = Partials::new(plan.clone(), true, dense)?;
-                self.walk(reader, |batch, keys| partials.add(batch, keys))?;
-                partials.finish(|i, array| match plan.keys.get(i) {
-                    Some(Key::Ids(at)) => {
-                        let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
-                        let strings = take(dictionary, array.as_primitive::<UInt32Type>(), None)?;
-                        let wanted = plan.schema.field(i).data_type();
-                        Ok(match strings.data_type() == wanted {
-                            true => strings,
-                            false => cast(&strings, wanted)?,
-                        })
-                    }
-                    _ => Ok(array),
-                })
+                }
+                Key::Time(_) | Key::Expr(_) => return Ok(None),
             }
         }
+        let limit = match integers {
+            false => rows.saturating_mul(4).clamp(1 << 12, 1 << 20),
+            true => (rows / 8).clamp(1 << 12, 1 << 20),
+        };
+        Ok(DenseIds::new(codes, limit))
     }
 
     /// Decodes what the aggregation needs of each block holding candidate rows, from
@@ -1009,7 +1112,7 @@ impl SegmentAggregation<'_> {
             .iter()
             .filter_map(|k| match k {
                 Key::Ids(at) => Some(read[*at]),
-                Key::Time(_) | Key::Expr(_) => None,
+                Key::Int(_) | Key::Time(_) | Key::Expr(_) => None,
             })
             .collect();
         let from = self.next_block.load(Ordering::Relaxed);

@@ -248,12 +248,20 @@ fn query(random: &mut Random) -> String {
         ),
         4 => format!("SELECT count(*), sum(n) FROM t WHERE page IN (SELECT page FROM t WHERE {p})"),
         5 => format!("SELECT date_trunc('hour', ts), count(*), sum(n) FROM t WHERE {p} GROUP BY 1"),
-        7 => format!(
-            "SELECT {}, {} FROM t WHERE {p} GROUP BY {}",
-            ["country", "page", "country, page", "country, k"][random.below(4) as usize],
-            aggregates(random),
-            ["country", "page", "country, page", "country, k"][random.below(4) as usize]
-        ),
+        7 => {
+            let keys = [
+                "country",
+                "page",
+                "country, page",
+                "country, k",
+                "n",
+                "k, page",
+            ][random.below(6) as usize];
+            format!(
+                "SELECT {keys}, {} FROM t WHERE {p} GROUP BY {keys}",
+                aggregates(random)
+            )
+        }
         8 => {
             let bucket = [
                 "date_trunc('minute', ts)",
