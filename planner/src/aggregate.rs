@@ -18,7 +18,8 @@
 //!   same in every segment, so one set of groups serves a whole partition;
 //! - only the columns the aggregates and keys need are decoded, in the blocks holding rows
 //!   the filter's indexes keep; when the indexes answer the filter exactly, a `count(*)`
-//!   decodes nothing at all: its counts are the bitmaps' cardinalities.
+//!   decodes nothing at all: its counts are the bitmaps' cardinalities, and grouped by one
+//!   string column of few values, each group's count is that of its value's bitmap.
 //!
 //! The accumulators are DataFusion's own, created from the aggregate expressions the query
 //! planned, so the final aggregation merges these states as it would its own partial ones
@@ -65,6 +66,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 use henge_storage::segment::footer::Stat;
 use henge_storage::segment::SegmentReader;
+use roaring::RoaringBitmap;
 
 use crate::options::HengeOptions;
 use crate::scan::{
@@ -151,6 +153,9 @@ struct AggregatePlan {
     /// The layout of the batches `Key::Time` keys are evaluated on, one row per run: the
     /// time column in its place, placeholders elsewhere.
     runs: Option<(usize, SchemaRef)>,
+    /// Every aggregate is `count(*)` and the one key a string: counts can come from the
+    /// bitmap indexes.
+    counts_only: bool,
     /// `gby=[…], aggr=[…]`, for EXPLAIN.
     text: String,
 }
@@ -300,8 +305,25 @@ impl AggregatePlan {
         let runs = source
             .time
             .map(|t| (t, Layout::new(read_schema, BTreeSet::from([t])).schema));
+        let counts_only = matches!(keys.as_slice(), [Key::Ids(_)])
+            && aggregates
+                .iter()
+                .zip(&arguments)
+                .zip(&filters)
+                .all(|((a, args), f)| {
+                    a.fun().name() == "count"
+                        && !a.is_distinct()
+                        && f.is_none()
+                        && args.iter().all(|e| {
+                            e.downcast_ref::<Literal>()
+                                .is_some_and(|l| !l.value().is_null())
+                        })
+                        && a.state_fields()
+                            .is_ok_and(|f| f.len() == 1 && f[0].data_type() == &DataType::Int64)
+                });
         Ok(Some(AggregatePlan {
             runs,
+            counts_only,
             schema: aggregate.schema(),
             keys,
             aggregates,
@@ -1020,16 +1042,22 @@ impl SegmentAggregation<'_> {
     ) -> Result<Option<RecordBatch>> {
         let plan = self.plan;
         let read = &self.source.columns.read;
+        let candidates = candidates(reader, self.source.filter.as_deref())?;
         let dense = self.dense(reader)?;
         if let (None, Some(shared)) = (&dense, shared) {
-            self.walk(reader, |batch, keys| lock(shared).add(batch, keys))?;
+            self.walk(reader, &candidates, |batch, keys| {
+                lock(shared).add(batch, keys)
+            })?;
             return Ok(None);
         }
         // A fresh start on every run: these partials die with a failed one.
         self.next_block.store(0, Ordering::Relaxed);
         self.rows.store(0, Ordering::Relaxed);
+        if let Some(counts) = self.counts_from_bitmaps(reader, &candidates)? {
+            return Ok(counts);
+        }
         let mut partials = Partials::new(plan.clone(), true, dense)?;
-        self.walk(reader, |batch, keys| partials.add(batch, keys))?;
+        self.walk(reader, &candidates, |batch, keys| partials.add(batch, keys))?;
         partials.finish(|i, array| {
             let array = match plan.keys.get(i) {
                 Some(Key::Ids(at)) => {
@@ -1044,6 +1072,71 @@ impl SegmentAggregation<'_> {
                 false => cast(&array, wanted)?,
             })
         })
+    }
+
+    /// `count(*)` grouped by one string column, where the indexes answer the filter exactly
+    /// and the column has few values, each with its bitmap: a group's count is the number
+    /// of candidate rows in its value's bitmap, and no row is decoded. `None` when this does
+    /// not apply; `Some(None)` when no row counts.
+    fn counts_from_bitmaps(
+        &self,
+        reader: &SegmentReader,
+        (candidates, exact): &(Option<RoaringBitmap>, bool),
+    ) -> Result<Option<Option<RecordBatch>>> {
+        let plan = self.plan;
+        let (true, true, [Key::Ids(at)]) = (plan.counts_only, *exact, plan.keys.as_slice()) else {
+            return Ok(None);
+        };
+        let column = self.source.columns.read[*at];
+        let indexed = reader
+            .footer()
+            .columns
+            .get(column)
+            .and_then(|c| c.dictionary.as_ref())
+            .is_some_and(|d| d.bitmaps.is_some());
+        let dictionary = reader.dictionary(column).map_err(storage_error)?;
+        if !indexed || dictionary.len() > (reader.rows() as usize / 64).max(64) {
+            return Ok(None);
+        }
+        let count = |rows: RoaringBitmap| match candidates {
+            Some(candidates) => rows.intersection_len(candidates),
+            None => rows.len(),
+        };
+        let (mut ids, mut counts) = (Vec::new(), Vec::new());
+        for id in 0..dictionary.len() as u32 {
+            let rows = reader.value_bitmap(column, id).map_err(storage_error)?;
+            match count(rows) {
+                0 => {}
+                n => {
+                    ids.push(Some(id));
+                    counts.push(n as i64);
+                }
+            }
+        }
+        match count(reader.null_rows(column).map_err(storage_error)?) {
+            0 => {}
+            n => {
+                ids.push(None);
+                counts.push(n as i64);
+            }
+        }
+        let rows: i64 = counts.iter().sum();
+        self.rows.store(rows as usize, Ordering::Relaxed);
+        if rows == 0 {
+            return Ok(Some(None));
+        }
+        let strings = take(dictionary, &UInt32Array::from(ids), None)?;
+        let wanted = plan.schema.field(0).data_type();
+        let mut columns = vec![match strings.data_type() == wanted {
+            true => strings,
+            false => cast(&strings, wanted)?,
+        }];
+        let counts: ArrayRef = Arc::new(Int64Array::from(counts));
+        columns.extend(plan.aggregates.iter().map(|_| counts.clone()));
+        Ok(Some(Some(RecordBatch::try_new(
+            plan.schema.clone(),
+            columns,
+        )?)))
     }
 
     /// A table of groups without hashing for this segment, when every key is a string or an
@@ -1097,11 +1190,12 @@ impl SegmentAggregation<'_> {
     fn walk(
         &self,
         reader: &SegmentReader,
+        (candidates, exact): &(Option<RoaringBitmap>, bool),
         mut add: impl FnMut(&RecordBatch, &Keys) -> Result<()>,
     ) -> Result<()> {
         let (plan, source, metrics) = (self.plan, self.source, self.metrics);
         let read = &source.columns.read;
-        let (candidates, exact) = candidates(reader, source.filter.as_deref())?;
+        let exact = *exact;
         let (layout, residual) = match &source.filter {
             Some(f) if !exact => (&plan.residual, Some(&f.predicate)),
             _ => (&plan.exact, None),

@@ -235,7 +235,7 @@ fn predicate(random: &mut Random, alias: &str, depth: u32) -> String {
 
 fn query(random: &mut Random) -> String {
     let p = predicate(random, "", 3);
-    match random.below(10) {
+    match random.below(11) {
         0 => format!(
             "SELECT count(*), sum(n), count(page), min(country), max(ts), min(x) FROM t WHERE {p}"
         ),
@@ -277,6 +277,10 @@ fn query(random: &mut Random) -> String {
             )
         }
         9 => format!("SELECT {} FROM t WHERE {p}", aggregates(random)),
+        10 => {
+            let key = ["country", "page", "token"][random.below(3) as usize];
+            format!("SELECT {key}, count(*), count(1) FROM t WHERE {p} GROUP BY {key}")
+        }
         _ => format!(
             "SELECT count(*) FROM (SELECT n FROM t WHERE {p} LIMIT {}) AS s",
             random.below(3000)

@@ -281,6 +281,25 @@ async fn explain_shows_aggregation_pushed_down() {
         50
     );
 
+    // count(*) grouped by a string under a filter the indexes answer: each group's count is
+    // the size of its value's bitmap among the kept rows, and no row is decoded.
+    let by_bitmaps = "SELECT country, count(*) FROM clicks WHERE ts >= '2024-06-01 10:00' \
+                      GROUP BY country ORDER BY country";
+    let plan = explain(&client, &format!("ANALYZE {by_bitmaps}")).await;
+    assert!(plan.contains("segments_scanned=2"), "{plan}");
+    assert!(plan.contains("rows_decoded=0"), "{plan}");
+    let counts: Vec<(String, i64)> = client
+        .query(by_bitmaps, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("DE".into(), 51), ("FR".into(), 50), ("US".into(), 100)]
+    );
+
     // Aggregates DataFusion must see rows for (ordered ones) stay as they were.
     let ordered = "SELECT country, array_agg(page ORDER BY ms) FROM clicks GROUP BY country";
     let plan = explain(&client, ordered).await;
