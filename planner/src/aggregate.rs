@@ -58,6 +58,7 @@ use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet, RecordOutput};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
@@ -96,10 +97,20 @@ impl PhysicalOptimizerRule for PushAggregates {
             let pushed = node
                 .downcast_ref::<AggregateExec>()
                 .and_then(|aggregate| {
-                    let scan = aggregate.input().downcast_ref::<HengeScanExec>()?;
-                    Some((aggregate, scan))
+                    // Straight over the scan, or over a projection of it (a subquery's
+                    // aliases and computed columns), which the aggregation then computes.
+                    let input = aggregate.input();
+                    match input.downcast_ref::<ProjectionExec>() {
+                        Some(projection) => {
+                            let scan = projection.input().downcast_ref::<HengeScanExec>()?;
+                            Some((aggregate, Some(projection), scan))
+                        }
+                        None => Some((aggregate, None, input.downcast_ref::<HengeScanExec>()?)),
+                    }
                 })
-                .map(|(aggregate, scan)| HengeAggregateExec::try_new(aggregate, scan))
+                .map(|(aggregate, projection, scan)| {
+                    HengeAggregateExec::try_new(aggregate, projection, scan)
+                })
                 .transpose()?
                 .flatten();
             Ok(match pushed {
@@ -209,8 +220,13 @@ impl Layout {
 }
 
 impl AggregatePlan {
-    /// The plan for `aggregate` over `source`, or `None` when it cannot be pushed down.
-    fn try_new(aggregate: &AggregateExec, source: &ScanSource) -> Result<Option<AggregatePlan>> {
+    /// The plan for `aggregate` over `source` (through `projection`, if given), or `None`
+    /// when it cannot be pushed down.
+    fn try_new(
+        aggregate: &AggregateExec,
+        projection: Option<&ProjectionExec>,
+        source: &ScanSource,
+    ) -> Result<Option<AggregatePlan>> {
         let group_by = aggregate.group_expr();
         if *aggregate.mode() != AggregateMode::Partial
             || !group_by.is_single()
@@ -222,12 +238,38 @@ impl AggregatePlan {
         {
             return Ok(None);
         }
+        // A volatile expression evaluated once per use would not be the one value per row
+        // the projection gives.
+        if projection.is_some_and(|p| p.expr().iter().any(|e| is_volatile(&e.expr))) {
+            return Ok(None);
+        }
         let columns = &source.columns;
         let read_schema = &source.read_schema;
-        // The aggregation's expressions refer to the scan's output columns; the batches it
-        // sees here are laid out as the read columns.
-        let remap = |expr: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
+        // The aggregation's expressions refer to the projection's columns, if any, which
+        // refer to the scan's output columns; the batches it sees here are laid out as the
+        // read columns.
+        let project = |expr: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
+            let Some(projection) = projection else {
+                return Ok(expr.clone());
+            };
             expr.clone()
+                .transform_down(|e| {
+                    let Some(column) = e.downcast_ref::<Column>() else {
+                        return Ok(Transformed::no(e));
+                    };
+                    let projected = projection.expr().get(column.index()).ok_or_else(|| {
+                        DataFusionError::Internal(format!("no projected column {column}"))
+                    })?;
+                    Ok(Transformed::new(
+                        projected.expr.clone(),
+                        true,
+                        TreeNodeRecursion::Jump,
+                    ))
+                })
+                .map(|t| t.data)
+        };
+        let remap = |expr: &Arc<dyn PhysicalExpr>| -> Result<Arc<dyn PhysicalExpr>> {
+            project(expr)?
                 .transform(|e| {
                     let Some(column) = e.downcast_ref::<Column>() else {
                         return Ok(Transformed::no(e));
@@ -435,13 +477,14 @@ impl HengeAggregateExec {
     /// when it cannot be.
     fn try_new(
         aggregate: &AggregateExec,
+        projection: Option<&ProjectionExec>,
         scan: &HengeScanExec,
     ) -> Result<Option<HengeAggregateExec>> {
         if scan.limit.is_some() {
             return Ok(None);
         }
         let source = scan.source.clone();
-        let Some(plan) = AggregatePlan::try_new(aggregate, &source)? else {
+        let Some(plan) = AggregatePlan::try_new(aggregate, projection, &source)? else {
             return Ok(None);
         };
         let properties = Arc::new(PlanProperties::new(

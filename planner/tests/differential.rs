@@ -235,7 +235,7 @@ fn predicate(random: &mut Random, alias: &str, depth: u32) -> String {
 
 fn query(random: &mut Random) -> String {
     let p = predicate(random, "", 3);
-    match random.below(11) {
+    match random.below(13) {
         0 => format!(
             "SELECT count(*), sum(n), count(page), min(country), max(ts), min(x) FROM t WHERE {p}"
         ),
@@ -277,6 +277,15 @@ fn query(random: &mut Random) -> String {
             )
         }
         9 => format!("SELECT {} FROM t WHERE {p}", aggregates(random)),
+        11 => format!(
+            "SELECT c, h, count(*), sum(m), max(p) FROM \
+             (SELECT country AS c, date_trunc('hour', ts) AS h, n * 2 AS m, page AS p \
+              FROM t WHERE {p}) AS s GROUP BY c, h"
+        ),
+        12 => format!(
+            "SELECT r, count(*) FROM (SELECT CAST(random() * 3 AS BIGINT) * 0 AS r FROM t \
+             WHERE {p}) AS s GROUP BY r"
+        ),
         10 => {
             let key = ["country", "page", "token"][random.below(3) as usize];
             format!("SELECT {key}, count(*), count(1) FROM t WHERE {p} GROUP BY {key}")

@@ -300,6 +300,35 @@ async fn explain_shows_aggregation_pushed_down() {
         vec![("DE".into(), 51), ("FR".into(), 50), ("US".into(), 100)]
     );
 
+    // Through a subquery's projection: its aliases and expressions are computed in the scan.
+    let subquery = "SELECT c, count(*), sum(m) FROM \
+                    (SELECT country AS c, ms * 2 AS m FROM clicks WHERE ms < 100) AS s \
+                    GROUP BY c ORDER BY c";
+    let plan = explain(&client, subquery).await;
+    assert!(
+        plan.contains("HengeAggregateExec: aggregation pushed down, gby=[c]"),
+        "{plan}"
+    );
+    let sums: Vec<(String, i64, i64)> = client
+        .query(subquery, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        sums,
+        vec![
+            ("DE".into(), 26, 2 * ((0..100).step_by(4).sum::<i64>() + 1)),
+            ("FR".into(), 25, 2 * (1..100).step_by(4).sum::<i64>()),
+            (
+                "US".into(),
+                50,
+                2 * (0..100).filter(|i| i % 4 >= 2).sum::<i64>()
+            ),
+        ]
+    );
+
     // Aggregates DataFusion must see rows for (ordered ones) stay as they were.
     let ordered = "SELECT country, array_agg(page ORDER BY ms) FROM clicks GROUP BY country";
     let plan = explain(&client, ordered).await;
