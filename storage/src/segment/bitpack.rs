@@ -39,32 +39,60 @@ pub fn pack(values: &[u64], width: u8) -> Vec<u8> {
     out
 }
 
-/// Unpacks `count` values of `width` bits from `bytes`, calling `emit` with each in order.
-/// Returns `None` when `bytes` is too short or `width` is impossible.
-pub fn unpack(bytes: &[u8], width: u8, count: usize, mut emit: impl FnMut(u64)) -> Option<()> {
+/// Unpacks `count` values of `width` bits from `bytes`, handing them to `emit` in order, a
+/// few at a time. Returns `None` when `bytes` is too short or `width` is impossible.
+pub fn unpack(bytes: &[u8], width: u8, count: usize, mut emit: impl FnMut(&[u64])) -> Option<()> {
     if width > 64 || bytes.len() < packed_len(count, width)? {
         return None;
     }
-    if width == 0 {
-        (0..count).for_each(|_| emit(0));
-        return Some(());
+    let groups = count / 8;
+    // Eight values take exactly `width` bytes. For the widths a value never spans more than
+    // eight bytes from its first, a version per width reads each group with shifts the
+    // compiler knows.
+    macro_rules! by_width {
+        ($($w:literal)*) => {
+            match width {
+                $($w => unpack_groups::<$w>(bytes, groups, &mut emit),)*
+                _ => unpack_each(bytes, width, 0, groups * 8, &mut emit),
+            }
+        };
     }
-    let mask = if width == 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
+    by_width!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
+    unpack_each(bytes, width, groups * 8, count, &mut emit);
+    Some(())
+}
+
+/// The first `groups` groups of eight values of `W` bits (at most 56).
+fn unpack_groups<const W: usize>(bytes: &[u8], groups: usize, emit: &mut impl FnMut(&[u64])) {
+    let mask = (1u64 << W) - 1;
+    let mut values = [0u64; 8];
+    // Each group and the eight bytes after it (the padding guarantees them).
+    for window in (0..groups).map(|g| &bytes[g * W..g * W + W + 8]) {
+        for (j, value) in values.iter_mut().enumerate() {
+            let bit = j * W;
+            *value = (u64::from_le_bytes(word_at(window, bit / 8)) >> (bit % 8)) & mask;
+        }
+        emit(&values);
+    }
+}
+
+/// Values `from..to`, one at a time.
+fn unpack_each(bytes: &[u8], width: u8, from: usize, to: usize, emit: &mut impl FnMut(&[u64])) {
+    let mask = match width {
+        64 => u64::MAX,
+        w => (1u64 << w) - 1,
     };
     let width = usize::from(width);
-    for i in 0..count {
+    for i in from..to {
         let bit = i * width;
         let (byte, shift) = (bit / 8, bit % 8);
         let mut value = u64::from_le_bytes(word_at(bytes, byte)) >> shift;
         if shift + width > 64 {
             value |= u64::from(bytes[byte + 8]) << (64 - shift);
         }
-        emit(value & mask);
+        emit(&[value & mask]);
     }
-    Some(())
 }
 
 fn word_at(bytes: &[u8], at: usize) -> [u8; 8] {
@@ -83,7 +111,7 @@ mod tests {
         let packed = pack(values, width);
         assert_eq!(packed.len(), packed_len(values.len(), width).unwrap());
         let mut out = Vec::new();
-        unpack(&packed, width, values.len(), |v| out.push(v)).unwrap();
+        unpack(&packed, width, values.len(), |v| out.extend_from_slice(v)).unwrap();
         out
     }
 

@@ -95,17 +95,19 @@ pub fn decode_ints(encoding: Encoding, bytes: &[u8], count: usize) -> Option<Vec
         | Encoding::Scaled {
             reference, width, ..
         } => bitpack::unpack(bytes, width, count, |v| {
-            out.push(reference.wrapping_add(v as i64))
+            out.extend(v.iter().map(|&v| reference.wrapping_add(v as i64)))
         })?,
         Encoding::Delta { first, width } => {
             let mut value = first;
             let mut first_row = true;
             bitpack::unpack(bytes, width, count, |v| {
-                if !first_row {
-                    value = value.wrapping_add(unzigzag(v));
+                for &v in v {
+                    if !first_row {
+                        value = value.wrapping_add(unzigzag(v));
+                    }
+                    first_row = false;
+                    out.push(value);
                 }
-                first_row = false;
-                out.push(value);
             })?
         }
         _ => return None,
@@ -118,8 +120,8 @@ pub fn decode_ids(width: u8, bytes: &[u8], count: usize, dictionary_len: u32) ->
     let mut out = Vec::with_capacity(count);
     let mut in_range = true;
     bitpack::unpack(bytes, width, count, |v| {
-        in_range &= v < u64::from(dictionary_len);
-        out.push(v as u32);
+        in_range &= v.iter().all(|&v| v < u64::from(dictionary_len));
+        out.extend(v.iter().map(|&v| v as u32));
     })?;
     in_range.then_some(out)
 }
