@@ -29,28 +29,36 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int64Array, NullArray, RecordBatch,
     RecordBatchOptions, UInt32Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::kernels::boolean::and;
+use datafusion::arrow::compute::kernels::cmp::not_distinct;
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{
     cast, filter as filter_array, filter_record_batch, partition, take,
 };
 use datafusion::arrow::datatypes::{
     DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, UInt32Type,
 };
+use datafusion::common::cast::as_boolean_array;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::ScalarValue;
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::functions_aggregate::count::Count;
+use datafusion::logical_expr::sort_properties::SortProperties;
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{EquivalenceProperties, GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_expr::{PhysicalSortExpr, ScalarFunctionExpr};
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
@@ -164,6 +172,9 @@ struct AggregatePlan {
     /// The layout of the batches `Key::Time` keys are evaluated on, one row per run: the
     /// time column in its place, placeholders elsewhere.
     runs: Option<(usize, SchemaRef)>,
+    /// Every time key is monotonic in time: equal at both ends of a range of sorted rows,
+    /// equal throughout.
+    monotonic: bool,
     /// Every aggregate is `count(*)` and the one key a string: counts can come from the
     /// bitmap indexes.
     counts_only: bool,
@@ -353,7 +364,7 @@ impl AggregatePlan {
                 .zip(&arguments)
                 .zip(&filters)
                 .all(|((a, args), f)| {
-                    a.fun().name() == "count"
+                    a.fun().inner().downcast_ref::<Count>().is_some()
                         && !a.is_distinct()
                         && f.is_none()
                         && args.iter().all(|e| {
@@ -363,7 +374,14 @@ impl AggregatePlan {
                         && a.state_fields()
                             .is_ok_and(|f| f.len() == 1 && f[0].data_type() == &DataType::Int64)
                 });
+        let monotonic = runs.as_ref().is_some_and(|(time, schema)| {
+            keys.iter().all(|k| match k {
+                Key::Time(expr) => monotonic(expr, schema, *time),
+                _ => true,
+            })
+        });
         Ok(Some(AggregatePlan {
+            monotonic,
             runs,
             counts_only,
             schema: aggregate.schema(),
@@ -384,8 +402,18 @@ impl AggregatePlan {
         let rows = batch.num_rows();
         let runs = match &self.runs {
             Some((time, schema)) if self.keys.iter().any(|k| matches!(k, Key::Time(_))) => {
-                let ranges = partition(&[batch.column(*time).clone()])?.ranges();
-                (ranges.len() * 4 <= rows).then(|| {
+                let uniform = match self.monotonic {
+                    true => self.uniform_ranges(batch, *time, schema)?,
+                    false => None,
+                };
+                let ranges = match uniform {
+                    Some(ranges) => Some(ranges),
+                    None => {
+                        let ranges = partition(&[batch.column(*time).clone()])?.ranges();
+                        (ranges.len() * 4 <= rows).then_some(ranges)
+                    }
+                };
+                ranges.map(|ranges| {
                     let firsts =
                         UInt32Array::from_iter_values(ranges.iter().map(|r| r.start as u32));
                     (ranges, firsts, *time, schema)
@@ -395,15 +423,7 @@ impl AggregatePlan {
         };
         // The rows of `batch` at the start of each run, for time keys.
         let starts = match &runs {
-            Some((ranges, firsts, time, schema)) => {
-                let columns = (0..schema.fields().len())
-                    .map(|i| match i == *time {
-                        true => Ok(take(batch.column(i), firsts, None)?),
-                        false => Ok(Arc::new(NullArray::new(ranges.len())) as ArrayRef),
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Some(RecordBatch::try_new((*schema).clone(), columns)?)
-            }
+            Some((_, firsts, time, schema)) => Some(rows_at(batch, firsts, *time, schema)?),
             None => None,
         };
         let every_key_timed = self.keys.iter().all(|k| matches!(k, Key::Time(_)));
@@ -440,6 +460,51 @@ impl AggregatePlan {
             (Some((ranges, ..)), true) => Keys::Runs(keys, ranges),
             _ => Keys::Rows(keys),
         })
+    }
+
+    /// Ranges of the rows of `batch` (sorted on time) over which every time key keeps one
+    /// value, found by halving: a monotonic key with equal values at both ends of a range
+    /// has that value throughout. Ranges are tested a level at a time, all at once. `None`
+    /// when the keys change so often that evaluating them on every row is cheaper.
+    fn uniform_ranges(
+        &self,
+        batch: &RecordBatch,
+        time: usize,
+        schema: &SchemaRef,
+    ) -> Result<Option<Vec<Range<usize>>>> {
+        let rows = batch.num_rows();
+        let mut uniform = Vec::new();
+        let mut pending: Vec<Range<usize>> = (rows > 0).then_some(0..rows).into_iter().collect();
+        while !pending.is_empty() {
+            if uniform.len() + pending.len() > rows / 8 {
+                return Ok(None);
+            }
+            let ends = |end: fn(&Range<usize>) -> usize| {
+                let rows = UInt32Array::from_iter_values(pending.iter().map(|r| end(r) as u32));
+                rows_at(batch, &rows, time, schema)
+            };
+            let (firsts, lasts) = (ends(|r| r.start)?, ends(|r| r.end - 1)?);
+            let mut same = BooleanArray::from(vec![true; pending.len()]);
+            for key in &self.keys {
+                if let Key::Time(expr) = key {
+                    let equal = not_distinct(&evaluate(expr, &firsts)?, &evaluate(expr, &lasts)?)?;
+                    same = and(&same, &equal)?;
+                }
+            }
+            let mut next = Vec::new();
+            for (range, same) in pending.into_iter().zip(same.values().iter()) {
+                if same || range.len() == 1 {
+                    uniform.push(range);
+                } else {
+                    let middle = range.start + range.len() / 2;
+                    next.push(range.start..middle);
+                    next.push(middle..range.end);
+                }
+            }
+            pending = next;
+        }
+        uniform.sort_unstable_by_key(|r| r.start);
+        Ok(Some(uniform))
     }
 
     /// Whether some group key is a string grouped on dictionary ids.
@@ -490,7 +555,9 @@ impl HengeAggregateExec {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(plan.schema.clone()),
             Partitioning::UnknownPartitioning(source.partitions.len()),
-            EmissionType::Incremental,
+            // Segments with their own groups emit them as they end; shared groups are
+            // emitted at the end of the partition.
+            EmissionType::Both,
             Boundedness::Bounded,
         ));
         Ok(Some(HengeAggregateExec {
@@ -587,7 +654,7 @@ impl ExecutionPlan for HengeAggregateExec {
             let per_segment = per_segment.clone();
             let shared = shared.clone();
             async move {
-                match part {
+                let partials = match part {
                     Part::Batch(batch) => aggregate_batch(&plan, &source, batch, shared.as_deref()),
                     Part::Segment(segment) => {
                         let _timer = metrics.segment_scan_time.timer();
@@ -597,6 +664,7 @@ impl ExecutionPlan for HengeAggregateExec {
                             plan: &plan,
                             source: &source,
                             metrics: &metrics,
+                            into_shared: OnceLock::new(),
                             next_block: AtomicUsize::new(0),
                             rows: AtomicUsize::new(0),
                         };
@@ -608,6 +676,18 @@ impl ExecutionPlan for HengeAggregateExec {
                         per_segment.record(segment.name, rows, started.elapsed());
                         Ok(partials)
                     }
+                }?;
+                // Shared groups past a bound are emitted early, to bound memory: partial
+                // states of one group emitted twice merge all the same.
+                match (partials, shared.as_deref()) {
+                    (None, Some(shared)) => {
+                        let mut shared = lock(shared);
+                        match shared.groups() >= SHARED_GROUPS {
+                            true => shared.finish(|_, array| Ok(array)),
+                            false => Ok(None),
+                        }
+                    }
+                    (partials, _) => Ok(partials),
                 }
             }
         });
@@ -633,6 +713,9 @@ impl ExecutionPlan for HengeAggregateExec {
 fn lock(partials: &Mutex<Partials>) -> std::sync::MutexGuard<'_, Partials> {
     partials.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Groups a partition's shared partials hold at most before they are emitted.
+const SHARED_GROUPS: usize = 1 << 20;
 
 /// Accumulators with the groups they hold.
 enum Groups {
@@ -879,6 +962,17 @@ impl Partials {
         })
     }
 
+    /// The number of groups held.
+    fn groups(&self) -> usize {
+        match &self.groups {
+            Groups::Global(_) => 1,
+            Groups::Keyed { index, .. } => match index {
+                GroupIndex::Hashed(values) => values.len(),
+                GroupIndex::Dense(dense) => dense.groups.len(),
+            },
+        }
+    }
+
     /// The arguments of every aggregate for the rows of `batch`.
     fn arguments(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>> {
         let rows = batch.num_rows();
@@ -931,7 +1025,7 @@ impl Partials {
                         None => values,
                         Some(mask) => values
                             .iter()
-                            .map(|v| Ok(filter_array(v, mask.as_boolean())?))
+                            .map(|v| Ok(filter_array(v, as_boolean_array(mask)?)?))
                             .collect::<Result<Vec<_>>>()?,
                     };
                     accumulator.update_batch(&values)?;
@@ -969,7 +1063,7 @@ impl Partials {
                 for ((accumulator, values), filter) in
                     accumulators.iter_mut().zip(arguments).zip(&filters)
                 {
-                    let filter = filter.as_ref().map(|f| f.as_boolean());
+                    let filter = filter.as_ref().map(|f| as_boolean_array(f)).transpose()?;
                     accumulator.update_batch(&values, indices, filter, count)?;
                 }
             }
@@ -1037,7 +1131,7 @@ fn aggregate_batch(
     let mut read = batch.project(&source.columns.read)?;
     if let Some(filter) = &source.filter {
         let mask = evaluate(&filter.predicate, &read)?;
-        read = filter_record_batch(&read, mask.as_boolean())?;
+        read = filter_record_batch(&read, as_boolean_array(&mask)?)?;
     }
     let keys = plan
         .keys
@@ -1068,6 +1162,8 @@ struct SegmentAggregation<'a> {
     plan: &'a Arc<AggregatePlan>,
     source: &'a ScanSource,
     metrics: &'a ScanMetrics,
+    /// Whether the segment's rows go to the partition's shared partials.
+    into_shared: OnceLock<bool>,
     /// The first block not yet added.
     next_block: AtomicUsize,
     /// Rows added so far.
@@ -1087,7 +1183,12 @@ impl SegmentAggregation<'_> {
         let read = &self.source.columns.read;
         let candidates = candidates(reader, self.source.filter.as_deref())?;
         let dense = self.dense(reader)?;
-        if let (None, Some(shared)) = (&dense, shared) {
+        // Decided on the first run and kept on a run after healing, which must go on the
+        // way the first began.
+        let into_shared = *self
+            .into_shared
+            .get_or_init(|| dense.is_none() && shared.is_some());
+        if let (true, Some(shared)) = (into_shared, shared) {
             self.walk(reader, &candidates, |batch, keys| {
                 lock(shared).add(batch, keys)
             })?;
@@ -1187,6 +1288,9 @@ impl SegmentAggregation<'_> {
     /// many as four times the rows; for integers, whose groups are otherwise shared by the
     /// whole partition, an eighth of the rows (segments then emit few groups each).
     fn dense(&self, reader: &SegmentReader) -> Result<Option<DenseIds>> {
+        if self.plan.keys.is_empty() {
+            return Ok(None);
+        }
         let read = &self.source.columns.read;
         let rows = reader.rows() as usize;
         let mut codes = Vec::new();
@@ -1284,7 +1388,7 @@ impl SegmentAggregation<'_> {
             let mut batch = layout.batch(values, rows)?;
             if let Some(predicate) = residual {
                 let mask = evaluate(predicate, &batch)?;
-                let mask = mask.as_boolean();
+                let mask = as_boolean_array(&mask)?;
                 let mut values: Vec<ArrayRef> = layout
                     .decoded
                     .iter()
@@ -1300,6 +1404,54 @@ impl SegmentAggregation<'_> {
         }
         Ok(())
     }
+}
+
+/// The rows `rows` of `batch`'s time column (at `time`), laid out as `schema` (the time
+/// column and placeholders).
+fn rows_at(
+    batch: &RecordBatch,
+    rows: &UInt32Array,
+    time: usize,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let columns = (0..schema.fields().len())
+        .map(|i| match i == time {
+            true => Ok(take(batch.column(i), rows, None)?),
+            false => Ok(Arc::new(NullArray::new(rows.len())) as ArrayRef),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Whether `expr`, a function of the time column alone (at `time` in `schema`), never
+/// decreases or never increases as time grows, as DataFusion's ordering rules tell for
+/// `date_trunc`, `date_bin`, `floor` and arithmetic with constants. `extract(epoch …)`, which
+/// they do not cover, counts as the time itself.
+fn monotonic(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> bool {
+    let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(schema.field(time).name(), time));
+    let epoch_as_time = expr.clone().transform_down(|e| {
+        let epoch = e.downcast_ref::<ScalarFunctionExpr>().and_then(|f| {
+            let [part, of] = f.args() else {
+                return None;
+            };
+            let part = part.downcast_ref::<Literal>()?;
+            let is_epoch = matches!(part.value(), ScalarValue::Utf8(Some(p)) if p.eq_ignore_ascii_case("epoch"));
+            (f.name() == "date_part" && is_epoch).then(|| of.clone())
+        });
+        Ok(match epoch {
+            Some(of) => Transformed::new(of, true, TreeNodeRecursion::Jump),
+            None => Transformed::no(e),
+        })
+    });
+    let Ok(expr) = epoch_as_time.map(|t| t.data) else {
+        return false;
+    };
+    let mut properties = EquivalenceProperties::new(schema.clone());
+    properties.add_ordering([PhysicalSortExpr::new(column, SortOptions::default())]);
+    matches!(
+        properties.get_expr_properties(expr).sort_properties,
+        SortProperties::Ordered(_) | SortProperties::Singleton
+    )
 }
 
 /// Keeps the rows `mask` selects of every array.
