@@ -1,0 +1,427 @@
+//! The states a pushed-down aggregation keeps: groups found by hashing or, for keys of few
+//! values, by indexing a table with their combined codes, and DataFusion's accumulators.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::{cast, filter as filter_array};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt32Type};
+use datafusion::common::cast::as_boolean_array;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::GroupsAccumulatorAdapter;
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use super::{evaluate, AggregatePlan};
+
+/// Groups a partition's shared partials hold at most before they are emitted.
+pub(super) const SHARED_GROUPS: usize = 1 << 20;
+
+/// Accumulators with the groups they hold.
+enum Groups {
+    /// No GROUP BY: one accumulator per aggregate, fed whole arrays.
+    Global(Vec<Box<dyn Accumulator>>),
+    Keyed {
+        index: GroupIndex,
+        accumulators: Vec<Box<dyn GroupsAccumulator>>,
+        /// The group of each row of the batch being added (reused).
+        indices: Vec<usize>,
+    },
+}
+
+/// How rows find their group.
+enum GroupIndex {
+    /// By hashing the keys (DataFusion's own group tables).
+    Hashed(Box<dyn GroupValues>),
+    /// Every key a string grouped on dictionary ids, and few combinations of them.
+    Dense(DenseIds),
+}
+
+/// How a key's values become small numbers (codes) in [`DenseIds`].
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Code {
+    /// Dictionary ids, as they are.
+    Id,
+    /// Integers (dates, timestamps) counted from the segment's smallest value.
+    Offset(i64),
+}
+
+/// Groups found without hashing: the codes of a row's keys, combined into one number, index
+/// a table of groups. For keys of few values: strings by dictionary id, integers within a
+/// narrow range.
+pub(super) struct DenseIds {
+    codes: Vec<Code>,
+    /// For each key, its number of values plus one: the last code stands for NULL.
+    sizes: Vec<u32>,
+    /// The group of each combination of codes, `u32::MAX` where there is none yet.
+    slots: Vec<u32>,
+    /// The combination of each group.
+    groups: Vec<u32>,
+    /// The combination of each row of the batch being added (reused).
+    combined: Vec<u32>,
+}
+
+impl DenseIds {
+    /// A table for keys coded by `codes` with `values` values each, when the combinations
+    /// are few enough for one (at most `limit`).
+    pub(super) fn new(codes: Vec<(Code, u64)>, limit: usize) -> Option<DenseIds> {
+        let sizes: Vec<u32> = codes
+            .iter()
+            .map(|&(_, values)| u32::try_from(values.checked_add(1)?).ok())
+            .collect::<Option<_>>()?;
+        let combinations = sizes
+            .iter()
+            .try_fold(1usize, |n, &s| n.checked_mul(s as usize))
+            .filter(|&n| n <= limit)?;
+        Some(DenseIds {
+            codes: codes.into_iter().map(|(c, _)| c).collect(),
+            sizes,
+            slots: vec![u32::MAX; combinations],
+            groups: Vec::new(),
+            combined: Vec::new(),
+        })
+    }
+
+    fn intern(&mut self, keys: &[ArrayRef], indices: &mut Vec<usize>) -> Result<()> {
+        let rows = keys.first().map_or(0, |k| k.len());
+        self.combined.clear();
+        self.combined.resize(rows, 0);
+        let outside =
+            || DataFusionError::Internal("a group key outside its segment's range".into());
+        for ((key, &size), code) in keys.iter().zip(&self.sizes).zip(&self.codes) {
+            let null = size - 1;
+            match code {
+                Code::Id => {
+                    let ids = key.as_primitive::<UInt32Type>();
+                    combine(
+                        &mut self.combined,
+                        ids.nulls(),
+                        size,
+                        ids.values().iter().map(|&id| (id < null).then_some(id)),
+                    )
+                }
+                Code::Offset(min) => {
+                    let values = cast(key, &DataType::Int64)?;
+                    let values = values.as_primitive::<Int64Type>();
+                    combine(
+                        &mut self.combined,
+                        values.nulls(),
+                        size,
+                        values.values().iter().map(|&v| {
+                            v.checked_sub(*min)
+                                .and_then(|c| u32::try_from(c).ok())
+                                .filter(|&c| c < null)
+                        }),
+                    )
+                }
+            }
+            .ok_or_else(outside)?;
+        }
+        indices.clear();
+        for &c in &self.combined {
+            let slot = self.slots.get_mut(c as usize).ok_or_else(outside)?;
+            if *slot == u32::MAX {
+                *slot = self.groups.len() as u32;
+                self.groups.push(c);
+            }
+            indices.push(*slot as usize);
+        }
+        Ok(())
+    }
+
+    /// The keys of every group: dictionary ids, or the integers as `Int64`.
+    fn emit(&mut self) -> Vec<ArrayRef> {
+        let mut codes: Vec<Vec<Option<u32>>> =
+            vec![Vec::with_capacity(self.groups.len()); self.sizes.len()];
+        for &group in &self.groups {
+            let mut c = group;
+            for (k, &size) in self.sizes.iter().enumerate().rev() {
+                let code = c % size;
+                c /= size;
+                codes[k].push((code != size - 1).then_some(code));
+            }
+        }
+        self.groups.clear();
+        self.slots.fill(u32::MAX);
+        codes
+            .into_iter()
+            .zip(&self.codes)
+            .map(|(codes, code)| match code {
+                Code::Id => Arc::new(UInt32Array::from(codes)) as ArrayRef,
+                Code::Offset(min) => Arc::new(Int64Array::from_iter(
+                    codes.into_iter().map(|c| c.map(|c| min + i64::from(c))),
+                )),
+            })
+            .collect()
+    }
+}
+
+/// Folds one key's codes into the combined codes of the rows: `combined * size + code`,
+/// NULL rows taking the last code. `None` when a value has no code.
+fn combine(
+    combined: &mut [u32],
+    nulls: Option<&NullBuffer>,
+    size: u32,
+    codes: impl Iterator<Item = Option<u32>>,
+) -> Option<()> {
+    let null = size - 1;
+    match nulls.filter(|n| n.null_count() > 0) {
+        None => {
+            for (c, code) in combined.iter_mut().zip(codes) {
+                *c = *c * size + code?;
+            }
+        }
+        Some(nulls) => {
+            for ((i, c), code) in combined.iter_mut().enumerate().zip(codes) {
+                let code = match nulls.is_valid(i) {
+                    true => code?,
+                    false => null,
+                };
+                *c = *c * size + code;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The group keys of a batch of rows.
+pub(super) enum Keys {
+    /// One array per key with a value for every row.
+    Rows(Vec<ArrayRef>),
+    /// One array per key with a value for every run of rows: `runs` are the runs.
+    Runs(Vec<ArrayRef>, Vec<Range<usize>>),
+}
+
+/// The aggregates' states in the groups of a part (a segment or a buffered batch) or of a
+/// whole partition.
+pub(super) struct Partials {
+    plan: Arc<AggregatePlan>,
+    groups: Groups,
+    /// Arrays of the constant arguments (`count(*)` counts a literal 1), kept to be sliced.
+    constants: Vec<Option<ArrayRef>>,
+    /// The group of each run of the batch being added (reused).
+    run_indices: Vec<usize>,
+    /// Rows added so far.
+    pub(super) rows: usize,
+}
+
+impl Partials {
+    /// Empty partials. `ids` when string keys come as dictionary ids; `dense` with their
+    /// dictionaries' lengths to group them without hashing, where that fits.
+    pub(super) fn new(
+        plan: Arc<AggregatePlan>,
+        ids: bool,
+        dense: Option<DenseIds>,
+    ) -> Result<Partials> {
+        let groups = if plan.keys.is_empty() {
+            Groups::Global(
+                plan.aggregates
+                    .iter()
+                    .map(|a| a.create_accumulator())
+                    .collect::<Result<_>>()?,
+            )
+        } else {
+            let accumulators = plan
+                .aggregates
+                .iter()
+                .map(|a| {
+                    if a.groups_accumulator_supported() {
+                        a.create_groups_accumulator()
+                    } else {
+                        let a = a.clone();
+                        Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                            a.create_accumulator()
+                        })) as Box<dyn GroupsAccumulator>)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let index = match dense {
+                Some(dense) => GroupIndex::Dense(dense),
+                None => {
+                    let fields: Vec<Field> = plan
+                        .key_types(ids)
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, ty)| Field::new(format!("key{i}"), ty, true))
+                        .collect();
+                    GroupIndex::Hashed(new_group_values(
+                        Arc::new(Schema::new(fields)),
+                        &GroupOrdering::None,
+                    )?)
+                }
+            };
+            Groups::Keyed {
+                index,
+                accumulators,
+                indices: Vec::new(),
+            }
+        };
+        let constants = vec![None; plan.arguments.iter().flatten().count()];
+        Ok(Partials {
+            plan,
+            groups,
+            constants,
+            run_indices: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// The number of groups held.
+    pub(super) fn groups(&self) -> usize {
+        match &self.groups {
+            Groups::Global(_) => 1,
+            Groups::Keyed { index, .. } => match index {
+                GroupIndex::Hashed(values) => values.len(),
+                GroupIndex::Dense(dense) => dense.groups.len(),
+            },
+        }
+    }
+
+    /// The arguments of every aggregate for the rows of `batch`.
+    fn arguments(&mut self, batch: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>> {
+        let rows = batch.num_rows();
+        let mut constants = self.constants.iter_mut();
+        self.plan
+            .arguments
+            .iter()
+            .map(|arguments| {
+                arguments
+                    .iter()
+                    .map(|e| {
+                        let cached = constants.next().ok_or_else(|| {
+                            DataFusionError::Internal("an argument without a slot".into())
+                        })?;
+                        let Some(literal) = e.downcast_ref::<Literal>() else {
+                            return evaluate(e, batch);
+                        };
+                        if cached.as_ref().is_none_or(|c| c.len() < rows) {
+                            *cached = Some(literal.value().to_array_of_size(rows.max(1 << 16))?);
+                        }
+                        Ok(cached.as_ref().map_or_else(
+                            || new_null_array(&DataType::Null, 0),
+                            |c| c.slice(0, rows),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Adds the rows of `batch` (laid out as the read columns), whose group keys are `keys`.
+    pub(super) fn add(&mut self, batch: &RecordBatch, keys: &Keys) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let arguments = self.arguments(batch)?;
+        let filters = self
+            .plan
+            .filters
+            .iter()
+            .map(|f| f.as_ref().map(|f| evaluate(f, batch)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        match &mut self.groups {
+            Groups::Global(accumulators) => {
+                for ((accumulator, values), filter) in
+                    accumulators.iter_mut().zip(arguments).zip(&filters)
+                {
+                    let values = match filter {
+                        None => values,
+                        Some(mask) => values
+                            .iter()
+                            .map(|v| Ok(filter_array(v, as_boolean_array(mask)?)?))
+                            .collect::<Result<Vec<_>>>()?,
+                    };
+                    accumulator.update_batch(&values)?;
+                }
+            }
+            Groups::Keyed {
+                index,
+                accumulators,
+                indices,
+            } => {
+                let (keys, runs) = match keys {
+                    Keys::Rows(keys) => (keys, None),
+                    Keys::Runs(keys, runs) => (keys, Some(runs)),
+                };
+                let target = match runs {
+                    Some(_) => &mut self.run_indices,
+                    None => &mut *indices,
+                };
+                let count = match index {
+                    GroupIndex::Hashed(values) => {
+                        values.intern(keys, target)?;
+                        values.len()
+                    }
+                    GroupIndex::Dense(dense) => {
+                        dense.intern(keys, target)?;
+                        dense.groups.len()
+                    }
+                };
+                if let Some(runs) = runs {
+                    indices.clear();
+                    for (run, &group) in runs.iter().zip(&self.run_indices) {
+                        indices.extend(std::iter::repeat_n(group, run.len()));
+                    }
+                }
+                for ((accumulator, values), filter) in
+                    accumulators.iter_mut().zip(arguments).zip(&filters)
+                {
+                    let filter = filter.as_ref().map(|f| as_boolean_array(f)).transpose()?;
+                    accumulator.update_batch(&values, indices, filter, count)?;
+                }
+            }
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// The groups' keys and states, as the partial aggregation outputs them, or `None` when
+    /// no row was added. `key` turns each raw key column (ids for string keys of segments)
+    /// into the output's.
+    pub(super) fn finish(
+        &mut self,
+        key: impl Fn(usize, ArrayRef) -> Result<ArrayRef>,
+    ) -> Result<Option<RecordBatch>> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let mut columns = Vec::new();
+        match &mut self.groups {
+            Groups::Global(accumulators) => {
+                for accumulator in accumulators {
+                    for state in accumulator.state()? {
+                        columns.push(state.to_array()?);
+                    }
+                }
+            }
+            Groups::Keyed {
+                index,
+                accumulators,
+                ..
+            } => {
+                let keys = match index {
+                    GroupIndex::Hashed(values) => values.emit(EmitTo::All)?,
+                    GroupIndex::Dense(dense) => dense.emit(),
+                };
+                for (i, array) in keys.into_iter().enumerate() {
+                    columns.push(key(i, array)?);
+                }
+                for accumulator in accumulators {
+                    columns.extend(accumulator.state(EmitTo::All)?);
+                }
+            }
+        }
+        self.rows = 0;
+        Ok(Some(RecordBatch::try_new(
+            self.plan.schema.clone(),
+            columns,
+        )?))
+    }
+}
