@@ -12,6 +12,7 @@ mod error;
 mod params;
 mod server;
 mod session;
+mod timeout;
 mod wire;
 
 use std::net::SocketAddr;

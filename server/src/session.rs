@@ -5,6 +5,7 @@
 //! queries, INSERT and EXPLAIN are planned and run by DataFusion over Henge's tables.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
@@ -15,7 +16,9 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, ObjectName, ObjectType, Reset, ResetStatement, Set, Statement, UnaryOperator, Value,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -29,6 +32,7 @@ use pgwire::messages::data::DataRow;
 
 use crate::ddl;
 use crate::error::{code, PgError};
+use crate::timeout;
 use crate::wire::encode::{pg_type, ColumnEncoder};
 
 /// Server-wide state every session shares.
@@ -52,6 +56,8 @@ pub struct Session {
     pub shared: Arc<Shared>,
     pub ctx: SessionContext,
     pub copy_in: Mutex<Option<CopyIn>>,
+    /// How long a query may run before it is canceled (`statement_timeout`); zero: no limit.
+    statement_timeout: Mutex<Duration>,
 }
 
 /// One statement of a query string.
@@ -129,6 +135,7 @@ impl Session {
             shared,
             ctx,
             copy_in: Mutex::new(None),
+            statement_timeout: Mutex::new(Duration::ZERO),
         }
     }
 
@@ -175,6 +182,13 @@ impl Session {
             let name = ObjectName::from(variable.clone())
                 .to_string()
                 .to_ascii_lowercase();
+            if name == "statement_timeout" {
+                let sql = format!(
+                    "SELECT '{}' AS statement_timeout",
+                    timeout::show(self.statement_timeout())
+                );
+                return Ok(state.create_logical_plan(&sql).await?);
+            }
             if let Some(key) = name.strip_prefix("henge.") {
                 // DataFusion's SHOW knows only its own settings.
                 let value = state
@@ -293,6 +307,44 @@ impl Session {
             Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
             Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
             Statement::Copy { .. } => self.copy(statement).await,
+            Statement::Set(Set::SingleAssignment {
+                variable, values, ..
+            }) if variable
+                .to_string()
+                .eq_ignore_ascii_case("statement_timeout") =>
+            {
+                let value = match values.as_slice() {
+                    [Expr::Value(v)] => match &v.value {
+                        Value::SingleQuotedString(s) => s.clone(),
+                        Value::Number(n, _) => n.to_string(),
+                        other => other.to_string(),
+                    },
+                    [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default") => "0".into(),
+                    [Expr::UnaryOp {
+                        op: UnaryOperator::Minus,
+                        expr,
+                    }] => format!("-{expr}"),
+                    other => other
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                *self
+                    .statement_timeout
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = timeout::parse(&value)?;
+                Ok(Response::Execution(Tag::new("SET")))
+            }
+            Statement::Reset(ResetStatement {
+                reset: Reset::ConfigurationParameter(name),
+            }) if name.to_string().eq_ignore_ascii_case("statement_timeout") => {
+                *self
+                    .statement_timeout
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Duration::ZERO;
+                Ok(Response::Execution(Tag::new("RESET")))
+            }
             // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
             // Henge's (`henge.pushdown`), for this session only. PostgreSQL's session
             // parameters are not supported yet.
@@ -355,6 +407,13 @@ impl Session {
         }
     }
 
+    fn statement_timeout(&self) -> Duration {
+        *self
+            .statement_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs a query to completion on the query runtime. Dropping the returned future (a
     /// cancel request) aborts the query there.
     pub async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>, PgError> {
@@ -365,7 +424,20 @@ impl Session {
             }
         }
         let mut task = AbortOnDrop(self.shared.query_runtime.spawn(df.collect()));
-        match (&mut task.0).await {
+        let finished = match self.statement_timeout() {
+            Duration::ZERO => (&mut task.0).await,
+            limit => match tokio::time::timeout(limit, &mut task.0).await {
+                Ok(finished) => finished,
+                // Dropping the task aborts the query.
+                Err(_) => {
+                    return Err(PgError::new(
+                        code::QUERY_CANCELED,
+                        "canceling statement due to statement timeout",
+                    ))
+                }
+            },
+        };
+        match finished {
             Ok(result) => Ok(result?),
             Err(e) => Err(PgError::new(
                 code::INTERNAL_ERROR,
