@@ -27,8 +27,8 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions, Statistics, StatisticsArgs,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, Statistics,
+    StatisticsArgs,
 };
 use futures::{StreamExt, TryStreamExt};
 use henge_ingest::Engine;
@@ -356,22 +356,12 @@ impl ExecutionPlan for HengeScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn replace_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
+    /// A leaf: there are no children to replace.
     fn with_new_children(
         self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
+        Ok(self)
     }
 
     fn execute(
@@ -410,20 +400,15 @@ impl ExecutionPlan for HengeScanExec {
                     let mut batches = match part {
                         Part::Batch(batch) => filter_batch(batch, &columns, filter.as_deref())?,
                         Part::Segment(segment) => {
-                            let _timer = metrics.segment_scan_time.timer();
-                            let started = std::time::Instant::now();
-                            metrics.segments_scanned.add(1);
                             let scan = SegmentScan {
                                 columns: &columns,
                                 filter: filter.as_deref(),
                                 metrics: &metrics,
                                 limit: wanted,
                             };
-                            let batches =
-                                healing(&engine, &segment, |r| read_segment(r, &scan)).await?;
-                            let rows = batches.iter().map(|b| b.num_rows()).sum();
-                            per_segment.record(segment.name, rows, started.elapsed());
-                            batches
+                            let rows = |b: &Vec<RecordBatch>| b.iter().map(|b| b.num_rows()).sum();
+                            let read = |r: &SegmentReader| read_segment(r, &scan);
+                            timed(&engine, segment, &metrics, &per_segment, read, rows).await?
                         }
                     };
                     if limit.is_some() {
@@ -491,6 +476,24 @@ struct SegmentScan<'a> {
     metrics: &'a ScanMetrics,
     /// Stop decoding once this many rows have been produced.
     limit: usize,
+}
+
+/// Reads one segment with `read` (through [`healing`]) and counts it for EXPLAIN ANALYZE:
+/// in `metrics`, and in `per_segment` with its time and the rows `rows` says it yielded.
+pub(crate) async fn timed<T>(
+    engine: &Engine,
+    segment: OpenSegment,
+    metrics: &ScanMetrics,
+    per_segment: &PerSegment,
+    read: impl Fn(&SegmentReader) -> Result<T>,
+    rows: impl FnOnce(&T) -> usize,
+) -> Result<T> {
+    let _timer = metrics.segment_scan_time.timer();
+    let started = std::time::Instant::now();
+    metrics.segments_scanned.add(1);
+    let out = healing(engine, &segment, read).await?;
+    per_segment.record(segment.name, rows(&out), started.elapsed());
+    Ok(out)
 }
 
 /// Reads one segment with `read`, healing it from deep storage and reading it once more if

@@ -55,13 +55,13 @@ use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet, Re
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use futures::{StreamExt, TryStreamExt};
+use henge_storage::segment::SegmentReader;
 
 use crate::options::HengeOptions;
-use crate::scan::{healing, HengeScanExec, Part, PerSegment, ScanMetrics, ScanSource};
+use crate::scan::{timed, HengeScanExec, Part, PerSegment, ScanMetrics, ScanSource};
 use partials::{Keys, Partials, SHARED_GROUPS};
 use segment::{aggregate_batch, SegmentAggregation};
 use trend::monotonic;
@@ -593,22 +593,12 @@ impl ExecutionPlan for HengeAggregateExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn replace_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
+    /// A leaf: there are no children to replace.
     fn with_new_children(
         self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
+        Ok(self)
     }
 
     fn execute(
@@ -644,9 +634,6 @@ impl ExecutionPlan for HengeAggregateExec {
                 let partials = match part {
                     Part::Batch(batch) => aggregate_batch(&plan, &source, batch, shared.as_deref()),
                     Part::Segment(segment) => {
-                        let _timer = metrics.segment_scan_time.timer();
-                        let started = std::time::Instant::now();
-                        metrics.segments_scanned.add(1);
                         let scan = SegmentAggregation {
                             plan: &plan,
                             source: &source,
@@ -655,13 +642,9 @@ impl ExecutionPlan for HengeAggregateExec {
                             next_block: AtomicUsize::new(0),
                             rows: AtomicUsize::new(0),
                         };
-                        let partials = healing(&source.engine, &segment, |reader| {
-                            scan.run(reader, shared.as_deref())
-                        })
-                        .await?;
-                        let rows = scan.rows.load(Ordering::Relaxed);
-                        per_segment.record(segment.name, rows, started.elapsed());
-                        Ok(partials)
+                        let read = |reader: &SegmentReader| scan.run(reader, shared.as_deref());
+                        let rows = |_: &Option<RecordBatch>| scan.rows.load(Ordering::Relaxed);
+                        timed(&source.engine, segment, &metrics, &per_segment, read, rows).await
                     }
                 }?;
                 // Shared groups past a bound are emitted early, to bound memory: partial

@@ -208,7 +208,7 @@ pub(super) struct Partials {
     /// The group of each run of the batch being added (reused).
     run_indices: Vec<usize>,
     /// Rows added so far.
-    pub(super) rows: usize,
+    rows: usize,
 }
 
 impl Partials {

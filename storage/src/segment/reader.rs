@@ -418,6 +418,16 @@ impl SegmentReader {
             self.corrupt(format!("column \"{}\" has no block {block}", meta.name))
         })?;
         let rows = data.rows as usize;
+        if meta.ty.arrow_type() == DataType::Utf8 {
+            // Strings are their dictionary ids (which carry the nulls) looked up.
+            let ids = self.read_ids(column, block)?;
+            if ids.null_count() == rows {
+                return Ok(arrow::array::new_null_array(&DataType::Utf8, rows));
+            }
+            let dictionary = self.dictionary(column)?;
+            return arrow::compute::take(dictionary, &ids, None)
+                .map_err(|e| self.corrupt(e.to_string()));
+        }
         let start = block * self.footer.block_rows as usize;
         let nulls = self.block_nulls(column, start, rows)?;
         let bad =
@@ -501,15 +511,6 @@ impl SegmentReader {
                 }
                 let values = BooleanBuffer::new(Buffer::from(bytes), 0, rows);
                 Arc::new(BooleanArray::new(values, nulls))
-            }
-            DataType::Utf8 if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) => {
-                self.read_ids(column, block)?;
-                arrow::array::new_null_array(&DataType::Utf8, rows)
-            }
-            DataType::Utf8 => {
-                let keys = self.read_ids(column, block)?;
-                let dictionary = self.dictionary(column)?;
-                arrow::compute::take(dictionary, &keys, None).map_err(arrow_err)?
             }
             DataType::Binary => {
                 if data.encoding != Encoding::Binary {
