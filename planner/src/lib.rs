@@ -7,12 +7,14 @@
 //! indexes through [`filter`]); [`aggregate`] pushes the first step of a GROUP BY into that
 //! scan. It takes INSERTs through a [`table::BufferSink`], which writes
 //! via the ingest engine. [`system`] holds the `sys` tables; [`literal::PgLiteralInput`]
-//! makes string literals follow PostgreSQL's input rules.
+//! makes string literals follow PostgreSQL's input rules; [`pg`] adds what PostgreSQL
+//! clients introspect (`pg_catalog`, `information_schema`, session parameters).
 
 pub mod aggregate;
 pub mod filter;
 pub mod literal;
 pub mod options;
+pub mod pg;
 pub mod prune;
 pub mod scan;
 pub mod schema;
@@ -20,4 +22,5 @@ pub mod session;
 pub mod system;
 pub mod table;
 
+pub use pg::Settings;
 pub use session::{new_context, CATALOG, SCHEMA};

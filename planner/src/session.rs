@@ -10,6 +10,7 @@ use henge_ingest::Engine;
 use crate::aggregate::PushAggregates;
 use crate::literal::PgLiteralInput;
 use crate::options::HengeOptions;
+use crate::pg::{self, Settings};
 use crate::schema::HengeSchema;
 use crate::system::{SystemSchema, SYSTEM_SCHEMA};
 
@@ -18,12 +19,18 @@ pub const CATALOG: &str = "henge";
 /// The schema every table lives in.
 pub const SCHEMA: &str = "public";
 
-/// A fresh query context over the engine's tables, with PostgreSQL's SQL dialect.
-pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionContext {
+/// A fresh query context over the engine's tables, with PostgreSQL's SQL dialect and
+/// catalogs; `settings` are the session's parameters (`current_setting`, `pg_settings`).
+pub fn new_context(
+    engine: Arc<Engine>,
+    target_partitions: usize,
+    settings: Arc<Settings>,
+) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
         .with_create_default_catalog_and_schema(false)
-        .with_information_schema(true)
+        // `information_schema` is Henge's own (PostgreSQL's type names), in the catalog.
+        .with_information_schema(false)
         .with_target_partitions(target_partitions.max(1))
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
         // `timestamptz` is a timestamp in UTC (without a zone DataFusion would take it for
@@ -52,5 +59,9 @@ pub fn new_context(engine: Arc<Engine>, target_partitions: usize) -> SessionCont
     let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
+    // Fails only if the catalog above were missing.
+    if let Err(e) = pg::install(&ctx, settings) {
+        tracing::error!(error = %e, "installing pg_catalog failed");
+    }
     ctx
 }

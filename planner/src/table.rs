@@ -40,6 +40,11 @@ pub struct HengeTable {
 }
 
 impl HengeTable {
+    /// The table's definition, with PostgreSQL's column types.
+    pub fn def(&self) -> &henge_storage::schema::TableDef {
+        &self.table.def
+    }
+
     pub fn new(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
         let schema = table.schema.clone();
         HengeTable {

@@ -282,13 +282,19 @@ impl Session {
             })
             .collect();
         let format_options = FormatOptions::default();
+        let zone = self.settings.time_zone();
         let mut value = Vec::new();
         for batch in &batches {
             let encoders = batch
                 .columns()
                 .iter()
                 .map(|a| {
-                    ColumnEncoder::new(a, pgwire::api::results::FieldFormat::Text, &format_options)
+                    ColumnEncoder::new(
+                        a,
+                        pgwire::api::results::FieldFormat::Text,
+                        &format_options,
+                        &zone,
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             for row in 0..batch.num_rows() {

@@ -5,6 +5,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use henge_ingest::ValueErrorKind;
+use henge_planner::pg::SqlStateError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
 /// SQLSTATE codes Henge sends, named as in PostgreSQL's errcodes.txt.
@@ -32,6 +33,10 @@ pub mod code {
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const QUERY_CANCELED: &str = "57014";
+    pub const INVALID_CURSOR_NAME: &str = "34000";
+    pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+    pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const IO_ERROR: &str = "58030";
     pub const DATA_CORRUPTED: &str = "XX001";
@@ -90,6 +95,12 @@ impl From<henge_storage::Error> for PgError {
     }
 }
 
+impl From<SqlStateError> for PgError {
+    fn from(e: SqlStateError) -> PgError {
+        PgError::new(e.code, e.message)
+    }
+}
+
 impl From<DataFusionError> for PgError {
     fn from(e: DataFusionError) -> PgError {
         from_datafusion(&e)
@@ -144,6 +155,9 @@ fn from_datafusion(e: &DataFusionError) -> PgError {
             }
             if let Some(storage) = inner.downcast_ref::<henge_storage::Error>() {
                 return from_storage(storage);
+            }
+            if let Some(e) = inner.downcast_ref::<SqlStateError>() {
+                return e.clone().into();
             }
             PgError::new(code::INTERNAL_ERROR, inner.to_string())
         }

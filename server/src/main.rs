@@ -12,7 +12,7 @@ mod error;
 mod params;
 mod server;
 mod session;
-mod timeout;
+mod set;
 mod wire;
 
 use std::net::SocketAddr;

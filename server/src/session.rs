@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::arrow::util::display::FormatOptions;
@@ -16,9 +17,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{
-    Expr, ObjectName, ObjectType, Reset, ResetStatement, Set, Statement, UnaryOperator, Value,
-};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -26,13 +25,15 @@ use futures::stream;
 use henge_ingest::copy::CopyReader;
 use henge_ingest::{Engine, Table};
 use henge_planner::options::HengeOptions;
+use henge_planner::pg::rewrite;
+use henge_planner::Settings;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::messages::data::DataRow;
 
 use crate::ddl;
 use crate::error::{code, PgError};
-use crate::timeout;
+use crate::set;
 use crate::wire::encode::{pg_type, ColumnEncoder};
 
 /// Server-wide state every session shares.
@@ -56,8 +57,8 @@ pub struct Session {
     pub shared: Arc<Shared>,
     pub ctx: SessionContext,
     pub copy_in: Mutex<Option<CopyIn>>,
-    /// How long a query may run before it is canceled (`statement_timeout`); zero: no limit.
-    statement_timeout: Mutex<Duration>,
+    /// PostgreSQL's session parameters (`statement_timeout`, `TimeZone`, `search_path` …).
+    pub settings: Arc<Settings>,
 }
 
 /// One statement of a query string.
@@ -81,8 +82,45 @@ pub struct Prepared {
     pub generation: u64,
 }
 
-/// Parses a query string into statements separated by semicolons.
+/// Parses a query string into statements separated by semicolons, rewritten where
+/// clients' PostgreSQL needs adapting for DataFusion (see [`rewrite`]).
 pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
+    let sql = &*rewrite::substitute(sql);
+    let commands = match split(sql) {
+        Ok(commands) => commands,
+        // Some client catalog queries parse only once swapped for their equivalents.
+        Err(e) => {
+            return rewrite::parse_catalog_query(sql)
+                .map(|s| s.into_iter().map(|s| Command::Sql(Box::new(s))).collect())
+                .ok_or(e)
+        }
+    };
+    let catalog_query = commands.iter().any(|c| match c {
+        Command::Sql(s) => rewrite::reads_catalog(s),
+        Command::Checkpoint => false,
+    });
+    let only_sql = commands.iter().all(|c| matches!(c, Command::Sql(_)));
+    if catalog_query && only_sql {
+        if let Some(statements) = rewrite::parse_catalog_query(sql) {
+            if statements.len() == commands.len() {
+                return Ok(statements
+                    .into_iter()
+                    .map(|s| Command::Sql(Box::new(rewrite::column_names(s))))
+                    .collect());
+            }
+        }
+    }
+    Ok(commands
+        .into_iter()
+        .map(|c| match c {
+            Command::Sql(s) => Command::Sql(Box::new(rewrite::statement(*s))),
+            other => other,
+        })
+        .collect())
+}
+
+/// Splits a query string into statements, as written.
+fn split(sql: &str) -> Result<Vec<Command>, PgError> {
     let syntax =
         |e: datafusion::sql::sqlparser::parser::ParserError| PgError::syntax(e.to_string());
     let dialect = PostgreSqlDialect {};
@@ -130,13 +168,37 @@ fn is_query_like(command: &Command) -> bool {
 
 impl Session {
     pub fn new(shared: Arc<Shared>) -> Session {
-        let ctx = henge_planner::new_context(shared.engine.clone(), shared.parallelism);
+        let settings = Arc::new(Settings::new());
+        let ctx =
+            henge_planner::new_context(shared.engine.clone(), shared.parallelism, settings.clone());
         Session {
             shared,
             ctx,
             copy_in: Mutex::new(None),
-            statement_timeout: Mutex::new(Duration::ZERO),
+            settings,
         }
+    }
+
+    /// Passes the parameters that change how queries run on to DataFusion: the time zone
+    /// of `timestamptz` values and the schema unqualified names resolve in.
+    pub fn apply_settings(&self) -> Result<(), PgError> {
+        let zone = match self.settings.get("TimeZone")?.as_str() {
+            "UTC" => "+00:00".to_owned(),
+            other => other.to_owned(),
+        };
+        let catalog = self.ctx.catalog(henge_planner::CATALOG);
+        let schema = self
+            .settings
+            .search_path()
+            .into_iter()
+            .find(|s| catalog.as_ref().is_some_and(|c| c.schema(s).is_some()))
+            .unwrap_or_else(|| henge_planner::SCHEMA.to_owned());
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.execution.time_zone = Some(zone);
+        options.catalog.default_schema = schema;
+        Ok(())
     }
 
     /// Plans a statement for repeated execution.
@@ -179,16 +241,10 @@ impl Session {
     async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
         let state = self.ctx.state();
         if let Statement::ShowVariable { variable } = statement {
+            // `SHOW TIME ZONE` comes as `time.zone`; see `set::parameter_name`.
             let name = ObjectName::from(variable.clone())
                 .to_string()
                 .to_ascii_lowercase();
-            if name == "statement_timeout" {
-                let sql = format!(
-                    "SELECT '{}' AS statement_timeout",
-                    timeout::show(self.statement_timeout())
-                );
-                return Ok(state.create_logical_plan(&sql).await?);
-            }
             if let Some(key) = name.strip_prefix("henge.") {
                 // DataFusion's SHOW knows only its own settings.
                 let value = state
@@ -207,6 +263,10 @@ impl Session {
                     "SELECT '{name}' AS name, '{}' AS value",
                     value.replace('\'', "''")
                 );
+                return Ok(state.create_logical_plan(&sql).await?);
+            }
+            if !name.starts_with("datafusion.") {
+                let sql = set::show_sql(&self.settings, &set::parameter_name(&name))?;
                 return Ok(state.create_logical_plan(&sql).await?);
             }
         }
@@ -240,6 +300,9 @@ impl Session {
             }
             Command::Sql(statement) => statement.as_ref(),
         };
+        if let Some(result) = set::run(self, statement).await {
+            return result;
+        }
         match statement {
             s if is_query_like(&prepared.statement) => {
                 // SHOW is planned again each time: a henge.* value is part of its plan.
@@ -303,51 +366,9 @@ impl Session {
                 }
                 Ok(Response::Execution(Tag::new("DROP TABLE")))
             }
-            Statement::StartTransaction { .. } => Ok(Response::TransactionStart(Tag::new("BEGIN"))),
-            Statement::Commit { .. } => Ok(Response::TransactionEnd(Tag::new("COMMIT"))),
-            Statement::Rollback { .. } => Ok(Response::TransactionEnd(Tag::new("ROLLBACK"))),
             Statement::Copy { .. } => self.copy(statement).await,
-            Statement::Set(Set::SingleAssignment {
-                variable, values, ..
-            }) if variable
-                .to_string()
-                .eq_ignore_ascii_case("statement_timeout") =>
-            {
-                let value = match values.as_slice() {
-                    [Expr::Value(v)] => match &v.value {
-                        Value::SingleQuotedString(s) => s.clone(),
-                        Value::Number(n, _) => n.to_string(),
-                        other => other.to_string(),
-                    },
-                    [Expr::Identifier(i)] if i.value.eq_ignore_ascii_case("default") => "0".into(),
-                    [Expr::UnaryOp {
-                        op: UnaryOperator::Minus,
-                        expr,
-                    }] => format!("-{expr}"),
-                    other => other
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                *self
-                    .statement_timeout
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = timeout::parse(&value)?;
-                Ok(Response::Execution(Tag::new("SET")))
-            }
-            Statement::Reset(ResetStatement {
-                reset: Reset::ConfigurationParameter(name),
-            }) if name.to_string().eq_ignore_ascii_case("statement_timeout") => {
-                *self
-                    .statement_timeout
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Duration::ZERO;
-                Ok(Response::Execution(Tag::new("RESET")))
-            }
             // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
-            // Henge's (`henge.pushdown`), for this session only. PostgreSQL's session
-            // parameters are not supported yet.
+            // Henge's (`henge.pushdown`), for this session only.
             Statement::Set(Set::SingleAssignment {
                 variable, values, ..
             }) if ["datafusion.", "henge."].iter().any(|prefix| {
@@ -407,13 +428,6 @@ impl Session {
         }
     }
 
-    fn statement_timeout(&self) -> Duration {
-        *self
-            .statement_timeout
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Runs a query to completion on the query runtime. Dropping the returned future (a
     /// cancel request) aborts the query there.
     pub async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>, PgError> {
@@ -424,7 +438,7 @@ impl Session {
             }
         }
         let mut task = AbortOnDrop(self.shared.query_runtime.spawn(df.collect()));
-        let finished = match self.statement_timeout() {
+        let finished = match self.settings.statement_timeout() {
             Duration::ZERO => (&mut task.0).await,
             limit => match tokio::time::timeout(limit, &mut task.0).await {
                 Ok(finished) => finished,
@@ -478,7 +492,7 @@ impl Session {
             Some(tag) => Ok(Response::Execution(Tag::new(tag))),
             None => {
                 let fields = Arc::new(fields(&schema, formats));
-                let rows = encode_rows(&batches, &fields)?;
+                let rows = encode_rows(&batches, &fields, &self.settings.time_zone())?;
                 let mut response =
                     QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
                 if explain {
@@ -507,7 +521,11 @@ fn fields(
 }
 
 /// Encodes batches as DataRow messages.
-fn encode_rows(batches: &[RecordBatch], fields: &[FieldInfo]) -> Result<Vec<DataRow>, PgError> {
+fn encode_rows(
+    batches: &[RecordBatch],
+    fields: &[FieldInfo],
+    zone: &Tz,
+) -> Result<Vec<DataRow>, PgError> {
     let options = FormatOptions::default();
     let mut rows = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for batch in batches {
@@ -515,7 +533,7 @@ fn encode_rows(batches: &[RecordBatch], fields: &[FieldInfo]) -> Result<Vec<Data
             .columns()
             .iter()
             .zip(fields)
-            .map(|(array, field)| ColumnEncoder::new(array, field.format(), &options))
+            .map(|(array, field)| ColumnEncoder::new(array, field.format(), &options, zone))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
             let mut data = bytes::BytesMut::with_capacity(16 * encoders.len());

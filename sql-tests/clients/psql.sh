@@ -75,7 +75,39 @@ echo "ok: pgbench -M extended ran 100 transactions"
 pgbench -n -M prepared -h 127.0.0.1 -p "$port" -U henge -c 2 -t 25 -f "$work/bench.sql" henge >"$work/pgbench.out" 2>&1 \
   || { cat "$work/pgbench.out"; echo "FAIL: pgbench -M prepared"; exit 1; }
 echo "ok: pgbench -M prepared ran 50 transactions"
-expect "every pgbench insert is there" "150" "$(q -c "SELECT count(*) FROM events WHERE page = 'bench'")"
+pgbench -n -M simple -h 127.0.0.1 -p "$port" -U henge -c 2 -t 25 -f "$work/bench.sql" henge >"$work/pgbench.out" 2>&1 \
+  || { cat "$work/pgbench.out"; echo "FAIL: pgbench -M simple"; exit 1; }
+echo "ok: pgbench -M simple ran 50 transactions"
+expect "every pgbench insert is there" "200" "$(q -c "SELECT count(*) FROM events WHERE page = 'bench'")"
+
+# psql's meta-commands run psql's own catalog queries.
+q -c "CREATE TABLE typed (ts TIMESTAMPTZ NOT NULL, name VARCHAR(20) NOT NULL, price NUMERIC(10,2), n INTEGER) WITH (time_column = 'ts')"
+expect "\\dt lists the tables" "public|events|table|henge
+public|typed|table|henge" "$(q -c '\dt')"
+expect "\\d describes columns with their types" "ts|timestamp with time zone||not null|
+name|character varying(20)||not null|
+price|numeric(10,2)|||
+n|integer|||" "$(q -c '\d typed' | grep -v '^Table')"
+out=$(q -c '\d+ typed')
+case "$out" in
+  *"price|numeric(10,2)|||"*"main"*) echo "ok: \\d+ describes columns with storage";;
+  *) echo "FAIL: \\d+ typed: $out"; exit 1;;
+esac
+expect "\\dn lists the schemas" "public|henge
+sys|henge" "$(q -c '\dn')"
+expect "\\l lists the database" "henge|henge|UTF8" "$(q -c '\l' | cut -d'|' -f1-3)"
+expect "\\x shows records" "ts|2024-01-01 00:00:00
+page|Main
+added|10" "$(q -c '\x on' -c "SELECT * FROM events WHERE added = 10 AND page = 'Main' ORDER BY ts LIMIT 1" | grep -v RECORD)"
+out=$(q -c '\timing on' -c 'SELECT 1')
+case "$out" in
+  *"Time: "*" ms"*) echo "ok: \\timing reports the time";;
+  *) echo "FAIL: \\timing: $out"; exit 1;;
+esac
+printf '2024-02-01 00:00:00+00\tpen\t1.50\t3\n2024-02-02 00:00:00+00\tink\t\\N\t4\n' >"$work/typed.tsv"
+expect "\\copy from a text file" "COPY 2" "$(q -c "\\copy typed FROM '$work/typed.tsv'")"
+q -c "\\copy typed TO '$work/typed.out'"
+expect "\\copy to a file round-trips" "$(cat "$work/typed.tsv")" "$(cat "$work/typed.out")"
 
 before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=

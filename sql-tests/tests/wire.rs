@@ -343,6 +343,138 @@ async fn cancel_request_stops_a_running_query() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pg_cancel_backend_stops_another_sessions_query() {
+    let server = TestServer::start();
+    let victim = server.connect().await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let query = tokio::spawn(async move {
+        victim
+            .simple_query(
+                "SELECT count(*) FROM generate_series(1, 1000000) a, generate_series(1, 1000000) b",
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let other = server.connect().await;
+    let sent: bool = other
+        .query_one("SELECT pg_cancel_backend($1::int)", &[&pid.to_string()])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(sent);
+    let result = tokio::time::timeout(Duration::from_secs(20), query)
+        .await
+        .expect("query stopped")
+        .unwrap();
+    assert_eq!(code(&result.unwrap_err()), "57014");
+    // No backend has that process id: nothing to signal.
+    let missing: bool = other
+        .query_one("SELECT pg_cancel_backend($1::int)", &[&"-1"])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!missing);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_columns_are_named_as_postgresql_names_them() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let statement = client
+        .prepare(
+            "SELECT count(*), version(), 1 + 1, now()::date, current_user, \
+             CASE WHEN true THEN 1 END, 2 AS two, '5'::int, sum(x) \
+             FROM (VALUES (1)) t(x)",
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "count",
+            "version",
+            "?column?",
+            "now",
+            "current_user",
+            "case",
+            "two",
+            "int4",
+            "sum"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn startup_parameters_set_the_session_and_are_reported() {
+    let server = TestServer::start();
+    let mut config: tokio_postgres::Config = server.connection_string().parse().unwrap();
+    config
+        .application_name("loader")
+        .options("-c statement_timeout=5s -c TimeZone=Europe/Paris");
+    let (client, connection) = config.connect(NoTls).await.unwrap();
+    assert_eq!(connection.parameter("server_version"), Some("16.0"));
+    assert_eq!(connection.parameter("TimeZone"), Some("Europe/Paris"));
+    assert_eq!(connection.parameter("application_name"), Some("loader"));
+    assert_eq!(connection.parameter("DateStyle"), Some("ISO, MDY"));
+    assert_eq!(connection.parameter("integer_datetimes"), Some("on"));
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT current_setting('statement_timeout'), current_setting('application_name')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "5s");
+    assert_eq!(row.get::<_, String>(1), "loader");
+    // A bad value refuses the connection, as PostgreSQL does.
+    let mut bad: tokio_postgres::Config = server.connection_string().parse().unwrap();
+    bad.options("-c DateStyle=sideways");
+    let refused = bad.connect(NoTls).await;
+    assert_eq!(refused.err().map(|e| code(&e)), Some("22023".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timestamptz_text_is_written_in_the_session_time_zone() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let text = |messages: Vec<SimpleQueryMessage>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+    let instant = "SELECT '2024-07-01 12:00:00+00'::timestamptz";
+    for (zone, written) in [
+        ("UTC", "2024-07-01 12:00:00+00"),
+        ("america/new_york", "2024-07-01 08:00:00-04"),
+        ("Asia/Kolkata", "2024-07-01 17:30:00+05:30"),
+        ("-03:00", "2024-07-01 09:00:00-03"),
+    ] {
+        client
+            .simple_query(&format!("SET TIME ZONE '{zone}'"))
+            .await
+            .unwrap();
+        assert_eq!(text(client.simple_query(instant).await.unwrap()), [written]);
+    }
+    // Binary results carry the instant itself, whatever the zone.
+    let row = client
+        .query_one("SELECT '2024-07-01 12:00:00+00'::timestamptz", &[])
+        .await
+        .unwrap();
+    let at: chrono::DateTime<chrono::Utc> = row.get(0);
+    assert_eq!(at.to_rfc3339(), "2024-07-01T12:00:00+00:00");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
     let server = Arc::new(Mutex::new(TestServer::start()));
     let conninfo = server.lock().unwrap().connection_string();

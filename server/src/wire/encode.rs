@@ -2,7 +2,8 @@
 //! PostgreSQL's text or binary representation.
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Offset};
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
@@ -44,6 +45,8 @@ pub fn pg_type(data_type: &DataType) -> Type {
 pub struct ColumnEncoder<'a> {
     array: &'a ArrayRef,
     format: FieldFormat,
+    /// The session's time zone, in which `timestamptz` text is written.
+    zone: &'a Tz,
     fallback: Option<ArrayFormatter<'a>>,
 }
 
@@ -52,6 +55,7 @@ impl<'a> ColumnEncoder<'a> {
         array: &'a ArrayRef,
         format: FieldFormat,
         options: &'a FormatOptions<'a>,
+        zone: &'a Tz,
     ) -> Result<Self, PgError> {
         let fallback = if natively_encoded(array.data_type()) {
             None
@@ -68,6 +72,7 @@ impl<'a> ColumnEncoder<'a> {
         Ok(ColumnEncoder {
             array,
             format,
+            zone,
             fallback,
         })
     }
@@ -88,7 +93,7 @@ impl<'a> ColumnEncoder<'a> {
         } else if self.format == FieldFormat::Binary {
             encode_binary(self.array, row, out);
         } else {
-            encode_text(self.array, row, out);
+            encode_text(self.array, row, self.zone, out);
         }
         let len = (out.len() - start - 4) as i32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -103,7 +108,7 @@ impl<'a> ColumnEncoder<'a> {
         if let Some(formatter) = &self.fallback {
             buf.put_slice(formatter.value(row).to_string().as_bytes());
         } else {
-            encode_text(self.array, row, &mut buf);
+            encode_text(self.array, row, self.zone, &mut buf);
         }
         out.extend_from_slice(&buf);
         true
@@ -167,7 +172,7 @@ fn timestamp_micros(array: &ArrayRef, row: usize) -> i64 {
     }
 }
 
-fn encode_text(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
     match array.data_type() {
         DataType::Boolean => out.put_u8(if array.as_boolean().value(row) {
             b't'
@@ -206,7 +211,7 @@ fn encode_text(array: &ArrayRef, row: usize, out: &mut BytesMut) {
         }
         DataType::Timestamp(_, tz) => {
             let micros = timestamp_micros(array, row);
-            out.put_slice(timestamp_text(micros, tz.is_some()).as_bytes())
+            out.put_slice(timestamp_text(micros, tz.as_ref().map(|_| zone)).as_bytes())
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = array
@@ -222,10 +227,19 @@ fn date_of(days: i32) -> NaiveDate {
     DateTime::UNIX_EPOCH.date_naive() + chrono::Duration::days(i64::from(days))
 }
 
-/// PostgreSQL's `timestamp` / `timestamptz` output (ISO, UTC for timestamptz).
-pub fn timestamp_text(micros: i64, with_zone: bool) -> String {
-    let Some(t) = DateTime::from_timestamp_micros(micros) else {
+/// PostgreSQL's `timestamp` output (ISO), or with `zone` its `timestamptz` output: the
+/// local time there and its UTC offset (`+01`, `+05:30`).
+pub fn timestamp_text(micros: i64, zone: Option<&Tz>) -> String {
+    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
         return micros.to_string();
+    };
+    let (t, offset) = match zone {
+        Some(zone) => {
+            let local = utc.with_timezone(zone);
+            let offset = local.offset().fix().local_minus_utc();
+            (local.naive_local(), Some(offset))
+        }
+        None => (utc.naive_utc(), None),
     };
     let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
     let frac = micros.rem_euclid(1_000_000);
@@ -233,8 +247,16 @@ pub fn timestamp_text(micros: i64, with_zone: bool) -> String {
         let digits = format!(".{frac:06}");
         s.push_str(digits.trim_end_matches('0'));
     }
-    if with_zone {
-        s.push_str("+00");
+    if let Some(offset) = offset {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        s.push_str(&format!("{sign}{:02}", abs / 3600));
+        if abs % 3600 != 0 {
+            s.push_str(&format!(":{:02}", abs % 3600 / 60));
+            if abs % 60 != 0 {
+                s.push_str(&format!(":{:02}", abs % 60));
+            }
+        }
     }
     s
 }
@@ -362,7 +384,9 @@ fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
             *scale,
             out,
         ),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => encode_text(array, row, out),
+        DataType::Utf8 => out.put_slice(array.as_string::<i32>().value(row).as_bytes()),
+        DataType::LargeUtf8 => out.put_slice(array.as_string::<i64>().value(row).as_bytes()),
+        DataType::Utf8View => out.put_slice(array.as_string_view().value(row).as_bytes()),
         DataType::Binary => out.put_slice(array.as_binary::<i32>().value(row)),
         DataType::LargeBinary => out.put_slice(array.as_binary::<i64>().value(row)),
         DataType::BinaryView => out.put_slice(array.as_binary_view().value(row)),
@@ -444,8 +468,23 @@ mod tests {
         assert_eq!(decimal_text(12345, 2), "123.45");
         assert_eq!(decimal_text(-5, 3), "-0.005");
         assert_eq!(decimal_text(7, 0), "7");
-        assert_eq!(timestamp_text(1_500_000, false), "1970-01-01 00:00:01.5");
-        assert_eq!(timestamp_text(0, true), "1970-01-01 00:00:00+00");
+        assert_eq!(timestamp_text(1_500_000, None), "1970-01-01 00:00:01.5");
+        let utc: Tz = "+00:00".parse().unwrap();
+        assert_eq!(timestamp_text(0, Some(&utc)), "1970-01-01 00:00:00+00");
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 2024-07-01 12:00 UTC is summer time in Berlin.
+        let july = 1_719_835_200_000_000;
+        assert_eq!(
+            timestamp_text(july, Some(&berlin)),
+            "2024-07-01 14:00:00+02"
+        );
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(
+            timestamp_text(0, Some(&kolkata)),
+            "1970-01-01 05:30:00+05:30"
+        );
+        let west: Tz = "-03:00".parse().unwrap();
+        assert_eq!(timestamp_text(0, Some(&west)), "1969-12-31 21:00:00-03");
         assert_eq!(
             interval_text(14, 3, 3_600_000_000),
             "1 year 2 mons 3 days 01:00:00"

@@ -3,14 +3,15 @@
 
 pub mod encode;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
-    DefaultServerParameterProvider, StartupHandler,
+    ServerParameterProvider, StartupHandler,
 };
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::copy::CopyHandler;
@@ -30,19 +31,22 @@ use pgwire::messages::extendedquery::{
     Bind, BindComplete, Close, CloseComplete, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
     TARGET_TYPE_BYTE_STATEMENT,
 };
+use pgwire::messages::response::{NoticeResponse, TransactionStatus};
+use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use crate::copy;
 use crate::error::{code, PgError};
 use crate::params;
-use crate::session::{parse, Prepared, Session, Shared};
+use crate::session::{parse, Command, Prepared, Session, Shared};
+use crate::set;
+use datafusion::sql::sqlparser::ast::{Statement, TransactionMode};
 use encode::pg_type;
+use henge_planner::pg::functions;
 
 /// The only user and database until users are configurable.
 pub const USER: &str = "henge";
 pub const DATABASE: &str = "henge";
-/// The PostgreSQL version Henge reports, for clients that check it.
-pub const SERVER_VERSION: &str = "16.0";
 
 /// Server-wide protocol state: makes one [`Connection`] per client.
 pub struct Frontend {
@@ -50,6 +54,34 @@ pub struct Frontend {
     manager: Arc<ConnectionManager>,
     cancel: Arc<DefaultCancelHandler>,
     pids: Arc<RandomPidSecretKeyGenerator>,
+    backends: Arc<Backends>,
+}
+
+/// Every live connection's cancel handle by process id, for `pg_cancel_backend`.
+#[derive(Debug, Default)]
+pub struct Backends(Mutex<HashMap<i32, Weak<ConnectionHandle>>>);
+
+impl Backends {
+    fn register(&self, pid: i32, handle: &Arc<ConnectionHandle>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, h| h.strong_count() > 0);
+        map.insert(pid, Arc::downgrade(handle));
+    }
+
+    /// Asks a connection to cancel its running query; false if no such connection.
+    fn cancel(&self, pid: i32) -> bool {
+        let handle = {
+            let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&pid).and_then(Weak::upgrade)
+        };
+        match (handle, tokio::runtime::Handle::try_current()) {
+            (Some(handle), Ok(runtime)) => {
+                runtime.spawn(async move { handle.cancel().await });
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Frontend {
@@ -60,6 +92,7 @@ impl Frontend {
             cancel: Arc::new(DefaultCancelHandler::new(manager.clone())),
             manager,
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
+            backends: Arc::default(),
         }
     }
 
@@ -74,6 +107,7 @@ impl Frontend {
                 session,
                 manager: self.manager.clone(),
                 pids: self.pids.clone(),
+                backends: self.backends.clone(),
             }),
             cancel: self.cancel.clone(),
         }
@@ -114,6 +148,7 @@ pub struct Connection {
     parser: Arc<StatementParser>,
     manager: Arc<ConnectionManager>,
     pids: Arc<RandomPidSecretKeyGenerator>,
+    backends: Arc<Backends>,
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
@@ -160,27 +195,193 @@ impl StartupHandler for Connection {
                 format!("database \"{database}\" does not exist"),
             ));
         }
+        for (name, value) in startup_parameters(&startup.parameters) {
+            self.session
+                .settings
+                .set(&name, &value)
+                .map_err(|e| fatal(e.code, e.message))?;
+        }
+        self.session
+            .apply_settings()
+            .map_err(|e| fatal(e.code, e.message))?;
         let (pid, secret) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, secret.clone());
         let (handle, guard) = self.manager.register(pid, secret);
+        self.backends.register(pid, &handle);
+        let backends = self.backends.clone();
+        functions::register_backend(&self.session.ctx, pid, move |pid| backends.cancel(pid));
         client
             .session_extensions()
             .insert::<Arc<ConnectionHandle>>(handle);
         client.session_extensions().insert(guard);
 
-        let mut parameters = DefaultServerParameterProvider::default();
-        parameters.server_version = SERVER_VERSION.into();
-        parameters.time_zone = "UTC".into();
-        parameters.date_style = "ISO, MDY".into();
+        let parameters = ReportedParameters(self.session.settings.reported());
         finish_authentication(client, &parameters).await?;
         tracing::debug!(pid, addr = %client.socket_addr(), "session started");
         Ok(())
     }
 }
 
+/// Startup parameters that are session parameters: all but the user, the database and
+/// `replication`, with `options` (`-c name=value`, `--name=value`) taken apart.
+fn startup_parameters(
+    parameters: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, value) in parameters {
+        match name.as_str() {
+            "user" | "database" | "replication" => {}
+            "options" => {
+                let mut words = value.split_whitespace();
+                while let Some(word) = words.next() {
+                    let setting = match word {
+                        "-c" => words.next(),
+                        w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")),
+                    };
+                    if let Some((name, value)) = setting.and_then(|s| s.split_once('=')) {
+                        out.push((name.replace('-', "_"), value.to_owned()));
+                    }
+                }
+            }
+            _ => out.push((name.clone(), value.clone())),
+        }
+    }
+    out
+}
+
+/// The parameters reported to the client when it connects.
+struct ReportedParameters(Vec<(&'static str, String)>);
+
+impl ServerParameterProvider for ReportedParameters {
+    fn server_parameters<C>(&self, _client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// What a statement does to the transaction block.
+enum TransactionStep<'a> {
+    Begin(&'a [TransactionMode]),
+    Commit,
+    Rollback,
+    None,
+}
+
+fn transaction_step(command: &Command) -> TransactionStep<'_> {
+    match command {
+        Command::Sql(s) => match s.as_ref() {
+            Statement::StartTransaction { modes, .. } => TransactionStep::Begin(modes),
+            Statement::Commit { .. } => TransactionStep::Commit,
+            Statement::Rollback {
+                savepoint: None, ..
+            } => TransactionStep::Rollback,
+            _ => TransactionStep::None,
+        },
+        Command::Checkpoint => TransactionStep::None,
+    }
+}
+
+fn notice(code: &str, message: &str) -> PgWireBackendMessage {
+    PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
+        "WARNING".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+impl Connection {
+    /// Runs one statement inside the client's transaction block, as PostgreSQL would:
+    /// BEGIN, COMMIT and ROLLBACK move the block (Henge applies every write at once, so
+    /// there is nothing to commit or undo), and a failed block takes nothing but its end.
+    /// Parameters that changed and are reported go to the client as ParameterStatus.
+    async fn run<C>(
+        &self,
+        client: &mut C,
+        status: &mut TransactionStatus,
+        prepared: &Prepared,
+        params: Vec<datafusion::scalar::ScalarValue>,
+        formats: Option<&Format>,
+    ) -> Result<Response, PgError>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let settings = &self.session.settings;
+        let before = settings.reported();
+        let end = |tag: &str| {
+            for name in ["transaction_isolation", "transaction_read_only"] {
+                let _ = settings.reset(name);
+            }
+            Ok(Response::TransactionEnd(Tag::new(tag)))
+        };
+        let result = match (transaction_step(&prepared.statement), *status) {
+            (TransactionStep::Commit | TransactionStep::Rollback, TransactionStatus::Error) => {
+                end("ROLLBACK")
+            }
+            (_, TransactionStatus::Error) => Err(PgError::new(
+                code::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )),
+            (TransactionStep::Begin(modes), current) => {
+                if current == TransactionStatus::Transaction {
+                    let _ = client
+                        .feed(notice(
+                            code::ACTIVE_SQL_TRANSACTION,
+                            "there is already a transaction in progress",
+                        ))
+                        .await;
+                }
+                set::transaction_modes(settings, modes, false)
+                    .map(|_| Response::TransactionStart(Tag::new("BEGIN")))
+            }
+            (step @ (TransactionStep::Commit | TransactionStep::Rollback), current) => {
+                if current == TransactionStatus::Idle {
+                    let _ = client
+                        .feed(notice(
+                            code::NO_ACTIVE_SQL_TRANSACTION,
+                            "there is no transaction in progress",
+                        ))
+                        .await;
+                }
+                end(if matches!(step, TransactionStep::Commit) {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                })
+            }
+            (TransactionStep::None, _) => self.session.execute(prepared, params, formats).await,
+        };
+        *status = match (&result, *status) {
+            (Ok(Response::TransactionStart(_)), _) => TransactionStatus::Transaction,
+            (Ok(Response::TransactionEnd(_)), _) => TransactionStatus::Idle,
+            (Err(_), TransactionStatus::Transaction) => TransactionStatus::Error,
+            (_, current) => current,
+        };
+        for (name, value) in settings.reported() {
+            if !before.iter().any(|(n, v)| *n == name && *v == value) {
+                let _ = client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name.to_owned(),
+                        value,
+                    )))
+                    .await;
+            }
+        }
+        result
+    }
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Connection {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -192,9 +393,13 @@ impl SimpleQueryHandler for Connection {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
+        let mut status = client.transaction_status();
         for statement in statements {
             let result = match self.session.prepare(statement).await {
-                Ok(prepared) => self.session.execute(&prepared, Vec::new(), None).await,
+                Ok(prepared) => {
+                    self.run(client, &mut status, &prepared, Vec::new(), None)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -347,7 +552,7 @@ impl ExtendedQueryHandler for Connection {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Self::Statement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -369,9 +574,15 @@ impl ExtendedQueryHandler for Connection {
                 wanted.as_ref(),
             )?);
         }
+        let mut status = client.transaction_status();
         Ok(self
-            .session
-            .execute(prepared, values, Some(&portal.result_column_format))
+            .run(
+                client,
+                &mut status,
+                prepared,
+                values,
+                Some(&portal.result_column_format),
+            )
             .await?)
     }
 }

@@ -1,0 +1,297 @@
+//! PostgreSQL's system functions that clients call and DataFusion lacks (or has with
+//! other answers): `version()`, `current_setting`, `set_config`, `current_user` and
+//! friends, `pg_get_userbyid`, and the comment lookups (Henge keeps no comments).
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use super::settings::{Settings, SERVER_VERSION};
+use super::{USER, USER_OID};
+
+/// What a function computes from one row of arguments.
+pub type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
+
+/// A function evaluated row by row on scalar values: simple, and plenty for catalog and
+/// session functions, which see a handful of rows.
+pub struct RowFunction {
+    name: &'static str,
+    signature: Signature,
+    returns: DataType,
+    body: Body,
+}
+
+impl RowFunction {
+    /// A scalar function over `arguments` (each list one accepted signature).
+    pub fn udf(
+        name: &'static str,
+        arguments: Vec<Vec<DataType>>,
+        returns: DataType,
+        volatility: Volatility,
+        body: Body,
+    ) -> ScalarUDF {
+        let signature = Signature::one_of(
+            arguments.into_iter().map(TypeSignature::Exact).collect(),
+            volatility,
+        );
+        ScalarUDF::new_from_impl(RowFunction {
+            name,
+            signature,
+            returns,
+            body,
+        })
+    }
+}
+
+impl std::fmt::Debug for RowFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFunction")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl PartialEq for RowFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.body, &other.body)
+    }
+}
+
+impl Eq for RowFunction {}
+
+impl Hash for RowFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for RowFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(self.returns.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        if all_scalar {
+            let values = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    ColumnarValue::Scalar(s) => s.clone(),
+                    ColumnarValue::Array(_) => unreachable!("checked above"),
+                })
+                .collect::<Vec<_>>();
+            let out = (self.body)(&values)?;
+            // A function without arguments still answers once per row.
+            return if args.args.is_empty() {
+                Ok(ColumnarValue::Array(
+                    out.to_array_of_size(args.number_rows)?,
+                ))
+            } else {
+                Ok(ColumnarValue::Scalar(out))
+            };
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            let values = arrays
+                .iter()
+                .map(|a| ScalarValue::try_from_array(a, row))
+                .collect::<Result<Vec<_>>>()?;
+            out.push((self.body)(&values)?);
+        }
+        let array = if out.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.returns)
+        } else {
+            ScalarValue::iter_to_array(out)?
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+fn string(value: &ScalarValue) -> Option<String> {
+    match value {
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
+        _ => None,
+    }
+}
+
+fn boolean(value: &ScalarValue) -> Option<bool> {
+    match value {
+        ScalarValue::Boolean(b) => *b,
+        _ => None,
+    }
+}
+
+fn oid(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::Int32(v) => v.map(i64::from),
+        ScalarValue::Int64(v) => *v,
+        ScalarValue::UInt32(v) => v.map(i64::from),
+        _ => None,
+    }
+}
+
+/// What `version()` answers: PostgreSQL's form, which drivers parse for the version.
+pub fn version_string() -> String {
+    format!(
+        "PostgreSQL {SERVER_VERSION} (Henge {}) on {}-unknown-linux-gnu, compiled by rustc, 64-bit",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    )
+}
+
+/// Registers the functions on a session's context.
+pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
+    let text = DataType::Utf8;
+    ctx.register_udf(RowFunction::udf(
+        "version",
+        vec![vec![]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(|_| Ok(ScalarValue::Utf8(Some(version_string())))),
+    ));
+    for name in ["current_user", "session_user", "user", "current_role"] {
+        ctx.register_udf(RowFunction::udf(
+            name,
+            vec![vec![]],
+            text.clone(),
+            Volatility::Stable,
+            Arc::new(|_| Ok(ScalarValue::Utf8(Some(USER.to_owned())))),
+        ));
+    }
+    let current = settings.clone();
+    ctx.register_udf(RowFunction::udf(
+        "current_setting",
+        vec![vec![text.clone()], vec![text.clone(), DataType::Boolean]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let Some(name) = string(&args[0]) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            let missing_ok = args.get(1).and_then(boolean).unwrap_or(false);
+            match current.get(&name) {
+                Ok(value) => Ok(ScalarValue::Utf8(Some(value))),
+                Err(_) if missing_ok => Ok(ScalarValue::Utf8(None)),
+                Err(e) => Err(e.into()),
+            }
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "set_config",
+        vec![vec![text.clone(), text.clone(), DataType::Boolean]],
+        text.clone(),
+        Volatility::Volatile,
+        Arc::new(move |args| {
+            let (Some(name), Some(value)) = (string(&args[0]), string(&args[1])) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            settings.set(&name, &value)?;
+            Ok(ScalarValue::Utf8(Some(settings.get(&name)?)))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "pg_get_userbyid",
+        vec![vec![DataType::Int64]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(|args| {
+            Ok(ScalarValue::Utf8(oid(&args[0]).map(|id| {
+                // Henge's catalogs give every object owner 0 or 10: the one role.
+                if id == i64::from(USER_OID) || id == 0 {
+                    USER.to_owned()
+                } else {
+                    format!("unknown (OID={id})")
+                }
+            })))
+        }),
+    ));
+    // Any integer, not only `integer` columns (the library's takes only those).
+    ctx.register_udf(RowFunction::udf(
+        "pg_encoding_to_char",
+        vec![vec![DataType::Int64]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(|args| {
+            Ok(ScalarValue::Utf8(oid(&args[0]).map(|id| {
+                match id {
+                    0 => "SQL_ASCII",
+                    6 => "UTF8",
+                    _ => "",
+                }
+                .to_owned()
+            })))
+        }),
+    ));
+    // Henge keeps no comments on objects.
+    let no_comment: Body = Arc::new(|_| Ok(ScalarValue::Utf8(None)));
+    ctx.register_udf(RowFunction::udf(
+        "col_description",
+        vec![vec![DataType::Int64, DataType::Int64]],
+        text.clone(),
+        Volatility::Stable,
+        no_comment.clone(),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "obj_description",
+        vec![vec![DataType::Int64], vec![DataType::Int64, text.clone()]],
+        text.clone(),
+        Volatility::Stable,
+        no_comment.clone(),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "shobj_description",
+        vec![vec![DataType::Int64, text.clone()]],
+        text,
+        Volatility::Stable,
+        no_comment,
+    ));
+}
+
+/// Registers the functions that know the connection: `pg_backend_pid()`, and
+/// `pg_cancel_backend(pid)`, which asks `cancel` to stop that backend's running query.
+pub fn register_backend(
+    ctx: &SessionContext,
+    pid: i32,
+    cancel: impl Fn(i32) -> bool + Send + Sync + 'static,
+) {
+    ctx.register_udf(RowFunction::udf(
+        "pg_backend_pid",
+        vec![vec![]],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ScalarValue::Int32(Some(pid)))),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "pg_cancel_backend",
+        vec![vec![DataType::Int32]],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(move |args| {
+            Ok(ScalarValue::Boolean(match &args[0] {
+                ScalarValue::Int32(Some(pid)) => Some(cancel(*pid)),
+                _ => None,
+            }))
+        }),
+    ));
+}

@@ -1,0 +1,456 @@
+//! `information_schema` as PostgreSQL has it: `schemata`, `tables`, `columns` and `views`
+//! with PostgreSQL's type names (`bigint`, `timestamp without time zone` …), plus
+//! DataFusion's own `df_settings`, `routines` and `parameters` (which its SHOW reads).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::information_schema::InformationSchemaProvider;
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TableProvider};
+use datafusion::error::Result;
+
+use super::types::{of_arrow, of_column, TypeInfo};
+use super::USER;
+use crate::table::HengeTable;
+
+/// The schema's name.
+pub const SCHEMA: &str = "information_schema";
+
+/// Tables Henge builds itself; the rest come from DataFusion.
+const OWN: [&str; 4] = ["schemata", "tables", "columns", "views"];
+const DATAFUSION: [&str; 3] = ["df_settings", "routines", "parameters"];
+
+/// Column names and whether each is an integer (`cardinal_number`); the rest are text.
+const SCHEMATA: &[(&str, bool)] = &[
+    ("catalog_name", false),
+    ("schema_name", false),
+    ("schema_owner", false),
+    ("default_character_set_catalog", false),
+    ("default_character_set_schema", false),
+    ("default_character_set_name", false),
+    ("sql_path", false),
+];
+
+const TABLES: &[(&str, bool)] = &[
+    ("table_catalog", false),
+    ("table_schema", false),
+    ("table_name", false),
+    ("table_type", false),
+    ("self_referencing_column_name", false),
+    ("reference_generation", false),
+    ("user_defined_type_catalog", false),
+    ("user_defined_type_schema", false),
+    ("user_defined_type_name", false),
+    ("is_insertable_into", false),
+    ("is_typed", false),
+    ("commit_action", false),
+];
+
+const VIEWS: &[(&str, bool)] = &[
+    ("table_catalog", false),
+    ("table_schema", false),
+    ("table_name", false),
+    ("view_definition", false),
+    ("check_option", false),
+    ("is_updatable", false),
+    ("is_insertable_into", false),
+    ("is_trigger_updatable", false),
+    ("is_trigger_deletable", false),
+    ("is_trigger_insertable_into", false),
+];
+
+const COLUMNS: &[(&str, bool)] = &[
+    ("table_catalog", false),
+    ("table_schema", false),
+    ("table_name", false),
+    ("column_name", false),
+    ("ordinal_position", true),
+    ("column_default", false),
+    ("is_nullable", false),
+    ("data_type", false),
+    ("character_maximum_length", true),
+    ("character_octet_length", true),
+    ("numeric_precision", true),
+    ("numeric_precision_radix", true),
+    ("numeric_scale", true),
+    ("datetime_precision", true),
+    ("interval_type", false),
+    ("interval_precision", true),
+    ("character_set_catalog", false),
+    ("character_set_schema", false),
+    ("character_set_name", false),
+    ("collation_catalog", false),
+    ("collation_schema", false),
+    ("collation_name", false),
+    ("domain_catalog", false),
+    ("domain_schema", false),
+    ("domain_name", false),
+    ("udt_catalog", false),
+    ("udt_schema", false),
+    ("udt_name", false),
+    ("scope_catalog", false),
+    ("scope_schema", false),
+    ("scope_name", false),
+    ("maximum_cardinality", true),
+    ("dtd_identifier", false),
+    ("is_self_referencing", false),
+    ("is_identity", false),
+    ("identity_generation", false),
+    ("identity_start", false),
+    ("identity_increment", false),
+    ("identity_maximum", false),
+    ("identity_minimum", false),
+    ("identity_cycle", false),
+    ("is_generated", false),
+    ("generation_expression", false),
+    ("is_updatable", false),
+];
+
+fn layout(name: &str) -> Option<&'static [(&'static str, bool)]> {
+    match name {
+        "schemata" => Some(SCHEMATA),
+        "tables" => Some(TABLES),
+        "columns" => Some(COLUMNS),
+        "views" => Some(VIEWS),
+        _ => None,
+    }
+}
+
+fn arrow_schema(layout: &[(&str, bool)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        layout
+            .iter()
+            .map(|(name, int)| {
+                let ty = if *int {
+                    DataType::Int32
+                } else {
+                    DataType::Utf8
+                };
+                Field::new(*name, ty, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A value of a row being built.
+#[derive(Clone)]
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i32>),
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(Some(s.into()))
+}
+
+const NULL: Cell = Cell::Text(None);
+
+/// Rows of one table, column by column.
+struct Rows {
+    layout: &'static [(&'static str, bool)],
+    cells: Vec<Vec<Cell>>,
+}
+
+impl Rows {
+    fn new(layout: &'static [(&'static str, bool)]) -> Rows {
+        Rows {
+            layout,
+            cells: vec![Vec::new(); layout.len()],
+        }
+    }
+
+    /// Adds a row given by column name; columns not named are NULL.
+    fn push(&mut self, values: &[(&str, Cell)]) {
+        for (i, (name, _)) in self.layout.iter().enumerate() {
+            let value = values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(NULL, |(_, v)| v.clone());
+            self.cells[i].push(value);
+        }
+    }
+
+    fn into_table(self) -> Result<Arc<dyn TableProvider>> {
+        let schema = arrow_schema(self.layout);
+        let arrays = self
+            .cells
+            .into_iter()
+            .zip(self.layout)
+            .map(|(cells, (_, int))| -> ArrayRef {
+                if *int {
+                    Arc::new(Int32Array::from_iter(cells.into_iter().map(|c| match c {
+                        Cell::Int(v) => v,
+                        Cell::Text(_) => None,
+                    })))
+                } else {
+                    Arc::new(StringArray::from_iter(cells.into_iter().map(|c| match c {
+                        Cell::Text(v) => v,
+                        Cell::Int(_) => None,
+                    })))
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+/// One table of some schema, as the catalogs see it.
+struct Relation {
+    catalog: String,
+    schema: String,
+    name: String,
+    columns: Vec<(String, TypeInfo, bool)>,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A Henge table: rows can be inserted.
+    Table,
+    /// A read-only catalog or system table.
+    System,
+    /// One of `information_schema`'s own.
+    View,
+}
+
+/// Henge's `information_schema`.
+#[derive(Debug)]
+pub struct InformationSchema {
+    catalogs: Arc<dyn CatalogProviderList>,
+    datafusion: InformationSchemaProvider,
+}
+
+impl InformationSchema {
+    pub fn new(catalogs: Arc<dyn CatalogProviderList>) -> InformationSchema {
+        InformationSchema {
+            datafusion: InformationSchemaProvider::new(catalogs.clone()),
+            catalogs,
+        }
+    }
+
+    /// Every table of every schema, with its columns.
+    async fn relations(&self) -> Result<Vec<Relation>> {
+        let mut out = Vec::new();
+        let mut catalogs = self.catalogs.catalog_names();
+        catalogs.sort();
+        for catalog_name in catalogs {
+            let Some(catalog) = self.catalogs.catalog(&catalog_name) else {
+                continue;
+            };
+            let mut schemas = catalog.schema_names();
+            schemas.sort();
+            for schema_name in schemas {
+                let mut names = if schema_name == SCHEMA {
+                    OWN.iter()
+                        .chain(&DATAFUSION)
+                        .map(|s| s.to_string())
+                        .collect()
+                } else {
+                    catalog
+                        .schema(&schema_name)
+                        .map(|s| s.table_names())
+                        .unwrap_or_default()
+                };
+                names.sort();
+                for name in names {
+                    let relation = if schema_name == SCHEMA {
+                        let fields = match layout(&name) {
+                            Some(l) => arrow_schema(l),
+                            None => match self.datafusion.table(&name).await? {
+                                Some(t) => t.schema(),
+                                None => continue,
+                            },
+                        };
+                        Relation {
+                            catalog: catalog_name.clone(),
+                            schema: schema_name.clone(),
+                            columns: fields
+                                .fields()
+                                .iter()
+                                .map(|f| (f.name().clone(), of_arrow(f.data_type()), true))
+                                .collect(),
+                            name,
+                            kind: Kind::View,
+                        }
+                    } else {
+                        let Some(schema) = catalog.schema(&schema_name) else {
+                            continue;
+                        };
+                        let Some(table) = schema.table(&name).await? else {
+                            continue;
+                        };
+                        let (columns, kind) = match table.downcast_ref::<HengeTable>() {
+                            Some(henge) => (
+                                henge
+                                    .def()
+                                    .columns
+                                    .iter()
+                                    .map(|c| (c.name.clone(), of_column(&c.ty), c.nullable))
+                                    .collect(),
+                                Kind::Table,
+                            ),
+                            None => (
+                                table
+                                    .schema()
+                                    .fields()
+                                    .iter()
+                                    .map(|f| {
+                                        (f.name().clone(), of_arrow(f.data_type()), f.is_nullable())
+                                    })
+                                    .collect(),
+                                Kind::System,
+                            ),
+                        };
+                        Relation {
+                            catalog: catalog_name.clone(),
+                            schema: schema_name.clone(),
+                            name,
+                            columns,
+                            kind,
+                        }
+                    };
+                    out.push(relation);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn schemata(&self) -> Result<Arc<dyn TableProvider>> {
+        let mut rows = Rows::new(SCHEMATA);
+        let mut catalogs = self.catalogs.catalog_names();
+        catalogs.sort();
+        for catalog_name in catalogs {
+            let Some(catalog) = self.catalogs.catalog(&catalog_name) else {
+                continue;
+            };
+            let mut schemas = catalog.schema_names();
+            schemas.sort();
+            for schema in schemas {
+                rows.push(&[
+                    ("catalog_name", text(&catalog_name)),
+                    ("schema_name", text(schema)),
+                    ("schema_owner", text(USER)),
+                ]);
+            }
+        }
+        rows.into_table()
+    }
+
+    async fn tables(&self) -> Result<Arc<dyn TableProvider>> {
+        let mut rows = Rows::new(TABLES);
+        for r in self.relations().await? {
+            let table_type = if r.kind == Kind::View {
+                "VIEW"
+            } else {
+                "BASE TABLE"
+            };
+            let insertable = if r.kind == Kind::Table { "YES" } else { "NO" };
+            rows.push(&[
+                ("table_catalog", text(r.catalog)),
+                ("table_schema", text(r.schema)),
+                ("table_name", text(r.name)),
+                ("table_type", text(table_type)),
+                ("is_insertable_into", text(insertable)),
+                ("is_typed", text("NO")),
+            ]);
+        }
+        rows.into_table()
+    }
+
+    async fn views(&self) -> Result<Arc<dyn TableProvider>> {
+        let mut rows = Rows::new(VIEWS);
+        for r in self.relations().await? {
+            if r.kind != Kind::View {
+                continue;
+            }
+            rows.push(&[
+                ("table_catalog", text(r.catalog)),
+                ("table_schema", text(r.schema)),
+                ("table_name", text(r.name)),
+                ("check_option", text("NONE")),
+                ("is_updatable", text("NO")),
+                ("is_insertable_into", text("NO")),
+                ("is_trigger_updatable", text("NO")),
+                ("is_trigger_deletable", text("NO")),
+                ("is_trigger_insertable_into", text("NO")),
+            ]);
+        }
+        rows.into_table()
+    }
+
+    async fn columns(&self) -> Result<Arc<dyn TableProvider>> {
+        let mut rows = Rows::new(COLUMNS);
+        for r in self.relations().await? {
+            let updatable = if r.kind == Kind::Table { "YES" } else { "NO" };
+            for (i, (name, ty, nullable)) in r.columns.into_iter().enumerate() {
+                let position = i as i32 + 1;
+                let octets = ty.character_maximum_length.map(|n| n.saturating_mul(4));
+                let octets = if ty.data_type == "text" {
+                    Some(1_073_741_824)
+                } else {
+                    octets
+                };
+                rows.push(&[
+                    ("table_catalog", text(&r.catalog)),
+                    ("table_schema", text(&r.schema)),
+                    ("table_name", text(&r.name)),
+                    ("column_name", text(name)),
+                    ("ordinal_position", Cell::Int(Some(position))),
+                    ("is_nullable", text(if nullable { "YES" } else { "NO" })),
+                    ("data_type", text(&ty.data_type)),
+                    (
+                        "character_maximum_length",
+                        Cell::Int(ty.character_maximum_length),
+                    ),
+                    ("character_octet_length", Cell::Int(octets)),
+                    ("numeric_precision", Cell::Int(ty.numeric_precision)),
+                    (
+                        "numeric_precision_radix",
+                        Cell::Int(ty.numeric_precision_radix),
+                    ),
+                    ("numeric_scale", Cell::Int(ty.numeric_scale)),
+                    ("datetime_precision", Cell::Int(ty.datetime_precision)),
+                    ("udt_catalog", text(&r.catalog)),
+                    ("udt_schema", text("pg_catalog")),
+                    ("udt_name", text(&ty.udt_name)),
+                    ("dtd_identifier", text(position.to_string())),
+                    ("is_self_referencing", text("NO")),
+                    ("is_identity", text("NO")),
+                    ("is_generated", text("NEVER")),
+                    ("is_updatable", text(updatable)),
+                ]);
+            }
+        }
+        rows.into_table()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for InformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        OWN.iter()
+            .chain(&DATAFUSION)
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match name.to_ascii_lowercase().as_str() {
+            "schemata" => self.schemata().map(Some),
+            "tables" => self.tables().await.map(Some),
+            "columns" => self.columns().await.map(Some),
+            "views" => self.views().await.map(Some),
+            other if DATAFUSION.contains(&other) => self.datafusion.table(other).await,
+            _ => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        OWN.contains(&name.as_str()) || DATAFUSION.contains(&name.as_str())
+    }
+}

@@ -1,0 +1,420 @@
+//! What PostgreSQL clients look for besides tables: the `pg_catalog` and
+//! `information_schema` schemas, session parameters, and the system functions client
+//! libraries call when they connect and introspect.
+//!
+//! `pg_catalog` comes from the `datafusion-pg-catalog` library, with `pg_settings` and
+//! `pg_database` replaced by Henge's own; `information_schema` is Henge's
+//! ([`information_schema`]), with PostgreSQL's type names. [`rewrite`] adapts the SQL
+//! clients send for their catalog queries to what DataFusion plans.
+
+pub mod functions;
+pub mod information_schema;
+pub mod rewrite;
+pub mod settings;
+pub mod types;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, ListArray, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
+use futures::TryStreamExt;
+use henge_storage::TableDef;
+
+use crate::session::CATALOG;
+use crate::table::HengeTable;
+pub use settings::Settings;
+
+/// SQLSTATE codes of errors raised while planning or running catalog functions.
+pub mod code {
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
+}
+
+/// The only role, owner of everything.
+pub const USER: &str = "henge";
+/// `pg_authid` OID of the bootstrap superuser in every PostgreSQL cluster.
+pub const USER_OID: i32 = 10;
+
+/// An error with the SQLSTATE the client should see; carried through DataFusion as an
+/// external error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlStateError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SqlStateError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> SqlStateError {
+        SqlStateError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SqlStateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqlStateError {}
+
+impl From<SqlStateError> for DataFusionError {
+    fn from(e: SqlStateError) -> DataFusionError {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
+/// The roles `pg_roles` lists.
+#[derive(Debug, Clone)]
+struct Roles;
+
+#[async_trait]
+impl PgCatalogContextProvider for Roles {
+    async fn roles(&self) -> Vec<String> {
+        vec![USER.to_owned()]
+    }
+
+    async fn role(&self, name: &str) -> Option<Role> {
+        (name == USER).then(|| Role {
+            name: USER.to_owned(),
+            is_superuser: true,
+            can_login: true,
+            can_create_db: false,
+            can_create_role: false,
+            can_create_user: false,
+            can_replication: false,
+            grants: Vec::new(),
+            inherited_roles: Vec::new(),
+        })
+    }
+}
+
+/// Adds `pg_catalog`, `information_schema` and PostgreSQL's system functions to a
+/// session's context. `settings` are the session's parameters.
+pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
+    datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
+    let catalog = ctx
+        .catalog(CATALOG)
+        .ok_or_else(|| DataFusionError::Internal(format!("catalog {CATALOG} missing")))?;
+    let library = catalog
+        .schema("pg_catalog")
+        .ok_or_else(|| DataFusionError::Internal("pg_catalog missing".into()))?;
+    catalog.register_schema(
+        "pg_catalog",
+        Arc::new(PgCatalog {
+            library,
+            settings: settings.clone(),
+            catalogs: ctx.state().catalog_list().clone(),
+        }),
+    )?;
+    catalog.register_schema(
+        information_schema::SCHEMA,
+        Arc::new(information_schema::InformationSchema::new(
+            ctx.state().catalog_list().clone(),
+        )),
+    )?;
+    functions::register(ctx, settings);
+    Ok(())
+}
+
+/// The library's `pg_catalog`, with Henge's own `pg_settings` and `pg_database`, and
+/// Henge's column types in `pg_attribute`.
+#[derive(Debug)]
+struct PgCatalog {
+    library: Arc<dyn SchemaProvider>,
+    settings: Arc<Settings>,
+    catalogs: Arc<dyn CatalogProviderList>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.library.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match name.to_ascii_lowercase().as_str() {
+            "pg_settings" => Ok(Some(pg_settings(&self.settings)?)),
+            "pg_database" => Ok(Some(pg_database()?)),
+            "pg_attribute" => self.pg_attribute().await.map(Some),
+            _ => self.library.table(name).await,
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.library.table_exist(name)
+    }
+}
+
+impl PgCatalog {
+    /// `pg_attribute`, computed when scanned: the library's `pg_class` lists every
+    /// table's columns through this schema while it holds its OID lock, so nothing may be
+    /// read here until then.
+    async fn pg_attribute(&self) -> Result<Arc<dyn TableProvider>> {
+        let library =
+            self.library.table("pg_attribute").await?.ok_or_else(|| {
+                DataFusionError::Internal("pg_catalog.pg_attribute missing".into())
+            })?;
+        let stream = Attributes {
+            schema: library.schema(),
+            catalog: Arc::new(PgCatalog {
+                library: self.library.clone(),
+                settings: self.settings.clone(),
+                catalogs: self.catalogs.clone(),
+            }),
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            stream.schema.clone(),
+            vec![Arc::new(stream)],
+        )?))
+    }
+
+    async fn read(&self, name: &str) -> Result<Vec<RecordBatch>> {
+        let table = self
+            .library
+            .table(name)
+            .await?
+            .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog.{name} missing")))?;
+        SessionContext::new().read_table(table)?.collect().await
+    }
+
+    /// The library's `pg_attribute`, which knows only Arrow types, with each Henge
+    /// column's declared type: `varchar(n)` and `numeric(p,s)` with their modifiers, and
+    /// NOT NULL.
+    async fn attributes(&self) -> Result<Vec<RecordBatch>> {
+        let attributes = self.read("pg_attribute").await?;
+        let mut relations: HashMap<i32, (String, String)> = HashMap::new();
+        let mut namespaces: HashMap<i32, String> = HashMap::new();
+        for batch in self.read("pg_namespace").await? {
+            let oid = int32(&batch, "oid")?;
+            let name = strings(&batch, "nspname")?;
+            for row in 0..batch.num_rows() {
+                namespaces.insert(oid.value(row), name.value(row).to_owned());
+            }
+        }
+        for batch in self.read("pg_class").await? {
+            let oid = int32(&batch, "oid")?;
+            let name = strings(&batch, "relname")?;
+            let namespace = int32(&batch, "relnamespace")?;
+            for row in 0..batch.num_rows() {
+                if let Some(schema) = namespaces.get(&namespace.value(row)) {
+                    relations.insert(oid.value(row), (schema.clone(), name.value(row).to_owned()));
+                }
+            }
+        }
+        let catalog = self.catalogs.catalog(CATALOG);
+        let mut defs: HashMap<i32, Option<TableDef>> = HashMap::new();
+        let mut patched = Vec::with_capacity(attributes.len());
+        for batch in attributes {
+            let relid = int32(&batch, "attrelid")?;
+            let names = strings(&batch, "attname")?;
+            let mut typid = int32(&batch, "atttypid")?.iter().collect::<Vec<_>>();
+            let mut typmod = int32(&batch, "atttypmod")?.iter().collect::<Vec<_>>();
+            let mut notnull = batch
+                .column_by_name("attnotnull")
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .ok_or_else(|| DataFusionError::Internal("pg_attribute.attnotnull".into()))?
+                .iter()
+                .collect::<Vec<_>>();
+            for row in 0..batch.num_rows() {
+                let rel = relid.value(row);
+                if let std::collections::hash_map::Entry::Vacant(slot) = defs.entry(rel) {
+                    let mut def = None;
+                    if let (Some((schema, table)), Some(catalog)) = (relations.get(&rel), &catalog)
+                    {
+                        if let Some(provider) = catalog.schema(schema) {
+                            if let Some(t) = provider.table(table).await? {
+                                def = t.downcast_ref::<HengeTable>().map(|h| h.def().clone());
+                            }
+                        }
+                    }
+                    slot.insert(def);
+                }
+                let Some(Some(def)) = defs.get(&rel) else {
+                    continue;
+                };
+                let Some(column) = def.columns.iter().find(|c| c.name == names.value(row)) else {
+                    continue;
+                };
+                let (oid, modifier) = types::pg_attribute_type(&column.ty);
+                typid[row] = Some(oid);
+                typmod[row] = Some(modifier);
+                notnull[row] = Some(!column.nullable);
+            }
+            let mut columns = batch.columns().to_vec();
+            let schema = batch.schema();
+            for (name, array) in [
+                ("atttypid", Arc::new(Int32Array::from(typid)) as ArrayRef),
+                ("atttypmod", Arc::new(Int32Array::from(typmod))),
+                ("attnotnull", Arc::new(BooleanArray::from(notnull))),
+            ] {
+                let i = schema.index_of(name)?;
+                columns[i] = array;
+            }
+            patched.push(RecordBatch::try_new(schema, columns)?);
+        }
+        Ok(patched)
+    }
+}
+
+/// The scan of `pg_attribute`.
+#[derive(Debug)]
+struct Attributes {
+    schema: SchemaRef,
+    catalog: Arc<PgCatalog>,
+}
+
+impl PartitionStream for Attributes {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let catalog = self.catalog.clone();
+        let batches = futures::stream::once(async move { catalog.attributes().await })
+            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
+fn int32<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int32Array> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int32Array>())
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name}")))
+}
+
+fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog column {name}")))
+}
+
+fn text(values: Vec<Option<String>>) -> ArrayRef {
+    Arc::new(StringArray::from(values))
+}
+
+/// `pg_settings`: the session's parameters, as SHOW ALL lists them.
+fn pg_settings(settings: &Settings) -> Result<Arc<dyn TableProvider>> {
+    let all = settings.all();
+    let names = [
+        "name",
+        "setting",
+        "unit",
+        "category",
+        "short_desc",
+        "extra_desc",
+        "context",
+        "vartype",
+        "source",
+        "min_val",
+        "max_val",
+        "enumvals",
+        "boot_val",
+        "reset_val",
+        "sourcefile",
+    ];
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    for (name, value, description, fixed) in all {
+        let row = [
+            Some(name.to_owned()),
+            Some(value),
+            None,
+            None,
+            Some(description.to_owned()),
+            None,
+            Some(if fixed { "internal" } else { "user" }.to_owned()),
+            Some("string".to_owned()),
+            Some("default".to_owned()),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ];
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+    let rows = columns.first().map_or(0, Vec::len);
+    let mut fields: Vec<Field> = names
+        .iter()
+        .map(|n| Field::new(*n, DataType::Utf8, true))
+        .collect();
+    let mut arrays: Vec<ArrayRef> = columns.into_iter().map(text).collect();
+    fields.push(Field::new("sourceline", DataType::Int32, true));
+    arrays.push(Arc::new(Int32Array::from(vec![None; rows])));
+    fields.push(Field::new("pending_restart", DataType::Boolean, false));
+    arrays.push(Arc::new(BooleanArray::from(vec![false; rows])));
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// `pg_database`: the one database, `henge`.
+fn pg_database() -> Result<Arc<dyn TableProvider>> {
+    let int = |v: i32| Arc::new(Int32Array::from(vec![v])) as ArrayRef;
+    let string = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let acl_item = Arc::new(Field::new("item", DataType::Utf8, true));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("oid", DataType::Int32, false),
+        Field::new("datname", DataType::Utf8, false),
+        Field::new("datdba", DataType::Int32, false),
+        Field::new("encoding", DataType::Int32, false),
+        Field::new("datlocprovider", DataType::Utf8, false),
+        Field::new("datistemplate", DataType::Boolean, false),
+        Field::new("datallowconn", DataType::Boolean, false),
+        Field::new("datconnlimit", DataType::Int32, false),
+        Field::new("datfrozenxid", DataType::Int32, false),
+        Field::new("datminmxid", DataType::Int32, false),
+        Field::new("dattablespace", DataType::Int32, false),
+        Field::new("datcollate", DataType::Utf8, false),
+        Field::new("datctype", DataType::Utf8, false),
+        Field::new("daticulocale", DataType::Utf8, true),
+        Field::new("daticurules", DataType::Utf8, true),
+        Field::new("datcollversion", DataType::Utf8, true),
+        Field::new("datacl", DataType::List(acl_item.clone()), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            int(16384),
+            string(CATALOG),
+            int(USER_OID),
+            int(6), // UTF8
+            string("c"),
+            Arc::new(BooleanArray::from(vec![false])),
+            Arc::new(BooleanArray::from(vec![true])),
+            int(-1),
+            int(0),
+            int(1),
+            int(1663), // pg_default
+            string("C"),
+            string("C"),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+            Arc::new(ListArray::new_null(acl_item, 1)),
+        ],
+    )?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}

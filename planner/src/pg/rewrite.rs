@@ -1,0 +1,226 @@
+//! Adapting the SQL clients send to what DataFusion plans.
+//!
+//! Catalog queries (those reading `pg_catalog` or `information_schema`) go through all of
+//! `datafusion-pg-catalog`'s rewrites, including its substitutions of whole psql and
+//! driver queries. Those rewrites are built for catalog queries and are not all safe for
+//! others (one turns correlated subqueries in a select list into NULL), so every other
+//! statement gets only the ones that cannot change an answer: `pg_catalog.` prefixes on
+//! functions dropped, `COLLATE` dropped, `OPERATOR(pg_catalog.~)` as `~`, `::regclass`
+//! casts of names resolved, `current_user` as a function, and `version()`'s column name.
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::sql::sqlparser::ast::{
+    visit_relations, DataType as SqlType, Expr, Ident, ObjectName, Query, SelectItem, SetExpr,
+    Statement, Value, VisitMut, VisitorMut,
+};
+use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+use datafusion_pg_catalog::sql::rules::{
+    CurrentUserVariableToSessionUserFunctionCall, FixVersionColumnName, RewritePgCatalogOperator,
+    RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+struct Rewriter {
+    catalog: PostgresCompatibilityParser,
+    safe: Vec<Arc<dyn SqlStatementRewriteRule>>,
+}
+
+fn rewriter() -> &'static Rewriter {
+    static REWRITER: OnceLock<Rewriter> = OnceLock::new();
+    REWRITER.get_or_init(|| Rewriter {
+        catalog: PostgresCompatibilityParser::new(),
+        safe: vec![
+            Arc::new(StripCallableQualifier),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(FixVersionColumnName),
+        ],
+    })
+}
+
+/// Whether a statement reads a catalog: `pg_catalog.*`, `information_schema.*`, or one of
+/// `pg_catalog`'s tables by its bare name (PostgreSQL searches `pg_catalog` first).
+pub fn reads_catalog(statement: &Statement) -> bool {
+    let is_catalog = |name: &ObjectName| {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(|i| i.value.to_ascii_lowercase())
+            .collect();
+        match parts.as_slice() {
+            [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
+            [table] => PG_CATALOG_TABLES.contains(&table.as_str()),
+            [] => false,
+        }
+    };
+    visit_relations(statement, |name| {
+        if is_catalog(name) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// Rewrites one statement: all catalog rewrites for catalog queries, the safe ones
+/// otherwise.
+pub fn statement(statement: Statement) -> Statement {
+    let rewriter = rewriter();
+    // Named first: later rewrites replace `current_user` with `session_user()`.
+    let statement = column_names(statement);
+    if reads_catalog(&statement) {
+        return rewriter.catalog.rewrite(statement);
+    }
+    rewriter
+        .safe
+        .iter()
+        .fold(statement, |s, rule| rule.rewrite(s))
+}
+
+/// Names result columns as PostgreSQL does where DataFusion would name them after the
+/// whole expression: a function call after the function (`count`, `version`), a cast
+/// after what is cast or the type, CASE `case`, other expressions `?column?`. Names that
+/// would repeat within a select list (which DataFusion does not allow) are left alone,
+/// as are select lists with a wildcard.
+pub fn column_names(mut statement: Statement) -> Statement {
+    struct Namer;
+    impl VisitorMut for Namer {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            name_set_expr(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Namer);
+    statement
+}
+
+fn name_set_expr(body: &mut SetExpr) {
+    let select = match body {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { left, .. } => return name_set_expr(left),
+        _ => return,
+    };
+    let items = &mut select.projection;
+    if items.iter().any(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return;
+    }
+    let names: Vec<Option<String>> = items
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) => Some(pg_name(e)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect();
+    for (i, item) in items.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            continue;
+        }
+        let Some(name) = &names[i] else { continue };
+        if names.iter().filter(|n| n.as_ref() == Some(name)).count() > 1 {
+            continue;
+        }
+        *item = SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: Ident::with_quote('"', name.clone()),
+        };
+    }
+}
+
+/// PostgreSQL's name for an unnamed select-list expression.
+fn pg_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map_or("?column?".into(), |i| i.value.clone())
+        }
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map_or("?column?".into(), |i| i.value.to_lowercase()),
+        Expr::Nested(inner) => pg_name(inner),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match pg_name(expr).as_str() {
+            "?column?" => type_name(data_type),
+            name => name.to_owned(),
+        },
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Extract { .. } => "extract".into(),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Trim { .. } => "btrim".into(),
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::TypedString(t) => type_name(&t.data_type),
+        Expr::Value(v) if matches!(v.value, Value::Boolean(_)) => "bool".into(),
+        _ => "?column?".into(),
+    }
+}
+
+/// `pg_type` names of the types a constant is commonly cast to.
+fn type_name(ty: &SqlType) -> String {
+    let text = ty.to_string().to_ascii_lowercase();
+    let base = text.split('(').next().unwrap_or(&text).trim();
+    match base {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "float8" | "double" | "float" => "float8",
+        "boolean" | "bool" => "bool",
+        "varchar" | "character varying" => "varchar",
+        "decimal" | "numeric" => "numeric",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        other => return other.rsplit('.').next().unwrap_or(other).to_owned(),
+    }
+    .to_owned()
+}
+
+/// Parses a query string through the catalog parser, which first swaps known client
+/// queries DataFusion cannot plan for equivalent ones, then applies every catalog rewrite.
+pub fn parse_catalog_query(sql: &str) -> Option<Vec<Statement>> {
+    rewriter().catalog.parse(sql).ok()
+}
+
+/// Fragments of client catalog queries DataFusion cannot plan, with equivalents for
+/// Henge (which has none of the objects they look up).
+const FRAGMENTS: &[(&str, &str)] = &[
+    // psql's `\d+`: a table's storage options and its TOAST table's (Henge has neither).
+    (
+        "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
+        "''",
+    ),
+];
+
+/// Swaps known unplannable fragments of client queries for equivalents.
+pub fn substitute(sql: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(sql);
+    for (from, to) in FRAGMENTS {
+        if out.contains(from) {
+            out = Cow::Owned(out.replace(from, to));
+        }
+    }
+    out
+}

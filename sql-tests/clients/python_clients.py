@@ -1,0 +1,136 @@
+"""Real-client tests with Python's PostgreSQL drivers against a running henge:
+psycopg2 with SQLAlchemy's inspector, psycopg 3 (binary parameters and results, COPY) and
+asyncpg (prepared statements, binary results, its type introspection).
+
+Usage: python_clients.py PORT
+"""
+
+import asyncio
+import datetime
+import decimal
+import sys
+
+PORT = int(sys.argv[1])
+DSN = f"postgresql://henge@127.0.0.1:{PORT}/henge"
+
+
+def check(description, wanted, got):
+    if wanted != got:
+        print(f"FAIL: {description}\n  wanted: {wanted!r}\n  got:    {got!r}")
+        sys.exit(1)
+    print(f"ok: {description}")
+
+
+def psycopg2_and_sqlalchemy():
+    import psycopg2
+    import sqlalchemy
+    from sqlalchemy import inspect, text
+
+    conn = psycopg2.connect(DSN)
+    check("psycopg2 reads the server version", 160000, conn.server_version)
+    cur = conn.cursor()
+    cur.execute(
+        "CREATE TABLE py_events (ts TIMESTAMP NOT NULL, host VARCHAR(40) NOT NULL, "
+        "value DOUBLE PRECISION, amount NUMERIC(10,2)) WITH (time_column = 'ts')"
+    )
+    conn.commit()
+    cur.execute(
+        "INSERT INTO py_events VALUES (%s, %s, %s, %s)",
+        (datetime.datetime(2024, 1, 1, 12, 0), "web-1", 0.5, decimal.Decimal("12.34")),
+    )
+    conn.commit()
+    cur.execute("SELECT host, value, amount FROM py_events WHERE host = %s", ("web-1",))
+    check("psycopg2 round-trips typed values", [("web-1", 0.5, decimal.Decimal("12.34"))], cur.fetchall())
+    cur.execute("SELECT count(*) FROM py_events")
+    check("psycopg2 names columns as PostgreSQL does", "count", cur.description[0].name)
+    conn.close()
+
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://henge@127.0.0.1:{PORT}/henge")
+    with engine.connect() as c:
+        check("SQLAlchemy parses version()", (16, 0), engine.dialect.server_version_info)
+        check("SQLAlchemy runs a query", 1, c.execute(text("SELECT count(*) FROM py_events")).scalar())
+    inspector = inspect(engine)
+    check("inspector.get_table_names", ["py_events"], inspector.get_table_names())
+    check("inspector.has_table", (True, False), (inspector.has_table("py_events"), inspector.has_table("nope")))
+    columns = [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns("py_events")]
+    check(
+        "inspector.get_columns",
+        [
+            ("ts", "TIMESTAMP", False),
+            ("host", "VARCHAR(40)", False),
+            ("value", "DOUBLE PRECISION", True),
+            ("amount", "NUMERIC(10, 2)", True),
+        ],
+        columns,
+    )
+    check("inspector.get_schema_names has public", True, "public" in inspector.get_schema_names())
+
+
+def psycopg3():
+    import psycopg
+
+    with psycopg.connect(DSN) as conn:
+        check("psycopg 3 sees ParameterStatus", "UTF8", conn.info.parameter_status("client_encoding"))
+        conn.execute("SET application_name = 'py3'")
+        check(
+            "SET application_name is reported back",
+            "py3",
+            conn.info.parameter_status("application_name"),
+        )
+        with conn.cursor(binary=True) as cur:
+            cur.execute(
+                "SELECT host, value, ts FROM py_events WHERE value > %s AND ts >= %s",
+                (0.1, datetime.datetime(2024, 1, 1)),
+            )
+            check(
+                "psycopg 3 binary parameters and results",
+                [("web-1", 0.5, datetime.datetime(2024, 1, 1, 12, 0))],
+                cur.fetchall(),
+            )
+        with conn.cursor() as cur:
+            with cur.copy("COPY py_events (ts, host, value) FROM STDIN") as copy:
+                for i in range(100):
+                    copy.write_row((datetime.datetime(2024, 1, 2) + datetime.timedelta(minutes=i), f"h{i % 3}", float(i)))
+            check("psycopg 3 COPY FROM STDIN", 100, cur.rowcount)
+            cur.execute("SELECT count(*), sum(value) FROM py_events WHERE ts >= '2024-01-02'")
+            check("rows from COPY are queryable", (100, 4950.0), cur.fetchone())
+            rows = []
+            with cur.copy("COPY (SELECT host FROM py_events WHERE value < 3 AND ts >= '2024-01-02' ORDER BY value) TO STDOUT") as copy:
+                for row in copy.rows():
+                    rows.append(row)
+            check("psycopg 3 COPY TO STDOUT", [("h0",), ("h1",), ("h2",)], rows)
+        # A failed statement in a transaction block fails the block, as in PostgreSQL.
+        conn.commit()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT 1 / 0")
+        except psycopg.errors.DivisionByZero:
+            print("ok: psycopg 3 sees SQLSTATE 22012 and rolls back")
+        check("the connection is usable again", 1, conn.execute("SELECT 1").fetchone()[0])
+
+
+async def asyncpg_client():
+    import asyncpg
+
+    conn = await asyncpg.connect(DSN)
+    check("asyncpg reads the server version", 16, conn.get_server_version().major)
+    statement = await conn.prepare("SELECT host, value, amount, ts FROM py_events WHERE host = $1")
+    rows = await statement.fetch("web-1")
+    check(
+        "asyncpg prepared statement with binary results",
+        [("web-1", 0.5, decimal.Decimal("12.34"), datetime.datetime(2024, 1, 1, 12, 0))],
+        [tuple(r) for r in rows],
+    )
+    check("asyncpg names columns", ["host", "value", "amount", "ts"], [a.name for a in statement.get_attributes()])
+    count = await conn.fetchval("SELECT count(*) FROM py_events WHERE value >= $1", 50.0)
+    check("asyncpg parameter of an inferred type", 50, count)
+    await conn.execute("SET TIME ZONE 'UTC'")
+    when = await conn.fetchval("SELECT max(ts) FROM py_events")
+    check("asyncpg decodes timestamps", datetime.datetime(2024, 1, 2, 1, 39), when)
+    await conn.close()
+
+
+psycopg2_and_sqlalchemy()
+psycopg3()
+asyncio.run(asyncpg_client())
+print("python client tests passed")
