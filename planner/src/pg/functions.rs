@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use super::settings::{Settings, SERVER_VERSION};
-use super::{USER, USER_OID};
+use super::{Relations, USER, USER_OID};
 
 /// What a function computes from one row of arguments.
 pub type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
@@ -42,6 +42,15 @@ impl RowFunction {
             arguments.into_iter().map(TypeSignature::Exact).collect(),
             volatility,
         );
+        RowFunction::with_signature(name, signature, returns, body)
+    }
+
+    fn with_signature(
+        name: &'static str,
+        signature: Signature,
+        returns: DataType,
+        body: Body,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(RowFunction {
             name,
             signature,
@@ -161,7 +170,7 @@ pub fn version_string() -> String {
 }
 
 /// Registers the functions on a session's context.
-pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
+pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relations) {
     let text = DataType::Utf8;
     ctx.register_udf(RowFunction::udf(
         "version",
@@ -179,6 +188,29 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
             Arc::new(|_| Ok(ScalarValue::Utf8(Some(USER.to_owned())))),
         ));
     }
+    // Visible: in a schema of search_path, or in pg_catalog (always searched).
+    let path = settings.clone();
+    ctx.register_udf(RowFunction::udf(
+        "pg_table_is_visible",
+        vec![vec![DataType::Int64]],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let Some(id) = oid(&args[0]) else {
+                return Ok(ScalarValue::Boolean(None));
+            };
+            let relations = relations.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(schema) = i32::try_from(id).ok().and_then(|id| relations.get(&id)) else {
+                return Ok(ScalarValue::Boolean(None));
+            };
+            let visible = schema == "pg_catalog"
+                || path
+                    .search_path()
+                    .iter()
+                    .any(|s| s == schema || (s == "$user" && schema == USER));
+            Ok(ScalarValue::Boolean(Some(visible)))
+        }),
+    ));
     let current = settings.clone();
     ctx.register_udf(RowFunction::udf(
         "current_setting",
@@ -225,6 +257,27 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
                 }
             })))
         }),
+    ));
+    // Henge has no sequences, and no collations but the default.
+    ctx.register_udf(RowFunction::udf(
+        "pg_get_serial_sequence",
+        vec![vec![text.clone(), text.clone()]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(|_| Ok(ScalarValue::Utf8(None))),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "pg_collation_is_visible",
+        vec![vec![DataType::Int64]],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|args| Ok(ScalarValue::Boolean(oid(&args[0]).map(|_| true)))),
+    ));
+    ctx.register_udf(RowFunction::with_signature(
+        "json_build_object",
+        Signature::variadic_any(Volatility::Immutable),
+        text.clone(),
+        Arc::new(|args| json_object(args).map(|s| ScalarValue::Utf8(Some(s)))),
     ));
     // Any integer, not only `integer` columns (the library's takes only those).
     ctx.register_udf(RowFunction::udf(
@@ -294,4 +347,57 @@ pub fn register_backend(
             }))
         }),
     ));
+}
+
+/// `json_build_object(key, value, …)` as JSON text.
+fn json_object(args: &[ScalarValue]) -> Result<String> {
+    if args.len() % 2 != 0 {
+        return Err(super::SqlStateError::new(
+            super::code::INVALID_PARAMETER_VALUE,
+            "argument list must have even number of elements",
+        )
+        .into());
+    }
+    let mut out = String::from("{");
+    for (i, pair) in args.chunks(2).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let key = match &pair[0] {
+            v if v.is_null() => {
+                return Err(super::SqlStateError::new(
+                    super::code::INVALID_PARAMETER_VALUE,
+                    "null value not allowed for object key",
+                )
+                .into())
+            }
+            v => string(v).unwrap_or_else(|| v.to_string()),
+        };
+        json_string(&key, &mut out);
+        out.push_str(" : ");
+        match &pair[1] {
+            v if v.is_null() => out.push_str("null"),
+            ScalarValue::Boolean(Some(b)) => out.push_str(if *b { "true" } else { "false" }),
+            v if v.data_type().is_numeric() => out.push_str(&v.to_string()),
+            v => json_string(&string(v).unwrap_or_else(|| v.to_string()), &mut out),
+        }
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }

@@ -109,6 +109,7 @@ impl PgCatalogContextProvider for Roles {
 /// session's context. `settings` are the session's parameters.
 pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
+    let relations = Relations::default();
     let catalog = ctx
         .catalog(CATALOG)
         .ok_or_else(|| DataFusionError::Internal(format!("catalog {CATALOG} missing")))?;
@@ -121,6 +122,7 @@ pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
             library,
             settings: settings.clone(),
             catalogs: ctx.state().catalog_list().clone(),
+            relations: relations.clone(),
         }),
     )?;
     catalog.register_schema(
@@ -129,7 +131,7 @@ pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
             ctx.state().catalog_list().clone(),
         )),
     )?;
-    functions::register(ctx, settings);
+    functions::register(ctx, settings, relations);
     Ok(())
 }
 
@@ -140,7 +142,12 @@ struct PgCatalog {
     library: Arc<dyn SchemaProvider>,
     settings: Arc<Settings>,
     catalogs: Arc<dyn CatalogProviderList>,
+    /// The schema of each relation OID `pg_class` last listed, for `pg_table_is_visible`.
+    relations: Relations,
 }
+
+/// Relation OIDs and the schemas they are in.
+pub type Relations = Arc<std::sync::Mutex<HashMap<i32, String>>>;
 
 #[async_trait]
 impl SchemaProvider for PgCatalog {
@@ -152,7 +159,8 @@ impl SchemaProvider for PgCatalog {
         match name.to_ascii_lowercase().as_str() {
             "pg_settings" => Ok(Some(pg_settings(&self.settings)?)),
             "pg_database" => Ok(Some(pg_database()?)),
-            "pg_attribute" => self.pg_attribute().await.map(Some),
+            "pg_attribute" => self.computed("pg_attribute").await.map(Some),
+            "pg_class" => self.computed("pg_class").await.map(Some),
             _ => self.library.table(name).await,
         }
     }
@@ -163,26 +171,54 @@ impl SchemaProvider for PgCatalog {
 }
 
 impl PgCatalog {
-    /// `pg_attribute`, computed when scanned: the library's `pg_class` lists every
-    /// table's columns through this schema while it holds its OID lock, so nothing may be
-    /// read here until then.
-    async fn pg_attribute(&self) -> Result<Arc<dyn TableProvider>> {
-        let library =
-            self.library.table("pg_attribute").await?.ok_or_else(|| {
-                DataFusionError::Internal("pg_catalog.pg_attribute missing".into())
-            })?;
-        let stream = Attributes {
+    /// `pg_attribute` or `pg_class`, computed when scanned: the library's `pg_class` lists
+    /// every table's columns through this schema while it holds its OID lock, so nothing
+    /// may be read here until then.
+    async fn computed(&self, name: &'static str) -> Result<Arc<dyn TableProvider>> {
+        let library = self
+            .library
+            .table(name)
+            .await?
+            .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog.{name} missing")))?;
+        let stream = Computed {
+            table: name,
             schema: library.schema(),
             catalog: Arc::new(PgCatalog {
                 library: self.library.clone(),
                 settings: self.settings.clone(),
                 catalogs: self.catalogs.clone(),
+                relations: self.relations.clone(),
             }),
         };
         Ok(Arc::new(StreamingTable::try_new(
             stream.schema.clone(),
             vec![Arc::new(stream)],
         )?))
+    }
+
+    /// The library's `pg_class`, noting which schema each relation is in.
+    async fn classes(&self) -> Result<Vec<RecordBatch>> {
+        let mut namespaces: HashMap<i32, String> = HashMap::new();
+        for batch in self.read("pg_namespace").await? {
+            let oid = int32(&batch, "oid")?;
+            let name = strings(&batch, "nspname")?;
+            for row in 0..batch.num_rows() {
+                namespaces.insert(oid.value(row), name.value(row).to_owned());
+            }
+        }
+        let classes = self.read("pg_class").await?;
+        let mut relations = self.relations.lock().unwrap_or_else(|e| e.into_inner());
+        relations.clear();
+        for batch in &classes {
+            let oid = int32(batch, "oid")?;
+            let namespace = int32(batch, "relnamespace")?;
+            for row in 0..batch.num_rows() {
+                if let Some(schema) = namespaces.get(&namespace.value(row)) {
+                    relations.insert(oid.value(row), schema.clone());
+                }
+            }
+        }
+        Ok(classes)
     }
 
     async fn read(&self, name: &str) -> Result<Vec<RecordBatch>> {
@@ -273,23 +309,30 @@ impl PgCatalog {
     }
 }
 
-/// The scan of `pg_attribute`.
+/// The scan of `pg_attribute` or `pg_class`.
 #[derive(Debug)]
-struct Attributes {
+struct Computed {
+    table: &'static str,
     schema: SchemaRef,
     catalog: Arc<PgCatalog>,
 }
 
-impl PartitionStream for Attributes {
+impl PartitionStream for Computed {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let catalog = self.catalog.clone();
-        let batches = futures::stream::once(async move { catalog.attributes().await })
-            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
-            .try_flatten();
+        let table = self.table;
+        let batches = futures::stream::once(async move {
+            match table {
+                "pg_class" => catalog.classes().await,
+                _ => catalog.attributes().await,
+            }
+        })
+        .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+        .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
 }

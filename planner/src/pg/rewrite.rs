@@ -74,9 +74,9 @@ pub fn reads_catalog(statement: &Statement) -> bool {
 pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
-    let statement = column_names(statement);
+    let statement = like_escapes(column_names(statement));
     if reads_catalog(&statement) {
-        return rewriter.catalog.rewrite(statement);
+        return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
     rewriter
         .safe
@@ -201,7 +201,233 @@ fn type_name(ty: &SqlType) -> String {
 /// Parses a query string through the catalog parser, which first swaps known client
 /// queries DataFusion cannot plan for equivalent ones, then applies every catalog rewrite.
 pub fn parse_catalog_query(sql: &str) -> Option<Vec<Statement>> {
-    rewriter().catalog.parse(sql).ok()
+    let statements = rewriter().catalog.parse(sql).ok()?;
+    Some(statements.into_iter().map(catalog_rewrites).collect())
+}
+
+/// `LIKE … ESCAPE 'c'` with another escape character than backslash (the only one
+/// DataFusion takes), rewritten to the same pattern escaped with backslashes.
+pub fn like_escapes(mut statement: Statement) -> Statement {
+    fn pattern(text: &str, escape: char) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == escape {
+                if let Some(next) = chars.next() {
+                    out.push('\\');
+                    out.push(next);
+                }
+            } else if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    struct Escapes;
+    impl VisitorMut for Escapes {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let (Expr::Like {
+                pattern: p,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                pattern: p,
+                escape_char,
+                ..
+            }) = expr
+            else {
+                return ControlFlow::Continue(());
+            };
+            let escape = match escape_char.as_ref().map(|v| &v.value) {
+                Some(Value::SingleQuotedString(e)) if e.chars().count() == 1 && e != "\\" => {
+                    e.chars().next()
+                }
+                _ => None,
+            };
+            let Some(escape) = escape else {
+                return ControlFlow::Continue(());
+            };
+            // A literal, or literals joined with `||` (joined here first).
+            fn literal(expr: &Expr) -> Option<String> {
+                match expr {
+                    Expr::Value(v) => match &v.value {
+                        Value::SingleQuotedString(s) => Some(s.clone()),
+                        _ => None,
+                    },
+                    Expr::Nested(e) => literal(e),
+                    Expr::BinaryOp {
+                        left,
+                        op: datafusion::sql::sqlparser::ast::BinaryOperator::StringConcat,
+                        right,
+                    } => Some(literal(left)? + &literal(right)?),
+                    _ => None,
+                }
+            }
+            if let Some(text) = literal(p) {
+                **p = Expr::value(Value::SingleQuotedString(pattern(&text, escape)));
+                *escape_char = None;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Escapes);
+    statement
+}
+
+/// Henge's own rewrites of catalog queries, after the library's.
+fn catalog_rewrites(statement: Statement) -> Statement {
+    aggregate_scalar_subqueries(drop_impossible_branches(like_escapes(statement)))
+}
+
+/// Drops CASE branches whose condition no Henge column meets: a default
+/// (`atthasdef`), an identity or generated column, or a collation other than the default.
+/// Drivers look those up with correlated subqueries inside CASE, which DataFusion cannot
+/// plan; without the branch the answer is the ELSE, as it would be.
+fn drop_impossible_branches(mut statement: Statement) -> Statement {
+    fn column_is(expr: &Expr, name: &str) -> bool {
+        match expr {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(name),
+            Expr::CompoundIdentifier(parts) => parts
+                .last()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(name)),
+            Expr::Nested(e) => column_is(e, name),
+            _ => false,
+        }
+    }
+    fn never(expr: &Expr) -> bool {
+        use datafusion::sql::sqlparser::ast::BinaryOperator;
+        match expr {
+            Expr::Nested(e) => never(e),
+            e if column_is(e, "atthasdef") => true,
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => never(left) || never(right),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::NotEq,
+                right,
+            } => {
+                let empty = matches!(right.as_ref(), Expr::Value(v)
+                    if matches!(&v.value, Value::SingleQuotedString(s) if s.is_empty()));
+                let zero = matches!(right.as_ref(), Expr::Value(v)
+                    if matches!(&v.value, Value::Number(n, _) if n == "0"));
+                ((column_is(left, "attidentity") || column_is(left, "attgenerated")) && empty)
+                    || (column_is(left, "attcollation") && zero)
+            }
+            _ => false,
+        }
+    }
+    struct Drop;
+    impl VisitorMut for Drop {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Case {
+                operand: None,
+                conditions,
+                else_result,
+                ..
+            } = expr
+            {
+                conditions.retain(|c| !never(&c.condition));
+                if conditions.is_empty() {
+                    *expr = match else_result.take() {
+                        Some(e) => *e,
+                        None => Expr::value(Value::Null),
+                    };
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Drop);
+    statement
+}
+
+/// Functions that already make a subquery return one row.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "max",
+    "min",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_or",
+    "bool_and",
+    "json_agg",
+    "jsonb_agg",
+    "every",
+];
+
+/// Wraps the value of each scalar subquery in `max(…)`. DataFusion plans correlated
+/// scalar subqueries only when they are aggregated; catalog queries look up one row by
+/// key (a column's default, its collation), where `max` of that row is the row, and of
+/// none is NULL, as PostgreSQL answers.
+pub fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
+    struct Wrap;
+    impl VisitorMut for Wrap {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Subquery(query) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let SetExpr::Select(select) = query.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            let grouped = !matches!(
+                &select.group_by,
+                datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty()
+            );
+            if grouped || select.projection.len() != 1 || select.distinct.is_some() {
+                return ControlFlow::Continue(());
+            }
+            let item = &mut select.projection[0];
+            let value = match item {
+                SelectItem::UnnamedExpr(e) => e,
+                SelectItem::ExprWithAlias { expr, .. } => expr,
+                _ => return ControlFlow::Continue(()),
+            };
+            let aggregated = matches!(value, Expr::Function(f) if f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| AGGREGATES.contains(&i.value.to_ascii_lowercase().as_str())));
+            if !aggregated {
+                let inner = std::mem::replace(value, Expr::value(Value::Null));
+                *value = max_of(inner);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Wrap);
+    statement
+}
+
+fn max_of(expr: Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::{
+        Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    };
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("max")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(expr))],
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
 }
 
 /// Fragments of client catalog queries DataFusion cannot plan, with equivalents for

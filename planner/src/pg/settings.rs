@@ -602,7 +602,12 @@ fn canonical(p: &Param, value: &str) -> Result<String, SqlStateError> {
             None => invalid("DateStyle", value),
         }),
         Kind::Encoding => {
-            let upper = trimmed.to_ascii_uppercase().replace(['-', '_'], "");
+            // As PostgreSQL matches encoding names: letters and digits only, any case.
+            let upper: String = trimmed
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_uppercase();
             match upper.as_str() {
                 "UTF8" | "UNICODE" => Ok("UTF8".into()),
                 "SQLASCII" | "LATIN1" | "LATIN2" | "LATIN9" | "WIN1252" | "WIN1251" | "EUCJP"
@@ -810,6 +815,8 @@ mod tests {
         assert_eq!(set(&s, "transaction_read_only", "y"), Ok("on".into()));
         assert_eq!(set(&s, "transaction_read_only", "maybe"), Err("22023"));
         assert_eq!(set(&s, "client_encoding", "utf-8"), Ok("UTF8".into()));
+        // asyncpg sends the value quoted.
+        assert_eq!(set(&s, "client_encoding", "'utf-8'"), Ok("UTF8".into()));
         assert_eq!(set(&s, "client_encoding", "LATIN1"), Err("0A000"));
         assert_eq!(set(&s, "standard_conforming_strings", "off"), Err("0A000"));
         assert_eq!(set(&s, "server_version", "17"), Err("55P02"));

@@ -77,9 +77,14 @@ impl<'a> ColumnEncoder<'a> {
         })
     }
 
+    /// Whether `row` is NULL; an array of type Null has no null buffer, but every value is.
+    fn is_null(&self, row: usize) -> bool {
+        self.array.is_null(row) || self.array.data_type() == &DataType::Null
+    }
+
     /// Appends the length-prefixed value of `row` (or -1 for NULL) to `out`.
     pub fn encode(&self, row: usize, out: &mut BytesMut) {
-        if self.array.is_null(row) {
+        if self.is_null(row) {
             out.put_i32(-1);
             return;
         }
@@ -101,7 +106,7 @@ impl<'a> ColumnEncoder<'a> {
 
     /// The value of `row` as PostgreSQL text, or `None` for NULL (COPY TO).
     pub fn text(&self, row: usize, out: &mut Vec<u8>) -> bool {
-        if self.array.is_null(row) {
+        if self.is_null(row) {
             return false;
         }
         let mut buf = BytesMut::new();
