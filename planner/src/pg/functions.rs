@@ -351,7 +351,7 @@ pub fn register_backend(
 
 /// `json_build_object(key, value, …)` as JSON text.
 fn json_object(args: &[ScalarValue]) -> Result<String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(super::SqlStateError::new(
             super::code::INVALID_PARAMETER_VALUE,
             "argument list must have even number of elements",
