@@ -475,6 +475,20 @@ async fn timestamptz_text_is_written_in_the_session_time_zone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn comment_only_health_checks_answer_in_both_protocols() {
+    // Grafana's data source health check sends a query that is only a comment.
+    let server = TestServer::start();
+    let client = server.connect().await;
+    for sql in ["-- grafana health check", "/* ping */"] {
+        let messages = client.simple_query(sql).await.unwrap();
+        assert!(messages
+            .iter()
+            .all(|m| !matches!(m, SimpleQueryMessage::Row(_))));
+        assert!(client.query(sql, &[]).await.unwrap().is_empty(), "{sql}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
     let server = Arc::new(Mutex::new(TestServer::start()));
     let conninfo = server.lock().unwrap().connection_string();

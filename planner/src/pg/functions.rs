@@ -211,6 +211,61 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relati
             Ok(ScalarValue::Boolean(Some(visible)))
         }),
     ));
+    // The schemas of search_path that exist, as current_schemas and current_schema
+    // answer (pg_catalog first when implicit schemas are asked for).
+    let catalogs = ctx.state().catalog_list().clone();
+    let schemas_of = {
+        let settings = settings.clone();
+        move |implicit: bool| -> Vec<String> {
+            let catalog = catalogs.catalog(crate::session::CATALOG);
+            let exists = |s: &str| catalog.as_ref().is_some_and(|c| c.schema(s).is_some());
+            let mut out: Vec<String> = Vec::new();
+            if implicit {
+                out.push("pg_catalog".into());
+            }
+            for schema in settings.search_path() {
+                let schema = if schema == "$user" {
+                    USER.to_owned()
+                } else {
+                    schema
+                };
+                if exists(&schema) && !out.contains(&schema) {
+                    out.push(schema);
+                }
+            }
+            out
+        }
+    };
+    let schemas = Arc::new(schemas_of);
+    let list = schemas.clone();
+    ctx.register_udf(RowFunction::udf(
+        "current_schemas",
+        vec![vec![DataType::Boolean]],
+        DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))),
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let implicit = boolean(&args[0]).unwrap_or(false);
+            let values: Vec<ScalarValue> = list(implicit)
+                .into_iter()
+                .map(|s| ScalarValue::Utf8(Some(s)))
+                .collect();
+            Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                &values,
+                &DataType::Utf8,
+            )))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "current_schema",
+        vec![vec![]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ScalarValue::Utf8(schemas(false).into_iter().next()))),
+    ));
     let current = settings.clone();
     ctx.register_udf(RowFunction::udf(
         "current_setting",

@@ -430,22 +430,44 @@ fn max_of(expr: Expr) -> Expr {
     })
 }
 
-/// Fragments of client catalog queries DataFusion cannot plan, with equivalents for
-/// Henge (which has none of the objects they look up).
+/// Fragments of client queries DataFusion cannot plan, with equivalents. They match
+/// whatever the whitespace between their words.
 const FRAGMENTS: &[(&str, &str)] = &[
     // psql's `\d+`: a table's storage options and its TOAST table's (Henge has neither).
     (
         "pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x from pg_catalog.unnest(tc.reloptions) x), ', ')",
         "''",
     ),
+    // Grafana's table picker: the schemas of search_path, by splitting its text.
+    (
+        "SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s",
+        "SELECT unnest(current_schemas(false))",
+    ),
 ];
+
+/// A fragment as a pattern: its characters in order, any whitespace between them.
+fn fragment_pattern(fragment: &str) -> regex::Regex {
+    let parts: Vec<String> = fragment
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| regex::escape(&c.to_string()))
+        .collect();
+    regex::Regex::new(&format!("(?i){}", parts.join("\\s*"))).expect("fragment patterns are valid")
+}
 
 /// Swaps known unplannable fragments of client queries for equivalents.
 pub fn substitute(sql: &str) -> Cow<'_, str> {
+    static PATTERNS: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        FRAGMENTS
+            .iter()
+            .map(|(from, to)| (fragment_pattern(from), *to))
+            .collect()
+    });
     let mut out = Cow::Borrowed(sql);
-    for (from, to) in FRAGMENTS {
-        if out.contains(from) {
-            out = Cow::Owned(out.replace(from, to));
+    for (pattern, to) in patterns {
+        if pattern.is_match(&out) {
+            out = Cow::Owned(pattern.replace_all(&out, regex::NoExpand(to)).into_owned());
         }
     }
     out
