@@ -489,6 +489,51 @@ async fn comment_only_health_checks_answer_in_both_protocols() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn arrays_are_sent_as_postgresql_arrays() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let sql = "SELECT ARRAY[1, 2, 3], ARRAY['a b', NULL, 'c', '', 'q\"x'], current_schemas(true)";
+    let texts: Vec<String> = client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(
+                (0..3)
+                    .map(|i| r.get(i).unwrap_or("NULL").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [r#"{1,2,3} | {"a b",NULL,c,"","q\"x"} | {pg_catalog,public}"#]
+    );
+    let row = client.query_one(sql, &[]).await.unwrap();
+    assert_eq!(row.columns()[0].type_(), &Type::INT8_ARRAY);
+    assert_eq!(row.get::<_, Vec<i64>>(0), [1, 2, 3]);
+    assert_eq!(
+        row.get::<_, Vec<Option<String>>>(1),
+        [
+            Some("a b".to_owned()),
+            None,
+            Some("c".to_owned()),
+            Some(String::new()),
+            Some("q\"x".to_owned())
+        ]
+    );
+    let empty: Vec<i64> = client
+        .query_one("SELECT array_remove(ARRAY[1], 1)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(empty.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
     let server = Arc::new(Mutex::new(TestServer::start()));
     let conninfo = server.lock().unwrap().connection_string();

@@ -313,6 +313,18 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relati
             })))
         }),
     ));
+    // Henge stores no expressions (defaults, constraints, index predicates); what the
+    // catalogs hold is returned as it is, NULL as NULL.
+    ctx.register_udf(RowFunction::udf(
+        "pg_get_expr",
+        vec![
+            vec![text.clone(), DataType::Int64],
+            vec![text.clone(), DataType::Int64, DataType::Boolean],
+        ],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(|args| Ok(ScalarValue::Utf8(string(&args[0])))),
+    ));
     // Henge has no sequences, and no collations but the default.
     ctx.register_udf(RowFunction::udf(
         "pg_get_serial_sequence",

@@ -37,7 +37,97 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Interval(_) => Type::INTERVAL,
+        DataType::List(item) | DataType::LargeList(item) if natively_encoded(item.data_type()) => {
+            array_type(&pg_type(item.data_type()))
+        }
         _ => Type::TEXT,
+    }
+}
+
+/// PostgreSQL's array type of an element type.
+fn array_type(element: &Type) -> Type {
+    match *element {
+        Type::BOOL => Type::BOOL_ARRAY,
+        Type::INT2 => Type::INT2_ARRAY,
+        Type::INT4 => Type::INT4_ARRAY,
+        Type::INT8 => Type::INT8_ARRAY,
+        Type::FLOAT4 => Type::FLOAT4_ARRAY,
+        Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::NUMERIC => Type::NUMERIC_ARRAY,
+        Type::BYTEA => Type::BYTEA_ARRAY,
+        Type::DATE => Type::DATE_ARRAY,
+        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+        Type::INTERVAL => Type::INTERVAL_ARRAY,
+        _ => Type::TEXT_ARRAY,
+    }
+}
+
+/// The values of one row of a list array.
+fn list_values(array: &ArrayRef, row: usize) -> Option<ArrayRef> {
+    match array.data_type() {
+        DataType::List(_) => Some(array.as_list::<i32>().value(row)),
+        DataType::LargeList(_) => Some(array.as_list::<i64>().value(row)),
+        _ => None,
+    }
+}
+
+/// An array in PostgreSQL's text form: `{1,2,NULL}`, elements quoted where needed.
+fn array_text(values: &ArrayRef, zone: &Tz, out: &mut BytesMut) {
+    out.put_u8(b'{');
+    let mut element = BytesMut::new();
+    for i in 0..values.len() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        if values.is_null(i) {
+            out.put_slice(b"NULL");
+            continue;
+        }
+        element.clear();
+        encode_text(values, i, zone, &mut element);
+        let needs_quotes = element.is_empty()
+            || element.eq_ignore_ascii_case(b"null")
+            || element
+                .iter()
+                .any(|b| matches!(b, b'{' | b'}' | b',' | b'"' | b'\\') || b.is_ascii_whitespace());
+        if needs_quotes {
+            out.put_u8(b'"');
+            for &b in element.iter() {
+                if b == b'"' || b == b'\\' {
+                    out.put_u8(b'\\');
+                }
+                out.put_u8(b);
+            }
+            out.put_u8(b'"');
+        } else {
+            out.put_slice(&element);
+        }
+    }
+    out.put_u8(b'}');
+}
+
+/// A one-dimensional array in PostgreSQL's binary form.
+fn array_binary(values: &ArrayRef, out: &mut BytesMut) {
+    let element = pg_type(values.data_type());
+    let dimensions = i32::from(!values.is_empty());
+    out.put_i32(dimensions);
+    out.put_i32(i32::from(values.null_count() > 0));
+    out.put_u32(element.oid());
+    if dimensions == 1 {
+        out.put_i32(values.len() as i32);
+        out.put_i32(1);
+    }
+    for i in 0..values.len() {
+        if values.is_null(i) {
+            out.put_i32(-1);
+            continue;
+        }
+        let start = out.len();
+        out.put_i32(0);
+        encode_binary(values, i, out);
+        let len = (out.len() - start - 4) as i32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
 }
 
@@ -144,6 +234,11 @@ fn natively_encoded(data_type: &DataType) -> bool {
             | DataType::Date32
             | DataType::Timestamp(..)
             | DataType::Interval(IntervalUnit::MonthDayNano)
+    ) || matches!(
+        data_type,
+        DataType::List(item) | DataType::LargeList(item)
+            if natively_encoded(item.data_type())
+                && !matches!(item.data_type(), DataType::List(_) | DataType::LargeList(_))
     )
 }
 
@@ -178,6 +273,9 @@ fn timestamp_micros(array: &ArrayRef, row: usize) -> i64 {
 }
 
 fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
+    if let Some(values) = list_values(array, row) {
+        return array_text(&values, zone, out);
+    }
     match array.data_type() {
         DataType::Boolean => out.put_u8(if array.as_boolean().value(row) {
             b't'
@@ -368,6 +466,9 @@ fn interval_text(months: i32, days: i32, micros: i64) -> String {
 }
 
 fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+    if let Some(values) = list_values(array, row) {
+        return array_binary(&values, out);
+    }
     match array.data_type() {
         DataType::Boolean => out.put_u8(u8::from(array.as_boolean().value(row))),
         DataType::Int8 => out.put_i16(array.as_primitive::<Int8Type>().value(row).into()),
