@@ -387,8 +387,9 @@ async fn result_columns_are_named_as_postgresql_names_them() {
     let statement = client
         .prepare(
             "SELECT count(*), version(), 1 + 1, now()::date, current_user, \
-             CASE WHEN true THEN 1 END, 2 AS two, '5'::int, sum(x) \
-             FROM (VALUES (1)) t(x)",
+             CASE WHEN true THEN 1 END, 2 AS two, '5'::int, sum(x), 20::regtype::text, \
+             x::text \
+             FROM (VALUES (1)) t(x) GROUP BY x",
         )
         .await
         .unwrap();
@@ -404,7 +405,9 @@ async fn result_columns_are_named_as_postgresql_names_them() {
             "case",
             "two",
             "int4",
-            "sum"
+            "sum",
+            "text",
+            "x"
         ]
     );
 }

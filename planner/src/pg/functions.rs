@@ -188,7 +188,37 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relati
             Arc::new(|_| Ok(ScalarValue::Utf8(Some(USER.to_owned())))),
         ));
     }
+    // `oid::regclass::text` (see rewrite::oid_alias_text): the relation's name, qualified
+    // when its schema is not searched; the number when pg_class has not listed it.
+    let named_relations = relations.clone();
+    let name_path = settings.clone();
+    ctx.register_udf(RowFunction::udf(
+        "pg_relation_name",
+        vec![vec![DataType::Int64]],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let Some(id) = oid(&args[0]) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            let relations = named_relations.lock().unwrap_or_else(|e| e.into_inner());
+            let name = match i32::try_from(id).ok().and_then(|id| relations.get(&id)) {
+                Some((schema, name)) => {
+                    let searched = schema == "pg_catalog"
+                        || name_path.search_path().iter().any(|s| s == schema);
+                    if searched {
+                        name.clone()
+                    } else {
+                        format!("{schema}.{name}")
+                    }
+                }
+                None => id.to_string(),
+            };
+            Ok(ScalarValue::Utf8(Some(name)))
+        }),
+    ));
     // Visible: in a schema of search_path, or in pg_catalog (always searched).
+    let visible_relations = relations;
     let path = settings.clone();
     ctx.register_udf(RowFunction::udf(
         "pg_table_is_visible",
@@ -199,8 +229,8 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relati
             let Some(id) = oid(&args[0]) else {
                 return Ok(ScalarValue::Boolean(None));
             };
-            let relations = relations.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(schema) = i32::try_from(id).ok().and_then(|id| relations.get(&id)) else {
+            let relations = visible_relations.lock().unwrap_or_else(|e| e.into_inner());
+            let Some((schema, _)) = i32::try_from(id).ok().and_then(|id| relations.get(&id)) else {
                 return Ok(ScalarValue::Boolean(None));
             };
             let visible = schema == "pg_catalog"

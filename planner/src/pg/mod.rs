@@ -142,12 +142,13 @@ struct PgCatalog {
     library: Arc<dyn SchemaProvider>,
     settings: Arc<Settings>,
     catalogs: Arc<dyn CatalogProviderList>,
-    /// The schema of each relation OID `pg_class` last listed, for `pg_table_is_visible`.
+    /// The schema and name of each relation OID `pg_class` last listed, for
+    /// `pg_table_is_visible` and `::regclass::text`.
     relations: Relations,
 }
 
-/// Relation OIDs and the schemas they are in.
-pub type Relations = Arc<std::sync::Mutex<HashMap<i32, String>>>;
+/// Relation OIDs, with the schema each is in and its name.
+pub type Relations = Arc<std::sync::Mutex<HashMap<i32, (String, String)>>>;
 
 #[async_trait]
 impl SchemaProvider for PgCatalog {
@@ -212,9 +213,10 @@ impl PgCatalog {
         for batch in &classes {
             let oid = int32(batch, "oid")?;
             let namespace = int32(batch, "relnamespace")?;
+            let name = strings(batch, "relname")?;
             for row in 0..batch.num_rows() {
                 if let Some(schema) = namespaces.get(&namespace.value(row)) {
-                    relations.insert(oid.value(row), schema.clone());
+                    relations.insert(oid.value(row), (schema.clone(), name.value(row).to_owned()));
                 }
             }
         }

@@ -74,7 +74,7 @@ pub fn reads_catalog(statement: &Statement) -> bool {
 pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
-    let statement = like_escapes(column_names(statement));
+    let statement = oid_alias_text(like_escapes(column_names(statement)));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
@@ -86,9 +86,9 @@ pub fn statement(statement: Statement) -> Statement {
 
 /// Names result columns as PostgreSQL does where DataFusion would name them after the
 /// whole expression: a function call after the function (`count`, `version`), a cast
-/// after what is cast or the type, CASE `case`, other expressions `?column?`. Names that
-/// would repeat within a select list (which DataFusion does not allow) are left alone,
-/// as are select lists with a wildcard.
+/// after what is cast or the type, CASE `case`, other expressions `?column?`. A name that
+/// would repeat within a select list (which DataFusion does not allow) is given to the
+/// first column only; select lists with a wildcard are left alone.
 pub fn column_names(mut statement: Statement) -> Statement {
     struct Namer;
     impl VisitorMut for Namer {
@@ -117,28 +117,34 @@ fn name_set_expr(body: &mut SetExpr) {
     }) {
         return;
     }
-    let names: Vec<Option<String>> = items
+    // Names columns keep whatever happens: plain column references and explicit aliases.
+    let mut taken: Vec<String> = items
         .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) => Some(pg_name(e)),
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
+                Some(pg_name(e))
+            }
             SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
             _ => None,
         })
         .collect();
-    for (i, item) in items.iter_mut().enumerate() {
+    for item in items.iter_mut() {
         let SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
         if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
             continue;
         }
-        let Some(name) = &names[i] else { continue };
-        if names.iter().filter(|n| n.as_ref() == Some(name)).count() > 1 {
+        let name = pg_name(expr);
+        // A name already given stays with its first column (DataFusion's names stay on
+        // the rest).
+        if taken.contains(&name) {
             continue;
         }
+        taken.push(name.clone());
         *item = SelectItem::ExprWithAlias {
             expr: expr.clone(),
-            alias: Ident::with_quote('"', name.clone()),
+            alias: Ident::with_quote('"', name),
         };
     }
 }
@@ -157,12 +163,17 @@ fn pg_name(expr: &Expr) -> String {
             .and_then(|p| p.as_ident())
             .map_or("?column?".into(), |i| i.value.to_lowercase()),
         Expr::Nested(inner) => pg_name(inner),
+        // The cast value's name if it has one of its own, else the type's (PostgreSQL
+        // lets the outermost cast of a constant name the column).
         Expr::Cast {
             expr, data_type, ..
-        } => match pg_name(expr).as_str() {
-            "?column?" => type_name(data_type),
-            name => name.to_owned(),
-        },
+        } => {
+            if named_by_itself(expr) {
+                pg_name(expr)
+            } else {
+                type_name(data_type)
+            }
+        }
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
@@ -175,6 +186,16 @@ fn pg_name(expr: &Expr) -> String {
         Expr::TypedString(t) => type_name(&t.data_type),
         Expr::Value(v) if matches!(v.value, Value::Boolean(_)) => "bool".into(),
         _ => "?column?".into(),
+    }
+}
+
+/// Whether an expression names its column by something of its own (a column, a
+/// function, CASE …) rather than by a type or `?column?`.
+fn named_by_itself(expr: &Expr) -> bool {
+    match expr {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => named_by_itself(expr),
+        Expr::Value(_) | Expr::TypedString(_) => false,
+        other => pg_name(other) != "?column?",
     }
 }
 
@@ -278,9 +299,84 @@ pub fn like_escapes(mut statement: Statement) -> Statement {
     statement
 }
 
+/// `x::regtype::text` and `x::regclass::text` (an OID shown by name), which DataFusion
+/// would show as the number: `format_type(x, NULL)` and the relation's name.
+pub fn oid_alias_text(mut statement: Statement) -> Statement {
+    fn type_is(ty: &SqlType, names: &[&str]) -> bool {
+        let text = ty.to_string().to_ascii_lowercase();
+        let base = text.rsplit('.').next().unwrap_or(&text).trim();
+        names.contains(&base)
+    }
+    fn call(name: &str, args: Vec<Expr>) -> Expr {
+        use datafusion::sql::sqlparser::ast::{
+            Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+        };
+        Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new(name)]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args
+                    .into_iter()
+                    .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                    .collect(),
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        })
+    }
+    struct Names;
+    impl VisitorMut for Names {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } = expr
+            else {
+                return ControlFlow::Continue(());
+            };
+            if !type_is(data_type, &["text", "varchar", "name"]) {
+                return ControlFlow::Continue(());
+            }
+            let Expr::Cast {
+                expr: value,
+                data_type: alias,
+                ..
+            } = inner.as_ref()
+            else {
+                return ControlFlow::Continue(());
+            };
+            // A name (`'int8'::regtype`) keeps its cast, which a later rewrite resolves
+            // to the OID.
+            let value = match value.as_ref() {
+                Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
+                    (**inner).clone()
+                }
+                other => other.clone(),
+            };
+            if type_is(alias, &["regtype"]) {
+                *expr = call("format_type", vec![value, Expr::value(Value::Null)]);
+            } else if type_is(alias, &["regclass"]) {
+                *expr = call("pg_relation_name", vec![value]);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Names);
+    statement
+}
+
 /// Henge's own rewrites of catalog queries, after the library's.
 fn catalog_rewrites(statement: Statement) -> Statement {
-    aggregate_scalar_subqueries(drop_impossible_branches(like_escapes(statement)))
+    aggregate_scalar_subqueries(drop_impossible_branches(oid_alias_text(like_escapes(
+        statement,
+    ))))
 }
 
 /// Drops CASE branches whose condition no Henge column meets: a default
