@@ -368,7 +368,35 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Names);
+    // Only in select lists: a sort key that stays a cast is matched to its select-list
+    // column by DataFusion, where a new function call would need hidden columns.
+    struct Lists;
+    impl VisitorMut for Lists {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            fn select_lists(body: &mut SetExpr) {
+                match body {
+                    SetExpr::Select(select) => {
+                        for item in &mut select.projection {
+                            if let SelectItem::UnnamedExpr(e)
+                            | SelectItem::ExprWithAlias { expr: e, .. } = item
+                            {
+                                let _ = e.visit(&mut Names);
+                            }
+                        }
+                    }
+                    SetExpr::SetOperation { left, right, .. } => {
+                        select_lists(left);
+                        select_lists(right);
+                    }
+                    _ => {}
+                }
+            }
+            select_lists(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Lists);
     statement
 }
 
