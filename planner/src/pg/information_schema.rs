@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
-use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemTable, SchemaProvider, TableProvider,
+};
 use datafusion::error::Result;
 
 use super::types::{of_arrow, of_column, TypeInfo};
@@ -231,17 +233,25 @@ impl InformationSchema {
         }
     }
 
+    /// Every catalog with its schemas, in name order.
+    fn schemas(&self) -> Vec<(String, Arc<dyn CatalogProvider>, Vec<String>)> {
+        let mut names = self.catalogs.catalog_names();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let catalog = self.catalogs.catalog(&name)?;
+                let mut schemas = catalog.schema_names();
+                schemas.sort();
+                Some((name, catalog, schemas))
+            })
+            .collect()
+    }
+
     /// Every table of every schema, with its columns.
     async fn relations(&self) -> Result<Vec<Relation>> {
         let mut out = Vec::new();
-        let mut catalogs = self.catalogs.catalog_names();
-        catalogs.sort();
-        for catalog_name in catalogs {
-            let Some(catalog) = self.catalogs.catalog(&catalog_name) else {
-                continue;
-            };
-            let mut schemas = catalog.schema_names();
-            schemas.sort();
+        for (catalog_name, catalog, schemas) in self.schemas() {
             for schema_name in schemas {
                 let mut names = if schema_name == SCHEMA {
                     OWN.iter()
@@ -321,14 +331,7 @@ impl InformationSchema {
 
     fn schemata(&self) -> Result<Arc<dyn TableProvider>> {
         let mut rows = Rows::new(SCHEMATA);
-        let mut catalogs = self.catalogs.catalog_names();
-        catalogs.sort();
-        for catalog_name in catalogs {
-            let Some(catalog) = self.catalogs.catalog(&catalog_name) else {
-                continue;
-            };
-            let mut schemas = catalog.schema_names();
-            schemas.sort();
+        for (catalog_name, _, schemas) in self.schemas() {
             for schema in schemas {
                 rows.push(&[
                     ("catalog_name", text(&catalog_name)),

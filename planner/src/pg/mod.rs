@@ -197,8 +197,15 @@ impl PgCatalog {
         )?))
     }
 
-    /// The library's `pg_class`, noting which schema each relation is in.
+    /// The library's `pg_class`, noting each relation's schema and name.
     async fn classes(&self) -> Result<Vec<RecordBatch>> {
+        let (classes, names) = self.relation_names().await?;
+        *self.relations.lock().unwrap_or_else(|e| e.into_inner()) = names;
+        Ok(classes)
+    }
+
+    /// The library's `pg_class`, and the schema and name of each relation in it.
+    async fn relation_names(&self) -> Result<(Vec<RecordBatch>, HashMap<i32, (String, String)>)> {
         let mut namespaces: HashMap<i32, String> = HashMap::new();
         for batch in self.read("pg_namespace").await? {
             let oid = int32(&batch, "oid")?;
@@ -208,19 +215,18 @@ impl PgCatalog {
             }
         }
         let classes = self.read("pg_class").await?;
-        let mut relations = self.relations.lock().unwrap_or_else(|e| e.into_inner());
-        relations.clear();
+        let mut names = HashMap::new();
         for batch in &classes {
             let oid = int32(batch, "oid")?;
             let namespace = int32(batch, "relnamespace")?;
             let name = strings(batch, "relname")?;
             for row in 0..batch.num_rows() {
                 if let Some(schema) = namespaces.get(&namespace.value(row)) {
-                    relations.insert(oid.value(row), (schema.clone(), name.value(row).to_owned()));
+                    names.insert(oid.value(row), (schema.clone(), name.value(row).to_owned()));
                 }
             }
         }
-        Ok(classes)
+        Ok((classes, names))
     }
 
     async fn read(&self, name: &str) -> Result<Vec<RecordBatch>> {
@@ -237,25 +243,7 @@ impl PgCatalog {
     /// NOT NULL.
     async fn attributes(&self) -> Result<Vec<RecordBatch>> {
         let attributes = self.read("pg_attribute").await?;
-        let mut relations: HashMap<i32, (String, String)> = HashMap::new();
-        let mut namespaces: HashMap<i32, String> = HashMap::new();
-        for batch in self.read("pg_namespace").await? {
-            let oid = int32(&batch, "oid")?;
-            let name = strings(&batch, "nspname")?;
-            for row in 0..batch.num_rows() {
-                namespaces.insert(oid.value(row), name.value(row).to_owned());
-            }
-        }
-        for batch in self.read("pg_class").await? {
-            let oid = int32(&batch, "oid")?;
-            let name = strings(&batch, "relname")?;
-            let namespace = int32(&batch, "relnamespace")?;
-            for row in 0..batch.num_rows() {
-                if let Some(schema) = namespaces.get(&namespace.value(row)) {
-                    relations.insert(oid.value(row), (schema.clone(), name.value(row).to_owned()));
-                }
-            }
-        }
+        let (_, relations) = self.relation_names().await?;
         let catalog = self.catalogs.catalog(CATALOG);
         let mut defs: HashMap<i32, Option<TableDef>> = HashMap::new();
         let mut patched = Vec::with_capacity(attributes.len());
