@@ -87,6 +87,7 @@ def psycopg3():
                 [("web-1", 0.5, datetime.datetime(2024, 1, 1, 12, 0))],
                 cur.fetchall(),
             )
+            check("psycopg 3 result types (text, float8, timestamp)", [25, 701, 1114], [d.type_code for d in cur.description])
         with conn.cursor() as cur:
             with cur.copy("COPY py_events (ts, host, value) FROM STDIN") as copy:
                 for i in range(100):
@@ -122,6 +123,11 @@ async def asyncpg_client():
         [tuple(r) for r in rows],
     )
     check("asyncpg names columns", ["host", "value", "amount", "ts"], [a.name for a in statement.get_attributes()])
+    check(
+        "asyncpg result types",
+        ["text", "float8", "numeric", "timestamp"],
+        [a.type.name for a in statement.get_attributes()],
+    )
     count = await conn.fetchval("SELECT count(*) FROM py_events WHERE value >= $1", 50.0)
     check("asyncpg parameter of an inferred type", 50, count)
     await conn.execute("SET TIME ZONE 'UTC'")

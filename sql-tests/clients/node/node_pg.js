@@ -37,6 +37,8 @@ function check(description, wanted, got) {
     { page: 'home', count: '4', views: '200' },
   ], grouped.rows);
   check('column names', ['page', 'count', 'views'], grouped.fields.map((f) => f.name));
+  // (sum(bigint) is bigint here, numeric in PostgreSQL.)
+  check('column types (text, int8)', [25, 20], grouped.fields.slice(0, 2).map((f) => f.dataTypeID));
   const one = await client.query({ text: 'SELECT ts, ratio FROM node_events WHERE views = $1', values: [30] });
   check('timestamptz and double decode', [new Date(Date.UTC(2024, 0, 1, 3)).toISOString(), 0.75],
     [one.rows[0].ts.toISOString(), one.rows[0].ratio]);
