@@ -59,6 +59,8 @@ pub struct Session {
     pub copy_in: Mutex<Option<CopyIn>>,
     /// PostgreSQL's session parameters (`statement_timeout`, `TimeZone`, `search_path` …).
     pub settings: Arc<Settings>,
+    /// Inside a transaction block: the values `SET LOCAL` replaced, to restore at its end.
+    local: Mutex<Option<Vec<(String, String)>>>,
 }
 
 /// One statement of a query string.
@@ -80,6 +82,8 @@ pub struct Prepared {
     pub param_types: Vec<Option<DataType>>,
     /// Catalog generation the plan was made against; a different one means re-plan.
     pub generation: u64,
+    /// Settings epoch the plan was made under (`search_path` and `TimeZone` change plans).
+    pub settings_epoch: u64,
 }
 
 /// Parses a query string into statements separated by semicolons, rewritten where
@@ -95,12 +99,13 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
                 .ok_or(e)
         }
     };
-    let catalog_query = commands.iter().any(|c| match c {
+    // The whole string goes through the catalog parser only when every statement is a
+    // catalog query: its rewrites are not safe for others.
+    let all_catalog = commands.iter().all(|c| match c {
         Command::Sql(s) => rewrite::reads_catalog(s),
         Command::Checkpoint => false,
     });
-    let only_sql = commands.iter().all(|c| matches!(c, Command::Sql(_)));
-    if catalog_query && only_sql {
+    if all_catalog {
         if let Some(statements) = rewrite::parse_catalog_query(sql) {
             if statements.len() == commands.len() {
                 return Ok(statements
@@ -176,16 +181,42 @@ impl Session {
             ctx,
             copy_in: Mutex::new(None),
             settings,
+            local: Mutex::new(None),
         }
+    }
+
+    /// A transaction block begins.
+    pub fn begin_block(&self) {
+        *self.local.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+    }
+
+    /// A transaction block ends: `SET LOCAL` values are undone, newest first.
+    pub fn end_block(&self) {
+        let undo = self.local.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for (name, value) in undo.unwrap_or_default().into_iter().rev() {
+            let _ = self.settings.set(&name, &value);
+        }
+        let _ = self.apply_settings();
+    }
+
+    /// Before a SET: for `SET LOCAL`, notes the value to restore when the block ends.
+    /// Whether to go on: outside a block `SET LOCAL` has no effect, as in PostgreSQL.
+    pub fn remember_local(&self, name: &str, local: bool) -> Result<bool, PgError> {
+        if !local {
+            return Ok(true);
+        }
+        let mut block = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(undo) = block.as_mut() else {
+            return Ok(false);
+        };
+        undo.push((name.to_owned(), self.settings.get(name)?));
+        Ok(true)
     }
 
     /// Passes the parameters that change how queries run on to DataFusion: the time zone
     /// of `timestamptz` values and the schema unqualified names resolve in.
     pub fn apply_settings(&self) -> Result<(), PgError> {
-        let zone = match self.settings.get("TimeZone")?.as_str() {
-            "UTC" => "+00:00".to_owned(),
-            other => other.to_owned(),
-        };
+        let zone = self.settings.time_zone_name();
         let catalog = self.ctx.catalog(henge_planner::CATALOG);
         let schema = self
             .settings
@@ -204,12 +235,14 @@ impl Session {
     /// Plans a statement for repeated execution.
     pub async fn prepare(&self, statement: Command) -> Result<Prepared, PgError> {
         let generation = self.shared.engine.generation();
+        let settings_epoch = self.settings.epoch();
         let Command::Sql(sql) = &statement else {
             return Ok(Prepared {
                 statement,
                 plan: None,
                 param_types: Vec::new(),
                 generation,
+                settings_epoch,
             });
         };
         if !is_query_like(&statement) {
@@ -218,6 +251,7 @@ impl Session {
                 plan: None,
                 param_types: Vec::new(),
                 generation,
+                settings_epoch,
             });
         }
         let plan = self.plan(sql).await?;
@@ -235,6 +269,7 @@ impl Session {
             plan: Some(plan),
             param_types,
             generation,
+            settings_epoch,
         })
     }
 
@@ -309,6 +344,7 @@ impl Session {
                 let plan = match &prepared.plan {
                     Some(plan)
                         if prepared.generation == self.shared.engine.generation()
+                            && prepared.settings_epoch == self.settings.epoch()
                             && !matches!(s, Statement::ShowVariable { .. }) =>
                     {
                         plan.clone()

@@ -6,8 +6,9 @@
 //! how queries run are passed on to DataFusion (`TimeZone`, `search_path`).
 
 use datafusion::sql::sqlparser::ast::{
-    CloseCursor, Expr, Reset, ResetStatement, Set, SetSessionAuthorizationParamKind, Statement,
-    TransactionAccessMode, TransactionIsolationLevel, TransactionMode, UnaryOperator, Value,
+    CloseCursor, ContextModifier, Expr, Reset, ResetStatement, Set,
+    SetSessionAuthorizationParamKind, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode, UnaryOperator, Value,
 };
 use henge_planner::pg::settings::Settings;
 use pgwire::api::results::{Response, Tag};
@@ -21,7 +22,7 @@ fn tag(name: &str) -> Response {
 
 /// The text a SET value stands for: `'x'`, `x`, `42`, `-1`, or a list joined with commas.
 /// `None` for DEFAULT.
-fn value_text(values: &[Expr]) -> Option<String> {
+fn value_text(values: &[Expr], keep_quotes: bool) -> Option<String> {
     let one = |e: &Expr| match e {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
@@ -29,7 +30,12 @@ fn value_text(values: &[Expr]) -> Option<String> {
             Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
             other => other.to_string(),
         },
-        Expr::Identifier(i) if i.quote_style == Some('"') => format!("\"{}\"", i.value),
+        // search_path keeps a quoted name's quotes (they keep its case); elsewhere a
+        // quoted identifier is just the text.
+        Expr::Identifier(i) if i.quote_style == Some('"') && keep_quotes => {
+            format!("\"{}\"", i.value)
+        }
+        Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
         Expr::Identifier(i) => i.value.clone(),
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
@@ -113,18 +119,34 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
     let settings = &session.settings;
     let result = match statement {
         Statement::Set(Set::SingleAssignment {
-            variable, values, ..
+            scope,
+            variable,
+            values,
+            ..
         }) if !is_engine_setting(&variable.to_string()) => {
             let name = parameter_name(&variable.to_string());
-            match value_text(values) {
-                Some(value) => settings.set(&name, &value).map(|_| ()),
-                None => settings.reset(&name).map(|_| ()),
-            }
-            .map_err(PgError::from)
-            .map(|_| tag("SET"))
+            let local = matches!(scope, Some(ContextModifier::Local));
+            session
+                .remember_local(&name, local)
+                .and_then(|apply| {
+                    if !apply {
+                        return Ok(());
+                    }
+                    match value_text(values, name == "search_path") {
+                        Some(value) => settings.set(&name, &value).map(|_| ()),
+                        None => settings.reset(&name).map(|_| ()),
+                    }
+                    .map_err(PgError::from)
+                })
+                .map(|_| tag("SET"))
         }
-        Statement::Set(Set::SetTimeZone { value, .. }) => {
-            let text = value_text(std::slice::from_ref(value));
+        Statement::Set(Set::SetTimeZone { value, local }) => {
+            match session.remember_local("TimeZone", *local) {
+                Ok(true) => {}
+                Ok(false) => return Some(Ok(tag("SET"))),
+                Err(e) => return Some(Err(e)),
+            }
+            let text = value_text(std::slice::from_ref(value), false);
             match text.as_deref() {
                 None => settings.reset("TimeZone").map(|_| ()),
                 Some(local) if local.eq_ignore_ascii_case("local") => {

@@ -460,7 +460,8 @@ async fn timestamptz_text_is_written_in_the_session_time_zone() {
         ("UTC", "2024-07-01 12:00:00+00"),
         ("america/new_york", "2024-07-01 08:00:00-04"),
         ("Asia/Kolkata", "2024-07-01 17:30:00+05:30"),
-        ("-03:00", "2024-07-01 09:00:00-03"),
+        // A POSIX offset: three hours east of Greenwich, as in PostgreSQL.
+        ("-03:00", "2024-07-01 15:00:00+03"),
     ] {
         client
             .simple_query(&format!("SET TIME ZONE '{zone}'"))

@@ -149,13 +149,19 @@ fn name_set_expr(body: &mut SetExpr) {
     }
 }
 
+/// An identifier as PostgreSQL resolves it: lower case unless quoted.
+fn folded(ident: &Ident) -> String {
+    match ident.quote_style {
+        None => ident.value.to_lowercase(),
+        Some(_) => ident.value.clone(),
+    }
+}
+
 /// PostgreSQL's name for an unnamed select-list expression.
 fn pg_name(expr: &Expr) -> String {
     match expr {
-        Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => {
-            parts.last().map_or("?column?".into(), |i| i.value.clone())
-        }
+        Expr::Identifier(i) => folded(i),
+        Expr::CompoundIdentifier(parts) => parts.last().map_or("?column?".into(), folded),
         Expr::Function(f) => f
             .name
             .0
@@ -494,13 +500,33 @@ const AGGREGATES: &[&str] = &[
 /// key (a column's default, its collation), where `max` of that row is the row, and of
 /// none is NULL, as PostgreSQL answers.
 pub fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
-    struct Wrap;
+    /// Subqueries (by address) that are not scalar.
+    struct Wrap {
+        skip: Vec<usize>,
+    }
     impl VisitorMut for Wrap {
         type Break = ();
         fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            // `x < ALL (SELECT …)` compares with every row: not a scalar subquery.
+            if let Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } = expr {
+                if let Expr::Subquery(query) = right.as_mut() {
+                    self.skip.push(query.as_ref() as *const Query as usize);
+                }
+                return ControlFlow::Continue(());
+            }
             let Expr::Subquery(query) = expr else {
                 return ControlFlow::Continue(());
             };
+            // The first row by some order is not the largest.
+            if self
+                .skip
+                .contains(&(query.as_ref() as *const Query as usize))
+                || query.order_by.is_some()
+                || query.limit_clause.is_some()
+                || query.fetch.is_some()
+            {
+                return ControlFlow::Continue(());
+            }
             let SetExpr::Select(select) = query.body.as_mut() else {
                 return ControlFlow::Continue(());
             };
@@ -530,7 +556,7 @@ pub fn aggregate_scalar_subqueries(mut statement: Statement) -> Statement {
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Wrap);
+    let _ = statement.visit(&mut Wrap { skip: Vec::new() });
     statement
 }
 

@@ -359,11 +359,23 @@ pub struct Change {
 pub struct Settings {
     values: Mutex<BTreeMap<&'static str, String>>,
     custom: Mutex<BTreeMap<String, String>>,
+    /// Counts changes, so plans made under other values can be told apart.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Settings {
     pub fn new() -> Settings {
         Settings::default()
+    }
+
+    /// How many changes the parameters have seen.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn changed(&self) {
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A parameter's current value, as SHOW writes it.
@@ -398,6 +410,7 @@ impl Settings {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(name.to_ascii_lowercase(), value.to_owned());
+                self.changed();
                 return Ok(None);
             }
             return Err(unrecognized(name));
@@ -407,6 +420,7 @@ impl Settings {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(p.name, value.clone());
+        self.changed();
         Ok(Some(Change {
             name: p.name,
             value,
@@ -433,6 +447,7 @@ impl Settings {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(p.name);
+        self.changed();
         Ok(Some(Change {
             name: p.name,
             value: p.default.to_owned(),
@@ -445,6 +460,7 @@ impl Settings {
     pub fn reset_all(&self) -> Vec<Change> {
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         let changed = std::mem::take(&mut *values);
+        self.changed();
         self.custom
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -496,8 +512,17 @@ impl Settings {
 
     /// The session's time zone (always valid: checked when set).
     pub fn time_zone(&self) -> Tz {
+        Tz::from_str(&self.time_zone_name())
+            .unwrap_or_else(|_| Tz::from_str("+00:00").expect("UTC offset"))
+    }
+
+    /// The session's time zone as Arrow names it: an IANA name, or an offset east of UTC.
+    pub fn time_zone_name(&self) -> String {
         let name = self.get("TimeZone").unwrap_or_else(|_| "UTC".into());
-        Tz::from_str(&name).unwrap_or_else(|_| Tz::from_str("+00:00").expect("UTC offset"))
+        match name.as_str() {
+            "UTC" => "+00:00".into(),
+            other => posix_offset(other).unwrap_or_else(|| other.to_owned()),
+        }
     }
 
     /// The schemas of `search_path`, in order, with `$user` left in.
@@ -610,16 +635,16 @@ fn canonical(p: &Param, value: &str) -> Result<String, SqlStateError> {
                 .to_ascii_uppercase();
             match upper.as_str() {
                 "UTF8" | "UNICODE" => Ok("UTF8".into()),
-                "SQLASCII" | "LATIN1" | "LATIN2" | "LATIN9" | "WIN1252" | "WIN1251" | "EUCJP"
-                | "SJIS" | "GBK" | "BIG5" | "EUCKR" | "KOI8R" | "ISO88591" => {
-                    Err(SqlStateError::new(
-                        code::FEATURE_NOT_SUPPORTED,
-                        format!(
-                            "conversion between {trimmed} and UTF8 is not supported; \
+                // No conversion at all: the client takes the bytes as they are.
+                "SQLASCII" => Ok("SQL_ASCII".into()),
+                "LATIN1" | "LATIN2" | "LATIN9" | "WIN1252" | "WIN1251" | "EUCJP" | "SJIS"
+                | "GBK" | "BIG5" | "EUCKR" | "KOI8R" | "ISO88591" => Err(SqlStateError::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    format!(
+                        "conversion between {trimmed} and UTF8 is not supported; \
                              Henge speaks only UTF8"
-                        ),
-                    ))
-                }
+                    ),
+                )),
                 _ => Err(invalid("client_encoding", value)),
             }
         }
@@ -668,12 +693,31 @@ fn time_zone(text: &str) -> Option<String> {
         return Some("UTC".into());
     }
     if text.starts_with(['+', '-']) {
-        return Tz::from_str(text).ok().map(|_| text.to_owned());
+        return posix_offset(text).map(|_| text.to_owned());
     }
     chrono_tz::TZ_VARIANTS
         .iter()
         .find(|tz| tz.name().eq_ignore_ascii_case(text))
         .map(|tz| tz.name().to_owned())
+}
+
+/// A POSIX offset (`+05:30` is five and a half hours *west* of Greenwich, as in
+/// PostgreSQL) as Arrow's offset east of UTC (`-05:30`); `None` if it is not one.
+fn posix_offset(text: &str) -> Option<String> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => ('-', &text[1..]),
+        b'-' => ('+', &text[1..]),
+        _ => return None,
+    };
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
+        None => (rest.parse::<u32>().ok()?, 0),
+    };
+    if hours > 15 || minutes > 59 {
+        return None;
+    }
+    let east = format!("{sign}{hours:02}:{minutes:02}");
+    Tz::from_str(&east).ok().map(|_| east)
 }
 
 /// DateStyle: output style (only ISO is written) and field order for input.
@@ -806,6 +850,12 @@ mod tests {
         assert_eq!(set(&s, "timezone", "Mars/Base"), Err("22023"));
         assert_eq!(s.get("TimeZone").unwrap(), "Europe/Berlin");
         assert_eq!(set(&s, "timezone", "+05:30"), Ok("+05:30".into()));
+        // POSIX: west of Greenwich.
+        assert_eq!(s.time_zone_name(), "-05:30");
+        assert_eq!(
+            set(&s, "client_encoding", "SQL_ASCII"),
+            Ok("SQL_ASCII".into())
+        );
         assert_eq!(set(&s, "DateStyle", "iso"), Ok("ISO, MDY".into()));
         assert_eq!(set(&s, "datestyle", "ISO, DMY"), Ok("ISO, DMY".into()));
         assert_eq!(set(&s, "datestyle", "German"), Err("0A000"));

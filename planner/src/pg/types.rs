@@ -34,8 +34,8 @@ impl TypeInfo {
         TypeInfo {
             numeric_precision: Some(precision),
             numeric_precision_radix: Some(radix),
-            numeric_scale: (radix == 10 || data_type.ends_with("int") || data_type == "bigint")
-                .then_some(0),
+            // Integers have scale 0; floating-point types none.
+            numeric_scale: (radix == 10 || udt_name.starts_with("int")).then_some(0),
             ..TypeInfo::named(data_type, udt_name)
         }
     }
@@ -152,6 +152,7 @@ mod tests {
     fn names_follow_postgresql() {
         assert_eq!(of_arrow(&DataType::Int64).data_type, "bigint");
         assert_eq!(of_arrow(&DataType::Int64).numeric_scale, Some(0));
+        assert_eq!(of_arrow(&DataType::Int32).numeric_scale, Some(0));
         assert_eq!(of_arrow(&DataType::Float64).numeric_scale, None);
         assert_eq!(
             of_arrow(&DataType::Timestamp(TimeUnit::Microsecond, None)).data_type,

@@ -37,7 +37,7 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Interval(_) => Type::INTERVAL,
-        DataType::List(item) | DataType::LargeList(item) if natively_encoded(item.data_type()) => {
+        DataType::List(item) | DataType::LargeList(item) if natively_encoded(data_type) => {
             array_type(&pg_type(item.data_type()))
         }
         _ => Type::TEXT,

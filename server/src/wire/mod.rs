@@ -272,6 +272,8 @@ enum TransactionStep<'a> {
     Begin(&'a [TransactionMode]),
     Commit,
     Rollback,
+    /// SAVEPOINT, RELEASE or ROLLBACK TO, with its command tag.
+    Savepoint(&'static str),
     None,
 }
 
@@ -283,10 +285,21 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             Statement::Rollback {
                 savepoint: None, ..
             } => TransactionStep::Rollback,
+            Statement::Rollback { .. } => TransactionStep::Savepoint("ROLLBACK"),
+            Statement::Savepoint { .. } => TransactionStep::Savepoint("SAVEPOINT"),
+            Statement::ReleaseSavepoint { .. } => TransactionStep::Savepoint("RELEASE"),
             _ => TransactionStep::None,
         },
         Command::Checkpoint => TransactionStep::None,
     }
+}
+
+/// What a failed transaction block answers to anything but its end.
+fn aborted_block() -> PgError {
+    PgError::new(
+        code::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
 }
 
 fn notice(code: &str, message: &str) -> PgWireBackendMessage {
@@ -317,20 +330,19 @@ impl Connection {
     {
         let settings = &self.session.settings;
         let before = settings.reported();
+        let epoch = settings.epoch();
         let end = |tag: &str| {
             for name in ["transaction_isolation", "transaction_read_only"] {
                 let _ = settings.reset(name);
             }
+            self.session.end_block();
             Ok(Response::TransactionEnd(Tag::new(tag)))
         };
         let result = match (transaction_step(&prepared.statement), *status) {
             (TransactionStep::Commit | TransactionStep::Rollback, TransactionStatus::Error) => {
                 end("ROLLBACK")
             }
-            (_, TransactionStatus::Error) => Err(PgError::new(
-                code::IN_FAILED_SQL_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            )),
+            (_, TransactionStatus::Error) => Err(aborted_block()),
             (TransactionStep::Begin(modes), current) => {
                 if current == TransactionStatus::Transaction {
                     let _ = client
@@ -340,9 +352,27 @@ impl Connection {
                         ))
                         .await;
                 }
+                if current == TransactionStatus::Idle {
+                    self.session.begin_block();
+                }
                 set::transaction_modes(settings, modes, false)
                     .map(|_| Response::TransactionStart(Tag::new("BEGIN")))
             }
+            // Writes apply at once, so savepoints have nothing to keep or undo.
+            (TransactionStep::Savepoint(tag), TransactionStatus::Transaction) => {
+                Ok(Response::Execution(Tag::new(tag)))
+            }
+            (TransactionStep::Savepoint(tag), _) => Err(PgError::new(
+                code::NO_ACTIVE_SQL_TRANSACTION,
+                format!(
+                    "{} can only be used in transaction blocks",
+                    if tag == "ROLLBACK" {
+                        "ROLLBACK TO SAVEPOINT"
+                    } else {
+                        tag
+                    }
+                ),
+            )),
             (step @ (TransactionStep::Commit | TransactionStep::Rollback), current) => {
                 if current == TransactionStatus::Idle {
                     let _ = client
@@ -366,6 +396,12 @@ impl Connection {
             (Err(_), TransactionStatus::Transaction) => TransactionStatus::Error,
             (_, current) => current,
         };
+        // SET, RESET, DISCARD or set_config changed something: DataFusion follows.
+        if settings.epoch() != epoch {
+            if let Err(e) = self.session.apply_settings() {
+                tracing::warn!(error = %e, "applying session settings failed");
+            }
+        }
         for (name, value) in settings.reported() {
             if !before.iter().any(|(n, v)| *n == name && *v == value) {
                 let _ = client
@@ -396,6 +432,14 @@ impl SimpleQueryHandler for Connection {
         let mut responses = Vec::with_capacity(statements.len());
         let mut status = client.transaction_status();
         for statement in statements {
+            // A failed block takes nothing but its end: not even planning is tried.
+            if status == TransactionStatus::Error
+                && matches!(transaction_step(&statement), TransactionStep::None)
+            {
+                let e: PgWireError = aborted_block().into();
+                responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
+                break;
+            }
             let result = match self.session.prepare(statement).await {
                 Ok(prepared) => {
                     self.run(client, &mut status, &prepared, Vec::new(), None)
@@ -427,7 +471,7 @@ impl QueryParser for StatementParser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         _types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
@@ -444,6 +488,12 @@ impl QueryParser for StatementParser {
         let Some(statement) = statements.pop() else {
             return Ok(None);
         };
+        // A failed block takes nothing but its end: not even planning is tried.
+        if client.transaction_status() == TransactionStatus::Error
+            && matches!(transaction_step(&statement), TransactionStep::None)
+        {
+            return Err(aborted_block().into());
+        }
         Ok(Some(Arc::new(self.session.prepare(statement).await?)))
     }
 
