@@ -187,8 +187,18 @@ pub fn parse_timestamp(input: &str) -> Result<i64, ValueError> {
 /// Parses a timestamp with time zone into microseconds since the Unix epoch (UTC). Input
 /// without an explicit zone is read in `default_offset_seconds` east of UTC.
 pub fn parse_timestamptz(input: &str, default_offset_seconds: i32) -> Result<i64, ValueError> {
+    parse_timestamptz_local(input, |_| default_offset_seconds)
+}
+
+/// Reads a `timestamp with time zone`; a value written without an offset is a local time,
+/// whose offset east of UTC in seconds `local_offset` gives (it depends on the date where
+/// there is daylight saving time).
+pub fn parse_timestamptz_local(
+    input: &str,
+    local_offset: impl Fn(NaiveDateTime) -> i32,
+) -> Result<i64, ValueError> {
     let (local, offset) = parse_timestamp_parts(input, "timestamp with time zone")?;
-    let offset = offset.unwrap_or(default_offset_seconds);
+    let offset = offset.unwrap_or_else(|| local_offset(local));
     Ok(local.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000)
 }
 

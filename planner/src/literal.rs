@@ -6,6 +6,10 @@
 //! rule folds each into a typed literal using the same parsers as COPY, so INSERT … VALUES
 //! and COPY accept and refuse exactly the same text.
 
+use std::str::FromStr;
+
+use chrono::{LocalResult, NaiveDateTime, Offset, TimeZone};
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -22,14 +26,17 @@ use henge_ingest::{value, ValueError, ValueErrorKind};
 pub struct PgLiteralInput;
 
 impl AnalyzerRule for PgLiteralInput {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let zone = session_zone(config);
         plan.transform_up_with_subqueries(|plan| {
             // Folding changes an expression's generated name; keep the names the plan's
             // schema was built with.
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
-                Ok(expr.transform_up(fold)?.update_data(|e| saved.restore(e)))
+                Ok(expr
+                    .transform_up(|e| fold(e, &zone))?
+                    .update_data(|e| saved.restore(e)))
             })
         })
         .map(|t| t.data)
@@ -40,7 +47,34 @@ impl AnalyzerRule for PgLiteralInput {
     }
 }
 
-fn fold(expr: Expr) -> Result<Transformed<Expr>> {
+/// The session's time zone (`datafusion.execution.time_zone`, which follows `TimeZone`).
+fn session_zone(config: &ConfigOptions) -> Tz {
+    config
+        .execution
+        .time_zone
+        .as_deref()
+        .and_then(|z| Tz::from_str(z).ok())
+        .unwrap_or_else(utc)
+}
+
+/// UTC as Arrow's time zone.
+pub fn utc() -> Tz {
+    Tz::from_str("+00:00").expect("a fixed offset parses")
+}
+
+/// The offset east of UTC, in seconds, of a local time in `zone`. A time skipped by a
+/// change to summer time takes the offset before the change.
+fn local_offset(zone: &Tz) -> impl Fn(NaiveDateTime) -> i32 + '_ {
+    move |local| match zone.offset_from_local_datetime(&local) {
+        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => o.fix().local_minus_utc(),
+        LocalResult::None => zone
+            .offset_from_utc_datetime(&local)
+            .fix()
+            .local_minus_utc(),
+    }
+}
+
+fn fold(expr: Expr, zone: &Tz) -> Result<Transformed<Expr>> {
     let Expr::Cast(Cast { expr: inner, field }) = &expr else {
         return Ok(Transformed::no(expr));
     };
@@ -49,7 +83,7 @@ fn fold(expr: Expr) -> Result<Transformed<Expr>> {
     else {
         return Ok(Transformed::no(expr));
     };
-    match parse(text, field.data_type()) {
+    match parse(text, field.data_type(), zone) {
         Some(Ok(value)) => Ok(Transformed::yes(Expr::Literal(value, None))),
         Some(Err(e)) => Err(DataFusionError::External(Box::new(
             henge_ingest::Error::from(e),
@@ -58,8 +92,13 @@ fn fold(expr: Expr) -> Result<Transformed<Expr>> {
     }
 }
 
-/// Reads `text` as a value of `data_type`; `None` for types left to DataFusion's cast.
-pub fn parse(text: &str, data_type: &DataType) -> Option<Result<ScalarValue, ValueError>> {
+/// Reads `text` as a value of `data_type` (a `timestamptz` without an offset as local time
+/// in `zone`); `None` for types left to DataFusion's cast.
+pub fn parse(
+    text: &str,
+    data_type: &DataType,
+    zone: &Tz,
+) -> Option<Result<ScalarValue, ValueError>> {
     let value = match data_type {
         DataType::Boolean => value::parse_bool(text).map(|v| ScalarValue::Boolean(Some(v))),
         DataType::Int16 => value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")
@@ -79,16 +118,18 @@ pub fn parse(text: &str, data_type: &DataType) -> Option<Result<ScalarValue, Val
         DataType::Timestamp(TimeUnit::Microsecond, None) => {
             value::parse_timestamp(text).map(|v| ScalarValue::TimestampMicrosecond(Some(v), None))
         }
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => value::parse_timestamptz(text, 0)
-            .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone()))),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
+            value::parse_timestamptz_local(text, local_offset(zone))
+                .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone())))
+        }
         // DataFusion compares a timestamp column with a string in nanoseconds.
-        DataType::Timestamp(TimeUnit::Nanosecond, zone) => match zone {
+        DataType::Timestamp(TimeUnit::Nanosecond, unit_zone) => match unit_zone {
             None => value::parse_timestamp(text),
-            Some(_) => value::parse_timestamptz(text, 0),
+            Some(_) => value::parse_timestamptz_local(text, local_offset(zone)),
         }
         .and_then(|v| {
             v.checked_mul(1000)
-                .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), zone.clone()))
+                .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), unit_zone.clone()))
                 .ok_or_else(|| ValueError {
                     kind: ValueErrorKind::OutOfRange,
                     message: format!("timestamp out of range: \"{text}\""),

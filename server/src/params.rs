@@ -1,6 +1,7 @@
 //! Bind parameters of the extended protocol: from the client's bytes (text or binary) to
 //! DataFusion values of the type the query needs.
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::scalar::ScalarValue;
 use henge_ingest::value;
@@ -35,6 +36,7 @@ pub fn decode(
     binary: bool,
     declared: Option<&Type>,
     wanted: Option<&DataType>,
+    zone: &Tz,
 ) -> Result<ScalarValue, PgError> {
     // Without a declared type the client read ours from ParameterDescription.
     let described = wanted.map(pg_type).unwrap_or(Type::TEXT);
@@ -56,7 +58,7 @@ pub fn decode(
                 "invalid byte sequence for encoding \"UTF8\"",
             )
         })?;
-        decode_text(text, &target)?
+        decode_text(text, &target, zone)?
     };
     if value.data_type() == target {
         return Ok(value);
@@ -64,8 +66,8 @@ pub fn decode(
     value.cast_to(&target).map_err(PgError::from)
 }
 
-fn decode_text(text: &str, target: &DataType) -> Result<ScalarValue, PgError> {
-    match henge_planner::literal::parse(text, target) {
+fn decode_text(text: &str, target: &DataType, zone: &Tz) -> Result<ScalarValue, PgError> {
+    match henge_planner::literal::parse(text, target, zone) {
         Some(value) => value.map_err(|e| PgError::from(henge_ingest::Error::from(e))),
         None => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
     }
@@ -158,6 +160,7 @@ fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use henge_planner::literal::utc;
 
     #[test]
     fn numeric_from_binary() {
@@ -168,6 +171,7 @@ mod tests {
             true,
             Some(&Type::NUMERIC),
             Some(&DataType::Decimal128(10, 2)),
+            &utc(),
         )
         .unwrap();
         assert_eq!(v, ScalarValue::Decimal128(Some(1234567), 10, 2));
@@ -175,11 +179,11 @@ mod tests {
 
     #[test]
     fn text_parameters_take_the_inferred_type() {
-        let v = decode(Some(b"42"), false, None, Some(&DataType::Int64)).unwrap();
+        let v = decode(Some(b"42"), false, None, Some(&DataType::Int64), &utc()).unwrap();
         assert_eq!(v, ScalarValue::Int64(Some(42)));
-        let e = decode(Some(b"x"), false, None, Some(&DataType::Int32)).unwrap_err();
+        let e = decode(Some(b"x"), false, None, Some(&DataType::Int32), &utc()).unwrap_err();
         assert_eq!(e.code, code::INVALID_TEXT_REPRESENTATION);
-        let v = decode(None, false, Some(&Type::INT4), None).unwrap();
+        let v = decode(None, false, Some(&Type::INT4), None, &utc()).unwrap();
         assert_eq!(v, ScalarValue::Int32(None));
     }
 }

@@ -646,6 +646,7 @@ impl ExtendedQueryHandler for Connection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
+        let zone = self.session.settings.time_zone();
         let mut values = Vec::with_capacity(portal.parameter_len());
         for (i, bytes) in portal.parameters.iter().enumerate() {
             let declared = portal.statement.parameter_types.get(i).cloned().flatten();
@@ -655,6 +656,7 @@ impl ExtendedQueryHandler for Connection {
                 portal.parameter_format.is_binary(i),
                 declared.as_ref(),
                 wanted.as_ref(),
+                &zone,
             )?);
         }
         let mut status = client.transaction_status();
