@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Array,
     Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
@@ -73,7 +74,7 @@ impl ColumnBuilder {
         }
     }
 
-    fn append_text(&mut self, text: &str) -> Result<(), ValueError> {
+    fn append_text(&mut self, text: &str, zone: &Tz) -> Result<(), ValueError> {
         match self {
             ColumnBuilder::Boolean(b) => b.append_value(value::parse_bool(text)?),
             ColumnBuilder::Int16(b) => {
@@ -102,7 +103,10 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Date(b) => b.append_value(value::parse_date(text)?),
             ColumnBuilder::Timestamp(b, false) => b.append_value(value::parse_timestamp(text)?),
-            ColumnBuilder::Timestamp(b, true) => b.append_value(value::parse_timestamptz(text, 0)?),
+            ColumnBuilder::Timestamp(b, true) => b.append_value(value::parse_timestamptz_local(
+                text,
+                value::local_offset(zone),
+            )?),
             ColumnBuilder::Binary(b) => b.append_value(value::parse_bytea(text)?),
         }
         Ok(())
@@ -169,6 +173,8 @@ pub struct RowBuilder {
     def: Arc<TableDef>,
     columns: Vec<ColumnBuilder>,
     batches: Vec<RecordBatch>,
+    /// Where `timestamptz` text without an offset is local time.
+    zone: Tz,
 }
 
 impl RowBuilder {
@@ -182,7 +188,17 @@ impl RowBuilder {
             def,
             columns,
             batches: Vec::new(),
+            zone: value::utc(),
         }
+    }
+
+    /// Reads `timestamptz` text without an offset as local time in `zone` (an Arrow time
+    /// zone name; `None` or one that does not parse is UTC).
+    pub fn with_time_zone(mut self, zone: Option<&str>) -> RowBuilder {
+        self.zone = zone
+            .and_then(|z| z.parse::<Tz>().ok())
+            .unwrap_or_else(value::utc);
+        self
     }
 
     /// The table rows are built for.
@@ -202,7 +218,7 @@ impl RowBuilder {
                 self.columns[index].append_null();
                 Ok(())
             }
-            Some(text) => Ok(self.columns[index].append_text(text)?),
+            Some(text) => Ok(self.columns[index].append_text(text, &self.zone)?),
         }
     }
 

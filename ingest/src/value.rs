@@ -4,7 +4,8 @@
 //! `date_in`, `timestamp_in`, `byteain`): the same accepted spellings and the same error
 //! wording, so a client sees what PostgreSQL would have said.
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use arrow::array::timezone::Tz;
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 
 use crate::error::ValueError;
 
@@ -188,6 +189,23 @@ pub fn parse_timestamp(input: &str) -> Result<i64, ValueError> {
 /// without an explicit zone is read in `default_offset_seconds` east of UTC.
 pub fn parse_timestamptz(input: &str, default_offset_seconds: i32) -> Result<i64, ValueError> {
     parse_timestamptz_local(input, |_| default_offset_seconds)
+}
+
+/// UTC as Arrow's time zone.
+pub fn utc() -> Tz {
+    "+00:00".parse().expect("a fixed offset parses")
+}
+
+/// The offset east of UTC, in seconds, of a local time in `zone`. A time skipped by a
+/// change to summer time takes the offset before the change.
+pub fn local_offset(zone: &Tz) -> impl Fn(NaiveDateTime) -> i32 + '_ {
+    move |local| match zone.offset_from_local_datetime(&local) {
+        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => o.fix().local_minus_utc(),
+        LocalResult::None => zone
+            .offset_from_utc_datetime(&local)
+            .fix()
+            .local_minus_utc(),
+    }
 }
 
 /// Reads a `timestamp with time zone`; a value written without an offset is a local time,

@@ -8,7 +8,6 @@
 
 use std::str::FromStr;
 
-use chrono::{LocalResult, NaiveDateTime, Offset, TimeZone};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
@@ -59,19 +58,7 @@ fn session_zone(config: &ConfigOptions) -> Tz {
 
 /// UTC as Arrow's time zone.
 pub fn utc() -> Tz {
-    Tz::from_str("+00:00").expect("a fixed offset parses")
-}
-
-/// The offset east of UTC, in seconds, of a local time in `zone`. A time skipped by a
-/// change to summer time takes the offset before the change.
-fn local_offset(zone: &Tz) -> impl Fn(NaiveDateTime) -> i32 + '_ {
-    move |local| match zone.offset_from_local_datetime(&local) {
-        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => o.fix().local_minus_utc(),
-        LocalResult::None => zone
-            .offset_from_utc_datetime(&local)
-            .fix()
-            .local_minus_utc(),
-    }
+    value::utc()
 }
 
 fn fold(expr: Expr, zone: &Tz) -> Result<Transformed<Expr>> {
@@ -119,13 +106,13 @@ pub fn parse(
             value::parse_timestamp(text).map(|v| ScalarValue::TimestampMicrosecond(Some(v), None))
         }
         DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
-            value::parse_timestamptz_local(text, local_offset(zone))
+            value::parse_timestamptz_local(text, value::local_offset(zone))
                 .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone())))
         }
         // DataFusion compares a timestamp column with a string in nanoseconds.
         DataType::Timestamp(TimeUnit::Nanosecond, unit_zone) => match unit_zone {
             None => value::parse_timestamp(text),
-            Some(_) => value::parse_timestamptz_local(text, local_offset(zone)),
+            Some(_) => value::parse_timestamptz_local(text, value::local_offset(zone)),
         }
         .and_then(|v| {
             v.checked_mul(1000)

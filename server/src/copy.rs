@@ -176,7 +176,8 @@ impl Session {
                 "inline COPY data is not supported; send it with COPY FROM STDIN",
             ));
         }
-        let options = copy_options(options, legacy_options)?;
+        let mut options = copy_options(options, legacy_options)?;
+        options.time_zone = Some(self.settings.time_zone_name());
         match (to, target) {
             (false, CopyTarget::Stdin) => self.copy_from(source, options),
             (true, CopyTarget::Stdout) => self.copy_to(source, options).await,

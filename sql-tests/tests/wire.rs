@@ -538,6 +538,38 @@ async fn arrays_are_sent_as_postgresql_arrays() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn copy_reads_timestamptz_without_offset_in_the_session_time_zone() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE zoned (ts TIMESTAMPTZ NOT NULL, n INT) WITH (time_column = 'ts'); \
+             SET TimeZone = 'America/New_York'",
+        )
+        .await
+        .unwrap();
+    let rows = copy_in(
+        &client,
+        "COPY zoned FROM STDIN",
+        "2024-07-01 12:00:00\t1\n2024-01-15 12:00:00\t2\n2024-01-15 12:00:00+00\t3\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows, 3);
+    let epochs: Vec<f64> = client
+        .query(
+            "SELECT extract(epoch from ts)::float8 FROM zoned ORDER BY n",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(epochs, [1_719_849_600.0, 1_705_338_000.0, 1_705_320_000.0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_rows_survive_kill_9_during_concurrent_writes() {
     let server = Arc::new(Mutex::new(TestServer::start()));
     let conninfo = server.lock().unwrap().connection_string();

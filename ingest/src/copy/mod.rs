@@ -39,6 +39,9 @@ pub struct CopyOptions {
     /// Columns (by name) always quoted on output (CSV, COPY TO); `None` for none, and an
     /// empty list for all (`FORCE_QUOTE *`).
     pub force_quote: Option<Vec<String>>,
+    /// The session's time zone, as Arrow names it: `timestamptz` values written without
+    /// an offset are local time there. `None` is UTC.
+    pub time_zone: Option<String>,
 }
 
 impl CopyOptions {
@@ -55,6 +58,7 @@ impl CopyOptions {
                 force_null: Vec::new(),
                 force_not_null: Vec::new(),
                 force_quote: None,
+                time_zone: None,
             },
             CopyFormat::Csv => CopyOptions {
                 format,
@@ -66,6 +70,7 @@ impl CopyOptions {
                 force_null: Vec::new(),
                 force_not_null: Vec::new(),
                 force_quote: None,
+                time_zone: None,
             },
         }
     }
@@ -134,13 +139,14 @@ impl CopyReader {
         };
         let force_null = mark(&options.force_null)?;
         let force_not_null = mark(&options.force_not_null)?;
+        let builder = RowBuilder::new(def).with_time_zone(options.time_zone.as_deref());
         Ok(CopyReader {
             header_pending: options.header,
             options,
             targets: columns,
             force_null,
             force_not_null,
-            builder: RowBuilder::new(def),
+            builder,
             pending: Vec::new(),
             scan_from: 0,
             in_quote: false,
