@@ -196,7 +196,6 @@ impl Session {
         for (name, value) in undo.unwrap_or_default().into_iter().rev() {
             let _ = self.settings.set(&name, &value);
         }
-        let _ = self.apply_settings();
     }
 
     /// Before a SET: for `SET LOCAL`, notes the value to restore when the block ends.

@@ -2,8 +2,9 @@
 //! `SET NAMES`, `SET [SESSION CHARACTERISTICS AS] TRANSACTION`, `SET ROLE`, `DISCARD`,
 //! `CLOSE` and `LISTEN`/`UNLISTEN`.
 //!
-//! Values live in the session's [`Settings`](henge_planner::Settings); those that change
-//! how queries run are passed on to DataFusion (`TimeZone`, `search_path`).
+//! Values live in the session's [`Settings`](henge_planner::Settings). After any change
+//! the connection passes those that change how queries run on to DataFusion (`TimeZone`,
+//! `search_path`; see `Session::apply_settings`).
 
 use datafusion::sql::sqlparser::ast::{
     CloseCursor, ContextModifier, Expr, Reset, ResetStatement, Set,
@@ -117,7 +118,7 @@ pub fn transaction_modes(
 /// Runs a session statement; `None` when the statement is not one.
 pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Response, PgError>> {
     let settings = &session.settings;
-    let result = match statement {
+    Some(match statement {
         Statement::Set(Set::SingleAssignment {
             scope,
             variable,
@@ -133,8 +134,8 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
                         return Ok(());
                     }
                     match value_text(values, name == "search_path") {
-                        Some(value) => settings.set(&name, &value).map(|_| ()),
-                        None => settings.reset(&name).map(|_| ()),
+                        Some(value) => settings.set(&name, &value),
+                        None => settings.reset(&name),
                     }
                     .map_err(PgError::from)
                 })
@@ -148,11 +149,9 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
             }
             let text = value_text(std::slice::from_ref(value), false);
             match text.as_deref() {
-                None => settings.reset("TimeZone").map(|_| ()),
-                Some(local) if local.eq_ignore_ascii_case("local") => {
-                    settings.reset("TimeZone").map(|_| ())
-                }
-                Some(zone) => settings.set("TimeZone", zone).map(|_| ()),
+                None => settings.reset("TimeZone"),
+                Some(local) if local.eq_ignore_ascii_case("local") => settings.reset("TimeZone"),
+                Some(zone) => settings.set("TimeZone", zone),
             }
             .map_err(PgError::from)
             .map(|_| tag("SET"))
@@ -221,13 +220,7 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
         Statement::LISTEN { .. } => Ok(tag("LISTEN")),
         Statement::UNLISTEN { .. } => Ok(tag("UNLISTEN")),
         _ => return None,
-    };
-    if result.is_ok() {
-        if let Err(e) = session.apply_settings() {
-            return Some(Err(e));
-        }
-    }
-    Some(result)
+    })
 }
 
 /// What SHOW answers: the SQL of a one-row query naming the column as PostgreSQL does.

@@ -344,16 +344,6 @@ fn invalid(name: &str, value: &str) -> SqlStateError {
     )
 }
 
-/// A parameter's value has been set (SET, `set_config`, or the startup message).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// PostgreSQL's spelling of the name (`TimeZone`).
-    pub name: &'static str,
-    pub value: String,
-    /// The client should hear of it in a ParameterStatus message.
-    pub reported: bool,
-}
-
 /// One session's parameters. Custom (dotted) names hold any text.
 #[derive(Debug, Default)]
 pub struct Settings {
@@ -403,79 +393,60 @@ impl Settings {
 
     /// Sets a parameter from the text a client gave; the value is checked first and
     /// nothing changes when it is refused.
-    pub fn set(&self, name: &str, value: &str) -> Result<Option<Change>, SqlStateError> {
-        let Some(p) = param(name) else {
-            if is_custom(name) {
+    pub fn set(&self, name: &str, value: &str) -> Result<(), SqlStateError> {
+        match param(name) {
+            Some(p) => {
+                let value = canonical(p, value)?;
+                self.values
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(p.name, value);
+            }
+            None if is_custom(name) => {
                 self.custom
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(name.to_ascii_lowercase(), value.to_owned());
-                self.changed();
-                return Ok(None);
             }
-            return Err(unrecognized(name));
-        };
-        let value = canonical(p, value)?;
-        self.values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p.name, value.clone());
+            None => return Err(unrecognized(name)),
+        }
         self.changed();
-        Ok(Some(Change {
-            name: p.name,
-            value,
-            reported: p.reported,
-        }))
+        Ok(())
     }
 
     /// Puts a parameter back to its default (RESET).
-    pub fn reset(&self, name: &str) -> Result<Option<Change>, SqlStateError> {
-        let Some(p) = param(name) else {
-            if is_custom(name) {
+    pub fn reset(&self, name: &str) -> Result<(), SqlStateError> {
+        match param(name) {
+            Some(p) if matches!(p.kind, Kind::Fixed) => return Err(cannot_change(p.name)),
+            Some(p) => {
+                self.values
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(p.name);
+            }
+            None if is_custom(name) => {
                 self.custom
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&name.to_ascii_lowercase());
-                return Ok(None);
             }
-            return Err(unrecognized(name));
-        };
-        if matches!(p.kind, Kind::Fixed) {
-            return Err(cannot_change(p.name));
+            None => return Err(unrecognized(name)),
         }
+        self.changed();
+        Ok(())
+    }
+
+    /// RESET ALL: every changeable parameter back to its default, custom ones removed.
+    pub fn reset_all(&self) {
         self.values
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(p.name);
-        self.changed();
-        Ok(Some(Change {
-            name: p.name,
-            value: p.default.to_owned(),
-            reported: p.reported,
-        }))
-    }
-
-    /// RESET ALL: every changeable parameter back to its default; returns the reported
-    /// ones that changed.
-    pub fn reset_all(&self) -> Vec<Change> {
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = std::mem::take(&mut *values);
-        self.changed();
+            .clear();
         self.custom
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        changed
-            .into_iter()
-            .filter_map(|(name, old)| {
-                let p = param(name)?;
-                (p.reported && old != p.default).then(|| Change {
-                    name: p.name,
-                    value: p.default.to_owned(),
-                    reported: true,
-                })
-            })
-            .collect()
+        self.changed();
     }
 
     /// Every parameter the client is told of at startup, with its current value.
@@ -887,15 +858,15 @@ mod tests {
     }
 
     #[test]
-    fn reset_reports_what_changed() {
+    fn reset_puts_back_defaults() {
         let s = Settings::new();
         s.set("application_name", "psql").unwrap();
         s.set("extra_float_digits", "3").unwrap();
         s.set("x.y", "z").unwrap();
-        let changed = s.reset_all();
-        assert_eq!(changed.len(), 1);
-        assert_eq!(changed[0].name, "application_name");
-        assert_eq!(changed[0].value, "");
+        let before = s.epoch();
+        s.reset_all();
+        assert!(s.epoch() > before);
+        assert_eq!(s.get("application_name").unwrap(), "");
         assert_eq!(s.get("extra_float_digits").unwrap(), "1");
         assert!(s.get("x.y").is_err());
         assert_eq!(s.reset("server_version").map_err(|e| e.code), Err("55P02"));
