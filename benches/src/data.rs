@@ -47,6 +47,7 @@ pub fn lineitem_def() -> TableDef {
         ],
         time_column: Some("l_shipdate".into()),
         segment_granularity: Granularity::Month,
+        window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
     }
 }
 
@@ -101,6 +102,7 @@ pub fn events_def() -> TableDef {
         columns,
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
+        window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
     }
 }
 

@@ -1,17 +1,23 @@
-//! The real-time buffer: rows acknowledged but not yet in segments, held in memory and
-//! grouped by time chunk, together with the table's published segments.
+//! The real-time buffer: rows acknowledged but not yet handed off, grouped by time chunk,
+//! together with the table's published segments.
 //!
-//! Both sit behind one lock, so a query's snapshot holds every row exactly once: a
-//! CHECKPOINT first freezes the buffered rows (they stay readable while their segments are
-//! written) and later swaps them for the published segments in one step.
+//! A row passes through three states here, Druid's real-time node on one machine:
+//! in memory (taking writes), persisted (written to a local piece file by a persist, still
+//! queryable from there, the log trimmed behind it), and published (merged into segments
+//! of deep storage by a hand-off). Everything sits behind one lock, so a query's snapshot
+//! holds every row exactly once: a persist first freezes the rows in memory (they stay
+//! readable while their pieces are written) and later swaps them for the pieces in one
+//! step, and a hand-off swaps pieces for published segments in one step.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use henge_storage::{visible, SegmentMeta, TableDef};
+use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 
@@ -24,6 +30,8 @@ const SMALL_BATCH_ROWS: usize = 4096;
 struct Chunk {
     batches: Vec<RecordBatch>,
     rows: usize,
+    /// Memory the batches hold.
+    bytes: usize,
     /// How many of the last batches are small.
     small_tail: usize,
 }
@@ -32,16 +40,24 @@ struct Chunk {
 struct State {
     /// Rows taking writes, by time chunk start (microseconds since the epoch).
     chunks: BTreeMap<i64, Chunk>,
-    /// Rows frozen by a CHECKPOINT whose segments are being written.
+    /// When the oldest row of `chunks` arrived.
+    oldest: Option<Instant>,
+    /// Rows frozen by a persist whose pieces are being written.
     persisting: BTreeMap<i64, Vec<RecordBatch>>,
+    /// Memory the frozen rows hold.
+    persisting_bytes: usize,
+    /// Persisted pieces: on local disk, not handed off yet.
+    pieces: Vec<SegmentMeta>,
     /// The table's published segments.
     segments: Vec<SegmentMeta>,
+    /// When rows last reached each chunk (in memory or as pieces), for hand-off.
+    last_write: BTreeMap<i64, Instant>,
 }
 
 /// What a query reads of one table: segments and in-memory rows, each row exactly once.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Published segments not overshadowed by newer versions.
+    /// Published segments not overshadowed by newer versions, and the persisted pieces.
     pub segments: Vec<SegmentMeta>,
     pub batches: Vec<RecordBatch>,
 }
@@ -52,11 +68,37 @@ pub struct BufferedChunk {
     pub start: i64,
     pub rows: usize,
     pub bytes: usize,
-    /// Frozen by a CHECKPOINT that is writing it to a segment.
+    /// Frozen by a persist that is writing it to local pieces.
     pub persisting: bool,
 }
 
-/// The in-memory rows of one table and its published segments.
+/// Sizes of what a table holds before hand-off, for the persist triggers and `sys.ingest`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferStats {
+    /// Rows and memory in memory, frozen ones included.
+    pub rows: usize,
+    pub bytes: usize,
+    /// The largest chunk taking writes, in rows and in bytes.
+    pub max_chunk_rows: usize,
+    pub max_chunk_bytes: usize,
+    /// When the oldest row taking writes arrived.
+    pub oldest: Option<Instant>,
+    /// Persisted pieces, their rows and their file bytes.
+    pub pieces: usize,
+    pub piece_rows: u64,
+    pub piece_bytes: u64,
+}
+
+/// Everything a table holds, for `sys.segments`.
+#[derive(Debug, Clone, Default)]
+pub struct Contents {
+    /// Every published segment, overshadowed ones included.
+    pub segments: Vec<SegmentMeta>,
+    pub pieces: Vec<SegmentMeta>,
+    pub chunks: Vec<BufferedChunk>,
+}
+
+/// The rows of one table before hand-off, and its published segments.
 #[derive(Debug)]
 pub struct RealtimeBuffer {
     def: Arc<TableDef>,
@@ -69,23 +111,17 @@ impl RealtimeBuffer {
         def: Arc<TableDef>,
         schema: SchemaRef,
         segments: Vec<SegmentMeta>,
+        pieces: Vec<SegmentMeta>,
     ) -> RealtimeBuffer {
         RealtimeBuffer {
             def,
             schema,
             state: RwLock::new(State {
                 segments,
+                pieces,
                 ..State::default()
             }),
         }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds rows, each to the chunk its time column places it in.
@@ -94,10 +130,16 @@ impl RealtimeBuffer {
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
             split_by_chunk(&self.def, batch, &mut parts)?;
         }
-        let mut state = self.write();
+        let mut state = self.state.write();
+        if !parts.is_empty() && state.oldest.is_none() {
+            state.oldest = Some(Instant::now());
+        }
+        let now = Instant::now();
         for (start, part) in parts {
+            state.last_write.insert(start, now);
             let chunk = state.chunks.entry(start).or_default();
             chunk.rows += part.num_rows();
+            chunk.bytes += part.get_array_memory_size();
             chunk.small_tail = if part.num_rows() < SMALL_BATCH_ROWS {
                 chunk.small_tail + 1
             } else {
@@ -108,6 +150,11 @@ impl RealtimeBuffer {
                 let from = chunk.batches.len() - chunk.small_tail;
                 let merged = concat_batches(&self.schema, &chunk.batches[from..])
                     .map_err(|e| Error::Internal(e.to_string()))?;
+                let before: usize = chunk.batches[from..]
+                    .iter()
+                    .map(|b| b.get_array_memory_size())
+                    .sum();
+                chunk.bytes = chunk.bytes - before + merged.get_array_memory_size();
                 chunk.batches.truncate(from);
                 chunk.small_tail = usize::from(merged.num_rows() < SMALL_BATCH_ROWS);
                 chunk.batches.push(merged);
@@ -116,47 +163,82 @@ impl RealtimeBuffer {
         Ok(())
     }
 
-    /// A consistent view of the table: its visible segments and a copy of every buffered
-    /// batch (cheap: the arrays are shared).
+    /// A consistent view of the table: its visible segments, its pieces and a copy of every
+    /// batch in memory (cheap: the arrays are shared).
     pub fn snapshot(&self) -> Snapshot {
-        let state = self.read();
+        let state = self.state.read();
         let persisting = state.persisting.values().flatten().cloned();
         let active = state
             .chunks
             .values()
             .flat_map(|c| c.batches.iter().cloned());
+        let mut segments = visible(&state.segments);
+        segments.extend(state.pieces.iter().cloned());
         Snapshot {
-            segments: visible(&state.segments),
+            segments,
             batches: persisting.chain(active).collect(),
         }
     }
 
     /// Number of rows in memory.
     pub fn rows(&self) -> usize {
-        let state = self.read();
+        self.stats().rows
+    }
+
+    /// Sizes of the rows in memory and of the pieces.
+    pub fn stats(&self) -> BufferStats {
+        let state = self.state.read();
         let persisting: usize = state
             .persisting
             .values()
             .flatten()
             .map(|b| b.num_rows())
             .sum();
-        persisting + state.chunks.values().map(|c| c.rows).sum::<usize>()
+        let active_bytes: usize = state.chunks.values().map(|c| c.bytes).sum();
+        BufferStats {
+            rows: persisting + state.chunks.values().map(|c| c.rows).sum::<usize>(),
+            bytes: state.persisting_bytes + active_bytes,
+            max_chunk_rows: state.chunks.values().map(|c| c.rows).max().unwrap_or(0),
+            max_chunk_bytes: state.chunks.values().map(|c| c.bytes).max().unwrap_or(0),
+            oldest: state.oldest,
+            pieces: state.pieces.len(),
+            piece_rows: state.pieces.iter().map(|p| p.rows).sum(),
+            piece_bytes: state.pieces.iter().map(|p| p.bytes).sum(),
+        }
     }
 
-    /// All published segments and every chunk in memory, read together so that no row is
-    /// counted in both (or neither) while a CHECKPOINT swaps one for the other.
-    pub fn contents(&self) -> (Vec<SegmentMeta>, Vec<BufferedChunk>) {
-        let state = self.read();
-        (state.segments.clone(), chunks_of(&state))
+    /// Starts of the chunks taking writes.
+    pub fn chunk_starts(&self) -> Vec<i64> {
+        self.state.read().chunks.keys().copied().collect()
     }
 
-    /// Freezes every buffered row for a CHECKPOINT and returns the frozen rows by chunk
-    /// (including rows an earlier, failed CHECKPOINT froze). They stay readable until
-    /// [`RealtimeBuffer::publish`] replaces them.
+    /// All published segments, the pieces and every chunk in memory, read together so that
+    /// no row is counted in two places (or none) while a persist or hand-off moves it.
+    pub fn contents(&self) -> Contents {
+        let state = self.state.read();
+        Contents {
+            segments: state.segments.clone(),
+            pieces: state.pieces.clone(),
+            chunks: chunks_of(&state),
+        }
+    }
+
+    /// The persisted pieces, in the order they were written.
+    pub fn pieces(&self) -> Vec<SegmentMeta> {
+        let mut pieces = self.state.read().pieces.clone();
+        pieces.sort_by_key(|p| (p.start, p.partition));
+        pieces
+    }
+
+    /// Freezes every row in memory for a persist and returns the frozen rows by chunk
+    /// (including rows an earlier, failed persist froze). They stay readable until
+    /// [`RealtimeBuffer::persisted`] replaces them.
     pub fn freeze(&self) -> Vec<(i64, Vec<RecordBatch>)> {
-        let mut state = self.write();
+        let mut state = self.state.write();
         let chunks = std::mem::take(&mut state.chunks);
+        state.oldest = None;
         for (start, chunk) in chunks {
+            state.persisting_bytes += chunk.bytes;
             state
                 .persisting
                 .entry(start)
@@ -170,11 +252,50 @@ impl RealtimeBuffer {
             .collect()
     }
 
-    /// Replaces the frozen rows with the segments that now hold them, in one step.
-    pub fn publish(&self, segments: Vec<SegmentMeta>) {
-        let mut state = self.write();
+    /// Replaces the frozen rows with the pieces that now hold them, in one step.
+    pub fn persisted(&self, pieces: Vec<SegmentMeta>) {
+        let mut state = self.state.write();
         state.persisting.clear();
+        state.persisting_bytes = 0;
+        state.pieces.extend(pieces);
+    }
+
+    /// Adds pieces a large statement wrote and committed.
+    pub fn add_pieces(&self, pieces: Vec<SegmentMeta>) {
+        let mut state = self.state.write();
+        let now = Instant::now();
+        for piece in &pieces {
+            state.last_write.insert(piece.start, now);
+        }
+        state.pieces.extend(pieces);
+    }
+
+    /// Whether no row has reached the chunk starting at `start` for `period`.
+    pub fn quiet_for(&self, start: i64, period: std::time::Duration) -> bool {
+        self.state
+            .read()
+            .last_write
+            .get(&start)
+            .is_none_or(|at| at.elapsed() >= period)
+    }
+
+    /// Replaces `pieces` with the published `segments` that now hold their rows, in one step.
+    pub fn handed_off(&self, pieces: &[SegmentMeta], segments: Vec<SegmentMeta>) {
+        let mut state = self.state.write();
+        state.pieces.retain(|p| !pieces.contains(p));
         state.segments.extend(segments);
+        let State {
+            last_write,
+            chunks,
+            persisting,
+            pieces,
+            ..
+        } = &mut *state;
+        last_write.retain(|start, _| {
+            chunks.contains_key(start)
+                || persisting.contains_key(start)
+                || pieces.iter().any(|p| p.start == *start)
+        });
     }
 }
 
@@ -191,14 +312,14 @@ fn chunks_of(state: &State) -> Vec<BufferedChunk> {
     let active = state.chunks.iter().map(|(&start, c)| BufferedChunk {
         start,
         rows: c.rows,
-        bytes: c.batches.iter().map(|b| b.get_array_memory_size()).sum(),
+        bytes: c.bytes,
         persisting: false,
     });
     frozen.chain(active).collect()
 }
 
 /// Splits `batch` by time chunk and appends the pieces to `out`.
-fn split_by_chunk(
+pub(crate) fn split_by_chunk(
     def: &TableDef,
     batch: &RecordBatch,
     out: &mut Vec<(i64, RecordBatch)>,
@@ -268,6 +389,7 @@ mod tests {
             ],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,
+            window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
         })
     }
 
@@ -286,13 +408,13 @@ mod tests {
     #[test]
     fn rows_go_to_their_chunks() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new(), Vec::new());
         buffer
             .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
             .unwrap();
         let chunks: Vec<(i64, usize)> = buffer
             .contents()
-            .1
+            .chunks
             .iter()
             .map(|c| (c.start, c.rows))
             .collect();
@@ -303,7 +425,7 @@ mod tests {
     #[test]
     fn many_small_appends_are_merged_without_losing_rows() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new());
+        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new(), Vec::new());
         for i in 0..1000 {
             buffer.append(&[batch(&def, vec![i])]).unwrap();
         }

@@ -1,17 +1,25 @@
 //! The write path's entry point: tables, their real-time buffers and the log behind them.
+//!
+//! A write lands in the log and a table's buffer ([`Engine::append`], or [`crate::stage`]
+//! for statements of any size); [`crate::persist`] writes buffered rows to local pieces and
+//! trims the log; [`crate::handoff`] merges a closed chunk's pieces into segments of deep
+//! storage and publishes them; [`crate::maintain`] runs both by itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use henge_storage::segment::write_segment;
 use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef};
+use parking_lot::{Mutex, RwLock};
 
 use crate::buffer::RealtimeBuffer;
 use crate::error::{Error, Result};
+use crate::memory::MemoryBudget;
 use crate::rows::validate_batch;
 use crate::wal::Wal;
 
@@ -25,19 +33,20 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(def: TableDef, segments: Vec<SegmentMeta>) -> Table {
+    fn new(def: TableDef, segments: Vec<SegmentMeta>, pieces: Vec<SegmentMeta>) -> Table {
         let def = Arc::new(def);
         let schema = def.arrow_schema();
         Table {
-            buffer: RealtimeBuffer::new(def.clone(), schema.clone(), segments),
+            buffer: RealtimeBuffer::new(def.clone(), schema.clone(), segments, pieces),
             schema,
             def,
         }
     }
 }
 
-/// A CHECKPOINT writes segments of at most this many rows (more become more partitions).
-pub const MAX_SEGMENT_ROWS: usize = 5_000_000;
+/// A hand-off writes segments of at most this many rows by default (more become more
+/// partitions), as Druid's default target of five million rows.
+pub const DEFAULT_SEGMENT_ROWS: usize = 5_000_000;
 /// … and of at most this many bytes of text and bytea values, well below the 2 GiB that
 /// Arrow's 32-bit string offsets allow.
 pub const MAX_SEGMENT_VALUE_BYTES: usize = 1 << 30;
@@ -61,29 +70,55 @@ pub struct EngineOptions {
     /// Where published segments are kept: an `object_store` URL; `None` means
     /// `file://<data-dir>/deep`.
     pub deep_storage: Option<String>,
+    /// Bytes that rows in memory (buffered and staged) of all tables may take.
+    pub ingest_memory: usize,
+    /// How long a writer waits for that memory before its statement fails (53200).
+    pub ingest_wait: Duration,
+    /// Rows of a segment made by a hand-off (more become more partitions).
+    pub segment_rows: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            wal_fsync: true,
+            deep_storage: None,
+            ingest_memory: 1 << 30,
+            ingest_wait: Duration::from_secs(60),
+            segment_rows: DEFAULT_SEGMENT_ROWS,
+        }
+    }
 }
 
 /// All tables of a data directory and the write-ahead log that makes writes durable.
 pub struct Engine {
-    metadata: MetadataStore,
-    cache: SegmentCache,
-    wal: Wal,
+    pub(crate) metadata: MetadataStore,
+    pub(crate) cache: SegmentCache,
+    pub(crate) wal: Wal,
     tables: RwLock<HashMap<String, Arc<Table>>>,
     /// Serialises CREATE and DROP so the metadata file and the table map change together.
     ddl: Mutex<()>,
     /// Appends hold it shared from the log write until their rows are in the buffer; a
-    /// CHECKPOINT holds it exclusively while it rotates the log and freezes the buffers, so
+    /// persist holds it exclusively while it rotates the log and freezes the buffers, so
     /// every row in a log file before the rotation is among the frozen rows.
-    gate: tokio::sync::RwLock<()>,
-    /// One CHECKPOINT at a time.
-    checkpoint: tokio::sync::Mutex<()>,
+    pub(crate) gate: tokio::sync::RwLock<()>,
+    /// One persist at a time.
+    pub(crate) persisting: tokio::sync::Mutex<()>,
+    /// One hand-off at a time.
+    pub(crate) handing_off: tokio::sync::Mutex<()>,
     /// Bumped by every CREATE and DROP, so cached query plans know to re-plan.
     generation: AtomicU64,
+    pub(crate) memory: Arc<MemoryBudget>,
+    /// The number the next piece file gets.
+    next_piece: AtomicU32,
+    /// Segment files found at start that no metadata names; see [`Engine::remove_orphans`].
+    orphans: Mutex<Vec<String>>,
+    pub(crate) options: EngineOptions,
 }
 
 impl Engine {
-    /// Opens the data directory: loads the catalog and replays the write-ahead log into the
-    /// real-time buffers.
+    /// Opens the data directory: loads the catalog, deletes files a crash left behind and
+    /// replays the write-ahead log into the real-time buffers.
     pub fn open(data_dir: &Path, options: &EngineOptions) -> Result<Engine> {
         let metadata = MetadataStore::open(data_dir)?;
         let deep_url = match &options.deep_storage {
@@ -97,22 +132,28 @@ impl Engine {
         };
         let deep = DeepStorage::open(&deep_url)?;
         let cache = SegmentCache::new(&data_dir.join("segments"), deep)?;
+        let segments = metadata.segments();
+        let pieces = metadata.pieces();
+        let known: HashSet<String> = segments
+            .iter()
+            .chain(&pieces)
+            .map(|s| s.file_name())
+            .collect();
+        let (removed, uploaded) = cache.sweep_unknown(&known)?;
         let (wal, records) = Wal::open(
             &data_dir.join("wal"),
             options.wal_fsync,
             metadata.wal_start(),
         )?;
-        let segments = metadata.segments();
+        let of = |list: &[SegmentMeta], id: u64| -> Vec<SegmentMeta> {
+            list.iter().filter(|s| s.table_id == id).cloned().collect()
+        };
         let tables: HashMap<String, Arc<Table>> = metadata
             .tables()
             .into_iter()
             .map(|def| {
-                let own = segments
-                    .iter()
-                    .filter(|s| s.table_id == def.id)
-                    .cloned()
-                    .collect();
-                (def.name.clone(), Arc::new(Table::new(def, own)))
+                let (own, own_pieces) = (of(&segments, def.id), of(&pieces, def.id));
+                (def.name.clone(), Arc::new(Table::new(def, own, own_pieces)))
             })
             .collect();
         let by_id: HashMap<u64, &Arc<Table>> = tables.values().map(|t| (t.def.id, t)).collect();
@@ -127,13 +168,17 @@ impl Engine {
                 _ => skipped += 1,
             }
         }
+        let next_piece = pieces.iter().map(|p| p.partition + 1).max().unwrap_or(1);
         tracing::info!(
             data_dir = %data_dir.display(),
             tables = tables.len(),
             segments = segments.len(),
+            pieces = pieces.len(),
             deep_storage = %deep_url,
             replayed_rows = replayed,
             skipped_records = skipped,
+            orphans_removed = removed,
+            orphans_uploaded = uploaded.len(),
             "data directory opened"
         );
         Ok(Engine {
@@ -143,29 +188,45 @@ impl Engine {
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
             gate: tokio::sync::RwLock::new(()),
-            checkpoint: tokio::sync::Mutex::new(()),
+            persisting: tokio::sync::Mutex::new(()),
+            handing_off: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
+            memory: MemoryBudget::new(options.ingest_memory, options.ingest_wait),
+            next_piece: AtomicU32::new(next_piece),
+            orphans: Mutex::new(uploaded),
+            options: options.clone(),
         })
+    }
+
+    /// Deletes, from deep storage and then locally, the segment files found at start that
+    /// no metadata names (a crash between writing and publishing them). Call it before the
+    /// first hand-off, which could otherwise reuse one of their names.
+    pub async fn remove_orphans(&self) {
+        let _one = self.handing_off.lock().await;
+        let names = std::mem::take(&mut *self.orphans.lock());
+        for name in names {
+            match self.cache.remove_orphan(&name).await {
+                Ok(()) => tracing::info!(file = %name, "deleted an unpublished segment file"),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "could not delete an unpublished segment file")
+                }
+            }
+        }
     }
 
     /// The table called `name`, if it exists.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.tables.read().get(name).cloned()
+    }
+
+    /// Whether `table` is still the table of its name (not dropped, not replaced).
+    pub(crate) fn is_current(&self, table: &Table) -> bool {
+        self.table(&table.def.name).map(|t| t.def.id) == Some(table.def.id)
     }
 
     /// Every table, ordered by name.
     pub fn tables(&self) -> Vec<Arc<Table>> {
-        let mut tables: Vec<_> = self
-            .tables
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut tables: Vec<_> = self.tables.read().values().cloned().collect();
         tables.sort_by(|a, b| a.def.name.cmp(&b.def.name));
         tables
     }
@@ -177,12 +238,11 @@ impl Engine {
 
     /// Creates a table from a validated definition (its `id` is assigned here).
     pub fn create_table(&self, def: TableDef) -> Result<Arc<Table>> {
-        let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
+        let _ddl = self.ddl.lock();
         let def = self.metadata.create(def)?;
-        let table = Arc::new(Table::new(def, Vec::new()));
+        let table = Arc::new(Table::new(def, Vec::new(), Vec::new()));
         self.tables
             .write()
-            .unwrap_or_else(|e| e.into_inner())
             .insert(table.def.name.clone(), table.clone());
         self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(table = %table.def.name, id = table.def.id, "table created");
@@ -192,22 +252,21 @@ impl Engine {
     /// Drops a table, its rows and its segment files.
     pub async fn drop_table(&self, name: &str) -> Result<()> {
         let segments = {
-            let _ddl = self.ddl.lock().unwrap_or_else(|e| e.into_inner());
+            let _ddl = self.ddl.lock();
             let (_, segments) = self.metadata.drop_table(name)?;
-            self.tables
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(name);
+            self.tables.write().remove(name);
             self.generation.fetch_add(1, Ordering::SeqCst);
             segments
         };
+        self.memory.freed();
         tracing::info!(table = %name, segments = segments.len(), "table dropped");
         self.remove_files(&segments).await;
         Ok(())
     }
 
-    /// Deletes segment files nothing refers to any more; failures only leave garbage.
-    async fn remove_files(&self, segments: &[SegmentMeta]) {
+    /// Deletes segment and piece files nothing refers to any more; failures only leave
+    /// garbage, which the next start removes.
+    pub(crate) async fn remove_files(&self, segments: &[SegmentMeta]) {
         for segment in segments {
             if let Err(e) = self.cache.remove(segment).await {
                 tracing::warn!(file = %segment.file_name(), error = %e, "could not delete a segment file");
@@ -215,103 +274,47 @@ impl Engine {
         }
     }
 
-    /// Rows in memory, over all tables (including rows a failed CHECKPOINT left frozen,
-    /// so an automatic CHECKPOINT retries them).
+    /// Rows in memory, over all tables (including rows a failed persist left frozen).
     pub fn buffered_rows(&self) -> usize {
         self.tables().iter().map(|t| t.buffer.rows()).sum()
     }
 
-    /// The local copies of published segments, for queries.
+    /// Memory the rows in memory of all tables take.
+    pub fn buffered_bytes(&self) -> usize {
+        self.tables().iter().map(|t| t.buffer.stats().bytes).sum()
+    }
+
+    /// Memory in use against the ingest budget: buffered rows and writers' reservations.
+    pub fn memory_used(&self) -> usize {
+        self.buffered_bytes() + self.memory.reserved()
+    }
+
+    /// The ingest memory budget, in bytes.
+    pub fn memory_budget(&self) -> usize {
+        self.memory.limit()
+    }
+
+    /// Bytes of write-ahead log files on disk.
+    pub fn wal_bytes(&self) -> u64 {
+        self.wal.bytes()
+    }
+
+    /// The local copies of published segments and pieces, for queries.
     pub fn segment_cache(&self) -> &SegmentCache {
         &self.cache
     }
 
-    /// Moves every buffered row into segments: writes them (one or more per time chunk),
-    /// uploads them to deep storage, publishes them and trims the write-ahead log. Queries
-    /// running meanwhile see every row exactly once: the rows stay readable in memory until
-    /// the published segments replace them in one step.
+    /// Moves every row into published segments now: persists what is in memory, then
+    /// merges and hands off every piece. Queries running meanwhile see every row exactly
+    /// once.
     pub async fn checkpoint(&self) -> Result<CheckpointReport> {
-        let _one = self.checkpoint.lock().await;
-        let (wal_start, frozen) = {
-            let _gate = self.gate.write().await;
-            let wal_start = self.wal.rotate().await?;
-            let frozen: Vec<_> = self
-                .tables()
-                .into_iter()
-                .map(|t| {
-                    let chunks = t.buffer.freeze();
-                    (t, chunks)
-                })
-                .collect();
-            (wal_start, frozen)
-        };
-
-        let mut planned: Vec<SegmentMeta> = Vec::new();
-        let mut by_table: Vec<(Arc<Table>, Vec<SegmentMeta>)> = Vec::new();
-        for (table, chunks) in frozen {
-            let mut written = Vec::new();
-            for (start, batches) in chunks {
-                let end = table.def.segment_granularity.chunk_end(start);
-                for part in split_rows(&batches, MAX_SEGMENT_ROWS, MAX_SEGMENT_VALUE_BYTES) {
-                    let (version, partition) =
-                        self.metadata
-                            .next_identity(table.def.id, start, end, &planned);
-                    let mut segment = SegmentMeta {
-                        table_id: table.def.id,
-                        start,
-                        end,
-                        version,
-                        partition,
-                        rows: 0,
-                        bytes: 0,
-                        crc: 0,
-                    };
-                    let path = self.cache.path(&segment);
-                    let def = table.def.clone();
-                    let file =
-                        tokio::task::spawn_blocking(move || write_segment(&def, &part, &path))
-                            .await
-                            .map_err(|e| {
-                                Error::Internal(format!("segment writer failed: {e}"))
-                            })??;
-                    segment.rows = file.rows;
-                    segment.bytes = file.contents.len() as u64;
-                    segment.crc = file.crc;
-                    self.cache.upload(&segment, file.contents).await?;
-                    planned.push(segment.clone());
-                    written.push(segment);
-                }
-            }
-            by_table.push((table, written));
-        }
-
-        let orphans = self.metadata.publish(planned.clone(), wal_start)?;
-        for (table, segments) in by_table {
-            table.buffer.publish(segments);
-        }
-        // The rows are published: a log file left behind is replayed from `wal_start` on
-        // only, so failing to delete it wastes space but changes nothing.
-        if let Err(e) = self.wal.trim(wal_start) {
-            tracing::warn!(error = %e, "could not delete write-ahead log files behind a checkpoint");
-        }
-        self.remove_files(&orphans).await;
-        let report = CheckpointReport {
-            segments: planned.len() - orphans.len(),
-            rows: planned.iter().map(|s| s.rows).sum(),
-            bytes: planned.iter().map(|s| s.bytes).sum(),
-        };
-        tracing::info!(
-            segments = report.segments,
-            rows = report.rows,
-            bytes = report.bytes,
-            wal_start,
-            "checkpoint done"
-        );
-        Ok(report)
+        self.persist().await?;
+        self.hand_off(crate::handoff::Due::All).await
     }
 
     /// Writes the rows of one statement: all of them or, on any error, none. When this
     /// returns `Ok`, the rows are in the fsynced log and visible to every later query.
+    /// The rows must fit in memory; [`crate::stage::StagedWrite`] takes any number.
     pub async fn append(&self, table: &Table, batches: Vec<RecordBatch>) -> Result<u64> {
         let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
         for batch in &batches {
@@ -321,7 +324,12 @@ impl Engine {
         if rows == 0 {
             return Ok(0);
         }
-        if self.table(&table.def.name).map(|t| t.def.id) != Some(table.def.id) {
+        let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let _reservation = self
+            .memory
+            .reserve(bytes, || self.buffered_bytes())
+            .await?;
+        if !self.is_current(table) {
             return Err(Error::TableNotFound(table.def.name.clone()));
         }
         let _gate = self.gate.read().await;
@@ -330,6 +338,43 @@ impl Engine {
             .await?;
         table.buffer.append(&batches)?;
         Ok(rows)
+    }
+
+    /// A new, unused piece identity of `table` for the chunk starting at `start`.
+    pub(crate) fn new_piece(&self, table: &TableDef, start: i64) -> Result<SegmentMeta> {
+        let number = self.next_piece.fetch_add(1, Ordering::Relaxed);
+        if number == u32::MAX {
+            return Err(Error::Internal("piece numbers are exhausted".into()));
+        }
+        Ok(SegmentMeta {
+            table_id: table.id,
+            start,
+            end: table.segment_granularity.chunk_end(start),
+            version: henge_storage::PIECE_VERSION,
+            partition: number,
+            rows: 0,
+            bytes: 0,
+            crc: 0,
+        })
+    }
+
+    /// Writes `batches` (rows of one chunk of `def`) as the segment file of `segment`,
+    /// filling in its size, and returns the file's bytes.
+    pub(crate) async fn write_file(
+        &self,
+        def: &Arc<TableDef>,
+        segment: &mut SegmentMeta,
+        batches: Vec<RecordBatch>,
+    ) -> Result<bytes::Bytes> {
+        let path = self.cache.path(segment);
+        let def = def.clone();
+        let file = tokio::task::spawn_blocking(move || write_segment(&def, &batches, &path))
+            .await
+            .map_err(|e| Error::Internal(format!("segment writer failed: {e}")))??;
+        segment.rows = file.rows;
+        segment.bytes = file.contents.len() as u64;
+        segment.crc = file.crc;
+        Ok(file.contents)
     }
 
     /// Stops the write-ahead log after the writes in flight are durable.
@@ -348,7 +393,7 @@ impl std::fmt::Debug for Engine {
 
 /// Splits batches into groups of at most `max_rows` rows and (but for a single piece of
 /// [`PIECE_ROWS`]) `max_bytes` bytes of variable-length values, in order.
-fn split_rows(batches: &[RecordBatch], max_rows: usize, max_bytes: usize) -> Vec<Vec<RecordBatch>> {
+pub(crate) fn split_rows(batches: &[RecordBatch], max_rows: usize, max_bytes: usize) -> Vec<Vec<RecordBatch>> {
     let max_rows = max_rows.max(1);
     let mut groups: Vec<Vec<RecordBatch>> = vec![Vec::new()];
     let (mut rows, mut bytes) = (0usize, 0usize);

@@ -85,6 +85,12 @@ pub enum Error {
     /// An Arrow operation on rows failed; a bug, not bad input.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A writer waited too long for the ingest memory budget (SQLSTATE 53200).
+    #[error("out of memory: the ingest memory budget of {limit} bytes stayed exhausted for {}s while buffered rows were persisted; nothing of this statement was applied", waited.as_secs_f64())]
+    MemoryExhausted {
+        waited: std::time::Duration,
+        limit: usize,
+    },
     /// The table was dropped while the statement ran.
     #[error("relation \"{0}\" does not exist")]
     TableNotFound(String),

@@ -2,7 +2,11 @@
 //!
 //! Start with [`engine::Engine`]: it opens a data directory, replays the [`wal`] into each
 //! table's [`buffer::RealtimeBuffer`], and appends the rows of each statement atomically —
-//! log first (fsynced, with group commit), buffer second, acknowledgement last.
+//! log first (fsynced, with group commit), buffer second, acknowledgement last — within the
+//! ingest [`memory`] budget. Statements of any size go through [`stage`]. Rows then move on
+//! as in Druid's real-time nodes: [`persist`] writes them to local pieces and trims the
+//! log, [`handoff`] merges a closed chunk's pieces into published segments, and
+//! [`maintain`] runs both by itself.
 //! [`copy`] parses COPY input, [`rows`] turns text values into Arrow batches using the
 //! input rules of [`value`].
 
@@ -10,10 +14,17 @@ pub mod buffer;
 pub mod copy;
 pub mod engine;
 pub mod error;
+pub mod handoff;
+pub mod maintain;
+pub mod memory;
+pub mod persist;
 pub mod rows;
+pub mod stage;
 pub mod value;
 pub mod wal;
 
-pub use buffer::{BufferedChunk, Snapshot};
+pub use buffer::{BufferStats, BufferedChunk, Contents, Snapshot};
 pub use engine::{CheckpointReport, Engine, EngineOptions, Table};
+pub use maintain::PersistPolicy;
+pub use stage::StagedWrite;
 pub use error::{Error, Result, ValueError, ValueErrorKind};

@@ -8,8 +8,8 @@
 //! payload = u8 kind (1 = append) | u64 table id | Arrow IPC stream of the rows
 //! ```
 //!
-//! A CHECKPOINT rotates the log: later writes go to a new file, and once the rows of the
-//! older files are in published segments, the metadata store records the new file's sequence
+//! A persist rotates the log: later writes go to a new file, and once the rows of the
+//! older files are in persisted pieces, the metadata store records the new file's sequence
 //! as the replay start and the older files are deleted.
 //!
 //! One thread owns the file. Writers hand it encoded records and wait; it takes every
@@ -67,8 +67,8 @@ pub struct Wal {
 
 impl Wal {
     /// Opens the log in `dir`, returning it and every complete record it holds from file
-    /// `start` on, in order. Files before `start` hold only rows already in published
-    /// segments (a CHECKPOINT stopped before deleting them) and are deleted.
+    /// `start` on, in order. Files before `start` hold only rows already in persisted
+    /// pieces or published segments (a persist stopped before deleting them) and are deleted.
     pub fn open(dir: &Path, fsync: bool, start: u64) -> Result<(Wal, Vec<WalRecord>)> {
         fs::create_dir_all(dir).map_err(wal_io("create directory", dir))?;
         let mut files: Vec<(u64, PathBuf)> = fs::read_dir(dir)
@@ -176,6 +176,18 @@ impl Wal {
             }
         }
         Ok(())
+    }
+
+    /// Bytes of log files on disk (what a restart would replay, or less).
+    pub fn bytes(&self) -> u64 {
+        fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// Stops accepting writes, lets the writer finish what it was given, and waits for it.

@@ -61,6 +61,7 @@ fn def() -> TableDef {
         ],
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
+        window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
     }
 }
 

@@ -21,10 +21,20 @@ pub struct Config {
     pub deep_storage: String,
     /// fsync the write-ahead log before acknowledging writes.
     pub wal_fsync: bool,
-    /// Checkpoint automatically once this many rows are buffered; 0 = never.
-    pub checkpoint_rows: usize,
-    /// Checkpoint automatically once buffered rows have waited this many seconds; 0 = never.
-    pub checkpoint_interval_secs: u64,
+    /// Memory that rows in memory of all tables may take: a size, or "auto".
+    pub ingest_memory: ByteSize,
+    /// Seconds a writer waits for ingest memory before its statement fails (53200).
+    pub ingest_wait_secs: u64,
+    /// Persist once a time chunk holds this many rows in memory; 0 = no row trigger.
+    #[serde(alias = "checkpoint_rows")]
+    pub persist_rows: usize,
+    /// Persist once a time chunk holds this much memory; 0 = no byte trigger.
+    pub persist_bytes: ByteSize,
+    /// Persist once rows have waited in memory this many seconds; 0 = no age trigger.
+    #[serde(alias = "checkpoint_interval_secs")]
+    pub persist_period_secs: u64,
+    /// Rows of a segment made by a hand-off; more become more partitions.
+    pub segment_rows: usize,
     /// Partitions per query; 0 = one per core.
     pub query_parallelism: usize,
     /// Log filter (EnvFilter syntax).
@@ -38,8 +48,12 @@ impl Default for Config {
             data_dir: PathBuf::from("./henge-data"),
             deep_storage: String::new(),
             wal_fsync: true,
-            checkpoint_rows: 1_000_000,
-            checkpoint_interval_secs: 600,
+            ingest_memory: ByteSize::Auto,
+            ingest_wait_secs: 60,
+            persist_rows: 1_000_000,
+            persist_bytes: ByteSize::Bytes(256 << 20),
+            persist_period_secs: 600,
+            segment_rows: 5_000_000,
             query_parallelism: 0,
             log: "info".into(),
         }
@@ -88,6 +102,14 @@ impl Config {
         Ok(())
     }
 
+    /// The ingest memory budget in bytes, resolving "auto" to min(RAM / 8, 4 GiB).
+    pub fn ingest_memory_bytes(&self) -> usize {
+        self.ingest_memory.bytes_or(|| {
+            let ram = physical_memory().unwrap_or(8 << 30);
+            (ram / 8).min(4 << 30)
+        })
+    }
+
     /// Partitions per query, resolving 0 to the number of cores.
     pub fn parallelism(&self) -> usize {
         match self.query_parallelism {
@@ -95,6 +117,79 @@ impl Config {
             n => n,
         }
     }
+}
+
+/// A size in bytes, written as a number of bytes or with PostgreSQL's units (`kB`, `MB`,
+/// `GB`, `TB`, multiples of 1024; `KiB`, `MiB`, `GiB`, `TiB` too), or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteSize {
+    Auto,
+    Bytes(usize),
+}
+
+impl ByteSize {
+    /// The size, with `auto` resolved by `auto`.
+    pub fn bytes_or(&self, auto: impl FnOnce() -> usize) -> usize {
+        match self {
+            ByteSize::Auto => auto(),
+            ByteSize::Bytes(n) => *n,
+        }
+    }
+
+    fn parse(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(ByteSize::Auto);
+        }
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: usize = number
+            .parse()
+            .map_err(|_| format!("invalid size \"{text}\""))?;
+        let shift = match unit.trim() {
+            "" | "B" => 0,
+            "kB" | "KB" | "KiB" => 10,
+            "MB" | "MiB" => 20,
+            "GB" | "GiB" => 30,
+            "TB" | "TiB" => 40,
+            other => {
+                return Err(format!(
+                    "invalid size unit \"{other}\" in \"{text}\"; use B, kB, MB, GB or TB"
+                ))
+            }
+        };
+        number
+            .checked_mul(1usize << shift)
+            .map(ByteSize::Bytes)
+            .ok_or_else(|| format!("size \"{text}\" is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => usize::try_from(n)
+                .map(ByteSize::Bytes)
+                .map_err(serde::de::Error::custom),
+            Raw::Text(text) => ByteSize::parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Total memory of the machine, from /proc/meminfo.
+fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 #[cfg(test)]
@@ -105,6 +200,19 @@ mod tests {
     fn the_shipped_file_holds_the_defaults() {
         let text = include_str!("../../config/henge.toml");
         assert_eq!(Config::parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn sizes_take_postgres_units() {
+        let config = Config::parse("ingest_memory = \"512MB\"\npersist_bytes = 1024").unwrap();
+        assert_eq!(config.ingest_memory_bytes(), 512 << 20);
+        assert_eq!(config.persist_bytes, ByteSize::Bytes(1024));
+        assert!(Config::default().ingest_memory_bytes() <= 4 << 30);
+        assert!(Config::parse("ingest_memory = \"12 parsecs\"").is_err());
+        assert!(Config::parse("ingest_memory = \"lots\"").is_err());
+        // The names of earlier versions still load.
+        let old = Config::parse("checkpoint_rows = 10\ncheckpoint_interval_secs = 5").unwrap();
+        assert_eq!((old.persist_rows, old.persist_period_secs), (10, 5));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use datafusion::sql::sqlparser::ast::{
     CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType, ExactNumberInfo,
     Expr, ObjectName, SqlOption, TimezoneInfo, Value, ValueWithSpan,
 };
-use henge_storage::schema::{DEFAULT_NUMERIC, MAX_NUMERIC_PRECISION};
+use henge_storage::schema::{DEFAULT_NUMERIC, DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
 use henge_storage::{ColumnDef, ColumnType, Granularity, TableDef};
 
 use crate::error::{code, PgError};
@@ -91,6 +91,7 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
 
     let mut time_column = None;
     let mut granularity = None;
+    let mut window_period = None;
     let options = match &create.table_options {
         CreateTableOptions::None => &[][..],
         CreateTableOptions::With(options) => options.as_slice(),
@@ -118,10 +119,18 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
                     PgError::new(code::INVALID_PARAMETER_VALUE, message)
                 })?)
             }
+            "window_period" => {
+                window_period = Some(parse_period(&value).ok_or_else(|| {
+                    PgError::new(
+                        code::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for table option \"window_period\": \"{value}\" (give a duration such as '10 minutes')"),
+                    )
+                })?)
+            }
             _ => {
                 return Err(PgError::new(
                     code::INVALID_PARAMETER_VALUE,
-                    format!("unrecognized table option \"{key}\"; Henge knows time_column and segment_granularity"),
+                    format!("unrecognized table option \"{key}\"; Henge knows time_column, segment_granularity and window_period"),
                 ))
             }
         }
@@ -163,7 +172,61 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             None => Granularity::All,
         },
         time_column,
+        window_period_secs: window_period.unwrap_or(DEFAULT_WINDOW_PERIOD_SECS),
     })
+}
+
+/// A duration in whole seconds, written as PostgreSQL writes intervals (`'10 minutes'`,
+/// `'1 hour 30 min'`, `'90 s'`, `'00:10:00'`) or as Druid does (`'PT10M'`).
+fn parse_period(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    if let Some(iso) = text.strip_prefix("pt") {
+        let mut total = 0u64;
+        let mut number = String::new();
+        for c in iso.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let unit = match c {
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return None,
+            };
+            total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(unit)?)?;
+            number.clear();
+        }
+        return (number.is_empty() && !iso.is_empty()).then_some(total);
+    }
+    if text.contains(':') {
+        let parts: Vec<u64> = text
+            .split(':')
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        return match parts[..] {
+            [h, m, s] if m < 60 && s < 60 => h.checked_mul(3600)?.checked_add(m * 60 + s),
+            [h, m] if m < 60 => h.checked_mul(3600)?.checked_add(m * 60),
+            _ => None,
+        };
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() || words.len() % 2 != 0 {
+        return None;
+    }
+    let mut total = 0u64;
+    for pair in words.chunks(2) {
+        let n: u64 = pair[0].parse().ok()?;
+        let unit = match pair[1] {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    Some(total)
 }
 
 fn option_string(value: &Expr) -> Option<String> {
@@ -265,4 +328,22 @@ fn numeric(info: &ExactNumberInfo) -> Result<ColumnType, PgError> {
         precision: precision as u8,
         scale: scale as i8,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_period;
+
+    #[test]
+    fn periods_in_postgres_and_druid_spellings() {
+        assert_eq!(parse_period("10 minutes"), Some(600));
+        assert_eq!(parse_period("1 hour 30 min"), Some(5400));
+        assert_eq!(parse_period("0 s"), Some(0));
+        assert_eq!(parse_period("00:10:00"), Some(600));
+        assert_eq!(parse_period("PT1H10M"), Some(4200));
+        assert_eq!(parse_period("pt90s"), Some(90));
+        for bad in ["", "ten minutes", "10", "5 fortnights", "PT", "PT10", "1:99", "PTXM"] {
+            assert_eq!(parse_period(bad), None, "{bad}");
+        }
+    }
 }

@@ -142,6 +142,7 @@ fn from_ingest(e: &henge_ingest::Error) -> PgError {
         E::WalIo { .. } | E::WalClosed(_) => code::IO_ERROR,
         E::WalRecord(_) | E::Internal(_) => code::INTERNAL_ERROR,
         E::TableNotFound(_) => code::UNDEFINED_TABLE,
+        E::MemoryExhausted { .. } => code::OUT_OF_MEMORY,
         E::CopyLine { .. } => code::INTERNAL_ERROR,
     };
     PgError::new(code, e.to_string())

@@ -1,7 +1,7 @@
 //! The local segment cache: published segment files on local disk, memory-mapped for
 //! queries, and fetched again from deep storage when a file is missing or damaged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -137,17 +137,56 @@ impl SegmentCache {
         Ok(reader)
     }
 
-    /// Forgets and deletes a segment, locally and in deep storage.
+    /// Forgets and deletes a segment, in deep storage and then locally (a piece only
+    /// locally: it never left the machine).
     pub async fn remove(&self, segment: &SegmentMeta) -> Result<()> {
         let file_name = segment.file_name();
-        self.lock().remove(&file_name);
-        let path = self.path(segment);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("delete", &path)(e)),
+        if !segment.is_piece() {
+            self.deep.delete(&file_name).await?;
         }
-        self.deep.delete(&file_name).await
+        self.remove_local(&file_name)
+    }
+
+    /// Forgets and deletes the local file called `file_name`; one already gone is fine.
+    pub fn remove_local(&self, file_name: &str) -> Result<()> {
+        self.lock().remove(file_name);
+        let path = self.dir.join(file_name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("delete", &path)(e)),
+        }
+    }
+
+    /// Deletes in deep storage, then locally, a file the metadata store does not know.
+    pub async fn remove_orphan(&self, file_name: &str) -> Result<()> {
+        self.deep.delete(file_name).await?;
+        self.remove_local(file_name)
+    }
+
+    /// Files of the cache directory that `known` does not name: segment or piece files a
+    /// crash left between writing and publishing (or between unpublishing and deleting),
+    /// and temporary files. Temporary files and unknown pieces are deleted at once (they
+    /// never left the machine); the names of unknown segment files, which may have reached
+    /// deep storage, are returned for [`SegmentCache::remove_orphan`].
+    pub fn sweep_unknown(&self, known: &HashSet<String>) -> Result<(usize, Vec<String>)> {
+        let mut removed = 0;
+        let mut uploaded = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(Error::io("list", &self.dir))? {
+            let entry = entry.map_err(Error::io("list", &self.dir))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.ends_with(".tmp") || (name.ends_with(".hseg") && !known.contains(&name)) {
+                if name.ends_with(".hseg") && !name.contains("_v0_") {
+                    uploaded.push(name);
+                    continue;
+                }
+                self.remove_local(&name)?;
+                removed += 1;
+            }
+        }
+        Ok((removed, uploaded))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SegmentReader>>> {

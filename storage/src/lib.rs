@@ -12,6 +12,7 @@
 pub mod cache;
 pub mod deep;
 pub mod error;
+pub mod failpoint;
 pub mod granularity;
 pub mod metadata;
 pub mod schema;
@@ -21,5 +22,5 @@ pub use cache::SegmentCache;
 pub use deep::DeepStorage;
 pub use error::{Error, Result};
 pub use granularity::Granularity;
-pub use metadata::{visible, MetadataStore, SegmentMeta};
+pub use metadata::{visible, MetadataStore, SegmentMeta, PIECE_VERSION};
 pub use schema::{ColumnDef, ColumnType, TableDef};

@@ -73,10 +73,20 @@ impl SegmentMeta {
         )
     }
 
+    /// Whether this is a persisted piece: rows written to local disk by a persist (or a large
+    /// statement) that are not handed off yet. Pieces have version [`PIECE_VERSION`], live
+    /// only on local disk and are never overshadowed; `partition` numbers them.
+    pub fn is_piece(&self) -> bool {
+        self.version == PIECE_VERSION
+    }
+
     fn covers(&self, other: &SegmentMeta) -> bool {
         self.table_id == other.table_id && self.start <= other.start && other.end <= self.end
     }
 }
+
+/// The version of persisted pieces; published segments start at version 1.
+pub const PIECE_VERSION: u64 = 0;
 
 /// The segments a query must read: those no higher version of a covering interval
 /// overshadows.
@@ -101,6 +111,9 @@ struct State {
     wal_start: u64,
     tables: BTreeMap<String, TableDef>,
     segments: Vec<SegmentMeta>,
+    /// Persisted pieces: rows on local disk, durable, not handed off yet.
+    #[serde(default)]
+    pieces: Vec<SegmentMeta>,
 }
 
 /// The durable metadata of one data directory.
@@ -141,6 +154,7 @@ impl MetadataStore {
                     wal_start: 0,
                     tables: BTreeMap::new(),
                     segments: Vec::new(),
+                    pieces: Vec::new(),
                 };
                 import_old_catalog(&dir.join(OLD_CATALOG), &mut state)?;
                 state
@@ -212,10 +226,15 @@ impl MetadataStore {
                 .tables
                 .remove(name)
                 .ok_or_else(|| Error::TableNotFound(name.to_owned()))?;
-            let (gone, kept) = std::mem::take(&mut state.segments)
+            let (mut gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.segments)
                 .into_iter()
                 .partition(|s| s.table_id == def.id);
             state.segments = kept;
+            let (pieces, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pieces)
+                .into_iter()
+                .partition(|s| s.table_id == def.id);
+            state.pieces = kept;
+            gone.extend(pieces);
             Ok((def, gone))
         })
     }
@@ -223,6 +242,11 @@ impl MetadataStore {
     /// Every published segment (overshadowed ones included).
     pub fn segments(&self) -> Vec<SegmentMeta> {
         self.lock().segments.clone()
+    }
+
+    /// Every persisted piece not yet handed off.
+    pub fn pieces(&self) -> Vec<SegmentMeta> {
+        self.lock().pieces.clone()
     }
 
     /// The first write-ahead log file whose rows are not all in published segments.
@@ -273,6 +297,43 @@ impl MetadataStore {
             }
             state.segments.extend(kept);
             state.wal_start = state.wal_start.max(wal_start);
+            Ok(orphans)
+        })
+    }
+
+    /// Records persisted `pieces` (files already durable on local disk) and moves the log's
+    /// replay start to `wal_start` (never backwards: 0 leaves it), in one atomic change.
+    /// Pieces of tables dropped meanwhile are left out and returned, to be deleted.
+    pub fn persist(&self, pieces: Vec<SegmentMeta>, wal_start: u64) -> Result<Vec<SegmentMeta>> {
+        self.change(|state| {
+            let ids: Vec<u64> = state.tables.values().map(|t| t.id).collect();
+            let (kept, orphans): (Vec<_>, Vec<_>) = pieces
+                .into_iter()
+                .partition(|s| ids.contains(&s.table_id));
+            state.pieces.extend(kept);
+            state.wal_start = state.wal_start.max(wal_start);
+            Ok(orphans)
+        })
+    }
+
+    /// Hands pieces off: publishes `segments` (already in deep storage) and forgets
+    /// `pieces`, whose rows they hold, in one atomic change. Segments of a table dropped
+    /// meanwhile are left out and returned, to be deleted.
+    pub fn hand_off(
+        &self,
+        segments: Vec<SegmentMeta>,
+        pieces: &[SegmentMeta],
+    ) -> Result<Vec<SegmentMeta>> {
+        self.change(|state| {
+            state.pieces.retain(|p| !pieces.contains(p));
+            let ids: Vec<u64> = state.tables.values().map(|t| t.id).collect();
+            let (kept, orphans): (Vec<_>, Vec<_>) = segments
+                .into_iter()
+                .partition(|s| ids.contains(&s.table_id));
+            if let Some(max) = kept.iter().map(|s| s.version).max() {
+                state.next_version = state.next_version.max(max + 1);
+            }
+            state.segments.extend(kept);
             Ok(orphans)
         })
     }
@@ -339,6 +400,7 @@ mod tests {
             }],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,
+            window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
         }
     }
 

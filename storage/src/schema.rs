@@ -131,6 +131,17 @@ pub struct TableDef {
     /// one chunk.
     pub time_column: Option<String>,
     pub segment_granularity: Granularity,
+    /// How long after its end a time chunk still takes late rows before its persisted
+    /// pieces are merged and handed off (the Druid paper's window period), in seconds.
+    #[serde(default = "default_window_period")]
+    pub window_period_secs: u64,
+}
+
+/// The window period of a table created without one: ten minutes, as in the Druid paper.
+pub const DEFAULT_WINDOW_PERIOD_SECS: u64 = 600;
+
+fn default_window_period() -> u64 {
+    DEFAULT_WINDOW_PERIOD_SECS
 }
 
 impl TableDef {

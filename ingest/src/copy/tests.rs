@@ -22,6 +22,7 @@ fn table() -> Arc<TableDef> {
         ],
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
+        window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
     })
 }
 

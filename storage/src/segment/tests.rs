@@ -52,6 +52,7 @@ fn every_type() -> TableDef {
         ],
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
+        window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
     }
 }
 

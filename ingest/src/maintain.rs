@@ -1,0 +1,88 @@
+//! The background work that keeps memory and the log bounded without anyone asking: a
+//! persister that writes rows in memory to pieces when a chunk passes a row, byte or age
+//! threshold or the ingest memory budget is half used (or a writer waits for it), and a
+//! hand-off loop that merges and publishes chunks as they close.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::Engine;
+use crate::handoff::Due;
+
+/// When rows in memory are persisted.
+#[derive(Debug, Clone, Copy)]
+pub struct PersistPolicy {
+    /// A chunk holding this many rows in memory (0: no row trigger).
+    pub rows: usize,
+    /// A chunk holding this many bytes in memory (0: no byte trigger).
+    pub bytes: usize,
+    /// Rows waiting in memory this long (zero: no age trigger).
+    pub period: Duration,
+}
+
+/// How often the thresholds are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// How long a failed step waits before it is tried again.
+const RETRY: Duration = Duration::from_secs(5);
+
+impl Engine {
+    /// Why the rows in memory should be persisted now, if they should.
+    pub fn persist_reason(&self, policy: &PersistPolicy) -> Option<&'static str> {
+        if self.memory_used() * 2 >= self.memory_budget() {
+            return Some("memory");
+        }
+        let stats: Vec<_> = self.tables().iter().map(|t| t.buffer.stats()).collect();
+        if policy.rows > 0 && stats.iter().any(|s| s.max_chunk_rows >= policy.rows) {
+            return Some("rows");
+        }
+        if policy.bytes > 0 && stats.iter().any(|s| s.max_chunk_bytes >= policy.bytes) {
+            return Some("bytes");
+        }
+        let oldest = stats.iter().filter_map(|s| s.oldest).min();
+        if !policy.period.is_zero() && oldest.is_some_and(|t| t.elapsed() >= policy.period) {
+            return Some("age");
+        }
+        None
+    }
+
+    /// Runs the persister until the task is aborted.
+    pub async fn run_persister(self: Arc<Self>, policy: PersistPolicy) {
+        let mut failed_at: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = self.memory.pressed() => {}
+            }
+            if failed_at.is_some_and(|t| t.elapsed() < RETRY) {
+                continue;
+            }
+            let Some(reason) = self.persist_reason(&policy) else {
+                continue;
+            };
+            match self.persist().await {
+                Ok(report) => {
+                    failed_at = None;
+                    if report.pieces > 0 {
+                        tracing::debug!(reason, rows = report.rows, "automatic persist");
+                    }
+                }
+                Err(e) => {
+                    // The rows stay in memory and in the log; try again after a pause.
+                    tracing::error!(reason, error = %e, "automatic persist failed");
+                    failed_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Runs the hand-off of closed chunks until the task is aborted.
+    pub async fn run_hand_off(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(TICK * 4).await;
+            if let Err(e) = self.hand_off(Due::Closed).await {
+                tracing::warn!(error = %e, "automatic hand-off failed; retrying later");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}

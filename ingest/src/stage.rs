@@ -1,0 +1,179 @@
+//! Statements of any size: a staged write takes rows as they arrive (COPY FROM STDIN,
+//! INSERT … SELECT), validated, and keeps them in memory only up to a stage limit; past it
+//! the rows are written to local piece files that no query sees yet (spilled, not
+//! collected). The statement becomes visible all at once when it is committed:
+//! - if nothing was spilled, its rows go through the write-ahead log like any append;
+//! - otherwise the rest is spilled too and one atomic metadata change records every piece
+//!   (the statement's durable commit record); the pieces join the table's buffer in one
+//!   step.
+//!
+//! A statement that fails, is dropped, or dies with the process leaves nothing visible:
+//! its files are deleted on drop, or at the next start as files no metadata names.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use henge_storage::{failpoint, SegmentMeta};
+
+use crate::buffer::split_by_chunk;
+use crate::engine::{split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
+use crate::error::{Error, Result};
+use crate::memory::Reservation;
+
+/// Rows of one statement on their way in.
+#[derive(Debug)]
+pub struct StagedWrite {
+    engine: Arc<Engine>,
+    table: Arc<Table>,
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    rows: u64,
+    reservation: Option<Reservation>,
+    /// Spilled, not yet committed.
+    pieces: Vec<SegmentMeta>,
+    /// Spill once the rows in memory take this many bytes.
+    limit: usize,
+}
+
+impl Engine {
+    /// Starts a staged write of `table`.
+    pub fn stage(self: &Arc<Self>, table: Arc<Table>) -> StagedWrite {
+        // An eighth of the budget keeps several large statements in flight at once; up to
+        // 256 MiB a spill keeps the pieces of a bulk load few (one per chunk per spill).
+        let limit = (self.memory.limit() / 8).clamp(1 << 20, 256 << 20);
+        StagedWrite {
+            engine: self.clone(),
+            table,
+            batches: Vec::new(),
+            bytes: 0,
+            rows: 0,
+            reservation: None,
+            pieces: Vec::new(),
+            limit,
+        }
+    }
+}
+
+impl StagedWrite {
+    /// The table written to.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// Rows taken so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Takes rows (already validated by [`crate::rows::validate_batch`] or built by a
+    /// [`crate::rows::RowBuilder`]), spilling when the stage is full. Waits for memory
+    /// when the ingest budget is exhausted, after spilling its own rows first.
+    pub async fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        crate::rows::validate_batch(&self.table.def, &batch)?;
+        let bytes = batch.get_array_memory_size();
+        if self.bytes + bytes > self.limit {
+            self.spill().await?;
+        }
+        let engine = self.engine.clone();
+        let reservation = match engine
+            .memory
+            .try_reserve(bytes, engine.buffered_bytes())
+        {
+            Some(reservation) => reservation,
+            None => {
+                // Hold nothing while waiting, so that waiters never block each other.
+                self.spill().await?;
+                engine
+                    .memory
+                    .reserve(bytes, || engine.buffered_bytes())
+                    .await?
+            }
+        };
+        match &mut self.reservation {
+            Some(held) => held.merge(reservation),
+            None => self.reservation = Some(reservation),
+        }
+        self.bytes += bytes;
+        self.rows += batch.num_rows() as u64;
+        self.batches.push(batch);
+        Ok(())
+    }
+
+    /// Writes the rows in memory to piece files no query sees yet.
+    async fn spill(&mut self) -> Result<()> {
+        if self.batches.is_empty() {
+            return Ok(());
+        }
+        let mut parts: Vec<(i64, RecordBatch)> = Vec::new();
+        for batch in std::mem::take(&mut self.batches) {
+            split_by_chunk(&self.table.def, &batch, &mut parts)?;
+        }
+        let mut chunks: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+        for (start, part) in parts {
+            chunks.entry(start).or_default().push(part);
+        }
+        for (start, batches) in chunks {
+            let rows = self.engine.options.segment_rows;
+            for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
+                let mut piece = self.engine.new_piece(&self.table.def, start)?;
+                self.engine
+                    .write_file(&self.table.def, &mut piece, part)
+                    .await?;
+                self.pieces.push(piece);
+            }
+        }
+        self.bytes = 0;
+        self.reservation = None;
+        failpoint::hit("stage.spilled");
+        Ok(())
+    }
+
+    /// Makes every row taken visible at once, durably; returns how many there were.
+    pub async fn commit(mut self) -> Result<u64> {
+        let rows = self.rows;
+        if self.pieces.is_empty() {
+            let batches = std::mem::take(&mut self.batches);
+            self.reservation = None;
+            return self.engine.append(&self.table, batches).await;
+        }
+        self.spill().await?;
+        if !self.engine.is_current(&self.table) {
+            return Err(Error::TableNotFound(self.table.def.name.clone()));
+        }
+        failpoint::hit("stage.committing");
+        let pieces = std::mem::take(&mut self.pieces);
+        let orphans = match self.engine.metadata.persist(pieces.clone(), 0) {
+            Ok(orphans) => orphans,
+            Err(e) => {
+                self.pieces = pieces;
+                return Err(e.into());
+            }
+        };
+        if !orphans.is_empty() {
+            self.engine.remove_files(&orphans).await;
+            return Err(Error::TableNotFound(self.table.def.name.clone()));
+        }
+        tracing::info!(
+            table = %self.table.def.name,
+            rows,
+            pieces = pieces.len(),
+            "large statement committed as persisted pieces"
+        );
+        self.table.buffer.add_pieces(pieces);
+        Ok(rows)
+    }
+}
+
+impl Drop for StagedWrite {
+    fn drop(&mut self) {
+        for piece in &self.pieces {
+            if let Err(e) = self.engine.cache.remove_local(&piece.file_name()) {
+                tracing::warn!(file = %piece.file_name(), error = %e, "could not delete a piece of a failed statement");
+            }
+        }
+    }
+}
