@@ -106,6 +106,10 @@ pub struct Engine {
     pub(crate) persisting: tokio::sync::Mutex<()>,
     /// One hand-off at a time.
     pub(crate) handing_off: tokio::sync::Mutex<()>,
+    /// Queries hold it shared from taking a snapshot until they have opened its files
+    /// (memory-mapped: readable to the end, even once deleted); a step that deletes files
+    /// it has just taken out of the snapshots waits for it exclusively first.
+    opening: tokio::sync::RwLock<()>,
     /// Bumped by every CREATE and DROP, so cached query plans know to re-plan.
     generation: AtomicU64,
     pub(crate) memory: Arc<MemoryBudget>,
@@ -190,6 +194,7 @@ impl Engine {
             gate: tokio::sync::RwLock::new(()),
             persisting: tokio::sync::Mutex::new(()),
             handing_off: tokio::sync::Mutex::new(()),
+            opening: tokio::sync::RwLock::new(()),
             generation: AtomicU64::new(0),
             memory: MemoryBudget::new(options.ingest_memory, options.ingest_wait),
             next_piece: AtomicU32::new(next_piece),
@@ -260,6 +265,7 @@ impl Engine {
         };
         self.memory.freed();
         tracing::info!(table = %name, segments = segments.len(), "table dropped");
+        self.wait_for_openers().await;
         self.remove_files(&segments).await;
         Ok(())
     }
@@ -272,6 +278,18 @@ impl Engine {
                 tracing::warn!(file = %segment.file_name(), error = %e, "could not delete a segment file");
             }
         }
+    }
+
+    /// Held by a query from taking a table's snapshot until it has opened the snapshot's
+    /// files, so that none of them is deleted in between.
+    pub async fn opening_files(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.opening.read().await
+    }
+
+    /// Waits until every query that may have seen files just taken out of the snapshots
+    /// has opened them; they can be deleted afterwards.
+    pub(crate) async fn wait_for_openers(&self) {
+        drop(self.opening.write().await);
     }
 
     /// Rows in memory, over all tables (including rows a failed persist left frozen).
@@ -325,10 +343,7 @@ impl Engine {
             return Ok(0);
         }
         let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
-        let _reservation = self
-            .memory
-            .reserve(bytes, || self.buffered_bytes())
-            .await?;
+        let _reservation = self.memory.reserve(bytes, || self.buffered_bytes()).await?;
         if !self.is_current(table) {
             return Err(Error::TableNotFound(table.def.name.clone()));
         }
@@ -393,7 +408,11 @@ impl std::fmt::Debug for Engine {
 
 /// Splits batches into groups of at most `max_rows` rows and (but for a single piece of
 /// [`PIECE_ROWS`]) `max_bytes` bytes of variable-length values, in order.
-pub(crate) fn split_rows(batches: &[RecordBatch], max_rows: usize, max_bytes: usize) -> Vec<Vec<RecordBatch>> {
+pub(crate) fn split_rows(
+    batches: &[RecordBatch],
+    max_rows: usize,
+    max_bytes: usize,
+) -> Vec<Vec<RecordBatch>> {
     let max_rows = max_rows.max(1);
     let mut groups: Vec<Vec<RecordBatch>> = vec![Vec::new()];
     let (mut rows, mut bytes) = (0usize, 0usize);

@@ -10,7 +10,9 @@
 //! 3. publish the segments and forget the pieces in one atomic metadata change (the
 //!    commit point);
 //! 4. swap the pieces for the segments in the table's buffer, in one step;
-//! 5. delete the piece files (a crash leaves files the next start deletes).
+//! 5. once every query that took a snapshot before step 4 has opened its files (they are
+//!    memory-mapped, so still readable to its end), delete the piece files (a crash leaves
+//!    files the next start deletes).
 //!
 //! Until step 4 queries read the pieces; from it on, the segments: every row once.
 
@@ -114,6 +116,7 @@ impl Engine {
             .cloned()
             .collect();
         table.buffer.handed_off(pieces, published.clone());
+        self.wait_for_openers().await;
         for piece in pieces {
             if let Err(e) = self.cache.remove_local(&piece.file_name()) {
                 tracing::warn!(file = %piece.file_name(), error = %e, "could not delete a handed-off piece");
@@ -164,8 +167,7 @@ impl Engine {
             }
             for part in parts {
                 let (version, partition) =
-                    self.metadata
-                        .next_identity(table.def.id, start, end, made);
+                    self.metadata.next_identity(table.def.id, start, end, made);
                 let mut segment = SegmentMeta {
                     table_id: table.def.id,
                     start,

@@ -25,6 +25,6 @@ pub mod wal;
 
 pub use buffer::{BufferStats, BufferedChunk, Contents, Snapshot};
 pub use engine::{CheckpointReport, Engine, EngineOptions, Table};
+pub use error::{Error, Result, ValueError, ValueErrorKind};
 pub use maintain::PersistPolicy;
 pub use stage::StagedWrite;
-pub use error::{Error, Result, ValueError, ValueErrorKind};

@@ -22,6 +22,9 @@ use henge_storage::{failpoint, SegmentMeta};
 use crate::engine::{split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
 use crate::error::Result;
 
+/// One table's frozen rows, by chunk start.
+type Frozen = Vec<(i64, Vec<arrow::array::RecordBatch>)>;
+
 /// What a persist did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersistReport {
@@ -94,7 +97,7 @@ impl Engine {
 
     async fn write_pieces(
         &self,
-        frozen: Vec<(Arc<Table>, Vec<(i64, Vec<arrow::array::RecordBatch>)>)>,
+        frozen: Vec<(Arc<Table>, Frozen)>,
         written: &mut Vec<(Arc<Table>, Vec<SegmentMeta>)>,
     ) -> Result<()> {
         for (table, chunks) in frozen {

@@ -257,6 +257,11 @@ impl RowBuilder {
         Ok(())
     }
 
+    /// The batches completed so far, handed over (COPY streams them on as they fill).
+    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        std::mem::take(&mut self.batches)
+    }
+
     /// All complete rows, as batches.
     pub fn finish(mut self) -> Result<Vec<RecordBatch>> {
         self.flush()?;

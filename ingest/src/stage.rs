@@ -79,10 +79,7 @@ impl StagedWrite {
             self.spill().await?;
         }
         let engine = self.engine.clone();
-        let reservation = match engine
-            .memory
-            .try_reserve(bytes, engine.buffered_bytes())
-        {
+        let reservation = match engine.memory.try_reserve(bytes, engine.buffered_bytes()) {
             Some(reservation) => reservation,
             None => {
                 // Hold nothing while waiting, so that waiters never block each other.

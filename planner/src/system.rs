@@ -1,8 +1,13 @@
 //! The `sys` schema: Henge's own system tables.
 //!
 //! `sys.segments` has one row per published segment (state `published`, or `overshadowed`
-//! when a newer version replaces it) and one per time chunk still held in memory (state
-//! `realtime`, or `persisting` while a CHECKPOINT writes it out).
+//! when a newer version replaces it), one per persisted piece (state `persisted`: on local
+//! disk, queried from there, waiting for hand-off) and one per time chunk still held in
+//! memory (state `realtime`, or `persisting` while a persist writes it out).
+//!
+//! `sys.ingest` has one row per table (rows and bytes in memory, persisted pieces,
+//! published segments) and a last row with a NULL `table` for the whole process: the same
+//! sums plus the write-ahead log's size on disk and the ingest memory budget and its use.
 
 use std::sync::Arc;
 
@@ -38,26 +43,53 @@ impl SystemSchema {
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec!["segments".into()]
+        vec!["ingest".into(), "segments".into()]
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok((name == "segments").then(|| {
-            Arc::new(SegmentsTable {
-                engine: self.engine.clone(),
-            }) as Arc<dyn TableProvider>
-        }))
+        let kind = match name {
+            "segments" => SystemKind::Segments,
+            "ingest" => SystemKind::Ingest,
+            _ => return Ok(None),
+        };
+        Ok(Some(Arc::new(SystemTable {
+            engine: self.engine.clone(),
+            kind,
+        })))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == "segments"
+        matches!(name, "segments" | "ingest")
     }
 }
 
-/// `sys.segments`.
+#[derive(Debug, Clone, Copy)]
+enum SystemKind {
+    Segments,
+    Ingest,
+}
+
+/// A table of the `sys` schema, computed when scanned.
 #[derive(Debug)]
-struct SegmentsTable {
+struct SystemTable {
     engine: Arc<Engine>,
+    kind: SystemKind,
+}
+
+impl SystemTable {
+    fn schema_of(&self) -> SchemaRef {
+        match self.kind {
+            SystemKind::Segments => segments_schema(),
+            SystemKind::Ingest => ingest_schema(),
+        }
+    }
+
+    fn batch(&self) -> Result<RecordBatch> {
+        match self.kind {
+            SystemKind::Segments => segments_batch(&self.engine),
+            SystemKind::Ingest => ingest_batch(&self.engine),
+        }
+    }
 }
 
 fn segments_schema() -> SchemaRef {
@@ -98,62 +130,134 @@ struct Rows {
     state: Vec<&'static str>,
 }
 
-impl SegmentsTable {
-    fn batch(&self) -> Result<RecordBatch> {
-        let mut out = Rows::default();
-        for table in self.engine.tables() {
-            let (segments, chunks) = table.buffer.contents();
-            let shown = visible(&segments);
-            let mut sorted = segments.clone();
-            sorted.sort_by_key(|s| (s.start, s.version, s.partition));
-            for segment in sorted {
-                out.table.push(table.def.name.clone());
-                out.start.push(bound(segment.start));
-                out.end.push(bound(segment.end));
-                out.version.push(Some(segment.version as i64));
-                out.partition.push(Some(segment.partition as i32));
-                out.rows.push(segment.rows as i64);
-                out.bytes.push(segment.bytes as i64);
-                out.state.push(if shown.contains(&segment) {
-                    "published"
-                } else {
-                    "overshadowed"
-                });
-            }
-            let granularity = table.def.segment_granularity;
-            for chunk in chunks {
-                out.table.push(table.def.name.clone());
-                out.start.push(bound(chunk.start));
-                out.end.push(bound(granularity.chunk_end(chunk.start)));
-                out.version.push(None);
-                out.partition.push(None);
-                out.rows.push(chunk.rows as i64);
-                out.bytes.push(chunk.bytes as i64);
-                out.state.push(if chunk.persisting {
-                    "persisting"
-                } else {
-                    "realtime"
-                });
-            }
+fn segments_batch(engine: &Engine) -> Result<RecordBatch> {
+    let mut out = Rows::default();
+    for table in engine.tables() {
+        let contents = table.buffer.contents();
+        let shown = visible(&contents.segments);
+        let mut sorted = contents.segments.clone();
+        sorted.sort_by_key(|s| (s.start, s.version, s.partition));
+        for segment in sorted {
+            out.table.push(table.def.name.clone());
+            out.start.push(bound(segment.start));
+            out.end.push(bound(segment.end));
+            out.version.push(Some(segment.version as i64));
+            out.partition.push(Some(segment.partition as i32));
+            out.rows.push(segment.rows as i64);
+            out.bytes.push(segment.bytes as i64);
+            out.state.push(if shown.contains(&segment) {
+                "published"
+            } else {
+                "overshadowed"
+            });
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(out.table)),
-            Arc::new(TimestampMicrosecondArray::from(out.start)),
-            Arc::new(TimestampMicrosecondArray::from(out.end)),
-            Arc::new(Int64Array::from(out.version)),
-            Arc::new(Int32Array::from(out.partition)),
-            Arc::new(Int64Array::from(out.rows)),
-            Arc::new(Int64Array::from(out.bytes)),
-            Arc::new(StringArray::from(out.state)),
-        ];
-        Ok(RecordBatch::try_new(segments_schema(), columns)?)
+        for piece in &contents.pieces {
+            out.table.push(table.def.name.clone());
+            out.start.push(bound(piece.start));
+            out.end.push(bound(piece.end));
+            out.version.push(None);
+            out.partition.push(None);
+            out.rows.push(piece.rows as i64);
+            out.bytes.push(piece.bytes as i64);
+            out.state.push("persisted");
+        }
+        let granularity = table.def.segment_granularity;
+        for chunk in contents.chunks {
+            out.table.push(table.def.name.clone());
+            out.start.push(bound(chunk.start));
+            out.end.push(bound(granularity.chunk_end(chunk.start)));
+            out.version.push(None);
+            out.partition.push(None);
+            out.rows.push(chunk.rows as i64);
+            out.bytes.push(chunk.bytes as i64);
+            out.state.push(if chunk.persisting {
+                "persisting"
+            } else {
+                "realtime"
+            });
+        }
     }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(out.table)),
+        Arc::new(TimestampMicrosecondArray::from(out.start)),
+        Arc::new(TimestampMicrosecondArray::from(out.end)),
+        Arc::new(Int64Array::from(out.version)),
+        Arc::new(Int32Array::from(out.partition)),
+        Arc::new(Int64Array::from(out.rows)),
+        Arc::new(Int64Array::from(out.bytes)),
+        Arc::new(StringArray::from(out.state)),
+    ];
+    Ok(RecordBatch::try_new(segments_schema(), columns)?)
+}
+
+fn ingest_schema() -> SchemaRef {
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    let whole = |name: &str| Field::new(name, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, true),
+        count("buffered_rows"),
+        count("buffered_bytes"),
+        count("persisted_pieces"),
+        count("persisted_rows"),
+        count("persisted_bytes"),
+        count("published_segments"),
+        count("published_rows"),
+        whole("wal_bytes"),
+        whole("memory_used"),
+        whole("memory_budget"),
+    ]))
+}
+
+fn ingest_batch(engine: &Engine) -> Result<RecordBatch> {
+    let mut table: Vec<Option<String>> = Vec::new();
+    let mut counts: [Vec<i64>; 7] = Default::default();
+    let mut whole: [Vec<Option<i64>>; 3] = Default::default();
+    let mut totals = [0i64; 7];
+    for t in engine.tables() {
+        let stats = t.buffer.stats();
+        let contents = t.buffer.contents();
+        let published = visible(&contents.segments);
+        let row = [
+            stats.rows as i64,
+            stats.bytes as i64,
+            stats.pieces as i64,
+            stats.piece_rows as i64,
+            stats.piece_bytes as i64,
+            published.len() as i64,
+            published.iter().map(|s| s.rows as i64).sum(),
+        ];
+        table.push(Some(t.def.name.clone()));
+        for (i, value) in row.into_iter().enumerate() {
+            counts[i].push(value);
+            totals[i] += value;
+        }
+        whole.iter_mut().for_each(|c| c.push(None));
+    }
+    table.push(None);
+    for (i, total) in totals.into_iter().enumerate() {
+        counts[i].push(total);
+    }
+    whole[0].push(Some(engine.wal_bytes() as i64));
+    whole[1].push(Some(engine.memory_used() as i64));
+    whole[2].push(Some(engine.memory_budget() as i64));
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(table))];
+    columns.extend(
+        counts
+            .into_iter()
+            .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
+    );
+    columns.extend(
+        whole
+            .into_iter()
+            .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
+    );
+    Ok(RecordBatch::try_new(ingest_schema(), columns)?)
 }
 
 #[async_trait]
-impl TableProvider for SegmentsTable {
+impl TableProvider for SystemTable {
     fn schema(&self) -> SchemaRef {
-        segments_schema()
+        self.schema_of()
     }
 
     fn table_type(&self) -> TableType {
@@ -169,7 +273,7 @@ impl TableProvider for SegmentsTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![self.batch()?]],
-            segments_schema(),
+            self.schema_of(),
             projection.cloned(),
         )?)
     }

@@ -111,6 +111,8 @@ impl TableProvider for HengeTable {
                 (columns, Some(filter), pruning)
             }
         };
+        // Until the snapshot's files are open, nothing may delete them.
+        let opening = self.engine.opening_files().await;
         let snapshot = self.table.buffer.snapshot();
         let time = self
             .table
@@ -125,6 +127,7 @@ impl TableProvider for HengeTable {
             pruning.as_deref(),
         )
         .await?;
+        drop(opening);
         let input = ScanInput {
             table: self.table.def.name.clone(),
             schema: output_schema,
@@ -177,7 +180,7 @@ impl TableProvider for HengeTable {
     }
 }
 
-/// Receives the rows of an INSERT and appends them, all at once, through the engine.
+/// Receives the rows of an INSERT and writes them, all at once, through a staged write.
 #[derive(Debug)]
 pub struct BufferSink {
     engine: Arc<Engine>,
@@ -199,18 +202,18 @@ impl DataSink for BufferSink {
 
     async fn write_all(
         &self,
-        data: SendableRecordBatchStream,
+        mut data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let batches: Vec<RecordBatch> = data.try_collect().await?;
-        // The input is already cast to the table's types; give it the table's names.
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(self.schema.clone(), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        self.engine
-            .append(&self.table, batches)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))
+        // Rows are staged as they arrive (spilled to disk past the stage limit, not
+        // collected) and become visible together when the input ends.
+        let external = |e: henge_ingest::Error| DataFusionError::External(Box::new(e));
+        let mut staged = self.engine.stage(self.table.clone());
+        while let Some(batch) = data.try_next().await? {
+            // The input is already cast to the table's types; give it the table's names.
+            let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
+            staged.push(batch).await.map_err(external)?;
+        }
+        staged.commit().await.map_err(external)
     }
 }

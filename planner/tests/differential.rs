@@ -363,7 +363,7 @@ async fn pushdown_answers_equal_plain_datafusion() {
             dir.path(),
             &EngineOptions {
                 wal_fsync: false,
-                deep_storage: None,
+                ..EngineOptions::default()
             },
         )
         .unwrap(),

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, ObjectName,
     Statement,
 };
-use futures::stream;
+use futures::{stream, StreamExt};
 use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader};
 use henge_ingest::Table;
 use pgwire::api::results::{CopyResponse, Response};
@@ -203,7 +202,7 @@ impl Session {
         let count = targets.len();
         let reader = CopyReader::new(table.def.clone(), targets, options)?;
         *self.copy_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(CopyIn {
-            table,
+            staged: Some(self.shared.engine.stage(table)),
             reader: Some(reader),
             error: None,
         });
@@ -261,18 +260,15 @@ impl Session {
             .await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().as_arrow().clone();
-        let batches = self.collect(df).await?;
-        let mut lines: Vec<Bytes> = Vec::new();
+        let mut header = Vec::new();
         if options.header {
-            let mut line = Vec::new();
             for (i, field) in schema.fields().iter().enumerate() {
                 if i > 0 {
-                    line.push(options.delimiter);
+                    header.push(options.delimiter);
                 }
-                write_field(&mut line, Some(field.name().as_bytes()), &options, false);
+                write_field(&mut header, Some(field.name().as_bytes()), &options, false);
             }
-            line.push(b'\n');
-            lines.push(line.into());
+            header.push(b'\n');
         }
         let force: Vec<bool> = schema
             .fields()
@@ -282,43 +278,59 @@ impl Session {
                 None => false,
             })
             .collect();
-        let format_options = FormatOptions::default();
         let zone = self.settings.time_zone();
-        let mut value = Vec::new();
-        for batch in &batches {
-            let encoders = batch
-                .columns()
-                .iter()
-                .map(|a| {
-                    ColumnEncoder::new(
-                        a,
-                        pgwire::api::results::FieldFormat::Text,
-                        &format_options,
-                        &zone,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for row in 0..batch.num_rows() {
-                let mut line = Vec::new();
-                for (i, encoder) in encoders.iter().enumerate() {
-                    if i > 0 {
-                        line.push(options.delimiter);
-                    }
-                    value.clear();
-                    let present = encoder.text(row, &mut value);
-                    write_field(&mut line, present.then_some(&value[..]), &options, force[i]);
-                }
-                line.push(b'\n');
-                lines.push(line.into());
-            }
-        }
+        let batches = self.stream(df).await?;
+        // One CopyData message per batch of rows, as they are produced.
+        let data = batches.map(move |batch| {
+            batch
+                .and_then(|b| copy_lines(&b, &options, &force, &zone))
+                .map(|lines| CopyData::new(lines.into()))
+                .map_err(Into::into)
+        });
+        let header = (!header.is_empty()).then(|| Ok(CopyData::new(header.into())));
         let columns = schema.fields().len();
         Ok(Response::CopyOut(CopyResponse::new(
             0,
             columns,
-            stream::iter(lines.into_iter().map(|data| Ok(CopyData::new(data)))),
+            stream::iter(header).chain(data),
         )))
     }
+}
+
+/// The COPY TO lines of one batch.
+fn copy_lines(
+    batch: &datafusion::arrow::array::RecordBatch,
+    options: &CopyOptions,
+    force: &[bool],
+    zone: &datafusion::arrow::array::timezone::Tz,
+) -> Result<Vec<u8>, PgError> {
+    let format_options = FormatOptions::default();
+    let encoders = batch
+        .columns()
+        .iter()
+        .map(|a| {
+            ColumnEncoder::new(
+                a,
+                pgwire::api::results::FieldFormat::Text,
+                &format_options,
+                zone,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut lines = Vec::new();
+    let mut value = Vec::new();
+    for row in 0..batch.num_rows() {
+        for (i, encoder) in encoders.iter().enumerate() {
+            if i > 0 {
+                lines.push(options.delimiter);
+            }
+            value.clear();
+            let present = encoder.text(row, &mut value);
+            write_field(&mut lines, present.then_some(&value[..]), options, force[i]);
+        }
+        lines.push(b'\n');
+    }
+    Ok(lines)
 }
 
 /// Table column positions named by a COPY column list (all columns when empty).
@@ -406,27 +418,44 @@ fn write_field(line: &mut Vec<u8>, value: Option<&[u8]>, options: &CopyOptions, 
     }
 }
 
-/// Shared by the COPY data handlers: feeds data to the parser unless it already failed.
-pub fn feed(copy: &mut CopyIn, data: &[u8]) {
+/// Shared by the COPY data handlers: feeds data to the parser unless it already failed, and
+/// stages the rows it completes.
+pub async fn feed(copy: &mut CopyIn, data: &[u8]) {
     if copy.error.is_some() {
         return;
     }
-    if let Some(reader) = copy.reader.as_mut() {
-        if let Err(e) = reader.feed(data) {
-            copy.error = Some(e.into());
-            copy.reader = None;
+    let (Some(reader), Some(staged)) = (copy.reader.as_mut(), copy.staged.as_mut()) else {
+        return;
+    };
+    let mut result = reader.feed(data);
+    for batch in reader.take_batches() {
+        if result.is_err() {
+            break;
         }
+        result = staged.push(batch).await;
+    }
+    if let Err(e) = result {
+        copy.error = Some(e.into());
+        // Dropping the staged rows deletes what was spilled.
+        copy.reader = None;
+        copy.staged = None;
     }
 }
 
 /// Finishes a COPY FROM: every row or none.
-pub async fn finish(session: &Session, copy: CopyIn) -> Result<u64, PgError> {
+pub async fn finish(copy: CopyIn) -> Result<u64, PgError> {
     if let Some(error) = copy.error {
         return Err(error);
     }
-    let reader = copy
-        .reader
-        .ok_or_else(|| PgError::new(code::PROTOCOL_VIOLATION, "COPY was not started"))?;
+    let (Some(reader), Some(mut staged)) = (copy.reader, copy.staged) else {
+        return Err(PgError::new(
+            code::PROTOCOL_VIOLATION,
+            "COPY was not started",
+        ));
+    };
     let (_, batches) = reader.finish()?;
-    Ok(session.shared.engine.append(&copy.table, batches).await?)
+    for batch in batches {
+        staged.push(batch).await?;
+    }
+    Ok(staged.commit().await?)
 }

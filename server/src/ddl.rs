@@ -211,7 +211,7 @@ fn parse_period(text: &str) -> Option<u64> {
         };
     }
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return None;
     }
     let mut total = 0u64;
@@ -342,7 +342,16 @@ mod tests {
         assert_eq!(parse_period("00:10:00"), Some(600));
         assert_eq!(parse_period("PT1H10M"), Some(4200));
         assert_eq!(parse_period("pt90s"), Some(90));
-        for bad in ["", "ten minutes", "10", "5 fortnights", "PT", "PT10", "1:99", "PTXM"] {
+        for bad in [
+            "",
+            "ten minutes",
+            "10",
+            "5 fortnights",
+            "PT",
+            "PT10",
+            "1:99",
+            "PTXM",
+        ] {
             assert_eq!(parse_period(bad), None, "{bad}");
         }
     }

@@ -10,6 +10,7 @@ mod copy;
 mod ddl;
 mod error;
 mod params;
+mod results;
 mod server;
 mod session;
 mod set;

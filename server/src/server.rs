@@ -1,9 +1,9 @@
 //! Process lifecycle: open the data directory, accept connections, shut down cleanly.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use henge_ingest::{Engine, EngineOptions};
+use henge_ingest::{Engine, EngineOptions, PersistPolicy};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -35,12 +35,17 @@ pub async fn serve(
     let options = EngineOptions {
         wal_fsync: config.wal_fsync,
         deep_storage: Some(config.deep_storage.clone()).filter(|url| !url.is_empty()),
+        ingest_memory: config.ingest_memory_bytes(),
+        ingest_wait: Duration::from_secs(config.ingest_wait_secs),
+        segment_rows: config.segment_rows.max(1),
     };
     let data_dir = config.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, &options))
         .await
         .map_err(|e| ServeError::Signal(std::io::Error::other(e)))??;
     let engine = Arc::new(engine);
+    // Before any hand-off could reuse the name of a file a crash left unpublished.
+    engine.remove_orphans().await;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -55,11 +60,12 @@ pub async fn serve(
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
 
-    let checkpointer = tokio::spawn(auto_checkpoint(
-        engine.clone(),
-        config.checkpoint_rows,
-        Duration::from_secs(config.checkpoint_interval_secs),
-    ));
+    let persister = tokio::spawn(engine.clone().run_persister(PersistPolicy {
+        rows: config.persist_rows,
+        bytes: config.persist_bytes.bytes_or(|| 256 << 20),
+        period: Duration::from_secs(config.persist_period_secs),
+    }));
+    let hand_off = tokio::spawn(engine.clone().run_hand_off());
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signal)?;
@@ -87,50 +93,9 @@ pub async fn serve(
         }
     }
     drop(listener);
-    checkpointer.abort();
+    persister.abort();
+    hand_off.abort();
     engine.close();
     tracing::info!("henge stopped");
     Ok(())
-}
-
-/// Runs a CHECKPOINT whenever `max_rows` rows are buffered, or rows have been buffered for
-/// `max_wait` (either trigger off when zero), so memory and the write-ahead log stay bounded
-/// without anyone asking.
-async fn auto_checkpoint(engine: Arc<Engine>, max_rows: usize, max_wait: Duration) {
-    if max_rows == 0 && max_wait.is_zero() {
-        return;
-    }
-    let mut buffered_since: Option<Instant> = None;
-    let mut ticker = tokio::time::interval(Duration::from_millis(250));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let rows = engine.buffered_rows();
-        if rows == 0 {
-            buffered_since = None;
-            continue;
-        }
-        let since = *buffered_since.get_or_insert_with(Instant::now);
-        let full = max_rows > 0 && rows >= max_rows;
-        let old = !max_wait.is_zero() && since.elapsed() >= max_wait;
-        if !(full || old) {
-            continue;
-        }
-        match engine.checkpoint().await {
-            Ok(report) => {
-                tracing::info!(
-                    rows = report.rows,
-                    segments = report.segments,
-                    reason = if full { "rows" } else { "age" },
-                    "automatic checkpoint"
-                );
-                buffered_since = None;
-            }
-            Err(e) => {
-                // The rows stay buffered and logged; try again after a pause.
-                tracing::error!(error = %e, "automatic checkpoint failed");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        }
-    }
 }

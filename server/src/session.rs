@@ -21,9 +21,9 @@ use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
-use futures::stream;
+use futures::{stream, StreamExt};
 use henge_ingest::copy::CopyReader;
-use henge_ingest::{Engine, Table};
+use henge_ingest::{Engine, StagedWrite};
 use henge_planner::options::HengeOptions;
 use henge_planner::pg::rewrite;
 use henge_planner::Settings;
@@ -45,10 +45,11 @@ pub struct Shared {
     pub query_runtime: tokio::runtime::Handle,
 }
 
-/// A COPY FROM STDIN in progress: the parser, or the error that stopped it.
+/// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
+/// stopped it.
 pub struct CopyIn {
-    pub table: Arc<Table>,
     pub reader: Option<CopyReader>,
+    pub staged: Option<StagedWrite>,
     pub error: Option<PgError>,
 }
 
@@ -57,6 +58,8 @@ pub struct Session {
     pub shared: Arc<Shared>,
     pub ctx: SessionContext,
     pub copy_in: Mutex<Option<CopyIn>>,
+    /// Cancels the session's result streams (cancel requests, `pg_cancel_backend`).
+    pub canceler: Arc<crate::results::Canceler>,
     /// PostgreSQL's session parameters (`statement_timeout`, `TimeZone`, `search_path` …).
     pub settings: Arc<Settings>,
     /// Inside a transaction block: the values `SET LOCAL` replaced, to restore at its end.
@@ -180,6 +183,7 @@ impl Session {
             shared,
             ctx,
             copy_in: Mutex::new(None),
+            canceler: Arc::default(),
             settings,
             local: Mutex::new(None),
         }
@@ -495,7 +499,22 @@ impl Session {
         }
     }
 
-    /// Runs a plan to completion and encodes its rows.
+    /// Starts a query and streams its batches, within `statement_timeout`; a cancel
+    /// request for the session ends the stream.
+    pub async fn stream(
+        &self,
+        df: DataFrame,
+    ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
+        crate::results::stream_batches(
+            df,
+            &self.shared.query_runtime,
+            &self.canceler,
+            self.settings.statement_timeout(),
+        )
+        .await
+    }
+
+    /// Runs a plan: statements to completion, queries as a stream of encoded rows.
     pub async fn run_plan(
         &self,
         plan: LogicalPlan,
@@ -509,9 +528,26 @@ impl Session {
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let Some(tag) = tag else {
+            let fields = Arc::new(fields(&schema, formats));
+            let zone = self.settings.time_zone();
+            let encoding = fields.clone();
+            let rows = self.stream(df).await?.flat_map(move |batch| {
+                let rows = batch.and_then(|b| encode_rows(&[b], &encoding, &zone));
+                match rows {
+                    Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
+                    Err(e) => stream::iter([Err(e.into())]).right_stream(),
+                }
+            });
+            let mut response = QueryResponse::new(fields, rows);
+            if explain {
+                response.set_command_tag("EXPLAIN");
+            }
+            return Ok(Response::Query(response));
+        };
         let batches = self.collect(df).await?;
         match tag {
-            Some("INSERT") => {
+            "INSERT" => {
                 let rows: u64 = batches
                     .iter()
                     .filter(|b| b.num_columns() > 0)
@@ -524,17 +560,7 @@ impl Session {
                     Tag::new("INSERT").with_oid(0).with_rows(rows as usize),
                 ))
             }
-            Some(tag) => Ok(Response::Execution(Tag::new(tag))),
-            None => {
-                let fields = Arc::new(fields(&schema, formats));
-                let rows = encode_rows(&batches, &fields, &self.settings.time_zone())?;
-                let mut response =
-                    QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
-                if explain {
-                    response.set_command_tag("EXPLAIN");
-                }
-                Ok(Response::Query(response))
-            }
+            tag => Ok(Response::Execution(Tag::new(tag))),
         }
     }
 }

@@ -332,13 +332,16 @@ async fn wait_until_published(client: &Client, table: &str, rows: i64) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn checkpoints_run_by_themselves_on_row_count_and_age() {
-    let server = TestServer::start_with_config(Some(
-        "checkpoint_rows = 100\ncheckpoint_interval_secs = 2\n",
-    ));
+async fn rows_are_persisted_and_handed_off_by_themselves_on_row_count_and_age() {
+    let server =
+        TestServer::start_with_config(Some("persist_rows = 100\npersist_period_secs = 2\n"));
     let client = server.connect().await;
+    // A window period of zero: a chunk in the past is handed off as soon as it is persisted.
     client
-        .batch_execute("CREATE TABLE a (ts TIMESTAMP NOT NULL, v INT) WITH (time_column = 'ts')")
+        .batch_execute(
+            "CREATE TABLE a (ts TIMESTAMP NOT NULL, v INT) \
+             WITH (time_column = 'ts', window_period = '0 seconds')",
+        )
         .await
         .unwrap();
     let values: Vec<String> = (0..150).map(|i| format!("('2024-01-01', {i})")).collect();

@@ -307,9 +307,8 @@ impl MetadataStore {
     pub fn persist(&self, pieces: Vec<SegmentMeta>, wal_start: u64) -> Result<Vec<SegmentMeta>> {
         self.change(|state| {
             let ids: Vec<u64> = state.tables.values().map(|t| t.id).collect();
-            let (kept, orphans): (Vec<_>, Vec<_>) = pieces
-                .into_iter()
-                .partition(|s| ids.contains(&s.table_id));
+            let (kept, orphans): (Vec<_>, Vec<_>) =
+                pieces.into_iter().partition(|s| ids.contains(&s.table_id));
             state.pieces.extend(kept);
             state.wal_start = state.wal_start.max(wal_start);
             Ok(orphans)

@@ -1,8 +1,9 @@
 //! COPY … FROM STDIN: PostgreSQL's text and CSV formats, parsed incrementally as the client
 //! sends data, into Arrow batches of the target table.
 //!
-//! Nothing is written while parsing: the caller appends the finished batches in one
-//! statement, so a bad line anywhere loads nothing.
+//! The parser writes nothing itself: the caller takes the batches as they fill and stages
+//! them ([`crate::stage`]), committing only at the end of the input, so a bad line
+//! anywhere loads nothing.
 
 mod csv;
 mod text;
@@ -180,7 +181,14 @@ impl CopyReader {
         Ok(())
     }
 
-    /// Ends the input: parses a last record without a newline and returns every row.
+    /// Batches of the rows parsed so far, handed over: the caller stages them as the input
+    /// arrives instead of holding the whole input in memory.
+    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        self.builder.take_batches()
+    }
+
+    /// Ends the input: parses a last record without a newline and returns every row not
+    /// yet taken.
     pub fn finish(mut self) -> Result<(u64, Vec<RecordBatch>)> {
         if !self.finished && !self.pending.is_empty() {
             if self.options.format == CopyFormat::Csv {

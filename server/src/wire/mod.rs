@@ -13,7 +13,6 @@ use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
     ServerParameterProvider, StartupHandler,
 };
-use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -39,6 +38,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use crate::copy;
 use crate::error::{code, PgError};
 use crate::params;
+use crate::results::Canceler;
 use crate::session::{parse, Command, Prepared, Session, Shared};
 use crate::set;
 use datafusion::sql::sqlparser::ast::{Statement, TransactionMode};
@@ -53,30 +53,39 @@ pub const DATABASE: &str = "henge";
 pub struct Frontend {
     shared: Arc<Shared>,
     manager: Arc<ConnectionManager>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<HengeCancelHandler>,
     pids: Arc<RandomPidSecretKeyGenerator>,
     backends: Arc<Backends>,
 }
 
-/// Every live connection's cancel handle by process id, for `pg_cancel_backend`.
+/// Every live connection's cancel handles by process id, for cancel requests and
+/// `pg_cancel_backend`: pgwire's, which stops a statement still being prepared, and the
+/// session's, which stops its results while they stream.
 #[derive(Debug, Default)]
-pub struct Backends(Mutex<HashMap<i32, Weak<ConnectionHandle>>>);
+pub struct Backends(Mutex<HashMap<i32, BackendHandles>>);
+
+/// One connection's cancel handles.
+type BackendHandles = (Weak<ConnectionHandle>, Weak<Canceler>);
 
 impl Backends {
-    fn register(&self, pid: i32, handle: &Arc<ConnectionHandle>) {
+    fn register(&self, pid: i32, handle: &Arc<ConnectionHandle>, canceler: &Arc<Canceler>) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, h| h.strong_count() > 0);
-        map.insert(pid, Arc::downgrade(handle));
+        map.retain(|_, (h, _)| h.strong_count() > 0);
+        map.insert(pid, (Arc::downgrade(handle), Arc::downgrade(canceler)));
     }
 
     /// Asks a connection to cancel its running query; false if no such connection.
     fn cancel(&self, pid: i32) -> bool {
-        let handle = {
+        let handles = {
             let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(&pid).and_then(Weak::upgrade)
+            map.get(&pid)
+                .and_then(|(h, c)| Some((h.upgrade()?, c.upgrade())))
         };
-        match (handle, tokio::runtime::Handle::try_current()) {
-            (Some(handle), Ok(runtime)) => {
+        match (handles, tokio::runtime::Handle::try_current()) {
+            (Some((handle, canceler)), Ok(runtime)) => {
+                if let Some(canceler) = canceler {
+                    canceler.cancel();
+                }
                 runtime.spawn(async move { handle.cancel().await });
                 true
             }
@@ -85,15 +94,36 @@ impl Backends {
     }
 }
 
+/// Cancel requests: checked against the connection's secret key by pgwire, then applied
+/// to the statement and to its streaming results.
+#[derive(Debug)]
+pub struct HengeCancelHandler {
+    manager: Arc<ConnectionManager>,
+    backends: Arc<Backends>,
+}
+
+#[async_trait]
+impl pgwire::api::cancel::CancelHandler for HengeCancelHandler {
+    async fn on_cancel_request(&self, request: pgwire::messages::cancel::CancelRequest) {
+        if self.manager.cancel(request.pid, &request.secret_key).await {
+            self.backends.cancel(request.pid);
+        }
+    }
+}
+
 impl Frontend {
     pub fn new(shared: Arc<Shared>) -> Frontend {
         let manager = Arc::new(ConnectionManager::new());
+        let backends: Arc<Backends> = Arc::default();
         Frontend {
             shared,
-            cancel: Arc::new(DefaultCancelHandler::new(manager.clone())),
+            cancel: Arc::new(HengeCancelHandler {
+                manager: manager.clone(),
+                backends: backends.clone(),
+            }),
             manager,
             pids: Arc::new(RandomPidSecretKeyGenerator::default()),
-            backends: Arc::default(),
+            backends,
         }
     }
 
@@ -118,7 +148,7 @@ impl Frontend {
 /// pgwire's view of one connection's handlers.
 pub struct ConnectionHandlers {
     connection: Arc<Connection>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<HengeCancelHandler>,
 }
 
 impl PgWireServerHandlers for ConnectionHandlers {
@@ -208,7 +238,7 @@ impl StartupHandler for Connection {
         let (pid, secret) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, secret.clone());
         let (handle, guard) = self.manager.register(pid, secret);
-        self.backends.register(pid, &handle);
+        self.backends.register(pid, &handle, &self.session.canceler);
         let backends = self.backends.clone();
         functions::register_backend(&self.session.ctx, pid, move |pid| backends.cancel(pid));
         client
@@ -680,13 +710,21 @@ impl CopyHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut state = self
+        // Taken out while the rows are staged (which may wait for memory), put back after:
+        // a connection's COPY messages come one at a time.
+        let taken = self
             .session
             .copy_in
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(copy) = state.as_mut() {
-            copy::feed(copy, &copy_data.data);
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut copy) = taken {
+            copy::feed(&mut copy, &copy_data.data).await;
+            *self
+                .session
+                .copy_in
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(copy);
         }
         Ok(())
     }
@@ -704,7 +742,7 @@ impl CopyHandler for Connection {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| PgError::new(code::PROTOCOL_VIOLATION, "no COPY in progress"))?;
-        let rows = copy::finish(&self.session, copy).await?;
+        let rows = copy::finish(copy).await?;
         client
             .send(PgWireBackendMessage::CommandComplete(
                 Tag::new("COPY").with_rows(rows as usize).into(),

@@ -1,0 +1,155 @@
+//! Results stream: a query's batches go to the client as DataFusion produces them, through
+//! a channel of two batches, so no result is ever collected in memory. The query runs on
+//! the query runtime; dropping the stream (the client went away) aborts it there, and a
+//! cancel request or `statement_timeout` ends it with SQLSTATE 57014 wherever it is.
+
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use futures::stream::{self, BoxStream, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{code, PgError};
+
+/// Batches a query has produced but the client has not yet taken, at most.
+const IN_FLIGHT: usize = 2;
+
+/// The cancel switches of one session's running result streams.
+#[derive(Debug, Default)]
+pub struct Canceler(Mutex<Vec<oneshot::Sender<()>>>);
+
+impl Canceler {
+    /// A switch for one more stream.
+    fn arm(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut armed = self.0.lock();
+        armed.retain(|tx| !tx.is_closed());
+        armed.push(tx);
+        rx
+    }
+
+    /// Cancels every stream of the session that is still running.
+    pub fn cancel(&self) {
+        for tx in self.0.lock().drain(..) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Aborts the query's task when the stream is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct State {
+    batches: mpsc::Receiver<datafusion::error::Result<RecordBatch>>,
+    _task: AbortOnDrop,
+    cancel: Option<oneshot::Receiver<()>>,
+    deadline: Option<tokio::time::Instant>,
+    done: bool,
+}
+
+fn canceled(timeout: bool) -> PgError {
+    PgError::new(
+        code::QUERY_CANCELED,
+        if timeout {
+            "canceling statement due to statement timeout"
+        } else {
+            "canceling statement due to user request"
+        },
+    )
+}
+
+enum Event {
+    Cancel(bool),
+    Timeout,
+    Batch(Option<datafusion::error::Result<RecordBatch>>),
+}
+
+impl State {
+    async fn next(&mut self) -> Option<Result<RecordBatch, PgError>> {
+        if self.done {
+            return None;
+        }
+        let item = loop {
+            let deadline = self.deadline;
+            let timeout = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cancel = async {
+                match self.cancel.as_mut() {
+                    Some(rx) => rx.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
+                biased;
+                requested = cancel => Event::Cancel(requested),
+                _ = timeout => Event::Timeout,
+                item = self.batches.recv() => Event::Batch(item),
+            };
+            match event {
+                Event::Cancel(true) => break Some(Err(canceled(false))),
+                // The session dropped its switches: nothing can cancel this one now.
+                Event::Cancel(false) => self.cancel = None,
+                Event::Timeout => break Some(Err(canceled(true))),
+                Event::Batch(item) => break item.map(|r| r.map_err(PgError::from)),
+            }
+        };
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+/// Runs `df` on `runtime` and streams its batches. The first batch (or the error that
+/// comes instead) is awaited before returning, so that errors found while starting the
+/// query are reported before any row description is sent.
+pub async fn stream_batches(
+    df: DataFrame,
+    runtime: &tokio::runtime::Handle,
+    canceler: &Canceler,
+    timeout: Duration,
+) -> Result<BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
+    let (tx, rx) = mpsc::channel(IN_FLIGHT);
+    let task = runtime.spawn(async move {
+        let mut batches = match df.execute_stream().await {
+            Ok(batches) => batches,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        while let Some(batch) = batches.next().await {
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let mut state = State {
+        batches: rx,
+        _task: AbortOnDrop(task),
+        cancel: Some(canceler.arm()),
+        deadline: (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout),
+        done: false,
+    };
+    let first = match state.next().await {
+        Some(Err(e)) => return Err(e),
+        first => first,
+    };
+    let rest = stream::unfold(state, |mut state| async move {
+        state.next().await.map(|item| (item, state))
+    });
+    Ok(stream::iter(first).chain(rest).boxed())
+}
