@@ -113,12 +113,17 @@ impl RealtimeBuffer {
         segments: Vec<SegmentMeta>,
         pieces: Vec<SegmentMeta>,
     ) -> RealtimeBuffer {
+        // Pieces found at start count as written now: their chunks get a whole window
+        // period for late rows again before hand-off.
+        let now = Instant::now();
+        let last_write = pieces.iter().map(|p| (p.start, now)).collect();
         RealtimeBuffer {
             def,
             schema,
             state: RwLock::new(State {
                 segments,
                 pieces,
+                last_write,
                 ..State::default()
             }),
         }

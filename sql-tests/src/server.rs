@@ -58,6 +58,8 @@ pub struct TestServer {
     data_dir: tempfile::TempDir,
     /// A configuration file passed with `--config`.
     config: Option<PathBuf>,
+    /// Extra environment variables of the process (`HENGE_FAIL_AT`).
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -79,9 +81,36 @@ impl TestServer {
             addr: free_port(),
             data_dir,
             config,
+            env: Vec::new(),
         };
         server.spawn();
         server
+    }
+
+    /// Restarts the server (killing it first if it runs) with `HENGE_FAIL_AT` set to
+    /// `point`, or unset with `None`: the process then aborts when it reaches that step.
+    pub fn restart_failing_at(&mut self, point: Option<&str>) {
+        self.kill();
+        self.env.retain(|(k, _)| k != "HENGE_FAIL_AT");
+        if let Some(point) = point {
+            self.env.push(("HENGE_FAIL_AT".into(), point.into()));
+        }
+        self.spawn();
+    }
+
+    /// Waits up to `within` for the process to exit by itself; whether it did.
+    pub fn exited_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => {
+                    self.child = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        false
     }
 
     /// The address clients connect to.
@@ -128,6 +157,7 @@ impl TestServer {
                 "HENGE_LOG",
                 std::env::var("HENGE_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .spawn()
             .expect("start henge");

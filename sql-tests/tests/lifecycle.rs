@@ -1,0 +1,294 @@
+//! The segment lifecycle over the wire: large statements staged on disk and made visible at
+//! once, rows persisted and handed off, and `kill -9` (a failure-injection switch,
+//! `HENGE_FAIL_AT`) at every step of it, with readers checking counts while it happens:
+//! nothing acknowledged is lost, nothing is seen twice, no statement is half applied, and
+//! no file is left behind.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::SinkExt;
+use henge_sql_tests::server::TestServer;
+use tokio_postgres::Client;
+
+/// A budget small enough that a statement of a few MB spills (the stage is 1 MiB), with
+/// no automatic persist and a window period that keeps chunks open: the steps run when the
+/// test says so.
+const CONFIG: &str =
+    "ingest_memory = \"8MB\"\npersist_rows = 0\npersist_bytes = 0\npersist_period_secs = 0\n";
+
+const CREATE: &str = "CREATE TABLE ev (ts TIMESTAMP NOT NULL, id BIGINT NOT NULL, page TEXT) \
+                      WITH (time_column = 'ts', segment_granularity = 'day', window_period = '1 hour')";
+
+/// COPY text lines for ids `from..to`, spread over four days.
+fn lines(from: i64, to: i64) -> String {
+    (from..to)
+        .map(|i| {
+            format!(
+                "2024-01-0{} {:02}:{:02}:{:02}\t{i}\tpage{}\n",
+                1 + i % 4,
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60,
+                i % 17
+            )
+        })
+        .collect()
+}
+
+async fn copy(client: &Client, data: String) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in("COPY ev FROM STDIN").await?;
+    futures::pin_mut!(sink);
+    for piece in data.into_bytes().chunks(256 << 10) {
+        sink.send(Bytes::copy_from_slice(piece)).await?;
+    }
+    sink.finish().await
+}
+
+/// Count, distinct ids and sum of ids.
+async fn totals(client: &Client) -> Result<(i64, i64, i64), tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT id), coalesce(sum(id), 0)::BIGINT FROM ev",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1), row.get(2)))
+}
+
+fn expected(n: i64) -> (i64, i64, i64) {
+    (n, n, n * (n - 1) / 2)
+}
+
+async fn states(client: &Client) -> Vec<(String, i64)> {
+    client
+        .query(
+            "SELECT state, count(*) FROM sys.segments WHERE \"table\" = 'ev' GROUP BY state ORDER BY state",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_copy_is_staged_on_disk_and_visible_all_at_once() {
+    let mut server = TestServer::start_with_config(Some(CONFIG));
+    let client = server.connect().await;
+    client.batch_execute(CREATE).await.unwrap();
+    assert_eq!(copy(&client, lines(0, 200_000)).await.unwrap(), 200_000);
+    assert_eq!(totals(&client).await.unwrap(), expected(200_000));
+    // The rows never sat in memory: they are persisted pieces.
+    let row = client
+        .query_one(
+            "SELECT buffered_rows, persisted_rows, persisted_pieces > 0 FROM sys.ingest WHERE \"table\" = 'ev'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, bool>(2)
+        ),
+        (0, 200_000, true)
+    );
+    let row = client
+        .query_one(
+            "SELECT memory_budget, wal_bytes >= 0 FROM sys.ingest WHERE \"table\" IS NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, bool>(1)),
+        (8 << 20, true)
+    );
+
+    // A bad value near the end fails the whole statement with its line; nothing of it
+    // is visible, and its spilled files are gone.
+    let before = files(&server.data_dir().join("segments"));
+    let mut data = lines(200_000, 350_000);
+    data.push_str("2024-01-01 00:00:00\tnot a number\tx\n");
+    let error = copy(&client, data).await.unwrap_err();
+    let db = error.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "22P02");
+    assert!(db.message().contains("line 150001"), "{}", db.message());
+    assert_eq!(totals(&client).await.unwrap(), expected(200_000));
+    assert_eq!(files(&server.data_dir().join("segments")), before);
+
+    // After kill -9 the pieces are read from disk; CHECKPOINT merges each day's pieces into
+    // one segment.
+    server.kill_and_restart();
+    let client = server.connect().await;
+    assert_eq!(totals(&client).await.unwrap(), expected(200_000));
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(states(&client).await, vec![("published".to_owned(), 4)]);
+    assert_eq!(totals(&client).await.unwrap(), expected(200_000));
+    assert_eq!(files(&server.data_dir().join("segments")), 4);
+
+    // INSERT … SELECT of any size is staged the same way.
+    client
+        .batch_execute("CREATE TABLE copy2 (ts TIMESTAMP NOT NULL, id BIGINT NOT NULL, page TEXT) WITH (time_column = 'ts')")
+        .await
+        .unwrap();
+    let n = client
+        .execute("INSERT INTO copy2 SELECT * FROM ev", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 200_000);
+    let row = client
+        .query_one(
+            "SELECT buffered_rows, persisted_rows FROM sys.ingest WHERE \"table\" = 'copy2'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 200_000));
+}
+
+/// Kills the server at `point` while readers check that every answer is between the rows
+/// acknowledged before and after; then checks the data directory after a restart.
+async fn crash_at(point: &str, trigger: &str) {
+    let mut server = TestServer::start_with_config(Some(CONFIG));
+    let client = server.connect().await;
+    client.batch_execute(CREATE).await.unwrap();
+    // Published segments, pieces and rows in memory, all at once.
+    copy(&client, lines(0, 20_000)).await.unwrap();
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    copy(&client, lines(20_000, 120_000)).await.unwrap();
+    copy(&client, lines(120_000, 121_000)).await.unwrap();
+    let acknowledged = Arc::new(AtomicI64::new(121_000));
+    server.restart_failing_at(Some(point));
+    let client = server.connect().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let client = server.connect().await;
+        let (stop, acknowledged) = (stop.clone(), acknowledged.clone());
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let low = acknowledged.load(Ordering::SeqCst);
+                let Ok((count, distinct, _)) = totals(&client).await else {
+                    break; // the server died
+                };
+                assert_eq!(count, distinct, "a row seen twice");
+                assert!(count >= low, "saw {count} rows with {low} acknowledged");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    // Writes keep coming until the server dies.
+    let writer = {
+        let client = server.connect().await;
+        let acknowledged = acknowledged.clone();
+        tokio::spawn(async move {
+            let mut next = 121_000;
+            loop {
+                let values: Vec<String> = (next..next + 100)
+                    .map(|i| format!("('2024-01-0{} 12:00:00', {i}, 'w')", 1 + i % 4))
+                    .collect();
+                if client
+                    .batch_execute(&format!("INSERT INTO ev VALUES {}", values.join(", ")))
+                    .await
+                    .is_err()
+                {
+                    return next;
+                }
+                next += 100;
+                acknowledged.store(next, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let outcome = match trigger {
+        "copy" => copy(&client, lines(1_000_000, 1_300_000)).await.map(|_| ()),
+        sql => client.batch_execute(sql).await,
+    };
+    assert!(
+        outcome.is_err(),
+        "{point}: the statement should not be acknowledged"
+    );
+    assert!(
+        server.exited_within(Duration::from_secs(20)),
+        "{point}: the failure point was not reached"
+    );
+    let written = writer.await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    reader.await.unwrap();
+
+    server.restart_failing_at(None);
+    let client = server.connect().await;
+    let (count, distinct, sum) = totals(&client).await.unwrap();
+    // Every acknowledged INSERT is there; the one in flight may or may not be; the COPY
+    // that was cut off is not there at all.
+    let acked = acknowledged.load(Ordering::SeqCst);
+    assert_eq!(count, distinct, "{point}: a row is there twice");
+    assert!(
+        count == acked || count == written + 100 && written == acked,
+        "{point}: {count} rows, {acked} acknowledged"
+    );
+    assert_eq!(sum, count * (count - 1) / 2, "{point}: rows differ");
+    // Everything can still be handed off, and nothing is left behind but the segments.
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(totals(&client).await.unwrap(), (count, distinct, sum));
+    let published: i64 = client
+        .query_one(
+            "SELECT count(*) FROM sys.segments WHERE \"table\" = 'ev'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        states(&client).await,
+        vec![("published".to_owned(), published)]
+    );
+    assert_eq!(
+        files(&server.data_dir().join("segments")) as i64,
+        published,
+        "{point}: files left behind"
+    );
+    assert_eq!(
+        files(&server.data_dir().join("deep")) as i64,
+        published,
+        "{point}: files left behind in deep storage"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_mid_persist() {
+    crash_at("persist.written", "CHECKPOINT").await;
+    crash_at("persist.recorded", "CHECKPOINT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_mid_merge_and_upload() {
+    crash_at("handoff.merged", "CHECKPOINT").await;
+    crash_at("handoff.uploaded", "CHECKPOINT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_after_publish_and_mid_delete() {
+    crash_at("handoff.published", "CHECKPOINT").await;
+    crash_at("handoff.deleting:2", "CHECKPOINT").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_mid_copy() {
+    crash_at("stage.spilled:3", "copy").await;
+    crash_at("stage.committing", "copy").await;
+}
