@@ -23,4 +23,4 @@ pub mod system;
 pub mod table;
 
 pub use pg::Settings;
-pub use session::{new_context, CATALOG, SCHEMA};
+pub use session::{new_context, query_runtime, CATALOG, SCHEMA};

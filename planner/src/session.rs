@@ -3,7 +3,11 @@
 use std::sync::Arc;
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::error::Result;
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use henge_ingest::Engine;
 
@@ -19,12 +23,28 @@ pub const CATALOG: &str = "henge";
 /// The schema every table lives in.
 pub const SCHEMA: &str = "public";
 
+/// What every session's queries share: `memory` bytes for sorts, joins and aggregations,
+/// fairly split among the queries that spill (DataFusion's `FairSpillPool`), and
+/// `spill_dir` for what they spill.
+pub fn query_runtime(memory: usize, spill_dir: &std::path::Path) -> Result<Arc<RuntimeEnv>> {
+    std::fs::create_dir_all(spill_dir)?;
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory.max(1 << 20))))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
+        )
+        .build_arc()
+}
+
 /// A fresh query context over the engine's tables, with PostgreSQL's SQL dialect and
-/// catalogs; `settings` are the session's parameters (`current_setting`, `pg_settings`).
+/// catalogs; `settings` are the session's parameters (`current_setting`, `pg_settings`),
+/// `runtime` the memory pool and spill space shared by every session ([`query_runtime`]).
 pub fn new_context(
     engine: Arc<Engine>,
     target_partitions: usize,
     settings: Arc<Settings>,
+    runtime: Arc<RuntimeEnv>,
 ) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
@@ -39,6 +59,7 @@ pub fn new_context(
         .with_option_extension(HengeOptions::default());
     let state = SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime)
         .with_default_features()
         .build();
     // Aggregations are pushed into scans after DataFusion has answered what it can from

@@ -386,7 +386,12 @@ async fn pushdown_answers_equal_plain_datafusion() {
             engine.checkpoint().await.unwrap();
         }
     }
-    let henge = henge_planner::new_context(engine.clone(), 3, Default::default());
+    let henge = henge_planner::new_context(
+        engine.clone(),
+        3,
+        Default::default(),
+        Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
+    );
     let config = SessionConfig::new()
         .with_target_partitions(3)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL");

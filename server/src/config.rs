@@ -35,6 +35,9 @@ pub struct Config {
     pub persist_period_secs: u64,
     /// Rows of a segment made by a hand-off; more become more partitions.
     pub segment_rows: usize,
+    /// Memory that queries' sorts, joins and aggregations may take together before they
+    /// spill to disk: a size, or "auto".
+    pub query_memory: ByteSize,
     /// Partitions per query; 0 = one per core.
     pub query_parallelism: usize,
     /// Log filter (EnvFilter syntax).
@@ -54,6 +57,7 @@ impl Default for Config {
             persist_bytes: ByteSize::Bytes(256 << 20),
             persist_period_secs: 600,
             segment_rows: 5_000_000,
+            query_memory: ByteSize::Auto,
             query_parallelism: 0,
             log: "info".into(),
         }
@@ -108,6 +112,12 @@ impl Config {
             let ram = physical_memory().unwrap_or(8 << 30);
             (ram / 8).min(4 << 30)
         })
+    }
+
+    /// The query memory pool in bytes, resolving "auto" to RAM / 4.
+    pub fn query_memory_bytes(&self) -> usize {
+        self.query_memory
+            .bytes_or(|| physical_memory().unwrap_or(8 << 30) / 4)
     }
 
     /// Partitions per query, resolving 0 to the number of cores.

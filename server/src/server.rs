@@ -52,10 +52,16 @@ pub async fn serve(
             addr: config.listen,
             source,
         })?;
+    // Spill files of a previous run are useless now.
+    let spill_dir = config.data_dir.join("tmp");
+    let _ = std::fs::remove_dir_all(&spill_dir);
+    let query_env = henge_planner::query_runtime(config.query_memory_bytes(), &spill_dir)
+        .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.to_string())))?;
     let frontend = Frontend::new(Arc::new(Shared {
         engine: engine.clone(),
         parallelism: config.parallelism(),
         query_runtime,
+        query_env,
     }));
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");

@@ -43,6 +43,8 @@ pub struct Shared {
     /// Runtime queries execute on, apart from the one serving connections, so a busy
     /// query never starves the protocol (new connections, cancel requests).
     pub query_runtime: tokio::runtime::Handle,
+    /// The memory pool (`query_memory`) and spill directory every query shares.
+    pub query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
@@ -177,8 +179,12 @@ fn is_query_like(command: &Command) -> bool {
 impl Session {
     pub fn new(shared: Arc<Shared>) -> Session {
         let settings = Arc::new(Settings::new());
-        let ctx =
-            henge_planner::new_context(shared.engine.clone(), shared.parallelism, settings.clone());
+        let ctx = henge_planner::new_context(
+            shared.engine.clone(),
+            shared.parallelism,
+            settings.clone(),
+            shared.query_env.clone(),
+        );
         Session {
             shared,
             ctx,

@@ -292,3 +292,43 @@ async fn kill_mid_copy() {
     crash_at("stage.spilled:3", "copy").await;
     crash_at("stage.committing", "copy").await;
 }
+
+/// A sort larger than `query_memory` spills to disk instead of failing or growing.
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_spill_past_query_memory() {
+    let server = TestServer::start_with_config(Some("query_memory = \"32MB\"\n"));
+    let client = server.connect().await;
+    client.batch_execute(CREATE).await.unwrap();
+    const N: i64 = 400_000;
+    copy(&client, lines(0, N)).await.unwrap();
+    // Each row carries a 32-character hash through the sort.
+    let sql = "SELECT sum(id * r) + sum(length(h)) FROM \
+               (SELECT id, md5(id::text) AS h, row_number() OVER (ORDER BY id DESC) AS r FROM ev) s";
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN ANALYZE {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    let plan = plan.join("\n");
+    let spills: Vec<u64> = plan
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(spills.iter().any(|&n| n > 0), "no spill in {plan}");
+    let answer: i64 = client
+        .query_one(&format!("SELECT ({sql})::BIGINT"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Row `id` is number N - id in descending order.
+    let expected: i64 = (0..N).map(|id| id * (N - id)).sum::<i64>() + 32 * N;
+    assert_eq!(answer, expected);
+}
