@@ -275,6 +275,14 @@ impl RealtimeBuffer {
         state.pieces.extend(pieces);
     }
 
+    /// Forgets published segments whose files are about to be deleted (overshadowed ones).
+    pub fn forget(&self, segments: &[SegmentMeta]) {
+        self.state
+            .write()
+            .segments
+            .retain(|s| !segments.contains(s));
+    }
+
     /// Whether no row has reached the chunk starting at `start` for `period`.
     pub fn quiet_for(&self, start: i64, period: std::time::Duration) -> bool {
         self.state

@@ -76,6 +76,8 @@ pub struct EngineOptions {
     pub ingest_wait: Duration,
     /// Rows of a segment made by a hand-off (more become more partitions).
     pub segment_rows: usize,
+    /// Intervals with this many published segments are compacted by themselves (0: never).
+    pub compact_segments: usize,
 }
 
 impl Default for EngineOptions {
@@ -86,6 +88,7 @@ impl Default for EngineOptions {
             ingest_memory: 1 << 30,
             ingest_wait: Duration::from_secs(60),
             segment_rows: DEFAULT_SEGMENT_ROWS,
+            compact_segments: 4,
         }
     }
 }

@@ -143,22 +143,40 @@ impl Engine {
         pieces: &[SegmentMeta],
         made: &mut Vec<SegmentMeta>,
     ) -> Result<()> {
+        let (id, start, end) = (table.def.id, pieces[0].start, pieces[0].end);
+        let identity = |made: &[SegmentMeta]| self.metadata.next_identity(id, start, end, made);
+        self.merge(table, pieces, identity, "handoff.merged", made)
+            .await
+    }
+
+    /// Reads `sources` (segments or pieces of one interval) in order and writes their rows
+    /// as segments of at most the target size, with identities from `identity` (given the
+    /// segments made so far); each is pushed to `made` once its file exists, and uploaded.
+    /// At most one segment's rows (and one source's) are in memory at a time.
+    pub(crate) async fn merge(
+        &self,
+        table: &Arc<Table>,
+        sources: &[SegmentMeta],
+        identity: impl Fn(&[SegmentMeta]) -> (u64, u32),
+        point: &str,
+        made: &mut Vec<SegmentMeta>,
+    ) -> Result<()> {
         let limit = self.options.segment_rows.max(1);
         let mut group: Vec<RecordBatch> = Vec::new();
         let mut group_rows = 0usize;
-        let (start, end) = (pieces[0].start, pieces[0].end);
-        for (i, piece) in pieces.iter().enumerate() {
-            let name = piece.display_name(&table.def.name);
-            group.extend(self.cache.read(piece, &name, None).await?);
-            group_rows += piece.rows as usize;
-            let last = i + 1 == pieces.len();
+        let (start, end) = (sources[0].start, sources[0].end);
+        for (i, source) in sources.iter().enumerate() {
+            let name = source.display_name(&table.def.name);
+            group.extend(self.cache.read(source, &name, None).await?);
+            group_rows += source.rows as usize;
+            let last = i + 1 == sources.len();
             if group_rows < limit && !last {
                 continue;
             }
             let mut parts = split_rows(&group, limit, MAX_SEGMENT_VALUE_BYTES);
             group.clear();
             group_rows = 0;
-            // A part short of the target waits for the next piece's rows.
+            // A part short of the target waits for the next source's rows.
             if !last && parts.last().is_some_and(|p| rows_of(p) < limit) {
                 if let Some(rest) = parts.pop() {
                     group_rows = rows_of(&rest);
@@ -166,8 +184,7 @@ impl Engine {
                 }
             }
             for part in parts {
-                let (version, partition) =
-                    self.metadata.next_identity(table.def.id, start, end, made);
+                let (version, partition) = identity(made);
                 let mut segment = SegmentMeta {
                     table_id: table.def.id,
                     start,
@@ -180,7 +197,7 @@ impl Engine {
                 };
                 let contents = self.write_file(&table.def, &mut segment, part).await?;
                 made.push(segment.clone());
-                failpoint::hit("handoff.merged");
+                failpoint::hit(point);
                 self.cache.upload(&segment, contents).await?;
             }
         }

@@ -6,11 +6,13 @@
 //! ingest [`memory`] budget. Statements of any size go through [`stage`]. Rows then move on
 //! as in Druid's real-time nodes: [`persist`] writes them to local pieces and trims the
 //! log, [`handoff`] merges a closed chunk's pieces into published segments, and
-//! [`maintain`] runs both by itself.
+//! [`compact`] folds a chunk's small segments into a new version, and [`maintain`] runs
+//! all of them by itself.
 //! [`copy`] parses COPY input, [`rows`] turns text values into Arrow batches using the
 //! input rules of [`value`].
 
 pub mod buffer;
+pub mod compact;
 pub mod copy;
 pub mod engine;
 pub mod error;

@@ -1,7 +1,8 @@
 //! The background work that keeps memory and the log bounded without anyone asking: a
 //! persister that writes rows in memory to pieces when a chunk passes a row, byte or age
 //! threshold or the ingest memory budget is half used (or a writer waits for it), and a
-//! hand-off loop that merges and publishes chunks as they close.
+//! hand-off loop that merges and publishes chunks as they close and compacts intervals
+//! that have gathered many segments.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,12 +76,22 @@ impl Engine {
         }
     }
 
-    /// Runs the hand-off of closed chunks until the task is aborted.
+    /// Runs the hand-off of closed chunks, and compaction of intervals with many
+    /// segments, until the task is aborted.
     pub async fn run_hand_off(self: Arc<Self>) {
         loop {
             tokio::time::sleep(TICK * 4).await;
             if let Err(e) = self.hand_off(Due::Closed).await {
                 tracing::warn!(error = %e, "automatic hand-off failed; retrying later");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+            let min = self.options.compact_segments;
+            if min == 0 {
+                continue;
+            }
+            if let Err(e) = self.compact(None, min).await {
+                tracing::warn!(error = %e, "automatic compaction failed; retrying later");
                 tokio::time::sleep(RETRY).await;
             }
         }

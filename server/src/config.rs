@@ -35,6 +35,8 @@ pub struct Config {
     pub persist_period_secs: u64,
     /// Rows of a segment made by a hand-off; more become more partitions.
     pub segment_rows: usize,
+    /// Compact an interval by itself once it has this many published segments; 0 = never.
+    pub compact_segments: usize,
     /// Memory that queries' sorts, joins and aggregations may take together before they
     /// spill to disk: a size, or "auto".
     pub query_memory: ByteSize,
@@ -57,6 +59,7 @@ impl Default for Config {
             persist_bytes: ByteSize::Bytes(256 << 20),
             persist_period_secs: 600,
             segment_rows: 5_000_000,
+            compact_segments: 4,
             query_memory: ByteSize::Auto,
             query_parallelism: 0,
             log: "info".into(),

@@ -38,6 +38,7 @@ pub async fn serve(
         ingest_memory: config.ingest_memory_bytes(),
         ingest_wait: Duration::from_secs(config.ingest_wait_secs),
         segment_rows: config.segment_rows.max(1),
+        compact_segments: config.compact_segments,
     };
     let data_dir = config.data_dir.clone();
     let engine = tokio::task::spawn_blocking(move || Engine::open(&data_dir, &options))

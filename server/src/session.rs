@@ -75,6 +75,8 @@ pub enum Command {
     Sql(Box<Statement>),
     /// `CHECKPOINT`: move every buffered row into published segments now.
     Checkpoint,
+    /// `COMPACT [table]`: merge each interval's published segments into one new version.
+    Compact(Option<String>),
 }
 
 /// A statement parsed (and, for queries, planned) once and run many times.
@@ -108,7 +110,7 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     // catalog query: its rewrites are not safe for others.
     let all_catalog = commands.iter().all(|c| match c {
         Command::Sql(s) => rewrite::reads_catalog(s),
-        Command::Checkpoint => false,
+        Command::Checkpoint | Command::Compact(_) => false,
     });
     if all_catalog {
         if let Some(statements) = rewrite::parse_catalog_query(sql) {
@@ -147,6 +149,18 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
                 parser.next_token();
                 Command::Checkpoint
             }
+            Token::Word(word)
+                if word.quote_style.is_none() && word.value.eq_ignore_ascii_case("compact") =>
+            {
+                parser.next_token();
+                match parser.peek_token().token {
+                    Token::EOF | Token::SemiColon => Command::Compact(None),
+                    _ => {
+                        let name = parser.parse_object_name(false).map_err(syntax)?;
+                        Command::Compact(Some(crate::ddl::table_name(&name)?))
+                    }
+                }
+            }
             _ => Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?)),
         };
         commands.push(command);
@@ -172,7 +186,7 @@ fn is_query_like(command: &Command) -> bool {
                 | Statement::Explain { .. }
                 | Statement::ShowVariable { .. }
         ),
-        Command::Checkpoint => false,
+        Command::Checkpoint | Command::Compact(_) => false,
     }
 }
 
@@ -341,6 +355,15 @@ impl Session {
                 let report = self.shared.engine.checkpoint().await?;
                 tracing::debug!(segments = report.segments, rows = report.rows, "CHECKPOINT");
                 return Ok(Response::Execution(Tag::new("CHECKPOINT")));
+            }
+            Command::Compact(table) => {
+                let report = self.shared.engine.compact(table.as_deref(), 2).await?;
+                tracing::debug!(
+                    intervals = report.intervals,
+                    replaced = report.replaced,
+                    "COMPACT"
+                );
+                return Ok(Response::Execution(Tag::new("COMPACT")));
             }
             Command::Sql(statement) => statement.as_ref(),
         };

@@ -301,6 +301,20 @@ impl MetadataStore {
         })
     }
 
+    /// The version a rewrite of an interval (compaction) gives its segments: higher than
+    /// any published so far. It is taken for good when they are published.
+    pub fn fresh_version(&self) -> u64 {
+        self.lock().next_version
+    }
+
+    /// Forgets published segments (overshadowed ones whose files are about to be deleted).
+    pub fn forget(&self, segments: &[SegmentMeta]) -> Result<()> {
+        self.change(|state| {
+            state.segments.retain(|s| !segments.contains(s));
+            Ok(())
+        })
+    }
+
     /// Records persisted `pieces` (files already durable on local disk) and moves the log's
     /// replay start to `wal_start` (never backwards: 0 leaves it), in one atomic change.
     /// Pieces of tables dropped meanwhile are left out and returned, to be deleted.

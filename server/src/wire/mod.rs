@@ -320,7 +320,7 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             Statement::ReleaseSavepoint { .. } => TransactionStep::Savepoint("RELEASE"),
             _ => TransactionStep::None,
         },
-        Command::Checkpoint => TransactionStep::None,
+        Command::Checkpoint | Command::Compact(_) => TransactionStep::None,
     }
 }
 
