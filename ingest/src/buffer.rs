@@ -50,6 +50,9 @@ struct State {
     pieces: Vec<SegmentMeta>,
     /// The table's published segments.
     segments: Vec<SegmentMeta>,
+    /// Those of them no newer version overshadows: what queries read, kept up to date as
+    /// segments come and go rather than worked out for every query.
+    visible: Vec<SegmentMeta>,
     /// When rows last reached each chunk (in memory or as pieces), for hand-off.
     last_write: BTreeMap<i64, Instant>,
 }
@@ -121,6 +124,7 @@ impl RealtimeBuffer {
             def,
             schema,
             state: RwLock::new(State {
+                visible: visible(&segments),
                 segments,
                 pieces,
                 last_write,
@@ -177,7 +181,7 @@ impl RealtimeBuffer {
             .chunks
             .values()
             .flat_map(|c| c.batches.iter().cloned());
-        let mut segments = visible(&state.segments);
+        let mut segments = state.visible.clone();
         segments.extend(state.pieces.iter().cloned());
         Snapshot {
             segments,
@@ -297,6 +301,7 @@ impl RealtimeBuffer {
         let mut state = self.state.write();
         state.pieces.retain(|p| !pieces.contains(p));
         state.segments.extend(segments);
+        state.visible = visible(&state.segments);
         let State {
             last_write,
             chunks,

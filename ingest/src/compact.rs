@@ -116,8 +116,12 @@ impl Engine {
     /// some after their replacement was published).
     async fn delete_overshadowed(&self, table: &Arc<Table>) -> Result<()> {
         let all = table.buffer.contents().segments;
-        let shown = visible(&all);
-        let hidden: Vec<SegmentMeta> = all.into_iter().filter(|s| !shown.contains(s)).collect();
+        let shown: std::collections::HashSet<String> =
+            visible(&all).iter().map(|s| s.file_name()).collect();
+        let hidden: Vec<SegmentMeta> = all
+            .into_iter()
+            .filter(|s| !shown.contains(&s.file_name()))
+            .collect();
         if hidden.is_empty() {
             return Ok(());
         }
