@@ -367,6 +367,7 @@ impl Session {
             }
             Command::Sql(statement) => statement.as_ref(),
         };
+        self.check_writable(statement)?;
         if let Some(result) = set::run(self, statement).await {
             return result;
         }
@@ -526,6 +527,27 @@ impl Session {
                 format!("query task failed: {e}"),
             )),
         }
+    }
+
+    /// Refuses a statement that writes inside a read-only transaction (`BEGIN READ ONLY`,
+    /// `default_transaction_read_only`), as PostgreSQL does, with 25006.
+    fn check_writable(&self, statement: &Statement) -> Result<(), PgError> {
+        if self.settings.get("transaction_read_only").as_deref() != Ok("on") {
+            return Ok(());
+        }
+        let what = match statement {
+            Statement::Insert(_) => "INSERT",
+            Statement::Update(_) => "UPDATE",
+            Statement::Delete(_) => "DELETE",
+            Statement::Copy { to: false, .. } => "COPY FROM",
+            Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::Drop { .. } => "DROP TABLE",
+            _ => return Ok(()),
+        };
+        Err(PgError::new(
+            code::READ_ONLY_SQL_TRANSACTION,
+            format!("cannot execute {what} in a read-only transaction"),
+        ))
     }
 
     /// Starts a query and streams its batches, within `statement_timeout`; a cancel
