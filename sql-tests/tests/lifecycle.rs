@@ -297,14 +297,31 @@ async fn kill_mid_copy() {
 /// A sort larger than `query_memory` spills to disk instead of failing or growing.
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_spill_past_query_memory() {
-    let server = TestServer::start_with_config(Some("query_memory = \"32MB\"\n"));
+    let server = TestServer::start_with_config(Some("query_memory = \"64MB\"\n"));
     let client = server.connect().await;
-    client.batch_execute(CREATE).await.unwrap();
     const N: i64 = 400_000;
-    copy(&client, lines(0, N)).await.unwrap();
-    // A 64-character sort key per row; zero-padded, it orders as the ids do.
-    let sql = "SELECT sum(id * r) FROM (SELECT id, \
-               row_number() OVER (ORDER BY lpad(id::text, 64, '0') DESC) AS r FROM ev) s";
+    // Rows of 200-odd bytes, which the sort has to hold: 80 MB, more than the pool.
+    client
+        .batch_execute("CREATE TABLE wide (id BIGINT NOT NULL, pad TEXT)")
+        .await
+        .unwrap();
+    let data: String = (0..N)
+        .map(|id| format!("{id}\t{}page{}\n", "x".repeat(200), id % 17))
+        .collect();
+    let sink = client.copy_in("COPY wide FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    for piece in data.into_bytes().chunks(256 << 10) {
+        sink.send(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    assert_eq!(sink.finish().await.unwrap(), N as u64);
+    let sql = "SELECT sum(id * r) + sum(length(pad)) FROM (SELECT id, pad, \
+               row_number() OVER (ORDER BY id DESC) AS r FROM wide) s";
+    // One sort at a time: DataFusion's sorts reserve their merge memory only once they have
+    // rows, so two at once can fill the pool before either has reserved it.
+    client
+        .batch_execute("SET datafusion.execution.target_partitions = 1")
+        .await
+        .unwrap();
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN ANALYZE {sql}"), &[])
         .await
@@ -330,7 +347,9 @@ async fn queries_spill_past_query_memory() {
         .unwrap()
         .get(0);
     // Row `id` is number N - id in descending order.
-    let expected: i64 = (0..N).map(|id| id * (N - id)).sum::<i64>();
+    let expected: i64 = (0..N)
+        .map(|id| id * (N - id) + 200 + format!("page{}", id % 17).len() as i64)
+        .sum();
     assert_eq!(answer, expected);
 }
 
