@@ -280,12 +280,15 @@ impl Session {
             .collect();
         let zone = self.settings.time_zone();
         let batches = self.stream(df).await?;
-        // One CopyData message per batch of rows, as they are produced.
-        let data = batches.map(move |batch| {
-            batch
-                .and_then(|b| copy_lines(&b, &options, &force, &zone))
-                .map(|lines| CopyData::new(lines.into()))
-                .map_err(Into::into)
+        // One CopyData message per row, as PostgreSQL sends them (psycopg 3 reads a row per
+        // message), batch by batch as they are produced.
+        let data = batches.flat_map(move |batch| {
+            match batch.and_then(|b| copy_lines(&b, &options, &force, &zone)) {
+                Ok(lines) => {
+                    stream::iter(lines.into_iter().map(|l| Ok(CopyData::new(l)))).left_stream()
+                }
+                Err(e) => stream::iter([Err(e.into())]).right_stream(),
+            }
         });
         let header = (!header.is_empty()).then(|| Ok(CopyData::new(header.into())));
         let columns = schema.fields().len();
@@ -297,13 +300,13 @@ impl Session {
     }
 }
 
-/// The COPY TO lines of one batch.
+/// The COPY TO lines of one batch, one per row.
 fn copy_lines(
     batch: &datafusion::arrow::array::RecordBatch,
     options: &CopyOptions,
     force: &[bool],
     zone: &datafusion::arrow::array::timezone::Tz,
-) -> Result<Vec<u8>, PgError> {
+) -> Result<Vec<bytes::Bytes>, PgError> {
     let format_options = FormatOptions::default();
     let encoders = batch
         .columns()
@@ -317,18 +320,20 @@ fn copy_lines(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(batch.num_rows());
     let mut value = Vec::new();
     for row in 0..batch.num_rows() {
+        let mut line = Vec::new();
         for (i, encoder) in encoders.iter().enumerate() {
             if i > 0 {
-                lines.push(options.delimiter);
+                line.push(options.delimiter);
             }
             value.clear();
             let present = encoder.text(row, &mut value);
-            write_field(&mut lines, present.then_some(&value[..]), options, force[i]);
+            write_field(&mut line, present.then_some(&value[..]), options, force[i]);
         }
-        lines.push(b'\n');
+        line.push(b'\n');
+        lines.push(line.into());
     }
     Ok(lines)
 }

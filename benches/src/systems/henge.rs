@@ -30,7 +30,7 @@ impl Henge {
         std::fs::write(
             &config,
             format!(
-                "wal_fsync = {wal_fsync}\ncheckpoint_rows = 0\ncheckpoint_interval_secs = 0\n\
+                "wal_fsync = {wal_fsync}\npersist_rows = 0\npersist_period_secs = 0\n\
                  log = \"warn\"\n"
             ),
         )
