@@ -359,3 +359,36 @@ async fn kill_mid_compaction() {
     crash_at("compact.published", "CHECKPOINT; COMPACT").await;
     crash_at("compact.deleting:3", "CHECKPOINT; COMPACT").await;
 }
+
+/// Deep storage that fails delays hand-off and loses nothing: the pieces stay queryable,
+/// writes and persists go on, and the hand-off succeeds once deep storage is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_deep_storage_delays_hand_off_and_loses_nothing() {
+    let mut server = TestServer::start_with_config(Some(CONFIG));
+    let client = server.connect().await;
+    client.batch_execute(CREATE).await.unwrap();
+    copy(&client, lines(0, 10_000)).await.unwrap();
+    // Every put now fails: deep storage's directory is a plain file.
+    let deep = server.data_dir().join("deep");
+    std::fs::remove_dir_all(&deep).unwrap();
+    std::fs::write(&deep, b"not a directory").unwrap();
+    let error = client.batch_execute("CHECKPOINT").await.unwrap_err();
+    assert!(error.as_db_error().is_some(), "{error}");
+    assert_eq!(totals(&client).await.unwrap(), expected(10_000));
+    assert_eq!(states(&client).await, vec![("persisted".to_owned(), 4)]);
+    // Nothing else stops: writes are taken and persisted meanwhile.
+    copy(&client, lines(10_000, 12_000)).await.unwrap();
+    assert!(client.batch_execute("CHECKPOINT").await.is_err());
+    assert_eq!(totals(&client).await.unwrap(), expected(12_000));
+
+    // Deep storage is back: everything is handed off, across a kill -9 too.
+    std::fs::remove_file(&deep).unwrap();
+    std::fs::create_dir(&deep).unwrap();
+    server.kill_and_restart();
+    let client = server.connect().await;
+    assert_eq!(totals(&client).await.unwrap(), expected(12_000));
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(states(&client).await, vec![("published".to_owned(), 4)]);
+    assert_eq!(totals(&client).await.unwrap(), expected(12_000));
+    assert_eq!(files(&deep), 4);
+}
