@@ -29,7 +29,10 @@ const RETRY: Duration = Duration::from_secs(5);
 impl Engine {
     /// Why the rows in memory should be persisted now, if they should.
     pub fn persist_reason(&self, policy: &PersistPolicy) -> Option<&'static str> {
-        if self.memory_used() * 2 >= self.memory_budget() {
+        // Only buffered rows count here: memory that running statements reserved is not
+        // freed by a persist (they spill their own rows), and persisting a few rows again
+        // and again while they hold it would only make tiny pieces.
+        if self.buffered_bytes() * 2 >= self.memory_budget() {
             return Some("memory");
         }
         let stats: Vec<_> = self.tables().iter().map(|t| t.buffer.stats()).collect();
@@ -50,14 +53,19 @@ impl Engine {
     pub async fn run_persister(self: Arc<Self>, policy: PersistPolicy) {
         let mut failed_at: Option<Instant> = None;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
-                _ = self.memory.pressed() => {}
-            }
+            let pressed = tokio::select! {
+                _ = tokio::time::sleep(TICK) => false,
+                _ = self.memory.pressed() => true,
+            };
             if failed_at.is_some_and(|t| t.elapsed() < RETRY) {
                 continue;
             }
-            let Some(reason) = self.persist_reason(&policy) else {
+            // A writer waiting for memory gets whatever a persist can free.
+            let reason = match pressed && self.buffered_rows() > 0 {
+                true => Some("a writer is waiting for memory"),
+                false => self.persist_reason(&policy),
+            };
+            let Some(reason) = reason else {
                 continue;
             };
             match self.persist().await {

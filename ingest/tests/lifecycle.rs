@@ -357,3 +357,51 @@ async fn writers_wait_at_the_budget_and_persists_free_them() {
     persister.abort();
     assert_eq!(totals(&engine, &table).await, expected(5100));
 }
+
+#[tokio::test]
+async fn memory_reserved_by_running_statements_does_not_trigger_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EngineOptions {
+        ingest_memory: 8 << 20,
+        ..options()
+    };
+    let engine = open(dir.path(), &options);
+    let table = engine.create_table(def("t")).unwrap();
+    // Large statements in flight hold most of the budget in their stages …
+    let mut statements = Vec::new();
+    for s in 0..6 {
+        let mut staged = engine.stage(table.clone());
+        for i in 0..5 {
+            let from = (s * 5 + i) * 10_000;
+            staged
+                .push(rows(&table, from, from + 10_000, 1))
+                .await
+                .unwrap();
+        }
+        statements.push(staged);
+    }
+    assert!(engine.memory_used() * 2 >= engine.memory_budget());
+    // … while a few rows sit in the buffer: persisting them would free nothing that
+    // matters, so the persister leaves them.
+    engine
+        .append(&table, vec![rows(&table, 1_000_000, 1_000_010, 1)])
+        .await
+        .unwrap();
+    let persister = tokio::spawn(engine.clone().run_persister(henge_ingest::PersistPolicy {
+        rows: 0,
+        bytes: 0,
+        period: Duration::ZERO,
+    }));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    persister.abort();
+    assert!(
+        table.buffer.pieces().is_empty(),
+        "{:?}",
+        table.buffer.pieces()
+    );
+    assert_eq!(table.buffer.rows(), 10);
+    for staged in statements {
+        staged.commit().await.unwrap();
+    }
+    assert_eq!(totals(&engine, &table).await.0, 300_010);
+}
