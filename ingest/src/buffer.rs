@@ -216,9 +216,33 @@ impl RealtimeBuffer {
         }
     }
 
-    /// Starts of the chunks taking writes.
-    pub fn chunk_starts(&self) -> Vec<i64> {
-        self.state.read().chunks.keys().copied().collect()
+    /// Memory the rows in memory hold (frozen ones included): what the ingest budget
+    /// counts, asked for every batch a writer brings, so kept cheap.
+    pub fn bytes(&self) -> usize {
+        let state = self.state.read();
+        state.persisting_bytes + state.chunks.values().map(|c| c.bytes).sum::<usize>()
+    }
+
+    /// The published segments a newer version overshadows (none, usually: found without
+    /// comparing when every segment is visible).
+    pub fn overshadowed(&self) -> Vec<SegmentMeta> {
+        let state = self.state.read();
+        if state.visible.len() == state.segments.len() {
+            return Vec::new();
+        }
+        let shown: std::collections::HashSet<String> =
+            state.visible.iter().map(|s| s.file_name()).collect();
+        state
+            .segments
+            .iter()
+            .filter(|s| !shown.contains(&s.file_name()))
+            .cloned()
+            .collect()
+    }
+
+    /// The published segments no newer version overshadows.
+    pub fn visible_segments(&self) -> Vec<SegmentMeta> {
+        self.state.read().visible.clone()
     }
 
     /// All published segments, the pieces and every chunk in memory, read together so that

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use henge_storage::{failpoint, visible, SegmentMeta};
+use henge_storage::{failpoint, SegmentMeta};
 
 use crate::engine::{Engine, Table};
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ impl Engine {
     /// The visible segments of each interval of `table` that has `min_segments` or more.
     fn fragmented(&self, table: &Table, min_segments: usize) -> Vec<Vec<SegmentMeta>> {
         let mut intervals: BTreeMap<(i64, i64), Vec<SegmentMeta>> = BTreeMap::new();
-        for segment in visible(&table.buffer.contents().segments) {
+        for segment in table.buffer.visible_segments() {
             intervals
                 .entry((segment.start, segment.end))
                 .or_default()
@@ -115,13 +115,7 @@ impl Engine {
     /// Deletes the segments of `table` a newer version overshadows (a crash may have left
     /// some after their replacement was published).
     async fn delete_overshadowed(&self, table: &Arc<Table>) -> Result<()> {
-        let all = table.buffer.contents().segments;
-        let shown: std::collections::HashSet<String> =
-            visible(&all).iter().map(|s| s.file_name()).collect();
-        let hidden: Vec<SegmentMeta> = all
-            .into_iter()
-            .filter(|s| !shown.contains(&s.file_name()))
-            .collect();
+        let hidden = table.buffer.overshadowed();
         if hidden.is_empty() {
             return Ok(());
         }

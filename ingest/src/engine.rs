@@ -302,7 +302,7 @@ impl Engine {
 
     /// Memory the rows in memory of all tables take.
     pub fn buffered_bytes(&self) -> usize {
-        self.tables().iter().map(|t| t.buffer.stats().bytes).sum()
+        self.tables().iter().map(|t| t.buffer.bytes()).sum()
     }
 
     /// Memory in use against the ingest budget: buffered rows and writers' reservations.
@@ -341,6 +341,15 @@ impl Engine {
         for batch in &batches {
             validate_batch(&table.def, batch)?;
         }
+        self.append_valid(table, batches).await
+    }
+
+    /// [`Engine::append`] of batches already checked against the table.
+    pub(crate) async fn append_valid(
+        &self,
+        table: &Table,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64> {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         if rows == 0 {
             return Ok(0);

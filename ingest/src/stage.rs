@@ -135,7 +135,7 @@ impl StagedWrite {
         if self.pieces.is_empty() {
             let batches = std::mem::take(&mut self.batches);
             self.reservation = None;
-            return self.engine.append(&self.table, batches).await;
+            return self.engine.append_valid(&self.table, batches).await;
         }
         self.spill().await?;
         if !self.engine.is_current(&self.table) {
