@@ -11,6 +11,7 @@
 pub mod copy_text;
 pub mod data;
 pub mod latency;
+pub mod lifecycle;
 pub mod queries;
 pub mod report;
 pub mod systems;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use henge_bench::latency::{self, Inserts};
+use henge_bench::lifecycle::{self, Sampler};
 use henge_bench::queries::{compare, pushdown_queries, queries};
-use henge_bench::report::{update_results, LoadRow, PushdownRow, QueryRow, Report};
+use henge_bench::report::{update_results, Lifecycle, LoadRow, PushdownRow, QueryRow, Report};
 use henge_bench::systems::datafusion::DataFusion;
 use henge_bench::systems::duckdb::DuckDb;
 use henge_bench::systems::henge::Henge;
@@ -38,6 +39,12 @@ struct Args {
     /// Seconds per pgbench run.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u64,
+    /// Seconds of the soak (a steady event stream with queries beside it; 0: none).
+    #[arg(long, default_value_t = 0)]
+    soak_secs: u64,
+    /// Rows per second the soak loads.
+    #[arg(long, default_value_t = 100_000)]
+    soak_rate: u64,
     /// The henge binary (default: `henge` beside this program).
     #[arg(long)]
     henge: Option<PathBuf>,
@@ -120,6 +127,7 @@ async fn run(args: Args) -> Result<()> {
     let lineitem_columns = columns(&data::lineitem_def());
     let events_columns = columns(&data::events_def());
     let mut loads = Vec::new();
+    let mut load_peak_rss = 0;
     for (table, cols, with, file) in [
         (
             "lineitem",
@@ -139,7 +147,22 @@ async fn run(args: Args) -> Result<()> {
                 continue;
             }
             say(&format!("loading {table} into {}", system.name()));
+            let sampler = match system {
+                System::Henge(henge) if table == "lineitem" => Some(Sampler::start(
+                    henge.pid(),
+                    henge.data_path().join("wal"),
+                    Duration::from_millis(100),
+                )),
+                _ => None,
+            };
             let load = system.load(table, cols, with, &file).await?;
+            if let Some(sampler) = sampler {
+                load_peak_rss = lifecycle::peak_rss(&sampler.finish());
+                say(&format!(
+                    "  peak resident memory {:.0} MiB",
+                    load_peak_rss as f64 / 1048576.0
+                ));
+            }
             say(&format!(
                 "  {} rows in {:.2} s",
                 load.rows,
@@ -157,9 +180,38 @@ async fn run(args: Args) -> Result<()> {
     let System::Henge(henge) = &mut systems[0] else {
         unreachable!("Henge is first")
     };
+    say("kill -9 of Henge and a restart");
+    let restart = henge
+        .kill_and_restart("SELECT count(*) FROM lineitem")
+        .await?;
+    let counted = single(&henge.client, "SELECT count(*) FROM lineitem").await?;
+    if counted != lineitem_rows {
+        return Err(
+            format!("after the restart lineitem has {counted} rows, not {lineitem_rows}").into(),
+        );
+    }
+    say(&format!(
+        "  answered in {:.2} s with every row",
+        restart.as_secs_f64()
+    ));
+    let budget = single(
+        &henge.client,
+        "SELECT memory_budget FROM sys.ingest WHERE \"table\" IS NULL",
+    )
+    .await?;
     say("CHECKPOINT in Henge");
     let checkpoint = henge.checkpoint().await?;
     let segment_bytes = henge.segment_bytes();
+    let published = "FROM sys.segments WHERE \"table\" = 'lineitem' AND state = 'published'";
+    let segments = single(&henge.client, &format!("SELECT count(*) {published}")).await?;
+    let intervals = single(
+        &henge.client,
+        &format!("SELECT count(DISTINCT start) {published}"),
+    )
+    .await?;
+    say(&format!(
+        "  {segments} published segments over {intervals} intervals"
+    ));
 
     let query_rows = run_queries(&mut systems, cores, args.runs, lineitem_rows).await?;
     let pushdown = run_pushdown(&mut systems, cores, args.runs).await?;
@@ -225,6 +277,34 @@ async fn run(args: Args) -> Result<()> {
 
     let pgbench = run_pgbench(&systems, &pg_bin, work.path(), cores, args.pgbench_seconds).await?;
 
+    let stem = format!("tpch-sf{}", args.sf);
+    let soak = if args.soak_secs > 0 {
+        say(&format!(
+            "soak: {} rows/s for {} s",
+            args.soak_rate, args.soak_secs
+        ));
+        let soak = lifecycle::soak(
+            &henge_bin,
+            work.path(),
+            &events_file,
+            args.soak_secs,
+            args.soak_rate,
+        )
+        .await?;
+        let file = format!("{stem}-soak.png");
+        lifecycle::soak_chart(&soak, &args.out.join(&file))?;
+        say(&format!(
+            "  {} rows ({:.0}/s), {} queries, peak RSS {:.0} MiB",
+            soak.rows,
+            soak.achieved_rate(),
+            soak.queries,
+            lifecycle::peak_rss(&soak.samples) as f64 / 1048576.0
+        ));
+        Some((soak, file))
+    } else {
+        None
+    };
+
     let report = Report {
         scale: args.sf,
         lineitem_rows,
@@ -239,12 +319,19 @@ async fn run(args: Args) -> Result<()> {
         loads,
         checkpoint,
         segment_bytes,
+        lifecycle: Lifecycle {
+            load_peak_rss,
+            budget,
+            restart,
+            segments,
+            intervals,
+            soak,
+        },
         inserts,
         pgbench,
         pgbench_clients: cores,
         pgbench_seconds: args.pgbench_seconds,
     };
-    let stem = format!("tpch-sf{}", args.sf);
     let chart = args.out.join(format!("{stem}.png"));
     report.chart(&chart)?;
     let chart_link = format!(
@@ -284,6 +371,19 @@ async fn run(args: Args) -> Result<()> {
         return Err(format!("answers differ between systems: {}", differing.join(", ")).into());
     }
     Ok(())
+}
+
+/// The one number `sql` answers.
+async fn single(client: &henge_bench::systems::wire::Wire, sql: &str) -> Result<u64> {
+    let answer = client.query(sql).await?;
+    let value = answer
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .ok_or_else(|| format!("{sql}: no rows"))?;
+    value
+        .parse()
+        .map_err(|e| format!("{sql}: {value:?} is not a count: {e}").into())
 }
 
 /// Generates lineitem once into COPY text (`lineitem.tsv`) and Parquet (`lineitem.parquet`).

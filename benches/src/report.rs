@@ -56,10 +56,30 @@ pub struct Report {
     pub loads: Vec<LoadRow>,
     pub checkpoint: Duration,
     pub segment_bytes: u64,
+    pub lifecycle: Lifecycle,
     pub inserts: Vec<Inserts>,
     pub pgbench: Vec<PgbenchRow>,
     pub pgbench_clients: usize,
     pub pgbench_seconds: u64,
+}
+
+/// Henge's lineitem load seen from outside: memory, restart, the segments it ends with.
+pub struct Lifecycle {
+    /// Peak resident memory of the server during the COPY, and its ingest memory budget.
+    pub load_peak_rss: u64,
+    pub budget: u64,
+    /// Time from starting the server after kill -9 (right after the COPY) until it answered
+    /// `count(*)` with every row.
+    pub restart: Duration,
+    /// Published lineitem segments after CHECKPOINT, and the month intervals they cover.
+    pub segments: u64,
+    pub intervals: u64,
+    /// The soak, with the file name of its chart, if one ran.
+    pub soak: Option<(crate::lifecycle::Soak, String)>,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn ms(d: Duration) -> String {
@@ -256,6 +276,62 @@ impl Report {
                 self.segment_bytes as f64 / 1e6
             ),
         );
+        let l = &self.lifecycle;
+        push(
+            &mut md,
+            "#### Henge's lifecycle at this scale
+",
+        );
+        push(
+            &mut md,
+            &format!(
+                "- Peak resident memory of the server during the one COPY of lineitem: {} \
+                 (ingest memory budget {}; the target is below the budget + 1 GiB).\n\
+                 - Restart after kill -9 right after that COPY, until `count(*)` answered with \
+                 every row: {:.2} s.\n\
+                 - After CHECKPOINT: {} published lineitem segments over {} month intervals.",
+                mib(l.load_peak_rss),
+                mib(l.budget),
+                l.restart.as_secs_f64(),
+                l.segments,
+                l.intervals
+            ),
+        );
+        if let Some((soak, soak_file)) = &l.soak {
+            // Beside the main chart.
+            let soak_chart = match chart.rsplit_once('/') {
+                Some((dir, _)) => format!("{dir}/{soak_file}"),
+                None => soak_file.clone(),
+            };
+            let (first, second) = soak.rss_halves();
+            push(
+                &mut md,
+                &format!(
+                    "\n**Soak**: COPY of the event stream (minute segments, 10 s window period, \
+                     timestamps of the wall clock) at {} rows/s asked for {} s; {} rows loaded \
+                     ({:.0} rows/s), with {} queries beside it (p50 {} ms, p99 {} ms), every \
+                     count(*) between the rows acknowledged before and after it. Peak resident \
+                     memory {} in the first half, {} in the second; WAL at most {}. Segments \
+                     at the end: {}.\n\n![soak]({soak_chart})\n",
+                    soak.target_rate,
+                    soak.seconds,
+                    soak.rows,
+                    soak.achieved_rate(),
+                    soak.queries,
+                    ms(soak.query_p50),
+                    ms(soak.query_p99),
+                    mib(first),
+                    mib(second),
+                    mib(soak.peak_wal()),
+                    soak.segments
+                        .iter()
+                        .map(|(state, n)| format!("{n} {state}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        push(&mut md, "");
 
         push(&mut md, "#### INSERT round trip\n");
         push(
@@ -410,7 +486,7 @@ impl plotters::coord::ranged1d::Ranged for Slots {
 }
 
 /// plotters draws text with a font it is given: DejaVu Sans from the system.
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     let candidates = [
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/TTF/DejaVuSans.ttf",

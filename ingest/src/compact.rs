@@ -56,7 +56,8 @@ impl Engine {
         Ok(report)
     }
 
-    /// The visible segments of each interval of `table` that has `min_segments` or more.
+    /// The visible segments of each interval of `table` that has `min_segments` or more,
+    /// more than its rows need.
     fn fragmented(&self, table: &Table, min_segments: usize) -> Vec<Vec<SegmentMeta>> {
         let mut intervals: BTreeMap<(i64, i64), Vec<SegmentMeta>> = BTreeMap::new();
         for segment in table.buffer.visible_segments() {
@@ -65,9 +66,15 @@ impl Engine {
                 .or_default()
                 .push(segment);
         }
+        let limit = self.options.segment_rows.max(1) as u64;
         intervals
             .into_values()
-            .filter(|segments| segments.len() >= min_segments)
+            // Full segments stay as they are: an interval is rewritten only when that
+            // leaves it fewer segments (else a large chunk would be rewritten forever).
+            .filter(|segments| {
+                let rows: u64 = segments.iter().map(|s| s.rows).sum();
+                segments.len() >= min_segments && (rows.div_ceil(limit) as usize) < segments.len()
+            })
             .map(|mut segments| {
                 segments.sort_by_key(|s| (s.version, s.partition));
                 segments

@@ -22,6 +22,7 @@ pub mod memory;
 pub mod persist;
 pub mod rows;
 pub mod stage;
+pub mod transaction;
 pub mod value;
 pub mod wal;
 
@@ -30,3 +31,4 @@ pub use engine::{CheckpointReport, Engine, EngineOptions, Table};
 pub use error::{Error, Result, ValueError, ValueErrorKind};
 pub use maintain::PersistPolicy;
 pub use stage::StagedWrite;
+pub use transaction::{NoSuchSavepoint, SessionWrites};

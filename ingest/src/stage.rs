@@ -31,7 +31,7 @@ pub struct StagedWrite {
     rows: u64,
     reservation: Option<Reservation>,
     /// Spilled, not yet committed.
-    pieces: Vec<SegmentMeta>,
+    pub(crate) pieces: Vec<SegmentMeta>,
     /// Spill once the rows in memory take this many bytes.
     limit: usize,
 }
@@ -100,8 +100,33 @@ impl StagedWrite {
         Ok(())
     }
 
+    /// Takes over the rows of `other`, a finished statement's write of the same table (a
+    /// transaction block keeps one per table and savepoint level).
+    pub(crate) async fn absorb(&mut self, mut other: StagedWrite) -> Result<()> {
+        debug_assert_eq!(self.table.def.id, other.table.def.id);
+        self.pieces.append(&mut other.pieces);
+        self.batches.append(&mut other.batches);
+        self.bytes += std::mem::take(&mut other.bytes);
+        self.rows += other.rows;
+        match (&mut self.reservation, other.reservation.take()) {
+            (Some(held), Some(more)) => held.merge(more),
+            (held @ None, more) => *held = more,
+            (Some(_), None) => {}
+        }
+        if self.bytes > self.limit {
+            self.spill().await?;
+        }
+        Ok(())
+    }
+
+    /// What a query inside the transaction that holds this write sees of it: the rows in
+    /// memory and the pieces spilled.
+    pub fn contents(&self) -> (Vec<RecordBatch>, Vec<SegmentMeta>) {
+        (self.batches.clone(), self.pieces.clone())
+    }
+
     /// Writes the rows in memory to piece files no query sees yet.
-    async fn spill(&mut self) -> Result<()> {
+    pub(crate) async fn spill(&mut self) -> Result<()> {
         if self.batches.is_empty() {
             return Ok(());
         }

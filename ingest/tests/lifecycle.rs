@@ -217,6 +217,28 @@ async fn hand_off_waits_for_the_chunk_to_close_and_cuts_large_chunks() {
     );
     assert_eq!(totals(&engine, &old).await, expected(2500));
     assert_eq!(totals(&engine, &recent).await, (2, 3));
+
+    // Full segments are not compacted: it would leave as many (and rewrite them forever).
+    let report = engine.compact(Some("old"), 2).await.unwrap();
+    assert_eq!(
+        report.intervals, 0,
+        "three segments are what 2,500 rows need"
+    );
+    // Late rows add a fourth, small segment: now three would do.
+    engine
+        .append(&old, vec![rows(&old, 2500, 2600, 1)])
+        .await
+        .unwrap();
+    engine.persist().await.unwrap();
+    engine.hand_off(Due::All).await.unwrap();
+    assert_eq!(old.buffer.contents().segments.len(), 4);
+    let report = engine.compact(Some("old"), 2).await.unwrap();
+    assert_eq!(
+        (report.intervals, report.replaced, report.written),
+        (1, 4, 3)
+    );
+    assert_eq!(totals(&engine, &old).await, expected(2600));
+    assert_eq!(engine.compact(Some("old"), 2).await.unwrap().intervals, 0);
 }
 
 #[tokio::test]

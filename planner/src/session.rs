@@ -9,7 +9,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
-use henge_ingest::Engine;
+use henge_ingest::{Engine, SessionWrites};
 
 use crate::aggregate::PushAggregates;
 use crate::literal::PgLiteralInput;
@@ -45,6 +45,7 @@ pub fn new_context(
     target_partitions: usize,
     settings: Arc<Settings>,
     runtime: Arc<RuntimeEnv>,
+    writes: Arc<SessionWrites>,
 ) -> SessionContext {
     let config = SessionConfig::new()
         .with_default_catalog_and_schema(CATALOG, SCHEMA)
@@ -56,7 +57,9 @@ pub fn new_context(
         // `timestamptz` is a timestamp in UTC (without a zone DataFusion would take it for
         // a plain timestamp).
         .set_str("datafusion.execution.time_zone", "+00:00")
-        .with_option_extension(HengeOptions::default());
+        .with_option_extension(HengeOptions::default())
+        // Where INSERTs go and what scans add: the session's open transaction block.
+        .with_extension(writes);
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)

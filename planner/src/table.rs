@@ -3,8 +3,8 @@
 //! Scans read a snapshot of the table (published segments and the real-time buffer) with
 //! [`HengeScanExec`], which applies the query's filters itself: segments are pruned by time
 //! and statistics ([`crate::prune`]), rows narrowed by bitmap indexes ([`crate::filter`]).
-//! INSERT writes through the ingest engine, so it is logged and atomic
-//! like COPY.
+//! INSERT writes through the ingest engine, so it is logged and atomic like COPY; inside a
+//! transaction block its rows wait for COMMIT, and the block's scans read them too.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::TryStreamExt;
-use henge_ingest::{Engine, Table};
+use henge_ingest::{Engine, SessionWrites, Table};
 
 use crate::filter::IndexFilter;
 use crate::options::HengeOptions;
@@ -111,9 +111,17 @@ impl TableProvider for HengeTable {
                 (columns, Some(filter), pruning)
             }
         };
+        // The rows this session's open transaction block wrote, beside everyone's.
+        let (staged_batches, staged_pieces) = match state.config().get_extension::<SessionWrites>()
+        {
+            Some(writes) => writes.staged(&self.table).await,
+            None => Default::default(),
+        };
         // Until the snapshot's files are open, nothing may delete them.
         let opening = self.engine.opening_files().await;
-        let snapshot = self.table.buffer.snapshot();
+        let mut snapshot = self.table.buffer.snapshot();
+        snapshot.segments.extend(staged_pieces);
+        snapshot.batches.extend(staged_batches);
         let time = self
             .table
             .def
@@ -203,7 +211,7 @@ impl DataSink for BufferSink {
     async fn write_all(
         &self,
         mut data: SendableRecordBatchStream,
-        _context: &Arc<TaskContext>,
+        context: &Arc<TaskContext>,
     ) -> Result<u64> {
         // Rows are staged as they arrive (spilled to disk past the stage limit, not
         // collected) and become visible together when the input ends.
@@ -214,6 +222,15 @@ impl DataSink for BufferSink {
             let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
             staged.push(batch).await.map_err(external)?;
         }
-        staged.commit().await.map_err(external)
+        let rows = staged.rows();
+        // Inside a transaction block the rows wait for its COMMIT.
+        let staged = match context.session_config().get_extension::<SessionWrites>() {
+            Some(writes) => writes.keep(staged).await.map_err(external)?,
+            None => Some(staged),
+        };
+        match staged {
+            Some(staged) => staged.commit().await.map_err(external),
+            None => Ok(rows),
+        }
     }
 }

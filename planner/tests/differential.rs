@@ -391,6 +391,7 @@ async fn pushdown_answers_equal_plain_datafusion() {
         3,
         Default::default(),
         Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
+        Default::default(),
     );
     let config = SessionConfig::new()
         .with_target_partitions(3)

@@ -10,7 +10,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use futures::{stream, StreamExt};
 use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader};
-use henge_ingest::Table;
+use henge_ingest::{SessionWrites, Table};
 use pgwire::api::results::{CopyResponse, Response};
 use pgwire::messages::copy::CopyData;
 
@@ -447,8 +447,9 @@ pub async fn feed(copy: &mut CopyIn, data: &[u8]) {
     }
 }
 
-/// Finishes a COPY FROM: every row or none.
-pub async fn finish(copy: CopyIn) -> Result<u64, PgError> {
+/// Finishes a COPY FROM: every row or none (inside a transaction block, kept for its
+/// COMMIT).
+pub async fn finish(copy: CopyIn, writes: &SessionWrites) -> Result<u64, PgError> {
     if let Some(error) = copy.error {
         return Err(error);
     }
@@ -462,5 +463,9 @@ pub async fn finish(copy: CopyIn) -> Result<u64, PgError> {
     for batch in batches {
         staged.push(batch).await?;
     }
-    Ok(staged.commit().await?)
+    let rows = staged.rows();
+    match writes.keep(staged).await? {
+        Some(staged) => Ok(staged.commit().await?),
+        None => Ok(rows),
+    }
 }

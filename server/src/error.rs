@@ -37,6 +37,7 @@ pub mod code {
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
     pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const IO_ERROR: &str = "58030";

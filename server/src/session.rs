@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::{stream, StreamExt};
 use henge_ingest::copy::CopyReader;
-use henge_ingest::{Engine, StagedWrite};
+use henge_ingest::{Engine, SessionWrites, StagedWrite};
 use henge_planner::options::HengeOptions;
 use henge_planner::pg::rewrite;
 use henge_planner::Settings;
@@ -66,6 +66,9 @@ pub struct Session {
     pub settings: Arc<Settings>,
     /// Inside a transaction block: the values `SET LOCAL` replaced, to restore at its end.
     local: Mutex<Option<Vec<(String, String)>>>,
+    /// The open transaction block's staged writes (shared with the planner's INSERTs and
+    /// scans).
+    pub writes: Arc<SessionWrites>,
 }
 
 /// One statement of a query string.
@@ -193,11 +196,13 @@ fn is_query_like(command: &Command) -> bool {
 impl Session {
     pub fn new(shared: Arc<Shared>) -> Session {
         let settings = Arc::new(Settings::new());
+        let writes = Arc::new(SessionWrites::default());
         let ctx = henge_planner::new_context(
             shared.engine.clone(),
             shared.parallelism,
             settings.clone(),
             shared.query_env.clone(),
+            writes.clone(),
         );
         Session {
             shared,
@@ -206,6 +211,7 @@ impl Session {
             canceler: Arc::default(),
             settings,
             local: Mutex::new(None),
+            writes,
         }
     }
 

@@ -392,3 +392,155 @@ async fn a_failing_deep_storage_delays_hand_off_and_loses_nothing() {
     assert_eq!(totals(&client).await.unwrap(), expected(12_000));
     assert_eq!(files(&deep), 4);
 }
+
+/// Count and sum of ids in `table`.
+async fn table_totals(client: &Client, table: &str) -> (i64, i64) {
+    let row = client
+        .query_one(
+            &format!("SELECT count(*), coalesce(sum(id), 0)::BIGINT FROM {table}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn sum(from: i64, to: i64) -> i64 {
+    (from..to).sum()
+}
+
+/// A transaction block stages COPYs and INSERT … SELECTs of any size (spilled past the
+/// stage limit): the block reads its own rows, others see none of them until COMMIT, then
+/// all of them; ROLLBACK, ROLLBACK TO SAVEPOINT, a dropped connection and kill -9 leave
+/// nothing of what they discard, not even files; a crash inside the commit of two tables
+/// applies neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_blocks_stage_writes_of_any_size() {
+    let mut server = TestServer::start_with_config(Some(CONFIG));
+    let client = server.connect().await;
+    let other = server.connect().await;
+    client.batch_execute(CREATE).await.unwrap();
+    client
+        .batch_execute(&CREATE.replace("TABLE ev", "TABLE ev2"))
+        .await
+        .unwrap();
+    let segments = server.data_dir().join("segments");
+    let empty = files(&segments);
+
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(copy(&client, lines(0, 100_000)).await.unwrap(), 100_000);
+    let n = client
+        .execute("INSERT INTO ev2 SELECT * FROM ev WHERE id < 60000", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 60_000);
+    assert!(files(&segments) > empty, "the block's rows were spilled");
+    assert_eq!(
+        table_totals(&client, "ev").await,
+        (100_000, sum(0, 100_000))
+    );
+    assert_eq!(table_totals(&client, "ev2").await, (60_000, sum(0, 60_000)));
+    assert_eq!(table_totals(&other, "ev").await, (0, 0));
+    assert_eq!(table_totals(&other, "ev2").await, (0, 0));
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(table_totals(&client, "ev").await, (0, 0));
+    assert_eq!(table_totals(&client, "ev2").await, (0, 0));
+    assert_eq!(files(&segments), empty, "what ROLLBACK discards is deleted");
+
+    // A COPY that fails after a savepoint, undone by ROLLBACK TO; the block goes on and
+    // commits two tables together.
+    client.batch_execute("BEGIN").await.unwrap();
+    copy(&client, lines(0, 100_000)).await.unwrap();
+    client.batch_execute("SAVEPOINT s").await.unwrap();
+    copy(&client, lines(100_000, 150_000)).await.unwrap();
+    let mut bad = lines(150_000, 200_000);
+    bad.push_str("2024-01-01 00:00:00\tnot a number\tx\n");
+    let error = copy(&client, bad).await.unwrap_err();
+    assert_eq!(error.as_db_error().unwrap().code().code(), "22P02");
+    let aborted = client.batch_execute("SELECT 1").await.unwrap_err();
+    assert_eq!(aborted.as_db_error().unwrap().code().code(), "25P02");
+    client
+        .batch_execute("ROLLBACK TO SAVEPOINT s")
+        .await
+        .unwrap();
+    assert_eq!(
+        table_totals(&client, "ev").await,
+        (100_000, sum(0, 100_000))
+    );
+    client
+        .execute("INSERT INTO ev2 SELECT * FROM ev WHERE id >= 90000", &[])
+        .await
+        .unwrap();
+    assert_eq!(table_totals(&other, "ev").await, (0, 0));
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(table_totals(&other, "ev").await, (100_000, sum(0, 100_000)));
+    assert_eq!(
+        table_totals(&other, "ev2").await,
+        (10_000, sum(90_000, 100_000))
+    );
+    let committed = files(&segments);
+
+    // A connection that goes away mid-block, and kill -9 mid-block, apply nothing and leave
+    // no files.
+    {
+        let gone = server.connect().await;
+        gone.batch_execute("BEGIN").await.unwrap();
+        copy(&gone, lines(100_000, 200_000)).await.unwrap();
+    }
+    client.batch_execute("BEGIN").await.unwrap();
+    copy(&client, lines(200_000, 300_000)).await.unwrap();
+    server.kill_and_restart();
+    let client = server.connect().await;
+    assert_eq!(
+        table_totals(&client, "ev").await,
+        (100_000, sum(0, 100_000))
+    );
+    assert_eq!(
+        files(&segments),
+        committed,
+        "no file of an open block survives"
+    );
+
+    // kill -9 inside the commit of two tables: neither gets the block's rows.
+    server.restart_failing_at(Some("stage.committing"));
+    let client = server.connect().await;
+    client.batch_execute("BEGIN").await.unwrap();
+    copy(&client, lines(100_000, 110_000)).await.unwrap();
+    client
+        .execute("INSERT INTO ev2 SELECT * FROM ev WHERE id >= 100000", &[])
+        .await
+        .unwrap();
+    assert!(client.batch_execute("COMMIT").await.is_err());
+    assert!(server.exited_within(Duration::from_secs(10)));
+    server.restart_failing_at(None);
+    let client = server.connect().await;
+    assert_eq!(
+        table_totals(&client, "ev").await,
+        (100_000, sum(0, 100_000))
+    );
+    assert_eq!(
+        table_totals(&client, "ev2").await,
+        (10_000, sum(90_000, 100_000))
+    );
+    assert_eq!(files(&segments), committed);
+
+    // Committed blocks survive kill -9, and CHECKPOINT hands their rows off.
+    client.batch_execute("BEGIN").await.unwrap();
+    copy(&client, lines(100_000, 110_000)).await.unwrap();
+    client
+        .execute("INSERT INTO ev2 VALUES ('2024-01-02', -1, 'x')", &[])
+        .await
+        .unwrap();
+    client.batch_execute("COMMIT").await.unwrap();
+    server.kill_and_restart();
+    let client = server.connect().await;
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(
+        table_totals(&client, "ev").await,
+        (110_000, sum(0, 110_000))
+    );
+    assert_eq!(
+        table_totals(&client, "ev2").await,
+        (10_001, sum(90_000, 100_000) - 1)
+    );
+}

@@ -20,52 +20,67 @@ pub struct Henge {
 
 impl Henge {
     /// Starts `binary` on a new data directory under `work`. `wal_fsync` as in henge.toml;
-    /// automatic checkpoints are off, so the harness decides when segments are written.
+    /// automatic persists are off, so the harness decides when segments are written (the
+    /// ingest memory budget still persists when it must).
     pub async fn start(binary: &Path, work: &Path, wal_fsync: bool) -> Result<Henge> {
+        Henge::start_with(
+            binary,
+            work,
+            &format!("wal_fsync = {wal_fsync}\npersist_rows = 0\npersist_period_secs = 0\n"),
+        )
+        .await
+    }
+
+    /// Starts `binary` on a new data directory under `work` with `config` (henge.toml
+    /// lines; the log level is set here).
+    pub async fn start_with(binary: &Path, work: &Path, config: &str) -> Result<Henge> {
         let data_dir = tempfile::Builder::new()
             .prefix("henge-")
             .tempdir_in(work)
             .map_err(|e| format!("creating a data directory in {}: {e}", work.display()))?;
-        let config = data_dir.path().join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "wal_fsync = {wal_fsync}\npersist_rows = 0\npersist_period_secs = 0\n\
-                 log = \"warn\"\n"
-            ),
-        )
-        .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        let config_file = data_dir.path().join("bench.toml");
+        std::fs::write(&config_file, format!("{config}\nlog = \"warn\"\n"))
+            .map_err(|e| format!("writing {}: {e}", config_file.display()))?;
         let port = super::free_port()?;
-        let log = std::fs::File::create(data_dir.path().join("henge.log"))
-            .map_err(|e| format!("creating the server log: {e}"))?;
-        let mut child = Command::new(binary)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(data_dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        match Wire::connect(&connection_string(port), Duration::from_secs(60)).await {
-            Ok(client) => Ok(Henge {
-                client,
-                child,
-                binary: binary.to_owned(),
-                port,
-                data_dir,
-            }),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log =
-                    std::fs::read_to_string(data_dir.path().join("henge.log")).unwrap_or_default();
-                Err(format!("{e}; the server's log:\n{log}").into())
-            }
-        }
+        let child = spawn(binary, data_dir.path(), port)?;
+        let client = connected(child, data_dir.path(), port, Duration::from_secs(60)).await?;
+        Ok(Henge {
+            client: client.1,
+            child: client.0,
+            binary: binary.to_owned(),
+            port,
+            data_dir,
+        })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's data directory (`--data-dir`).
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// Kills the server with SIGKILL, starts it again on the same data directory, and
+    /// returns how long it took from the start until `probe` answered.
+    pub async fn kill_and_restart(&mut self, probe: &str) -> Result<Duration> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let start = Instant::now();
+        let child = spawn(&self.binary, self.data_dir.path(), self.port)?;
+        let (child, client) = connected(
+            child,
+            self.data_dir.path(),
+            self.port,
+            Duration::from_secs(600),
+        )
+        .await?;
+        self.child = child;
+        self.client = client;
+        self.client.query(probe).await?;
+        Ok(start.elapsed())
     }
 
     /// The port the server listens on (127.0.0.1).
@@ -143,6 +158,46 @@ impl Drop for Henge {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `henge serve` on the data directory and config file under `dir`, its log appended to
+/// `dir/henge.log`.
+fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("henge.log"))
+        .map_err(|e| format!("opening the server log: {e}"))?;
+    Command::new(binary)
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("bench.toml"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()).into())
+}
+
+/// A connection to the server `child` once it accepts one, or the error with its log.
+async fn connected(
+    mut child: Child,
+    dir: &Path,
+    port: u16,
+    patience: Duration,
+) -> Result<(Child, Wire)> {
+    match Wire::connect(&connection_string(port), patience).await {
+        Ok(client) => Ok((child, client)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.join("henge.log")).unwrap_or_default();
+            Err(format!("{e}; the server's log:\n{log}").into())
+        }
     }
 }
 

@@ -30,7 +30,7 @@ impl Wire {
                 Err(e) if start.elapsed() > patience => {
                     return Err(format!("connecting to {config}: {e}").into())
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
     }
@@ -99,6 +99,24 @@ impl Wire {
             .await
             .map_err(|e| format!("{statement}: {}", error_text(&e)))?;
         Ok((rows, start.elapsed()))
+    }
+
+    /// One COPY FROM STDIN of `text` (COPY text, whole lines) into `table`; the rows loaded.
+    pub async fn copy_text(&self, table: &str, text: Bytes) -> Result<u64> {
+        let statement = format!("COPY {table} FROM STDIN");
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(&statement)
+            .await
+            .map_err(|e| format!("{statement}: {}", error_text(&e)))?;
+        futures::pin_mut!(sink);
+        sink.send(text)
+            .await
+            .map_err(|e| format!("{statement}: {}", error_text(&e)))?;
+        Ok(sink
+            .finish()
+            .await
+            .map_err(|e| format!("{statement}: {}", error_text(&e)))?)
     }
 }
 

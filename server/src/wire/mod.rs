@@ -28,10 +28,11 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Close, CloseComplete, Describe, Parse, ParseComplete,
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete,
     TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::{NoticeResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
@@ -302,9 +303,33 @@ enum TransactionStep<'a> {
     Begin(&'a [TransactionMode]),
     Commit,
     Rollback,
-    /// SAVEPOINT, RELEASE or ROLLBACK TO, with its command tag.
-    Savepoint(&'static str),
+    Savepoint(SavepointStep),
     None,
+}
+
+/// SAVEPOINT, RELEASE or ROLLBACK TO, with the savepoint's name (folded to lower case
+/// unless quoted, as PostgreSQL folds names).
+enum SavepointStep {
+    Create(String),
+    Release(String),
+    RollbackTo(String),
+}
+
+impl SavepointStep {
+    fn tag(&self) -> &'static str {
+        match self {
+            SavepointStep::Create(_) => "SAVEPOINT",
+            SavepointStep::Release(_) => "RELEASE",
+            SavepointStep::RollbackTo(_) => "ROLLBACK",
+        }
+    }
+}
+
+fn savepoint_name(name: &datafusion::sql::sqlparser::ast::Ident) -> String {
+    match name.quote_style {
+        Some(_) => name.value.clone(),
+        None => name.value.to_lowercase(),
+    }
 }
 
 fn transaction_step(command: &Command) -> TransactionStep<'_> {
@@ -315,13 +340,36 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             Statement::Rollback {
                 savepoint: None, ..
             } => TransactionStep::Rollback,
-            Statement::Rollback { .. } => TransactionStep::Savepoint("ROLLBACK"),
-            Statement::Savepoint { .. } => TransactionStep::Savepoint("SAVEPOINT"),
-            Statement::ReleaseSavepoint { .. } => TransactionStep::Savepoint("RELEASE"),
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => TransactionStep::Savepoint(SavepointStep::RollbackTo(savepoint_name(name))),
+            Statement::Savepoint { name } => {
+                TransactionStep::Savepoint(SavepointStep::Create(savepoint_name(name)))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                TransactionStep::Savepoint(SavepointStep::Release(savepoint_name(name)))
+            }
             _ => TransactionStep::None,
         },
         Command::Checkpoint | Command::Compact(_) => TransactionStep::None,
     }
+}
+
+/// Whether `command` is a ROLLBACK TO SAVEPOINT: the one statement besides the block's end
+/// that a failed block takes, and that can make it usable again.
+fn is_rollback_to(command: &Command) -> bool {
+    matches!(
+        transaction_step(command),
+        TransactionStep::Savepoint(SavepointStep::RollbackTo(_))
+    )
+}
+
+fn no_such_savepoint(e: henge_ingest::NoSuchSavepoint) -> PgError {
+    PgError::new(
+        code::INVALID_SAVEPOINT_SPECIFICATION,
+        format!("savepoint \"{}\" does not exist", e.0),
+    )
 }
 
 /// What a failed transaction block answers to anything but its end.
@@ -342,8 +390,10 @@ fn notice(code: &str, message: &str) -> PgWireBackendMessage {
 
 impl Connection {
     /// Runs one statement inside the client's transaction block, as PostgreSQL would:
-    /// BEGIN, COMMIT and ROLLBACK move the block (Henge applies every write at once, so
-    /// there is nothing to commit or undo), and a failed block takes nothing but its end.
+    /// BEGIN opens a block whose writes are staged, COMMIT applies them together, ROLLBACK
+    /// discards them, savepoints keep or undo what followed them, and a failed block takes
+    /// nothing but its end or a ROLLBACK TO SAVEPOINT (which makes it usable again: the
+    /// caller has already moved the client's status back to in-transaction for it).
     /// Parameters that changed and are reported go to the client as ParameterStatus.
     async fn run<C>(
         &self,
@@ -361,16 +411,18 @@ impl Connection {
         let settings = &self.session.settings;
         let before = settings.reported();
         let epoch = settings.epoch();
-        let end = |tag: &str| {
+        let end = || {
             for name in ["transaction_isolation", "transaction_read_only"] {
                 let _ = settings.reset(name);
             }
             self.session.end_block();
-            Ok(Response::TransactionEnd(Tag::new(tag)))
         };
+        let writes = &self.session.writes;
         let result = match (transaction_step(&prepared.statement), *status) {
             (TransactionStep::Commit | TransactionStep::Rollback, TransactionStatus::Error) => {
-                end("ROLLBACK")
+                writes.rollback().await;
+                end();
+                Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
             }
             (_, TransactionStatus::Error) => Err(aborted_block()),
             (TransactionStep::Begin(modes), current) => {
@@ -382,24 +434,39 @@ impl Connection {
                         ))
                         .await;
                 }
-                if current == TransactionStatus::Idle {
+                let started = set::transaction_modes(settings, modes, false)
+                    .map(|_| Response::TransactionStart(Tag::new("BEGIN")));
+                if current == TransactionStatus::Idle && started.is_ok() {
                     self.session.begin_block();
+                    writes.begin().await;
                 }
-                set::transaction_modes(settings, modes, false)
-                    .map(|_| Response::TransactionStart(Tag::new("BEGIN")))
+                started
             }
-            // Writes apply at once, so savepoints have nothing to keep or undo.
-            (TransactionStep::Savepoint(tag), TransactionStatus::Transaction) => {
-                Ok(Response::Execution(Tag::new(tag)))
+            (TransactionStep::Savepoint(step), TransactionStatus::Transaction) => {
+                let tag = step.tag();
+                match step {
+                    SavepointStep::Create(name) => {
+                        writes.savepoint(&name).await;
+                        Ok(())
+                    }
+                    SavepointStep::Release(name) => match writes.release(&name).await {
+                        Ok(found) => found.map_err(no_such_savepoint),
+                        Err(e) => Err(PgError::from(e)),
+                    },
+                    SavepointStep::RollbackTo(name) => {
+                        writes.rollback_to(&name).await.map_err(no_such_savepoint)
+                    }
+                }
+                .map(|()| Response::Execution(Tag::new(tag)))
             }
-            (TransactionStep::Savepoint(tag), _) => Err(PgError::new(
+            (TransactionStep::Savepoint(step), _) => Err(PgError::new(
                 code::NO_ACTIVE_SQL_TRANSACTION,
                 format!(
                     "{} can only be used in transaction blocks",
-                    if tag == "ROLLBACK" {
-                        "ROLLBACK TO SAVEPOINT"
-                    } else {
-                        tag
+                    match step {
+                        SavepointStep::Create(_) => "SAVEPOINT",
+                        SavepointStep::Release(_) => "RELEASE SAVEPOINT",
+                        SavepointStep::RollbackTo(_) => "ROLLBACK TO SAVEPOINT",
                     }
                 ),
             )),
@@ -412,11 +479,18 @@ impl Connection {
                         ))
                         .await;
                 }
-                end(if matches!(step, TransactionStep::Commit) {
-                    "COMMIT"
+                let committed = if matches!(step, TransactionStep::Commit) {
+                    writes
+                        .commit(&self.session.shared.engine)
+                        .await
+                        .map(|_| "COMMIT")
+                        .map_err(PgError::from)
                 } else {
-                    "ROLLBACK"
-                })
+                    writes.rollback().await;
+                    Ok("ROLLBACK")
+                };
+                end();
+                committed.map(|tag| Response::TransactionEnd(Tag::new(tag)))
             }
             (TransactionStep::None, _) => self.session.execute(prepared, params, formats).await,
         };
@@ -448,6 +522,27 @@ impl Connection {
 
 #[async_trait]
 impl SimpleQueryHandler for Connection {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // pgwire never moves a failed block back to in-transaction, which ROLLBACK TO
+        // SAVEPOINT does: the move is made before it runs (if it fails, the block is
+        // failed again).
+        if client.transaction_status() == TransactionStatus::Error
+            && parse(&query.query)
+                .ok()
+                .and_then(|statements| statements.first().map(is_rollback_to))
+                .unwrap_or(false)
+        {
+            client.set_transaction_status(TransactionStatus::Transaction);
+        }
+        self._on_query(client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -551,6 +646,25 @@ impl ExtendedQueryHandler for Connection {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // As in `on_query`: a ROLLBACK TO SAVEPOINT may make a failed block usable again.
+        if client.transaction_status() == TransactionStatus::Error {
+            let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+            if let Some(Entry::Value(portal)) = client.portal_store().get_portal(name) {
+                if is_rollback_to(&portal.statement.statement.statement) {
+                    client.set_transaction_status(TransactionStatus::Transaction);
+                }
+            }
+        }
+        self._on_execute(client, message).await
     }
 
     // Parse, Bind and Close answer with `feed` rather than pgwire's default `send`: the
@@ -742,7 +856,7 @@ impl CopyHandler for Connection {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| PgError::new(code::PROTOCOL_VIOLATION, "no COPY in progress"))?;
-        let rows = copy::finish(copy).await?;
+        let rows = copy::finish(copy, &self.session.writes).await?;
         client
             .send(PgWireBackendMessage::CommandComplete(
                 Tag::new("COPY").with_rows(rows as usize).into(),
