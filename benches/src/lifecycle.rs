@@ -155,7 +155,14 @@ pub async fn soak(
     let columns = crate::data::events_def()
         .columns
         .iter()
-        .map(|c| format!("{} {}", c.name, c.ty.sql_name()))
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.ty.sql_name(),
+                if c.nullable { "" } else { " NOT NULL" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     henge

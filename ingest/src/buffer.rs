@@ -311,6 +311,11 @@ impl RealtimeBuffer {
             .retain(|s| !segments.contains(s));
     }
 
+    /// Starts of the chunks taking writes in memory (not those being persisted).
+    pub fn chunks_in_memory(&self) -> Vec<i64> {
+        self.state.read().chunks.keys().copied().collect()
+    }
+
     /// Whether no row has reached the chunk starting at `start` for `period`.
     pub fn quiet_for(&self, start: i64, period: std::time::Duration) -> bool {
         self.state

@@ -1,11 +1,12 @@
 //! The background work that keeps memory and the log bounded without anyone asking: a
 //! persister that writes rows in memory to pieces when a chunk passes a row, byte or age
-//! threshold or the ingest memory budget is half used (or a writer waits for it), and a
+//! threshold, when a chunk closes, or when the ingest memory budget is half used (or a
+//! writer waits for it), and a
 //! hand-off loop that merges and publishes chunks as they close and compacts intervals
 //! that have gathered many segments.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::Engine;
 use crate::handoff::Due;
@@ -46,7 +47,35 @@ impl Engine {
         if !policy.period.is_zero() && oldest.is_some_and(|t| t.elapsed() >= policy.period) {
             return Some("age");
         }
+        if self.closed_in_memory() {
+            return Some("a chunk closed");
+        }
         None
+    }
+
+    /// Whether rows of a closed chunk (its end and window period past, no rows for that
+    /// long) are still in memory: they are persisted at once so that the chunk is handed
+    /// off, as Druid's real-time nodes persist a closed interval before merging it.
+    fn closed_in_memory(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        self.tables().iter().any(|table| {
+            if table.def.time_column.is_none() {
+                return false;
+            }
+            let window = Duration::from_secs(table.def.window_period_secs);
+            let window_micros = window.as_micros() as i64;
+            table.buffer.chunks_in_memory().into_iter().any(|start| {
+                table
+                    .def
+                    .segment_granularity
+                    .chunk_end(start)
+                    .saturating_add(window_micros)
+                    <= now
+                    && table.buffer.quiet_for(start, window)
+            })
+        })
     }
 
     /// Runs the persister until the task is aborted.

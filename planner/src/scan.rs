@@ -19,6 +19,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -367,9 +368,17 @@ impl ExecutionPlan for HengeScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let parts = self.source.parts(partition)?;
+        // What the segment being handed on holds (decoded, filtered), from the query
+        // memory pool: the rows of one segment per partition are held at a time, and a scan
+        // that cannot hold them fails with "resources exhausted" (53200) rather than grow
+        // past `query_memory`.
+        let held = Arc::new(std::sync::Mutex::new(
+            MemoryConsumer::new(format!("HengeScanExec[{partition}]"))
+                .register(context.memory_pool()),
+        ));
         let engine = self.source.engine.clone();
         let columns = self.source.columns.clone();
         let filter = self.source.filter.clone();
@@ -395,6 +404,7 @@ impl ExecutionPlan for HengeScanExec {
                 let metrics = metrics.clone();
                 let remaining = remaining.clone();
                 let per_segment = per_segment.clone();
+                let held = held.clone();
                 async move {
                     let wanted = remaining.load(std::sync::atomic::Ordering::Relaxed);
                     let mut batches = match part {
@@ -408,7 +418,14 @@ impl ExecutionPlan for HengeScanExec {
                             };
                             let rows = |b: &Vec<RecordBatch>| b.iter().map(|b| b.num_rows()).sum();
                             let read = |r: &SegmentReader| read_segment(r, &scan);
-                            timed(&engine, segment, &metrics, &per_segment, read, rows).await?
+                            let batches =
+                                timed(&engine, segment, &metrics, &per_segment, read, rows).await?;
+                            // The previous segment's rows have been handed on by now.
+                            let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
+                            held.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .try_resize(bytes)?;
+                            batches
                         }
                     };
                     if limit.is_some() {

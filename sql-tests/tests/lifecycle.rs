@@ -544,3 +544,51 @@ async fn transaction_blocks_stage_writes_of_any_size() {
         (10_001, sum(90_000, 100_000) - 1)
     );
 }
+
+/// A GROUP BY of many keys pushed into the scan keeps its partial states within
+/// `query_memory`: what the pool cannot hold is emitted early and merged by DataFusion's
+/// final aggregation (which spills), and the answer is exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pushed_down_group_by_of_many_keys_stays_within_query_memory() {
+    let server = TestServer::start_with_config(Some("query_memory = \"12MB\"\n"));
+    let client = server.connect().await;
+    const N: i64 = 600_000;
+    client
+        .batch_execute("CREATE TABLE keys (id BIGINT NOT NULL, v BIGINT)")
+        .await
+        .unwrap();
+    let data: String = (0..N).map(|id| format!("{id}\t{}\n", id % 7)).collect();
+    let sink = client.copy_in("COPY keys FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    for piece in data.into_bytes().chunks(256 << 10) {
+        sink.send(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    assert_eq!(sink.finish().await.unwrap(), N as u64);
+    client
+        .batch_execute("CHECKPOINT; SET datafusion.execution.target_partitions = 1")
+        .await
+        .unwrap();
+    let sql = "SELECT count(*), sum(c), sum(s) FROM \
+               (SELECT id, count(*) AS c, sum(v) AS s FROM keys GROUP BY id) g";
+    let plan: Vec<String> = client
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(1))
+        .collect();
+    assert!(
+        plan.join("\n").contains("aggregation pushed down"),
+        "{plan:?}"
+    );
+    let row = client.query_one(sql, &[]).await.unwrap();
+    let expected_sum: i64 = (0..N).map(|id| id % 7).sum();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (N, N, expected_sum)
+    );
+}

@@ -62,7 +62,7 @@ use henge_storage::segment::SegmentReader;
 
 use crate::options::HengeOptions;
 use crate::scan::{timed, HengeScanExec, Part, PerSegment, ScanMetrics, ScanSource};
-use partials::{Keys, Partials, SHARED_GROUPS};
+use partials::{Held, Keys, Partials, SHARED_GROUPS};
 use segment::{aggregate_batch, SegmentAggregation};
 use trend::monotonic;
 
@@ -604,9 +604,10 @@ impl ExecutionPlan for HengeAggregateExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let parts = self.source.parts(partition)?;
+        let held = Arc::new(Held::new(context.memory_pool(), partition));
         let source = self.source.clone();
         let plan = self.plan.clone();
         let metrics = ScanMetrics::new(&self.metrics, partition);
@@ -630,14 +631,18 @@ impl ExecutionPlan for HengeAggregateExec {
             let metrics = metrics.clone();
             let per_segment = per_segment.clone();
             let shared = shared.clone();
+            let held = held.clone();
             async move {
                 let partials = match part {
-                    Part::Batch(batch) => aggregate_batch(&plan, &source, batch, shared.as_deref()),
+                    Part::Batch(batch) => {
+                        aggregate_batch(&plan, &source, batch, shared.as_deref(), &held)
+                    }
                     Part::Segment(segment) => {
                         let scan = SegmentAggregation {
                             plan: &plan,
                             source: &source,
                             metrics: &metrics,
+                            held: &held,
                             into_shared: OnceLock::new(),
                             next_block: AtomicUsize::new(0),
                             rows: AtomicUsize::new(0),
@@ -647,13 +652,18 @@ impl ExecutionPlan for HengeAggregateExec {
                         timed(&source.engine, segment, &metrics, &per_segment, read, rows).await
                     }
                 }?;
-                // Shared groups past a bound are emitted early, to bound memory: partial
-                // states of one group emitted twice merge all the same.
+                // Shared groups past a bound, or past what the memory pool grants, are
+                // emitted early: partial states of one group emitted twice merge all the
+                // same.
                 match (partials, shared.as_deref()) {
                     (None, Some(shared)) => {
                         let mut shared = lock(shared);
-                        match shared.groups() >= SHARED_GROUPS {
-                            true => shared.finish(|_, array| Ok(array)),
+                        match held.over() || shared.groups() >= SHARED_GROUPS {
+                            true => {
+                                let out = shared.finish(|_, array| Ok(array));
+                                held.shared(shared.size());
+                                out
+                            }
                             false => Ok(None),
                         }
                     }

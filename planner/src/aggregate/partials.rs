@@ -2,7 +2,8 @@
 //! values, by indexing a table with their combined codes, and DataFusion's accumulators.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array,
@@ -12,6 +13,7 @@ use datafusion::arrow::compute::{cast, filter as filter_array};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt32Type};
 use datafusion::common::cast::as_boolean_array;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
@@ -22,6 +24,60 @@ use super::{evaluate, AggregatePlan};
 
 /// Groups a partition's shared partials hold at most before they are emitted.
 pub(super) const SHARED_GROUPS: usize = 1 << 20;
+
+/// What one partition's partial states hold of the query memory pool (`query_memory`): the
+/// partition's shared partials plus the segment's own being built, grown as groups are
+/// added. Shared partials the pool cannot hold are emitted early (their states merge all
+/// the same); a segment's own partials that it cannot hold fail the query with "resources
+/// exhausted" (53200) rather than grow past the pool.
+pub(super) struct Held {
+    reservation: Mutex<MemoryReservation>,
+    shared: AtomicUsize,
+    local: AtomicUsize,
+    /// The shared partials outgrew the pool: emit them after this part.
+    over: std::sync::atomic::AtomicBool,
+}
+
+impl Held {
+    pub(super) fn new(pool: &Arc<dyn MemoryPool>, partition: usize) -> Held {
+        Held {
+            reservation: Mutex::new(
+                MemoryConsumer::new(format!("HengeAggregateExec[{partition}]")).register(pool),
+            ),
+            shared: AtomicUsize::new(0),
+            local: AtomicUsize::new(0),
+            over: Default::default(),
+        }
+    }
+
+    /// The shared partials now take `bytes`; past what the pool grants they are marked to
+    /// be emitted ([`Held::over`]).
+    pub(super) fn shared(&self, bytes: usize) {
+        self.shared.store(bytes, Ordering::Relaxed);
+        if self.resize().is_err() {
+            self.over.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the shared partials outgrew the pool since this was last asked.
+    pub(super) fn over(&self) -> bool {
+        self.over.swap(false, Ordering::Relaxed)
+    }
+
+    /// The segment's own partials now take `bytes` (0 once emitted).
+    pub(super) fn local(&self, bytes: usize) -> Result<()> {
+        self.local.store(bytes, Ordering::Relaxed);
+        self.resize()
+    }
+
+    fn resize(&self) -> Result<()> {
+        let total = self.shared.load(Ordering::Relaxed) + self.local.load(Ordering::Relaxed);
+        self.reservation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_resize(total)
+    }
+}
 
 /// Accumulators with the groups they hold.
 enum Groups {
@@ -280,6 +336,31 @@ impl Partials {
                 GroupIndex::Hashed(values) => values.len(),
                 GroupIndex::Dense(dense) => dense.groups.len(),
             },
+        }
+    }
+
+    /// Memory the groups and their states take.
+    pub(super) fn size(&self) -> usize {
+        match &self.groups {
+            Groups::Global(accumulators) => accumulators.iter().map(|a| a.size()).sum(),
+            Groups::Keyed {
+                index,
+                accumulators,
+                indices,
+            } => {
+                let index = match index {
+                    GroupIndex::Hashed(values) => values.size(),
+                    GroupIndex::Dense(dense) => {
+                        (dense.slots.capacity()
+                            + dense.groups.capacity()
+                            + dense.combined.capacity())
+                            * std::mem::size_of::<u32>()
+                    }
+                };
+                index
+                    + accumulators.iter().map(|a| a.size()).sum::<usize>()
+                    + indices.capacity() * std::mem::size_of::<usize>()
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use henge_storage::segment::footer::Stat;
 use henge_storage::segment::SegmentReader;
 use roaring::RoaringBitmap;
 
-use super::partials::{Code, DenseIds, Keys, Partials};
+use super::partials::{Code, DenseIds, Held, Keys, Partials};
 use super::{evaluate, lock, AggregatePlan, Key};
 use crate::scan::{candidates, selected_blocks, storage_error, ScanMetrics, ScanSource};
 
@@ -25,6 +25,7 @@ pub(super) fn aggregate_batch(
     source: &ScanSource,
     batch: RecordBatch,
     shared: Option<&Mutex<Partials>>,
+    held: &Held,
 ) -> Result<Option<RecordBatch>> {
     let mut read = batch.project(&source.columns.read)?;
     if let Some(filter) = &source.filter {
@@ -43,13 +44,18 @@ pub(super) fn aggregate_batch(
     let keys = Keys::Rows(keys);
     match shared {
         Some(shared) => {
-            lock(shared).add(&read, &keys)?;
+            let mut shared = lock(shared);
+            shared.add(&read, &keys)?;
+            held.shared(shared.size());
             Ok(None)
         }
         None => {
             let mut partials = Partials::new(plan.clone(), false, None)?;
             partials.add(&read, &keys)?;
-            partials.finish(|_, array| Ok(array))
+            held.local(partials.size())?;
+            let out = partials.finish(|_, array| Ok(array));
+            held.local(0)?;
+            out
         }
     }
 }
@@ -60,6 +66,8 @@ pub(super) struct SegmentAggregation<'a> {
     pub(super) plan: &'a Arc<AggregatePlan>,
     pub(super) source: &'a ScanSource,
     pub(super) metrics: &'a ScanMetrics,
+    /// What the partition's partials hold of the query memory pool.
+    pub(super) held: &'a Held,
     /// Whether the segment's rows go to the partition's shared partials.
     pub(super) into_shared: OnceLock<bool>,
     /// The first block not yet added.
@@ -88,7 +96,10 @@ impl SegmentAggregation<'_> {
             .get_or_init(|| dense.is_none() && shared.is_some());
         if let (true, Some(shared)) = (into_shared, shared) {
             self.walk(reader, &candidates, |batch, keys| {
-                lock(shared).add(batch, keys)
+                let mut shared = lock(shared);
+                shared.add(batch, keys)?;
+                self.held.shared(shared.size());
+                Ok(())
             })?;
             return Ok(None);
         }
@@ -99,8 +110,12 @@ impl SegmentAggregation<'_> {
             return Ok(counts);
         }
         let mut partials = Partials::new(plan.clone(), true, dense)?;
-        self.walk(reader, &candidates, |batch, keys| partials.add(batch, keys))?;
-        partials.finish(|i, array| {
+        self.walk(reader, &candidates, |batch, keys| {
+            partials.add(batch, keys)?;
+            self.held.local(partials.size())
+        })?;
+        let held = self.held;
+        let out = partials.finish(|i, array| {
             let array = match plan.keys.get(i) {
                 Some(Key::Ids(at)) => {
                     let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
@@ -113,7 +128,9 @@ impl SegmentAggregation<'_> {
                 true => array,
                 false => cast(&array, wanted)?,
             })
-        })
+        });
+        held.local(0)?;
+        out
     }
 
     /// `count(*)` grouped by one string column, where the indexes answer the filter exactly
