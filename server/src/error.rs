@@ -10,6 +10,7 @@ use pgwire::error::{ErrorInfo, PgWireError};
 
 /// SQLSTATE codes Henge sends, named as in PostgreSQL's errcodes.txt.
 pub mod code {
+    pub const WARNING: &str = "01000";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";

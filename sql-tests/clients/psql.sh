@@ -109,6 +109,23 @@ expect "\\copy from a text file" "COPY 2" "$(q -c "\\copy typed FROM '$work/type
 q -c "\\copy (SELECT * FROM typed ORDER BY ts) TO '$work/typed.out'" >/dev/null
 expect "\\copy to a file round-trips" "$(cat "$work/typed.tsv")" "$(cat "$work/typed.out")"
 
+# A transaction block with psql's ON_ERROR_ROLLBACK: psql sets a savepoint before each
+# statement and rolls back to it after an error, so the block goes on and commits the rest;
+# a block that ends in ROLLBACK applies nothing.
+q -c "CREATE TABLE tx (ts TIMESTAMP NOT NULL, n BIGINT) WITH (time_column = 'ts')"
+q -v ON_ERROR_STOP=0 -v ON_ERROR_ROLLBACK=on >"$work/tx.out" 2>&1 <<'SQL' || true
+BEGIN;
+INSERT INTO tx VALUES ('2024-01-01', 1);
+SELECT 1 / 0;
+INSERT INTO tx VALUES ('2024-01-02', 2);
+COMMIT;
+BEGIN;
+INSERT INTO tx VALUES ('2024-01-03', 100);
+ROLLBACK;
+SQL
+grep -q "division by zero" "$work/tx.out" || { cat "$work/tx.out"; exit 1; }
+expect "ON_ERROR_ROLLBACK recovers the block; ROLLBACK discards" "2|3" "$(q -c 'SELECT count(*), sum(n) FROM tx')"
+
 before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start

@@ -372,6 +372,18 @@ fn no_such_savepoint(e: henge_ingest::NoSuchSavepoint) -> PgError {
     )
 }
 
+/// The statement, if it is one a transaction block cannot undo (DDL applies at once).
+fn non_transactional(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Sql(s) => match s.as_ref() {
+            Statement::CreateTable(_) => Some("CREATE TABLE"),
+            Statement::Drop { .. } => Some("DROP TABLE"),
+            _ => None,
+        },
+        Command::Checkpoint | Command::Compact(_) => None,
+    }
+}
+
 /// What a failed transaction block answers to anything but its end.
 fn aborted_block() -> PgError {
     PgError::new(
@@ -492,7 +504,22 @@ impl Connection {
                 end();
                 committed.map(|tag| Response::TransactionEnd(Tag::new(tag)))
             }
-            (TransactionStep::None, _) => self.session.execute(prepared, params, formats).await,
+            (TransactionStep::None, current) => {
+                if current == TransactionStatus::Transaction {
+                    if let Some(what) = non_transactional(&prepared.statement) {
+                        let _ = client
+                            .feed(notice(
+                                code::WARNING,
+                                &format!(
+                                    "{what} is not transactional in Henge: it applies at once, \
+                                     and ROLLBACK does not undo it"
+                                ),
+                            ))
+                            .await;
+                    }
+                }
+                self.session.execute(prepared, params, formats).await
+            }
         };
         *status = match (&result, *status) {
             (Ok(Response::TransactionStart(_)), _) => TransactionStatus::Transaction,

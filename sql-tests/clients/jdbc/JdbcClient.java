@@ -1,5 +1,5 @@
 // Real-client test: pgjdbc (DatabaseMetaData.getTables/getColumns, a PreparedStatement
-// with a timestamp parameter) against a running henge.
+// with a timestamp parameter, a transaction with autosave) against a running henge.
 // Usage: java -cp /usr/share/java/postgresql.jar JdbcClient.java PORT
 import java.sql.Connection;
 import java.sql.DatabaseMetaData;
@@ -73,6 +73,29 @@ public class JdbcClient {
                     "SELECT max(ts) FROM jdbc_events")) {
                 rs.next();
                 check("timestamps decode", Timestamp.valueOf("2024-03-01 04:00:00"), rs.getTimestamp(1));
+            }
+        }
+        // pgjdbc's autosave: with autocommit off it sets a savepoint before each statement and
+        // rolls back to it after an error, so the transaction goes on; rollback() discards.
+        try (Connection conn = DriverManager.getConnection(url + "?autosave=always", "henge", "")) {
+            conn.setAutoCommit(false);
+            try (Statement st = conn.createStatement()) {
+                st.executeUpdate("INSERT INTO jdbc_events VALUES ('2024-03-02 00:00:00', 'tx', 1, 7)");
+                try {
+                    st.executeQuery("SELECT 1 / 0");
+                    check("division by zero fails", "an error", "none");
+                } catch (java.sql.SQLException e) {
+                    check("the failing statement's SQLSTATE", "22012", e.getSQLState());
+                }
+                st.executeUpdate("INSERT INTO jdbc_events VALUES ('2024-03-02 01:00:00', 'tx', 1, 8)");
+                conn.commit();
+                st.executeUpdate("INSERT INTO jdbc_events VALUES ('2024-03-02 02:00:00', 'tx', 1, 1000)");
+                conn.rollback();
+                try (ResultSet rs = st.executeQuery("SELECT count(*), sum(hits) FROM jdbc_events WHERE host = 'tx'")) {
+                    rs.next();
+                    check("autosave recovers the transaction; rollback discards",
+                            "2 15", rs.getLong(1) + " " + rs.getLong(2));
+                }
             }
         }
         System.out.println("JDBC client tests passed");
