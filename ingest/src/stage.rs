@@ -66,6 +66,16 @@ impl StagedWrite {
         self.rows
     }
 
+    /// Bytes of the rows held in memory (not spilled).
+    pub fn bytes_in_memory(&self) -> usize {
+        self.bytes
+    }
+
+    /// Past this many bytes in memory the rows are spilled.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Takes rows (already validated by [`crate::rows::validate_batch`] or built by a
     /// [`crate::rows::RowBuilder`]), spilling when the stage is full. Waits for memory
     /// when the ingest budget is exhausted, after spilling its own rows first.

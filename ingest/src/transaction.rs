@@ -94,10 +94,25 @@ impl SessionWrites {
     /// `None` is returned; outside one it is handed back for the statement to commit.
     pub async fn keep(&self, write: StagedWrite) -> Result<Option<StagedWrite>> {
         let mut block = self.block.lock().await;
-        match block.as_mut().and_then(|t| t.levels.last_mut()) {
-            Some(level) => level.take(write).await.map(|()| None),
-            None => Ok(Some(write)),
+        let Some(t) = block.as_mut() else {
+            return Ok(Some(write));
+        };
+        let limit = write.limit();
+        t.levels
+            .last_mut()
+            .expect("the block's own level stays")
+            .take(write)
+            .await?;
+        // The block holds in memory no more than one statement may: past that, every level
+        // spills (many statements, or many savepoints as pgjdbc's autosave makes, would
+        // otherwise add up).
+        let writes = t.levels.iter().flat_map(|l| l.writes.iter());
+        if writes.map(|w| w.bytes_in_memory()).sum::<usize>() > limit {
+            for write in t.levels.iter_mut().flat_map(|l| l.writes.iter_mut()) {
+                write.spill().await?;
+            }
         }
+        Ok(None)
     }
 
     /// SAVEPOINT `name`: a new level (a name may be reused; the newest is found first).
@@ -209,13 +224,15 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
         let pieces = std::mem::take(&mut write.pieces);
         tables.push((write.table().clone(), pieces));
     }
-    engine.remove_files(&orphans).await;
+    // Visible before anything else is awaited (a dropped future must not leave recorded
+    // pieces out of the buffers).
     for (table, mut pieces) in tables {
         pieces.retain(|p| !orphans.contains(p));
         if !pieces.is_empty() {
             table.buffer.add_pieces(pieces);
         }
     }
+    engine.remove_files(&orphans).await;
     tracing::info!(
         tables = writes.len(),
         rows,

@@ -302,6 +302,13 @@ async fn simple_protocol_corner_cases() {
         .unwrap_err();
     assert_eq!(code(&err), "42P01");
     assert_eq!(count(&client, "m").await, 3);
+    // A COPY FROM STDIN must end the query string: what follows it would run before its
+    // rows arrive.
+    let err = client
+        .simple_query("COPY m FROM STDIN; SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "0A000");
     // Transaction statements are accepted.
     client
         .batch_execute("BEGIN; INSERT INTO m VALUES (5); COMMIT")

@@ -328,7 +328,7 @@ impl SavepointStep {
 fn savepoint_name(name: &datafusion::sql::sqlparser::ast::Ident) -> String {
     match name.quote_style {
         Some(_) => name.value.clone(),
-        None => name.value.to_lowercase(),
+        None => name.value.to_ascii_lowercase(),
     }
 }
 
@@ -370,6 +370,13 @@ fn no_such_savepoint(e: henge_ingest::NoSuchSavepoint) -> PgError {
         code::INVALID_SAVEPOINT_SPECIFICATION,
         format!("savepoint \"{}\" does not exist", e.0),
     )
+}
+
+fn is_copy_from_stdin(command: &Command) -> bool {
+    matches!(command, Command::Sql(s) if matches!(
+        s.as_ref(),
+        Statement::Copy { to: false, .. }
+    ))
 }
 
 /// The statement, if it is one a transaction block cannot undo (DDL applies at once).
@@ -583,7 +590,19 @@ impl SimpleQueryHandler for Connection {
         }
         let mut responses = Vec::with_capacity(statements.len());
         let mut status = client.transaction_status();
-        for statement in statements {
+        let count = statements.len();
+        for (i, statement) in statements.into_iter().enumerate() {
+            // The rows of a COPY FROM STDIN arrive after the query string has run, so a
+            // statement after it would run before them (a COMMIT or ROLLBACK too early).
+            if i + 1 < count && is_copy_from_stdin(&statement) {
+                let e: PgWireError = PgError::new(
+                    code::FEATURE_NOT_SUPPORTED,
+                    "COPY FROM STDIN must be the last statement of a query string",
+                )
+                .into();
+                responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
+                break;
+            }
             // A failed block takes nothing but its end: not even planning is tried.
             if status == TransactionStatus::Error
                 && matches!(transaction_step(&statement), TransactionStep::None)
@@ -600,7 +619,15 @@ impl SimpleQueryHandler for Connection {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(response) => responses.push(response),
+                Ok(response) => {
+                    if matches!(response, Response::CopyIn(_)) {
+                        // pgwire keeps the status it had before the query string while a
+                        // COPY is in progress, and reports that after it: give it this
+                        // one (`BEGIN; COPY …` leaves a block open).
+                        client.set_transaction_status(status);
+                    }
+                    responses.push(response)
+                }
                 Err(e) => {
                     let e: PgWireError = e.into();
                     responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
