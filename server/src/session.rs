@@ -19,6 +19,7 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::{stream, StreamExt};
@@ -102,7 +103,9 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     let sql = &*rewrite::substitute(sql);
     let commands = match split(sql) {
         Ok(commands) => commands,
-        // Some client catalog queries parse only once swapped for their equivalents.
+        // Some client catalog queries parse only once swapped for their equivalents
+        // (statements refused as they are, not for their syntax, stay refused).
+        Err(e) if e.code == code::FEATURE_NOT_SUPPORTED => return Err(e),
         Err(e) => {
             return rewrite::parse_catalog_query(sql)
                 .map(|s| s.into_iter().map(|s| Command::Sql(Box::new(s))).collect())
@@ -134,6 +137,33 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
         .collect())
 }
 
+/// Refuses a COPY FROM STDIN that statements follow in its query string: its rows arrive
+/// after the string has run, so they would run before them (and sqlparser would take them
+/// for inline rows of the COPY, as in a pg_dump file).
+fn stdin_copy_ends(parser: &Parser) -> Result<(), PgError> {
+    let mut n = 0;
+    let mut stdin = false;
+    loop {
+        match parser.peek_nth_token_ref(n).token {
+            Token::EOF => return Ok(()),
+            Token::SemiColon => break,
+            Token::Word(ref w) if w.keyword == Keyword::STDIN => stdin = true,
+            _ => {}
+        }
+        n += 1;
+    }
+    let rest = (n + 1..)
+        .map(|i| &parser.peek_nth_token_ref(i).token)
+        .find(|t| !matches!(t, Token::SemiColon));
+    match (stdin, rest) {
+        (true, Some(t)) if *t != Token::EOF => Err(PgError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            "COPY FROM STDIN must be the last statement of a query string",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Splits a query string into statements, as written.
 fn split(sql: &str) -> Result<Vec<Command>, PgError> {
     let syntax =
@@ -163,6 +193,10 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
                         Command::Compact(Some(crate::ddl::table_name(&name)?))
                     }
                 }
+            }
+            Token::Word(word) if word.keyword == Keyword::COPY => {
+                stdin_copy_ends(&parser)?;
+                Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?))
             }
             _ => Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?)),
         };

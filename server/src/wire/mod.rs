@@ -372,13 +372,6 @@ fn no_such_savepoint(e: henge_ingest::NoSuchSavepoint) -> PgError {
     )
 }
 
-fn is_copy_from_stdin(command: &Command) -> bool {
-    matches!(command, Command::Sql(s) if matches!(
-        s.as_ref(),
-        Statement::Copy { to: false, .. }
-    ))
-}
-
 /// The statement, if it is one a transaction block cannot undo (DDL applies at once).
 fn non_transactional(command: &Command) -> Option<&'static str> {
     match command {
@@ -590,19 +583,7 @@ impl SimpleQueryHandler for Connection {
         }
         let mut responses = Vec::with_capacity(statements.len());
         let mut status = client.transaction_status();
-        let count = statements.len();
-        for (i, statement) in statements.into_iter().enumerate() {
-            // The rows of a COPY FROM STDIN arrive after the query string has run, so a
-            // statement after it would run before them (a COMMIT or ROLLBACK too early).
-            if i + 1 < count && is_copy_from_stdin(&statement) {
-                let e: PgWireError = PgError::new(
-                    code::FEATURE_NOT_SUPPORTED,
-                    "COPY FROM STDIN must be the last statement of a query string",
-                )
-                .into();
-                responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
-                break;
-            }
+        for statement in statements {
             // A failed block takes nothing but its end: not even planning is tried.
             if status == TransactionStatus::Error
                 && matches!(transaction_step(&statement), TransactionStep::None)
