@@ -388,14 +388,7 @@ pub fn soak_chart(soak: &Soak, path: &Path) -> Result<()> {
                 .label("ingest memory budget")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(|e| format!("chart: {e}"))?;
+        crate::report::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(|e| format!("chart: {e}"))?;
     Ok(())

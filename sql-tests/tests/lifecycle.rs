@@ -40,7 +40,15 @@ fn lines(from: i64, to: i64) -> String {
 }
 
 async fn copy(client: &Client, data: String) -> Result<u64, tokio_postgres::Error> {
-    let sink = client.copy_in("COPY ev FROM STDIN").await?;
+    copy_into(client, "ev", data).await
+}
+
+async fn copy_into(
+    client: &Client,
+    table: &str,
+    data: String,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = client.copy_in(&format!("COPY {table} FROM STDIN")).await?;
     futures::pin_mut!(sink);
     for piece in data.into_bytes().chunks(256 << 10) {
         sink.send(Bytes::copy_from_slice(piece)).await?;
@@ -308,12 +316,7 @@ async fn queries_spill_past_query_memory() {
     let data: String = (0..N)
         .map(|id| format!("{id}\t{}page{}\n", "x".repeat(200), id % 17))
         .collect();
-    let sink = client.copy_in("COPY wide FROM STDIN").await.unwrap();
-    futures::pin_mut!(sink);
-    for piece in data.into_bytes().chunks(256 << 10) {
-        sink.send(Bytes::copy_from_slice(piece)).await.unwrap();
-    }
-    assert_eq!(sink.finish().await.unwrap(), N as u64);
+    assert_eq!(copy_into(&client, "wide", data).await.unwrap(), N as u64);
     let sql = "SELECT sum(id * r) + sum(length(pad)) FROM (SELECT id, pad, \
                row_number() OVER (ORDER BY id DESC) AS r FROM wide) s";
     // One sort at a time: DataFusion's sorts reserve their merge memory only once they have
@@ -558,12 +561,7 @@ async fn a_pushed_down_group_by_of_many_keys_stays_within_query_memory() {
         .await
         .unwrap();
     let data: String = (0..N).map(|id| format!("{id}\t{}\n", id % 7)).collect();
-    let sink = client.copy_in("COPY keys FROM STDIN").await.unwrap();
-    futures::pin_mut!(sink);
-    for piece in data.into_bytes().chunks(256 << 10) {
-        sink.send(Bytes::copy_from_slice(piece)).await.unwrap();
-    }
-    assert_eq!(sink.finish().await.unwrap(), N as u64);
+    assert_eq!(copy_into(&client, "keys", data).await.unwrap(), N as u64);
     client
         .batch_execute("CHECKPOINT; SET datafusion.execution.target_partitions = 1")
         .await

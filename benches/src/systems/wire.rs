@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::SinkExt;
 use tokio::io::AsyncReadExt;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, CopyInSink, NoTls, SimpleQueryMessage};
 
 use super::Answer;
 use crate::Result;
@@ -67,15 +67,21 @@ impl Wire {
         Ok(Answer { elapsed, rows })
     }
 
-    /// Streams `file` (COPY text) into `table`; returns the rows loaded and the wall time.
-    pub async fn copy_in(&self, table: &str, file: &Path) -> Result<(u64, Duration)> {
+    /// A COPY FROM STDIN into `table`, started: its statement and the sink its rows go to.
+    async fn start_copy(&self, table: &str) -> Result<(String, CopyInSink<Bytes>)> {
         let statement = format!("COPY {table} FROM STDIN");
-        let start = Instant::now();
         let sink = self
             .client
             .copy_in::<_, Bytes>(&statement)
             .await
             .map_err(|e| format!("{statement}: {}", error_text(&e)))?;
+        Ok((statement, sink))
+    }
+
+    /// Streams `file` (COPY text) into `table`; returns the rows loaded and the wall time.
+    pub async fn copy_in(&self, table: &str, file: &Path) -> Result<(u64, Duration)> {
+        let start = Instant::now();
+        let (statement, sink) = self.start_copy(table).await?;
         futures::pin_mut!(sink);
         let mut input = tokio::fs::File::open(file)
             .await
@@ -103,12 +109,7 @@ impl Wire {
 
     /// One COPY FROM STDIN of `text` (COPY text, whole lines) into `table`; the rows loaded.
     pub async fn copy_text(&self, table: &str, text: Bytes) -> Result<u64> {
-        let statement = format!("COPY {table} FROM STDIN");
-        let sink = self
-            .client
-            .copy_in::<_, Bytes>(&statement)
-            .await
-            .map_err(|e| format!("{statement}: {}", error_text(&e)))?;
+        let (statement, sink) = self.start_copy(table).await?;
         futures::pin_mut!(sink);
         sink.send(text)
             .await
