@@ -388,7 +388,10 @@ async fn memory_reserved_by_running_statements_does_not_trigger_persists() {
         ..options()
     };
     let engine = open(dir.path(), &options);
-    let table = engine.create_table(def("t")).unwrap();
+    // A window period that keeps the chunk open: a closed one would be persisted anyway.
+    let mut open_def = def("t");
+    open_def.window_period_secs = 3600;
+    let table = engine.create_table(open_def).unwrap();
     // Large statements in flight hold most of the budget in their stages …
     let mut statements = Vec::new();
     for s in 0..6 {
@@ -426,4 +429,42 @@ async fn memory_reserved_by_running_statements_does_not_trigger_persists() {
         staged.commit().await.unwrap();
     }
     assert_eq!(totals(&engine, &table).await.0, 300_010);
+}
+
+#[tokio::test]
+async fn a_closed_chunk_in_memory_is_persisted_so_that_it_hands_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &options());
+    let mut open_def = def("open");
+    open_def.window_period_secs = 3600;
+    let open_table = engine.create_table(open_def).unwrap();
+    let policy = henge_ingest::PersistPolicy {
+        rows: 0,
+        bytes: 0,
+        period: Duration::ZERO,
+    };
+    // Rows of a chunk long past, written now: not closed until quiet for its window.
+    engine
+        .append(&open_table, vec![rows(&open_table, 0, 100, 1)])
+        .await
+        .unwrap();
+    assert_eq!(engine.persist_reason(&policy), None);
+    // With a window period of 0 the chunk is closed at once.
+    let closed = engine.create_table(def("closed")).unwrap();
+    engine
+        .append(&closed, vec![rows(&closed, 0, 100, 1)])
+        .await
+        .unwrap();
+    assert_eq!(engine.persist_reason(&policy), Some("a chunk closed"));
+    let persister = tokio::spawn(engine.clone().run_persister(policy));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while closed.buffer.rows() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    persister.abort();
+    assert_eq!(closed.buffer.rows(), 0);
+    assert_eq!(closed.buffer.pieces().len(), 1);
+    engine.hand_off(Due::Closed).await.unwrap();
+    assert_eq!(closed.buffer.contents().segments.len(), 1);
+    assert_eq!(totals(&engine, &closed).await, expected(100));
 }
