@@ -311,7 +311,15 @@ async fn run(args: Args) -> Result<()> {
         runs: args.runs,
         machine: machine(),
         date: today(),
-        command: format!("benches/run --sf {}", args.sf),
+        command: format!(
+            "benches/run --sf {} --runs {}{}",
+            args.sf,
+            args.runs,
+            match args.soak_secs {
+                0 => String::new(),
+                secs => format!(" --soak-secs {secs} --soak-rate {}", args.soak_rate),
+            }
+        ),
         systems: versions,
         queries: query_rows,
         pushdown,
