@@ -80,11 +80,6 @@ impl SessionWrites {
         }
     }
 
-    /// Whether a transaction block is open.
-    pub async fn in_block(&self) -> bool {
-        self.block.lock().await.is_some()
-    }
-
     /// Ends the block discarding its writes (ROLLBACK, or the end of a failed block).
     pub async fn rollback(&self) {
         self.block.lock().await.take();
