@@ -14,11 +14,13 @@ use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler,
 };
 use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{send_query_response, ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::PgWireConnectionState;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers,
     PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME, METADATA_DATABASE,
@@ -690,13 +692,44 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // As in `on_query`: a ROLLBACK TO SAVEPOINT may make a failed block usable again.
-        if client.transaction_status() == TransactionStatus::Error {
-            let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-            if let Some(Entry::Value(portal)) = client.portal_store().get_portal(name) {
-                if is_rollback_to(&portal.statement.statement.statement) {
-                    client.set_transaction_status(TransactionStatus::Transaction);
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => Some(portal),
+            _ => None,
+        };
+        if let Some(portal) = portal {
+            let statement = &portal.statement.statement.statement;
+            // As in `on_query`: a ROLLBACK TO SAVEPOINT may make a failed block usable again.
+            if client.transaction_status() == TransactionStatus::Error && is_rollback_to(statement)
+            {
+                client.set_transaction_status(TransactionStatus::Transaction);
+            }
+            // pgwire's portal fetch collects every row of an Execute without a row limit
+            // before sending any: a query run to its end streams its rows here instead.
+            let fresh = matches!(*portal.state().lock().await, PortalExecutionState::Initial);
+            if fresh
+                && message.max_rows == 0
+                && client.transaction_status() != TransactionStatus::Error
+                && matches!(statement, Command::Sql(s) if matches!(**s, Statement::Query(_)))
+                && matches!(client.state(), PgWireConnectionState::ReadyForQuery)
+            {
+                client.set_state(PgWireConnectionState::QueryInProgress);
+                let response =
+                    ExtendedQueryHandler::do_query(self, client, portal.as_ref(), 0).await?;
+                *portal.state().lock().await = PortalExecutionState::Finished;
+                match response {
+                    Response::Query(results) => send_query_response(client, results, false).await?,
+                    Response::Error(e) => return Err(PgWireError::UserError(e)),
+                    _ => {
+                        return Err(PgError::new(
+                            code::INTERNAL_ERROR,
+                            "a query answered without rows",
+                        )
+                        .into())
+                    }
                 }
+                client.set_state(PgWireConnectionState::ReadyForQuery);
+                return Ok(());
             }
         }
         self._on_execute(client, message).await
