@@ -393,3 +393,105 @@ pub fn soak_chart(soak: &Soak, path: &Path) -> Result<()> {
     root.present().map_err(|e| format!("chart: {e}"))?;
     Ok(())
 }
+
+/// One read of a whole table by a client, with the server's memory sampled beside it.
+pub struct Stream {
+    /// How the client read it.
+    pub how: &'static str,
+    pub rows: u64,
+    pub elapsed: Duration,
+    /// The server's resident memory just before the query, and its peak during it.
+    pub rss_before: u64,
+    pub peak_rss: u64,
+}
+
+/// `SELECT * FROM table` read to its end three ways — the simple protocol, the extended
+/// protocol (one Execute without a row limit) and psql's `COPY (SELECT *) TO STDOUT` — each
+/// client dropping rows as they arrive, while the server's resident memory is sampled. Every
+/// read must return `rows` rows.
+pub async fn stream_reads(henge: &Henge, table: &str, rows: u64) -> Result<Vec<Stream>> {
+    use futures::TryStreamExt;
+    let sql = format!("SELECT * FROM {table}");
+    let mut reads = Vec::new();
+    for how in [
+        "simple protocol",
+        "extended protocol",
+        "psql, COPY (SELECT *) TO STDOUT",
+    ] {
+        let client = henge.connect().await?;
+        let rss_before = rss_bytes(henge.pid()).unwrap_or(0);
+        let sampler = Sampler::start(
+            henge.pid(),
+            henge.data_path().join("wal"),
+            Duration::from_millis(100),
+        );
+        let start = Instant::now();
+        let counted = match how {
+            "simple protocol" => {
+                let messages = client.client.simple_query_raw(&sql).await?;
+                futures::pin_mut!(messages);
+                let mut n = 0u64;
+                while let Some(message) = messages.try_next().await? {
+                    if let tokio_postgres::SimpleQueryMessage::Row(_) = message {
+                        n += 1;
+                    }
+                }
+                n
+            }
+            "extended protocol" => {
+                let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+                let stream = client.client.query_raw(sql.as_str(), no_params).await?;
+                futures::pin_mut!(stream);
+                let mut n = 0u64;
+                while stream.try_next().await?.is_some() {
+                    n += 1;
+                }
+                n
+            }
+            _ => psql_copy_lines(henge.port(), &sql)?,
+        };
+        let elapsed = start.elapsed();
+        let samples = sampler.finish();
+        if counted != rows {
+            return Err(format!("{how}: {sql} returned {counted} rows, not {rows}").into());
+        }
+        reads.push(Stream {
+            how,
+            rows: counted,
+            elapsed,
+            rss_before,
+            peak_rss: peak_rss(&samples),
+        });
+    }
+    Ok(reads)
+}
+
+/// Runs `psql -c "COPY (query) TO STDOUT"` against the server on `port` and counts the lines
+/// it prints, reading them as they come.
+fn psql_copy_lines(port: u16, query: &str) -> Result<u64> {
+    use std::io::Read;
+    let mut child = std::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("COPY ({query}) TO STDOUT"))
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=henge dbname=henge"
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting psql: {e}"))?;
+    let mut out = child.stdout.take().ok_or("psql has no stdout")?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = out.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        lines += buffer[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(format!("psql COPY TO STDOUT failed: {status}").into());
+    }
+    Ok(lines)
+}

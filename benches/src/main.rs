@@ -45,6 +45,11 @@ struct Args {
     /// Rows per second the soak loads.
     #[arg(long, default_value_t = 100_000)]
     soak_rate: u64,
+    /// Only Henge's lifecycle at this scale: the one COPY of lineitem with its memory, the
+    /// restart, the CHECKPOINT, `SELECT *` read to its end and the soak; no peers, no
+    /// queries. Its figures go to a section of their own in the results file.
+    #[arg(long)]
+    lifecycle_only: bool,
     /// The henge binary (default: `henge` beside this program).
     #[arg(long)]
     henge: Option<PathBuf>,
@@ -64,6 +69,9 @@ struct Args {
     #[arg(long, default_value = "benches/RESULTS.md")]
     results: PathBuf,
 }
+
+/// lineitem's table options in Henge: month segments on the ship date.
+const LINEITEM_WITH: &str = "time_column = 'l_shipdate', segment_granularity = 'month'";
 
 fn say(message: &str) {
     eprintln!("[henge-bench] {message}");
@@ -96,7 +104,7 @@ async fn run(args: Args) -> Result<()> {
 
     say(&format!("generating lineitem at scale factor {}", args.sf));
     let started = Instant::now();
-    let lineitem_rows = write_lineitem(args.sf, work.path())?;
+    let lineitem_rows = write_lineitem(args.sf, work.path(), !args.lifecycle_only)?;
     let events_file = work.path().join("events.tsv");
     let mut text = String::new();
     copy_text::encode(&data::events(args.events), &mut text);
@@ -106,6 +114,10 @@ async fn run(args: Args) -> Result<()> {
         args.events,
         started.elapsed().as_secs_f64()
     ));
+
+    if args.lifecycle_only {
+        return lifecycle_only(&args, &henge_bin, work.path(), lineitem_rows, &events_file).await;
+    }
 
     say("starting Henge, PostgreSQL and DuckDB");
     let henge = Henge::start(&henge_bin, work.path(), true).await?;
@@ -132,7 +144,7 @@ async fn run(args: Args) -> Result<()> {
         (
             "lineitem",
             &lineitem_columns,
-            "time_column = 'l_shipdate', segment_granularity = 'month'",
+            LINEITEM_WITH,
             work.path().join("lineitem.tsv"),
         ),
         (
@@ -180,38 +192,8 @@ async fn run(args: Args) -> Result<()> {
     let System::Henge(henge) = &mut systems[0] else {
         unreachable!("Henge is first")
     };
-    say("kill -9 of Henge and a restart");
-    let restart = henge
-        .kill_and_restart("SELECT count(*) FROM lineitem")
-        .await?;
-    let counted = single(&henge.client, "SELECT count(*) FROM lineitem").await?;
-    if counted != lineitem_rows {
-        return Err(
-            format!("after the restart lineitem has {counted} rows, not {lineitem_rows}").into(),
-        );
-    }
-    say(&format!(
-        "  answered in {:.2} s with every row",
-        restart.as_secs_f64()
-    ));
-    let budget = single(
-        &henge.client,
-        "SELECT memory_budget FROM sys.ingest WHERE \"table\" IS NULL",
-    )
-    .await?;
-    say("CHECKPOINT in Henge");
-    let checkpoint = henge.checkpoint().await?;
-    let segment_bytes = henge.segment_bytes();
-    let published = "FROM sys.segments WHERE \"table\" = 'lineitem' AND state = 'published'";
-    let segments = single(&henge.client, &format!("SELECT count(*) {published}")).await?;
-    let intervals = single(
-        &henge.client,
-        &format!("SELECT count(DISTINCT start) {published}"),
-    )
-    .await?;
-    say(&format!(
-        "  {segments} published segments over {intervals} intervals"
-    ));
+    let after = after_load(henge, lineitem_rows).await?;
+    let streams = stream_reads(henge, lineitem_rows).await?;
 
     let query_rows = run_queries(&mut systems, cores, args.runs, lineitem_rows).await?;
     let pushdown = run_pushdown(&mut systems, cores, args.runs).await?;
@@ -278,32 +260,7 @@ async fn run(args: Args) -> Result<()> {
     let pgbench = run_pgbench(&systems, &pg_bin, work.path(), cores, args.pgbench_seconds).await?;
 
     let stem = format!("tpch-sf{}", args.sf);
-    let soak = if args.soak_secs > 0 {
-        say(&format!(
-            "soak: {} rows/s for {} s",
-            args.soak_rate, args.soak_secs
-        ));
-        let soak = lifecycle::soak(
-            &henge_bin,
-            work.path(),
-            &events_file,
-            args.soak_secs,
-            args.soak_rate,
-        )
-        .await?;
-        let file = format!("{stem}-soak.png");
-        lifecycle::soak_chart(&soak, &args.out.join(&file))?;
-        say(&format!(
-            "  {} rows ({:.0}/s), {} queries, peak RSS {:.0} MiB",
-            soak.rows,
-            soak.achieved_rate(),
-            soak.queries,
-            lifecycle::peak_rss(&soak.samples) as f64 / 1048576.0
-        ));
-        Some((soak, file))
-    } else {
-        None
-    };
+    let soak = run_soak(&args, &henge_bin, work.path(), &events_file, &stem).await?;
 
     let report = Report {
         scale: args.sf,
@@ -325,15 +282,16 @@ async fn run(args: Args) -> Result<()> {
         pushdown,
         threads: cores,
         loads,
-        checkpoint,
-        segment_bytes,
+        checkpoint: after.checkpoint,
+        segment_bytes: after.segment_bytes,
         lifecycle: Lifecycle {
             load_peak_rss,
-            budget,
-            restart,
-            segments,
-            intervals,
+            budget: after.budget,
+            restart: after.restart,
+            segments: after.segments,
+            intervals: after.intervals,
             soak,
+            streams,
         },
         inserts,
         pgbench,
@@ -354,7 +312,7 @@ async fn run(args: Args) -> Result<()> {
         args.out.join(format!("{stem}.md")),
         report.markdown(&format!("{stem}.png")),
     )?;
-    update_results(&args.results, args.sf, &markdown)?;
+    update_results(&args.results, &format!("sf={}", args.sf), &markdown)?;
     std::io::stdout().write_all(markdown.as_bytes())?;
     say(&format!(
         "wrote {}, {} and {}",
@@ -381,6 +339,198 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// `--lifecycle-only`: Henge alone loads lineitem in one COPY (its memory sampled), is
+/// killed and restarted, checkpoints, streams `SELECT *` to clients and runs the soak.
+async fn lifecycle_only(
+    args: &Args,
+    henge_bin: &Path,
+    work: &Path,
+    lineitem_rows: u64,
+    events_file: &Path,
+) -> Result<()> {
+    let mut henge = Henge::start(henge_bin, work, true).await?;
+    let version = henge.version().await?;
+    say("loading lineitem into Henge");
+    let sampler = Sampler::start(
+        henge.pid(),
+        henge.data_path().join("wal"),
+        Duration::from_millis(100),
+    );
+    let load = henge
+        .load(
+            "lineitem",
+            &columns(&data::lineitem_def()),
+            LINEITEM_WITH,
+            &work.join("lineitem.tsv"),
+        )
+        .await?;
+    let load_peak_rss = lifecycle::peak_rss(&sampler.finish());
+    say(&format!(
+        "  {} rows in {:.2} s, peak resident memory {:.0} MiB",
+        load.rows,
+        load.elapsed.as_secs_f64(),
+        load_peak_rss as f64 / 1048576.0
+    ));
+    let after = after_load(&mut henge, lineitem_rows).await?;
+    let streams = stream_reads(&henge, lineitem_rows).await?;
+    drop(henge);
+    let stem = format!("tpch-sf{}-lifecycle", args.sf);
+    let soak = run_soak(args, henge_bin, work, events_file, &stem).await?;
+    let lifecycle = Lifecycle {
+        load_peak_rss,
+        budget: after.budget,
+        restart: after.restart,
+        segments: after.segments,
+        intervals: after.intervals,
+        soak,
+        streams,
+    };
+    let header = format!(
+        "### Henge's lifecycle, TPC-H lineitem at scale factor {} ({lineitem_rows} rows), \
+         measured {}\n\n\
+         Command: `benches/run --sf {} --lifecycle-only{}`\n\n\
+         Machine: {}\n\n\
+         System: {version}.\n\n\
+         One COPY of lineitem: {} rows in {:.1} s ({} rows/s); the CHECKPOINT after the \
+         restart: {:.1} s, {:.1} MB of segments.\n\n",
+        args.sf,
+        today(),
+        args.sf,
+        match args.soak_secs {
+            0 => String::new(),
+            secs => format!(" --soak-secs {secs} --soak-rate {}", args.soak_rate),
+        },
+        machine(),
+        load.rows,
+        load.elapsed.as_secs_f64(),
+        (load.rows as f64 / load.elapsed.as_secs_f64().max(1e-9)).round(),
+        after.checkpoint.as_secs_f64(),
+        after.segment_bytes as f64 / 1e6,
+    );
+    let chart_dir = args
+        .out
+        .strip_prefix("benches")
+        .unwrap_or(&args.out)
+        .display()
+        .to_string();
+    let markdown = format!(
+        "{header}{}\n",
+        lifecycle.markdown(&format!("{chart_dir}/{stem}.png"))
+    );
+    std::fs::write(
+        args.out.join(format!("{stem}.md")),
+        format!("{header}{}\n", lifecycle.markdown(&format!("{stem}.png"))),
+    )?;
+    update_results(
+        &args.results,
+        &format!("sf={} lifecycle", args.sf),
+        &markdown,
+    )?;
+    std::io::stdout().write_all(markdown.as_bytes())?;
+    Ok(())
+}
+
+/// The soak, if `--soak-secs` asks for one, with the file name of its chart.
+async fn run_soak(
+    args: &Args,
+    henge_bin: &Path,
+    work: &Path,
+    events_file: &Path,
+    stem: &str,
+) -> Result<Option<(lifecycle::Soak, String)>> {
+    if args.soak_secs == 0 {
+        return Ok(None);
+    }
+    say(&format!(
+        "soak: {} rows/s for {} s",
+        args.soak_rate, args.soak_secs
+    ));
+    let soak =
+        lifecycle::soak(henge_bin, work, events_file, args.soak_secs, args.soak_rate).await?;
+    let file = format!("{stem}-soak.png");
+    lifecycle::soak_chart(&soak, &args.out.join(&file))?;
+    say(&format!(
+        "  {} rows ({:.0}/s), {} queries, peak RSS {:.0} MiB",
+        soak.rows,
+        soak.achieved_rate(),
+        soak.queries,
+        lifecycle::peak_rss(&soak.samples) as f64 / 1048576.0
+    ));
+    Ok(Some((soak, file)))
+}
+
+/// What the harness learns of Henge after its lineitem load.
+struct AfterLoad {
+    restart: Duration,
+    budget: u64,
+    checkpoint: Duration,
+    segment_bytes: u64,
+    segments: u64,
+    intervals: u64,
+}
+
+/// kill -9 of Henge right after the load and a restart (every row must be back), then a
+/// CHECKPOINT and the segments it published.
+async fn after_load(henge: &mut Henge, lineitem_rows: u64) -> Result<AfterLoad> {
+    say("kill -9 of Henge and a restart");
+    let restart = henge
+        .kill_and_restart("SELECT count(*) FROM lineitem")
+        .await?;
+    let counted = single(&henge.client, "SELECT count(*) FROM lineitem").await?;
+    if counted != lineitem_rows {
+        return Err(
+            format!("after the restart lineitem has {counted} rows, not {lineitem_rows}").into(),
+        );
+    }
+    say(&format!(
+        "  answered in {:.2} s with every row",
+        restart.as_secs_f64()
+    ));
+    let budget = single(
+        &henge.client,
+        "SELECT memory_budget FROM sys.ingest WHERE \"table\" IS NULL",
+    )
+    .await?;
+    say("CHECKPOINT in Henge");
+    let checkpoint = henge.checkpoint().await?;
+    let segment_bytes = henge.segment_bytes();
+    let published = "FROM sys.segments WHERE \"table\" = 'lineitem' AND state = 'published'";
+    let segments = single(&henge.client, &format!("SELECT count(*) {published}")).await?;
+    let intervals = single(
+        &henge.client,
+        &format!("SELECT count(DISTINCT start) {published}"),
+    )
+    .await?;
+    say(&format!(
+        "  {segments} published segments over {intervals} intervals"
+    ));
+    Ok(AfterLoad {
+        restart,
+        budget,
+        checkpoint,
+        segment_bytes,
+        segments,
+        intervals,
+    })
+}
+
+/// `SELECT * FROM lineitem` read to its end by three clients, the server's memory sampled.
+async fn stream_reads(henge: &Henge, lineitem_rows: u64) -> Result<Vec<lifecycle::Stream>> {
+    say("SELECT * FROM lineitem read to its end");
+    let streams = lifecycle::stream_reads(henge, "lineitem", lineitem_rows).await?;
+    for s in &streams {
+        say(&format!(
+            "  {}: {} rows in {:.1} s, server RSS {:.0} MiB before, {:.0} MiB at most",
+            s.how,
+            s.rows,
+            s.elapsed.as_secs_f64(),
+            s.rss_before as f64 / 1048576.0,
+            s.peak_rss as f64 / 1048576.0
+        ));
+    }
+    Ok(streams)
+}
+
 /// The one number `sql` answers.
 async fn single(client: &henge_bench::systems::wire::Wire, sql: &str) -> Result<u64> {
     let answer = client.query(sql).await?;
@@ -394,11 +544,17 @@ async fn single(client: &henge_bench::systems::wire::Wire, sql: &str) -> Result<
         .map_err(|e| format!("{sql}: {value:?} is not a count: {e}").into())
 }
 
-/// Generates lineitem once into COPY text (`lineitem.tsv`) and Parquet (`lineitem.parquet`).
-fn write_lineitem(scale: f64, work: &Path) -> Result<u64> {
+/// Generates lineitem once into COPY text (`lineitem.tsv`) and, if `parquet`, Parquet
+/// (`lineitem.parquet`).
+fn write_lineitem(scale: f64, work: &Path, parquet: bool) -> Result<u64> {
     let mut text = std::io::BufWriter::new(std::fs::File::create(work.join("lineitem.tsv"))?);
-    let parquet = std::fs::File::create(work.join("lineitem.parquet"))?;
-    let mut writer = data::parquet_writer(parquet, data::lineitem_def().arrow_schema())?;
+    let mut writer = match parquet {
+        true => Some(data::parquet_writer(
+            std::fs::File::create(work.join("lineitem.parquet"))?,
+            data::lineitem_def().arrow_schema(),
+        )?),
+        false => None,
+    };
     let mut rows = 0u64;
     let mut buffer = String::new();
     for batch in data::lineitem_batches(scale) {
@@ -406,9 +562,13 @@ fn write_lineitem(scale: f64, work: &Path) -> Result<u64> {
         buffer.clear();
         copy_text::encode(&batch, &mut buffer);
         text.write_all(buffer.as_bytes())?;
-        writer.write(&batch)?;
+        if let Some(writer) = &mut writer {
+            writer.write(&batch)?;
+        }
     }
-    writer.close()?;
+    if let Some(writer) = writer {
+        writer.close()?;
+    }
     text.flush()?;
     Ok(rows)
 }

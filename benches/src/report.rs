@@ -76,6 +76,98 @@ pub struct Lifecycle {
     pub intervals: u64,
     /// The soak, with the file name of its chart, if one ran.
     pub soak: Option<(crate::lifecycle::Soak, String)>,
+    /// `SELECT *` of lineitem read to its end by clients, with the server's memory.
+    pub streams: Vec<crate::lifecycle::Stream>,
+}
+
+impl Lifecycle {
+    /// The "Henge's lifecycle" part of the results; `chart` is the main chart's link, the
+    /// soak's chart sits beside it.
+    pub fn markdown(&self, chart: &str) -> String {
+        let mut md = String::new();
+        let push = |md: &mut String, line: &str| {
+            md.push_str(line);
+            md.push('\n');
+        };
+        push(
+            &mut md,
+            "#### Henge's lifecycle at this scale
+",
+        );
+        push(
+            &mut md,
+            &format!(
+                "- Peak resident memory of the server during the one COPY of lineitem: {} \
+             (ingest memory budget {}; the target is below the budget + 1 GiB).\n\
+             - Restart after kill -9 right after that COPY, until `count(*)` answered with \
+             every row: {:.2} s.\n\
+             - After CHECKPOINT: {} published lineitem segments over {} month intervals.",
+                mib(self.load_peak_rss),
+                mib(self.budget),
+                self.restart.as_secs_f64(),
+                self.segments,
+                self.intervals
+            ),
+        );
+        if let Some((soak, soak_file)) = &self.soak {
+            // Beside the main chart.
+            let soak_chart = match chart.rsplit_once('/') {
+                Some((dir, _)) => format!("{dir}/{soak_file}"),
+                None => soak_file.clone(),
+            };
+            let (first, second) = soak.rss_halves();
+            push(
+                &mut md,
+                &format!(
+                    "\n**Soak**: COPY of the event stream (minute segments, 10 s window period, \
+                 timestamps of the wall clock) at {} rows/s asked for {} s; {} rows loaded \
+                 ({:.0} rows/s), with {} queries beside it (p50 {} ms, p99 {} ms), every \
+                 count(*) between the rows acknowledged before and after it. Peak resident \
+                 memory {} in the first half, {} in the second; WAL at most {}. Segments \
+                 at the end: {}.\n\n![soak]({soak_chart})\n",
+                    soak.target_rate,
+                    soak.seconds,
+                    soak.rows,
+                    soak.achieved_rate(),
+                    soak.queries,
+                    ms(soak.query_p50),
+                    ms(soak.query_p99),
+                    mib(first),
+                    mib(second),
+                    mib(soak.peak_wal()),
+                    soak.segments
+                        .iter()
+                        .map(|(state, n)| format!("{n} {state}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        if !self.streams.is_empty() {
+            push(
+                &mut md,
+                "\n**`SELECT * FROM lineitem` read to its end** by a client that drops the rows \
+                 as they arrive, the server's resident memory sampled every 100 ms:\n\n\
+                 | client | rows | seconds | rows/s | server RSS before | server peak RSS |\n\
+                 |---|---|---|---|---|---|",
+            );
+            for s in &self.streams {
+                push(
+                    &mut md,
+                    &format!(
+                        "| {} | {} | {:.1} | {} | {} | {} |",
+                        s.how,
+                        s.rows,
+                        s.elapsed.as_secs_f64(),
+                        rate(s.rows as f64 / s.elapsed.as_secs_f64().max(1e-9)),
+                        mib(s.rss_before),
+                        mib(s.peak_rss)
+                    ),
+                );
+            }
+        }
+        md
+    }
 }
 
 fn mib(bytes: u64) -> String {
@@ -276,61 +368,7 @@ impl Report {
                 self.segment_bytes as f64 / 1e6
             ),
         );
-        let l = &self.lifecycle;
-        push(
-            &mut md,
-            "#### Henge's lifecycle at this scale
-",
-        );
-        push(
-            &mut md,
-            &format!(
-                "- Peak resident memory of the server during the one COPY of lineitem: {} \
-                 (ingest memory budget {}; the target is below the budget + 1 GiB).\n\
-                 - Restart after kill -9 right after that COPY, until `count(*)` answered with \
-                 every row: {:.2} s.\n\
-                 - After CHECKPOINT: {} published lineitem segments over {} month intervals.",
-                mib(l.load_peak_rss),
-                mib(l.budget),
-                l.restart.as_secs_f64(),
-                l.segments,
-                l.intervals
-            ),
-        );
-        if let Some((soak, soak_file)) = &l.soak {
-            // Beside the main chart.
-            let soak_chart = match chart.rsplit_once('/') {
-                Some((dir, _)) => format!("{dir}/{soak_file}"),
-                None => soak_file.clone(),
-            };
-            let (first, second) = soak.rss_halves();
-            push(
-                &mut md,
-                &format!(
-                    "\n**Soak**: COPY of the event stream (minute segments, 10 s window period, \
-                     timestamps of the wall clock) at {} rows/s asked for {} s; {} rows loaded \
-                     ({:.0} rows/s), with {} queries beside it (p50 {} ms, p99 {} ms), every \
-                     count(*) between the rows acknowledged before and after it. Peak resident \
-                     memory {} in the first half, {} in the second; WAL at most {}. Segments \
-                     at the end: {}.\n\n![soak]({soak_chart})\n",
-                    soak.target_rate,
-                    soak.seconds,
-                    soak.rows,
-                    soak.achieved_rate(),
-                    soak.queries,
-                    ms(soak.query_p50),
-                    ms(soak.query_p99),
-                    mib(first),
-                    mib(second),
-                    mib(soak.peak_wal()),
-                    soak.segments
-                        .iter()
-                        .map(|(state, n)| format!("{n} {state}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-        }
+        md.push_str(&self.lifecycle.markdown(chart));
         push(&mut md, "");
 
         push(&mut md, "#### INSERT round trip\n");
@@ -516,11 +554,11 @@ pub(crate) fn register_font() -> Result<()> {
     Ok(())
 }
 
-/// Replaces the part of `results` (RESULTS.md) between this scale factor's markers with
-/// `section`, or appends it with markers.
-pub fn update_results(results: &Path, scale: f64, section: &str) -> Result<()> {
-    let begin = format!("<!-- henge-bench sf={scale} begin -->");
-    let end = format!("<!-- henge-bench sf={scale} end -->");
+/// Replaces the part of `results` (RESULTS.md) between the markers named `key` (`sf=10`,
+/// `sf=10 lifecycle`) with `section`, or appends it with markers.
+pub fn update_results(results: &Path, key: &str, section: &str) -> Result<()> {
+    let begin = format!("<!-- henge-bench {key} begin -->");
+    let end = format!("<!-- henge-bench {key} end -->");
     let text = std::fs::read_to_string(results).unwrap_or_default();
     let block = format!("{begin}\n{section}{end}");
     let updated = match (text.find(&begin), text.find(&end)) {
@@ -540,9 +578,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("RESULTS.md");
         std::fs::write(&path, "# Results\n\nintro\n").unwrap();
-        update_results(&path, 1.0, "first\n").unwrap();
-        update_results(&path, 10.0, "other\n").unwrap();
-        update_results(&path, 1.0, "second\n").unwrap();
+        update_results(&path, "sf=1", "first\n").unwrap();
+        update_results(&path, "sf=10", "other\n").unwrap();
+        update_results(&path, "sf=1", "second\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# Results\n\nintro\n"));
         assert!(text.contains("sf=1 begin -->\nsecond\n<!--"));
