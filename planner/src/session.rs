@@ -83,6 +83,7 @@ pub fn new_context(
     let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
+    ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
     // Fails only if the catalog above were missing.
     if let Err(e) = pg::install(&ctx, settings) {
         tracing::error!(error = %e, "installing pg_catalog failed");

@@ -266,7 +266,8 @@ impl Session {
                 if i > 0 {
                     header.push(options.delimiter);
                 }
-                write_field(&mut header, Some(field.name().as_bytes()), &options, false);
+                let name = henge_planner::pg::rewrite::shown_name(field.name());
+                write_field(&mut header, Some(name.as_bytes()), &options, false);
             }
             header.push(b'\n');
         }

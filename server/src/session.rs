@@ -337,6 +337,15 @@ impl Session {
     }
 
     async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
+        if let Some((sqlstate, reason)) = rewrite::refused(statement) {
+            return Err(PgError::new(
+                match sqlstate {
+                    "42883" => code::UNDEFINED_FUNCTION,
+                    _ => code::FEATURE_NOT_SUPPORTED,
+                },
+                reason,
+            ));
+        }
         let state = self.ctx.state();
         if let Statement::ShowVariable { variable } = statement {
             // `SHOW TIME ZONE` comes as `time.zone`; see `set::parameter_name`.
@@ -667,7 +676,8 @@ fn fields(
         .enumerate()
         .map(|(i, f)| {
             let format = formats.map_or(FieldFormat::Text, |fmt| fmt.format_for(i));
-            FieldInfo::new(f.name().clone(), None, None, pg_type(f.data_type()), format)
+            let name = henge_planner::pg::rewrite::shown_name(f.name()).to_owned();
+            FieldInfo::new(name, None, None, pg_type(f.data_type()), format)
         })
         .collect()
 }

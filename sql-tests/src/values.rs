@@ -58,25 +58,25 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
                 micros.div_euclid(86_400_000_000),
                 micros.rem_euclid(86_400_000_000),
             );
-            let secs = rest / 1_000_000;
-            let frac = rest % 1_000_000;
-            let mut s = format!(
-                "{} {:02}:{:02}:{:02}",
-                civil(days),
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
-            );
-            if frac != 0 {
-                s.push_str(format!(".{frac:06}").trim_end_matches('0'));
-            }
+            let mut s = format!("{} {}", civil(days), time_of_day(rest));
             if *ty == Type::TIMESTAMPTZ {
                 s.push_str("+00");
             }
             s
         }
+        Type::TIME => time_of_day(i64::from_be_bytes(be8(b))),
         _ => display_text(Some(&String::from_utf8_lossy(b))),
     }
+}
+
+/// Microseconds since midnight as `HH:MM:SS[.fraction]`.
+fn time_of_day(micros: i64) -> String {
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    if frac != 0 {
+        s.push_str(format!(".{frac:06}").trim_end_matches('0'));
+    }
+    s
 }
 
 /// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian).

@@ -70,23 +70,16 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
         };
     }
     if let Some(binary) = expr.downcast_ref::<BinaryExpr>() {
-        let (left, right) = (binary.left(), binary.right());
-        let scaled = |t: Trend, sign: Option<std::cmp::Ordering>| match sign {
-            Some(std::cmp::Ordering::Greater) => t,
-            Some(std::cmp::Ordering::Less) => t.flip(),
-            _ => Trend::Unknown,
-        };
-        return match binary.op() {
-            Operator::Plus => trend(left, schema, time).plus(trend(right, schema, time)),
-            Operator::Minus => trend(left, schema, time).plus(trend(right, schema, time).flip()),
-            Operator::Multiply => match (sign(left), sign(right)) {
-                (Some(s), _) => scaled(trend(right, schema, time), Some(s)),
-                (_, Some(s)) => scaled(trend(left, schema, time), Some(s)),
-                _ => Trend::Unknown,
-            },
-            Operator::Divide => scaled(trend(left, schema, time), sign(right)),
-            _ => Trend::Unknown,
-        };
+        return binary_trend(*binary.op(), binary.left(), binary.right(), schema, time);
+    }
+    if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
+        // PostgreSQL's checked arithmetic (`pg::arith`) moves as the operator does.
+        if let (Some(op), [left, right]) = (
+            crate::pg::arith::operator_of(function.name()),
+            function.args(),
+        ) {
+            return binary_trend(op, left, right, schema, time);
+        }
     }
     if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
         let args = function.args();
@@ -108,6 +101,8 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
         });
         match function.name() {
             "floor" | "ceil" | "round" | "trunc" => return moving(0),
+            // A float or numeric cast to an integer, rounded (`pg::arith`).
+            name if name.starts_with("pg_round_to_") => return moving(0),
             "date_trunc" | "datetrunc" => return moving(1),
             "date_bin" => return moving(1),
             "date_part" | "datepart" if epoch => return moving(1),
@@ -123,6 +118,32 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
         SortProperties::Ordered(_) => Trend::Up,
         SortProperties::Singleton => Trend::Constant,
         SortProperties::Unordered => Trend::Unknown,
+    }
+}
+
+/// How `left op right` moves with time.
+fn binary_trend(
+    op: Operator,
+    left: &Arc<dyn PhysicalExpr>,
+    right: &Arc<dyn PhysicalExpr>,
+    schema: &SchemaRef,
+    time: usize,
+) -> Trend {
+    let scaled = |t: Trend, sign: Option<std::cmp::Ordering>| match sign {
+        Some(std::cmp::Ordering::Greater) => t,
+        Some(std::cmp::Ordering::Less) => t.flip(),
+        _ => Trend::Unknown,
+    };
+    match op {
+        Operator::Plus => trend(left, schema, time).plus(trend(right, schema, time)),
+        Operator::Minus => trend(left, schema, time).plus(trend(right, schema, time).flip()),
+        Operator::Multiply => match (sign(left), sign(right)) {
+            (Some(s), _) => scaled(trend(right, schema, time), Some(s)),
+            (_, Some(s)) => scaled(trend(left, schema, time), Some(s)),
+            _ => Trend::Unknown,
+        },
+        Operator::Divide => scaled(trend(left, schema, time), sign(right)),
+        _ => Trend::Unknown,
     }
 }
 

@@ -7,10 +7,12 @@
 //! ([`information_schema`]), with PostgreSQL's type names. [`rewrite`] adapts the SQL
 //! clients send for their catalog queries to what DataFusion plans.
 
+pub mod arith;
 pub mod functions;
 pub mod information_schema;
 pub mod rewrite;
 pub mod settings;
+pub mod similar;
 pub mod types;
 
 use std::collections::HashMap;
@@ -132,6 +134,7 @@ pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
         )),
     )?;
     functions::register(ctx, settings, relations);
+    similar::register(ctx);
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::sql::sqlparser::ast::{
     visit_relations, DataType as SqlType, Expr, Ident, ObjectName, Query, SelectItem, SetExpr,
-    Statement, Value, VisitMut, VisitorMut,
+    SetOperator, SetQuantifier, Statement, Value, VisitMut, Visitor, VisitorMut,
 };
 use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 use datafusion_pg_catalog::sql::rules::{
@@ -75,6 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = oid_alias_text(like_escapes(column_names(statement)));
+    let statement = super::similar::rewrite(table_command(statement));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
@@ -87,8 +88,9 @@ pub fn statement(statement: Statement) -> Statement {
 /// Names result columns as PostgreSQL does where DataFusion would name them after the
 /// whole expression: a function call after the function (`count`, `version`), a cast
 /// after what is cast or the type, CASE `case`, other expressions `?column?`. A name that
-/// would repeat within a select list (which DataFusion does not allow) is given to the
-/// first column only; select lists with a wildcard are left alone.
+/// repeats within a select list (which DataFusion does not allow) is made unique by a
+/// suffix the client never sees ([`shown_name`]); select lists with a wildcard are left
+/// alone.
 pub fn column_names(mut statement: Statement) -> Statement {
     struct Namer;
     impl VisitorMut for Namer {
@@ -118,35 +120,47 @@ fn name_set_expr(body: &mut SetExpr) {
         return;
     }
     // Names columns keep whatever happens: plain column references and explicit aliases.
-    let mut taken: Vec<String> = items
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::UnnamedExpr(e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
-                Some(pg_name(e))
-            }
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-            _ => None,
-        })
-        .collect();
+    let mut taken: Vec<String> = Vec::new();
     for item in items.iter_mut() {
-        let SelectItem::UnnamedExpr(expr) = item else {
-            continue;
+        let (expr, name) = match item {
+            SelectItem::UnnamedExpr(expr) => {
+                let name = pg_name(expr);
+                (expr.clone(), name)
+            }
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), alias.value.clone()),
+            _ => continue,
         };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-            continue;
-        }
-        let name = pg_name(expr);
-        // A name already given stays with its first column (DataFusion's names stay on
-        // the rest).
-        if taken.contains(&name) {
-            continue;
-        }
+        let keeps_own_name = match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => true,
+            SelectItem::ExprWithAlias { .. } => true,
+            _ => false,
+        };
+        let repeats = taken.iter().filter(|t| **t == name).count();
         taken.push(name.clone());
+        if repeats == 0 && keeps_own_name {
+            continue;
+        }
+        // PostgreSQL allows a name to repeat in a select list, DataFusion does not: the
+        // repeats carry a suffix after a NUL, which no SQL name can hold and which the
+        // wire protocol's field names drop ([`shown_name`]).
+        let alias = match repeats {
+            0 => name,
+            n => format!("{name}{DUPLICATE_MARK}{n}"),
+        };
         *item = SelectItem::ExprWithAlias {
-            expr: expr.clone(),
-            alias: Ident::with_quote('"', name),
+            expr,
+            alias: Ident::with_quote('"', alias),
         };
     }
+}
+
+/// What separates a repeated column name from its suffix ([`column_names`]).
+const DUPLICATE_MARK: char = '\0';
+
+/// A result column's name as the client sees it: without the suffix that
+/// [`column_names`] gives a name that repeats in a select list.
+pub fn shown_name(name: &str) -> &str {
+    name.split(DUPLICATE_MARK).next().unwrap_or(name)
 }
 
 /// An identifier as PostgreSQL resolves it: lower case unless quoted.
@@ -621,4 +635,131 @@ pub fn substitute(sql: &str) -> Cow<'_, str> {
         }
     }
     out
+}
+
+/// `TABLE name`, PostgreSQL's short form of `SELECT * FROM name`, which DataFusion does not
+/// plan.
+pub fn table_command(mut statement: Statement) -> Statement {
+    struct Tables;
+    impl VisitorMut for Tables {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            expand(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    fn expand(body: &mut SetExpr) {
+        match body {
+            SetExpr::SetOperation { left, right, .. } => {
+                expand(left);
+                expand(right);
+            }
+            SetExpr::Table(table) => {
+                let Some(name) = &table.table_name else {
+                    return;
+                };
+                let quoted = |n: &str| Ident::with_quote('"', n).to_string();
+                let relation = match &table.schema_name {
+                    Some(schema) => format!("{}.{}", quoted(schema), quoted(name)),
+                    None => quoted(name),
+                };
+                let sql = format!("SELECT * FROM {relation}");
+                let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+                    &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                    &sql,
+                );
+                if let Ok(mut statements) = parsed {
+                    if let Some(Statement::Query(query)) = statements.pop() {
+                        *body = *query.body;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = statement.visit(&mut Tables);
+    statement
+}
+
+/// Why Henge refuses `statement`, with the SQLSTATE, where DataFusion would plan it with
+/// another meaning than PostgreSQL's:
+/// - `EXCEPT ALL` and `INTERSECT ALL` (0A000): DataFusion drops every copy of a row the
+///   other side holds once, where PostgreSQL subtracts counts;
+/// - `to_char`, `to_date`, `to_number` and `to_timestamp(text, pattern)` (42883):
+///   DataFusion's take chrono's patterns (`%Y-%m-%d`), so PostgreSQL's (`YYYY-MM-DD`)
+///   would come back as text, not as a date.
+pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
+    struct Refusals(Option<(&'static str, String)>);
+    impl Visitor for Refusals {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            fn check(body: &SetExpr) -> Option<String> {
+                let SetExpr::SetOperation {
+                    op,
+                    set_quantifier,
+                    left,
+                    right,
+                } = body
+                else {
+                    return None;
+                };
+                let all = matches!(
+                    set_quantifier,
+                    SetQuantifier::All | SetQuantifier::AllByName
+                );
+                match op {
+                    SetOperator::Except | SetOperator::Minus if all => {
+                        Some("EXCEPT ALL is not supported".to_owned())
+                    }
+                    SetOperator::Intersect if all => {
+                        Some("INTERSECT ALL is not supported".to_owned())
+                    }
+                    _ => check(left).or_else(|| check(right)),
+                }
+            }
+            match check(&query.body) {
+                Some(reason) => {
+                    self.0 = Some(("0A000", reason));
+                    ControlFlow::Break(())
+                }
+                None => ControlFlow::Continue(()),
+            }
+        }
+
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let Expr::Function(function) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let name = function
+                .name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .map(folded)
+                .unwrap_or_default();
+            let args = match &function.args {
+                datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => list.args.len(),
+                _ => 0,
+            };
+            let patterned = match name.as_str() {
+                "to_char" | "to_date" | "to_number" => true,
+                "to_timestamp" => args >= 2,
+                _ => false,
+            };
+            if !patterned {
+                return ControlFlow::Continue(());
+            }
+            self.0 = Some((
+                "42883",
+                format!(
+                    "function {name} with a template pattern is not supported: Henge does not \
+                     implement PostgreSQL's template patterns yet"
+                ),
+            ));
+            ControlFlow::Break(())
+        }
+    }
+    let mut refusals = Refusals(None);
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(statement, &mut refusals);
+    refusals.0
 }

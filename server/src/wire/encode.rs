@@ -234,6 +234,7 @@ fn natively_encoded(data_type: &DataType) -> bool {
             | DataType::Date32
             | DataType::Timestamp(..)
             | DataType::Interval(IntervalUnit::MonthDayNano)
+            | DataType::Time64(_)
     ) || matches!(
         data_type,
         DataType::List(item) | DataType::LargeList(item)
@@ -322,8 +323,36 @@ fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
                 .value(row);
             out.put_slice(interval_text(v.months, v.days, v.nanoseconds / 1000).as_bytes())
         }
+        DataType::Time64(_) => out.put_slice(time_text(time_micros(array, row)).as_bytes()),
         _ => {}
     }
+}
+
+/// A `time` value's microseconds since midnight.
+fn time_micros(array: &ArrayRef, row: usize) -> i64 {
+    match array.data_type() {
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            array
+                .as_primitive::<datafusion::arrow::datatypes::Time64NanosecondType>()
+                .value(row)
+                / 1000
+        }
+        _ => array
+            .as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
+            .value(row),
+    }
+}
+
+/// `time` as PostgreSQL prints it: `HH:MM:SS`, the fraction without trailing zeros.
+fn time_text(micros: i64) -> String {
+    let (h, rest) = (micros / 3_600_000_000, micros % 3_600_000_000);
+    let (m, rest) = (rest / 60_000_000, rest % 60_000_000);
+    let (sec, frac) = (rest / 1_000_000, rest % 1_000_000);
+    let mut t = format!("{h:02}:{m:02}:{sec:02}");
+    if frac != 0 {
+        t.push_str(format!(".{frac:06}").trim_end_matches('0'));
+    }
+    t
 }
 
 fn date_of(days: i32) -> NaiveDate {
@@ -452,15 +481,8 @@ fn interval_text(months: i32, days: i32, micros: i64) -> String {
     }
     if micros != 0 || parts.is_empty() {
         let sign = if micros < 0 { "-" } else { "" };
-        let m = micros.unsigned_abs();
-        let (h, rest) = (m / 3_600_000_000, m % 3_600_000_000);
-        let (min, rest) = (rest / 60_000_000, rest % 60_000_000);
-        let (sec, frac) = (rest / 1_000_000, rest % 1_000_000);
-        let mut t = format!("{sign}{h:02}:{min:02}:{sec:02}");
-        if frac != 0 {
-            t.push_str(format!(".{frac:06}").trim_end_matches('0'));
-        }
-        parts.push(t);
+        // Hours past 24 stay hours: an interval's time part is not a time of day.
+        parts.push(format!("{sign}{}", time_text(micros.saturating_abs())));
     }
     parts.join(" ")
 }
@@ -510,6 +532,7 @@ fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
             out.put_i32(v.days);
             out.put_i32(v.months);
         }
+        DataType::Time64(_) => out.put_i64(time_micros(array, row)),
         _ => {}
     }
 }

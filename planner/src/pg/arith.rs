@@ -1,0 +1,428 @@
+//! Arithmetic and numeric casts with PostgreSQL's outcomes instead of DataFusion's.
+//!
+//! DataFusion's integer arithmetic wraps (`9223372036854775807 + 1` is a negative number),
+//! its floating-point division by zero gives infinity, and its casts from a fraction to an
+//! integer truncate. PostgreSQL raises 22003 "bigint out of range", raises 22012 "division
+//! by zero", and rounds (`3.7::int` is 4; a float rounds half to even, a numeric half away
+//! from zero). [`PgArithmetic`] is the one place that makes Henge answer as PostgreSQL
+//! does: an analyzer rule, run after DataFusion's type coercion, that replaces each
+//! integer or floating-point `+ - * / %` with a checked function of the same types
+//! ([`Checked`]), and each cast of a float or numeric to an integer with a rounding,
+//! range-checked one ([`RoundToInt`]). Constant folding then evaluates them like any
+//! function, so an overflow between literals is an error at planning time, as in
+//! PostgreSQL. Numeric (decimal) arithmetic is left to DataFusion: its division by zero is
+//! an error already.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::{
+    DataType, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use super::SqlStateError;
+
+const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+const DIVISION_BY_ZERO: &str = "22012";
+
+/// The analyzer rule; add it after DataFusion's type coercion.
+#[derive(Debug, Default)]
+pub struct PgArithmetic;
+
+impl AnalyzerRule for PgArithmetic {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let mut schema = merge_schema(&plan.inputs());
+            if let LogicalPlan::TableScan(scan) = &plan {
+                schema.merge(&DFSchema::try_from_qualified_schema(
+                    scan.table_name.clone(),
+                    &scan.source.schema(),
+                )?);
+            }
+            // The functions would change the expressions' generated names; keep the names
+            // the plan's schema was built with.
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let saved = names.save(&expr);
+                Ok(expr
+                    .transform_up(|e| rewrite(e, &schema))?
+                    .update_data(|e| saved.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "pg_arithmetic"
+    }
+}
+
+fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    match &expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let Some(op) = Op::of(*op) else {
+                return Ok(Transformed::no(expr));
+            };
+            // An expression whose type cannot be told here (an outer reference of a
+            // correlated subquery) stays as it is.
+            let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
+                return Ok(Transformed::no(expr));
+            };
+            let checked = l == r
+                && match l {
+                    DataType::Int16 | DataType::Int32 | DataType::Int64 => true,
+                    // Float addition and multiplication overflow to infinity, division by
+                    // zero too; PostgreSQL raises errors for both.
+                    DataType::Float32 | DataType::Float64 => true,
+                    _ => false,
+                };
+            if !checked {
+                return Ok(Transformed::no(expr));
+            }
+            let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = expr else {
+                unreachable!("matched above")
+            };
+            Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(
+                    Arc::new(ScalarUDF::new_from_impl(Checked::new(op))),
+                    vec![*left, *right],
+                ),
+            )))
+        }
+        Expr::Cast(Cast { expr: inner, field }) => {
+            let target = field.data_type();
+            if !matches!(target, DataType::Int16 | DataType::Int32 | DataType::Int64) {
+                return Ok(Transformed::no(expr));
+            }
+            let Ok(source) = inner.get_type(schema) else {
+                return Ok(Transformed::no(expr));
+            };
+            if !matches!(
+                source,
+                DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
+            ) {
+                return Ok(Transformed::no(expr));
+            }
+            Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(
+                    Arc::new(ScalarUDF::new_from_impl(RoundToInt::new(target.clone()))),
+                    vec![inner.as_ref().clone()],
+                ),
+            )))
+        }
+        _ => Ok(Transformed::no(expr)),
+    }
+}
+
+/// The operators that are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl Op {
+    fn of(op: Operator) -> Option<Op> {
+        Some(match op {
+            Operator::Plus => Op::Add,
+            Operator::Minus => Op::Sub,
+            Operator::Multiply => Op::Mul,
+            Operator::Divide => Op::Div,
+            Operator::Modulo => Op::Rem,
+            _ => return None,
+        })
+    }
+
+    /// The function's name, which is also how plans show it.
+    fn name(self) -> &'static str {
+        match self {
+            Op::Add => "pg_add",
+            Op::Sub => "pg_sub",
+            Op::Mul => "pg_mul",
+            Op::Div => "pg_div",
+            Op::Rem => "pg_mod",
+        }
+    }
+}
+
+/// The operator a function made by [`PgArithmetic`] stands for, by the function's name (for
+/// code that reasons about expressions, such as whether one keeps time's order).
+pub fn operator_of(function_name: &str) -> Option<Operator> {
+    Some(match function_name {
+        "pg_add" => Operator::Plus,
+        "pg_sub" => Operator::Minus,
+        "pg_mul" => Operator::Multiply,
+        "pg_div" => Operator::Divide,
+        "pg_mod" => Operator::Modulo,
+        _ => return None,
+    })
+}
+
+/// `a op b` of two integers or two floats of the same type, raising PostgreSQL's errors
+/// where DataFusion's operator would wrap or give infinity.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Checked {
+    op: Op,
+    signature: Signature,
+}
+
+impl Checked {
+    fn new(op: Op) -> Checked {
+        Checked {
+            op,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Checked {
+    fn name(&self) -> &str {
+        self.op.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = apply(self.op, &arrays[0], &arrays[1])?;
+        Ok(match scalar {
+            true => {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
+            }
+            false => ColumnarValue::Array(result),
+        })
+    }
+}
+
+fn apply(op: Op, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
+    let ty = left.data_type().clone();
+    let float = matches!(ty, DataType::Float32 | DataType::Float64);
+    if float && matches!(op, Op::Div | Op::Rem) && has_zero(right) {
+        return Err(SqlStateError::new(DIVISION_BY_ZERO, "division by zero").into());
+    }
+    let result = match op {
+        Op::Add => numeric::add(left, right),
+        Op::Sub => numeric::sub(left, right),
+        Op::Mul => numeric::mul(left, right),
+        Op::Div => numeric::div(left, right),
+        Op::Rem => numeric::rem(left, right),
+    }
+    .map_err(|e| match e {
+        ArrowError::DivideByZero => SqlStateError::new(DIVISION_BY_ZERO, "division by zero").into(),
+        ArrowError::ArithmeticOverflow(_) => out_of_range(&ty),
+        other => DataFusionError::ArrowError(Box::new(other), None),
+    })?;
+    if float && overflowed(left, right, &result) {
+        return Err(
+            SqlStateError::new(NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow").into(),
+        );
+    }
+    Ok(result)
+}
+
+/// PostgreSQL's error for an integer result that does not fit its type.
+fn out_of_range(ty: &DataType) -> DataFusionError {
+    let name = match ty {
+        DataType::Int16 => "smallint",
+        DataType::Int32 => "integer",
+        DataType::Int64 => "bigint",
+        _ => "value",
+    };
+    SqlStateError::new(NUMERIC_VALUE_OUT_OF_RANGE, format!("{name} out of range")).into()
+}
+
+/// Whether a float array holds a zero (NULLs aside).
+fn has_zero(values: &ArrayRef) -> bool {
+    match values.data_type() {
+        DataType::Float64 => values
+            .as_primitive::<Float64Type>()
+            .iter()
+            .any(|v| v == Some(0.0)),
+        DataType::Float32 => values
+            .as_primitive::<Float32Type>()
+            .iter()
+            .any(|v| v == Some(0.0)),
+        _ => false,
+    }
+}
+
+/// Whether a float result is infinite where both operands were finite.
+fn overflowed(left: &ArrayRef, right: &ArrayRef, result: &ArrayRef) -> bool {
+    fn check<T: Copy>(
+        l: &[Option<T>],
+        r: &[Option<T>],
+        out: &[Option<T>],
+        finite: impl Fn(T) -> bool,
+    ) -> bool {
+        // A scalar operand is an array of one value, repeated.
+        let at = |v: &[Option<T>], i: usize| v[if v.len() == 1 { 0 } else { i }];
+        (0..out.len()).any(|i| match (at(l, i), at(r, i), out[i]) {
+            (Some(a), Some(b), Some(c)) => finite(a) && finite(b) && !finite(c),
+            _ => false,
+        })
+    }
+    match result.data_type() {
+        DataType::Float64 => {
+            let v = |a: &ArrayRef| a.as_primitive::<Float64Type>().iter().collect::<Vec<_>>();
+            check(&v(left), &v(right), &v(result), f64::is_finite)
+        }
+        DataType::Float32 => {
+            let v = |a: &ArrayRef| a.as_primitive::<Float32Type>().iter().collect::<Vec<_>>();
+            check(&v(left), &v(right), &v(result), f32::is_finite)
+        }
+        _ => false,
+    }
+}
+
+/// `CAST(x AS int2 | int4 | int8)` of a float or numeric: rounded as PostgreSQL rounds (a
+/// float half to even, a numeric half away from zero) and range-checked (22003).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RoundToInt {
+    target: DataType,
+    name: String,
+    signature: Signature,
+}
+
+impl RoundToInt {
+    fn new(target: DataType) -> RoundToInt {
+        RoundToInt {
+            name: format!("pg_round_to_{}", int_name(&target)),
+            target,
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+fn int_name(ty: &DataType) -> &'static str {
+    match ty {
+        DataType::Int16 => "smallint",
+        DataType::Int32 => "integer",
+        _ => "bigint",
+    }
+}
+
+impl ScalarUDFImpl for RoundToInt {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let values = ColumnarValue::values_to_arrays(&args.args)?.remove(0);
+        let (min, max) = match self.target {
+            DataType::Int16 => (i16::MIN as i128, i16::MAX as i128),
+            DataType::Int32 => (i32::MIN as i128, i32::MAX as i128),
+            _ => (i64::MIN as i128, i64::MAX as i128),
+        };
+        let out_of_range = || out_of_range(&self.target);
+        let rounded: Vec<Option<i128>> = match values.data_type() {
+            DataType::Float64 | DataType::Float32 => {
+                let floats: Float64Array = match values.data_type() {
+                    DataType::Float64 => values.as_primitive::<Float64Type>().clone(),
+                    _ => values.as_primitive::<Float32Type>().unary(|v| v as f64),
+                };
+                floats
+                    .iter()
+                    .map(|v| match v {
+                        None => Ok(None),
+                        Some(v) => {
+                            let r = v.round_ties_even();
+                            // NaN and infinities are out of every integer's range too.
+                            if r.is_finite() && r >= min as f64 && r <= max as f64 {
+                                Ok(Some(r as i128))
+                            } else {
+                                Err(out_of_range())
+                            }
+                        }
+                    })
+                    .collect::<Result<_>>()?
+            }
+            DataType::Decimal128(_, scale) => {
+                let unit = 10i128.pow((*scale).max(0) as u32);
+                values
+                    .as_primitive::<Decimal128Type>()
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            let (q, r) = (v / unit, v % unit);
+                            match r.abs() * 2 >= unit {
+                                true => q + v.signum(),
+                                false => q,
+                            }
+                        })
+                    })
+                    .collect()
+            }
+            other => {
+                return Err(DataFusionError::Internal(format!(
+                    "{} of {other}",
+                    self.name
+                )))
+            }
+        };
+        if rounded.iter().flatten().any(|v| *v < min || *v > max) {
+            return Err(out_of_range());
+        }
+        let result: ArrayRef = match self.target {
+            DataType::Int16 => Arc::new(
+                rounded
+                    .iter()
+                    .map(|v| v.map(|v| v as i16))
+                    .collect::<datafusion::arrow::array::PrimitiveArray<Int16Type>>(),
+            ),
+            DataType::Int32 => Arc::new(
+                rounded
+                    .iter()
+                    .map(|v| v.map(|v| v as i32))
+                    .collect::<datafusion::arrow::array::PrimitiveArray<Int32Type>>(),
+            ),
+            _ => Arc::new(
+                rounded
+                    .iter()
+                    .map(|v| v.map(|v| v as i64))
+                    .collect::<datafusion::arrow::array::PrimitiveArray<Int64Type>>(),
+            ),
+        };
+        Ok(match scalar {
+            true => {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
+            }
+            false => ColumnarValue::Array(result),
+        })
+    }
+}
