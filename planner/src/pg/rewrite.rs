@@ -130,11 +130,11 @@ fn name_set_expr(body: &mut SetExpr) {
             SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), alias.value.clone()),
             _ => continue,
         };
-        let keeps_own_name = match item {
-            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => true,
-            SelectItem::ExprWithAlias { .. } => true,
-            _ => false,
-        };
+        let keeps_own_name = matches!(
+            item,
+            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                | SelectItem::ExprWithAlias { .. }
+        );
         let repeats = taken.iter().filter(|t| **t == name).count();
         taken.push(name.clone());
         if repeats == 0 && keeps_own_name {
