@@ -284,15 +284,7 @@ async fn run(args: Args) -> Result<()> {
         loads,
         checkpoint: after.checkpoint,
         segment_bytes: after.segment_bytes,
-        lifecycle: Lifecycle {
-            load_peak_rss,
-            budget: after.budget,
-            restart: after.restart,
-            segments: after.segments,
-            intervals: after.intervals,
-            soak,
-            streams,
-        },
+        lifecycle: after.lifecycle(load_peak_rss, soak, streams),
         inserts,
         pgbench,
         pgbench_clients: cores,
@@ -376,15 +368,7 @@ async fn lifecycle_only(
     drop(henge);
     let stem = format!("tpch-sf{}-lifecycle", args.sf);
     let soak = run_soak(args, henge_bin, work, events_file, &stem).await?;
-    let lifecycle = Lifecycle {
-        load_peak_rss,
-        budget: after.budget,
-        restart: after.restart,
-        segments: after.segments,
-        intervals: after.intervals,
-        soak,
-        streams,
-    };
+    let lifecycle = after.lifecycle(load_peak_rss, soak, streams);
     let header = format!(
         "### Henge's lifecycle, TPC-H lineitem at scale factor {} ({lineitem_rows} rows), \
          measured {}\n\n\
@@ -467,6 +451,26 @@ struct AfterLoad {
     segment_bytes: u64,
     segments: u64,
     intervals: u64,
+}
+
+impl AfterLoad {
+    /// The lifecycle figures, with the load's peak memory, the soak and the reads.
+    fn lifecycle(
+        &self,
+        load_peak_rss: u64,
+        soak: Option<(lifecycle::Soak, String)>,
+        streams: Vec<lifecycle::Stream>,
+    ) -> Lifecycle {
+        Lifecycle {
+            load_peak_rss,
+            budget: self.budget,
+            restart: self.restart,
+            segments: self.segments,
+            intervals: self.intervals,
+            soak,
+            streams,
+        }
+    }
 }
 
 /// kill -9 of Henge right after the load and a restart (every row must be back), then a

@@ -85,10 +85,6 @@ impl Lifecycle {
     /// soak's chart sits beside it.
     pub fn markdown(&self, chart: &str) -> String {
         let mut md = String::new();
-        let push = |md: &mut String, line: &str| {
-            md.push_str(line);
-            md.push('\n');
-        };
         push(
             &mut md,
             "#### Henge's lifecycle at this scale
@@ -170,6 +166,12 @@ impl Lifecycle {
     }
 }
 
+/// Appends `line` and a newline.
+fn push(md: &mut String, line: &str) {
+    md.push_str(line);
+    md.push('\n');
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -207,10 +209,6 @@ impl Report {
     /// The markdown section: what ran, where, and every figure.
     pub fn markdown(&self, chart: &str) -> String {
         let mut md = String::new();
-        let push = |md: &mut String, line: &str| {
-            md.push_str(line);
-            md.push('\n');
-        };
         push(
             &mut md,
             &format!(

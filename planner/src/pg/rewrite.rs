@@ -327,28 +327,6 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
         let base = text.rsplit('.').next().unwrap_or(&text).trim();
         names.contains(&base)
     }
-    fn call(name: &str, args: Vec<Expr>) -> Expr {
-        use datafusion::sql::sqlparser::ast::{
-            Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-        };
-        Expr::Function(Function {
-            name: ObjectName::from(vec![Ident::new(name)]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: args
-                    .into_iter()
-                    .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
-                    .collect(),
-                clauses: Vec::new(),
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: Vec::new(),
-        })
-    }
     struct Names;
     impl VisitorMut for Names {
         type Break = ();
@@ -635,6 +613,30 @@ pub fn substitute(sql: &str) -> Cow<'_, str> {
         }
     }
     out
+}
+
+/// A call of function `name` with `args`, as the parser would produce it.
+pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+    use datafusion::sql::sqlparser::ast::{
+        Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    };
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
 }
 
 /// `TABLE name`, PostgreSQL's short form of `SELECT * FROM name`, which DataFusion does not

@@ -16,10 +16,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::Volatility;
-use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Statement, VisitMut, VisitorMut};
 
 use super::functions::RowFunction;
 use super::SqlStateError;
@@ -43,23 +40,7 @@ pub fn rewrite(mut statement: Statement) -> Statement {
             if let Some(escape) = escape_char {
                 args.push(Expr::Value(escape.clone()));
             }
-            let regex = Expr::Function(Function {
-                name: ObjectName::from(vec![Ident::new("similar_to_escape")]),
-                uses_odbc_syntax: false,
-                parameters: FunctionArguments::None,
-                args: FunctionArguments::List(FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: args
-                        .into_iter()
-                        .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
-                        .collect(),
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
+            let regex = super::rewrite::call("similar_to_escape", args);
             *expr = Expr::Nested(Box::new(Expr::BinaryOp {
                 left: subject.clone(),
                 op: match negated {
