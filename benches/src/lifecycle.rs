@@ -419,7 +419,6 @@ pub async fn stream_reads(henge: &Henge, table: &str, rows: u64) -> Result<Vec<S
         "psql, COPY (SELECT *) TO STDOUT",
     ] {
         let client = henge.connect().await?;
-        let rss_before = rss_bytes(henge.pid()).unwrap_or(0);
         let sampler = Sampler::start(
             henge.pid(),
             henge.data_path().join("wal"),
@@ -459,7 +458,8 @@ pub async fn stream_reads(henge: &Henge, table: &str, rows: u64) -> Result<Vec<S
             how,
             rows: counted,
             elapsed,
-            rss_before,
+            // The sampler's first sample is taken as it starts, before the query.
+            rss_before: samples.first().map_or(0, |s| s.rss),
             peak_rss: peak_rss(&samples),
         });
     }

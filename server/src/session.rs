@@ -338,13 +338,7 @@ impl Session {
 
     async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
         if let Some((sqlstate, reason)) = rewrite::refused(statement) {
-            return Err(PgError::new(
-                match sqlstate {
-                    "42883" => code::UNDEFINED_FUNCTION,
-                    _ => code::FEATURE_NOT_SUPPORTED,
-                },
-                reason,
-            ));
+            return Err(PgError::new(sqlstate, reason));
         }
         let state = self.ctx.state();
         if let Statement::ShowVariable { variable } = statement {

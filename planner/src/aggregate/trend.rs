@@ -73,16 +73,11 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
         return binary_trend(*binary.op(), binary.left(), binary.right(), schema, time);
     }
     if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
+        let args = function.args();
         // PostgreSQL's checked arithmetic (`pg::arith`) moves as the operator does.
-        if let (Some(op), [left, right]) = (
-            crate::pg::arith::operator_of(function.name()),
-            function.args(),
-        ) {
+        if let (Some(op), [left, right]) = (crate::pg::arith::operator_of(function.name()), args) {
             return binary_trend(op, left, right, schema, time);
         }
-    }
-    if let Some(function) = expr.downcast_ref::<ScalarFunctionExpr>() {
-        let args = function.args();
         // The argument that moves with time; every other one must be constant.
         let moving = |at: usize| {
             let constant = args
@@ -182,6 +177,36 @@ mod tests {
         let expr = context.parse_sql_expr(sql, &df_schema).unwrap();
         let expr = context.create_physical_expr(expr, &df_schema).unwrap();
         (expr, schema)
+    }
+
+    /// `physical` of `sql` after Henge's checked arithmetic replaced its operators and
+    /// integer casts (`pg::arith`).
+    fn physical_checked(sql: &str) -> (Arc<dyn PhysicalExpr>, SchemaRef) {
+        let (_, schema) = physical("ts");
+        let context = SessionContext::new();
+        let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
+        let expr = context.parse_sql_expr(sql, &df_schema).unwrap();
+        let expr = crate::pg::arith::checked(expr, &df_schema).unwrap();
+        assert!(
+            expr.to_string().contains("pg_"),
+            "{sql} was not replaced: {expr}"
+        );
+        let expr = context.create_physical_expr(expr, &df_schema).unwrap();
+        (expr, schema)
+    }
+
+    #[test]
+    fn checked_arithmetic_keeps_time_order() {
+        for bucket in [
+            "floor(extract(epoch from ts) / 60.0) * 60.0",
+            "CAST(floor(extract(epoch from ts) / 60.0) AS bigint) * CAST(60 AS bigint)",
+            "CAST(extract(epoch from ts) AS bigint) / CAST(600 AS bigint)",
+        ] {
+            let (expr, schema) = physical_checked(bucket);
+            assert!(monotonic(&expr, &schema, 0), "{bucket}: {expr}");
+        }
+        let (expr, schema) = physical_checked("extract(epoch from ts) * extract(epoch from ts)");
+        assert!(!monotonic(&expr, &schema, 0), "{expr}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Datum, Float64Array, Scalar};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
@@ -69,6 +69,11 @@ impl AnalyzerRule for PgArithmetic {
     fn name(&self) -> &str {
         "pg_arithmetic"
     }
+}
+
+/// `expr` (over `schema`, its types coerced) with [`PgArithmetic`]'s replacements.
+pub fn checked(expr: Expr, schema: &DFSchema) -> Result<Expr> {
+    Ok(expr.transform_up(|e| rewrite(e, schema))?.data)
 }
 
 fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
@@ -206,13 +211,18 @@ impl ScalarUDFImpl for Checked {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let result = apply(self.op, &arrays[0], &arrays[1])?;
-        Ok(match scalar {
+        // A constant operand stays one value (Arrow's kernels take it as a scalar), not an
+        // array of the batch's length.
+        let operand = |v: &ColumnarValue| -> Result<(ArrayRef, bool)> {
+            Ok(match v {
+                ColumnarValue::Array(a) => (a.clone(), false),
+                ColumnarValue::Scalar(s) => (s.to_array_of_size(1)?, true),
+            })
+        };
+        let (left, left_scalar) = operand(&args.args[0])?;
+        let (right, right_scalar) = operand(&args.args[1])?;
+        let result = apply(self.op, (&left, left_scalar), (&right, right_scalar))?;
+        Ok(match left_scalar && right_scalar {
             true => {
                 ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
             }
@@ -221,28 +231,42 @@ impl ScalarUDFImpl for Checked {
     }
 }
 
-fn apply(op: Op, left: &ArrayRef, right: &ArrayRef) -> Result<ArrayRef> {
-    let ty = left.data_type().clone();
+/// An operand: its values, and whether it is one value standing for every row.
+type Operand<'a> = (&'a ArrayRef, bool);
+
+fn apply(op: Op, left: Operand, right: Operand) -> Result<ArrayRef> {
+    let datum = |(values, scalar): Operand| -> Box<dyn Datum> {
+        match scalar {
+            true => Box::new(Scalar::new(values.clone())),
+            false => Box::new(values.clone()),
+        }
+    };
+    let (l, r) = (datum(left), datum(right));
+    let ty = left.0.data_type().clone();
     let float = matches!(ty, DataType::Float32 | DataType::Float64);
-    if float && matches!(op, Op::Div | Op::Rem) && has_zero(right) {
+    if float && matches!(op, Op::Div | Op::Rem) && has_zero(right.0) {
         return Err(SqlStateError::new(DIVISION_BY_ZERO, "division by zero").into());
     }
     let result = match op {
-        Op::Add => numeric::add(left, right),
-        Op::Sub => numeric::sub(left, right),
-        Op::Mul => numeric::mul(left, right),
-        Op::Div => numeric::div(left, right),
-        Op::Rem => numeric::rem(left, right),
+        Op::Add => numeric::add(l.as_ref(), r.as_ref()),
+        Op::Sub => numeric::sub(l.as_ref(), r.as_ref()),
+        Op::Mul => numeric::mul(l.as_ref(), r.as_ref()),
+        Op::Div => numeric::div(l.as_ref(), r.as_ref()),
+        Op::Rem => numeric::rem(l.as_ref(), r.as_ref()),
     }
     .map_err(|e| match e {
         ArrowError::DivideByZero => SqlStateError::new(DIVISION_BY_ZERO, "division by zero").into(),
         ArrowError::ArithmeticOverflow(_) => out_of_range(&ty),
         other => DataFusionError::ArrowError(Box::new(other), None),
     })?;
-    if float && overflowed(left, right, &result) {
-        return Err(
-            SqlStateError::new(NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow").into(),
-        );
+    if float {
+        if let Some(problem) = out_of_float_range(op, left.0, right.0, &result) {
+            return Err(SqlStateError::new(
+                NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("value out of range: {problem}"),
+            )
+            .into());
+        }
     }
     Ok(result)
 }
@@ -260,44 +284,42 @@ fn out_of_range(ty: &DataType) -> DataFusionError {
 
 /// Whether a float array holds a zero (NULLs aside).
 fn has_zero(values: &ArrayRef) -> bool {
-    match values.data_type() {
-        DataType::Float64 => values
-            .as_primitive::<Float64Type>()
-            .iter()
-            .any(|v| v == Some(0.0)),
-        DataType::Float32 => values
-            .as_primitive::<Float32Type>()
-            .iter()
-            .any(|v| v == Some(0.0)),
-        _ => false,
-    }
+    as_f64(values).is_some_and(|v| v.iter().any(|v| v == Some(0.0)))
 }
 
-/// Whether a float result is infinite where both operands were finite.
-fn overflowed(left: &ArrayRef, right: &ArrayRef, result: &ArrayRef) -> bool {
-    fn check<T: Copy>(
-        l: &[Option<T>],
-        r: &[Option<T>],
-        out: &[Option<T>],
-        finite: impl Fn(T) -> bool,
-    ) -> bool {
-        // A scalar operand is an array of one value, repeated.
-        let at = |v: &[Option<T>], i: usize| v[if v.len() == 1 { 0 } else { i }];
-        (0..out.len()).any(|i| match (at(l, i), at(r, i), out[i]) {
-            (Some(a), Some(b), Some(c)) => finite(a) && finite(b) && !finite(c),
-            _ => false,
-        })
-    }
-    match result.data_type() {
-        DataType::Float64 => {
-            let v = |a: &ArrayRef| a.as_primitive::<Float64Type>().iter().collect::<Vec<_>>();
-            check(&v(left), &v(right), &v(result), f64::is_finite)
+/// PostgreSQL's float range errors: `overflow` where finite operands give an infinite
+/// result, `underflow` where a product or quotient of non-zero finite operands is zero.
+/// An operand of one value stands for every row.
+fn out_of_float_range(
+    op: Op,
+    left: &ArrayRef,
+    right: &ArrayRef,
+    result: &ArrayRef,
+) -> Option<&'static str> {
+    let (l, r, out) = (as_f64(left)?, as_f64(right)?, as_f64(result)?);
+    let at = |v: &Float64Array, i: usize| {
+        let i = if v.len() == 1 { 0 } else { i };
+        v.is_valid(i).then(|| v.value(i))
+    };
+    (0..out.len()).find_map(|i| {
+        let (a, b, c) = (at(&l, i)?, at(&r, i)?, at(&out, i)?);
+        if !(a.is_finite() && b.is_finite()) {
+            return None;
         }
-        DataType::Float32 => {
-            let v = |a: &ArrayRef| a.as_primitive::<Float32Type>().iter().collect::<Vec<_>>();
-            check(&v(left), &v(right), &v(result), f32::is_finite)
+        if !c.is_finite() {
+            return Some("overflow");
         }
-        _ => false,
+        let shrinks = matches!(op, Op::Mul | Op::Div);
+        (shrinks && c == 0.0 && a != 0.0 && b != 0.0).then_some("underflow")
+    })
+}
+
+/// A float array's values as `f64` (a `real` one widened, which keeps every value).
+fn as_f64(values: &ArrayRef) -> Option<Float64Array> {
+    match values.data_type() {
+        DataType::Float64 => Some(values.as_primitive::<Float64Type>().clone()),
+        DataType::Float32 => Some(values.as_primitive::<Float32Type>().unary(|v| v as f64)),
+        _ => None,
     }
 }
 
@@ -352,10 +374,7 @@ impl ScalarUDFImpl for RoundToInt {
         let out_of_range = || out_of_range(&self.target);
         let rounded: Vec<Option<i128>> = match values.data_type() {
             DataType::Float64 | DataType::Float32 => {
-                let floats: Float64Array = match values.data_type() {
-                    DataType::Float64 => values.as_primitive::<Float64Type>().clone(),
-                    _ => values.as_primitive::<Float32Type>().unary(|v| v as f64),
-                };
+                let floats = as_f64(&values).expect("a float array");
                 floats
                     .iter()
                     .map(|v| match v {
@@ -372,21 +391,35 @@ impl ScalarUDFImpl for RoundToInt {
                     })
                     .collect::<Result<_>>()?
             }
-            DataType::Decimal128(_, scale) => {
-                let unit = 10i128.pow((*scale).max(0) as u32);
+            DataType::Decimal128(_, scale) if *scale >= 0 => {
+                let unit = 10i128.pow(*scale as u32);
                 values
                     .as_primitive::<Decimal128Type>()
                     .iter()
                     .map(|v| {
                         v.map(|v| {
                             let (q, r) = (v / unit, v % unit);
-                            match r.abs() * 2 >= unit {
+                            // Half away from zero; the remainder's half is compared without
+                            // doubling it, which could overflow at scale 38.
+                            match r.unsigned_abs() >= unit.unsigned_abs() - r.unsigned_abs() {
                                 true => q + v.signum(),
                                 false => q,
                             }
                         })
                     })
                     .collect()
+            }
+            DataType::Decimal128(_, scale) => {
+                // A negative scale counts tens: the value is an integer already.
+                let factor = 10i128.pow(scale.unsigned_abs() as u32);
+                values
+                    .as_primitive::<Decimal128Type>()
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| v.checked_mul(factor).ok_or_else(out_of_range))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?
             }
             other => {
                 return Err(DataFusionError::Internal(format!(

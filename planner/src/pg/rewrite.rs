@@ -75,7 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = oid_alias_text(like_escapes(column_names(statement)));
-    let statement = super::similar::rewrite(table_command(statement));
+    let statement = super::similar::rewrite(statement);
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
@@ -127,7 +127,7 @@ fn name_set_expr(body: &mut SetExpr) {
                 let name = pg_name(expr);
                 (expr.clone(), name)
             }
-            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), alias.value.clone()),
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), folded(alias)),
             _ => continue,
         };
         let keeps_own_name = matches!(
@@ -639,52 +639,11 @@ pub fn call(name: &str, args: Vec<Expr>) -> Expr {
     })
 }
 
-/// `TABLE name`, PostgreSQL's short form of `SELECT * FROM name`, which DataFusion does not
-/// plan.
-pub fn table_command(mut statement: Statement) -> Statement {
-    struct Tables;
-    impl VisitorMut for Tables {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            expand(&mut query.body);
-            ControlFlow::Continue(())
-        }
-    }
-    fn expand(body: &mut SetExpr) {
-        match body {
-            SetExpr::SetOperation { left, right, .. } => {
-                expand(left);
-                expand(right);
-            }
-            SetExpr::Table(table) => {
-                let Some(name) = &table.table_name else {
-                    return;
-                };
-                let quoted = |n: &str| Ident::with_quote('"', n).to_string();
-                let relation = match &table.schema_name {
-                    Some(schema) => format!("{}.{}", quoted(schema), quoted(name)),
-                    None => quoted(name),
-                };
-                let sql = format!("SELECT * FROM {relation}");
-                let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
-                    &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
-                    &sql,
-                );
-                if let Ok(mut statements) = parsed {
-                    if let Some(Statement::Query(query)) = statements.pop() {
-                        *body = *query.body;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let _ = statement.visit(&mut Tables);
-    statement
-}
-
 /// Why Henge refuses `statement`, with the SQLSTATE, where DataFusion would plan it with
 /// another meaning than PostgreSQL's:
+/// - `ORDER BY name` where two different select-list expressions have that name (42702, as
+///   in PostgreSQL; [`column_names`] lets names repeat, so DataFusion would order by the
+///   first);
 /// - `EXCEPT ALL` and `INTERSECT ALL` (0A000): DataFusion drops every copy of a row the
 ///   other side holds once, where PostgreSQL subtracts counts;
 /// - `to_char`, `to_date`, `to_number` and `to_timestamp(text, pattern)` (42883):
@@ -719,13 +678,15 @@ pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
                     _ => check(left).or_else(|| check(right)),
                 }
             }
-            match check(&query.body) {
-                Some(reason) => {
-                    self.0 = Some(("0A000", reason));
-                    ControlFlow::Break(())
-                }
-                None => ControlFlow::Continue(()),
+            if let Some(reason) = check(&query.body) {
+                self.0 = Some(("0A000", reason));
+                return ControlFlow::Break(());
             }
+            if let Some(name) = ambiguous_order_by(query) {
+                self.0 = Some(("42702", format!("ORDER BY \"{name}\" is ambiguous")));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
         }
 
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
@@ -764,4 +725,35 @@ pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
     let mut refusals = Refusals(None);
     let _ = datafusion::sql::sqlparser::ast::Visit::visit(statement, &mut refusals);
     refusals.0
+}
+
+/// The name `ORDER BY` uses that several different select-list expressions of `query` have.
+fn ambiguous_order_by(query: &Query) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::OrderByKind;
+    let (SetExpr::Select(select), Some(order_by)) = (query.body.as_ref(), &query.order_by) else {
+        return None;
+    };
+    let OrderByKind::Expressions(keys) = &order_by.kind else {
+        return None;
+    };
+    let named: Vec<(String, &Expr)> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                Some((shown_name(&folded(alias)).to_owned(), expr))
+            }
+            SelectItem::UnnamedExpr(expr) => Some((pg_name(expr), expr)),
+            _ => None,
+        })
+        .collect();
+    keys.iter().find_map(|key| {
+        let Expr::Identifier(ident) = &key.expr else {
+            return None;
+        };
+        let name = folded(ident);
+        let mut exprs = named.iter().filter(|(n, _)| *n == name).map(|(_, e)| *e);
+        let first = exprs.next()?;
+        exprs.any(|e| e != first).then_some(name)
+    })
 }

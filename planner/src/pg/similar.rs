@@ -92,7 +92,8 @@ pub fn register(ctx: &SessionContext) {
 /// PostgreSQL's translation of a SQL regular expression (`SIMILAR TO`) into a POSIX one:
 /// `%` is `.*`, `_` is `.`, `(` opens a non-capturing group, `.`, `^`, `$` and a
 /// backslash match themselves, bracket expressions pass through, the escape character
-/// (one character, or none when empty) quotes the next one, and escape + `"` marks the
+/// (one character, or none when empty) quotes the next one (before a letter or digit it
+/// makes a regular-expression escape such as `\d`), and escape + `"` marks the
 /// part `substring` returns (at most two such marks). The result is anchored: `^(?:…)$`.
 pub fn similar_to_escape(pattern: &str, escape: &str) -> Result<String> {
     let mut escapes = escape.chars();
@@ -131,6 +132,11 @@ pub fn similar_to_escape(pattern: &str, escape: &str) -> Result<String> {
                         .into())
                     }
                 }
+            } else if c.is_ascii_alphanumeric() {
+                // As in PostgreSQL: an escaped letter or digit is a regular-expression
+                // escape (`\d` is a digit); one both languages lack is an error.
+                out.push('\\');
+                out.push(c);
             } else {
                 literal(c, &mut out);
             }
@@ -198,6 +204,7 @@ mod tests {
         assert_eq!(t("[a_%]+"), "^(?:[a_%]+)$");
         assert_eq!(t("a\\%"), "^(?:a%)$");
         assert_eq!(t("a\\("), "^(?:a\\()$");
+        assert_eq!(t("\\d+"), "^(?:\\d+)$");
         assert_eq!(similar_to_escape("a#+", "#").unwrap(), "^(?:a\\+)$");
         assert_eq!(
             similar_to_escape("%#\"o_a#\"_", "#").unwrap(),
