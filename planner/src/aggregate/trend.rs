@@ -164,6 +164,16 @@ mod tests {
 
     /// The physical form of `sql`, an expression over a table of `(ts timestamp, n bigint)`.
     fn physical(sql: &str) -> (Arc<dyn PhysicalExpr>, SchemaRef) {
+        planned(sql, false)
+    }
+
+    /// `physical` of `sql` after Henge's checked arithmetic replaced its operators and
+    /// integer casts (`pg::arith`).
+    fn physical_checked(sql: &str) -> (Arc<dyn PhysicalExpr>, SchemaRef) {
+        planned(sql, true)
+    }
+
+    fn planned(sql: &str, checked: bool) -> (Arc<dyn PhysicalExpr>, SchemaRef) {
         let schema = Arc::new(Schema::new(vec![
             Field::new(
                 "ts",
@@ -174,23 +184,14 @@ mod tests {
         ]));
         let context = SessionContext::new();
         let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
-        let expr = context.parse_sql_expr(sql, &df_schema).unwrap();
-        let expr = context.create_physical_expr(expr, &df_schema).unwrap();
-        (expr, schema)
-    }
-
-    /// `physical` of `sql` after Henge's checked arithmetic replaced its operators and
-    /// integer casts (`pg::arith`).
-    fn physical_checked(sql: &str) -> (Arc<dyn PhysicalExpr>, SchemaRef) {
-        let (_, schema) = physical("ts");
-        let context = SessionContext::new();
-        let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
-        let expr = context.parse_sql_expr(sql, &df_schema).unwrap();
-        let expr = crate::pg::arith::checked(expr, &df_schema).unwrap();
-        assert!(
-            expr.to_string().contains("pg_"),
-            "{sql} was not replaced: {expr}"
-        );
+        let mut expr = context.parse_sql_expr(sql, &df_schema).unwrap();
+        if checked {
+            expr = crate::pg::arith::checked(expr, &df_schema).unwrap();
+            assert!(
+                expr.to_string().contains("pg_"),
+                "{sql} was not replaced: {expr}"
+            );
+        }
         let expr = context.create_physical_expr(expr, &df_schema).unwrap();
         (expr, schema)
     }
