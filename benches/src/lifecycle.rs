@@ -21,6 +21,8 @@ pub struct Sample {
     pub at: Duration,
     /// Resident memory of the process, bytes.
     pub rss: u64,
+    /// Of which anonymous (not pages of mapped files such as segments), bytes.
+    pub anon: u64,
     /// Bytes of the write-ahead log's files.
     pub wal: u64,
     /// The caller's row counter at that moment.
@@ -47,6 +49,7 @@ impl Sampler {
                     samples.push(Sample {
                         at: start.elapsed(),
                         rss: rss_bytes(pid).unwrap_or(0),
+                        anon: status_bytes(pid, "RssAnon:").unwrap_or(0),
                         wal: dir_bytes(&wal_dir),
                         rows: rows.load(Ordering::Relaxed),
                     });
@@ -77,12 +80,22 @@ pub fn peak_rss(samples: &[Sample]) -> u64 {
     samples.iter().map(|s| s.rss).max().unwrap_or(0)
 }
 
+/// The largest anonymous resident memory among `samples`.
+pub fn peak_anon(samples: &[Sample]) -> u64 {
+    samples.iter().map(|s| s.anon).max().unwrap_or(0)
+}
+
 /// VmRSS of process `pid`, in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// The size `key` (e.g. `RssAnon:`) of process `pid`'s /proc status, in bytes.
+fn status_bytes(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .split_whitespace()
         .next()?
         .parse()
@@ -125,12 +138,14 @@ impl Soak {
         self.rows as f64 / self.seconds.max(1) as f64
     }
 
-    /// Peak resident memory over the last half of the run, against the first half's.
-    pub fn rss_halves(&self) -> (u64, u64) {
+    /// Peak resident memory over the first half of the run and over the last, each with
+    /// its anonymous part: `((rss, anon), (rss, anon))`.
+    pub fn rss_halves(&self) -> ((u64, u64), (u64, u64)) {
         let half = Duration::from_secs(self.seconds / 2);
         let (first, second): (Vec<Sample>, Vec<Sample>) =
             self.samples.iter().partition(|s| s.at < half);
-        (peak_rss(&first), peak_rss(&second))
+        let peaks = |s: &[Sample]| (peak_rss(s), peak_anon(s));
+        (peaks(&first), peaks(&second))
     }
 
     pub fn peak_wal(&self) -> u64 {
@@ -403,6 +418,8 @@ pub struct Stream {
     /// The server's resident memory just before the query, and its peak during it.
     pub rss_before: u64,
     pub peak_rss: u64,
+    /// The peak of its anonymous part (resident memory less mapped files).
+    pub peak_anon: u64,
 }
 
 /// `SELECT * FROM table` read to its end three ways — the simple protocol, the extended
@@ -461,6 +478,7 @@ pub async fn stream_reads(henge: &Henge, table: &str, rows: u64) -> Result<Vec<S
             // The sampler's first sample is taken as it starts, before the query.
             rss_before: samples.first().map_or(0, |s| s.rss),
             peak_rss: peak_rss(&samples),
+            peak_anon: peak_anon(&samples),
         });
     }
     Ok(reads)

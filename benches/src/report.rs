@@ -119,8 +119,9 @@ impl Lifecycle {
                  timestamps of the wall clock) at {} rows/s asked for {} s; {} rows loaded \
                  ({:.0} rows/s), with {} queries beside it (p50 {} ms, p99 {} ms), every \
                  count(*) between the rows acknowledged before and after it. Peak resident \
-                 memory {} in the first half, {} in the second; WAL at most {}. Segments \
-                 at the end: {}.\n\n![soak]({soak_chart})\n",
+                 memory {} in the first half, {} in the second (anonymous, i.e. not mapped \
+                 segment files: {} and {}); WAL at most {}. Segments at the end: {}.\n\n\
+                 ![soak]({soak_chart})\n",
                     soak.target_rate,
                     soak.seconds,
                     soak.rows,
@@ -128,8 +129,10 @@ impl Lifecycle {
                     soak.queries,
                     ms(soak.query_p50),
                     ms(soak.query_p99),
-                    mib(first),
-                    mib(second),
+                    mib(first.0),
+                    mib(second.0),
+                    mib(first.1),
+                    mib(second.1),
                     mib(soak.peak_wal()),
                     soak.segments
                         .iter()
@@ -144,20 +147,22 @@ impl Lifecycle {
                 &mut md,
                 "\n**`SELECT * FROM lineitem` read to its end** by a client that drops the rows \
                  as they arrive, the server's resident memory sampled every 100 ms:\n\n\
-                 | client | rows | seconds | rows/s | server RSS before | server peak RSS |\n\
-                 |---|---|---|---|---|---|",
+                 | client | rows | seconds | rows/s | server RSS before | server peak RSS | \
+                 of which anonymous |\n\
+                 |---|---|---|---|---|---|---|",
             );
             for s in &self.streams {
                 push(
                     &mut md,
                     &format!(
-                        "| {} | {} | {:.1} | {} | {} | {} |",
+                        "| {} | {} | {:.1} | {} | {} | {} | {} |",
                         s.how,
                         s.rows,
                         s.elapsed.as_secs_f64(),
                         rate(s.rows as f64 / s.elapsed.as_secs_f64().max(1e-9)),
                         mib(s.rss_before),
-                        mib(s.peak_rss)
+                        mib(s.peak_rss),
+                        mib(s.peak_anon)
                     ),
                 );
             }

@@ -395,7 +395,7 @@ impl Engine {
     ) -> Result<bytes::Bytes> {
         let path = self.cache.path(segment);
         let def = def.clone();
-        let file = tokio::task::spawn_blocking(move || write_segment(&def, &batches, &path))
+        let file = tokio::task::spawn_blocking(move || write_segment(&def, batches, &path))
             .await
             .map_err(|e| Error::Internal(format!("segment writer failed: {e}")))??;
         segment.rows = file.rows;

@@ -25,6 +25,7 @@ use henge_storage::{failpoint, SegmentMeta};
 
 use crate::engine::{split_rows, CheckpointReport, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
 use crate::error::Result;
+use crate::memory::Reservation;
 
 /// Which chunks a hand-off takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,10 +165,24 @@ impl Engine {
         let limit = self.options.segment_rows.max(1);
         let mut group: Vec<RecordBatch> = Vec::new();
         let mut group_rows = 0usize;
+        // The rows read count against the ingest budget, with half as much again for the
+        // segment writer's sorted column and output.
+        let mut held: Option<Reservation> = None;
         let (start, end) = (sources[0].start, sources[0].end);
         for (i, source) in sources.iter().enumerate() {
             let name = source.display_name(&table.def.name);
-            group.extend(self.cache.read(source, &name, None).await?);
+            let batches = self.cache.read(source, &name, None).await?;
+            let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+            let own = held.as_ref().map_or(0, |r| r.bytes());
+            let more = self
+                .memory
+                .reserve_for_merge(bytes + bytes / 2, own, || self.buffered_bytes())
+                .await;
+            match &mut held {
+                Some(held) => held.merge(more),
+                None => held = Some(more),
+            }
+            group.extend(batches);
             group_rows += source.rows as usize;
             let last = i + 1 == sources.len();
             if group_rows < limit && !last {
@@ -182,6 +197,12 @@ impl Engine {
                     group_rows = rows_of(&rest);
                     group = rest;
                 }
+            }
+            // What waits for the next source is counted again from scratch.
+            let carried: usize = group.iter().map(|b| b.get_array_memory_size()).sum();
+            let mut written = held.take();
+            if carried > 0 {
+                held = written.as_mut().map(|r| r.split_off(carried + carried / 2));
             }
             for part in parts {
                 let (version, partition) = identity(made);
@@ -200,6 +221,7 @@ impl Engine {
                 failpoint::hit(point);
                 self.cache.upload(&segment, contents).await?;
             }
+            drop(written);
         }
         Ok(())
     }

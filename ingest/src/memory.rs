@@ -49,9 +49,20 @@ impl MemoryBudget {
     /// nothing else is in memory, so that a statement larger than the budget can still
     /// run alone).
     pub fn try_reserve(self: &Arc<Self>, bytes: usize, buffered: usize) -> Option<Reservation> {
+        self.try_reserve_beside(bytes, buffered, 0)
+    }
+
+    /// [`MemoryBudget::try_reserve`] for a caller already holding `held` bytes of it: alone
+    /// when nothing else is in memory.
+    fn try_reserve_beside(
+        self: &Arc<Self>,
+        bytes: usize,
+        buffered: usize,
+        held: usize,
+    ) -> Option<Reservation> {
         let mut reserved = self.reserved.lock();
         let used = buffered + *reserved;
-        if used + bytes <= self.limit || used == 0 {
+        if used + bytes <= self.limit || used <= held {
             *reserved += bytes;
             return Some(Reservation {
                 budget: self.clone(),
@@ -92,6 +103,37 @@ impl MemoryBudget {
         }
     }
 
+    /// Reserves `bytes` for a merge that already holds `held` bytes of the budget: it waits
+    /// as writers do while the budget is exhausted, but after the configured wait it takes
+    /// the memory anyway (writers then wait for it), since a merge that gave up would free
+    /// nothing and leave its pieces to be merged later all the same.
+    pub async fn reserve_for_merge(
+        self: &Arc<Self>,
+        bytes: usize,
+        held: usize,
+        buffered: impl Fn() -> usize,
+    ) -> Reservation {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            let notified = self.released.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reservation) = self.try_reserve_beside(bytes, buffered(), held) {
+                return reservation;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                *self.reserved.lock() += bytes;
+                return Reservation {
+                    budget: self.clone(),
+                    bytes,
+                };
+            }
+            self.pressure.notify_one();
+            let until = deadline.min(tokio::time::Instant::now() + Duration::from_millis(200));
+            let _ = tokio::time::timeout_at(until, notified).await;
+        }
+    }
+
     /// Tells waiting writers that memory was freed.
     pub fn freed(&self) {
         self.released.notify_waiters();
@@ -118,6 +160,16 @@ impl Reservation {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Moves up to `bytes` of this reservation into a new one.
+    pub fn split_off(&mut self, bytes: usize) -> Reservation {
+        let bytes = bytes.min(self.bytes);
+        self.bytes -= bytes;
+        Reservation {
+            budget: self.budget.clone(),
+            bytes,
+        }
     }
 }
 
@@ -163,5 +215,38 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300));
         // Buffered rows count too.
         assert!(budget.try_reserve(5, 95).is_none());
+    }
+
+    #[tokio::test]
+    async fn merges_wait_for_memory_then_take_it() {
+        let budget = MemoryBudget::new(100, Duration::from_millis(300));
+        // Alone beside its own reservation, a merge may pass the limit.
+        let mut merge = budget.reserve_for_merge(70, 0, || 0).await;
+        merge.merge(budget.reserve_for_merge(70, 70, || 0).await);
+        assert_eq!(budget.reserved(), 140);
+        drop(merge);
+        // Beside buffered rows it waits for them to be persisted…
+        let buffered = Arc::new(std::sync::atomic::AtomicUsize::new(80));
+        let waiter = {
+            let (budget, buffered) = (budget.clone(), buffered.clone());
+            tokio::spawn(async move {
+                let seen = || buffered.load(std::sync::atomic::Ordering::SeqCst);
+                budget.reserve_for_merge(50, 0, seen).await.bytes()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "the merge waits");
+        buffered.store(0, std::sync::atomic::Ordering::SeqCst);
+        budget.freed();
+        assert_eq!(waiter.await.unwrap(), 50);
+        // …and takes the memory after the wait when they never are.
+        let held = budget.reserve(90, || 0).await.unwrap();
+        let started = std::time::Instant::now();
+        let merge = budget.reserve_for_merge(50, 0, || 0).await;
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(budget.reserved(), 140);
+        assert!(budget.try_reserve(1, 0).is_none(), "writers wait for it");
+        drop((held, merge));
+        assert_eq!(budget.reserved(), 0);
     }
 }

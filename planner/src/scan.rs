@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -31,7 +31,6 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, Statistics,
     StatisticsArgs,
 };
-use futures::{StreamExt, TryStreamExt};
 use henge_ingest::Engine;
 use henge_storage::segment::SegmentReader;
 use roaring::RoaringBitmap;
@@ -371,82 +370,198 @@ impl ExecutionPlan for HengeScanExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let parts = self.source.parts(partition)?;
-        // What the segment being handed on holds (decoded, filtered), from the query
-        // memory pool: the rows of one segment per partition are held at a time, and a scan
-        // that cannot hold them fails with "resources exhausted" (53200) rather than grow
-        // past `query_memory`.
-        let held = Arc::new(std::sync::Mutex::new(
-            MemoryConsumer::new(format!("HengeScanExec[{partition}]"))
-                .register(context.memory_pool()),
-        ));
-        let engine = self.source.engine.clone();
-        let columns = self.source.columns.clone();
-        let filter = self.source.filter.clone();
-        let schema = self.schema.clone();
+        // What the block being handed on holds (decoded, filtered), from the query memory
+        // pool: a scan that cannot hold it fails with "resources exhausted" (53200) rather
+        // than grow past `query_memory`.
+        let held = MemoryConsumer::new(format!("HengeScanExec[{partition}]"))
+            .register(context.memory_pool());
         let metrics = ScanMetrics::new(&self.metrics, partition);
-        let baseline = metrics.baseline.clone();
-        let limit = self.limit;
-        let per_segment = self.per_segment.clone();
-        // Rows still wanted by this partition; parts are read only while some are.
-        let remaining = Arc::new(std::sync::atomic::AtomicUsize::new(
-            limit.unwrap_or(usize::MAX),
-        ));
-        let wanted = remaining.clone();
-        let stream = futures::stream::iter(parts)
-            .take_while(move |_| {
-                std::future::ready(wanted.load(std::sync::atomic::Ordering::Relaxed) > 0)
-            })
-            .then(move |part| {
-                let engine = engine.clone();
-                let columns = columns.clone();
-                let filter = filter.clone();
-                let schema = schema.clone();
-                let metrics = metrics.clone();
-                let remaining = remaining.clone();
-                let per_segment = per_segment.clone();
-                let held = held.clone();
-                async move {
-                    let wanted = remaining.load(std::sync::atomic::Ordering::Relaxed);
-                    let mut batches = match part {
-                        Part::Batch(batch) => filter_batch(batch, &columns, filter.as_deref())?,
-                        Part::Segment(segment) => {
-                            let scan = SegmentScan {
-                                columns: &columns,
-                                filter: filter.as_deref(),
-                                metrics: &metrics,
-                                limit: wanted,
-                            };
-                            let rows = |b: &Vec<RecordBatch>| b.iter().map(|b| b.num_rows()).sum();
-                            let read = |r: &SegmentReader| read_segment(r, &scan);
-                            let batches =
-                                timed(&engine, segment, &metrics, &per_segment, read, rows).await?;
-                            // The previous segment's rows have been handed on by now.
-                            let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
-                            held.lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .try_resize(bytes)?;
-                            batches
-                        }
-                    };
-                    if limit.is_some() {
-                        truncate(&mut batches, wanted);
-                        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                        remaining.fetch_sub(rows, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    with_schema(batches, &schema)
-                }
-            })
-            .map_ok(move |batches| {
-                for batch in &batches {
-                    batch.record_output(&baseline);
-                }
-                futures::stream::iter(batches.into_iter().map(Ok))
-            })
-            .try_flatten();
+        let reader = PartitionReader {
+            engine: self.source.engine.clone(),
+            columns: self.source.columns.clone(),
+            filter: self.source.filter.clone(),
+            schema: self.schema.clone(),
+            parts: parts.into_iter(),
+            current: None,
+            remaining: self.limit.unwrap_or(usize::MAX),
+            held,
+            per_segment: self.per_segment.clone(),
+            metrics,
+        };
+        let stream = futures::stream::try_unfold(reader, |mut reader| async move {
+            Ok(reader.next().await?.map(|batch| (batch, reader)))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
+    }
+}
+
+/// One partition of a scan, read a block at a time: what it holds is the block being
+/// handed on, not a whole segment.
+struct PartitionReader {
+    engine: Arc<Engine>,
+    columns: ScanColumns,
+    filter: Option<Arc<ScanFilter>>,
+    schema: SchemaRef,
+    parts: std::vec::IntoIter<Part>,
+    /// The segment being read.
+    current: Option<BlockReader>,
+    /// Rows still wanted (the limit pushed down, if any).
+    remaining: usize,
+    held: MemoryReservation,
+    per_segment: PerSegment,
+    metrics: ScanMetrics,
+}
+
+impl PartitionReader {
+    /// The next rows that pass the filters, or `None` at the end (or at the limit).
+    async fn next(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if self.remaining == 0 {
+                return Ok(None);
+            }
+            let filter = self.filter.as_deref();
+            // Decoded rows are new memory; buffered rows are counted by the ingest budget.
+            let (batch, decoded) = match &mut self.current {
+                Some(segment) => match segment.next(&self.engine, &self.columns, filter).await? {
+                    Some(batch) => (batch, true),
+                    None => {
+                        self.current = None;
+                        continue;
+                    }
+                },
+                None => match self.parts.next() {
+                    None => return Ok(None),
+                    Some(Part::Batch(batch)) => {
+                        (filter_batch(batch, &self.columns, filter)?, false)
+                    }
+                    Some(Part::Segment(segment)) => {
+                        let (metrics, per_segment) =
+                            (self.metrics.clone(), self.per_segment.clone());
+                        self.current = Some(BlockReader::new(segment, metrics, per_segment));
+                        continue;
+                    }
+                },
+            };
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let batch = batch.slice(0, batch.num_rows().min(self.remaining));
+            if self.remaining != usize::MAX {
+                self.remaining -= batch.num_rows();
+            }
+            // The previous block has been handed on by now.
+            let holds = if decoded {
+                batch.get_array_memory_size()
+            } else {
+                0
+            };
+            self.held.try_resize(holds)?;
+            (&batch).record_output(&self.metrics.baseline);
+            return with_schema(batch, &self.schema).map(Some);
+        }
+    }
+}
+
+/// One segment read a block at a time. A damaged file is fetched again from deep storage
+/// and reading goes on from the block that failed (the blocks before it were whole).
+struct BlockReader {
+    segment: OpenSegment,
+    metrics: ScanMetrics,
+    per_segment: PerSegment,
+    /// The blocks left to decode; `None` until the indexes are asked.
+    blocks: Option<Blocks>,
+    rows: usize,
+    took: std::time::Duration,
+}
+
+/// Blocks of a segment left to decode, each with its mask of candidate rows (`None`: all),
+/// and whether the candidates are exactly the matching rows.
+struct Blocks {
+    left: std::collections::VecDeque<(usize, Option<BooleanArray>)>,
+    exact: bool,
+}
+
+impl BlockReader {
+    fn new(segment: OpenSegment, metrics: ScanMetrics, per_segment: PerSegment) -> BlockReader {
+        BlockReader {
+            segment,
+            metrics,
+            per_segment,
+            blocks: None,
+            rows: 0,
+            took: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The rows of the next block holding candidates that pass the filter (maybe none),
+    /// or `None` past the last block.
+    async fn next(
+        &mut self,
+        engine: &Engine,
+        columns: &ScanColumns,
+        filter: Option<&ScanFilter>,
+    ) -> Result<Option<RecordBatch>> {
+        let started = std::time::Instant::now();
+        let out = self.step(engine, columns, filter).await;
+        let took = started.elapsed();
+        self.took += took;
+        self.metrics.segment_scan_time.add_duration(took);
+        out
+    }
+
+    async fn step(
+        &mut self,
+        engine: &Engine,
+        columns: &ScanColumns,
+        filter: Option<&ScanFilter>,
+    ) -> Result<Option<RecordBatch>> {
+        if self.blocks.is_none() {
+            self.metrics.segments_scanned.add(1);
+            let (rows, exact) =
+                healing(engine, &mut self.segment, |r| candidates(r, filter)).await?;
+            let blocks = selected_blocks(&self.segment.reader, rows.as_ref(), &self.metrics);
+            let left = blocks.collect();
+            self.blocks = Some(Blocks { left, exact });
+        }
+        let Some(blocks) = &mut self.blocks else {
+            return Ok(None);
+        };
+        let exact = blocks.exact;
+        let Some((block, selection)) = blocks.left.pop_front() else {
+            return Ok(None);
+        };
+        // With an exact answer from the indexes only the output columns are decoded.
+        let (decode, residual) = match filter {
+            Some(f) if !exact => (&columns.read, Some(&f.predicate)),
+            _ => (&columns.output, None),
+        };
+        let read = |r: &SegmentReader| r.read_block(block, decode).map_err(storage_error);
+        let mut batch = healing(engine, &mut self.segment, read).await?;
+        if !decode.is_empty() {
+            self.metrics.blocks_decoded.add(1);
+            self.metrics.rows_decoded.add(batch.num_rows());
+        }
+        if let Some(mask) = selection {
+            batch = filter_record_batch(&batch, &mask)?;
+        }
+        if let Some(predicate) = residual {
+            batch = evaluate(predicate, batch)?.project(&columns.output_in_read)?;
+        }
+        self.rows += batch.num_rows();
+        Ok(Some(batch))
+    }
+}
+
+impl Drop for BlockReader {
+    /// Counts the segment for EXPLAIN ANALYZE, read to its end or not (a limit).
+    fn drop(&mut self) {
+        if self.blocks.is_some() {
+            let name = std::mem::take(&mut self.segment.name);
+            self.per_segment.record(name, self.rows, self.took);
+        }
     }
 }
 
@@ -455,13 +570,13 @@ fn filter_batch(
     batch: RecordBatch,
     columns: &ScanColumns,
     filter: Option<&ScanFilter>,
-) -> Result<Vec<RecordBatch>> {
+) -> Result<RecordBatch> {
     let Some(filter) = filter else {
-        return Ok(vec![batch.project(&columns.output)?]);
+        return Ok(batch.project(&columns.output)?);
     };
     let read = batch.project(&columns.read)?;
     let kept = evaluate(&filter.predicate, read)?;
-    Ok(vec![kept.project(&columns.output_in_read)?])
+    Ok(kept.project(&columns.output_in_read)?)
 }
 
 /// Keeps the rows of `batch` for which `predicate` is true.
@@ -471,35 +586,11 @@ fn evaluate(predicate: &Arc<dyn PhysicalExpr>, batch: RecordBatch) -> Result<Rec
     Ok(filter_record_batch(&batch, mask)?)
 }
 
-/// Keeps the first `rows` rows of `batches`.
-fn truncate(batches: &mut Vec<RecordBatch>, rows: usize) {
-    let mut left = rows;
-    batches.retain_mut(|b| {
-        if left == 0 {
-            return false;
-        }
-        if b.num_rows() > left {
-            *b = b.slice(0, left);
-        }
-        left -= b.num_rows();
-        true
-    });
-}
-
-/// How to read the segments of one scan partition.
-struct SegmentScan<'a> {
-    columns: &'a ScanColumns,
-    filter: Option<&'a ScanFilter>,
-    metrics: &'a ScanMetrics,
-    /// Stop decoding once this many rows have been produced.
-    limit: usize,
-}
-
 /// Reads one segment with `read` (through [`healing`]) and counts it for EXPLAIN ANALYZE:
 /// in `metrics`, and in `per_segment` with its time and the rows `rows` says it yielded.
 pub(crate) async fn timed<T>(
     engine: &Engine,
-    segment: OpenSegment,
+    mut segment: OpenSegment,
     metrics: &ScanMetrics,
     per_segment: &PerSegment,
     read: impl Fn(&SegmentReader) -> Result<T>,
@@ -508,16 +599,16 @@ pub(crate) async fn timed<T>(
     let _timer = metrics.segment_scan_time.timer();
     let started = std::time::Instant::now();
     metrics.segments_scanned.add(1);
-    let out = healing(engine, &segment, read).await?;
+    let out = healing(engine, &mut segment, read).await?;
     per_segment.record(segment.name, rows(&out), started.elapsed());
     Ok(out)
 }
 
-/// Reads one segment with `read`, healing it from deep storage and reading it once more if
-/// it turns out damaged.
+/// Reads `segment` with `read`; if the file turns out damaged, fetches it again from deep
+/// storage, keeps the new copy for the reads that follow, and reads once more.
 pub(crate) async fn healing<T>(
     engine: &Engine,
-    segment: &OpenSegment,
+    segment: &mut OpenSegment,
     read: impl Fn(&SegmentReader) -> Result<T>,
 ) -> Result<T> {
     match read(&segment.reader) {
@@ -525,12 +616,12 @@ pub(crate) async fn healing<T>(
             Ok(e) => match *e {
                 henge_storage::Error::CorruptSegment { reason, .. } => {
                     tracing::warn!(segment = segment.name, %reason, "damaged segment file; fetching it again from deep storage");
-                    let reader = engine
+                    segment.reader = engine
                         .segment_cache()
                         .heal(&segment.meta, &segment.name, &reason)
                         .await
                         .map_err(storage_error)?;
-                    read(&reader)
+                    read(&segment.reader)
                 }
                 other => Err(storage_error(other)),
             },
@@ -581,44 +672,6 @@ pub(crate) fn selected_blocks<'a>(
     })
 }
 
-fn read_segment(reader: &SegmentReader, scan: &SegmentScan<'_>) -> Result<Vec<RecordBatch>> {
-    let SegmentScan {
-        columns,
-        filter,
-        metrics,
-        limit,
-    } = *scan;
-    let (candidates, exact) = candidates(reader, filter)?;
-    // With an exact answer from the indexes only the output columns are decoded.
-    let (decode, residual) = match filter {
-        Some(f) if !exact => (&columns.read, Some(&f.predicate)),
-        _ => (&columns.output, None),
-    };
-    let mut out = Vec::new();
-    let mut produced = 0;
-    for (block, selection) in selected_blocks(reader, candidates.as_ref(), metrics) {
-        if produced >= limit {
-            break;
-        }
-        let mut batch = reader.read_block(block, decode).map_err(storage_error)?;
-        if !decode.is_empty() {
-            metrics.blocks_decoded.add(1);
-            metrics.rows_decoded.add(batch.num_rows());
-        }
-        if let Some(mask) = selection {
-            batch = filter_record_batch(&batch, &mask)?;
-        }
-        if let Some(predicate) = residual {
-            batch = evaluate(predicate, batch)?.project(&columns.output_in_read)?;
-        }
-        if batch.num_rows() > 0 {
-            produced += batch.num_rows();
-            out.push(batch);
-        }
-    }
-    Ok(out)
-}
-
 enum Selection {
     None,
     All,
@@ -643,16 +696,11 @@ fn selection(rows: &RoaringBitmap, start: u64, end: u64) -> Selection {
 }
 
 /// Segment columns carry the segment's field metadata; hand out the table's.
-fn with_schema(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-    batches
-        .into_iter()
-        .map(|b| {
-            RecordBatch::try_new_with_options(
-                schema.clone(),
-                b.columns().to_vec(),
-                &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
-            )
-            .map_err(DataFusionError::from)
-        })
-        .collect()
+fn with_schema(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        batch.columns().to_vec(),
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(DataFusionError::from)
 }

@@ -3,11 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{new_empty_array, Array, ArrayRef, AsArray, RecordBatch};
 use arrow::buffer::NullBuffer;
-use arrow::compute::{
-    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
-};
+use arrow::compute::{concat, lexsort_to_indices, take, SortColumn, SortOptions};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -38,13 +36,14 @@ pub struct WrittenSegment {
 }
 
 /// Encodes `batches` (rows of `def`, in any order) as one segment and stores it at `path`
-/// durably: a crash leaves either no file or the complete one.
+/// durably: a crash leaves either no file or the complete one. The rows are taken, so that
+/// each column is released as soon as it is encoded.
 pub fn write_segment(
     def: &TableDef,
-    batches: &[RecordBatch],
+    batches: Vec<RecordBatch>,
     path: &Path,
 ) -> Result<WrittenSegment> {
-    let (bytes, rows) = encode_segment(def, batches)?;
+    let (bytes, rows) = encode_rows(def, batches)?;
     write_atomically(path, &bytes)?;
     Ok(WrittenSegment {
         rows,
@@ -56,36 +55,96 @@ pub fn write_segment(
 /// Encodes `batches` (rows of `def`, in any order) as the bytes of one segment file and
 /// returns them with the number of rows.
 pub fn encode_segment(def: &TableDef, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64)> {
+    encode_rows(def, batches.to_vec())
+}
+
+/// [`encode_segment`] of rows it owns. Beside the output, the rows are held about once: the
+/// batches' columns are released as each column is joined into one array, and each joined
+/// column once its sorted copy is made, which is released once encoded. (Buffers the
+/// caller still shares stay, of course.)
+fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u64)> {
     let schema = def.arrow_schema();
-    let batch = concat_batches(&schema, batches).map_err(|e| Error::SegmentInput(e.to_string()))?;
-    if batch.num_rows() > u32::MAX as usize {
-        return Err(Error::SegmentInput(format!(
-            "{} rows do not fit in one segment (at most {})",
-            batch.num_rows(),
+    let input = |message: String| Error::SegmentInput(message);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows > u32::MAX as usize {
+        return Err(input(format!(
+            "{rows} rows do not fit in one segment (at most {})",
             u32::MAX
         )));
     }
-    let (batch, sort_columns) = sort_rows(def, batch)?;
-    let mut file = FileBuilder::new();
-    let columns = def
-        .columns
-        .iter()
-        .zip(batch.columns())
-        .map(|(column, array)| file.column(column, array))
-        .collect::<Result<Vec<_>>>()?;
-    let footer = Footer {
-        rows: batch.num_rows() as u64,
-        block_rows: BLOCK_ROWS as u32,
-        sort_columns,
-        columns,
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(batches.len()); def.columns.len()];
+    for batch in batches {
+        if batch.num_columns() != parts.len() {
+            return Err(input(format!(
+                "a batch of {} columns for a table of {}",
+                batch.num_columns(),
+                parts.len()
+            )));
+        }
+        for ((column, field), part) in batch.columns().iter().zip(schema.fields()).zip(&mut parts) {
+            if column.data_type() != field.data_type() {
+                return Err(input(format!(
+                    "column {} is {}, not {}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                )));
+            }
+            part.push(column.clone());
+        }
+    }
+    let mut columns = parts
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(part, field)| match part.as_slice() {
+            [] => Ok(new_empty_array(field.data_type())),
+            [one] => Ok(one.clone()),
+            _ => {
+                let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
+                concat(&arrays).map_err(|e| input(e.to_string()))
+            }
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let keys = sort_keys(def);
+    let order = match keys.is_empty() || rows < 2 {
+        true => None,
+        false => {
+            let sort_columns: Vec<SortColumn> = keys
+                .iter()
+                .map(|&i| SortColumn {
+                    values: columns[i].clone(),
+                    options: Some(SortOptions {
+                        descending: false,
+                        nulls_first: true,
+                    }),
+                })
+                .collect();
+            Some(lexsort_to_indices(&sort_columns, None).map_err(|e| input(e.to_string()))?)
+        }
     };
-    Ok((file.finish(&footer)?, batch.num_rows() as u64))
+    let mut file = FileBuilder::new();
+    let mut metas = Vec::with_capacity(columns.len());
+    for (column, slot) in def.columns.iter().zip(&mut columns) {
+        let joined = std::mem::replace(slot, new_empty_array(&DataType::Null));
+        let array = match &order {
+            Some(order) => take(joined.as_ref(), order, None).map_err(|e| input(e.to_string()))?,
+            None => joined,
+        };
+        metas.push(file.column(column, &array)?);
+    }
+    let footer = Footer {
+        rows: rows as u64,
+        block_rows: BLOCK_ROWS as u32,
+        sort_columns: keys.iter().map(|&i| def.columns[i].name.clone()).collect(),
+        columns: metas,
+    };
+    Ok((file.finish(&footer)?, rows as u64))
 }
 
-/// Sorts by the time column, then by every string column, so equal dictionary ids form runs.
-fn sort_rows(def: &TableDef, batch: RecordBatch) -> Result<(RecordBatch, Vec<String>)> {
-    let keys: Vec<usize> = def
-        .time_column_index()
+/// The columns rows are sorted by: the time column, then every string column, so equal
+/// dictionary ids form runs.
+fn sort_keys(def: &TableDef) -> Vec<usize> {
+    def.time_column_index()
         .into_iter()
         .chain(
             def.columns
@@ -94,26 +153,7 @@ fn sort_rows(def: &TableDef, batch: RecordBatch) -> Result<(RecordBatch, Vec<Str
                 .filter(|(_, c)| c.ty.arrow_type() == DataType::Utf8)
                 .map(|(i, _)| i),
         )
-        .collect();
-    let names = keys.iter().map(|&i| def.columns[i].name.clone()).collect();
-    if keys.is_empty() || batch.num_rows() < 2 {
-        return Ok((batch, names));
-    }
-    let sort_columns: Vec<SortColumn> = keys
-        .iter()
-        .map(|&i| SortColumn {
-            values: batch.column(i).clone(),
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: true,
-            }),
-        })
-        .collect();
-    let indices =
-        lexsort_to_indices(&sort_columns, None).map_err(|e| Error::SegmentInput(e.to_string()))?;
-    let sorted =
-        take_record_batch(&batch, &indices).map_err(|e| Error::SegmentInput(e.to_string()))?;
-    Ok((sorted, names))
+        .collect()
 }
 
 /// The file being assembled: header, blocks, then footer and trailer.
