@@ -213,6 +213,10 @@ fn plan_error(message: &str) -> PgError {
     if message.contains("Invalid function") || message.contains("No function matches") {
         return PgError::new(code::UNDEFINED_FUNCTION, message);
     }
+    // generate_series in FROM, planned as a table function.
+    if message == "Step cannot be zero" {
+        return PgError::new(code::INVALID_PARAMETER_VALUE, "step size cannot equal zero");
+    }
     if message.contains("Cannot infer common argument type")
         || message.contains("Cannot automatically convert")
         || message.contains("type coercion")
@@ -225,6 +229,9 @@ fn plan_error(message: &str) -> PgError {
 fn execution_error(message: &str) -> PgError {
     if message.contains("Cast error") || message.contains("Cannot cast") {
         return PgError::new(code::INVALID_TEXT_REPRESENTATION, message);
+    }
+    if message.starts_with("step can't be 0 for function generate_series") {
+        return PgError::new(code::INVALID_PARAMETER_VALUE, "step size cannot equal zero");
     }
     PgError::new(code::INTERNAL_ERROR, message)
 }

@@ -13,6 +13,7 @@ pub mod information_schema;
 pub mod rewrite;
 pub mod settings;
 pub mod similar;
+pub mod srf;
 pub mod types;
 
 use std::collections::HashMap;

@@ -75,7 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = oid_alias_text(like_escapes(column_names(statement)));
-    let statement = super::similar::rewrite(statement);
+    let statement = super::srf::rewrite(super::similar::rewrite(statement));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }

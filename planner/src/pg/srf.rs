@@ -1,0 +1,177 @@
+//! Set-returning functions as PostgreSQL runs them.
+//!
+//! In a select list, `generate_series(1, 3)` yields three rows in PostgreSQL, where
+//! DataFusion's function of that name returns one list; wrapped in `unnest` it yields the
+//! rows, several of them in one select list side by side and padded with NULLs, as
+//! PostgreSQL 10 and later do. In FROM, PostgreSQL names the single column of
+//! `generate_series(…) AS s` after the alias (`s`), or `generate_series` without one, where
+//! DataFusion calls it `value`; and `WITH ORDINALITY` adds the row's position, which
+//! DataFusion does not know. Both become a derived table over DataFusion's table function.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Statement, TableAlias,
+    TableFactor, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::rewrite::call;
+
+/// The set-returning functions DataFusion answers with one list per call.
+const LISTING: [&str; 1] = ["generate_series"];
+
+/// Rewrites the set-returning function calls of `statement`.
+pub fn rewrite(mut statement: Statement) -> Statement {
+    let _ = statement.visit(&mut SetReturning { in_unnest_table: 0 });
+    statement
+}
+
+struct SetReturning {
+    /// How many `FROM unnest(…)` factors are being visited: their arguments are lists.
+    in_unnest_table: usize,
+}
+
+impl VisitorMut for SetReturning {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if matches!(factor, TableFactor::UNNEST { .. }) {
+            self.in_unnest_table += 1;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if matches!(factor, TableFactor::UNNEST { .. }) {
+            self.in_unnest_table -= 1;
+        }
+        // After its children, so that the derived table's own call is not visited.
+        if let Some(derived) = table_function(factor) {
+            *factor = derived;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.in_unnest_table > 0 {
+            return ControlFlow::Continue(());
+        }
+        match function_name(expr).as_deref() {
+            Some(name) if LISTING.contains(&name) => {
+                let listed = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = call("unnest", vec![listed]);
+            }
+            // `unnest(generate_series(…))` as written: the inner call was just wrapped.
+            Some("unnest") => {
+                if let Some(inner) = only_argument(expr) {
+                    if function_name(inner).as_deref() == Some("unnest")
+                        && only_argument(inner)
+                            .and_then(function_name)
+                            .is_some_and(|n| LISTING.contains(&n.as_str()))
+                    {
+                        *expr = inner.clone();
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The lower-case name of a function call (`pg_catalog.` dropped), if `expr` is one.
+fn function_name(expr: &Expr) -> Option<String> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let parts = &f.name.0;
+    let last = parts.last()?.as_ident()?;
+    let schema_ok = match parts.len() {
+        1 => true,
+        2 => parts[0]
+            .as_ident()
+            .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")),
+        _ => false,
+    };
+    (schema_ok && f.over.is_none()).then(|| last.value.to_lowercase())
+}
+
+/// The single plain argument of a function call.
+fn only_argument(expr: &Expr) -> Option<&Expr> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    match &f.args {
+        FunctionArguments::List(list) => match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `generate_series(args) [WITH ORDINALITY] [AS s[(v[, n])]]` in FROM as a derived table
+/// `(SELECT value AS v[, row_number() OVER () AS n] FROM generate_series(args)) AS s`.
+fn table_function(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: Some(args),
+        with_ordinality,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let function = name.0.last()?.as_ident()?.value.to_lowercase();
+    if !LISTING.contains(&function.as_str()) {
+        return None;
+    }
+    let columns: Vec<String> = alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
+    let value = columns
+        .first()
+        .cloned()
+        .or_else(|| alias.as_ref().map(|a| a.name.value.clone()))
+        .unwrap_or_else(|| function.clone());
+    let quoted = |name: &str| Ident::with_quote('"', name).to_string();
+    let mut select = format!("SELECT value AS {}", quoted(&value));
+    // The table function yields its rows in order, in one partition.
+    if *with_ordinality {
+        let position = columns
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| "ordinality".into());
+        select.push_str(&format!(", row_number() OVER () AS {}", quoted(&position)));
+    }
+    let arguments = args
+        .args
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    select.push_str(&format!(" FROM {function}({arguments})"));
+    let query = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&select)
+        .ok()?
+        .parse_query()
+        .ok()?;
+    let name = alias
+        .as_ref()
+        .map_or_else(|| Ident::new(function.clone()), |a| a.name.clone());
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: Some(TableAlias {
+            explicit: true,
+            name,
+            columns: Vec::new(),
+            at: None,
+        }),
+        sample: None,
+    })
+}
