@@ -54,6 +54,8 @@ pub fn new_context(
         .with_information_schema(false)
         .with_target_partitions(target_partitions.max(1))
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        // `1.5` is a numeric, as in PostgreSQL (integer constants: `pg::numbers`).
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
         // `timestamptz` is a timestamp in UTC (without a zone DataFusion would take it for
         // a plain timestamp).
         .set_str("datafusion.execution.time_zone", "+00:00")

@@ -40,6 +40,9 @@ pub struct Config {
     /// Memory that queries' sorts, joins and aggregations may take together before they
     /// spill to disk: a size, or "auto".
     pub query_memory: ByteSize,
+    /// Memory for the decoded dictionaries of string columns, kept between queries: a
+    /// size, or "auto".
+    pub dictionary_cache: ByteSize,
     /// Partitions per query; 0 = one per core.
     pub query_parallelism: usize,
     /// Log filter (EnvFilter syntax).
@@ -61,6 +64,7 @@ impl Default for Config {
             segment_rows: 5_000_000,
             compact_segments: 4,
             query_memory: ByteSize::Auto,
+            dictionary_cache: ByteSize::Auto,
             query_parallelism: 0,
             log: "info".into(),
         }
@@ -121,6 +125,14 @@ impl Config {
     pub fn query_memory_bytes(&self) -> usize {
         self.query_memory
             .bytes_or(|| physical_memory().unwrap_or(8 << 30) / 4)
+    }
+
+    /// The dictionary cache in bytes, resolving "auto" to min(RAM / 32, 1 GiB).
+    pub fn dictionary_cache_bytes(&self) -> usize {
+        self.dictionary_cache.bytes_or(|| {
+            let ram = physical_memory().unwrap_or(8 << 30);
+            (ram / 32).min(1 << 30)
+        })
     }
 
     /// Partitions per query, resolving 0 to the number of cores.

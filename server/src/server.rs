@@ -56,6 +56,7 @@ pub async fn serve(
     // Spill files of a previous run are useless now.
     let spill_dir = config.data_dir.join("tmp");
     let _ = std::fs::remove_dir_all(&spill_dir);
+    henge_storage::segment::dictionaries::set_capacity(config.dictionary_cache_bytes());
     let query_env = henge_planner::query_runtime(config.query_memory_bytes(), &spill_dir)
         .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.to_string())))?;
     let frontend = Frontend::new(Arc::new(Shared {

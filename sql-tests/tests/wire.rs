@@ -27,6 +27,17 @@ async fn copy_in(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_po
     sink.finish().await
 }
 
+/// The first column of the rows of a simple query's answer.
+fn first_column(messages: &[SimpleQueryMessage]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn count(client: &Client, table: &str) -> i64 {
     let row = client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
@@ -277,14 +288,7 @@ async fn simple_protocol_corner_cases() {
         )
         .await
         .unwrap();
-    let rows: Vec<&str> = messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(rows, vec!["1", "2"]);
+    assert_eq!(first_column(&messages), vec!["1", "2"]);
     // Empty and comment-only queries answer EmptyQueryResponse, not an error.
     for empty in ["", "-- nothing here", ";;", "/* nothing */ ;"] {
         let messages = client.simple_query(empty).await.unwrap();
@@ -295,13 +299,14 @@ async fn simple_protocol_corner_cases() {
             "{empty:?}"
         );
     }
-    // A failing statement stops the rest of the query string.
+    // A failing statement stops the rest of the query string and takes back the writes
+    // before it: the string is one transaction.
     let err = client
         .simple_query("INSERT INTO m VALUES (3); SELECT * FROM nosuch; INSERT INTO m VALUES (4)")
         .await
         .unwrap_err();
     assert_eq!(code(&err), "42P01");
-    assert_eq!(count(&client, "m").await, 3);
+    assert_eq!(count(&client, "m").await, 2);
     // A COPY FROM STDIN must end the query string: what follows it would run before its
     // rows arrive.
     let err = client
@@ -314,7 +319,7 @@ async fn simple_protocol_corner_cases() {
         .batch_execute("BEGIN; INSERT INTO m VALUES (5); COMMIT")
         .await
         .unwrap();
-    assert_eq!(count(&client, "m").await, 4);
+    assert_eq!(count(&client, "m").await, 3);
     // Wrong user or database is refused at start-up.
     let refused = tokio_postgres::connect(
         &format!(
@@ -417,6 +422,92 @@ async fn result_columns_are_named_as_postgresql_names_them() {
             "x"
         ]
     );
+}
+
+/// The statements of one query string are one transaction, as in PostgreSQL: a failing
+/// statement takes the writes of those before it along; otherwise they apply together, and
+/// the later statements see the earlier ones' rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_string_is_one_transaction() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let other = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE q (a INT NOT NULL)")
+        .await
+        .unwrap();
+    let error = client
+        .simple_query("INSERT INTO q VALUES (1); INSERT INTO q VALUES (2); SELECT 1 / 0")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "22012");
+    assert_eq!(
+        count(&other, "q").await,
+        0,
+        "nothing of the failed string applied"
+    );
+    let error = client
+        .simple_query("INSERT INTO q VALUES (1); INSERT INTO q VALUES (NULL)")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&error), "23502");
+    assert_eq!(count(&other, "q").await, 0);
+    // The session is usable afterwards, outside any block.
+    let messages = client
+        .simple_query(
+            "INSERT INTO q VALUES (1), (2); INSERT INTO q VALUES (3); SELECT count(*) FROM q",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first_column(&messages),
+        ["3"],
+        "later statements see the earlier ones' rows"
+    );
+    assert_eq!(count(&other, "q").await, 3);
+    // An explicit block in the string keeps its own meaning.
+    client
+        .simple_query("BEGIN; INSERT INTO q VALUES (4); ROLLBACK; INSERT INTO q VALUES (5)")
+        .await
+        .unwrap();
+    assert_eq!(count(&other, "q").await, 4);
+}
+
+/// Constants reach the client with PostgreSQL's types: an integer that fits in 32 bits is
+/// an int4 (node-postgres makes a number of it, not a string), a larger one an int8, one
+/// with a decimal point a numeric; in both protocols.
+#[tokio::test(flavor = "multi_thread")]
+async fn constants_are_typed_as_postgresql_types_them() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let sql = "SELECT 1, -2, 2147483648, 1.5, 1 + 1, sum(x) FROM (VALUES (1)) t(x)";
+    let statement = client.prepare(sql).await.unwrap();
+    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(
+        types,
+        [
+            &Type::INT4,
+            &Type::INT4,
+            &Type::INT8,
+            &Type::NUMERIC,
+            &Type::INT4,
+            &Type::INT8
+        ]
+    );
+    let row = client.query_one(&statement, &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, i32>(1), -2);
+    assert_eq!(row.get::<_, i64>(2), 2_147_483_648);
+    let text = client.simple_query(sql).await.unwrap();
+    let row = text
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .expect("a row");
+    assert_eq!(row.get(3), Some("1.5"));
+    assert_eq!(row.get(5), Some("1"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -524,8 +615,9 @@ async fn arrays_are_sent_as_postgresql_arrays() {
         [r#"{1,2,3} | {"a b",NULL,c,"","q\"x"} | {pg_catalog,public}"#]
     );
     let row = client.query_one(sql, &[]).await.unwrap();
-    assert_eq!(row.columns()[0].type_(), &Type::INT8_ARRAY);
-    assert_eq!(row.get::<_, Vec<i64>>(0), [1, 2, 3]);
+    // Integer constants are int4s, as in PostgreSQL.
+    assert_eq!(row.columns()[0].type_(), &Type::INT4_ARRAY);
+    assert_eq!(row.get::<_, Vec<i32>>(0), [1, 2, 3]);
     assert_eq!(
         row.get::<_, Vec<Option<String>>>(1),
         [
@@ -537,7 +629,7 @@ async fn arrays_are_sent_as_postgresql_arrays() {
         ]
     );
     let empty: Vec<i64> = client
-        .query_one("SELECT array_remove(ARRAY[1], 1)", &[])
+        .query_one("SELECT array_remove(ARRAY[1::bigint], 1)", &[])
         .await
         .unwrap()
         .get(0);

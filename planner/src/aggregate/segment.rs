@@ -119,7 +119,11 @@ impl SegmentAggregation<'_> {
             let array = match plan.keys.get(i) {
                 Some(Key::Ids(at)) => {
                     let dictionary = reader.dictionary(read[*at]).map_err(storage_error)?;
-                    take(dictionary, array.as_primitive::<UInt32Type>(), None)?
+                    take(
+                        dictionary.as_ref(),
+                        array.as_primitive::<UInt32Type>(),
+                        None,
+                    )?
                 }
                 _ => array,
             };
@@ -184,7 +188,7 @@ impl SegmentAggregation<'_> {
         if rows == 0 {
             return Ok(Some(None));
         }
-        let strings = take(dictionary, &UInt32Array::from(ids), None)?;
+        let strings = take(dictionary.as_ref(), &UInt32Array::from(ids), None)?;
         let wanted = plan.schema.field(0).data_type();
         let mut columns = vec![match strings.data_type() == wanted {
             true => strings,

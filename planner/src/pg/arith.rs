@@ -8,7 +8,8 @@
 //! does: an analyzer rule, run after DataFusion's type coercion, that replaces each
 //! integer or floating-point `+ - * / %` with a checked function of the same types
 //! ([`Checked`]), and each cast of a float or numeric to an integer with a rounding,
-//! range-checked one ([`RoundToInt`]). Constant folding then evaluates them like any
+//! range-checked one ([`RoundToInt`]); `round(x)` of a float rounds half to even
+//! ([`RoundHalfEven`]); `trunc` of a numeric keeps the scale of its digits; and `concat` prints a boolean as `t` or `f`. Constant folding then evaluates them like any
 //! function, so an overflow between literals is an error at planning time, as in
 //! PostgreSQL. Numeric (decimal) arithmetic is left to DataFusion: its division by zero is
 //! an error already.
@@ -25,11 +26,11 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr::{Case, Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    lit, BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
@@ -129,7 +130,144 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 ),
             )))
         }
+        // PostgreSQL's concat prints a boolean as its output function does: `t` or `f`.
+        Expr::ScalarFunction(f)
+            if matches!(f.func.name(), "concat" | "concat_ws")
+                && f.args.iter().any(|a| boolean_text(a, schema).is_some()) =>
+        {
+            let args = f
+                .args
+                .iter()
+                .map(|a| boolean_text(a, schema).unwrap_or_else(|| a.clone()))
+                .collect();
+            Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(f.func.clone(), args),
+            )))
+        }
+        // PostgreSQL's trunc of a numeric has the scale of the digits it keeps (`42.43`,
+        // not `42.4300`).
+        Expr::ScalarFunction(f) if f.func.name() == "trunc" => {
+            let Ok(DataType::Decimal128(precision, scale)) = f.args[0].get_type(schema) else {
+                return Ok(Transformed::no(expr));
+            };
+            let kept = match f.args.get(1).map(constant) {
+                None => 0,
+                Some(Some(value)) => match value.cast_to(&DataType::Int64) {
+                    Ok(datafusion::scalar::ScalarValue::Int64(Some(n))) => n.clamp(0, scale as i64),
+                    _ => return Ok(Transformed::no(expr)),
+                },
+                // A number of places that is not a constant: the scale stays the input's.
+                Some(None) => return Ok(Transformed::no(expr)),
+            };
+            Ok(Transformed::yes(Expr::Cast(Cast::new(
+                Box::new(expr),
+                DataType::Decimal128(precision, kept as i8),
+            ))))
+        }
+        Expr::ScalarFunction(f) if f.func.name() == "round" && f.args.len() == 1 => {
+            if !matches!(
+                f.args[0].get_type(schema),
+                Ok(DataType::Float32 | DataType::Float64)
+            ) {
+                return Ok(Transformed::no(expr));
+            }
+            Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(
+                    Arc::new(ScalarUDF::new_from_impl(RoundHalfEven::default())),
+                    f.args.clone(),
+                ),
+            )))
+        }
         _ => Ok(Transformed::no(expr)),
+    }
+}
+
+/// The value of a constant, seen through the casts that typing put around it.
+fn constant(expr: &Expr) -> Option<datafusion::scalar::ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) => Some(value.clone()),
+        Expr::Cast(Cast { expr, .. }) => constant(expr),
+        Expr::Negative(expr) => constant(expr)?.arithmetic_negate().ok(),
+        _ => None,
+    }
+}
+
+/// `CASE b WHEN true THEN 't' WHEN false THEN 'f' END` for a boolean `arg`, or a boolean
+/// that type coercion cast to text for a string function.
+fn boolean_text(arg: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let boolean = match arg {
+        Expr::Cast(Cast { expr, .. }) if matches!(expr.get_type(schema), Ok(DataType::Boolean)) => {
+            expr.as_ref()
+        }
+        other if matches!(other.get_type(schema), Ok(DataType::Boolean)) => other,
+        _ => return None,
+    };
+    Some(Expr::Case(Case {
+        expr: Some(Box::new(boolean.clone())),
+        when_then_expr: vec![
+            (Box::new(lit(true)), Box::new(lit("t"))),
+            (Box::new(lit(false)), Box::new(lit("f"))),
+        ],
+        else_expr: None,
+    }))
+}
+
+/// `round(x)` of a float: half to even, as PostgreSQL's (the C library's `rint`) rounds
+/// (`round(2.5::float8)` is 2), where DataFusion's rounds half away from zero. (A numeric
+/// rounds half away from zero in both.)
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RoundHalfEven {
+    signature: Signature,
+}
+
+impl Default for RoundHalfEven {
+    fn default() -> RoundHalfEven {
+        RoundHalfEven {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RoundHalfEven {
+    fn name(&self) -> &str {
+        "pg_round_half_even"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
+        let values = ColumnarValue::values_to_arrays(&args.args)?.remove(0);
+        let result: ArrayRef = match values.data_type() {
+            DataType::Float64 => Arc::new(
+                values
+                    .as_primitive::<Float64Type>()
+                    .unary::<_, Float64Type>(f64::round_ties_even),
+            ),
+            DataType::Float32 => Arc::new(
+                values
+                    .as_primitive::<Float32Type>()
+                    .unary::<_, Float32Type>(f32::round_ties_even),
+            ),
+            other => {
+                return Err(DataFusionError::Internal(format!(
+                    "{} of {other}",
+                    self.name()
+                )))
+            }
+        };
+        Ok(match scalar {
+            true => {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
+            }
+            false => ColumnarValue::Array(result),
+        })
     }
 }
 

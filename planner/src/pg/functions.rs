@@ -376,6 +376,13 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relati
         text.clone(),
         Arc::new(|args| json_object(args).map(|s| ScalarValue::Utf8(Some(s)))),
     ));
+    // The name of the argument's type as PostgreSQL prints a regtype.
+    ctx.register_udf(RowFunction::with_signature(
+        "pg_typeof",
+        Signature::any(1, Volatility::Immutable),
+        text.clone(),
+        Arc::new(|args| Ok(ScalarValue::Utf8(Some(type_name(&args[0].data_type()))))),
+    ));
     // Any integer, not only `integer` columns (the library's takes only those).
     ctx.register_udf(RowFunction::udf(
         "pg_encoding_to_char",
@@ -497,4 +504,16 @@ fn json_string(s: &str, out: &mut String) {
         }
     }
     out.push('"');
+}
+
+/// `pg_typeof`'s name for a type: SQL's (`integer`, `timestamp without time zone`), with
+/// `[]` for arrays.
+fn type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            format!("{}[]", type_name(f.data_type()))
+        }
+        DataType::Null => "unknown".into(),
+        other => super::types::of_arrow(other).data_type,
+    }
 }

@@ -10,6 +10,7 @@
 pub mod arith;
 pub mod functions;
 pub mod information_schema;
+pub mod numbers;
 pub mod rewrite;
 pub mod settings;
 pub mod similar;

@@ -75,14 +75,15 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = oid_alias_text(like_escapes(column_names(statement)));
-    let statement = super::srf::rewrite(super::similar::rewrite(statement));
+    let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
-    rewriter
+    let statement = rewriter
         .safe
         .iter()
-        .fold(statement, |s, rule| rule.rewrite(s))
+        .fold(statement, |s, rule| rule.rewrite(s));
+    super::numbers::rewrite(statement)
 }
 
 /// Names result columns as PostgreSQL does where DataFusion would name them after the
@@ -612,7 +613,126 @@ pub fn substitute(sql: &str) -> Cow<'_, str> {
             out = Cow::Owned(pattern.replace_all(&out, regex::NoExpand(to)).into_owned());
         }
     }
-    out
+    match postfix_null_tests(&out) {
+        Some(spelled) => Cow::Owned(spelled),
+        None => out,
+    }
+}
+
+/// `x ISNULL` and `x NOTNULL`, PostgreSQL's postfix spellings of `IS NULL` and
+/// `IS NOT NULL`, spelled out: the parser would take either word for a column alias and
+/// answer `x` itself. Only unquoted words are changed (not `AS isnull`, not `t.isnull`), in
+/// place, so that the rest of the text (string constants included) stays byte for byte.
+fn postfix_null_tests(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("isnull") && !lower.contains("notnull") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // Where each line starts; the tokenizer counts lines and characters from 1.
+    let lines: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *lines.get(line.checked_sub(1)? as usize)?;
+        let nth = column.checked_sub(1)? as usize;
+        sql[start..].char_indices().nth(nth).map(|(i, _)| start + i)
+    };
+    let mut edits = Vec::new();
+    let mut previous: Option<&Token> = None;
+    for t in &tokens {
+        if let Token::Word(w) = &t.token {
+            let names_something = match previous {
+                Some(Token::Period) => true,
+                Some(Token::Word(p)) => {
+                    p.quote_style.is_none() && p.value.eq_ignore_ascii_case("as")
+                }
+                _ => false,
+            };
+            let spelled = match w.value.to_ascii_lowercase().as_str() {
+                "isnull" => Some("IS NULL"),
+                "notnull" => Some("IS NOT NULL"),
+                _ => None,
+            };
+            if let (None, false, Some(spelled)) = (w.quote_style, names_something, spelled) {
+                let at = offset(t.span.start.line, t.span.start.column)?;
+                let end = at + w.value.len();
+                if !sql.get(at..end)?.eq_ignore_ascii_case(&w.value) {
+                    return None;
+                }
+                edits.push((at, end, spelled));
+            }
+        }
+        if !matches!(t.token, Token::Whitespace(_)) {
+            previous = Some(&t.token);
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 8 * edits.len());
+    let mut from = 0;
+    for (at, end, spelled) in edits {
+        out.push_str(&sql[from..at]);
+        out.push_str(spelled);
+        from = end;
+    }
+    out.push_str(&sql[from..]);
+    Some(out)
+}
+
+/// `mod(a, b)` as `a % b`: PostgreSQL's function is the operator (DataFusion has no such
+/// function), so it takes the operator's checks (22012 for a zero divisor) and types.
+fn mod_operator(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
+    struct Mod;
+    impl VisitorMut for Mod {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let named = match f.name.0.as_slice() {
+                [name] => name.as_ident(),
+                [schema, name]
+                    if schema
+                        .as_ident()
+                        .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")) =>
+                {
+                    name.as_ident()
+                }
+                _ => None,
+            }
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("mod"));
+            let FunctionArguments::List(list) = &f.args else {
+                return ControlFlow::Continue(());
+            };
+            if let (
+                true,
+                None,
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))],
+            ) = (
+                named && f.over.is_none(),
+                &list.duplicate_treatment,
+                list.args.as_slice(),
+            ) {
+                *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(a.clone()),
+                    op: BinaryOperator::Modulo,
+                    right: Box::new(b.clone()),
+                }));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Mod);
+    statement
 }
 
 /// A call of function `name` with `args`, as the parser would produce it.

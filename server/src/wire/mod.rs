@@ -585,6 +585,22 @@ impl SimpleQueryHandler for Connection {
         }
         let mut responses = Vec::with_capacity(statements.len());
         let mut status = client.transaction_status();
+        // As in PostgreSQL, the statements of one query string run as one transaction:
+        // their writes apply together, or none of them if one fails. Strings that control
+        // transactions themselves, or hold a statement Henge cannot undo (CREATE and DROP
+        // TABLE, CHECKPOINT) or a COPY, run statement by statement.
+        let implicit = statements.len() > 1
+            && status == TransactionStatus::Idle
+            && statements.iter().all(|c| {
+                matches!(transaction_step(c), TransactionStep::None)
+                    && non_transactional(c).is_none()
+                    && matches!(c, Command::Sql(s) if !matches!(s.as_ref(), Statement::Copy { .. }))
+            });
+        if implicit {
+            self.session.begin_block();
+            self.session.writes.begin().await;
+            status = TransactionStatus::Transaction;
+        }
         for statement in statements {
             // A failed block takes nothing but its end: not even planning is tried.
             if status == TransactionStatus::Error
@@ -617,6 +633,16 @@ impl SimpleQueryHandler for Connection {
                     break;
                 }
             }
+        }
+        if implicit {
+            let writes = &self.session.writes;
+            if matches!(responses.last(), Some(Response::Error(_))) {
+                writes.rollback().await;
+            } else if let Err(e) = writes.commit(&self.session.shared.engine).await {
+                let e: PgWireError = PgError::from(e).into();
+                responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
+            }
+            self.session.end_block();
         }
         Ok(responses)
     }

@@ -3,9 +3,11 @@
 //!
 //! [`writer`] turns Arrow batches into a file; [`reader`] memory-maps one and hands its
 //! columns back as Arrow arrays, checking every block's checksum on the way. [`encoding`] and
-//! [`bitpack`] hold the column encodings, [`footer`] the file's self-description.
+//! [`bitpack`] hold the column encodings, [`footer`] the file's self-description, and
+//! [`dictionaries`] the decoded dictionaries of string columns, bounded in bytes.
 
 pub mod bitpack;
+pub mod dictionaries;
 pub mod encoding;
 pub mod footer;
 pub mod reader;

@@ -32,7 +32,15 @@ pub struct SegmentReader {
     footer: Footer,
     schema: SchemaRef,
     nulls: Vec<OnceLock<RoaringBitmap>>,
-    dictionaries: Vec<OnceLock<StringArray>>,
+    /// This reader's number among every reader opened, for its decoded dictionaries in
+    /// [`super::dictionaries`].
+    id: u64,
+}
+
+impl Drop for SegmentReader {
+    fn drop(&mut self) {
+        super::dictionaries::cache().forget(self.id, self.footer.columns.len());
+    }
 }
 
 impl SegmentReader {
@@ -71,7 +79,10 @@ impl SegmentReader {
             footer,
             schema,
             nulls: (0..columns).map(|_| OnceLock::new()).collect(),
-            dictionaries: (0..columns).map(|_| OnceLock::new()).collect(),
+            id: {
+                static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         })
     }
 
@@ -149,13 +160,11 @@ impl SegmentReader {
         .map_err(|e| self.corrupt(e.to_string()))
     }
 
-    /// The sorted distinct values of string column `column`.
-    pub fn dictionary(&self, column: usize) -> Result<&StringArray> {
-        let cell = self
-            .dictionaries
-            .get(column)
-            .ok_or_else(|| self.corrupt(format!("there is no column {column}")))?;
-        if let Some(dictionary) = cell.get() {
+    /// The sorted distinct values of string column `column`, decoded (or found decoded in
+    /// the process's [`super::dictionaries`] cache).
+    pub fn dictionary(&self, column: usize) -> Result<Arc<StringArray>> {
+        let cache = super::dictionaries::cache();
+        if let Some(dictionary) = cache.get((self.id, column)) {
             return Ok(dictionary);
         }
         let meta = self.column_meta(column)?;
@@ -167,12 +176,10 @@ impl SegmentReader {
         let values = self.block_bytes(&dictionary.values)?;
         let offsets = checked_offsets(&offsets, dictionary.len as usize, values.len())
             .ok_or_else(|| self.corrupt("dictionary offsets are out of order".into()))?;
-        // A copy, not a view of the mapping: the dictionary outlives this query.
+        // A copy, not a view of the mapping: the dictionary may outlive this reader.
         let array = StringArray::try_new(offsets, Buffer::from_slice_ref(&values), None)
             .map_err(|e| self.corrupt(e.to_string()))?;
-        let _ = cell.set(array);
-        cell.get()
-            .ok_or_else(|| self.corrupt("dictionary vanished".into()))
+        Ok(cache.insert((self.id, column), array))
     }
 
     /// Block `block` of string column `column` as dictionary ids (positions in
@@ -425,7 +432,7 @@ impl SegmentReader {
                 return Ok(arrow::array::new_null_array(&DataType::Utf8, rows));
             }
             let dictionary = self.dictionary(column)?;
-            return arrow::compute::take(dictionary, &ids, None)
+            return arrow::compute::take(dictionary.as_ref(), &ids, None)
                 .map_err(|e| self.corrupt(e.to_string()));
         }
         let start = block * self.footer.block_rows as usize;
