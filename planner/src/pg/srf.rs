@@ -7,12 +7,13 @@
 //! `generate_series(…) AS s` after the alias (`s`), or `generate_series` without one, where
 //! DataFusion calls it `value`; and `WITH ORDINALITY` adds the row's position, which
 //! DataFusion does not know. Both become a derived table over DataFusion's table function.
+//! `FROM unnest(array)` names its column `unnest` (or after the alias) the same way.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Statement, TableAlias,
-    TableFactor, Value, VisitMut, VisitorMut,
+    TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -51,6 +52,7 @@ impl VisitorMut for SetReturning {
         if let Some(derived) = table_function(factor) {
             *factor = derived;
         }
+        name_unnest_column(factor);
         ControlFlow::Continue(())
     }
 
@@ -109,6 +111,37 @@ fn only_argument(expr: &Expr) -> Option<&Expr> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// `FROM unnest(array) [AS u]`: PostgreSQL names the column `unnest` (or `u`), where
+/// DataFusion names it after the whole call.
+fn name_unnest_column(factor: &mut TableFactor) {
+    let TableFactor::UNNEST {
+        alias,
+        array_exprs,
+        with_offset: false,
+        with_ordinality: false,
+        ..
+    } = factor
+    else {
+        return;
+    };
+    if array_exprs.len() != 1 {
+        return;
+    }
+    let alias = alias.get_or_insert_with(|| TableAlias {
+        explicit: false,
+        name: Ident::new("unnest"),
+        columns: Vec::new(),
+        at: None,
+    });
+    if alias.columns.is_empty() {
+        let name = alias.name.clone();
+        alias.columns.push(TableAliasColumnDef {
+            name,
+            data_type: None,
+        });
     }
 }
 
