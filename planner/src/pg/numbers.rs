@@ -13,10 +13,10 @@
 
 use std::ops::ControlFlow;
 
+use super::rewrite::{function_name, plain_arguments};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, LimitClause, OrderByKind, Query, SetExpr, Statement, TableFactor, Value, VisitMut,
-    VisitorMut, WindowFrameBound, WindowType,
+    CastKind, DataType as SqlType, Expr, GroupByExpr, LimitClause, OrderByKind, Query, SetExpr,
+    Statement, TableFactor, Value, VisitMut, VisitorMut, WindowFrameBound, WindowType,
 };
 
 /// Types the integer constants of `statement`'s queries.
@@ -96,7 +96,7 @@ impl VisitorMut for Constants {
             Expr::Interval(interval) => untype(&mut interval.value),
             // A string constant has no type of its own in PostgreSQL until its context
             // gives it one; DataFusion's is text.
-            Expr::Function(function) if is_typeof_of_string(function) => {
+            Expr::Function(_) if is_typeof_of_string(expr) => {
                 *expr = Expr::value(Value::SingleQuotedString("unknown".into()));
             }
             Expr::Function(function) => {
@@ -115,22 +115,12 @@ impl VisitorMut for Constants {
     }
 }
 
-/// Whether `function` is `pg_typeof('…')`.
-fn is_typeof_of_string(function: &Function) -> bool {
-    let named = function
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_typeof"));
-    let FunctionArguments::List(list) = &function.args else {
-        return false;
-    };
-    named
+/// Whether `expr` is `pg_typeof('…')`.
+fn is_typeof_of_string(expr: &Expr) -> bool {
+    function_name(expr).as_deref() == Some("pg_typeof")
         && matches!(
-            list.args.as_slice(),
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))]
-                if matches!(v.value, Value::SingleQuotedString(_))
+            plain_arguments(expr).as_deref(),
+            Some([Expr::Value(v)]) if matches!(v.value, Value::SingleQuotedString(_))
         )
 }
 

@@ -688,44 +688,19 @@ fn postfix_null_tests(sql: &str) -> Option<String> {
 /// `mod(a, b)` as `a % b`: PostgreSQL's function is the operator (DataFusion has no such
 /// function), so it takes the operator's checks (22012 for a zero divisor) and types.
 fn mod_operator(mut statement: Statement) -> Statement {
-    use datafusion::sql::sqlparser::ast::{
-        BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments,
-    };
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
     struct Mod;
     impl VisitorMut for Mod {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let Expr::Function(f) = expr else {
+            if function_name(expr).as_deref() != Some("mod") {
                 return ControlFlow::Continue(());
-            };
-            let named = match f.name.0.as_slice() {
-                [name] => name.as_ident(),
-                [schema, name]
-                    if schema
-                        .as_ident()
-                        .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")) =>
-                {
-                    name.as_ident()
-                }
-                _ => None,
             }
-            .is_some_and(|i| i.value.eq_ignore_ascii_case("mod"));
-            let FunctionArguments::List(list) = &f.args else {
-                return ControlFlow::Continue(());
-            };
-            if let (
-                true,
-                None,
-                [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))],
-            ) = (
-                named && f.over.is_none(),
-                &list.duplicate_treatment,
-                list.args.as_slice(),
-            ) {
+            if let Some([a, b]) = plain_arguments(expr).as_deref() {
                 *expr = Expr::Nested(Box::new(Expr::BinaryOp {
-                    left: Box::new(a.clone()),
+                    left: Box::new((*a).clone()),
                     op: BinaryOperator::Modulo,
-                    right: Box::new(b.clone()),
+                    right: Box::new((*b).clone()),
                 }));
             }
             ControlFlow::Continue(())
@@ -733,6 +708,48 @@ fn mod_operator(mut statement: Statement) -> Statement {
     }
     let _ = statement.visit(&mut Mod);
     statement
+}
+
+/// The lower-case name of a plain function call (no OVER; `pg_catalog.` allowed), if
+/// `expr` is one.
+pub(crate) fn function_name(expr: &Expr) -> Option<String> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = match f.name.0.as_slice() {
+        [name] => name.as_ident()?,
+        [schema, name]
+            if schema
+                .as_ident()
+                .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")) =>
+        {
+            name.as_ident()?
+        }
+        _ => return None,
+    };
+    f.over.is_none().then(|| name.value.to_lowercase())
+}
+
+/// The arguments of a function call, when all are plain expressions (no names, no
+/// DISTINCT, no clauses such as ORDER BY).
+pub(crate) fn plain_arguments(expr: &Expr) -> Option<Vec<&Expr>> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A call of function `name` with `args`, as the parser would produce it.

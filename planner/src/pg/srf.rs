@@ -12,13 +12,13 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Statement, TableAlias,
-    TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    Expr, Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::rewrite::call;
+use super::rewrite::{call, function_name, plain_arguments};
 
 /// The set-returning functions DataFusion answers with one list per call.
 const LISTING: [&str; 1] = ["generate_series"];
@@ -83,33 +83,10 @@ impl VisitorMut for SetReturning {
     }
 }
 
-/// The lower-case name of a function call (`pg_catalog.` dropped), if `expr` is one.
-fn function_name(expr: &Expr) -> Option<String> {
-    let Expr::Function(f) = expr else {
-        return None;
-    };
-    let parts = &f.name.0;
-    let last = parts.last()?.as_ident()?;
-    let schema_ok = match parts.len() {
-        1 => true,
-        2 => parts[0]
-            .as_ident()
-            .is_some_and(|s| s.value.eq_ignore_ascii_case("pg_catalog")),
-        _ => false,
-    };
-    (schema_ok && f.over.is_none()).then(|| last.value.to_lowercase())
-}
-
 /// The single plain argument of a function call.
 fn only_argument(expr: &Expr) -> Option<&Expr> {
-    let Expr::Function(f) = expr else {
-        return None;
-    };
-    match &f.args {
-        FunctionArguments::List(list) => match list.args.as_slice() {
-            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => Some(arg),
-            _ => None,
-        },
+    match plain_arguments(expr)?.as_slice() {
+        [arg] => Some(*arg),
         _ => None,
     }
 }
