@@ -14,7 +14,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use henge_storage::segment::write_segment;
-use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef};
+use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef, ViewDef};
 use parking_lot::{Mutex, RwLock};
 
 use crate::buffer::RealtimeBuffer;
@@ -257,11 +257,40 @@ impl Engine {
         Ok(table)
     }
 
-    /// Drops a table, its rows and its segment files.
-    pub async fn drop_table(&self, name: &str) -> Result<()> {
+    /// Every view, ordered by name.
+    pub fn views(&self) -> Vec<ViewDef> {
+        self.metadata.views()
+    }
+
+    /// The view of this name.
+    pub fn view(&self, name: &str) -> Option<ViewDef> {
+        self.metadata.view(name)
+    }
+
+    /// Creates a view, or with `replace` replaces the one of its name; the caller has
+    /// checked its query.
+    pub fn create_view(&self, def: ViewDef, replace: bool) -> Result<ViewDef> {
+        let _ddl = self.ddl.lock();
+        let def = self.metadata.create_view(def, replace)?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(view = %def.name, id = def.id, "view created");
+        Ok(def)
+    }
+
+    /// Drops views, all of them or none.
+    pub fn drop_views(&self, names: &[String]) -> Result<()> {
+        let _ddl = self.ddl.lock();
+        self.metadata.drop_views(names)?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(views = ?names, "views dropped");
+        Ok(())
+    }
+
+    /// Drops a table, its rows and its segment files, and with it the views named.
+    pub async fn drop_table(&self, name: &str, views: &[String]) -> Result<()> {
         let segments = {
             let _ddl = self.ddl.lock();
-            let (_, segments) = self.metadata.drop_table(name)?;
+            let (_, segments) = self.metadata.drop_table(name, views)?;
             self.tables.write().remove(name);
             self.generation.fetch_add(1, Ordering::SeqCst);
             segments

@@ -17,6 +17,7 @@ pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod handoff;
+pub mod interval;
 pub mod maintain;
 pub mod memory;
 pub mod persist;

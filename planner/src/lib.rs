@@ -21,6 +21,7 @@ pub mod schema;
 pub mod session;
 pub mod system;
 pub mod table;
+pub mod view;
 
 pub use pg::Settings;
 pub use session::{new_context, query_runtime, CATALOG, SCHEMA};

@@ -1,45 +1,72 @@
-//! `HengeSchema`: the `public` schema, listing the tables of the ingest engine.
+//! `HengeSchema`: the `public` schema, listing the tables and views of the ingest engine.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use async_trait::async_trait;
 use datafusion::catalog::SchemaProvider;
 use datafusion::datasource::TableProvider;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionState;
 use henge_ingest::Engine;
+use parking_lot::RwLock;
 
 use crate::table::HengeTable;
+use crate::view;
 
-/// The schema holding every Henge table.
+/// The schema holding every Henge table and view.
 #[derive(Debug)]
 pub struct HengeSchema {
     engine: Arc<Engine>,
+    /// The session's state, which plans its views (set once the session's context exists).
+    session: OnceLock<Weak<RwLock<SessionState>>>,
 }
 
 impl HengeSchema {
     pub fn new(engine: Arc<Engine>) -> HengeSchema {
-        HengeSchema { engine }
+        HengeSchema {
+            engine,
+            session: OnceLock::new(),
+        }
+    }
+
+    /// The session whose settings views are planned with.
+    pub fn attach(&self, session: Weak<RwLock<SessionState>>) {
+        let _ = self.session.set(session);
     }
 }
 
 #[async_trait]
 impl SchemaProvider for HengeSchema {
     fn table_names(&self) -> Vec<String> {
-        self.engine
+        let mut names: Vec<String> = self
+            .engine
             .tables()
             .iter()
             .map(|t| t.def.name.clone())
-            .collect()
+            .chain(self.engine.views().into_iter().map(|v| v.name))
+            .collect();
+        names.sort();
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .engine
-            .table(name)
-            .map(|t| Arc::new(HengeTable::new(self.engine.clone(), t)) as Arc<dyn TableProvider>))
+        if let Some(table) = self.engine.table(name) {
+            return Ok(Some(Arc::new(HengeTable::new(self.engine.clone(), table))));
+        }
+        let Some(def) = self.engine.view(name) else {
+            return Ok(None);
+        };
+        let state = self
+            .session
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| DataFusionError::Internal("a view read without a session".into()))?;
+        // A copy, so that no lock is held while the view is planned.
+        let state = state.read().clone();
+        view::table(&state, &def).await.map(Some)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.engine.table(name).is_some()
+        self.engine.table(name).is_some() || self.engine.view(name).is_some()
     }
 }

@@ -81,13 +81,22 @@ pub fn new_context(
     let ctx = SessionContext::new_with_state(state);
     let catalog = MemoryCatalogProvider::new();
     // A fresh in-memory catalog takes any schema; registration cannot fail.
-    let _ = catalog.register_schema(SCHEMA, Arc::new(HengeSchema::new(engine.clone())));
+    let schema = Arc::new(HengeSchema::new(engine.clone()));
+    schema.attach(Arc::downgrade(&ctx.state_ref()));
+    let _ = catalog.register_schema(SCHEMA, schema);
+    let views = engine.clone();
     let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
     // Fails only if the catalog above were missing.
-    if let Err(e) = pg::install(&ctx, settings) {
+    let definitions: pg::Definitions = Arc::new(move |schema, name| {
+        (schema == SCHEMA)
+            .then(|| views.view(name))
+            .flatten()
+            .map(|v| v.query)
+    });
+    if let Err(e) = pg::install(&ctx, settings, definitions) {
         tracing::error!(error = %e, "installing pg_catalog failed");
     }
     ctx

@@ -215,6 +215,12 @@ impl Session {
 
     fn resolve_table(&self, name: &ObjectName) -> Result<Arc<Table>, PgError> {
         let name = table_name(name)?;
+        if self.shared.engine.view(&name).is_some() {
+            return Err(PgError::new(
+                code::WRONG_OBJECT_TYPE,
+                format!("cannot copy to view \"{name}\""),
+            ));
+        }
         self.shared.engine.table(&name).ok_or_else(|| {
             PgError::new(
                 code::UNDEFINED_TABLE,
@@ -233,6 +239,13 @@ impl Session {
                 table_name: name,
                 columns,
             } => {
+                if self.shared.engine.view(&table_name(name)?).is_some() {
+                    return Err(PgError::new(
+                        code::WRONG_OBJECT_TYPE,
+                        format!("cannot copy from view \"{}\"", table_name(name)?),
+                    )
+                    .with_hint("Try the COPY (SELECT ...) TO variant."));
+                }
                 let table = self.resolve_table(name)?;
                 let positions = column_positions(&table.def, columns)?;
                 let list: Vec<String> = positions

@@ -6,8 +6,11 @@ use datafusion::sql::sqlparser::ast::{
 };
 use henge_storage::schema::{DEFAULT_NUMERIC, DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
 use henge_storage::{ColumnDef, ColumnType, Granularity, TableDef};
+use pgwire::api::results::{Response, Tag};
 
 use crate::error::{code, PgError};
+use crate::session::Session;
+use crate::view;
 
 /// The unqualified, case-normalised table name of `name` (`public.t`, `henge.public.t`).
 pub fn table_name(name: &ObjectName) -> Result<String, PgError> {
@@ -328,6 +331,66 @@ fn numeric(info: &ExactNumberInfo) -> Result<ColumnType, PgError> {
         precision: precision as u8,
         scale: scale as i8,
     })
+}
+
+/// `DROP TABLE [IF EXISTS] names [CASCADE | RESTRICT]`: every name checked first, so a bad
+/// one drops nothing; the views that read a table go with it only with CASCADE.
+pub async fn drop_tables(
+    session: &Session,
+    names: &[ObjectName],
+    if_exists: bool,
+    cascade: bool,
+) -> Result<Response, PgError> {
+    let engine = &session.shared.engine;
+    let names = names
+        .iter()
+        .map(table_name)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(view) = names.iter().find(|n| engine.view(n).is_some()) {
+        return Err(PgError::new(
+            code::WRONG_OBJECT_TYPE,
+            format!("\"{view}\" is not a table"),
+        )
+        .with_hint("Use DROP VIEW to remove a view."));
+    }
+    let mut names: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let exists = engine.table(name).is_some();
+            if !exists && if_exists {
+                session.notice(format!("table \"{name}\" does not exist, skipping"));
+            }
+            exists || !if_exists
+        })
+        .collect();
+    names.dedup();
+    if let Some(missing) = names.iter().find(|n| engine.table(n).is_none()) {
+        return Err(PgError::new(
+            code::UNDEFINED_TABLE,
+            format!("table \"{missing}\" does not exist"),
+        ));
+    }
+    let dependents = view::dependents(engine, &names);
+    if !dependents.is_empty() && !cascade {
+        let needed = names
+            .iter()
+            .find(|n| !view::dependents(engine, std::slice::from_ref(*n)).is_empty())
+            .unwrap_or(&names[0]);
+        return Err(view::still_needed(engine, "table", needed, &dependents));
+    }
+    for d in &dependents {
+        session.notice(format!("drop cascades to view {d}"));
+    }
+    for name in &names {
+        let views = view::dependents(engine, std::slice::from_ref(name));
+        match engine.drop_table(name, &views).await {
+            Ok(()) => {}
+            Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(_)))
+                if if_exists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Response::Execution(Tag::new("DROP TABLE")))
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub mod code {
     pub const UNDEFINED_OBJECT: &str = "42704";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const INVALID_RECURSION: &str = "42P17";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
     pub const INVALID_TABLE_DEFINITION: &str = "42P16";
@@ -51,6 +54,8 @@ pub mod code {
 pub struct PgError {
     pub code: &'static str,
     pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
 }
 
 impl PgError {
@@ -58,7 +63,19 @@ impl PgError {
         PgError {
             code,
             message: message.into(),
+            detail: None,
+            hint: None,
         }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> PgError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> PgError {
+        self.hint = Some(hint.into());
+        self
     }
 
     pub fn unsupported(message: impl Into<String>) -> PgError {
@@ -78,11 +95,10 @@ impl std::fmt::Display for PgError {
 
 impl From<PgError> for PgWireError {
     fn from(e: PgError) -> PgWireError {
-        PgWireError::UserError(Box::new(ErrorInfo::new(
-            "ERROR".to_owned(),
-            e.code.to_owned(),
-            e.message,
-        )))
+        let mut info = ErrorInfo::new("ERROR".to_owned(), e.code.to_owned(), e.message);
+        info.detail = e.detail;
+        info.hint = e.hint;
+        PgWireError::UserError(Box::new(info))
     }
 }
 

@@ -14,6 +14,7 @@ mod results;
 mod server;
 mod session;
 mod set;
+mod view;
 mod wire;
 
 use std::net::SocketAddr;

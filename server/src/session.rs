@@ -17,7 +17,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement, TableObject};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -70,6 +70,8 @@ pub struct Session {
     /// The open transaction block's staged writes (shared with the planner's INSERTs and
     /// scans).
     pub writes: Arc<SessionWrites>,
+    /// Notices the running statement raised, for the client before its result.
+    notices: Mutex<Vec<String>>,
 }
 
 /// One statement of a query string.
@@ -131,6 +133,8 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     Ok(commands
         .into_iter()
         .map(|c| match c {
+            // A view keeps its query as written; it is rewritten each time it is planned.
+            Command::Sql(s) if matches!(*s, Statement::CreateView(_)) => Command::Sql(s),
             Command::Sql(s) => Command::Sql(Box::new(rewrite::statement(*s))),
             other => other,
         })
@@ -246,7 +250,21 @@ impl Session {
             settings,
             local: Mutex::new(None),
             writes,
+            notices: Mutex::default(),
         }
+    }
+
+    /// A NOTICE for the client (`table "x" does not exist, skipping`).
+    pub fn notice(&self, message: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+    }
+
+    /// The notices raised since the last call.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A transaction block begins.
@@ -339,6 +357,17 @@ impl Session {
     async fn plan(&self, statement: &Statement) -> Result<LogicalPlan, PgError> {
         if let Some((sqlstate, reason)) = rewrite::refused(statement) {
             return Err(PgError::new(sqlstate, reason));
+        }
+        if let Statement::Insert(insert) = statement {
+            if let TableObject::TableName(name) = &insert.table {
+                let name = ddl::table_name(name)?;
+                if self.shared.engine.view(&name).is_some() {
+                    return Err(PgError::unsupported(format!(
+                        "cannot insert into view \"{name}\""
+                    ))
+                    .with_detail("Henge's views are read-only."));
+                }
+            }
         }
         let state = self.ctx.state();
         if let Statement::ShowVariable { variable } = statement {
@@ -446,38 +475,21 @@ impl Session {
                     Err(e) => Err(e.into()),
                 }
             }
+            Statement::CreateView(create) => crate::view::create(self, create).await,
+            Statement::Drop {
+                object_type: ObjectType::View,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => crate::view::drop(self, names, *if_exists, *cascade),
             Statement::Drop {
                 object_type: ObjectType::Table,
                 if_exists,
                 names,
+                cascade,
                 ..
-            } => {
-                let names = names
-                    .iter()
-                    .map(ddl::table_name)
-                    .collect::<Result<Vec<_>, _>>()?;
-                // Check every name first, so a bad one drops nothing.
-                if !if_exists {
-                    if let Some(missing) =
-                        names.iter().find(|n| self.shared.engine.table(n).is_none())
-                    {
-                        return Err(PgError::new(
-                            code::UNDEFINED_TABLE,
-                            format!("table \"{missing}\" does not exist"),
-                        ));
-                    }
-                }
-                for name in &names {
-                    match self.shared.engine.drop_table(name).await {
-                        Ok(()) => {}
-                        Err(henge_ingest::Error::Storage(henge_storage::Error::TableNotFound(
-                            _,
-                        ))) if *if_exists => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Ok(Response::Execution(Tag::new("DROP TABLE")))
-            }
+            } => ddl::drop_tables(self, names, *if_exists, *cascade).await,
             Statement::Copy { .. } => self.copy(statement).await,
             // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
             // Henge's (`henge.pushdown`), for this session only.
@@ -584,6 +596,11 @@ impl Session {
             Statement::Delete(_) => "DELETE",
             Statement::Copy { to: false, .. } => "COPY FROM",
             Statement::CreateTable(_) => "CREATE TABLE",
+            Statement::CreateView(_) => "CREATE VIEW",
+            Statement::Drop {
+                object_type: ObjectType::View,
+                ..
+            } => "DROP VIEW",
             Statement::Drop { .. } => "DROP TABLE",
             _ => return Ok(()),
         };

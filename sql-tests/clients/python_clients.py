@@ -65,6 +65,29 @@ def psycopg2_and_sqlalchemy():
     )
     check("inspector.get_schema_names has public", True, "public" in inspector.get_schema_names())
 
+    # Views: created and read through SQLAlchemy, listed by its inspector apart from tables.
+    with engine.begin() as c:
+        c.execute(text("CREATE VIEW py_hosts AS SELECT host, count(*) AS n FROM py_events GROUP BY host"))
+    with engine.connect() as c:
+        check("SQLAlchemy reads a view", [("web-1", 1)], [tuple(r) for r in c.execute(text("SELECT * FROM py_hosts"))])
+    inspector = inspect(engine)
+    check("inspector.get_view_names", ["py_hosts"], inspector.get_view_names())
+    check("inspector.get_table_names leaves views out", ["py_events"], inspector.get_table_names())
+    check(
+        "inspector.get_view_definition",
+        "SELECT host, count(*) AS n FROM py_events GROUP BY host",
+        inspector.get_view_definition("py_hosts"),
+    )
+    # (PostgreSQL would say VARCHAR(40): a view's column does not keep a varchar's length.)
+    check(
+        "inspector.get_columns of a view",
+        [("host", "TEXT"), ("n", "BIGINT")],
+        [(c["name"], str(c["type"])) for c in inspector.get_columns("py_hosts")],
+    )
+    with engine.begin() as c:
+        c.execute(text("DROP VIEW py_hosts"))
+    check("inspector.get_view_names after DROP VIEW", [], inspect(engine).get_view_names())
+
 
 def psycopg3():
     import psycopg

@@ -23,4 +23,4 @@ pub use deep::DeepStorage;
 pub use error::{Error, Result};
 pub use granularity::Granularity;
 pub use metadata::{visible, MetadataStore, SegmentMeta, PIECE_VERSION};
-pub use schema::{ColumnDef, ColumnType, TableDef};
+pub use schema::{ColumnDef, ColumnType, TableDef, ViewDef};

@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::schema::TableDef;
+use crate::schema::{TableDef, ViewDef};
 
 const FILE_NAME: &str = "metadata.json";
 const JOURNAL_NAME: &str = "metadata.journal";
@@ -168,6 +168,8 @@ struct State {
     /// The last journal record this snapshot includes.
     #[serde(default)]
     journal_seq: u64,
+    #[serde(default)]
+    views: BTreeMap<String, ViewDef>,
 }
 
 /// One change of the store, as the journal records it. Applying one cannot fail: every
@@ -178,8 +180,18 @@ enum Change {
     CreateTable {
         def: TableDef,
     },
+    /// A table, and the views named with it (that depend on it), dropped together.
     DropTable {
         name: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        views: Vec<String>,
+    },
+    /// A view created or replaced (a replaced one keeps its id).
+    CreateView {
+        def: ViewDef,
+    },
+    DropViews {
+        names: Vec<String>,
     },
     Persist {
         pieces: Vec<SegmentMeta>,
@@ -212,10 +224,22 @@ impl State {
                 self.next_table_id = self.next_table_id.max(def.id + 1);
                 self.tables.insert(def.name.clone(), def);
             }
-            Change::DropTable { name } => {
+            Change::DropTable { name, views } => {
+                for view in views {
+                    self.views.remove(&view);
+                }
                 if let Some(def) = self.tables.remove(&name) {
                     self.segments.retain(|s| s.table_id != def.id);
                     self.pieces.retain(|s| s.table_id != def.id);
+                }
+            }
+            Change::CreateView { def } => {
+                self.next_table_id = self.next_table_id.max(def.id + 1);
+                self.views.insert(def.name.clone(), def);
+            }
+            Change::DropViews { names } => {
+                for name in names {
+                    self.views.remove(&name);
                 }
             }
             Change::Persist { pieces, wal_start } => {
@@ -364,7 +388,7 @@ impl MetadataStore {
     /// store before returning the stored definition.
     pub fn create(&self, mut def: TableDef) -> Result<TableDef> {
         let mut inner = self.lock();
-        if inner.state.tables.contains_key(&def.name) {
+        if inner.state.tables.contains_key(&def.name) || inner.state.views.contains_key(&def.name) {
             return Err(Error::TableExists(def.name.clone()));
         }
         def.id = inner.state.next_table_id;
@@ -372,9 +396,46 @@ impl MetadataStore {
         Ok(def)
     }
 
-    /// Removes a table, its segments and its pieces; returns the definition and the
-    /// segments and pieces removed.
-    pub fn drop_table(&self, name: &str) -> Result<(TableDef, Vec<SegmentMeta>)> {
+    /// All views, ordered by name.
+    pub fn views(&self) -> Vec<ViewDef> {
+        self.lock().state.views.values().cloned().collect()
+    }
+
+    /// The view of this name.
+    pub fn view(&self, name: &str) -> Option<ViewDef> {
+        self.lock().state.views.get(name).cloned()
+    }
+
+    /// Adds a view with a fresh id, or, with `replace`, replaces the view of its name
+    /// (keeping that one's id); persists the store before returning the stored definition.
+    pub fn create_view(&self, mut def: ViewDef, replace: bool) -> Result<ViewDef> {
+        let mut inner = self.lock();
+        let old = inner.state.views.get(&def.name).map(|v| v.id);
+        if inner.state.tables.contains_key(&def.name) || (old.is_some() && !replace) {
+            return Err(Error::TableExists(def.name.clone()));
+        }
+        def.id = old.unwrap_or(inner.state.next_table_id);
+        self.commit(&mut inner, Change::CreateView { def: def.clone() })?;
+        Ok(def)
+    }
+
+    /// Removes views, all of them or (if one does not exist) none.
+    pub fn drop_views(&self, names: &[String]) -> Result<()> {
+        let mut inner = self.lock();
+        if let Some(missing) = names.iter().find(|n| !inner.state.views.contains_key(*n)) {
+            return Err(Error::TableNotFound(missing.clone()));
+        }
+        self.commit(
+            &mut inner,
+            Change::DropViews {
+                names: names.to_vec(),
+            },
+        )
+    }
+
+    /// Removes a table, its segments and its pieces, and the views named (in one change);
+    /// returns the definition and the segments and pieces removed.
+    pub fn drop_table(&self, name: &str, views: &[String]) -> Result<(TableDef, Vec<SegmentMeta>)> {
         let mut inner = self.lock();
         let def = inner
             .state
@@ -390,10 +451,16 @@ impl MetadataStore {
             .filter(|s| s.table_id == def.id)
             .cloned()
             .collect();
+        let views = views
+            .iter()
+            .filter(|v| inner.state.views.contains_key(*v))
+            .cloned()
+            .collect();
         self.commit(
             &mut inner,
             Change::DropTable {
                 name: name.to_owned(),
+                views,
             },
         )?;
         Ok((def, gone))
@@ -709,6 +776,59 @@ mod tests {
         }
     }
 
+    fn view(name: &str, on: &str) -> ViewDef {
+        ViewDef {
+            id: 0,
+            name: name.into(),
+            query: format!("SELECT * FROM {on}"),
+            columns: Vec::new(),
+            depends_on: vec![on.into()],
+        }
+    }
+
+    #[test]
+    fn views_survive_reopening_and_share_names_and_ids_with_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path()).unwrap();
+        let t = store.create(table("t")).unwrap();
+        let v = store.create_view(view("v", "t"), false).unwrap();
+        assert!(v.id > t.id);
+        // One name space for tables and views.
+        assert!(matches!(
+            store.create(table("v")),
+            Err(Error::TableExists(_))
+        ));
+        assert!(matches!(
+            store.create_view(view("t", "t"), true),
+            Err(Error::TableExists(_))
+        ));
+        assert!(matches!(
+            store.create_view(view("v", "t"), false),
+            Err(Error::TableExists(_))
+        ));
+        // Replacing keeps the id.
+        let mut changed = view("v", "t");
+        changed.query = "SELECT 1".into();
+        let replaced = store.create_view(changed, true).unwrap();
+        assert_eq!(replaced.id, v.id);
+        let w = store.create_view(view("w", "v"), false).unwrap();
+        // Dropping several views: all or none.
+        assert!(matches!(
+            store.drop_views(&["w".into(), "nope".into()]),
+            Err(Error::TableNotFound(_))
+        ));
+        assert_eq!(store.views().len(), 2);
+
+        let reopened = MetadataStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.views(), vec![replaced.clone(), w.clone()]);
+        assert_eq!(reopened.view("v").unwrap().query, "SELECT 1");
+        // A table dropped with the views that depend on it, in one change.
+        reopened.drop_table("t", &["v".into(), "w".into()]).unwrap();
+        let again = MetadataStore::open(dir.path()).unwrap();
+        assert!(again.views().is_empty() && again.tables().is_empty());
+        assert!(again.create(table("x")).unwrap().id > w.id);
+    }
+
     #[test]
     fn definitions_survive_reopening_and_ids_are_never_reused() {
         let dir = tempfile::tempdir().unwrap();
@@ -720,9 +840,9 @@ mod tests {
             store.create(table("a")),
             Err(Error::TableExists(_))
         ));
-        store.drop_table("a").unwrap();
+        store.drop_table("a", &[]).unwrap();
         assert!(matches!(
-            store.drop_table("a"),
+            store.drop_table("a", &[]),
             Err(Error::TableNotFound(_))
         ));
 
@@ -765,7 +885,7 @@ mod tests {
         let reopened = MetadataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.segments(), vec![first]);
         assert_eq!(reopened.wal_start(), 7);
-        let (_, gone) = reopened.drop_table("t").unwrap();
+        let (_, gone) = reopened.drop_table("t", &[]).unwrap();
         assert_eq!(gone.len(), 1);
         assert!(reopened.segments().is_empty());
     }

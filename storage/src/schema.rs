@@ -137,6 +137,23 @@ pub struct TableDef {
     pub window_period_secs: u64,
 }
 
+/// A view: a named query, planned again each time it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewDef {
+    /// From the same sequence as tables' ids (PostgreSQL's OIDs of both are one space).
+    pub id: u64,
+    pub name: String,
+    /// The query, as SQL text.
+    pub query: String,
+    /// The names given to its columns (`CREATE VIEW v (a, b)`); fewer than the query's
+    /// columns, or none, leave the rest named by the query.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// The tables and views the query reads, by name.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
 /// The window period of a table created without one: ten minutes, as in the Druid paper.
 pub const DEFAULT_WINDOW_PERIOD_SECS: u64 = 600;
 

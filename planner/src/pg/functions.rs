@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use super::settings::{Settings, SERVER_VERSION};
-use super::{Relations, USER, USER_OID};
+use super::{Definitions, Relations, USER, USER_OID};
 
 /// What a function computes from one row of arguments.
 pub type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
@@ -170,8 +170,46 @@ pub fn version_string() -> String {
 }
 
 /// Registers the functions on a session's context.
-pub fn register(ctx: &SessionContext, settings: Arc<Settings>, relations: Relations) {
+pub fn register(
+    ctx: &SessionContext,
+    settings: Arc<Settings>,
+    relations: Relations,
+    definitions: Definitions,
+) {
     let text = DataType::Utf8;
+    // A view's query, by OID (of a relation pg_class has listed) or by name; NULL for
+    // anything that is not a view, as PostgreSQL answers. The second argument (pretty
+    // printing, or a wrap column) changes nothing: the query is shown as it was stored.
+    let view_relations = relations.clone();
+    ctx.register_udf(RowFunction::udf(
+        "pg_get_viewdef",
+        vec![
+            vec![DataType::Int64],
+            vec![DataType::Int64, DataType::Boolean],
+            vec![DataType::Int64, DataType::Int32],
+            vec![text.clone()],
+            vec![text.clone(), DataType::Boolean],
+        ],
+        text.clone(),
+        Volatility::Stable,
+        Arc::new(move |args| {
+            let named = match &args[0] {
+                ScalarValue::Utf8(name) => name.as_ref().map(|name| match name.split_once('.') {
+                    Some((schema, name)) => (schema.to_owned(), name.to_owned()),
+                    None => (crate::SCHEMA.to_owned(), name.clone()),
+                }),
+                other => oid(other).and_then(|id| {
+                    let relations = view_relations.lock().unwrap_or_else(|e| e.into_inner());
+                    i32::try_from(id)
+                        .ok()
+                        .and_then(|id| relations.get(&id).cloned())
+                }),
+            };
+            Ok(ScalarValue::Utf8(
+                named.and_then(|(schema, name)| definitions(&schema, &name)),
+            ))
+        }),
+    ));
     ctx.register_udf(RowFunction::udf(
         "version",
         vec![vec![]],

@@ -12,6 +12,7 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemTable, SchemaProvider, TableProvider,
 };
 use datafusion::error::Result;
+use datafusion::logical_expr::TableType;
 
 use super::types::{of_arrow, of_column, TypeInfo};
 use super::USER;
@@ -206,6 +207,8 @@ struct Relation {
     name: String,
     columns: Vec<(String, TypeInfo, bool)>,
     kind: Kind,
+    /// A view's query.
+    definition: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -214,7 +217,7 @@ enum Kind {
     Table,
     /// A read-only catalog or system table.
     System,
-    /// One of `information_schema`'s own.
+    /// A view: one of `information_schema`'s own, or one a user created.
     View,
 }
 
@@ -284,14 +287,26 @@ impl InformationSchema {
                                 .collect(),
                             name,
                             kind: Kind::View,
+                            definition: None,
                         }
                     } else {
                         let Some(schema) = catalog.schema(&schema_name) else {
                             continue;
                         };
-                        let Some(table) = schema.table(&name).await? else {
-                            continue;
+                        let table = match schema.table(&name).await {
+                            Ok(Some(table)) => table,
+                            Ok(None) => continue,
+                            // A view that no longer plans is left out rather than failing
+                            // every catalog query a client makes.
+                            Err(e) => {
+                                tracing::warn!(view = %name, error = %e, "view does not plan");
+                                continue;
+                            }
                         };
+                        let definition = table.get_table_definition().map(str::to_owned);
+                        // A user's view has its query; the system tables are views too,
+                        // but listed as before, as tables.
+                        let view = table.table_type() == TableType::View && definition.is_some();
                         let (columns, kind) = match table.downcast_ref::<HengeTable>() {
                             Some(henge) => (
                                 henge
@@ -311,7 +326,7 @@ impl InformationSchema {
                                         (f.name().clone(), of_arrow(f.data_type()), f.is_nullable())
                                     })
                                     .collect(),
-                                Kind::System,
+                                if view { Kind::View } else { Kind::System },
                             ),
                         };
                         Relation {
@@ -320,6 +335,7 @@ impl InformationSchema {
                             name,
                             columns,
                             kind,
+                            definition,
                         }
                     };
                     out.push(relation);
@@ -374,6 +390,7 @@ impl InformationSchema {
                 ("table_catalog", text(r.catalog)),
                 ("table_schema", text(r.schema)),
                 ("table_name", text(r.name)),
+                ("view_definition", Cell::Text(r.definition)),
                 ("check_option", text("NONE")),
                 ("is_updatable", text("NO")),
                 ("is_insertable_into", text("NO")),

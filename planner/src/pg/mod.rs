@@ -8,6 +8,7 @@
 //! clients send for their catalog queries to what DataFusion plans.
 
 pub mod arith;
+pub mod division;
 pub mod functions;
 pub mod information_schema;
 pub mod numbers;
@@ -30,6 +31,7 @@ use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TablePr
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::TableType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
@@ -110,8 +112,13 @@ impl PgCatalogContextProvider for Roles {
 }
 
 /// Adds `pg_catalog`, `information_schema` and PostgreSQL's system functions to a
-/// session's context. `settings` are the session's parameters.
-pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
+/// session's context. `settings` are the session's parameters; `definitions` finds the
+/// query of a view.
+pub fn install(
+    ctx: &SessionContext,
+    settings: Arc<Settings>,
+    definitions: Definitions,
+) -> Result<()> {
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
     let relations = Relations::default();
     let catalog = ctx
@@ -135,7 +142,7 @@ pub fn install(ctx: &SessionContext, settings: Arc<Settings>) -> Result<()> {
             ctx.state().catalog_list().clone(),
         )),
     )?;
-    functions::register(ctx, settings, relations);
+    functions::register(ctx, settings, relations, definitions);
     similar::register(ctx);
     Ok(())
 }
@@ -152,6 +159,9 @@ struct PgCatalog {
     relations: Relations,
 }
 
+/// The query of the view of a schema and name (`None` for anything else).
+pub type Definitions = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
 /// Relation OIDs, with the schema each is in and its name.
 pub type Relations = Arc<std::sync::Mutex<HashMap<i32, (String, String)>>>;
 
@@ -165,6 +175,7 @@ impl SchemaProvider for PgCatalog {
         match name.to_ascii_lowercase().as_str() {
             "pg_settings" => Ok(Some(pg_settings(&self.settings)?)),
             "pg_database" => Ok(Some(pg_database()?)),
+            "pg_views" => self.views().await.map(Some),
             "pg_attribute" => self.computed("pg_attribute").await.map(Some),
             "pg_class" => self.computed("pg_class").await.map(Some),
             _ => self.library.table(name).await,
@@ -177,6 +188,56 @@ impl SchemaProvider for PgCatalog {
 }
 
 impl PgCatalog {
+    /// `pg_views`: every view of the database's schemas, with its query.
+    async fn views(&self) -> Result<Arc<dyn TableProvider>> {
+        let (mut schemas, mut names, mut definitions) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(catalog) = self.catalogs.catalog(CATALOG) {
+            let mut schema_names = catalog.schema_names();
+            schema_names.sort();
+            for schema_name in schema_names {
+                if schema_name == "pg_catalog" || schema_name == information_schema::SCHEMA {
+                    continue;
+                }
+                let Some(schema) = catalog.schema(&schema_name) else {
+                    continue;
+                };
+                let mut table_names = schema.table_names();
+                table_names.sort();
+                for name in table_names {
+                    // A view that no longer plans is left out, as information_schema does.
+                    let Ok(Some(table)) = schema.table(&name).await else {
+                        continue;
+                    };
+                    // The system tables are views without a query: not a user's views.
+                    let definition = table.get_table_definition();
+                    if table.table_type() != TableType::View || definition.is_none() {
+                        continue;
+                    }
+                    schemas.push(schema_name.clone());
+                    definitions.push(definition.map(str::to_owned));
+                    names.push(name);
+                }
+            }
+        }
+        let owners = vec![USER; names.len()];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("schemaname", DataType::Utf8, true),
+            Field::new("viewname", DataType::Utf8, true),
+            Field::new("viewowner", DataType::Utf8, true),
+            Field::new("definition", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(schemas)),
+                Arc::new(StringArray::from(names)),
+                Arc::new(StringArray::from(owners)),
+                Arc::new(StringArray::from(definitions)),
+            ],
+        )?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+
     /// `pg_attribute` or `pg_class`, computed when scanned: the library's `pg_class` lists
     /// every table's columns through this schema while it holds its OID lock, so nothing
     /// may be read here until then.

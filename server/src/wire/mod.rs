@@ -44,7 +44,7 @@ use crate::params;
 use crate::results::Canceler;
 use crate::session::{parse, Command, Prepared, Session, Shared};
 use crate::set;
-use datafusion::sql::sqlparser::ast::{Statement, TransactionMode};
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement, TransactionMode};
 use encode::pg_type;
 use henge_planner::pg::functions;
 
@@ -379,6 +379,11 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
     match command {
         Command::Sql(s) => match s.as_ref() {
             Statement::CreateTable(_) => Some("CREATE TABLE"),
+            Statement::CreateView(_) => Some("CREATE VIEW"),
+            Statement::Drop {
+                object_type: ObjectType::View,
+                ..
+            } => Some("DROP VIEW"),
             Statement::Drop { .. } => Some("DROP TABLE"),
             _ => None,
         },
@@ -520,7 +525,16 @@ impl Connection {
                             .await;
                     }
                 }
-                self.session.execute(prepared, params, formats).await
+                let result = self.session.execute(prepared, params, formats).await;
+                for message in self.session.take_notices() {
+                    let info = ErrorInfo::new("NOTICE".into(), "00000".into(), message);
+                    let _ = client
+                        .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                            info,
+                        )))
+                        .await;
+                }
+                result
             }
         };
         *status = match (&result, *status) {

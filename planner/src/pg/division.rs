@@ -1,0 +1,237 @@
+//! `numeric / numeric` to PostgreSQL's number of decimal places.
+//!
+//! DataFusion gives a quotient four more places than the dividend has, so `1 / 3.0` is
+//! `0.3333`. PostgreSQL chooses the places from the operands' values: at least 16
+//! significant digits, and never fewer places than either operand shows (`1 / 3.0` is
+//! `0.33333333333333333333`, `10 / 4.0` is `2.5000000000000000`), rounding the last half
+//! away from zero. A numeric there carries its own number of places, value by value; an
+//! Arrow decimal has one scale for the whole column. So [`NumericDiv`] rounds each quotient
+//! where PostgreSQL would round it and keeps it at a scale fixed when the query is planned:
+//! exactly PostgreSQL's when both operands are constants, and otherwise 20 places (what
+//! PostgreSQL chooses when the quotient's first digits are below 1), fewer only where the
+//! quotient's integer digits need the room. A quotient over a column thus has PostgreSQL's
+//! value, printed with trailing zeros where PostgreSQL would choose fewer places.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
+use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::scalar::ScalarValue;
+
+use super::SqlStateError;
+
+/// PostgreSQL's NUMERIC_MIN_SIG_DIGITS: a quotient has at least this many significant digits.
+const MIN_SIGNIFICANT_DIGITS: i32 = 16;
+/// PostgreSQL's numeric digits are base 10000: four decimal digits each.
+const DIGITS_PER_WORD: i32 = 4;
+/// The places a quotient over a column keeps.
+const COLUMN_SCALE: i32 = 20;
+/// The most decimal digits an Arrow Decimal128 holds.
+const MAX_PRECISION: i32 = 38;
+
+/// The quotient of two decimals, typed `Decimal128(38, scale)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct NumericDiv {
+    scale: i8,
+    signature: Signature,
+}
+
+impl NumericDiv {
+    /// The division of operands of types `left` and `right` (both decimals), whose values
+    /// are given where they are constants.
+    pub fn new(left: (u8, i8, Option<i128>), right: (u8, i8, Option<i128>)) -> NumericDiv {
+        let (p1, s1, v1) = left;
+        let (_, s2, v2) = right;
+        let scale = match (v1, v2) {
+            (Some(v1), Some(v2)) if v2 != 0 => {
+                let places = pg_scale((v1, s1), (v2, s2));
+                let integer_digits = integer_digits(v1, s1, v2, s2);
+                places.min(MAX_PRECISION - integer_digits).max(0)
+            }
+            _ => {
+                // The largest quotient divides the largest dividend by the smallest divisor.
+                let integer_digits = (p1 as i32 - s1 as i32).max(0) + (s2 as i32).max(0);
+                let wanted = COLUMN_SCALE.max(s1 as i32).max(s2 as i32);
+                wanted.min(MAX_PRECISION - integer_digits).max(0)
+            }
+        };
+        NumericDiv {
+            scale: scale as i8,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for NumericDiv {
+    fn name(&self) -> &str {
+        "pg_numeric_div"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(MAX_PRECISION as u8, self.scale))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let scale_of = |a: &ArrayRef| match a.data_type() {
+            DataType::Decimal128(_, s) => Ok(*s),
+            other => Err(DataFusionError::Internal(format!(
+                "pg_numeric_div of {other}"
+            ))),
+        };
+        let (s1, s2) = (scale_of(&arrays[0])?, scale_of(&arrays[1])?);
+        let (left, right) = (
+            arrays[0].as_primitive::<Decimal128Type>(),
+            arrays[1].as_primitive::<Decimal128Type>(),
+        );
+        let out = self.scale as i32;
+        let quotients = left
+            .iter()
+            .zip(right.iter())
+            .map(|pair| match pair {
+                (Some(a), Some(b)) => divide((a, s1), (b, s2), out).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Decimal128Array>>()?
+            .with_precision_and_scale(MAX_PRECISION as u8, self.scale)?;
+        let result: ArrayRef = Arc::new(quotients);
+        Ok(match scalar {
+            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?),
+            false => ColumnarValue::Array(result),
+        })
+    }
+}
+
+/// `a / b` (each an unscaled value and its scale) rounded half away from zero at the
+/// places PostgreSQL chooses (at most `out`) and given at scale `out`.
+fn divide((a, s1): (i128, i8), (b, s2): (i128, i8), out: i32) -> Result<i128> {
+    if b == 0 {
+        return Err(SqlStateError::new("22012", "division by zero").into());
+    }
+    let places = pg_scale((a, s1), (b, s2)).min(out);
+    // a / 10^s1 ÷ b / 10^s2 at `places` places: a·10^(places+s2-s1) ÷ b.
+    let shift = places + s2 as i32 - s1 as i32;
+    let overflow = || -> DataFusionError {
+        SqlStateError::new("22003", "value overflows numeric format").into()
+    };
+    let (mut numerator, mut denominator) = (i256::from_i128(a), i256::from_i128(b));
+    let ten = i256::from_i128(10);
+    let power = |n: i32| ten.checked_pow(n.unsigned_abs()).ok_or_else(overflow);
+    if shift >= 0 {
+        numerator = numerator.checked_mul(power(shift)?).ok_or_else(overflow)?;
+    } else {
+        denominator = denominator
+            .checked_mul(power(shift)?)
+            .ok_or_else(overflow)?;
+    }
+    let quotient = numerator.checked_div(denominator).ok_or_else(overflow)?;
+    let remainder = numerator.checked_rem(denominator).ok_or_else(overflow)?;
+    // Half away from zero: twice the remainder against the divisor, in magnitude.
+    let twice = remainder.wrapping_abs().checked_mul(i256::from_i128(2));
+    let round_up = twice.is_some_and(|t| t >= denominator.wrapping_abs());
+    let rounded = match round_up {
+        true if numerator.is_negative() != denominator.is_negative() => {
+            quotient.wrapping_sub(i256::ONE)
+        }
+        true => quotient.wrapping_add(i256::ONE),
+        false => quotient,
+    };
+    let value = rounded
+        .checked_mul(power(out - places)?)
+        .and_then(|v| v.to_i128())
+        .ok_or_else(overflow)?;
+    if value.unsigned_abs() >= 10u128.pow(MAX_PRECISION as u32) {
+        return Err(overflow());
+    }
+    Ok(value)
+}
+
+/// The places PostgreSQL's `select_div_scale` chooses for `a / b`.
+fn pg_scale((a, s1): (i128, i8), (b, s2): (i128, i8)) -> i32 {
+    let (w1, d1) = word_weight(a, s1);
+    let (w2, d2) = word_weight(b, s2);
+    // The quotient's weight in words; with equal first words, assume a < b.
+    let mut weight = w1 - w2;
+    if d1 <= d2 {
+        weight -= 1;
+    }
+    (MIN_SIGNIFICANT_DIGITS - weight * DIGITS_PER_WORD)
+        .max(s1 as i32)
+        .max(s2 as i32)
+        .clamp(0, 1000)
+}
+
+/// The weight of a value's first nonzero base-10000 word, and that word (0, 0 for zero).
+fn word_weight(value: i128, scale: i8) -> (i32, i128) {
+    let n = value.unsigned_abs();
+    if n == 0 {
+        return (0, 0);
+    }
+    // The power of ten of the first digit: n·10^-scale is in [10^e, 10^(e+1)).
+    let e = n.ilog10() as i32 - scale as i32;
+    let weight = e.div_euclid(DIGITS_PER_WORD);
+    let shift = scale as i32 + DIGITS_PER_WORD * weight;
+    let word = match shift >= 0 {
+        true => n / 10u128.pow(shift as u32),
+        false => n * 10u128.pow(shift.unsigned_abs()),
+    };
+    (weight, word as i128)
+}
+
+/// The digits before the decimal point of `a / b`.
+fn integer_digits(a: i128, s1: i8, b: i128, s2: i8) -> i32 {
+    let e = |n: i128, s: i8| n.unsigned_abs().ilog10() as i32 - s as i32;
+    match a {
+        0 => 1,
+        _ => (e(a, s1) - e(b, s2) + 1).max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quotient(a: (i128, i8), b: (i128, i8)) -> String {
+        let div = NumericDiv::new((38, a.1, Some(a.0)), (38, b.1, Some(b.0)));
+        let value = divide(a, b, div.scale as i32).unwrap();
+        Decimal128Type::format_decimal(value, 38, div.scale)
+    }
+
+    use datafusion::arrow::datatypes::DecimalType;
+
+    #[test]
+    fn places_are_postgresqls() {
+        // Each answer is PostgreSQL 15's.
+        assert_eq!(quotient((1, 0), (30, 1)), "0.33333333333333333333");
+        assert_eq!(quotient((10, 0), (40, 1)), "2.5000000000000000");
+        assert_eq!(quotient((2, 0), (3, 0)), "0.66666666666666666667");
+        assert_eq!(quotient((-2, 0), (3, 0)), "-0.66666666666666666667");
+        assert_eq!(quotient((1000000, 0), (3, 0)), "333333.333333333333");
+        assert_eq!(quotient((1, 0), (30000, 0)), "0.000033333333333333333333");
+        assert_eq!(quotient((7, 0), (7, 0)), "1.00000000000000000000");
+        assert_eq!(quotient((0, 0), (5, 0)), "0.00000000000000000000");
+        assert_eq!(quotient((12345, 2), (-5, 1)), "-246.9000000000000000");
+        assert_eq!(quotient((5, 2), (1, 0)), "0.05000000000000000000");
+    }
+
+    #[test]
+    fn a_column_quotient_keeps_postgresqls_value() {
+        // 10 / 4.0 at 20 places: PostgreSQL's 2.5000000000000000 with four more zeros.
+        assert_eq!(divide((10, 0), (40, 1), 20).unwrap(), 25 * 10i128.pow(19));
+        // 1 / 3 rounds at PostgreSQL's 20th place.
+        assert_eq!(divide((1, 0), (3, 0), 20).unwrap(), 33333333333333333333);
+        assert!(divide((1, 0), (0, 0), 20).is_err());
+    }
+}
