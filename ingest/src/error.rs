@@ -14,6 +14,12 @@ pub enum ValueErrorKind {
     OutOfRange,
     /// A string is longer than the column allows.
     TooLong,
+    /// Date/time text in no format the type reads (SQLSTATE 22007).
+    InvalidDatetimeFormat,
+    /// One field of an interval is too large for it (22015).
+    IntervalFieldOverflow,
+    /// A date/time value beyond the type's range (22008).
+    DatetimeOverflow,
 }
 
 /// A value that cannot be stored in a column, with PostgreSQL's wording.
@@ -30,6 +36,10 @@ impl ValueError {
             kind: ValueErrorKind::InvalidSyntax,
             message: format!("invalid input syntax for type {type_name}: \"{input}\""),
         }
+    }
+
+    pub(crate) fn of_kind(kind: ValueErrorKind, message: String) -> ValueError {
+        ValueError { kind, message }
     }
 
     pub(crate) fn out_of_range(message: String) -> ValueError {

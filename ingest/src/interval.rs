@@ -16,7 +16,7 @@
 //! so that a unit is known before the number it applies to. Text that does not make sense
 //! that way is tried once more as ISO 8601.
 
-use crate::error::ValueError;
+use crate::error::{ValueError, ValueErrorKind};
 
 /// An interval as PostgreSQL keeps it: months, days and microseconds, each with its own sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,14 +53,21 @@ const ISO_NUMBER_LIMIT: f64 = 1.0e15;
 /// and years and months that together exceed the months' range with `interval out of range`.
 pub fn parse_interval(input: &str) -> Result<Interval, ValueError> {
     let parts = decode(input.as_bytes()).map_err(|fault| match fault {
-        Fault::BadFormat => ValueError::syntax("interval", input),
-        Fault::FieldOverflow => {
-            ValueError::out_of_range(format!("interval field value out of range: \"{input}\""))
-        }
+        Fault::BadFormat => ValueError::of_kind(
+            ValueErrorKind::InvalidDatetimeFormat,
+            format!("invalid input syntax for type interval: \"{input}\""),
+        ),
+        Fault::FieldOverflow => ValueError::of_kind(
+            ValueErrorKind::IntervalFieldOverflow,
+            format!("interval field value out of range: \"{input}\""),
+        ),
     })?;
-    parts
-        .into_interval()
-        .ok_or_else(|| ValueError::out_of_range("interval out of range".to_string()))
+    parts.into_interval().ok_or_else(|| {
+        ValueError::of_kind(
+            ValueErrorKind::DatetimeOverflow,
+            "interval out of range".to_string(),
+        )
+    })
 }
 
 /// Formats an interval as PostgreSQL does with `IntervalStyle = postgres`, for example
@@ -1433,7 +1440,11 @@ mod tests {
     fn refuses_what_postgresql_refuses() {
         for &input in SYNTAX_ERRORS {
             let error = parse_interval(input).expect_err(input);
-            assert_eq!(error.kind, ValueErrorKind::InvalidSyntax, "{input:?}");
+            assert_eq!(
+                error.kind,
+                ValueErrorKind::InvalidDatetimeFormat,
+                "{input:?}"
+            );
             assert_eq!(
                 error.message,
                 format!("invalid input syntax for type interval: \"{input}\""),
@@ -1441,7 +1452,11 @@ mod tests {
         }
         for &input in FIELD_OVERFLOWS {
             let error = parse_interval(input).expect_err(input);
-            assert_eq!(error.kind, ValueErrorKind::OutOfRange, "{input:?}");
+            assert_eq!(
+                error.kind,
+                ValueErrorKind::IntervalFieldOverflow,
+                "{input:?}"
+            );
             assert_eq!(
                 error.message,
                 format!("interval field value out of range: \"{input}\""),
@@ -1457,7 +1472,7 @@ mod tests {
             "2147483647 months 1 year",
         ] {
             let error = parse_interval(input).expect_err(input);
-            assert_eq!(error.kind, ValueErrorKind::OutOfRange);
+            assert_eq!(error.kind, ValueErrorKind::DatetimeOverflow);
             assert_eq!(error.message, "interval out of range");
         }
     }

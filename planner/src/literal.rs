@@ -9,7 +9,7 @@
 use std::str::FromStr;
 
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::{DataFusionError, Result};
@@ -18,7 +18,7 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::scalar::ScalarValue;
-use henge_ingest::{value, ValueError, ValueErrorKind};
+use henge_ingest::{interval, value, ValueError, ValueErrorKind};
 
 /// The analyzer rule; add it after DataFusion's type coercion.
 #[derive(Debug, Default)]
@@ -123,6 +123,13 @@ pub fn parse(
                 })
         }),
         DataType::Binary => value::parse_bytea(text).map(|v| ScalarValue::Binary(Some(v))),
+        DataType::Interval(IntervalUnit::MonthDayNano) => interval::parse_interval(text).map(|v| {
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(
+                v.months,
+                v.days,
+                v.micros * 1000,
+            )))
+        }),
         _ => return None,
     };
     Some(value)

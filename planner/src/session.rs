@@ -9,6 +9,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::planner::ExprPlanner;
 use henge_ingest::{Engine, SessionWrites};
 
 use crate::aggregate::PushAggregates;
@@ -75,8 +76,12 @@ pub fn new_context(
         .position(|r| r.name() == "aggregate_statistics")
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(PushAggregates));
+    // PostgreSQL's interval and time operators before DataFusion's own.
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(pg::interval::PgTimeOperators)];
+    planners.extend(state.expr_planners().iter().cloned());
     let state = SessionStateBuilder::new_from_existing(state)
         .with_physical_optimizer_rules(rules)
+        .with_expr_planners(planners)
         .build();
     let ctx = SessionContext::new_with_state(state);
     let catalog = MemoryCatalogProvider::new();
@@ -88,6 +93,7 @@ pub fn new_context(
     let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
+    ctx.add_analyzer_rule(Arc::new(pg::interval::PgIntervalCasts));
     ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
     // Fails only if the catalog above were missing.
     let definitions: pg::Definitions = Arc::new(move |schema, name| {

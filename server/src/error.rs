@@ -15,6 +15,8 @@ pub mod code {
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
+    pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    pub const INTERVAL_FIELD_OVERFLOW: &str = "22015";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
@@ -154,6 +156,9 @@ fn from_ingest(e: &henge_ingest::Error) -> PgError {
             }
             ValueErrorKind::OutOfRange => code::NUMERIC_VALUE_OUT_OF_RANGE,
             ValueErrorKind::TooLong => code::STRING_DATA_RIGHT_TRUNCATION,
+            ValueErrorKind::InvalidDatetimeFormat => code::INVALID_DATETIME_FORMAT,
+            ValueErrorKind::IntervalFieldOverflow => code::INTERVAL_FIELD_OVERFLOW,
+            ValueErrorKind::DatetimeOverflow => code::DATETIME_FIELD_OVERFLOW,
         },
         E::NotNull { .. } => code::NOT_NULL_VIOLATION,
         E::BadCopyData(_) => code::BAD_COPY_FILE_FORMAT,

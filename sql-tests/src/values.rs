@@ -65,6 +65,14 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
             s
         }
         Type::TIME => time_of_day(i64::from_be_bytes(be8(b))),
+        // Microseconds, days, months; written as PostgreSQL writes an interval.
+        Type::INTERVAL if b.len() == 16 => {
+            henge_ingest::interval::format_interval(henge_ingest::interval::Interval {
+                micros: i64::from_be_bytes(be8(&b[..8])),
+                days: i32::from_be_bytes(be4(&b[8..12])),
+                months: i32::from_be_bytes(be4(&b[12..])),
+            })
+        }
         _ => display_text(Some(&String::from_utf8_lossy(b))),
     }
 }

@@ -11,6 +11,7 @@ pub mod arith;
 pub mod division;
 pub mod functions;
 pub mod information_schema;
+pub mod interval;
 pub mod numbers;
 pub mod rewrite;
 pub mod settings;
@@ -144,6 +145,7 @@ pub fn install(
     )?;
     functions::register(ctx, settings, relations, definitions);
     similar::register(ctx);
+    interval::register(ctx);
     Ok(())
 }
 

@@ -490,10 +490,7 @@ impl Settings {
     /// The session's time zone as Arrow names it: an IANA name, or an offset east of UTC.
     pub fn time_zone_name(&self) -> String {
         let name = self.get("TimeZone").unwrap_or_else(|_| "UTC".into());
-        match name.as_str() {
-            "UTC" => "+00:00".into(),
-            other => posix_offset(other).unwrap_or_else(|| other.to_owned()),
-        }
+        arrow_zone_name(&name)
     }
 
     /// The schemas of `search_path`, in order, with `$user` left in.
@@ -651,6 +648,20 @@ fn parse_bool(text: &str) -> Option<bool> {
         _ if is_prefix("true") || is_prefix("yes") => Some(true),
         _ if is_prefix("false") || is_prefix("no") => Some(false),
         _ => None,
+    }
+}
+
+/// A zone as `SET TimeZone` and `AT TIME ZONE` read it (an IANA name in any case, a UTC
+/// alias or a POSIX offset), or `None` if it is none of these.
+pub fn parse_zone(text: &str) -> Option<Tz> {
+    Tz::from_str(&arrow_zone_name(&time_zone(text)?)).ok()
+}
+
+/// A zone name as SHOW writes it, as Arrow names it.
+fn arrow_zone_name(name: &str) -> String {
+    match name {
+        "UTC" => "+00:00".into(),
+        other => posix_offset(other).unwrap_or_else(|| other.to_owned()),
     }
 }
 

@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::{
     Int64Type, Int8Type, IntervalUnit, TimeUnit, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use henge_ingest::interval::{format_interval, Interval};
 use pgwire::api::results::FieldFormat;
 use pgwire::api::Type;
 
@@ -36,7 +37,7 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
-        DataType::Interval(_) => Type::INTERVAL,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::List(item) | DataType::LargeList(item) if natively_encoded(data_type) => {
             array_type(&pg_type(item.data_type()))
         }
@@ -234,6 +235,7 @@ fn natively_encoded(data_type: &DataType) -> bool {
             | DataType::Date32
             | DataType::Timestamp(..)
             | DataType::Interval(IntervalUnit::MonthDayNano)
+            | DataType::Duration(_)
             | DataType::Time64(_)
     ) || matches!(
         data_type,
@@ -321,10 +323,50 @@ fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
             let v = array
                 .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
                 .value(row);
-            out.put_slice(interval_text(v.months, v.days, v.nanoseconds / 1000).as_bytes())
+            out.put_slice(
+                format_interval(Interval {
+                    months: v.months,
+                    days: v.days,
+                    micros: v.nanoseconds / 1000,
+                })
+                .as_bytes(),
+            )
         }
         DataType::Time64(_) => out.put_slice(time_text(time_micros(array, row)).as_bytes()),
+        DataType::Duration(_) => {
+            out.put_slice(format_interval(duration_interval(array, row)).as_bytes())
+        }
         _ => {}
+    }
+}
+
+/// A duration (what DataFusion gives for `timestamp - timestamp` where Henge's planner does
+/// not make it an interval) as PostgreSQL's interval of the same length: whole days and
+/// the time left over.
+fn duration_interval(array: &ArrayRef, row: usize) -> Interval {
+    use datafusion::arrow::datatypes::{
+        DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+        DurationSecondType,
+    };
+    let micros = match array.data_type() {
+        DataType::Duration(TimeUnit::Second) => array
+            .as_primitive::<DurationSecondType>()
+            .value(row)
+            .saturating_mul(1_000_000),
+        DataType::Duration(TimeUnit::Millisecond) => array
+            .as_primitive::<DurationMillisecondType>()
+            .value(row)
+            .saturating_mul(1_000),
+        DataType::Duration(TimeUnit::Microsecond) => {
+            array.as_primitive::<DurationMicrosecondType>().value(row)
+        }
+        _ => array.as_primitive::<DurationNanosecondType>().value(row) / 1_000,
+    };
+    const DAY: i64 = 86_400_000_000;
+    Interval {
+        months: 0,
+        days: (micros / DAY) as i32,
+        micros: micros % DAY,
     }
 }
 
@@ -466,27 +508,6 @@ fn bytea_text(bytes: &[u8], out: &mut BytesMut) {
     }
 }
 
-fn interval_text(months: i32, days: i32, micros: i64) -> String {
-    let mut parts = Vec::new();
-    let (years, months) = (months / 12, months % 12);
-    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n.abs() == 1 { "" } else { "s" });
-    if years != 0 {
-        parts.push(plural(years.into(), "year"));
-    }
-    if months != 0 {
-        parts.push(plural(months.into(), "mon"));
-    }
-    if days != 0 {
-        parts.push(plural(days.into(), "day"));
-    }
-    if micros != 0 || parts.is_empty() {
-        let sign = if micros < 0 { "-" } else { "" };
-        // Hours past 24 stay hours: an interval's time part is not a time of day.
-        parts.push(format!("{sign}{}", time_text(micros.saturating_abs())));
-    }
-    parts.join(" ")
-}
-
 fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
     if let Some(values) = list_values(array, row) {
         return array_binary(&values, out);
@@ -533,6 +554,12 @@ fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
             out.put_i32(v.months);
         }
         DataType::Time64(_) => out.put_i64(time_micros(array, row)),
+        DataType::Duration(_) => {
+            let v = duration_interval(array, row);
+            out.put_i64(v.micros);
+            out.put_i32(v.days);
+            out.put_i32(v.months);
+        }
         _ => {}
     }
 }
@@ -614,10 +641,6 @@ mod tests {
         );
         let west: Tz = "-03:00".parse().unwrap();
         assert_eq!(timestamp_text(0, Some(&west)), "1969-12-31 21:00:00-03");
-        assert_eq!(
-            interval_text(14, 3, 3_600_000_000),
-            "1 year 2 mons 3 days 01:00:00"
-        );
     }
 
     #[test]
