@@ -45,7 +45,8 @@ impl RowFunction {
         RowFunction::with_signature(name, signature, returns, body)
     }
 
-    fn with_signature(
+    /// A scalar function with any signature.
+    pub fn with_signature(
         name: &'static str,
         signature: Signature,
         returns: DataType,

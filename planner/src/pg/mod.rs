@@ -12,11 +12,15 @@ pub mod division;
 pub mod functions;
 pub mod information_schema;
 pub mod interval;
+pub mod math;
 pub mod numbers;
 pub mod rewrite;
 pub mod settings;
 pub mod similar;
 pub mod srf;
+pub mod strings;
+pub mod subquery;
+pub mod template;
 pub mod types;
 
 use std::collections::HashMap;
@@ -146,6 +150,15 @@ pub fn install(
     functions::register(ctx, settings, relations, definitions);
     similar::register(ctx);
     interval::register(ctx);
+    strings::register(ctx);
+    math::register(ctx);
+    // PostgreSQL's `every` is SQL's name for `bool_and`.
+    ctx.register_udaf(
+        datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["every"]),
+    );
     Ok(())
 }
 

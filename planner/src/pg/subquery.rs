@@ -1,0 +1,149 @@
+//! `EXISTS (…)` in a select list, which DataFusion plans only in WHERE: rewritten to a
+//! scalar subquery counting the rows, which it plans anywhere (correlated too).
+//!
+//! `EXISTS (SELECT … FROM … WHERE …)` becomes `(SELECT count(*) > 0 FROM … WHERE …)`, or,
+//! for a subquery that calls functions (an aggregate makes one row of none), groups,
+//! limits or is not a plain SELECT, `((SELECT count(*) FROM (…) AS exists_rows) > 0)`. `NOT EXISTS` compares with `= 0`. An
+//! EXISTS is never NULL, and neither is a count.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, GroupByExpr, Query, SelectItem, SetExpr, Statement, TableFactor, Value,
+    VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Rewrites the EXISTS of every select list in `statement`.
+pub fn rewrite(mut statement: Statement) -> Statement {
+    let _ = statement.visit(&mut SelectLists);
+    statement
+}
+
+struct SelectLists;
+
+impl VisitorMut for SelectLists {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            for item in &mut select.projection {
+                let (SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. }) = item
+                else {
+                    continue;
+                };
+                let _ = expr.visit(&mut Outermost { depth: 0 });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Rewrites the EXISTS of an expression that are not inside a nested query (those are
+/// rewritten when their own query is visited, if they are in its select list).
+struct Outermost {
+    depth: usize,
+}
+
+impl VisitorMut for Outermost {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        if let Expr::Exists { subquery, negated } = expr {
+            if let Some(count) = counted(subquery, *negated) {
+                *expr = Expr::Nested(Box::new(count));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The count of `subquery`'s rows compared with zero (`None` only if a template below
+/// failed to parse, which leaves the EXISTS as it was).
+fn counted(subquery: &Query, negated: bool) -> Option<Expr> {
+    let compare = if negated { "= 0" } else { "> 0" };
+    if plain_select(subquery) {
+        let template = parse_query(&format!("SELECT count(*) {compare}"))?;
+        let SetExpr::Select(counting) = *template.body else {
+            return None;
+        };
+        let mut query = subquery.clone();
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            select.projection = counting.projection;
+        }
+        return Some(Expr::Subquery(Box::new(query)));
+    }
+    let mut wrapper = parse_query("SELECT count(*) FROM (SELECT 1) AS exists_rows")?;
+    let SetExpr::Select(select) = wrapper.body.as_mut() else {
+        return None;
+    };
+    let TableFactor::Derived {
+        subquery: inner, ..
+    } = &mut select.from.first_mut()?.relation
+    else {
+        return None;
+    };
+    **inner = subquery.clone();
+    Some(Expr::BinaryOp {
+        left: Box::new(Expr::Subquery(Box::new(wrapper))),
+        op: if negated {
+            BinaryOperator::Eq
+        } else {
+            BinaryOperator::Gt
+        },
+        right: Box::new(Expr::value(Value::Number("0".into(), false))),
+    })
+}
+
+fn parse_query(sql: &str) -> Option<Query> {
+    match Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?.pop()? {
+        Statement::Query(query) => Some(*query),
+        _ => None,
+    }
+}
+
+/// Whether counting the subquery's rows is counting the rows its FROM and WHERE leave: a
+/// plain SELECT of columns, constants or `*` (no function, so no aggregate), without
+/// grouping, HAVING, DISTINCT, windows, LIMIT, ORDER BY or a set operation.
+fn plain_select(query: &Query) -> bool {
+    if query.limit_clause.is_some()
+        || query.fetch.is_some()
+        || query.with.is_some()
+        || query.order_by.is_some()
+    {
+        return false;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let ungrouped =
+        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    let simple = select.projection.iter().all(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => matches!(
+            e,
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_)
+        ),
+        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => true,
+        _ => false,
+    });
+    ungrouped
+        && simple
+        && select.having.is_none()
+        && select.distinct.is_none()
+        && select.named_window.is_empty()
+        && select.qualify.is_none()
+}
