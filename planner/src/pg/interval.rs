@@ -157,7 +157,72 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
         }
     }
     let _ = statement.visit(&mut Syntax);
+    let _ = statement.visit(&mut TableFunctionConstants);
     statement
+}
+
+/// A table function's arguments are evaluated while the query is planned, with Arrow's
+/// parsers rather than Henge's analyzer rules: its timestamp and interval constants are
+/// written out again in a form both read alike (`TIMESTAMP '2024-01-01 03:00'` with its
+/// seconds, an interval as months, days and microseconds).
+struct TableFunctionConstants;
+
+impl VisitorMut for TableFunctionConstants {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut ast::TableFactor) -> ControlFlow<()> {
+        if let ast::TableFactor::Table {
+            args: Some(args), ..
+        } = factor
+        {
+            for arg in &mut args.args {
+                if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                    canonical_constant(e);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn canonical_constant(expr: &mut ast::Expr) {
+    match expr {
+        ast::Expr::TypedString(ast::TypedString {
+            data_type: ast::DataType::Timestamp(_, ast::TimezoneInfo::None),
+            value,
+            ..
+        }) => {
+            let ast::Value::SingleQuotedString(text) = &mut value.value else {
+                return;
+            };
+            let parsed = henge_ingest::value::parse_timestamp(text)
+                .ok()
+                .and_then(DateTime::from_timestamp_micros);
+            if let Some(t) = parsed {
+                *text = t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+            }
+        }
+        ast::Expr::Cast {
+            expr: inner,
+            data_type: ast::DataType::Interval { .. },
+            ..
+        } => {
+            let ast::Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::SingleQuotedString(text),
+                ..
+            }) = inner.as_mut()
+            else {
+                return;
+            };
+            if let Ok(v) = parse_interval(text) {
+                *text = format!(
+                    "{} months {} days {} microseconds",
+                    v.months, v.days, v.micros
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `make_interval`'s seven arguments from a call with some of them, by position first and
