@@ -9,6 +9,7 @@
 
 pub mod arith;
 pub mod division;
+pub mod formatting;
 pub mod functions;
 pub mod information_schema;
 pub mod interval;
@@ -152,6 +153,7 @@ pub fn install(
     interval::register(ctx);
     strings::register(ctx);
     math::register(ctx);
+    formatting::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()

@@ -77,6 +77,7 @@ pub fn statement(statement: Statement) -> Statement {
     let statement = oid_alias_text(like_escapes(column_names(statement)));
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
+    let statement = super::formatting::rewrite(statement);
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }
@@ -783,10 +784,7 @@ pub fn call(name: &str, args: Vec<Expr>) -> Expr {
 ///   in PostgreSQL; [`column_names`] lets names repeat, so DataFusion would order by the
 ///   first);
 /// - `EXCEPT ALL` and `INTERSECT ALL` (0A000): DataFusion drops every copy of a row the
-///   other side holds once, where PostgreSQL subtracts counts;
-/// - `to_char`, `to_date`, `to_number` and `to_timestamp(text, pattern)` (42883):
-///   DataFusion's take chrono's patterns (`%Y-%m-%d`), so PostgreSQL's (`YYYY-MM-DD`)
-///   would come back as text, not as a date.
+///   other side holds once, where PostgreSQL subtracts counts.
 pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
     struct Refusals(Option<(&'static str, String)>);
     impl Visitor for Refusals {
@@ -825,39 +823,6 @@ pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
-        }
-
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            let Expr::Function(function) = expr else {
-                return ControlFlow::Continue(());
-            };
-            let name = function
-                .name
-                .0
-                .last()
-                .and_then(|part| part.as_ident())
-                .map(folded)
-                .unwrap_or_default();
-            let args = match &function.args {
-                datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => list.args.len(),
-                _ => 0,
-            };
-            let patterned = match name.as_str() {
-                "to_char" | "to_date" | "to_number" => true,
-                "to_timestamp" => args >= 2,
-                _ => false,
-            };
-            if !patterned {
-                return ControlFlow::Continue(());
-            }
-            self.0 = Some((
-                "42883",
-                format!(
-                    "function {name} with a template pattern is not supported: Henge does not \
-                     implement PostgreSQL's template patterns yet"
-                ),
-            ));
-            ControlFlow::Break(())
         }
     }
     let mut refusals = Refusals(None);
