@@ -47,7 +47,7 @@ impl AnalyzerRule for PgLiteralInput {
 }
 
 /// The session's time zone (`datafusion.execution.time_zone`, which follows `TimeZone`).
-fn session_zone(config: &ConfigOptions) -> Tz {
+pub(crate) fn session_zone(config: &ConfigOptions) -> Tz {
     config
         .execution
         .time_zone

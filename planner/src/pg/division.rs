@@ -20,9 +20,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::scalar::ScalarValue;
 
-use super::SqlStateError;
+use super::{on_arrays, SqlStateError};
 
 /// PostgreSQL's NUMERIC_MIN_SIG_DIGITS: a quotient has at least this many significant digits.
 const MIN_SIGNIFICANT_DIGITS: i32 = 16;
@@ -80,36 +79,29 @@ impl ScalarUDFImpl for NumericDiv {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let scale_of = |a: &ArrayRef| match a.data_type() {
-            DataType::Decimal128(_, s) => Ok(*s),
-            other => Err(DataFusionError::Internal(format!(
-                "pg_numeric_div of {other}"
-            ))),
-        };
-        let (s1, s2) = (scale_of(&arrays[0])?, scale_of(&arrays[1])?);
-        let (left, right) = (
-            arrays[0].as_primitive::<Decimal128Type>(),
-            arrays[1].as_primitive::<Decimal128Type>(),
-        );
-        let out = self.scale as i32;
-        let quotients = left
-            .iter()
-            .zip(right.iter())
-            .map(|pair| match pair {
-                (Some(a), Some(b)) => divide((a, s1), (b, s2), out).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<Decimal128Array>>()?
-            .with_precision_and_scale(MAX_PRECISION as u8, self.scale)?;
-        let result: ArrayRef = Arc::new(quotients);
-        Ok(match scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?),
-            false => ColumnarValue::Array(result),
+        on_arrays(&args, |arrays| {
+            let scale_of = |a: &ArrayRef| match a.data_type() {
+                DataType::Decimal128(_, s) => Ok(*s),
+                other => Err(DataFusionError::Internal(format!(
+                    "pg_numeric_div of {other}"
+                ))),
+            };
+            let (s1, s2) = (scale_of(&arrays[0])?, scale_of(&arrays[1])?);
+            let (left, right) = (
+                arrays[0].as_primitive::<Decimal128Type>(),
+                arrays[1].as_primitive::<Decimal128Type>(),
+            );
+            let out = self.scale as i32;
+            let quotients = left
+                .iter()
+                .zip(right.iter())
+                .map(|pair| match pair {
+                    (Some(a), Some(b)) => divide((a, s1), (b, s2), out).map(Some),
+                    _ => Ok(None),
+                })
+                .collect::<Result<Decimal128Array>>()?
+                .with_precision_and_scale(MAX_PRECISION as u8, self.scale)?;
+            Ok(Arc::new(quotients) as ArrayRef)
         })
     }
 }

@@ -32,7 +32,7 @@ use datafusion::sql::sqlparser::ast::{self, FunctionArguments, VisitMut, Visitor
 
 use super::rewrite::function_name;
 use super::template::{self, Number, TemplateError, Zone};
-use super::SqlStateError;
+use super::{no_such_function, on_arrays, SqlStateError};
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
@@ -112,15 +112,7 @@ impl ScalarUDFImpl for Formatting {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let shown = self.name.trim_start_matches("pg_");
-        let refuse = || -> DataFusionError {
-            let types = arg_types
-                .iter()
-                .map(|t| super::types::of_arrow(t).data_type)
-                .collect::<Vec<_>>()
-                .join(", ");
-            SqlStateError::new("42883", format!("function {shown}({types}) does not exist")).into()
-        };
+        let refuse = || no_such_function(self.name.trim_start_matches("pg_"), arg_types);
         let [value, _] = arg_types else {
             return Err(refuse());
         };
@@ -162,13 +154,14 @@ impl ScalarUDFImpl for Formatting {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        on_arrays(&args, |arrays| self.compute(arrays, &args))
+    }
+}
+
+impl Formatting {
+    fn compute(&self, arrays: &[ArrayRef], args: &ScalarFunctionArgs) -> Result<ArrayRef> {
         let zone = session_zone(&args.config_options);
-        let out = match self.name {
+        Ok(match self.name {
             "pg_to_char" => to_char(&arrays[0], arrays[1].as_string::<i32>(), &zone)?,
             "pg_to_date" => to_date(arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>())?,
             "pg_to_timestamp" => to_timestamp(
@@ -186,10 +179,6 @@ impl ScalarUDFImpl for Formatting {
                     *scale,
                 )?
             }
-        };
-        Ok(match scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-            false => ColumnarValue::Array(out),
         })
     }
 }

@@ -53,7 +53,7 @@ use henge_ingest::interval::{format_interval, parse_interval, Interval};
 
 use super::rewrite::{call, function_name};
 use super::settings::parse_zone;
-use super::SqlStateError;
+use super::{no_such_function, on_arrays, SqlStateError};
 
 const USECS_PER_SEC: i64 = 1_000_000;
 const SECS_PER_DAY: i64 = 86_400;
@@ -647,7 +647,7 @@ impl IntervalFunction {
             INTERVAL,
             |args, config| {
                 let zone = match args[0].data_type() {
-                    DataType::Timestamp(_, Some(_)) => Some(session_zone(config)),
+                    DataType::Timestamp(_, Some(_)) => Some(crate::literal::session_zone(config)),
                     _ => None,
                 };
                 let wall = |micros: i64| -> Result<NaiveDateTime> {
@@ -706,18 +706,7 @@ impl ScalarUDFImpl for IntervalFunction {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        (self.coercion)(arg_types).ok_or_else(|| {
-            let types = arg_types
-                .iter()
-                .map(|t| super::types::of_arrow(t).data_type)
-                .collect::<Vec<_>>()
-                .join(", ");
-            SqlStateError::new(
-                "42883",
-                format!("function {}({types}) does not exist", self.name),
-            )
-            .into()
-        })
+        (self.coercion)(arg_types).ok_or_else(|| no_such_function(self.name, arg_types))
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -725,16 +714,7 @@ impl ScalarUDFImpl for IntervalFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let out = (self.kernel)(&arrays, &args.config_options)?;
-        Ok(match scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-            false => ColumnarValue::Array(out),
-        })
+        on_arrays(&args, |arrays| (self.kernel)(arrays, &args.config_options))
     }
 }
 
@@ -1021,16 +1001,6 @@ fn days_in_month(year: i32, month: u32) -> Option<i64> {
         _ => NaiveDate::from_ymd_opt(year, month + 1, 1)?,
     };
     Some((next - first).num_days())
-}
-
-/// The session's time zone (`datafusion.execution.time_zone`, which follows `TimeZone`).
-fn session_zone(config: &ConfigOptions) -> Tz {
-    config
-        .execution
-        .time_zone
-        .as_deref()
-        .and_then(|z| z.parse().ok())
-        .unwrap_or_else(crate::literal::utc)
 }
 
 /// `ts AT TIME ZONE zone`: a `timestamp` read as the zone's wall-clock time gives the

@@ -11,9 +11,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::scalar::ScalarValue;
 
-use super::SqlStateError;
+use super::{no_such_function, on_arrays, SqlStateError};
 
 /// Registers `sign` and `div`.
 pub fn register(ctx: &SessionContext) {
@@ -31,32 +30,6 @@ fn as_numeric(t: &DataType) -> Option<DataType> {
         DataType::Null => Some(DataType::Decimal128(20, 0)),
         _ => None,
     }
-}
-
-fn no_such_function(name: &str, types: &[DataType]) -> DataFusionError {
-    let types = types
-        .iter()
-        .map(|t| super::types::of_arrow(t).data_type)
-        .collect::<Vec<_>>()
-        .join(", ");
-    SqlStateError::new("42883", format!("function {name}({types}) does not exist")).into()
-}
-
-/// Runs `kernel` on the arguments' arrays; a scalar in, a scalar out.
-fn invoke(
-    args: ScalarFunctionArgs,
-    kernel: impl Fn(&[ArrayRef]) -> Result<ArrayRef>,
-) -> Result<ColumnarValue> {
-    let scalar = args
-        .args
-        .iter()
-        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-    let out = kernel(&arrays)?;
-    Ok(match scalar {
-        true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-        false => ColumnarValue::Array(out),
-    })
 }
 
 /// `sign(x)`: -1, 0 or 1.
@@ -98,7 +71,7 @@ impl ScalarUDFImpl for Sign {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke(args, |arrays| {
+        on_arrays(&args, |arrays| {
             Ok(match arrays[0].data_type() {
                 DataType::Decimal128(..) => {
                     let signs: Decimal128Array = arrays[0]
@@ -167,7 +140,7 @@ impl ScalarUDFImpl for Div {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        invoke(args, |arrays| {
+        on_arrays(&args, |arrays| {
             let scale = |a: &ArrayRef| match a.data_type() {
                 DataType::Decimal128(_, s) => i32::from(*s),
                 _ => 0,

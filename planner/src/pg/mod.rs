@@ -8,6 +8,7 @@
 //! clients send for their catalog queries to what DataFusion plans.
 
 pub mod arith;
+pub mod datetime;
 pub mod division;
 pub mod formatting;
 pub mod functions;
@@ -15,6 +16,7 @@ pub mod information_schema;
 pub mod interval;
 pub mod math;
 pub mod numbers;
+pub mod ordered_set;
 pub mod rewrite;
 pub mod settings;
 pub mod similar;
@@ -148,12 +150,14 @@ pub fn install(
             ctx.state().catalog_list().clone(),
         )),
     )?;
-    functions::register(ctx, settings, relations, definitions);
+    functions::register(ctx, settings.clone(), relations, definitions);
     similar::register(ctx);
     interval::register(ctx);
     strings::register(ctx);
     math::register(ctx);
     formatting::register(ctx);
+    datetime::register(ctx, settings.clone());
+    ordered_set::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
@@ -174,6 +178,36 @@ struct PgCatalog {
     /// The schema and name of each relation OID `pg_class` last listed, for
     /// `pg_table_is_visible` and `::regclass::text`.
     relations: Relations,
+}
+
+/// Runs a function's `kernel` on its arguments as arrays: all scalars in, a scalar out.
+pub(crate) fn on_arrays(
+    args: &datafusion::logical_expr::ScalarFunctionArgs,
+    kernel: impl FnOnce(
+        &[datafusion::arrow::array::ArrayRef],
+    ) -> Result<datafusion::arrow::array::ArrayRef>,
+) -> Result<datafusion::logical_expr::ColumnarValue> {
+    use datafusion::logical_expr::ColumnarValue;
+    let scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    let out = kernel(&arrays)?;
+    Ok(match scalar {
+        true => ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?),
+        false => ColumnarValue::Array(out),
+    })
+}
+
+/// PostgreSQL's error for a call no function of that name takes (42883).
+pub(crate) fn no_such_function(name: &str, arg_types: &[DataType]) -> DataFusionError {
+    let types = arg_types
+        .iter()
+        .map(|t| types::of_arrow(t).data_type)
+        .collect::<Vec<_>>()
+        .join(", ");
+    SqlStateError::new("42883", format!("function {name}({types}) does not exist")).into()
 }
 
 /// The query of the view of a schema and name (`None` for anything else).
