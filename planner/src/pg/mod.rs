@@ -8,6 +8,7 @@
 //! clients send for their catalog queries to what DataFusion plans.
 
 pub mod arith;
+pub mod checked_sum;
 pub mod datetime;
 pub mod division;
 pub mod formatting;
@@ -158,6 +159,7 @@ pub fn install(
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
     ordered_set::register(ctx);
+    checked_sum::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
