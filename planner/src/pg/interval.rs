@@ -36,7 +36,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::expr::{Between, Cast, InList, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
@@ -368,7 +368,8 @@ fn key(expr: Expr) -> Expr {
 /// Casts between intervals and text by PostgreSQL's rules: `CAST(i AS text)` writes
 /// `1 day 01:30:00` (DataFusion: `0 years 0 mons 1 days …`) and a cast of text that is not
 /// a constant (constants are read when planned, by `PgLiteralInput`) reads PostgreSQL's
-/// forms. `ORDER BY` an interval orders as PostgreSQL compares intervals; `min` and `max`
+/// forms. `ORDER BY`, `BETWEEN` and `IN` of intervals order and compare as PostgreSQL
+/// compares intervals; `min` and `max`
 /// of an interval, which would compare DataFusion's way, are refused. Add it after
 /// `PgLiteralInput`.
 #[derive(Debug, Default)]
@@ -416,6 +417,35 @@ fn interval_expr(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 SqlStateError::new("0A000", format!("{name}(interval) is not supported")).into(),
             );
         }
+    }
+    let is_interval = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Interval(_)));
+    // BETWEEN and IN compare as the comparison operators do.
+    match expr {
+        Expr::Between(Between {
+            expr: value,
+            negated,
+            low,
+            high,
+        }) if is_interval(&value) => {
+            return Ok(Transformed::yes(Expr::Between(Between::new(
+                Box::new(key(*value)),
+                negated,
+                Box::new(key(*low)),
+                Box::new(key(*high)),
+            ))))
+        }
+        Expr::InList(InList {
+            expr: value,
+            list,
+            negated,
+        }) if is_interval(&value) => {
+            return Ok(Transformed::yes(Expr::InList(InList::new(
+                Box::new(key(*value)),
+                list.into_iter().map(key).collect(),
+                negated,
+            ))))
+        }
+        _ => {}
     }
     let Expr::Cast(Cast { expr: inner, field }) = &expr else {
         return Ok(Transformed::no(expr));
