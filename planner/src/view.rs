@@ -32,7 +32,14 @@ pub fn statement(query: &str) -> Result<Statement> {
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &text)
         .map_err(|e| DataFusionError::Plan(format!("view query: {e}")))?;
     match (statements.pop(), statements.is_empty()) {
-        (Some(statement @ Statement::Query(_)), true) => Ok(rewrite::statement(statement)),
+        (Some(statement @ Statement::Query(_)), true) => {
+            let statement = rewrite::statement(statement);
+            // What a session refuses to answer, a view refuses too.
+            match rewrite::refused(&statement) {
+                Some((code, reason)) => Err(SqlStateError::new(code, reason).into()),
+                None => Ok(statement),
+            }
+        }
         _ => Err(DataFusionError::Plan(format!(
             "a view's query must be one SELECT: {query}"
         ))),

@@ -363,7 +363,8 @@ pub async fn drop_tables(
             exists || !if_exists
         })
         .collect();
-    names.dedup();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     if let Some(missing) = names.iter().find(|n| engine.table(n).is_none()) {
         return Err(PgError::new(
             code::UNDEFINED_TABLE,

@@ -11,8 +11,8 @@
 //! range-checked one ([`RoundToInt`]); `round(x)` of a float rounds half to even
 //! ([`RoundHalfEven`]); `trunc` of a numeric keeps the scale of its digits; and `concat` prints a boolean as `t` or `f`. Constant folding then evaluates them like any
 //! function, so an overflow between literals is an error at planning time, as in
-//! PostgreSQL. A numeric quotient gets PostgreSQL's number of places
-//! ([`super::division::NumericDiv`]); the rest of numeric (decimal) arithmetic is left to
+//! PostgreSQL. A numeric quotient gets PostgreSQL's number of places when the query is
+//! planned ([`super::division`]); the rest of numeric (decimal) arithmetic is left to
 //! DataFusion.
 
 use std::sync::Arc;
@@ -36,7 +36,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use super::division::NumericDiv;
 use super::SqlStateError;
 
 const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
@@ -59,18 +58,12 @@ impl AnalyzerRule for PgArithmetic {
             // The functions would change the expressions' generated names; keep the names
             // the plan's schema was built with.
             let names = NamePreserver::new(&plan);
-            let rewritten = plan.map_expressions(|expr| {
+            plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
                 Ok(expr
                     .transform_up(|e| rewrite(e, &schema))?
                     .update_data(|e| saved.restore(e)))
-            })?;
-            // A numeric quotient's type is PostgreSQL's, not the one the schema was built
-            // with.
-            match rewritten.transformed {
-                true => rewritten.map_data(|plan| plan.recompute_schema()),
-                false => Ok(rewritten),
-            }
+            })
         })
         .map(|t| t.data)
     }
@@ -96,25 +89,6 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             let (Ok(l), Ok(r)) = (left.get_type(schema), right.get_type(schema)) else {
                 return Ok(Transformed::no(expr));
             };
-            if let (Op::Div, DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) =
-                (op, &l, &r)
-            {
-                let value = |e: &Expr, ty: &DataType| match constant(e).map(|v| v.cast_to(ty)) {
-                    Some(Ok(datafusion::scalar::ScalarValue::Decimal128(v, _, _))) => v,
-                    _ => None,
-                };
-                let div =
-                    NumericDiv::new((*p1, *s1, value(left, &l)), (*p2, *s2, value(right, &r)));
-                let Expr::BinaryExpr(BinaryExpr { left, right, .. }) = expr else {
-                    unreachable!("matched above")
-                };
-                return Ok(Transformed::yes(Expr::ScalarFunction(
-                    ScalarFunction::new_udf(
-                        Arc::new(ScalarUDF::new_from_impl(div)),
-                        vec![*left, *right],
-                    ),
-                )));
-            }
             let checked = l == r
                 && match l {
                     DataType::Int16 | DataType::Int32 | DataType::Int64 => true,

@@ -5,7 +5,7 @@
 //! PostgreSQL sums `bigint` into a `numeric` and never overflows; Henge keeps `bigint`
 //! (sums of 64-bit integers stay 64-bit integer additions, and the aggregation pushed into
 //! segment scans keeps its partial states) and refuses the sums that do not fit. Every
-//! other type, and sums over sliding window frames, are DataFusion's own `sum`.
+//! other type is DataFusion's own `sum`.
 
 use std::sync::Arc;
 
@@ -87,7 +87,10 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        self.inner.create_sliding_accumulator(args)
+        match Self::checked(&args) {
+            true => Ok(Box::new(SlidingSum::default())),
+            false => self.inner.create_sliding_accumulator(args),
+        }
     }
 
     fn reverse_expr(&self) -> ReversedUDAF {
@@ -138,6 +141,68 @@ impl Accumulator for SumAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         Ok(ScalarValue::Int64(self.sum))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+/// The sum of a sliding window frame: rows enter and leave it, so the running total is
+/// kept in 128 bits (a row may enter before another leaves) and checked when read.
+#[derive(Debug, Default)]
+struct SlidingSum {
+    sum: i128,
+    rows: u64,
+}
+
+impl SlidingSum {
+    fn apply(&mut self, values: &Int64Array, leaving: bool) {
+        for v in values.iter().flatten() {
+            match leaving {
+                true => self.sum -= i128::from(v),
+                false => self.sum += i128::from(v),
+            }
+        }
+        let rows = (values.len() - values.null_count()) as u64;
+        self.rows = match leaving {
+            true => self.rows.saturating_sub(rows),
+            false => self.rows + rows,
+        };
+    }
+}
+
+impl Accumulator for SlidingSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(values[0].as_primitive::<Int64Type>(), false);
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(values[0].as_primitive::<Int64Type>(), true);
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.apply(states[0].as_primitive::<Int64Type>(), false);
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.rows {
+            0 => Ok(ScalarValue::Int64(None)),
+            _ => i64::try_from(self.sum)
+                .map(|sum| ScalarValue::Int64(Some(sum)))
+                .map_err(|_| overflow()),
+        }
     }
 
     fn size(&self) -> usize {

@@ -75,7 +75,8 @@ fn time(hour: i64, minute: i64, sec: f64) -> Result<i64> {
             seconds_text(sec)
         ))
     };
-    let valid = (0..24).contains(&hour) && (0..60).contains(&minute) && (0.0..60.0).contains(&sec);
+    // A 60th second is allowed (and carried into the next minute), as in PostgreSQL.
+    let valid = (0..24).contains(&hour) && (0..60).contains(&minute) && (0.0..=60.0).contains(&sec);
     // 24:00:00 itself is a time of day in PostgreSQL.
     let midnight = hour == 24 && minute == 0 && sec == 0.0;
     if !(valid || midnight) {

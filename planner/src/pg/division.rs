@@ -17,9 +17,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::scalar::ScalarValue;
 
 use super::{on_arrays, SqlStateError};
 
@@ -43,7 +45,7 @@ impl NumericDiv {
     /// The division of operands of types `left` and `right` (both decimals), whose values
     /// are given where they are constants.
     pub fn new(left: (u8, i8, Option<i128>), right: (u8, i8, Option<i128>)) -> NumericDiv {
-        let (p1, s1, v1) = left;
+        let (_, s1, v1) = left;
         let (_, s2, v2) = right;
         let scale = match (v1, v2) {
             (Some(v1), Some(v2)) if v2 != 0 => {
@@ -51,17 +53,74 @@ impl NumericDiv {
                 let integer_digits = integer_digits(v1, s1, v2, s2);
                 places.min(MAX_PRECISION - integer_digits).max(0)
             }
-            _ => {
-                // The largest quotient divides the largest dividend by the smallest divisor.
-                let integer_digits = (p1 as i32 - s1 as i32).max(0) + (s2 as i32).max(0);
-                let wanted = COLUMN_SCALE.max(s1 as i32).max(s2 as i32);
-                wanted.min(MAX_PRECISION - integer_digits).max(0)
-            }
+            // A quotient too large for the places left before the point is an error
+            // (22003) when it is computed, never fewer places.
+            _ => COLUMN_SCALE
+                .max(s1 as i32)
+                .max(s2 as i32)
+                .min(MAX_PRECISION),
         };
         NumericDiv {
             scale: scale as i8,
             signature: Signature::any(2, Volatility::Immutable),
         }
+    }
+}
+
+/// `left / right` as PostgreSQL divides numerics, when one operand is a numeric and the
+/// other a numeric or an integer (which is a numeric with no places); `None` otherwise. Planned with the query, so every plan above sees the quotient's type.
+pub fn plan(
+    left: &Expr,
+    left_type: &DataType,
+    right: &Expr,
+    right_type: &DataType,
+) -> Option<Expr> {
+    let decimal = |t: &DataType| match t {
+        DataType::Decimal128(p, s) => Some((*p, *s)),
+        DataType::Int8 | DataType::Int16 => Some((5, 0)),
+        DataType::Int32 => Some((10, 0)),
+        DataType::Int64 => Some((20, 0)),
+        _ => None,
+    };
+    let numeric = matches!(left_type, DataType::Decimal128(..))
+        || matches!(right_type, DataType::Decimal128(..));
+    let (Some((p1, s1)), Some((p2, s2)), true) = (decimal(left_type), decimal(right_type), numeric)
+    else {
+        return None;
+    };
+    let div = NumericDiv::new((p1, s1, constant(left)), (p2, s2, constant(right)));
+    let as_numeric = |e: &Expr, t: &DataType, p: u8, s: i8| match t {
+        DataType::Decimal128(..) => e.clone(),
+        _ => Expr::Cast(Cast::new(Box::new(e.clone()), DataType::Decimal128(p, s))),
+    };
+    Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(div)),
+        vec![
+            as_numeric(left, left_type, p1, s1),
+            as_numeric(right, right_type, p2, s2),
+        ],
+    )))
+}
+
+/// The unscaled value of a constant operand (`3`, `2.50`, `-1.5`, `10::numeric`; integer
+/// constants are planned as casts to `integer`).
+fn constant(expr: &Expr) -> Option<i128> {
+    match constant_value(expr)? {
+        ScalarValue::Decimal128(v, _, _) => v,
+        ScalarValue::Int8(v) => v.map(i128::from),
+        ScalarValue::Int16(v) => v.map(i128::from),
+        ScalarValue::Int32(v) => v.map(i128::from),
+        ScalarValue::Int64(v) => v.map(i128::from),
+        _ => None,
+    }
+}
+
+fn constant_value(expr: &Expr) -> Option<ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) => Some(value.clone()),
+        Expr::Negative(inner) => constant_value(inner)?.arithmetic_negate().ok(),
+        Expr::Cast(Cast { expr, field }) => constant_value(expr)?.cast_to(field.data_type()).ok(),
+        _ => None,
     }
 }
 

@@ -274,7 +274,8 @@ fn make_interval_arguments(expr: &ast::Expr) -> Option<Vec<ast::Expr>> {
 }
 
 /// Plans the operators whose PostgreSQL meaning with intervals, dates and timestamps
-/// DataFusion lacks or has otherwise (see the module's documentation).
+/// DataFusion lacks or has otherwise (see the module's documentation), and the division
+/// of numerics ([`super::division::plan`]).
 #[derive(Debug, Default)]
 pub struct PgTimeOperators;
 
@@ -291,6 +292,11 @@ impl ExprPlanner for PgTimeOperators {
         let number = |t: &DataType| t.is_numeric();
         let text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View);
         let RawBinaryExpr { op, left, right } = expr;
+        if op == BinaryOperator::Divide {
+            if let Some(quotient) = super::division::plan(&left, &l, &right, &r) {
+                return Ok(PlannerResult::Planned(quotient));
+            }
+        }
         let compared = comparison(&op).filter(|_| interval(&l) || interval(&r));
         let planned = match (&op, &l, &r) {
             (BinaryOperator::Multiply, a, b) if interval(a) && number(b) => {
@@ -554,7 +560,8 @@ impl IntervalFunction {
                     .map(|pair| match pair {
                         (Some(a), Some(b)) => a
                             .checked_sub(b)
-                            .map(|d| Some(to_arrow(justify_hours_of(0, d))))
+                            .and_then(|d| to_arrow(justify_hours_of(0, d)))
+                            .map(Some)
                             .ok_or_else(out_of_range),
                         _ => Ok(None),
                     })
@@ -605,9 +612,10 @@ impl IntervalFunction {
                     .iter()
                     .map(|v| {
                         v.map(|text| {
-                            parse_interval(text).map(to_arrow).map_err(|e| {
+                            let v = parse_interval(text).map_err(|e| {
                                 DataFusionError::External(Box::new(henge_ingest::Error::from(e)))
-                            })
+                            })?;
+                            to_arrow(v).ok_or_else(out_of_range)
                         })
                         .transpose()
                     })
@@ -650,7 +658,8 @@ impl IntervalFunction {
                         }
                         let v = |i: usize| ints[i].value(row);
                         make_interval([v(0), v(1), v(2), v(3), v(4), v(5)], secs.value(row))
-                            .map(|i| Some(to_arrow(i)))
+                            .and_then(to_arrow)
+                            .map(Some)
                             .ok_or_else(out_of_range)
                     })
                     .collect::<Result<_>>()?;
@@ -693,7 +702,8 @@ impl IntervalFunction {
                     .zip(b.iter())
                     .map(|pair| match pair {
                         (Some(a), Some(b)) => age(wall(a)?, wall(b)?)
-                            .map(|i| Some(to_arrow(i)))
+                            .and_then(to_arrow)
+                            .map(Some)
                             .ok_or_else(out_of_range),
                         _ => Ok(None),
                     })
@@ -774,8 +784,15 @@ fn from_arrow(v: IntervalMonthDayNano) -> Interval {
     }
 }
 
-fn to_arrow(v: Interval) -> IntervalMonthDayNano {
-    IntervalMonthDayNano::new(v.months, v.days, v.micros * 1000)
+/// The interval in Arrow's form, whose time is in nanoseconds: `None` past about 2.5
+/// million hours, which PostgreSQL's microseconds still hold (such an interval is refused
+/// with 22008 rather than wrapped around).
+pub fn to_arrow(v: Interval) -> Option<IntervalMonthDayNano> {
+    Some(IntervalMonthDayNano::new(
+        v.months,
+        v.days,
+        v.micros.checked_mul(1000)?,
+    ))
 }
 
 /// PostgreSQL's order of intervals: a month is 30 days, a day 24 hours.
@@ -791,7 +808,9 @@ fn scale_kernel(args: &[ArrayRef], divide: bool) -> Result<ArrayRef> {
         .iter()
         .zip(factors.iter())
         .map(|pair| match pair {
-            (Some(v), Some(f)) => scale(from_arrow(v), f, divide).map(|v| Some(to_arrow(v))),
+            (Some(v), Some(f)) => to_arrow(scale(from_arrow(v), f, divide)?)
+                .map(Some)
+                .ok_or_else(out_of_range),
             _ => Ok(None),
         })
         .collect::<Result<_>>()?;
@@ -806,7 +825,8 @@ fn justify_kernel(
         .iter()
         .map(|v| match v {
             Some(v) => justify(from_arrow(v))
-                .map(|v| Some(to_arrow(v)))
+                .and_then(to_arrow)
+                .map(Some)
                 .ok_or_else(out_of_range),
             None => Ok(None),
         })

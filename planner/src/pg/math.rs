@@ -88,7 +88,7 @@ impl ScalarUDFImpl for Sign {
                         .map(|v| {
                             v.map(|v| {
                                 if v == 0.0 || v.is_nan() {
-                                    v
+                                    0.0
                                 } else {
                                     v.signum()
                                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Decimal128Type;
 use datafusion::arrow::datatypes::{DataType, DecimalType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
 use datafusion::scalar::ScalarValue;
@@ -358,11 +358,9 @@ fn format(template: &str, args: &[ScalarValue]) -> Result<String> {
             }
             if i > start {
                 let digits: String = chars[start..i].iter().collect();
-                width = Some(
-                    digits
-                        .parse()
-                        .map_err(|_| format_error("number is out of range"))?,
-                );
+                width = Some(digits.parse().map_err(|_| {
+                    DataFusionError::from(SqlStateError::new("22003", "number is out of range"))
+                })?);
             }
         }
         let Some(&kind) = chars.get(i) else {
@@ -399,7 +397,7 @@ fn format(template: &str, args: &[ScalarValue]) -> Result<String> {
                 )))
             }
         };
-        pad(&mut out, &shown, width, left);
+        pad(&mut out, &shown, width, left)?;
     }
     Ok(out)
 }
@@ -415,9 +413,9 @@ fn number_then(chars: &[char], at: usize, end: char) -> Result<(Option<usize>, u
         return Ok((None, at));
     }
     let digits: String = chars[at..i].iter().collect();
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format_error("number is out of range"))?;
+    let n: usize = digits.parse().map_err(|_| {
+        DataFusionError::from(SqlStateError::new("22003", "number is out of range"))
+    })?;
     if n == 0 {
         return Err(format_error(
             "format specifies argument 0, but arguments are numbered from 1",
@@ -428,11 +426,18 @@ fn number_then(chars: &[char], at: usize, end: char) -> Result<(Option<usize>, u
 
 /// Appends `s` padded with spaces to `width` characters: on the left, or with `left` (or
 /// a negative width) on the right.
-fn pad(out: &mut String, s: &str, width: Option<i64>, left: bool) {
+fn pad(out: &mut String, s: &str, width: Option<i64>, left: bool) -> Result<()> {
     let Some(width) = width else {
         out.push_str(s);
-        return;
+        return Ok(());
     };
+    // PostgreSQL's widths are 32-bit, and no text is more than 1 GB.
+    if i32::try_from(width).is_err() {
+        return Err(SqlStateError::new("22003", "number is out of range").into());
+    }
+    if out.len() as u64 + width.unsigned_abs() > MAX_TEXT {
+        return Err(SqlStateError::new("54000", "out of memory").into());
+    }
     let left = left || width < 0;
     let fill = (width.unsigned_abs() as usize).saturating_sub(s.chars().count());
     if !left {
@@ -442,7 +447,11 @@ fn pad(out: &mut String, s: &str, width: Option<i64>, left: bool) {
     if left {
         out.extend(std::iter::repeat_n(' ', fill));
     }
+    Ok(())
 }
+
+/// The longest text value PostgreSQL makes (1 GB).
+const MAX_TEXT: u64 = 1 << 30;
 
 #[cfg(test)]
 mod tests {
