@@ -8,8 +8,10 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
 use henge_ingest::Engine;
+use henge_storage::ViewDef;
 use parking_lot::RwLock;
 
+use crate::pg::SqlStateError;
 use crate::table::HengeTable;
 use crate::view;
 
@@ -35,6 +37,23 @@ impl HengeSchema {
     }
 }
 
+/// Whether `def` reads itself, directly or through other views.
+fn reads_itself(engine: &Engine, def: &ViewDef) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = def.depends_on.clone();
+    while let Some(name) = todo.pop() {
+        if name == def.name {
+            return true;
+        }
+        if seen.insert(name.clone()) {
+            if let Some(view) = engine.view(&name) {
+                todo.extend(view.depends_on);
+            }
+        }
+    }
+    false
+}
+
 #[async_trait]
 impl SchemaProvider for HengeSchema {
     fn table_names(&self) -> Vec<String> {
@@ -56,6 +75,15 @@ impl SchemaProvider for HengeSchema {
         let Some(def) = self.engine.view(name) else {
             return Ok(None);
         };
+        // Views that read each other (stored by CREATE OR REPLACE racing another) would be
+        // planned without end: an error instead.
+        if reads_itself(&self.engine, &def) {
+            return Err(SqlStateError::new(
+                "42P17",
+                format!("infinite recursion detected in rules for relation \"{name}\""),
+            )
+            .into());
+        }
         let state = self
             .session
             .get()
