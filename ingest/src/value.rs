@@ -10,7 +10,7 @@ use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone}
 use crate::error::ValueError;
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
-const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
+pub const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
 
 /// Parses a boolean: `t`, `true`, `yes`, `on`, `1` and their opposites, in any case, and
 /// any unambiguous prefix of the words.

@@ -16,8 +16,6 @@ use super::settings::{parse_zone, Settings};
 use super::SqlStateError;
 
 const USECS_PER_SEC: f64 = 1_000_000.0;
-/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
-const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
 
 fn int(value: &ScalarValue) -> Option<i64> {
     match value {
@@ -124,7 +122,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
             use chrono::Datelike;
             let day = date(y, m, d)?;
             Ok(ScalarValue::Date32(Some(
-                day.num_days_from_ce() - UNIX_EPOCH_CE_DAYS,
+                day.num_days_from_ce() - henge_ingest::value::UNIX_EPOCH_CE_DAYS,
             )))
         }),
     ));

@@ -44,9 +44,9 @@ pub struct NumericDiv {
 impl NumericDiv {
     /// The division of operands of types `left` and `right` (both decimals), whose values
     /// are given where they are constants.
-    pub fn new(left: (u8, i8, Option<i128>), right: (u8, i8, Option<i128>)) -> NumericDiv {
-        let (_, s1, v1) = left;
-        let (_, s2, v2) = right;
+    pub fn new(left: (i8, Option<i128>), right: (i8, Option<i128>)) -> NumericDiv {
+        let (s1, v1) = left;
+        let (s2, v2) = right;
         let scale = match (v1, v2) {
             (Some(v1), Some(v2)) if v2 != 0 => {
                 let places = pg_scale((v1, s1), (v2, s2));
@@ -88,7 +88,7 @@ pub fn plan(
     else {
         return None;
     };
-    let div = NumericDiv::new((p1, s1, constant(left)), (p2, s2, constant(right)));
+    let div = NumericDiv::new((s1, constant(left)), (s2, constant(right)));
     let as_numeric = |e: &Expr, t: &DataType, p: u8, s: i8| match t {
         DataType::Decimal128(..) => e.clone(),
         _ => Expr::Cast(Cast::new(Box::new(e.clone()), DataType::Decimal128(p, s))),
@@ -255,7 +255,7 @@ mod tests {
     use super::*;
 
     fn quotient(a: (i128, i8), b: (i128, i8)) -> String {
-        let div = NumericDiv::new((38, a.1, Some(a.0)), (38, b.1, Some(b.0)));
+        let div = NumericDiv::new((a.1, Some(a.0)), (b.1, Some(b.0)));
         let value = divide(a, b, div.scale as i32).unwrap();
         Decimal128Type::format_decimal(value, 38, div.scale)
     }

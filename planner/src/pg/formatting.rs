@@ -34,9 +34,6 @@ use super::rewrite::function_name;
 use super::template::{self, Number, TemplateError, Zone};
 use super::{no_such_function, on_arrays, SqlStateError};
 
-/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
-const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
-
 /// Renames the calls with a template to Henge's functions.
 pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     struct Rename;
@@ -192,7 +189,7 @@ struct SessionZone {
 fn session_zone(config: &ConfigOptions) -> SessionZone {
     let name = config.execution.time_zone.clone().unwrap_or_default();
     SessionZone {
-        zone: Tz::from_str(&name).unwrap_or_else(|_| crate::literal::utc()),
+        zone: crate::literal::session_zone(config),
         named: chrono_tz::Tz::from_str(&name).ok(),
     }
 }
@@ -266,11 +263,12 @@ fn to_char(values: &ArrayRef, templates: &StringArray, zone: &SessionZone) -> Re
             // midnight in the session's zone.
             DataType::Date32 => {
                 let days = values.as_primitive::<Date32Type>().value(row);
-                let midnight =
-                    chrono::NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_CE_DAYS)
-                        .ok_or_else(out_of_range)?
-                        .and_hms_opt(0, 0, 0)
-                        .ok_or_else(out_of_range)?;
+                let midnight = chrono::NaiveDate::from_num_days_from_ce_opt(
+                    days + henge_ingest::value::UNIX_EPOCH_CE_DAYS,
+                )
+                .ok_or_else(out_of_range)?
+                .and_hms_opt(0, 0, 0)
+                .ok_or_else(out_of_range)?;
                 let offset = henge_ingest::value::local_offset(&zone.zone)(midnight);
                 let instant = midnight.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000;
                 let (local, abbreviation, seconds) =
@@ -325,7 +323,9 @@ fn to_date(texts: &StringArray, templates: &StringArray) -> Result<ArrayRef> {
             (Some(text), Some(template)) => {
                 use chrono::Datelike;
                 let date = template::parse_date(text, template).map_err(error)?;
-                Ok(Some(date.num_days_from_ce() - UNIX_EPOCH_CE_DAYS))
+                Ok(Some(
+                    date.num_days_from_ce() - henge_ingest::value::UNIX_EPOCH_CE_DAYS,
+                ))
             }
             _ => Ok(None),
         })

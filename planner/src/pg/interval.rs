@@ -44,7 +44,6 @@ use datafusion::logical_expr::{
     ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use datafusion::scalar::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     self as ast, BinaryOperator, CastKind, FunctionArg, FunctionArgExpr, FunctionArgOperator,
     FunctionArguments, VisitMut, VisitorMut,
@@ -300,13 +299,13 @@ impl ExprPlanner for PgTimeOperators {
         let compared = comparison(&op).filter(|_| interval(&l) || interval(&r));
         let planned = match (&op, &l, &r) {
             (BinaryOperator::Multiply, a, b) if interval(a) && number(b) => {
-                udf(IntervalFunction::mul(), vec![left, to_f64(right)])
+                udf(IntervalFunction::scale(false), vec![left, to_f64(right)])
             }
             (BinaryOperator::Multiply, a, b) if number(a) && interval(b) => {
-                udf(IntervalFunction::mul(), vec![right, to_f64(left)])
+                udf(IntervalFunction::scale(false), vec![right, to_f64(left)])
             }
             (BinaryOperator::Divide, a, b) if interval(a) && number(b) => {
-                udf(IntervalFunction::div(), vec![left, to_f64(right)])
+                udf(IntervalFunction::scale(true), vec![left, to_f64(right)])
             }
             (BinaryOperator::Plus, DataType::Date32, b) if interval(b) => {
                 binary(to_timestamp(left), Operator::Plus, right)
@@ -526,21 +525,17 @@ impl IntervalFunction {
         }
     }
 
-    fn mul() -> IntervalFunction {
+    /// `interval * number`, or with `divide` `interval / number`.
+    fn scale(divide: bool) -> IntervalFunction {
         IntervalFunction::new(
-            "pg_interval_mul",
+            if divide {
+                "pg_interval_div"
+            } else {
+                "pg_interval_mul"
+            },
             |_| Some(vec![INTERVAL, DataType::Float64]),
             INTERVAL,
-            |args, _| scale_kernel(args, false),
-        )
-    }
-
-    fn div() -> IntervalFunction {
-        IntervalFunction::new(
-            "pg_interval_div",
-            |_| Some(vec![INTERVAL, DataType::Float64]),
-            INTERVAL,
-            |args, _| scale_kernel(args, true),
+            move |args, _| scale_kernel(args, divide),
         )
     }
 
@@ -560,7 +555,15 @@ impl IntervalFunction {
                     .map(|pair| match pair {
                         (Some(a), Some(b)) => a
                             .checked_sub(b)
-                            .and_then(|d| to_arrow(justify_hours_of(0, d)))
+                            .and_then(|micros| {
+                                // PostgreSQL's timestamp_mi: whole days out of the time.
+                                justify_hours(Interval {
+                                    months: 0,
+                                    days: 0,
+                                    micros,
+                                })
+                            })
+                            .and_then(to_arrow)
                             .map(Some)
                             .ok_or_else(out_of_range),
                         _ => Ok(None),
@@ -881,20 +884,6 @@ fn scale(v: Interval, factor: f64, divide: bool) -> Result<Interval> {
     })
 }
 
-/// Whole days out of the time, the time given the days' sign.
-fn justify_hours_of(days: i32, micros: i64) -> Interval {
-    justify_hours(Interval {
-        months: 0,
-        days,
-        micros,
-    })
-    .unwrap_or(Interval {
-        months: 0,
-        days,
-        micros,
-    })
-}
-
 /// `justify_hours`: 24-hour periods of the time become days.
 fn justify_hours(v: Interval) -> Option<Interval> {
     let whole = i32::try_from(v.micros / USECS_PER_DAY).ok()?;
@@ -1111,63 +1100,60 @@ impl ScalarUDFImpl for AtTimeZone {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let zoned_input = matches!(arrays[0].data_type(), DataType::Timestamp(_, Some(_)));
-        // Microseconds since the epoch: of the instant, or of the wall-clock time read as UTC.
-        let values = timestamps(&arrays[0]);
-        let zones = arrays[1].as_string::<i32>();
-        let mut last: Option<(String, Tz)> = None;
-        let mut out = Vec::with_capacity(values.len());
-        for row in 0..values.len() {
-            if values.is_null(row) || zones.is_null(row) {
-                out.push(None);
-                continue;
-            }
-            let name = zones.value(row);
-            let zone = match &last {
-                Some((n, z)) if n == name => *z,
-                _ => {
-                    let z = parse_zone(name).ok_or_else(|| {
-                        DataFusionError::from(SqlStateError::new(
-                            "22023",
-                            format!("time zone \"{name}\" not recognized"),
-                        ))
-                    })?;
-                    last = Some((name.to_owned(), z));
-                    z
-                }
-            };
-            let micros = values.value(row);
-            let utc = DateTime::from_timestamp_micros(micros).ok_or_else(out_of_range)?;
-            out.push(Some(match zoned_input {
-                // The zone's wall clock at that instant.
-                true => utc
-                    .with_timezone(&zone)
-                    .naive_local()
-                    .and_utc()
-                    .timestamp_micros(),
-                // The instant at which the zone's wall clock shows that time.
-                false => {
-                    let local = utc.naive_utc();
-                    let offset = henge_ingest::value::local_offset(&zone)(local);
-                    micros - i64::from(offset) * USECS_PER_SEC
-                }
-            }));
-        }
-        let array = TimestampMicrosecondArray::from(out);
-        let array: ArrayRef = match zoned_input {
-            true => Arc::new(array),
-            false => Arc::new(array.with_timezone("+00:00")),
-        };
-        Ok(match scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?),
-            false => ColumnarValue::Array(array),
-        })
+        on_arrays(&args, at_time_zone)
     }
+}
+
+/// `pg_at_time_zone` of timestamps (microseconds, zoned or not) and zone names.
+fn at_time_zone(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let zoned_input = matches!(arrays[0].data_type(), DataType::Timestamp(_, Some(_)));
+    // Microseconds since the epoch: of the instant, or of the wall-clock time read as UTC.
+    let values = timestamps(&arrays[0]);
+    let zones = arrays[1].as_string::<i32>();
+    let mut last: Option<(String, Tz)> = None;
+    let mut out = Vec::with_capacity(values.len());
+    for row in 0..values.len() {
+        if values.is_null(row) || zones.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let name = zones.value(row);
+        let zone = match &last {
+            Some((n, z)) if n == name => *z,
+            _ => {
+                let z = parse_zone(name).ok_or_else(|| {
+                    DataFusionError::from(SqlStateError::new(
+                        "22023",
+                        format!("time zone \"{name}\" not recognized"),
+                    ))
+                })?;
+                last = Some((name.to_owned(), z));
+                z
+            }
+        };
+        let micros = values.value(row);
+        let utc = DateTime::from_timestamp_micros(micros).ok_or_else(out_of_range)?;
+        out.push(Some(match zoned_input {
+            // The zone's wall clock at that instant.
+            true => utc
+                .with_timezone(&zone)
+                .naive_local()
+                .and_utc()
+                .timestamp_micros(),
+            // The instant at which the zone's wall clock shows that time.
+            false => {
+                let local = utc.naive_utc();
+                let offset = henge_ingest::value::local_offset(&zone)(local);
+                micros - i64::from(offset) * USECS_PER_SEC
+            }
+        }));
+    }
+    let array = TimestampMicrosecondArray::from(out);
+    let array: ArrayRef = match zoned_input {
+        true => Arc::new(array),
+        false => Arc::new(array.with_timezone("+00:00")),
+    };
+    Ok(array)
 }
 
 #[cfg(test)]
@@ -1225,7 +1211,14 @@ mod tests {
             "29 days 23:00:00"
         );
         assert_eq!(
-            show(justify_hours_of(0, -(USECS_PER_DAY + 3_600_000_000))),
+            show(
+                justify_hours(Interval {
+                    months: 0,
+                    days: 0,
+                    micros: -(USECS_PER_DAY + 3_600_000_000)
+                })
+                .unwrap()
+            ),
             "-1 days -01:00:00"
         );
     }
