@@ -366,10 +366,11 @@ impl Engine {
     /// returns `Ok`, the rows are in the fsynced log and visible to every later query.
     /// The rows must fit in memory; [`crate::stage::StagedWrite`] takes any number.
     pub async fn append(&self, table: &Table, batches: Vec<RecordBatch>) -> Result<u64> {
-        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-        for batch in &batches {
-            validate_batch(&table.def, batch)?;
-        }
+        let batches = batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| validate_batch(&table.def, b))
+            .collect::<Result<Vec<RecordBatch>>>()?;
         self.append_valid(table, batches).await
     }
 

@@ -20,6 +20,10 @@ pub enum ValueErrorKind {
     IntervalFieldOverflow,
     /// A date/time value beyond the type's range (22008).
     DatetimeOverflow,
+    /// Nested deeper than Henge follows (54001).
+    NestingTooDeep,
+    /// A character the type cannot hold, such as JSON's `\u0000` in `jsonb` (22P05).
+    UntranslatableCharacter,
 }
 
 /// A value that cannot be stored in a column, with PostgreSQL's wording.

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod handoff;
 pub mod interval;
+pub mod json;
 pub mod maintain;
 pub mod memory;
 pub mod persist;

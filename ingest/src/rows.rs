@@ -13,7 +13,7 @@ use henge_storage::schema::UTC;
 use henge_storage::{ColumnType, TableDef};
 
 use crate::error::{Error, Result, ValueError, ValueErrorKind};
-use crate::value;
+use crate::{json, value};
 
 /// Rows per batch when building from text input.
 pub const BATCH_ROWS: usize = 8192;
@@ -31,6 +31,8 @@ enum ColumnBuilder {
     Date(Date32Builder),
     Timestamp(TimestampMicrosecondBuilder, bool),
     Binary(BinaryBuilder),
+    /// `json` (false) or `jsonb` (true) text.
+    Json(StringBuilder, bool),
 }
 
 impl ColumnBuilder {
@@ -55,6 +57,8 @@ impl ColumnBuilder {
                 ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), true)
             }
             ColumnType::Bytea => ColumnBuilder::Binary(BinaryBuilder::new()),
+            ColumnType::Json => ColumnBuilder::Json(StringBuilder::new(), false),
+            ColumnType::Jsonb => ColumnBuilder::Json(StringBuilder::new(), true),
         }
     }
 
@@ -71,6 +75,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
             ColumnBuilder::Binary(b) => b.append_null(),
+            ColumnBuilder::Json(b, _) => b.append_null(),
         }
     }
 
@@ -108,6 +113,11 @@ impl ColumnBuilder {
                 value::local_offset(zone),
             )?),
             ColumnBuilder::Binary(b) => b.append_value(value::parse_bytea(text)?),
+            ColumnBuilder::Json(b, false) => {
+                json::json_in(text)?;
+                b.append_value(text)
+            }
+            ColumnBuilder::Json(b, true) => b.append_value(json::jsonb_in(text)?),
         }
         Ok(())
     }
@@ -125,6 +135,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.len(),
             ColumnBuilder::Timestamp(b, _) => b.len(),
             ColumnBuilder::Binary(b) => b.len(),
+            ColumnBuilder::Json(b, _) => b.len(),
         }
     }
 
@@ -154,6 +165,7 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp(b, false) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, true) => Arc::new(b.finish().with_timezone(UTC)),
             ColumnBuilder::Binary(b) => Arc::new(b.finish()),
+            ColumnBuilder::Json(b, _) => Arc::new(b.finish()),
         }
     }
 }
@@ -270,9 +282,11 @@ impl RowBuilder {
 }
 
 /// Checks a batch (from INSERT) against the table's constraints: NOT NULL, varchar length
-/// and numeric precision.
-pub fn validate_batch(def: &TableDef, batch: &RecordBatch) -> Result<()> {
-    for (column, array) in def.columns.iter().zip(batch.columns()) {
+/// and numeric precision, and that `json` values are JSON; `jsonb` values come back in
+/// their normal form.
+pub fn validate_batch(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for (column, array) in def.columns.iter().zip(columns.iter_mut()) {
         if !column.nullable && array.null_count() > 0 {
             return Err(Error::NotNull {
                 table: def.name.clone(),
@@ -303,8 +317,30 @@ pub fn validate_batch(def: &TableDef, batch: &RecordBatch) -> Result<()> {
                     }
                 }
             }
+            ColumnType::Json | ColumnType::Jsonb => {
+                if let Some(texts) = array.as_any().downcast_ref::<StringArray>() {
+                    if column.ty == ColumnType::Json {
+                        for s in texts.iter().flatten() {
+                            json::json_in(s)?;
+                        }
+                    } else {
+                        let normal = texts
+                            .iter()
+                            .map(|s| s.map(json::jsonb_in).transpose())
+                            .collect::<Result<StringArray, ValueError>>()?;
+                        *array = Arc::new(normal);
+                    }
+                }
+            }
             _ => {}
         }
     }
-    Ok(())
+    if columns
+        .iter()
+        .zip(batch.columns())
+        .all(|(a, b)| Arc::ptr_eq(a, b))
+    {
+        return Ok(batch);
+    }
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| Error::Internal(e.to_string()))
 }

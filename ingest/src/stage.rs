@@ -83,7 +83,7 @@ impl StagedWrite {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        crate::rows::validate_batch(&self.table.def, &batch)?;
+        let batch = crate::rows::validate_batch(&self.table.def, batch)?;
         let bytes = batch.get_array_memory_size();
         if self.bytes + bytes > self.limit {
             self.spill().await?;

@@ -77,7 +77,10 @@ pub fn new_context(
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(PushAggregates));
     // PostgreSQL's interval and time operators before DataFusion's own.
-    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![Arc::new(pg::interval::PgTimeOperators)];
+    let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![
+        Arc::new(pg::json::PgJsonOperators),
+        Arc::new(pg::interval::PgTimeOperators),
+    ];
     planners.extend(state.expr_planners().iter().cloned());
     let state = SessionStateBuilder::new_from_existing(state)
         .with_physical_optimizer_rules(rules)
@@ -94,6 +97,7 @@ pub fn new_context(
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx.add_analyzer_rule(Arc::new(pg::interval::PgIntervalCasts));
+    ctx.add_analyzer_rule(Arc::new(pg::json::PgJsonCasts));
     ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
     // Fails only if the catalog above were missing.
     let definitions: pg::Definitions = Arc::new(move |schema, name| {
@@ -104,6 +108,17 @@ pub fn new_context(
     });
     if let Err(e) = pg::install(&ctx, settings, definitions) {
         tracing::error!(error = %e, "installing pg_catalog failed");
+    }
+    // After the catalog library, which sets a type planner of its own; ours hands it the
+    // types that are not JSON.
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let mut builder = SessionStateBuilder::new_from_existing(state.clone());
+        let others = builder.type_planner().clone();
+        *state = builder
+            .with_type_planner(Arc::new(pg::json::PgTypes { others }))
+            .build();
     }
     ctx
 }

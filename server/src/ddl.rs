@@ -278,6 +278,8 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
             ColumnType::TimestampTz
         }
         DataType::Bytea => ColumnType::Bytea,
+        DataType::JSON => ColumnType::Json,
+        DataType::JSONB => ColumnType::Jsonb,
         DataType::Custom(name, modifiers) if modifiers.is_empty() => {
             match name.to_string().to_lowercase().as_str() {
                 "timestamptz" => ColumnType::TimestampTz,
@@ -297,7 +299,7 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
         }
         other => {
             return Err(PgError::unsupported(format!(
-                "type {other} is not supported; Henge supports boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, date, timestamp, timestamptz and bytea"
+                "type {other} is not supported; Henge supports boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, date, timestamp, timestamptz, bytea, json and jsonb"
             )))
         }
     };

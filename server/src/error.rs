@@ -21,6 +21,7 @@ pub mod code {
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
     pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const SYNTAX_ERROR: &str = "42601";
     pub const SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION: &str = "42000";
@@ -46,6 +47,7 @@ pub mod code {
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const OUT_OF_MEMORY: &str = "53200";
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const IO_ERROR: &str = "58030";
     pub const DATA_CORRUPTED: &str = "XX001";
     pub const INTERNAL_ERROR: &str = "XX000";
@@ -159,6 +161,8 @@ fn from_ingest(e: &henge_ingest::Error) -> PgError {
             ValueErrorKind::InvalidDatetimeFormat => code::INVALID_DATETIME_FORMAT,
             ValueErrorKind::IntervalFieldOverflow => code::INTERVAL_FIELD_OVERFLOW,
             ValueErrorKind::DatetimeOverflow => code::DATETIME_FIELD_OVERFLOW,
+            ValueErrorKind::NestingTooDeep => code::STATEMENT_TOO_COMPLEX,
+            ValueErrorKind::UntranslatableCharacter => code::UNTRANSLATABLE_CHARACTER,
         },
         E::NotNull { .. } => code::NOT_NULL_VIOLATION,
         E::BadCopyData(_) => code::BAD_COPY_FILE_FORMAT,

@@ -20,7 +20,9 @@ pub fn arrow_type(ty: &Type) -> Option<DataType> {
         Type::FLOAT4 => DataType::Float32,
         Type::FLOAT8 => DataType::Float64,
         Type::NUMERIC => DataType::Decimal128(38, 10),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB => {
+            DataType::Utf8
+        }
         Type::BYTEA => DataType::Binary,
         Type::DATE => DataType::Date32,
         Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -100,11 +102,18 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
         Type::FLOAT8 => {
             ScalarValue::Float64(Some(f64::from_be_bytes(be(b).ok_or_else(wrong_size)?)))
         }
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON => {
             ScalarValue::Utf8(Some(
                 String::from_utf8(b.to_vec()).map_err(|_| wrong_size())?,
             ))
         }
+        // jsonb's binary form is its text after a version byte, 1.
+        Type::JSONB => match b.split_first() {
+            Some((1, text)) => ScalarValue::Utf8(Some(
+                String::from_utf8(text.to_vec()).map_err(|_| wrong_size())?,
+            )),
+            _ => return Err(wrong_size()),
+        },
         Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
         Type::DATE => ScalarValue::Date32(Some(
             i32::from_be_bytes(be(b).ok_or_else(wrong_size)?) + PG_EPOCH_DAYS,

@@ -35,7 +35,7 @@ use pgwire::messages::data::DataRow;
 use crate::ddl;
 use crate::error::{code, PgError};
 use crate::set;
-use crate::wire::encode::{pg_type, ColumnEncoder};
+use crate::wire::encode::{pg_field_type, ColumnEncoder};
 
 /// Server-wide state every session shares.
 pub struct Shared {
@@ -688,7 +688,7 @@ fn fields(
         .map(|(i, f)| {
             let format = formats.map_or(FieldFormat::Text, |fmt| fmt.format_for(i));
             let name = henge_planner::pg::rewrite::shown_name(f.name()).to_owned();
-            FieldInfo::new(name, None, None, pg_type(f.data_type()), format)
+            FieldInfo::new(name, None, None, pg_field_type(f), format)
         })
         .collect()
 }
@@ -706,7 +706,10 @@ fn encode_rows(
             .columns()
             .iter()
             .zip(fields)
-            .map(|(array, field)| ColumnEncoder::new(array, field.format(), &options, zone))
+            .map(|(array, field)| {
+                ColumnEncoder::new(array, field.format(), &options, zone)
+                    .map(|e| e.sent_as(field.datatype()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
             let mut data = bytes::BytesMut::with_capacity(16 * encoders.len());

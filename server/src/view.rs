@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use datafusion::sql::sqlparser::ast::{CreateTableOptions, CreateView, ObjectName};
 use henge_ingest::Engine;
-use henge_planner::pg::types::of_arrow;
+use henge_planner::pg::types::of_field;
 use henge_planner::view;
 use henge_storage::ViewDef;
 use pgwire::api::results::{Response, Tag};
@@ -100,10 +100,7 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Response, 
                          instead.",
                     ));
                 }
-                let (was, is) = (
-                    of_arrow(old_fields[i].data_type()),
-                    of_arrow(new_fields[i].data_type()),
-                );
+                let (was, is) = (of_field(&old_fields[i]), of_field(&new_fields[i]));
                 if was != is {
                     return Err(PgError::new(
                         code::INVALID_TABLE_DEFINITION,

@@ -111,6 +111,20 @@ def psycopg3():
                 cur.fetchall(),
             )
             check("psycopg 3 result types (text, float8, timestamp)", [25, 701, 1114], [d.type_code for d in cur.description])
+            # json and jsonb arrive with their own OIDs (jsonb in binary after its version
+            # byte), so the driver hands back Python objects; a Jsonb parameter goes in binary.
+            from psycopg.types.json import Jsonb
+
+            cur.execute(
+                "SELECT '{\"b\": [1, 2], \"a\": null}'::jsonb, '{\"x\" : 1}'::json, %s::jsonb -> 'k'",
+                (Jsonb({"k": {"n": 1.5}}),),
+            )
+            check(
+                "psycopg 3 json and jsonb results and a jsonb parameter",
+                ({"a": None, "b": [1, 2]}, {"x": 1}, {"n": 1.5}),
+                cur.fetchone(),
+            )
+            check("psycopg 3 json result types (jsonb, json)", [3802, 114], [d.type_code for d in cur.description][:2])
         with conn.cursor() as cur:
             with cur.copy("COPY py_events (ts, host, value) FROM STDIN") as copy:
                 for i in range(100):
@@ -153,6 +167,8 @@ async def asyncpg_client():
     )
     count = await conn.fetchval("SELECT count(*) FROM py_events WHERE value >= $1", 50.0)
     check("asyncpg parameter of an inferred type", 50, count)
+    doc = await conn.fetchval("SELECT jsonb_build_object('k', $1::text, 'n', 2)", "v")
+    check("asyncpg decodes jsonb (binary, after its version byte)", '{"k": "v", "n": 2}', doc)
     await conn.execute("SET TIME ZONE 'UTC'")
     when = await conn.fetchval("SELECT max(ts) FROM py_events")
     check("asyncpg decodes timestamps", datetime.datetime(2024, 1, 2, 1, 39), when)

@@ -65,6 +65,11 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
             s
         }
         Type::TIME => time_of_day(i64::from_be_bytes(be8(b))),
+        // A version byte (1), then the text.
+        Type::JSONB => match b.split_first() {
+            Some((1, text)) => String::from_utf8_lossy(text).into_owned(),
+            _ => format!("<bad jsonb {b:?}>"),
+        },
         // Microseconds, days, months; written as PostgreSQL writes an interval.
         Type::INTERVAL if b.len() == 16 => {
             henge_ingest::interval::format_interval(henge_ingest::interval::Interval {

@@ -19,6 +19,14 @@ pub const MAX_NUMERIC_PRECISION: u8 = 38;
 /// The time zone Arrow carries for `timestamp with time zone` values (stored as UTC).
 pub const UTC: &str = "+00:00";
 
+/// The field metadata key naming an Arrow extension type (a logical type over a storage
+/// type).
+pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
+/// The extension name of `json` values (Arrow's canonical JSON type: UTF-8 text).
+pub const JSON_EXTENSION: &str = "arrow.json";
+/// The extension name of `jsonb` values: UTF-8 text in `jsonb`'s normal form.
+pub const JSONB_EXTENSION: &str = "henge.jsonb";
+
 /// A column's type, as PostgreSQL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -43,6 +51,10 @@ pub enum ColumnType {
     Timestamp,
     TimestampTz,
     Bytea,
+    /// JSON text, kept as it was written.
+    Json,
+    /// JSON text in `jsonb`'s normal form.
+    Jsonb,
 }
 
 impl ColumnType {
@@ -63,6 +75,31 @@ impl ColumnType {
                 DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC)))
             }
             ColumnType::Bytea => DataType::Binary,
+            ColumnType::Json | ColumnType::Jsonb => DataType::Utf8,
+        }
+    }
+
+    /// The Arrow field of a column of this type: its Arrow type, and for the types held
+    /// in another type's values (`json` and `jsonb` in text) the extension type that
+    /// tells them apart.
+    pub fn arrow_field(&self, name: &str) -> Field {
+        let field = Field::new(name, self.arrow_type(), true);
+        match self.extension() {
+            Some(extension) => field.with_metadata(
+                [(EXTENSION_NAME_KEY.to_owned(), extension.to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+            None => field,
+        }
+    }
+
+    /// The Arrow extension type name of this type's values, if it has one.
+    pub fn extension(&self) -> Option<&'static str> {
+        match self {
+            ColumnType::Json => Some(JSON_EXTENSION),
+            ColumnType::Jsonb => Some(JSONB_EXTENSION),
+            _ => None,
         }
     }
 
@@ -83,6 +120,8 @@ impl ColumnType {
             ColumnType::Timestamp => "timestamp without time zone".into(),
             ColumnType::TimestampTz => "timestamp with time zone".into(),
             ColumnType::Bytea => "bytea".into(),
+            ColumnType::Json => "json".into(),
+            ColumnType::Jsonb => "jsonb".into(),
         }
     }
 
@@ -103,6 +142,8 @@ impl ColumnType {
             ColumnType::Timestamp => "timestamp",
             ColumnType::TimestampTz => "timestamp with time zone",
             ColumnType::Bytea => "bytea",
+            ColumnType::Json => "json",
+            ColumnType::Jsonb => "jsonb",
         }
     }
 
@@ -168,7 +209,7 @@ impl TableDef {
         Arc::new(Schema::new(
             self.columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.ty.arrow_type(), true))
+                .map(|c| c.ty.arrow_field(&c.name))
                 .collect::<Vec<_>>(),
         ))
     }

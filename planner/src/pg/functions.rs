@@ -409,19 +409,10 @@ pub fn register(
         Volatility::Stable,
         Arc::new(|args| Ok(ScalarValue::Boolean(oid(&args[0]).map(|_| true)))),
     ));
-    ctx.register_udf(RowFunction::with_signature(
-        "json_build_object",
-        Signature::variadic_any(Volatility::Immutable),
-        text.clone(),
-        Arc::new(|args| json_object(args).map(|s| ScalarValue::Utf8(Some(s)))),
-    ));
     // The name of the argument's type as PostgreSQL prints a regtype.
-    ctx.register_udf(RowFunction::with_signature(
-        "pg_typeof",
-        Signature::any(1, Volatility::Immutable),
-        text.clone(),
-        Arc::new(|args| Ok(ScalarValue::Utf8(Some(type_name(&args[0].data_type()))))),
-    ));
+    ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     // Any integer, not only `integer` columns (the library's takes only those).
     ctx.register_udf(RowFunction::udf(
         "pg_encoding_to_char",
@@ -492,57 +483,34 @@ pub fn register_backend(
     ));
 }
 
-/// `json_build_object(key, value, …)` as JSON text.
-fn json_object(args: &[ScalarValue]) -> Result<String> {
-    if !args.len().is_multiple_of(2) {
-        return Err(super::SqlStateError::new(
-            super::code::INVALID_PARAMETER_VALUE,
-            "argument list must have even number of elements",
-        )
-        .into());
-    }
-    let mut out = String::from("{");
-    for (i, pair) in args.chunks(2).enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        let key = match &pair[0] {
-            v if v.is_null() => {
-                return Err(super::SqlStateError::new(
-                    super::code::INVALID_PARAMETER_VALUE,
-                    "null value not allowed for object key",
-                )
-                .into())
-            }
-            v => string(v).unwrap_or_else(|| v.to_string()),
-        };
-        json_string(&key, &mut out);
-        out.push_str(" : ");
-        match &pair[1] {
-            v if v.is_null() => out.push_str("null"),
-            ScalarValue::Boolean(Some(b)) => out.push_str(if *b { "true" } else { "false" }),
-            v if v.data_type().is_numeric() => out.push_str(&v.to_string()),
-            v => json_string(&string(v).unwrap_or_else(|| v.to_string()), &mut out),
-        }
-    }
-    out.push('}');
-    Ok(out)
+/// `pg_typeof(x)`: the name of its argument's type, from the argument's field (whose
+/// extension type tells `json` and `jsonb` from text).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
 }
 
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
     }
-    out.push('"');
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let field = &args.arg_fields[0];
+        let name = match super::types::extension(field) {
+            Some(_) => super::types::of_field(field).data_type,
+            None => type_name(field.data_type()),
+        };
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+    }
 }
 
 /// `pg_typeof`'s name for a type: SQL's (`integer`, `timestamp without time zone`), with

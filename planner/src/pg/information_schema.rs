@@ -14,7 +14,7 @@ use datafusion::catalog::{
 use datafusion::error::Result;
 use datafusion::logical_expr::TableType;
 
-use super::types::{of_arrow, of_column, TypeInfo};
+use super::types::{of_column, of_field, TypeInfo};
 use super::USER;
 use crate::table::HengeTable;
 
@@ -283,7 +283,7 @@ impl InformationSchema {
                             columns: fields
                                 .fields()
                                 .iter()
-                                .map(|f| (f.name().clone(), of_arrow(f.data_type()), true))
+                                .map(|f| (f.name().clone(), of_field(f), true))
                                 .collect(),
                             name,
                             kind: Kind::View,
@@ -322,9 +322,7 @@ impl InformationSchema {
                                     .schema()
                                     .fields()
                                     .iter()
-                                    .map(|f| {
-                                        (f.name().clone(), of_arrow(f.data_type()), f.is_nullable())
-                                    })
+                                    .map(|f| (f.name().clone(), of_field(f), f.is_nullable()))
                                     .collect(),
                                 if view { Kind::View } else { Kind::System },
                             ),

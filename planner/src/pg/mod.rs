@@ -15,6 +15,7 @@ pub mod formatting;
 pub mod functions;
 pub mod information_schema;
 pub mod interval;
+pub mod json;
 pub mod math;
 pub mod numbers;
 pub mod ordered_set;
@@ -154,6 +155,7 @@ pub fn install(
     functions::register(ctx, settings.clone(), relations, definitions);
     similar::register(ctx);
     interval::register(ctx);
+    json::register(ctx);
     strings::register(ctx);
     math::register(ctx);
     formatting::register(ctx);

@@ -77,7 +77,7 @@ pub fn statement(statement: Statement) -> Statement {
     let statement = oid_alias_text(like_escapes(column_names(statement)));
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
-    let statement = super::formatting::rewrite(statement);
+    let statement = super::json::rewrite(super::formatting::rewrite(statement));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
     }

@@ -23,6 +23,11 @@ use super::rewrite::{call, function_name, plain_arguments};
 /// The set-returning functions DataFusion answers with one list per call.
 const LISTING: [&str; 1] = ["generate_series"];
 
+/// Whether a select list's call of `name` yields a list to unnest.
+fn listing(name: &str) -> bool {
+    LISTING.contains(&name) || super::json::LISTING.contains(&name)
+}
+
 /// Rewrites the set-returning function calls of `statement`.
 pub fn rewrite(mut statement: Statement) -> Statement {
     let _ = statement.visit(&mut SetReturning { in_unnest_table: 0 });
@@ -61,7 +66,7 @@ impl VisitorMut for SetReturning {
             return ControlFlow::Continue(());
         }
         match function_name(expr).as_deref() {
-            Some(name) if LISTING.contains(&name) => {
+            Some(name) if listing(name) => {
                 let listed = std::mem::replace(expr, Expr::value(Value::Null));
                 *expr = call("unnest", vec![listed]);
             }
@@ -71,7 +76,7 @@ impl VisitorMut for SetReturning {
                     if function_name(inner).as_deref() == Some("unnest")
                         && only_argument(inner)
                             .and_then(function_name)
-                            .is_some_and(|n| LISTING.contains(&n.as_str()))
+                            .is_some_and(|n| listing(&n))
                     {
                         *expr = inner.clone();
                     }

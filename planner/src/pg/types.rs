@@ -1,6 +1,7 @@
 //! PostgreSQL's names for the types of result columns, for catalogs that report them.
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
+use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION};
 use henge_storage::ColumnType;
 
 /// How `information_schema.columns` describes a column's type.
@@ -55,6 +56,8 @@ pub fn of_column(ty: &ColumnType) -> TypeInfo {
             character_maximum_length: max_len.map(|n| n as i32),
             ..TypeInfo::named("character varying", "varchar")
         },
+        ColumnType::Json => TypeInfo::named("json", "json"),
+        ColumnType::Jsonb => TypeInfo::named("jsonb", "jsonb"),
         other => of_arrow(&other.arrow_type()),
     }
 }
@@ -79,7 +82,24 @@ pub fn pg_attribute_type(ty: &ColumnType) -> (i32, i32) {
         ColumnType::Timestamp => (1114, -1),
         ColumnType::TimestampTz => (1184, -1),
         ColumnType::Bytea => (17, -1),
+        ColumnType::Json => (114, -1),
+        ColumnType::Jsonb => (3802, -1),
     }
+}
+
+/// The PostgreSQL type of a result column: its field's extension type (`json`, `jsonb`)
+/// where it has one, else its Arrow type's.
+pub fn of_field(field: &Field) -> TypeInfo {
+    match extension(field) {
+        Some(JSON_EXTENSION) => TypeInfo::named("json", "json"),
+        Some(JSONB_EXTENSION) => TypeInfo::named("jsonb", "jsonb"),
+        _ => of_arrow(field.data_type()),
+    }
+}
+
+/// The Arrow extension type a field's metadata names.
+pub fn extension(field: &Field) -> Option<&str> {
+    field.metadata().get(EXTENSION_NAME_KEY).map(String::as_str)
 }
 
 /// The PostgreSQL type an Arrow type is sent to clients as.

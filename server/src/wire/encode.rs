@@ -45,6 +45,17 @@ pub fn pg_type(data_type: &DataType) -> Type {
     }
 }
 
+/// The PostgreSQL type a result column is sent as: its extension type's (`json`,
+/// `jsonb`) where the field has one, else its Arrow type's.
+pub fn pg_field_type(field: &datafusion::arrow::datatypes::Field) -> Type {
+    use henge_storage::schema::{JSONB_EXTENSION, JSON_EXTENSION};
+    match henge_planner::pg::types::extension(field) {
+        Some(JSON_EXTENSION) => Type::JSON,
+        Some(JSONB_EXTENSION) => Type::JSONB,
+        _ => pg_type(field.data_type()),
+    }
+}
+
 /// PostgreSQL's array type of an element type.
 fn array_type(element: &Type) -> Type {
     match *element {
@@ -139,6 +150,8 @@ pub struct ColumnEncoder<'a> {
     /// The session's time zone, in which `timestamptz` text is written.
     zone: &'a Tz,
     fallback: Option<ArrayFormatter<'a>>,
+    /// `jsonb` in binary is its text after a version byte.
+    jsonb: bool,
 }
 
 impl<'a> ColumnEncoder<'a> {
@@ -165,7 +178,14 @@ impl<'a> ColumnEncoder<'a> {
             format,
             zone,
             fallback,
+            jsonb: false,
         })
+    }
+
+    /// Encodes the values as the PostgreSQL type `ty` (the column's in its description).
+    pub fn sent_as(mut self, ty: &Type) -> Self {
+        self.jsonb = *ty == Type::JSONB;
+        self
     }
 
     /// Whether `row` is NULL; an array of type Null has no null buffer, but every value is.
@@ -187,6 +207,9 @@ impl<'a> ColumnEncoder<'a> {
             let _ = write!(s, "{}", formatter.value(row));
             out.put_slice(s.as_bytes());
         } else if self.format == FieldFormat::Binary {
+            if self.jsonb {
+                out.put_u8(1);
+            }
             encode_binary(self.array, row, out);
         } else {
             encode_text(self.array, row, self.zone, out);
