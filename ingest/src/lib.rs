@@ -25,6 +25,7 @@ pub mod persist;
 pub mod rows;
 pub mod stage;
 pub mod transaction;
+pub mod uuid;
 pub mod value;
 pub mod wal;
 

@@ -1,6 +1,7 @@
 //! Building Arrow batches from text values, and checking batches against a table's
 //! definition before they are written.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::timezone::Tz;
@@ -13,7 +14,7 @@ use henge_storage::schema::UTC;
 use henge_storage::{ColumnType, TableDef};
 
 use crate::error::{Error, Result, ValueError, ValueErrorKind};
-use crate::{json, value};
+use crate::{json, uuid, value};
 
 /// Rows per batch when building from text input.
 pub const BATCH_ROWS: usize = 8192;
@@ -31,8 +32,8 @@ enum ColumnBuilder {
     Date(Date32Builder),
     Timestamp(TimestampMicrosecondBuilder, bool),
     Binary(BinaryBuilder),
-    /// `json` (false) or `jsonb` (true) text.
-    Json(StringBuilder, bool),
+    /// Text of a type held in a normal form: `json`, `jsonb` or `uuid`.
+    Normal(StringBuilder, ColumnType),
 }
 
 impl ColumnBuilder {
@@ -57,8 +58,9 @@ impl ColumnBuilder {
                 ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), true)
             }
             ColumnType::Bytea => ColumnBuilder::Binary(BinaryBuilder::new()),
-            ColumnType::Json => ColumnBuilder::Json(StringBuilder::new(), false),
-            ColumnType::Jsonb => ColumnBuilder::Json(StringBuilder::new(), true),
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
+                ColumnBuilder::Normal(StringBuilder::new(), ty)
+            }
         }
     }
 
@@ -75,7 +77,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
             ColumnBuilder::Binary(b) => b.append_null(),
-            ColumnBuilder::Json(b, _) => b.append_null(),
+            ColumnBuilder::Normal(b, _) => b.append_null(),
         }
     }
 
@@ -113,11 +115,7 @@ impl ColumnBuilder {
                 value::local_offset(zone),
             )?),
             ColumnBuilder::Binary(b) => b.append_value(value::parse_bytea(text)?),
-            ColumnBuilder::Json(b, false) => {
-                json::json_in(text)?;
-                b.append_value(text)
-            }
-            ColumnBuilder::Json(b, true) => b.append_value(json::jsonb_in(text)?),
+            ColumnBuilder::Normal(b, ty) => b.append_value(normal_form(ty, text)?),
         }
         Ok(())
     }
@@ -135,7 +133,7 @@ impl ColumnBuilder {
             ColumnBuilder::Date(b) => b.len(),
             ColumnBuilder::Timestamp(b, _) => b.len(),
             ColumnBuilder::Binary(b) => b.len(),
-            ColumnBuilder::Json(b, _) => b.len(),
+            ColumnBuilder::Normal(b, _) => b.len(),
         }
     }
 
@@ -165,9 +163,23 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp(b, false) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, true) => Arc::new(b.finish().with_timezone(UTC)),
             ColumnBuilder::Binary(b) => Arc::new(b.finish()),
-            ColumnBuilder::Json(b, _) => Arc::new(b.finish()),
+            ColumnBuilder::Normal(b, _) => Arc::new(b.finish()),
         }
     }
+}
+
+/// A value's stored text for the types held as text in a normal form: `jsonb` and `uuid`
+/// in theirs, `json` as given once it is checked to be JSON.
+fn normal_form<'a>(ty: &ColumnType, text: &'a str) -> Result<Cow<'a, str>, ValueError> {
+    Ok(match ty {
+        ColumnType::Json => {
+            json::json_in(text)?;
+            Cow::Borrowed(text)
+        }
+        ColumnType::Jsonb => Cow::Owned(json::jsonb_in(text)?),
+        ColumnType::Uuid => Cow::Owned(uuid::uuid_in(text)?),
+        _ => Cow::Borrowed(text),
+    })
 }
 
 fn check_length(text: &str, max_len: Option<u32>) -> Result<(), ValueError> {
@@ -317,17 +329,21 @@ pub fn validate_batch(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch>
                     }
                 }
             }
-            ColumnType::Json | ColumnType::Jsonb => {
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
                 if let Some(texts) = array.as_any().downcast_ref::<StringArray>() {
-                    if column.ty == ColumnType::Json {
-                        for s in texts.iter().flatten() {
-                            json::json_in(s)?;
-                        }
-                    } else {
-                        let normal = texts
-                            .iter()
-                            .map(|s| s.map(json::jsonb_in).transpose())
-                            .collect::<Result<StringArray, ValueError>>()?;
+                    let mut changed = false;
+                    let normal = texts
+                        .iter()
+                        .map(|s| {
+                            s.map(|s| {
+                                let n = normal_form(&column.ty, s)?;
+                                changed |= matches!(n, Cow::Owned(_));
+                                Ok(n.into_owned())
+                            })
+                            .transpose()
+                        })
+                        .collect::<Result<StringArray, ValueError>>()?;
+                    if changed {
                         *array = Arc::new(normal);
                     }
                 }

@@ -79,6 +79,7 @@ pub fn new_context(
     // PostgreSQL's interval and time operators before DataFusion's own.
     let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(pg::json::PgJsonOperators),
+        Arc::new(pg::uuid::PgUuidOperators),
         Arc::new(pg::interval::PgTimeOperators),
     ];
     planners.extend(state.expr_planners().iter().cloned());

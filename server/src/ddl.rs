@@ -280,6 +280,7 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
         DataType::Bytea => ColumnType::Bytea,
         DataType::JSON => ColumnType::Json,
         DataType::JSONB => ColumnType::Jsonb,
+        DataType::Uuid => ColumnType::Uuid,
         DataType::Custom(name, modifiers) if modifiers.is_empty() => {
             match name.to_string().to_lowercase().as_str() {
                 "timestamptz" => ColumnType::TimestampTz,
@@ -299,7 +300,7 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
         }
         other => {
             return Err(PgError::unsupported(format!(
-                "type {other} is not supported; Henge supports boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, date, timestamp, timestamptz, bytea, json and jsonb"
+                "type {other} is not supported; Henge supports boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, date, timestamp, timestamptz, bytea, json, jsonb and uuid"
             )))
         }
     };

@@ -20,9 +20,13 @@ pub fn arrow_type(ty: &Type) -> Option<DataType> {
         Type::FLOAT4 => DataType::Float32,
         Type::FLOAT8 => DataType::Float64,
         Type::NUMERIC => DataType::Decimal128(38, 10),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB => {
-            DataType::Utf8
-        }
+        Type::TEXT
+        | Type::VARCHAR
+        | Type::BPCHAR
+        | Type::NAME
+        | Type::JSON
+        | Type::JSONB
+        | Type::UUID => DataType::Utf8,
         Type::BYTEA => DataType::Binary,
         Type::DATE => DataType::Date32,
         Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -107,6 +111,9 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
                 String::from_utf8(b.to_vec()).map_err(|_| wrong_size())?,
             ))
         }
+        Type::UUID => ScalarValue::Utf8(Some(henge_ingest::uuid::uuid_text(
+            &be::<16>(b).ok_or_else(wrong_size)?,
+        ))),
         // jsonb's binary form is its text after a version byte, 1.
         Type::JSONB => match b.split_first() {
             Some((1, text)) => ScalarValue::Utf8(Some(

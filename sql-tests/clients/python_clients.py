@@ -8,6 +8,7 @@ Usage: python_clients.py PORT
 import asyncio
 import datetime
 import decimal
+import uuid
 import sys
 
 PORT = int(sys.argv[1])
@@ -125,6 +126,10 @@ def psycopg3():
                 cur.fetchone(),
             )
             check("psycopg 3 json result types (jsonb, json)", [3802, 114], [d.type_code for d in cur.description][:2])
+            # uuid: 16 bytes each way in binary.
+            some = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+            cur.execute("SELECT %s::uuid, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid = %s", (some, some))
+            check("psycopg 3 uuid parameters and results", (some, True), cur.fetchone())
         with conn.cursor() as cur:
             with cur.copy("COPY py_events (ts, host, value) FROM STDIN") as copy:
                 for i in range(100):
@@ -169,6 +174,8 @@ async def asyncpg_client():
     check("asyncpg parameter of an inferred type", 50, count)
     doc = await conn.fetchval("SELECT jsonb_build_object('k', $1::text, 'n', 2)", "v")
     check("asyncpg decodes jsonb (binary, after its version byte)", '{"k": "v", "n": 2}', doc)
+    made = await conn.fetchval("SELECT gen_random_uuid()")
+    check("asyncpg decodes uuid (16 bytes in binary)", (True, 4), (isinstance(made, uuid.UUID), made.version))
     await conn.execute("SET TIME ZONE 'UTC'")
     when = await conn.fetchval("SELECT max(ts) FROM py_events")
     check("asyncpg decodes timestamps", datetime.datetime(2024, 1, 2, 1, 39), when)

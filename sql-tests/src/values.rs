@@ -65,6 +65,17 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
             s
         }
         Type::TIME => time_of_day(i64::from_be_bytes(be8(b))),
+        Type::UUID => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!(
+                "{}-{}-{}-{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..32]
+            )
+        }
         // A version byte (1), then the text.
         Type::JSONB => match b.split_first() {
             Some((1, text)) => String::from_utf8_lossy(text).into_owned(),

@@ -26,6 +26,8 @@ pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
 pub const JSON_EXTENSION: &str = "arrow.json";
 /// The extension name of `jsonb` values: UTF-8 text in `jsonb`'s normal form.
 pub const JSONB_EXTENSION: &str = "henge.jsonb";
+/// The extension name of `uuid` values: UTF-8 text in the standard form, lower case.
+pub const UUID_EXTENSION: &str = "henge.uuid";
 
 /// A column's type, as PostgreSQL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,8 @@ pub enum ColumnType {
     Json,
     /// JSON text in `jsonb`'s normal form.
     Jsonb,
+    /// A uuid as its standard text (lower-case hex, 8-4-4-4-12).
+    Uuid,
 }
 
 impl ColumnType {
@@ -75,7 +79,7 @@ impl ColumnType {
                 DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC)))
             }
             ColumnType::Bytea => DataType::Binary,
-            ColumnType::Json | ColumnType::Jsonb => DataType::Utf8,
+            ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => DataType::Utf8,
         }
     }
 
@@ -99,6 +103,7 @@ impl ColumnType {
         match self {
             ColumnType::Json => Some(JSON_EXTENSION),
             ColumnType::Jsonb => Some(JSONB_EXTENSION),
+            ColumnType::Uuid => Some(UUID_EXTENSION),
             _ => None,
         }
     }
@@ -122,6 +127,7 @@ impl ColumnType {
             ColumnType::Bytea => "bytea".into(),
             ColumnType::Json => "json".into(),
             ColumnType::Jsonb => "jsonb".into(),
+            ColumnType::Uuid => "uuid".into(),
         }
     }
 
@@ -144,6 +150,7 @@ impl ColumnType {
             ColumnType::Bytea => "bytea",
             ColumnType::Json => "json",
             ColumnType::Jsonb => "jsonb",
+            ColumnType::Uuid => "uuid",
         }
     }
 

@@ -32,7 +32,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::expr::{Between, Cast, InList, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
 use datafusion::logical_expr::{
@@ -114,6 +114,7 @@ impl TypePlanner for PgTypes {
         match sql_type {
             ast::DataType::JSON => Ok(Some(Arc::new(JsonType::Json.field("")))),
             ast::DataType::JSONB => Ok(Some(Arc::new(JsonType::Jsonb.field("")))),
+            ast::DataType::Uuid => Ok(Some(Arc::new(super::uuid::field("")))),
             other => match &self.others {
                 Some(others) => others.plan_type_field(other),
                 None => Ok(None),
@@ -196,12 +197,19 @@ fn json_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             }
         }
     }
+    if let Expr::InList(_) | Expr::Between(_) = &expr {
+        return compared_as_read(expr, schema);
+    }
     let (inner, field) = match &expr {
         Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
             (expr.as_ref(), field)
         }
         _ => return Ok(Transformed::no(expr)),
     };
+    if super::uuid::is_uuid(field) {
+        let from = inner.get_type(schema)?;
+        return super::uuid::cast(inner.clone(), &from).map(Transformed::yes);
+    }
     let Some(target) = json_type(field) else {
         return Ok(Transformed::no(expr));
     };
@@ -226,6 +234,61 @@ fn json_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     Ok(Transformed::yes(input.call(vec![inner.clone()])))
 }
 
+/// `x IN (…)` and `x BETWEEN a AND b` over `jsonb` or `uuid`: untyped text among the
+/// other operands is read as the type (`'{"a":1}'` is `{"a": 1}`, upper-case uuids are
+/// the lower-case ones), as the comparison operators read it. `json` has no equality and
+/// `jsonb` no order here.
+fn compared_as_read(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let value = match &expr {
+        Expr::InList(InList { expr, .. }) | Expr::Between(Between { expr, .. }) => expr,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let read = match (
+        expr_json_type(value, schema),
+        super::uuid::expr_is_uuid(value, schema),
+    ) {
+        (Some(JsonType::Json), _) => {
+            return Err(err(
+                "42883",
+                "operator does not exist: json = json (json has no equality; compare jsonb)",
+            ))
+        }
+        (Some(JsonType::Jsonb), _) if matches!(expr, Expr::Between(_)) => {
+            return Err(unordered(JsonType::Jsonb))
+        }
+        (Some(JsonType::Jsonb), _) => |e: Expr| Op::JsonbIn.call(vec![e]),
+        (None, true) => super::uuid::input,
+        (None, false) => return Ok(Transformed::no(expr)),
+    };
+    let read = |e: Expr| match super::uuid::untyped(&e) {
+        true => read(e),
+        false => e,
+    };
+    Ok(Transformed::yes(match expr {
+        Expr::InList(InList {
+            expr,
+            list,
+            negated,
+        }) => Expr::InList(InList::new(
+            expr,
+            list.into_iter().map(read).collect(),
+            negated,
+        )),
+        Expr::Between(Between {
+            expr,
+            negated,
+            low,
+            high,
+        }) => Expr::Between(Between::new(
+            expr,
+            negated,
+            Box::new(read(*low)),
+            Box::new(read(*high)),
+        )),
+        other => other,
+    }))
+}
+
 /// PostgreSQL's JSON operators, and `jsonb` compared with untyped text.
 #[derive(Debug)]
 pub struct PgJsonOperators;
@@ -241,12 +304,7 @@ impl ExprPlanner for PgJsonOperators {
         if left.is_none() && right.is_none() {
             return Ok(PlannerResult::Original(expr));
         }
-        let untyped = |e: &Expr| {
-            matches!(
-                e,
-                Expr::Literal(ScalarValue::Utf8(_) | ScalarValue::Null, _)
-            )
-        };
+        let untyped = super::uuid::untyped;
         let RawBinaryExpr {
             op,
             left: l,

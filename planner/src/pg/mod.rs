@@ -27,6 +27,7 @@ pub mod strings;
 pub mod subquery;
 pub mod template;
 pub mod types;
+pub mod uuid;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -156,6 +157,7 @@ pub fn install(
     similar::register(ctx);
     interval::register(ctx);
     json::register(ctx);
+    uuid::register(ctx);
     strings::register(ctx);
     math::register(ctx);
     formatting::register(ctx);

@@ -1,7 +1,7 @@
 //! PostgreSQL's names for the types of result columns, for catalogs that report them.
 
 use datafusion::arrow::datatypes::{DataType, Field};
-use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION};
+use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION};
 use henge_storage::ColumnType;
 
 /// How `information_schema.columns` describes a column's type.
@@ -58,6 +58,7 @@ pub fn of_column(ty: &ColumnType) -> TypeInfo {
         },
         ColumnType::Json => TypeInfo::named("json", "json"),
         ColumnType::Jsonb => TypeInfo::named("jsonb", "jsonb"),
+        ColumnType::Uuid => TypeInfo::named("uuid", "uuid"),
         other => of_arrow(&other.arrow_type()),
     }
 }
@@ -84,6 +85,7 @@ pub fn pg_attribute_type(ty: &ColumnType) -> (i32, i32) {
         ColumnType::Bytea => (17, -1),
         ColumnType::Json => (114, -1),
         ColumnType::Jsonb => (3802, -1),
+        ColumnType::Uuid => (2950, -1),
     }
 }
 
@@ -93,6 +95,7 @@ pub fn of_field(field: &Field) -> TypeInfo {
     match extension(field) {
         Some(JSON_EXTENSION) => TypeInfo::named("json", "json"),
         Some(JSONB_EXTENSION) => TypeInfo::named("jsonb", "jsonb"),
+        Some(UUID_EXTENSION) => TypeInfo::named("uuid", "uuid"),
         _ => of_arrow(field.data_type()),
     }
 }

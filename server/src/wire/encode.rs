@@ -48,10 +48,11 @@ pub fn pg_type(data_type: &DataType) -> Type {
 /// The PostgreSQL type a result column is sent as: its extension type's (`json`,
 /// `jsonb`) where the field has one, else its Arrow type's.
 pub fn pg_field_type(field: &datafusion::arrow::datatypes::Field) -> Type {
-    use henge_storage::schema::{JSONB_EXTENSION, JSON_EXTENSION};
+    use henge_storage::schema::{JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION};
     match henge_planner::pg::types::extension(field) {
         Some(JSON_EXTENSION) => Type::JSON,
         Some(JSONB_EXTENSION) => Type::JSONB,
+        Some(UUID_EXTENSION) => Type::UUID,
         _ => pg_type(field.data_type()),
     }
 }
@@ -150,8 +151,9 @@ pub struct ColumnEncoder<'a> {
     /// The session's time zone, in which `timestamptz` text is written.
     zone: &'a Tz,
     fallback: Option<ArrayFormatter<'a>>,
-    /// `jsonb` in binary is its text after a version byte.
-    jsonb: bool,
+    /// The types held as text whose binary form is another: `jsonb` (its text after a
+    /// version byte) and `uuid` (16 bytes).
+    sent_as: Option<Type>,
 }
 
 impl<'a> ColumnEncoder<'a> {
@@ -178,13 +180,13 @@ impl<'a> ColumnEncoder<'a> {
             format,
             zone,
             fallback,
-            jsonb: false,
+            sent_as: None,
         })
     }
 
     /// Encodes the values as the PostgreSQL type `ty` (the column's in its description).
     pub fn sent_as(mut self, ty: &Type) -> Self {
-        self.jsonb = *ty == Type::JSONB;
+        self.sent_as = matches!(*ty, Type::JSONB | Type::UUID).then(|| ty.clone());
         self
     }
 
@@ -207,10 +209,19 @@ impl<'a> ColumnEncoder<'a> {
             let _ = write!(s, "{}", formatter.value(row));
             out.put_slice(s.as_bytes());
         } else if self.format == FieldFormat::Binary {
-            if self.jsonb {
-                out.put_u8(1);
+            match &self.sent_as {
+                Some(Type::JSONB) => {
+                    out.put_u8(1);
+                    encode_binary(self.array, row, out);
+                }
+                Some(Type::UUID) => {
+                    let text = self.array.as_string::<i32>().value(row);
+                    // Stored values are in standard form; anything else is a bug upstream.
+                    let bytes = henge_ingest::uuid::uuid_bytes(text).unwrap_or_default();
+                    out.put_slice(&bytes);
+                }
+                _ => encode_binary(self.array, row, out),
             }
-            encode_binary(self.array, row, out);
         } else {
             encode_text(self.array, row, self.zone, out);
         }
