@@ -83,7 +83,13 @@ pub fn new_context(
         Arc::new(pg::interval::PgTimeOperators),
     ];
     planners.extend(state.expr_planners().iter().cloned());
+    // First of the analyzer rules: a cast to numeric takes the scale it was written with
+    // before constants are folded, and DataFusion's type coercion then unifies the types
+    // of UNION branches with the scales chosen.
+    let mut analyzers = state.analyzer().rules.clone();
+    analyzers.insert(0, Arc::new(pg::types::PgCasts));
     let state = SessionStateBuilder::new_from_existing(state)
+        .with_analyzer_rules(analyzers)
         .with_physical_optimizer_rules(rules)
         .with_expr_planners(planners)
         .build();
@@ -98,7 +104,6 @@ pub fn new_context(
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx.add_analyzer_rule(Arc::new(pg::interval::PgIntervalCasts));
-    ctx.add_analyzer_rule(Arc::new(pg::json::PgJsonCasts));
     ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
     // Fails only if the catalog above were missing.
     let definitions: pg::Definitions = Arc::new(move |schema, name| {
@@ -118,7 +123,7 @@ pub fn new_context(
         let mut builder = SessionStateBuilder::new_from_existing(state.clone());
         let others = builder.type_planner().clone();
         *state = builder
-            .with_type_planner(Arc::new(pg::json::PgTypes { others }))
+            .with_type_planner(Arc::new(pg::types::PgTypes { others }))
             .build();
     }
     ctx

@@ -275,6 +275,11 @@ fn from_arrow(e: &ArrowError) -> PgError {
             }
             PgError::new(code::INVALID_TEXT_REPRESENTATION, m.clone())
         }
+        // A decimal that does not fit its precision: PostgreSQL's numeric field overflow.
+        ArrowError::InvalidArgumentError(m) if m.contains("is too large to store in a Decimal") => {
+            PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "numeric field overflow")
+                .with_detail(m.clone())
+        }
         ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
             PgError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, m.clone())
         }

@@ -5,8 +5,8 @@
 //! DataFusion carries through plans. So the wire sends them with their own OIDs,
 //! `pg_typeof` names them, and the operators below apply only to them:
 //!
-//! - casts to `json`/`jsonb` ([`PgTypes`] plans the type names) become the types' input
-//!   functions, which check the text and put `jsonb` in its normal form ([`PgJsonCasts`]);
+//! - casts to `json`/`jsonb` ([`super::types::PgTypes`] plans the type names) become the types' input
+//!   functions, which check the text and put `jsonb` in its normal form ([`typed`]);
 //! - `->`, `->>`, `#>`, `#>>`, `@>`, `<@`, `?`, `?|`, `?&`, `||`, `-`, `#-` and the
 //!   comparisons of `jsonb` are planned by [`PgJsonOperators`];
 //! - the functions of PostgreSQL's chapter 9.16 are scalar functions here, the
@@ -27,19 +27,16 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::catalog::{MemTable, TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::{Between, Cast, InList, ScalarFunction, TryCast};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, TypePlanner};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{
     self as ast, BinaryOperator, FunctionArguments, VisitMut, VisitorMut,
 };
@@ -101,59 +98,11 @@ fn value_error(e: henge_ingest::ValueError) -> DataFusionError {
     DataFusionError::External(Box::new(henge_ingest::Error::from(e)))
 }
 
-/// Plans the type names `json` and `jsonb` (casts, typed literals), and hands the others
-/// to the type planner that was there before (the catalog library's, for `regclass` and
-/// friends): a session has one.
-#[derive(Debug)]
-pub struct PgTypes {
-    pub others: Option<Arc<dyn TypePlanner>>,
-}
-
-impl TypePlanner for PgTypes {
-    fn plan_type_field(&self, sql_type: &ast::DataType) -> Result<Option<FieldRef>> {
-        match sql_type {
-            ast::DataType::JSON => Ok(Some(Arc::new(JsonType::Json.field("")))),
-            ast::DataType::JSONB => Ok(Some(Arc::new(JsonType::Jsonb.field("")))),
-            ast::DataType::Uuid => Ok(Some(Arc::new(super::uuid::field("")))),
-            other => match &self.others {
-                Some(others) => others.plan_type_field(other),
-                None => Ok(None),
-            },
-        }
-    }
-}
-
-/// Casts to `json` and `jsonb` become the types' input functions; ordering by a JSON
-/// value is refused.
-#[derive(Debug)]
-pub struct PgJsonCasts;
-
-impl AnalyzerRule for PgJsonCasts {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let mut schema = DFSchema::empty();
-            for input in plan.inputs() {
-                schema.merge(input.schema());
-            }
-            if let LogicalPlan::Sort(sort) = &plan {
-                for key in &sort.expr {
-                    if let Some(t) = expr_json_type(&key.expr, &schema) {
-                        return Err(unordered(t));
-                    }
-                }
-            }
-            let names = NamePreserver::new(&plan);
-            plan.map_expressions(|expr| {
-                let saved = names.save(&expr);
-                let expr = expr.transform_up(|e| json_cast(e, &schema))?;
-                Ok(expr.update_data(|e| saved.restore(e)))
-            })
-        })
-        .map(|t| t.data)
-    }
-
-    fn name(&self) -> &str {
-        "pg_json_casts"
+/// Refuses to order by a JSON value (`ORDER BY`).
+pub(crate) fn check_order(expr: &Expr, schema: &DFSchema) -> Result<()> {
+    match expr_json_type(expr, schema) {
+        Some(t) => Err(unordered(t)),
+        None => Ok(()),
     }
 }
 
@@ -171,7 +120,10 @@ fn unordered(t: JsonType) -> DataFusionError {
 /// JSON too, and their untyped text arguments are read as JSON.
 const PASSING: [&str; 2] = ["coalesce", "nullif"];
 
-fn json_cast(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+/// An expression with PostgreSQL's JSON (and uuid) typing: casts to the types become
+/// their input functions, `coalesce` and `nullif` over JSON stay JSON, `IN` and `BETWEEN`
+/// read untyped text as the compared type.
+pub(crate) fn typed(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if let Expr::ScalarFunction(f) = &expr {
         if PASSING.contains(&f.name()) && expr_json_type(&expr, schema).is_none() {
             let types: Vec<Option<JsonType>> =
@@ -1852,7 +1804,8 @@ pub const LISTING: [&str; 6] = [
     "jsonb_object_keys",
 ];
 
-/// Rewrites the JSON aggregates: `json_agg(x ORDER BY …)` becomes
+/// Rewrites VALUES lists (see [`super::types::cast_values_alike`]) and the JSON
+/// aggregates: `json_agg(x ORDER BY …)` becomes
 /// `pg_json_agg(array_agg(pg_json_element(x) ORDER BY …))` — each value's JSON text
 /// collected in order, then joined — and `json_object_agg(k, v …)` likewise over
 /// `pg_json_pair(k, v)`. DISTINCT, ORDER BY and FILTER stay on the `array_agg`.
@@ -1860,6 +1813,13 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     struct Aggregates;
     impl VisitorMut for Aggregates {
         type Break = ();
+        fn post_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
+            if let ast::SetExpr::Values(values) = query.body.as_mut() {
+                super::types::cast_values_alike(values);
+            }
+            ControlFlow::Continue(())
+        }
+
         fn post_visit_expr(&mut self, expr: &mut ast::Expr) -> ControlFlow<()> {
             let Some(name) = function_name(expr) else {
                 return ControlFlow::Continue(());

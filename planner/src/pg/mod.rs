@@ -18,6 +18,7 @@ pub mod interval;
 pub mod json;
 pub mod math;
 pub mod numbers;
+pub mod numeric;
 pub mod ordered_set;
 pub mod rewrite;
 pub mod settings;

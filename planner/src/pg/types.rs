@@ -1,8 +1,199 @@
-//! PostgreSQL's names for the types of result columns, for catalogs that report them.
+//! PostgreSQL's names for the types of result columns, for catalogs that report them;
+//! and the types DataFusion has no type of its own for: [`PgTypes`] plans their names
+//! (`json`, `jsonb`, `uuid`, `numeric` without a scale) and [`PgCasts`] gives casts to
+//! them PostgreSQL's meaning.
 
-use datafusion::arrow::datatypes::{DataType, Field};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::DFSchema;
+use datafusion::error::Result;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::logical_expr::{ExprSchemable, LogicalPlan, Values};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
 use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION};
 use henge_storage::ColumnType;
+
+/// Plans the type names DataFusion does not know (`json`, `jsonb`, `uuid`) or knows
+/// otherwise (`numeric` without a scale, see [`super::numeric`]), and hands the others to
+/// the type planner that was there before (the catalog library's, for `regclass` and
+/// friends): a session has one.
+#[derive(Debug)]
+pub struct PgTypes {
+    pub others: Option<Arc<dyn TypePlanner>>,
+}
+
+impl TypePlanner for PgTypes {
+    fn plan_type_field(&self, sql_type: &ast::DataType) -> Result<Option<FieldRef>> {
+        use super::json::JsonType;
+        match sql_type {
+            ast::DataType::JSON => Ok(Some(Arc::new(JsonType::Json.field("")))),
+            ast::DataType::JSONB => Ok(Some(Arc::new(JsonType::Jsonb.field("")))),
+            ast::DataType::Uuid => Ok(Some(Arc::new(super::uuid::field("")))),
+            ast::DataType::Numeric(ExactNumberInfo::None)
+            | ast::DataType::Decimal(ExactNumberInfo::None) => {
+                Ok(Some(Arc::new(super::numeric::unconstrained_field())))
+            }
+            other => match &self.others {
+                Some(others) => others.plan_type_field(other),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+/// Gives the types of [`PgTypes`] PostgreSQL's meaning in a plan: casts to `numeric`
+/// without a scale keep their value's scale, casts to `json`, `jsonb` and `uuid` become
+/// their input functions, and JSON values are not ordered (see [`super::json::typed`]).
+/// A cast's type may change here, so every node's schema is computed again.
+#[derive(Debug)]
+pub struct PgCasts;
+
+impl AnalyzerRule for PgCasts {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let mut schema = DFSchema::empty();
+            for input in plan.inputs() {
+                schema.merge(input.schema());
+            }
+            if let LogicalPlan::Sort(sort) = &plan {
+                for key in &sort.expr {
+                    super::json::check_order(&key.expr, &schema)?;
+                }
+            }
+            let names = NamePreserver::new(&plan);
+            plan.map_expressions(|expr| {
+                let saved = names.save(&expr);
+                let expr = expr.transform_up(|e| {
+                    match super::numeric::cast(&e, |inner| inner.get_type(&schema).ok()) {
+                        Some(cast) => Ok(datafusion::common::tree_node::Transformed::yes(cast)),
+                        None => super::json::typed(e, &schema),
+                    }
+                })?;
+                Ok(expr.update_data(|e| saved.restore(e)))
+            })?
+            .map_data(|plan| match plan {
+                LogicalPlan::Values(values) => values_typed(values),
+                plan => plan.recompute_schema(),
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "pg_casts"
+    }
+}
+
+/// In a VALUES list, a column that one row casts to a type Henge marks on its fields
+/// (`json`, `jsonb`, `uuid`, `numeric` without a scale) has that type in every row, as
+/// PostgreSQL resolves a VALUES column to one type: the other rows' values are cast too
+/// (DataFusion requires the rows' field metadata to agree).
+pub fn cast_values_alike(values: &mut ast::Values) {
+    let marked = |t: &ast::DataType| {
+        matches!(
+            t,
+            ast::DataType::JSON
+                | ast::DataType::JSONB
+                | ast::DataType::Uuid
+                | ast::DataType::Numeric(ExactNumberInfo::None)
+                | ast::DataType::Decimal(ExactNumberInfo::None)
+        )
+    };
+    let width = values.rows.first().map_or(0, |r| r.content.len());
+    for column in 0..width {
+        let cast = values
+            .rows
+            .iter()
+            .find_map(|row| match row.content.get(column) {
+                Some(ast::Expr::Cast { data_type, .. }) if marked(data_type) => {
+                    Some(data_type.clone())
+                }
+                _ => None,
+            });
+        let Some(data_type) = cast else {
+            continue;
+        };
+        for row in &mut values.rows {
+            let Some(value) = row.content.get_mut(column) else {
+                continue;
+            };
+            let alike = matches!(value, ast::Expr::Cast { data_type: t, .. } if *t == data_type);
+            if !alike {
+                let inner = std::mem::replace(value, ast::Expr::value(ast::Value::Null));
+                *value = ast::Expr::Cast {
+                    kind: ast::CastKind::DoubleColon,
+                    expr: Box::new(inner),
+                    data_type: data_type.clone(),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+    }
+}
+
+/// VALUES whose columns of unconstrained numeric casts take the widest scale of their
+/// rows (each row cast to it); the other columns keep their types.
+fn values_typed(values: Values) -> Result<LogicalPlan> {
+    let empty = DFSchema::empty();
+    let width = values.schema.fields().len();
+    let mut types: Vec<DataType> = Vec::with_capacity(width);
+    for (i, field) in values.schema.fields().iter().enumerate() {
+        if !super::numeric::is_unconstrained(field) {
+            types.push(field.data_type().clone());
+            continue;
+        }
+        let mut column: Option<DataType> = None;
+        for row in &values.values {
+            let t = row[i].get_type(&empty)?;
+            column = Some(match (column, t) {
+                (None, t) => t,
+                (Some(DataType::Decimal128(_, a)), DataType::Decimal128(_, b)) => {
+                    DataType::Decimal128(38, a.max(b))
+                }
+                (Some(a), b) if a == b || b == DataType::Null => a,
+                (Some(DataType::Null), b) => b,
+                (Some(_), _) => field.data_type().clone(),
+            });
+        }
+        types.push(column.unwrap_or_else(|| field.data_type().clone()));
+    }
+    let rows = values
+        .values
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(&types)
+                .map(|(e, t)| match e.get_type(&empty) {
+                    Ok(have) if &have == t => Ok(e),
+                    _ => e.cast_to(t, &empty),
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<(Option<datafusion::common::TableReference>, Arc<Field>)> = values
+        .schema
+        .iter()
+        .zip(&types)
+        .map(|((q, f), t)| {
+            let field = match super::numeric::is_unconstrained(f) {
+                true => Field::new(f.name(), t.clone(), f.is_nullable()),
+                false => f.as_ref().clone(),
+            };
+            (q.cloned(), Arc::new(field))
+        })
+        .collect();
+    let schema = DFSchema::new_with_metadata(fields, values.schema.metadata().clone())?;
+    Ok(LogicalPlan::Values(Values {
+        schema: Arc::new(schema),
+        values: rows,
+    }))
+}
 
 /// How `information_schema.columns` describes a column's type.
 #[derive(Debug, Clone, PartialEq, Eq)]
