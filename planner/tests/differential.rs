@@ -325,6 +325,15 @@ fn aggregates(random: &mut Random) -> String {
 }
 
 /// Every row of the answer as text, sorted.
+/// A number as its value (Henge's `extract` is a numeric where DataFusion's is a double:
+/// `1717200000` and `1717200000.0` are one answer), anything else as it is.
+fn number_or_text(cell: String) -> String {
+    match cell.parse::<f64>() {
+        Ok(v) if cell.contains(['.', 'e']) && v.is_finite() => v.to_string(),
+        _ => cell,
+    }
+}
+
 async fn answer(context: &SessionContext, sql: &str) -> Result<Vec<String>, String> {
     let batches = context
         .sql(sql)
@@ -345,7 +354,7 @@ async fn answer(context: &SessionContext, sql: &str) -> Result<Vec<String>, Stri
             rows.push(
                 formatters
                     .iter()
-                    .map(|f| f.value(row).to_string())
+                    .map(|f| number_or_text(f.value(row).to_string()))
                     .collect::<Vec<_>>()
                     .join("|"),
             );

@@ -78,6 +78,10 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
         if let (Some(op), [left, right]) = (crate::pg::arith::operator_of(function.name()), args) {
             return binary_trend(op, left, right, schema, time);
         }
+        // PostgreSQL's numeric division (`pg::division`).
+        if let ("pg_numeric_div", [left, right]) = (function.name(), args) {
+            return binary_trend(Operator::Divide, left, right, schema, time);
+        }
         // The argument that moves with time; every other one must be constant.
         let moving = |at: usize| {
             let constant = args
@@ -100,7 +104,7 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
             name if name.starts_with("pg_round_to_") => return moving(0),
             "date_trunc" | "datetrunc" => return moving(1),
             "date_bin" => return moving(1),
-            "date_part" | "datepart" if epoch => return moving(1),
+            "date_part" | "datepart" | "pg_extract" if epoch => return moving(1),
             _ => {}
         }
     }

@@ -1,6 +1,6 @@
 //! PostgreSQL's `sign` and `div`, which DataFusion lacks, with PostgreSQL's types: `sign`
 //! of a numeric is a numeric and of anything else a double; `div` is the numeric quotient
-//! truncated toward zero.
+//! truncated toward zero. `floor` and `ceil` of a numeric have no places.
 
 use std::sync::Arc;
 
@@ -14,10 +14,13 @@ use datafusion::logical_expr::{
 
 use super::{no_such_function, on_arrays, SqlStateError};
 
-/// Registers `sign` and `div`.
+/// Registers `sign` and `div`, and PostgreSQL's `floor`, `ceil` and `ceiling`.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Sign::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(Div::default()));
+    ctx.register_udf(Rounding::udf("floor", false));
+    ctx.register_udf(Rounding::udf("ceil", true));
+    ctx.register_udf(Rounding::udf("ceiling", true));
 }
 
 /// The numeric type an argument of `div` is read as: decimals as they are, integers with
@@ -198,5 +201,74 @@ mod tests {
         assert_eq!(truncated_quotient((95, 1), (2, 0)).unwrap(), 4);
         assert_eq!(truncated_quotient((7, 0), (25, 1)).unwrap(), 2);
         assert!(truncated_quotient((1, 0), (0, 0)).is_err());
+    }
+}
+
+/// `floor` and `ceil` (`ceiling`): of a numeric, a numeric without places, as
+/// PostgreSQL's (DataFusion's keep the argument's scale: `floor(1.5)` would print `1.0`);
+/// of anything else, DataFusion's.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Rounding {
+    name: &'static str,
+    ceil: bool,
+    inner: Arc<ScalarUDF>,
+}
+
+impl Rounding {
+    fn udf(name: &'static str, ceil: bool) -> ScalarUDF {
+        let inner = match ceil {
+            true => datafusion::functions::math::ceil(),
+            false => datafusion::functions::math::floor(),
+        };
+        ScalarUDF::new_from_impl(Rounding { name, ceil, inner })
+    }
+}
+
+impl ScalarUDFImpl for Rounding {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [DataType::Decimal128(..)] => Ok(arg_types.to_vec()),
+            _ => self.inner.coerce_types(arg_types),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [DataType::Decimal128(..)] => Ok(DataType::Decimal128(38, 0)),
+            _ => self.inner.return_type(arg_types),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let DataType::Decimal128(_, scale) = args.arg_fields[0].data_type().clone() else {
+            return self.inner.invoke_with_args(args);
+        };
+        let ceil = self.ceil;
+        on_arrays(&args, |arrays| {
+            let unit = 10i128.pow(u32::from(scale.max(0) as u8));
+            let whole = arrays[0]
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let down = v.div_euclid(unit);
+                        match ceil && v.rem_euclid(unit) != 0 {
+                            true => down + 1,
+                            false => down,
+                        }
+                    })
+                })
+                .collect::<Decimal128Array>()
+                .with_precision_and_scale(38, 0)?;
+            Ok(Arc::new(whole) as ArrayRef)
+        })
     }
 }

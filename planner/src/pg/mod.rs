@@ -11,6 +11,7 @@ pub mod arith;
 pub mod checked_sum;
 pub mod datetime;
 pub mod division;
+pub mod extract;
 pub mod formatting;
 pub mod functions;
 pub mod information_schema;
@@ -159,6 +160,7 @@ pub fn install(
     interval::register(ctx);
     json::register(ctx);
     uuid::register(ctx);
+    extract::register(ctx);
     strings::register(ctx);
     math::register(ctx);
     formatting::register(ctx);
