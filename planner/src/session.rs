@@ -116,16 +116,5 @@ pub fn new_context(
     if let Err(e) = pg::install(&ctx, settings, definitions) {
         tracing::error!(error = %e, "installing pg_catalog failed");
     }
-    // After the catalog library, which sets a type planner of its own; ours hands it the
-    // types that are not JSON.
-    {
-        let state = ctx.state_ref();
-        let mut state = state.write();
-        let mut builder = SessionStateBuilder::new_from_existing(state.clone());
-        let others = builder.type_planner().clone();
-        *state = builder
-            .with_type_planner(Arc::new(pg::types::PgTypes { others }))
-            .build();
-    }
     ctx
 }

@@ -56,6 +56,8 @@ pub fn register(ctx: &SessionContext) {
 struct Part {
     numeric: bool,
     signature: Signature,
+    /// DataFusion's spelling `datepart` too, so that none of its `date_part` is left.
+    aliases: Vec<String>,
 }
 
 impl Part {
@@ -63,6 +65,10 @@ impl Part {
         ScalarUDF::new_from_impl(Part {
             numeric,
             signature: Signature::any(2, Volatility::Stable),
+            aliases: match numeric {
+                true => Vec::new(),
+                false => vec!["datepart".to_owned()],
+            },
         })
     }
 }
@@ -265,6 +271,10 @@ impl ScalarUDFImpl for Part {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

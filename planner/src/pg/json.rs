@@ -1804,7 +1804,8 @@ pub const LISTING: [&str; 6] = [
     "jsonb_object_keys",
 ];
 
-/// Rewrites VALUES lists (see [`super::types::cast_values_alike`]) and the JSON
+/// Rewrites VALUES lists (see [`super::types::cast_values_alike`]), casts to the
+/// character types with a length ([`super::character::rewrite_cast`]) and the JSON
 /// aggregates: `json_agg(x ORDER BY …)` becomes
 /// `pg_json_agg(array_agg(pg_json_element(x) ORDER BY …))` — each value's JSON text
 /// collected in order, then joined — and `json_object_agg(k, v …)` likewise over
@@ -1821,6 +1822,7 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
         }
 
         fn post_visit_expr(&mut self, expr: &mut ast::Expr) -> ControlFlow<()> {
+            super::character::rewrite_cast(expr);
             let Some(name) = function_name(expr) else {
                 return ControlFlow::Continue(());
             };

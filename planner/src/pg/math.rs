@@ -1,6 +1,8 @@
 //! PostgreSQL's `sign` and `div`, which DataFusion lacks, with PostgreSQL's types: `sign`
 //! of a numeric is a numeric and of anything else a double; `div` is the numeric quotient
-//! truncated toward zero. `floor` and `ceil` of a numeric have no places.
+//! truncated toward zero. `floor` and `ceil` of a numeric have no places; `sqrt`, `ln`,
+//! `log`, `log10`, `power` and `exp` refuse what PostgreSQL refuses; `to_hex` of an
+//! `integer` is 32 bits wide.
 
 use std::sync::Arc;
 
@@ -21,6 +23,16 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(Rounding::udf("floor", false));
     ctx.register_udf(Rounding::udf("ceil", true));
     ctx.register_udf(Rounding::udf("ceiling", true));
+    use datafusion::functions::math;
+    ctx.register_udf(Domain::udf(math::sqrt(), check_sqrt));
+    ctx.register_udf(Domain::udf(math::ln(), check_log));
+    ctx.register_udf(Domain::udf(math::log(), check_log));
+    ctx.register_udf(Domain::udf(math::log10(), check_log));
+    ctx.register_udf(Domain::udf(math::power(), check_power));
+    ctx.register_udf(Domain::udf(math::exp(), check_exp));
+    ctx.register_udf(ScalarUDF::new_from_impl(ToHex {
+        signature: Signature::user_defined(Volatility::Immutable),
+    }));
 }
 
 /// The numeric type an argument of `div` is read as: decimals as they are, integers with
@@ -269,6 +281,205 @@ impl ScalarUDFImpl for Rounding {
                 .collect::<Decimal128Array>()
                 .with_precision_and_scale(38, 0)?;
             Ok(Arc::new(whole) as ArrayRef)
+        })
+    }
+}
+
+/// What a function's arguments must satisfy, as PostgreSQL checks them: the error for
+/// one row's arguments (as doubles), or `None`.
+type DomainCheck = fn(&[Option<f64>]) -> Option<SqlStateError>;
+
+/// DataFusion's `sqrt`, `ln`, `log`, `log10`, `power` and `exp`, refusing what PostgreSQL
+/// refuses where DataFusion would answer NaN or an infinity: the root or logarithm of a
+/// negative number or zero, zero to a negative power, a negative number to a fractional
+/// one, and `exp` past a double's range.
+#[derive(Debug)]
+struct Domain {
+    inner: Arc<ScalarUDF>,
+    check: DomainCheck,
+}
+
+// One check per function: the wrapped function tells them apart.
+impl PartialEq for Domain {
+    fn eq(&self, other: &Domain) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl Eq for Domain {}
+
+impl std::hash::Hash for Domain {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.hash(state);
+    }
+}
+
+impl Domain {
+    fn udf(inner: Arc<ScalarUDF>, check: DomainCheck) -> ScalarUDF {
+        ScalarUDF::new_from_impl(Domain { inner, check })
+    }
+}
+
+impl ScalarUDFImpl for Domain {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows.max(1);
+        let doubles = args
+            .args
+            .iter()
+            .map(|a| {
+                let array = a.to_array(rows)?;
+                Ok(datafusion::arrow::compute::cast(
+                    &array,
+                    &DataType::Float64,
+                )?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let doubles: Vec<&Float64Array> = doubles.iter().map(|a| a.as_primitive()).collect();
+        let mut row_args = Vec::with_capacity(doubles.len());
+        for row in 0..rows {
+            row_args.clear();
+            row_args.extend(
+                doubles
+                    .iter()
+                    .map(|a| (!a.is_null(row)).then(|| a.value(row))),
+            );
+            if let Some(e) = (self.check)(&row_args) {
+                return Err(e.into());
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
+fn root_or_log_error(x: f64, root: bool) -> Option<SqlStateError> {
+    let message = if root && x < 0.0 {
+        "cannot take square root of a negative number"
+    } else if root || x > 0.0 || x.is_nan() {
+        return None;
+    } else if x == 0.0 {
+        "cannot take logarithm of zero"
+    } else {
+        "cannot take logarithm of a negative number"
+    };
+    Some(SqlStateError::new(if root { "2201F" } else { "2201E" }, message))
+}
+
+fn check_sqrt(args: &[Option<f64>]) -> Option<SqlStateError> {
+    args.first()
+        .copied()
+        .flatten()
+        .and_then(|x| root_or_log_error(x, true))
+}
+
+fn check_log(args: &[Option<f64>]) -> Option<SqlStateError> {
+    let error = args
+        .iter()
+        .flatten()
+        .find_map(|x| root_or_log_error(*x, false));
+    if error.is_some() {
+        return error;
+    }
+    // log(1, x) divides by ln(1) = 0.
+    match args {
+        [Some(base), Some(_)] if *base == 1.0 => {
+            Some(SqlStateError::new("22012", "division by zero"))
+        }
+        _ => None,
+    }
+}
+
+fn check_power(args: &[Option<f64>]) -> Option<SqlStateError> {
+    match args {
+        [Some(base), Some(exponent)] if *base == 0.0 && *exponent < 0.0 => Some(
+            SqlStateError::new("2201F", "zero raised to a negative power is undefined"),
+        ),
+        [Some(base), Some(exponent)] if *base < 0.0 && exponent.fract() != 0.0 => {
+            Some(SqlStateError::new(
+                "2201F",
+                "a negative number raised to a non-integer power yields a complex result",
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn check_exp(args: &[Option<f64>]) -> Option<SqlStateError> {
+    match args.first().copied().flatten() {
+        Some(x) if x.exp().is_infinite() => {
+            Some(SqlStateError::new("22003", "value out of range: overflow"))
+        }
+        _ => None,
+    }
+}
+
+/// `to_hex` of an integer as PostgreSQL's: a negative `integer` in 32-bit two's
+/// complement (`ffffffff`), a `bigint` in 64 (DataFusion widens every integer to 64).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToHex {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToHex {
+    fn name(&self) -> &str {
+        "to_hex"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16] => Ok(vec![DataType::Int32]),
+            [t] if t.is_integer() => Ok(vec![DataType::Int64]),
+            [DataType::Null] => Ok(vec![DataType::Int32]),
+            _ => Err(no_such_function("to_hex", arg_types)),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        on_arrays(&args, |arrays| {
+            let out: datafusion::arrow::array::StringArray = match arrays[0].data_type() {
+                DataType::Int32 => arrays[0]
+                    .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                    .iter()
+                    .map(|v| v.map(|v| format!("{:x}", v as u32)))
+                    .collect(),
+                _ => arrays[0]
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| format!("{:x}", v as u64)))
+                    .collect(),
+            };
+            Ok(Arc::new(out) as ArrayRef)
         })
     }
 }

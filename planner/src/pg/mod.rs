@@ -8,6 +8,7 @@
 //! clients send for their catalog queries to what DataFusion plans.
 
 pub mod arith;
+pub mod character;
 pub mod checked_sum;
 pub mod datetime;
 pub mod division;
@@ -43,6 +44,7 @@ use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{CatalogProviderList, MemTable, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::TableType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -133,6 +135,19 @@ pub fn install(
     definitions: Definitions,
 ) -> Result<()> {
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
+    // The catalog library sets a type planner of its own; ours hands it the types that
+    // are not Henge's. Setting one rebuilds the session state, which registers its
+    // functions again in no particular order, so this comes before Henge's functions
+    // replace DataFusion's of the same names.
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let mut builder = SessionStateBuilder::new_from_existing(state.clone());
+        let others = builder.type_planner().clone();
+        *state = builder
+            .with_type_planner(Arc::new(types::PgTypes { others }))
+            .build();
+    }
     let relations = Relations::default();
     let catalog = ctx
         .catalog(CATALOG)
@@ -161,6 +176,7 @@ pub fn install(
     json::register(ctx);
     uuid::register(ctx);
     extract::register(ctx);
+    character::register(ctx);
     strings::register(ctx);
     math::register(ctx);
     formatting::register(ctx);

@@ -1,0 +1,142 @@
+//! Casts to `varchar(n)` and `char(n)`, which DataFusion reads as plain text.
+//!
+//! An explicit cast to `varchar(n)` cuts the text to `n` characters in PostgreSQL (an
+//! INSERT into such a column refuses longer text instead; see the write path), and one to
+//! `char(n)` (`char` alone is `char(1)`) cuts or pads it to `n`. Henge holds no padded
+//! text: trailing spaces of a `char(n)` value are dropped, as PostgreSQL drops them
+//! whenever the value is used as text (`'ab'::char(5) || '|'` is `ab|`, its length 2).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::sql::sqlparser::ast::{self, CharacterLength};
+
+use super::rewrite::call;
+
+/// Rewrites a cast to `varchar(n)`, `char(n)` or `char` into `pg_varchar(text, n)` or
+/// `pg_bpchar(text, n)` (in place; other expressions are left alone). Done on the syntax,
+/// so the value's type stays text and VALUES rows need not agree on a length.
+pub fn rewrite_cast(expr: &mut ast::Expr) {
+    let ast::Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let length = |l: &Option<CharacterLength>| match l {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    let (function, n) = match &*data_type {
+        ast::DataType::Varchar(l) | ast::DataType::CharacterVarying(l) => match length(l) {
+            Some(n) => ("pg_varchar", n),
+            // DataFusion reads `varchar` but not `character varying`: both are text.
+            None => {
+                *data_type = ast::DataType::Text;
+                return;
+            }
+        },
+        ast::DataType::Char(l) | ast::DataType::Character(l) => match (l.is_none(), length(l)) {
+            (true, _) => ("pg_bpchar", 1),
+            (_, Some(n)) => ("pg_bpchar", n),
+            _ => return,
+        },
+        _ => return,
+    };
+    let text = ast::Expr::Cast {
+        kind: ast::CastKind::DoubleColon,
+        expr: inner.clone(),
+        data_type: ast::DataType::Text,
+        array: false,
+        format: None,
+    };
+    let n = ast::Expr::value(ast::Value::Number(n.to_string(), false));
+    *expr = call(function, vec![text, n]);
+}
+
+/// Registers `pg_varchar` and `pg_bpchar`.
+pub fn register(ctx: &SessionContext) {
+    for pad in [false, true] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Cut {
+            pad,
+            signature: Signature::any(2, Volatility::Immutable),
+        }));
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Cut {
+    pad: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Cut {
+    fn name(&self) -> &str {
+        match self.pad {
+            true => "pg_bpchar",
+            false => "pg_varchar",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let length = match &args.args[1] {
+            ColumnarValue::Scalar(n) => match n.cast_to(&DataType::Int64)? {
+                ScalarValue::Int64(Some(n)) if n >= 0 => n as usize,
+                _ => usize::MAX,
+            },
+            ColumnarValue::Array(_) => usize::MAX,
+        };
+        super::on_arrays(&args, |arrays| {
+            let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let out: StringArray = text
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|s| cut(s, length, self.pad)))
+                .collect();
+            Ok(Arc::new(out) as ArrayRef)
+        })
+    }
+}
+
+/// `s` cut to `length` characters; for `char(n)` without trailing spaces.
+fn cut(s: &str, length: usize, pad: bool) -> String {
+    let cut = match s.char_indices().nth(length) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    };
+    match pad {
+        true => cut.trim_end_matches(' ').to_owned(),
+        false => cut.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_by_characters() {
+        assert_eq!(cut("abc", 2, false), "ab");
+        assert_eq!(cut("äöü", 2, false), "äö");
+        assert_eq!(cut("ab", 5, false), "ab");
+        assert_eq!(cut("ab   x", 4, true), "ab");
+        assert_eq!(cut("65", 1, true), "6");
+    }
+}
