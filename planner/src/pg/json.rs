@@ -1804,9 +1804,24 @@ pub const LISTING: [&str; 6] = [
     "jsonb_object_keys",
 ];
 
+/// `variance(x)` as `var_samp(pg_float_only(x))`: the sample variance, of doubles only
+/// (see `pg_float_only` in [`super::math`]).
+fn variance(expr: &mut ast::Expr) {
+    let ast::Expr::Function(function) = expr else {
+        return;
+    };
+    let FunctionArguments::List(list) = &mut function.args else {
+        return;
+    };
+    if let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() {
+        *arg = call("pg_float_only", vec![arg.clone()]);
+        function.name = ast::ObjectName::from(vec![ast::Ident::new("var_samp")]);
+    }
+}
+
 /// Rewrites VALUES lists (see [`super::types::cast_values_alike`]), casts to the
-/// character types with a length ([`super::character::rewrite_cast`]) and the JSON
-/// aggregates: `json_agg(x ORDER BY …)` becomes
+/// character types with a length ([`super::character::rewrite_cast`]), `variance`, and
+/// the JSON aggregates: `json_agg(x ORDER BY …)` becomes
 /// `pg_json_agg(array_agg(pg_json_element(x) ORDER BY …))` — each value's JSON text
 /// collected in order, then joined — and `json_object_agg(k, v …)` likewise over
 /// `pg_json_pair(k, v)`. DISTINCT, ORDER BY and FILTER stay on the `array_agg`.
@@ -1826,6 +1841,10 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
             let Some(name) = function_name(expr) else {
                 return ControlFlow::Continue(());
             };
+            if name == "variance" {
+                variance(expr);
+                return ControlFlow::Continue(());
+            }
             // A select list's `unnest(json_array_elements(…))` (see `srf`): unnest drops
             // the item's type, which is given back.
             if name == "unnest" {

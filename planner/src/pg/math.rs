@@ -381,7 +381,10 @@ fn root_or_log_error(x: f64, root: bool) -> Option<SqlStateError> {
     } else {
         "cannot take logarithm of a negative number"
     };
-    Some(SqlStateError::new(if root { "2201F" } else { "2201E" }, message))
+    Some(SqlStateError::new(
+        if root { "2201F" } else { "2201E" },
+        message,
+    ))
 }
 
 fn check_sqrt(args: &[Option<f64>]) -> Option<SqlStateError> {
@@ -482,4 +485,58 @@ impl ScalarUDFImpl for ToHex {
             Ok(Arc::new(out) as ArrayRef)
         })
     }
+}
+
+/// `pg_float_only(x)`: `x`, when it is a `real` or `double precision`; any other type is
+/// refused (0A000) when the call is planned. `variance(x)` is `var_samp(pg_float_only(x))`
+/// (see [`super::json::rewrite`]): DataFusion's variance is computed in doubles, where
+/// PostgreSQL's of integers and numerics is an exact numeric.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FloatOnly {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for FloatOnly {
+    fn name(&self) -> &str {
+        "pg_float_only"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [DataType::Float32 | DataType::Null] => Ok(vec![DataType::Float64]),
+            // Refused by `return_type`, whose error keeps its SQLSTATE.
+            [_] => Ok(arg_types.to_vec()),
+            _ => Err(no_such_function("variance", arg_types)),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [DataType::Float64] => Ok(DataType::Float64),
+            [other, ..] => Err(SqlStateError::new(
+                "0A000",
+                format!(
+                    "variance of {} is not supported (PostgreSQL's is an exact numeric); cast the argument to double precision",
+                    super::types::of_arrow(other).data_type
+                ),
+            )
+            .into()),
+            [] => Err(no_such_function("variance", arg_types)),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
+/// Registers `pg_float_only`.
+pub fn register_float_only(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(FloatOnly {
+        signature: Signature::user_defined(Volatility::Immutable),
+    }));
 }

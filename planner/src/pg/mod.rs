@@ -179,6 +179,7 @@ pub fn install(
     character::register(ctx);
     strings::register(ctx);
     math::register(ctx);
+    math::register_float_only(ctx);
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
     ordered_set::register(ctx);
@@ -190,6 +191,7 @@ pub fn install(
             .clone()
             .with_aliases(["every"]),
     );
+
     Ok(())
 }
 

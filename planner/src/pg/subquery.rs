@@ -147,3 +147,59 @@ fn plain_select(query: &Query) -> bool {
         && select.named_window.is_empty()
         && select.qualify.is_none()
 }
+
+/// A scalar subquery is NULL when it yields no row, whatever its column's nullability;
+/// DataFusion takes the column's, and a subquery of a constant (`(SELECT 1 WHERE false)`)
+/// would fail to build its NULL. [`nullable`] passes the value through as nullable.
+pub fn nullable(expr: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Expr {
+    use datafusion::logical_expr::expr::ScalarFunction;
+    datafusion::logical_expr::Expr::ScalarFunction(ScalarFunction::new_udf(
+        std::sync::Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+            Nullable {
+                signature: datafusion::logical_expr::Signature::any(
+                    1,
+                    datafusion::logical_expr::Volatility::Immutable,
+                ),
+            },
+        )),
+        vec![expr],
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Nullable {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for Nullable {
+    fn name(&self) -> &str {
+        "pg_nullable"
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        arg_types: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        Ok(std::sync::Arc::new(
+            args.arg_fields[0].as_ref().clone().with_nullable(true),
+        ))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}

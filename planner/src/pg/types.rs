@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::TreeNode;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::TypePlanner;
-use datafusion::logical_expr::{ExprSchemable, LogicalPlan, Values};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Values};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
 use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION};
@@ -69,8 +69,13 @@ impl AnalyzerRule for PgCasts {
             plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
                 let expr = expr.transform_up(|e| {
+                    if let Expr::ScalarSubquery(_) = &e {
+                        if !e.nullable(&schema).unwrap_or(true) {
+                            return Ok(Transformed::yes(super::subquery::nullable(e)));
+                        }
+                    }
                     match super::numeric::cast(&e, |inner| inner.get_type(&schema).ok()) {
-                        Some(cast) => Ok(datafusion::common::tree_node::Transformed::yes(cast)),
+                        Some(cast) => Ok(Transformed::yes(cast)),
                         None => super::json::typed(e, &schema),
                     }
                 })?;
