@@ -360,8 +360,13 @@ fn extract(unit: Unit, source: Source, array: &ArrayRef, zone: &Tz) -> Result<Ve
                 array,
                 &DataType::Timestamp(TimeUnit::Microsecond, None),
             )?;
+            let micros =
+                micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            // The epoch is the value itself: no calendar needed (Grafana's time buckets).
+            if unit == Unit::Epoch {
+                return Ok(micros.iter().map(|m| m.map(i128::from)).collect());
+            }
             micros
-                .as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>()
                 .iter()
                 .map(|m| {
                     m.map(|m| {
@@ -374,7 +379,6 @@ fn extract(unit: Unit, source: Source, array: &ArrayRef, zone: &Tz) -> Result<Ve
                             _ => (at.naive_utc(), 0),
                         };
                         Ok(match unit {
-                            Unit::Epoch => i128::from(m),
                             Unit::Timezone => i128::from(offset),
                             Unit::TimezoneHour => i128::from(offset / 3600),
                             Unit::TimezoneMinute => i128::from((offset / 60) % 60),
