@@ -400,9 +400,21 @@ impl Session {
                 return Ok(state.create_logical_plan(&sql).await?);
             }
         }
-        Ok(state
+        let plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
-            .await?)
+            .await?;
+        // Henge's analyzer rules may change a result column's type (a cast to numeric
+        // keeps its value's scale, a double meeting a numeric makes both doubles): the
+        // columns are described, and values encoded, by the analyzed plan's types.
+        if matches!(
+            plan,
+            LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Ddl(_)
+        ) {
+            return Ok(plan);
+        }
+        Ok(state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?)
     }
 
     /// The columns a prepared statement returns (empty for statements without rows).

@@ -30,6 +30,7 @@ pub mod strings;
 pub mod subquery;
 pub mod template;
 pub mod types;
+pub mod unify;
 pub mod uuid;
 
 use std::collections::HashMap;

@@ -46,8 +46,9 @@ impl TypePlanner for PgTypes {
     }
 }
 
-/// Gives the types of [`PgTypes`] PostgreSQL's meaning in a plan: casts to `numeric`
-/// without a scale keep their value's scale, casts to `json`, `jsonb` and `uuid` become
+/// Gives the types of [`PgTypes`] PostgreSQL's meaning in a plan: doubles and numerics
+/// meeting in one result are doubles ([`super::unify`]), casts to `numeric` without a
+/// scale keep their value's scale, casts to `json`, `jsonb` and `uuid` become
 /// their input functions, and JSON values are not ordered (see [`super::json::typed`]).
 /// A cast's type may change here, so every node's schema is computed again.
 #[derive(Debug)]
@@ -74,6 +75,9 @@ impl AnalyzerRule for PgCasts {
                             return Ok(Transformed::yes(super::subquery::nullable(e)));
                         }
                     }
+                    if let Some(unified) = super::unify::expr(&e, &schema) {
+                        return Ok(Transformed::yes(unified));
+                    }
                     match super::numeric::cast(&e, |inner| inner.get_type(&schema).ok()) {
                         Some(cast) => Ok(Transformed::yes(cast)),
                         None => super::json::typed(e, &schema),
@@ -83,6 +87,7 @@ impl AnalyzerRule for PgCasts {
             })?
             .map_data(|plan| match plan {
                 LogicalPlan::Values(values) => values_typed(values),
+                LogicalPlan::Union(_) => super::unify::union(plan),
                 plan => plan.recompute_schema(),
             })
         })
