@@ -5,8 +5,8 @@
 //! held in PostgreSQL's normal form, the text `jsonb_out` prints: object keys ordered
 //! shorter first and then bytewise, a repeated key keeping its last value, `", "` and
 //! `": "` between items, numbers as `numeric` prints them (`1e2` is `100`, `1.50` stays),
-//! strings with only the escapes PostgreSQL writes. Two `jsonb` values are equal exactly
-//! when their texts are, so equality, grouping and DISTINCT work on the text.
+//! strings with only the escapes PostgreSQL writes. Values differing only in a number's
+//! trailing zeros (`1.0`, `1`) have different texts but are equal ([`equal`]).
 
 use std::cmp::Ordering;
 
@@ -396,7 +396,7 @@ fn write(node: &Node, jsonb: bool, out: &mut String) -> Result<(), ValueError> {
     match &node.kind {
         Kind::Null => out.push_str("null"),
         Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Kind::Number(text) if jsonb => out.push_str(&canonical_number(text)),
+        Kind::Number(text) if jsonb => out.push_str(&canonical_number(text)?),
         Kind::Number(text) => out.push_str(text),
         Kind::String(s) => write_string(s, out)?,
         Kind::Array(items) => {
@@ -489,34 +489,48 @@ pub fn nul_error() -> ValueError {
 }
 
 /// A JSON number as `numeric` prints it: exponents spelled out, the scale of the digits
-/// written kept (`1.50` stays, `2.5e1` is `25`, `1e-2` is `0.01`), no negative zero.
-pub fn canonical_number(text: &str) -> String {
+/// written kept (`1.50` stays, `2.5e1` is `25`, `1e-2` is `0.01`), no negative zero. A
+/// number beyond `numeric`'s range (more than 131072 digits before the point or 16383
+/// after it) is refused with 22003, as PostgreSQL refuses it.
+pub fn canonical_number(text: &str) -> Result<String, ValueError> {
+    const MAX_WHOLE_DIGITS: i64 = 131_072;
+    const MAX_SCALE: i64 = 16_383;
+    let overflow = || ValueError::out_of_range("value overflows numeric format".into());
     let (negative, rest) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
     let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], rest[at + 1..].parse::<i64>().unwrap_or(0)),
+        Some(at) => (
+            &rest[..at],
+            rest[at + 1..].parse::<i64>().map_err(|_| overflow())?,
+        ),
         None => (rest, 0),
     };
     if exponent == 0 && !negative {
-        return mantissa.to_owned();
+        return Ok(mantissa.to_owned());
     }
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: String = format!("{whole}{fraction}");
-    // The position of the decimal point, counted from the left of `digits`.
-    let mut point = whole.len() as i64 + exponent;
-    let scale = (fraction.len() as i64 - exponent).max(0);
-    if point < 0 {
-        digits.insert_str(0, &"0".repeat((-point) as usize));
-        point = 0;
+    // The position of the decimal point, counted from the left of the digits.
+    let point = (whole.len() as i64).saturating_add(exponent);
+    let scale = (fraction.len() as i64).saturating_sub(exponent).max(0);
+    if point > MAX_WHOLE_DIGITS || scale > MAX_SCALE {
+        return Err(overflow());
     }
-    let wanted = point + scale;
-    while (digits.len() as i64) < wanted {
+    let mut digits = String::with_capacity((point.max(0) + scale) as usize + mantissa.len());
+    // Zeros ahead of the digits when the point lies left of them.
+    for _ in point..0 {
         digits.push('0');
     }
-    digits.truncate(wanted as usize);
-    let (int, frac) = digits.split_at(point as usize);
+    digits.push_str(whole);
+    digits.push_str(fraction);
+    let point = point.max(0) as usize;
+    let wanted = point + scale as usize;
+    while digits.len() < wanted {
+        digits.push('0');
+    }
+    digits.truncate(wanted);
+    let (int, frac) = digits.split_at(point);
     let int = int.trim_start_matches('0');
     let int = if int.is_empty() { "0" } else { int };
     let zero = int == "0" && frac.bytes().all(|b| b == b'0');
@@ -529,7 +543,7 @@ pub fn canonical_number(text: &str) -> String {
         out.push('.');
         out.push_str(frac);
     }
-    out
+    Ok(out)
 }
 
 /// Whether `outer` contains `inner`, as `jsonb`'s `@>` decides: an object contains an
@@ -557,6 +571,24 @@ pub fn contains(outer: &Node, inner: &Node, top: bool) -> bool {
     }
 }
 
+/// Equality of two values as `jsonb` compares them: objects by their members (the last of
+/// a repeated key), arrays element by element, numbers by value.
+pub fn equal(a: &Node, b: &Node) -> bool {
+    match (&a.kind, &b.kind) {
+        (Kind::Object(x), Kind::Object(y)) => {
+            let (x, y) = (jsonb_members(x), jsonb_members(y));
+            x.len() == y.len()
+                && x.iter()
+                    .zip(&y)
+                    .all(|((kx, vx), (ky, vy))| kx == ky && equal(vx, vy))
+        }
+        (Kind::Array(x), Kind::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(vx, vy)| equal(vx, vy))
+        }
+        _ => scalar_equal(a, b),
+    }
+}
+
 /// Equality of two scalars as `jsonb` compares them (numbers by value).
 pub fn scalar_equal(a: &Node, b: &Node) -> bool {
     match (&a.kind, &b.kind) {
@@ -580,7 +612,10 @@ fn numbers_equal(a: &str, b: &str) -> bool {
             None => s,
         }
     };
-    strip(canonical_number(a)) == strip(canonical_number(b))
+    match (canonical_number(a), canonical_number(b)) {
+        (Ok(a), Ok(b)) => strip(a) == strip(b),
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -614,7 +649,19 @@ mod tests {
             ("0.001e3", "1"),
             ("12e-1", "1.2"),
         ] {
-            assert_eq!(canonical_number(input), want, "{input}");
+            assert_eq!(canonical_number(input).unwrap(), want, "{input}");
+        }
+        for huge in [
+            "1e1000000",
+            "1e-100000",
+            "1e99999999999999999999",
+            "1e-9223372036854775808",
+        ] {
+            assert_eq!(
+                canonical_number(huge).unwrap_err().kind,
+                ValueErrorKind::OutOfRange,
+                "{huge}"
+            );
         }
         assert!(numbers_equal("1.0", "1"));
         assert!(!numbers_equal("1.01", "1"));
@@ -659,6 +706,10 @@ mod tests {
         assert!(c(r#"{"a":[1,2]}"#, r#"{"a":[2]}"#));
         assert!(!c(r#"{"a":[1,2]}"#, r#"{"a":2}"#));
         assert!(c("1.0", "1"));
+        let e = |a: &str, b: &str| equal(&parse(a).unwrap(), &parse(b).unwrap());
+        assert!(e(r#"{"a":1.0, "b":[2]}"#, r#"{"b":[2.00],"a":1}"#));
+        assert!(!e("[1, 2]", "[2, 1]"));
+        assert!(!e(r#"{"a":1}"#, r#"{"a":1, "b":2}"#));
         assert!(!c("[[1]]", "1"));
     }
 

@@ -337,7 +337,7 @@ pub fn validate_batch(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch>
                         .map(|s| {
                             s.map(|s| {
                                 let n = normal_form(&column.ty, s)?;
-                                changed |= matches!(n, Cow::Owned(_));
+                                changed |= n != s;
                                 Ok(n.into_owned())
                             })
                             .transpose()

@@ -98,7 +98,10 @@ fn timestamp(args: &[ScalarValue]) -> Result<Option<NaiveDateTime>> {
     let day = date(y, mo, d)?;
     let micros = time(h, mi, s)?;
     let midnight = day.and_time(NaiveTime::MIN);
-    Ok(Some(midnight + chrono::Duration::microseconds(micros)))
+    midnight
+        .checked_add_signed(chrono::Duration::microseconds(micros))
+        .map(Some)
+        .ok_or_else(|| SqlStateError::new("22008", "timestamp out of range").into())
 }
 
 /// Registers the functions; `settings` are the session's (its TimeZone places

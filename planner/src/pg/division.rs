@@ -7,10 +7,11 @@
 //! away from zero. A numeric there carries its own number of places, value by value; an
 //! Arrow decimal has one scale for the whole column. So [`NumericDiv`] rounds each quotient
 //! where PostgreSQL would round it and keeps it at a scale fixed when the query is planned:
-//! exactly PostgreSQL's when both operands are constants, and otherwise 20 places (what
-//! PostgreSQL chooses when the quotient's first digits are below 1), fewer only where the
-//! quotient's integer digits need the room. A quotient over a column thus has PostgreSQL's
-//! value, printed with trailing zeros where PostgreSQL would choose fewer places.
+//! exactly PostgreSQL's when both operands are constants, and otherwise 20 places (or
+//! the operands' own, if more). A quotient over a column thus has PostgreSQL's value,
+//! printed with trailing zeros, where PostgreSQL chooses at most that many places; where
+//! it would choose more (quotients below about 1e-4) the value is rounded at the 20th,
+//! and a quotient whose integer digits do not fit beside the places is refused (22003).
 
 use std::sync::Arc;
 

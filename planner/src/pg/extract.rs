@@ -446,7 +446,11 @@ fn calendar(unit: Unit, at: NaiveDateTime, micros: i64) -> i128 {
         Unit::Doy => at.ordinal().into(),
         Unit::Dow => at.weekday().num_days_from_sunday().into(),
         Unit::IsoDow => at.weekday().number_from_monday().into(),
-        Unit::IsoYear => at.iso_week().year().into(),
+        // As for the year, 1 BC is -1.
+        Unit::IsoYear => match at.iso_week().year() {
+            y if y > 0 => y.into(),
+            y => (y - 1).into(),
+        },
         // Handled by the callers, which know the instant.
         Unit::Epoch | Unit::Julian | Unit::Timezone | Unit::TimezoneHour | Unit::TimezoneMinute => {
             0

@@ -213,7 +213,8 @@ impl SessionZone {
             None => offset_text(seconds),
         };
         Some((
-            utc.naive_utc() + chrono::Duration::seconds(seconds.into()),
+            utc.naive_utc()
+                .checked_add_signed(chrono::Duration::seconds(seconds.into()))?,
             abbreviation,
             seconds,
         ))

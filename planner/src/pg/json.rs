@@ -208,7 +208,30 @@ fn compared_as_read(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
         (Some(JsonType::Jsonb), _) if matches!(expr, Expr::Between(_)) => {
             return Err(unordered(JsonType::Jsonb))
         }
-        (Some(JsonType::Jsonb), _) => |e: Expr| Op::JsonbIn.call(vec![e]),
+        (Some(JsonType::Jsonb), _) => {
+            let Expr::InList(InList {
+                expr,
+                list,
+                negated,
+            }) = expr
+            else {
+                return Ok(Transformed::no(expr));
+            };
+            // By value, as `=` compares (see `Op::Equal`).
+            let read = |e: Expr| match super::uuid::untyped(&e) {
+                true => Op::JsonbIn.call(vec![e]),
+                false => e,
+            };
+            let any = list
+                .into_iter()
+                .map(|item| Op::Equal.call(vec![(*expr).clone(), read(item)]))
+                .reduce(Expr::or)
+                .unwrap_or(Expr::Literal(ScalarValue::Boolean(Some(false)), None));
+            return Ok(Transformed::yes(match negated {
+                true => Expr::Not(Box::new(any)),
+                false => any,
+            }));
+        }
         (None, true) => super::uuid::input,
         (None, false) => return Ok(Transformed::no(expr)),
     };
@@ -310,14 +333,13 @@ impl ExprPlanner for PgJsonOperators {
                 if !matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq) {
                     return Err(unordered(JsonType::Jsonb));
                 }
-                // Values in normal form are equal exactly when their texts are.
-                let l = jsonb_operand(l, left)?;
-                let r = jsonb_operand(r, right)?;
-                return Ok(PlannerResult::Original(RawBinaryExpr {
-                    op,
-                    left: l,
-                    right: r,
-                }));
+                // By value: numbers compare as numerics (`1.0` equals `1`), which their
+                // texts do not.
+                let equal = Op::Equal.call(vec![jsonb_operand(l, left)?, jsonb_operand(r, right)?]);
+                match op {
+                    BinaryOperator::Eq => equal,
+                    _ => Expr::Not(Box::new(equal)),
+                }
             }
             _ => {
                 return Ok(PlannerResult::Original(RawBinaryExpr {
@@ -340,6 +362,8 @@ enum Op {
     /// path, as text.
     Get(JsonType, bool, bool),
     Contains,
+    /// `=` of two `jsonb` values.
+    Equal,
     /// `?` (0), `?|` (1), `?&` (2).
     Exists(u8),
     Concat,
@@ -363,6 +387,7 @@ impl Op {
             Op::Get(JsonType::Jsonb, true, false) => "pg_jsonb_get_path",
             Op::Get(JsonType::Jsonb, true, true) => "pg_jsonb_get_path_text",
             Op::Contains => "pg_jsonb_contains",
+            Op::Equal => "pg_jsonb_eq",
             Op::Exists(0) => "pg_jsonb_exists",
             Op::Exists(1) => "pg_jsonb_exists_any",
             Op::Exists(_) => "pg_jsonb_exists_all",
@@ -382,7 +407,7 @@ impl Op {
             }
             Op::Get(_, _, true) => Returns::Plain(DataType::Utf8),
             Op::Get(t, _, false) => Returns::Json(t),
-            Op::Contains | Op::Exists(_) => Returns::Plain(DataType::Boolean),
+            Op::Contains | Op::Equal | Op::Exists(_) => Returns::Plain(DataType::Boolean),
             Op::Typed(t) => Returns::Json(t),
         }
     }
@@ -447,6 +472,15 @@ impl Op {
                     &parse(text)?,
                     &parse(other)?,
                     true,
+                ))))
+            }
+            Op::Equal => {
+                let Some(other) = call.text(1)? else {
+                    return Ok(call.null());
+                };
+                Ok(ScalarValue::Boolean(Some(value::equal(
+                    &parse(text)?,
+                    &parse(other)?,
                 ))))
             }
             Op::Exists(how) => {

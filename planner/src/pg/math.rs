@@ -265,20 +265,30 @@ impl ScalarUDFImpl for Rounding {
         };
         let ceil = self.ceil;
         on_arrays(&args, |arrays| {
-            let unit = 10i128.pow(u32::from(scale.max(0) as u8));
+            let unit = 10i128.pow(u32::from(scale.unsigned_abs()));
             let whole = arrays[0]
                 .as_primitive::<Decimal128Type>()
                 .iter()
                 .map(|v| {
-                    v.map(|v| {
-                        let down = v.div_euclid(unit);
-                        match ceil && v.rem_euclid(unit) != 0 {
-                            true => down + 1,
-                            false => down,
+                    v.map(|v| match scale < 0 {
+                        // A negative scale counts tens: the value is whole already.
+                        true => v.checked_mul(unit).ok_or_else(|| {
+                            DataFusionError::from(SqlStateError::new(
+                                "22003",
+                                "numeric field overflow",
+                            ))
+                        }),
+                        false => {
+                            let down = v.div_euclid(unit);
+                            Ok(match ceil && v.rem_euclid(unit) != 0 {
+                                true => down + 1,
+                                false => down,
+                            })
                         }
                     })
+                    .transpose()
                 })
-                .collect::<Decimal128Array>()
+                .collect::<Result<Decimal128Array>>()?
                 .with_precision_and_scale(38, 0)?;
             Ok(Arc::new(whole) as ArrayRef)
         })

@@ -114,9 +114,12 @@ fn written_scale(text: &str) -> Option<i8> {
     {
         return None;
     }
-    let scale = (fraction.len() as i64 - exponent).max(0);
-    let integer_digits = (whole.trim_start_matches('0').len() as i64 + exponent).max(0);
-    (integer_digits + scale <= i64::from(MAX_NUMERIC_PRECISION)).then_some(scale as i8)
+    let scale = (fraction.len() as i64).saturating_sub(exponent).max(0);
+    let integer_digits = (whole.trim_start_matches('0').len() as i64)
+        .saturating_add(exponent)
+        .max(0);
+    (integer_digits.saturating_add(scale) <= i64::from(MAX_NUMERIC_PRECISION))
+        .then_some(scale as i8)
 }
 
 #[cfg(test)]
@@ -134,6 +137,8 @@ mod tests {
         assert_eq!(written_scale("NaN"), None);
         assert_eq!(written_scale("abc"), None);
         assert_eq!(written_scale("1e40"), None);
+        assert_eq!(written_scale("1e-9223372036854775808"), None);
+        assert_eq!(written_scale("1e9223372036854775807"), None);
     }
 
     #[test]
