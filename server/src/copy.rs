@@ -343,7 +343,7 @@ fn copy_lines(
                 line.push(options.delimiter);
             }
             value.clear();
-            let present = encoder.text(row, &mut value);
+            let present = encoder.text(row, &mut value)?;
             write_field(&mut line, present.then_some(&value[..]), options, force[i]);
         }
         line.push(b'\n');

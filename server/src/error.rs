@@ -48,6 +48,8 @@ pub mod code {
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const OUT_OF_MEMORY: &str = "53200";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+    pub const CARDINALITY_VIOLATION: &str = "21000";
+    pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";
     pub const IO_ERROR: &str = "58030";
     pub const DATA_CORRUPTED: &str = "XX001";
     pub const INTERNAL_ERROR: &str = "XX000";
@@ -254,6 +256,12 @@ fn plan_error(message: &str) -> PgError {
 fn execution_error(message: &str) -> PgError {
     if message.contains("Cast error") || message.contains("Cannot cast") {
         return PgError::new(code::INVALID_TEXT_REPRESENTATION, message);
+    }
+    if message.starts_with("Scalar subquery returned more than one row") {
+        return PgError::new(
+            code::CARDINALITY_VIOLATION,
+            "more than one row returned by a subquery used as an expression",
+        );
     }
     if message.starts_with("step can't be 0 for function generate_series") {
         return PgError::new(code::INVALID_PARAMETER_VALUE, "step size cannot equal zero");

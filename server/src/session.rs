@@ -726,7 +726,7 @@ fn encode_rows(
         for row in 0..batch.num_rows() {
             let mut data = bytes::BytesMut::with_capacity(16 * encoders.len());
             for encoder in &encoders {
-                encoder.encode(row, &mut data);
+                encoder.encode(row, &mut data)?;
             }
             rows.push(DataRow::new(data, encoders.len() as i16));
         }

@@ -86,7 +86,7 @@ echo "ok: $count queries give PostgreSQL's answers over $segments segments and b
 # other rows, an answer where PostgreSQL fails, another error — fails the run.
 # The cases listed in pg_compat.known still differ (issue 14 is open): they are counted,
 # and one that passes must leave the list. PG_COMPAT_REPORT=file writes each case's
-# outcome there.
+# outcome there; PG_COMPAT_SHOW_KNOWN=1 prints how the listed cases differ.
 report=${PG_COMPAT_REPORT:-/dev/null}
 : >"$report"
 known=$here/pg_compat.known
@@ -113,6 +113,10 @@ while IFS= read -r sql; do
     fi
   elif $listed_here; then
     listed=$((listed + 1)); outcome="differs (known)"
+    if [ -n "${PG_COMPAT_SHOW_KNOWN:-}" ]; then
+      echo "KNOWN [$chapter]: $sql"
+      diff <(echo "$want") <(echo "$got") | head -10 || true
+    fi
   else
     differ=$((differ + 1)); outcome=DIFFERS
     echo "DIFFERS [$chapter]: $sql"

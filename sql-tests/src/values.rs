@@ -89,8 +89,62 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
                 months: i32::from_be_bytes(be4(&b[12..])),
             })
         }
+        _ if matches!(ty.kind(), tokio_postgres::types::Kind::Array(_)) => array_text(b),
         _ => display_text(Some(&String::from_utf8_lossy(b))),
     }
+}
+
+/// A binary array (dimensions, then elements in row-major order) in PostgreSQL's text
+/// form: `{{1,2},{3,4}}`, elements quoted where PostgreSQL quotes them.
+fn array_text(b: &[u8]) -> String {
+    let int = |at: usize| {
+        b.get(at..at + 4)
+            .map(|w| i32::from_be_bytes(<[u8; 4]>::try_from(w).unwrap_or_default()))
+            .unwrap_or(-1)
+    };
+    let dims = int(0).max(0) as usize;
+    let element = Type::from_oid(int(8) as u32).unwrap_or(Type::TEXT);
+    let lengths: Vec<usize> = (0..dims).map(|d| int(12 + 8 * d).max(0) as usize).collect();
+    let mut at = 12 + 8 * dims;
+    let mut cells = Vec::new();
+    for _ in 0..lengths.iter().product::<usize>() {
+        let len = int(at);
+        at += 4;
+        if len < 0 {
+            cells.push("NULL".to_owned());
+            continue;
+        }
+        let raw = &b[at..at + len as usize];
+        at += len as usize;
+        let text = binary_to_text(&element, raw);
+        let text = if text == "(empty)" && raw.is_empty() {
+            String::new()
+        } else {
+            text
+        };
+        let quoted = text.is_empty()
+            || text.eq_ignore_ascii_case("null")
+            || text
+                .chars()
+                .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_ascii_whitespace());
+        cells.push(match quoted {
+            true => format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
+            false => text,
+        });
+    }
+    if lengths.is_empty() {
+        return "{}".into();
+    }
+    fn nest(cells: &mut std::vec::IntoIter<String>, lengths: &[usize]) -> String {
+        let parts: Vec<String> = (0..lengths[0])
+            .map(|_| match lengths.len() {
+                1 => cells.next().unwrap_or_default(),
+                _ => nest(cells, &lengths[1..]),
+            })
+            .collect();
+        format!("{{{}}}", parts.join(","))
+    }
+    nest(&mut cells.into_iter(), &lengths)
 }
 
 /// Microseconds since midnight as `HH:MM:SS[.fraction]`.

@@ -1853,6 +1853,57 @@ fn variance(expr: &mut ast::Expr) {
     }
 }
 
+/// `array_agg(DISTINCT x ORDER BY x …)` as `array_sort(array_agg(DISTINCT x), …)`:
+/// DataFusion may run an ordered aggregate over input sorted the other way and reverse
+/// its ordering, which reverses a DISTINCT `array_agg`'s answer when another aggregate of
+/// the query wants the opposite order. With DISTINCT, PostgreSQL only allows ORDER BY the
+/// argument, so sorting the distinct values afterwards is the same.
+fn sorted_distinct_array_agg(expr: &mut ast::Expr) {
+    let ast::Expr::Function(function) = expr else {
+        return;
+    };
+    if function.over.is_some() {
+        return;
+    }
+    let FunctionArguments::List(list) = &mut function.args else {
+        return;
+    };
+    if !matches!(
+        list.duplicate_treatment,
+        Some(ast::DuplicateTreatment::Distinct)
+    ) {
+        return;
+    }
+    let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+        return;
+    };
+    let Some(position) = list.clauses.iter().position(|c| {
+        matches!(c, ast::FunctionArgumentClause::OrderBy(keys)
+            if keys.len() == 1 && &keys[0].expr == arg)
+    }) else {
+        return;
+    };
+    let ast::FunctionArgumentClause::OrderBy(keys) = list.clauses.remove(position) else {
+        return;
+    };
+    let descending = keys[0].options.asc == Some(false);
+    let nulls_first = keys[0].options.nulls_first.unwrap_or(descending);
+    let text = |s: &str| ast::Expr::value(ast::Value::SingleQuotedString(s.into()));
+    let inner = expr.clone();
+    *expr = call(
+        "array_sort",
+        vec![
+            inner,
+            text(if descending { "DESC" } else { "ASC" }),
+            text(if nulls_first {
+                "NULLS FIRST"
+            } else {
+                "NULLS LAST"
+            }),
+        ],
+    );
+}
+
 /// Rewrites VALUES lists (see [`super::types::cast_values_alike`]), casts to the
 /// character types with a length ([`super::character::rewrite_cast`]), `variance`, and
 /// the JSON aggregates: `json_agg(x ORDER BY …)` becomes
@@ -1877,6 +1928,10 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
             };
             if name == "variance" {
                 variance(expr);
+                return ControlFlow::Continue(());
+            }
+            if name == "array_agg" {
+                sorted_distinct_array_agg(expr);
                 return ControlFlow::Continue(());
             }
             // A select list's `unnest(json_array_elements(…))` (see `srf`): unnest drops

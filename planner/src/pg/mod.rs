@@ -8,10 +8,12 @@
 //! clients send for their catalog queries to what DataFusion plans.
 
 pub mod arith;
+pub mod arrays;
 pub mod character;
 pub mod checked_sum;
 pub mod datetime;
 pub mod division;
+pub mod encoding;
 pub mod extract;
 pub mod formatting;
 pub mod functions;
@@ -185,6 +187,8 @@ pub fn install(
     datetime::register(ctx, settings.clone());
     ordered_set::register(ctx);
     checked_sum::register(ctx);
+    arrays::register(ctx);
+    encoding::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()

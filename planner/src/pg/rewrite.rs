@@ -13,8 +13,8 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::sql::sqlparser::ast::{
-    visit_relations, DataType as SqlType, Expr, Ident, ObjectName, Query, SelectItem, SetExpr,
-    SetOperator, SetQuantifier, Statement, Value, VisitMut, Visitor, VisitorMut,
+    visit_relations, CastKind, DataType as SqlType, Expr, Ident, ObjectName, Query, SelectItem,
+    SetExpr, SetOperator, SetQuantifier, Statement, Value, VisitMut, Visitor, VisitorMut,
 };
 use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 use datafusion_pg_catalog::sql::rules::{
@@ -334,6 +334,24 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
     impl VisitorMut for Names {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            // `'integer'::regtype`: the catalog library looks the name up as pg_type's
+            // `typname`, which is `int4`.
+            if let Expr::Cast {
+                expr: value,
+                data_type,
+                ..
+            } = expr
+            {
+                if type_is(data_type, &["regtype"]) {
+                    if let Expr::Value(v) = value.as_mut() {
+                        if let Value::SingleQuotedString(name) = &mut v.value {
+                            if let Some(typname) = regtype_typname(name) {
+                                *name = typname;
+                            }
+                        }
+                    }
+                }
+            }
             let Expr::Cast {
                 expr: inner,
                 data_type,
@@ -382,6 +400,19 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
                             if let SelectItem::UnnamedExpr(e)
                             | SelectItem::ExprWithAlias { expr: e, .. } = item
                             {
+                                // A column that is a regtype or regclass is shown by
+                                // name, as PostgreSQL's output function writes it.
+                                if let Expr::Cast { data_type, .. } = &*e {
+                                    if type_is(data_type, &["regtype", "regclass"]) {
+                                        *e = Expr::Cast {
+                                            kind: CastKind::DoubleColon,
+                                            expr: Box::new(e.clone()),
+                                            data_type: SqlType::Text,
+                                            format: None,
+                                            array: false,
+                                        };
+                                    }
+                                }
                                 let _ = e.visit(&mut Names);
                             }
                         }
@@ -399,6 +430,46 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
     }
     let _ = statement.visit(&mut Lists);
     statement
+}
+
+/// The `pg_type.typname` of a type name as `regtype` reads it (`integer` → `int4`,
+/// `character varying(10)` → `varchar`, `integer[]` → `_int4`), or `None` where the name
+/// is already one (or unknown, which the lookup then answers).
+fn regtype_typname(name: &str) -> Option<String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let lower = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
+    let (base, array) = match lower.strip_suffix("[]") {
+        Some(base) => (base.trim_end(), true),
+        None => (lower, false),
+    };
+    // A type modifier does not change the type.
+    let base = match base.find('(') {
+        Some(open) if base.ends_with(')') => base[..open].trim_end(),
+        _ => base,
+    };
+    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    let typname = match base.as_str() {
+        "integer" | "int" => "int4",
+        "smallint" => "int2",
+        "bigint" => "int8",
+        "real" => "float4",
+        "double precision" | "float" => "float8",
+        "boolean" => "bool",
+        "character varying" => "varchar",
+        "character" | "char" => "bpchar",
+        "decimal" | "dec" => "numeric",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        "time with time zone" => "timetz",
+        "bit varying" => "varbit",
+        other => other,
+    };
+    let typname = match array {
+        true => format!("_{typname}"),
+        false => typname.to_owned(),
+    };
+    (typname != name).then_some(typname)
 }
 
 /// Henge's own rewrites of catalog queries, after the library's.

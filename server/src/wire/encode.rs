@@ -38,8 +38,8 @@ pub fn pg_type(data_type: &DataType) -> Type {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
-        DataType::List(item) | DataType::LargeList(item) if natively_encoded(data_type) => {
-            array_type(&pg_type(item.data_type()))
+        DataType::List(_) | DataType::LargeList(_) if natively_encoded(data_type) => {
+            array_type(&pg_type(innermost(data_type)))
         }
         _ => Type::TEXT,
     }
@@ -85,20 +85,72 @@ fn list_values(array: &ArrayRef, row: usize) -> Option<ArrayRef> {
     }
 }
 
-/// An array in PostgreSQL's text form: `{1,2,NULL}`, elements quoted where needed.
-fn array_text(values: &ArrayRef, zone: &Tz, out: &mut BytesMut) {
+/// The lengths of an array's dimensions, outermost first: Arrow's nested lists are
+/// PostgreSQL's multidimensional arrays, which must be rectangular and have no NULL
+/// sub-array. An empty array (at any level) has no dimensions.
+fn dimensions(values: &ArrayRef) -> Result<Vec<usize>, PgError> {
+    let mut dims = vec![values.len()];
+    if !matches!(
+        values.data_type(),
+        DataType::List(_) | DataType::LargeList(_)
+    ) {
+        return Ok(if values.is_empty() { Vec::new() } else { dims });
+    }
+    let mut inner: Option<Vec<usize>> = None;
+    for i in 0..values.len() {
+        let Some(sub) = list_values(values, i).filter(|_| !values.is_null(i)) else {
+            return Err(ragged());
+        };
+        let sub_dims = dimensions(&sub)?;
+        match &inner {
+            Some(first) if *first != sub_dims => return Err(ragged()),
+            Some(_) => {}
+            None => inner = Some(sub_dims),
+        }
+    }
+    let inner = inner.unwrap_or_default();
+    if values.is_empty() || inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    dims.extend(inner);
+    Ok(dims)
+}
+
+fn ragged() -> PgError {
+    PgError::new(
+        code::ARRAY_SUBSCRIPT_ERROR,
+        "multidimensional arrays must have array expressions with matching dimensions",
+    )
+}
+
+/// An array in PostgreSQL's text form: `{1,2,NULL}`, `{{1,2},{3,4}}`, elements quoted
+/// where needed.
+fn array_text(values: &ArrayRef, zone: &Tz, out: &mut BytesMut) -> Result<(), PgError> {
+    if dimensions(values)?.is_empty() {
+        out.put_slice(b"{}");
+        return Ok(());
+    }
+    array_text_level(values, zone, out);
+    Ok(())
+}
+
+fn array_text_level(values: &ArrayRef, zone: &Tz, out: &mut BytesMut) {
     out.put_u8(b'{');
     let mut element = BytesMut::new();
     for i in 0..values.len() {
         if i > 0 {
             out.put_u8(b',');
         }
+        if let Some(sub) = list_values(values, i) {
+            array_text_level(&sub, zone, out);
+            continue;
+        }
         if values.is_null(i) {
             out.put_slice(b"NULL");
             continue;
         }
         element.clear();
-        encode_text(values, i, zone, &mut element);
+        encode_scalar_text(values, i, zone, &mut element);
         let needs_quotes = element.is_empty()
             || element.eq_ignore_ascii_case(b"null")
             || element
@@ -120,27 +172,53 @@ fn array_text(values: &ArrayRef, zone: &Tz, out: &mut BytesMut) {
     out.put_u8(b'}');
 }
 
-/// A one-dimensional array in PostgreSQL's binary form.
-fn array_binary(values: &ArrayRef, out: &mut BytesMut) {
-    let element = pg_type(values.data_type());
-    let dimensions = i32::from(!values.is_empty());
-    out.put_i32(dimensions);
-    out.put_i32(i32::from(values.null_count() > 0));
+/// The innermost values of a (possibly nested) list, in row-major order.
+fn leaves(values: &ArrayRef, out: &mut Vec<(ArrayRef, usize)>) {
+    for i in 0..values.len() {
+        match list_values(values, i) {
+            Some(sub) => leaves(&sub, out),
+            None => out.push((values.clone(), i)),
+        }
+    }
+}
+
+/// An array in PostgreSQL's binary form, with one dimension per level of nesting.
+fn array_binary(values: &ArrayRef, out: &mut BytesMut) -> Result<(), PgError> {
+    let dims = dimensions(values)?;
+    let mut cells = Vec::new();
+    if !dims.is_empty() {
+        leaves(values, &mut cells);
+    }
+    let element = match cells.first() {
+        Some((array, _)) => pg_type(array.data_type()),
+        None => pg_type(innermost(values.data_type())),
+    };
+    out.put_i32(dims.len() as i32);
+    out.put_i32(i32::from(cells.iter().any(|(a, i)| a.is_null(*i))));
     out.put_u32(element.oid());
-    if dimensions == 1 {
-        out.put_i32(values.len() as i32);
+    for &len in &dims {
+        out.put_i32(len as i32);
         out.put_i32(1);
     }
-    for i in 0..values.len() {
-        if values.is_null(i) {
+    for (array, i) in &cells {
+        if array.is_null(*i) {
             out.put_i32(-1);
             continue;
         }
         let start = out.len();
         out.put_i32(0);
-        encode_binary(values, i, out);
+        encode_binary(array, *i, out)?;
         let len = (out.len() - start - 4) as i32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// The element type of a list, through any nesting.
+fn innermost(data_type: &DataType) -> &DataType {
+    match data_type {
+        DataType::List(item) | DataType::LargeList(item) => innermost(item.data_type()),
+        other => other,
     }
 }
 
@@ -196,10 +274,10 @@ impl<'a> ColumnEncoder<'a> {
     }
 
     /// Appends the length-prefixed value of `row` (or -1 for NULL) to `out`.
-    pub fn encode(&self, row: usize, out: &mut BytesMut) {
+    pub fn encode(&self, row: usize, out: &mut BytesMut) -> Result<(), PgError> {
         if self.is_null(row) {
             out.put_i32(-1);
-            return;
+            return Ok(());
         }
         let start = out.len();
         out.put_i32(0);
@@ -212,7 +290,7 @@ impl<'a> ColumnEncoder<'a> {
             match &self.sent_as {
                 Some(Type::JSONB) => {
                     out.put_u8(1);
-                    encode_binary(self.array, row, out);
+                    encode_binary(self.array, row, out)?;
                 }
                 Some(Type::UUID) => {
                     let text = self.array.as_string::<i32>().value(row);
@@ -220,28 +298,29 @@ impl<'a> ColumnEncoder<'a> {
                     let bytes = henge_ingest::uuid::uuid_bytes(text).unwrap_or_default();
                     out.put_slice(&bytes);
                 }
-                _ => encode_binary(self.array, row, out),
+                _ => encode_binary(self.array, row, out)?,
             }
         } else {
-            encode_text(self.array, row, self.zone, out);
+            encode_text(self.array, row, self.zone, out)?;
         }
         let len = (out.len() - start - 4) as i32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
     }
 
-    /// The value of `row` as PostgreSQL text, or `None` for NULL (COPY TO).
-    pub fn text(&self, row: usize, out: &mut Vec<u8>) -> bool {
+    /// The value of `row` as PostgreSQL text, or `false` for NULL (COPY TO).
+    pub fn text(&self, row: usize, out: &mut Vec<u8>) -> Result<bool, PgError> {
         if self.is_null(row) {
-            return false;
+            return Ok(false);
         }
         let mut buf = BytesMut::new();
         if let Some(formatter) = &self.fallback {
             buf.put_slice(formatter.value(row).to_string().as_bytes());
         } else {
-            encode_text(self.array, row, self.zone, &mut buf);
+            encode_text(self.array, row, self.zone, &mut buf)?;
         }
         out.extend_from_slice(&buf);
-        true
+        Ok(true)
     }
 }
 
@@ -273,9 +352,7 @@ fn natively_encoded(data_type: &DataType) -> bool {
             | DataType::Time64(_)
     ) || matches!(
         data_type,
-        DataType::List(item) | DataType::LargeList(item)
-            if natively_encoded(item.data_type())
-                && !matches!(item.data_type(), DataType::List(_) | DataType::LargeList(_))
+        DataType::List(item) | DataType::LargeList(item) if natively_encoded(item.data_type())
     )
 }
 
@@ -309,10 +386,16 @@ fn timestamp_micros(array: &ArrayRef, row: usize) -> i64 {
     }
 }
 
-fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
+fn encode_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) -> Result<(), PgError> {
     if let Some(values) = list_values(array, row) {
         return array_text(&values, zone, out);
     }
+    encode_scalar_text(array, row, zone, out);
+    Ok(())
+}
+
+/// One value that is not an array, as text.
+fn encode_scalar_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMut) {
     match array.data_type() {
         DataType::Boolean => out.put_u8(if array.as_boolean().value(row) {
             b't'
@@ -542,10 +625,16 @@ fn bytea_text(bytes: &[u8], out: &mut BytesMut) {
     }
 }
 
-fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
+fn encode_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) -> Result<(), PgError> {
     if let Some(values) = list_values(array, row) {
         return array_binary(&values, out);
     }
+    encode_scalar_binary(array, row, out);
+    Ok(())
+}
+
+/// One value that is not an array, in binary.
+fn encode_scalar_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
     match array.data_type() {
         DataType::Boolean => out.put_u8(u8::from(array.as_boolean().value(row))),
         DataType::Int8 => out.put_i16(array.as_primitive::<Int8Type>().value(row).into()),

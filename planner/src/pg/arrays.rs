@@ -1,0 +1,306 @@
+//! PostgreSQL's array functions where DataFusion's of the same name answer differently:
+//! `array_remove` removes every equal element (NULL included), not the first; the sizes
+//! (`array_length`, `cardinality`, `array_ndims`, `array_position`, `array_positions`)
+//! are `integer`s, and `array_length` of an empty array or a dimension it lacks is NULL;
+//! `array_dims` is PostgreSQL's text (`[1:2][1:3]`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::Scalar;
+use datafusion::arrow::array::{
+    new_empty_array, Array, ArrayRef, AsArray, GenericListArray, Int32Array, OffsetSizeTrait,
+    StringArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::kernels::cmp::distinct;
+use datafusion::arrow::compute::{cast, concat, filter};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::functions_nested::{cardinality, dimension, length, position};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use datafusion::scalar::ScalarValue;
+
+use super::{on_arrays, SqlStateError};
+
+/// Registers PostgreSQL's array functions over DataFusion's.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(Remove {
+        signature: Signature::user_defined(Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(ArrayDims {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    for (inner, zero_is_null) in [
+        (length::array_length_udf(), true),
+        (cardinality::cardinality_udf(), false),
+        (dimension::array_ndims_udf(), false),
+        (position::array_position_udf(), false),
+        (position::array_positions_udf(), false),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Integers {
+            inner,
+            zero_is_null,
+        }));
+    }
+}
+
+/// The lists of a list array (either offset width), or `None` for other types.
+fn lists(array: &ArrayRef) -> Option<Vec<Option<ArrayRef>>> {
+    fn of<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Vec<Option<ArrayRef>> {
+        (0..list.len())
+            .map(|i| (!list.is_null(i)).then(|| list.value(i)))
+            .collect()
+    }
+    match array.data_type() {
+        DataType::List(_) => Some(of(array.as_list::<i32>())),
+        DataType::LargeList(_) => Some(of(array.as_list::<i64>())),
+        _ => None,
+    }
+}
+
+/// A list array of `item` from one optional list per row.
+fn list_array(item: &FieldRef, rows: Vec<Option<ArrayRef>>) -> Result<ArrayRef> {
+    let mut offsets = Vec::with_capacity(rows.len() + 1);
+    offsets.push(0i32);
+    let mut pieces: Vec<&dyn Array> = Vec::with_capacity(rows.len());
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut end = 0i32;
+    for row in &rows {
+        if let Some(values) = row {
+            end += values.len() as i32;
+            pieces.push(values.as_ref());
+        }
+        valid.push(row.is_some());
+        offsets.push(end);
+    }
+    let values = match pieces.is_empty() {
+        true => new_empty_array(item.data_type()),
+        false => concat(&pieces)?,
+    };
+    Ok(Arc::new(GenericListArray::<i32>::try_new(
+        item.clone(),
+        OffsetBuffer::new(offsets.into()),
+        values,
+        Some(valid.into()),
+    )?))
+}
+
+/// `array_remove(a, x)`: `a` without the elements not distinct from `x` (so a NULL `x`
+/// removes the NULLs), in PostgreSQL only for one-dimensional arrays.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Remove {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Remove {
+    fn name(&self) -> &str {
+        "array_remove"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return Err(super::no_such_function("array_remove", arg_types));
+        }
+        let item = match &arg_types[0] {
+            DataType::List(item) | DataType::LargeList(item) => item.clone(),
+            DataType::Null => return Ok(arg_types.to_vec()),
+            _ => return Err(super::no_such_function("array_remove", arg_types)),
+        };
+        let list = DataType::List(Arc::new(Field::new_list_field(
+            item.data_type().clone(),
+            true,
+        )));
+        Ok(vec![list, item.data_type().clone()])
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if let DataType::List(item) = &arg_types[0] {
+            if matches!(item.data_type(), DataType::List(_) | DataType::LargeList(_)) {
+                return Err(SqlStateError::new(
+                    "0A000",
+                    "removing elements from multidimensional arrays is not supported",
+                )
+                .into());
+            }
+        }
+        Ok(arg_types[0].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        on_arrays(&args, |arrays| {
+            let DataType::List(item) = arrays[0].data_type() else {
+                return Ok(arrays[0].clone());
+            };
+            let item = item.clone();
+            let rows = lists(&arrays[0]).unwrap_or_default();
+            let mut out = Vec::with_capacity(rows.len());
+            for (row, values) in rows.into_iter().enumerate() {
+                let Some(values) = values else {
+                    out.push(None);
+                    continue;
+                };
+                let element = Scalar::new(arrays[1].slice(row, 1));
+                let keep = distinct(&values, &element)?;
+                out.push(Some(filter(&values, &keep)?));
+            }
+            list_array(&item, out)
+        })
+    }
+}
+
+/// `array_dims(a)`: `[1:n]` per dimension, NULL for an empty array.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayDims {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayDims {
+    fn name(&self) -> &str {
+        "array_dims"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match &arg_types[0] {
+            DataType::List(_) | DataType::LargeList(_) | DataType::Null => Ok(DataType::Utf8),
+            _ => Err(super::no_such_function("array_dims", arg_types)),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        on_arrays(&args, |arrays| {
+            let rows = lists(&arrays[0]).unwrap_or_else(|| vec![None; arrays[0].len()]);
+            let texts: StringArray = rows
+                .into_iter()
+                .map(|values| {
+                    let dims = dimensions(&values?);
+                    (!dims.is_empty())
+                        .then(|| dims.iter().map(|d| format!("[1:{d}]")).collect::<String>())
+                })
+                .collect();
+            Ok(Arc::new(texts) as ArrayRef)
+        })
+    }
+}
+
+/// The lengths of an array's dimensions (through nested lists, by their first
+/// elements); none for an empty array.
+fn dimensions(values: &ArrayRef) -> Vec<usize> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let mut dims = vec![values.len()];
+    if let Some(first) = lists(values).and_then(|l| l.into_iter().next()).flatten() {
+        let inner = dimensions(&first);
+        if inner.is_empty() {
+            return Vec::new();
+        }
+        dims.extend(inner);
+    }
+    dims
+}
+
+/// A DataFusion array function whose sizes are PostgreSQL's `integer`s (DataFusion's are
+/// unsigned 64-bit), and, for `array_length`, NULL where DataFusion says 0: a PostgreSQL
+/// array has no dimension of length zero.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Integers {
+    inner: Arc<ScalarUDF>,
+    zero_is_null: bool,
+}
+
+/// `integer`, or a list of them, in place of DataFusion's unsigned sizes.
+fn as_integers(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::List(item) => DataType::List(Arc::new(Field::new_list_field(
+            as_integers(item.data_type()),
+            true,
+        ))),
+        t if t.is_integer() => DataType::Int32,
+        other => other.clone(),
+    }
+}
+
+impl ScalarUDFImpl for Integers {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(as_integers(&self.inner.return_type(arg_types)?))
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let field = self.inner.return_field_from_args(args)?;
+        let retyped = as_integers(field.data_type());
+        Ok(Arc::new(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(retyped)
+                .with_nullable(field.is_nullable() || self.zero_is_null),
+        ))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let wanted = args.return_field.data_type().clone();
+        let inner_field = Arc::new(Field::new(
+            self.inner.name(),
+            self.inner.return_type(
+                &args
+                    .arg_fields
+                    .iter()
+                    .map(|f| f.data_type().clone())
+                    .collect::<Vec<_>>(),
+            )?,
+            true,
+        ));
+        let result = self.inner.invoke_with_args(ScalarFunctionArgs {
+            return_field: inner_field,
+            ..args
+        })?;
+        let zero_is_null = self.zero_is_null;
+        let retype = |array: ArrayRef| -> Result<ArrayRef> {
+            let array = cast(&array, &wanted)?;
+            if !zero_is_null {
+                return Ok(array);
+            }
+            let ints: &Int32Array = array.as_primitive();
+            Ok(Arc::new(
+                ints.iter()
+                    .map(|v| v.filter(|n| *n != 0))
+                    .collect::<Int32Array>(),
+            ))
+        };
+        Ok(match result {
+            ColumnarValue::Array(array) => ColumnarValue::Array(retype(array)?),
+            ColumnarValue::Scalar(value) => {
+                let array = retype(value.to_array()?)?;
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+            }
+        })
+    }
+}
