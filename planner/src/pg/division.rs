@@ -169,16 +169,25 @@ impl ScalarUDFImpl for NumericDiv {
 /// `a / b` (each an unscaled value and its scale) rounded half away from zero at the
 /// places PostgreSQL chooses (at most `out`) and given at scale `out`.
 fn divide((a, s1): (i128, i8), (b, s2): (i128, i8), out: i32) -> Result<i128> {
-    if b == 0 {
+    divide_wide(
+        (i256::from_i128(a), s1 as i32),
+        (i256::from_i128(b), s2 as i32),
+        out,
+    )
+}
+
+/// [`divide`] of wider operands (exact sums).
+pub(crate) fn divide_wide((a, s1): (i256, i32), (b, s2): (i256, i32), out: i32) -> Result<i128> {
+    if b == i256::ZERO {
         return Err(SqlStateError::new("22012", "division by zero").into());
     }
-    let places = pg_scale((a, s1), (b, s2)).min(out);
+    let places = pg_scale_wide((a, s1), (b, s2)).min(out);
     // a / 10^s1 ÷ b / 10^s2 at `places` places: a·10^(places+s2-s1) ÷ b.
-    let shift = places + s2 as i32 - s1 as i32;
+    let shift = places + s2 - s1;
     let overflow = || -> DataFusionError {
         SqlStateError::new("22003", "value overflows numeric format").into()
     };
-    let (mut numerator, mut denominator) = (i256::from_i128(a), i256::from_i128(b));
+    let (mut numerator, mut denominator) = (a, b);
     let ten = i256::from_i128(10);
     let power = |n: i32| ten.checked_pow(n.unsigned_abs()).ok_or_else(overflow);
     if shift >= 0 {
@@ -212,6 +221,14 @@ fn divide((a, s1): (i128, i8), (b, s2): (i128, i8), out: i32) -> Result<i128> {
 
 /// The places PostgreSQL's `select_div_scale` chooses for `a / b`.
 fn pg_scale((a, s1): (i128, i8), (b, s2): (i128, i8)) -> i32 {
+    pg_scale_wide(
+        (i256::from_i128(a), s1 as i32),
+        (i256::from_i128(b), s2 as i32),
+    )
+}
+
+/// [`pg_scale`] of wider operands.
+pub(crate) fn pg_scale_wide((a, s1): (i256, i32), (b, s2): (i256, i32)) -> i32 {
     let (w1, d1) = word_weight(a, s1);
     let (w2, d2) = word_weight(b, s2);
     // The quotient's weight in words; with equal first words, assume a < b.
@@ -220,21 +237,39 @@ fn pg_scale((a, s1): (i128, i8), (b, s2): (i128, i8)) -> i32 {
         weight -= 1;
     }
     (MIN_SIGNIFICANT_DIGITS - weight * DIGITS_PER_WORD)
-        .max(s1 as i32)
-        .max(s2 as i32)
+        .max(s1)
+        .max(s2)
         .clamp(0, 1000)
 }
 
 /// The weight of a value's first nonzero base-10000 word, and that word (0, 0 for zero).
-fn word_weight(value: i128, scale: i8) -> (i32, i128) {
+fn word_weight(value: i256, scale: i32) -> (i32, i128) {
+    if let Some(narrow) = value.to_i128() {
+        return narrow_word_weight(narrow, scale);
+    }
+    let digits = value.wrapping_abs().to_string();
+    // The power of ten of the first digit: n·10^-scale is in [10^e, 10^(e+1)).
+    let e = digits.len() as i32 - 1 - scale;
+    let weight = e.div_euclid(DIGITS_PER_WORD);
+    // The first word's digits: those down to the power 10^(4·weight).
+    let width = (e - DIGITS_PER_WORD * weight + 1) as usize;
+    let word = digits
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(width)
+        .fold(0i128, |w, d| w * 10 + i128::from(d - b'0'));
+    (weight, word)
+}
+
+/// [`word_weight`] of a value that fits 128 bits, without writing it out.
+fn narrow_word_weight(value: i128, scale: i32) -> (i32, i128) {
     let n = value.unsigned_abs();
     if n == 0 {
         return (0, 0);
     }
-    // The power of ten of the first digit: n·10^-scale is in [10^e, 10^(e+1)).
-    let e = n.ilog10() as i32 - scale as i32;
+    let e = n.ilog10() as i32 - scale;
     let weight = e.div_euclid(DIGITS_PER_WORD);
-    let shift = scale as i32 + DIGITS_PER_WORD * weight;
+    let shift = scale + DIGITS_PER_WORD * weight;
     let word = match shift >= 0 {
         true => n / 10u128.pow(shift as u32),
         false => n * 10u128.pow(shift.unsigned_abs()),

@@ -1838,21 +1838,6 @@ pub const LISTING: [&str; 6] = [
     "jsonb_object_keys",
 ];
 
-/// `variance(x)` as `var_samp(pg_float_only(x))`: the sample variance, of doubles only
-/// (see `pg_float_only` in [`super::math`]).
-fn variance(expr: &mut ast::Expr) {
-    let ast::Expr::Function(function) = expr else {
-        return;
-    };
-    let FunctionArguments::List(list) = &mut function.args else {
-        return;
-    };
-    if let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() {
-        *arg = call("pg_float_only", vec![arg.clone()]);
-        function.name = ast::ObjectName::from(vec![ast::Ident::new("var_samp")]);
-    }
-}
-
 /// `array_agg(DISTINCT x ORDER BY x …)` as `array_sort(array_agg(DISTINCT x), …)`:
 /// DataFusion may run an ordered aggregate over input sorted the other way and reverse
 /// its ordering, which reverses a DISTINCT `array_agg`'s answer when another aggregate of
@@ -1905,7 +1890,7 @@ fn sorted_distinct_array_agg(expr: &mut ast::Expr) {
 }
 
 /// Rewrites VALUES lists (see [`super::types::cast_values_alike`]), casts to the
-/// character types with a length ([`super::character::rewrite_cast`]), `variance`, and
+/// character types with a length ([`super::character::rewrite_cast`]), and
 /// the JSON aggregates: `json_agg(x ORDER BY …)` becomes
 /// `pg_json_agg(array_agg(pg_json_element(x) ORDER BY …))` — each value's JSON text
 /// collected in order, then joined — and `json_object_agg(k, v …)` likewise over
@@ -1926,10 +1911,6 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
             let Some(name) = function_name(expr) else {
                 return ControlFlow::Continue(());
             };
-            if name == "variance" {
-                variance(expr);
-                return ControlFlow::Continue(());
-            }
             if name == "array_agg" {
                 sorted_distinct_array_agg(expr);
                 return ControlFlow::Continue(());

@@ -14,6 +14,7 @@ pub mod checked_sum;
 pub mod datetime;
 pub mod division;
 pub mod encoding;
+pub mod exact_aggregates;
 pub mod extract;
 pub mod formatting;
 pub mod functions;
@@ -182,13 +183,13 @@ pub fn install(
     character::register(ctx);
     strings::register(ctx);
     math::register(ctx);
-    math::register_float_only(ctx);
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
     ordered_set::register(ctx);
     checked_sum::register(ctx);
     arrays::register(ctx);
     encoding::register(ctx);
+    exact_aggregates::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()

@@ -1,0 +1,616 @@
+//! `avg`, `stddev`/`stddev_samp`, `stddev_pop`, `variance`/`var_samp` and `var_pop` of
+//! integers and numerics as PostgreSQL computes them: exact numerics, where DataFusion's
+//! are doubles. Of doubles, the variances follow PostgreSQL's algorithm, so that they
+//! round alike (`avg` of doubles stays DataFusion's: the same sum over the count).
+//!
+//! PostgreSQL keeps the count, the sum and (for the variances) the sum of squares exactly,
+//! then divides with `numeric`'s rules: the quotient has at least 16 significant digits
+//! and never fewer places than the operands, rounded half away from zero; a standard
+//! deviation is the square root of that variance at the same places. Here the sums are
+//! 256-bit integers at the input's scale (its square's, for the sum of squares), and the
+//! result is a decimal with one scale for the column (20 places, or more when the input
+//! has more): each value is PostgreSQL's, rounded where PostgreSQL rounds it, printed
+//! with trailing zeros up to the column's places (see [`super::division`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Int64Array, ListArray};
+use datafusion::arrow::datatypes::{
+    i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Int64Type,
+};
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::functions_aggregate::{average, stddev, variance};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, ReversedUDAF, Signature,
+    Volatility,
+};
+use datafusion::scalar::ScalarValue;
+use num_bigint::BigInt;
+
+use super::division::{divide_wide, pg_scale_wide};
+use super::SqlStateError;
+
+/// Registers the exact `avg` and the standard deviations and variances.
+pub fn register(ctx: &SessionContext) {
+    let functions = [
+        (average::avg_udaf(), Kind::Avg, vec![]),
+        (stddev::stddev_udaf(), Kind::Stddev { sample: true }, vec![]),
+        (
+            stddev::stddev_pop_udaf(),
+            Kind::Stddev { sample: false },
+            vec![],
+        ),
+        (
+            variance::var_samp_udaf(),
+            Kind::Variance { sample: true },
+            vec!["variance"],
+        ),
+        (
+            variance::var_pop_udaf(),
+            Kind::Variance { sample: false },
+            vec![],
+        ),
+    ];
+    for (inner, kind, extra) in functions {
+        let mut aliases = inner.aliases().to_vec();
+        aliases.extend(extra.into_iter().map(String::from));
+        ctx.register_udaf(AggregateUDF::new_from_impl(Exact {
+            signature: Signature::user_defined(Volatility::Immutable),
+            inner,
+            kind,
+            aliases,
+        }));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Avg,
+    Stddev { sample: bool },
+    Variance { sample: bool },
+}
+
+/// The most decimal digits an Arrow Decimal128 holds.
+const MAX_PRECISION: u8 = 38;
+/// The places a result keeps at least (as a column quotient does).
+const RESULT_SCALE: i8 = 20;
+
+/// One of the aggregates: exact over integers and numerics, DataFusion's otherwise.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Exact {
+    inner: Arc<AggregateUDF>,
+    kind: Kind,
+    signature: Signature,
+    aliases: Vec<String>,
+}
+
+impl Exact {
+    /// The scale of an input that is summed exactly, `None` for other inputs.
+    fn exact_scale(input: &DataType) -> Option<i8> {
+        match input {
+            DataType::Int64 => Some(0),
+            DataType::Decimal128(_, s) => Some(*s),
+            _ => None,
+        }
+    }
+
+    /// The scale of the result over an input of scale `s`.
+    fn result_scale(&self, s: i8) -> i8 {
+        let wanted = match self.kind {
+            Kind::Avg => s,
+            _ => s.saturating_mul(2),
+        };
+        wanted.clamp(RESULT_SCALE, MAX_PRECISION as i8 - 1)
+    }
+}
+
+impl AggregateUDFImpl for Exact {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [t] if t.is_integer() => Ok(vec![DataType::Int64]),
+            [DataType::Decimal128(..)] => Ok(arg_types.to_vec()),
+            // Other types as DataFusion's function takes them.
+            _ => {
+                let fields: Vec<FieldRef> = arg_types
+                    .iter()
+                    .map(|t| Arc::new(Field::new("arg", t.clone(), true)))
+                    .collect();
+                let coerced = fields_with_udf(&fields, self.inner.as_ref())?;
+                Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
+            }
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first().and_then(Exact::exact_scale) {
+            Some(s) => Ok(DataType::Decimal128(MAX_PRECISION, self.result_scale(s))),
+            None => self.inner.return_type(arg_types),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let input = args.expr_fields[0].data_type();
+        match Exact::exact_scale(input) {
+            Some(scale) => Ok(Box::new(ExactAccumulator {
+                kind: self.kind,
+                scale,
+                out: self.result_scale(scale),
+                input: input.clone(),
+                sums: Sums::default(),
+                distinct: args.is_distinct.then(HashSet::new),
+            })),
+            None if self.kind != Kind::Avg && is_float(input) => Ok(Box::new(FloatAccumulator {
+                kind: self.kind,
+                n: 0.0,
+                sx: 0.0,
+                sxx: 0.0,
+            })),
+            None => self.inner.accumulator(args),
+        }
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let input = args.input_fields[0].data_type();
+        let field = |part: &str, data_type: DataType| -> FieldRef {
+            Arc::new(Field::new(
+                format_state_name(args.name, part),
+                data_type,
+                true,
+            ))
+        };
+        if self.kind != Kind::Avg && is_float(input) && !args.is_distinct {
+            return Ok(["n", "sx", "sxx"]
+                .into_iter()
+                .map(|part| field(part, DataType::Float64))
+                .collect());
+        }
+        if Exact::exact_scale(input).is_none() {
+            return self.inner.state_fields(args);
+        }
+        Ok(match args.is_distinct {
+            true => vec![field(
+                "distinct",
+                DataType::List(Arc::new(Field::new_list_field(input.clone(), true))),
+            )],
+            false => vec![
+                field("count", DataType::Int64),
+                field("sum", DataType::Decimal256(76, 0)),
+                field("squares", DataType::Decimal256(76, 0)),
+            ],
+        })
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        let input = args.expr_fields[0].data_type();
+        self.kind == Kind::Avg
+            && Exact::exact_scale(input).is_none()
+            && self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        self.inner.create_groups_accumulator(args)
+    }
+
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        match Exact::exact_scale(args.expr_fields[0].data_type()) {
+            Some(_) => self.accumulator(args),
+            None => self.inner.create_sliding_accumulator(args),
+        }
+    }
+
+    fn reverse_expr(&self) -> ReversedUDAF {
+        ReversedUDAF::Identical
+    }
+
+    fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
+        ScalarValue::try_from(data_type)
+    }
+}
+
+/// The count, sum and sum of squares of the values seen, unscaled.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    count: i64,
+    sum: i256,
+    squares: i256,
+}
+
+fn out_of_range() -> datafusion::error::DataFusionError {
+    SqlStateError::new("22003", "value out of range for an exact aggregate").into()
+}
+
+impl Sums {
+    fn add(&mut self, value: i128, sign: i64) -> Result<()> {
+        let v = i256::from_i128(value);
+        let square = v.checked_mul(v).ok_or_else(out_of_range)?;
+        let (sum, squares) = match sign {
+            1 => (self.sum.checked_add(v), self.squares.checked_add(square)),
+            _ => (self.sum.checked_sub(v), self.squares.checked_sub(square)),
+        };
+        self.sum = sum.ok_or_else(out_of_range)?;
+        self.squares = squares.ok_or_else(out_of_range)?;
+        self.count += sign;
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Sums) -> Result<()> {
+        self.count += other.count;
+        self.sum = self.sum.checked_add(other.sum).ok_or_else(out_of_range)?;
+        self.squares = self
+            .squares
+            .checked_add(other.squares)
+            .ok_or_else(out_of_range)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct ExactAccumulator {
+    kind: Kind,
+    /// The input's scale; the sum of squares has twice as many places.
+    scale: i8,
+    /// The result's scale.
+    out: i8,
+    input: DataType,
+    sums: Sums,
+    /// With DISTINCT, the distinct values seen (unscaled).
+    distinct: Option<HashSet<i128>>,
+}
+
+/// The unscaled values of an integer or decimal array, NULLs skipped.
+fn unscaled(array: &ArrayRef) -> Vec<i128> {
+    match array.data_type() {
+        DataType::Int64 => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .map(i128::from)
+            .collect(),
+        DataType::Decimal128(..) => array
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .flatten()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl ExactAccumulator {
+    fn values_array(&self, values: Vec<i128>) -> Result<ArrayRef> {
+        Ok(match self.input {
+            DataType::Decimal128(p, s) => {
+                Arc::new(Decimal128Array::from(values).with_precision_and_scale(p, s)?)
+            }
+            _ => Arc::new(Int64Array::from(
+                values.into_iter().map(|v| v as i64).collect::<Vec<_>>(),
+            )),
+        })
+    }
+
+    /// PostgreSQL's result from the sums, unscaled at `self.out`.
+    fn result(&self, sums: Sums) -> Result<Option<i128>> {
+        let s = self.scale as i32;
+        let out = self.out as i32;
+        let n = i256::from_i128(i128::from(sums.count));
+        match self.kind {
+            Kind::Avg => {
+                if sums.count == 0 {
+                    return Ok(None);
+                }
+                divide_wide((sums.sum, s), (n, 0), out).map(Some)
+            }
+            Kind::Stddev { sample } | Kind::Variance { sample } => {
+                if sums.count == 0 || (sample && sums.count == 1) {
+                    return Ok(None);
+                }
+                // (N·Σx² − (Σx)²) / (N·(N−1)) or / N², at 2s places over 0.
+                let numerator = n
+                    .checked_mul(sums.squares)
+                    .zip(sums.sum.checked_mul(sums.sum))
+                    .and_then(|(a, b)| a.checked_sub(b))
+                    .ok_or_else(out_of_range)?;
+                if numerator <= i256::ZERO {
+                    return Ok(Some(0));
+                }
+                let pairs = match sample {
+                    true => n.wrapping_mul(n.wrapping_sub(i256::ONE)),
+                    false => n.wrapping_mul(n),
+                };
+                let places = pg_scale_wide((numerator, 2 * s), (pairs, 0)).min(out);
+                let variance = divide_wide((numerator, 2 * s), (pairs, 0), places)?;
+                let value = match self.kind {
+                    Kind::Stddev { .. } => rounded_sqrt(variance, places),
+                    _ => variance,
+                };
+                let scaled = value
+                    .checked_mul(10i128.pow((out - places) as u32))
+                    .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
+                    .ok_or_else(out_of_range)?;
+                Ok(Some(scaled))
+            }
+        }
+    }
+}
+
+/// The square root of `value`·10^-places, at `places` places, rounded half up:
+/// √(value·10^places) as an integer.
+fn rounded_sqrt(value: i128, places: i32) -> i128 {
+    let radicand = BigInt::from(value) * BigInt::from(10).pow(places.max(0) as u32);
+    let root = radicand.sqrt();
+    // Round up when the radicand passes (root + ½)², i.e. exceeds root² + root.
+    let root = match &radicand - &root * &root > root {
+        true => root + 1,
+        false => root,
+    };
+    i128::try_from(root).unwrap_or(i128::MAX)
+}
+
+impl Accumulator for ExactAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = unscaled(&values[0]);
+        match &mut self.distinct {
+            Some(seen) => seen.extend(values),
+            None => {
+                for v in values {
+                    self.sums.add(v, 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in unscaled(&values[0]) {
+            self.sums.add(v, -1)?;
+        }
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.distinct.is_none()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        if let Some(seen) = &mut self.distinct {
+            let lists: &ListArray = states[0].as_list();
+            for i in 0..lists.len() {
+                if !lists.is_null(i) {
+                    seen.extend(unscaled(&lists.value(i)));
+                }
+            }
+            return Ok(());
+        }
+        let counts = states[0].as_primitive::<Int64Type>();
+        let sums = states[1].as_primitive::<Decimal256Type>();
+        let squares = states[2].as_primitive::<Decimal256Type>();
+        for i in 0..counts.len() {
+            if counts.is_null(i) {
+                continue;
+            }
+            self.sums.merge(Sums {
+                count: counts.value(i),
+                sum: sums.value(i),
+                squares: squares.value(i),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        if let Some(seen) = &self.distinct {
+            let values = self.values_array(seen.iter().copied().collect())?;
+            return Ok(vec![ScalarValue::List(Arc::new(single_list(values)))]);
+        }
+        Ok(vec![
+            ScalarValue::Int64(Some(self.sums.count)),
+            ScalarValue::Decimal256(Some(self.sums.sum), 76, 0),
+            ScalarValue::Decimal256(Some(self.sums.squares), 76, 0),
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let sums = match &self.distinct {
+            Some(seen) => {
+                let mut sums = Sums::default();
+                for v in seen {
+                    sums.add(*v, 1)?;
+                }
+                sums
+            }
+            None => self.sums,
+        };
+        Ok(ScalarValue::Decimal128(
+            self.result(sums)?,
+            MAX_PRECISION,
+            self.out,
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .distinct
+                .as_ref()
+                .map_or(0, |s| s.capacity() * std::mem::size_of::<i128>())
+    }
+}
+
+fn is_float(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Float64 | DataType::Float32)
+}
+
+/// The variances and standard deviations of doubles as PostgreSQL computes them
+/// (Youngs and Cramer's updates of the count, the sum and the sum of squared deviations),
+/// so that they round as PostgreSQL's do.
+#[derive(Debug)]
+struct FloatAccumulator {
+    kind: Kind,
+    n: f64,
+    sx: f64,
+    sxx: f64,
+}
+
+impl FloatAccumulator {
+    fn combine(&mut self, n2: f64, sx2: f64, sxx2: f64) -> Result<()> {
+        if n2 == 0.0 {
+            return Ok(());
+        }
+        if self.n == 0.0 {
+            (self.n, self.sx, self.sxx) = (n2, sx2, sxx2);
+            return Ok(());
+        }
+        let n = self.n + n2;
+        let tmp = self.sx / self.n - sx2 / n2;
+        let sxx = self.sxx + sxx2 + self.n * n2 * tmp * tmp / n;
+        if sxx.is_infinite() && self.sxx.is_finite() && sxx2.is_finite() {
+            return Err(float_overflow());
+        }
+        (self.n, self.sx, self.sxx) = (n, self.sx + sx2, sxx);
+        Ok(())
+    }
+}
+
+fn float_overflow() -> datafusion::error::DataFusionError {
+    SqlStateError::new("22003", "value out of range: overflow").into()
+}
+
+impl Accumulator for FloatAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = datafusion::arrow::compute::cast(&values[0], &DataType::Float64)?;
+        for x in values
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .iter()
+            .flatten()
+        {
+            let previous = self.n;
+            self.n += 1.0;
+            let sx = self.sx + x;
+            if previous > 0.0 {
+                let tmp = x * self.n - sx;
+                self.sxx += tmp * tmp / (self.n * previous);
+                if sx.is_infinite() || self.sxx.is_infinite() {
+                    if self.sx.is_finite() && x.is_finite() {
+                        return Err(float_overflow());
+                    }
+                    self.sxx = f64::NAN;
+                }
+            } else if !x.is_finite() {
+                self.sxx = f64::NAN;
+            }
+            self.sx = sx;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::datatypes::Float64Type;
+        let (n, sx, sxx) = (
+            states[0].as_primitive::<Float64Type>(),
+            states[1].as_primitive::<Float64Type>(),
+            states[2].as_primitive::<Float64Type>(),
+        );
+        for i in 0..n.len() {
+            if !n.is_null(i) {
+                self.combine(n.value(i), sx.value(i), sxx.value(i))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok([self.n, self.sx, self.sxx]
+            .into_iter()
+            .map(|v| ScalarValue::Float64(Some(v)))
+            .collect())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let (sample, root) = match self.kind {
+            Kind::Stddev { sample } => (sample, true),
+            Kind::Variance { sample } => (sample, false),
+            Kind::Avg => (false, false),
+        };
+        if self.n == 0.0 || (sample && self.n <= 1.0) {
+            return Ok(ScalarValue::Float64(None));
+        }
+        let variance = self.sxx / if sample { self.n - 1.0 } else { self.n };
+        Ok(ScalarValue::Float64(Some(match root {
+            true => variance.sqrt(),
+            false => variance,
+        })))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+/// A list array of one row holding `values`.
+fn single_list(values: ArrayRef) -> ListArray {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    let offsets = datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]);
+    ListArray::new(field, offsets, values, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accumulate(kind: Kind, values: &[i64]) -> String {
+        let mut acc = ExactAccumulator {
+            kind,
+            scale: 0,
+            out: RESULT_SCALE,
+            input: DataType::Int64,
+            sums: Sums::default(),
+            distinct: None,
+        };
+        let array: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
+        acc.update_batch(&[array]).unwrap();
+        acc.evaluate().unwrap().to_string()
+    }
+
+    #[test]
+    fn postgresqls_values() {
+        // PostgreSQL 15: avg 2.3333333333333333, stddev 1.5275252316519467,
+        // stddev_pop 1.2472191289246471, var_pop 1.5555555555555556.
+        assert_eq!(accumulate(Kind::Avg, &[1, 2, 4]), "2.33333333333333330000");
+        assert_eq!(
+            accumulate(Kind::Stddev { sample: true }, &[1, 2, 4]),
+            "1.52752523165194670000"
+        );
+        assert_eq!(
+            accumulate(Kind::Stddev { sample: false }, &[1, 2, 4]),
+            "1.24721912892464710000"
+        );
+        assert_eq!(
+            accumulate(Kind::Variance { sample: false }, &[1, 2, 4]),
+            "1.55555555555555560000"
+        );
+        assert_eq!(accumulate(Kind::Variance { sample: true }, &[5]), "NULL");
+        assert_eq!(
+            accumulate(Kind::Variance { sample: true }, &[5, 5]),
+            "0.00000000000000000000"
+        );
+    }
+}
