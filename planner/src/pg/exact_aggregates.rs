@@ -15,7 +15,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Int64Array, ListArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, Int64Array, ListArray,
+};
 use datafusion::arrow::datatypes::{
     i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Int64Type,
 };
@@ -26,8 +28,8 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, ReversedUDAF, Signature,
-    Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
+    Signature, Volatility,
 };
 use datafusion::scalar::ScalarValue;
 use num_bigint::BigInt;
@@ -107,6 +109,14 @@ impl Exact {
         };
         wanted.clamp(RESULT_SCALE, MAX_PRECISION as i8 - 1)
     }
+
+    fn finish(&self, scale: i8) -> Finish {
+        Finish {
+            kind: self.kind,
+            scale,
+            out: self.result_scale(scale),
+        }
+    }
 }
 
 impl AggregateUDFImpl for Exact {
@@ -149,9 +159,7 @@ impl AggregateUDFImpl for Exact {
         let input = args.expr_fields[0].data_type();
         match Exact::exact_scale(input) {
             Some(scale) => Ok(Box::new(ExactAccumulator {
-                kind: self.kind,
-                scale,
-                out: self.result_scale(scale),
+                finish: self.finish(scale),
                 input: input.clone(),
                 sums: Sums::default(),
                 distinct: args.is_distinct.then(HashSet::new),
@@ -198,17 +206,23 @@ impl AggregateUDFImpl for Exact {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        let input = args.expr_fields[0].data_type();
-        self.kind == Kind::Avg
-            && Exact::exact_scale(input).is_none()
-            && self.inner.groups_accumulator_supported(args)
+        match Exact::exact_scale(args.expr_fields[0].data_type()) {
+            Some(_) => !args.is_distinct,
+            None => self.kind == Kind::Avg && self.inner.groups_accumulator_supported(args),
+        }
     }
 
     fn create_groups_accumulator(
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        self.inner.create_groups_accumulator(args)
+        match Exact::exact_scale(args.expr_fields[0].data_type()) {
+            Some(scale) => Ok(Box::new(ExactGroups {
+                finish: self.finish(scale),
+                groups: Vec::new(),
+            })),
+            None => self.inner.create_groups_accumulator(args),
+        }
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -240,15 +254,24 @@ fn out_of_range() -> datafusion::error::DataFusionError {
 }
 
 impl Sums {
-    fn add(&mut self, value: i128, sign: i64) -> Result<()> {
+    /// Adds (`sign` 1) or takes away (-1) one value, to the sum of squares too where the
+    /// result needs it.
+    fn add(&mut self, value: i128, sign: i64, squares: bool) -> Result<()> {
         let v = i256::from_i128(value);
-        let square = v.checked_mul(v).ok_or_else(out_of_range)?;
-        let (sum, squares) = match sign {
-            1 => (self.sum.checked_add(v), self.squares.checked_add(square)),
-            _ => (self.sum.checked_sub(v), self.squares.checked_sub(square)),
-        };
-        self.sum = sum.ok_or_else(out_of_range)?;
-        self.squares = squares.ok_or_else(out_of_range)?;
+        self.sum = match sign {
+            1 => self.sum.checked_add(v),
+            _ => self.sum.checked_sub(v),
+        }
+        .ok_or_else(out_of_range)?;
+        if squares {
+            // |v| < 2^127: the square fits 256 bits.
+            let square = v.wrapping_mul(v);
+            self.squares = match sign {
+                1 => self.squares.checked_add(square),
+                _ => self.squares.checked_sub(square),
+            }
+            .ok_or_else(out_of_range)?;
+        }
         self.count += sign;
         Ok(())
     }
@@ -264,38 +287,199 @@ impl Sums {
     }
 }
 
-#[derive(Debug)]
-struct ExactAccumulator {
+/// How an aggregate turns its sums into PostgreSQL's result.
+#[derive(Debug, Clone, Copy)]
+struct Finish {
     kind: Kind,
     /// The input's scale; the sum of squares has twice as many places.
     scale: i8,
     /// The result's scale.
     out: i8,
+}
+
+impl Finish {
+    /// Whether the result needs the sum of squares.
+    fn squares(&self) -> bool {
+        self.kind != Kind::Avg
+    }
+
+    /// PostgreSQL's result from the sums, unscaled at `self.out`.
+    fn result(&self, sums: Sums) -> Result<Option<i128>> {
+        let s = self.scale as i32;
+        let out = self.out as i32;
+        let n = i256::from_i128(i128::from(sums.count));
+        let (sample, root) = match self.kind {
+            Kind::Avg if sums.count == 0 => return Ok(None),
+            Kind::Avg => return divide_wide((sums.sum, s), (n, 0), out).map(Some),
+            Kind::Stddev { sample } => (sample, true),
+            Kind::Variance { sample } => (sample, false),
+        };
+        if sums.count == 0 || (sample && sums.count == 1) {
+            return Ok(None);
+        }
+        // (N·Σx² − (Σx)²) / (N·(N−1)) or / N², at 2s places over 0.
+        let numerator = n
+            .checked_mul(sums.squares)
+            .zip(sums.sum.checked_mul(sums.sum))
+            .and_then(|(a, b)| a.checked_sub(b))
+            .ok_or_else(out_of_range)?;
+        if numerator <= i256::ZERO {
+            return Ok(Some(0));
+        }
+        let pairs = match sample {
+            true => n.wrapping_mul(n.wrapping_sub(i256::ONE)),
+            false => n.wrapping_mul(n),
+        };
+        let places = pg_scale_wide((numerator, 2 * s), (pairs, 0)).min(out);
+        let variance = divide_wide((numerator, 2 * s), (pairs, 0), places)?;
+        let value = match root {
+            true => rounded_sqrt(variance, places)?,
+            false => variance,
+        };
+        value
+            .checked_mul(10i128.pow((out - places) as u32))
+            .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
+            .map(Some)
+            .ok_or_else(out_of_range)
+    }
+}
+
+/// Calls `f` with the row and unscaled value of each non-NULL integer or decimal.
+fn for_each_value(array: &ArrayRef, mut f: impl FnMut(usize, i128) -> Result<()>) -> Result<()> {
+    match array.data_type() {
+        DataType::Int64 => {
+            for (row, v) in array.as_primitive::<Int64Type>().iter().enumerate() {
+                if let Some(v) = v {
+                    f(row, i128::from(v))?;
+                }
+            }
+        }
+        DataType::Decimal128(..) => {
+            for (row, v) in array.as_primitive::<Decimal128Type>().iter().enumerate() {
+                if let Some(v) = v {
+                    f(row, v)?;
+                }
+            }
+        }
+        other => {
+            return Err(datafusion::error::DataFusionError::Internal(format!(
+                "exact aggregate of {other}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Whether a filter (FILTER (WHERE …)) keeps `row`.
+fn kept(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+/// The three state arrays (count, sum, sum of squares) of some sums.
+fn state_arrays(sums: &[Sums]) -> Result<Vec<ArrayRef>> {
+    let counts: Int64Array = sums.iter().map(|s| Some(s.count)).collect();
+    let wide = |part: fn(&Sums) -> i256| -> Result<ArrayRef> {
+        let values: Decimal256Array = sums.iter().map(|s| Some(part(s))).collect();
+        Ok(Arc::new(values.with_precision_and_scale(76, 0)?))
+    };
+    Ok(vec![
+        Arc::new(counts),
+        wide(|s| s.sum)?,
+        wide(|s| s.squares)?,
+    ])
+}
+
+/// The sums of each group: the aggregates without DISTINCT in a GROUP BY.
+#[derive(Debug)]
+struct ExactGroups {
+    finish: Finish,
+    groups: Vec<Sums>,
+}
+
+impl GroupsAccumulator for ExactGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize(total_num_groups, Sums::default());
+        let squares = self.finish.squares();
+        let groups = &mut self.groups;
+        for_each_value(&values[0], |row, v| match kept(opt_filter, row) {
+            true => groups[group_indices[row]].add(v, 1, squares),
+            false => Ok(()),
+        })
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let values = emit_to
+            .take_needed(&mut self.groups)
+            .into_iter()
+            .map(|sums| self.finish.result(sums))
+            .collect::<Result<Decimal128Array>>()?
+            .with_precision_and_scale(MAX_PRECISION, self.finish.out)?;
+        Ok(Arc::new(values))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        state_arrays(&emit_to.take_needed(&mut self.groups))
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize(total_num_groups, Sums::default());
+        let counts = values[0].as_primitive::<Int64Type>();
+        let sums = values[1].as_primitive::<Decimal256Type>();
+        let squares = values[2].as_primitive::<Decimal256Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if !counts.is_null(row) {
+                self.groups[group].merge(Sums {
+                    count: counts.value(row),
+                    sum: sums.value(row),
+                    squares: squares.value(row),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut rows = vec![Sums::default(); values[0].len()];
+        let squares = self.finish.squares();
+        for_each_value(&values[0], |row, v| match kept(opt_filter, row) {
+            true => rows[row].add(v, 1, squares),
+            false => Ok(()),
+        })?;
+        state_arrays(&rows)
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * std::mem::size_of::<Sums>()
+    }
+}
+
+/// One aggregate's sums: without GROUP BY, with DISTINCT, or over a window frame.
+#[derive(Debug)]
+struct ExactAccumulator {
+    finish: Finish,
     input: DataType,
     sums: Sums,
     /// With DISTINCT, the distinct values seen (unscaled).
     distinct: Option<HashSet<i128>>,
 }
 
-/// The unscaled values of an integer or decimal array, NULLs skipped.
-fn unscaled(array: &ArrayRef) -> Vec<i128> {
-    match array.data_type() {
-        DataType::Int64 => array
-            .as_primitive::<Int64Type>()
-            .iter()
-            .flatten()
-            .map(i128::from)
-            .collect(),
-        DataType::Decimal128(..) => array
-            .as_primitive::<Decimal128Type>()
-            .iter()
-            .flatten()
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl ExactAccumulator {
+    /// Unscaled values as an array of the input's type.
     fn values_array(&self, values: Vec<i128>) -> Result<ArrayRef> {
         Ok(match self.input {
             DataType::Decimal128(p, s) => {
@@ -306,55 +490,11 @@ impl ExactAccumulator {
             )),
         })
     }
-
-    /// PostgreSQL's result from the sums, unscaled at `self.out`.
-    fn result(&self, sums: Sums) -> Result<Option<i128>> {
-        let s = self.scale as i32;
-        let out = self.out as i32;
-        let n = i256::from_i128(i128::from(sums.count));
-        match self.kind {
-            Kind::Avg => {
-                if sums.count == 0 {
-                    return Ok(None);
-                }
-                divide_wide((sums.sum, s), (n, 0), out).map(Some)
-            }
-            Kind::Stddev { sample } | Kind::Variance { sample } => {
-                if sums.count == 0 || (sample && sums.count == 1) {
-                    return Ok(None);
-                }
-                // (N·Σx² − (Σx)²) / (N·(N−1)) or / N², at 2s places over 0.
-                let numerator = n
-                    .checked_mul(sums.squares)
-                    .zip(sums.sum.checked_mul(sums.sum))
-                    .and_then(|(a, b)| a.checked_sub(b))
-                    .ok_or_else(out_of_range)?;
-                if numerator <= i256::ZERO {
-                    return Ok(Some(0));
-                }
-                let pairs = match sample {
-                    true => n.wrapping_mul(n.wrapping_sub(i256::ONE)),
-                    false => n.wrapping_mul(n),
-                };
-                let places = pg_scale_wide((numerator, 2 * s), (pairs, 0)).min(out);
-                let variance = divide_wide((numerator, 2 * s), (pairs, 0), places)?;
-                let value = match self.kind {
-                    Kind::Stddev { .. } => rounded_sqrt(variance, places),
-                    _ => variance,
-                };
-                let scaled = value
-                    .checked_mul(10i128.pow((out - places) as u32))
-                    .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
-                    .ok_or_else(out_of_range)?;
-                Ok(Some(scaled))
-            }
-        }
-    }
 }
 
 /// The square root of `value`·10^-places, at `places` places, rounded half up:
 /// √(value·10^places) as an integer.
-fn rounded_sqrt(value: i128, places: i32) -> i128 {
+fn rounded_sqrt(value: i128, places: i32) -> Result<i128> {
     let radicand = BigInt::from(value) * BigInt::from(10).pow(places.max(0) as u32);
     let root = radicand.sqrt();
     // Round up when the radicand passes (root + ½)², i.e. exceeds root² + root.
@@ -362,28 +502,24 @@ fn rounded_sqrt(value: i128, places: i32) -> i128 {
         true => root + 1,
         false => root,
     };
-    i128::try_from(root).unwrap_or(i128::MAX)
+    i128::try_from(root).map_err(|_| out_of_range())
 }
 
 impl Accumulator for ExactAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let values = unscaled(&values[0]);
+        let squares = self.finish.squares();
         match &mut self.distinct {
-            Some(seen) => seen.extend(values),
-            None => {
-                for v in values {
-                    self.sums.add(v, 1)?;
-                }
-            }
+            Some(seen) => for_each_value(&values[0], |_, v| {
+                seen.insert(v);
+                Ok(())
+            }),
+            None => for_each_value(&values[0], |_, v| self.sums.add(v, 1, squares)),
         }
-        Ok(())
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        for v in unscaled(&values[0]) {
-            self.sums.add(v, -1)?;
-        }
-        Ok(())
+        let squares = self.finish.squares();
+        for_each_value(&values[0], |_, v| self.sums.add(v, -1, squares))
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -395,24 +531,20 @@ impl Accumulator for ExactAccumulator {
             let lists: &ListArray = states[0].as_list();
             for i in 0..lists.len() {
                 if !lists.is_null(i) {
-                    seen.extend(unscaled(&lists.value(i)));
+                    for_each_value(&lists.value(i), |_, v| {
+                        seen.insert(v);
+                        Ok(())
+                    })?;
                 }
             }
             return Ok(());
         }
-        let counts = states[0].as_primitive::<Int64Type>();
-        let sums = states[1].as_primitive::<Decimal256Type>();
-        let squares = states[2].as_primitive::<Decimal256Type>();
-        for i in 0..counts.len() {
-            if counts.is_null(i) {
-                continue;
-            }
-            self.sums.merge(Sums {
-                count: counts.value(i),
-                sum: sums.value(i),
-                squares: squares.value(i),
-            })?;
-        }
+        let mut one = ExactGroups {
+            finish: self.finish,
+            groups: vec![self.sums],
+        };
+        one.merge_batch(states, &vec![0; states[0].len()], 1)?;
+        self.sums = one.groups[0];
         Ok(())
     }
 
@@ -433,16 +565,16 @@ impl Accumulator for ExactAccumulator {
             Some(seen) => {
                 let mut sums = Sums::default();
                 for v in seen {
-                    sums.add(*v, 1)?;
+                    sums.add(*v, 1, self.finish.squares())?;
                 }
                 sums
             }
             None => self.sums,
         };
         Ok(ScalarValue::Decimal128(
-            self.result(sums)?,
+            self.finish.result(sums)?,
             MAX_PRECISION,
-            self.out,
+            self.finish.out,
         ))
     }
 
@@ -576,18 +708,43 @@ fn single_list(values: ArrayRef) -> ListArray {
 mod tests {
     use super::*;
 
+    /// The aggregate of `values` by the single-group accumulator; checked against the
+    /// grouped one, which sees the values in two partial states merged into one group.
     fn accumulate(kind: Kind, values: &[i64]) -> String {
-        let mut acc = ExactAccumulator {
+        let finish = Finish {
             kind,
             scale: 0,
             out: RESULT_SCALE,
+        };
+        let mut acc = ExactAccumulator {
+            finish,
             input: DataType::Int64,
             sums: Sums::default(),
             distinct: None,
         };
         let array: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
-        acc.update_batch(&[array]).unwrap();
-        acc.evaluate().unwrap().to_string()
+        acc.update_batch(std::slice::from_ref(&array)).unwrap();
+        let single = acc.evaluate().unwrap().to_string();
+
+        let half = values.len() / 2;
+        let mut partial = ExactGroups {
+            finish,
+            groups: Vec::new(),
+        };
+        let groups: Vec<usize> = (0..values.len()).map(|i| usize::from(i >= half)).collect();
+        partial.update_batch(&[array], &groups, None, 2).unwrap();
+        let state = partial.state(EmitTo::All).unwrap();
+        let mut last = ExactGroups {
+            finish,
+            groups: Vec::new(),
+        };
+        last.merge_batch(&state, &[0, 0], 1).unwrap();
+        let grouped = last.evaluate(EmitTo::All).unwrap();
+        let grouped = ScalarValue::try_from_array(&grouped, 0)
+            .unwrap()
+            .to_string();
+        assert_eq!(single, grouped);
+        single
     }
 
     #[test]

@@ -409,6 +409,26 @@ pub fn register(
         Volatility::Stable,
         Arc::new(|args| Ok(ScalarValue::Boolean(oid(&args[0]).map(|_| true)))),
     ));
+    // `pg_regtype_found(oid, name)`: the OID a `'name'::regtype` found, or PostgreSQL's
+    // error for a type that does not exist (the lookup alone would be NULL).
+    ctx.register_udf(RowFunction::udf(
+        "pg_regtype_found",
+        vec![
+            vec![DataType::Int32, text.clone()],
+            vec![DataType::Int64, text.clone()],
+        ],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(|args| match (oid(&args[0]), &args[1]) {
+            (Some(id), _) => Ok(ScalarValue::Int32(i32::try_from(id).ok())),
+            (None, ScalarValue::Utf8(Some(name))) => Err(super::SqlStateError::new(
+                "42704",
+                format!("type \"{name}\" does not exist"),
+            )
+            .into()),
+            (None, _) => Ok(ScalarValue::Int32(None)),
+        }),
+    ));
     // The name of the argument's type as PostgreSQL prints a regtype.
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof {
         signature: Signature::any(1, Volatility::Immutable),

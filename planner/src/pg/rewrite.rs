@@ -74,7 +74,7 @@ pub fn reads_catalog(statement: &Statement) -> bool {
 pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
-    let statement = oid_alias_text(like_escapes(column_names(statement)));
+    let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
     let statement = super::json::rewrite(super::formatting::rewrite(statement));
@@ -322,36 +322,20 @@ pub fn like_escapes(mut statement: Statement) -> Statement {
     statement
 }
 
+/// Whether a type is one of `names` (with or without its schema).
+fn type_is(ty: &SqlType, names: &[&str]) -> bool {
+    let text = ty.to_string().to_ascii_lowercase();
+    let base = text.rsplit('.').next().unwrap_or(&text).trim();
+    names.contains(&base)
+}
+
 /// `x::regtype::text` and `x::regclass::text` (an OID shown by name), which DataFusion
 /// would show as the number: `format_type(x, NULL)` and the relation's name.
 pub fn oid_alias_text(mut statement: Statement) -> Statement {
-    fn type_is(ty: &SqlType, names: &[&str]) -> bool {
-        let text = ty.to_string().to_ascii_lowercase();
-        let base = text.rsplit('.').next().unwrap_or(&text).trim();
-        names.contains(&base)
-    }
     struct Names;
     impl VisitorMut for Names {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            // `'integer'::regtype`: the catalog library looks the name up as pg_type's
-            // `typname`, which is `int4`.
-            if let Expr::Cast {
-                expr: value,
-                data_type,
-                ..
-            } = expr
-            {
-                if type_is(data_type, &["regtype"]) {
-                    if let Expr::Value(v) = value.as_mut() {
-                        if let Value::SingleQuotedString(name) = &mut v.value {
-                            if let Some(typname) = regtype_typname(name) {
-                                *name = typname;
-                            }
-                        }
-                    }
-                }
-            }
             let Expr::Cast {
                 expr: inner,
                 data_type,
@@ -429,6 +413,47 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
         }
     }
     let _ = statement.visit(&mut Lists);
+    statement
+}
+
+/// `'integer'::regtype` as `pg_regtype_found('int4'::regtype, 'integer')`: the catalog
+/// library looks the name up as pg_type's `typname`, and finds nothing (NULL) for a name
+/// that is no type, where PostgreSQL says so (42704).
+fn regtype_literals(mut statement: Statement) -> Statement {
+    struct Literals;
+    impl VisitorMut for Literals {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Cast {
+                expr: value,
+                data_type,
+                ..
+            } = expr
+            else {
+                return ControlFlow::Continue(());
+            };
+            let name = match value.as_mut() {
+                Expr::Value(v) => match &mut v.value {
+                    Value::SingleQuotedString(name) if type_is(data_type, &["regtype"]) => name,
+                    _ => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            };
+            let written = name.clone();
+            if let Some(typname) = regtype_typname(name) {
+                *name = typname;
+            }
+            *expr = call(
+                "pg_regtype_found",
+                vec![
+                    expr.clone(),
+                    Expr::value(Value::SingleQuotedString(written)),
+                ],
+            );
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Literals);
     statement
 }
 
