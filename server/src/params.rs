@@ -154,7 +154,7 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
 }
 
 /// PostgreSQL's binary numeric to its decimal text.
-fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
+pub(crate) fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
     let word =
         |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };
     let ndigits = word(0)? as usize;

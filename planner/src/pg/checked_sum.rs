@@ -1,18 +1,23 @@
-//! `sum` of integers that raises 22003 "bigint out of range" where DataFusion's wraps
-//! around (`sum` of 9223372036854775807 and 1 would be -9223372036854775808, a wrong
-//! answer without an error).
+//! `sum` of integers and numerics that raises 22003 where DataFusion's wraps around (`sum`
+//! of 9223372036854775807 and 1 would be -9223372036854775808, and of two numerics near
+//! 1e28 a negative number: wrong answers without an error).
 //!
 //! PostgreSQL sums `bigint` into a `numeric` and never overflows; Henge keeps `bigint`
 //! (sums of 64-bit integers stay 64-bit integer additions, and the aggregation pushed into
-//! segment scans keeps its partial states) and refuses the sums that do not fit. Every
-//! other type is DataFusion's own `sum`.
+//! segment scans keeps its partial states) and refuses the sums that do not fit, as it
+//! refuses numeric sums beyond their type's digits. Every other type is DataFusion's own
+//! `sum`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::sum_checked;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::arrow::datatypes::{
+    i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, FieldRef, Int64Type,
+};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -32,20 +37,99 @@ pub fn register(ctx: &SessionContext) {
     }));
 }
 
-fn overflow() -> DataFusionError {
-    SqlStateError::new("22003", "bigint out of range").into()
+/// A type whose sums are checked: 64-bit integers, and decimals of a precision.
+trait Summed: ArrowNumericType + std::fmt::Debug + Send + Sync {
+    /// The error for a sum that does not fit.
+    fn overflow() -> DataFusionError;
+    /// Whether a sum fits the result type (a decimal's digits).
+    fn fits(value: Self::Native, data_type: &DataType) -> bool;
+    fn wide(value: Self::Native) -> i256;
+    fn narrow(value: i256) -> Option<Self::Native>;
 }
 
-/// DataFusion's `sum`, with checked accumulators for `bigint`.
+impl Summed for Int64Type {
+    fn overflow() -> DataFusionError {
+        SqlStateError::new("22003", "bigint out of range").into()
+    }
+
+    fn fits(_: i64, _: &DataType) -> bool {
+        true
+    }
+
+    fn wide(value: i64) -> i256 {
+        i256::from_i128(i128::from(value))
+    }
+
+    fn narrow(value: i256) -> Option<i64> {
+        value.to_i128().and_then(|v| i64::try_from(v).ok())
+    }
+}
+
+impl Summed for Decimal128Type {
+    fn overflow() -> DataFusionError {
+        SqlStateError::new("22003", "numeric field overflow").into()
+    }
+
+    fn fits(value: i128, data_type: &DataType) -> bool {
+        match data_type {
+            DataType::Decimal128(precision, _) => {
+                value.unsigned_abs() < 10u128.pow(u32::from(*precision))
+            }
+            _ => true,
+        }
+    }
+
+    fn wide(value: i128) -> i256 {
+        i256::from_i128(value)
+    }
+
+    fn narrow(value: i256) -> Option<i128> {
+        value.to_i128()
+    }
+}
+
+/// DataFusion's `sum`, with checked accumulators for `bigint` and `numeric`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CheckedSum {
     inner: Arc<AggregateUDF>,
 }
 
-impl CheckedSum {
-    fn checked(args: &AccumulatorArgs) -> bool {
-        !args.is_distinct && *args.return_field.data_type() == DataType::Int64
-    }
+/// Builds `$make::<T>` for the checked type of a sum's result, `None` for the others.
+macro_rules! checked {
+    ($args:expr, $make:ident) => {
+        match $args.return_field.data_type() {
+            _ if $args.is_distinct => None,
+            DataType::Int64 => Some($make::<Int64Type>($args.return_field.data_type())),
+            DataType::Decimal128(..) => {
+                Some($make::<Decimal128Type>($args.return_field.data_type()))
+            }
+            _ => None,
+        }
+    };
+}
+
+fn one<T: Summed>(data_type: &DataType) -> Box<dyn Accumulator> {
+    Box::new(SumAccumulator::<T> {
+        sum: None,
+        data_type: data_type.clone(),
+    })
+}
+
+fn groups<T: Summed>(data_type: &DataType) -> Box<dyn GroupsAccumulator> {
+    Box::new(SumGroups::<T> {
+        sums: Vec::new(),
+        seen: Vec::new(),
+        data_type: data_type.clone(),
+    })
+}
+
+fn sliding<T: Summed>(data_type: &DataType) -> Box<dyn Accumulator> {
+    Box::new(SlidingSum::<T> {
+        sum: i256::ZERO,
+        rows: 0,
+        data_type: data_type.clone(),
+        summed: std::marker::PhantomData,
+    })
 }
 
 impl AggregateUDFImpl for CheckedSum {
@@ -62,9 +146,9 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        match Self::checked(&args) {
-            true => Ok(Box::new(SumAccumulator::default())),
-            false => self.inner.accumulator(args),
+        match checked!(args, one) {
+            Some(accumulator) => Ok(accumulator),
+            None => self.inner.accumulator(args),
         }
     }
 
@@ -80,16 +164,16 @@ impl AggregateUDFImpl for CheckedSum {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        match Self::checked(&args) {
-            true => Ok(Box::new(SumGroups::default())),
-            false => self.inner.create_groups_accumulator(args),
+        match checked!(args, groups) {
+            Some(accumulator) => Ok(accumulator),
+            None => self.inner.create_groups_accumulator(args),
         }
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        match Self::checked(&args) {
-            true => Ok(Box::new(SlidingSum::default())),
-            false => self.inner.create_sliding_accumulator(args),
+        match checked!(args, sliding) {
+            Some(accumulator) => Ok(accumulator),
+            None => self.inner.create_sliding_accumulator(args),
         }
     }
 
@@ -106,41 +190,51 @@ impl AggregateUDFImpl for CheckedSum {
     }
 }
 
-/// The sum of one group.
-#[derive(Debug, Default)]
-struct SumAccumulator {
-    sum: Option<i64>,
+/// `a + b`, refused where it leaves the result type.
+fn add<T: Summed>(a: T::Native, b: T::Native, data_type: &DataType) -> Result<T::Native> {
+    a.add_checked(b)
+        .ok()
+        .filter(|sum| T::fits(*sum, data_type))
+        .ok_or_else(T::overflow)
 }
 
-impl SumAccumulator {
-    fn add(&mut self, values: &Int64Array) -> Result<()> {
-        if let Some(part) = sum_checked(values).map_err(|_| overflow())? {
-            let total = self
-                .sum
-                .unwrap_or(0)
-                .checked_add(part)
-                .ok_or_else(overflow)?;
-            self.sum = Some(total);
+/// The sum of one group.
+#[derive(Debug)]
+struct SumAccumulator<T: Summed> {
+    sum: Option<T::Native>,
+    data_type: DataType,
+}
+
+impl<T: Summed> SumAccumulator<T> {
+    fn add(&mut self, values: &ArrayRef) -> Result<()> {
+        if let Some(part) = sum_checked(values.as_primitive::<T>()).map_err(|_| T::overflow())? {
+            let total = self.sum.unwrap_or_default();
+            self.sum = Some(add::<T>(total, part, &self.data_type)?);
         }
         Ok(())
     }
+
+    fn value(&self) -> Result<ScalarValue> {
+        let array = PrimitiveArray::<T>::from_iter([self.sum]).with_data_type(self.data_type.clone());
+        ScalarValue::try_from_array(&array, 0)
+    }
 }
 
-impl Accumulator for SumAccumulator {
+impl<T: Summed> Accumulator for SumAccumulator<T> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.add(values[0].as_primitive::<Int64Type>())
+        self.add(&values[0])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.add(states[0].as_primitive::<Int64Type>())
+        self.add(&states[0])
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![ScalarValue::Int64(self.sum)])
+        Ok(vec![self.value()?])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Int64(self.sum))
+        self.value()
     }
 
     fn size(&self) -> usize {
@@ -149,20 +243,24 @@ impl Accumulator for SumAccumulator {
 }
 
 /// The sum of a sliding window frame: rows enter and leave it, so the running total is
-/// kept in 128 bits (a row may enter before another leaves) and checked when read.
-#[derive(Debug, Default)]
-struct SlidingSum {
-    sum: i128,
+/// kept in 256 bits (a row may enter before another leaves) and checked when read.
+#[derive(Debug)]
+struct SlidingSum<T: Summed> {
+    sum: i256,
     rows: u64,
+    data_type: DataType,
+    summed: std::marker::PhantomData<T>,
 }
 
-impl SlidingSum {
-    fn apply(&mut self, values: &Int64Array, leaving: bool) {
+impl<T: Summed> SlidingSum<T> {
+    fn apply(&mut self, values: &ArrayRef, leaving: bool) {
+        let values = values.as_primitive::<T>();
         for v in values.iter().flatten() {
-            match leaving {
-                true => self.sum -= i128::from(v),
-                false => self.sum += i128::from(v),
-            }
+            let v = T::wide(v);
+            self.sum = match leaving {
+                true => self.sum.wrapping_sub(v),
+                false => self.sum.wrapping_add(v),
+            };
         }
         let rows = (values.len() - values.null_count()) as u64;
         self.rows = match leaving {
@@ -172,14 +270,14 @@ impl SlidingSum {
     }
 }
 
-impl Accumulator for SlidingSum {
+impl<T: Summed> Accumulator for SlidingSum<T> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.apply(values[0].as_primitive::<Int64Type>(), false);
+        self.apply(&values[0], false);
         Ok(())
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.apply(values[0].as_primitive::<Int64Type>(), true);
+        self.apply(&values[0], true);
         Ok(())
     }
 
@@ -188,7 +286,7 @@ impl Accumulator for SlidingSum {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.apply(states[0].as_primitive::<Int64Type>(), false);
+        self.apply(&states[0], false);
         Ok(())
     }
 
@@ -197,12 +295,16 @@ impl Accumulator for SlidingSum {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        match self.rows {
-            0 => Ok(ScalarValue::Int64(None)),
-            _ => i64::try_from(self.sum)
-                .map(|sum| ScalarValue::Int64(Some(sum)))
-                .map_err(|_| overflow()),
-        }
+        let sum = match self.rows {
+            0 => None,
+            _ => Some(
+                T::narrow(self.sum)
+                    .filter(|v| T::fits(*v, &self.data_type))
+                    .ok_or_else(T::overflow)?,
+            ),
+        };
+        let array = PrimitiveArray::<T>::from_iter([sum]).with_data_type(self.data_type.clone());
+        ScalarValue::try_from_array(&array, 0)
     }
 
     fn size(&self) -> usize {
@@ -211,28 +313,30 @@ impl Accumulator for SlidingSum {
 }
 
 /// The sums of many groups: a total and whether any value reached it, per group.
-#[derive(Debug, Default)]
-struct SumGroups {
-    sums: Vec<i64>,
+#[derive(Debug)]
+struct SumGroups<T: Summed> {
+    sums: Vec<T::Native>,
     seen: Vec<bool>,
+    data_type: DataType,
 }
 
-impl SumGroups {
+impl<T: Summed> SumGroups<T> {
     fn add(
         &mut self,
-        values: &Int64Array,
+        values: &ArrayRef,
         groups: &[usize],
         filter: Option<&BooleanArray>,
         total_groups: usize,
     ) -> Result<()> {
-        self.sums.resize(total_groups, 0);
+        let values = values.as_primitive::<T>();
+        self.sums.resize(total_groups, T::Native::default());
         self.seen.resize(total_groups, false);
         for (row, &group) in groups.iter().enumerate() {
             if values.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
                 continue;
             }
             let sum = &mut self.sums[group];
-            *sum = sum.checked_add(values.value(row)).ok_or_else(overflow)?;
+            *sum = add::<T>(*sum, values.value(row), &self.data_type)?;
             self.seen[group] = true;
         }
         Ok(())
@@ -241,11 +345,14 @@ impl SumGroups {
     fn emit(&mut self, emit_to: EmitTo) -> ArrayRef {
         let sums = emit_to.take_needed(&mut self.sums);
         let seen = emit_to.take_needed(&mut self.seen);
-        Arc::new(Int64Array::new(sums.into(), Some(NullBuffer::from(seen))))
+        Arc::new(
+            PrimitiveArray::<T>::new(sums.into(), Some(NullBuffer::from(seen)))
+                .with_data_type(self.data_type.clone()),
+        )
     }
 }
 
-impl GroupsAccumulator for SumGroups {
+impl<T: Summed> GroupsAccumulator for SumGroups<T> {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -253,12 +360,7 @@ impl GroupsAccumulator for SumGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.add(
-            values[0].as_primitive::<Int64Type>(),
-            group_indices,
-            opt_filter,
-            total_num_groups,
-        )
+        self.add(&values[0], group_indices, opt_filter, total_num_groups)
     }
 
     fn merge_batch(
@@ -267,12 +369,7 @@ impl GroupsAccumulator for SumGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.add(
-            values[0].as_primitive::<Int64Type>(),
-            group_indices,
-            None,
-            total_num_groups,
-        )
+        self.add(&values[0], group_indices, None, total_num_groups)
     }
 
     /// Each row as its own group's state: its value, or NULL where filtered out.
@@ -281,8 +378,8 @@ impl GroupsAccumulator for SumGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let values = values[0].as_primitive::<Int64Type>();
-        let kept: Int64Array = values
+        let values = values[0].as_primitive::<T>();
+        let kept: PrimitiveArray<T> = values
             .iter()
             .enumerate()
             .map(|(row, v)| match opt_filter {
@@ -290,7 +387,7 @@ impl GroupsAccumulator for SumGroups {
                 _ => v,
             })
             .collect();
-        Ok(vec![Arc::new(kept)])
+        Ok(vec![Arc::new(kept.with_data_type(self.data_type.clone()))])
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -302,32 +399,68 @@ impl GroupsAccumulator for SumGroups {
     }
 
     fn size(&self) -> usize {
-        self.sums.capacity() * std::mem::size_of::<i64>() + self.seen.capacity()
+        self.sums.capacity() * std::mem::size_of::<T::Native>() + self.seen.capacity()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{Decimal128Array, Int64Array};
+
+    fn int64s(values: Vec<Option<i64>>) -> ArrayRef {
+        Arc::new(Int64Array::from(values))
+    }
 
     #[test]
     fn overflow_is_an_error_not_a_wrap() {
-        let mut one = SumAccumulator::default();
-        one.add(&Int64Array::from(vec![Some(i64::MAX), None]))
-            .unwrap();
-        assert!(one.add(&Int64Array::from(vec![1])).is_err());
+        let mut one = SumAccumulator::<Int64Type> {
+            sum: None,
+            data_type: DataType::Int64,
+        };
+        one.add(&int64s(vec![Some(i64::MAX), None])).unwrap();
+        assert!(one.add(&int64s(vec![Some(1)])).is_err());
 
-        let mut groups = SumGroups::default();
-        let values = Int64Array::from(vec![Some(5), None, Some(i64::MAX), Some(-3)]);
-        groups.add(&values, &[0, 1, 2, 0], None, 3).unwrap();
-        let sums = groups.emit(EmitTo::All);
-        let sums = sums.as_primitive::<Int64Type>();
-        assert_eq!(sums.value(0), 2);
-        assert!(sums.is_null(1));
-        assert_eq!(sums.value(2), i64::MAX);
-        let mut groups = SumGroups::default();
-        assert!(groups
-            .add(&Int64Array::from(vec![i64::MAX, 1]), &[0, 0], None, 1)
+        let mut sums = SumGroups::<Int64Type> {
+            sums: Vec::new(),
+            seen: Vec::new(),
+            data_type: DataType::Int64,
+        };
+        let values = int64s(vec![Some(5), None, Some(i64::MAX), Some(-3)]);
+        sums.add(&values, &[0, 1, 2, 0], None, 3).unwrap();
+        let emitted = sums.emit(EmitTo::All);
+        let emitted = emitted.as_primitive::<Int64Type>();
+        assert_eq!(emitted.value(0), 2);
+        assert!(emitted.is_null(1));
+        assert_eq!(emitted.value(2), i64::MAX);
+        assert!(sums
+            .add(&int64s(vec![Some(i64::MAX), Some(1)]), &[0, 0], None, 1)
             .is_err());
+    }
+
+    #[test]
+    fn numeric_sums_keep_to_their_digits() {
+        let data_type = DataType::Decimal128(38, 10);
+        let nine = 9 * 10i128.pow(37);
+        let values: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![nine, nine])
+                .with_precision_and_scale(38, 10)
+                .unwrap(),
+        );
+        let mut one = SumAccumulator::<Decimal128Type> {
+            sum: None,
+            data_type: data_type.clone(),
+        };
+        assert!(one.add(&values).is_err());
+        let mut frame = SlidingSum::<Decimal128Type> {
+            sum: i256::ZERO,
+            rows: 0,
+            data_type,
+            summed: std::marker::PhantomData,
+        };
+        frame.update_batch(&[values.clone()]).unwrap();
+        assert!(frame.evaluate().is_err());
+        frame.retract_batch(&[values.slice(0, 1)]).unwrap();
+        assert_eq!(frame.evaluate().unwrap().to_string(), "9000000000000000000000000000.0000000000");
     }
 }

@@ -12,14 +12,15 @@
 //! has more): each value is PostgreSQL's, rounded where PostgreSQL rounds it, printed
 //! with trailing zeros up to the column's places (see [`super::division`]).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, Int64Array, ListArray,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, Float64Array,
+    Int64Array, ListArray,
 };
 use datafusion::arrow::datatypes::{
-    i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Int64Type,
+    i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Float64Type, Int64Type,
 };
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
@@ -91,30 +92,38 @@ struct Exact {
     aliases: Vec<String>,
 }
 
+/// How an aggregate is computed for an input type.
+enum Path {
+    /// Exactly, over integers and numerics.
+    Exact,
+    /// A variance of doubles, as PostgreSQL computes it.
+    Float,
+    /// DataFusion's (`avg` of doubles and intervals).
+    Inner,
+}
+
 impl Exact {
-    /// The scale of an input that is summed exactly, `None` for other inputs.
-    fn exact_scale(input: &DataType) -> Option<i8> {
+    fn path(&self, input: &DataType) -> Path {
         match input {
-            DataType::Int64 => Some(0),
-            DataType::Decimal128(_, s) => Some(*s),
-            _ => None,
+            DataType::Int64 | DataType::Decimal128(..) => Path::Exact,
+            t if t.is_floating() && self.kind != Kind::Avg => Path::Float,
+            _ => Path::Inner,
         }
     }
 
-    /// The scale of the result over an input of scale `s`.
-    fn result_scale(&self, s: i8) -> i8 {
-        let wanted = match self.kind {
-            Kind::Avg => s,
-            _ => s.saturating_mul(2),
+    /// How the sums over an integer or decimal input become the result.
+    fn finish(&self, input: &DataType) -> Finish {
+        let (scale, wanted) = match (input, self.kind) {
+            // An average of bigints has at most 19 digits before the point.
+            (DataType::Int64, Kind::Avg) => (0, MAX_PRECISION as i8 - 19),
+            (DataType::Decimal128(_, s), Kind::Avg) => (*s, (*s).max(RESULT_SCALE)),
+            (DataType::Decimal128(_, s), _) => (*s, s.saturating_mul(2).max(RESULT_SCALE)),
+            _ => (0, RESULT_SCALE),
         };
-        wanted.clamp(RESULT_SCALE, MAX_PRECISION as i8 - 1)
-    }
-
-    fn finish(&self, scale: i8) -> Finish {
         Finish {
             kind: self.kind,
             scale,
-            out: self.result_scale(scale),
+            out: wanted.min(MAX_PRECISION as i8 - 1),
         }
     }
 }
@@ -149,28 +158,31 @@ impl AggregateUDFImpl for Exact {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match arg_types.first().and_then(Exact::exact_scale) {
-            Some(s) => Ok(DataType::Decimal128(MAX_PRECISION, self.result_scale(s))),
-            None => self.inner.return_type(arg_types),
+        match self.path(&arg_types[0]) {
+            Path::Exact => Ok(DataType::Decimal128(
+                MAX_PRECISION,
+                self.finish(&arg_types[0]).out,
+            )),
+            Path::Float => Ok(DataType::Float64),
+            Path::Inner => self.inner.return_type(arg_types),
         }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let input = args.expr_fields[0].data_type();
-        match Exact::exact_scale(input) {
-            Some(scale) => Ok(Box::new(ExactAccumulator {
-                finish: self.finish(scale),
+        match self.path(input) {
+            Path::Exact => Ok(Box::new(ExactAccumulator {
+                finish: self.finish(input),
                 input: input.clone(),
                 sums: Sums::default(),
                 distinct: args.is_distinct.then(HashSet::new),
             })),
-            None if self.kind != Kind::Avg && is_float(input) => Ok(Box::new(FloatAccumulator {
+            Path::Float => Ok(Box::new(FloatAccumulator {
                 kind: self.kind,
-                n: 0.0,
-                sx: 0.0,
-                sxx: 0.0,
+                youngs: Youngs::default(),
+                distinct: args.is_distinct.then(HashSet::new),
             })),
-            None => self.inner.accumulator(args),
+            Path::Inner => self.inner.accumulator(args),
         }
     }
 
@@ -183,21 +195,21 @@ impl AggregateUDFImpl for Exact {
                 true,
             ))
         };
-        if self.kind != Kind::Avg && is_float(input) && !args.is_distinct {
-            return Ok(["n", "sx", "sxx"]
+        let distinct = |item: DataType| {
+            vec![field(
+                "distinct",
+                DataType::List(Arc::new(Field::new_list_field(item, true))),
+            )]
+        };
+        Ok(match (self.path(input), args.is_distinct) {
+            (Path::Inner, _) => return self.inner.state_fields(args),
+            (Path::Float, true) => distinct(DataType::Float64),
+            (Path::Float, false) => ["n", "sx", "sxx"]
                 .into_iter()
                 .map(|part| field(part, DataType::Float64))
-                .collect());
-        }
-        if Exact::exact_scale(input).is_none() {
-            return self.inner.state_fields(args);
-        }
-        Ok(match args.is_distinct {
-            true => vec![field(
-                "distinct",
-                DataType::List(Arc::new(Field::new_list_field(input.clone(), true))),
-            )],
-            false => vec![
+                .collect(),
+            (Path::Exact, true) => distinct(input.clone()),
+            (Path::Exact, false) => vec![
                 field("count", DataType::Int64),
                 field("sum", DataType::Decimal256(76, 0)),
                 field("squares", DataType::Decimal256(76, 0)),
@@ -206,9 +218,10 @@ impl AggregateUDFImpl for Exact {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        match Exact::exact_scale(args.expr_fields[0].data_type()) {
-            Some(_) => !args.is_distinct,
-            None => self.kind == Kind::Avg && self.inner.groups_accumulator_supported(args),
+        match self.path(args.expr_fields[0].data_type()) {
+            Path::Exact => !args.is_distinct,
+            Path::Float => false,
+            Path::Inner => self.inner.groups_accumulator_supported(args),
         }
     }
 
@@ -216,19 +229,24 @@ impl AggregateUDFImpl for Exact {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        match Exact::exact_scale(args.expr_fields[0].data_type()) {
-            Some(scale) => Ok(Box::new(ExactGroups {
-                finish: self.finish(scale),
+        let input = args.expr_fields[0].data_type();
+        match self.path(input) {
+            Path::Exact => Ok(Box::new(ExactGroups {
+                finish: self.finish(input),
                 groups: Vec::new(),
             })),
-            None => self.inner.create_groups_accumulator(args),
+            _ => self.inner.create_groups_accumulator(args),
         }
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        match Exact::exact_scale(args.expr_fields[0].data_type()) {
-            Some(_) => self.accumulator(args),
-            None => self.inner.create_sliding_accumulator(args),
+        match self.path(args.expr_fields[0].data_type()) {
+            Path::Exact => self.accumulator(args),
+            Path::Float => Ok(Box::new(SlidingFloat {
+                kind: self.kind,
+                frame: VecDeque::new(),
+            })),
+            Path::Inner => self.inner.create_sliding_accumulator(args),
         }
     }
 
@@ -330,17 +348,39 @@ impl Finish {
             true => n.wrapping_mul(n.wrapping_sub(i256::ONE)),
             false => n.wrapping_mul(n),
         };
-        let places = pg_scale_wide((numerator, 2 * s), (pairs, 0)).min(out);
-        let variance = divide_wide((numerator, 2 * s), (pairs, 0), places)?;
+        // PostgreSQL's places for the quotient, which the root keeps; then the column's.
+        let places = pg_scale_wide((numerator, 2 * s), (pairs, 0));
+        let big = |v: i256| BigInt::from_signed_bytes_le(&v.to_le_bytes());
+        let ten = |n: i32| BigInt::from(10).pow(n.max(0) as u32);
+        let variance = rounded_div(big(numerator) * ten(places - 2 * s), &big(pairs));
         let value = match root {
-            true => rounded_sqrt(variance, places)?,
+            true => rounded_sqrt(variance * ten(places)),
             false => variance,
         };
-        value
-            .checked_mul(10i128.pow((out - places) as u32))
+        let value = match places > out {
+            true => rounded_div(value, &ten(places - out)),
+            false => value * ten(out - places),
+        };
+        i128::try_from(value)
+            .ok()
             .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
             .map(Some)
             .ok_or_else(out_of_range)
+    }
+}
+
+/// `n / d` of positive numbers, rounded half up.
+fn rounded_div(n: BigInt, d: &BigInt) -> BigInt {
+    (n * 2 + d) / (d * 2)
+}
+
+/// The square root of a positive number, rounded half up: the radicand passes
+/// (root + ½)² exactly when it exceeds root² + root.
+fn rounded_sqrt(radicand: BigInt) -> BigInt {
+    let root = radicand.sqrt();
+    match &radicand - &root * &root > root {
+        true => root + 1,
+        false => root,
     }
 }
 
@@ -492,19 +532,6 @@ impl ExactAccumulator {
     }
 }
 
-/// The square root of `value`·10^-places, at `places` places, rounded half up:
-/// √(value·10^places) as an integer.
-fn rounded_sqrt(value: i128, places: i32) -> Result<i128> {
-    let radicand = BigInt::from(value) * BigInt::from(10).pow(places.max(0) as u32);
-    let root = radicand.sqrt();
-    // Round up when the radicand passes (root + ½)², i.e. exceeds root² + root.
-    let root = match &radicand - &root * &root > root {
-        true => root + 1,
-        false => root,
-    };
-    i128::try_from(root).map_err(|_| out_of_range())
-}
-
 impl Accumulator for ExactAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let squares = self.finish.squares();
@@ -587,113 +614,223 @@ impl Accumulator for ExactAccumulator {
     }
 }
 
-fn is_float(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Float64 | DataType::Float32)
-}
-
-/// The variances and standard deviations of doubles as PostgreSQL computes them
-/// (Youngs and Cramer's updates of the count, the sum and the sum of squared deviations),
-/// so that they round as PostgreSQL's do.
-#[derive(Debug)]
-struct FloatAccumulator {
-    kind: Kind,
+/// Youngs and Cramer's running count, sum and sum of squared deviations of doubles,
+/// updated and combined as PostgreSQL's `float8_accum` and `float8_combine` do, so that
+/// the variances round as PostgreSQL's.
+#[derive(Debug, Default, Clone, Copy)]
+struct Youngs {
     n: f64,
     sx: f64,
     sxx: f64,
-}
-
-impl FloatAccumulator {
-    fn combine(&mut self, n2: f64, sx2: f64, sxx2: f64) -> Result<()> {
-        if n2 == 0.0 {
-            return Ok(());
-        }
-        if self.n == 0.0 {
-            (self.n, self.sx, self.sxx) = (n2, sx2, sxx2);
-            return Ok(());
-        }
-        let n = self.n + n2;
-        let tmp = self.sx / self.n - sx2 / n2;
-        let sxx = self.sxx + sxx2 + self.n * n2 * tmp * tmp / n;
-        if sxx.is_infinite() && self.sxx.is_finite() && sxx2.is_finite() {
-            return Err(float_overflow());
-        }
-        (self.n, self.sx, self.sxx) = (n, self.sx + sx2, sxx);
-        Ok(())
-    }
 }
 
 fn float_overflow() -> datafusion::error::DataFusionError {
     SqlStateError::new("22003", "value out of range: overflow").into()
 }
 
-impl Accumulator for FloatAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let values = datafusion::arrow::compute::cast(&values[0], &DataType::Float64)?;
-        for x in values
-            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
-            .iter()
-            .flatten()
-        {
-            let previous = self.n;
-            self.n += 1.0;
-            let sx = self.sx + x;
-            if previous > 0.0 {
-                let tmp = x * self.n - sx;
-                self.sxx += tmp * tmp / (self.n * previous);
-                if sx.is_infinite() || self.sxx.is_infinite() {
-                    if self.sx.is_finite() && x.is_finite() {
-                        return Err(float_overflow());
-                    }
-                    self.sxx = f64::NAN;
+impl Youngs {
+    fn add(&mut self, x: f64) -> Result<()> {
+        let previous = self.n;
+        self.n += 1.0;
+        let sx = self.sx + x;
+        if previous > 0.0 {
+            let tmp = x * self.n - sx;
+            self.sxx += tmp * tmp / (self.n * previous);
+            if sx.is_infinite() || self.sxx.is_infinite() {
+                if self.sx.is_finite() && x.is_finite() {
+                    return Err(float_overflow());
                 }
-            } else if !x.is_finite() {
                 self.sxx = f64::NAN;
             }
-            self.sx = sx;
+        } else if !x.is_finite() {
+            self.sxx = f64::NAN;
+        }
+        self.sx = sx;
+        Ok(())
+    }
+
+    fn combine(&mut self, other: Youngs) -> Result<()> {
+        if other.n == 0.0 {
+            return Ok(());
+        }
+        if self.n == 0.0 {
+            *self = other;
+            return Ok(());
+        }
+        let n = self.n + other.n;
+        let tmp = self.sx / self.n - other.sx / other.n;
+        let sxx = self.sxx + other.sxx + self.n * other.n * tmp * tmp / n;
+        if sxx.is_infinite() && self.sxx.is_finite() && other.sxx.is_finite() {
+            return Err(float_overflow());
+        }
+        *self = Youngs {
+            n,
+            sx: self.sx + other.sx,
+            sxx,
+        };
+        Ok(())
+    }
+
+    /// The variance or standard deviation; NULL without enough values.
+    fn result(&self, kind: Kind) -> Option<f64> {
+        let (sample, root) = match kind {
+            Kind::Stddev { sample } => (sample, true),
+            Kind::Variance { sample } => (sample, false),
+            Kind::Avg => return (self.n > 0.0).then(|| self.sx / self.n),
+        };
+        if self.n == 0.0 || (sample && self.n <= 1.0) {
+            return None;
+        }
+        let variance = self.sxx / if sample { self.n - 1.0 } else { self.n };
+        Some(if root { variance.sqrt() } else { variance })
+    }
+}
+
+/// The doubles of an array (reals widened), NULLs skipped.
+fn doubles(array: &ArrayRef) -> Result<Vec<f64>> {
+    let doubles = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
+    Ok(doubles.as_primitive::<Float64Type>().iter().flatten().collect())
+}
+
+/// A variance or standard deviation of doubles; with DISTINCT, of the distinct values,
+/// taken in ascending order as PostgreSQL's sort for DISTINCT gives them.
+#[derive(Debug)]
+struct FloatAccumulator {
+    kind: Kind,
+    youngs: Youngs,
+    /// With DISTINCT, the bits of the distinct values seen (-0 as 0, one NaN).
+    distinct: Option<HashSet<u64>>,
+}
+
+/// The bits a double is kept as among distinct values: values PostgreSQL holds equal
+/// (0 and -0, every NaN) have the same bits.
+fn distinct_bits(x: f64) -> u64 {
+    match x {
+        x if x.is_nan() => f64::NAN.to_bits(),
+        x if x == 0.0 => 0.0f64.to_bits(),
+        x => x.to_bits(),
+    }
+}
+
+impl Accumulator for FloatAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let values = doubles(&values[0])?;
+        match &mut self.distinct {
+            Some(seen) => seen.extend(values.into_iter().map(distinct_bits)),
+            None => {
+                for x in values {
+                    self.youngs.add(x)?;
+                }
+            }
         }
         Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        use datafusion::arrow::datatypes::Float64Type;
-        let (n, sx, sxx) = (
-            states[0].as_primitive::<Float64Type>(),
-            states[1].as_primitive::<Float64Type>(),
-            states[2].as_primitive::<Float64Type>(),
-        );
-        for i in 0..n.len() {
-            if !n.is_null(i) {
-                self.combine(n.value(i), sx.value(i), sxx.value(i))?;
+        if let Some(seen) = &mut self.distinct {
+            let lists: &ListArray = states[0].as_list();
+            for i in (0..lists.len()).filter(|i| !lists.is_null(*i)) {
+                seen.extend(doubles(&lists.value(i))?.into_iter().map(distinct_bits));
             }
+            return Ok(());
+        }
+        let part = |i: usize| states[i].as_primitive::<Float64Type>();
+        let (n, sx, sxx) = (part(0), part(1), part(2));
+        for row in (0..n.len()).filter(|row| !n.is_null(*row)) {
+            self.youngs.combine(Youngs {
+                n: n.value(row),
+                sx: sx.value(row),
+                sxx: sxx.value(row),
+            })?;
         }
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok([self.n, self.sx, self.sxx]
+        if let Some(seen) = &self.distinct {
+            let values: Float64Array = seen.iter().map(|b| Some(f64::from_bits(*b))).collect();
+            return Ok(vec![ScalarValue::List(Arc::new(single_list(Arc::new(
+                values,
+            ))))]);
+        }
+        Ok([self.youngs.n, self.youngs.sx, self.youngs.sxx]
             .into_iter()
             .map(|v| ScalarValue::Float64(Some(v)))
             .collect())
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let (sample, root) = match self.kind {
-            Kind::Stddev { sample } => (sample, true),
-            Kind::Variance { sample } => (sample, false),
-            Kind::Avg => (false, false),
+        let youngs = match &self.distinct {
+            Some(seen) => {
+                let mut values: Vec<f64> = seen.iter().map(|b| f64::from_bits(*b)).collect();
+                values.sort_by(f64::total_cmp);
+                let mut youngs = Youngs::default();
+                for x in values {
+                    youngs.add(x)?;
+                }
+                youngs
+            }
+            None => self.youngs,
         };
-        if self.n == 0.0 || (sample && self.n <= 1.0) {
-            return Ok(ScalarValue::Float64(None));
-        }
-        let variance = self.sxx / if sample { self.n - 1.0 } else { self.n };
-        Ok(ScalarValue::Float64(Some(match root {
-            true => variance.sqrt(),
-            false => variance,
-        })))
+        Ok(ScalarValue::Float64(youngs.result(self.kind)))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self)
+            + self
+                .distinct
+                .as_ref()
+                .map_or(0, |s| s.capacity() * std::mem::size_of::<u64>())
+    }
+}
+
+/// A variance or standard deviation of doubles over a sliding window frame: the frame's
+/// values are kept (rows leave from the front) and summed afresh for each result, as
+/// PostgreSQL does; taking leaving rows back out of running sums would drift.
+#[derive(Debug)]
+struct SlidingFloat {
+    kind: Kind,
+    frame: VecDeque<f64>,
+}
+
+impl Accumulator for SlidingFloat {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.frame.extend(doubles(&values[0])?);
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let leaving = doubles(&values[0])?.len();
+        self.frame.drain(..leaving.min(self.frame.len()));
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
+        Err(datafusion::error::DataFusionError::Internal(
+            "a window frame's variance is not merged".into(),
+        ))
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Err(datafusion::error::DataFusionError::Internal(
+            "a window frame's variance has no state".into(),
+        ))
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut youngs = Youngs::default();
+        for x in &self.frame {
+            youngs.add(*x)?;
+        }
+        Ok(ScalarValue::Float64(youngs.result(self.kind)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.frame.capacity() * std::mem::size_of::<f64>()
     }
 }
 

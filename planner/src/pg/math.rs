@@ -422,26 +422,43 @@ fn check_log(args: &[Option<f64>]) -> Option<SqlStateError> {
 }
 
 fn check_power(args: &[Option<f64>]) -> Option<SqlStateError> {
-    match args {
-        [Some(base), Some(exponent)] if *base == 0.0 && *exponent < 0.0 => Some(
-            SqlStateError::new("2201F", "zero raised to a negative power is undefined"),
-        ),
-        [Some(base), Some(exponent)] if *base < 0.0 && exponent.fract() != 0.0 => {
-            Some(SqlStateError::new(
-                "2201F",
-                "a negative number raised to a non-integer power yields a complex result",
-            ))
-        }
-        _ => None,
+    let [Some(base), Some(exponent)] = *args else {
+        return None;
+    };
+    if base == 0.0 && exponent < 0.0 {
+        return Some(SqlStateError::new(
+            "2201F",
+            "zero raised to a negative power is undefined",
+        ));
     }
+    if base < 0.0 && exponent.is_finite() && exponent.fract() != 0.0 {
+        return Some(SqlStateError::new(
+            "2201F",
+            "a negative number raised to a non-integer power yields a complex result",
+        ));
+    }
+    if !base.is_finite() || !exponent.is_finite() {
+        return None;
+    }
+    range_error(base.powf(exponent), base != 0.0)
 }
 
 fn check_exp(args: &[Option<f64>]) -> Option<SqlStateError> {
     match args.first().copied().flatten() {
-        Some(x) if x.exp().is_infinite() => {
-            Some(SqlStateError::new("22003", "value out of range: overflow"))
-        }
+        Some(x) if x.is_finite() => range_error(x.exp(), true),
         _ => None,
+    }
+}
+
+/// PostgreSQL's errors for a result of finite operands that left a double's range: an
+/// infinity (overflow), or zero where it cannot be (underflow).
+fn range_error(result: f64, nonzero: bool) -> Option<SqlStateError> {
+    if result.is_infinite() {
+        Some(SqlStateError::new("22003", "value out of range: overflow"))
+    } else if result == 0.0 && nonzero {
+        Some(SqlStateError::new("22003", "value out of range: underflow"))
+    } else {
+        None
     }
 }
 

@@ -88,6 +88,7 @@ impl AnalyzerRule for PgCasts {
             .map_data(|plan| match plan {
                 LogicalPlan::Values(values) => values_typed(values),
                 LogicalPlan::Union(_) => super::unify::union(plan),
+                LogicalPlan::Join(_) => super::unify::join(plan),
                 plan => plan.recompute_schema(),
             })
         })

@@ -1,31 +1,90 @@
 //! One type for values of `double precision` (or `real`) and `numeric` that meet in one
 //! result, as PostgreSQL resolves it: the floating-point one.
 //!
-//! Where a double and a decimal share a result — `coalesce`, `nullif`, `greatest`,
-//! `least`, the branches of `CASE`, the inputs of a UNION — DataFusion makes both a
+//! Where a double and a decimal share a result — `coalesce`, `greatest`, `least`, the
+//! branches of `CASE`, the inputs of a UNION — or are compared (`=`, `<`, …, `IS
+//! DISTINCT FROM`, `IN`, `BETWEEN`, `nullif`, `CASE x WHEN`), DataFusion makes both a
 //! decimal of 15 places, which turns a double's `1e-20` into `0` and refuses `1e30`.
-//! PostgreSQL makes both doubles; so does this, before DataFusion's type coercion runs.
+//! PostgreSQL makes both doubles (comparing a real and a numeric too); so does this,
+//! before DataFusion's type coercion runs.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::{Case, ScalarFunction};
+use datafusion::logical_expr::expr::{Between, BinaryExpr, Case, InList, ScalarFunction};
 use datafusion::logical_expr::{
-    cast, col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Union,
+    cast, col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator, Union,
 };
 
 /// Functions whose result is one of their arguments.
-const CHOOSING: [&str; 4] = ["coalesce", "nullif", "greatest", "least"];
+const CHOOSING: [&str; 3] = ["coalesce", "greatest", "least"];
 
 fn is_decimal(t: &DataType) -> bool {
+    t.is_decimal()
+}
+
+/// The type in which floating-point values and decimals among these types are compared:
+/// `double precision`.
+fn compared<'a>(types: impl IntoIterator<Item = &'a DataType>) -> Option<DataType> {
+    mixed(types).map(|_| DataType::Float64)
+}
+
+fn comparison(op: Operator) -> bool {
     matches!(
-        t,
-        DataType::Decimal32(..)
-            | DataType::Decimal64(..)
-            | DataType::Decimal128(..)
-            | DataType::Decimal256(..)
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
+}
+
+/// An equijoin (INTERSECT and EXCEPT are ones) whose keys pair a floating-point value with
+/// a decimal compares both as doubles; other plans as they are.
+pub fn join(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Join(mut join) = plan else {
+        return Ok(plan);
+    };
+    let (left, right) = (join.left.schema().clone(), join.right.schema().clone());
+    let mut changed = false;
+    for (l, r) in &mut join.on {
+        let types = [l.get_type(&left)?, r.get_type(&right)?];
+        if let Some(to) = compared(&types) {
+            for (key, t) in [(&mut *l, &types[0]), (&mut *r, &types[1])] {
+                if t != &to {
+                    *key = cast(key.clone(), to.clone());
+                }
+            }
+            changed = true;
+        }
+    }
+    match changed {
+        true => LogicalPlan::Join(join).recompute_schema(),
+        false => Ok(LogicalPlan::Join(join)),
+    }
+}
+
+/// The operands as doubles where they are decimals or reals; each unchanged otherwise.
+fn all_as_double(operands: &[&Expr], schema: &DFSchema) -> Option<Vec<Expr>> {
+    let types: Vec<DataType> = operands
+        .iter()
+        .filter_map(|x| x.get_type(schema).ok())
+        .collect();
+    let to = compared(&types)?;
+    Some(
+        operands
+            .iter()
+            .map(|e| match e.get_type(schema) {
+                Ok(t) if is_decimal(&t) || t == DataType::Float32 => cast((*e).clone(), to.clone()),
+                _ => (*e).clone(),
+            })
+            .collect(),
     )
 }
 
@@ -59,6 +118,60 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
         es.filter_map(|x| x.get_type(schema).ok()).collect()
     };
     match e {
+        Expr::BinaryExpr(b) if comparison(b.op) => {
+            let [left, right]: [Expr; 2] = all_as_double(&[&b.left, &b.right], schema)?
+                .try_into()
+                .ok()?;
+            Some(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(left),
+                b.op,
+                Box::new(right),
+            )))
+        }
+        Expr::Between(between) => {
+            let operands = [&*between.expr, &*between.low, &*between.high];
+            let [expr, low, high]: [Expr; 3] =
+                all_as_double(&operands, schema)?.try_into().ok()?;
+            Some(Expr::Between(Between::new(
+                Box::new(expr),
+                between.negated,
+                Box::new(low),
+                Box::new(high),
+            )))
+        }
+        Expr::InList(in_list) => {
+            let operands: Vec<&Expr> = std::iter::once(&*in_list.expr)
+                .chain(in_list.list.iter())
+                .collect();
+            let mut all = all_as_double(&operands, schema)?;
+            let expr = all.remove(0);
+            Some(Expr::InList(InList::new(Box::new(expr), all, in_list.negated)))
+        }
+        Expr::ScalarFunction(f) if f.name() == "nullif" => {
+            let operands: Vec<&Expr> = f.args.iter().collect();
+            Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+                f.func.clone(),
+                all_as_double(&operands, schema)?,
+            )))
+        }
+        Expr::Case(case) if case.expr.is_some() => {
+            // `CASE x WHEN v …` compares x with each v; the results are unified apart.
+            let operand = case.expr.as_deref()?;
+            let operands: Vec<&Expr> = std::iter::once(operand)
+                .chain(case.when_then_expr.iter().map(|(when, _)| when.as_ref()))
+                .collect();
+            let mut all = all_as_double(&operands, schema)?;
+            let operand = all.remove(0);
+            Some(Expr::Case(Case {
+                expr: Some(Box::new(operand)),
+                when_then_expr: all
+                    .into_iter()
+                    .zip(&case.when_then_expr)
+                    .map(|(when, (_, then))| (Box::new(when), then.clone()))
+                    .collect(),
+                else_expr: case.else_expr.clone(),
+            }))
+        }
         Expr::ScalarFunction(f) if CHOOSING.contains(&f.name()) => {
             let to = mixed(&types(&mut f.args.iter()))?;
             let args = f

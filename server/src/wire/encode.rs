@@ -688,36 +688,42 @@ fn encode_scalar_binary(array: &ArrayRef, row: usize, out: &mut BytesMut) {
 }
 
 /// PostgreSQL's binary `numeric`: base-10000 digits with weight, sign and display scale.
+/// Worked on the decimal digits, so that no value of 38 digits overflows on the way.
 pub fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
-    let dscale = scale.max(0) as u32;
-    let negative = v < 0;
-    let mut magnitude = v.unsigned_abs();
+    let dscale = scale.max(0) as usize;
+    let mut text = v.unsigned_abs().to_string();
     if scale < 0 {
-        magnitude *= 10u128.pow(u32::from(scale.unsigned_abs()));
+        text.extend(std::iter::repeat_n('0', usize::from(scale.unsigned_abs())));
     }
-    // Align the fraction to a multiple of 4 digits so base-10000 groups split at the point.
-    let pad = (4 - dscale % 4) % 4;
-    magnitude *= 10u128.pow(pad);
-    let frac_groups = ((dscale + pad) / 4) as i32;
-    let mut groups = Vec::new();
-    while magnitude > 0 {
-        groups.push((magnitude % 10_000) as i16);
-        magnitude /= 10_000;
+    // At least one digit before the point; the fraction padded to whole groups of 4.
+    if text.len() <= dscale {
+        text.insert_str(0, &"0".repeat(dscale + 1 - text.len()));
     }
-    // groups[0] is the least significant; weight of the most significant group:
-    let weight = groups.len() as i32 - 1 - frac_groups;
-    // Drop trailing zero groups (they are implied by dscale).
-    let mut lowest = 0;
-    while lowest < groups.len() && groups[lowest] == 0 {
-        lowest += 1;
+    let (whole, fraction) = text.split_at(text.len() - dscale);
+    let group = |digits: &str| digits.bytes().fold(0i16, |g, d| g * 10 + i16::from(d - b'0'));
+    let lead = whole.len() % 4;
+    let mut groups: Vec<i16> = Vec::new();
+    if lead > 0 {
+        groups.push(group(&whole[..lead]));
     }
-    let digits: Vec<i16> = groups[lowest..].iter().rev().copied().collect();
+    groups.extend(whole.as_bytes()[lead..].chunks(4).map(|c| group(std::str::from_utf8(c).unwrap_or("0"))));
+    let whole_groups = groups.len() as i32;
+    let mut fraction = fraction.to_owned();
+    fraction.extend(std::iter::repeat_n('0', (4 - fraction.len() % 4) % 4));
+    groups.extend(fraction.as_bytes().chunks(4).map(|c| group(std::str::from_utf8(c).unwrap_or("0"))));
+    // Leading and trailing zero groups are implied by the weight and the display scale.
+    let first = groups.iter().position(|g| *g != 0);
+    let last = groups.iter().rposition(|g| *g != 0);
+    let (digits, weight) = match (first, last) {
+        (Some(first), Some(last)) => (&groups[first..=last], whole_groups - 1 - first as i32),
+        _ => (&groups[..0], 0),
+    };
     out.put_i16(digits.len() as i16);
-    out.put_i16(if digits.is_empty() { 0 } else { weight as i16 });
-    out.put_u16(if negative { 0x4000 } else { 0 });
+    out.put_i16(weight as i16);
+    out.put_u16(if v < 0 { 0x4000 } else { 0 });
     out.put_u16(dscale as u16);
     for d in digits {
-        out.put_i16(d);
+        out.put_i16(*d);
     }
 }
 
@@ -764,6 +770,58 @@ mod tests {
         );
         let west: Tz = "-03:00".parse().unwrap();
         assert_eq!(timestamp_text(0, Some(&west)), "1969-12-31 21:00:00-03");
+    }
+
+    /// `[-]digits e exponent` (the parameter decoder's form) at `scale` places.
+    fn plain(text: &str, scale: usize) -> String {
+        let (sign, rest) = match text.strip_prefix('-') {
+            Some(rest) => ("-", rest),
+            None => ("", text),
+        };
+        let (digits, exponent) = rest.split_once('e').unwrap();
+        let exponent: i64 = exponent.parse().unwrap();
+        let mut digits = digits.to_owned();
+        // Shift to `scale` places: zeros added, or (zero) digits dropped.
+        let shift = exponent + scale as i64;
+        if shift >= 0 {
+            digits.extend(std::iter::repeat_n('0', shift as usize));
+        } else {
+            let keep = digits.len().saturating_sub(shift.unsigned_abs() as usize);
+            assert!(digits[keep..].bytes().all(|d| d == b'0'));
+            digits.truncate(keep);
+        }
+        let digits = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = digits.split_at(digits.len() - scale);
+        let whole = whole.trim_start_matches('0');
+        let whole = if whole.is_empty() { "0" } else { whole };
+        match scale {
+            0 => format!("{sign}{whole}"),
+            _ => format!("{sign}{whole}.{fraction}"),
+        }
+    }
+
+    #[test]
+    fn numeric_binary_of_every_size() {
+        for (v, scale, text) in [
+            (
+                8_999_999_999_999_999_999_999_999_985 * 10i128.pow(9),
+                10,
+                "899999999999999999999999998.5000000000",
+            ),
+            (-1, 4, "-0.0001"),
+            (0, 3, "0.000"),
+            (i128::from(u64::MAX), 0, "18446744073709551615"),
+            (99_999_999_999_999_999_999_999_999_999_999_999_999, 38, "0.99999999999999999999999999999999999999"),
+        ] {
+            let mut out = BytesMut::new();
+            numeric_binary(v, scale, &mut out);
+            let back = crate::params::numeric_binary_to_text(&out).unwrap();
+            assert_eq!(plain(&back, scale as usize), text);
+        }
+        let mut out = BytesMut::new();
+        numeric_binary(15, -3, &mut out);
+        // 15000: one group of 1 and one of 5000, weight 1.
+        assert_eq!(&out[..], &[0, 2, 0, 1, 0, 0, 0, 0, 0, 1, 0x13, 0x88]);
     }
 
     #[test]
