@@ -507,15 +507,15 @@ pub fn canonical_number(text: &str) -> Result<String, ValueError> {
         ),
         None => (rest, 0),
     };
-    if exponent == 0 && !negative {
-        return Ok(mantissa.to_owned());
-    }
     let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     // The position of the decimal point, counted from the left of the digits.
     let point = (whole.len() as i64).saturating_add(exponent);
     let scale = (fraction.len() as i64).saturating_sub(exponent).max(0);
     if point > MAX_WHOLE_DIGITS || scale > MAX_SCALE {
         return Err(overflow());
+    }
+    if exponent == 0 && !negative {
+        return Ok(mantissa.to_owned());
     }
     let mut digits = String::with_capacity((point.max(0) + scale) as usize + mantissa.len());
     // Zeros ahead of the digits when the point lies left of them.

@@ -53,27 +53,34 @@ fn standard(digits: &[u8; 32]) -> String {
     out
 }
 
-/// The 16 bytes of a uuid in standard form (uuid's binary wire format).
+/// The 16 bytes of a uuid in standard form (uuid's binary wire format); `None` for text
+/// that is not one in that form.
 pub fn uuid_bytes(standard: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = standard.bytes().filter(|b| *b != b'-').collect();
-    if hex.len() != 32 {
+    let text = standard.as_bytes();
+    if text.len() != 36 || [8, 13, 18, 23].iter().any(|&i| text[i] != b'-') {
         return None;
     }
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    let mut digits = text.iter().copied().filter(|b| *b != b'-');
     let mut out = [0u8; 16];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
+    for byte in &mut out {
+        let high = nibble(digits.next()?)?;
+        *byte = high << 4 | nibble(digits.next()?)?;
     }
     Some(out)
 }
 
 /// The standard text of 16 bytes.
 pub fn uuid_text(bytes: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 32];
     for (i, b) in bytes.iter().enumerate() {
-        let hex = format!("{b:02x}");
-        digits[2 * i] = hex.as_bytes()[0];
-        digits[2 * i + 1] = hex.as_bytes()[1];
+        digits[2 * i] = HEX[usize::from(b >> 4)];
+        digits[2 * i + 1] = HEX[usize::from(b & 15)];
     }
     standard(&digits)
 }

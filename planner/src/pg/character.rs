@@ -9,12 +9,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use datafusion::sql::sqlparser::ast::{self, CharacterLength};
 
@@ -24,6 +25,24 @@ use super::rewrite::call;
 /// `pg_bpchar(text, n)` (in place; other expressions are left alone). Done on the syntax,
 /// so the value's type stays text and VALUES rows need not agree on a length.
 pub fn rewrite_cast(expr: &mut ast::Expr) {
+    // `varchar(2) 'abc'` is `'abc'::varchar(2)`.
+    if let ast::Expr::TypedString(typed) = expr {
+        if matches!(
+            typed.data_type,
+            ast::DataType::Varchar(_)
+                | ast::DataType::CharacterVarying(_)
+                | ast::DataType::Char(_)
+                | ast::DataType::Character(_)
+        ) {
+            *expr = ast::Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr: Box::new(ast::Expr::Value(typed.value.clone())),
+                data_type: typed.data_type.clone(),
+                array: false,
+                format: None,
+            };
+        }
+    }
     let ast::Expr::Cast {
         expr: inner,
         data_type,
@@ -73,6 +92,9 @@ pub fn register(ctx: &SessionContext) {
     }
 }
 
+/// PostgreSQL's longest `varchar(n)` and `char(n)`.
+const MAX_LENGTH: i64 = 10_485_760;
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Cut {
     pad: bool,
@@ -93,6 +115,27 @@ impl ScalarUDFImpl for Cut {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
+    }
+
+    /// Refuses a length PostgreSQL's types do not take, when the query is planned.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let name = if self.pad { "char" } else { "varchar" };
+        if let Some(Some(n)) = args.scalar_arguments.get(1) {
+            let n = n.cast_to(&DataType::Int64)?;
+            let message = match n {
+                ScalarValue::Int64(Some(n)) if n < 1 => {
+                    format!("length for type {name} must be at least 1")
+                }
+                ScalarValue::Int64(Some(n)) if n > MAX_LENGTH => {
+                    format!("length for type {name} cannot exceed {MAX_LENGTH}")
+                }
+                _ => String::new(),
+            };
+            if !message.is_empty() {
+                return Err(super::SqlStateError::new("22023", message).into());
+            }
+        }
+        Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

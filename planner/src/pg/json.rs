@@ -34,8 +34,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::expr::{Between, Cast, InList, ScalarFunction, TryCast};
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Distinct, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::{
     self as ast, BinaryOperator, FunctionArguments, VisitMut, VisitorMut,
@@ -98,14 +98,6 @@ fn value_error(e: henge_ingest::ValueError) -> DataFusionError {
     DataFusionError::External(Box::new(henge_ingest::Error::from(e)))
 }
 
-/// Refuses to order by a JSON value (`ORDER BY`).
-pub(crate) fn check_order(expr: &Expr, schema: &DFSchema) -> Result<()> {
-    match expr_json_type(expr, schema) {
-        Some(t) => Err(unordered(t)),
-        None => Ok(()),
-    }
-}
-
 fn unordered(t: JsonType) -> DataFusionError {
     match t {
         JsonType::Json => err(
@@ -113,6 +105,114 @@ fn unordered(t: JsonType) -> DataFusionError {
             "could not identify an ordering operator for type json",
         ),
         JsonType::Jsonb => err("0A000", "ordering by a jsonb value is not supported"),
+    }
+}
+
+/// Refuses to compare JSON values where Henge would compare their text: grouping by one,
+/// DISTINCT, set operations and joins on one (`jsonb` values equal by value may differ in
+/// text, `1.0` and `1`; `json` has no equality in PostgreSQL).
+fn unequal(t: JsonType) -> DataFusionError {
+    match t {
+        JsonType::Json => err(
+            "42883",
+            "could not identify an equality operator for type json",
+        ),
+        JsonType::Jsonb => err(
+            "0A000",
+            "grouping, DISTINCT, set operations, joins and IS DISTINCT FROM on jsonb values are not supported (Henge would compare their text); use the value's text (::text)",
+        ),
+    }
+}
+
+/// The input function of a JSON type, as a call on an expression of text.
+pub(crate) fn reader(t: JsonType) -> fn(Expr) -> Expr {
+    match t {
+        JsonType::Json => |e| Op::JsonIn.call(vec![e]),
+        JsonType::Jsonb => |e| Op::JsonbIn.call(vec![e]),
+    }
+}
+
+/// The JSON type of the first of some expressions that has one.
+fn first_json<'a>(exprs: impl IntoIterator<Item = &'a Expr>, schema: &DFSchema) -> Option<JsonType> {
+    exprs.into_iter().find_map(|e| expr_json_type(e, schema))
+}
+
+/// Refuses a plan that would order or compare JSON values by their text: ORDER BY,
+/// GROUP BY, DISTINCT (and so UNION, INTERSECT, EXCEPT), join keys.
+pub(crate) fn check_plan(plan: &LogicalPlan, schema: &DFSchema) -> Result<()> {
+    let (ordered, compared) = match plan {
+        LogicalPlan::Sort(sort) => (first_json(sort.expr.iter().map(|k| &k.expr), schema), None),
+        LogicalPlan::Aggregate(aggregate) => {
+            let keys: Vec<Expr> = aggregate
+                .group_expr
+                .iter()
+                .flat_map(|e| match e {
+                    Expr::GroupingSet(set) => set.distinct_expr().into_iter().cloned().collect(),
+                    other => vec![other.clone()],
+                })
+                .collect();
+            (None, first_json(&keys, schema))
+        }
+        LogicalPlan::Distinct(Distinct::All(input)) => (
+            None,
+            input.schema().fields().iter().find_map(|f| json_type(f)),
+        ),
+        LogicalPlan::Distinct(Distinct::On(on)) => (None, first_json(&on.on_expr, schema)),
+        LogicalPlan::Join(join) => (
+            None,
+            join.on
+                .iter()
+                .find_map(|(l, _)| expr_json_type(l, join.left.schema())),
+        ),
+        _ => (None, None),
+    };
+    match (ordered, compared) {
+        (Some(t), _) => Err(unordered(t)),
+        (_, Some(t)) => Err(unequal(t)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an expression that would order or compare JSON values by their text: the
+/// ORDER BY, PARTITION BY or DISTINCT of an aggregate or window function, `greatest` and
+/// `least` of them, `IS [NOT] DISTINCT FROM` and `CASE x WHEN`; `min` and `max` of them
+/// do not exist in PostgreSQL (42883).
+pub(crate) fn check_expr(expr: &Expr, schema: &DFSchema) -> Result<()> {
+    let (ordered, compared) = match expr {
+        Expr::AggregateFunction(f) => {
+            if let ("min" | "max", Some(t)) = (f.func.name(), first_json(&f.params.args, schema)) {
+                return Err(err(
+                    "42883",
+                    format!("function {}({}) does not exist", f.func.name(), t.name()),
+                ));
+            }
+            let ordered = first_json(f.params.order_by.iter().map(|k| &k.expr), schema);
+            let compared = f
+                .params
+                .distinct
+                .then(|| first_json(&f.params.args, schema))
+                .flatten();
+            (ordered, compared)
+        }
+        Expr::WindowFunction(w) => (
+            first_json(w.params.order_by.iter().map(|k| &k.expr), schema),
+            first_json(&w.params.partition_by, schema),
+        ),
+        Expr::ScalarFunction(f) if matches!(f.name(), "greatest" | "least") => {
+            (first_json(&f.args, schema), None)
+        }
+        Expr::BinaryExpr(b)
+            if matches!(b.op, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom) =>
+        {
+            (None, first_json([&*b.left, &*b.right], schema))
+        }
+        Expr::Case(case) => (None, case.expr.as_deref().and_then(|e| expr_json_type(e, schema))),
+        _ => (None, None),
+    };
+    match (ordered, compared) {
+        (Some(t), _) => Err(unordered(t)),
+        (_, Some(t)) => Err(unequal(t)),
+        _ => Ok(()),
     }
 }
 
@@ -1048,7 +1148,8 @@ fn pretty(node: &Node, depth: usize, out: &mut String) -> Result<()> {
         out.push_str(&"    ".repeat(d));
     };
     match &node.kind {
-        Kind::Array(items) if !items.is_empty() => {
+        // An empty container too is written over two lines, as PostgreSQL writes it.
+        Kind::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -1060,7 +1161,7 @@ fn pretty(node: &Node, depth: usize, out: &mut String) -> Result<()> {
             indent(out, depth);
             out.push(']');
         }
-        Kind::Object(members) if !members.is_empty() => {
+        Kind::Object(members) => {
             out.push('{');
             for (i, (key, value)) in value::jsonb_members(members).into_iter().enumerate() {
                 if i > 0 {

@@ -61,15 +61,12 @@ impl AnalyzerRule for PgCasts {
             for input in plan.inputs() {
                 schema.merge(input.schema());
             }
-            if let LogicalPlan::Sort(sort) = &plan {
-                for key in &sort.expr {
-                    super::json::check_order(&key.expr, &schema)?;
-                }
-            }
+            super::json::check_plan(&plan, &schema)?;
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
                 let expr = expr.transform_up(|e| {
+                    super::json::check_expr(&e, &schema)?;
                     if let Expr::ScalarSubquery(_) = &e {
                         if !e.nullable(&schema).unwrap_or(true) {
                             return Ok(Transformed::yes(super::subquery::nullable(e)));

@@ -212,57 +212,90 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
     }
 }
 
+/// How a UNION input's column is made to agree with the others.
+#[derive(Clone, Copy)]
+enum Agree {
+    /// A decimal beside floating-point values: this floating-point type.
+    Float(&'static DataType),
+    /// Text beside a uuid or JSON value: read by that type's input function.
+    Read(fn(Expr) -> Expr),
+}
+
+static FLOAT32: DataType = DataType::Float32;
+static FLOAT64: DataType = DataType::Float64;
+
+/// How the inputs' columns at one position agree, if they need to.
+fn agreement(fields: &[&datafusion::arrow::datatypes::Field]) -> Option<Agree> {
+    if let Some(float) = mixed(fields.iter().map(|f| f.data_type())) {
+        return Some(Agree::Float(match float {
+            DataType::Float32 => &FLOAT32,
+            _ => &FLOAT64,
+        }));
+    }
+    fields.iter().find_map(|f| {
+        if super::uuid::is_uuid(f) {
+            Some(Agree::Read(super::uuid::input))
+        } else {
+            super::json::json_type(f).map(|t| Agree::Read(super::json::reader(t)))
+        }
+    })
+}
+
+/// The column as it agrees with the others, or `None` where it already does.
+fn agreed(field: &datafusion::arrow::datatypes::Field, column: Expr, agree: Agree) -> Option<Expr> {
+    let text = matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    match agree {
+        Agree::Float(to) if is_decimal(field.data_type()) => Some(cast(column, to.clone())),
+        Agree::Read(read) if text && super::types::extension(field).is_none() => Some(read(column)),
+        _ => None,
+    }
+}
+
 /// A UNION whose inputs give a column as a floating-point value in one and a decimal in
-/// another, with the decimals made floating-point; other plans as they are.
+/// another, with the decimals made floating-point, and whose text meets a uuid or JSON
+/// value, with the text read as one (`SELECT id … UNION SELECT 'A0EE…'` is a uuid, which
+/// sorts and de-duplicates as one); other plans as they are.
 pub fn union(plan: LogicalPlan) -> Result<LogicalPlan> {
     let LogicalPlan::Union(Union { inputs, schema }) = plan else {
         return Ok(plan);
     };
     let width = schema.fields().len();
-    let floats: Vec<Option<DataType>> = (0..width)
+    let agreements: Vec<Option<Agree>> = (0..width)
         .map(|i| {
-            mixed(
-                inputs
-                    .iter()
-                    .filter_map(|p| p.schema().fields().get(i).map(|f| f.data_type())),
-            )
+            let fields: Vec<_> = inputs
+                .iter()
+                .filter_map(|p| p.schema().fields().get(i).map(|f| f.as_ref()))
+                .collect();
+            agreement(&fields)
         })
         .collect();
-    if floats.iter().all(Option::is_none) {
+    if agreements.iter().all(Option::is_none) {
         return Ok(LogicalPlan::Union(Union { inputs, schema }));
     }
     let inputs = inputs
         .into_iter()
         .map(|input| {
-            let needs = input
-                .schema()
-                .fields()
-                .iter()
-                .zip(&floats)
-                .any(|(f, to)| to.is_some() && is_decimal(f.data_type()));
-            if !needs {
-                return Ok(input);
-            }
-            let columns: Vec<Expr> = input
+            let columns: Vec<(Expr, bool)> = input
                 .schema()
                 .iter()
-                .zip(&floats)
-                .map(|((qualifier, field), to)| {
+                .zip(&agreements)
+                .map(|((qualifier, field), agree)| {
                     let column = col(datafusion::common::Column::new(
                         qualifier.cloned(),
                         field.name(),
                     ));
-                    match to {
-                        Some(to) if is_decimal(field.data_type()) => {
-                            cast(column, to.clone()).alias(field.name())
-                        }
-                        _ => column,
+                    match agree.and_then(|a| agreed(field, column.clone(), a)) {
+                        Some(expr) => (expr.alias(field.name()), true),
+                        None => (column, false),
                     }
                 })
                 .collect();
+            if !columns.iter().any(|(_, changed)| *changed) {
+                return Ok(input);
+            }
             Ok(Arc::new(
                 LogicalPlanBuilder::from(Arc::unwrap_or_clone(input))
-                    .project(columns)?
+                    .project(columns.into_iter().map(|(e, _)| e))?
                     .build()?,
             ))
         })

@@ -268,6 +268,25 @@ impl<'a> ColumnEncoder<'a> {
         self
     }
 
+    /// The bytes of the uuid in `row`. A column described as uuid holds uuids in standard
+    /// form, unless text met it in a result (`UNION SELECT 'A0EE…'`): that text is read as
+    /// a uuid, or refused as PostgreSQL refuses it.
+    fn uuid(&self, row: usize) -> Result<[u8; 16], PgError> {
+        let text = self.array.as_string::<i32>().value(row);
+        if let Some(bytes) = henge_ingest::uuid::uuid_bytes(text) {
+            return Ok(bytes);
+        }
+        henge_ingest::uuid::uuid_in(text)
+            .ok()
+            .and_then(|standard| henge_ingest::uuid::uuid_bytes(&standard))
+            .ok_or_else(|| {
+                PgError::new(
+                    code::INVALID_TEXT_REPRESENTATION,
+                    format!("invalid input syntax for type uuid: \"{text}\""),
+                )
+            })
+    }
+
     /// Whether `row` is NULL; an array of type Null has no null buffer, but every value is.
     fn is_null(&self, row: usize) -> bool {
         self.array.is_null(row) || self.array.data_type() == &DataType::Null
@@ -292,13 +311,14 @@ impl<'a> ColumnEncoder<'a> {
                     out.put_u8(1);
                     encode_binary(self.array, row, out)?;
                 }
-                Some(Type::UUID) => {
-                    let text = self.array.as_string::<i32>().value(row);
-                    // Stored values are in standard form; anything else is a bug upstream.
-                    let bytes = henge_ingest::uuid::uuid_bytes(text).unwrap_or_default();
-                    out.put_slice(&bytes);
-                }
+                Some(Type::UUID) => out.put_slice(&self.uuid(row)?),
                 _ => encode_binary(self.array, row, out)?,
+            }
+        } else if self.sent_as == Some(Type::UUID) {
+            let text = self.array.as_string::<i32>().value(row);
+            match henge_ingest::uuid::uuid_bytes(text) {
+                Some(_) => out.put_slice(text.as_bytes()),
+                None => out.put_slice(henge_ingest::uuid::uuid_text(&self.uuid(row)?).as_bytes()),
             }
         } else {
             encode_text(self.array, row, self.zone, out)?;
