@@ -324,9 +324,10 @@ fn aggregates(random: &mut Random) -> String {
         .join(", ")
 }
 
-/// Every row of the answer as text, sorted.
-/// A number as its value (Henge's `extract` is a numeric where DataFusion's is a double:
-/// `1717200000` and `1717200000.0` are one answer), anything else as it is.
+/// A number as its value, anything else as it is. The reference here is DataFusion, whose
+/// `extract`, `avg` and variances are doubles where Henge's are numerics (`1717200000` and
+/// `1717200000.0` are one answer); Henge's exact digits are checked against PostgreSQL
+/// itself (`sql-tests/clients/postgres_compare.sh`).
 fn number_or_text(cell: String) -> String {
     match cell.parse::<f64>() {
         Ok(v) if cell.contains(['.', 'e']) && v.is_finite() => v.to_string(),
@@ -334,6 +335,7 @@ fn number_or_text(cell: String) -> String {
     }
 }
 
+/// Every row of the answer as text, sorted.
 async fn answer(context: &SessionContext, sql: &str) -> Result<Vec<String>, String> {
     let batches = context
         .sql(sql)

@@ -13,14 +13,16 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::compute::{cast, concat, filter};
+use datafusion::arrow::compute::{concat, filter};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::error::Result;
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::functions_nested::{cardinality, dimension, length, position};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::scalar::ScalarValue;
 
@@ -33,6 +35,9 @@ pub fn register(ctx: &SessionContext) {
     }));
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayDims {
         signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(ArrayIn {
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
     }));
     for (inner, zero_is_null) in [
         (length::array_length_udf(), true),
@@ -284,7 +289,7 @@ impl ScalarUDFImpl for Integers {
         })?;
         let zero_is_null = self.zero_is_null;
         let retype = |array: ArrayRef| -> Result<ArrayRef> {
-            let array = cast(&array, &wanted)?;
+            let array = datafusion::arrow::compute::cast(&array, &wanted)?;
             if !zero_is_null {
                 return Ok(array);
             }
@@ -302,5 +307,175 @@ impl ScalarUDFImpl for Integers {
                 ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
             }
         })
+    }
+}
+
+/// A cast of text to an array (`'{a,b}'::text[]`, `'{1,2}'::int[]`) as PostgreSQL reads
+/// it: the literal's elements, each cast to the element type. DataFusion read the whole
+/// text as one element, or refused it. `None` for other expressions.
+pub(crate) fn cast(expr: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::Cast(Cast { expr: inner, field }) = expr else {
+        return None;
+    };
+    let DataType::List(item) = field.data_type() else {
+        return None;
+    };
+    if !matches!(
+        inner.get_type(schema).ok()?,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    ) {
+        return None;
+    }
+    let texts = Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(ArrayIn {
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        })),
+        vec![datafusion::logical_expr::cast(
+            (**inner).clone(),
+            DataType::Utf8,
+        )],
+    ));
+    Some(match item.data_type() {
+        DataType::Utf8 => texts,
+        _ => datafusion::logical_expr::cast(texts, field.data_type().clone()),
+    })
+}
+
+/// `pg_array_in(text)`: the elements of an array literal, as text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayIn {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayIn {
+    fn name(&self) -> &str {
+        "pg_array_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        on_arrays(&args, |arrays| {
+            let item = Arc::new(Field::new_list_field(DataType::Utf8, true));
+            let rows = arrays[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|text| {
+                    text.map(|t| {
+                        let elements = array_in(t)?;
+                        Ok(Arc::new(StringArray::from(elements)) as ArrayRef)
+                    })
+                    .transpose()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            list_array(&item, rows)
+        })
+    }
+}
+
+/// The elements of a one-dimensional array literal as PostgreSQL's `array_in` reads them
+/// (`{a,"b c",NULL,"NULL"}`): quoted or not, backslash escapes, whitespace around an
+/// element dropped, an unquoted `NULL` a NULL element. A multidimensional literal is
+/// refused (0A000).
+pub(crate) fn array_in(text: &str) -> Result<Vec<Option<String>>> {
+    let malformed = || -> DataFusionError {
+        SqlStateError::new("22P02", format!("malformed array literal: \"{text}\"")).into()
+    };
+    let inner = text
+        .trim()
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .ok_or_else(malformed)?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(out);
+    }
+    let mut chars = inner.chars();
+    loop {
+        let mut item = String::new();
+        // Whether any of it was quoted or escaped, and its length up to the last character
+        // that was (or was no whitespace): what follows is trailing whitespace.
+        let (mut literal, mut significant, mut quoted) = (false, 0, false);
+        let end = loop {
+            let Some(c) = chars.next() else {
+                break None;
+            };
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    literal = true;
+                }
+                '\\' => {
+                    item.push(chars.next().ok_or_else(malformed)?);
+                    literal = true;
+                    significant = item.len();
+                }
+                ',' if !quoted => break Some(','),
+                '{' | '}' if !quoted => {
+                    return Err(match c {
+                        '{' => SqlStateError::new(
+                            "0A000",
+                            "multidimensional array literals are not supported",
+                        )
+                        .into(),
+                        _ => malformed(),
+                    })
+                }
+                // Whitespace ahead of an element.
+                c if c.is_whitespace() && !quoted && !literal && item.is_empty() => {}
+                c => {
+                    item.push(c);
+                    if quoted || !c.is_whitespace() {
+                        significant = item.len();
+                    }
+                }
+            }
+        };
+        if quoted {
+            return Err(malformed());
+        }
+        item.truncate(significant);
+        out.push(match (literal, item.as_str()) {
+            (false, "") => return Err(malformed()),
+            (false, s) if s.eq_ignore_ascii_case("null") => None,
+            _ => Some(item),
+        });
+        if end.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_literals_as_postgresql_reads_them() {
+        let read = |t: &str| array_in(t).unwrap();
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(read("{a,b}"), vec![some("a"), some("b")]);
+        assert_eq!(
+            read("{ a , \"b c\" , 1 }"),
+            vec![some("a"), some("b c"), some("1")]
+        );
+        assert_eq!(read("{NULL,\"NULL\",null}"), vec![None, some("NULL"), None]);
+        assert_eq!(read("{a\\,b,\"x\\\"y\"}"), vec![some("a,b"), some("x\"y")]);
+        assert_eq!(read("{\"\"}"), vec![some("")]);
+        assert_eq!(read("{a b}"), vec![some("a b")]);
+        assert!(read("{}").is_empty());
+        for bad in ["a,b", "{a,,b}", "{a,}", "{\"a}", "{a}b}"] {
+            assert!(array_in(bad).is_err(), "{bad}");
+        }
+        assert!(array_in("{{1,2}}").is_err());
     }
 }

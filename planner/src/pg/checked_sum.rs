@@ -10,9 +10,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::sum_checked;
 use datafusion::arrow::datatypes::{
@@ -215,7 +213,8 @@ impl<T: Summed> SumAccumulator<T> {
     }
 
     fn value(&self) -> Result<ScalarValue> {
-        let array = PrimitiveArray::<T>::from_iter([self.sum]).with_data_type(self.data_type.clone());
+        let array =
+            PrimitiveArray::<T>::from_iter([self.sum]).with_data_type(self.data_type.clone());
         ScalarValue::try_from_array(&array, 0)
     }
 }
@@ -458,9 +457,12 @@ mod tests {
             data_type,
             summed: std::marker::PhantomData,
         };
-        frame.update_batch(&[values.clone()]).unwrap();
+        frame.update_batch(std::slice::from_ref(&values)).unwrap();
         assert!(frame.evaluate().is_err());
         frame.retract_batch(&[values.slice(0, 1)]).unwrap();
-        assert_eq!(frame.evaluate().unwrap().to_string(), "9000000000000000000000000000.0000000000");
+        assert_eq!(
+            frame.evaluate().unwrap().to_string(),
+            "9000000000000000000000000000.0000000000"
+        );
     }
 }

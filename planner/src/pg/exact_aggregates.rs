@@ -689,7 +689,11 @@ impl Youngs {
 /// The doubles of an array (reals widened), NULLs skipped.
 fn doubles(array: &ArrayRef) -> Result<Vec<f64>> {
     let doubles = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
-    Ok(doubles.as_primitive::<Float64Type>().iter().flatten().collect())
+    Ok(doubles
+        .as_primitive::<Float64Type>()
+        .iter()
+        .flatten()
+        .collect())
 }
 
 /// A variance or standard deviation of doubles; with DISTINCT, of the distinct values,
@@ -705,10 +709,12 @@ struct FloatAccumulator {
 /// The bits a double is kept as among distinct values: values PostgreSQL holds equal
 /// (0 and -0, every NaN) have the same bits.
 fn distinct_bits(x: f64) -> u64 {
-    match x {
-        x if x.is_nan() => f64::NAN.to_bits(),
-        x if x == 0.0 => 0.0f64.to_bits(),
-        x => x.to_bits(),
+    if x.is_nan() {
+        f64::NAN.to_bits()
+    } else if x == 0.0 {
+        0.0f64.to_bits()
+    } else {
+        x.to_bits()
     }
 }
 

@@ -133,7 +133,10 @@ pub(crate) fn reader(t: JsonType) -> fn(Expr) -> Expr {
 }
 
 /// The JSON type of the first of some expressions that has one.
-fn first_json<'a>(exprs: impl IntoIterator<Item = &'a Expr>, schema: &DFSchema) -> Option<JsonType> {
+fn first_json<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    schema: &DFSchema,
+) -> Option<JsonType> {
     exprs.into_iter().find_map(|e| expr_json_type(e, schema))
 }
 
@@ -206,7 +209,10 @@ pub(crate) fn check_expr(expr: &Expr, schema: &DFSchema) -> Result<()> {
         {
             (None, first_json([&*b.left, &*b.right], schema))
         }
-        Expr::Case(case) => (None, case.expr.as_deref().and_then(|e| expr_json_type(e, schema))),
+        Expr::Case(case) => (
+            None,
+            case.expr.as_deref().and_then(|e| expr_json_type(e, schema)),
+        ),
         _ => (None, None),
     };
     match (ordered, compared) {
@@ -544,7 +550,10 @@ impl Op {
             Op::Get(t, by_path, as_text) => {
                 let node = parse(text)?;
                 let found = if by_path {
-                    match path(&a[1])? {
+                    // A NULL step finds nothing.
+                    match path(&a[1])?
+                        .and_then(|steps| steps.into_iter().collect::<Option<Vec<_>>>())
+                    {
                         Some(steps) => node.at_path(&steps),
                         None => return Ok(call.null()),
                     }
@@ -590,8 +599,9 @@ impl Op {
                         Some(key) => vec![key],
                         None => return Ok(call.null()),
                     },
+                    // NULL keys are passed over.
                     _ => match path(&a[1])? {
-                        Some(keys) => keys,
+                        Some(keys) => keys.into_iter().flatten().collect(),
                         None => return Ok(call.null()),
                     },
                 };
@@ -619,7 +629,7 @@ impl Op {
                 match &a[1] {
                     v if v.is_null() => return Ok(call.null()),
                     ScalarValue::List(_) => {
-                        for key in path(&a[1])?.unwrap_or_default() {
+                        for key in path(&a[1])?.unwrap_or_default().into_iter().flatten() {
                             delete_key(&mut node, &key)?;
                         }
                     }
@@ -635,7 +645,7 @@ impl Op {
                 let mut node = parse(text)?;
                 match path(&a[1])? {
                     Some(steps) => {
-                        delete_path(&mut node, &steps)?;
+                        delete_path(&mut node, &whole_path(steps)?)?;
                         jsonb_result(&node)
                     }
                     None => Ok(call.null()),
@@ -847,21 +857,19 @@ fn parse(text: &str) -> Result<Node> {
     value::parse(text).map_err(value_error)
 }
 
-/// A `text[]` argument: an array, or the text of an array literal (`'{a,b}'`).
-fn path(v: &ScalarValue) -> Result<Option<Vec<String>>> {
+/// A `text[]` argument: an array, or the text of an array literal (`'{a,b}'`), whose
+/// elements may be NULL.
+fn path(v: &ScalarValue) -> Result<Option<Vec<Option<String>>>> {
     match v {
         v if v.is_null() => Ok(None),
         ScalarValue::List(list) => {
             let values = list.value(0);
             let strings = datafusion::arrow::compute::cast(&values, &DataType::Utf8)?;
             let strings = strings.as_string::<i32>();
-            if strings.null_count() > 0 {
-                return Err(err("22004", "path element must not be null"));
-            }
-            Ok(Some(strings.iter().flatten().map(str::to_owned).collect()))
+            Ok(Some(strings.iter().map(|s| s.map(str::to_owned)).collect()))
         }
         v => match string(v) {
-            Some(text) => array_literal(&text).map(Some),
+            Some(text) => super::arrays::array_in(&text).map(Some),
             None => Err(err(
                 "42883",
                 format!(
@@ -873,59 +881,20 @@ fn path(v: &ScalarValue) -> Result<Option<Vec<String>>> {
     }
 }
 
-/// The elements of a one-dimensional array literal such as `{a,"b c",1}`.
-fn array_literal(text: &str) -> Result<Vec<String>> {
-    let malformed = || err("22P02", format!("malformed array literal: \"{text}\""));
-    let inner = text
-        .trim()
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .ok_or_else(malformed)?;
-    let mut out = Vec::new();
-    if inner.trim().is_empty() {
-        return Ok(out);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next().ok_or_else(malformed)? {
-                    '"' => break,
-                    '\\' => item.push(chars.next().ok_or_else(malformed)?),
-                    c => item.push(c),
-                }
-            }
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                chars.next();
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                if c == '{' || c == '"' {
-                    return Err(malformed());
-                }
-                item.push(c);
-                chars.next();
-            }
-            item = item.trim_end().to_owned();
-            if item.is_empty() {
-                return Err(malformed());
-            }
-        }
-        out.push(item);
-        match chars.next() {
-            None => return Ok(out),
-            Some(',') => {}
-            Some(_) => return Err(malformed()),
-        }
-    }
+/// A path whose every step must be there (`jsonb_set`, `#-`): 22004 for a NULL one.
+fn whole_path(steps: Vec<Option<String>>) -> Result<Vec<String>> {
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| {
+            step.ok_or_else(|| {
+                err(
+                    "22004",
+                    format!("path element at position {} is null", i + 1),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A found value as the operator returns it: its own text in a `json` value, the normal
@@ -1527,9 +1496,15 @@ pub fn register(ctx: &SessionContext) {
                 let mut pairs = Vec::new();
                 for pair in items.chunks(2) {
                     let mut text = String::new();
-                    value::write_string(&pair[0], &mut text).map_err(value_error)?;
+                    let key = pair[0]
+                        .as_deref()
+                        .ok_or_else(|| err("22004", "null value not allowed for object key"))?;
+                    value::write_string(key, &mut text).map_err(value_error)?;
                     text.push_str(" : ");
-                    value::write_string(&pair[1], &mut text).map_err(value_error)?;
+                    match &pair[1] {
+                        Some(v) => value::write_string(v, &mut text).map_err(value_error)?,
+                        None => text.push_str("null"),
+                    }
                     pairs.push(text);
                 }
                 finish(format!("{{{}}}", pairs.join(", ")), t)
@@ -1582,6 +1557,7 @@ pub fn register(ctx: &SessionContext) {
                     Some(v) if v.is_null() => return Ok(call.null()),
                     Some(_) => return Err(err("42883", "the last argument must be boolean")),
                 };
+                let steps = whole_path(steps)?;
                 let mut node = parse(text)?;
                 let new = parse(new)?;
                 match insert {
@@ -2102,18 +2078,6 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn array_literals() {
-        assert_eq!(array_literal("{a,b}").unwrap(), vec!["a", "b"]);
-        assert_eq!(
-            array_literal("{a, \"b c\" , 1}").unwrap(),
-            vec!["a", "b c", "1"]
-        );
-        assert!(array_literal("{}").unwrap().is_empty());
-        assert!(array_literal("a,b").is_err());
-        assert!(array_literal("{a,,b}").is_err());
-    }
 
     #[test]
     fn set_and_insert() {

@@ -75,6 +75,9 @@ impl AnalyzerRule for PgCasts {
                     if let Some(unified) = super::unify::expr(&e, &schema) {
                         return Ok(Transformed::yes(unified));
                     }
+                    if let Some(cast) = super::arrays::cast(&e, &schema) {
+                        return Ok(Transformed::yes(cast));
+                    }
                     match super::numeric::cast(&e, |inner| inner.get_type(&schema).ok()) {
                         Some(cast) => Ok(Transformed::yes(cast)),
                         None => super::json::typed(e, &schema),

@@ -130,8 +130,7 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
         }
         Expr::Between(between) => {
             let operands = [&*between.expr, &*between.low, &*between.high];
-            let [expr, low, high]: [Expr; 3] =
-                all_as_double(&operands, schema)?.try_into().ok()?;
+            let [expr, low, high]: [Expr; 3] = all_as_double(&operands, schema)?.try_into().ok()?;
             Some(Expr::Between(Between::new(
                 Box::new(expr),
                 between.negated,
@@ -145,7 +144,11 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
                 .collect();
             let mut all = all_as_double(&operands, schema)?;
             let expr = all.remove(0);
-            Some(Expr::InList(InList::new(Box::new(expr), all, in_list.negated)))
+            Some(Expr::InList(InList::new(
+                Box::new(expr),
+                all,
+                in_list.negated,
+            )))
         }
         Expr::ScalarFunction(f) if f.name() == "nullif" => {
             let operands: Vec<&Expr> = f.args.iter().collect();
@@ -243,7 +246,10 @@ fn agreement(fields: &[&datafusion::arrow::datatypes::Field]) -> Option<Agree> {
 
 /// The column as it agrees with the others, or `None` where it already does.
 fn agreed(field: &datafusion::arrow::datatypes::Field, column: Expr, agree: Agree) -> Option<Expr> {
-    let text = matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    let text = matches!(
+        field.data_type(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    );
     match agree {
         Agree::Float(to) if is_decimal(field.data_type()) => Some(cast(column, to.clone())),
         Agree::Read(read) if text && super::types::extension(field).is_none() => Some(read(column)),

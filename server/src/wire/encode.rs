@@ -720,17 +720,30 @@ pub fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
         text.insert_str(0, &"0".repeat(dscale + 1 - text.len()));
     }
     let (whole, fraction) = text.split_at(text.len() - dscale);
-    let group = |digits: &str| digits.bytes().fold(0i16, |g, d| g * 10 + i16::from(d - b'0'));
+    let group = |digits: &str| {
+        digits
+            .bytes()
+            .fold(0i16, |g, d| g * 10 + i16::from(d - b'0'))
+    };
     let lead = whole.len() % 4;
     let mut groups: Vec<i16> = Vec::new();
     if lead > 0 {
         groups.push(group(&whole[..lead]));
     }
-    groups.extend(whole.as_bytes()[lead..].chunks(4).map(|c| group(std::str::from_utf8(c).unwrap_or("0"))));
+    groups.extend(
+        whole.as_bytes()[lead..]
+            .chunks(4)
+            .map(|c| group(std::str::from_utf8(c).unwrap_or("0"))),
+    );
     let whole_groups = groups.len() as i32;
     let mut fraction = fraction.to_owned();
     fraction.extend(std::iter::repeat_n('0', (4 - fraction.len() % 4) % 4));
-    groups.extend(fraction.as_bytes().chunks(4).map(|c| group(std::str::from_utf8(c).unwrap_or("0"))));
+    groups.extend(
+        fraction
+            .as_bytes()
+            .chunks(4)
+            .map(|c| group(std::str::from_utf8(c).unwrap_or("0"))),
+    );
     // Leading and trailing zero groups are implied by the weight and the display scale.
     let first = groups.iter().position(|g| *g != 0);
     let last = groups.iter().rposition(|g| *g != 0);
@@ -831,7 +844,11 @@ mod tests {
             (-1, 4, "-0.0001"),
             (0, 3, "0.000"),
             (i128::from(u64::MAX), 0, "18446744073709551615"),
-            (99_999_999_999_999_999_999_999_999_999_999_999_999, 38, "0.99999999999999999999999999999999999999"),
+            (
+                99_999_999_999_999_999_999_999_999_999_999_999_999,
+                38,
+                "0.99999999999999999999999999999999999999",
+            ),
         ] {
             let mut out = BytesMut::new();
             numeric_binary(v, scale, &mut out);
