@@ -24,6 +24,7 @@ pub mod memory;
 pub mod persist;
 pub mod rows;
 pub mod stage;
+pub mod text;
 pub mod transaction;
 pub mod uuid;
 pub mod value;

@@ -1173,9 +1173,11 @@ fn to_json(v: &ScalarValue, field: Option<&Field>, zone: &Tz, out: &mut String) 
         ScalarValue::UInt16(Some(i)) => out.push_str(&i.to_string()),
         ScalarValue::UInt32(Some(i)) => out.push_str(&i.to_string()),
         ScalarValue::UInt64(Some(i)) => out.push_str(&i.to_string()),
-        ScalarValue::Float32(Some(f)) => float(f64::from(*f), out),
-        ScalarValue::Float64(Some(f)) => float(*f, out),
-        ScalarValue::Decimal128(Some(d), _, scale) => out.push_str(&decimal_text(*d, *scale)),
+        ScalarValue::Float32(Some(f)) => float(f64::from(*f), henge_ingest::text::float4_text(*f), out),
+        ScalarValue::Float64(Some(f)) => float(*f, henge_ingest::text::float8_text(*f), out),
+        ScalarValue::Decimal128(Some(d), _, scale) => {
+            out.push_str(&henge_ingest::text::decimal_text(*d, *scale))
+        }
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
         | ScalarValue::Utf8View(Some(s)) => push_string(s, out)?,
@@ -1264,47 +1266,17 @@ fn offset_text(seconds: i32) -> String {
     }
 }
 
-/// A float as JSON: PostgreSQL writes the number, or a string for NaN and the infinities.
-fn float(f: f64, out: &mut String) {
-    if f.is_nan() {
-        out.push_str("\"NaN\"");
-    } else if f.is_infinite() {
-        out.push_str(if f > 0.0 {
-            "\"Infinity\""
-        } else {
-            "\"-Infinity\""
-        });
-    } else {
-        out.push_str(&float8_text(f));
+/// A float as JSON: PostgreSQL writes its text (`written`) as a number, or a string for
+/// NaN and the infinities.
+fn float(f: f64, written: String, out: &mut String) {
+    match f.is_finite() {
+        true => out.push_str(&written),
+        false => {
+            out.push('"');
+            out.push_str(&written);
+            out.push('"');
+        }
     }
-}
-
-/// A double as PostgreSQL prints it: the shortest text that reads back the same, in
-/// exponent form (two exponent digits at least) below 1e-4 and from 1e15.
-fn float8_text(f: f64) -> String {
-    let magnitude = f.abs();
-    if magnitude != 0.0 && !(1e-4..1e15).contains(&magnitude) {
-        let text = format!("{f:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let (sign, digits) = match exponent.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exponent),
-        };
-        return format!("{mantissa}e{sign}{digits:0>2}");
-    }
-    format!("{f}")
-}
-
-/// A decimal's text with its scale's digits.
-fn decimal_text(v: i128, scale: i8) -> String {
-    if scale <= 0 {
-        return (v * 10i128.pow(u32::from(scale.unsigned_abs()))).to_string();
-    }
-    let digits = v.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
 }
 
 /// A value's JSON text converted to the result type: `json` keeps it, `jsonb` normalizes.

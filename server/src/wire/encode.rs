@@ -432,15 +432,15 @@ fn encode_scalar_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMu
         DataType::UInt64 => put_display(out, array.as_primitive::<UInt64Type>().value(row)),
         DataType::Float32 => {
             let v = array.as_primitive::<Float32Type>().value(row);
-            out.put_slice(float_text(f64::from(v), format!("{v:e}"), 6).as_bytes())
+            out.put_slice(henge_ingest::text::float4_text(v).as_bytes())
         }
         DataType::Float64 => {
             let v = array.as_primitive::<Float64Type>().value(row);
-            out.put_slice(float_text(v, format!("{v:e}"), 15).as_bytes())
+            out.put_slice(henge_ingest::text::float8_text(v).as_bytes())
         }
         DataType::Decimal128(_, scale) => {
             let v = array.as_primitive::<Decimal128Type>().value(row);
-            out.put_slice(decimal_text(v, *scale).as_bytes())
+            out.put_slice(henge_ingest::text::decimal_text(v, *scale).as_bytes())
         }
         DataType::Utf8 => out.put_slice(array.as_string::<i32>().value(row).as_bytes()),
         DataType::LargeUtf8 => out.put_slice(array.as_string::<i64>().value(row).as_bytes()),
@@ -572,70 +572,6 @@ pub fn timestamp_text(micros: i64, zone: Option<&Tz>) -> String {
     s
 }
 
-/// Shortest round-trip digits, switching to exponent form like PostgreSQL's `float8out`.
-fn float_text(v: f64, exp_form: String, max_plain_exponent: i32) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if exponent < -4 || exponent >= max_plain_exponent {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
-    }
-    // Plain notation from the shortest digits.
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let point = exponent + 1;
-    let mut s = String::new();
-    if negative {
-        s.push('-');
-    }
-    if point <= 0 {
-        s.push_str("0.");
-        s.extend(std::iter::repeat_n('0', (-point) as usize));
-        s.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        s.push_str(&digits);
-        s.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-    } else {
-        s.push_str(&digits[..point as usize]);
-        s.push('.');
-        s.push_str(&digits[point as usize..]);
-    }
-    s
-}
-
-/// A scaled integer as a decimal with exactly `scale` fraction digits.
-pub fn decimal_text(v: i128, scale: i8) -> String {
-    if scale <= 0 {
-        let mut s = v.to_string();
-        if v != 0 {
-            s.extend(std::iter::repeat_n('0', (-scale) as usize));
-        }
-        return s;
-    }
-    let scale = scale as usize;
-    let digits = v.unsigned_abs().to_string();
-    let digits = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = digits.split_at(digits.len() - scale);
-    format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
-}
-
 fn bytea_text(bytes: &[u8], out: &mut BytesMut) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.put_slice(b"\\x");
@@ -765,27 +701,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn floats_print_like_postgres() {
-        let f8 = |v: f64| float_text(v, format!("{v:e}"), 15);
-        assert_eq!(f8(1.5), "1.5");
-        assert_eq!(f8(100.0), "100");
-        assert_eq!(f8(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(f8(1e20), "1e+20");
-        assert_eq!(f8(123456789012345.0), "123456789012345");
-        assert_eq!(f8(1e15), "1e+15");
-        assert_eq!(f8(0.0001), "0.0001");
-        assert_eq!(f8(0.00001), "1e-05");
-        assert_eq!(f8(-2.5e-7), "-2.5e-07");
-        let f4 = |v: f32| float_text(f64::from(v), format!("{v:e}"), 6);
-        assert_eq!(f4(1.1), "1.1");
-        assert_eq!(f4(1234567.0), "1.234567e+06");
-    }
-
-    #[test]
-    fn decimals_and_timestamps() {
-        assert_eq!(decimal_text(12345, 2), "123.45");
-        assert_eq!(decimal_text(-5, 3), "-0.005");
-        assert_eq!(decimal_text(7, 0), "7");
+    fn timestamps() {
         assert_eq!(timestamp_text(1_500_000, None), "1970-01-01 00:00:01.5");
         let utc: Tz = "+00:00".parse().unwrap();
         assert_eq!(timestamp_text(0, Some(&utc)), "1970-01-01 00:00:00+00");

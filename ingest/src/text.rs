@@ -1,0 +1,107 @@
+//! Numbers as PostgreSQL's output functions write them: `double precision` and `real`
+//! (the shortest digits that read back the same, exponent form outside 1e-4 up to 1e15
+//! or 1e6), and decimals with their scale's places. Shared by the wire protocol and by
+//! the functions that write numbers into text (`to_json`, …).
+
+/// A `double precision` as PostgreSQL writes it.
+pub fn float8_text(v: f64) -> String {
+    float_text(v, format!("{v:e}"), 15)
+}
+
+/// A `real` as PostgreSQL writes it: its own shortest digits, not its double's.
+pub fn float4_text(v: f32) -> String {
+    float_text(f64::from(v), format!("{v:e}"), 6)
+}
+
+/// Shortest round-trip digits (`exp_form` is Rust's `{:e}` of the value), switching to
+/// exponent form like PostgreSQL's `float8out` outside 1e-4 up to 1e`max_plain_exponent`.
+fn float_text(v: f64, exp_form: String, max_plain_exponent: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if exponent < -4 || exponent >= max_plain_exponent {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    // Plain notation from the shortest digits.
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let point = exponent + 1;
+    let mut s = String::new();
+    if negative {
+        s.push('-');
+    }
+    if point <= 0 {
+        s.push_str("0.");
+        s.extend(std::iter::repeat_n('0', (-point) as usize));
+        s.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        s.push_str(&digits);
+        s.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        s.push_str(&digits[..point as usize]);
+        s.push('.');
+        s.push_str(&digits[point as usize..]);
+    }
+    s
+}
+
+/// A scaled integer as a decimal with exactly `scale` fraction digits.
+pub fn decimal_text(v: i128, scale: i8) -> String {
+    if scale <= 0 {
+        let mut s = v.to_string();
+        if v != 0 {
+            s.extend(std::iter::repeat_n('0', (-scale) as usize));
+        }
+        return s;
+    }
+    let scale = scale as usize;
+    let digits = v.unsigned_abs().to_string();
+    let digits = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = digits.split_at(digits.len() - scale);
+    format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_postgres() {
+        assert_eq!(float8_text(1.5), "1.5");
+        assert_eq!(float8_text(100.0), "100");
+        assert_eq!(float8_text(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(float8_text(1e20), "1e+20");
+        assert_eq!(float8_text(123456789012345.0), "123456789012345");
+        assert_eq!(float8_text(1e15), "1e+15");
+        assert_eq!(float8_text(0.0001), "0.0001");
+        assert_eq!(float8_text(0.00001), "1e-05");
+        assert_eq!(float8_text(-2.5e-7), "-2.5e-07");
+        assert_eq!(float4_text(1.1), "1.1");
+        assert_eq!(float4_text(1234567.0), "1.234567e+06");
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal_text(12345, 2), "123.45");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(7, 0), "7");
+        assert_eq!(decimal_text(15, -3), "15000");
+    }
+}
