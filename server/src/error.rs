@@ -244,6 +244,15 @@ fn plan_error(message: &str) -> PgError {
     if message == "Step cannot be zero" {
         return PgError::new(code::INVALID_PARAMETER_VALUE, "step size cannot equal zero");
     }
+    // VALUES rows of types Henge marks differently (json and jsonb, numeric and an
+    // expression of doubles).
+    if message.starts_with("Inconsistent metadata across values list") {
+        return PgError::new(
+            code::DATATYPE_MISMATCH,
+            "VALUES types cannot be matched; cast the rows to one type",
+        )
+        .with_detail(message);
+    }
     if message.contains("Cannot infer common argument type")
         || message.contains("Cannot automatically convert")
         || message.contains("type coercion")

@@ -112,12 +112,15 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         }
         Expr::Cast(Cast { expr: inner, field }) => {
             let target = field.data_type();
-            if !matches!(target, DataType::Int16 | DataType::Int32 | DataType::Int64) {
-                return Ok(Transformed::no(expr));
-            }
             let Ok(source) = inner.get_type(schema) else {
                 return Ok(Transformed::no(expr));
             };
+            if let Some(cast) = super::float_cast::cast(inner, &source, target) {
+                return Ok(Transformed::yes(cast));
+            }
+            if !matches!(target, DataType::Int16 | DataType::Int32 | DataType::Int64) {
+                return Ok(Transformed::no(expr));
+            }
             if !matches!(
                 source,
                 DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)

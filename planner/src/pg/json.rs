@@ -1173,7 +1173,9 @@ fn to_json(v: &ScalarValue, field: Option<&Field>, zone: &Tz, out: &mut String) 
         ScalarValue::UInt16(Some(i)) => out.push_str(&i.to_string()),
         ScalarValue::UInt32(Some(i)) => out.push_str(&i.to_string()),
         ScalarValue::UInt64(Some(i)) => out.push_str(&i.to_string()),
-        ScalarValue::Float32(Some(f)) => float(f64::from(*f), henge_ingest::text::float4_text(*f), out),
+        ScalarValue::Float32(Some(f)) => {
+            float(f64::from(*f), henge_ingest::text::float4_text(*f), out)
+        }
         ScalarValue::Float64(Some(f)) => float(*f, henge_ingest::text::float8_text(*f), out),
         ScalarValue::Decimal128(Some(d), _, scale) => {
             out.push_str(&henge_ingest::text::decimal_text(*d, *scale))

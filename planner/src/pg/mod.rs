@@ -16,6 +16,7 @@ pub mod division;
 pub mod encoding;
 pub mod exact_aggregates;
 pub mod extract;
+pub mod float_cast;
 pub mod formatting;
 pub mod functions;
 pub mod information_schema;

@@ -58,6 +58,12 @@ pub fn cast(expr: &Expr, from: impl Fn(&Expr) -> Option<DataType>) -> Option<Exp
         Expr::TryCast(TryCast { expr, field }) => (expr, field, true),
         _ => return None,
     };
+    // A double's digits, not a default scale's (`(0.1::float8 / 3)::numeric`).
+    if is_unconstrained(field) && !try_cast && scale_of_literal(inner).is_none() {
+        if let Some(DataType::Float64 | DataType::Float32) = from(inner) {
+            return Some(super::float_cast::unconstrained(inner));
+        }
+    }
     let target = if is_unconstrained(field) {
         DataType::Decimal128(MAX_NUMERIC_PRECISION, scale_of(inner, from(inner).as_ref()))
     } else {
@@ -72,7 +78,20 @@ pub fn cast(expr: &Expr, from: impl Fn(&Expr) -> Option<DataType>) -> Option<Exp
 
 /// The scale a value converted to numeric keeps.
 fn scale_of(expr: &Expr, from: Option<&DataType>) -> i8 {
-    let written = match expr {
+    if let Some(scale) = scale_of_literal(expr) {
+        return scale;
+    }
+    match from {
+        Some(DataType::Decimal128(_, s) | DataType::Decimal256(_, s)) => (*s).clamp(0, 38),
+        Some(t) if t.is_integer() => 0,
+        Some(DataType::Null) => 0,
+        _ => DEFAULT_NUMERIC.1,
+    }
+}
+
+/// The scale of a constant's digits as written (`'1.50'`, `0.25::float8`), if it is one.
+fn scale_of_literal(expr: &Expr) -> Option<i8> {
+    match expr {
         Expr::Literal(ScalarValue::Utf8(Some(text)), _) => written_scale(text.trim()),
         Expr::Literal(ScalarValue::Float64(Some(f)), _) => written_scale(&f.to_string()),
         Expr::Literal(ScalarValue::Float32(Some(f)), _) => written_scale(&f.to_string()),
@@ -85,15 +104,6 @@ fn scale_of(expr: &Expr, from: Option<&DataType>) -> i8 {
             _ => None,
         },
         _ => None,
-    };
-    if let Some(scale) = written {
-        return scale;
-    }
-    match from {
-        Some(DataType::Decimal128(_, s) | DataType::Decimal256(_, s)) => (*s).clamp(0, 38),
-        Some(t) if t.is_integer() => 0,
-        Some(DataType::Null) => 0,
-        _ => DEFAULT_NUMERIC.1,
     }
 }
 

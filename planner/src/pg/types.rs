@@ -10,6 +10,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::error::Result;
+use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Values};
@@ -102,7 +103,7 @@ impl AnalyzerRule for PgCasts {
 
 /// In a VALUES list, a column that one row casts to a type Henge marks on its fields
 /// (`json`, `jsonb`, `uuid`, `numeric` without a scale) has that type in every row, as
-/// PostgreSQL resolves a VALUES column to one type: the other rows' values are cast too
+/// PostgreSQL resolves a VALUES column to one type: the other rows' constants are cast too
 /// (DataFusion requires the rows' field metadata to agree).
 pub fn cast_values_alike(values: &mut ast::Values) {
     let marked = |t: &ast::DataType| {
@@ -129,12 +130,30 @@ pub fn cast_values_alike(values: &mut ast::Values) {
         let Some(data_type) = cast else {
             continue;
         };
+        // Numerics beside doubles (or reals) are doubles (or reals) in PostgreSQL.
+        let numeric = matches!(
+            data_type,
+            ast::DataType::Numeric(_) | ast::DataType::Decimal(_)
+        );
+        let float = floating_cast(values, column);
+        if let (true, Some(float)) = (numeric, float) {
+            for row in &mut values.rows {
+                if let Some(ast::Expr::Cast { data_type: t, .. }) = row.content.get_mut(column) {
+                    if *t == data_type {
+                        *t = float.clone();
+                    }
+                }
+            }
+            continue;
+        }
         for row in &mut values.rows {
             let Some(value) = row.content.get_mut(column) else {
                 continue;
             };
-            let alike = matches!(value, ast::Expr::Cast { data_type: t, .. } if *t == data_type);
-            if !alike {
+            // Only constants take the column's type, as PostgreSQL's unknown literals do;
+            // a value of a type of its own (`1e30::float8`) keeps it and meets the
+            // others' type as PostgreSQL resolves it.
+            if matches!(value, ast::Expr::Value(_)) {
                 let inner = std::mem::replace(value, ast::Expr::value(ast::Value::Null));
                 *value = ast::Expr::Cast {
                     kind: ast::CastKind::DoubleColon,
@@ -148,13 +167,64 @@ pub fn cast_values_alike(values: &mut ast::Values) {
     }
 }
 
+/// The floating-point type a VALUES column's rows are cast to, if any: double precision
+/// where one is, else real.
+fn floating_cast(values: &ast::Values, column: usize) -> Option<ast::DataType> {
+    let mut found = None;
+    for row in &values.rows {
+        if let Some(ast::Expr::Cast { data_type, .. }) = row.content.get(column) {
+            match data_type {
+                ast::DataType::Real | ast::DataType::Float4 if found.is_none() => {
+                    found = Some(ast::DataType::Real)
+                }
+                ast::DataType::DoublePrecision
+                | ast::DataType::Double(_)
+                | ast::DataType::Float8
+                | ast::DataType::Float(_)
+                | ast::DataType::Float64 => found = Some(ast::DataType::DoublePrecision),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
 /// VALUES whose columns of unconstrained numeric casts take the widest scale of their
 /// rows (each row cast to it); the other columns keep their types.
 fn values_typed(values: Values) -> Result<LogicalPlan> {
     let empty = DFSchema::empty();
     let width = values.schema.fields().len();
+    // A column of doubles and numerics is one of doubles, as in PostgreSQL; DataFusion
+    // cast every row to a 15-place decimal (the rows' casts to the column type are
+    // looked through).
+    let floats: Vec<Option<DataType>> = (0..width)
+        .map(|i| {
+            let column = values.schema.field(i).data_type();
+            let types: Vec<DataType> = values
+                .values
+                .iter()
+                .filter_map(|row| unwrapped(&row[i], column).get_type(&empty).ok())
+                .collect();
+            super::unify::floating(&types)
+        })
+        .collect();
+    let mut values = values;
+    if floats.iter().any(Option::is_some) {
+        for row in &mut values.values {
+            for (e, float) in row.iter_mut().zip(&floats) {
+                if let Some(to) = float {
+                    let column = e.get_type(&empty)?;
+                    *e = unwrapped(e, &column).clone().cast_to(to, &empty)?;
+                }
+            }
+        }
+    }
     let mut types: Vec<DataType> = Vec::with_capacity(width);
     for (i, field) in values.schema.fields().iter().enumerate() {
+        if let Some(to) = &floats[i] {
+            types.push(to.clone());
+            continue;
+        }
         if !super::numeric::is_unconstrained(field) {
             types.push(field.data_type().clone());
             continue;
@@ -192,7 +262,7 @@ fn values_typed(values: Values) -> Result<LogicalPlan> {
         .iter()
         .zip(&types)
         .map(|((q, f), t)| {
-            let field = match super::numeric::is_unconstrained(f) {
+            let field = match super::numeric::is_unconstrained(f) || f.data_type() != t {
                 true => Field::new(f.name(), t.clone(), f.is_nullable()),
                 false => f.as_ref().clone(),
             };
@@ -204,6 +274,14 @@ fn values_typed(values: Values) -> Result<LogicalPlan> {
         schema: Arc::new(schema),
         values: rows,
     }))
+}
+
+/// A VALUES row's expression without the cast to its column's type that planning added.
+fn unwrapped<'a>(e: &'a Expr, column: &DataType) -> &'a Expr {
+    match e {
+        Expr::Cast(Cast { expr, field }) if field.data_type() == column => expr,
+        other => other,
+    }
 }
 
 /// How `information_schema.columns` describes a column's type.

@@ -25,6 +25,12 @@ fn is_decimal(t: &DataType) -> bool {
     t.is_decimal()
 }
 
+/// The floating-point type that decimals among these types become beside floating-point
+/// values (see [`mixed`]), for callers outside this module.
+pub fn floating(types: &[DataType]) -> Option<DataType> {
+    mixed(types)
+}
+
 /// The type in which floating-point values and decimals among these types are compared:
 /// `double precision`.
 fn compared<'a>(types: impl IntoIterator<Item = &'a DataType>) -> Option<DataType> {
