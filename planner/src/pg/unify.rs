@@ -117,9 +117,91 @@ fn as_float(expr: Expr, schema: &DFSchema, to: &DataType) -> Expr {
     }
 }
 
+/// Text constants and parameters that meet a uuid — compared with one (`IS DISTINCT
+/// FROM`, `CASE x WHEN`, `nullif`) or beside one in a result (`coalesce`, `greatest`,
+/// `least`, CASE's branches) — read as uuids, as PostgreSQL reads an unknown literal there
+/// (`'A0EE…'` is the uuid `a0ee…`); the comparison operators, IN and BETWEEN do this where
+/// they are planned. `None` where nothing changes.
+fn uuid_text(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let uuid = |x: &Expr| super::uuid::expr_is_uuid(x, schema);
+    let read = |x: &Expr| match super::uuid::untyped(x) {
+        true => super::uuid::input(x.clone()),
+        false => x.clone(),
+    };
+    let any_untyped = |xs: &[&Expr]| xs.iter().any(|x| super::uuid::untyped(x));
+    match e {
+        Expr::BinaryExpr(b)
+            if matches!(b.op, Operator::IsDistinctFrom | Operator::IsNotDistinctFrom)
+                && (uuid(&b.left) || uuid(&b.right))
+                && any_untyped(&[&b.left, &b.right]) =>
+        {
+            Some(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(read(&b.left)),
+                b.op,
+                Box::new(read(&b.right)),
+            )))
+        }
+        Expr::ScalarFunction(f)
+            if matches!(f.name(), "coalesce" | "nullif" | "greatest" | "least")
+                && f.args.iter().any(uuid)
+                && f.args.iter().any(super::uuid::untyped) =>
+        {
+            Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+                f.func.clone(),
+                f.args.iter().map(read).collect(),
+            )))
+        }
+        Expr::Case(case) => {
+            let compared: Vec<&Expr> = case
+                .expr
+                .iter()
+                .map(|e| e.as_ref())
+                .chain(case.when_then_expr.iter().map(|(w, _)| w.as_ref()))
+                .collect();
+            let results: Vec<&Expr> = case
+                .when_then_expr
+                .iter()
+                .map(|(_, t)| t.as_ref())
+                .chain(case.else_expr.as_deref())
+                .collect();
+            let reads = |xs: &[&Expr]| xs.iter().any(|x| uuid(x)) && any_untyped(xs);
+            let (read_compared, read_results) =
+                (case.expr.is_some() && reads(&compared), reads(&results));
+            if !read_compared && !read_results {
+                return None;
+            }
+            let maybe = |x: &Expr, yes: bool| if yes { read(x) } else { x.clone() };
+            Some(Expr::Case(Case {
+                expr: case
+                    .expr
+                    .as_ref()
+                    .map(|x| Box::new(maybe(x, read_compared))),
+                when_then_expr: case
+                    .when_then_expr
+                    .iter()
+                    .map(|(w, t)| {
+                        (
+                            Box::new(maybe(w, read_compared)),
+                            Box::new(maybe(t, read_results)),
+                        )
+                    })
+                    .collect(),
+                else_expr: case
+                    .else_expr
+                    .as_ref()
+                    .map(|x| Box::new(maybe(x, read_results))),
+            }))
+        }
+        _ => None,
+    }
+}
+
 /// The expression with its decimal operands made floating-point where they meet such
 /// values in its result; `None` where nothing changes.
 pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    if let Some(read) = uuid_text(e, schema) {
+        return Some(read);
+    }
     let types = |es: &mut dyn Iterator<Item = &Expr>| -> Vec<DataType> {
         es.filter_map(|x| x.get_type(schema).ok()).collect()
     };
