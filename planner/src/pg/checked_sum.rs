@@ -15,6 +15,7 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::sum_checked;
 use datafusion::arrow::datatypes::{
     i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, FieldRef, Int64Type,
+    IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
@@ -130,6 +131,14 @@ fn sliding<T: Summed>(data_type: &DataType) -> Box<dyn Accumulator> {
     })
 }
 
+/// Whether a sum's result is an interval (summed field by field, checked).
+fn interval(args: &AccumulatorArgs) -> bool {
+    matches!(
+        args.return_field.data_type(),
+        DataType::Interval(IntervalUnit::MonthDayNano)
+    )
+}
+
 impl AggregateUDFImpl for CheckedSum {
     fn name(&self) -> &str {
         "sum"
@@ -144,6 +153,9 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if interval(&args) && !args.is_distinct {
+            return Ok(Box::new(IntervalSum::default()));
+        }
         match checked!(args, one) {
             Some(accumulator) => Ok(accumulator),
             None => self.inner.accumulator(args),
@@ -155,7 +167,7 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        self.inner.groups_accumulator_supported(args)
+        !interval(&args) && self.inner.groups_accumulator_supported(args)
     }
 
     fn create_groups_accumulator(
@@ -169,6 +181,9 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if interval(&args) && !args.is_distinct {
+            return Ok(Box::new(IntervalSum::default()));
+        }
         match checked!(args, sliding) {
             Some(accumulator) => Ok(accumulator),
             None => self.inner.create_sliding_accumulator(args),
@@ -304,6 +319,84 @@ impl<T: Summed> Accumulator for SlidingSum<T> {
         };
         let array = PrimitiveArray::<T>::from_iter([sum]).with_data_type(self.data_type.clone());
         ScalarValue::try_from_array(&array, 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+/// The sum of intervals, field by field as PostgreSQL adds them (months, days and time
+/// apart), kept wide and refused (22008) where a field leaves its range; DataFusion's
+/// wrapped the time around.
+#[derive(Debug, Default)]
+struct IntervalSum {
+    months: i64,
+    days: i64,
+    nanos: i128,
+    rows: u64,
+}
+
+impl IntervalSum {
+    fn apply(&mut self, values: &ArrayRef, leaving: bool) {
+        let values = values.as_primitive::<IntervalMonthDayNanoType>();
+        let sign = if leaving { -1 } else { 1 };
+        for v in values.iter().flatten() {
+            self.months += sign * i64::from(v.months);
+            self.days += sign * i64::from(v.days);
+            self.nanos += i128::from(sign) * i128::from(v.nanoseconds);
+        }
+        let rows = (values.len() - values.null_count()) as u64;
+        self.rows = match leaving {
+            true => self.rows.saturating_sub(rows),
+            false => self.rows + rows,
+        };
+    }
+}
+
+impl Accumulator for IntervalSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(&values[0], false);
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(&values[0], true);
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.apply(&states[0], false);
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.rows == 0 {
+            return Ok(ScalarValue::IntervalMonthDayNano(None));
+        }
+        let sum = i32::try_from(self.months)
+            .ok()
+            .zip(i32::try_from(self.days).ok())
+            .zip(i64::try_from(self.nanos).ok())
+            .ok_or_else(|| -> DataFusionError {
+                SqlStateError::new("22008", "interval out of range").into()
+            })?;
+        let ((months, days), nanoseconds) = sum;
+        Ok(ScalarValue::IntervalMonthDayNano(Some(
+            IntervalMonthDayNano {
+                months,
+                days,
+                nanoseconds,
+            },
+        )))
     }
 
     fn size(&self) -> usize {
