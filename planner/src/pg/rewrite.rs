@@ -77,6 +77,7 @@ pub fn statement(statement: Statement) -> Statement {
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
+    let statement = super::subquery::set_comparisons(statement);
     let statement = super::json::rewrite(super::formatting::rewrite(statement));
     if reads_catalog(&statement) {
         return catalog_rewrites(rewriter.catalog.rewrite(statement));
@@ -923,6 +924,14 @@ pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
     }
     let mut refusals = Refusals(None);
     let _ = datafusion::sql::sqlparser::ast::Visit::visit(statement, &mut refusals);
+    if refusals.0.is_none() {
+        if let Some(table) = super::subquery::same_table_set_comparison(statement) {
+            return Some((
+                "0A000",
+                format!("comparing with ANY or ALL of a subquery that reads \"{table}\" again is not supported; give one of them an alias"),
+            ));
+        }
+    }
     refusals.0
 }
 

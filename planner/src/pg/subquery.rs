@@ -203,3 +203,128 @@ impl datafusion::logical_expr::ScalarUDFImpl for Nullable {
         Ok(args.args[0].clone())
     }
 }
+
+/// `x = ANY (subquery)` as `x IN (subquery)` and `x <> ALL (subquery)` as `x NOT IN
+/// (subquery)` in WHERE and HAVING (where DataFusion plans IN), which they are: DataFusion
+/// plans IN correctly where its plan of ANY and ALL confuses a subquery's table with the
+/// same table outside it (apache/datafusion issue 25258: every row matched).
+pub fn set_comparisons(mut statement: Statement) -> Statement {
+    struct Filters;
+    impl VisitorMut for Filters {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                for filter in [&mut select.selection, &mut select.having]
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = filter.visit(&mut SetComparisons);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct SetComparisons;
+    impl VisitorMut for SetComparisons {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let (left, right, negated) = match expr {
+                Expr::AnyOp {
+                    left,
+                    compare_op: BinaryOperator::Eq,
+                    right,
+                    ..
+                } => (left, right, false),
+                Expr::AllOp {
+                    left,
+                    compare_op: BinaryOperator::NotEq,
+                    right,
+                } => (left, right, true),
+                _ => return ControlFlow::Continue(()),
+            };
+            let Expr::Subquery(query) = right.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            *expr = Expr::InSubquery {
+                expr: left.clone(),
+                subquery: query.clone(),
+                negated,
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Filters);
+    statement
+}
+
+/// The name of a table that a comparison with `ANY` or `ALL` (other than `= ANY` and
+/// `<> ALL`) reads both outside and inside its subquery without an alias: DataFusion
+/// answers those wrongly (see [`set_comparisons`]), so they are refused.
+pub fn same_table_set_comparison(statement: &Statement) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Scopes {
+        /// The unaliased tables of each enclosing query, innermost last.
+        outer: Vec<Vec<String>>,
+        found: Option<String>,
+    }
+    impl Visitor for Scopes {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            self.outer.push(unaliased_tables(query));
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+            self.outer.pop();
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            let right = match expr {
+                Expr::AnyOp {
+                    compare_op, right, ..
+                } if *compare_op != BinaryOperator::Eq => right,
+                Expr::AllOp {
+                    compare_op, right, ..
+                } if *compare_op != BinaryOperator::NotEq => right,
+                _ => return ControlFlow::Continue(()),
+            };
+            let Expr::Subquery(query) = right.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            let inner = unaliased_tables(query);
+            self.found = inner
+                .into_iter()
+                .find(|t| self.outer.iter().flatten().any(|o| o == t));
+            match self.found {
+                Some(_) => ControlFlow::Break(()),
+                None => ControlFlow::Continue(()),
+            }
+        }
+    }
+    let mut scopes = Scopes {
+        outer: Vec::new(),
+        found: None,
+    };
+    let _ = statement.visit(&mut scopes);
+    scopes.found
+}
+
+/// The tables a query's FROM names without an alias, by their last name part.
+fn unaliased_tables(query: &Query) -> Vec<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(|factor| match factor {
+            TableFactor::Table {
+                name, alias: None, ..
+            } => name
+                .0
+                .last()
+                .map(|part| part.to_string().to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
