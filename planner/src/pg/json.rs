@@ -264,6 +264,11 @@ pub(crate) fn typed(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
         }
         _ => return Ok(Transformed::no(expr)),
     };
+    if let Some(source) = expr_json_type(inner, schema) {
+        if let Some(cast) = cast_from_json(inner, source, field)? {
+            return Ok(Transformed::yes(cast));
+        }
+    }
     if super::uuid::is_uuid(field) {
         let from = inner.get_type(schema)?;
         return super::uuid::cast(inner.clone(), &from).map(Transformed::yes);
@@ -290,6 +295,48 @@ pub(crate) fn typed(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> 
         JsonType::Jsonb => Op::JsonbIn,
     };
     Ok(Transformed::yes(input.call(vec![inner.clone()])))
+}
+
+/// A cast of a JSON value to a type that is not text or JSON, as PostgreSQL allows it:
+/// `jsonb` to boolean or a number when the value is one (22023 otherwise; a number to an
+/// integer rounds), nothing from `json` (42846). `None` for casts to text and JSON.
+fn cast_from_json(inner: &Expr, source: JsonType, field: &Field) -> Result<Option<Expr>> {
+    let target = field.data_type();
+    if json_type(field).is_some()
+        || matches!(
+            target,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        return Ok(None);
+    }
+    let refused = || {
+        err(
+            "42846",
+            format!(
+                "cannot cast type {} to {}",
+                source.name(),
+                super::types::of_arrow(target).data_type
+            ),
+        )
+    };
+    if source == JsonType::Json {
+        return Err(refused());
+    }
+    let cast = |e: Expr, t: &DataType| Expr::Cast(Cast::new(Box::new(e), t.clone()));
+    Ok(Some(match target {
+        DataType::Boolean => cast(Op::Scalar(true).call(vec![inner.clone()]), target),
+        t if t.is_integer() => cast(
+            // Through numeric, whose cast to an integer rounds.
+            cast(
+                Op::Scalar(false).call(vec![inner.clone()]),
+                &DataType::Decimal128(38, 10),
+            ),
+            target,
+        ),
+        t if t.is_numeric() => cast(Op::Scalar(false).call(vec![inner.clone()]), target),
+        _ => return Err(refused()),
+    }))
 }
 
 /// `x IN (…)` and `x BETWEEN a AND b` over `jsonb` or `uuid`: untyped text among the
@@ -477,6 +524,9 @@ enum Op {
     DeletePath,
     /// Its argument, typed as JSON (the result of `coalesce` over JSON values).
     Typed(JsonType),
+    /// The text of a `jsonb` scalar cast to boolean (`true`) or a number (`false`), which
+    /// must be of that kind.
+    Scalar(bool),
 }
 
 impl Op {
@@ -502,6 +552,8 @@ impl Op {
             Op::DeletePath => "pg_jsonb_delete_path",
             Op::Typed(JsonType::Json) => "pg_as_json",
             Op::Typed(JsonType::Jsonb) => "pg_as_jsonb",
+            Op::Scalar(true) => "pg_jsonb_boolean",
+            Op::Scalar(false) => "pg_jsonb_number",
         }
     }
 
@@ -515,12 +567,13 @@ impl Op {
             Op::Get(t, _, false) => Returns::Json(t),
             Op::Contains | Op::Equal | Op::Exists(_) => Returns::Plain(DataType::Boolean),
             Op::Typed(t) => Returns::Json(t),
+            Op::Scalar(_) => Returns::Plain(DataType::Utf8),
         }
     }
 
     fn udf(self) -> ScalarUDF {
         let arity = match self {
-            Op::JsonIn | Op::JsonbIn | Op::Typed(_) => 1,
+            Op::JsonIn | Op::JsonbIn | Op::Typed(_) | Op::Scalar(_) => 1,
             _ => 2,
         };
         JsonFunction::udf(
@@ -547,6 +600,24 @@ impl Op {
             }
             Op::JsonbIn => Ok(utf8(value::jsonb_in(text).map_err(value_error)?)),
             Op::Typed(_) => Ok(utf8(text.to_owned())),
+            Op::Scalar(boolean) => {
+                let node = parse(text)?;
+                let kind = match &node.kind {
+                    Kind::Bool(_) if boolean => return Ok(utf8(text.to_owned())),
+                    Kind::Number(_) if !boolean => return Ok(utf8(text.to_owned())),
+                    Kind::Null => "null",
+                    Kind::Bool(_) => "boolean",
+                    Kind::Number(_) => "numeric",
+                    Kind::String(_) => "string",
+                    Kind::Array(_) => "array",
+                    Kind::Object(_) => "object",
+                };
+                let target = if boolean { "boolean" } else { "numeric" };
+                Err(err(
+                    "22023",
+                    format!("cannot cast jsonb {kind} to type {target}"),
+                ))
+            }
             Op::Get(t, by_path, as_text) => {
                 let node = parse(text)?;
                 let found = if by_path {
