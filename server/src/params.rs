@@ -66,10 +66,28 @@ pub fn decode(
         })?;
         decode_text(text, &target, zone)?
     };
+    let value = read_as_declared(value, declared)?;
     if value.data_type() == target {
         return Ok(value);
     }
     value.cast_to(&target).map_err(PgError::from)
+}
+
+/// A parameter declared `uuid`, `json` or `jsonb` read by that type's input function, as
+/// PostgreSQL reads it before the query sees it: refused when it is not one (22P02), in
+/// its standard form (a uuid) or normal form (jsonb) when it is.
+fn read_as_declared(value: ScalarValue, declared: &Type) -> Result<ScalarValue, PgError> {
+    let ScalarValue::Utf8(Some(text)) = &value else {
+        return Ok(value);
+    };
+    let read = match *declared {
+        Type::UUID => henge_ingest::uuid::uuid_in(text),
+        Type::JSONB => henge_ingest::json::jsonb_in(text),
+        Type::JSON => henge_ingest::json::json_in(text).map(|()| text.clone()),
+        _ => return Ok(value),
+    };
+    read.map(|text| ScalarValue::Utf8(Some(text)))
+        .map_err(|e| PgError::from(henge_ingest::Error::from(e)))
 }
 
 fn decode_text(text: &str, target: &DataType, zone: &Tz) -> Result<ScalarValue, PgError> {
@@ -191,6 +209,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, ScalarValue::Decimal128(Some(1234567), 10, 2));
+    }
+
+    #[test]
+    fn uuid_and_json_parameters_are_read_by_their_input_functions() {
+        let read = |bytes: &[u8], binary: bool, ty: &Type| {
+            decode(Some(bytes), binary, Some(ty), None, &utc())
+        };
+        assert_eq!(
+            read(b"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", false, &Type::UUID).unwrap(),
+            ScalarValue::Utf8(Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()))
+        );
+        assert_eq!(read(b"nope", false, &Type::UUID).unwrap_err().code, "22P02");
+        assert_eq!(
+            read(br#"{"b":1, "a":2}"#, false, &Type::JSONB).unwrap(),
+            ScalarValue::Utf8(Some(r#"{"a": 2, "b": 1}"#.into()))
+        );
+        assert_eq!(
+            read(b"\x01{bad", true, &Type::JSONB).unwrap_err().code,
+            "22P02"
+        );
+        assert_eq!(read(b"{bad", false, &Type::JSON).unwrap_err().code, "22P02");
+        assert_eq!(
+            read(b"[1,  2]", false, &Type::JSON).unwrap(),
+            ScalarValue::Utf8(Some("[1,  2]".into()))
+        );
     }
 
     #[test]
