@@ -16,7 +16,8 @@ use std::ops::ControlFlow;
 use super::rewrite::{function_name, plain_arguments};
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType as SqlType, Expr, GroupByExpr, LimitClause, OrderByKind, Query, SetExpr,
-    Statement, TableFactor, Value, VisitMut, VisitorMut, WindowFrameBound, WindowType,
+    Statement, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut, WindowFrameBound,
+    WindowType,
 };
 
 /// Types the integer constants of `statement`'s queries.
@@ -92,6 +93,21 @@ impl VisitorMut for Constants {
                         };
                     }
                 }
+            }
+            // `-2147483648` is the least integer, though 2147483648 is a bigint.
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: inner,
+            } if matches!(inner.as_ref(), Expr::Value(v)
+                if matches!(&v.value, Value::Number(d, false) if d == "2147483648")) =>
+            {
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::value(Value::Number("-2147483648".into(), false))),
+                    data_type: SqlType::Integer(None),
+                    array: false,
+                    format: None,
+                };
             }
             Expr::Interval(interval) => untype(&mut interval.value),
             // A string constant has no type of its own in PostgreSQL until its context
