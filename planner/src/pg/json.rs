@@ -1475,7 +1475,12 @@ pub fn register(ctx: &SessionContext) {
             Arc::new(move |call| match call.text(0)? {
                 None => Ok(call.null()),
                 Some(text) => {
-                    let mut node = parse(text)?;
+                    // An untyped jsonb argument is read as jsonb first (the last of a
+                    // repeated key counts) before its nulls go.
+                    let mut node = match t {
+                        JsonType::Json => parse(text)?,
+                        JsonType::Jsonb => parse(&value::jsonb_in(text).map_err(value_error)?)?,
+                    };
                     strip_nulls(&mut node);
                     match t {
                         JsonType::Json => {
