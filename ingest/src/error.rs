@@ -24,6 +24,9 @@ pub enum ValueErrorKind {
     NestingTooDeep,
     /// A character the type cannot hold, such as JSON's `\u0000` in `jsonb` (22P05).
     UntranslatableCharacter,
+    /// Input PostgreSQL reads and Henge cannot represent, such as an infinite date
+    /// (0A000).
+    NotSupported,
 }
 
 /// A value that cannot be stored in a column, with PostgreSQL's wording.
@@ -38,6 +41,15 @@ impl ValueError {
     pub(crate) fn syntax(type_name: &str, input: &str) -> ValueError {
         ValueError {
             kind: ValueErrorKind::InvalidSyntax,
+            message: format!("invalid input syntax for type {type_name}: \"{input}\""),
+        }
+    }
+
+    /// Date/time text in no form the type reads: PostgreSQL's 22007, with the wording of
+    /// other types' syntax errors.
+    pub(crate) fn datetime_syntax(type_name: &str, input: &str) -> ValueError {
+        ValueError {
+            kind: ValueErrorKind::InvalidDatetimeFormat,
             message: format!("invalid input syntax for type {type_name}: \"{input}\""),
         }
     }

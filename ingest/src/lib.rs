@@ -14,6 +14,7 @@
 pub mod buffer;
 pub mod compact;
 pub mod copy;
+pub mod datetime;
 pub mod engine;
 pub mod error;
 pub mod handoff;

@@ -1,7 +1,12 @@
-//! Numbers as PostgreSQL's output functions write them: `double precision` and `real`
-//! (the shortest digits that read back the same, exponent form outside 1e-4 up to 1e15
-//! or 1e6), and decimals with their scale's places. Shared by the wire protocol and by
-//! the functions that write numbers into text (`to_json`, …).
+//! Numbers, dates and timestamps as PostgreSQL's output functions write them: `double
+//! precision` and `real` (the shortest digits that read back the same, exponent form
+//! outside 1e-4 up to 1e15 or 1e6), decimals with their scale's places, and dates and
+//! timestamps in the ISO style (`2024-03-05 10:00:00.5`, years before 1 as `0044-03-15
+//! BC`, years past 9999 in full). Shared by the wire protocol and by the functions and casts
+//! that write values into text (`to_json`, `::text`, …).
+
+use arrow::array::timezone::Tz;
+use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone};
 
 /// A `double precision` as PostgreSQL writes it.
 pub fn float8_text(v: f64) -> String {
@@ -78,6 +83,68 @@ pub fn decimal_text(v: i128, scale: i8) -> String {
     format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
 }
 
+/// `YYYY-MM-DD` of a date, and whether it is BC (PostgreSQL counts no year 0: the
+/// proleptic year 0 is 1 BC).
+fn ymd(date: NaiveDate) -> (String, bool) {
+    let year = date.year();
+    let (shown, bc) = if year <= 0 {
+        (1 - year, true)
+    } else {
+        (year, false)
+    };
+    (
+        format!("{shown:04}-{:02}-{:02}", date.month(), date.day()),
+        bc,
+    )
+}
+
+/// A `date` (days since 1970-01-01) as PostgreSQL writes it.
+pub fn date_text(days: i32) -> String {
+    let date = DateTime::UNIX_EPOCH.date_naive() + chrono::Duration::days(i64::from(days));
+    match ymd(date) {
+        (s, false) => s,
+        (s, true) => s + " BC",
+    }
+}
+
+/// PostgreSQL's `timestamp` output (microseconds since the epoch), or with `zone` its
+/// `timestamptz` output: the local time there and its UTC offset (`+01`, `+05:30`).
+pub fn timestamp_text(micros: i64, zone: Option<&Tz>) -> String {
+    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
+        return micros.to_string();
+    };
+    let (t, offset) = match zone {
+        Some(zone) => {
+            let local = zone.from_utc_datetime(&utc.naive_utc());
+            let offset = local.offset().fix().local_minus_utc();
+            (local.naive_local(), Some(offset))
+        }
+        None => (utc.naive_utc(), None),
+    };
+    let (mut s, bc) = ymd(t.date());
+    s.push_str(&t.format(" %H:%M:%S").to_string());
+    let frac = micros.rem_euclid(1_000_000);
+    if frac != 0 {
+        let digits = format!(".{frac:06}");
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    if let Some(offset) = offset {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        s.push_str(&format!("{sign}{:02}", abs / 3600));
+        if abs % 3600 != 0 {
+            s.push_str(&format!(":{:02}", abs % 3600 / 60));
+            if abs % 60 != 0 {
+                s.push_str(&format!(":{:02}", abs % 60));
+            }
+        }
+    }
+    if bc {
+        s.push_str(" BC");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +170,20 @@ mod tests {
         assert_eq!(decimal_text(-5, 3), "-0.005");
         assert_eq!(decimal_text(7, 0), "7");
         assert_eq!(decimal_text(15, -3), "15000");
+    }
+
+    #[test]
+    fn dates_before_year_one_are_bc_and_late_years_are_written_in_full() {
+        assert_eq!(super::date_text(0), "1970-01-01");
+        assert_eq!(super::date_text(-719_162), "0001-01-01");
+        assert_eq!(super::date_text(-719_163), "0001-12-31 BC");
+        assert_eq!(super::date_text(3_789_391), "12345-01-01");
+        assert_eq!(
+            super::timestamp_text(
+                -62_135_596_800_000_000 - 86_400_000_000 + 36_000_000_000,
+                None
+            ),
+            "0001-12-31 10:00:00 BC"
+        );
     }
 }

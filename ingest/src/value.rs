@@ -7,7 +7,8 @@
 use arrow::array::timezone::Tz;
 use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 
-use crate::error::ValueError;
+use crate::datetime;
+use crate::error::{ValueError, ValueErrorKind};
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 pub const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
@@ -112,6 +113,23 @@ fn is_infinity_word(s: &str) -> bool {
 pub fn parse_numeric(input: &str, precision: u8, scale: i8) -> Result<i128, ValueError> {
     let s = input.trim();
     let syntax = || ValueError::syntax("numeric", input);
+    if [
+        "nan",
+        "infinity",
+        "-infinity",
+        "+infinity",
+        "inf",
+        "-inf",
+        "+inf",
+    ]
+    .iter()
+    .any(|w| s.eq_ignore_ascii_case(w))
+    {
+        return Err(ValueError::of_kind(
+            ValueErrorKind::NotSupported,
+            format!("numeric value \"{s}\" is not supported: Henge's numerics are finite numbers"),
+        ));
+    }
     let (negative, rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -168,20 +186,41 @@ pub fn parse_numeric(input: &str, precision: u8, scale: i8) -> Result<i128, Valu
     Ok(if negative { -value } else { value })
 }
 
-/// Parses a date in ISO form (`YYYY-MM-DD`) into days since the Unix epoch.
+/// Parses a date into days since the Unix epoch: ISO form (`YYYY-MM-DD`) on a fast path,
+/// PostgreSQL's other forms by [`crate::datetime`].
 pub fn parse_date(input: &str) -> Result<i32, ValueError> {
+    parse_date_at(input, None)
+}
+
+/// [`parse_date`], reading `now`, `today`, `tomorrow` and `yesterday` against `now`.
+pub fn parse_date_at(input: &str, now: Option<datetime::Now>) -> Result<i32, ValueError> {
     let s = input.trim();
-    let date = parse_iso_date(s.as_bytes()).ok_or_else(|| date_error("date", input, s))?;
-    if date.1 != s.len() {
-        return Err(date_error("date", input, s));
+    match parse_iso_date(s.as_bytes()) {
+        Some((date, len)) if len == s.len() => Ok(days_since_epoch(date)),
+        _ => {
+            use chrono::Datelike;
+            let (stamp, _) = datetime::parse(input, "date", now)?;
+            let date = stamp.date();
+            if (date.year(), date.month(), date.day()) < (-4713, 11, 24) {
+                return Err(ValueError::of_kind(
+                    ValueErrorKind::DatetimeOverflow,
+                    format!("date out of range: \"{input}\""),
+                ));
+            }
+            Ok(days_since_epoch(date))
+        }
     }
-    Ok(days_since_epoch(date.0))
 }
 
 /// Parses a timestamp without time zone into microseconds since the Unix epoch. A zone
 /// given in the input is ignored, as PostgreSQL does for this type.
 pub fn parse_timestamp(input: &str) -> Result<i64, ValueError> {
-    let (local, _offset) = parse_timestamp_parts(input, "timestamp")?;
+    parse_timestamp_at(input, None)
+}
+
+/// [`parse_timestamp`], reading `now`, `today`, … against `now`.
+pub fn parse_timestamp_at(input: &str, now: Option<datetime::Now>) -> Result<i64, ValueError> {
+    let (local, _offset) = parse_timestamp_parts(input, "timestamp", now)?;
     Ok(local.and_utc().timestamp_micros())
 }
 
@@ -215,7 +254,16 @@ pub fn parse_timestamptz_local(
     input: &str,
     local_offset: impl Fn(NaiveDateTime) -> i32,
 ) -> Result<i64, ValueError> {
-    let (local, offset) = parse_timestamp_parts(input, "timestamp with time zone")?;
+    parse_timestamptz_at(input, local_offset, None)
+}
+
+/// [`parse_timestamptz_local`], reading `now`, `today`, … against `now`.
+pub fn parse_timestamptz_at(
+    input: &str,
+    local_offset: impl Fn(NaiveDateTime) -> i32,
+    now: Option<datetime::Now>,
+) -> Result<i64, ValueError> {
+    let (local, offset) = parse_timestamp_parts(input, "timestamp with time zone", now)?;
     let offset = offset.unwrap_or_else(|| local_offset(local));
     Ok(local.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000)
 }
@@ -235,7 +283,7 @@ fn date_error(type_name: &str, input: &str, trimmed: &str) -> ValueError {
             "date/time field value out of range: \"{input}\""
         ));
     }
-    ValueError::syntax(type_name, input)
+    ValueError::datetime_syntax(type_name, input)
 }
 
 fn days_since_epoch(date: NaiveDate) -> i32 {
@@ -271,9 +319,32 @@ fn digits(b: &[u8]) -> Option<u32> {
     })
 }
 
+/// Reads a timestamp: ISO 8601 on a fast path, PostgreSQL's other forms by
+/// [`crate::datetime`]; the local time and the explicit offset east of UTC in seconds, if
+/// one was given. Years before 4713 BC are out of PostgreSQL's range.
+fn parse_timestamp_parts(
+    input: &str,
+    type_name: &str,
+    now: Option<datetime::Now>,
+) -> Result<(NaiveDateTime, Option<i32>), ValueError> {
+    use chrono::Datelike;
+    let parts = match parse_iso_timestamp_parts(input, type_name) {
+        Ok(parts) => parts,
+        Err(_) => datetime::parse(input, type_name, now)?,
+    };
+    let date = parts.0.date();
+    if (date.year(), date.month(), date.day()) < (-4713, 11, 24) {
+        return Err(ValueError::of_kind(
+            ValueErrorKind::DatetimeOverflow,
+            format!("timestamp out of range: \"{input}\""),
+        ));
+    }
+    Ok(parts)
+}
+
 /// Parses `date[( |T)hh:mm[:ss[.ffffff]]][Z|±hh[:mm]]`; returns the local time and the
 /// explicit offset east of UTC in seconds, if one was given.
-fn parse_timestamp_parts(
+fn parse_iso_timestamp_parts(
     input: &str,
     type_name: &str,
 ) -> Result<(NaiveDateTime, Option<i32>), ValueError> {
@@ -512,7 +583,7 @@ mod tests {
         );
         assert_eq!(
             parse_date("yesterday-ish").unwrap_err().kind,
-            ValueErrorKind::InvalidSyntax
+            ValueErrorKind::InvalidDatetimeFormat
         );
         assert_eq!(parse_timestamp("1970-01-01 00:00:01.5"), Ok(1_500_000));
         assert_eq!(parse_timestamp("1970-01-01T00:01"), Ok(60_000_000));

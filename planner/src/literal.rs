@@ -86,52 +86,66 @@ pub fn parse(
     data_type: &DataType,
     zone: &Tz,
 ) -> Option<Result<ScalarValue, ValueError>> {
-    let value =
-        match data_type {
-            DataType::Boolean => value::parse_bool(text).map(|v| ScalarValue::Boolean(Some(v))),
-            DataType::Int16 => value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")
-                .map(|v| ScalarValue::Int16(Some(v as i16))),
-            DataType::Int32 => value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer")
-                .map(|v| ScalarValue::Int32(Some(v as i32))),
-            DataType::Int64 => value::parse_int(text, i64::MIN, i64::MAX, "bigint")
-                .map(|v| ScalarValue::Int64(Some(v))),
-            DataType::Float32 => value::parse_f32(text).map(|v| ScalarValue::Float32(Some(v))),
-            DataType::Float64 => {
-                value::parse_f64(text, "double precision").map(|v| ScalarValue::Float64(Some(v)))
-            }
-            DataType::Decimal128(p, s) => {
-                value::parse_numeric(text, *p, *s).map(|v| ScalarValue::Decimal128(Some(v), *p, *s))
-            }
-            DataType::Date32 => value::parse_date(text).map(|v| ScalarValue::Date32(Some(v))),
-            DataType::Timestamp(TimeUnit::Microsecond, None) => value::parse_timestamp(text)
-                .map(|v| ScalarValue::TimestampMicrosecond(Some(v), None)),
-            DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
-                value::parse_timestamptz_local(text, value::local_offset(zone))
-                    .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone())))
-            }
-            // DataFusion compares a timestamp column with a string in nanoseconds.
-            DataType::Timestamp(TimeUnit::Nanosecond, unit_zone) => match unit_zone {
-                None => value::parse_timestamp(text),
-                Some(_) => value::parse_timestamptz_local(text, value::local_offset(zone)),
-            }
-            .and_then(|v| {
-                v.checked_mul(1000)
-                    .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), unit_zone.clone()))
-                    .ok_or_else(|| ValueError {
-                        kind: ValueErrorKind::OutOfRange,
-                        message: format!("timestamp out of range: \"{text}\""),
-                    })
-            }),
-            DataType::Binary => value::parse_bytea(text).map(|v| ScalarValue::Binary(Some(v))),
-            DataType::Interval(IntervalUnit::MonthDayNano) => interval::parse_interval(text)
-                .and_then(|v| {
-                    let value = crate::pg::interval::to_arrow(v).ok_or_else(|| ValueError {
-                        kind: ValueErrorKind::DatetimeOverflow,
-                        message: "interval out of range".into(),
-                    })?;
-                    Ok(ScalarValue::IntervalMonthDayNano(Some(value)))
-                }),
-            _ => return None,
-        };
+    let now = || {
+        let utc = chrono::Utc::now().naive_utc();
+        let offset = value::local_offset(zone)(utc);
+        // The offset of the local time, looked up by the UTC time: exact but for the hour
+        // a clock change repeats or skips.
+        Some(henge_ingest::datetime::Now {
+            local: utc + chrono::Duration::seconds(i64::from(offset)),
+            offset,
+        })
+    };
+    let value = match data_type {
+        DataType::Boolean => value::parse_bool(text).map(|v| ScalarValue::Boolean(Some(v))),
+        DataType::Int16 => value::parse_int(text, i16::MIN.into(), i16::MAX.into(), "smallint")
+            .map(|v| ScalarValue::Int16(Some(v as i16))),
+        DataType::Int32 => value::parse_int(text, i32::MIN.into(), i32::MAX.into(), "integer")
+            .map(|v| ScalarValue::Int32(Some(v as i32))),
+        DataType::Int64 => value::parse_int(text, i64::MIN, i64::MAX, "bigint")
+            .map(|v| ScalarValue::Int64(Some(v))),
+        DataType::Float32 => value::parse_f32(text).map(|v| ScalarValue::Float32(Some(v))),
+        DataType::Float64 => {
+            value::parse_f64(text, "double precision").map(|v| ScalarValue::Float64(Some(v)))
+        }
+        DataType::Decimal128(p, s) => {
+            value::parse_numeric(text, *p, *s).map(|v| ScalarValue::Decimal128(Some(v), *p, *s))
+        }
+        DataType::Date32 => value::parse_date_at(text, now()).map(|v| ScalarValue::Date32(Some(v))),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => value::parse_timestamp_at(text, now())
+            .map(|v| ScalarValue::TimestampMicrosecond(Some(v), None)),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
+            value::parse_timestamptz_at(text, value::local_offset(zone), now())
+                .map(|v| ScalarValue::TimestampMicrosecond(Some(v), Some(tz.clone())))
+        }
+        DataType::Time64(TimeUnit::Microsecond) => henge_ingest::datetime::parse_time(text)
+            .map(|v| ScalarValue::Time64Microsecond(Some(v))),
+        DataType::Time64(TimeUnit::Nanosecond) => henge_ingest::datetime::parse_time(text)
+            .map(|v| ScalarValue::Time64Nanosecond(Some(v * 1000))),
+        // DataFusion compares a timestamp column with a string in nanoseconds.
+        DataType::Timestamp(TimeUnit::Nanosecond, unit_zone) => match unit_zone {
+            None => value::parse_timestamp(text),
+            Some(_) => value::parse_timestamptz_local(text, value::local_offset(zone)),
+        }
+        .and_then(|v| {
+            v.checked_mul(1000)
+                .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), unit_zone.clone()))
+                .ok_or_else(|| ValueError {
+                    kind: ValueErrorKind::OutOfRange,
+                    message: format!("timestamp out of range: \"{text}\""),
+                })
+        }),
+        DataType::Binary => value::parse_bytea(text).map(|v| ScalarValue::Binary(Some(v))),
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            interval::parse_interval(text).and_then(|v| {
+                let value = crate::pg::interval::to_arrow(v).ok_or_else(|| ValueError {
+                    kind: ValueErrorKind::DatetimeOverflow,
+                    message: "interval out of range".into(),
+                })?;
+                Ok(ScalarValue::IntervalMonthDayNano(Some(value)))
+            })
+        }
+        _ => return None,
+    };
     Some(value)
 }

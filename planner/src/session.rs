@@ -80,6 +80,8 @@ pub fn new_context(
     let mut planners: Vec<Arc<dyn ExprPlanner>> = vec![
         Arc::new(pg::json::PgJsonOperators),
         Arc::new(pg::uuid::PgUuidOperators),
+        Arc::new(pg::operands::PgOperandTypes),
+        Arc::new(pg::similar::PgSubstring),
         Arc::new(pg::extract::PgExtract),
         Arc::new(pg::interval::PgTimeOperators),
     ];

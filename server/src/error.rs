@@ -165,6 +165,7 @@ fn from_ingest(e: &henge_ingest::Error) -> PgError {
             ValueErrorKind::DatetimeOverflow => code::DATETIME_FIELD_OVERFLOW,
             ValueErrorKind::NestingTooDeep => code::STATEMENT_TOO_COMPLEX,
             ValueErrorKind::UntranslatableCharacter => code::UNTRANSLATABLE_CHARACTER,
+            ValueErrorKind::NotSupported => code::FEATURE_NOT_SUPPORTED,
         },
         E::NotNull { .. } => code::NOT_NULL_VIOLATION,
         E::BadCopyData(_) => code::BAD_COPY_FILE_FORMAT,

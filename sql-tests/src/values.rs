@@ -48,21 +48,12 @@ pub fn binary_to_text(ty: &Type, b: &[u8]) -> String {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             format!("\\x{hex}")
         }
-        Type::DATE => {
-            let days = i64::from(i32::from_be_bytes(be4(b))) + 10_957;
-            civil(days)
-        }
+        Type::DATE => henge_ingest::text::date_text(i32::from_be_bytes(be4(b)) + 10_957),
         Type::TIMESTAMP | Type::TIMESTAMPTZ => {
             let micros = i64::from_be_bytes(be8(b)) + 946_684_800_000_000;
-            let (days, rest) = (
-                micros.div_euclid(86_400_000_000),
-                micros.rem_euclid(86_400_000_000),
-            );
-            let mut s = format!("{} {}", civil(days), time_of_day(rest));
-            if *ty == Type::TIMESTAMPTZ {
-                s.push_str("+00");
-            }
-            s
+            let utc = henge_ingest::value::utc();
+            let zone = (*ty == Type::TIMESTAMPTZ).then_some(&utc);
+            henge_ingest::text::timestamp_text(micros, zone)
         }
         Type::TIME => time_of_day(i64::from_be_bytes(be8(b))),
         Type::UUID => {
@@ -155,20 +146,6 @@ fn time_of_day(micros: i64) -> String {
         s.push_str(format!(".{frac:06}").trim_end_matches('0'));
     }
     s
-}
-
-/// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
-fn civil(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 fn float_text(v: f64, exp_form: String, max_plain: i32) -> String {

@@ -239,3 +239,71 @@ mod tests {
         );
     }
 }
+
+/// A date or timestamp cast to text, as PostgreSQL's output function writes it
+/// (`2024-01-01 10:00:00.5`, `0044-03-15 BC`, a `timestamptz` in the session's zone with
+/// its offset), where DataFusion's cast writes `2024-01-01T10:00:00.500` and year 0.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct TimeText {
+    signature: Signature,
+}
+
+impl Default for TimeText {
+    fn default() -> TimeText {
+        TimeText {
+            signature: Signature::any(1, Volatility::Stable),
+        }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
+    fn name(&self) -> &str {
+        "henge_time_text"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, StringBuilder};
+        use datafusion::arrow::datatypes::Date32Type;
+        let zone = crate::literal::session_zone(&args.config_options);
+        let values = args.args[0].to_array(args.number_rows)?;
+        let mut out = StringBuilder::with_capacity(values.len(), values.len() * 20);
+        match values.data_type() {
+            DataType::Date32 => {
+                for v in values.as_primitive::<Date32Type>() {
+                    out.append_option(v.map(henge_ingest::text::date_text));
+                }
+            }
+            DataType::Timestamp(_, tz) => {
+                let micros = datafusion::arrow::compute::cast(
+                    &values,
+                    &DataType::Timestamp(TimeUnit::Microsecond, None),
+                )?;
+                let zone = tz.as_ref().map(|_| &zone);
+                let micros =
+                    micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+                for v in micros {
+                    out.append_option(v.map(|v| henge_ingest::text::timestamp_text(v, zone)));
+                }
+            }
+            other => {
+                return Err(DataFusionError::Internal(format!(
+                    "henge_time_text of {other}"
+                )))
+            }
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
+            out.finish(),
+        )))
+    }
+}

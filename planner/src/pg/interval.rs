@@ -313,6 +313,11 @@ impl ExprPlanner for PgTimeOperators {
             (BinaryOperator::Plus, a, DataType::Date32) if interval(a) => {
                 binary(to_timestamp(right), Operator::Plus, left)
             }
+            // PostgreSQL's `date - date` is an integer number of days.
+            (BinaryOperator::Minus, DataType::Date32, DataType::Date32) => Expr::Cast(Cast::new(
+                Box::new(binary(left, Operator::Minus, right)),
+                DataType::Int32,
+            )),
             (BinaryOperator::Minus, DataType::Date32, b) if interval(b) => {
                 binary(to_timestamp(left), Operator::Minus, right)
             }
@@ -467,6 +472,21 @@ fn interval_expr(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             if !matches!(inner.as_ref(), Expr::Literal(..)) =>
         {
             IntervalFunction::input()
+        }
+        (
+            DataType::Date32 | DataType::Timestamp(_, _),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8,
+        ) => {
+            let call = Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::new(ScalarUDF::new_from_impl(
+                    super::datetime::TimeText::default(),
+                )),
+                vec![inner.as_ref().clone()],
+            ));
+            return Ok(Transformed::yes(match to {
+                DataType::Utf8 => call,
+                _ => Expr::Cast(Cast::new(Box::new(call), to.clone())),
+            }));
         }
         _ => return Ok(Transformed::no(expr)),
     };

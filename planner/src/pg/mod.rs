@@ -25,8 +25,10 @@ pub mod json;
 pub mod math;
 pub mod numbers;
 pub mod numeric;
+pub mod operands;
 pub mod ordered_set;
 pub mod rewrite;
+pub mod series;
 pub mod settings;
 pub mod similar;
 pub mod srf;
@@ -150,7 +152,10 @@ pub fn install(
         let mut builder = SessionStateBuilder::new_from_existing(state.clone());
         let others = builder.type_planner().clone();
         *state = builder
-            .with_type_planner(Arc::new(types::PgTypes { others }))
+            .with_type_planner(Arc::new(types::PgTypes {
+                others,
+                settings: settings.clone(),
+            }))
             .build();
     }
     let relations = Relations::default();
@@ -186,6 +191,7 @@ pub fn install(
     math::register(ctx);
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
+    series::register(ctx, settings.clone());
     ordered_set::register(ctx);
     checked_sum::register(ctx);
     arrays::register(ctx);

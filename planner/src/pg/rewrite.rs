@@ -75,6 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
+    let statement = symmetric_between(statement);
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
     let statement = super::subquery::set_comparisons(statement);
@@ -712,10 +713,231 @@ pub fn substitute(sql: &str) -> Cow<'_, str> {
             out = Cow::Owned(pattern.replace_all(&out, regex::NoExpand(to)).into_owned());
         }
     }
-    match postfix_null_tests(&out) {
+    if let Some(spelled) = postfix_null_tests(&out) {
+        out = Cow::Owned(spelled);
+    }
+    match keyword_spellings(&out) {
         Some(spelled) => Cow::Owned(spelled),
         None => out,
     }
+}
+
+/// The name of the marker [`keyword_spellings`] wraps around the lower bound of `BETWEEN
+/// SYMMETRIC`, for [`symmetric_between`].
+const SYMMETRIC: &str = "henge_between_symmetric";
+
+/// PostgreSQL's spellings sqlparser does not read, respelled before parsing: `TABLE t` (a
+/// statement or set operand) as `SELECT * FROM t`; `x BETWEEN SYMMETRIC a AND b` with its
+/// lower bound marked (`BETWEEN henge_between_symmetric(a) AND b`, the bound ends at the
+/// first AND outside parentheses, as in PostgreSQL's grammar) for [`symmetric_between`];
+/// `BETWEEN ASYMMETRIC` as plain BETWEEN. Text in string constants is left alone.
+fn keyword_spellings(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("symmetric") && !lower.contains("table") && !lower.contains("similar") {
+        return None;
+    }
+    let located = located_tokens(sql)?;
+    let (tokens, offset) = (&located.tokens, |l, c| located.offset(l, c));
+    let significant: Vec<_> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let keyword = |i: usize, k: Keyword| matches!(significant.get(i).map(|t| &t.token), Some(Token::Word(w)) if w.keyword == k && w.quote_style.is_none());
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for i in 0..significant.len() {
+        let t = significant[i];
+        let at = || offset(t.span.start.line, t.span.start.column);
+        if keyword(i, Keyword::TABLE) {
+            let set_operation = |j: usize| {
+                [Keyword::UNION, Keyword::INTERSECT, Keyword::EXCEPT]
+                    .iter()
+                    .any(|k| keyword(j, *k))
+            };
+            let starts_query = i == 0
+                || matches!(significant[i - 1].token, Token::SemiColon | Token::LParen)
+                || set_operation(i - 1)
+                || (i >= 2
+                    && set_operation(i - 2)
+                    && (keyword(i - 1, Keyword::ALL) || keyword(i - 1, Keyword::DISTINCT)));
+            let names_table = matches!(
+                significant.get(i + 1).map(|t| &t.token),
+                Some(Token::Word(_))
+            );
+            if starts_query && names_table {
+                let at = at()?;
+                edits.push((at, at + "table".len(), "SELECT * FROM".into()));
+            }
+        }
+        // `substring(x SIMILAR p ESCAPE e)` as `substring(x FROM similar_to_escape(p, e))`,
+        // PostgreSQL's own reading of it (see `super::similar::PgSubstring`).
+        if keyword(i, Keyword::SUBSTRING)
+            && matches!(
+                significant.get(i + 1).map(|t| &t.token),
+                Some(Token::LParen)
+            )
+        {
+            let mut depth = 0i32;
+            let (mut similar, mut escape, mut close) = (None, None, None);
+            for (j, t) in significant.iter().enumerate().skip(i + 1) {
+                match t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    close = Some(j);
+                    break;
+                }
+                if depth == 1 && keyword(j, Keyword::SIMILAR) && similar.is_none() {
+                    similar = Some(j);
+                }
+                if depth == 1 && keyword(j, Keyword::ESCAPE) && similar.is_some() {
+                    escape = Some(j);
+                }
+            }
+            if let (Some(similar), Some(escape), Some(close)) = (similar, escape, close) {
+                let at = |j: usize| {
+                    let t = significant[j];
+                    offset(t.span.start.line, t.span.start.column)
+                };
+                let similar_at = at(similar)?;
+                edits.push((
+                    similar_at,
+                    similar_at + "similar".len(),
+                    "FROM similar_to_escape(".into(),
+                ));
+                let escape_at = at(escape)?;
+                edits.push((escape_at, escape_at + "escape".len(), ",".into()));
+                let close_at = at(close)?;
+                edits.push((close_at, close_at, ")".into()));
+            }
+        }
+        if keyword(i, Keyword::BETWEEN) && keyword(i + 1, Keyword::ASYMMETRIC) {
+            let a = significant[i + 1];
+            let at = offset(a.span.start.line, a.span.start.column)?;
+            edits.push((at, at + "asymmetric".len(), String::new()));
+        }
+        if keyword(i, Keyword::BETWEEN) && keyword(i + 1, Keyword::SYMMETRIC) {
+            let mut depth = 0i32;
+            let end = (i + 2..significant.len()).find(|&j| {
+                match significant[j].token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                depth == 0 && keyword(j, Keyword::AND)
+            })?;
+            let s = significant[i + 1];
+            let at = offset(s.span.start.line, s.span.start.column)?;
+            edits.push((at, at + "symmetric".len(), format!("{SYMMETRIC}(")));
+            let and = significant[end];
+            let at = offset(and.span.start.line, and.span.start.column)?;
+            edits.push((at, at, ") ".into()));
+        }
+    }
+    edits.sort_by_key(|e| e.0);
+    respelled(sql, edits)
+}
+
+use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
+
+/// A statement's tokens, with where each line starts so that a token's position (line
+/// and column, as the tokenizer counts them, from 1) gives its byte offset.
+struct Located<'a> {
+    sql: &'a str,
+    tokens: Vec<TokenWithSpan>,
+    lines: Vec<usize>,
+}
+
+impl Located<'_> {
+    fn offset(&self, line: u64, column: u64) -> Option<usize> {
+        let start = *self.lines.get(line.checked_sub(1)? as usize)?;
+        let nth = column.checked_sub(1)? as usize;
+        self.sql[start..]
+            .char_indices()
+            .nth(nth)
+            .map(|(i, _)| start + i)
+    }
+}
+
+fn located_tokens(sql: &str) -> Option<Located<'_>> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let lines = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    Some(Located { sql, tokens, lines })
+}
+
+/// `sql` with each byte range `at..end` (in order, not overlapping) replaced by its text;
+/// `None` when there is nothing to replace.
+fn respelled<S: AsRef<str>>(sql: &str, edits: Vec<(usize, usize, S)>) -> Option<String> {
+    if edits.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 32 * edits.len());
+    let mut from = 0;
+    for (at, end, spelled) in edits {
+        out.push_str(sql.get(from..at)?);
+        out.push_str(spelled.as_ref());
+        from = end;
+    }
+    out.push_str(&sql[from..]);
+    Some(out)
+}
+
+/// `x BETWEEN henge_between_symmetric(a) AND b` (see [`keyword_spellings`]) as PostgreSQL
+/// reads BETWEEN SYMMETRIC: `(x BETWEEN a AND b OR x BETWEEN b AND a)`.
+fn symmetric_between(mut statement: Statement) -> Statement {
+    struct Symmetric;
+    impl VisitorMut for Symmetric {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Between {
+                expr: value,
+                negated,
+                low,
+                high,
+            } = expr
+            else {
+                return ControlFlow::Continue(());
+            };
+            if function_name(low).as_deref() != Some(SYMMETRIC) {
+                return ControlFlow::Continue(());
+            }
+            let bound = match plain_arguments(low).as_deref() {
+                Some([bound]) => (*bound).clone(),
+                _ => return ControlFlow::Continue(()),
+            };
+            let between = |low: &Expr, high: &Expr| Expr::Between {
+                expr: value.clone(),
+                negated: false,
+                low: Box::new(low.clone()),
+                high: Box::new(high.clone()),
+            };
+            let either = Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(between(&bound, high)),
+                op: datafusion::sql::sqlparser::ast::BinaryOperator::Or,
+                right: Box::new(between(high, &bound)),
+            }));
+            *expr = if *negated {
+                Expr::UnaryOp {
+                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+                    expr: Box::new(either),
+                }
+            } else {
+                either
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Symmetric);
+    statement
 }
 
 /// `x ISNULL` and `x NOTNULL`, PostgreSQL's postfix spellings of `IS NULL` and
@@ -723,27 +945,16 @@ pub fn substitute(sql: &str) -> Cow<'_, str> {
 /// answer `x` itself. Only unquoted words are changed (not `AS isnull`, not `t.isnull`), in
 /// place, so that the rest of the text (string constants included) stays byte for byte.
 fn postfix_null_tests(sql: &str) -> Option<String> {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    use datafusion::sql::sqlparser::tokenizer::Token;
     let lower = sql.to_ascii_lowercase();
     if !lower.contains("isnull") && !lower.contains("notnull") {
         return None;
     }
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?;
-    // Where each line starts; the tokenizer counts lines and characters from 1.
-    let lines: Vec<usize> = std::iter::once(0)
-        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let offset = |line: u64, column: u64| -> Option<usize> {
-        let start = *lines.get(line.checked_sub(1)? as usize)?;
-        let nth = column.checked_sub(1)? as usize;
-        sql[start..].char_indices().nth(nth).map(|(i, _)| start + i)
-    };
+    let located = located_tokens(sql)?;
+    let (tokens, offset) = (&located.tokens, |l, c| located.offset(l, c));
     let mut edits = Vec::new();
     let mut previous: Option<&Token> = None;
-    for t in &tokens {
+    for t in tokens {
         if let Token::Word(w) = &t.token {
             let names_something = match previous {
                 Some(Token::Period) => true,
@@ -770,18 +981,7 @@ fn postfix_null_tests(sql: &str) -> Option<String> {
             previous = Some(&t.token);
         }
     }
-    if edits.is_empty() {
-        return None;
-    }
-    let mut out = String::with_capacity(sql.len() + 8 * edits.len());
-    let mut from = 0;
-    for (at, end, spelled) in edits {
-        out.push_str(&sql[from..at]);
-        out.push_str(spelled);
-        from = end;
-    }
-    out.push_str(&sql[from..]);
-    Some(out)
+    respelled(sql, edits)
 }
 
 /// `mod(a, b)` as `a % b`: PostgreSQL's function is the operator (DataFusion has no such

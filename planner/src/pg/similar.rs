@@ -213,3 +213,39 @@ mod tests {
         assert!(similar_to_escape("a", "ab").is_err());
     }
 }
+
+/// `substring(x FROM pattern)` with a text pattern — a constant, or a `SIMILAR` pattern
+/// (`substring(x SIMILAR p ESCAPE e)`, which is `substring(x FROM similar_to_escape(p,
+/// e))`) — is PostgreSQL's regular-expression substring: the part the first parenthesized
+/// group matches, or the whole match (DataFusion's substring takes only positions). Add it
+/// before DataFusion's planners.
+#[derive(Debug)]
+pub struct PgSubstring;
+
+impl datafusion::logical_expr::planner::ExprPlanner for PgSubstring {
+    fn plan_substring(
+        &self,
+        args: Vec<datafusion::logical_expr::Expr>,
+    ) -> Result<datafusion::logical_expr::planner::PlannerResult<Vec<datafusion::logical_expr::Expr>>>
+    {
+        use datafusion::logical_expr::planner::PlannerResult;
+        use datafusion::logical_expr::Expr as E;
+        let pattern = match args.as_slice() {
+            [_, E::Literal(ScalarValue::Utf8(Some(_)) | ScalarValue::Utf8View(Some(_)), _)] => true,
+            [_, E::ScalarFunction(f)] => f.name() == "similar_to_escape",
+            _ => false,
+        };
+        if !pattern {
+            return Ok(PlannerResult::Original(args));
+        }
+        let mut args = args.into_iter();
+        let (text, pattern) = (args.next().expect("two"), args.next().expect("two"));
+        let matched = datafusion::functions::expr_fn::regexp_match(text, pattern, None);
+        Ok(PlannerResult::Planned(
+            datafusion::functions_nested::expr_fn::array_element(
+                matched,
+                datafusion::prelude::lit(1i64),
+            ),
+        ))
+    }
+}

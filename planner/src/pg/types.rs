@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
@@ -26,6 +26,8 @@ use henge_storage::ColumnType;
 #[derive(Debug)]
 pub struct PgTypes {
     pub others: Option<Arc<dyn TypePlanner>>,
+    /// The session's parameters: `timestamptz` is in its `TimeZone`.
+    pub settings: Arc<super::Settings>,
 }
 
 impl TypePlanner for PgTypes {
@@ -38,6 +40,18 @@ impl TypePlanner for PgTypes {
             ast::DataType::Numeric(ExactNumberInfo::None)
             | ast::DataType::Decimal(ExactNumberInfo::None) => {
                 Ok(Some(Arc::new(super::numeric::unconstrained_field())))
+            }
+            // PostgreSQL's timestamps are microseconds, from 4713 BC to 294276 AD;
+            // DataFusion's default nanoseconds only reach 1677 to 2262.
+            ast::DataType::Timestamp(None | Some(6), zone) => {
+                let zone = match zone {
+                    ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone => None,
+                    ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz => {
+                        Some(self.settings.time_zone_name().into())
+                    }
+                };
+                let ty = DataType::Timestamp(TimeUnit::Microsecond, zone);
+                Ok(Some(Arc::new(Field::new("", ty, true))))
             }
             other => match &self.others {
                 Some(others) => others.plan_type_field(other),

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{Between, BinaryExpr, Case, InList, ScalarFunction};
 use datafusion::logical_expr::{
@@ -205,6 +205,12 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
     let types = |es: &mut dyn Iterator<Item = &Expr>| -> Vec<DataType> {
         es.filter_map(|x| x.get_type(schema).ok()).collect()
     };
+    if let Some(widened) = real_widened(e, schema) {
+        return Some(widened);
+    }
+    if let Some(read) = temporal_text(e, schema) {
+        return Some(read);
+    }
     match e {
         Expr::BinaryExpr(b) if comparison(b.op) => {
             let [left, right]: [Expr; 2] = all_as_double(&[&b.left, &b.right], schema)?
@@ -301,6 +307,94 @@ pub fn expr(e: &Expr, schema: &DFSchema) -> Option<Expr> {
         }
         _ => None,
     }
+}
+
+/// A `real` operand of arithmetic or a comparison beside an integer or a numeric: both
+/// operands as doubles, as PostgreSQL has operators between `real` and `double precision`
+/// and reads the other operand as a double (`0.1::real + 1` is `1.1000000014901161`, where
+/// DataFusion answers a `real` `1.1`).
+fn real_widened(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::BinaryExpr(b) = e else {
+        return None;
+    };
+    let arithmetic = matches!(
+        b.op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+    );
+    if !arithmetic && !comparison(b.op) {
+        return None;
+    }
+    let (l, r) = (
+        b.left.get_type(schema).ok()?,
+        b.right.get_type(schema).ok()?,
+    );
+    let exact = |t: &DataType| t.is_integer() || is_decimal(t);
+    let real_beside_exact = |a: &DataType, o: &DataType| *a == DataType::Float32 && exact(o);
+    if !(real_beside_exact(&l, &r) || real_beside_exact(&r, &l)) {
+        return None;
+    }
+    Some(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(cast(*b.left.clone(), DataType::Float64)),
+        b.op,
+        Box::new(cast(*b.right.clone(), DataType::Float64)),
+    )))
+}
+
+/// String constants compared with a timestamp or a date (`=`, `<`, …, BETWEEN, IN) read
+/// as that type, as PostgreSQL reads an unknown literal; DataFusion's coercion compared
+/// both in nanoseconds, which cannot hold a year before 1677 or after 2262.
+fn temporal_text(e: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let text = |x: &Expr| {
+        matches!(
+            x,
+            Expr::Literal(
+                ScalarValue::Utf8(Some(_)) | ScalarValue::Utf8View(Some(_)),
+                _
+            )
+        )
+    };
+    let operands: Vec<&Expr> = match e {
+        Expr::BinaryExpr(b) if comparison(b.op) => vec![&b.left, &b.right],
+        Expr::Between(b) => vec![&b.expr, &b.low, &b.high],
+        Expr::InList(l) => std::iter::once(&*l.expr).chain(&l.list).collect(),
+        _ => return None,
+    };
+    if !operands.iter().any(|x| text(x)) {
+        return None;
+    }
+    let to = operands
+        .iter()
+        .filter(|x| !text(x))
+        .find_map(|x| match x.get_type(schema) {
+            Ok(t @ (DataType::Timestamp(_, _) | DataType::Date32)) => Some(t),
+            _ => None,
+        })?;
+    let read = |x: &Expr| {
+        if text(x) {
+            cast(x.clone(), to.clone())
+        } else {
+            x.clone()
+        }
+    };
+    Some(match e {
+        Expr::BinaryExpr(b) => Expr::BinaryExpr(BinaryExpr::new(
+            Box::new(read(&b.left)),
+            b.op,
+            Box::new(read(&b.right)),
+        )),
+        Expr::Between(b) => Expr::Between(Between::new(
+            Box::new(read(&b.expr)),
+            b.negated,
+            Box::new(read(&b.low)),
+            Box::new(read(&b.high)),
+        )),
+        Expr::InList(l) => Expr::InList(InList::new(
+            Box::new(read(&l.expr)),
+            l.list.iter().map(read).collect(),
+            l.negated,
+        )),
+        _ => unreachable!("matched above"),
+    })
 }
 
 /// How a UNION input's column is made to agree with the others.

@@ -2,7 +2,7 @@
 //! PostgreSQL's text or binary representation.
 
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate, Offset};
+
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
@@ -450,7 +450,7 @@ fn encode_scalar_text(array: &ArrayRef, row: usize, zone: &Tz, out: &mut BytesMu
         DataType::BinaryView => bytea_text(array.as_binary_view().value(row), out),
         DataType::Date32 => {
             let days = array.as_primitive::<Date32Type>().value(row);
-            put_display(out, date_of(days).format("%Y-%m-%d"))
+            out.put_slice(henge_ingest::text::date_text(days).as_bytes())
         }
         DataType::Timestamp(_, tz) => {
             let micros = timestamp_micros(array, row);
@@ -534,43 +534,7 @@ fn time_text(micros: i64) -> String {
     t
 }
 
-fn date_of(days: i32) -> NaiveDate {
-    DateTime::UNIX_EPOCH.date_naive() + chrono::Duration::days(i64::from(days))
-}
-
-/// PostgreSQL's `timestamp` output (ISO), or with `zone` its `timestamptz` output: the
-/// local time there and its UTC offset (`+01`, `+05:30`).
-pub fn timestamp_text(micros: i64, zone: Option<&Tz>) -> String {
-    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
-        return micros.to_string();
-    };
-    let (t, offset) = match zone {
-        Some(zone) => {
-            let local = utc.with_timezone(zone);
-            let offset = local.offset().fix().local_minus_utc();
-            (local.naive_local(), Some(offset))
-        }
-        None => (utc.naive_utc(), None),
-    };
-    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let frac = micros.rem_euclid(1_000_000);
-    if frac != 0 {
-        let digits = format!(".{frac:06}");
-        s.push_str(digits.trim_end_matches('0'));
-    }
-    if let Some(offset) = offset {
-        let sign = if offset < 0 { '-' } else { '+' };
-        let abs = offset.unsigned_abs();
-        s.push_str(&format!("{sign}{:02}", abs / 3600));
-        if abs % 3600 != 0 {
-            s.push_str(&format!(":{:02}", abs % 3600 / 60));
-            if abs % 60 != 0 {
-                s.push_str(&format!(":{:02}", abs % 60));
-            }
-        }
-    }
-    s
-}
+pub use henge_ingest::text::timestamp_text;
 
 fn bytea_text(bytes: &[u8], out: &mut BytesMut) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
