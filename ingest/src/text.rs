@@ -83,6 +83,19 @@ pub fn decimal_text(v: i128, scale: i8) -> String {
     format!("{}{int}.{frac}", if v < 0 { "-" } else { "" })
 }
 
+/// A `time` (microseconds since midnight) as PostgreSQL writes it: `HH:MM:SS`, the
+/// fraction without trailing zeros.
+pub fn time_text(micros: i64) -> String {
+    let (h, rest) = (micros / 3_600_000_000, micros % 3_600_000_000);
+    let (m, rest) = (rest / 60_000_000, rest % 60_000_000);
+    let (sec, frac) = (rest / 1_000_000, rest % 1_000_000);
+    let mut t = format!("{h:02}:{m:02}:{sec:02}");
+    if frac != 0 {
+        t.push_str(format!(".{frac:06}").trim_end_matches('0'));
+    }
+    t
+}
+
 /// `YYYY-MM-DD` of a date, and whether it is BC (PostgreSQL counts no year 0: the
 /// proleptic year 0 is 1 BC).
 fn ymd(date: NaiveDate) -> (String, bool) {

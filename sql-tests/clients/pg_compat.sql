@@ -407,7 +407,7 @@ SELECT country, count(*) FROM t GROUP BY country HAVING count(*) > 3000 ORDER BY
 SELECT sum(n), count(*), avg(n), max(country), bool_and(true) FROM t WHERE false
 SELECT count(*) FROM (SELECT country FROM t WHERE country = 'DE' LIMIT 1) AS s
 SELECT count(*) FROM t WHERE country = 'DE' GROUP BY () 
-SELECT country, page IS NULL, count(*) FROM t GROUP BY ROLLUP (country, page IS NULL) ORDER BY 1, 2
+SELECT country, page IS NULL, count(*) FROM t GROUP BY ROLLUP (country, page IS NULL) ORDER BY 1, 2, 3
 SELECT country, count(*) FROM t GROUP BY CUBE (country) ORDER BY 1
 SELECT country, grouping(country), count(*) FROM t GROUP BY GROUPING SETS ((country), ()) ORDER BY 1
 SELECT sum(n::int4), pg_typeof(sum(n::int4)), sum(x::real)::numeric(20, 2) FROM t

@@ -107,6 +107,11 @@ fn timestamp(args: &[ScalarValue]) -> Result<Option<NaiveDateTime>> {
 /// Registers the functions; `settings` are the session's (its TimeZone places
 /// `make_timestamptz` without a zone).
 pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        CurrentTime {
+            signature: Signature::exact(Vec::new(), Volatility::Stable),
+        },
+    ));
     let ints = |n: usize| vec![DataType::Int64; n];
     let with_seconds = |n: usize| {
         let mut t = ints(n);
@@ -240,7 +245,7 @@ mod tests {
     }
 }
 
-/// A date or timestamp cast to text, as PostgreSQL's output function writes it
+/// A date, time or timestamp cast to text, as PostgreSQL's output function writes it
 /// (`2024-01-01 10:00:00.5`, `0044-03-15 BC`, a `timestamptz` in the session's zone with
 /// its offset), where DataFusion's cast writes `2024-01-01T10:00:00.500` and year 0.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -296,6 +301,17 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
                     out.append_option(v.map(|v| henge_ingest::text::timestamp_text(v, zone)));
                 }
             }
+            DataType::Time64(_) => {
+                let micros = datafusion::arrow::compute::cast(
+                    &values,
+                    &DataType::Time64(TimeUnit::Microsecond),
+                )?;
+                let micros =
+                    micros.as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>();
+                for v in micros {
+                    out.append_option(v.map(henge_ingest::text::time_text));
+                }
+            }
             other => {
                 return Err(DataFusionError::Internal(format!(
                     "henge_time_text of {other}"
@@ -305,5 +321,67 @@ impl datafusion::logical_expr::ScalarUDFImpl for TimeText {
         Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
             out.finish(),
         )))
+    }
+}
+
+/// `date_trunc(field, date)`: PostgreSQL reads the date as a `timestamptz` (midnight in
+/// the session's time zone, `zone`) and answers one; DataFusion answered a `timestamp`.
+pub fn date_trunc_of_date(
+    e: &datafusion::logical_expr::Expr,
+    schema: &datafusion::common::DFSchema,
+    zone: &str,
+) -> Option<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::expr::ScalarFunction;
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if !matches!(f.name(), "date_trunc" | "datetrunc") || f.args.len() != 2 {
+        return None;
+    }
+    if f.args[1].get_type(schema).ok()? != DataType::Date32 {
+        return None;
+    }
+    let stamp = datafusion::logical_expr::cast(
+        f.args[1].clone(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into())),
+    );
+    Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+        f.func.clone(),
+        vec![f.args[0].clone(), stamp],
+    )))
+}
+
+/// `current_time` is a `time with time zone`, a type Henge does not have: refused
+/// (0A000) where DataFusion answered a `time`, so the type would differ in silence.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentTime {
+    signature: Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for CurrentTime {
+    fn name(&self) -> &str {
+        "current_time"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Err(SqlStateError::new(
+            "0A000",
+            "current_time is a time with time zone, which Henge does not have: use localtime \
+             or now()",
+        )
+        .into())
+    }
+
+    fn invoke_with_args(
+        &self,
+        _args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        self.return_type(&[])
+            .map(|_| unreachable!("refused when planned"))
     }
 }

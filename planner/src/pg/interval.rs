@@ -110,6 +110,10 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
                         vec![(**timestamp).clone(), (**time_zone).clone()],
                     );
                 }
+                ast::Expr::Function(ast::Function {
+                    over: Some(ast::WindowType::WindowSpec(spec)),
+                    ..
+                }) => frame_intervals(spec),
                 _ => match function_name(expr).as_deref() {
                     Some("make_interval") => {
                         if let Some(args) = make_interval_arguments(expr) {
@@ -158,6 +162,52 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     let _ = statement.visit(&mut Syntax);
     let _ = statement.visit(&mut TableFunctionConstants);
     statement
+}
+
+/// A window frame's interval offsets (`RANGE BETWEEN INTERVAL '10 seconds' PRECEDING …`)
+/// as written: DataFusion takes only an interval constant there, which the rewrite above
+/// has just made a cast, so it is made a constant again, in months, days and microseconds
+/// as PostgreSQL read the text.
+fn frame_intervals(spec: &mut ast::WindowSpec) {
+    let Some(frame) = spec.window_frame.as_mut() else {
+        return;
+    };
+    for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+        let (ast::WindowFrameBound::Preceding(Some(offset))
+        | ast::WindowFrameBound::Following(Some(offset))) = bound
+        else {
+            continue;
+        };
+        let ast::Expr::Cast {
+            expr: inner,
+            data_type: ast::DataType::Interval { .. },
+            ..
+        } = offset.as_ref()
+        else {
+            continue;
+        };
+        let ast::Expr::Value(ast::ValueWithSpan {
+            value: ast::Value::SingleQuotedString(text),
+            ..
+        }) = inner.as_ref()
+        else {
+            continue;
+        };
+        let Ok(v) = parse_interval(text) else {
+            continue;
+        };
+        let spelled = format!(
+            "{} months {} days {} microseconds",
+            v.months, v.days, v.micros
+        );
+        **offset = ast::Expr::Interval(ast::Interval {
+            value: Box::new(ast::Expr::value(ast::Value::SingleQuotedString(spelled))),
+            leading_field: None,
+            leading_precision: None,
+            last_field: None,
+            fractional_seconds_precision: None,
+        });
+    }
 }
 
 /// A table function's arguments are evaluated while the query is planned, with Arrow's
@@ -386,7 +436,12 @@ fn key(expr: Expr) -> Expr {
 pub struct PgIntervalCasts;
 
 impl AnalyzerRule for PgIntervalCasts {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let zone = config
+            .execution
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| "UTC".into());
         plan.transform_up_with_subqueries(|plan| {
             let mut schema = DFSchema::empty();
             for input in plan.inputs() {
@@ -397,7 +452,7 @@ impl AnalyzerRule for PgIntervalCasts {
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
-                let expr = expr.transform_up(|e| interval_expr(e, &schema))?;
+                let expr = expr.transform_up(|e| interval_expr(e, &schema, &zone))?;
                 let interval = matches!(expr.data.get_type(&schema), Ok(DataType::Interval(_)));
                 let expr = match sort && interval {
                     true => Transformed::yes(key(expr.data)),
@@ -414,7 +469,7 @@ impl AnalyzerRule for PgIntervalCasts {
     }
 }
 
-fn interval_expr(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+fn interval_expr(expr: Expr, schema: &DFSchema, zone: &str) -> Result<Transformed<Expr>> {
     if let Expr::AggregateFunction(aggregate) = &expr {
         let name = aggregate.func.name();
         let interval_argument = aggregate
@@ -473,8 +528,27 @@ fn interval_expr(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         {
             IntervalFunction::input()
         }
+        // A timestamptz cast to a timestamp is its wall-clock time in the session's zone
+        // (Arrow's cast kept the UTC time: `now()::timestamp` was off by the offset).
+        // So are its date and time of day.
         (
-            DataType::Date32 | DataType::Timestamp(_, _),
+            DataType::Timestamp(_, Some(_)),
+            DataType::Timestamp(_, None) | DataType::Date32 | DataType::Time64(_),
+        ) => {
+            let local = Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::new(ScalarUDF::new_from_impl(AtTimeZone::new())),
+                vec![
+                    inner.as_ref().clone(),
+                    datafusion::logical_expr::lit(zone.to_owned()),
+                ],
+            ));
+            return Ok(Transformed::yes(match to {
+                DataType::Timestamp(TimeUnit::Microsecond, None) => local,
+                _ => Expr::Cast(Cast::new(Box::new(local), to.clone())),
+            }));
+        }
+        (
+            DataType::Date32 | DataType::Timestamp(_, _) | DataType::Time64(_),
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8,
         ) => {
             let call = Expr::ScalarFunction(ScalarFunction::new_udf(

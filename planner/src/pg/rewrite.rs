@@ -75,7 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
-    let statement = symmetric_between(statement);
+    let statement = time_keywords(symmetric_between(statement));
     let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
     let statement = super::subquery::set_comparisons(statement);
@@ -889,6 +889,60 @@ fn respelled<S: AsRef<str>>(sql: &str, edits: Vec<(usize, usize, S)>) -> Option<
     }
     out.push_str(&sql[from..]);
     Some(out)
+}
+
+/// PostgreSQL's `localtimestamp` and `localtime` (the session's wall-clock time, which
+/// sqlparser reads as column names) as casts of `now()`; and `ntile(n) OVER (…)` as the
+/// `integer` PostgreSQL's is (DataFusion's is a bigint).
+fn time_keywords(mut statement: Statement) -> Statement {
+    struct Keywords;
+    impl VisitorMut for Keywords {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let cast = |e: Expr, data_type: SqlType| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(e),
+                data_type,
+                array: false,
+                format: None,
+            };
+            let local = || {
+                cast(
+                    call("now", Vec::new()),
+                    SqlType::Timestamp(
+                        Some(6),
+                        datafusion::sql::sqlparser::ast::TimezoneInfo::None,
+                    ),
+                )
+            };
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let [name] = f.name.0.as_slice() else {
+                return ControlFlow::Continue(());
+            };
+            let Some(name) = name.as_ident().filter(|n| n.quote_style.is_none()) else {
+                return ControlFlow::Continue(());
+            };
+            let bare = matches!(
+                f.args,
+                datafusion::sql::sqlparser::ast::FunctionArguments::None
+            );
+            match name.value.to_ascii_lowercase().as_str() {
+                "localtimestamp" if bare => *expr = local(),
+                "localtime" if bare => {
+                    let time =
+                        SqlType::Time(None, datafusion::sql::sqlparser::ast::TimezoneInfo::None);
+                    *expr = cast(local(), time);
+                }
+                "ntile" if f.over.is_some() => *expr = cast(expr.clone(), SqlType::Int(None)),
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Keywords);
+    statement
 }
 
 /// `x BETWEEN henge_between_symmetric(a) AND b` (see [`keyword_spellings`]) as PostgreSQL

@@ -70,7 +70,12 @@ impl TypePlanner for PgTypes {
 pub struct PgCasts;
 
 impl AnalyzerRule for PgCasts {
-    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+    fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
+        let zone = config
+            .execution
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| "+00:00".into());
         plan.transform_up_with_subqueries(|plan| {
             let mut schema = DFSchema::empty();
             for input in plan.inputs() {
@@ -86,6 +91,10 @@ impl AnalyzerRule for PgCasts {
                         if !e.nullable(&schema).unwrap_or(true) {
                             return Ok(Transformed::yes(super::subquery::nullable(e)));
                         }
+                    }
+                    if let Some(truncated) = super::datetime::date_trunc_of_date(&e, &schema, &zone)
+                    {
+                        return Ok(Transformed::yes(truncated));
                     }
                     if let Some(unified) = super::unify::expr(&e, &schema) {
                         return Ok(Transformed::yes(unified));

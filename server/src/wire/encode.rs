@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use henge_ingest::interval::{format_interval, Interval};
+use henge_ingest::text::time_text;
 use pgwire::api::results::FieldFormat;
 use pgwire::api::Type;
 
@@ -520,18 +521,6 @@ fn time_micros(array: &ArrayRef, row: usize) -> i64 {
             .as_primitive::<datafusion::arrow::datatypes::Time64MicrosecondType>()
             .value(row),
     }
-}
-
-/// `time` as PostgreSQL prints it: `HH:MM:SS`, the fraction without trailing zeros.
-fn time_text(micros: i64) -> String {
-    let (h, rest) = (micros / 3_600_000_000, micros % 3_600_000_000);
-    let (m, rest) = (rest / 60_000_000, rest % 60_000_000);
-    let (sec, frac) = (rest / 1_000_000, rest % 1_000_000);
-    let mut t = format!("{h:02}:{m:02}:{sec:02}");
-    if frac != 0 {
-        t.push_str(format!(".{frac:06}").trim_end_matches('0'));
-    }
-    t
 }
 
 pub use henge_ingest::text::timestamp_text;
