@@ -23,13 +23,14 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(Rounding::udf("floor", false));
     ctx.register_udf(Rounding::udf("ceil", true));
     ctx.register_udf(Rounding::udf("ceiling", true));
+    use super::numeric_math::Op;
     use datafusion::functions::math;
-    ctx.register_udf(Domain::udf(math::sqrt(), check_sqrt));
-    ctx.register_udf(Domain::udf(math::ln(), check_log));
-    ctx.register_udf(Domain::udf(math::log(), check_log));
-    ctx.register_udf(Domain::udf(math::log10(), check_log));
-    ctx.register_udf(Domain::udf(math::power(), check_power));
-    ctx.register_udf(Domain::udf(math::exp(), check_exp));
+    ctx.register_udf(Domain::udf(math::sqrt(), check_sqrt, Op::Sqrt));
+    ctx.register_udf(Domain::udf(math::ln(), check_log, Op::Ln));
+    ctx.register_udf(Domain::udf(math::log(), check_log, Op::Log));
+    ctx.register_udf(Domain::udf(math::log10(), check_log, Op::Log));
+    ctx.register_udf(Domain::udf(math::power(), check_power, Op::Power));
+    ctx.register_udf(Domain::udf(math::exp(), check_exp, Op::Exp));
     ctx.register_udf(ScalarUDF::new_from_impl(ToHex {
         signature: Signature::user_defined(Volatility::Immutable),
     }));
@@ -302,11 +303,17 @@ type DomainCheck = fn(&[Option<f64>]) -> Option<SqlStateError>;
 /// DataFusion's `sqrt`, `ln`, `log`, `log10`, `power` and `exp`, refusing what PostgreSQL
 /// refuses where DataFusion would answer NaN or an infinity: the root or logarithm of a
 /// negative number or zero, zero to a negative power, a negative number to a fractional
-/// one, and `exp` past a double's range.
+/// one, and `exp` past a double's range. Of numerics (as PostgreSQL resolves the call:
+/// a numeric argument, or `log` of two arguments) they are PostgreSQL's exact numeric
+/// functions instead ([`super::numeric_math`]).
 #[derive(Debug)]
 struct Domain {
     inner: Arc<ScalarUDF>,
     check: DomainCheck,
+    numeric: super::numeric_math::Op,
+    /// Coerced here: numeric arguments stay numeric, others as the wrapped function's
+    /// signature has them.
+    signature: Signature,
 }
 
 // One check per function: the wrapped function tells them apart.
@@ -325,9 +332,47 @@ impl std::hash::Hash for Domain {
 }
 
 impl Domain {
-    fn udf(inner: Arc<ScalarUDF>, check: DomainCheck) -> ScalarUDF {
-        ScalarUDF::new_from_impl(Domain { inner, check })
+    fn udf(
+        inner: Arc<ScalarUDF>,
+        check: DomainCheck,
+        numeric: super::numeric_math::Op,
+    ) -> ScalarUDF {
+        let signature = Signature::user_defined(inner.signature().volatility);
+        ScalarUDF::new_from_impl(Domain {
+            inner,
+            check,
+            numeric,
+            signature,
+        })
     }
+
+    /// Whether PostgreSQL resolves a call with arguments of these types to the numeric
+    /// function; an error where it has no function for them.
+    fn is_numeric(&self, arg_types: &[DataType]) -> Result<bool> {
+        let decimal = arg_types.iter().any(|t| t.is_decimal());
+        let floating = arg_types.iter().any(|t| t.is_floating());
+        match (self.numeric, arg_types.len()) {
+            // log(b, x) exists only for numerics (a double argument is refused once the
+            // call is typed, see `return_field_from_args`).
+            (super::numeric_math::Op::Log, 2) => Ok(true),
+            _ => Ok(decimal && !floating),
+        }
+    }
+}
+
+/// The numeric arguments of a call, as the exact functions take them (`log(x)` is
+/// `log(10, x)`); `None` for a NULL.
+fn numeric_arguments(
+    op: super::numeric_math::Op,
+    values: impl Iterator<Item = Option<(i128, i8)>>,
+) -> Option<Vec<super::numeric_math::Num>> {
+    let mut args: Vec<super::numeric_math::Num> = values
+        .map(|v| v.map(|(v, s)| super::numeric_math::Num::new(v, s)))
+        .collect::<Option<_>>()?;
+    if op == super::numeric_math::Op::Log && args.len() == 1 {
+        args.insert(0, super::numeric_math::Num::new(10, 0));
+    }
+    Some(args)
 }
 
 impl ScalarUDFImpl for Domain {
@@ -340,18 +385,92 @@ impl ScalarUDFImpl for Domain {
     }
 
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
+        if !self.is_numeric(arg_types)? {
+            let fields: Vec<datafusion::arrow::datatypes::FieldRef> = arg_types
+                .iter()
+                .map(|t| {
+                    Arc::new(datafusion::arrow::datatypes::Field::new(
+                        "",
+                        t.clone(),
+                        true,
+                    ))
+                })
+                .collect();
+            return Ok(
+                datafusion::logical_expr::type_coercion::functions::fields_with_udf(
+                    &fields,
+                    self.inner.as_ref(),
+                )?
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect(),
+            );
+        }
+        arg_types
+            .iter()
+            .map(|t| match t {
+                t if t.is_integer() || t.is_null() => Ok(DataType::Decimal128(20, 0)),
+                _ => Ok(t.clone()),
+            })
+            .collect()
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         self.inner.return_type(arg_types)
     }
 
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        use super::numeric_math::{result_scale, result_type};
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        if !self.is_numeric(&types)? {
+            return self.inner.return_field_from_args(args);
+        }
+        if !types.iter().all(|t| t.is_decimal()) {
+            return Err(no_such_function(self.name(), &types));
+        }
+        let decimal = |t: &DataType| match t {
+            DataType::Decimal128(_, s) => Some(*s),
+            _ => None,
+        };
+        // Constant arguments: PostgreSQL's places for these values. Otherwise 16, or the
+        // arguments' own places if more.
+        let constants = args.scalar_arguments.iter().map(|a| match a {
+            Some(datafusion::scalar::ScalarValue::Decimal128(v, _, s)) => v.map(|v| (v, *s)),
+            _ => None,
+        });
+        let all_constant = args.scalar_arguments.iter().all(|a| a.is_some());
+        let rscale = match numeric_arguments(self.numeric, constants).filter(|_| all_constant) {
+            Some(values) => result_scale(self.numeric, &values)?,
+            None => types
+                .iter()
+                .filter_map(decimal)
+                .map(i64::from)
+                .max()
+                .unwrap_or(0)
+                .max(16),
+        };
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
+            self.name(),
+            result_type(rscale)?,
+            true,
+        )))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let DataType::Decimal128(_, out_scale) = args.return_field.data_type() {
+            return self.invoke_numeric(&args, i64::from(*out_scale));
+        }
         let rows = args.number_rows.max(1);
         let doubles = args
             .args
@@ -378,6 +497,50 @@ impl ScalarUDFImpl for Domain {
             }
         }
         self.inner.invoke_with_args(args)
+    }
+}
+
+impl Domain {
+    /// The exact numeric function, row by row, each value at `out_scale` places.
+    fn invoke_numeric(&self, args: &ScalarFunctionArgs, out_scale: i64) -> Result<ColumnarValue> {
+        use super::numeric_math::{compute, result_scale, to_column};
+        let rows = args.number_rows.max(1);
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let values = arrays.iter().map(|a| {
+                let DataType::Decimal128(_, s) = a.data_type() else {
+                    return None;
+                };
+                let a = a.as_primitive::<Decimal128Type>();
+                (!a.is_null(row)).then(|| (a.value(row), *s))
+            });
+            let Some(values) = numeric_arguments(self.numeric, values) else {
+                out.push(None);
+                continue;
+            };
+            let rscale = result_scale(self.numeric, &values)?;
+            let value = compute(self.numeric, &values, rscale)?;
+            out.push(Some(to_column(&value, rscale, out_scale)?));
+        }
+        let array =
+            Decimal128Array::from(out).with_data_type(args.return_field.data_type().clone());
+        Ok(
+            match args
+                .args
+                .iter()
+                .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            {
+                true => ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(
+                    &array, 0,
+                )?),
+                false => ColumnarValue::Array(Arc::new(array)),
+            },
+        )
     }
 }
 

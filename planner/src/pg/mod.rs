@@ -25,6 +25,7 @@ pub mod json;
 pub mod math;
 pub mod numbers;
 pub mod numeric;
+pub mod numeric_math;
 pub mod operands;
 pub mod ordered_set;
 pub mod rewrite;
