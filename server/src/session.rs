@@ -170,8 +170,18 @@ fn stdin_copy_ends(parser: &Parser) -> Result<(), PgError> {
 
 /// Splits a query string into statements, as written.
 fn split(sql: &str) -> Result<Vec<Command>, PgError> {
-    let syntax =
-        |e: datafusion::sql::sqlparser::parser::ParserError| PgError::syntax(e.to_string());
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| {
+        let message = e.to_string();
+        // A window frame's EXCLUDE clause, which sqlparser does not read: PostgreSQL's
+        // syntax that Henge does not support, not a syntax error.
+        if message.contains("found: EXCLUDE") {
+            return PgError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                "EXCLUDE in a window frame is not supported",
+            );
+        }
+        PgError::syntax(message)
+    };
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let mut commands = Vec::new();
