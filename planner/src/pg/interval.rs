@@ -532,15 +532,20 @@ fn interval_expr(expr: Expr, schema: &DFSchema, zone: &str) -> Result<Transforme
         // (Arrow's cast kept the UTC time: `now()::timestamp` was off by the offset).
         // So are its date and time of day.
         (
-            DataType::Timestamp(_, Some(_)),
+            DataType::Timestamp(unit, Some(from_zone)),
             DataType::Timestamp(_, None) | DataType::Date32 | DataType::Time64(_),
         ) => {
+            // AT TIME ZONE takes microseconds.
+            let micros = match unit {
+                TimeUnit::Microsecond => inner.as_ref().clone(),
+                _ => Expr::Cast(Cast::new(
+                    inner.clone(),
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(from_zone.clone())),
+                )),
+            };
             let local = Expr::ScalarFunction(ScalarFunction::new_udf(
                 Arc::new(ScalarUDF::new_from_impl(AtTimeZone::new())),
-                vec![
-                    inner.as_ref().clone(),
-                    datafusion::logical_expr::lit(zone.to_owned()),
-                ],
+                vec![micros, datafusion::logical_expr::lit(zone.to_owned())],
             ));
             return Ok(Transformed::yes(match to {
                 DataType::Timestamp(TimeUnit::Microsecond, None) => local,
@@ -548,12 +553,16 @@ fn interval_expr(expr: Expr, schema: &DFSchema, zone: &str) -> Result<Transforme
             }));
         }
         (
-            DataType::Date32 | DataType::Timestamp(_, _) | DataType::Time64(_),
+            DataType::Date32
+            | DataType::Timestamp(_, _)
+            | DataType::Time64(_)
+            | DataType::Float32
+            | DataType::Float64,
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8,
         ) => {
             let call = Expr::ScalarFunction(ScalarFunction::new_udf(
                 Arc::new(ScalarUDF::new_from_impl(
-                    super::datetime::TimeText::default(),
+                    super::output::OutputText::default(),
                 )),
                 vec![inner.as_ref().clone()],
             ));

@@ -31,6 +31,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(Domain::udf(math::log10(), check_log, Op::Log));
     ctx.register_udf(Domain::udf(math::power(), check_power, Op::Power));
     ctx.register_udf(Domain::udf(math::exp(), check_exp, Op::Exp));
+    ctx.register_udf(ScalarUDF::new_from_impl(WidthBucket {
+        signature: Signature::user_defined(Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(ToHex {
         signature: Signature::user_defined(Volatility::Immutable),
     }));
@@ -674,5 +677,166 @@ impl ScalarUDFImpl for ToHex {
             };
             Ok(Arc::new(out) as ArrayRef)
         })
+    }
+}
+
+/// `width_bucket(operand, low, high, count)`: the bucket of `count` equal buckets between
+/// `low` and `high` the operand falls in (0 below, count + 1 above; the bounds may be
+/// reversed), computed exactly for numerics; and `width_bucket(operand, thresholds)`:
+/// how many of the sorted thresholds are at most the operand.
+fn width_bucket(
+    args: &[datafusion::scalar::ScalarValue],
+) -> Result<datafusion::scalar::ScalarValue> {
+    use datafusion::scalar::ScalarValue;
+    use num_bigint::BigInt;
+    let bad = |message: &str| -> DataFusionError { SqlStateError::new("2201G", message).into() };
+    if args.iter().any(ScalarValue::is_null) {
+        return Ok(ScalarValue::Int32(None));
+    }
+    if let [operand, ScalarValue::List(thresholds)] = args {
+        let values = thresholds.value(0);
+        let mut below = 0;
+        for i in 0..values.len() {
+            let t = ScalarValue::try_from_array(&values, i)?;
+            if t.is_null() || t.partial_cmp(operand).is_some_and(|o| o.is_gt()) {
+                break;
+            }
+            below += 1;
+        }
+        return Ok(ScalarValue::Int32(Some(below)));
+    }
+    let count = match args[3].cast_to(&DataType::Int64)? {
+        ScalarValue::Int64(Some(n)) if n > 0 => n,
+        _ => return Err(bad("count must be greater than zero")),
+    };
+    // Exact values at one scale: decimals as they are, doubles through their text.
+    let exact = |v: &ScalarValue| -> Option<(BigInt, i64)> {
+        match v {
+            ScalarValue::Decimal128(Some(v), _, s) => Some((BigInt::from(*v), i64::from(*s))),
+            _ => None,
+        }
+    };
+    let bucket = match (exact(&args[0]), exact(&args[1]), exact(&args[2])) {
+        (Some(x), Some(lo), Some(hi)) => {
+            let scale = x.1.max(lo.1).max(hi.1);
+            let at = |(v, s): (BigInt, i64)| v * BigInt::from(10).pow((scale - s) as u32);
+            let (x, lo, hi) = (at(x), at(lo), at(hi));
+            if lo == hi {
+                return Err(bad("lower bound cannot equal upper bound"));
+            }
+            let (x, lo, hi) = if lo < hi { (x, lo, hi) } else { (-x, -lo, -hi) };
+            if x < lo {
+                0
+            } else if x >= hi {
+                count + 1
+            } else {
+                let q: BigInt = (x - &lo) * count / (hi - lo);
+                i64::try_from(q).unwrap_or(count) + 1
+            }
+        }
+        _ => {
+            let f = |v: &ScalarValue| match v.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(f))) => Ok(f),
+                _ => Err(DataFusionError::Internal(
+                    "width_bucket: not a number".into(),
+                )),
+            };
+            let (x, lo, hi) = (f(&args[0])?, f(&args[1])?, f(&args[2])?);
+            if !lo.is_finite() || !hi.is_finite() {
+                return Err(bad("lower and upper bounds must be finite"));
+            }
+            if lo == hi {
+                return Err(bad("lower bound cannot equal upper bound"));
+            }
+            let (x, lo, hi) = if lo < hi { (x, lo, hi) } else { (-x, -lo, -hi) };
+            if x < lo {
+                0
+            } else if x >= hi {
+                count + 1
+            } else {
+                ((x - lo) / (hi - lo) * count as f64).floor() as i64 + 1
+            }
+        }
+    };
+    i32::try_from(bucket)
+        .map(|b| ScalarValue::Int32(Some(b)))
+        .map_err(|_| SqlStateError::new("22003", "integer out of range").into())
+}
+
+/// `width_bucket`'s signature: PostgreSQL's numeric and double versions (a double
+/// argument makes the call a double one), and the thresholds version.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WidthBucket {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for WidthBucket {
+    fn name(&self) -> &str {
+        "width_bucket"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [operand, DataType::List(item)] => {
+                let to = if operand.is_floating() || item.data_type().is_floating() {
+                    DataType::Float64
+                } else {
+                    DataType::Decimal128(38, 10)
+                };
+                Ok(vec![
+                    to.clone(),
+                    DataType::List(Arc::new(
+                        datafusion::arrow::datatypes::Field::new_list_field(to, true),
+                    )),
+                ])
+            }
+            [a, b, c, n]
+                if [a, b, c].iter().all(|t| t.is_numeric() || t.is_null()) && n.is_integer() =>
+            {
+                if [a, b, c].iter().any(|t| t.is_floating()) {
+                    Ok(vec![
+                        DataType::Float64,
+                        DataType::Float64,
+                        DataType::Float64,
+                        DataType::Int64,
+                    ])
+                } else {
+                    let numeric = |t: &DataType| match t {
+                        DataType::Decimal128(..) => t.clone(),
+                        _ => DataType::Decimal128(20, 0),
+                    };
+                    Ok(vec![numeric(a), numeric(b), numeric(c), DataType::Int64])
+                }
+            }
+            _ => Err(no_such_function("width_bucket", arg_types)),
+        }
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let values = arrays
+                .iter()
+                .map(|a| datafusion::scalar::ScalarValue::try_from_array(a, row))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(width_bucket(&values)?);
+        }
+        Ok(ColumnarValue::Array(
+            datafusion::scalar::ScalarValue::iter_to_array(out)?,
+        ))
     }
 }

@@ -28,6 +28,8 @@ pub mod numeric;
 pub mod numeric_math;
 pub mod operands;
 pub mod ordered_set;
+pub mod output;
+pub mod regex;
 pub mod rewrite;
 pub mod series;
 pub mod settings;
@@ -193,6 +195,7 @@ pub fn install(
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
     series::register(ctx, settings.clone());
+    regex::register(ctx);
     ordered_set::register(ctx);
     checked_sum::register(ctx);
     arrays::register(ctx);

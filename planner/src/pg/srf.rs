@@ -25,7 +25,9 @@ const LISTING: [&str; 1] = ["generate_series"];
 
 /// Whether a select list's call of `name` yields a list to unnest.
 fn listing(name: &str) -> bool {
-    LISTING.contains(&name) || super::json::LISTING.contains(&name)
+    LISTING.contains(&name)
+        || super::json::LISTING.contains(&name)
+        || super::regex::LISTING.contains(&name)
 }
 
 /// Rewrites the set-returning function calls of `statement`.
@@ -141,7 +143,9 @@ fn table_function(factor: &TableFactor) -> Option<TableFactor> {
         return None;
     };
     let function = name.0.last()?.as_ident()?.value.to_lowercase();
-    if !LISTING.contains(&function.as_str()) {
+    // A list function with no table function of its own is unnested in the derived table.
+    let unnested = super::regex::LISTING.contains(&function.as_str());
+    if !LISTING.contains(&function.as_str()) && !unnested {
         return None;
     }
     let columns: Vec<String> = alias
@@ -154,6 +158,12 @@ fn table_function(factor: &TableFactor) -> Option<TableFactor> {
         .or_else(|| alias.as_ref().map(|a| a.name.value.clone()))
         .unwrap_or_else(|| function.clone());
     let quoted = |name: &str| Ident::with_quote('"', name).to_string();
+    let arguments = args
+        .args
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut select = format!("SELECT value AS {}", quoted(&value));
     // The table function yields its rows in order, in one partition.
     if *with_ordinality {
@@ -163,13 +173,12 @@ fn table_function(factor: &TableFactor) -> Option<TableFactor> {
             .unwrap_or_else(|| "ordinality".into());
         select.push_str(&format!(", row_number() OVER () AS {}", quoted(&position)));
     }
-    let arguments = args
-        .args
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    select.push_str(&format!(" FROM {function}({arguments})"));
+    match unnested {
+        true => select.push_str(&format!(
+            " FROM (SELECT unnest({function}({arguments})) AS value) AS {function}"
+        )),
+        false => select.push_str(&format!(" FROM {function}({arguments})")),
+    }
     let query = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(&select)
         .ok()?

@@ -1,0 +1,307 @@
+//! PostgreSQL's regular-expression functions that DataFusion lacks: `regexp_matches` and
+//! `regexp_split_to_table` (set-returning: in a select list they yield rows, see
+//! [`super::srf`]), `regexp_split_to_array`, `regexp_count`, `regexp_instr` and
+//! `regexp_substr`, with PostgreSQL's flags (`g` all matches, `i` case-insensitive, `c`
+//! case-sensitive, `n`/`m` newline-sensitive, `s` not, `x` expanded, `q` the pattern is
+//! literal text). As in PostgreSQL, `.` matches a newline unless `n` is given. A flag
+//! PostgreSQL does not know is 22023.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
+use regex::Regex;
+
+use super::functions::RowFunction;
+use super::SqlStateError;
+
+/// The set-returning functions here, which a select list unnests.
+pub const LISTING: [&str; 2] = ["regexp_matches", "regexp_split_to_table"];
+
+/// A pattern with PostgreSQL's flags; whether `g` was among them.
+/// `function` names the function in the error for a `g` it does not take.
+fn compile(
+    pattern: &str,
+    flags: &str,
+    function: &str,
+    global_allowed: bool,
+) -> Result<(Regex, bool)> {
+    let mut global = false;
+    let mut case_insensitive = false;
+    let mut newline_sensitive = false;
+    let mut expanded = false;
+    let mut literal = false;
+    for f in flags.chars() {
+        match f {
+            'g' if global_allowed => global = true,
+            'i' => case_insensitive = true,
+            'c' => case_insensitive = false,
+            'n' | 'm' => newline_sensitive = true,
+            's' => newline_sensitive = false,
+            'x' => expanded = true,
+            't' => expanded = false,
+            'q' => literal = true,
+            'g' => {
+                return Err(SqlStateError::new(
+                    "22023",
+                    format!("{function}() does not support the \"global\" option"),
+                )
+                .into())
+            }
+            other => {
+                return Err(SqlStateError::new(
+                    "22023",
+                    format!("invalid regular expression option: \"{other}\""),
+                )
+                .into())
+            }
+        }
+    }
+    let body = if literal {
+        regex::escape(pattern)
+    } else {
+        pattern.to_owned()
+    };
+    let mut prefix = String::from("(?");
+    if case_insensitive {
+        prefix.push('i');
+    }
+    if expanded {
+        prefix.push('x');
+    }
+    if newline_sensitive {
+        // `.` and bracket expressions do not match a newline; ^ and $ match at lines.
+        prefix.push('m');
+    } else {
+        prefix.push('s');
+    }
+    prefix.push(')');
+    let regex = Regex::new(&format!("{prefix}{body}")).map_err(|e| {
+        SqlStateError::new(
+            "2201B",
+            format!("invalid regular expression: {}", first_line(&e.to_string())),
+        )
+    })?;
+    Ok((regex, global))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().last().unwrap_or(s).trim()
+}
+
+fn text(v: &ScalarValue) -> Option<&str> {
+    match v {
+        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s.as_deref(),
+        _ => None,
+    }
+}
+
+fn integer(v: &ScalarValue) -> Option<i64> {
+    match v.cast_to(&DataType::Int64) {
+        Ok(ScalarValue::Int64(n)) => n,
+        _ => None,
+    }
+}
+
+fn text_list(items: Vec<Option<String>>) -> ScalarValue {
+    let values: ArrayRef = Arc::new(StringArray::from(items.clone()));
+    ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Utf8, true)),
+        OffsetBuffer::from_lengths([items.len()]),
+        values,
+        None,
+    )))
+}
+
+/// The parts of `subject` between matches of `regex` (an empty pattern splits between
+/// characters, as in PostgreSQL).
+fn split(subject: &str, regex: &Regex) -> Vec<Option<String>> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for m in regex.find_iter(subject) {
+        if m.start() == m.end() {
+            // A zero-length match splits only between characters, never at either end.
+            if m.start() == 0 || m.start() >= subject.len() || m.start() == start && start != 0 {
+                continue;
+            }
+        }
+        parts.push(Some(subject[start..m.start()].to_owned()));
+        start = m.end();
+    }
+    parts.push(Some(subject[start..].to_owned()));
+    parts
+}
+
+/// Each match's capture groups (or the whole match where the pattern has none).
+fn matches(subject: &str, regex: &Regex, global: bool) -> Vec<Vec<Option<String>>> {
+    let groups = regex.captures_len() - 1;
+    let mut out = Vec::new();
+    for c in regex.captures_iter(subject) {
+        let row = if groups == 0 {
+            vec![Some(c[0].to_owned())]
+        } else {
+            (1..=groups)
+                .map(|i| c.get(i).map(|m| m.as_str().to_owned()))
+                .collect()
+        };
+        out.push(row);
+        if !global {
+            break;
+        }
+    }
+    out
+}
+
+/// Registers the functions.
+pub fn register(ctx: &SessionContext) {
+    let t = || DataType::Utf8;
+    let list_of = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
+    let with_flags = |n: usize| {
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8; n]),
+                TypeSignature::Exact(vec![DataType::Utf8; n + 1]),
+            ],
+            Volatility::Immutable,
+        )
+    };
+    for (name, global_allowed) in [
+        ("regexp_split_to_array", false),
+        ("regexp_split_to_table", false),
+    ] {
+        ctx.register_udf(RowFunction::with_signature(
+            name,
+            with_flags(2),
+            list_of(t()),
+            Arc::new(move |args| {
+                let (Some(subject), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+                    return Ok(ScalarValue::new_null_list(DataType::Utf8, true, 1));
+                };
+                let flags = args.get(2).map_or(Some(""), text);
+                let Some(flags) = flags else {
+                    return Ok(ScalarValue::new_null_list(DataType::Utf8, true, 1));
+                };
+                let (regex, _) = compile(pattern, flags, name, global_allowed)?;
+                Ok(text_list(split(subject, &regex)))
+            }),
+        ));
+    }
+    ctx.register_udf(RowFunction::with_signature(
+        "regexp_matches",
+        with_flags(2),
+        list_of(list_of(t())),
+        Arc::new(|args| {
+            let item = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+            let empty = || {
+                let values = datafusion::arrow::array::new_empty_array(&item);
+                ScalarValue::List(Arc::new(ListArray::new(
+                    Arc::new(Field::new_list_field(item.clone(), true)),
+                    OffsetBuffer::from_lengths([0]),
+                    values,
+                    None,
+                )))
+            };
+            let (Some(subject), Some(pattern), Some(flags)) = (
+                text(&args[0]),
+                text(&args[1]),
+                args.get(2).map_or(Some(""), text),
+            ) else {
+                return Ok(empty());
+            };
+            let (regex, global) = compile(pattern, flags, "regexp_matches", true)?;
+            let rows = matches(subject, &regex, global);
+            let lists: Vec<ScalarValue> = rows.into_iter().map(text_list).collect();
+            if lists.is_empty() {
+                return Ok(empty());
+            }
+            Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                &lists, &item,
+            )))
+        }),
+    ));
+    ctx.register_udf(RowFunction::with_signature(
+        "regexp_count",
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![t(), t()]),
+                TypeSignature::Exact(vec![t(), t(), DataType::Int64]),
+                TypeSignature::Exact(vec![t(), t(), DataType::Int64, t()]),
+            ],
+            Volatility::Immutable,
+        ),
+        DataType::Int32,
+        Arc::new(|args| {
+            let (Some(subject), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+                return Ok(ScalarValue::Int32(None));
+            };
+            let start = match args.get(2) {
+                Some(v) => match integer(v) {
+                    Some(n) if n >= 1 => n as usize,
+                    Some(n) => {
+                        return Err(SqlStateError::new(
+                            "22023",
+                            format!("invalid value for parameter \"start\": {n}"),
+                        )
+                        .into())
+                    }
+                    None => return Ok(ScalarValue::Int32(None)),
+                },
+                None => 1,
+            };
+            let Some(flags) = args.get(3).map_or(Some(""), text) else {
+                return Ok(ScalarValue::Int32(None));
+            };
+            let (regex, _) = compile(pattern, flags, "regexp_count", false)?;
+            let from = subject
+                .char_indices()
+                .nth(start - 1)
+                .map_or(subject.len(), |(i, _)| i);
+            Ok(ScalarValue::Int32(Some(
+                regex.find_iter(&subject[from..]).count() as i32,
+            )))
+        }),
+    ));
+    ctx.register_udf(RowFunction::with_signature(
+        "regexp_substr",
+        with_flags(2),
+        t(),
+        Arc::new(|args| {
+            let (Some(subject), Some(pattern), Some(flags)) = (
+                text(&args[0]),
+                text(&args[1]),
+                args.get(2).map_or(Some(""), text),
+            ) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            let (regex, _) = compile(pattern, flags, "regexp_substr", false)?;
+            Ok(ScalarValue::Utf8(
+                regex.find(subject).map(|m| m.as_str().to_owned()),
+            ))
+        }),
+    ));
+    ctx.register_udf(RowFunction::with_signature(
+        "regexp_instr",
+        with_flags(2),
+        DataType::Int32,
+        Arc::new(|args| {
+            let (Some(subject), Some(pattern), Some(flags)) = (
+                text(&args[0]),
+                text(&args[1]),
+                args.get(2).map_or(Some(""), text),
+            ) else {
+                return Ok(ScalarValue::Int32(None));
+            };
+            let (regex, _) = compile(pattern, flags, "regexp_instr", false)?;
+            // A position in characters, from 1; 0 where nothing matches.
+            let at = regex
+                .find(subject)
+                .map_or(0, |m| subject[..m.start()].chars().count() as i32 + 1);
+            Ok(ScalarValue::Int32(Some(at)))
+        }),
+    ));
+}
