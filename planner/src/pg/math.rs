@@ -716,23 +716,32 @@ fn width_bucket(
             _ => None,
         }
     };
+    // The bucket of x between lo and hi (bounds in either order), its place within the
+    // range computed by `inside`.
+    fn bucket<T: PartialOrd + std::ops::Neg<Output = T>>(
+        (x, lo, hi): (T, T, T),
+        count: i64,
+        inside: impl Fn(T, T, T) -> i64,
+    ) -> Result<i64> {
+        if lo == hi {
+            return Err(SqlStateError::new("2201G", "lower bound cannot equal upper bound").into());
+        }
+        let (x, lo, hi) = if lo < hi { (x, lo, hi) } else { (-x, -lo, -hi) };
+        Ok(if x < lo {
+            0
+        } else if x >= hi {
+            count + 1
+        } else {
+            inside(x, lo, hi) + 1
+        })
+    }
     let bucket = match (exact(&args[0]), exact(&args[1]), exact(&args[2])) {
         (Some(x), Some(lo), Some(hi)) => {
             let scale = x.1.max(lo.1).max(hi.1);
             let at = |(v, s): (BigInt, i64)| v * BigInt::from(10).pow((scale - s) as u32);
-            let (x, lo, hi) = (at(x), at(lo), at(hi));
-            if lo == hi {
-                return Err(bad("lower bound cannot equal upper bound"));
-            }
-            let (x, lo, hi) = if lo < hi { (x, lo, hi) } else { (-x, -lo, -hi) };
-            if x < lo {
-                0
-            } else if x >= hi {
-                count + 1
-            } else {
-                let q: BigInt = (x - &lo) * count / (hi - lo);
-                i64::try_from(q).unwrap_or(count) + 1
-            }
+            bucket((at(x), at(lo), at(hi)), count, |x, lo, hi| {
+                i64::try_from((x - &lo) * count / (hi - lo)).unwrap_or(count)
+            })?
         }
         _ => {
             let f = |v: &ScalarValue| match v.cast_to(&DataType::Float64) {
@@ -745,17 +754,9 @@ fn width_bucket(
             if !lo.is_finite() || !hi.is_finite() {
                 return Err(bad("lower and upper bounds must be finite"));
             }
-            if lo == hi {
-                return Err(bad("lower bound cannot equal upper bound"));
-            }
-            let (x, lo, hi) = if lo < hi { (x, lo, hi) } else { (-x, -lo, -hi) };
-            if x < lo {
-                0
-            } else if x >= hi {
-                count + 1
-            } else {
-                ((x - lo) / (hi - lo) * count as f64).floor() as i64 + 1
-            }
+            bucket((x, lo, hi), count, |x, lo, hi| {
+                ((x - lo) / (hi - lo) * count as f64).floor() as i64
+            })?
         }
     };
     i32::try_from(bucket)

@@ -101,6 +101,15 @@ fn text(v: &ScalarValue) -> Option<&str> {
     }
 }
 
+/// The subject, pattern and flags (none when not given) of a call; `None` if one is NULL.
+fn arguments(args: &[ScalarValue]) -> Option<(&str, &str, &str)> {
+    Some((
+        text(&args[0])?,
+        text(&args[1])?,
+        args.get(2).map_or(Some(""), text)?,
+    ))
+}
+
 fn integer(v: &ScalarValue) -> Option<i64> {
     match v.cast_to(&DataType::Int64) {
         Ok(ScalarValue::Int64(n)) => n,
@@ -206,11 +215,7 @@ pub fn register(ctx: &SessionContext) {
                     None,
                 )))
             };
-            let (Some(subject), Some(pattern), Some(flags)) = (
-                text(&args[0]),
-                text(&args[1]),
-                args.get(2).map_or(Some(""), text),
-            ) else {
+            let Some((subject, pattern, flags)) = arguments(args) else {
                 return Ok(empty());
             };
             let (regex, global) = compile(pattern, flags, "regexp_matches", true)?;
@@ -271,11 +276,7 @@ pub fn register(ctx: &SessionContext) {
         with_flags(2),
         t(),
         Arc::new(|args| {
-            let (Some(subject), Some(pattern), Some(flags)) = (
-                text(&args[0]),
-                text(&args[1]),
-                args.get(2).map_or(Some(""), text),
-            ) else {
+            let Some((subject, pattern, flags)) = arguments(args) else {
                 return Ok(ScalarValue::Utf8(None));
             };
             let (regex, _) = compile(pattern, flags, "regexp_substr", false)?;
@@ -289,11 +290,7 @@ pub fn register(ctx: &SessionContext) {
         with_flags(2),
         DataType::Int32,
         Arc::new(|args| {
-            let (Some(subject), Some(pattern), Some(flags)) = (
-                text(&args[0]),
-                text(&args[1]),
-                args.get(2).map_or(Some(""), text),
-            ) else {
+            let Some((subject, pattern, flags)) = arguments(args) else {
                 return Ok(ScalarValue::Int32(None));
             };
             let (regex, _) = compile(pattern, flags, "regexp_instr", false)?;
