@@ -6,6 +6,7 @@
 //! literal text). As in PostgreSQL, `.` matches a newline unless `n` is given. A flag
 //! PostgreSQL does not know is 22023.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
@@ -15,9 +16,14 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
+    VisitMut, VisitorMut,
+};
 use regex::Regex;
 
 use super::functions::RowFunction;
+use super::rewrite::function_name;
 use super::SqlStateError;
 
 /// The set-returning functions here, which a select list unnests.
@@ -67,26 +73,19 @@ fn compile(
     } else {
         pattern.to_owned()
     };
-    let mut prefix = String::from("(?");
-    if case_insensitive {
-        prefix.push('i');
-    }
-    if expanded {
-        prefix.push('x');
-    }
-    if newline_sensitive {
-        // `.` and bracket expressions do not match a newline; ^ and $ match at lines.
-        prefix.push('m');
-    } else {
-        prefix.push('s');
-    }
-    prefix.push(')');
-    let regex = Regex::new(&format!("{prefix}{body}")).map_err(|e| {
-        SqlStateError::new(
-            "2201B",
-            format!("invalid regular expression: {}", first_line(&e.to_string())),
-        )
-    })?;
+    let prefix = match (case_insensitive, expanded) {
+        (false, false) => "",
+        (true, false) => "(?i)",
+        (false, true) => "(?x)",
+        (true, true) => "(?ix)",
+    };
+    let regex =
+        Regex::new(&format!("{prefix}{}", translated(&body, newline_sensitive))).map_err(|e| {
+            SqlStateError::new(
+                "2201B",
+                format!("invalid regular expression: {}", first_line(&e.to_string())),
+            )
+        })?;
     Ok((regex, global))
 }
 
@@ -168,6 +167,7 @@ fn matches(subject: &str, regex: &Regex, global: bool) -> Vec<Vec<Option<String>
 
 /// Registers the functions.
 pub fn register(ctx: &SessionContext) {
+    register_translation(ctx);
     let t = || DataType::Utf8;
     let list_of = |item: DataType| DataType::List(Arc::new(Field::new_list_field(item, true)));
     let with_flags = |n: usize| {
@@ -299,6 +299,128 @@ pub fn register(ctx: &SessionContext) {
                 .find(subject)
                 .map_or(0, |m| subject[..m.start()].chars().count() as i32 + 1);
             Ok(ScalarValue::Int32(Some(at)))
+        }),
+    ));
+}
+
+/// A PostgreSQL regular expression as the regex crate reads it: `.` matches a newline
+/// unless `newline_sensitive` (PostgreSQL's `n` flag, where `^` and `$` match at lines
+/// instead), and PostgreSQL's word-boundary escapes `\m`, `\M`, `\y`, `\Y` and `\Z`.
+pub fn translated(pattern: &str, newline_sensitive: bool) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    out.push_str(if newline_sensitive { "(?m)" } else { "(?s)" });
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('m') => out.push_str(r"\b{start}"),
+            Some('M') => out.push_str(r"\b{end}"),
+            Some('y') => out.push_str(r"\b"),
+            Some('Y') => out.push_str(r"\B"),
+            Some('Z') => out.push_str(r"\z"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// The patterns of `~`, `~*`, `!~`, `!~*` and of DataFusion's `regexp_replace`,
+/// `regexp_match` and `regexp_like` read with PostgreSQL's meaning ([`translated`]): a
+/// constant pattern is translated here, another through `henge_regex(pattern, flags)`.
+/// The `n` flag (PostgreSQL's newline-sensitive matching; `m` is its synonym) is taken out
+/// of the flags, which DataFusion hands to the regex crate.
+pub fn rewrite(mut statement: Statement) -> Statement {
+    struct Patterns;
+    impl VisitorMut for Patterns {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::BinaryOp {
+                    op:
+                        BinaryOperator::PGRegexMatch
+                        | BinaryOperator::PGRegexIMatch
+                        | BinaryOperator::PGRegexNotMatch
+                        | BinaryOperator::PGRegexNotIMatch,
+                    right,
+                    ..
+                } => translate(right, false),
+                _ => {
+                    let (pattern_at, flags_at) = match function_name(expr).as_deref() {
+                        Some("regexp_replace") => (1, 3),
+                        Some("regexp_match" | "regexp_like") => (1, 2),
+                        _ => return ControlFlow::Continue(()),
+                    };
+                    let Expr::Function(f) = expr else {
+                        return ControlFlow::Continue(());
+                    };
+                    let FunctionArguments::List(list) = &mut f.args else {
+                        return ControlFlow::Continue(());
+                    };
+                    let mut newline = false;
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) =
+                        list.args.get_mut(flags_at)
+                    {
+                        if let Value::SingleQuotedString(flags) = &mut v.value {
+                            newline = flags.contains(['n', 'm']);
+                            flags.retain(|c| c != 'n' && c != 'm');
+                            // No flags left: none given (DataFusion reads "" as a bad flag).
+                            if flags.is_empty() {
+                                list.args.truncate(flags_at);
+                            }
+                        }
+                    }
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(pattern))) =
+                        list.args.get_mut(pattern_at)
+                    {
+                        translate(pattern, newline);
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    fn translate(pattern: &mut Expr, newline: bool) {
+        match pattern {
+            Expr::Value(v) => {
+                if let Value::SingleQuotedString(text) = &mut v.value {
+                    *text = translated(text, newline);
+                }
+            }
+            other => {
+                let flags = Expr::value(Value::SingleQuotedString(
+                    if newline { "n" } else { "" }.into(),
+                ));
+                *other = super::rewrite::call("henge_regex", vec![other.clone(), flags]);
+            }
+        }
+    }
+    let _ = statement.visit(&mut Patterns);
+    statement
+}
+
+/// Registers `henge_regex(pattern, flags)`, [`translated`] for patterns that are not
+/// constants.
+fn register_translation(ctx: &SessionContext) {
+    ctx.register_udf(RowFunction::udf(
+        "henge_regex",
+        vec![vec![DataType::Utf8, DataType::Utf8]],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let (Some(pattern), Some(flags)) = (text(&args[0]), text(&args[1])) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            Ok(ScalarValue::Utf8(Some(translated(
+                pattern,
+                flags.contains('n'),
+            ))))
         }),
     ));
 }

@@ -76,7 +76,8 @@ pub fn statement(statement: Statement) -> Statement {
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = time_keywords(symmetric_between(statement));
-    let statement = super::srf::rewrite(super::similar::rewrite(mod_operator(statement)));
+    let statement = super::regex::rewrite(super::similar::rewrite(mod_operator(statement)));
+    let statement = super::srf::rewrite(statement);
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
     let statement = super::subquery::set_comparisons(statement);
     let statement = super::json::rewrite(super::formatting::rewrite(statement));
