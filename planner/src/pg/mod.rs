@@ -30,6 +30,7 @@ pub mod operands;
 pub mod ordered_set;
 pub mod output;
 pub mod regex;
+pub mod regression;
 pub mod rewrite;
 pub mod series;
 pub mod settings;
@@ -201,6 +202,7 @@ pub fn install(
     arrays::register(ctx);
     encoding::register(ctx);
     exact_aggregates::register(ctx);
+    regression::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
