@@ -29,6 +29,7 @@ pub mod numeric_math;
 pub mod operands;
 pub mod ordered_set;
 pub mod output;
+pub mod random;
 pub mod regex;
 pub mod regression;
 pub mod rewrite;
@@ -203,6 +204,7 @@ pub fn install(
     encoding::register(ctx);
     exact_aggregates::register(ctx);
     regression::register(ctx);
+    random::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
