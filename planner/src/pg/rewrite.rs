@@ -735,8 +735,19 @@ const SYMMETRIC: &str = "henge_between_symmetric";
 fn keyword_spellings(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::Token;
+    static SELECT_NOTHING: OnceLock<regex::Regex> = OnceLock::new();
+    let select_nothing = SELECT_NOTHING.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\bselect\s*(;|\)|$|(where|group|having|order|limit|offset|union|intersect|except)\b)",
+        )
+        .expect("a valid pattern")
+    });
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("symmetric") && !lower.contains("table") && !lower.contains("similar") {
+    if !lower.contains("symmetric")
+        && !lower.contains("table")
+        && !lower.contains("similar")
+        && !select_nothing.is_match(sql)
+    {
         return None;
     }
     let located = located_tokens(sql)?;
@@ -813,6 +824,34 @@ fn keyword_spellings(sql: &str) -> Option<String> {
                 edits.push((escape_at, escape_at + "escape".len(), ",".into()));
                 let close_at = at(close)?;
                 edits.push((close_at, close_at, ")".into()));
+            }
+        }
+        // `SELECT` with no select list and no FROM (`SELECT`, `SELECT WHERE false`): one
+        // row of no columns (or none), read from a one-row FROM.
+        if keyword(i, Keyword::SELECT) {
+            let next = significant.get(i + 1).map(|t| &t.token);
+            let nothing = match next {
+                None | Some(Token::EOF | Token::SemiColon | Token::RParen) => true,
+                Some(Token::Word(w)) => {
+                    w.quote_style.is_none()
+                        && matches!(
+                            w.keyword,
+                            Keyword::WHERE
+                                | Keyword::GROUP
+                                | Keyword::HAVING
+                                | Keyword::ORDER
+                                | Keyword::LIMIT
+                                | Keyword::OFFSET
+                                | Keyword::UNION
+                                | Keyword::INTERSECT
+                                | Keyword::EXCEPT
+                        )
+                }
+                _ => false,
+            };
+            if nothing {
+                let at = at()? + "select".len();
+                edits.push((at, at, " FROM (VALUES (NULL)) AS henge_no_from".into()));
             }
         }
         if keyword(i, Keyword::BETWEEN) && keyword(i + 1, Keyword::ASYMMETRIC) {
