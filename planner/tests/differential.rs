@@ -179,10 +179,12 @@ fn predicate(random: &mut Random, alias: &str, depth: u32) -> String {
             random.pick(&["<", "<=", ">", ">="]),
             value(random, text)
         ),
+        // A function of the column (not one Henge gives PostgreSQL's C-locale meaning, as
+        // `upper`, which the plain context would answer with Unicode's).
         10 => format!(
-            "upper({}) = {}",
+            "reverse({}) = {}",
             col(text),
-            quote(random.pick(&["DE", "ÜRÜN", "SS", ""]))
+            quote(random.pick(&["ED", "nürÜ", "ß", ""]))
         ),
         11 => format!("length({}) > {}", col(text), random.below(6)),
         12 => format!(

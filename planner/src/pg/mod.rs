@@ -9,6 +9,7 @@
 
 pub mod arith;
 pub mod arrays;
+pub mod case;
 pub mod character;
 pub mod checked_sum;
 pub mod datetime;
@@ -193,6 +194,7 @@ pub fn install(
     extract::register(ctx);
     character::register(ctx);
     strings::register(ctx);
+    case::register(ctx);
     math::register(ctx);
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());

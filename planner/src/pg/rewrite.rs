@@ -75,7 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
-    let statement = time_keywords(symmetric_between(statement));
+    let statement = prefix_operators(time_keywords(symmetric_between(statement)));
     let statement = super::regex::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::srf::rewrite(statement);
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
@@ -982,6 +982,45 @@ fn time_keywords(mut statement: Statement) -> Statement {
         }
     }
     let _ = statement.visit(&mut Keywords);
+    statement
+}
+
+/// PostgreSQL's prefix operators DataFusion does not plan, as the functions they are:
+/// `|/ x` is `sqrt` and `||/ x` is `cbrt` of a double, `@ x` is `abs(x)`, and `~ x` (of an
+/// integer) is `-1 - x`.
+fn prefix_operators(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, UnaryOperator};
+    struct Prefix;
+    impl VisitorMut for Prefix {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::UnaryOp { op, expr: operand } = expr else {
+                return ControlFlow::Continue(());
+            };
+            let double = |e: &Expr| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(e.clone()),
+                data_type: SqlType::DoublePrecision,
+                array: false,
+                format: None,
+            };
+            let replaced = match op {
+                UnaryOperator::PGSquareRoot => call("sqrt", vec![double(operand)]),
+                UnaryOperator::PGCubeRoot => call("cbrt", vec![double(operand)]),
+                UnaryOperator::PGAbs => call("abs", vec![(**operand).clone()]),
+                // -1 - x: every integer's complement, without overflow.
+                UnaryOperator::BitwiseNot => Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::value(Value::Number("-1".into(), false))),
+                    op: BinaryOperator::Minus,
+                    right: Box::new(Expr::Nested(operand.clone())),
+                })),
+                _ => return ControlFlow::Continue(()),
+            };
+            *expr = replaced;
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Prefix);
     statement
 }
 
