@@ -507,43 +507,28 @@ impl Domain {
     /// The exact numeric function, row by row, each value at `out_scale` places.
     fn invoke_numeric(&self, args: &ScalarFunctionArgs, out_scale: i64) -> Result<ColumnarValue> {
         use super::numeric_math::{compute, result_scale, to_column};
-        let rows = args.number_rows.max(1);
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let mut out = Vec::with_capacity(rows);
-        for row in 0..rows {
-            let values = arrays.iter().map(|a| {
-                let DataType::Decimal128(_, s) = a.data_type() else {
-                    return None;
+        let returns = args.return_field.data_type().clone();
+        on_arrays(args, |arrays| {
+            let rows = arrays.first().map_or(1, |a| a.len());
+            let mut out = Vec::with_capacity(rows);
+            for row in 0..rows {
+                let values = arrays.iter().map(|a| {
+                    let DataType::Decimal128(_, s) = a.data_type() else {
+                        return None;
+                    };
+                    let a = a.as_primitive::<Decimal128Type>();
+                    (!a.is_null(row)).then(|| (a.value(row), *s))
+                });
+                let Some(values) = numeric_arguments(self.numeric, values) else {
+                    out.push(None);
+                    continue;
                 };
-                let a = a.as_primitive::<Decimal128Type>();
-                (!a.is_null(row)).then(|| (a.value(row), *s))
-            });
-            let Some(values) = numeric_arguments(self.numeric, values) else {
-                out.push(None);
-                continue;
-            };
-            let rscale = result_scale(self.numeric, &values)?;
-            let value = compute(self.numeric, &values, rscale)?;
-            out.push(Some(to_column(&value, rscale, out_scale)?));
-        }
-        let array =
-            Decimal128Array::from(out).with_data_type(args.return_field.data_type().clone());
-        Ok(
-            match args
-                .args
-                .iter()
-                .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-            {
-                true => ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(
-                    &array, 0,
-                )?),
-                false => ColumnarValue::Array(Arc::new(array)),
-            },
-        )
+                let rscale = result_scale(self.numeric, &values)?;
+                let value = compute(self.numeric, &values, rscale)?;
+                out.push(Some(to_column(&value, rscale, out_scale)?));
+            }
+            Ok(Arc::new(Decimal128Array::from(out).with_data_type(returns)) as ArrayRef)
+        })
     }
 }
 
@@ -822,22 +807,18 @@ impl ScalarUDFImpl for WidthBucket {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let mut out = Vec::with_capacity(rows);
-        for row in 0..rows {
-            let values = arrays
-                .iter()
-                .map(|a| datafusion::scalar::ScalarValue::try_from_array(a, row))
+        on_arrays(&args, |arrays| {
+            let rows = arrays.first().map_or(0, |a| a.len());
+            let out = (0..rows)
+                .map(|row| {
+                    let values = arrays
+                        .iter()
+                        .map(|a| datafusion::scalar::ScalarValue::try_from_array(a, row))
+                        .collect::<Result<Vec<_>>>()?;
+                    width_bucket(&values)
+                })
                 .collect::<Result<Vec<_>>>()?;
-            out.push(width_bucket(&values)?);
-        }
-        Ok(ColumnarValue::Array(
-            datafusion::scalar::ScalarValue::iter_to_array(out)?,
-        ))
+            datafusion::scalar::ScalarValue::iter_to_array(out)
+        })
     }
 }

@@ -75,7 +75,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
-    let statement = prefix_operators(time_keywords(symmetric_between(statement)));
+    let statement = spellings(statement);
     let statement = super::regex::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::srf::rewrite(statement);
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
@@ -735,19 +735,18 @@ const SYMMETRIC: &str = "henge_between_symmetric";
 fn keyword_spellings(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::Token;
-    static SELECT_NOTHING: OnceLock<regex::Regex> = OnceLock::new();
-    let select_nothing = SELECT_NOTHING.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)\bselect\s*(;|\)|$|(where|group|having|order|limit|offset|union|intersect|except)\b)",
-        )
+    // Only statements that may hold one of the spellings are tokenized (without copying
+    // the text: INSERTs can be large).
+    static SPELLINGS: OnceLock<regex::Regex> = OnceLock::new();
+    let spellings = SPELLINGS.get_or_init(|| {
+        regex::Regex::new(concat!(
+            r"(?i)\bbetween\s+a?symmetric\b|\bsimilar\b",
+            r"|(?:^|[;(]|\b(?:union|intersect|except|all|distinct))\s*table\b",
+            r"|\bselect\s*(?:;|\)|$|(?:where|group|having|order|limit|offset|union|intersect|except)\b)",
+        ))
         .expect("a valid pattern")
     });
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains("symmetric")
-        && !lower.contains("table")
-        && !lower.contains("similar")
-        && !select_nothing.is_match(sql)
-    {
+    if !spellings.is_match(sql) {
         return None;
     }
     let located = located_tokens(sql)?;
@@ -931,146 +930,123 @@ fn respelled<S: AsRef<str>>(sql: &str, edits: Vec<(usize, usize, S)>) -> Option<
     Some(out)
 }
 
-/// PostgreSQL's `localtimestamp` and `localtime` (the session's wall-clock time, which
-/// sqlparser reads as column names) as casts of `now()`; and `ntile(n) OVER (…)` as the
-/// `integer` PostgreSQL's is (DataFusion's is a bigint).
-fn time_keywords(mut statement: Statement) -> Statement {
-    struct Keywords;
-    impl VisitorMut for Keywords {
+/// PostgreSQL's spellings DataFusion plans otherwise or not at all, in one pass:
+/// [`symmetric_between`], [`time_keyword`] and [`prefix_operator`].
+fn spellings(mut statement: Statement) -> Statement {
+    struct Spellings;
+    impl VisitorMut for Spellings {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let cast = |e: Expr, data_type: SqlType| Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(e),
-                data_type,
-                array: false,
-                format: None,
-            };
-            let local = || {
-                cast(
-                    call("now", Vec::new()),
-                    SqlType::Timestamp(
-                        Some(6),
-                        datafusion::sql::sqlparser::ast::TimezoneInfo::None,
-                    ),
-                )
-            };
-            let Expr::Function(f) = expr else {
-                return ControlFlow::Continue(());
-            };
-            let [name] = f.name.0.as_slice() else {
-                return ControlFlow::Continue(());
-            };
-            let Some(name) = name.as_ident().filter(|n| n.quote_style.is_none()) else {
-                return ControlFlow::Continue(());
-            };
-            let bare = matches!(
-                f.args,
-                datafusion::sql::sqlparser::ast::FunctionArguments::None
-            );
-            match name.value.to_ascii_lowercase().as_str() {
-                "localtimestamp" if bare => *expr = local(),
-                "localtime" if bare => {
-                    let time =
-                        SqlType::Time(None, datafusion::sql::sqlparser::ast::TimezoneInfo::None);
-                    *expr = cast(local(), time);
-                }
-                "ntile" if f.over.is_some() => *expr = cast(expr.clone(), SqlType::Int(None)),
-                _ => {}
-            }
+            symmetric_between(expr);
+            time_keyword(expr);
+            prefix_operator(expr);
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Keywords);
+    let _ = statement.visit(&mut Spellings);
     statement
+}
+
+fn sql_cast(expr: Expr, data_type: SqlType) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
+/// PostgreSQL's `localtimestamp` and `localtime` (the session's wall-clock time, which
+/// DataFusion does not know) as casts of `now()`; and `ntile(n) OVER (…)` as the `integer`
+/// PostgreSQL's is (DataFusion's is a bigint).
+fn time_keyword(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{FunctionArguments, TimezoneInfo};
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let [name] = f.name.0.as_slice() else {
+        return;
+    };
+    let Some(name) = name.as_ident().filter(|n| n.quote_style.is_none()) else {
+        return;
+    };
+    let bare = matches!(f.args, FunctionArguments::None);
+    let local = || {
+        sql_cast(
+            call("now", Vec::new()),
+            SqlType::Timestamp(Some(6), TimezoneInfo::None),
+        )
+    };
+    match name.value.to_ascii_lowercase().as_str() {
+        "localtimestamp" if bare => *expr = local(),
+        "localtime" if bare => *expr = sql_cast(local(), SqlType::Time(None, TimezoneInfo::None)),
+        "ntile" if f.over.is_some() => *expr = sql_cast(expr.clone(), SqlType::Int(None)),
+        _ => {}
+    }
 }
 
 /// PostgreSQL's prefix operators DataFusion does not plan, as the functions they are:
 /// `|/ x` is `sqrt` and `||/ x` is `cbrt` of a double, `@ x` is `abs(x)`, and `~ x` (of an
 /// integer) is `-1 - x`.
-fn prefix_operators(mut statement: Statement) -> Statement {
+fn prefix_operator(expr: &mut Expr) {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, UnaryOperator};
-    struct Prefix;
-    impl VisitorMut for Prefix {
-        type Break = ();
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let Expr::UnaryOp { op, expr: operand } = expr else {
-                return ControlFlow::Continue(());
-            };
-            let double = |e: &Expr| Expr::Cast {
-                kind: CastKind::Cast,
-                expr: Box::new(e.clone()),
-                data_type: SqlType::DoublePrecision,
-                array: false,
-                format: None,
-            };
-            let replaced = match op {
-                UnaryOperator::PGSquareRoot => call("sqrt", vec![double(operand)]),
-                UnaryOperator::PGCubeRoot => call("cbrt", vec![double(operand)]),
-                UnaryOperator::PGAbs => call("abs", vec![(**operand).clone()]),
-                // -1 - x: every integer's complement, without overflow.
-                UnaryOperator::BitwiseNot => Expr::Nested(Box::new(Expr::BinaryOp {
-                    left: Box::new(Expr::value(Value::Number("-1".into(), false))),
-                    op: BinaryOperator::Minus,
-                    right: Box::new(Expr::Nested(operand.clone())),
-                })),
-                _ => return ControlFlow::Continue(()),
-            };
-            *expr = replaced;
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = statement.visit(&mut Prefix);
-    statement
+    let Expr::UnaryOp { op, expr: operand } = expr else {
+        return;
+    };
+    let double = |e: &Expr| sql_cast(e.clone(), SqlType::DoublePrecision);
+    *expr = match op {
+        UnaryOperator::PGSquareRoot => call("sqrt", vec![double(operand)]),
+        UnaryOperator::PGCubeRoot => call("cbrt", vec![double(operand)]),
+        UnaryOperator::PGAbs => call("abs", vec![(**operand).clone()]),
+        // -1 - x: every integer's complement, without overflow.
+        UnaryOperator::BitwiseNot => Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::value(Value::Number("-1".into(), false))),
+            op: BinaryOperator::Minus,
+            right: Box::new(Expr::Nested(operand.clone())),
+        })),
+        _ => return,
+    };
 }
 
 /// `x BETWEEN henge_between_symmetric(a) AND b` (see [`keyword_spellings`]) as PostgreSQL
 /// reads BETWEEN SYMMETRIC: `(x BETWEEN a AND b OR x BETWEEN b AND a)`.
-fn symmetric_between(mut statement: Statement) -> Statement {
-    struct Symmetric;
-    impl VisitorMut for Symmetric {
-        type Break = ();
-        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-            let Expr::Between {
-                expr: value,
-                negated,
-                low,
-                high,
-            } = expr
-            else {
-                return ControlFlow::Continue(());
-            };
-            if function_name(low).as_deref() != Some(SYMMETRIC) {
-                return ControlFlow::Continue(());
-            }
-            let bound = match plain_arguments(low).as_deref() {
-                Some([bound]) => (*bound).clone(),
-                _ => return ControlFlow::Continue(()),
-            };
-            let between = |low: &Expr, high: &Expr| Expr::Between {
-                expr: value.clone(),
-                negated: false,
-                low: Box::new(low.clone()),
-                high: Box::new(high.clone()),
-            };
-            let either = Expr::Nested(Box::new(Expr::BinaryOp {
-                left: Box::new(between(&bound, high)),
-                op: datafusion::sql::sqlparser::ast::BinaryOperator::Or,
-                right: Box::new(between(high, &bound)),
-            }));
-            *expr = if *negated {
-                Expr::UnaryOp {
-                    op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
-                    expr: Box::new(either),
-                }
-            } else {
-                either
-            };
-            ControlFlow::Continue(())
-        }
+fn symmetric_between(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, UnaryOperator};
+    let Expr::Between {
+        expr: value,
+        negated,
+        low,
+        high,
+    } = expr
+    else {
+        return;
+    };
+    if function_name(low).as_deref() != Some(SYMMETRIC) {
+        return;
     }
-    let _ = statement.visit(&mut Symmetric);
-    statement
+    let bound = match plain_arguments(low).as_deref() {
+        Some([bound]) => (*bound).clone(),
+        _ => return,
+    };
+    let between = |low: &Expr, high: &Expr| Expr::Between {
+        expr: value.clone(),
+        negated: false,
+        low: Box::new(low.clone()),
+        high: Box::new(high.clone()),
+    };
+    let either = Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(between(&bound, high)),
+        op: BinaryOperator::Or,
+        right: Box::new(between(high, &bound)),
+    }));
+    *expr = match negated {
+        true => Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(either),
+        },
+        false => either,
+    };
 }
 
 /// `x ISNULL` and `x NOTNULL`, PostgreSQL's postfix spellings of `IS NULL` and
@@ -1079,8 +1055,10 @@ fn symmetric_between(mut statement: Statement) -> Statement {
 /// place, so that the rest of the text (string constants included) stays byte for byte.
 fn postfix_null_tests(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::tokenizer::Token;
-    let lower = sql.to_ascii_lowercase();
-    if !lower.contains("isnull") && !lower.contains("notnull") {
+    static POSTFIX: OnceLock<regex::Regex> = OnceLock::new();
+    let postfix =
+        POSTFIX.get_or_init(|| regex::Regex::new(r"(?i)isnull|notnull").expect("a valid pattern"));
+    if !postfix.is_match(sql) {
         return None;
     }
     let located = located_tokens(sql)?;

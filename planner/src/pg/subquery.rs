@@ -207,7 +207,8 @@ impl datafusion::logical_expr::ScalarUDFImpl for Nullable {
 /// `x = ANY (subquery)` as `x IN (subquery)` and `x <> ALL (subquery)` as `x NOT IN
 /// (subquery)` in WHERE and HAVING (where DataFusion plans IN), which they are: DataFusion
 /// plans IN correctly where its plan of ANY and ALL confuses a subquery's table with the
-/// same table outside it (apache/datafusion issue 25258: every row matched).
+/// same table outside it (apache/datafusion issue 25258: every row matched). A row
+/// compared with IN there becomes EXISTS ([`row_in`]).
 pub fn set_comparisons(mut statement: Statement) -> Statement {
     struct Filters;
     impl VisitorMut for Filters {
@@ -219,6 +220,7 @@ pub fn set_comparisons(mut statement: Statement) -> Statement {
                     .flatten()
                 {
                     let _ = filter.visit(&mut SetComparisons);
+                    row_in(filter);
                 }
             }
             ControlFlow::Continue(())
@@ -254,71 +256,52 @@ pub fn set_comparisons(mut statement: Statement) -> Statement {
         }
     }
     let _ = statement.visit(&mut Filters);
-    row_in(statement)
+    statement
 }
 
 /// `(a, b) IN (SELECT x, y …)` in a filter, which DataFusion refuses (a subquery of IN
 /// has one column there), as `EXISTS (SELECT 1 FROM (SELECT x, y …) AS henge_in (c1, c2)
 /// WHERE henge_in.c1 = a AND henge_in.c2 = b)`. Only where the filter's answer cannot tell
 /// NULL from false — under AND and OR, not NOT — since EXISTS is false where IN is NULL.
-fn row_in(mut statement: Statement) -> Statement {
-    struct Filters;
-    impl VisitorMut for Filters {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            if let SetExpr::Select(select) = query.body.as_mut() {
-                for filter in [&mut select.selection, &mut select.having]
-                    .into_iter()
-                    .flatten()
-                {
-                    rewrite_row_in(filter);
-                }
-            }
-            ControlFlow::Continue(())
+fn row_in(expr: &mut Expr) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And | BinaryOperator::Or,
+            right,
+        } => {
+            row_in(left);
+            row_in(right);
         }
-    }
-    fn rewrite_row_in(expr: &mut Expr) {
-        match expr {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And | BinaryOperator::Or,
-                right,
-            } => {
-                rewrite_row_in(left);
-                rewrite_row_in(right);
+        Expr::Nested(inner) => row_in(inner),
+        Expr::InSubquery {
+            expr: row,
+            subquery,
+            negated: false,
+        } => {
+            let Expr::Tuple(values) = row.as_ref() else {
+                return;
+            };
+            let columns: Vec<String> = (1..=values.len()).map(|i| format!("c{i}")).collect();
+            let matches: Vec<String> = values
+                .iter()
+                .zip(&columns)
+                .map(|(v, c)| format!("henge_in.{c} = ({v})"))
+                .collect();
+            let text = format!(
+                "EXISTS (SELECT 1 FROM ({subquery}) AS henge_in ({}) WHERE {})",
+                columns.join(", "),
+                matches.join(" AND ")
+            );
+            let parsed = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr());
+            if let Ok(exists) = parsed {
+                *expr = exists;
             }
-            Expr::Nested(inner) => rewrite_row_in(inner),
-            Expr::InSubquery {
-                expr: row,
-                subquery,
-                negated: false,
-            } => {
-                let Expr::Tuple(values) = row.as_ref() else {
-                    return;
-                };
-                let columns: Vec<String> = (1..=values.len()).map(|i| format!("c{i}")).collect();
-                let matches: Vec<String> = values
-                    .iter()
-                    .zip(&columns)
-                    .map(|(v, c)| format!("henge_in.{c} = ({v})"))
-                    .collect();
-                let text = format!(
-                    "EXISTS (SELECT 1 FROM ({subquery}) AS henge_in ({}) WHERE {})",
-                    columns.join(", "),
-                    matches.join(" AND ")
-                );
-                let parsed = Parser::new(&PostgreSqlDialect {})
-                    .try_with_sql(&text)
-                    .and_then(|mut p| p.parse_expr());
-                if let Ok(exists) = parsed {
-                    *expr = exists;
-                }
-            }
-            _ => {}
         }
+        _ => {}
     }
-    let _ = statement.visit(&mut Filters);
-    statement
 }
 
 /// The name of a table that a comparison with `ANY` or `ALL` (other than `= ANY` and
