@@ -42,6 +42,22 @@ fn untyped_text(e: &Expr) -> bool {
     )
 }
 
+/// The places a numeric constant written as text needs (`'1.25'`: 2, `'1e-3'`: 3), at
+/// most 38; `None` if it is not written as a number.
+fn literal_scale(e: &Expr) -> Option<i8> {
+    let Expr::Literal(ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)), _) = e
+    else {
+        return None;
+    };
+    let text = text.trim();
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let places = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i64);
+    Some((places - exponent).clamp(0, 38) as i8)
+}
+
 fn relevant(op: &BinaryOperator) -> bool {
     matches!(
         op,
@@ -99,7 +115,17 @@ impl ExprPlanner for PgOperandTypes {
             return Err(no_operator(&expr.op, &expr.left, &expr.right, schema));
         }
         let RawBinaryExpr { op, left, right } = expr;
-        let read_as = |e: Expr, t: &DataType| Expr::Cast(Cast::new(Box::new(e), t.clone()));
+        let read_as = |e: Expr, t: &DataType| {
+            let t = match t {
+                // As an unconstrained numeric: the constant keeps its own digits
+                // (`'1.54' = 1.5` is false, `'100' + 1.5` is 101.5).
+                DataType::Decimal128(_, scale) => {
+                    DataType::Decimal128(38, literal_scale(&e).unwrap_or(0).max(*scale))
+                }
+                t => t.clone(),
+            };
+            Expr::Cast(Cast::new(Box::new(e), t))
+        };
         let (left, right) = match (is_text(&l) && is_number(&r), is_number(&l) && is_text(&r)) {
             (true, _) if untyped_text(&left) => (read_as(left, &r), right),
             (_, true) if untyped_text(&right) => {
