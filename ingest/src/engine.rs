@@ -246,8 +246,13 @@ impl Engine {
 
     /// Creates a table from a validated definition (its `id` is assigned here).
     pub fn create_table(&self, def: TableDef) -> Result<Arc<Table>> {
+        self.create_table_owned(def, henge_storage::access::BOOTSTRAP_SUPERUSER)
+    }
+
+    /// Like [`Engine::create_table`], the table owned by role `owner`.
+    pub fn create_table_owned(&self, def: TableDef, owner: u32) -> Result<Arc<Table>> {
         let _ddl = self.ddl.lock();
-        let def = self.metadata.create(def)?;
+        let def = self.metadata.create_owned(def, owner)?;
         let table = Arc::new(Table::new(def, Vec::new(), Vec::new()));
         self.tables
             .write()
@@ -255,6 +260,20 @@ impl Engine {
         self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(table = %table.def.name, id = table.def.id, "table created");
         Ok(table)
+    }
+
+    /// Roles, memberships, owners and grants as they are now.
+    pub fn access(&self) -> henge_storage::Access {
+        self.metadata.access()
+    }
+
+    /// Changes roles, memberships, owners or grants durably, all of `change` or nothing
+    /// (see [`henge_storage::MetadataStore::update_access`]).
+    pub fn update_access<T, E: From<henge_storage::Error>>(
+        &self,
+        change: impl FnOnce(&mut henge_storage::Access) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.metadata.update_access(change)
     }
 
     /// Every view, ordered by name.
@@ -270,8 +289,13 @@ impl Engine {
     /// Creates a view, or with `replace` replaces the one of its name; the caller has
     /// checked its query.
     pub fn create_view(&self, def: ViewDef, replace: bool) -> Result<ViewDef> {
+        self.create_view_owned(def, replace, henge_storage::access::BOOTSTRAP_SUPERUSER)
+    }
+
+    /// Like [`Engine::create_view`]; a new view is owned by role `owner`.
+    pub fn create_view_owned(&self, def: ViewDef, replace: bool, owner: u32) -> Result<ViewDef> {
         let _ddl = self.ddl.lock();
-        let def = self.metadata.create_view(def, replace)?;
+        let def = self.metadata.create_view_owned(def, replace, owner)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::info!(view = %def.name, id = def.id, "view created");
         Ok(def)

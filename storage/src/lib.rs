@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing of SQL or the wire protocol.
 
+pub mod access;
 pub mod cache;
 pub mod deep;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod metadata;
 pub mod schema;
 pub mod segment;
 
+pub use access::{Access, Privileges, RoleDef};
 pub use cache::SegmentCache;
 pub use deep::DeepStorage;
 pub use error::{Error, Result};

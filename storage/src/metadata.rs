@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::error::{Error, Result};
 use crate::schema::{TableDef, ViewDef};
 
@@ -170,6 +171,9 @@ struct State {
     journal_seq: u64,
     #[serde(default)]
     views: BTreeMap<String, ViewDef>,
+    /// Roles, owners and privileges.
+    #[serde(default)]
+    access: Access,
 }
 
 /// One change of the store, as the journal records it. Applying one cannot fail: every
@@ -179,6 +183,9 @@ struct State {
 enum Change {
     CreateTable {
         def: TableDef,
+        /// The role that owns it (the bootstrap superuser when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<u32>,
     },
     /// A table, and the views named with it (that depend on it), dropped together.
     DropTable {
@@ -189,6 +196,13 @@ enum Change {
     /// A view created or replaced (a replaced one keeps its id).
     CreateView {
         def: ViewDef,
+        /// The role that owns a new view; a replaced one keeps its owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<u32>,
+    },
+    /// Roles, memberships, owners and grants, replaced whole (they are few).
+    Access {
+        access: Access,
     },
     DropViews {
         names: Vec<String>,
@@ -220,28 +234,40 @@ fn names(segments: &[SegmentMeta]) -> HashSet<String> {
 impl State {
     fn apply(&mut self, change: Change) {
         match change {
-            Change::CreateTable { def } => {
+            Change::CreateTable { def, owner } => {
                 self.next_table_id = self.next_table_id.max(def.id + 1);
+                if let Some(owner) = owner {
+                    self.access.set_owner(def.id, owner);
+                }
                 self.tables.insert(def.name.clone(), def);
             }
             Change::DropTable { name, views } => {
                 for view in views {
-                    self.views.remove(&view);
+                    if let Some(def) = self.views.remove(&view) {
+                        self.access.forget_relation(def.id);
+                    }
                 }
                 if let Some(def) = self.tables.remove(&name) {
+                    self.access.forget_relation(def.id);
                     self.segments.retain(|s| s.table_id != def.id);
                     self.pieces.retain(|s| s.table_id != def.id);
                 }
             }
-            Change::CreateView { def } => {
+            Change::CreateView { def, owner } => {
                 self.next_table_id = self.next_table_id.max(def.id + 1);
+                if let Some(owner) = owner {
+                    self.access.set_owner(def.id, owner);
+                }
                 self.views.insert(def.name.clone(), def);
             }
             Change::DropViews { names } => {
                 for name in names {
-                    self.views.remove(&name);
+                    if let Some(def) = self.views.remove(&name) {
+                        self.access.forget_relation(def.id);
+                    }
                 }
             }
+            Change::Access { access } => self.access = access,
             Change::Persist { pieces, wal_start } => {
                 self.pieces.extend(pieces);
                 self.wal_start = self.wal_start.max(wal_start);
@@ -386,14 +412,47 @@ impl MetadataStore {
 
     /// Adds a table, giving it a fresh id (the `id` passed in is ignored), and persists the
     /// store before returning the stored definition.
-    pub fn create(&self, mut def: TableDef) -> Result<TableDef> {
+    pub fn create(&self, def: TableDef) -> Result<TableDef> {
+        self.create_owned(def, crate::access::BOOTSTRAP_SUPERUSER)
+    }
+
+    /// Like [`MetadataStore::create`], the table owned by `owner`.
+    pub fn create_owned(&self, mut def: TableDef, owner: u32) -> Result<TableDef> {
         let mut inner = self.lock();
         if inner.state.tables.contains_key(&def.name) || inner.state.views.contains_key(&def.name) {
             return Err(Error::TableExists(def.name.clone()));
         }
         def.id = inner.state.next_table_id;
-        self.commit(&mut inner, Change::CreateTable { def: def.clone() })?;
+        let owner = Some(owner).filter(|&o| o != crate::access::BOOTSTRAP_SUPERUSER);
+        self.commit(
+            &mut inner,
+            Change::CreateTable {
+                def: def.clone(),
+                owner,
+            },
+        )?;
         Ok(def)
+    }
+
+    /// Roles, memberships, owners and grants as they are now.
+    pub fn access(&self) -> Access {
+        self.lock().state.access.clone()
+    }
+
+    /// Changes roles, memberships, owners or grants: `change` checks and edits a copy,
+    /// which is made durable and takes effect only if it returns `Ok`; nothing changes
+    /// otherwise. Changes are serialized, so `change` sees every earlier one.
+    pub fn update_access<T, E: From<Error>>(
+        &self,
+        change: impl FnOnce(&mut Access) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut inner = self.lock();
+        let mut access = inner.state.access.clone();
+        let out = change(&mut access)?;
+        if access != inner.state.access {
+            self.commit(&mut inner, Change::Access { access })?;
+        }
+        Ok(out)
     }
 
     /// All views, ordered by name.
@@ -408,14 +467,33 @@ impl MetadataStore {
 
     /// Adds a view with a fresh id, or, with `replace`, replaces the view of its name
     /// (keeping that one's id); persists the store before returning the stored definition.
-    pub fn create_view(&self, mut def: ViewDef, replace: bool) -> Result<ViewDef> {
+    pub fn create_view(&self, def: ViewDef, replace: bool) -> Result<ViewDef> {
+        self.create_view_owned(def, replace, crate::access::BOOTSTRAP_SUPERUSER)
+    }
+
+    /// Like [`MetadataStore::create_view`]; a new view is owned by `owner`, a replaced one
+    /// keeps its owner.
+    pub fn create_view_owned(
+        &self,
+        mut def: ViewDef,
+        replace: bool,
+        owner: u32,
+    ) -> Result<ViewDef> {
         let mut inner = self.lock();
         let old = inner.state.views.get(&def.name).map(|v| v.id);
         if inner.state.tables.contains_key(&def.name) || (old.is_some() && !replace) {
             return Err(Error::TableExists(def.name.clone()));
         }
         def.id = old.unwrap_or(inner.state.next_table_id);
-        self.commit(&mut inner, Change::CreateView { def: def.clone() })?;
+        let owner =
+            Some(owner).filter(|&o| old.is_none() && o != crate::access::BOOTSTRAP_SUPERUSER);
+        self.commit(
+            &mut inner,
+            Change::CreateView {
+                def: def.clone(),
+                owner,
+            },
+        )?;
         Ok(def)
     }
 
@@ -606,9 +684,15 @@ impl Journal {
                     if crc32fast::hash(payload) != crc {
                         break;
                     }
-                    let Ok(record) = serde_json::from_slice::<Record>(payload) else {
-                        break;
-                    };
+                    // A record whose checksum holds was written whole: one that does not
+                    // decode is not torn but unreadable, and cutting it off would drop
+                    // every change after it.
+                    let record = serde_json::from_slice::<Record>(payload).map_err(|e| {
+                        Error::CorruptMetadata {
+                            path: path.to_path_buf(),
+                            reason: format!("journal record at offset {pos}: {e}"),
+                        }
+                    })?;
                     records.push(record);
                     pos += 8 + len;
                     valid = pos as u64;
@@ -830,6 +914,47 @@ mod tests {
     }
 
     #[test]
+    fn roles_owners_and_grants_survive_reopening_and_go_with_their_relations() {
+        use crate::access::{Privileges, RoleDef, BOOTSTRAP_SUPERUSER};
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path()).unwrap();
+        assert!(store.access().is_superuser(BOOTSTRAP_SUPERUSER));
+        let alice = store
+            .update_access(|a| Ok::<_, Error>(a.add_role(RoleDef::new("alice"))))
+            .unwrap();
+        let t = store.create_owned(table("t"), alice).unwrap();
+        let u = store.create(table("u")).unwrap();
+        let v = store
+            .create_view_owned(view("v", "t"), false, alice)
+            .unwrap();
+        store
+            .update_access(|a| {
+                a.grant(u.id, alice, BOOTSTRAP_SUPERUSER, Privileges::SELECT, false);
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        // A change that fails leaves nothing behind.
+        let failed: std::result::Result<(), Error> = store.update_access(|a| {
+            a.remove_role(alice);
+            Err(Error::TableNotFound("x".into()))
+        });
+        assert!(failed.is_err());
+
+        let reopened = MetadataStore::open(dir.path()).unwrap();
+        let access = reopened.access();
+        assert_eq!(access.role_named("alice").map(|r| r.oid), Some(alice));
+        assert_eq!(access.owner(t.id), alice);
+        assert_eq!(access.owner(v.id), alice);
+        assert_eq!(access.privileges(alice, u.id), Privileges::SELECT);
+        reopened.drop_table("u", &[]).unwrap();
+        reopened.drop_table("t", &["v".into()]).unwrap();
+        let again = MetadataStore::open(dir.path()).unwrap().access();
+        assert!(again.grants.is_empty());
+        assert_eq!(again.owner(t.id), BOOTSTRAP_SUPERUSER);
+        assert_eq!(again.owned_by(alice), Vec::<u64>::new());
+    }
+
+    #[test]
     fn definitions_survive_reopening_and_ids_are_never_reused() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(dir.path()).unwrap();
@@ -941,6 +1066,36 @@ mod tests {
         reopened.persist(vec![piece(10_000)], 0).unwrap();
         let reopened = MetadataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.pieces().len(), expected.1.len() + 1);
+    }
+
+    #[test]
+    fn a_whole_record_that_does_not_decode_is_an_error_not_a_torn_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(dir.path()).unwrap();
+        store.create(table("t")).unwrap();
+        drop(store);
+        // A well-framed record (length and checksum right) that is no change Henge knows.
+        let payload = br#"{"seq":99,"change":"from_the_future"}"#;
+        let mut frame = (payload.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        frame.extend_from_slice(payload);
+        let journal = dir.path().join(JOURNAL_NAME);
+        OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .unwrap()
+            .write_all(&frame)
+            .unwrap();
+        let before = fs::metadata(&journal).unwrap().len();
+        assert!(matches!(
+            MetadataStore::open(dir.path()),
+            Err(Error::CorruptMetadata { .. })
+        ));
+        assert_eq!(
+            fs::metadata(&journal).unwrap().len(),
+            before,
+            "nothing cut off"
+        );
     }
 
     #[test]
