@@ -103,6 +103,7 @@ pub fn new_context(
     schema.attach(Arc::downgrade(&ctx.state_ref()));
     let _ = catalog.register_schema(SCHEMA, schema);
     let views = engine.clone();
+    let access = engine.clone();
     let _ = catalog.register_schema(SYSTEM_SCHEMA, Arc::new(SystemSchema::new(engine)));
     ctx.register_catalog(CATALOG, Arc::new(catalog));
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
@@ -115,7 +116,7 @@ pub fn new_context(
             .flatten()
             .map(|v| v.query)
     });
-    if let Err(e) = pg::install(&ctx, settings, definitions) {
+    if let Err(e) = pg::install(&ctx, settings, definitions, access) {
         tracing::error!(error = %e, "installing pg_catalog failed");
     }
     ctx

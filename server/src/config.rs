@@ -47,6 +47,14 @@ pub struct Config {
     pub query_parallelism: usize,
     /// Log filter (EnvFilter syntax).
     pub log: String,
+    /// The password set for the superuser `henge` at start (`HENGE_PASSWORD` overrides
+    /// it); empty leaves the stored one.
+    pub superuser_password: String,
+    /// Milliseconds before a failed login is answered (doubling with each further failure
+    /// from the same address within a minute, up to ten seconds).
+    pub auth_failure_delay_ms: u64,
+    /// How clients authenticate, by their address: the first rule that matches decides.
+    pub auth: Vec<crate::auth::Rule>,
 }
 
 impl Default for Config {
@@ -67,6 +75,9 @@ impl Default for Config {
             dictionary_cache: ByteSize::Auto,
             query_parallelism: 0,
             log: "info".into(),
+            superuser_password: String::new(),
+            auth_failure_delay_ms: 500,
+            auth: crate::auth::Rule::defaults(),
         }
     }
 }
@@ -81,8 +92,12 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file \"{path}\": {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("refusing to listen on {0}: only loopback addresses are allowed until password authentication is configured")]
-    NonLoopback(SocketAddr),
+    #[error("refusing to listen on {0}: an auth rule trusts clients beyond this machine (use method \"scram-sha-256\" for them)")]
+    TrustsRemote(SocketAddr),
+    #[error("refusing to listen on {0}: no superuser has a password yet (set superuser_password in the configuration or the HENGE_PASSWORD environment variable)")]
+    NoPassword(SocketAddr),
+    #[error("invalid auth rule: {0}")]
+    Rule(String),
 }
 
 impl Config {
@@ -107,10 +122,22 @@ impl Config {
 
     /// Checks settings that depend on each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.listen.ip().is_loopback() {
-            return Err(ConfigError::NonLoopback(self.listen));
+        for rule in &self.auth {
+            rule.validate().map_err(ConfigError::Rule)?;
+        }
+        // On an address others can reach, everyone from elsewhere gives a password.
+        if !self.listen.ip().is_loopback() && crate::auth::trusts_remote(&self.auth) {
+            return Err(ConfigError::TrustsRemote(self.listen));
         }
         Ok(())
+    }
+
+    /// The superuser's password to set at start: `HENGE_PASSWORD`, else the file's.
+    pub fn superuser_password(&self) -> Option<String> {
+        std::env::var("HENGE_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .or_else(|| Some(self.superuser_password.clone()).filter(|p| !p.is_empty()))
     }
 
     /// The ingest memory budget in bytes, resolving "auto" to min(RAM / 8, 4 GiB).
@@ -241,12 +268,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_and_public_addresses_are_refused() {
+    fn unknown_fields_and_trust_beyond_this_machine_are_refused() {
         assert!(Config::parse("listne = \"x\"").is_err());
+        // The default rules ask everyone but this machine for a password.
         let config = Config::parse("listen = \"0.0.0.0:5433\"").unwrap();
+        assert!(config.validate().is_ok());
+        let trusting = Config::parse(
+            "listen = \"0.0.0.0:5433\"\n[[auth]]\naddress = \"all\"\nmethod = \"trust\"",
+        )
+        .unwrap();
         assert!(matches!(
-            config.validate(),
-            Err(ConfigError::NonLoopback(_))
+            trusting.validate(),
+            Err(ConfigError::TrustsRemote(_))
         ));
+        let loopback = Config::parse("[[auth]]\naddress = \"all\"\nmethod = \"trust\"").unwrap();
+        assert!(loopback.validate().is_ok());
+        assert!(Config::parse("[[auth]]\naddress = \"all\"\nmethod = \"md5\"").is_err());
     }
 }

@@ -5,12 +5,16 @@
 //! [`ddl`], COPY in [`copy`], everything else to DataFusion), and [`error`] turns every
 //! error into a PostgreSQL SQLSTATE.
 
+mod auth;
 mod config;
 mod copy;
 mod ddl;
 mod error;
 mod params;
+mod privileges;
 mod results;
+mod roles;
+mod scram;
 mod server;
 mod session;
 mod set;

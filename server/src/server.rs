@@ -26,6 +26,34 @@ pub enum ServeError {
     Signal(std::io::Error),
 }
 
+/// Stores `password` as the bootstrap superuser's, unless it is the one stored already (a
+/// new verifier each start would change the metadata for nothing).
+fn set_superuser_password(engine: &Engine, password: &str) -> Result<(), ServeError> {
+    use henge_storage::access::BOOTSTRAP_SUPERUSER;
+    engine
+        .update_access(|access| -> Result<(), henge_storage::Error> {
+            if let Some(role) = access.role_mut(BOOTSTRAP_SUPERUSER) {
+                let same = role
+                    .password
+                    .as_deref()
+                    .is_some_and(|v| crate::scram::verify(v, password));
+                if !same {
+                    role.password = Some(crate::scram::verifier(password));
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| ServeError::Engine(e.into()))
+}
+
+/// Whether some superuser can log in with a password.
+fn someone_can_log_in(engine: &Engine) -> bool {
+    engine
+        .access()
+        .roles()
+        .any(|r| r.superuser && r.login && r.password.is_some())
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(
     config: Config,
@@ -45,6 +73,12 @@ pub async fn serve(
         .await
         .map_err(|e| ServeError::Signal(std::io::Error::other(e)))??;
     let engine = Arc::new(engine);
+    if let Some(password) = config.superuser_password() {
+        set_superuser_password(&engine, &password)?;
+    }
+    if !config.listen.ip().is_loopback() && !someone_can_log_in(&engine) {
+        return Err(crate::config::ConfigError::NoPassword(config.listen).into());
+    }
     // Before any hand-off could reuse the name of a file a crash left unpublished.
     engine.remove_orphans().await;
     let listener = TcpListener::bind(config.listen)
@@ -59,12 +93,15 @@ pub async fn serve(
     henge_storage::segment::dictionaries::set_capacity(config.dictionary_cache_bytes());
     let query_env = henge_planner::query_runtime(config.query_memory_bytes(), &spill_dir)
         .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.to_string())))?;
-    let frontend = Frontend::new(Arc::new(Shared {
-        engine: engine.clone(),
-        parallelism: config.parallelism(),
-        query_runtime,
-        query_env,
-    }));
+    let frontend = Frontend::new(
+        Arc::new(Shared {
+            engine: engine.clone(),
+            parallelism: config.parallelism(),
+            query_runtime,
+            query_env,
+        }),
+        Arc::new(crate::wire::Gate::new(&config)),
+    );
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
 

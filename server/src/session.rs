@@ -83,6 +83,8 @@ pub enum Command {
     Checkpoint,
     /// `COMPACT [table]`: merge each interval's published segments into one new version.
     Compact(Option<String>),
+    /// Roles and privileges: CREATE/ALTER/DROP ROLE, GRANT, REVOKE.
+    Access(crate::roles::AccessCommand),
 }
 
 /// A statement parsed (and, for queries, planned) once and run many times.
@@ -118,7 +120,7 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     // catalog query: its rewrites are not safe for others.
     let all_catalog = commands.iter().all(|c| match c {
         Command::Sql(s) => rewrite::reads_catalog(s),
-        Command::Checkpoint | Command::Compact(_) => false,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => false,
     });
     if all_catalog {
         if let Some(statements) = rewrite::parse_catalog_query(sql) {
@@ -208,6 +210,9 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
                     }
                 }
             }
+            _ if crate::roles::starts(&parser) => {
+                Command::Access(crate::roles::parse(&mut parser)?)
+            }
             Token::Word(word) if word.keyword == Keyword::COPY => {
                 stdin_copy_ends(&parser)?;
                 Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?))
@@ -237,7 +242,7 @@ fn is_query_like(command: &Command) -> bool {
                 | Statement::Explain { .. }
                 | Statement::ShowVariable { .. }
         ),
-        Command::Checkpoint | Command::Compact(_) => false,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => false,
     }
 }
 
@@ -446,11 +451,13 @@ impl Session {
     ) -> Result<Response, PgError> {
         let statement = match &prepared.statement {
             Command::Checkpoint => {
+                crate::privileges::check_superuser(self, "CHECKPOINT")?;
                 let report = self.shared.engine.checkpoint().await?;
                 tracing::debug!(segments = report.segments, rows = report.rows, "CHECKPOINT");
                 return Ok(Response::Execution(Tag::new("CHECKPOINT")));
             }
             Command::Compact(table) => {
+                crate::privileges::check_superuser(self, "COMPACT")?;
                 let report = self.shared.engine.compact(table.as_deref(), 2).await?;
                 tracing::debug!(
                     intervals = report.intervals,
@@ -459,9 +466,19 @@ impl Session {
                 );
                 return Ok(Response::Execution(Tag::new("COMPACT")));
             }
+            Command::Access(command) => {
+                if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
+                    return Err(PgError::new(
+                        code::READ_ONLY_SQL_TRANSACTION,
+                        "cannot execute a role or privilege statement in a read-only transaction",
+                    ));
+                }
+                return crate::roles::execute(self, command);
+            }
             Command::Sql(statement) => statement.as_ref(),
         };
         self.check_writable(statement)?;
+        crate::privileges::check(self, statement)?;
         if let Some(result) = set::run(self, statement).await {
             return result;
         }
@@ -487,7 +504,8 @@ impl Session {
             }
             Statement::CreateTable(create) => {
                 let def = ddl::table_def(create)?;
-                match self.shared.engine.create_table(def) {
+                let owner = self.settings.identity().current().0;
+                match self.shared.engine.create_table_owned(def, owner) {
                     Ok(_) => Ok(Response::Execution(Tag::new("CREATE TABLE"))),
                     Err(henge_ingest::Error::Storage(henge_storage::Error::TableExists(_)))
                         if create.if_not_exists =>

@@ -169,29 +169,29 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
             snapshot: None,
             session: is_session,
         }) => transaction_modes(settings, modes, *is_session).map(|_| tag("SET")),
-        Statement::Set(Set::SetRole { role_name, .. }) => match role_name {
-            Some(role) if role.value != henge_planner::pg::USER => Err(PgError::new(
-                code::UNDEFINED_OBJECT,
-                format!("role \"{}\" does not exist", role.value),
-            )),
-            _ => Ok(tag("SET")),
-        },
+        Statement::Set(Set::SetRole { role_name, .. }) => {
+            set_role(session, role_name.as_ref()).map(|_| tag("SET"))
+        }
         Statement::Set(Set::SetSessionAuthorization(param)) => match &param.kind {
             SetSessionAuthorizationParamKind::Default => Ok(tag("SET")),
             SetSessionAuthorizationParamKind::User(user)
-                if user.value == henge_planner::pg::USER =>
+                if crate::ddl::normalize(user) == settings.identity().session.1 =>
             {
                 Ok(tag("SET"))
             }
-            SetSessionAuthorizationParamKind::User(user) => Err(PgError::new(
-                code::UNDEFINED_OBJECT,
-                format!("role \"{}\" does not exist", user.value),
+            SetSessionAuthorizationParamKind::User(_) => Err(PgError::unsupported(
+                "SET SESSION AUTHORIZATION to another role is not supported (use SET ROLE)",
             )),
         },
         Statement::Reset(ResetStatement { reset }) => match reset {
             Reset::ALL => {
                 settings.reset_all();
                 Ok(tag("RESET"))
+            }
+            Reset::ConfigurationParameter(name)
+                if name.to_string().eq_ignore_ascii_case("role") =>
+            {
+                set_role(session, None).map(|_| tag("RESET"))
             }
             Reset::ConfigurationParameter(name) if !is_engine_setting(&name.to_string()) => {
                 settings
@@ -251,4 +251,39 @@ pub fn show_sql(settings: &Settings, name: &str) -> Result<String, PgError> {
         quote(&value),
         column.replace('"', "\"\"")
     ))
+}
+
+/// `SET ROLE name` (the session's privileges become that role's, which the session user
+/// must be a member of) or `SET ROLE NONE`.
+fn set_role(
+    session: &Session,
+    role: Option<&datafusion::sql::sqlparser::ast::Ident>,
+) -> Result<(), PgError> {
+    let mut identity = session.settings.identity();
+    let access = session.shared.engine.access();
+    let name = role.map(crate::ddl::normalize);
+    match name.as_deref() {
+        None | Some("none") => {
+            identity.role = None;
+        }
+        Some(name) => {
+            let target = access.role_named(name).ok_or_else(|| {
+                PgError::new(
+                    code::UNDEFINED_OBJECT,
+                    format!("role \"{name}\" does not exist"),
+                )
+            })?;
+            let session_role = identity.session.0;
+            if !access.is_superuser(session_role) && !access.is_member(session_role, target.oid) {
+                return Err(PgError::new(
+                    code::INSUFFICIENT_PRIVILEGE,
+                    format!("permission denied to set role \"{name}\""),
+                ));
+            }
+            identity.role = Some((target.oid, target.name.clone()));
+        }
+    }
+    identity.superuser = access.is_superuser(identity.current().0);
+    session.settings.set_identity(identity);
+    Ok(())
 }

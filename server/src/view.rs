@@ -113,7 +113,8 @@ pub async fn create(session: &Session, create: &CreateView) -> Result<Response, 
             }
         }
     }
-    engine.create_view(def, create.or_replace)?;
+    let owner = session.settings.identity().current().0;
+    engine.create_view_owned(def, create.or_replace, owner)?;
     Ok(Response::Execution(Tag::new("CREATE VIEW")))
 }
 

@@ -121,6 +121,14 @@ impl Privileges {
     pub const TRIGGER: Privileges = Privileges(64);
     /// Everything a table's owner has: PostgreSQL's `arwdDxt`.
     pub const ALL: Privileges = Privileges(127);
+    /// On a schema: creating objects in it (`C`); on the database, creating schemas.
+    pub const CREATE: Privileges = Privileges(128);
+    /// On a schema: looking objects up in it (`U`).
+    pub const USAGE: Privileges = Privileges(256);
+    /// On the database: connecting (`c`).
+    pub const CONNECT: Privileges = Privileges(512);
+    /// On the database: creating temporary tables (`T`).
+    pub const TEMPORARY: Privileges = Privileges(1024);
     pub const NONE: Privileges = Privileges(0);
 
     /// Each privilege with its SQL name and its letter in an ACL item, in ACL order.

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use super::settings::{Settings, SERVER_VERSION};
-use super::{Definitions, Relations, USER, USER_OID};
+use super::{Definitions, Relations, USER_OID};
 
 /// What a function computes from one row of arguments.
 pub type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
@@ -176,6 +176,7 @@ pub fn register(
     settings: Arc<Settings>,
     relations: Relations,
     definitions: Definitions,
+    engine: Arc<henge_ingest::Engine>,
 ) {
     let text = DataType::Utf8;
     // A view's query, by OID (of a relation pg_class has listed) or by name; NULL for
@@ -219,12 +220,20 @@ pub fn register(
         Arc::new(|_| Ok(ScalarValue::Utf8(Some(version_string())))),
     ));
     for name in ["current_user", "session_user", "user", "current_role"] {
+        let identity = settings.clone();
         ctx.register_udf(RowFunction::udf(
             name,
             vec![vec![]],
             text.clone(),
             Volatility::Stable,
-            Arc::new(|_| Ok(ScalarValue::Utf8(Some(USER.to_owned())))),
+            Arc::new(move |_| {
+                let who = identity.identity();
+                let role = match name {
+                    "session_user" => who.session,
+                    _ => who.current().clone(),
+                };
+                Ok(ScalarValue::Utf8(Some(role.1)))
+            }),
         ));
     }
     // `oid::regclass::text` (see rewrite::oid_alias_text): the relation's name, qualified
@@ -273,10 +282,9 @@ pub fn register(
                 return Ok(ScalarValue::Boolean(None));
             };
             let visible = schema == "pg_catalog"
-                || path
-                    .search_path()
-                    .iter()
-                    .any(|s| s == schema || (s == "$user" && schema == USER));
+                || path.search_path().iter().any(|s| {
+                    s == schema || (s == "$user" && *schema == path.identity().current().1)
+                });
             Ok(ScalarValue::Boolean(Some(visible)))
         }),
     ));
@@ -294,7 +302,7 @@ pub fn register(
             }
             for schema in settings.search_path() {
                 let schema = if schema == "$user" {
-                    USER.to_owned()
+                    settings.identity().current().1.clone()
                 } else {
                     schema
                 };
@@ -371,14 +379,14 @@ pub fn register(
         vec![vec![DataType::Int64]],
         text.clone(),
         Volatility::Stable,
-        Arc::new(|args| {
+        Arc::new(move |args| {
             Ok(ScalarValue::Utf8(oid(&args[0]).map(|id| {
-                // Henge's catalogs give every object owner 0 or 10: the one role.
-                if id == i64::from(USER_OID) || id == 0 {
-                    USER.to_owned()
-                } else {
-                    format!("unknown (OID={id})")
-                }
+                // The library's catalogs give some owners as 0: the bootstrap superuser.
+                let id = if id == 0 { i64::from(USER_OID) } else { id };
+                u32::try_from(id)
+                    .ok()
+                    .and_then(|id| engine.access().role(id).map(|r| r.name.clone()))
+                    .unwrap_or_else(|| format!("unknown (OID={id})"))
             })))
         }),
     ));

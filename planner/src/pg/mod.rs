@@ -34,6 +34,7 @@ pub mod random;
 pub mod regex;
 pub mod regression;
 pub mod rewrite;
+pub mod roles;
 pub mod series;
 pub mod settings;
 pub mod similar;
@@ -146,6 +147,7 @@ pub fn install(
     ctx: &SessionContext,
     settings: Arc<Settings>,
     definitions: Definitions,
+    engine: Arc<henge_ingest::Engine>,
 ) -> Result<()> {
     datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
     // The catalog library sets a type planner of its own; ours hands it the types that
@@ -178,6 +180,7 @@ pub fn install(
             settings: settings.clone(),
             catalogs: ctx.state().catalog_list().clone(),
             relations: relations.clone(),
+            engine: engine.clone(),
         }),
     )?;
     catalog.register_schema(
@@ -186,7 +189,8 @@ pub fn install(
             ctx.state().catalog_list().clone(),
         )),
     )?;
-    functions::register(ctx, settings.clone(), relations, definitions);
+    roles::register(ctx, engine.clone(), settings.clone(), relations.clone());
+    functions::register(ctx, settings.clone(), relations, definitions, engine);
     similar::register(ctx);
     interval::register(ctx);
     json::register(ctx);
@@ -228,6 +232,8 @@ struct PgCatalog {
     /// The schema and name of each relation OID `pg_class` last listed, for
     /// `pg_table_is_visible` and `::regclass::text`.
     relations: Relations,
+    /// Where the roles are.
+    engine: Arc<henge_ingest::Engine>,
 }
 
 /// Runs a function's `kernel` on its arguments as arrays: all scalars in, a scalar out.
@@ -279,7 +285,10 @@ impl SchemaProvider for PgCatalog {
             "pg_views" => self.views().await.map(Some),
             "pg_attribute" => self.computed("pg_attribute").await.map(Some),
             "pg_class" => self.computed("pg_class").await.map(Some),
-            _ => self.library.table(name).await,
+            lower => match roles::catalog_table(lower, &self.engine.access()) {
+                Some(table) => table.map(Some),
+                None => self.library.table(name).await,
+            },
         }
     }
 
@@ -356,6 +365,7 @@ impl PgCatalog {
                 settings: self.settings.clone(),
                 catalogs: self.catalogs.clone(),
                 relations: self.relations.clone(),
+                engine: self.engine.clone(),
             }),
         };
         Ok(Arc::new(StreamingTable::try_new(

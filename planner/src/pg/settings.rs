@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::timezone::Tz;
 
-use super::{code, SqlStateError};
+use super::{code, SqlStateError, USER, USER_OID};
 
 /// The PostgreSQL version Henge reports, for clients that check it.
 pub const SERVER_VERSION: &str = "16.0";
@@ -273,6 +273,13 @@ const PARAMS: &[Param] = &[
         description: "Shows the server version as an integer.",
     },
     Param {
+        name: "role",
+        default: "none",
+        kind: Kind::Fixed,
+        reported: false,
+        description: "Sets the current role.",
+    },
+    Param {
         name: "session_authorization",
         default: "henge",
         kind: Kind::Fixed,
@@ -344,9 +351,38 @@ fn invalid(name: &str, value: &str) -> SqlStateError {
     )
 }
 
+/// Who a session is: the role it logged in as and the role it acts as (`SET ROLE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The role that logged in (`session_user`), by OID and name.
+    pub session: (u32, String),
+    /// The role set with `SET ROLE`, if any; `current_user` is this or the session's.
+    pub role: Option<(u32, String)>,
+    /// Whether the current user is a superuser (`is_superuser`).
+    pub superuser: bool,
+}
+
+impl Default for Identity {
+    fn default() -> Identity {
+        Identity {
+            session: (USER_OID as u32, USER.to_owned()),
+            role: None,
+            superuser: true,
+        }
+    }
+}
+
+impl Identity {
+    /// The role whose privileges statements run with (`current_user`).
+    pub fn current(&self) -> &(u32, String) {
+        self.role.as_ref().unwrap_or(&self.session)
+    }
+}
+
 /// One session's parameters. Custom (dotted) names hold any text.
 #[derive(Debug, Default)]
 pub struct Settings {
+    identity: Mutex<Identity>,
     values: Mutex<BTreeMap<&'static str, String>>,
     custom: Mutex<BTreeMap<String, String>>,
     /// Counts changes, so plans made under other values can be told apart.
@@ -368,9 +404,41 @@ impl Settings {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Who the session is.
+    pub fn identity(&self) -> Identity {
+        self.identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets who the session is (at login, SET ROLE and SET SESSION AUTHORIZATION).
+    pub fn set_identity(&self, identity: Identity) {
+        *self.identity.lock().unwrap_or_else(|e| e.into_inner()) = identity;
+        self.changed();
+    }
+
     /// A parameter's current value, as SHOW writes it.
     pub fn get(&self, name: &str) -> Result<String, SqlStateError> {
         if let Some(p) = param(name) {
+            match p.name {
+                "session_authorization" => return Ok(self.identity().session.1),
+                "is_superuser" => {
+                    return Ok(if self.identity().superuser {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                    .into())
+                }
+                "role" => {
+                    return Ok(self
+                        .identity()
+                        .role
+                        .map_or_else(|| "none".to_owned(), |r| r.1))
+                }
+                _ => {}
+            }
             let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(value) = values.get(p.name) {
                 return Ok(value.clone());

@@ -48,13 +48,13 @@ use datafusion::sql::sqlparser::ast::{ObjectType, Statement, TransactionMode};
 use encode::pg_type;
 use henge_planner::pg::functions;
 
-/// The only user and database until users are configurable.
-pub const USER: &str = "henge";
+/// The one database.
 pub const DATABASE: &str = "henge";
 
 /// Server-wide protocol state: makes one [`Connection`] per client.
 pub struct Frontend {
     shared: Arc<Shared>,
+    gate: Arc<Gate>,
     manager: Arc<ConnectionManager>,
     cancel: Arc<HengeCancelHandler>,
     pids: Arc<RandomPidSecretKeyGenerator>,
@@ -115,11 +115,12 @@ impl pgwire::api::cancel::CancelHandler for HengeCancelHandler {
 }
 
 impl Frontend {
-    pub fn new(shared: Arc<Shared>) -> Frontend {
+    pub fn new(shared: Arc<Shared>, gate: Arc<Gate>) -> Frontend {
         let manager = Arc::new(ConnectionManager::new());
         let backends: Arc<Backends> = Arc::default();
         Frontend {
             shared,
+            gate,
             cancel: Arc::new(HengeCancelHandler {
                 manager: manager.clone(),
                 backends: backends.clone(),
@@ -142,6 +143,8 @@ impl Frontend {
                 manager: self.manager.clone(),
                 pids: self.pids.clone(),
                 backends: self.backends.clone(),
+                gate: self.gate.clone(),
+                exchange: Mutex::default(),
             }),
             cancel: self.cancel.clone(),
         }
@@ -183,6 +186,9 @@ pub struct Connection {
     manager: Arc<ConnectionManager>,
     pids: Arc<RandomPidSecretKeyGenerator>,
     backends: Arc<Backends>,
+    gate: Arc<Gate>,
+    /// Where the password exchange stands, while the client logs in.
+    exchange: Mutex<crate::auth::Exchange>,
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
@@ -191,6 +197,31 @@ fn fatal(code: &str, message: String) -> PgWireError {
         code.into(),
         message,
     )))
+}
+
+/// What every connection's login is checked against: the auth rules, the delay after a
+/// failure and the failures so far.
+pub struct Gate {
+    rules: Vec<crate::auth::Rule>,
+    failure_delay: std::time::Duration,
+    failures: crate::auth::Failures,
+}
+
+impl Gate {
+    pub fn new(config: &crate::config::Config) -> Gate {
+        Gate {
+            rules: config.auth.clone(),
+            failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
+            failures: crate::auth::Failures::default(),
+        }
+    }
+}
+
+fn password_failed(user: &str) -> PgWireError {
+    fatal(
+        "28P01",
+        format!("password authentication failed for user \"{user}\""),
+    )
 }
 
 #[async_trait]
@@ -205,23 +236,147 @@ impl StartupHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(ref startup) = message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
-        let user = client
+        use crate::auth::{Exchange, Method};
+        use pgwire::messages::startup::Authentication;
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let user = self.user(client);
+                let ip = client.socket_addr().ip();
+                match crate::auth::method_for(&self.gate.rules, ip) {
+                    Method::Trust => self.log_in(client).await,
+                    Method::Reject => Err(fatal(
+                        "28000",
+                        format!("no auth rule admits host \"{ip}\", user \"{user}\""),
+                    )),
+                    Method::Scram => {
+                        let secure = client.is_secure();
+                        client
+                            .send(PgWireBackendMessage::Authentication(Authentication::SASL(
+                                crate::auth::mechanisms(secure, None),
+                            )))
+                            .await?;
+                        client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                        *self.exchange.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Exchange::Started { secure };
+                        Ok(())
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let exchange =
+                    std::mem::take(&mut *self.exchange.lock().unwrap_or_else(|e| e.into_inner()));
+                let user = self.user(client);
+                match exchange {
+                    Exchange::Started { secure } => {
+                        let initial = message.into_sasl_initial_response()?;
+                        let offered = crate::auth::mechanisms(secure, None);
+                        if !offered.contains(&initial.auth_method) {
+                            return Err(fatal(
+                                "08P01",
+                                format!("unsupported SASL mechanism \"{}\"", initial.auth_method),
+                            ));
+                        }
+                        let data = initial.data.unwrap_or_default();
+                        let verifier = self
+                            .session
+                            .shared
+                            .engine
+                            .access()
+                            .role_named(&user)
+                            .and_then(|r| r.password.clone())
+                            .and_then(|v| crate::scram::parse(&v));
+                        let real = verifier.is_some();
+                        let secret = verifier.unwrap_or_else(|| crate::scram::doomed(&user));
+                        let scram =
+                            crate::auth::scram(secure, None).map_err(|e| fatal("XX000", e))?;
+                        let (first, waiting) = scram
+                            .on_client_first_message_with_secret(&data, secret)
+                            .map_err(|e| fatal("08P01", format!("malformed SCRAM message: {e}")))?;
+                        client
+                            .send(PgWireBackendMessage::Authentication(
+                                Authentication::SASLContinue(bytes::Bytes::from(first)),
+                            ))
+                            .await?;
+                        *self.exchange.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Exchange::Proving {
+                                waiting: Box::new(waiting),
+                                real,
+                            };
+                        Ok(())
+                    }
+                    Exchange::Proving { waiting, real } => {
+                        let response = message.into_sasl_response()?;
+                        match waiting.on_client_final_message(&response.data) {
+                            Ok(last) if real => {
+                                client
+                                    .feed(PgWireBackendMessage::Authentication(
+                                        Authentication::SASLFinal(bytes::Bytes::from(last)),
+                                    ))
+                                    .await?;
+                                self.log_in(client).await
+                            }
+                            Ok(_) | Err(PgWireError::InvalidPassword(_)) => {
+                                let ip = client.socket_addr().ip();
+                                let delay = self.gate.failures.failed(ip, self.gate.failure_delay);
+                                tracing::info!(%user, %ip, "password authentication failed");
+                                tokio::time::sleep(delay).await;
+                                Err(password_failed(&user))
+                            }
+                            Err(e) => Err(fatal("08P01", format!("malformed SCRAM message: {e}"))),
+                        }
+                    }
+                    Exchange::None => Err(fatal("08P01", "unexpected password message".to_owned())),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Connection {
+    /// The role the client named at startup.
+    fn user<C: ClientInfo>(&self, client: &C) -> String {
+        client
             .metadata()
             .get(METADATA_USER)
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Ends a successful authentication: checks the role may log in and the database
+    /// exists, starts the session as that role and tells the client it is ready.
+    async fn log_in<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let user = self.user(client);
         let database = client
             .metadata()
             .get(METADATA_DATABASE)
             .cloned()
             .unwrap_or_else(|| user.clone());
-        if user != USER {
+        let access = self.session.shared.engine.access();
+        let Some(role) = access.role_named(&user) else {
             return Err(fatal("28000", format!("role \"{user}\" does not exist")));
+        };
+        if !role.login {
+            return Err(fatal(
+                "28000",
+                format!("role \"{user}\" is not permitted to log in"),
+            ));
+        }
+        if role
+            .valid_until
+            .is_some_and(|until| until <= chrono::Utc::now().timestamp_micros())
+        {
+            return Err(fatal(
+                "28000",
+                format!("password of role \"{user}\" has expired"),
+            ));
         }
         if database != DATABASE {
             return Err(fatal(
@@ -229,7 +384,19 @@ impl StartupHandler for Connection {
                 format!("database \"{database}\" does not exist"),
             ));
         }
-        for (name, value) in startup_parameters(&startup.parameters) {
+        self.session
+            .settings
+            .set_identity(henge_planner::pg::settings::Identity {
+                session: (role.oid, role.name.clone()),
+                role: None,
+                superuser: role.superuser,
+            });
+        let parameters: std::collections::BTreeMap<String, String> = client
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, value) in startup_parameters(&parameters) {
             self.session
                 .settings
                 .set(&name, &value)
@@ -251,7 +418,7 @@ impl StartupHandler for Connection {
 
         let parameters = ReportedParameters(self.session.settings.reported());
         finish_authentication(client, &parameters).await?;
-        tracing::debug!(pid, addr = %client.socket_addr(), "session started");
+        tracing::debug!(pid, %user, addr = %client.socket_addr(), "session started");
         Ok(())
     }
 }
@@ -354,7 +521,7 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             }
             _ => TransactionStep::None,
         },
-        Command::Checkpoint | Command::Compact(_) => TransactionStep::None,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => TransactionStep::None,
     }
 }
 
@@ -387,6 +554,7 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
             Statement::Drop { .. } => Some("DROP TABLE"),
             _ => None,
         },
+        Command::Access(_) => Some("A role or privilege statement"),
         Command::Checkpoint | Command::Compact(_) => None,
     }
 }

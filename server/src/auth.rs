@@ -1,0 +1,271 @@
+//! Who may connect, and how they prove it: rules by client address (PostgreSQL's
+//! pg_hba.conf in spirit) choosing `trust`, `scram-sha-256` or `reject`, and the
+//! SCRAM-SHA-256 exchange (with channel binding, SCRAM-SHA-256-PLUS, over TLS) against the
+//! verifiers of the role catalog.
+//!
+//! Failures look alike: an unknown role, a role without a password and a wrong password all
+//! run the whole exchange (against a verifier no password matches) and end in 28P01
+//! "password authentication failed for user …", after a delay that grows with the recent
+//! failures from that address, so that guessing is slow. A role that may not log in
+//! (NOLOGIN, an expired VALID UNTIL) is told so with 28000 only after its password was
+//! right.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pgwire::api::auth::sasl::scram::{ScramServerAuth, ScramServerAuthWaitingForClientFinal};
+use serde::Deserialize;
+
+/// How a rule lets clients in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Method {
+    /// No password: whoever connects is the role they name.
+    #[serde(rename = "trust")]
+    Trust,
+    /// A SCRAM-SHA-256 exchange with the role's password.
+    #[serde(rename = "scram-sha-256")]
+    Scram,
+    /// Refused.
+    #[serde(rename = "reject")]
+    Reject,
+}
+
+/// One rule: clients from `address` authenticate with `method`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// `"loopback"`, `"all"`, an address or a CIDR block (`"10.0.0.0/8"`, `"::1/128"`).
+    pub address: String,
+    pub method: Method,
+}
+
+impl Rule {
+    fn new(address: &str, method: Method) -> Rule {
+        Rule {
+            address: address.to_owned(),
+            method,
+        }
+    }
+
+    /// The rules of a server with no `[[auth]]` in its configuration: no password from
+    /// this machine, SCRAM from anywhere else.
+    pub fn defaults() -> Vec<Rule> {
+        vec![
+            Rule::new("loopback", Method::Trust),
+            Rule::new("all", Method::Scram),
+        ]
+    }
+
+    /// Checks the address is one this module can read.
+    pub fn validate(&self) -> Result<(), String> {
+        Range::parse(&self.address).map(|_| ())
+    }
+
+    fn matches(&self, ip: IpAddr) -> bool {
+        Range::parse(&self.address).is_ok_and(|r| r.contains(ip))
+    }
+
+    /// Whether some address other than this machine's matches the rule.
+    fn reaches_beyond_loopback(&self) -> bool {
+        match Range::parse(&self.address) {
+            Ok(Range::Loopback) | Err(_) => false,
+            Ok(Range::All) => true,
+            Ok(Range::Block(ip, bits)) => match ip {
+                IpAddr::V4(v4) => !(v4.octets()[0] == 127 && bits >= 8),
+                IpAddr::V6(v6) => !(v6.is_loopback() && bits == 128),
+            },
+        }
+    }
+}
+
+/// The addresses a rule names.
+enum Range {
+    Loopback,
+    All,
+    Block(IpAddr, u8),
+}
+
+impl Range {
+    fn parse(text: &str) -> Result<Range, String> {
+        let text = text.trim();
+        match text {
+            "loopback" | "localhost" => return Ok(Range::Loopback),
+            "all" => return Ok(Range::All),
+            _ => {}
+        }
+        let (ip, bits) = match text.split_once('/') {
+            Some((ip, bits)) => (ip, Some(bits)),
+            None => (text, None),
+        };
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("invalid address \"{text}\" in an auth rule"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            Some(bits) => bits
+                .parse::<u8>()
+                .ok()
+                .filter(|&b| b <= max)
+                .ok_or_else(|| format!("invalid prefix length in \"{text}\""))?,
+            None => max,
+        };
+        Ok(Range::Block(ip, bits))
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match self {
+            Range::Loopback => ip.is_loopback(),
+            Range::All => true,
+            Range::Block(net, bits) => match (net, ip) {
+                (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                    u32::from(*net) & mask == u32::from(ip) & mask
+                }
+                (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                    u128::from(*net) & mask == u128::from(ip) & mask
+                }
+                _ => false,
+            },
+        }
+    }
+}
+
+/// The method the first matching rule gives a client from `ip`; `reject` when none does.
+pub fn method_for(rules: &[Rule], ip: IpAddr) -> Method {
+    rules
+        .iter()
+        .find(|r| r.matches(ip))
+        .map_or(Method::Reject, |r| r.method)
+}
+
+/// Whether the rules let a client from beyond this machine in without a password.
+pub fn trusts_remote(rules: &[Rule]) -> bool {
+    rules
+        .iter()
+        .any(|r| r.method == Method::Trust && r.reaches_beyond_loopback())
+}
+
+/// Recent failed logins by client address, for the delay before a failure is answered.
+#[derive(Debug, Default)]
+pub struct Failures {
+    recent: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// How long failures are remembered.
+const FAILURE_MEMORY: Duration = Duration::from_secs(60);
+/// The longest delay.
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+impl Failures {
+    /// Records a failure from `ip`; how long to wait before answering it: `base` for the
+    /// first within a minute, doubling with each further one, at most ten seconds.
+    pub fn failed(&self, ip: IpAddr, base: Duration) -> Duration {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        recent.retain(|_, (_, at)| now.duration_since(*at) < FAILURE_MEMORY);
+        // Bounded: a flood from many addresses forgets the oldest.
+        if recent.len() >= 100_000 {
+            recent.clear();
+        }
+        let entry = recent.entry(ip).or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        let doublings = entry.0.saturating_sub(1).min(16);
+        base.saturating_mul(1 << doublings).min(MAX_DELAY.max(base))
+    }
+}
+
+/// Where one connection's password exchange stands.
+#[derive(Debug, Default)]
+pub enum Exchange {
+    /// Nothing asked yet (or trust).
+    #[default]
+    None,
+    /// AuthenticationSASL sent; waiting for the client's first message.
+    Started { secure: bool },
+    /// The server's first message sent; waiting for the client's proof. `real` is false
+    /// when the verifier was a stand-in (no such role, or no password).
+    Proving {
+        waiting: Box<ScramServerAuthWaitingForClientFinal>,
+        real: bool,
+    },
+}
+
+/// The SCRAM authenticator for a connection: with channel binding only over TLS (a
+/// client on a plain socket cannot bind, and one that could but did not is refused).
+pub fn scram(secure: bool, certificate_pem: Option<&[u8]>) -> Result<ScramServerAuth, String> {
+    let mut scram = ScramServerAuth::new();
+    scram.set_iterations(crate::scram::ITERATIONS);
+    if let (true, Some(pem)) = (secure, certificate_pem) {
+        scram
+            .configure_certificate(pem)
+            .map_err(|e| format!("the TLS certificate cannot be used for channel binding: {e}"))?;
+    }
+    Ok(scram)
+}
+
+/// The SASL mechanisms offered on a connection.
+pub fn mechanisms(secure: bool, certificate_pem: Option<&[u8]>) -> Vec<String> {
+    let mut mechanisms = vec!["SCRAM-SHA-256".to_owned()];
+    if secure && certificate_pem.is_some() {
+        mechanisms.insert(0, "SCRAM-SHA-256-PLUS".to_owned());
+    }
+    mechanisms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides() {
+        let rules = Rule::defaults();
+        assert_eq!(method_for(&rules, ip("127.0.0.1")), Method::Trust);
+        assert_eq!(method_for(&rules, ip("::1")), Method::Trust);
+        assert_eq!(method_for(&rules, ip("10.1.2.3")), Method::Scram);
+        let rules = vec![
+            Rule::new("10.0.0.0/8", Method::Scram),
+            Rule::new("192.168.1.7", Method::Trust),
+        ];
+        assert_eq!(method_for(&rules, ip("10.200.0.1")), Method::Scram);
+        assert_eq!(method_for(&rules, ip("::ffff:10.0.0.1")), Method::Scram);
+        assert_eq!(method_for(&rules, ip("192.168.1.7")), Method::Trust);
+        assert_eq!(method_for(&rules, ip("192.168.1.8")), Method::Reject);
+        assert_eq!(method_for(&rules, ip("127.0.0.1")), Method::Reject);
+    }
+
+    #[test]
+    fn trust_beyond_this_machine_is_noticed() {
+        assert!(!trusts_remote(&Rule::defaults()));
+        assert!(!trusts_remote(&[Rule::new("127.0.0.0/8", Method::Trust)]));
+        assert!(trusts_remote(&[Rule::new("0.0.0.0/0", Method::Trust)]));
+        assert!(trusts_remote(&[Rule::new("10.0.0.1", Method::Trust)]));
+        assert!(Rule::new("10.0.0.0/33", Method::Trust).validate().is_err());
+        assert!(Rule::new("nowhere", Method::Trust).validate().is_err());
+    }
+
+    #[test]
+    fn failures_slow_down_and_are_forgotten() {
+        let failures = Failures::default();
+        let base = Duration::from_millis(100);
+        assert_eq!(failures.failed(ip("10.0.0.1"), base), base);
+        assert_eq!(failures.failed(ip("10.0.0.1"), base), base * 2);
+        assert_eq!(failures.failed(ip("10.0.0.1"), base), base * 4);
+        assert_eq!(failures.failed(ip("10.0.0.2"), base), base);
+        for _ in 0..20 {
+            failures.failed(ip("10.0.0.1"), base);
+        }
+        assert_eq!(failures.failed(ip("10.0.0.1"), base), MAX_DELAY);
+    }
+}
