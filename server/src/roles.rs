@@ -883,11 +883,17 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                                 .filter(|m| m.role == role && m.member == member_oid)
                                 .for_each(|m| m.admin = false);
                         } else {
-                            access.members.retain(|m| !(m.role == role && m.member == member_oid));
+                            access
+                                .members
+                                .retain(|m| !(m.role == role && m.member == member_oid));
                         }
                         if !admin_only && access.members.len() == before {
-                            let member_name = access.role(member_oid).map_or("public".to_owned(), |r| r.name.clone());
-                            warnings.push(format!("role \"{member_name}\" has not been granted membership in role \"{role_name}\" by role \"{}\"", actor.name));
+                            let member_name = access
+                                .role(member_oid)
+                                .map_or("public".to_owned(), |r| r.name.clone());
+                            warnings.push(format!(
+                                "role \"{member_name}\" is not a member of role \"{role_name}\""
+                            ));
                         }
                     }
                 }
@@ -964,7 +970,6 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
 /// The role running a statement, as far as managing roles goes.
 struct Actor {
     oid: u32,
-    name: String,
     superuser: bool,
     create_role: bool,
 }
@@ -974,7 +979,6 @@ impl Actor {
         let role = access.role(oid);
         Actor {
             oid,
-            name: role.map(|r| r.name.clone()).unwrap_or_default(),
             superuser: role.is_some_and(|r| r.superuser),
             create_role: role.is_some_and(|r| r.create_role),
         }
@@ -1026,7 +1030,6 @@ fn apply(
             RoleOption::InRole(_) | RoleOption::Members(_) | RoleOption::Admins(_) => {}
         }
     }
-    let _ = actor.oid;
     Ok(())
 }
 
@@ -1193,9 +1196,10 @@ fn change_privileges(
         } else {
             "relation"
         };
+        let name = privilege_names(wanted.minus(applicable));
         return Err(PgError::new(
             "0LP01",
-            format!("invalid privilege type for {kind}"),
+            format!("invalid privilege type {name} for {kind}"),
         ));
     }
     let mut warnings = Vec::new();
@@ -1249,6 +1253,22 @@ fn change_privileges(
         session.notice(warning);
     }
     Ok(())
+}
+
+/// The SQL names of privileges, as an error lists them.
+fn privilege_names(privileges: Privileges) -> String {
+    let mut names: Vec<&str> = Privileges::NAMED
+        .iter()
+        .filter(|(p, _, _)| privileges.contains(*p))
+        .map(|(_, n, _)| *n)
+        .collect();
+    if privileges.contains(Privileges::CREATE) {
+        names.push("CREATE");
+    }
+    if privileges.contains(Privileges::USAGE) {
+        names.push("USAGE");
+    }
+    names.join(", ")
 }
 
 /// After ALTER ROLE: the session's `is_superuser` follows its role's attribute.

@@ -219,7 +219,13 @@ pub fn register(
         Volatility::Stable,
         Arc::new(|_| Ok(ScalarValue::Utf8(Some(version_string())))),
     ));
-    for name in ["current_user", "session_user", "user", "current_role"] {
+    for name in [
+        "current_user",
+        "session_user",
+        "user",
+        "current_role",
+        "henge_current_user",
+    ] {
         let identity = settings.clone();
         ctx.register_udf(RowFunction::udf(
             name,

@@ -275,7 +275,9 @@ pub type Relations = Arc<std::sync::Mutex<HashMap<i32, (String, String)>>>;
 #[async_trait]
 impl SchemaProvider for PgCatalog {
     fn table_names(&self) -> Vec<String> {
-        self.library.table_names()
+        let mut names = self.library.table_names();
+        names.extend(roles::EXTRA_TABLES.iter().map(|n| n.to_string()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
@@ -285,6 +287,7 @@ impl SchemaProvider for PgCatalog {
             "pg_views" => self.views().await.map(Some),
             "pg_attribute" => self.computed("pg_attribute").await.map(Some),
             "pg_class" => self.computed("pg_class").await.map(Some),
+            "pg_tables" => self.computed("pg_tables").await.map(Some),
             lower => match roles::catalog_table(lower, &self.engine.access()) {
                 Some(table) => table.map(Some),
                 None => self.library.table(name).await,
@@ -293,7 +296,7 @@ impl SchemaProvider for PgCatalog {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.library.table_exist(name)
+        self.library.table_exist(name) || roles::EXTRA_TABLES.contains(&name)
     }
 }
 
@@ -329,7 +332,11 @@ impl PgCatalog {
                 }
             }
         }
-        let owners = vec![USER; names.len()];
+        let owners: Vec<String> = schemas
+            .iter()
+            .zip(&names)
+            .map(|(schema, name)| self.owner_name(schema, name))
+            .collect();
         let schema = Arc::new(Schema::new(vec![
             Field::new("schemaname", DataType::Utf8, true),
             Field::new("viewname", DataType::Utf8, true),
@@ -374,11 +381,67 @@ impl PgCatalog {
         )?))
     }
 
-    /// The library's `pg_class`, noting each relation's schema and name.
+    /// The library's `pg_class`, noting each relation's schema and name, with each
+    /// relation's owner (the bootstrap superuser's for the system's).
     async fn classes(&self) -> Result<Vec<RecordBatch>> {
         let (classes, names) = self.relation_names().await?;
+        let owners = classes
+            .iter()
+            .map(|batch| {
+                let oids = int32(batch, "oid")?;
+                let owners: Int32Array = (0..batch.num_rows())
+                    .map(|row| {
+                        let name = names.get(&oids.value(row));
+                        Some(name.map_or(USER_OID, |(schema, name)| self.owner_oid(schema, name)))
+                    })
+                    .collect();
+                let mut columns = batch.columns().to_vec();
+                columns[batch.schema().index_of("relowner")?] = Arc::new(owners);
+                Ok(RecordBatch::try_new(batch.schema(), columns)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
         *self.relations.lock().unwrap_or_else(|e| e.into_inner()) = names;
-        Ok(classes)
+        Ok(owners)
+    }
+
+    /// The OID of the role owning a relation (the bootstrap superuser for the system's).
+    fn owner_oid(&self, schema: &str, name: &str) -> i32 {
+        if schema != crate::SCHEMA {
+            return USER_OID;
+        }
+        let id = self
+            .engine
+            .table(name)
+            .map(|t| t.def.id)
+            .or_else(|| self.engine.view(name).map(|v| v.id));
+        id.map_or(USER_OID, |id| self.engine.access().owner(id) as i32)
+    }
+
+    /// The name of the role owning a relation.
+    fn owner_name(&self, schema: &str, name: &str) -> String {
+        let oid = self.owner_oid(schema, name) as u32;
+        self.engine
+            .access()
+            .role(oid)
+            .map_or_else(|| USER.to_owned(), |r| r.name.clone())
+    }
+
+    /// The library's `pg_tables`, with each table's owner.
+    async fn tables_with_owners(&self) -> Result<Vec<RecordBatch>> {
+        self.read("pg_tables")
+            .await?
+            .into_iter()
+            .map(|batch| {
+                let schemas = strings(&batch, "schemaname")?;
+                let names = strings(&batch, "tablename")?;
+                let owners: StringArray = (0..batch.num_rows())
+                    .map(|row| Some(self.owner_name(schemas.value(row), names.value(row))))
+                    .collect();
+                let mut columns = batch.columns().to_vec();
+                columns[batch.schema().index_of("tableowner")?] = Arc::new(owners);
+                Ok(RecordBatch::try_new(batch.schema(), columns)?)
+            })
+            .collect()
     }
 
     /// The library's `pg_class`, and the schema and name of each relation in it.
@@ -495,6 +558,7 @@ impl PartitionStream for Computed {
         let batches = futures::stream::once(async move {
             match table {
                 "pg_class" => catalog.classes().await,
+                "pg_tables" => catalog.tables_with_owners().await,
                 _ => catalog.attributes().await,
             }
         })

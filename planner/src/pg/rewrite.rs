@@ -16,7 +16,6 @@ use datafusion::sql::sqlparser::ast::{
     visit_relations, CastKind, DataType as SqlType, Expr, Ident, ObjectName, Query, SelectItem,
     SetExpr, SetOperator, SetQuantifier, Statement, Value, VisitMut, Visitor, VisitorMut,
 };
-use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 use datafusion_pg_catalog::sql::rules::{
     CurrentUserVariableToSessionUserFunctionCall, FixVersionColumnName, RewritePgCatalogOperator,
     RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
@@ -55,7 +54,7 @@ pub fn reads_catalog(statement: &Statement) -> bool {
             .collect();
         match parts.as_slice() {
             [.., schema, _] => schema == "pg_catalog" || schema == "information_schema",
-            [table] => PG_CATALOG_TABLES.contains(&table.as_str()),
+            [table] => super::roles::is_catalog_table(table),
             [] => false,
         }
     };
@@ -105,9 +104,110 @@ pub fn column_names(mut statement: Statement) -> Statement {
             name_set_expr(&mut query.body);
             ControlFlow::Continue(())
         }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            array_subquery(expr);
+            current_role(expr);
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_relation(&mut self, relation: &mut ObjectName) -> ControlFlow<()> {
+            // pg_catalog is searched first, as in PostgreSQL, for the catalogs Henge adds
+            // to the library's (which qualifies its own).
+            if let [part] = relation.0.as_slice() {
+                let extra = part.as_ident().is_some_and(|i| {
+                    i.quote_style.is_none()
+                        && super::roles::EXTRA_TABLES
+                            .contains(&i.value.to_ascii_lowercase().as_str())
+                });
+                if extra {
+                    relation.0.insert(
+                        0,
+                        datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(
+                            "pg_catalog",
+                        )),
+                    );
+                }
+            }
+            ControlFlow::Continue(())
+        }
     }
     let _ = statement.visit(&mut Namer);
     statement
+}
+
+/// `current_user`, `current_role` and `user`: the role a session acts as, which
+/// `SET ROLE` changes, as `henge_current_user()` (the catalog library's rewrites read them
+/// as `session_user`, which is the role that logged in).
+fn current_role(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::FunctionArguments;
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let [part] = f.name.0.as_slice() else {
+        return;
+    };
+    let is_current = part.as_ident().is_some_and(|i| {
+        i.quote_style.is_none()
+            && matches!(
+                i.value.to_ascii_lowercase().as_str(),
+                "current_user" | "current_role" | "user"
+            )
+    });
+    if is_current && matches!(f.args, FunctionArguments::None) {
+        *expr = call("henge_current_user", Vec::new());
+    }
+}
+
+/// `ARRAY(SELECT x FROM … [ORDER BY …])`, the subquery's rows as an array (`{}` when there
+/// are none), as `coalesce((SELECT array_agg(x ORDER BY …) FROM …), make_array())`:
+/// DataFusion has no array constructor over a subquery. Only a plain one-column SELECT is
+/// rewritten (no DISTINCT, grouping, LIMIT or set operation); others stay as they are and
+/// are refused.
+fn array_subquery(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArgumentClause, FunctionArguments, GroupByExpr, OrderByKind,
+    };
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let is_array = matches!(f.name.0.as_slice(), [part]
+        if part.as_ident().is_some_and(|i| i.quote_style.is_none() && i.value.eq_ignore_ascii_case("array")));
+    let FunctionArguments::Subquery(query) = &f.args else {
+        return;
+    };
+    if !is_array || query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
+        return;
+    }
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let plain_group =
+        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if select.distinct.is_some() || !plain_group || select.having.is_some() {
+        return;
+    }
+    let [item] = select.projection.as_mut_slice() else {
+        return;
+    };
+    let value = match item {
+        SelectItem::UnnamedExpr(e) => e.clone(),
+        SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+        _ => return,
+    };
+    let mut aggregate = call("array_agg", vec![value]);
+    if let (Expr::Function(agg), Some(order)) = (&mut aggregate, query.order_by.take()) {
+        let OrderByKind::Expressions(items) = order.kind else {
+            return;
+        };
+        if let FunctionArguments::List(list) = &mut agg.args {
+            list.clauses.push(FunctionArgumentClause::OrderBy(items));
+        }
+    }
+    *item = SelectItem::UnnamedExpr(aggregate);
+    *expr = call(
+        "coalesce",
+        vec![Expr::Subquery(query), call("make_array", Vec::new())],
+    );
 }
 
 fn name_set_expr(body: &mut SetExpr) {
@@ -940,6 +1040,7 @@ fn spellings(mut statement: Statement) -> Statement {
             symmetric_between(expr);
             time_keyword(expr);
             prefix_operator(expr);
+            array_subquery(expr);
             ControlFlow::Continue(())
         }
     }

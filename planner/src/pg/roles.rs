@@ -3,8 +3,7 @@
 //! privilege inquiry functions `has_table_privilege`, `has_any_column_privilege`,
 //! `has_schema_privilege` and `has_database_privilege` answering from the grants.
 //!
-//! No view shows a password: `pg_roles` and `pg_user` show `********` where a role has one,
-//! as PostgreSQL does, and `pg_authid` and `pg_shadow`, where PostgreSQL shows superusers
+//! No view shows a password: `pg_roles` and `pg_user` show `********`, as PostgreSQL does, and `pg_authid` and `pg_shadow`, where PostgreSQL shows superusers
 //! the stored verifier, show NULL.
 
 use std::sync::Arc;
@@ -30,9 +29,13 @@ use super::{no_such_function, Relations, Settings, SqlStateError};
 /// The id under which grants on schema `public` are kept (table ids start at 1).
 pub const SCHEMA_PUBLIC: u64 = 0;
 
+/// The catalogs Henge adds to the library's `pg_catalog`.
+pub const EXTRA_TABLES: [&str; 2] = ["pg_user", "pg_shadow"];
+
 /// Whether `name` is one of pg_catalog's tables.
 pub fn is_catalog_table(name: &str) -> bool {
     datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES.contains(&name)
+        || EXTRA_TABLES.contains(&name)
 }
 
 /// The catalog tables about roles, by name; `None` for other names.
@@ -81,10 +84,11 @@ fn pg_roles(roles: &[&RoleDef], _access: &Access, masked: bool) -> Result<Record
     let names: ArrayRef = Arc::new(StringArray::from_iter_values(
         roles.iter().map(|r| r.name.as_str()),
     ));
+    // PostgreSQL's pg_roles shows the mask whether or not the role has a password.
     let passwords: ArrayRef = Arc::new(StringArray::from(
         roles
             .iter()
-            .map(|r| (masked && r.password.is_some()).then_some("********"))
+            .map(|_| masked.then_some("********"))
             .collect::<Vec<_>>(),
     ));
     let limits: ArrayRef = Arc::new(Int32Array::from(
@@ -176,7 +180,7 @@ fn pg_user(roles: &[&RoleDef], masked: bool) -> Result<RecordBatch> {
             Arc::new(StringArray::from(
                 roles
                     .iter()
-                    .map(|r| (masked && r.password.is_some()).then_some("********"))
+                    .map(|_| masked.then_some("********"))
                     .collect::<Vec<_>>(),
             )),
             valid_until(roles),
