@@ -53,8 +53,24 @@ pub struct Config {
     /// Milliseconds before a failed login is answered (doubling with each further failure
     /// from the same address within a minute, up to ten seconds).
     pub auth_failure_delay_ms: u64,
+    /// TLS: off, on (offered to clients that ask), or required (plaintext refused).
+    pub tls: TlsMode,
+    /// PEM file of the server's certificate chain, the server's first.
+    pub tls_cert: PathBuf,
+    /// PEM file of the certificate's private key.
+    pub tls_key: PathBuf,
     /// How clients authenticate, by their address: the first rule that matches decides.
     pub auth: Vec<crate::auth::Rule>,
+}
+
+/// Whether connections are encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Off,
+    On,
+    Required,
 }
 
 impl Default for Config {
@@ -77,6 +93,9 @@ impl Default for Config {
             log: "info".into(),
             superuser_password: String::new(),
             auth_failure_delay_ms: 500,
+            tls: TlsMode::Off,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             auth: crate::auth::Rule::defaults(),
         }
     }
@@ -98,6 +117,8 @@ pub enum ConfigError {
     NoPassword(SocketAddr),
     #[error("invalid auth rule: {0}")]
     Rule(String),
+    #[error("TLS cannot be set up: {0}")]
+    Tls(String),
 }
 
 impl Config {
@@ -124,6 +145,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for rule in &self.auth {
             rule.validate().map_err(ConfigError::Rule)?;
+        }
+        if self.tls != TlsMode::Off
+            && (self.tls_cert.as_os_str().is_empty() || self.tls_key.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Tls(
+                "tls_cert and tls_key must name the certificate and key files".into(),
+            ));
         }
         // On an address others can reach, everyone from elsewhere gives a password.
         if !self.listen.ip().is_loopback() && crate::auth::trusts_remote(&self.auth) {

@@ -18,6 +18,7 @@ mod scram;
 mod server;
 mod session;
 mod set;
+mod tls;
 mod view;
 mod wire;
 

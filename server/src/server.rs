@@ -81,6 +81,7 @@ pub async fn serve(
     }
     // Before any hand-off could reuse the name of a file a crash left unpublished.
     engine.remove_orphans().await;
+    let tls = crate::tls::load(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -100,7 +101,7 @@ pub async fn serve(
             query_runtime,
             query_env,
         }),
-        Arc::new(crate::wire::Gate::new(&config)),
+        Arc::new(crate::wire::Gate::new(&config, tls)),
     );
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
@@ -119,8 +120,9 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
                     let handlers = frontend.connection();
+                    let acceptor = frontend.acceptor();
                     tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
                     });

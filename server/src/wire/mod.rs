@@ -131,6 +131,11 @@ impl Frontend {
         }
     }
 
+    /// The TLS acceptor, when TLS is on.
+    pub fn acceptor(&self) -> Option<pgwire::tokio::TlsAcceptor> {
+        self.gate.acceptor()
+    }
+
     /// Handlers for a new client connection.
     pub fn connection(&self) -> ConnectionHandlers {
         let session = Arc::new(Session::new(self.shared.clone()));
@@ -205,15 +210,27 @@ pub struct Gate {
     rules: Vec<crate::auth::Rule>,
     failure_delay: std::time::Duration,
     failures: crate::auth::Failures,
+    tls: Option<crate::tls::Tls>,
 }
 
 impl Gate {
-    pub fn new(config: &crate::config::Config) -> Gate {
+    pub fn new(config: &crate::config::Config, tls: Option<crate::tls::Tls>) -> Gate {
         Gate {
             rules: config.auth.clone(),
             failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
             failures: crate::auth::Failures::default(),
+            tls,
         }
+    }
+
+    /// The acceptor that answers SSLRequest, when TLS is on.
+    pub fn acceptor(&self) -> Option<pgwire::tokio::TlsAcceptor> {
+        self.tls.as_ref().map(|t| t.acceptor.clone())
+    }
+
+    /// The certificate SCRAM binds to on a TLS connection.
+    fn certificate(&self) -> Option<&[u8]> {
+        self.tls.as_ref().map(|t| t.certificate_pem.as_slice())
     }
 }
 
@@ -244,6 +261,15 @@ impl StartupHandler for Connection {
                 save_startup_parameters_to_metadata(client, startup);
                 let user = self.user(client);
                 let ip = client.socket_addr().ip();
+                if self.gate.tls.as_ref().is_some_and(|t| t.required) && !client.is_secure() {
+                    return Err(fatal(
+                        "28000",
+                        format!(
+                            "connection from host \"{ip}\" for user \"{user}\" refused: \
+                             this server requires TLS (connect with sslmode=require)"
+                        ),
+                    ));
+                }
                 match crate::auth::method_for(&self.gate.rules, ip) {
                     Method::Trust => self.log_in(client).await,
                     Method::Reject => Err(fatal(
@@ -254,7 +280,7 @@ impl StartupHandler for Connection {
                         let secure = client.is_secure();
                         client
                             .send(PgWireBackendMessage::Authentication(Authentication::SASL(
-                                crate::auth::mechanisms(secure, None),
+                                crate::auth::mechanisms(secure, self.gate.certificate()),
                             )))
                             .await?;
                         client.set_state(PgWireConnectionState::AuthenticationInProgress);
@@ -271,7 +297,7 @@ impl StartupHandler for Connection {
                 match exchange {
                     Exchange::Started { secure } => {
                         let initial = message.into_sasl_initial_response()?;
-                        let offered = crate::auth::mechanisms(secure, None);
+                        let offered = crate::auth::mechanisms(secure, self.gate.certificate());
                         if !offered.contains(&initial.auth_method) {
                             return Err(fatal(
                                 "08P01",
@@ -289,8 +315,8 @@ impl StartupHandler for Connection {
                             .and_then(|v| crate::scram::parse(&v));
                         let real = verifier.is_some();
                         let secret = verifier.unwrap_or_else(|| crate::scram::doomed(&user));
-                        let scram =
-                            crate::auth::scram(secure, None).map_err(|e| fatal("XX000", e))?;
+                        let scram = crate::auth::scram(secure, self.gate.certificate())
+                            .map_err(|e| fatal("XX000", e))?;
                         let (first, waiting) = scram
                             .on_client_first_message_with_secret(&data, secret)
                             .map_err(|e| fatal("08P01", format!("malformed SCRAM message: {e}")))?;
