@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client tests with the drivers applications use, each against a fresh henge:
 #   psycopg2 + SQLAlchemy's inspector, psycopg 3 and asyncpg (python_clients.py),
-#   node-postgres (node/node_pg.js) and pgjdbc (jdbc/JdbcClient.java).
+#   node-postgres (node/node_pg.js) and pgjdbc (jdbc/JdbcClient.java), every one logging in
+#   with SCRAM-SHA-256.
 # Drivers come from the package registries: pip into a venv under ~/.cache/henge, npm,
 # and Debian's libpostgresql-jdbc-java (with a JDK) from apt.
 # Usage: sql-tests/clients/drivers.sh path/to/henge
@@ -37,10 +38,21 @@ mkdir -p "$node_dir"
 cp "$here/node/package.json" "$node_dir/"
 (cd "$node_dir" && npm install --no-audit --no-fund --silent >/dev/null)
 
+# Every driver logs in with SCRAM-SHA-256: the server asks every address for a password.
+export HENGE_TEST_PASSWORD="driver-pw-$$"
+export PGPASSWORD="$HENGE_TEST_PASSWORD"
+cat >"$work/henge.toml" <<TOML
+superuser_password = "$HENGE_TEST_PASSWORD"
+
+[[auth]]
+address = "all"
+method = "scram-sha-256"
+TOML
+
 start() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   rm -rf "$work/data"
-  "$henge" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >>"$work/henge.log" 2>&1 &
+  "$henge" serve --config "$work/henge.toml" --listen "127.0.0.1:$port" --data-dir "$work/data" >>"$work/henge.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     if psql -h 127.0.0.1 -p "$port" -U henge henge -Atqc 'SELECT 1' >/dev/null 2>&1; then return; fi

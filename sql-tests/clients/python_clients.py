@@ -8,11 +8,16 @@ Usage: python_clients.py PORT
 import asyncio
 import datetime
 import decimal
-import uuid
+import os
 import sys
+import uuid
 
 PORT = int(sys.argv[1])
-DSN = f"postgresql://henge@127.0.0.1:{PORT}/henge"
+# drivers.sh runs the server with SCRAM-SHA-256 logins for every address: the password
+# comes from the environment, as an application's would.
+PASSWORD = os.environ.get("HENGE_TEST_PASSWORD", "")
+CREDENTIALS = f"henge:{PASSWORD}" if PASSWORD else "henge"
+DSN = f"postgresql://{CREDENTIALS}@127.0.0.1:{PORT}/henge"
 
 
 def check(description, wanted, got):
@@ -46,7 +51,7 @@ def psycopg2_and_sqlalchemy():
     check("psycopg2 names columns as PostgreSQL does", "count", cur.description[0].name)
     conn.close()
 
-    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://henge@127.0.0.1:{PORT}/henge")
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://{CREDENTIALS}@127.0.0.1:{PORT}/henge")
     with engine.connect() as c:
         check("SQLAlchemy parses version()", (16, 0), engine.dialect.server_version_info)
         check("SQLAlchemy runs a query", 1, c.execute(text("SELECT count(*) FROM py_events")).scalar())

@@ -23,7 +23,10 @@ public class JdbcClient {
 
     public static void main(String[] args) throws Exception {
         String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/henge";
-        try (Connection conn = DriverManager.getConnection(url, "henge", "")) {
+        // drivers.sh runs the server with SCRAM-SHA-256 logins: the password from the
+        // environment.
+        String password = System.getenv().getOrDefault("HENGE_TEST_PASSWORD", "");
+        try (Connection conn = DriverManager.getConnection(url, "henge", password)) {
             DatabaseMetaData meta = conn.getMetaData();
             check("server version", 16, meta.getDatabaseMajorVersion());
             try (Statement st = conn.createStatement()) {
@@ -77,7 +80,7 @@ public class JdbcClient {
         }
         // pgjdbc's autosave: with autocommit off it sets a savepoint before each statement and
         // rolls back to it after an error, so the transaction goes on; rollback() discards.
-        try (Connection conn = DriverManager.getConnection(url + "?autosave=always", "henge", "")) {
+        try (Connection conn = DriverManager.getConnection(url + "?autosave=always", "henge", password)) {
             conn.setAutoCommit(false);
             try (Statement st = conn.createStatement()) {
                 st.executeUpdate("INSERT INTO jdbc_events VALUES ('2024-03-02 00:00:00', 'tx', 1, 7)");

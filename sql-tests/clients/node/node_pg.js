@@ -15,7 +15,9 @@ function check(description, wanted, got) {
 }
 
 (async () => {
-  const client = new Client({ host: '127.0.0.1', port, user: 'henge', database: 'henge' });
+  // drivers.sh runs the server with SCRAM-SHA-256 logins: the password from the environment.
+  const password = process.env.HENGE_TEST_PASSWORD || undefined;
+  const client = new Client({ host: '127.0.0.1', port, user: 'henge', database: 'henge', password });
   await client.connect();
   await client.query(
     "CREATE TABLE node_events (ts TIMESTAMPTZ NOT NULL, page TEXT, views BIGINT, ratio DOUBLE PRECISION) WITH (time_column = 'ts')",
