@@ -53,6 +53,11 @@ pub struct Config {
     /// Milliseconds before a failed login is answered (doubling with each further failure
     /// from the same address within a minute, up to ten seconds).
     pub auth_failure_delay_ms: u64,
+    /// Sessions at once; more are refused with 53300 (the last three slots are kept for
+    /// superusers).
+    pub max_connections: usize,
+    /// The largest statement text a client may send: a size.
+    pub max_statement_size: ByteSize,
     /// TLS: off, on (offered to clients that ask), or required (plaintext refused).
     pub tls: TlsMode,
     /// PEM file of the server's certificate chain, the server's first.
@@ -93,6 +98,8 @@ impl Default for Config {
             log: "info".into(),
             superuser_password: String::new(),
             auth_failure_delay_ms: 500,
+            max_connections: 100,
+            max_statement_size: ByteSize::Bytes(16 << 20),
             tls: TlsMode::Off,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),

@@ -47,6 +47,7 @@ pub mod code {
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const OUT_OF_MEMORY: &str = "53200";
+    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const ARRAY_SUBSCRIPT_ERROR: &str = "2202E";

@@ -10,6 +10,7 @@ mod config;
 mod copy;
 mod ddl;
 mod error;
+mod limits;
 mod params;
 mod privileges;
 mod results;
@@ -35,6 +36,13 @@ use tracing_subscriber::EnvFilter;
 /// freed pages back to the system after a short delay.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Stack of every runtime thread. Planning walks expression trees recursively (sqlparser's
+/// visitors, DataFusion's rewrites), one frame or more per level: with tokio's 2 MiB a sum
+/// of a few hundred terms overflowed it and took the server down. The space is reserved,
+/// not used: pages are touched only as deep as a statement goes, and statements deeper than
+/// the nesting limit are refused before planning (54001).
+const THREAD_STACK: usize = 64 << 20;
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +101,7 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(THREAD_STACK)
         .build()
     {
         Ok(runtime) => runtime,
@@ -104,6 +113,7 @@ fn main() -> ExitCode {
     let query_runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.parallelism())
         .thread_name("henge-query")
+        .thread_stack_size(THREAD_STACK)
         .enable_all()
         .build()
     {

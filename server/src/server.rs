@@ -60,6 +60,7 @@ pub async fn serve(
     query_runtime: tokio::runtime::Handle,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    crate::limits::set_max_statement_bytes(config.max_statement_size.bytes_or(|| 16 << 20));
     let options = EngineOptions {
         wal_fsync: config.wal_fsync,
         deep_storage: Some(config.deep_storage.clone()).filter(|url| !url.is_empty()),

@@ -104,6 +104,7 @@ pub struct Prepared {
 /// Parses a query string into statements separated by semicolons, rewritten where
 /// clients' PostgreSQL needs adapting for DataFusion (see [`rewrite`]).
 pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
+    crate::limits::check(sql)?;
     let sql = &*rewrite::substitute(sql);
     let commands = match split(sql) {
         Ok(commands) => commands,
@@ -116,6 +117,14 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
                 .ok_or(e)
         }
     };
+    // Before anything walks them: long AND/OR chains as balanced trees.
+    let commands: Vec<Command> = commands
+        .into_iter()
+        .map(|c| match c {
+            Command::Sql(s) => Command::Sql(Box::new(rewrite::balance_boolean_chains(*s))),
+            other => other,
+        })
+        .collect();
     // The whole string goes through the catalog parser only when every statement is a
     // catalog query: its rewrites are not safe for others.
     let all_catalog = commands.iter().all(|c| match c {

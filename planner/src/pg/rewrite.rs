@@ -72,6 +72,8 @@ pub fn reads_catalog(statement: &Statement) -> bool {
 /// otherwise.
 pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
+    // First: every later pass walks the tree recursively.
+    let statement = balance_boolean_chains(statement);
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = spellings(statement);
@@ -131,6 +133,69 @@ pub fn column_names(mut statement: Statement) -> Statement {
         }
     }
     let _ = statement.visit(&mut Namer);
+    statement
+}
+
+/// Chains of AND or OR longer than this are rebalanced.
+const LONG_CHAIN: usize = 32;
+
+/// Long chains of AND or OR (`a = 1 OR a = 2 OR …`, as tools generate them) as balanced
+/// trees: the parser makes a chain as deep as it is long, which every recursive walk after
+/// it (sqlparser's visitors, DataFusion's planning, whose cost grows with the cube of the
+/// depth) would have to go down. AND and OR are associative in SQL's logic of three
+/// values, and SQL fixes no order of evaluation, so the answer is the same. Chains are
+/// taken apart without recursion; short ones are left as written.
+pub fn balance_boolean_chains(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    struct Balance;
+    impl VisitorMut for Balance {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let op = match expr {
+                Expr::BinaryOp {
+                    op: op @ (BinaryOperator::And | BinaryOperator::Or),
+                    ..
+                } => op.clone(),
+                _ => return ControlFlow::Continue(()),
+            };
+            let mut terms = Vec::new();
+            let mut todo = vec![std::mem::replace(expr, Expr::value(Value::Null))];
+            while let Some(next) = todo.pop() {
+                match next {
+                    Expr::BinaryOp { left, op: o, right } if o == op => {
+                        todo.push(*right);
+                        todo.push(*left);
+                    }
+                    other => terms.push(other),
+                }
+            }
+            *expr = if terms.len() > LONG_CHAIN {
+                balanced(terms, &op)
+            } else {
+                // Short: rebuilt as the parser had it, left-deep.
+                let mut terms = terms.into_iter();
+                let first = terms.next().unwrap_or_else(|| Expr::value(Value::Null));
+                terms.fold(first, |left, right| Expr::BinaryOp {
+                    left: Box::new(left),
+                    op: op.clone(),
+                    right: Box::new(right),
+                })
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    fn balanced(mut terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
+        if terms.len() == 1 {
+            return terms.pop().unwrap_or_else(|| Expr::value(Value::Null));
+        }
+        let right = terms.split_off(terms.len() / 2);
+        Expr::BinaryOp {
+            left: Box::new(balanced(terms, op)),
+            op: op.clone(),
+            right: Box::new(balanced(right, op)),
+        }
+    }
+    let _ = statement.visit(&mut Balance);
     statement
 }
 

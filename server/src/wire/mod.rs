@@ -150,6 +150,7 @@ impl Frontend {
                 backends: self.backends.clone(),
                 gate: self.gate.clone(),
                 exchange: Mutex::default(),
+                slot: Mutex::default(),
             }),
             cancel: self.cancel.clone(),
         }
@@ -194,6 +195,8 @@ pub struct Connection {
     gate: Arc<Gate>,
     /// Where the password exchange stands, while the client logs in.
     exchange: Mutex<crate::auth::Exchange>,
+    /// The session's place in the connection counts, held while the connection lives.
+    slot: Mutex<Option<Slot>>,
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
@@ -211,6 +214,44 @@ pub struct Gate {
     failure_delay: std::time::Duration,
     failures: crate::auth::Failures,
     tls: Option<crate::tls::Tls>,
+    max_connections: usize,
+    /// Sessions that have sent their startup message, and sessions by role.
+    sessions: Mutex<Sessions>,
+}
+
+/// Counts of live sessions.
+#[derive(Default)]
+struct Sessions {
+    all: usize,
+    by_role: HashMap<u32, usize>,
+}
+
+/// Connection slots reserved for superusers (PostgreSQL's superuser_reserved_connections).
+const SUPERUSER_RESERVED: usize = 3;
+
+/// A session's place in the counts, given back when the connection ends.
+pub struct Slot {
+    gate: Arc<Gate>,
+    role: Option<u32>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut sessions = self.gate.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.all = sessions.all.saturating_sub(1);
+        if let Some(role) = self.role {
+            if let Some(n) = sessions.by_role.get_mut(&role) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    sessions.by_role.remove(&role);
+                }
+            }
+        }
+    }
+}
+
+fn too_many(message: String) -> PgWireError {
+    fatal("53300", message)
 }
 
 impl Gate {
@@ -220,7 +261,46 @@ impl Gate {
             failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
             failures: crate::auth::Failures::default(),
             tls,
+            max_connections: config.max_connections.max(1),
+            sessions: Mutex::default(),
         }
+    }
+
+    /// Takes a session slot for a connection that sent its startup message; refused past
+    /// `max_connections`.
+    fn enter(self: &Arc<Gate>) -> Result<Slot, PgWireError> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.all >= self.max_connections {
+            return Err(too_many("sorry, too many clients already".into()));
+        }
+        sessions.all += 1;
+        Ok(Slot {
+            gate: self.clone(),
+            role: None,
+        })
+    }
+
+    /// Counts a logged-in session against its role's CONNECTION LIMIT and the slots kept
+    /// for superusers.
+    fn admit(&self, slot: &mut Slot, role: &henge_storage::RoleDef) -> Result<(), PgWireError> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let reserved = SUPERUSER_RESERVED.min(self.max_connections.saturating_sub(1));
+        if !role.superuser && sessions.all > self.max_connections - reserved {
+            return Err(too_many(
+                "remaining connection slots are reserved for roles with the SUPERUSER attribute"
+                    .into(),
+            ));
+        }
+        let mine = sessions.by_role.get(&role.oid).copied().unwrap_or(0);
+        if !role.superuser && role.connection_limit >= 0 && mine >= role.connection_limit as usize {
+            return Err(too_many(format!(
+                "too many connections for role \"{}\"",
+                role.name
+            )));
+        }
+        *sessions.by_role.entry(role.oid).or_insert(0) += 1;
+        slot.role = Some(role.oid);
+        Ok(())
     }
 
     /// The acceptor that answers SSLRequest, when TLS is on.
@@ -259,6 +339,8 @@ impl StartupHandler for Connection {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
+                let slot = self.gate.enter()?;
+                *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(slot);
                 let user = self.user(client);
                 let ip = client.socket_addr().ip();
                 if self.gate.tls.as_ref().is_some_and(|t| t.required) && !client.is_secure() {
@@ -409,6 +491,13 @@ impl Connection {
                 "3D000",
                 format!("database \"{database}\" does not exist"),
             ));
+        }
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_mut() {
+                Some(slot) => self.gate.admit(slot, role)?,
+                None => return Err(too_many("sorry, too many clients already".into())),
+            }
         }
         self.session
             .settings
