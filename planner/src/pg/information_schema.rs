@@ -22,7 +22,14 @@ use crate::table::HengeTable;
 pub const SCHEMA: &str = "information_schema";
 
 /// Tables Henge builds itself; the rest come from DataFusion.
-const OWN: [&str; 4] = ["schemata", "tables", "columns", "views"];
+const OWN: [&str; 6] = [
+    "schemata",
+    "tables",
+    "columns",
+    "views",
+    "table_privileges",
+    "role_table_grants",
+];
 const DATAFUSION: [&str; 3] = ["df_settings", "routines", "parameters"];
 
 /// Column names and whether each is an integer (`cardinal_number`); the rest are text.
@@ -111,8 +118,20 @@ const COLUMNS: &[(&str, bool)] = &[
     ("is_updatable", false),
 ];
 
+const TABLE_PRIVILEGES: &[(&str, bool)] = &[
+    ("grantor", false),
+    ("grantee", false),
+    ("table_catalog", false),
+    ("table_schema", false),
+    ("table_name", false),
+    ("privilege_type", false),
+    ("is_grantable", false),
+    ("with_hierarchy", false),
+];
+
 fn layout(name: &str) -> Option<&'static [(&'static str, bool)]> {
     match name {
+        "table_privileges" | "role_table_grants" => Some(TABLE_PRIVILEGES),
         "schemata" => Some(SCHEMATA),
         "tables" => Some(TABLES),
         "columns" => Some(COLUMNS),
@@ -226,14 +245,89 @@ enum Kind {
 pub struct InformationSchema {
     catalogs: Arc<dyn CatalogProviderList>,
     datafusion: InformationSchemaProvider,
+    /// Roles and grants, for the privilege views.
+    engine: Arc<henge_ingest::Engine>,
+    /// Who is asking: the privilege views show what concerns the current role.
+    settings: Arc<super::Settings>,
 }
 
 impl InformationSchema {
-    pub fn new(catalogs: Arc<dyn CatalogProviderList>) -> InformationSchema {
+    pub fn new(
+        catalogs: Arc<dyn CatalogProviderList>,
+        engine: Arc<henge_ingest::Engine>,
+        settings: Arc<super::Settings>,
+    ) -> InformationSchema {
         InformationSchema {
             datafusion: InformationSchemaProvider::new(catalogs.clone()),
             catalogs,
+            engine,
+            settings,
         }
+    }
+
+    /// `table_privileges`: the privileges on the tables and views of schema public that
+    /// the current role (or a role whose privileges it inherits) granted or holds, or that
+    /// PUBLIC holds; an owner holds every privilege, granted by itself, as PostgreSQL lists
+    /// them. `role_table_grants` leaves out those only PUBLIC's.
+    fn table_privileges(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+        use henge_storage::access::{Privileges, PUBLIC};
+        let access = self.engine.access();
+        let me = self.settings.identity().current().0;
+        let enabled = access.closure(me, true);
+        let role_name = |oid: u32| -> String {
+            if oid == PUBLIC {
+                "PUBLIC".to_owned()
+            } else {
+                access
+                    .role(oid)
+                    .map_or_else(|| oid.to_string(), |r| r.name.clone())
+            }
+        };
+        let mut relations: Vec<(u64, String)> = self
+            .engine
+            .tables()
+            .into_iter()
+            .map(|t| (t.def.id, t.def.name.clone()))
+            .chain(self.engine.views().into_iter().map(|v| (v.id, v.name)))
+            .collect();
+        relations.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut rows = Rows::new(TABLE_PRIVILEGES);
+        for (id, table) in relations {
+            let owner = access.owner(id);
+            let mut grants = vec![(owner, owner, Privileges::ALL, Privileges::ALL)];
+            grants.extend(
+                access
+                    .grants
+                    .iter()
+                    .filter(|g| g.relation == id)
+                    .map(|g| (g.grantor, g.grantee, g.privileges, g.grantable)),
+            );
+            for (grantor, grantee, privileges, grantable) in grants {
+                let visible = enabled.contains(&grantor)
+                    || enabled.contains(&grantee)
+                    || (grantee == PUBLIC && name == "table_privileges");
+                if !visible {
+                    continue;
+                }
+                for (privilege, privilege_name, _) in Privileges::NAMED {
+                    if !privileges.contains(privilege) {
+                        continue;
+                    }
+                    let yes_no = |b: bool| text(if b { "YES" } else { "NO" });
+                    rows.push(&[
+                        ("grantor", text(role_name(grantor))),
+                        ("grantee", text(role_name(grantee))),
+                        ("table_catalog", text(crate::CATALOG)),
+                        ("table_schema", text(crate::SCHEMA)),
+                        ("table_name", text(table.as_str())),
+                        ("privilege_type", text(privilege_name)),
+                        ("is_grantable", yes_no(grantable.contains(privilege))),
+                        ("with_hierarchy", yes_no(privilege == Privileges::SELECT)),
+                    ]);
+                }
+            }
+        }
+        rows.into_table()
     }
 
     /// Every catalog with its schemas, in name order.
@@ -462,6 +556,7 @@ impl SchemaProvider for InformationSchema {
             "tables" => self.tables().await.map(Some),
             "columns" => self.columns().await.map(Some),
             "views" => self.views().await.map(Some),
+            n @ ("table_privileges" | "role_table_grants") => self.table_privileges(n).map(Some),
             other if DATAFUSION.contains(&other) => self.datafusion.table(other).await,
             _ => Ok(None),
         }

@@ -187,6 +187,8 @@ pub fn install(
         information_schema::SCHEMA,
         Arc::new(information_schema::InformationSchema::new(
             ctx.state().catalog_list().clone(),
+            engine.clone(),
+            settings.clone(),
         )),
     )?;
     roles::register(ctx, engine.clone(), settings.clone(), relations.clone());
