@@ -133,3 +133,47 @@ async fn idle_and_garbage_sockets_leave_the_server_answering() {
     }
     drop((idle, garbage, huge, short));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_superusers_and_the_same_role_may_cancel_a_sessions_query() {
+    let server = TestServer::start();
+    let admin = server.connect().await;
+    admin
+        .batch_execute("CREATE ROLE app LOGIN; CREATE ROLE other LOGIN")
+        .await
+        .unwrap();
+    let app = connect_as(&server, "app").await.unwrap();
+    let other = connect_as(&server, "other").await.unwrap();
+    let admin_pid: i32 = admin
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let app_pid: i32 = app
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let denied = other
+        .query_one(&format!("SELECT pg_cancel_backend({app_pid})"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&denied), "42501: permission denied to cancel query");
+    let denied = app
+        .query_one(&format!("SELECT pg_cancel_backend({admin_pid})"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&denied), "42501: permission denied to cancel query");
+    let own: bool = app
+        .query_one(&format!("SELECT pg_cancel_backend({app_pid})"), &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(true);
+    assert!(own);
+    let by_admin: bool = admin
+        .query_one(&format!("SELECT pg_cancel_backend({app_pid})"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(by_admin);
+}

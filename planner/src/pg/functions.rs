@@ -494,7 +494,7 @@ pub fn register(
 pub fn register_backend(
     ctx: &SessionContext,
     pid: i32,
-    cancel: impl Fn(i32) -> bool + Send + Sync + 'static,
+    cancel: impl Fn(i32) -> Result<bool> + Send + Sync + 'static,
 ) {
     ctx.register_udf(RowFunction::udf(
         "pg_backend_pid",
@@ -510,7 +510,7 @@ pub fn register_backend(
         Volatility::Volatile,
         Arc::new(move |args| {
             Ok(ScalarValue::Boolean(match &args[0] {
-                ScalarValue::Int32(Some(pid)) => Some(cancel(*pid)),
+                ScalarValue::Int32(Some(pid)) => Some(cancel(*pid)?),
                 _ => None,
             }))
         }),

@@ -67,14 +67,31 @@ pub struct Frontend {
 #[derive(Debug, Default)]
 pub struct Backends(Mutex<HashMap<i32, BackendHandles>>);
 
-/// One connection's cancel handles.
-type BackendHandles = (Weak<ConnectionHandle>, Weak<Canceler>);
+/// One connection's cancel handles, and the role it logged in as.
+type BackendHandles = (Weak<ConnectionHandle>, Weak<Canceler>, u32);
 
 impl Backends {
-    fn register(&self, pid: i32, handle: &Arc<ConnectionHandle>, canceler: &Arc<Canceler>) {
+    fn register(
+        &self,
+        pid: i32,
+        handle: &Arc<ConnectionHandle>,
+        canceler: &Arc<Canceler>,
+        role: u32,
+    ) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, (h, _)| h.strong_count() > 0);
-        map.insert(pid, (Arc::downgrade(handle), Arc::downgrade(canceler)));
+        map.retain(|_, (h, _, _)| h.strong_count() > 0);
+        map.insert(
+            pid,
+            (Arc::downgrade(handle), Arc::downgrade(canceler), role),
+        );
+    }
+
+    /// The role a live connection logged in as.
+    fn role_of(&self, pid: i32) -> Option<u32> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&pid)
+            .filter(|(h, _, _)| h.strong_count() > 0)
+            .map(|(_, _, role)| *role)
     }
 
     /// Asks a connection to cancel its running query; false if no such connection.
@@ -82,7 +99,7 @@ impl Backends {
         let handles = {
             let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             map.get(&pid)
-                .and_then(|(h, c)| Some((h.upgrade()?, c.upgrade())))
+                .and_then(|(h, c, _)| Some((h.upgrade()?, c.upgrade())))
         };
         match (handles, tokio::runtime::Handle::try_current()) {
             (Some((handle, canceler)), Ok(runtime)) => {
@@ -523,9 +540,31 @@ impl Connection {
         let (pid, secret) = self.pids.generate(&*client);
         client.set_pid_and_secret_key(pid, secret.clone());
         let (handle, guard) = self.manager.register(pid, secret);
-        self.backends.register(pid, &handle, &self.session.canceler);
+        self.backends
+            .register(pid, &handle, &self.session.canceler, role.oid);
         let backends = self.backends.clone();
-        functions::register_backend(&self.session.ctx, pid, move |pid| backends.cancel(pid));
+        let (engine, settings) = (
+            self.session.shared.engine.clone(),
+            self.session.settings.clone(),
+        );
+        functions::register_backend(&self.session.ctx, pid, move |pid| {
+            // As in PostgreSQL: a superuser cancels anything; another role the queries of
+            // roles whose privileges it has, but not a superuser's.
+            if let Some(owner) = backends.role_of(pid) {
+                let access = engine.access();
+                let me = settings.identity().current().0;
+                let allowed = access.is_superuser(me)
+                    || (!access.is_superuser(owner) && access.closure(me, true).contains(&owner));
+                if !allowed {
+                    return Err(henge_planner::pg::SqlStateError::new(
+                        "42501",
+                        "permission denied to cancel query",
+                    )
+                    .into());
+                }
+            }
+            Ok(backends.cancel(pid))
+        });
         client
             .session_extensions()
             .insert::<Arc<ConnectionHandle>>(handle);
