@@ -198,6 +198,39 @@ pub enum Exchange {
     },
 }
 
+/// The mechanism and data of a client's first SASL message, read defensively: pgwire's
+/// own reader trusts the length the client gives and panics on one that overruns the
+/// message (found by the mutation tests in `hostile.rs`).
+pub fn sasl_initial(
+    message: pgwire::messages::startup::PasswordMessageFamily,
+) -> Result<(String, Option<bytes::Bytes>), String> {
+    use pgwire::messages::startup::PasswordMessageFamily;
+    let PasswordMessageFamily::Raw(mut body) = message else {
+        return message
+            .into_sasl_initial_response()
+            .map(|m| (m.auth_method, m.data))
+            .map_err(|e| e.to_string());
+    };
+    let end = body
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or("the SASL mechanism is not terminated")?;
+    let mechanism = String::from_utf8(body.split_to(end).to_vec())
+        .map_err(|_| "the SASL mechanism is not UTF-8")?;
+    let _ = body.split_to(1);
+    if body.len() < 4 {
+        return Err("the SASL message is cut short".into());
+    }
+    let length = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+    let _ = body.split_to(4);
+    let data = match length {
+        -1 => None,
+        n if n >= 0 && n as usize <= body.len() => Some(body.split_to(n as usize).freeze()),
+        _ => return Err("the SASL data length does not fit the message".into()),
+    };
+    Ok((mechanism, data))
+}
+
 /// The SCRAM authenticator for a connection: with channel binding only over TLS (a
 /// client on a plain socket cannot bind, and one that could but did not is refused).
 pub fn scram(secure: bool, certificate_pem: Option<&[u8]>) -> Result<ScramServerAuth, String> {

@@ -395,15 +395,16 @@ impl StartupHandler for Connection {
                 let user = self.user(client);
                 match exchange {
                     Exchange::Started { secure } => {
-                        let initial = message.into_sasl_initial_response()?;
+                        let (mechanism, data) = crate::auth::sasl_initial(message)
+                            .map_err(|e| fatal("08P01", format!("malformed SASL message: {e}")))?;
                         let offered = crate::auth::mechanisms(secure, self.gate.certificate());
-                        if !offered.contains(&initial.auth_method) {
+                        if !offered.contains(&mechanism) {
                             return Err(fatal(
                                 "08P01",
-                                format!("unsupported SASL mechanism \"{}\"", initial.auth_method),
+                                format!("unsupported SASL mechanism \"{mechanism}\""),
                             ));
                         }
-                        let data = initial.data.unwrap_or_default();
+                        let data = data.unwrap_or_default();
                         let verifier = self
                             .session
                             .shared
