@@ -56,6 +56,8 @@ pub struct Config {
     /// Sessions at once; more are refused with 53300 (the last three slots are kept for
     /// superusers).
     pub max_connections: usize,
+    /// Every session's `statement_timeout` until it sets its own ("0": none).
+    pub statement_timeout: String,
     /// The largest statement text a client may send: a size.
     pub max_statement_size: ByteSize,
     /// TLS: off, on (offered to clients that ask), or required (plaintext refused).
@@ -99,6 +101,7 @@ impl Default for Config {
             superuser_password: String::new(),
             auth_failure_delay_ms: 500,
             max_connections: 100,
+            statement_timeout: "0".into(),
             max_statement_size: ByteSize::Bytes(16 << 20),
             tls: TlsMode::Off,
             tls_cert: PathBuf::new(),
@@ -126,6 +129,8 @@ pub enum ConfigError {
     Rule(String),
     #[error("TLS cannot be set up: {0}")]
     Tls(String),
+    #[error("invalid setting: {0}")]
+    Setting(String),
 }
 
 impl Config {
@@ -152,6 +157,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for rule in &self.auth {
             rule.validate().map_err(ConfigError::Rule)?;
+        }
+        if let Err(e) =
+            henge_planner::Settings::new().set("statement_timeout", &self.statement_timeout)
+        {
+            return Err(ConfigError::Setting(e.message));
         }
         if self.tls != TlsMode::Off
             && (self.tls_cert.as_os_str().is_empty() || self.tls_key.as_os_str().is_empty())

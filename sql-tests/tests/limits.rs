@@ -177,3 +177,31 @@ async fn only_superusers_and_the_same_role_may_cancel_a_sessions_query() {
         .get(0);
     assert!(by_admin);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_statement_timeout_applies_until_a_session_sets_its_own() {
+    let server = TestServer::start_with_config(Some("statement_timeout = \"200ms\""));
+    let client = server.connect().await;
+    let timeout: String = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, "200ms");
+    let slow = "SELECT count(*) FROM generate_series(1, 2000000000)";
+    let e = client.simple_query(slow).await.unwrap_err();
+    assert_eq!(
+        code(&e),
+        "57014: canceling statement due to statement timeout"
+    );
+    client
+        .batch_execute("SET statement_timeout = '5s'")
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM generate_series(1, 1000)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000);
+}

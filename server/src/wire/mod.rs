@@ -228,6 +228,8 @@ fn fatal(code: &str, message: String) -> PgWireError {
 /// failure and the failures so far.
 pub struct Gate {
     rules: Vec<crate::auth::Rule>,
+    /// Every session's statement_timeout until it sets its own.
+    statement_timeout: String,
     failure_delay: std::time::Duration,
     failures: crate::auth::Failures,
     tls: Option<crate::tls::Tls>,
@@ -275,6 +277,7 @@ impl Gate {
     pub fn new(config: &crate::config::Config, tls: Option<crate::tls::Tls>) -> Gate {
         Gate {
             rules: config.auth.clone(),
+            statement_timeout: config.statement_timeout.clone(),
             failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
             failures: crate::auth::Failures::default(),
             tls,
@@ -524,6 +527,10 @@ impl Connection {
                 role: None,
                 superuser: role.superuser,
             });
+        self.session
+            .settings
+            .set("statement_timeout", &self.gate.statement_timeout)
+            .map_err(|e| fatal(e.code, e.message))?;
         let parameters: std::collections::BTreeMap<String, String> = client
             .metadata()
             .iter()
