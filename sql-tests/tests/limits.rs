@@ -204,4 +204,15 @@ async fn the_configured_statement_timeout_applies_until_a_session_sets_its_own()
         .unwrap()
         .get(0);
     assert_eq!(n, 1000);
+    // RESET goes back to the configured default, not to none.
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+    let timeout: String = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, "200ms");
 }

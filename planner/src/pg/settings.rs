@@ -384,6 +384,9 @@ impl Identity {
 pub struct Settings {
     identity: Mutex<Identity>,
     values: Mutex<BTreeMap<&'static str, String>>,
+    /// The session's defaults where they are not PostgreSQL's: what the server's
+    /// configuration and the client's startup message gave; RESET goes back to them.
+    defaults: Mutex<BTreeMap<&'static str, String>>,
     custom: Mutex<BTreeMap<String, String>>,
     /// Counts changes, so plans made under other values can be told apart.
     epoch: std::sync::atomic::AtomicU64,
@@ -450,7 +453,14 @@ impl Settings {
                 "transaction_read_only" => values.get("default_transaction_read_only"),
                 _ => None,
             };
-            return Ok(default.cloned().unwrap_or_else(|| p.default.to_owned()));
+            if let Some(default) = default {
+                return Ok(default.clone());
+            }
+            let defaults = self.defaults.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(defaults
+                .get(p.name)
+                .cloned()
+                .unwrap_or_else(|| p.default.to_owned()));
         }
         let custom = self.custom.lock().unwrap_or_else(|e| e.into_inner());
         custom
@@ -478,6 +488,19 @@ impl Settings {
             }
             None => return Err(unrecognized(name)),
         }
+        self.changed();
+        Ok(())
+    }
+
+    /// Sets a parameter's default for this session (from the configuration or the startup
+    /// message), checked as SET checks it: RESET and RESET ALL come back to it.
+    pub fn set_default(&self, name: &str, value: &str) -> Result<(), SqlStateError> {
+        let p = param(name).ok_or_else(|| unrecognized(name))?;
+        let value = canonical(p, value)?;
+        self.defaults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.name, value);
         self.changed();
         Ok(())
     }

@@ -529,7 +529,7 @@ impl Connection {
             });
         self.session
             .settings
-            .set("statement_timeout", &self.gate.statement_timeout)
+            .set_default("statement_timeout", &self.gate.statement_timeout)
             .map_err(|e| fatal(e.code, e.message))?;
         let parameters: std::collections::BTreeMap<String, String> = client
             .metadata()
