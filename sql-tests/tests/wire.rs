@@ -533,6 +533,24 @@ async fn startup_parameters_set_the_session_and_are_reported() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "5s");
     assert_eq!(row.get::<_, String>(1), "loader");
+    // They are the session's defaults: RESET comes back to them, as in PostgreSQL.
+    client
+        .batch_execute("SET statement_timeout = '1min'; SET TimeZone = 'UTC'")
+        .await
+        .unwrap();
+    client
+        .batch_execute("RESET statement_timeout; RESET TimeZone")
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_setting('statement_timeout'), current_setting('TimeZone')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "5s");
+    assert_eq!(row.get::<_, String>(1), "Europe/Paris");
     // A bad value refuses the connection, as PostgreSQL does.
     let mut bad: tokio_postgres::Config = server.connection_string().parse().unwrap();
     bad.options("-c DateStyle=sideways");

@@ -536,11 +536,15 @@ impl Connection {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // As in PostgreSQL, what the client sent at startup is the session's default:
+        // RESET comes back to it. Custom (dotted) names are plain settings.
         for (name, value) in startup_parameters(&parameters) {
-            self.session
-                .settings
-                .set(&name, &value)
-                .map_err(|e| fatal(e.code, e.message))?;
+            let settings = &self.session.settings;
+            let result = match settings.set_default(&name, &value) {
+                Err(e) if e.code == "42704" => settings.set(&name, &value),
+                other => other,
+            };
+            result.map_err(|e| fatal(e.code, e.message))?;
         }
         self.session
             .apply_settings()
