@@ -267,6 +267,12 @@ impl Engine {
         self.metadata.access()
     }
 
+    /// Answers a question about roles and grants without copying them; `question` must not
+    /// call back into the engine.
+    pub fn read_access<T>(&self, question: impl FnOnce(&henge_storage::Access) -> T) -> T {
+        self.metadata.read_access(question)
+    }
+
     /// Changes roles, memberships, owners or grants durably, all of `change` or nothing
     /// (see [`henge_storage::MetadataStore::update_access`]).
     pub fn update_access<T, E: From<henge_storage::Error>>(

@@ -33,7 +33,7 @@ pub fn statement(query: &str) -> Result<Statement> {
         .map_err(|e| DataFusionError::Plan(format!("view query: {e}")))?;
     match (statements.pop(), statements.is_empty()) {
         (Some(statement @ Statement::Query(_)), true) => {
-            let statement = rewrite::statement(statement);
+            let statement = rewrite::statement(rewrite::balance_boolean_chains(statement));
             // What a session refuses to answer, a view refuses too.
             match rewrite::refused(&statement) {
                 Some((code, reason)) => Err(SqlStateError::new(code, reason).into()),

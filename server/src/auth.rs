@@ -57,27 +57,6 @@ impl Rule {
             Rule::new("all", Method::Scram),
         ]
     }
-
-    /// Checks the address is one this module can read.
-    pub fn validate(&self) -> Result<(), String> {
-        Range::parse(&self.address).map(|_| ())
-    }
-
-    fn matches(&self, ip: IpAddr) -> bool {
-        Range::parse(&self.address).is_ok_and(|r| r.contains(ip))
-    }
-
-    /// Whether some address other than this machine's matches the rule.
-    fn reaches_beyond_loopback(&self) -> bool {
-        match Range::parse(&self.address) {
-            Ok(Range::Loopback) | Err(_) => false,
-            Ok(Range::All) => true,
-            Ok(Range::Block(ip, bits)) => match ip {
-                IpAddr::V4(v4) => !(v4.octets()[0] == 127 && bits >= 8),
-                IpAddr::V6(v6) => !(v6.is_loopback() && bits == 128),
-            },
-        }
-    }
 }
 
 /// The addresses a rule names.
@@ -88,6 +67,16 @@ enum Range {
 }
 
 impl Range {
+    /// Whether some address other than this machine's is in the range.
+    fn reaches_beyond_loopback(&self) -> bool {
+        match self {
+            Range::Loopback => false,
+            Range::All => true,
+            Range::Block(IpAddr::V4(v4), bits) => !(v4.octets()[0] == 127 && *bits >= 8),
+            Range::Block(IpAddr::V6(v6), bits) => !(v6.is_loopback() && *bits == 128),
+        }
+    }
+
     fn parse(text: &str) -> Result<Range, String> {
         let text = text.trim();
         match text {
@@ -137,19 +126,34 @@ impl Range {
     }
 }
 
-/// The method the first matching rule gives a client from `ip`; `reject` when none does.
-pub fn method_for(rules: &[Rule], ip: IpAddr) -> Method {
-    rules
-        .iter()
-        .find(|r| r.matches(ip))
-        .map_or(Method::Reject, |r| r.method)
-}
+/// The rules, their addresses read once.
+pub struct Rules(Vec<(Range, Method)>);
 
-/// Whether the rules let a client from beyond this machine in without a password.
-pub fn trusts_remote(rules: &[Rule]) -> bool {
-    rules
-        .iter()
-        .any(|r| r.method == Method::Trust && r.reaches_beyond_loopback())
+impl Rules {
+    /// Reads the rules' addresses; an error names one that cannot be read.
+    pub fn new(rules: &[Rule]) -> Result<Rules, String> {
+        rules
+            .iter()
+            .map(|r| Ok((Range::parse(&r.address)?, r.method)))
+            .collect::<Result<_, String>>()
+            .map(Rules)
+    }
+
+    /// The method the first matching rule gives a client from `ip`; `reject` when none
+    /// does.
+    pub fn method_for(&self, ip: IpAddr) -> Method {
+        self.0
+            .iter()
+            .find(|(range, _)| range.contains(ip))
+            .map_or(Method::Reject, |(_, method)| *method)
+    }
+
+    /// Whether the rules let a client from beyond this machine in without a password.
+    pub fn trust_remote(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(range, method)| *method == Method::Trust && range.reaches_beyond_loopback())
+    }
 }
 
 /// Recent failed logins by client address, for the delay before a failure is answered.
@@ -231,26 +235,48 @@ pub fn sasl_initial(
     Ok((mechanism, data))
 }
 
-/// The SCRAM authenticator for a connection: with channel binding only over TLS (a
-/// client on a plain socket cannot bind, and one that could but did not is refused).
-pub fn scram(secure: bool, certificate_pem: Option<&[u8]>) -> Result<ScramServerAuth, String> {
-    let mut scram = ScramServerAuth::new();
-    scram.set_iterations(crate::scram::ITERATIONS);
-    if let (true, Some(pem)) = (secure, certificate_pem) {
-        scram
-            .configure_certificate(pem)
-            .map_err(|e| format!("the TLS certificate cannot be used for channel binding: {e}"))?;
-    }
-    Ok(scram)
+/// The SCRAM authenticators, made once: one for plain connections, and with TLS one bound
+/// to the certificate (SCRAM-SHA-256-PLUS). A client on a plain socket cannot bind, and
+/// one on TLS that could but did not is refused by the bound one.
+pub struct Scram {
+    plain: ScramServerAuth,
+    bound: Option<ScramServerAuth>,
 }
 
-/// The SASL mechanisms offered on a connection.
-pub fn mechanisms(secure: bool, certificate_pem: Option<&[u8]>) -> Vec<String> {
-    let mut mechanisms = vec!["SCRAM-SHA-256".to_owned()];
-    if secure && certificate_pem.is_some() {
-        mechanisms.insert(0, "SCRAM-SHA-256-PLUS".to_owned());
+impl Scram {
+    /// The authenticators; `certificate_pem` is the TLS certificate chain, if TLS is on.
+    pub fn new(certificate_pem: Option<&[u8]>) -> Result<Scram, String> {
+        let mut plain = ScramServerAuth::new();
+        plain.set_iterations(crate::scram::ITERATIONS);
+        let bound = match certificate_pem {
+            Some(pem) => {
+                let mut bound = plain.clone();
+                bound.configure_certificate(pem).map_err(|e| {
+                    format!("the TLS certificate cannot be used for channel binding: {e}")
+                })?;
+                Some(bound)
+            }
+            None => None,
+        };
+        Ok(Scram { plain, bound })
     }
-    mechanisms
+
+    /// The authenticator for a connection, over TLS (`secure`) or not.
+    pub fn for_connection(&self, secure: bool) -> &ScramServerAuth {
+        match (&self.bound, secure) {
+            (Some(bound), true) => bound,
+            _ => &self.plain,
+        }
+    }
+
+    /// The SASL mechanisms offered on a connection.
+    pub fn mechanisms(&self, secure: bool) -> Vec<String> {
+        let mut mechanisms = vec!["SCRAM-SHA-256".to_owned()];
+        if secure && self.bound.is_some() {
+            mechanisms.insert(0, "SCRAM-SHA-256-PLUS".to_owned());
+        }
+        mechanisms
+    }
 }
 
 #[cfg(test)]
@@ -261,31 +287,35 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn rules(rules: &[Rule]) -> Rules {
+        Rules::new(rules).unwrap()
+    }
+
     #[test]
     fn the_first_matching_rule_decides() {
-        let rules = Rule::defaults();
-        assert_eq!(method_for(&rules, ip("127.0.0.1")), Method::Trust);
-        assert_eq!(method_for(&rules, ip("::1")), Method::Trust);
-        assert_eq!(method_for(&rules, ip("10.1.2.3")), Method::Scram);
-        let rules = vec![
+        let defaults = rules(&Rule::defaults());
+        assert_eq!(defaults.method_for(ip("127.0.0.1")), Method::Trust);
+        assert_eq!(defaults.method_for(ip("::1")), Method::Trust);
+        assert_eq!(defaults.method_for(ip("10.1.2.3")), Method::Scram);
+        let some = rules(&[
             Rule::new("10.0.0.0/8", Method::Scram),
             Rule::new("192.168.1.7", Method::Trust),
-        ];
-        assert_eq!(method_for(&rules, ip("10.200.0.1")), Method::Scram);
-        assert_eq!(method_for(&rules, ip("::ffff:10.0.0.1")), Method::Scram);
-        assert_eq!(method_for(&rules, ip("192.168.1.7")), Method::Trust);
-        assert_eq!(method_for(&rules, ip("192.168.1.8")), Method::Reject);
-        assert_eq!(method_for(&rules, ip("127.0.0.1")), Method::Reject);
+        ]);
+        assert_eq!(some.method_for(ip("10.200.0.1")), Method::Scram);
+        assert_eq!(some.method_for(ip("::ffff:10.0.0.1")), Method::Scram);
+        assert_eq!(some.method_for(ip("192.168.1.7")), Method::Trust);
+        assert_eq!(some.method_for(ip("192.168.1.8")), Method::Reject);
+        assert_eq!(some.method_for(ip("127.0.0.1")), Method::Reject);
     }
 
     #[test]
     fn trust_beyond_this_machine_is_noticed() {
-        assert!(!trusts_remote(&Rule::defaults()));
-        assert!(!trusts_remote(&[Rule::new("127.0.0.0/8", Method::Trust)]));
-        assert!(trusts_remote(&[Rule::new("0.0.0.0/0", Method::Trust)]));
-        assert!(trusts_remote(&[Rule::new("10.0.0.1", Method::Trust)]));
-        assert!(Rule::new("10.0.0.0/33", Method::Trust).validate().is_err());
-        assert!(Rule::new("nowhere", Method::Trust).validate().is_err());
+        assert!(!rules(&Rule::defaults()).trust_remote());
+        assert!(!rules(&[Rule::new("127.0.0.0/8", Method::Trust)]).trust_remote());
+        assert!(rules(&[Rule::new("0.0.0.0/0", Method::Trust)]).trust_remote());
+        assert!(rules(&[Rule::new("10.0.0.1", Method::Trust)]).trust_remote());
+        assert!(Rules::new(&[Rule::new("10.0.0.0/33", Method::Trust)]).is_err());
+        assert!(Rules::new(&[Rule::new("nowhere", Method::Trust)]).is_err());
     }
 
     #[test]

@@ -155,9 +155,7 @@ impl Config {
 
     /// Checks settings that depend on each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for rule in &self.auth {
-            rule.validate().map_err(ConfigError::Rule)?;
-        }
+        let rules = crate::auth::Rules::new(&self.auth).map_err(ConfigError::Rule)?;
         if let Err(e) =
             henge_planner::Settings::new().set("statement_timeout", &self.statement_timeout)
         {
@@ -171,7 +169,7 @@ impl Config {
             ));
         }
         // On an address others can reach, everyone from elsewhere gives a password.
-        if !self.listen.ip().is_loopback() && crate::auth::trusts_remote(&self.auth) {
+        if !self.listen.ip().is_loopback() && rules.trust_remote() {
             return Err(ConfigError::TrustsRemote(self.listen));
         }
         Ok(())

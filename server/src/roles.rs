@@ -207,12 +207,7 @@ pub fn parse(parser: &mut Parser) -> Result<AccessCommand, PgError> {
             let option_only = !grant
                 && (p.words(&["GRANT", "OPTION", "FOR"]) || p.words(&["ADMIN", "OPTION", "FOR"]));
             // Privileges on objects have ON after them; role names do not.
-            let on = (0..64).any(|n| p.peek_nth_is(n, "ON"))
-                && !(0..64).any(|n| {
-                    (p.peek_nth_is(n, "TO") || p.peek_nth_is(n, "FROM"))
-                        && !(0..n).any(|m| p.peek_nth_is(m, "ON"))
-                });
-            if on {
+            if p.privileges_follow() {
                 let privileges = p.privileges()?;
                 p.expect("ON")?;
                 let objects = p.objects()?;
@@ -278,6 +273,22 @@ impl Words<'_, '_> {
     fn peek_nth_is(&self, n: usize, word: &str) -> bool {
         matches!(self.parser.peek_nth_token(n).token,
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+    }
+
+    /// Whether ON comes before TO or FROM: privileges on objects, not role names.
+    fn privileges_follow(&self) -> bool {
+        for n in 0.. {
+            if self.peek_nth_is(n, "ON") {
+                return true;
+            }
+            if self.peek_nth_is(n, "TO")
+                || self.peek_nth_is(n, "FROM")
+                || self.parser.peek_nth_token(n).token == Token::EOF
+            {
+                return false;
+            }
+        }
+        false
     }
 
     fn peek_is(&self, word: &str) -> bool {
@@ -1037,9 +1048,10 @@ fn apply(
 fn may_administer(access: &Access, actor: &Actor, role: u32) -> Result<(), PgError> {
     let target = access.role(role);
     let superuser_role = target.is_some_and(|r| r.superuser);
-    let admin = access.members.iter().any(|m| {
-        m.role == role && m.admin && access.is_member(actor.oid, m.member) && m.member == actor.oid
-    });
+    let admin = access
+        .members
+        .iter()
+        .any(|m| m.role == role && m.member == actor.oid && m.admin);
     let allowed = actor.superuser || (!superuser_role && (actor.create_role || admin));
     if allowed {
         return Ok(());
@@ -1210,35 +1222,34 @@ fn change_privileges(
             .map(|g| resolve(access, session, g))
             .collect::<Result<_, _>>()?;
         for (id, name) in &targets {
-            let can = if superuser {
-                Privileges::ALL.union(schema_bits)
+            // As in PostgreSQL: a role with no privilege on the object is refused; one
+            // with privileges but not the right to grant them is warned, and grants (or
+            // revokes) only those it may.
+            let full = superuser || access.owns(me, *id);
+            let can = if full {
+                wanted
             } else {
                 access.grantable(me, *id)
             };
-            if can.is_empty() && !access.owns(me, *id) {
+            if !full && access.privileges(me, *id).is_empty() {
                 return Err(denied(match objects {
                     Objects::Schemas(_) => format!("permission denied for schema {name}"),
                     _ => format!("permission denied for table {name}"),
                 }));
             }
-            let effective = if superuser || access.owns(me, *id) {
-                wanted
-            } else {
-                Privileges(wanted.0 & can.0)
-            };
-            if effective != wanted {
-                warnings.push(format!(
-                    "not all privileges were {} for \"{name}\"",
-                    if grant { "granted" } else { "revoked" }
-                ));
+            let effective = Privileges(wanted.0 & can.0);
+            let verb = if grant { "granted" } else { "revoked" };
+            if effective.is_empty() {
+                warnings.push(format!("no privileges were {verb} for \"{name}\""));
+            } else if effective != wanted {
+                warnings.push(format!("not all privileges were {verb} for \"{name}\""));
             }
             // Grants by a superuser, or by a member of the owner, are the owner's, as in
             // PostgreSQL.
-            let grantor = if superuser || access.owns(me, *id) {
-                access.owner(*id)
-            } else {
-                me
-            };
+            let grantor = if full { access.owner(*id) } else { me };
+            if effective.is_empty() {
+                continue;
+            }
             for &grantee in &grantees {
                 if grant {
                     access.grant(*id, grantee, grantor, effective, option);

@@ -102,7 +102,7 @@ pub async fn serve(
             query_runtime,
             query_env,
         }),
-        Arc::new(crate::wire::Gate::new(&config, tls)),
+        Arc::new(crate::wire::Gate::new(&config, tls)?),
     );
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");

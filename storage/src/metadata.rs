@@ -439,6 +439,12 @@ impl MetadataStore {
         self.lock().state.access.clone()
     }
 
+    /// Answers a question about roles and grants without copying them (a role's name, a
+    /// relation's owner, row by row). `question` must not call back into the store.
+    pub fn read_access<T>(&self, question: impl FnOnce(&Access) -> T) -> T {
+        question(&self.lock().state.access)
+    }
+
     /// Changes roles, memberships, owners or grants: `change` checks and edits a copy,
     /// which is made durable and takes effect only if it returns `Ok`; nothing changes
     /// otherwise. Changes are serialized, so `change` sees every earlier one.

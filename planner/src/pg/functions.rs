@@ -391,7 +391,7 @@ pub fn register(
                 let id = if id == 0 { i64::from(USER_OID) } else { id };
                 u32::try_from(id)
                     .ok()
-                    .and_then(|id| engine.access().role(id).map(|r| r.name.clone()))
+                    .and_then(|id| engine.read_access(|a| a.role(id).map(|r| r.name.clone())))
                     .unwrap_or_else(|| format!("unknown (OID={id})"))
             })))
         }),

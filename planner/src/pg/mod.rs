@@ -63,7 +63,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::TableType;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::TryStreamExt;
 use henge_storage::TableDef;
 
@@ -115,31 +115,6 @@ impl From<SqlStateError> for DataFusionError {
     }
 }
 
-/// The roles `pg_roles` lists.
-#[derive(Debug, Clone)]
-struct Roles;
-
-#[async_trait]
-impl PgCatalogContextProvider for Roles {
-    async fn roles(&self) -> Vec<String> {
-        vec![USER.to_owned()]
-    }
-
-    async fn role(&self, name: &str) -> Option<Role> {
-        (name == USER).then(|| Role {
-            name: USER.to_owned(),
-            is_superuser: true,
-            can_login: true,
-            can_create_db: false,
-            can_create_role: false,
-            can_create_user: false,
-            can_replication: false,
-            grants: Vec::new(),
-            inherited_roles: Vec::new(),
-        })
-    }
-}
-
 /// Adds `pg_catalog`, `information_schema` and PostgreSQL's system functions to a
 /// session's context. `settings` are the session's parameters; `definitions` finds the
 /// query of a view.
@@ -149,7 +124,8 @@ pub fn install(
     definitions: Definitions,
     engine: Arc<henge_ingest::Engine>,
 ) -> Result<()> {
-    datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, Roles).map_err(|e| *e)?;
+    // The library's role tables are replaced by Henge's own (see `roles`).
+    datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, EmptyContextProvider).map_err(|e| *e)?;
     // The catalog library sets a type planner of its own; ours hands it the types that
     // are not Henge's. Setting one rebuilds the session state, which registers its
     // functions again in no particular order, so this comes before Henge's functions
@@ -416,16 +392,17 @@ impl PgCatalog {
             .table(name)
             .map(|t| t.def.id)
             .or_else(|| self.engine.view(name).map(|v| v.id));
-        id.map_or(USER_OID, |id| self.engine.access().owner(id) as i32)
+        id.map_or(USER_OID, |id| {
+            self.engine.read_access(|a| a.owner(id)) as i32
+        })
     }
 
     /// The name of the role owning a relation.
     fn owner_name(&self, schema: &str, name: &str) -> String {
         let oid = self.owner_oid(schema, name) as u32;
         self.engine
-            .access()
-            .role(oid)
-            .map_or_else(|| USER.to_owned(), |r| r.name.clone())
+            .read_access(|a| a.role(oid).map(|r| r.name.clone()))
+            .unwrap_or_else(|| USER.to_owned())
     }
 
     /// The library's `pg_tables`, with each table's owner.

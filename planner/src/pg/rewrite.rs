@@ -72,8 +72,6 @@ pub fn reads_catalog(statement: &Statement) -> bool {
 /// otherwise.
 pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
-    // First: every later pass walks the tree recursively.
-    let statement = balance_boolean_chains(statement);
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = spellings(statement);
@@ -144,7 +142,8 @@ const LONG_CHAIN: usize = 32;
 /// it (sqlparser's visitors, DataFusion's planning, whose cost grows with the cube of the
 /// depth) would have to go down. AND and OR are associative in SQL's logic of three
 /// values, and SQL fixes no order of evaluation, so the answer is the same. Chains are
-/// taken apart without recursion; short ones are left as written.
+/// taken apart without recursion; short ones are left as written. Run it before any other
+/// walk of a freshly parsed statement (the session does, and [`crate::view::statement`]).
 pub fn balance_boolean_chains(mut statement: Statement) -> Statement {
     use datafusion::sql::sqlparser::ast::BinaryOperator;
     struct Balance;
@@ -158,6 +157,19 @@ pub fn balance_boolean_chains(mut statement: Statement) -> Statement {
                 } => op.clone(),
                 _ => return ControlFlow::Continue(()),
             };
+            // The parser's chains are left-deep: their length is that of the left spine.
+            let mut spine = 0;
+            let mut node = &*expr;
+            while let Expr::BinaryOp { left, op: o, .. } = node {
+                if *o != op || spine > LONG_CHAIN {
+                    break;
+                }
+                spine += 1;
+                node = left;
+            }
+            if spine <= LONG_CHAIN {
+                return ControlFlow::Continue(());
+            }
             let mut terms = Vec::new();
             let mut todo = vec![std::mem::replace(expr, Expr::value(Value::Null))];
             while let Some(next) = todo.pop() {
@@ -169,18 +181,7 @@ pub fn balance_boolean_chains(mut statement: Statement) -> Statement {
                     other => terms.push(other),
                 }
             }
-            *expr = if terms.len() > LONG_CHAIN {
-                balanced(terms, &op)
-            } else {
-                // Short: rebuilt as the parser had it, left-deep.
-                let mut terms = terms.into_iter();
-                let first = terms.next().unwrap_or_else(|| Expr::value(Value::Null));
-                terms.fold(first, |left, right| Expr::BinaryOp {
-                    left: Box::new(left),
-                    op: op.clone(),
-                    right: Box::new(right),
-                })
-            };
+            *expr = balanced(terms, &op);
             ControlFlow::Continue(())
         }
     }

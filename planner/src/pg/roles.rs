@@ -42,8 +42,8 @@ pub fn is_catalog_table(name: &str) -> bool {
 pub fn catalog_table(name: &str, access: &Access) -> Option<Result<Arc<dyn TableProvider>>> {
     let roles: Vec<&RoleDef> = access.roles().collect();
     let batch = match name {
-        "pg_roles" => pg_roles(&roles, access, true),
-        "pg_authid" => pg_roles(&roles, access, false),
+        "pg_roles" => pg_roles(&roles, true),
+        "pg_authid" => pg_roles(&roles, false),
         "pg_user" | "pg_shadow" => pg_user(&roles, name == "pg_user"),
         "pg_auth_members" => pg_auth_members(access),
         _ => return None,
@@ -80,7 +80,7 @@ fn oids(roles: &[&RoleDef]) -> ArrayRef {
 }
 
 /// `pg_roles` (`masked`: `********` for a password) or `pg_authid` (NULL).
-fn pg_roles(roles: &[&RoleDef], _access: &Access, masked: bool) -> Result<RecordBatch> {
+fn pg_roles(roles: &[&RoleDef], masked: bool) -> Result<RecordBatch> {
     let names: ArrayRef = Arc::new(StringArray::from_iter_values(
         roles.iter().map(|r| r.name.as_str()),
     ));
@@ -433,14 +433,13 @@ impl HasPrivilege {
             .collect()
     }
 
-    fn answer(&self, args: &[ScalarValue]) -> Result<Option<bool>> {
+    fn answer(&self, access: &Access, args: &[ScalarValue]) -> Result<Option<bool>> {
         if args.iter().any(ScalarValue::is_null) {
             return Ok(None);
         }
-        let access = self.engine.access();
         let (role, object, wanted) = match args {
-            [object, wanted] => (self.role(&access, None)?, object, wanted),
-            [role, object, wanted] => (self.role(&access, Some(role))?, object, wanted),
+            [object, wanted] => (self.role(access, None)?, object, wanted),
+            [role, object, wanted] => (self.role(access, Some(role))?, object, wanted),
             _ => return Ok(None),
         };
         let Some(role) = role else {
@@ -552,13 +551,15 @@ impl ScalarUDFImpl for HasPrivilege {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // One look at the grants for the whole batch.
+        let access = self.engine.access();
         let mut out = Vec::with_capacity(rows);
         for row in 0..arrays.first().map_or(0, |a| a.len()) {
             let values = arrays
                 .iter()
                 .map(|a| ScalarValue::try_from_array(a, row))
                 .collect::<Result<Vec<_>>>()?;
-            out.push(self.answer(&values)?);
+            out.push(self.answer(&access, &values)?);
         }
         let array = BooleanArray::from(out);
         Ok(match scalar {

@@ -227,7 +227,8 @@ fn fatal(code: &str, message: String) -> PgWireError {
 /// What every connection's login is checked against: the auth rules, the delay after a
 /// failure and the failures so far.
 pub struct Gate {
-    rules: Vec<crate::auth::Rule>,
+    rules: crate::auth::Rules,
+    scram: crate::auth::Scram,
     /// Every session's statement_timeout until it sets its own.
     statement_timeout: String,
     failure_delay: std::time::Duration,
@@ -274,16 +275,22 @@ fn too_many(message: String) -> PgWireError {
 }
 
 impl Gate {
-    pub fn new(config: &crate::config::Config, tls: Option<crate::tls::Tls>) -> Gate {
-        Gate {
-            rules: config.auth.clone(),
+    pub fn new(
+        config: &crate::config::Config,
+        tls: Option<crate::tls::Tls>,
+    ) -> Result<Gate, crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        let certificate = tls.as_ref().map(|t| t.certificate_pem.as_slice());
+        Ok(Gate {
+            rules: crate::auth::Rules::new(&config.auth).map_err(ConfigError::Rule)?,
+            scram: crate::auth::Scram::new(certificate).map_err(ConfigError::Tls)?,
             statement_timeout: config.statement_timeout.clone(),
             failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
             failures: crate::auth::Failures::default(),
             tls,
             max_connections: config.max_connections.max(1),
             sessions: Mutex::default(),
-        }
+        })
     }
 
     /// Takes a session slot for a connection that sent its startup message; refused past
@@ -327,11 +334,6 @@ impl Gate {
     pub fn acceptor(&self) -> Option<pgwire::tokio::TlsAcceptor> {
         self.tls.as_ref().map(|t| t.acceptor.clone())
     }
-
-    /// The certificate SCRAM binds to on a TLS connection.
-    fn certificate(&self) -> Option<&[u8]> {
-        self.tls.as_ref().map(|t| t.certificate_pem.as_slice())
-    }
 }
 
 fn password_failed(user: &str) -> PgWireError {
@@ -372,7 +374,7 @@ impl StartupHandler for Connection {
                         ),
                     ));
                 }
-                match crate::auth::method_for(&self.gate.rules, ip) {
+                match self.gate.rules.method_for(ip) {
                     Method::Trust => self.log_in(client).await,
                     Method::Reject => Err(fatal(
                         "28000",
@@ -382,7 +384,7 @@ impl StartupHandler for Connection {
                         let secure = client.is_secure();
                         client
                             .send(PgWireBackendMessage::Authentication(Authentication::SASL(
-                                crate::auth::mechanisms(secure, self.gate.certificate()),
+                                self.gate.scram.mechanisms(secure),
                             )))
                             .await?;
                         client.set_state(PgWireConnectionState::AuthenticationInProgress);
@@ -400,7 +402,7 @@ impl StartupHandler for Connection {
                     Exchange::Started { secure } => {
                         let (mechanism, data) = crate::auth::sasl_initial(message)
                             .map_err(|e| fatal("08P01", format!("malformed SASL message: {e}")))?;
-                        let offered = crate::auth::mechanisms(secure, self.gate.certificate());
+                        let offered = self.gate.scram.mechanisms(secure);
                         if !offered.contains(&mechanism) {
                             return Err(fatal(
                                 "08P01",
@@ -418,9 +420,10 @@ impl StartupHandler for Connection {
                             .and_then(|v| crate::scram::parse(&v));
                         let real = verifier.is_some();
                         let secret = verifier.unwrap_or_else(|| crate::scram::doomed(&user));
-                        let scram = crate::auth::scram(secure, self.gate.certificate())
-                            .map_err(|e| fatal("XX000", e))?;
-                        let (first, waiting) = scram
+                        let (first, waiting) = self
+                            .gate
+                            .scram
+                            .for_connection(secure)
                             .on_client_first_message_with_secret(&data, secret)
                             .map_err(|e| fatal("08P01", format!("malformed SCRAM message: {e}")))?;
                         client
