@@ -17,9 +17,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::error::{code, PgError};
 
@@ -36,12 +35,26 @@ pub fn set_max_statement_bytes(bytes: usize) {
     MAX_STATEMENT_BYTES.store(bytes.max(1024), Ordering::Relaxed);
 }
 
-/// Checks a query string against the limits.
+/// Checks a query string against the limits, tokenizing it (the session tokenizes once
+/// and uses [`check_size`] and [`check_tokens`]).
+#[cfg(test)]
 pub fn check(sql: &str) -> Result<(), PgError> {
-    check_within(sql, MAX_STATEMENT_BYTES.load(Ordering::Relaxed))
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    check_size(sql)?;
+    // A text that does not tokenize is the parser's to report.
+    match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() {
+        Ok(tokens) => check_tokens(&tokens),
+        Err(_) => Ok(()),
+    }
 }
 
-fn check_within(sql: &str, max: usize) -> Result<(), PgError> {
+/// Checks the size of a query string (before anything else is done with it).
+pub fn check_size(sql: &str) -> Result<(), PgError> {
+    check_size_within(sql, MAX_STATEMENT_BYTES.load(Ordering::Relaxed))
+}
+
+fn check_size_within(sql: &str, max: usize) -> Result<(), PgError> {
     if sql.len() > max {
         return Err(PgError::new(
             code::PROGRAM_LIMIT_EXCEEDED,
@@ -51,12 +64,13 @@ fn check_within(sql: &str, max: usize) -> Result<(), PgError> {
             ),
         ));
     }
-    let dialect = PostgreSqlDialect {};
-    // A text that does not tokenize is the parser's to report.
-    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
-        return Ok(());
-    };
-    let (operators, terms) = depth(&tokens);
+    Ok(())
+}
+
+/// Checks how deep the expressions of a tokenized query string nest (the session hands
+/// the same tokens to the parser afterwards).
+pub fn check_tokens(tokens: &[TokenWithSpan]) -> Result<(), PgError> {
+    let (operators, terms) = depth(tokens.iter().map(|t| &t.token));
     if operators > MAX_OPERATOR_DEPTH {
         return Err(too_complex(format!(
             "an expression chains {operators} operators; the limit is {MAX_OPERATOR_DEPTH}"
@@ -84,7 +98,7 @@ struct Level {
 }
 
 /// The longest operator chain and the most AND/OR terms of any expression in `tokens`.
-fn depth(tokens: &[Token]) -> (usize, usize) {
+fn depth<'a>(tokens: impl Iterator<Item = &'a Token>) -> (usize, usize) {
     let mut levels = vec![Level::default()];
     let (mut operators, mut terms) = (0, 0);
     // Whether the previous significant token ends an operand (so that `-` is binary).
@@ -189,12 +203,14 @@ fn depth(tokens: &[Token]) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 
     fn chain(sql: &str) -> (usize, usize) {
         let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
             .tokenize()
             .unwrap();
-        depth(&tokens)
+        depth(tokens.iter())
     }
 
     #[test]
@@ -239,8 +255,8 @@ mod tests {
 
     #[test]
     fn long_statements_are_refused() {
-        let e = check_within(&format!("SELECT '{}'", "x".repeat(5000)), 4096).unwrap_err();
+        let e = check_size_within(&format!("SELECT '{}'", "x".repeat(5000)), 4096).unwrap_err();
         assert_eq!(e.code, "54000");
-        assert!(check_within("SELECT 1", 4096).is_ok());
+        assert!(check_size_within("SELECT 1", 4096).is_ok());
     }
 }

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement, Ta
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use futures::{stream, StreamExt};
 use henge_ingest::copy::CopyReader;
 use henge_ingest::{Engine, SessionWrites, StagedWrite};
@@ -104,13 +104,16 @@ pub struct Prepared {
 /// Parses a query string into statements separated by semicolons, rewritten where
 /// clients' PostgreSQL needs adapting for DataFusion (see [`rewrite`]).
 pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
-    crate::limits::check(sql)?;
+    crate::limits::check_size(sql)?;
     let sql = &*rewrite::substitute(sql);
     let commands = match split(sql) {
         Ok(commands) => commands,
         // Some client catalog queries parse only once swapped for their equivalents
-        // (statements refused as they are, not for their syntax, stay refused).
-        Err(e) if e.code == code::FEATURE_NOT_SUPPORTED => return Err(e),
+        // (statements refused as they are, not for their syntax, stay refused, and so
+        // do statements past the limits).
+        Err(e) if [code::FEATURE_NOT_SUPPORTED, code::STATEMENT_TOO_COMPLEX].contains(&e.code) => {
+            return Err(e)
+        }
         Err(e) => {
             return rewrite::parse_catalog_query(sql)
                 .map(|s| s.into_iter().map(|s| Command::Sql(Box::new(s))).collect())
@@ -194,7 +197,14 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
         PgError::syntax(message)
     };
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    // Tokenized here, not by the parser: the limits look at the tokens before the parser
+    // builds anything from them (and sqlparser's own entry point logs the text at debug
+    // level, passwords included).
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.into()))?;
+    crate::limits::check_tokens(&tokens)?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let mut commands = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
