@@ -58,6 +58,15 @@ pub struct Config {
     pub max_connections: usize,
     /// Every session's `statement_timeout` until it sets its own ("0": none).
     pub statement_timeout: String,
+    /// Every session's `idle_session_timeout` until it sets its own ("0": none).
+    pub idle_session_timeout: String,
+    /// Every session's `idle_in_transaction_session_timeout` until it sets its own.
+    pub idle_in_transaction_session_timeout: String,
+    /// Time a client has from connecting to being logged in.
+    pub authentication_timeout: String,
+    /// The largest message other than a statement's text (a Bind's parameters, a
+    /// CopyData chunk): a size.
+    pub max_message_size: ByteSize,
     /// The largest statement text a client may send: a size.
     pub max_statement_size: ByteSize,
     /// TLS: off, on (offered to clients that ask), or required (plaintext refused).
@@ -102,6 +111,10 @@ impl Default for Config {
             auth_failure_delay_ms: 500,
             max_connections: 100,
             statement_timeout: "0".into(),
+            idle_session_timeout: "0".into(),
+            idle_in_transaction_session_timeout: "0".into(),
+            authentication_timeout: "1min".into(),
+            max_message_size: ByteSize::Bytes(64 << 20),
             max_statement_size: ByteSize::Bytes(16 << 20),
             tls: TlsMode::Off,
             tls_cert: PathBuf::new(),
@@ -148,6 +161,30 @@ impl Config {
         Config::parse(&text).map_err(|message| ConfigError::Parse { path, message })
     }
 
+    /// The session parameters whose defaults come from the configuration.
+    pub fn session_defaults(&self) -> [(&'static str, &str); 3] {
+        [
+            ("statement_timeout", &self.statement_timeout),
+            ("idle_session_timeout", &self.idle_session_timeout),
+            (
+                "idle_in_transaction_session_timeout",
+                &self.idle_in_transaction_session_timeout,
+            ),
+        ]
+    }
+
+    /// The limits on what one connection may send.
+    pub fn socket_limits(&self) -> crate::wire::socket::SocketLimits {
+        crate::wire::socket::SocketLimits {
+            authentication_timeout: henge_planner::pg::settings::parse_duration(
+                &self.authentication_timeout,
+            )
+            .filter(|t| !t.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(60)),
+            max_message: self.max_message_size.bytes_or(|| 64 << 20).max(1 << 16),
+        }
+    }
+
     /// Parses the text of a configuration file.
     pub fn parse(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| e.to_string())
@@ -156,10 +193,20 @@ impl Config {
     /// Checks settings that depend on each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let rules = crate::auth::Rules::new(&self.auth).map_err(ConfigError::Rule)?;
-        if let Err(e) =
-            henge_planner::Settings::new().set("statement_timeout", &self.statement_timeout)
-        {
-            return Err(ConfigError::Setting(e.message));
+        let settings = henge_planner::Settings::new();
+        for (name, value) in self.session_defaults() {
+            if let Err(e) = settings.set(name, value) {
+                return Err(ConfigError::Setting(e.message));
+            }
+        }
+        match henge_planner::pg::settings::parse_duration(&self.authentication_timeout) {
+            Some(t) if !t.is_zero() => {}
+            _ => {
+                return Err(ConfigError::Setting(format!(
+                "authentication_timeout must be a positive duration such as \"1min\", not \"{}\"",
+                self.authentication_timeout
+            )))
+            }
         }
         if self.tls != TlsMode::Off
             && (self.tls_cert.as_os_str().is_empty() || self.tls_key.as_os_str().is_empty())

@@ -4,18 +4,19 @@
 //! lengths rewritten, cut short, garbage appended) and on plain random bytes, in every
 //! state the protocol decoder can be in.
 //!
-//! pgwire's own decoder panics on some of them: its Bind and SASLInitialResponse readers
-//! trust lengths the client gives that overrun the message (found here). Henge reads the
-//! SASL message itself ([`crate::auth::sasl_initial`]); a malformed Bind still panics
-//! inside pgwire's codec, which ends only that client's connection (tokio confines a
-//! task's panic; `tests/limits.rs` checks the server answers on after garbage). Here such
-//! panics of pgwire stop the decoding of that input, as an error would, and the properties
-//! hold Henge's code to never panicking.
+//! Messages are framed as the connection's loop frames them ([`crate::wire::socket`]).
+//! pgwire's own decoder panics on some inputs: its Bind and SASLInitialResponse readers
+//! trust lengths the client gives that overrun the message (found here), so Henge reads
+//! those two itself ([`crate::wire::socket::read_bind`], [`crate::auth::sasl_initial`]);
+//! the framing also catches any other panic of pgwire's decoder and ends the connection
+//! with 08P01. `tests/hostile.rs` drives the same inputs over real sockets.
 
 #![cfg(test)]
 
 use bytes::BytesMut;
 use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
+
+use crate::wire::socket::{self, Next, Phase};
 use proptest::prelude::*;
 
 /// A frontend message: type byte, length, body.
@@ -106,22 +107,24 @@ fn samples() -> Vec<Vec<u8>> {
     ]
 }
 
-/// The decoder's three states: before SSL negotiation, before startup, after it.
-fn contexts() -> Vec<DecodeContext> {
+/// The SSL negotiation's decoding (pgwire's, before Henge frames anything).
+fn ssl_context() -> DecodeContext {
     let mut ssl = DecodeContext::new(ProtocolVersion::default());
     ssl.awaiting_frontend_ssl = true;
     ssl.awaiting_frontend_startup = true;
-    let mut startup = DecodeContext::new(ProtocolVersion::default());
-    startup.awaiting_frontend_ssl = false;
-    startup.awaiting_frontend_startup = true;
-    let mut running = DecodeContext::new(ProtocolVersion::default());
-    running.awaiting_frontend_ssl = false;
-    running.awaiting_frontend_startup = false;
-    vec![ssl, startup, running]
+    ssl
 }
 
-/// pgwire's decoding of the next message; a panic inside pgwire counts as an error.
-fn next(buf: &mut BytesMut, context: &DecodeContext) -> Option<PgWireFrontendMessage> {
+/// The decoding context of a framing phase, as the connection's loop sets it.
+fn context_of(phase: Phase) -> DecodeContext {
+    let mut context = DecodeContext::new(ProtocolVersion::default());
+    context.awaiting_frontend_ssl = false;
+    context.awaiting_frontend_startup = phase == Phase::Startup;
+    context
+}
+
+/// Silences the panic messages of pgwire's decoder (which the framing catches).
+fn quiet() {
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| {
         let previous = std::panic::take_hook();
@@ -134,21 +137,32 @@ fn next(buf: &mut BytesMut, context: &DecodeContext) -> Option<PgWireFrontendMes
             }
         }));
     });
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        PgWireFrontendMessage::decode(buf, context)
-    }))
-    .ok()
-    .and_then(|r| r.ok())
-    .flatten()
 }
 
-/// Decodes everything in `bytes` as the server would, following each password message
-/// into the SASL reads the login makes.
+/// The next message as the connection's loop frames it, None when it would stop.
+fn next(buf: &mut BytesMut, phase: Phase) -> Option<PgWireFrontendMessage> {
+    quiet();
+    loop {
+        match socket::next(buf, phase, &context_of(phase), 1 << 20) {
+            Ok(Next::Message(message)) => return Some(message),
+            Ok(Next::Refused(_)) => continue,
+            Ok(Next::Incomplete(_)) | Ok(Next::Oversized { .. }) | Err(_) => return None,
+        }
+    }
+}
+
+/// Decodes everything in `bytes` as the server would, in each phase of a connection,
+/// following each password message into the SASL reads the login makes.
 fn decode_all(bytes: &[u8]) {
-    for context in contexts() {
+    quiet();
+    let mut ssl = BytesMut::from(bytes);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        PgWireFrontendMessage::decode(&mut ssl, &ssl_context())
+    }));
+    for phase in [Phase::Startup, Phase::Login, Phase::Running] {
         let mut buf = BytesMut::from(bytes);
         for _ in 0..64 {
-            match next(&mut buf, &context) {
+            match next(&mut buf, phase) {
                 Some(PgWireFrontendMessage::PasswordMessageFamily(p)) => {
                     if let Ok((_, data)) = crate::auth::sasl_initial(p) {
                         let _ = crate::scram::parse(&String::from_utf8_lossy(
@@ -265,9 +279,39 @@ proptest! {
 fn the_samples_are_well_formed() {
     // Each sample alone decodes to a message in the state it is meant for.
     for bytes in samples() {
-        let decoded = contexts()
+        let ssl = matches!(
+            PgWireFrontendMessage::decode(&mut BytesMut::from(&bytes[..]), &ssl_context()),
+            Ok(Some(PgWireFrontendMessage::SslNegotiation(
+                pgwire::messages::SslNegotiationMetaMessage::PostgresSsl(_)
+            )))
+        );
+        let framed = [Phase::Startup, Phase::Login, Phase::Running]
             .into_iter()
-            .any(|context| next(&mut BytesMut::from(&bytes[..]), &context).is_some());
-        assert!(decoded, "{bytes:?}");
+            .any(|phase| next(&mut BytesMut::from(&bytes[..]), phase).is_some());
+        assert!(ssl || framed, "{bytes:?}");
     }
+}
+
+#[test]
+fn henge_reads_a_bind_as_pgwire_writes_it() {
+    use pgwire::messages::extendedquery::Bind;
+    use pgwire::messages::Message;
+    let bind = Bind::new(
+        Some("p1".into()),
+        None,
+        vec![1, 0],
+        vec![
+            Some(bytes::Bytes::from_static(b"\0\0\0\x07")),
+            None,
+            Some(bytes::Bytes::new()),
+        ],
+        vec![1],
+    );
+    let mut wire = BytesMut::new();
+    bind.encode(&mut wire).unwrap();
+    match next(&mut wire, Phase::Running) {
+        Some(PgWireFrontendMessage::Bind(read)) => assert_eq!(read, bind),
+        other => panic!("{other:?}"),
+    }
+    assert!(wire.is_empty());
 }

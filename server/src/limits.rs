@@ -56,15 +56,22 @@ pub fn check_size(sql: &str) -> Result<(), PgError> {
 
 fn check_size_within(sql: &str, max: usize) -> Result<(), PgError> {
     if sql.len() > max {
-        return Err(PgError::new(
-            code::PROGRAM_LIMIT_EXCEEDED,
-            format!(
-                "statement is too long: {} bytes, the limit is {max} (max_statement_size)",
-                sql.len()
-            ),
-        ));
+        return Err(too_long(sql.len(), max));
     }
     Ok(())
+}
+
+/// The largest statement text the server takes, in bytes.
+pub fn max_statement_bytes() -> usize {
+    MAX_STATEMENT_BYTES.load(Ordering::Relaxed)
+}
+
+/// The error for a statement of `bytes` bytes past the limit of `max`.
+pub fn too_long(bytes: usize, max: usize) -> PgError {
+    PgError::new(
+        code::PROGRAM_LIMIT_EXCEEDED,
+        format!("statement is too long: {bytes} bytes, the limit is {max} (max_statement_size)"),
+    )
 }
 
 /// Checks how deep the expressions of a tokenized query string nest (the session hands

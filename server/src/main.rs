@@ -33,10 +33,28 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than the C library's allocator: with many threads (the runtimes' and
 /// the blocking pool's) glibc's per-thread arenas keep what one query freed from the next
-/// one, and the process's resident memory climbs well past what it holds; mimalloc hands
-/// freed pages back to the system after a short delay.
+/// one, and the process's resident memory climbs well past what it holds.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's option number of `purge_delay` (its `mi_option_e`, version 3, as built by
+/// libmimalloc-sys; checked by a test against the option's default).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    #[cfg(test)]
+    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
+}
+
+/// Freed pages go back to the system at once. mimalloc delays it (a second by default)
+/// and then purges only when the freeing thread allocates again, so memory a statement
+/// took on a runtime thread that then sat idle stayed resident: planning a 200,000-element
+/// IN list left half a gigabyte behind. Measured on a group-by over 3 M rows: within 2 %.
+fn purge_freed_memory_at_once() {
+    // SAFETY: sets a process-wide option of the allocator linked into this binary.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
 
 /// Stack of every runtime thread. Planning walks expression trees recursively (sqlparser's
 /// visitors, DataFusion's rewrites), one frame or more per level: with tokio's 2 MiB a sum
@@ -78,6 +96,7 @@ fn main() -> ExitCode {
         listen,
         data_dir,
     } = Cli::parse().command;
+    purge_freed_memory_at_once();
     let mut config = match config::Config::load(config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -133,5 +152,18 @@ fn main() -> ExitCode {
             eprintln!("henge: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod allocator_tests {
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // mimalloc's default purge delay is 1000 ms; no neighbouring option has it.
+        // SAFETY: reads a process-wide option.
+        assert_eq!(
+            unsafe { super::mi_option_get(super::MI_OPTION_PURGE_DELAY) },
+            1000
+        );
     }
 }

@@ -95,7 +95,7 @@ pub async fn serve(
     henge_storage::segment::dictionaries::set_capacity(config.dictionary_cache_bytes());
     let query_env = henge_planner::query_runtime(config.query_memory_bytes(), &spill_dir)
         .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.to_string())))?;
-    let frontend = Frontend::new(
+    let frontend = Arc::new(Frontend::new(
         Arc::new(Shared {
             engine: engine.clone(),
             parallelism: config.parallelism(),
@@ -103,7 +103,7 @@ pub async fn serve(
             query_env,
         }),
         Arc::new(crate::wire::Gate::new(&config, tls)?),
-    );
+    ));
     let local = listener.local_addr().unwrap_or(config.listen);
     tracing::info!(%local, data_dir = %config.data_dir.display(), "henge is ready to accept connections");
 
@@ -120,15 +120,14 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, _)) => {
-                    let handlers = frontend.connection();
-                    let acceptor = frontend.acceptor();
-                    tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
+                    tokio::spawn(crate::wire::socket::serve(socket, frontend.clone()));
                 }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for connections to end
+                    // rather than spin on the listener.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             },
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupt received, shutting down");

@@ -780,3 +780,8 @@ fn encode_rows(
     }
     Ok(rows)
 }
+impl Drop for Session {
+    fn drop(&mut self) {
+        henge_planner::pg::uninstall(&self.ctx);
+    }
+}

@@ -115,6 +115,31 @@ impl From<SqlStateError> for DataFusionError {
     }
 }
 
+/// The library's static pg_catalog tables (pg_type, pg_proc, pg_am …), decoded once.
+fn shared_static_tables() -> Result<Arc<datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables>> {
+    use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
+    static TABLES: std::sync::OnceLock<Arc<PgCatalogStaticTables>> = std::sync::OnceLock::new();
+    if let Some(tables) = TABLES.get() {
+        return Ok(tables.clone());
+    }
+    let tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    Ok(TABLES.get_or_init(|| tables).clone())
+}
+
+/// Takes a session's schemas out of its catalogs when the session ends. The catalog
+/// tables read the session's catalog list, which holds them: without this the cycle kept
+/// every ended session's context alive (the library's static pg_catalog tables alone are
+/// megabytes), and memory grew with each login.
+pub fn uninstall(ctx: &SessionContext) {
+    for name in ctx.catalog_names() {
+        if let Some(catalog) = ctx.catalog(&name) {
+            for schema in catalog.schema_names() {
+                let _ = catalog.deregister_schema(&schema, true);
+            }
+        }
+    }
+}
+
 /// Adds `pg_catalog`, `information_schema` and PostgreSQL's system functions to a
 /// session's context. `settings` are the session's parameters; `definitions` finds the
 /// query of a view.
@@ -146,9 +171,15 @@ pub fn install(
     let catalog = ctx
         .catalog(CATALOG)
         .ok_or_else(|| DataFusionError::Internal(format!("catalog {CATALOG} missing")))?;
-    let library = catalog
-        .schema("pg_catalog")
-        .ok_or_else(|| DataFusionError::Internal("pg_catalog missing".into()))?;
+    // The library made its static tables (megabytes of decoded rows) for this session
+    // alone; its schema is made again over one copy shared by every session.
+    let library: Arc<dyn SchemaProvider> = Arc::new(
+        datafusion_pg_catalog::pg_catalog::PgCatalogSchemaProvider::try_new(
+            ctx.state().catalog_list().clone(),
+            shared_static_tables()?,
+            EmptyContextProvider,
+        )?,
+    );
     catalog.register_schema(
         "pg_catalog",
         Arc::new(PgCatalog {

@@ -566,7 +566,22 @@ impl Settings {
 
     /// `statement_timeout` as a duration; zero means none.
     pub fn statement_timeout(&self) -> Duration {
-        self.get("statement_timeout")
+        self.duration("statement_timeout")
+    }
+
+    /// How long the session may sit idle between statements before it is ended:
+    /// `idle_in_transaction_session_timeout` inside a transaction block,
+    /// `idle_session_timeout` outside one; zero means forever.
+    pub fn idle_timeout(&self, in_transaction: bool) -> Duration {
+        self.duration(if in_transaction {
+            "idle_in_transaction_session_timeout"
+        } else {
+            "idle_session_timeout"
+        })
+    }
+
+    fn duration(&self, name: &str) -> Duration {
+        self.get(name)
             .ok()
             .and_then(|v| duration_ms(&v).ok())
             .map_or(Duration::ZERO, Duration::from_millis)
@@ -862,6 +877,12 @@ enum DurationError {
 
 /// A timeout in milliseconds, read as PostgreSQL does: a whole number of milliseconds, or
 /// a number with a unit (`us`, `ms`, `s`, `min`, `h`, `d`).
+/// A duration in PostgreSQL's form ("30s", "5min", a number of milliseconds), as the
+/// configuration gives timeouts; None when it is not one.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    duration_ms(text).ok().map(Duration::from_millis)
+}
+
 fn duration_ms(text: &str) -> Result<u64, DurationError> {
     let text = text.trim();
     let split = text

@@ -2,6 +2,7 @@
 //! protocol, COPY sub-protocol and cancel requests, all delegating to a [`Session`].
 
 pub mod encode;
+pub mod socket;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -22,9 +23,8 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::PgWireConnectionState;
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers,
-    PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME, METADATA_DATABASE,
-    METADATA_USER,
+    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type, DEFAULT_NAME, METADATA_DATABASE, METADATA_USER,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
@@ -153,6 +153,11 @@ impl Frontend {
         self.gate.acceptor()
     }
 
+    /// What one connection may send.
+    pub fn socket_limits(&self) -> socket::SocketLimits {
+        self.gate.socket_limits.clone()
+    }
+
     /// Handlers for a new client connection.
     pub fn connection(&self) -> ConnectionHandlers {
         let session = Arc::new(Session::new(self.shared.clone()));
@@ -174,31 +179,30 @@ impl Frontend {
     }
 }
 
-/// pgwire's view of one connection's handlers.
+/// One connection's handlers, as the socket loop hands them pgwire's messages.
+#[derive(Clone)]
 pub struct ConnectionHandlers {
     connection: Arc<Connection>,
     cancel: Arc<HengeCancelHandler>,
 }
 
-impl PgWireServerHandlers for ConnectionHandlers {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.connection.clone()
+impl ConnectionHandlers {
+    /// How long the session may sit idle before it is ended; zero means forever.
+    fn idle_timeout(&self, in_transaction: bool) -> std::time::Duration {
+        self.connection
+            .session
+            .settings
+            .idle_timeout(in_transaction)
     }
 
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.connection.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.connection.clone()
-    }
-
-    fn copy_handler(&self) -> Arc<impl CopyHandler> {
-        self.connection.clone()
-    }
-
-    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
-        self.cancel.clone()
+    /// Drops a COPY FROM STDIN in progress, and the rows it read.
+    fn abandon_copy(&self) {
+        self.connection
+            .session
+            .copy_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }
 
@@ -229,8 +233,10 @@ fn fatal(code: &str, message: String) -> PgWireError {
 pub struct Gate {
     rules: crate::auth::Rules,
     scram: crate::auth::Scram,
-    /// Every session's statement_timeout until it sets its own.
-    statement_timeout: String,
+    /// Every session's statement_timeout and idle timeouts until it sets its own.
+    session_defaults: Vec<(&'static str, String)>,
+    /// What one connection may send.
+    socket_limits: socket::SocketLimits,
     failure_delay: std::time::Duration,
     failures: crate::auth::Failures,
     tls: Option<crate::tls::Tls>,
@@ -284,7 +290,12 @@ impl Gate {
         Ok(Gate {
             rules: crate::auth::Rules::new(&config.auth).map_err(ConfigError::Rule)?,
             scram: crate::auth::Scram::new(certificate).map_err(ConfigError::Tls)?,
-            statement_timeout: config.statement_timeout.clone(),
+            session_defaults: config
+                .session_defaults()
+                .iter()
+                .map(|(name, value)| (*name, value.to_string()))
+                .collect(),
+            socket_limits: config.socket_limits(),
             failure_delay: std::time::Duration::from_millis(config.auth_failure_delay_ms),
             failures: crate::auth::Failures::default(),
             tls,
@@ -530,10 +541,12 @@ impl Connection {
                 role: None,
                 superuser: role.superuser,
             });
-        self.session
-            .settings
-            .set_default("statement_timeout", &self.gate.statement_timeout)
-            .map_err(|e| fatal(e.code, e.message))?;
+        for (name, value) in &self.gate.session_defaults {
+            self.session
+                .settings
+                .set_default(name, value)
+                .map_err(|e| fatal(e.code, e.message))?;
+        }
         let parameters: std::collections::BTreeMap<String, String> = client
             .metadata()
             .iter()

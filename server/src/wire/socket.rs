@@ -1,0 +1,555 @@
+//! Henge's loop over one client's socket, in place of pgwire's `process_socket`.
+//!
+//! pgwire's own loop buffers whatever length a client announces (up to a gigabyte) before
+//! anything can look at the message, gives every connection a fixed minute to log in, and
+//! cannot end an idle session. Here Henge frames the client's messages itself and hands
+//! each whole one to pgwire's `process_message`, so that:
+//!
+//! - a message is buffered only when its announced length is within the limits of the
+//!   connection's state: the startup packet 10,000 bytes and each login message 64 KiB
+//!   (beyond them the connection ends with 08P01, as in PostgreSQL, before anything is
+//!   buffered); a Query or Parse longer than `max_statement_size`, or any other message
+//!   longer than `max_message_size`, is read and dropped as it arrives, answered with
+//!   54000, and the session goes on;
+//! - a message that does not decode ends the connection with 08P01, never with a panic:
+//!   Bind, whose lengths pgwire's reader trusts, is read here;
+//! - `authentication_timeout` bounds the time from connecting to being logged in, and a
+//!   session idle longer than its `idle_session_timeout` (or, inside a transaction block,
+//!   `idle_in_transaction_session_timeout`) is ended with 57P05 (25P03), as in PostgreSQL;
+//! - the read buffer goes back to its small size after a large message.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{FutureExt, SinkExt};
+use pgwire::api::{ClientInfo, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::extendedquery::Bind;
+use pgwire::messages::{DecodeContext, PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{ConnectionHandlers, Frontend};
+use crate::error::{code, PgError};
+
+/// The largest startup packet (PostgreSQL's MAX_STARTUP_PACKET_LENGTH).
+const MAX_STARTUP_PACKET: usize = 10_000;
+/// The largest message before the client has logged in (PostgreSQL's
+/// PG_MAX_AUTH_TOKEN_LENGTH, with room for the header).
+const MAX_LOGIN_MESSAGE: usize = 65_535 + 64;
+/// What a Parse message may hold besides the statement text: names and parameter types.
+const PARSE_OVERHEAD: usize = 1 << 20;
+/// A read buffer larger than this is given back once it is no longer needed.
+const KEEP_BUFFER: usize = 64 << 10;
+
+/// The limits on what a connection may send, from the configuration.
+#[derive(Debug, Clone)]
+pub struct SocketLimits {
+    /// From accepting the socket to the end of the login (`authentication_timeout`).
+    pub authentication_timeout: Duration,
+    /// The largest message other than a statement's text (`max_message_size`).
+    pub max_message: usize,
+}
+
+/// Serves one client connection to its end.
+pub async fn serve(tcp: TcpStream, frontend: Arc<Frontend>) {
+    let limits = frontend.socket_limits();
+    let login_deadline = Instant::now() + limits.authentication_timeout;
+    let negotiated =
+        tokio::time::timeout_at(login_deadline, negotiate_tls(tcp, frontend.acceptor())).await;
+    let mut socket = match negotiated {
+        Ok(Ok(Some(socket))) => socket,
+        // A direct TLS connection with TLS off, a broken one, or one too slow to start.
+        Ok(Ok(None)) | Err(_) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection ended during TLS negotiation");
+            return;
+        }
+    };
+    // What the negotiation read past its own messages (the startup packet, often).
+    let inbox = socket.read_buffer_mut().split();
+    let mut connection = Connection {
+        socket,
+        inbox,
+        frontend,
+        handlers: None,
+        limits,
+        login_deadline,
+    };
+    if let Err(e) = connection.run().await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+type Socket = tokio_util::codec::Framed<
+    pgwire::tokio::server::MaybeTls,
+    pgwire::tokio::server::PgWireMessageServerCodec<Arc<crate::session::Prepared>>,
+>;
+
+struct Connection {
+    socket: Socket,
+    /// Bytes read from the client and not yet framed.
+    inbox: BytesMut,
+    frontend: Arc<Frontend>,
+    /// The session's handlers, made when the startup packet arrives: a socket that sends
+    /// nothing (or only a cancel request) costs no session.
+    handlers: Option<ConnectionHandlers>,
+    limits: SocketLimits,
+    login_deadline: Instant,
+}
+
+/// What the next bytes of the inbox hold.
+#[derive(Debug)]
+pub enum Next {
+    /// More bytes are needed: at least this many in all.
+    Incomplete(usize),
+    /// A whole message.
+    Message(PgWireFrontendMessage),
+    /// A message longer than the limit; its `len` bytes (all of it) are to be dropped.
+    Oversized { kind: u8, len: usize },
+    /// A whole message, read and refused with an error the session survives.
+    Refused(PgWireError),
+}
+
+/// The connection's phase, as far as framing goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The startup packet (or a cancel request): no type byte.
+    Startup,
+    /// Password messages.
+    Login,
+    /// Logged in.
+    Running,
+}
+
+impl Phase {
+    fn of(state: PgWireConnectionState) -> Phase {
+        match state {
+            PgWireConnectionState::AwaitingSslRequest | PgWireConnectionState::AwaitingStartup => {
+                Phase::Startup
+            }
+            PgWireConnectionState::AuthenticationInProgress => Phase::Login,
+            _ => Phase::Running,
+        }
+    }
+}
+
+fn protocol_violation(message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code::PROTOCOL_VIOLATION.into(),
+        message.into(),
+    )))
+}
+
+/// The largest message of type `kind` a logged-in client may send.
+fn limit_of(kind: u8, max_message: usize) -> usize {
+    match kind {
+        b'Q' => crate::limits::max_statement_bytes() + 5 + 1,
+        b'P' => crate::limits::max_statement_bytes() + PARSE_OVERHEAD,
+        _ => max_message,
+    }
+}
+
+/// Frames the next message of `inbox`: takes it out and decodes it when it is whole and
+/// within the limits. An error ends the connection.
+pub fn next(
+    inbox: &mut BytesMut,
+    phase: Phase,
+    context: &DecodeContext,
+    max_message: usize,
+) -> Result<Next, PgWireError> {
+    let (header, kind, limit) = match phase {
+        Phase::Startup => (4, 0, MAX_STARTUP_PACKET),
+        Phase::Login => (5, inbox.first().copied().unwrap_or(0), MAX_LOGIN_MESSAGE),
+        Phase::Running => {
+            let kind = inbox.first().copied().unwrap_or(0);
+            (5, kind, limit_of(kind, max_message))
+        }
+    };
+    if inbox.len() < header {
+        return Ok(Next::Incomplete(header));
+    }
+    let announced = u32::from_be_bytes([
+        inbox[header - 4],
+        inbox[header - 3],
+        inbox[header - 2],
+        inbox[header - 1],
+    ]) as usize;
+    if announced < 4 || (phase == Phase::Startup && announced < 8) {
+        return Err(protocol_violation("invalid message length"));
+    }
+    // The whole message: the type byte, when there is one, and the announced length.
+    let len = announced + header - 4;
+    if announced > limit {
+        return match phase {
+            Phase::Running => Ok(Next::Oversized { kind, len }),
+            _ => Err(protocol_violation("invalid message length")),
+        };
+    }
+    if inbox.len() < len {
+        return Ok(Next::Incomplete(len));
+    }
+    let mut frame = inbox.split_to(len);
+    let decoded = if phase == Phase::Running && kind == b'B' {
+        frame.advance(5);
+        read_bind(frame.freeze()).map(PgWireFrontendMessage::Bind)
+    } else if phase == Phase::Running && kind == b'Q' {
+        frame.advance(5);
+        return read_query(&frame);
+    } else {
+        // A whole message, so "incomplete" is a lie in its length fields.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            PgWireFrontendMessage::decode(&mut frame, context)
+        })) {
+            Ok(Ok(Some(message))) => Ok(message),
+            Ok(Ok(None)) | Err(_) => Err(protocol_violation("invalid message format")),
+            Ok(Err(PgWireError::InvalidMessageType(kind))) => Err(protocol_violation(format!(
+                "invalid frontend message type {kind}"
+            ))),
+            Ok(Err(e)) => Err(protocol_violation(e.to_string())),
+        }
+    };
+    decoded.map(Next::Message)
+}
+
+/// Reads a Query message's body: text ending in one zero byte, in UTF-8.
+fn read_query(body: &[u8]) -> Result<Next, PgWireError> {
+    let Some((&0, text)) = body.split_last() else {
+        return Err(protocol_violation("invalid string in message"));
+    };
+    if text.contains(&0) {
+        return Err(protocol_violation("invalid message format"));
+    }
+    match std::str::from_utf8(text) {
+        Ok(text) => Ok(Next::Message(PgWireFrontendMessage::Query(
+            pgwire::messages::simplequery::Query::new(text.to_owned()),
+        ))),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let bad: Vec<String> = text[at..]
+                .iter()
+                .take(e.error_len().unwrap_or(1))
+                .map(|b| format!("0x{b:02x}"))
+                .collect();
+            Ok(Next::Refused(
+                PgError::new(
+                    code::CHARACTER_NOT_IN_REPERTOIRE,
+                    format!(
+                        "invalid byte sequence for encoding \"UTF8\": {}",
+                        bad.join(" ")
+                    ),
+                )
+                .into(),
+            ))
+        }
+    }
+}
+
+/// Reads a Bind message's body, checking every length in it against what is there.
+pub fn read_bind(mut body: Bytes) -> Result<Bind, PgWireError> {
+    fn invalid() -> PgWireError {
+        protocol_violation("invalid Bind message format")
+    }
+    fn cstring(body: &mut Bytes) -> Result<Option<String>, PgWireError> {
+        let end = body.iter().position(|&b| b == 0).ok_or_else(invalid)?;
+        let text = body.split_to(end);
+        body.advance(1);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        String::from_utf8(text.to_vec())
+            .map(Some)
+            .map_err(|_| protocol_violation("invalid byte sequence for encoding \"UTF8\""))
+    }
+    fn count(body: &mut Bytes, each: usize) -> Result<usize, PgWireError> {
+        if body.remaining() < 2 {
+            return Err(invalid());
+        }
+        let n = body.get_i16();
+        let n = usize::try_from(n).map_err(|_| invalid())?;
+        if n.saturating_mul(each) > body.remaining() {
+            return Err(invalid());
+        }
+        Ok(n)
+    }
+    fn codes(body: &mut Bytes) -> Result<Vec<i16>, PgWireError> {
+        let n = count(body, 2)?;
+        Ok((0..n).map(|_| body.get_i16()).collect())
+    }
+    let portal = cstring(&mut body)?;
+    let statement = cstring(&mut body)?;
+    let parameter_formats = codes(&mut body)?;
+    let n = count(&mut body, 4)?;
+    let mut parameters = Vec::with_capacity(n);
+    for _ in 0..n {
+        if body.remaining() < 4 {
+            return Err(invalid());
+        }
+        match body.get_i32() {
+            -1 => parameters.push(None),
+            len => {
+                let len = usize::try_from(len).map_err(|_| invalid())?;
+                if len > body.remaining() {
+                    return Err(invalid());
+                }
+                parameters.push(Some(body.split_to(len)));
+            }
+        }
+    }
+    let result_formats = codes(&mut body)?;
+    Ok(Bind::new(
+        portal,
+        statement,
+        parameter_formats,
+        parameters,
+        result_formats,
+    ))
+}
+
+/// Why reading stopped.
+enum Stop {
+    /// The client closed the socket or the connection failed.
+    Closed,
+    /// The login took longer than `authentication_timeout`.
+    LoginTimeout,
+    /// The session sat idle past its timeout, inside a transaction block or not.
+    Idle { in_transaction: bool },
+}
+
+impl Connection {
+    async fn run(&mut self) -> std::io::Result<()> {
+        loop {
+            let phase = Phase::of(self.socket.state());
+            let mut context = DecodeContext::new(self.socket.protocol_version());
+            context.awaiting_frontend_ssl = false;
+            context.awaiting_frontend_startup = phase == Phase::Startup;
+            let framed = next(&mut self.inbox, phase, &context, self.limits.max_message);
+            let message = match framed {
+                Ok(Next::Message(message)) => message,
+                Ok(Next::Incomplete(want)) => match self.fill(want, phase).await {
+                    Ok(()) => continue,
+                    Err(Stop::Closed) => return Ok(()),
+                    Err(Stop::LoginTimeout) => {
+                        tracing::debug!("login not finished within authentication_timeout");
+                        return Ok(());
+                    }
+                    Err(Stop::Idle { in_transaction }) => {
+                        return self.idle_end(in_transaction).await
+                    }
+                },
+                Ok(Next::Oversized { kind, len }) => {
+                    if !self.discard(len).await {
+                        return Ok(());
+                    }
+                    if !self.awaiting_sync() {
+                        self.refuse_oversized(kind, len).await?;
+                    }
+                    continue;
+                }
+                // After an error in the extended protocol everything up to Sync is
+                // dropped unanswered.
+                Ok(Next::Refused(_)) if self.awaiting_sync() => continue,
+                Ok(Next::Refused(e)) => {
+                    process_error(&mut self.socket, e, false).await?;
+                    continue;
+                }
+                Err(e) => return self.end_with(e).await,
+            };
+            self.shrink();
+            if matches!(message, PgWireFrontendMessage::Terminate(_)) {
+                return Ok(());
+            }
+            if !self.dispatch(message).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Hands one message to pgwire and its handlers; false once the connection is to end.
+    async fn dispatch(&mut self, message: PgWireFrontendMessage) -> std::io::Result<bool> {
+        if let PgWireFrontendMessage::CancelRequest(request) = message {
+            // On a connection of its own, which then ends, as in PostgreSQL.
+            use pgwire::api::cancel::CancelHandler;
+            self.frontend.cancel.on_cancel_request(request).await;
+            return Ok(false);
+        }
+        let handlers = self
+            .handlers
+            .get_or_insert_with(|| self.frontend.connection())
+            .clone();
+        let extended = match self.socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let outcome = AssertUnwindSafe(process_message(
+            message,
+            &mut self.socket,
+            handlers.connection.clone(),
+            handlers.connection.clone(),
+            handlers.connection.clone(),
+            handlers.connection.clone(),
+            handlers.cancel.clone(),
+        ))
+        .catch_unwind()
+        .await;
+        let result = match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!("a panic ended a connection's statement");
+                let error = PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    code::INTERNAL_ERROR.into(),
+                    "internal error: the server could not finish this request".into(),
+                )));
+                let _ = self.end_with(error).await;
+                return Ok(false);
+            }
+        };
+        match result {
+            Err(e) if e.is_fatal() => {
+                self.end_with(e).await?;
+                Ok(false)
+            }
+            Err(e) => {
+                process_error(&mut self.socket, e, extended).await?;
+                Ok(true)
+            }
+            Ok(()) => Ok(true),
+        }
+    }
+
+    /// Sends a FATAL error, the connection's last message.
+    async fn end_with(&mut self, error: PgWireError) -> std::io::Result<()> {
+        let info: ErrorInfo = error.into();
+        self.socket
+            .send(PgWireBackendMessage::ErrorResponse(info.into()))
+            .await
+    }
+
+    /// Reads until the inbox holds `want` bytes (or at least some more), within the
+    /// deadline of the connection's state.
+    async fn fill(&mut self, want: usize, phase: Phase) -> Result<(), Stop> {
+        let deadline = match phase {
+            Phase::Startup | Phase::Login => Some(self.login_deadline),
+            Phase::Running if self.inbox.is_empty() => self.idle_deadline(),
+            Phase::Running => None,
+        };
+        let missing = want.saturating_sub(self.inbox.len());
+        // Room for the whole message (it is within the limits), read as it comes.
+        self.inbox.reserve(missing.clamp(1024, 8 << 20));
+        let read = self.socket.get_mut().read_buf(&mut self.inbox);
+        let n = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, read).await {
+                Ok(n) => n,
+                Err(_) if phase == Phase::Running => {
+                    let in_transaction = self.in_transaction();
+                    return Err(Stop::Idle { in_transaction });
+                }
+                Err(_) => return Err(Stop::LoginTimeout),
+            },
+            None => read.await,
+        };
+        match n {
+            Ok(0) | Err(_) => Err(Stop::Closed),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn awaiting_sync(&self) -> bool {
+        matches!(self.socket.state(), PgWireConnectionState::AwaitingSync)
+    }
+
+    fn in_transaction(&self) -> bool {
+        !matches!(
+            self.socket.transaction_status(),
+            pgwire::messages::response::TransactionStatus::Idle
+        )
+    }
+
+    /// When an idle session is to be ended, if ever.
+    fn idle_deadline(&self) -> Option<Instant> {
+        if !matches!(self.socket.state(), PgWireConnectionState::ReadyForQuery) {
+            return None;
+        }
+        let timeout = self.handlers.as_ref()?.idle_timeout(self.in_transaction());
+        (!timeout.is_zero()).then(|| Instant::now() + timeout)
+    }
+
+    /// Ends a session idle past its timeout, telling the client why.
+    async fn idle_end(&mut self, in_transaction: bool) -> std::io::Result<()> {
+        let (code, message) = if in_transaction {
+            (
+                "25P03",
+                "terminating connection due to idle-in-transaction timeout",
+            )
+        } else {
+            (
+                "57P05",
+                "terminating connection due to idle-session timeout",
+            )
+        };
+        let error = ErrorInfo::new("FATAL".into(), code.into(), message.into());
+        self.end_with(PgWireError::UserError(Box::new(error))).await
+    }
+
+    /// Reads and drops the `len` bytes of an oversized message, the inbox's first; false
+    /// when the client went away meanwhile.
+    async fn discard(&mut self, mut len: usize) -> bool {
+        let buffered = len.min(self.inbox.len());
+        self.inbox.advance(buffered);
+        len -= buffered;
+        self.shrink();
+        let mut scratch = vec![0u8; 64 << 10];
+        while len > 0 {
+            let want = len.min(scratch.len());
+            match self.socket.get_mut().read(&mut scratch[..want]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => len -= n,
+            }
+        }
+        true
+    }
+
+    /// Answers an oversized message with 54000, leaving the session as an error in that
+    /// message would.
+    async fn refuse_oversized(&mut self, kind: u8, len: usize) -> std::io::Result<()> {
+        let error = match kind {
+            b'Q' | b'P' => crate::limits::too_long(len, crate::limits::max_statement_bytes()),
+            _ => PgError::new(
+                code::PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "message is too long: {len} bytes, the limit is {} (max_message_size)",
+                    self.limits.max_message
+                ),
+            ),
+        };
+        let extended = match self.socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => {
+                // The COPY is over: what it read so far is thrown away.
+                if let Some(handlers) = &self.handlers {
+                    handlers.abandon_copy();
+                }
+                if !extended {
+                    self.socket.set_state(PgWireConnectionState::ReadyForQuery);
+                }
+                extended
+            }
+            _ => kind != b'Q',
+        };
+        process_error(&mut self.socket, error.into(), extended).await
+    }
+
+    /// Gives back the inbox's memory after a large message.
+    fn shrink(&mut self) {
+        if self.inbox.capacity() > KEEP_BUFFER && self.inbox.len() <= KEEP_BUFFER / 2 {
+            let mut small = BytesMut::with_capacity(KEEP_BUFFER / 8);
+            small.extend_from_slice(&self.inbox);
+            self.inbox = small;
+        }
+    }
+}
