@@ -13,6 +13,7 @@
 pub mod aggregate;
 pub mod filter;
 pub mod literal;
+pub mod memory;
 pub mod options;
 pub mod pg;
 pub mod prune;

@@ -40,6 +40,8 @@ pub struct Config {
     /// Memory that queries' sorts, joins and aggregations may take together before they
     /// spill to disk: a size, or "auto".
     pub query_memory: ByteSize,
+    /// What one statement may hold of `query_memory`: a size, or "auto" (half of it).
+    pub statement_memory: ByteSize,
     /// Memory for the decoded dictionaries of string columns, kept between queries: a
     /// size, or "auto".
     pub dictionary_cache: ByteSize,
@@ -104,6 +106,7 @@ impl Default for Config {
             segment_rows: 5_000_000,
             compact_segments: 4,
             query_memory: ByteSize::Auto,
+            statement_memory: ByteSize::Auto,
             dictionary_cache: ByteSize::Auto,
             query_parallelism: 0,
             log: "info".into(),
@@ -242,6 +245,15 @@ impl Config {
     pub fn query_memory_bytes(&self) -> usize {
         self.query_memory
             .bytes_or(|| physical_memory().unwrap_or(8 << 30) / 4)
+    }
+
+    /// What one statement may hold of the query memory, resolving "auto" to half of it;
+    /// never more than all of it.
+    pub fn statement_memory_bytes(&self) -> usize {
+        let pool = self.query_memory_bytes();
+        self.statement_memory
+            .bytes_or(|| pool / 2)
+            .clamp(1 << 20, pool.max(1 << 20))
     }
 
     /// The dictionary cache in bytes, resolving "auto" to min(RAM / 32, 1 GiB).

@@ -3,6 +3,7 @@
 //! the query runtime; dropping the stream (the client went away) aborts it there, and a
 //! cancel request or `statement_timeout` ends it with SQLSTATE 57014 wherever it is.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -117,13 +118,14 @@ impl State {
 /// query are reported before any row description is sent.
 pub async fn stream_batches(
     df: DataFrame,
+    env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     runtime: &tokio::runtime::Handle,
     canceler: &Canceler,
     timeout: Duration,
 ) -> Result<BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let task = runtime.spawn(async move {
-        let mut batches = match df.execute_stream().await {
+        let mut batches = match henge_planner::memory::execute_stream(df, env).await {
             Ok(batches) => batches,
             Err(e) => {
                 let _ = tx.send(Err(e)).await;

@@ -101,6 +101,7 @@ pub async fn serve(
             parallelism: config.parallelism(),
             query_runtime,
             query_env,
+            statement_memory: config.statement_memory_bytes(),
         }),
         Arc::new(crate::wire::Gate::new(&config, tls)?),
     ));

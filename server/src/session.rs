@@ -46,6 +46,8 @@ pub struct Shared {
     pub query_runtime: tokio::runtime::Handle,
     /// The memory pool (`query_memory`) and spill directory every query shares.
     pub query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    /// What one statement may hold of that pool (`statement_memory`).
+    pub statement_memory: usize,
 }
 
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
@@ -611,6 +613,17 @@ impl Session {
         }
     }
 
+    /// The runtime of one statement: the shared memory pool, of which it may hold
+    /// `statement_memory`.
+    fn statement_env(
+        &self,
+    ) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>, PgError> {
+        Ok(henge_planner::memory::statement_runtime(
+            &self.shared.query_env,
+            self.shared.statement_memory,
+        )?)
+    }
+
     /// Runs a query to completion on the query runtime. Dropping the returned future (a
     /// cancel request) aborts the query there.
     pub async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>, PgError> {
@@ -620,7 +633,12 @@ impl Session {
                 self.0.abort();
             }
         }
-        let mut task = AbortOnDrop(self.shared.query_runtime.spawn(df.collect()));
+        let env = self.statement_env()?;
+        let mut task = AbortOnDrop(
+            self.shared
+                .query_runtime
+                .spawn(henge_planner::memory::collect(df, env)),
+        );
         let finished = match self.settings.statement_timeout() {
             Duration::ZERO => (&mut task.0).await,
             limit => match tokio::time::timeout(limit, &mut task.0).await {
@@ -677,6 +695,7 @@ impl Session {
     ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
         crate::results::stream_batches(
             df,
+            self.statement_env()?,
             &self.shared.query_runtime,
             &self.canceler,
             self.settings.statement_timeout(),

@@ -216,3 +216,48 @@ async fn the_configured_statement_timeout_applies_until_a_session_sets_its_own()
         .get(0);
     assert_eq!(timeout, "200ms");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_statement_holds_at_most_statement_memory_and_sorts_spill_past_it() {
+    let server = TestServer::start_with_config(Some("statement_memory = \"2MB\""));
+    let client = server.connect().await;
+    // A join's hash table cannot spill: past the statement's share it fails with 53200.
+    let e = client
+        .query_one(
+            "SELECT count(*) FROM generate_series(1, 300000) a(x) \
+             JOIN generate_series(1, 300000) b(y) ON x = y",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    let e = code(&e);
+    assert!(
+        e.starts_with(
+            "53200: a statement may use 2097152 bytes of query memory (statement_memory)"
+        ),
+        "{e}"
+    );
+    // A sort goes to disk instead, and answers.
+    let x: i64 = client
+        .query_one(
+            "SELECT x FROM generate_series(1, 1000000) a(x) ORDER BY x DESC LIMIT 1 OFFSET 10",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(x, 999_990);
+    // The same join within the default share.
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM generate_series(1, 300000) a(x) \
+             JOIN generate_series(1, 300000) b(y) ON x = y",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 300_000);
+}
