@@ -135,7 +135,7 @@ mod tests {
             .unwrap();
         let one = statement_runtime(&shared, 600).unwrap();
         let two = statement_runtime(&shared, 600).unwrap();
-        let mut a = MemoryConsumer::new("sort").register(&one.memory_pool);
+        let a = MemoryConsumer::new("sort").register(&one.memory_pool);
         a.try_grow(500).unwrap();
         let e = a.try_grow(200).unwrap_err().to_string();
         assert!(e.contains("statement_memory"), "{e}");
@@ -144,7 +144,7 @@ mod tests {
             (500, 500)
         );
         // The other statement has its own limit, within what the shared pool has left.
-        let mut b = MemoryConsumer::new("join").register(&two.memory_pool);
+        let b = MemoryConsumer::new("join").register(&two.memory_pool);
         b.try_grow(501).unwrap_err();
         b.try_grow(400).unwrap();
         a.shrink(300);
