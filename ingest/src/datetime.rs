@@ -96,8 +96,7 @@ pub fn parse(
     now: Option<Now>,
 ) -> Result<(NaiveDateTime, Option<i32>), ValueError> {
     let syntax = || ValueError::datetime_syntax(type_name, input);
-    let range =
-        || ValueError::out_of_range(format!("date/time field value out of range: \"{input}\""));
+    let range = || ValueError::datetime_field(input);
     let lower = input.trim().to_ascii_lowercase();
     if let Some(value) = special(&lower, input, type_name, now)? {
         return Ok(value);
@@ -156,8 +155,7 @@ pub fn parse(
 /// midnight; a zone is accepted and ignored, as PostgreSQL's `time` does.
 pub fn parse_time(input: &str) -> Result<i64, ValueError> {
     let syntax = || ValueError::datetime_syntax("time without time zone", input);
-    let range =
-        || ValueError::out_of_range(format!("date/time field value out of range: \"{input}\""));
+    let range = || ValueError::datetime_field(input);
     let lower = input.trim().to_ascii_lowercase();
     if lower == "allballs" {
         return Ok(0);
@@ -452,9 +450,9 @@ mod tests {
     #[test]
     fn nonsense_and_impossible_dates_are_refused() {
         let kind = |s: &str| parse(s, "date", None).unwrap_err().kind;
-        assert_eq!(kind("March 32, 2024"), ValueErrorKind::OutOfRange);
-        assert_eq!(kind("2024-02-30"), ValueErrorKind::OutOfRange);
-        assert_eq!(kind("13:00 PM 2024-01-01"), ValueErrorKind::OutOfRange);
+        assert_eq!(kind("March 32, 2024"), ValueErrorKind::DatetimeOverflow);
+        assert_eq!(kind("2024-02-30"), ValueErrorKind::DatetimeOverflow);
+        assert_eq!(kind("13:00 PM 2024-01-01"), ValueErrorKind::DatetimeOverflow);
         assert_eq!(kind("banana"), ValueErrorKind::InvalidDatetimeFormat);
         assert_eq!(kind("2024-03"), ValueErrorKind::InvalidDatetimeFormat);
         assert_eq!(kind("infinity"), ValueErrorKind::NotSupported);
@@ -469,7 +467,7 @@ mod tests {
         assert_eq!(parse_time("12:00 am").unwrap(), 0);
         assert_eq!(
             parse_time("25:00").unwrap_err().kind,
-            ValueErrorKind::OutOfRange
+            ValueErrorKind::DatetimeOverflow
         );
     }
 }

@@ -29,6 +29,24 @@ pub enum ValueErrorKind {
     NotSupported,
 }
 
+impl ValueErrorKind {
+    /// The SQLSTATE a client sees for a value refused this way.
+    pub fn sqlstate(self) -> henge_storage::SqlState {
+        use henge_storage::sqlstate as state;
+        match self {
+            ValueErrorKind::InvalidSyntax => state::INVALID_TEXT_REPRESENTATION,
+            ValueErrorKind::OutOfRange => state::NUMERIC_VALUE_OUT_OF_RANGE,
+            ValueErrorKind::TooLong => state::STRING_DATA_RIGHT_TRUNCATION,
+            ValueErrorKind::InvalidDatetimeFormat => state::INVALID_DATETIME_FORMAT,
+            ValueErrorKind::IntervalFieldOverflow => state::INTERVAL_FIELD_OVERFLOW,
+            ValueErrorKind::DatetimeOverflow => state::DATETIME_FIELD_OVERFLOW,
+            ValueErrorKind::NestingTooDeep => state::STATEMENT_TOO_COMPLEX,
+            ValueErrorKind::UntranslatableCharacter => state::UNTRANSLATABLE_CHARACTER,
+            ValueErrorKind::NotSupported => state::FEATURE_NOT_SUPPORTED,
+        }
+    }
+}
+
 /// A value that cannot be stored in a column, with PostgreSQL's wording.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -56,6 +74,14 @@ impl ValueError {
 
     pub(crate) fn of_kind(kind: ValueErrorKind, message: String) -> ValueError {
         ValueError { kind, message }
+    }
+
+    /// A date/time field beyond its range (PostgreSQL's 22008).
+    pub(crate) fn datetime_field(input: &str) -> ValueError {
+        ValueError {
+            kind: ValueErrorKind::DatetimeOverflow,
+            message: format!("date/time field value out of range: \"{input}\""),
+        }
     }
 
     pub(crate) fn out_of_range(message: String) -> ValueError {
@@ -128,6 +154,24 @@ impl Error {
         match self {
             Error::CopyLine { source, .. } => source.root(),
             other => other,
+        }
+    }
+
+    /// The SQLSTATE a client sees for this error (a COPY line's is its cause's).
+    pub fn sqlstate(&self) -> henge_storage::SqlState {
+        use henge_storage::sqlstate as state;
+        match self.root() {
+            Error::Storage(inner) => inner.sqlstate(),
+            Error::Value(v) => v.kind.sqlstate(),
+            Error::NotNull { .. } => state::NOT_NULL_VIOLATION,
+            Error::BadCopyData(_) => state::BAD_COPY_FILE_FORMAT,
+            Error::BadCopyOption(_) => state::INVALID_PARAMETER_VALUE,
+            Error::WalIo { .. } | Error::WalClosed(_) => state::IO_ERROR,
+            Error::WalRecord(_) | Error::Internal(_) | Error::CopyLine { .. } => {
+                state::INTERNAL_ERROR
+            }
+            Error::TableNotFound(_) => state::UNDEFINED_TABLE,
+            Error::MemoryExhausted { .. } => state::OUT_OF_MEMORY,
         }
     }
 }

@@ -279,9 +279,7 @@ fn date_error(type_name: &str, input: &str, trimmed: &str) -> ValueError {
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
     {
-        return ValueError::out_of_range(format!(
-            "date/time field value out of range: \"{input}\""
-        ));
+        return ValueError::datetime_field(input);
     }
     ValueError::datetime_syntax(type_name, input)
 }
@@ -404,9 +402,8 @@ fn parse_iso_timestamp_parts(
             let next = date.succ_opt().ok_or_else(err)?;
             return finish_timestamp(next.and_time(NaiveTime::MIN), b, pos, err);
         }
-        time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros - carry).ok_or_else(
-            || ValueError::out_of_range(format!("date/time field value out of range: \"{input}\"")),
-        )?;
+        time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros - carry)
+            .ok_or_else(|| ValueError::datetime_field(input))?;
         let stamp = date.and_time(time) + chrono::Duration::microseconds(i64::from(carry));
         return finish_timestamp(stamp, b, pos, err);
     }
@@ -579,7 +576,7 @@ mod tests {
         assert_eq!(parse_date("1969-12-31"), Ok(-1));
         assert_eq!(
             parse_date("2024-02-30").unwrap_err().kind,
-            ValueErrorKind::OutOfRange
+            ValueErrorKind::DatetimeOverflow
         );
         assert_eq!(
             parse_date("yesterday-ish").unwrap_err().kind,

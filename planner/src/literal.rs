@@ -131,7 +131,7 @@ pub fn parse(
             v.checked_mul(1000)
                 .map(|ns| ScalarValue::TimestampNanosecond(Some(ns), unit_zone.clone()))
                 .ok_or_else(|| ValueError {
-                    kind: ValueErrorKind::OutOfRange,
+                    kind: ValueErrorKind::DatetimeOverflow,
                     message: format!("timestamp out of range: \"{text}\""),
                 })
         }),

@@ -239,7 +239,7 @@ mod tests {
         let deep = format!("SELECT 1{}", " + 1".repeat(MAX_OPERATOR_DEPTH + 1));
         let e = check(&deep).unwrap_err();
         assert_eq!(
-            (e.code, e.message.as_str()),
+            (e.code.code(), e.message.as_str()),
             ("54001", "statement is too complex")
         );
         let ok = format!("SELECT 1{}", " + 1".repeat(MAX_OPERATOR_DEPTH));

@@ -10,6 +10,7 @@ mod config;
 mod copy;
 mod ddl;
 mod error;
+mod foreign;
 mod hostile;
 mod limits;
 mod params;

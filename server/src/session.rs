@@ -188,15 +188,8 @@ fn stdin_copy_ends(parser: &Parser) -> Result<(), PgError> {
 fn split(sql: &str) -> Result<Vec<Command>, PgError> {
     let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| {
         let message = e.to_string();
-        // A window frame's EXCLUDE clause, which sqlparser does not read: PostgreSQL's
-        // syntax that Henge does not support, not a syntax error.
-        if message.contains("found: EXCLUDE") {
-            return PgError::new(
-                code::FEATURE_NOT_SUPPORTED,
-                "EXCLUDE in a window frame is not supported",
-            );
-        }
-        PgError::syntax(message)
+        crate::foreign::recognise(crate::foreign::Source::Parser, &message)
+            .unwrap_or_else(|| PgError::syntax(message))
     };
     let dialect = PostgreSqlDialect {};
     // Tokenized here, not by the parser: the limits look at the tokens before the parser
@@ -582,10 +575,12 @@ impl Session {
                 let plan = self.plan(statement).await?;
                 match self.ctx.execute_logical_plan(plan).await {
                     Ok(_) => Ok(Response::Execution(Tag::new("SET"))),
-                    Err(e) if e.to_string().contains("not found") => Err(PgError::new(
-                        code::UNDEFINED_OBJECT,
-                        format!("unrecognized configuration parameter \"{variable}\""),
-                    )),
+                    Err(e) if PgError::from(&e).code == code::UNDEFINED_OBJECT => {
+                        Err(PgError::new(
+                            code::UNDEFINED_OBJECT,
+                            format!("unrecognized configuration parameter \"{variable}\""),
+                        ))
+                    }
                     Err(e) => {
                         let value = values
                             .iter()
@@ -802,5 +797,24 @@ fn encode_rows(
 impl Drop for Session {
     fn drop(&mut self) {
         henge_planner::pg::uninstall(&self.ctx);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A session over a fresh data directory in `dir`, as the server makes one (with the
+    /// tokio runtime of the calling test for its queries).
+    pub(crate) fn session(dir: &std::path::Path) -> Session {
+        let engine = Engine::open(dir, &henge_ingest::EngineOptions::default()).unwrap();
+        let query_env = henge_planner::query_runtime(256 << 20, &dir.join("tmp")).unwrap();
+        Session::new(Arc::new(Shared {
+            engine: Arc::new(engine),
+            parallelism: 2,
+            query_runtime: tokio::runtime::Handle::current(),
+            query_env,
+            statement_memory: 128 << 20,
+        }))
     }
 }

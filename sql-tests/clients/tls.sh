@@ -2,7 +2,7 @@
 # Real-client test of a server put on the network: psql over TLS (certificates from a CA
 # made here with openssl), SCRAM-SHA-256 with and without channel binding, a role with
 # SELECT on one table, plaintext refused, wrong passwords refused.
-#   The "done when" of issue 15, as a new user would try it: the superuser's password in
+#   The "done when" of issue 15, as a new user would try it: on 0.0.0.0 with the superuser's password in
 #   the configuration; log in over TLS; create a role with a password and SELECT on one
 #   table; that role reads it, gets 42501 on INSERT and on any other table, 28P01 with a
 #   wrong password; a plaintext connection is refused (28000) when TLS is required.
@@ -37,7 +37,7 @@ address = "all"
 method = "scram-sha-256"
 TOML
 
-"$henge" serve --config "$work/henge.toml" --listen "127.0.0.1:$port" --data-dir "$work/data" \
+"$henge" serve --config "$work/henge.toml" --listen "0.0.0.0:$port" --data-dir "$work/data" \
   >>"$work/henge.log" 2>&1 &
 pid=$!
 

@@ -37,6 +37,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The SQLSTATE a client sees for this error.
+    pub fn sqlstate(&self) -> crate::SqlState {
+        use crate::sqlstate as state;
+        match self {
+            Error::TableExists(_) => state::DUPLICATE_TABLE,
+            Error::TableNotFound(_) => state::UNDEFINED_TABLE,
+            Error::Io { .. } | Error::DeepStorage { .. } => state::IO_ERROR,
+            Error::CorruptMetadata { .. } | Error::CorruptSegment { .. } => state::DATA_CORRUPTED,
+            Error::SegmentInput(_) => state::INTERNAL_ERROR,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

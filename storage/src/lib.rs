@@ -18,6 +18,7 @@ pub mod granularity;
 pub mod metadata;
 pub mod schema;
 pub mod segment;
+pub mod sqlstate;
 
 pub use access::{Access, Privileges, RoleDef};
 pub use cache::SegmentCache;
@@ -26,3 +27,4 @@ pub use error::{Error, Result};
 pub use granularity::Granularity;
 pub use metadata::{visible, MetadataStore, SegmentMeta, PIECE_VERSION};
 pub use schema::{ColumnDef, ColumnType, TableDef, ViewDef};
+pub use sqlstate::SqlState;

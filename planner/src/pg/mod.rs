@@ -72,12 +72,8 @@ use crate::table::HengeTable;
 pub use settings::Settings;
 
 /// SQLSTATE codes of errors raised while planning or running catalog functions.
-pub mod code {
-    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
-    pub const INVALID_PARAMETER_VALUE: &str = "22023";
-    pub const UNDEFINED_OBJECT: &str = "42704";
-    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
-}
+pub use henge_storage::sqlstate as code;
+pub use henge_storage::SqlState;
 
 /// The only role, owner of everything.
 pub const USER: &str = "henge";
@@ -88,14 +84,14 @@ pub const USER_OID: i32 = 10;
 /// external error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlStateError {
-    pub code: &'static str,
+    pub code: SqlState,
     pub message: String,
 }
 
 impl SqlStateError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> SqlStateError {
+    pub fn new(code: impl Into<SqlState>, message: impl Into<String>) -> SqlStateError {
         SqlStateError {
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }

@@ -929,8 +929,8 @@ mod tests {
     use super::*;
 
     fn set(s: &Settings, name: &str, value: &str) -> Result<String, &'static str> {
-        s.set(name, value).map_err(|e| e.code)?;
-        s.get(name).map_err(|e| e.code)
+        s.set(name, value).map_err(|e| e.code.code())?;
+        s.get(name).map_err(|e| e.code.code())
     }
 
     #[test]
@@ -966,7 +966,10 @@ mod tests {
         assert_eq!(set(&s, "server_version", "17"), Err("55P02"));
         assert_eq!(set(&s, "no_such_thing", "1"), Err("42704"));
         assert_eq!(set(&s, "myapp.user_id", "42"), Ok("42".into()));
-        assert_eq!(s.get("myapp.other").map_err(|e| e.code), Err("42704"));
+        assert_eq!(
+            s.get("myapp.other").map_err(|e| e.code.code()),
+            Err("42704")
+        );
         assert_eq!(
             set(&s, "search_path", "\"$user\",public, \"My Schema\""),
             Ok("\"$user\", public, \"My Schema\"".into())
@@ -992,6 +995,9 @@ mod tests {
         assert_eq!(s.get("application_name").unwrap(), "");
         assert_eq!(s.get("extra_float_digits").unwrap(), "1");
         assert!(s.get("x.y").is_err());
-        assert_eq!(s.reset("server_version").map_err(|e| e.code), Err("55P02"));
+        assert_eq!(
+            s.reset("server_version").map_err(|e| e.code.code()),
+            Err("55P02")
+        );
     }
 }

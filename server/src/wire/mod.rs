@@ -220,12 +220,9 @@ pub struct Connection {
     slot: Mutex<Option<Slot>>,
 }
 
-fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        code.into(),
-        message,
-    )))
+/// An error that ends the connection.
+fn fatal(code: impl Into<henge_storage::SqlState>, message: String) -> PgWireError {
+    PgError::new(code.into().fatal(), message).into()
 }
 
 /// What every connection's login is checked against: the auth rules, the delay after a
@@ -749,10 +746,10 @@ fn aborted_block() -> PgError {
     )
 }
 
-fn notice(code: &str, message: &str) -> PgWireBackendMessage {
+fn notice(code: henge_storage::SqlState, message: &str) -> PgWireBackendMessage {
     PgWireBackendMessage::NoticeResponse(NoticeResponse::from(ErrorInfo::new(
         "WARNING".into(),
-        code.into(),
+        code.code().into(),
         message.into(),
     )))
 }

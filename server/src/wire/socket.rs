@@ -139,11 +139,7 @@ impl Phase {
 }
 
 fn protocol_violation(message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        code::PROTOCOL_VIOLATION.into(),
-        message.into(),
-    )))
+    PgError::new(code::PROTOCOL_VIOLATION.fatal(), message).into()
 }
 
 /// The largest message of type `kind` a logged-in client may send.
@@ -401,11 +397,11 @@ impl Connection {
             Ok(result) => result,
             Err(_) => {
                 tracing::error!("a panic ended a connection's statement");
-                let error = PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "FATAL".into(),
-                    code::INTERNAL_ERROR.into(),
-                    "internal error: the server could not finish this request".into(),
-                )));
+                let error = PgError::new(
+                    code::INTERNAL_ERROR.fatal(),
+                    "internal error: the server could not finish this request",
+                )
+                .into();
                 let _ = self.end_with(error).await;
                 return Ok(false);
             }
@@ -482,19 +478,18 @@ impl Connection {
 
     /// Ends a session idle past its timeout, telling the client why.
     async fn idle_end(&mut self, in_transaction: bool) -> std::io::Result<()> {
-        let (code, message) = if in_transaction {
-            (
-                "25P03",
+        let error = if in_transaction {
+            PgError::new(
+                code::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
                 "terminating connection due to idle-in-transaction timeout",
             )
         } else {
-            (
-                "57P05",
+            PgError::new(
+                code::IDLE_SESSION_TIMEOUT,
                 "terminating connection due to idle-session timeout",
             )
         };
-        let error = ErrorInfo::new("FATAL".into(), code.into(), message.into());
-        self.end_with(PgWireError::UserError(Box::new(error))).await
+        self.end_with(error.into()).await
     }
 
     /// Reads and drops the `len` bytes of an oversized message, the inbox's first; false
