@@ -452,7 +452,10 @@ mod tests {
         let kind = |s: &str| parse(s, "date", None).unwrap_err().kind;
         assert_eq!(kind("March 32, 2024"), ValueErrorKind::DatetimeOverflow);
         assert_eq!(kind("2024-02-30"), ValueErrorKind::DatetimeOverflow);
-        assert_eq!(kind("13:00 PM 2024-01-01"), ValueErrorKind::DatetimeOverflow);
+        assert_eq!(
+            kind("13:00 PM 2024-01-01"),
+            ValueErrorKind::DatetimeOverflow
+        );
         assert_eq!(kind("banana"), ValueErrorKind::InvalidDatetimeFormat);
         assert_eq!(kind("2024-03"), ValueErrorKind::InvalidDatetimeFormat);
         assert_eq!(kind("infinity"), ValueErrorKind::NotSupported);

@@ -4,10 +4,10 @@
 //! lengths rewritten, cut short, garbage appended) and on plain random bytes, in every
 //! state the protocol decoder can be in.
 //!
-//! Messages are framed as the connection's loop frames them ([`crate::wire::socket`]).
+//! Messages are framed as the connection's loop frames them ([`crate::wire::frame`]).
 //! pgwire's own decoder panics on some inputs: its Bind and SASLInitialResponse readers
 //! trust lengths the client gives that overrun the message (found here), so Henge reads
-//! those two itself ([`crate::wire::socket::read_bind`], [`crate::auth::sasl_initial`]);
+//! those two itself ([`crate::wire::frame::read_bind`], [`crate::auth::sasl_initial`]);
 //! the framing also catches any other panic of pgwire's decoder and ends the connection
 //! with 08P01. `tests/hostile.rs` drives the same inputs over real sockets.
 
@@ -16,7 +16,7 @@
 use bytes::BytesMut;
 use pgwire::messages::{DecodeContext, PgWireFrontendMessage, ProtocolVersion};
 
-use crate::wire::socket::{self, Next, Phase};
+use crate::wire::frame::{self, Limits, Next, Phase};
 use proptest::prelude::*;
 
 /// A frontend message: type byte, length, body.
@@ -115,14 +115,6 @@ fn ssl_context() -> DecodeContext {
     ssl
 }
 
-/// The decoding context of a framing phase, as the connection's loop sets it.
-fn context_of(phase: Phase) -> DecodeContext {
-    let mut context = DecodeContext::new(ProtocolVersion::default());
-    context.awaiting_frontend_ssl = false;
-    context.awaiting_frontend_startup = phase == Phase::Startup;
-    context
-}
-
 /// Silences the panic messages of pgwire's decoder (which the framing catches).
 fn quiet() {
     static QUIET: std::sync::Once = std::sync::Once::new();
@@ -143,9 +135,14 @@ fn quiet() {
 fn next(buf: &mut BytesMut, phase: Phase) -> Option<PgWireFrontendMessage> {
     quiet();
     loop {
-        match socket::next(buf, phase, &context_of(phase), 1 << 20) {
+        let limits = Limits {
+            max_statement: 1 << 20,
+            max_message: 1 << 20,
+        };
+        let context = phase.context(ProtocolVersion::default());
+        match frame::next(buf, phase, &context, &limits) {
             Ok(Next::Message(message)) => return Some(message),
-            Ok(Next::Refused(_)) => continue,
+            Ok(Next::NotUtf8 { .. }) => continue,
             Ok(Next::Incomplete(_)) | Ok(Next::Oversized { .. }) | Err(_) => return None,
         }
     }
@@ -290,6 +287,20 @@ fn the_samples_are_well_formed() {
             .any(|phase| next(&mut BytesMut::from(&bytes[..]), phase).is_some());
         assert!(ssl || framed, "{bytes:?}");
     }
+}
+
+#[test]
+fn a_bind_may_carry_more_than_32767_parameters() {
+    // Counts are unsigned 16-bit on the wire, as PostgreSQL reads them.
+    let mut body = b"\0\0".to_vec();
+    body.extend_from_slice(&0u16.to_be_bytes());
+    body.extend_from_slice(&40_000u16.to_be_bytes());
+    for _ in 0..40_000 {
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+    body.extend_from_slice(&0u16.to_be_bytes());
+    let bind = frame::read_bind(&mut frame::Body(bytes::Bytes::from(body))).unwrap();
+    assert_eq!(bind.parameters.len(), 40_000);
 }
 
 #[test]

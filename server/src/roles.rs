@@ -63,6 +63,8 @@ pub enum AccessCommand {
         objects: Objects,
         grantees: Vec<RoleSpec>,
         grant_option_only: bool,
+        /// CASCADE: also revoke what the grantees granted on with the grant option lost.
+        cascade: bool,
     },
     /// `ALTER TABLE | VIEW name OWNER TO role`.
     AlterOwner { relation: String, owner: RoleSpec },
@@ -214,7 +216,7 @@ pub fn parse(parser: &mut Parser) -> Result<AccessCommand, PgError> {
                 p.expect(if grant { "TO" } else { "FROM" })?;
                 let grantees = p.list(|p| p.role_spec())?;
                 let grant_option = grant && p.words(&["WITH", "GRANT", "OPTION"]);
-                p.granted_by_and_behaviour()?;
+                let cascade = p.granted_by_and_behaviour()?;
                 Ok(match grant {
                     true => AccessCommand::Grant {
                         privileges,
@@ -227,6 +229,7 @@ pub fn parse(parser: &mut Parser) -> Result<AccessCommand, PgError> {
                         objects,
                         grantees,
                         grant_option_only: option_only,
+                        cascade,
                     },
                 })
             } else {
@@ -571,7 +574,8 @@ impl Words<'_, '_> {
         Ok(Objects::Tables(self.list(|p| p.object_name())?))
     }
 
-    fn granted_by_and_behaviour(&mut self) -> Result<(), PgError> {
+    /// `[GRANTED BY role] [CASCADE | RESTRICT]`: whether CASCADE was given.
+    fn granted_by_and_behaviour(&mut self) -> Result<bool, PgError> {
         if self.words(&["GRANTED", "BY"]) {
             let by = self.role_spec()?;
             if by != RoleSpec::CurrentUser {
@@ -580,11 +584,9 @@ impl Words<'_, '_> {
                 ));
             }
         }
-        if !self.word("RESTRICT") {
-            self.word("CASCADE");
-        }
+        let cascade = !self.word("RESTRICT") && self.word("CASCADE");
         match self.parser.peek_token().token {
-            Token::EOF | Token::SemiColon => Ok(()),
+            Token::EOF | Token::SemiColon => Ok(cascade),
             _ => Err(self.syntax_error()),
         }
     }
@@ -927,8 +929,9 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                 *privileges,
                 objects,
                 grantees,
-                true,
-                *grant_option,
+                Change::Grant {
+                    with_grant_option: *grant_option,
+                },
             )?;
             tag("GRANT")
         }
@@ -937,6 +940,7 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
             objects,
             grantees,
             grant_option_only,
+            cascade,
         } => {
             change_privileges(
                 session,
@@ -944,8 +948,10 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                 *privileges,
                 objects,
                 grantees,
-                false,
-                *grant_option_only,
+                Change::Revoke {
+                    grant_option_only: *grant_option_only,
+                    cascade: *cascade,
+                },
             )?;
             tag("REVOKE")
         }
@@ -1145,6 +1151,18 @@ fn relation_names(session: &Session) -> impl Fn(u64) -> String {
     }
 }
 
+/// What a GRANT or REVOKE of privileges does.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Grant {
+        with_grant_option: bool,
+    },
+    Revoke {
+        grant_option_only: bool,
+        cascade: bool,
+    },
+}
+
 /// GRANT or REVOKE privileges on tables or schemas.
 fn change_privileges(
     session: &Session,
@@ -1152,9 +1170,9 @@ fn change_privileges(
     privileges: Privileges,
     objects: &Objects,
     grantees: &[RoleSpec],
-    grant: bool,
-    option: bool,
+    change: Change,
 ) -> Result<(), PgError> {
+    let grant = matches!(change, Change::Grant { .. });
     let engine = &session.shared.engine;
     let table_bits = Privileges::ALL;
     let schema_bits = Privileges::CREATE.union(Privileges::USAGE);
@@ -1251,10 +1269,33 @@ fn change_privileges(
                 continue;
             }
             for &grantee in &grantees {
-                if grant {
-                    access.grant(*id, grantee, grantor, effective, option);
-                } else {
-                    access.revoke(*id, grantee, grantor, effective, option);
+                match change {
+                    Change::Grant { with_grant_option } => {
+                        access.grant(*id, grantee, grantor, effective, with_grant_option)
+                    }
+                    Change::Revoke {
+                        grant_option_only, ..
+                    } => access.revoke(*id, grantee, grantor, effective, grant_option_only),
+                }
+            }
+            // What the grantees granted with a grant option they no longer hold: PostgreSQL's
+            // dependent privileges, revoked too with CASCADE, and refused without.
+            if let Change::Revoke { cascade, .. } = change {
+                loop {
+                    let dependent = access.dependent_grants(*id);
+                    if dependent.is_empty() {
+                        break;
+                    }
+                    if !cascade {
+                        return Err(PgError::new(
+                            code::DEPENDENT_OBJECTS_STILL_EXIST,
+                            "dependent privileges exist",
+                        )
+                        .with_hint("Use CASCADE to revoke them too."));
+                    }
+                    for (grantee, grantor, privileges) in dependent {
+                        access.revoke(*id, grantee, grantor, privileges, false);
+                    }
                 }
             }
         }

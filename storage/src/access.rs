@@ -370,6 +370,19 @@ impl Access {
         }
     }
 
+    /// Grants on `relation` of privileges their grantor may no longer grant (it lost the
+    /// grant option): (grantee, grantor, those privileges).
+    pub fn dependent_grants(&self, relation: u64) -> Vec<(u32, u32, Privileges)> {
+        self.grants
+            .iter()
+            .filter(|g| g.relation == relation)
+            .filter_map(|g| {
+                let lost = g.privileges.minus(self.grantable(g.grantor, relation));
+                (!lost.is_empty()).then_some((g.grantee, g.grantor, lost))
+            })
+            .collect()
+    }
+
     /// Revokes `privileges` on `relation` from `grantee`, as granted by `grantor`; with
     /// `grant_option_only`, only the right to grant them.
     pub fn revoke(

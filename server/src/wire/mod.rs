@@ -2,6 +2,7 @@
 //! protocol, COPY sub-protocol and cancel requests, all delegating to a [`Session`].
 
 pub mod encode;
+pub mod frame;
 pub mod socket;
 
 use std::collections::HashMap;

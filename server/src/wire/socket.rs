@@ -6,13 +6,12 @@
 //! each whole one to pgwire's `process_message`, so that:
 //!
 //! - a message is buffered only when its announced length is within the limits of the
-//!   connection's state: the startup packet 10,000 bytes and each login message 64 KiB
-//!   (beyond them the connection ends with 08P01, as in PostgreSQL, before anything is
-//!   buffered); a Query or Parse longer than `max_statement_size`, or any other message
-//!   longer than `max_message_size`, is read and dropped as it arrives, answered with
-//!   54000, and the session goes on;
-//! - a message that does not decode ends the connection with 08P01, never with a panic:
-//!   Bind, whose lengths pgwire's reader trusts, is read here;
+//!   connection's state ([`super::frame`]): past them, before login, the connection ends
+//!   with 08P01, as in PostgreSQL, before anything is buffered; after it, a Query or Parse
+//!   longer than `max_statement_size`, or any other message longer than
+//!   `max_message_size`, is read and dropped as it arrives, answered with 54000, and the
+//!   session goes on;
+//! - a message that does not decode ends the connection with 08P01, never with a panic;
 //! - `authentication_timeout` bounds the time from connecting to being logged in, and a
 //!   session idle longer than its `idle_session_timeout` (or, inside a transaction block,
 //!   `idle_in_transaction_session_timeout`) is ended with 57P05 (25P03), as in PostgreSQL;
@@ -22,27 +21,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use futures::{FutureExt, SinkExt};
 use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError};
-use pgwire::messages::extendedquery::Bind;
-use pgwire::messages::{DecodeContext, PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::frame::{self, Next, Phase, Violation};
 use super::{ConnectionHandlers, Frontend};
 use crate::error::{code, PgError};
 
-/// The largest startup packet (PostgreSQL's MAX_STARTUP_PACKET_LENGTH).
-const MAX_STARTUP_PACKET: usize = 10_000;
-/// The largest message before the client has logged in (PostgreSQL's
-/// PG_MAX_AUTH_TOKEN_LENGTH, with room for the header).
-const MAX_LOGIN_MESSAGE: usize = 65_535 + 64;
-/// What a Parse message may hold besides the statement text: names and parameter types.
-const PARSE_OVERHEAD: usize = 1 << 20;
 /// A read buffer larger than this is given back once it is no longer needed.
 const KEEP_BUFFER: usize = 64 << 10;
 
@@ -102,209 +94,14 @@ struct Connection {
     login_deadline: Instant,
 }
 
-/// What the next bytes of the inbox hold.
-#[derive(Debug)]
-pub enum Next {
-    /// More bytes are needed: at least this many in all.
-    Incomplete(usize),
-    /// A whole message.
-    Message(PgWireFrontendMessage),
-    /// A message longer than the limit; its `len` bytes (all of it) are to be dropped.
-    Oversized { kind: u8, len: usize },
-    /// A whole message, read and refused with an error the session survives.
-    Refused(PgWireError),
-}
-
-/// The connection's phase, as far as framing goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// The startup packet (or a cancel request): no type byte.
-    Startup,
-    /// Password messages.
-    Login,
-    /// Logged in.
-    Running,
-}
-
-impl Phase {
-    fn of(state: PgWireConnectionState) -> Phase {
-        match state {
-            PgWireConnectionState::AwaitingSslRequest | PgWireConnectionState::AwaitingStartup => {
-                Phase::Startup
-            }
-            PgWireConnectionState::AuthenticationInProgress => Phase::Login,
-            _ => Phase::Running,
-        }
-    }
-}
-
 fn protocol_violation(message: impl Into<String>) -> PgWireError {
     PgError::new(code::PROTOCOL_VIOLATION.fatal(), message).into()
 }
 
-/// The largest message of type `kind` a logged-in client may send.
-fn limit_of(kind: u8, max_message: usize) -> usize {
-    match kind {
-        b'Q' => crate::limits::max_statement_bytes() + 5 + 1,
-        b'P' => crate::limits::max_statement_bytes() + PARSE_OVERHEAD,
-        _ => max_message,
+impl From<Violation> for PgWireError {
+    fn from(v: Violation) -> PgWireError {
+        protocol_violation(v.0)
     }
-}
-
-/// Frames the next message of `inbox`: takes it out and decodes it when it is whole and
-/// within the limits. An error ends the connection.
-pub fn next(
-    inbox: &mut BytesMut,
-    phase: Phase,
-    context: &DecodeContext,
-    max_message: usize,
-) -> Result<Next, PgWireError> {
-    let (header, kind, limit) = match phase {
-        Phase::Startup => (4, 0, MAX_STARTUP_PACKET),
-        Phase::Login => (5, inbox.first().copied().unwrap_or(0), MAX_LOGIN_MESSAGE),
-        Phase::Running => {
-            let kind = inbox.first().copied().unwrap_or(0);
-            (5, kind, limit_of(kind, max_message))
-        }
-    };
-    if inbox.len() < header {
-        return Ok(Next::Incomplete(header));
-    }
-    let announced = u32::from_be_bytes([
-        inbox[header - 4],
-        inbox[header - 3],
-        inbox[header - 2],
-        inbox[header - 1],
-    ]) as usize;
-    if announced < 4 || (phase == Phase::Startup && announced < 8) {
-        return Err(protocol_violation("invalid message length"));
-    }
-    // The whole message: the type byte, when there is one, and the announced length.
-    let len = announced + header - 4;
-    if announced > limit {
-        return match phase {
-            Phase::Running => Ok(Next::Oversized { kind, len }),
-            _ => Err(protocol_violation("invalid message length")),
-        };
-    }
-    if inbox.len() < len {
-        return Ok(Next::Incomplete(len));
-    }
-    let mut frame = inbox.split_to(len);
-    let decoded = if phase == Phase::Running && kind == b'B' {
-        frame.advance(5);
-        read_bind(frame.freeze()).map(PgWireFrontendMessage::Bind)
-    } else if phase == Phase::Running && kind == b'Q' {
-        frame.advance(5);
-        return read_query(&frame);
-    } else {
-        // A whole message, so "incomplete" is a lie in its length fields.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            PgWireFrontendMessage::decode(&mut frame, context)
-        })) {
-            Ok(Ok(Some(message))) => Ok(message),
-            Ok(Ok(None)) | Err(_) => Err(protocol_violation("invalid message format")),
-            Ok(Err(PgWireError::InvalidMessageType(kind))) => Err(protocol_violation(format!(
-                "invalid frontend message type {kind}"
-            ))),
-            Ok(Err(e)) => Err(protocol_violation(e.to_string())),
-        }
-    };
-    decoded.map(Next::Message)
-}
-
-/// Reads a Query message's body: text ending in one zero byte, in UTF-8.
-fn read_query(body: &[u8]) -> Result<Next, PgWireError> {
-    let Some((&0, text)) = body.split_last() else {
-        return Err(protocol_violation("invalid string in message"));
-    };
-    if text.contains(&0) {
-        return Err(protocol_violation("invalid message format"));
-    }
-    match std::str::from_utf8(text) {
-        Ok(text) => Ok(Next::Message(PgWireFrontendMessage::Query(
-            pgwire::messages::simplequery::Query::new(text.to_owned()),
-        ))),
-        Err(e) => {
-            let at = e.valid_up_to();
-            let bad: Vec<String> = text[at..]
-                .iter()
-                .take(e.error_len().unwrap_or(1))
-                .map(|b| format!("0x{b:02x}"))
-                .collect();
-            Ok(Next::Refused(
-                PgError::new(
-                    code::CHARACTER_NOT_IN_REPERTOIRE,
-                    format!(
-                        "invalid byte sequence for encoding \"UTF8\": {}",
-                        bad.join(" ")
-                    ),
-                )
-                .into(),
-            ))
-        }
-    }
-}
-
-/// Reads a Bind message's body, checking every length in it against what is there.
-pub fn read_bind(mut body: Bytes) -> Result<Bind, PgWireError> {
-    fn invalid() -> PgWireError {
-        protocol_violation("invalid Bind message format")
-    }
-    fn cstring(body: &mut Bytes) -> Result<Option<String>, PgWireError> {
-        let end = body.iter().position(|&b| b == 0).ok_or_else(invalid)?;
-        let text = body.split_to(end);
-        body.advance(1);
-        if text.is_empty() {
-            return Ok(None);
-        }
-        String::from_utf8(text.to_vec())
-            .map(Some)
-            .map_err(|_| protocol_violation("invalid byte sequence for encoding \"UTF8\""))
-    }
-    fn count(body: &mut Bytes, each: usize) -> Result<usize, PgWireError> {
-        if body.remaining() < 2 {
-            return Err(invalid());
-        }
-        let n = body.get_i16();
-        let n = usize::try_from(n).map_err(|_| invalid())?;
-        if n.saturating_mul(each) > body.remaining() {
-            return Err(invalid());
-        }
-        Ok(n)
-    }
-    fn codes(body: &mut Bytes) -> Result<Vec<i16>, PgWireError> {
-        let n = count(body, 2)?;
-        Ok((0..n).map(|_| body.get_i16()).collect())
-    }
-    let portal = cstring(&mut body)?;
-    let statement = cstring(&mut body)?;
-    let parameter_formats = codes(&mut body)?;
-    let n = count(&mut body, 4)?;
-    let mut parameters = Vec::with_capacity(n);
-    for _ in 0..n {
-        if body.remaining() < 4 {
-            return Err(invalid());
-        }
-        match body.get_i32() {
-            -1 => parameters.push(None),
-            len => {
-                let len = usize::try_from(len).map_err(|_| invalid())?;
-                if len > body.remaining() {
-                    return Err(invalid());
-                }
-                parameters.push(Some(body.split_to(len)));
-            }
-        }
-    }
-    let result_formats = codes(&mut body)?;
-    Ok(Bind::new(
-        portal,
-        statement,
-        parameter_formats,
-        parameters,
-        result_formats,
-    ))
 }
 
 /// Why reading stopped.
@@ -321,10 +118,12 @@ impl Connection {
     async fn run(&mut self) -> std::io::Result<()> {
         loop {
             let phase = Phase::of(self.socket.state());
-            let mut context = DecodeContext::new(self.socket.protocol_version());
-            context.awaiting_frontend_ssl = false;
-            context.awaiting_frontend_startup = phase == Phase::Startup;
-            let framed = next(&mut self.inbox, phase, &context, self.limits.max_message);
+            let context = phase.context(self.socket.protocol_version());
+            let limits = frame::Limits {
+                max_statement: crate::limits::max_statement_bytes(),
+                max_message: self.limits.max_message,
+            };
+            let framed = frame::next(&mut self.inbox, phase, &context, &limits);
             let message = match framed {
                 Ok(Next::Message(message)) => message,
                 Ok(Next::Incomplete(want)) => match self.fill(want, phase).await {
@@ -349,12 +148,13 @@ impl Connection {
                 }
                 // After an error in the extended protocol everything up to Sync is
                 // dropped unanswered.
-                Ok(Next::Refused(_)) if self.awaiting_sync() => continue,
-                Ok(Next::Refused(e)) => {
-                    process_error(&mut self.socket, e, false).await?;
+                Ok(Next::NotUtf8 { .. }) if self.awaiting_sync() => continue,
+                Ok(Next::NotUtf8 { message, extended }) => {
+                    let error = PgError::new(code::CHARACTER_NOT_IN_REPERTOIRE, message);
+                    process_error(&mut self.socket, error.into(), extended).await?;
                     continue;
                 }
-                Err(e) => return self.end_with(e).await,
+                Err(e) => return self.end_with(e.into()).await,
             };
             self.shrink();
             if matches!(message, PgWireFrontendMessage::Terminate(_)) {
