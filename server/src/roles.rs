@@ -10,6 +10,7 @@
 //! CREATEROLE manage the roles that are not superusers, a role changes its own password,
 //! and privileges on a table are granted by its owner or by holders of the grant option.
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::sql::sqlparser::ast::Ident;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -100,8 +101,9 @@ pub enum RoleOption {
     ConnectionLimit(i32),
     /// The SCRAM verifier to store, or none (`PASSWORD NULL`, or an empty password).
     Password(Option<String>),
-    /// Microseconds since the epoch; `i64::MAX` for `infinity`.
-    ValidUntil(i64),
+    /// The timestamp with time zone as written (read in the session's TimeZone when the
+    /// statement runs, as PostgreSQL reads it), or `infinity`.
+    ValidUntil(String),
     /// `IN ROLE r, …`: the new role becomes a member of these.
     InRole(Vec<String>),
     /// `ROLE r, …` (or `USER r, …`): these become members of the new role.
@@ -486,7 +488,7 @@ impl Words<'_, '_> {
                 "VALID" => {
                     self.expect("UNTIL")?;
                     let text = self.string()?;
-                    RoleOption::ValidUntil(valid_until(&text)?)
+                    RoleOption::ValidUntil(text)
                 }
                 "IN" => {
                     if !self.word("ROLE") {
@@ -604,12 +606,14 @@ fn stored_password(text: &str) -> Option<String> {
     }
 }
 
-/// `VALID UNTIL '…'`: a timestamp with time zone, or `infinity`.
-fn valid_until(text: &str) -> Result<i64, PgError> {
+/// `VALID UNTIL '…'`: a timestamp with time zone (without an offset, in the session's
+/// `zone`), or `infinity` (`i64::MAX`); microseconds since the epoch.
+fn valid_until(text: &str, zone: &Tz) -> Result<i64, PgError> {
     if text.trim().eq_ignore_ascii_case("infinity") {
         return Ok(i64::MAX);
     }
-    henge_ingest::value::parse_timestamptz(text, 0).map_err(|e| {
+    let local = henge_ingest::value::local_offset(zone);
+    henge_ingest::value::parse_timestamptz_local(text, local).map_err(|e| {
         PgError::new(
             code::INVALID_DATETIME_FORMAT,
             format!("invalid input syntax for type timestamp with time zone: \"{text}\" ({e})"),
@@ -667,6 +671,7 @@ fn tag(tag: &str) -> Response {
 pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, PgError> {
     let me = session.settings.identity().current().0;
     let engine = &session.shared.engine;
+    let zone = session.settings.time_zone();
     let response = match command {
         AccessCommand::CreateRole {
             name,
@@ -687,7 +692,7 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                 }
                 let mut def = RoleDef::new(name.clone());
                 def.login = *user;
-                apply(&mut def, options, &actor, true)?;
+                apply(&mut def, options, &actor, true, &zone)?;
                 let oid = access.add_role(def);
                 for option in options {
                     match option {
@@ -743,7 +748,7 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                     ));
                 }
                 let mut def = target.clone();
-                apply(&mut def, options, &actor, false)?;
+                apply(&mut def, options, &actor, false, &zone)?;
                 if oid == BOOTSTRAP_SUPERUSER && !def.superuser {
                     return Err(denied(
                         "permission denied: bootstrap user must be superuser",
@@ -913,7 +918,7 @@ pub fn execute(session: &Session, command: &AccessCommand) -> Result<Response, P
                 Ok(())
             })?;
             for warning in warnings {
-                session.notice(warning);
+                session.warning(code::WARNING, warning);
             }
             tag("REVOKE ROLE")
         }
@@ -1008,6 +1013,7 @@ fn apply(
     options: &[RoleOption],
     actor: &Actor,
     creating: bool,
+    zone: &Tz,
 ) -> Result<(), PgError> {
     let mut seen = std::collections::HashSet::new();
     for option in options {
@@ -1043,7 +1049,7 @@ fn apply(
             RoleOption::Login(v) => def.login = *v,
             RoleOption::ConnectionLimit(v) => def.connection_limit = *v,
             RoleOption::Password(v) => def.password = v.clone(),
-            RoleOption::ValidUntil(v) => def.valid_until = Some(*v),
+            RoleOption::ValidUntil(text) => def.valid_until = Some(valid_until(text, zone)?),
             RoleOption::InRole(_) | RoleOption::Members(_) | RoleOption::Admins(_) => {}
         }
     }
@@ -1256,11 +1262,15 @@ fn change_privileges(
                 }));
             }
             let effective = Privileges(wanted.0 & can.0);
-            let verb = if grant { "granted" } else { "revoked" };
+            let (state, verb) = if grant {
+                (code::PRIVILEGE_NOT_GRANTED, "were granted")
+            } else {
+                (code::PRIVILEGE_NOT_REVOKED, "could be revoked")
+            };
             if effective.is_empty() {
-                warnings.push(format!("no privileges were {verb} for \"{name}\""));
+                warnings.push((state, format!("no privileges {verb} for \"{name}\"")));
             } else if effective != wanted {
-                warnings.push(format!("not all privileges were {verb} for \"{name}\""));
+                warnings.push((state, format!("not all privileges {verb} for \"{name}\"")));
             }
             // Grants by a superuser, or by a member of the owner, are the owner's, as in
             // PostgreSQL.
@@ -1301,8 +1311,8 @@ fn change_privileges(
         }
         Ok(())
     })?;
-    for warning in warnings {
-        session.notice(warning);
+    for (state, warning) in warnings {
+        session.warning(state, warning);
     }
     Ok(())
 }
@@ -1361,7 +1371,7 @@ mod tests {
             options,
             vec![
                 RoleOption::ConnectionLimit(3),
-                RoleOption::ValidUntil(i64::MAX),
+                RoleOption::ValidUntil("infinity".into()),
                 RoleOption::Superuser(false),
                 RoleOption::InRole(vec!["analysts".into()]),
             ]

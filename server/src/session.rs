@@ -73,7 +73,15 @@ pub struct Session {
     /// scans).
     pub writes: Arc<SessionWrites>,
     /// Notices the running statement raised, for the client before its result.
-    notices: Mutex<Vec<String>>,
+    notices: Mutex<Vec<Notice>>,
+}
+
+/// A notice or warning a statement raised, for the client before its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub severity: &'static str,
+    pub code: henge_storage::SqlState,
+    pub message: String,
 }
 
 /// One statement of a query string.
@@ -285,14 +293,31 @@ impl Session {
 
     /// A NOTICE for the client (`table "x" does not exist, skipping`).
     pub fn notice(&self, message: String) {
+        self.raise(Notice {
+            severity: "NOTICE",
+            code: code::SUCCESSFUL_COMPLETION,
+            message,
+        });
+    }
+
+    /// A WARNING for the client (`no privileges were granted for "t"`).
+    pub fn warning(&self, code: henge_storage::SqlState, message: String) {
+        self.raise(Notice {
+            severity: "WARNING",
+            code,
+            message,
+        });
+    }
+
+    fn raise(&self, notice: Notice) {
         self.notices
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(message);
+            .push(notice);
     }
 
     /// The notices raised since the last call.
-    pub fn take_notices(&self) -> Vec<String> {
+    pub fn take_notices(&self) -> Vec<Notice> {
         std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

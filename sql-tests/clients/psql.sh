@@ -126,6 +126,24 @@ SQL
 grep -q "division by zero" "$work/tx.out" || { cat "$work/tx.out"; exit 1; }
 expect "ON_ERROR_ROLLBACK recovers the block; ROLLBACK discards" "2|3" "$(q -c 'SELECT count(*), sum(n) FROM tx')"
 
+# Notices and warnings keep PostgreSQL's severities: a GRANT by a role that may not grant
+# is a WARNING (01007), a DROP … IF EXISTS of nothing a NOTICE.
+out=$(q -v VERBOSITY=verbose 2>&1 <<'SQL'
+CREATE ROLE granter;
+GRANT SELECT ON events TO granter;
+SET ROLE granter;
+GRANT SELECT ON events TO PUBLIC;
+RESET ROLE;
+DROP TABLE IF EXISTS no_such_table;
+REVOKE SELECT ON events FROM granter;
+DROP ROLE granter;
+SQL
+)
+expect "a grant without the grant option warns" "WARNING:  01007: no privileges were granted for \"events\"" \
+  "$(grep -F 'WARNING' <<<"$out")"
+expect "a drop of nothing notices" "NOTICE:  00000: table \"no_such_table\" does not exist, skipping" \
+  "$(grep -F 'NOTICE' <<<"$out")"
+
 before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start

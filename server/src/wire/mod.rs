@@ -874,8 +874,12 @@ impl Connection {
                     }
                 }
                 let result = self.session.execute(prepared, params, formats).await;
-                for message in self.session.take_notices() {
-                    let info = ErrorInfo::new("NOTICE".into(), "00000".into(), message);
+                for notice in self.session.take_notices() {
+                    let info = ErrorInfo::new(
+                        notice.severity.into(),
+                        notice.code.code().into(),
+                        notice.message,
+                    );
                     let _ = client
                         .feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
                             info,
