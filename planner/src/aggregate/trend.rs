@@ -104,6 +104,8 @@ fn trend(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef, time: usize) -> Trend
             name if name.starts_with("pg_round_to_") => return moving(0),
             "date_trunc" | "datetrunc" => return moving(1),
             "date_bin" => return moving(1),
+            // Druid's buckets (`crate::druid`).
+            "time_floor" | "time_ceil" => return moving(0),
             "date_part" | "datepart" | "pg_extract" if epoch => return moving(1),
             _ => {}
         }
@@ -187,6 +189,7 @@ mod tests {
             Field::new("n", DataType::Int64, true),
         ]));
         let context = SessionContext::new();
+        crate::druid::register(&context);
         let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
         let mut expr = context.parse_sql_expr(sql, &df_schema).unwrap();
         if checked {
@@ -222,6 +225,8 @@ mod tests {
             "floor(extract(epoch from ts) / 60) * 60",
             "floor(extract(epoch from ts) / 86400.0) * 86400",
             "extract(epoch from ts)",
+            "time_floor(ts, 'PT5M')",
+            "time_ceil(ts, 'P1D', NULL, 'America/Los_Angeles')",
         ] {
             let (expr, schema) = physical(bucket);
             assert!(monotonic(&expr, &schema, 0), "{bucket}: {expr}");

@@ -216,6 +216,7 @@ pub fn install(
     exact_aggregates::register(ctx);
     regression::register(ctx);
     random::register(ctx);
+    crate::druid::register(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
