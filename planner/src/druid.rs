@@ -45,6 +45,8 @@ pub fn register(ctx: &SessionContext) {
         Kind::Extract,
         Kind::MillisToTimestamp,
         Kind::TimestampToMillis,
+        Kind::Parse,
+        Kind::Format,
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(TimeFunction {
             kind,
@@ -62,6 +64,8 @@ enum Kind {
     Extract,
     MillisToTimestamp,
     TimestampToMillis,
+    Parse,
+    Format,
 }
 
 impl Kind {
@@ -73,6 +77,8 @@ impl Kind {
             Kind::Extract => "time_extract",
             Kind::MillisToTimestamp => "millis_to_timestamp",
             Kind::TimestampToMillis => "timestamp_to_millis",
+            Kind::Parse => "time_parse",
+            Kind::Format => "time_format",
         }
     }
 
@@ -83,6 +89,7 @@ impl Kind {
             Kind::Shift => (3, 4),
             Kind::Extract => (2, 3),
             Kind::MillisToTimestamp | Kind::TimestampToMillis => (1, 1),
+            Kind::Parse | Kind::Format => (1, 3),
         }
     }
 }
@@ -160,21 +167,25 @@ impl ScalarUDFImpl for TimeFunction {
                 }
                 Ok(out)
             }
-            Kind::Extract => {
-                let mut out = vec![time(&types[0])?, text(&types[1])?];
-                if let Some(zone) = types.get(2) {
-                    out.push(text(zone)?);
+            Kind::Extract | Kind::Format => {
+                let mut out = vec![time(&types[0])?];
+                for t in &types[1..] {
+                    out.push(text(t)?);
                 }
                 Ok(out)
             }
+            Kind::Parse => types.iter().map(text).collect(),
         }
     }
 
     fn return_type(&self, types: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             Kind::Floor | Kind::Ceil | Kind::Shift => types[0].clone(),
-            Kind::MillisToTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::MillisToTimestamp | Kind::Parse => {
+                DataType::Timestamp(TimeUnit::Microsecond, None)
+            }
             Kind::Extract | Kind::TimestampToMillis => DataType::Int64,
+            Kind::Format => DataType::Utf8,
         })
     }
 
@@ -276,6 +287,36 @@ impl ScalarUDFImpl for TimeFunction {
                         period.shift(t, step, &zone)
                     })?
                     .with_data_type(out_type.clone()),
+                )
+            }
+            Kind::Format => {
+                let pattern = match text(1)? {
+                    Some(p) => Pattern::parse(&p)?,
+                    None => Pattern::iso(),
+                };
+                let zone = zone_at(2)?;
+                let values = args.args[0].to_array(args.number_rows)?;
+                let micros = values.as_primitive::<TimestampMicrosecondType>();
+                let mut out = datafusion::arrow::array::StringBuilder::new();
+                for t in micros.iter() {
+                    match t {
+                        Some(t) => out.append_value(pattern.format(t, &zone)?),
+                        None => out.append_null(),
+                    }
+                }
+                Arc::new(out.finish())
+            }
+            Kind::Parse => {
+                let pattern = text(1)?.map(|p| Pattern::parse(&p)).transpose()?;
+                let zone = zone_at(2)?;
+                let values = args.args[0].to_array(args.number_rows)?;
+                let values = datafusion::arrow::compute::cast(&values, &DataType::Utf8)?;
+                Arc::new(
+                    values
+                        .as_string::<i32>()
+                        .iter()
+                        .map(|v| v.and_then(|v| parse_time(v, pattern.as_ref(), &zone)))
+                        .collect::<PrimitiveArray<TimestampMicrosecondType>>(),
                 )
             }
             Kind::Extract => {
@@ -579,6 +620,161 @@ impl Step {
     }
 }
 
+/// A Joda-Time pattern (`yyyy-MM-dd'T'HH:mm:ss.SSSZZ`), as chrono format items.
+#[derive(Debug, Clone)]
+struct Pattern {
+    /// chrono's format string.
+    chrono: String,
+    /// Whether the pattern has a date, a time of day, an offset.
+    date: bool,
+    time: bool,
+    offset: bool,
+    /// A zero offset is written `Z`.
+    zulu: bool,
+}
+
+impl Pattern {
+    /// Druid's default: ISO 8601 with milliseconds and the offset, `Z` for UTC.
+    fn iso() -> Pattern {
+        let mut iso = Pattern::parse("yyyy-MM-dd'T'HH:mm:ss.SSSZZ").expect("the ISO pattern");
+        iso.zulu = true;
+        iso
+    }
+
+    fn parse(text: &str) -> std::result::Result<Pattern, SqlStateError> {
+        let bad = |what: &str| invalid(format!("invalid TIME_FORMAT pattern \"{text}\": {what}"));
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = Pattern {
+            chrono: String::new(),
+            date: false,
+            time: false,
+            offset: false,
+            zulu: false,
+        };
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let mut n = 1;
+            while i + n < chars.len() && chars[i + n] == c {
+                n += 1;
+            }
+            if c == '\'' {
+                // 'literal', and '' for a quote.
+                if n >= 2 {
+                    out.chrono.push_str(&"'".repeat(n / 2));
+                    i += n / 2 * 2;
+                    continue;
+                }
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&q| q == '\'')
+                    .ok_or_else(|| bad("unterminated quote"))?;
+                for &l in &chars[i + 1..i + 1 + end] {
+                    match l {
+                        '%' => out.chrono.push_str("%%"),
+                        l => out.chrono.push(l),
+                    }
+                }
+                i += end + 2;
+                continue;
+            }
+            if !c.is_ascii_alphabetic() {
+                for _ in 0..n {
+                    match c {
+                        '%' => out.chrono.push_str("%%"),
+                        c => out.chrono.push(c),
+                    }
+                }
+                i += n;
+                continue;
+            }
+            let item = match (c, n) {
+                ('y' | 'Y' | 'u', 2) => "%y",
+                ('y' | 'Y' | 'u', _) => "%Y",
+                ('x', 2) => "%g",
+                ('x', _) => "%G",
+                ('w', 1) => "%-V",
+                ('w', _) => "%V",
+                ('M', 1) => "%-m",
+                ('M', 2) => "%m",
+                ('M', 3) => "%b",
+                ('M', _) => "%B",
+                ('d', 1) => "%-d",
+                ('d', _) => "%d",
+                ('D', 1 | 2) => "%-j",
+                ('D', _) => "%j",
+                ('e', _) => "%u",
+                ('E', 1..=3) => "%a",
+                ('E', _) => "%A",
+                ('a', _) => "%p",
+                ('H', 1) => "%-H",
+                ('H', _) => "%H",
+                ('h', 1) => "%-I",
+                ('h', _) => "%I",
+                ('m', 1) => "%-M",
+                ('m', _) => "%M",
+                ('s', 1) => "%-S",
+                ('s', _) => "%S",
+                ('S', 3) => "%3f",
+                ('S', 6) => "%6f",
+                ('S', 9) => "%9f",
+                ('Z', 1) => "%z",
+                ('Z', 2) => "%:z",
+                ('z', _) => "%Z",
+                _ => {
+                    return Err(bad(&format!(
+                        "\"{}\" is not supported",
+                        c.to_string().repeat(n)
+                    )))
+                }
+            };
+            match c {
+                'y' | 'Y' | 'u' | 'x' | 'w' | 'M' | 'd' | 'D' | 'e' | 'E' => out.date = true,
+                'a' | 'H' | 'h' | 'm' | 's' | 'S' => out.time = true,
+                _ => out.offset = true,
+            }
+            out.chrono.push_str(item);
+            i += n;
+        }
+        Ok(out)
+    }
+
+    fn format(&self, t: i64, zone: &Tz) -> std::result::Result<String, SqlStateError> {
+        let utc = DateTime::from_timestamp_micros(t).ok_or_else(out_of_range)?;
+        let mut text = String::new();
+        use std::fmt::Write;
+        write!(text, "{}", utc.with_timezone(zone).format(&self.chrono))
+            .map_err(|_| invalid("the pattern cannot format this value"))?;
+        if self.zulu && text.ends_with("+00:00") {
+            text.truncate(text.len() - 6);
+            text.push('Z');
+        }
+        Ok(text)
+    }
+}
+
+/// `TIME_PARSE`: the instant a text stands for, by the pattern (ISO 8601 without one);
+/// a time without an offset is in `zone`. NULL when the text does not match, as in Druid.
+fn parse_time(text: &str, pattern: Option<&Pattern>, zone: &Tz) -> Option<i64> {
+    let local_offset = henge_ingest::value::local_offset(zone);
+    let Some(pattern) = pattern else {
+        return henge_ingest::value::parse_timestamptz_local(text.trim(), local_offset).ok();
+    };
+    if pattern.offset {
+        return DateTime::parse_from_str(text, &pattern.chrono)
+            .ok()
+            .map(|t| t.timestamp_micros());
+    }
+    let local = match (pattern.date, pattern.time) {
+        (true, true) => NaiveDateTime::parse_from_str(text, &pattern.chrono).ok()?,
+        (true, false) => NaiveDate::parse_from_str(text, &pattern.chrono)
+            .ok()?
+            .into(),
+        _ => return None,
+    };
+    instant(local, zone).ok()
+}
+
 /// A field `TIME_EXTRACT` reads.
 #[derive(Debug, Clone, Copy)]
 enum Unit {
@@ -711,6 +907,41 @@ mod tests {
             "1969-12-31 23:00:00"
         );
         assert_eq!(floor(t, "PT1H30M", None, "+00:00"), "2024-03-14 15:00:00");
+    }
+
+    #[test]
+    fn joda_patterns_format_and_parse() {
+        let t = at("2024-03-14 15:47:23") + 500_000;
+        let zone = utc();
+        let iso = Pattern::iso();
+        assert_eq!(iso.format(t, &zone).unwrap(), "2024-03-14T15:47:23.500Z");
+        let la = Tz::from_str("America/Los_Angeles").unwrap();
+        assert_eq!(iso.format(t, &la).unwrap(), "2024-03-14T08:47:23.500-07:00");
+        let p = Pattern::parse("yyyy/MM/dd HH:mm 'at' EEE, MMMM d").unwrap();
+        assert_eq!(
+            p.format(t, &zone).unwrap(),
+            "2024/03/14 15:47 at Thu, March 14"
+        );
+        assert_eq!(
+            parse_time("2024/03/14 15:47 at Thu, March 14", Some(&p), &zone),
+            Some(at("2024-03-14 15:47:00"))
+        );
+        let day = Pattern::parse("dd.MM.yyyy").unwrap();
+        assert_eq!(
+            parse_time("14.03.2024", Some(&day), &la),
+            Some(at("2024-03-14 07:00:00"))
+        );
+        assert_eq!(
+            parse_time("2024-03-14T15:47:23Z", None, &la),
+            Some(at("2024-03-14 15:47:23"))
+        );
+        assert_eq!(parse_time("not a time", Some(&day), &zone), None);
+        assert!(Pattern::parse("yyyy-MM-dd'T").is_err());
+        assert!(Pattern::parse("yyyy QQ").is_err());
+        assert_eq!(
+            Pattern::parse("''yy''").unwrap().format(t, &zone).unwrap(),
+            "'24'"
+        );
     }
 
     #[test]
