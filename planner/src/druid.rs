@@ -969,3 +969,180 @@ mod tests {
         );
     }
 }
+
+/// Druid's aggregates under Druid's names: `APPROX_COUNT_DISTINCT` (DataFusion's
+/// HyperLogLog, `approx_distinct`: mergeable registers, about 1 % error, already combined
+/// across partitions and segments by the partial/final aggregation), `APPROX_QUANTILE`
+/// (DataFusion's t-digest, `approx_percentile_cont`), and `EARLIEST`, `LATEST`,
+/// `EARLIEST_BY`, `LATEST_BY`, planned by [`DruidAggregates`].
+pub fn register_aggregates(ctx: &SessionContext) {
+    use datafusion::functions_aggregate::{approx_distinct, approx_percentile_cont};
+    ctx.register_udaf(
+        approx_distinct::approx_distinct_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["approx_count_distinct"]),
+    );
+    ctx.register_udaf(
+        approx_percentile_cont::approx_percentile_cont_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["approx_quantile"]),
+    );
+    for name in ["earliest", "latest", "earliest_by", "latest_by"] {
+        ctx.register_udaf(datafusion::logical_expr::AggregateUDF::new_from_impl(
+            EarliestOrLatest::new(name),
+        ));
+    }
+}
+
+/// `EARLIEST(expr)`, `EARLIEST_BY(expr, by)`, `LATEST(expr)` or `LATEST_BY(expr, by)` as
+/// the SQL planner finds them: a name only, planned by [`DruidAggregates`] as
+/// `first_value(expr ORDER BY by [DESC] NULLS LAST)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct EarliestOrLatest {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl EarliestOrLatest {
+    fn new(name: &'static str) -> EarliestOrLatest {
+        EarliestOrLatest {
+            name,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl datafusion::logical_expr::AggregateUDFImpl for EarliestOrLatest {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        Ok(types.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn accumulator(
+        &self,
+        _args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
+        Err(SqlStateError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!(
+                "{} is not supported here (only as an aggregate)",
+                self.name().to_uppercase()
+            ),
+        )
+        .into())
+    }
+}
+
+/// Plans Druid's `EARLIEST_BY(expr, by)` and `LATEST_BY`: the value of the row with the
+/// earliest (latest) `by`, rows whose `by` is NULL last; `EARLIEST(expr)` and `LATEST`
+/// order by the time column of the table the value comes from, as Druid's by `__time`.
+/// Druid's last argument, the bytes kept of a string value, is refused: Henge keeps whole
+/// values, and truncating them silently is not an answer.
+#[derive(Debug)]
+pub struct DruidAggregates {
+    pub engine: Arc<henge_ingest::Engine>,
+}
+
+impl datafusion::logical_expr::planner::ExprPlanner for DruidAggregates {
+    fn plan_aggregate(
+        &self,
+        expr: datafusion::logical_expr::planner::RawAggregateExpr,
+    ) -> Result<
+        datafusion::logical_expr::planner::PlannerResult<
+            datafusion::logical_expr::planner::RawAggregateExpr,
+        >,
+    > {
+        use datafusion::logical_expr::planner::PlannerResult;
+        use datafusion::logical_expr::{Expr, SortExpr};
+        let (latest, by_given) = match expr.func.name() {
+            "earliest" => (false, false),
+            "latest" => (true, false),
+            "earliest_by" => (false, true),
+            "latest_by" => (true, true),
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        let name = expr.func.name().to_uppercase();
+        if expr.distinct || !expr.order_by.is_empty() {
+            return Err(SqlStateError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                format!("{name} takes no DISTINCT or ORDER BY"),
+            )
+            .into());
+        }
+        let mut args = expr.args;
+        let wanted = if by_given { 2 } else { 1 };
+        if args.len() == wanted + 1 {
+            return Err(SqlStateError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "{name}'s maxBytesPerValue is not supported: Henge keeps whole values, \
+                     leave it out"
+                ),
+            )
+            .into());
+        }
+        let by = match (args.len(), by_given) {
+            (2, true) => args.pop().expect("two arguments"),
+            (1, false) => {
+                let time = self.time_column_of(&args[0]).ok_or_else(|| {
+                    SqlStateError::new(
+                        code::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "{name}(expr) orders by the time column of the table expr comes \
+                             from, and this one has none to find: name it, {name}_BY(expr, ts)"
+                        ),
+                    )
+                })?;
+                Expr::Column(time)
+            }
+            _ => {
+                return Err(SqlStateError::new(
+                    code::UNDEFINED_FUNCTION,
+                    format!(
+                        "function {} takes {wanted} argument{}",
+                        name.to_lowercase(),
+                        if wanted == 1 { "" } else { "s" }
+                    ),
+                )
+                .into())
+            }
+        };
+        Ok(PlannerResult::Planned(Expr::AggregateFunction(
+            datafusion::logical_expr::expr::AggregateFunction::new_udf(
+                datafusion::functions_aggregate::first_last::first_value_udaf(),
+                args,
+                false,
+                expr.filter,
+                vec![SortExpr::new(by, !latest, false)],
+                expr.null_treatment,
+            ),
+        )))
+    }
+}
+
+impl DruidAggregates {
+    /// The time column of the one table whose columns `expr` reads.
+    fn time_column_of(
+        &self,
+        expr: &datafusion::logical_expr::Expr,
+    ) -> Option<datafusion::common::Column> {
+        let columns = expr.column_refs();
+        let mut relations = columns.iter().map(|c| c.relation.clone());
+        let relation = relations.next()??;
+        if relations.any(|r| r.as_ref() != Some(&relation)) {
+            return None;
+        }
+        let table = self.engine.table(relation.table())?;
+        let time = table.def.time_column.clone()?;
+        Some(datafusion::common::Column::new(Some(relation), time))
+    }
+}

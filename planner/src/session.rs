@@ -84,6 +84,9 @@ pub fn new_context(
         Arc::new(pg::similar::PgSubstring),
         Arc::new(pg::extract::PgExtract),
         Arc::new(pg::interval::PgTimeOperators),
+        Arc::new(crate::druid::DruidAggregates {
+            engine: engine.clone(),
+        }),
     ];
     planners.extend(state.expr_planners().iter().cloned());
     // First of the analyzer rules: a cast to numeric takes the scale it was written with

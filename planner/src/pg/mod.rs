@@ -217,6 +217,7 @@ pub fn install(
     regression::register(ctx);
     random::register(ctx);
     crate::druid::register(ctx);
+    crate::druid::register_aggregates(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.
     ctx.register_udaf(
         datafusion::functions_aggregate::bool_and_or::bool_and_udaf()
