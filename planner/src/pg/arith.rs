@@ -92,6 +92,13 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             let checked = l == r
                 && match l {
                     DataType::Int16 | DataType::Int32 | DataType::Int64 => true,
+                    // Types PostgreSQL lacks, reached through arrow_cast or system tables:
+                    // checked as well, never wrapped around.
+                    DataType::Int8
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64 => true,
                     // Float addition and multiplication overflow to infinity, division by
                     // zero too; PostgreSQL raises errors for both.
                     DataType::Float32 | DataType::Float64 => true,
