@@ -111,6 +111,71 @@ impl From<SqlStateError> for DataFusionError {
     }
 }
 
+/// What `datafusion_pg_catalog::setup_pg_catalog` installs, over static tables decoded
+/// once for every session: its own decodes them (megabytes of rows, most of a login's
+/// time) for each session it is called for.
+fn install_library(ctx: &SessionContext) -> Result<()> {
+    use datafusion_pg_catalog::pg_catalog::{self as library, *};
+    let tables = shared_static_tables()?;
+    let schema = PgCatalogSchemaProvider::try_new(
+        ctx.state().catalog_list().clone(),
+        tables.clone(),
+        EmptyContextProvider,
+    )?;
+    ctx.catalog(CATALOG)
+        .ok_or_else(|| DataFusionError::Internal(format!("catalog {CATALOG} missing")))?
+        .register_schema("pg_catalog", Arc::new(schema))?;
+    let privileges = [
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_any_column_privilege",
+    ]
+    .map(has_privilege_udf::create_has_privilege_udf);
+    let functions = [
+        library::create_current_database_udf(CATALOG),
+        library::create_current_schema_udf(),
+        library::create_current_schemas_udf(),
+        library::create_pg_get_userbyid_udf(),
+    ]
+    .into_iter()
+    .chain(privileges)
+    .chain([
+        library::create_pg_table_is_visible(),
+        format_type::create_format_type_udf(),
+        library::create_session_user_udf(),
+        pg_get_expr_udf::create_pg_get_expr_udf(),
+        library::create_pg_get_partkeydef_udf(),
+        library::create_pg_relation_is_publishable_udf(),
+        library::create_pg_get_statisticsobjdef_columns_udf(),
+        library::create_pg_encoding_to_char_udf(),
+        library::create_pg_backend_pid_udf(),
+        library::create_pg_relation_size_udf(),
+        library::create_pg_total_relation_size_udf(),
+        library::create_pg_stat_get_numscans(),
+        library::create_pg_get_constraintdef(),
+        library::create_pg_get_partition_ancestors_udf(),
+        quote_ident_udf::create_quote_ident_udf(),
+        quote_ident_udf::create_parse_ident_udf(),
+        array_bounds_udf::create_array_upper_udf(),
+        array_bounds_udf::create_array_lower_udf(),
+    ]);
+    for function in functions {
+        ctx.register_udf(function);
+    }
+    ctx.register_udtf("pg_get_keywords", tables.pg_get_keywords.clone());
+    // The library's names of oid types (`regclass` …), as its setup sets them.
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        *state = SessionStateBuilder::new_from_existing(state.clone())
+            .with_type_planner(Arc::new(oid_type_planner::PgOidTypePlanner))
+            .build();
+    }
+    generate_series_arg_coercion::CoerceIntArgsToBigInt::widen(ctx);
+    Ok(())
+}
+
 /// The library's static pg_catalog tables (pg_type, pg_proc, pg_am …), decoded once.
 fn shared_static_tables() -> Result<Arc<datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables>> {
     use datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables;
@@ -146,7 +211,7 @@ pub fn install(
     engine: Arc<henge_ingest::Engine>,
 ) -> Result<()> {
     // The library's role tables are replaced by Henge's own (see `roles`).
-    datafusion_pg_catalog::setup_pg_catalog(ctx, CATALOG, EmptyContextProvider).map_err(|e| *e)?;
+    install_library(ctx)?;
     // The catalog library sets a type planner of its own; ours hands it the types that
     // are not Henge's. Setting one rebuilds the session state, which registers its
     // functions again in no particular order, so this comes before Henge's functions
@@ -167,15 +232,9 @@ pub fn install(
     let catalog = ctx
         .catalog(CATALOG)
         .ok_or_else(|| DataFusionError::Internal(format!("catalog {CATALOG} missing")))?;
-    // The library made its static tables (megabytes of decoded rows) for this session
-    // alone; its schema is made again over one copy shared by every session.
-    let library: Arc<dyn SchemaProvider> = Arc::new(
-        datafusion_pg_catalog::pg_catalog::PgCatalogSchemaProvider::try_new(
-            ctx.state().catalog_list().clone(),
-            shared_static_tables()?,
-            EmptyContextProvider,
-        )?,
-    );
+    let library = catalog
+        .schema("pg_catalog")
+        .ok_or_else(|| DataFusionError::Internal("pg_catalog missing".into()))?;
     catalog.register_schema(
         "pg_catalog",
         Arc::new(PgCatalog {
