@@ -307,7 +307,9 @@ impl ScalarUDFImpl for TimeFunction {
                 Arc::new(out.finish())
             }
             Kind::Parse => {
-                let pattern = text(1)?.map(|p| Pattern::parse(&p)).transpose()?;
+                let pattern = text(1)?
+                    .map(|p| Pattern::parse(&p)?.for_parsing(&p))
+                    .transpose()?;
                 let zone = zone_at(2)?;
                 let values = args.args[0].to_array(args.number_rows)?;
                 let values = datafusion::arrow::compute::cast(&values, &DataType::Utf8)?;
@@ -629,6 +631,8 @@ struct Pattern {
     date: bool,
     time: bool,
     offset: bool,
+    /// A zone's name (`z`), which can be written but not read back.
+    zone_name: bool,
     /// A zero offset is written `Z`.
     zulu: bool,
 }
@@ -649,6 +653,7 @@ impl Pattern {
             date: false,
             time: false,
             offset: false,
+            zone_name: false,
             zulu: false,
         };
         let mut i = 0;
@@ -731,12 +736,29 @@ impl Pattern {
             match c {
                 'y' | 'Y' | 'u' | 'x' | 'w' | 'M' | 'd' | 'D' | 'e' | 'E' => out.date = true,
                 'a' | 'H' | 'h' | 'm' | 's' | 'S' => out.time = true,
+                'z' => out.zone_name = true,
                 _ => out.offset = true,
             }
             out.chrono.push_str(item);
             i += n;
         }
         Ok(out)
+    }
+
+    /// The pattern as TIME_PARSE reads with it: it must have a date or time field, and no
+    /// zone name (offsets, `Z` and `ZZ`, can be read).
+    fn for_parsing(self, text: &str) -> std::result::Result<Pattern, SqlStateError> {
+        if self.zone_name {
+            return Err(invalid(format!(
+                "TIME_PARSE pattern \"{text}\": a time zone name (z) cannot be read; use an offset (Z or ZZ)"
+            )));
+        }
+        if !(self.date || self.time) {
+            return Err(invalid(format!(
+                "TIME_PARSE pattern \"{text}\" has no date or time field"
+            )));
+        }
+        Ok(self)
     }
 
     fn format(&self, t: i64, zone: &Tz) -> std::result::Result<String, SqlStateError> {
@@ -754,25 +776,48 @@ impl Pattern {
 }
 
 /// `TIME_PARSE`: the instant a text stands for, by the pattern (ISO 8601 without one);
-/// a time without an offset is in `zone`. NULL when the text does not match, as in Druid.
+/// a time without an offset is in `zone`, and the fields the pattern lacks are Joda's
+/// defaults (1970-01-01T00:00:00: `yyyy` reads `2024` as its first of January). NULL when
+/// the text does not match, as in Druid.
 fn parse_time(text: &str, pattern: Option<&Pattern>, zone: &Tz) -> Option<i64> {
-    let local_offset = henge_ingest::value::local_offset(zone);
+    use chrono::format::{Parsed, StrftimeItems};
     let Some(pattern) = pattern else {
+        let local_offset = henge_ingest::value::local_offset(zone);
         return henge_ingest::value::parse_timestamptz_local(text.trim(), local_offset).ok();
     };
-    if pattern.offset {
-        return DateTime::parse_from_str(text, &pattern.chrono)
-            .ok()
-            .map(|t| t.timestamp_micros());
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, text, StrftimeItems::new(&pattern.chrono)).ok()?;
+    let by_week = parsed.isoyear().is_some() || parsed.isoweek().is_some();
+    if by_week {
+        if parsed.weekday().is_none() {
+            parsed.set_weekday(chrono::Weekday::Mon).ok()?;
+        }
+    } else {
+        if parsed.year().is_none() && parsed.year_mod_100().is_none() {
+            parsed.set_year(1970).ok()?;
+        }
+        if parsed.ordinal().is_none() {
+            if parsed.month().is_none() {
+                parsed.set_month(1).ok()?;
+            }
+            if parsed.day().is_none() {
+                parsed.set_day(1).ok()?;
+            }
+        }
     }
-    let local = match (pattern.date, pattern.time) {
-        (true, true) => NaiveDateTime::parse_from_str(text, &pattern.chrono).ok()?,
-        (true, false) => NaiveDate::parse_from_str(text, &pattern.chrono)
-            .ok()?
-            .into(),
-        _ => return None,
-    };
-    instant(local, zone).ok()
+    if parsed.hour_div_12().is_none() && parsed.hour_mod_12().is_none() {
+        parsed.set_hour(0).ok()?;
+    }
+    if parsed.minute().is_none() {
+        parsed.set_minute(0).ok()?;
+    }
+    if parsed.second().is_none() {
+        parsed.set_second(0).ok()?;
+    }
+    if parsed.offset().is_some() {
+        return parsed.to_datetime().ok().map(|t| t.timestamp_micros());
+    }
+    instant(parsed.to_naive_datetime_with_offset(0).ok()?, zone).ok()
 }
 
 /// A field `TIME_EXTRACT` reads.
@@ -936,6 +981,27 @@ mod tests {
             Some(at("2024-03-14 15:47:23"))
         );
         assert_eq!(parse_time("not a time", Some(&day), &zone), None);
+        // Fields the pattern lacks take Joda's defaults.
+        let year = Pattern::parse("yyyy").unwrap();
+        assert_eq!(
+            parse_time("2024", Some(&year), &zone),
+            Some(at("2024-01-01 00:00:00"))
+        );
+        let clock = Pattern::parse("HH:mm").unwrap();
+        assert_eq!(
+            parse_time("10:30", Some(&clock), &zone),
+            Some(at("1970-01-01 10:30:00"))
+        );
+        let offset = Pattern::parse("yyyy-MM-dd HH:mm Z").unwrap();
+        assert_eq!(
+            parse_time("2024-03-14 10:00 +0530", Some(&offset), &la),
+            Some(at("2024-03-14 04:30:00"))
+        );
+        assert!(Pattern::parse("yyyy z")
+            .unwrap()
+            .for_parsing("yyyy z")
+            .is_err());
+        assert!(Pattern::parse("'at'").unwrap().for_parsing("'at'").is_err());
         assert!(Pattern::parse("yyyy-MM-dd'T").is_err());
         assert!(Pattern::parse("yyyy QQ").is_err());
         assert_eq!(
