@@ -217,47 +217,58 @@ async fn the_configured_statement_timeout_applies_until_a_session_sets_its_own()
     assert_eq!(timeout, "200ms");
 }
 
+/// A join whose hash table (of two million rows) outgrows 16 MB.
+const BIG_JOIN: &str = "SELECT count(*) FROM generate_series(1, 2000000) a(x) \
+                        JOIN generate_series(1, 2000000) b(y) ON x = y";
+
+/// A full sort of three million rows (a window over all of them), some 24 MB of keys.
+const BIG_SORT: &str =
+    "SELECT count(*), max(r)::bigint FROM (SELECT row_number() OVER (ORDER BY x DESC) \
+                        AS r FROM generate_series(1, 3000000) a(x)) t";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_statement_holds_at_most_statement_memory_and_sorts_spill_past_it() {
-    let server = TestServer::start_with_config(Some("statement_memory = \"2MB\""));
+    let server = TestServer::start_with_config(Some("statement_memory = \"16MB\""));
     let client = server.connect().await;
     // A join's hash table cannot spill: past the statement's share it fails with 53200.
-    let e = client
-        .query_one(
-            "SELECT count(*) FROM generate_series(1, 300000) a(x) \
-             JOIN generate_series(1, 300000) b(y) ON x = y",
-            &[],
-        )
-        .await
-        .unwrap_err();
+    let e = client.query_one(BIG_JOIN, &[]).await.unwrap_err();
     let e = code(&e);
     assert!(
         e.starts_with(
-            "53200: a statement may use 2097152 bytes of query memory (statement_memory)"
+            "53200: a statement may use 16777216 bytes of query memory (statement_memory)"
         ),
         "{e}"
     );
     // A sort goes to disk instead, and answers.
-    let x: i64 = client
-        .query_one(
-            "SELECT x FROM generate_series(1, 1000000) a(x) ORDER BY x DESC LIMIT 1 OFFSET 10",
-            &[],
-        )
+    let row = client.query_one(BIG_SORT, &[]).await.unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        (3_000_000, 3_000_000)
+    );
+    let plan: String = client
+        .simple_query(&format!("EXPLAIN ANALYZE {BIG_SORT}"))
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(x, 999_990);
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let spills: u64 = plan
+        .split("spill_count=")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(spills > 0, "the sort did not spill: {plan}");
     // The same join within the default share.
     let server = TestServer::start();
     let client = server.connect().await;
-    let n: i64 = client
-        .query_one(
-            "SELECT count(*) FROM generate_series(1, 300000) a(x) \
-             JOIN generate_series(1, 300000) b(y) ON x = y",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 300_000);
+    let n: i64 = client.query_one(BIG_JOIN, &[]).await.unwrap().get(0);
+    assert_eq!(n, 2_000_000);
 }

@@ -314,7 +314,10 @@ impl Connection {
     /// message would.
     async fn refuse_oversized(&mut self, kind: u8, len: usize) -> std::io::Result<()> {
         let error = match kind {
-            b'Q' | b'P' => crate::limits::too_long(len, crate::limits::max_statement_bytes()),
+            // The text of a Query is all of it but the type, the length and the final zero
+            // byte; a Parse also holds names and types, so its size is an upper bound.
+            b'Q' => crate::limits::too_long(len - 6, crate::limits::max_statement_bytes()),
+            b'P' => crate::limits::too_long(len, crate::limits::max_statement_bytes()),
             _ => PgError::new(
                 code::PROGRAM_LIMIT_EXCEEDED,
                 format!(
