@@ -17,6 +17,7 @@ fn column(name: &str, ty: ColumnType) -> ColumnDef {
         name: name.into(),
         ty,
         nullable: false,
+        rollup: None,
     }
 }
 
@@ -48,6 +49,8 @@ pub fn lineitem_def() -> TableDef {
         time_column: Some("l_shipdate".into()),
         segment_granularity: Granularity::Month,
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+        rollup: false,
+        query_granularity: None,
     }
 }
 
@@ -103,6 +106,8 @@ pub fn events_def() -> TableDef {
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+        rollup: false,
+        query_granularity: None,
     }
 }
 

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::compute::take_record_batch;
 use henge_storage::{visible, SegmentMeta, TableDef};
 use parking_lot::RwLock;
 
@@ -105,14 +104,12 @@ pub struct Contents {
 #[derive(Debug)]
 pub struct RealtimeBuffer {
     def: Arc<TableDef>,
-    schema: SchemaRef,
     state: RwLock<State>,
 }
 
 impl RealtimeBuffer {
     pub fn new(
         def: Arc<TableDef>,
-        schema: SchemaRef,
         segments: Vec<SegmentMeta>,
         pieces: Vec<SegmentMeta>,
     ) -> RealtimeBuffer {
@@ -122,7 +119,6 @@ impl RealtimeBuffer {
         let last_write = pieces.iter().map(|p| (p.start, now)).collect();
         RealtimeBuffer {
             def,
-            schema,
             state: RwLock::new(State {
                 visible: visible(&segments),
                 segments,
@@ -157,8 +153,7 @@ impl RealtimeBuffer {
             chunk.batches.push(part);
             if chunk.small_tail >= MERGE_SMALL_BATCHES {
                 let from = chunk.batches.len() - chunk.small_tail;
-                let merged = concat_batches(&self.schema, &chunk.batches[from..])
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let merged = crate::rollup::combine(&self.def, &chunk.batches[from..])?;
                 let before: usize = chunk.batches[from..]
                     .iter()
                     .map(|b| b.get_array_memory_size())
@@ -427,16 +422,20 @@ mod tests {
                     name: "ts".into(),
                     ty: ColumnType::Timestamp,
                     nullable: false,
+                    rollup: None,
                 },
                 ColumnDef {
                     name: "v".into(),
                     ty: ColumnType::BigInt,
                     nullable: true,
+                    rollup: None,
                 },
             ],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,
             window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+            rollup: false,
+            query_granularity: None,
         })
     }
 
@@ -455,7 +454,7 @@ mod tests {
     #[test]
     fn rows_go_to_their_chunks() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new(), Vec::new());
+        let buffer = RealtimeBuffer::new(def.clone(), Vec::new(), Vec::new());
         buffer
             .append(&[batch(&def, vec![0, 2 * HOUR + 5, 1, HOUR, 2 * HOUR])])
             .unwrap();
@@ -472,7 +471,7 @@ mod tests {
     #[test]
     fn many_small_appends_are_merged_without_losing_rows() {
         let def = def();
-        let buffer = RealtimeBuffer::new(def.clone(), def.arrow_schema(), Vec::new(), Vec::new());
+        let buffer = RealtimeBuffer::new(def.clone(), Vec::new(), Vec::new());
         for i in 0..1000 {
             buffer.append(&[batch(&def, vec![i])]).unwrap();
         }

@@ -27,7 +27,8 @@ use crate::wal::Wal;
 #[derive(Debug)]
 pub struct Table {
     pub def: Arc<TableDef>,
-    /// The Arrow schema of the rows, made once from `def`.
+    /// The Arrow schema rows are stored with (the table's columns, then hidden ones),
+    /// made once from `def`.
     pub schema: SchemaRef,
     pub buffer: RealtimeBuffer,
 }
@@ -35,9 +36,9 @@ pub struct Table {
 impl Table {
     fn new(def: TableDef, segments: Vec<SegmentMeta>, pieces: Vec<SegmentMeta>) -> Table {
         let def = Arc::new(def);
-        let schema = def.arrow_schema();
+        let schema = def.stored_schema();
         Table {
-            buffer: RealtimeBuffer::new(def.clone(), schema.clone(), segments, pieces),
+            buffer: RealtimeBuffer::new(def.clone(), segments, pieces),
             schema,
             def,
         }
@@ -396,15 +397,22 @@ impl Engine {
     /// returns `Ok`, the rows are in the fsynced log and visible to every later query.
     /// The rows must fit in memory; [`crate::stage::StagedWrite`] takes any number.
     pub async fn append(&self, table: &Table, batches: Vec<RecordBatch>) -> Result<u64> {
+        // Rows as ingested: a rolled-up table may store fewer.
+        let ingested = batches.iter().map(|b| b.num_rows() as u64).sum();
         let batches = batches
             .into_iter()
             .filter(|b| b.num_rows() > 0)
-            .map(|b| validate_batch(&table.def, b))
+            .map(|b| {
+                let valid = validate_batch(&table.def, b)?;
+                crate::rollup::ingest(&table.def, valid)
+            })
             .collect::<Result<Vec<RecordBatch>>>()?;
-        self.append_valid(table, batches).await
+        self.append_valid(table, batches).await?;
+        Ok(ingested)
     }
 
-    /// [`Engine::append`] of batches already checked against the table.
+    /// [`Engine::append`] of stored rows (checked against the table, rolled up); returns
+    /// how many there are.
     pub(crate) async fn append_valid(
         &self,
         table: &Table,
@@ -476,6 +484,14 @@ impl std::fmt::Debug for Engine {
             .field("tables", &self.tables().len())
             .finish_non_exhaustive()
     }
+}
+
+/// The rows of one chunk combined as the table's rollup allows (unchanged without rollup).
+pub(crate) fn rolled_up(def: &TableDef, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    if !def.rollup || batches.is_empty() {
+        return Ok(batches);
+    }
+    Ok(vec![crate::rollup::combine(def, &batches)?])
 }
 
 /// Splits batches into groups of at most `max_rows` rows and (but for a single piece of

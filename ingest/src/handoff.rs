@@ -23,7 +23,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arrow::array::RecordBatch;
 use henge_storage::{failpoint, SegmentMeta};
 
-use crate::engine::{split_rows, CheckpointReport, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
+use crate::engine::{
+    rolled_up, split_rows, CheckpointReport, Engine, Table, MAX_SEGMENT_VALUE_BYTES,
+};
 use crate::error::Result;
 use crate::memory::Reservation;
 
@@ -188,7 +190,11 @@ impl Engine {
             if group_rows < limit && !last {
                 continue;
             }
-            let mut parts = split_rows(&group, limit, MAX_SEGMENT_VALUE_BYTES);
+            let mut parts = split_rows(
+                &rolled_up(&table.def, std::mem::take(&mut group))?,
+                limit,
+                MAX_SEGMENT_VALUE_BYTES,
+            );
             group.clear();
             group_rows = 0;
             // A part short of the target waits for the next source's rows.

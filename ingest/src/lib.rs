@@ -23,6 +23,7 @@ pub mod json;
 pub mod maintain;
 pub mod memory;
 pub mod persist;
+pub mod rollup;
 pub mod rows;
 pub mod stage;
 pub mod text;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use henge_storage::{failpoint, SegmentMeta};
 
-use crate::engine::{split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
+use crate::engine::{rolled_up, split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
 use crate::error::Result;
 
 /// One table's frozen rows, by chunk start.
@@ -103,6 +103,7 @@ impl Engine {
         for (table, chunks) in frozen {
             let mut pieces = Vec::new();
             for (start, batches) in chunks {
+                let batches = rolled_up(&table.def, batches)?;
                 for part in split_rows(&batches, self.options.segment_rows, MAX_SEGMENT_VALUE_BYTES)
                 {
                     let mut piece = self.new_piece(&table.def, start)?;

@@ -83,7 +83,9 @@ impl StagedWrite {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let ingested = batch.num_rows() as u64;
         let batch = crate::rows::validate_batch(&self.table.def, batch)?;
+        let batch = crate::rollup::ingest(&self.table.def, batch)?;
         let bytes = batch.get_array_memory_size();
         if self.bytes + bytes > self.limit {
             self.spill().await?;
@@ -105,7 +107,7 @@ impl StagedWrite {
             None => self.reservation = Some(reservation),
         }
         self.bytes += bytes;
-        self.rows += batch.num_rows() as u64;
+        self.rows += ingested;
         self.batches.push(batch);
         Ok(())
     }
@@ -149,6 +151,7 @@ impl StagedWrite {
             chunks.entry(start).or_default().push(part);
         }
         for (start, batches) in chunks {
+            let batches = crate::engine::rolled_up(&self.table.def, batches)?;
             let rows = self.engine.options.segment_rows;
             for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
                 let mut piece = self.engine.new_piece(&self.table.def, start)?;
@@ -170,7 +173,8 @@ impl StagedWrite {
         if self.pieces.is_empty() {
             let batches = std::mem::take(&mut self.batches);
             self.reservation = None;
-            return self.engine.append_valid(&self.table, batches).await;
+            self.engine.append_valid(&self.table, batches).await?;
+            return Ok(rows);
         }
         self.spill().await?;
         if !self.engine.is_current(&self.table) {

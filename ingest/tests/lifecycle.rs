@@ -33,16 +33,20 @@ fn def(name: &str) -> TableDef {
                 name: "ts".into(),
                 ty: ColumnType::Timestamp,
                 nullable: false,
+                rollup: None,
             },
             ColumnDef {
                 name: "v".into(),
                 ty: ColumnType::BigInt,
                 nullable: true,
+                rollup: None,
             },
         ],
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
         window_period_secs: 0,
+        rollup: false,
+        query_granularity: None,
     }
 }
 

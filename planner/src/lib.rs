@@ -18,6 +18,7 @@ pub mod memory;
 pub mod options;
 pub mod pg;
 pub mod prune;
+pub mod rollup;
 pub mod scan;
 pub mod schema;
 pub mod session;

@@ -122,5 +122,10 @@ pub fn new_context(
     if let Err(e) = pg::install(&ctx, settings, definitions, access) {
         tracing::error!(error = %e, "installing pg_catalog failed");
     }
+    // Last: aggregates over rolled-up tables count ingested rows, after the session's own
+    // `sum` (the checked one) is installed.
+    if let Some(sum) = ctx.state().aggregate_functions().get("sum").cloned() {
+        ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupAggregates { sum }));
+    }
     ctx
 }

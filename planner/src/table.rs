@@ -46,11 +46,22 @@ impl HengeTable {
     }
 
     pub fn new(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
-        let schema = table.schema.clone();
+        let schema = table.def.arrow_schema();
         HengeTable {
             engine,
             table,
             schema,
+        }
+    }
+
+    /// The same table with its hidden columns (a rolled-up table's count of ingested rows)
+    /// after its own, for [`crate::rollup`]'s rewrites. The hidden columns follow the
+    /// table's own in the stored rows too, so column positions are the same in both.
+    pub fn with_hidden(&self) -> HengeTable {
+        HengeTable {
+            engine: self.engine.clone(),
+            table: self.table.clone(),
+            schema: self.table.schema.clone(),
         }
     }
 }
@@ -182,7 +193,7 @@ impl TableProvider for HengeTable {
         let sink = BufferSink {
             engine: self.engine.clone(),
             table: self.table.clone(),
-            schema: self.schema.clone(),
+            schema: self.table.def.arrow_schema(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -46,6 +46,7 @@ fn def() -> TableDef {
         name: name.into(),
         ty,
         nullable,
+        rollup: None,
     };
     TableDef {
         id: 0,
@@ -62,6 +63,8 @@ fn def() -> TableDef {
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+        rollup: false,
+        query_granularity: None,
     }
 }
 

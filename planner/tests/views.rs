@@ -38,10 +38,13 @@ async fn views_that_read_each_other_are_an_error_not_a_crash() {
                 name: "v".into(),
                 ty: ColumnType::BigInt,
                 nullable: true,
+                rollup: None,
             }],
             time_column: None,
             segment_granularity: Granularity::All,
             window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+            rollup: false,
+            query_granularity: None,
         })
         .unwrap();
     engine.create_view(view("a", "t"), false).unwrap();

@@ -4,8 +4,9 @@ use datafusion::sql::sqlparser::ast::{
     CharacterLength, ColumnOption, CreateTable, CreateTableOptions, DataType, ExactNumberInfo,
     Expr, ObjectName, SqlOption, TimezoneInfo, Value, ValueWithSpan,
 };
+use datafusion::sql::sqlparser::tokenizer::Token;
 use henge_storage::schema::{DEFAULT_NUMERIC, DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
-use henge_storage::{ColumnDef, ColumnType, Granularity, TableDef};
+use henge_storage::{ColumnDef, ColumnType, Granularity, Rollup, TableDef};
 use pgwire::api::results::{Response, Tag};
 
 use crate::error::{code, PgError};
@@ -67,6 +68,15 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
     let mut columns: Vec<ColumnDef> = Vec::with_capacity(create.columns.len());
     for column in &create.columns {
         let column_name = normalize(&column.name);
+        if column_name.starts_with(henge_storage::schema::RESERVED_PREFIX) {
+            return Err(PgError::new(
+                code::RESERVED_NAME,
+                format!(
+                    "column name \"{column_name}\" is reserved: names beginning with \"{}\" are Henge's own",
+                    henge_storage::schema::RESERVED_PREFIX
+                ),
+            ));
+        }
         if columns.iter().any(|c| c.name == column_name) {
             return Err(PgError::new(
                 code::DUPLICATE_COLUMN,
@@ -74,10 +84,14 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             ));
         }
         let mut nullable = true;
+        let mut rollup = None;
         for option in &column.options {
             match &option.option {
                 ColumnOption::Null => nullable = true,
                 ColumnOption::NotNull => nullable = false,
+                ColumnOption::DialectSpecific(words) => {
+                    rollup = Some(rollup_option(&column_name, words)?)
+                }
                 other => {
                     return Err(PgError::unsupported(format!(
                         "column option {other} is not supported"
@@ -89,12 +103,15 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             name: column_name,
             ty: column_type(&column.data_type)?,
             nullable,
+            rollup,
         });
     }
 
     let mut time_column = None;
     let mut granularity = None;
     let mut window_period = None;
+    let mut rollup = false;
+    let mut query_granularity = None;
     let options = match &create.table_options {
         CreateTableOptions::None => &[][..],
         CreateTableOptions::With(options) => options.as_slice(),
@@ -117,10 +134,20 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
         })?;
         match key.as_str() {
             "time_column" => time_column = Some(value),
-            "segment_granularity" => {
-                granularity = Some(value.parse::<Granularity>().map_err(|message| {
-                    PgError::new(code::INVALID_PARAMETER_VALUE, message)
-                })?)
+            "segment_granularity" => granularity = Some(parse_granularity(&key, &value)?),
+            "query_granularity" => {
+                query_granularity = match value.to_ascii_lowercase().as_str() {
+                    "none" => None,
+                    _ => Some(parse_granularity(&key, &value)?),
+                }
+            }
+            "rollup" => {
+                rollup = henge_planner::pg::settings::parse_bool(&value).ok_or_else(|| {
+                    PgError::new(
+                        code::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for table option \"rollup\": \"{value}\" (give true or false)"),
+                    )
+                })?
             }
             "window_period" => {
                 window_period = Some(parse_period(&value).ok_or_else(|| {
@@ -133,7 +160,7 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             _ => {
                 return Err(PgError::new(
                     code::INVALID_PARAMETER_VALUE,
-                    format!("unrecognized table option \"{key}\"; Henge knows time_column, segment_granularity and window_period"),
+                    format!("unrecognized table option \"{key}\"; Henge knows time_column, segment_granularity, window_period, rollup and query_granularity"),
                 ))
             }
         }
@@ -166,17 +193,156 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             "segment_granularity needs a time_column",
         ));
     }
+    let segment_granularity = match &time_column {
+        Some(_) => granularity.unwrap_or(Granularity::Day),
+        None => Granularity::All,
+    };
+    if let Some(query) = query_granularity {
+        if time_column.is_none() {
+            return Err(PgError::new(
+                code::INVALID_TABLE_DEFINITION,
+                "query_granularity needs a time_column",
+            ));
+        }
+        let rank = |g: Granularity| Granularity::ALL.iter().position(|&x| x == g);
+        if rank(query) > rank(segment_granularity) {
+            return Err(PgError::new(
+                code::INVALID_TABLE_DEFINITION,
+                format!("query_granularity \"{query}\" is coarser than segment_granularity \"{segment_granularity}\""),
+            ));
+        }
+    }
+    rollup_roles(&mut columns, time_column.as_deref(), rollup, &name)?;
     Ok(TableDef {
         id: 0,
         name,
         columns,
-        segment_granularity: match &time_column {
-            Some(_) => granularity.unwrap_or(Granularity::Day),
-            None => Granularity::All,
-        },
+        segment_granularity,
         time_column,
         window_period_secs: window_period.unwrap_or(DEFAULT_WINDOW_PERIOD_SECS),
+        rollup,
+        query_granularity,
     })
+}
+
+fn parse_granularity(key: &str, value: &str) -> Result<Granularity, PgError> {
+    value.parse::<Granularity>().map_err(|expected| {
+        PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("invalid {key} \"{value}\"; {expected}"),
+        )
+    })
+}
+
+/// The rollup a column option asks for: `DIMENSION` or `ROLLUP <aggregate>`.
+fn rollup_option(column: &str, words: &[Token]) -> Result<Rollup, PgError> {
+    let names: Vec<String> = words.iter().map(|w| w.to_string().to_lowercase()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    match names.as_slice() {
+        ["dimension"] => Ok(Rollup::Dimension),
+        ["rollup", aggregate] => ROLLUPS
+            .into_iter()
+            .find(|r| r.name() == *aggregate)
+            .ok_or_else(|| {
+                PgError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    format!("unrecognized rollup \"{aggregate}\" for column \"{column}\"; Henge knows SUM, MIN, MAX, COUNT, FIRST and LAST"),
+                )
+            }),
+        _ => Err(PgError::syntax(format!(
+            "invalid column option {}",
+            names.join(" ")
+        ))),
+    }
+}
+
+const ROLLUPS: [Rollup; 6] = [
+    Rollup::Sum,
+    Rollup::Min,
+    Rollup::Max,
+    Rollup::Count,
+    Rollup::First,
+    Rollup::Last,
+];
+
+/// Gives every column of a rolled-up table its part (numeric columns are summed, the rest
+/// are dimensions, unless the column says otherwise) and checks each fits its column; a
+/// table without rollup may not name any.
+fn rollup_roles(
+    columns: &mut [ColumnDef],
+    time: Option<&str>,
+    rollup: bool,
+    table: &str,
+) -> Result<(), PgError> {
+    let invalid = |message: String| PgError::new(code::INVALID_TABLE_DEFINITION, message);
+    for column in columns.iter_mut() {
+        let said = column.rollup;
+        if !rollup {
+            if let Some(said) = said {
+                return Err(invalid(format!(
+                    "column \"{}\" is declared {} but table \"{table}\" is not rolled up (add WITH (rollup = true))",
+                    column.name,
+                    declared(said)
+                )));
+            }
+            continue;
+        }
+        if Some(column.name.as_str()) == time {
+            if let Some(said) = said {
+                return Err(invalid(format!(
+                    "the time column \"{}\" cannot be declared {}: rows are grouped by its time, truncated to the query granularity",
+                    column.name,
+                    declared(said)
+                )));
+            }
+            continue;
+        }
+        let numeric = matches!(
+            column.ty,
+            ColumnType::SmallInt
+                | ColumnType::Integer
+                | ColumnType::BigInt
+                | ColumnType::Real
+                | ColumnType::Double
+                | ColumnType::Numeric { .. }
+        );
+        let role = said.unwrap_or(if numeric {
+            Rollup::Sum
+        } else {
+            Rollup::Dimension
+        });
+        let fits = match role {
+            Rollup::Dimension => true,
+            Rollup::Sum => numeric,
+            Rollup::Count => column.ty == ColumnType::BigInt,
+            Rollup::Min | Rollup::Max => !matches!(column.ty, ColumnType::Json | ColumnType::Jsonb),
+            Rollup::First | Rollup::Last => time.is_some(),
+        };
+        if !fits {
+            let needs = match role {
+                Rollup::Sum => "a numeric column",
+                Rollup::Count => "a bigint column (it holds the count)",
+                Rollup::First | Rollup::Last => "a table with a time_column",
+                _ => "a column whose values can be compared",
+            };
+            return Err(invalid(format!(
+                "{} needs {needs}; column \"{}\" is {}",
+                declared(role),
+                column.name,
+                column.ty.sql_name()
+            )));
+        }
+        column.rollup = Some(role);
+    }
+    Ok(())
+}
+
+/// How a rollup is written in a column definition.
+fn declared(rollup: Rollup) -> String {
+    match rollup {
+        Rollup::Dimension => "DIMENSION".to_owned(),
+        other => format!("ROLLUP {}", other.name().to_uppercase()),
+    }
 }
 
 /// A duration in whole seconds, written as PostgreSQL writes intervals (`'10 minutes'`,
@@ -239,6 +405,10 @@ fn option_string(value: &Expr) -> Option<String> {
             ..
         }) => Some(s.clone()),
         Expr::Identifier(ident) => Some(normalize(ident)),
+        Expr::Value(ValueWithSpan {
+            value: Value::Boolean(b),
+            ..
+        }) => Some(b.to_string()),
         _ => None,
     }
 }

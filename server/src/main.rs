@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod copy;
 mod ddl;
+mod dialect;
 mod error;
 mod foreign;
 mod hostile;

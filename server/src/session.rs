@@ -18,7 +18,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Set, Statement, TableObject};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -199,7 +199,7 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
         crate::foreign::recognise(crate::foreign::Source::Parser, &message)
             .unwrap_or_else(|| PgError::syntax(message))
     };
-    let dialect = PostgreSqlDialect {};
+    let dialect = crate::dialect::HengeDialect;
     // Tokenized here, not by the parser: the limits look at the tokens before the parser
     // builds anything from them (and sqlparser's own entry point logs the text at debug
     // level, passwords included).

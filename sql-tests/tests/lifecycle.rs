@@ -639,3 +639,80 @@ async fn a_large_result_streams_through_the_extended_protocol() {
     // would all be held; streamed, a few segments' worth are.
     assert!(grown < 250 << 20, "the server grew by {} MB", grown >> 20);
 }
+
+/// A rolled-up table through every step of the lifecycle, killed at each: rows are combined
+/// in the stage, at persist, at hand-off and at compaction, and `count(*)` and the sums
+/// stay those of the rows acknowledged, never counting a row twice or losing one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_up_table_survives_kill_at_every_step() {
+    const ROLLED: &str = "CREATE TABLE rolled (ts TIMESTAMP NOT NULL, id BIGINT, page TEXT) \
+                          WITH (time_column = 'ts', segment_granularity = 'day', \
+                          rollup = true, query_granularity = 'hour', window_period = '1 hour')";
+    async fn rolled_totals(client: &Client) -> (i64, i64, i64) {
+        let row = client
+            .query_one(
+                "SELECT count(*), coalesce(sum(id), 0), (SELECT sum(rows)::BIGINT FROM sys.segments \
+                 WHERE \"table\" = 'rolled') FROM rolled",
+                &[],
+            )
+            .await
+            .unwrap();
+        (
+            row.get(0),
+            row.get(1),
+            row.get::<_, Option<i64>>(2).unwrap_or(0),
+        )
+    }
+    // (A COPY into it is rolled up as it arrives, so it never grows large enough to spill.)
+    for (point, trigger) in [
+        ("persist.written", "CHECKPOINT"),
+        ("persist.recorded", "CHECKPOINT"),
+        ("handoff.uploaded", "CHECKPOINT"),
+        ("handoff.published", "CHECKPOINT"),
+        ("compact.published", "CHECKPOINT; COMPACT"),
+    ] {
+        let mut server = TestServer::start_with_config(Some(CONFIG));
+        let client = server.connect().await;
+        client.batch_execute(ROLLED).await.unwrap();
+        // 17 pages over four days of hours: at most 1,632 stored rows however many arrive.
+        assert_eq!(
+            copy_into(&client, "rolled", lines(0, 100_000))
+                .await
+                .unwrap(),
+            100_000
+        );
+        client.batch_execute("CHECKPOINT").await.unwrap();
+        assert_eq!(
+            copy_into(&client, "rolled", lines(100_000, 150_000))
+                .await
+                .unwrap(),
+            50_000
+        );
+        client
+            .batch_execute("INSERT INTO rolled VALUES ('2024-01-01 00:00:01', 150000, 'page0')")
+            .await
+            .unwrap();
+        let (count, sum, stored) = rolled_totals(&client).await;
+        assert_eq!((count, sum), (150_001, 150_001 * 150_000 / 2), "{point}");
+        assert!(stored < 20_000, "{point}: {stored} rows stored");
+
+        server.restart_failing_at(Some(point));
+        let client = server.connect().await;
+        assert!(
+            client.batch_execute(trigger).await.is_err(),
+            "{point}: should not be acknowledged"
+        );
+        assert!(
+            server.exited_within(Duration::from_secs(20)),
+            "{point}: the failure point was not reached"
+        );
+        server.restart_failing_at(None);
+        let client = server.connect().await;
+        let (count, sum, _) = rolled_totals(&client).await;
+        assert_eq!((count, sum), (150_001, 150_001 * 150_000 / 2), "{point}");
+        client.batch_execute("CHECKPOINT; COMPACT").await.unwrap();
+        let (count, sum, stored) = rolled_totals(&client).await;
+        assert_eq!((count, sum), (150_001, 150_001 * 150_000 / 2), "{point}");
+        assert_eq!(stored, 4 * 24 * 17, "{point}: every hour and page once");
+    }
+}

@@ -846,10 +846,13 @@ mod tests {
                 name: "ts".into(),
                 ty: ColumnType::Timestamp,
                 nullable: false,
+                rollup: None,
             }],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,
             window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
+            rollup: false,
+            query_granularity: None,
         }
     }
 

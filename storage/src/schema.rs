@@ -166,6 +166,68 @@ pub struct ColumnDef {
     pub name: String,
     pub ty: ColumnType,
     pub nullable: bool,
+    /// In a rolled-up table, what the column is to rollup: a dimension rows are grouped
+    /// by, or the aggregate that combines the values of grouped rows. `None` in tables
+    /// without rollup, and for the time column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<Rollup>,
+}
+
+/// A column's part in rollup (`v BIGINT ROLLUP MAX`, `status INTEGER DIMENSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollup {
+    /// Rows are grouped by it: the default for every type but the numeric ones.
+    Dimension,
+    /// The sum of the grouped rows' values (NULL when all are NULL): the default for
+    /// numeric types.
+    Sum,
+    Min,
+    Max,
+    /// How many of the grouped rows had a value (not NULL), as `count(column)`.
+    Count,
+    /// The value of the row with the earliest time (by the time column before it was
+    /// truncated to the query granularity), NULL if that row's is: what `EARLIEST` gives.
+    First,
+    /// The value of the row with the latest time, as `LATEST` gives.
+    Last,
+}
+
+impl Rollup {
+    /// The name used after `ROLLUP` in a column definition.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rollup::Dimension => "dimension",
+            Rollup::Sum => "sum",
+            Rollup::Min => "min",
+            Rollup::Max => "max",
+            Rollup::Count => "count",
+            Rollup::First => "first",
+            Rollup::Last => "last",
+        }
+    }
+
+    /// Whether the column combines values of grouped rows (is not a dimension).
+    pub fn is_metric(&self) -> bool {
+        *self != Rollup::Dimension
+    }
+
+    /// Whether the column needs the time of the row its value came from.
+    pub fn keeps_time(&self) -> bool {
+        matches!(self, Rollup::First | Rollup::Last)
+    }
+}
+
+/// The hidden column of a rolled-up table that counts the ingested rows each stored row
+/// stands for.
+pub const ROWS_COLUMN: &str = "__henge_rows";
+
+/// Column names beginning with this are Henge's own (hidden columns).
+pub const RESERVED_PREFIX: &str = "__henge";
+
+/// The hidden column holding the time of the value a FIRST or LAST column keeps.
+pub fn value_time_column(column: &str) -> String {
+    format!("{RESERVED_PREFIX}_time_of_{column}")
 }
 
 /// A table's definition: its columns and how its rows are cut into time chunks.
@@ -183,6 +245,23 @@ pub struct TableDef {
     /// pieces are merged and handed off (the Druid paper's window period), in seconds.
     #[serde(default = "default_window_period")]
     pub window_period_secs: u64,
+    /// Rows with equal (truncated) time and equal dimensions are combined into one, their
+    /// metric columns aggregated as each column's [`Rollup`] says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollup: bool,
+    /// The time column's values are truncated to this granularity at ingest (Druid's
+    /// query granularity); `None` keeps them as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_granularity: Option<Granularity>,
+}
+
+fn schema_of(columns: &[ColumnDef]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| c.ty.arrow_field(&c.name))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// A view: a named query, planned again each time it is read.
@@ -210,15 +289,53 @@ fn default_window_period() -> u64 {
 }
 
 impl TableDef {
-    /// The Arrow schema of the table's rows. Every field is declared nullable: NOT NULL is
-    /// enforced by Henge's write path, with PostgreSQL's error, rather than by Arrow.
+    /// The Arrow schema of the table's rows as SQL sees them. Every field is declared
+    /// nullable: NOT NULL is enforced by Henge's write path, with PostgreSQL's error,
+    /// rather than by Arrow.
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|c| c.ty.arrow_field(&c.name))
-                .collect::<Vec<_>>(),
-        ))
+        schema_of(&self.columns)
+    }
+
+    /// The columns Henge keeps but SQL does not show, after the table's own: a rolled-up
+    /// table's count of ingested rows, and the times of FIRST and LAST columns' values.
+    pub fn hidden_columns(&self) -> Vec<ColumnDef> {
+        if !self.rollup {
+            return Vec::new();
+        }
+        let time_type = self
+            .time_column_index()
+            .map_or(ColumnType::Timestamp, |i| self.columns[i].ty);
+        let times = self
+            .columns
+            .iter()
+            .filter(|c| c.rollup.is_some_and(|r| r.keeps_time()))
+            .map(|c| ColumnDef {
+                name: value_time_column(&c.name),
+                ty: time_type,
+                nullable: true,
+                rollup: None,
+            });
+        std::iter::once(ColumnDef {
+            name: ROWS_COLUMN.to_owned(),
+            ty: ColumnType::BigInt,
+            nullable: false,
+            rollup: None,
+        })
+        .chain(times)
+        .collect()
+    }
+
+    /// Every column rows are stored with: the table's own, then the hidden ones.
+    pub fn stored_columns(&self) -> Vec<ColumnDef> {
+        let mut columns = self.columns.clone();
+        columns.extend(self.hidden_columns());
+        columns
+    }
+
+    /// The Arrow schema rows are stored with (in the log, the buffer and segments): the
+    /// table's columns, then the hidden ones.
+    pub fn stored_schema(&self) -> SchemaRef {
+        schema_of(&self.stored_columns())
     }
 
     /// Position of a column by name.

@@ -11,6 +11,7 @@ fn table() -> Arc<TableDef> {
         name: name.into(),
         ty,
         nullable,
+        rollup: None,
     };
     Arc::new(TableDef {
         id: 1,
@@ -23,6 +24,8 @@ fn table() -> Arc<TableDef> {
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
+        rollup: false,
+        query_granularity: None,
     })
 }
 

@@ -744,7 +744,7 @@ fn canonical(p: &Param, value: &str) -> Result<String, SqlStateError> {
 }
 
 /// PostgreSQL's Boolean spellings, including unique prefixes.
-fn parse_bool(text: &str) -> Option<bool> {
+pub fn parse_bool(text: &str) -> Option<bool> {
     let lower = text.to_ascii_lowercase();
     let is_prefix = |word: &str| !lower.is_empty() && word.starts_with(lower.as_str());
     match lower.as_str() {

@@ -21,6 +21,7 @@ fn column(name: &str, ty: ColumnType) -> ColumnDef {
         name: name.into(),
         ty,
         nullable: name != "ts",
+        rollup: None,
     }
 }
 
@@ -53,6 +54,8 @@ fn every_type() -> TableDef {
         time_column: Some("ts".into()),
         segment_granularity: Granularity::Hour,
         window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
+        rollup: false,
+        query_granularity: None,
     }
 }
 

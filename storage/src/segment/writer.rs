@@ -63,7 +63,8 @@ pub fn encode_segment(def: &TableDef, batches: &[RecordBatch]) -> Result<(Vec<u8
 /// column once its sorted copy is made, which is released once encoded. (Buffers the
 /// caller still shares stay, of course.)
 fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u64)> {
-    let schema = def.arrow_schema();
+    let stored = def.stored_columns();
+    let schema = def.stored_schema();
     let input = |message: String| Error::SegmentInput(message);
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows > u32::MAX as usize {
@@ -72,7 +73,7 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
             u32::MAX
         )));
     }
-    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(batches.len()); def.columns.len()];
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(batches.len()); stored.len()];
     for batch in batches {
         if batch.num_columns() != parts.len() {
             return Err(input(format!(
@@ -124,7 +125,7 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
     };
     let mut file = FileBuilder::new();
     let mut metas = Vec::with_capacity(columns.len());
-    for (column, slot) in def.columns.iter().zip(&mut columns) {
+    for (column, slot) in stored.iter().zip(&mut columns) {
         let joined = std::mem::replace(slot, new_empty_array(&DataType::Null));
         let array = match &order {
             Some(order) => take(joined.as_ref(), order, None).map_err(|e| input(e.to_string()))?,
@@ -135,7 +136,7 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
     let footer = Footer {
         rows: rows as u64,
         block_rows: BLOCK_ROWS as u32,
-        sort_columns: keys.iter().map(|&i| def.columns[i].name.clone()).collect(),
+        sort_columns: keys.iter().map(|&i| stored[i].name.clone()).collect(),
         columns: metas,
     };
     Ok((file.finish(&footer)?, rows as u64))
