@@ -298,6 +298,25 @@ impl RealtimeBuffer {
         state.pieces.extend(pieces);
     }
 
+    /// A statement's rewrite, in one step: publishes `segments`, forgets `forget` and adds
+    /// `pieces`.
+    pub fn rewritten(
+        &self,
+        segments: Vec<SegmentMeta>,
+        forget: &[SegmentMeta],
+        pieces: Vec<SegmentMeta>,
+    ) {
+        let mut state = self.state.write();
+        state.segments.retain(|s| !forget.contains(s));
+        state.segments.extend(segments);
+        state.visible = visible(&state.segments);
+        let now = Instant::now();
+        for piece in &pieces {
+            state.last_write.insert(piece.start, now);
+        }
+        state.pieces.extend(pieces);
+    }
+
     /// Forgets published segments whose files are about to be deleted (overshadowed ones).
     pub fn forget(&self, segments: &[SegmentMeta]) {
         self.state

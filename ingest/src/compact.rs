@@ -88,7 +88,7 @@ impl Engine {
         old: &[SegmentMeta],
     ) -> Result<Vec<SegmentMeta>> {
         let mut made: Vec<SegmentMeta> = Vec::new();
-        if let Err(e) = self.rewrite(table, old, &mut made).await {
+        if let Err(e) = self.write_version(table, old, &mut made).await {
             self.remove_files(&made).await;
             return Err(e);
         }
@@ -145,7 +145,7 @@ impl Engine {
     }
 
     /// Writes and uploads the rows of `old` as segments of a fresh version.
-    async fn rewrite(
+    async fn write_version(
         &self,
         table: &Arc<Table>,
         old: &[SegmentMeta],

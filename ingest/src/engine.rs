@@ -31,6 +31,9 @@ pub struct Table {
     /// made once from `def`.
     pub schema: SchemaRef,
     pub buffer: RealtimeBuffer,
+    /// Writes hold it shared while they make rows visible; a statement that rewrites the
+    /// table's rows ([`crate::rewrite`]) holds it exclusively.
+    pub(crate) dml: tokio::sync::RwLock<()>,
 }
 
 impl Table {
@@ -40,6 +43,7 @@ impl Table {
         Table {
             buffer: RealtimeBuffer::new(def.clone(), segments, pieces),
             schema,
+            dml: tokio::sync::RwLock::new(()),
             def,
         }
     }
@@ -424,6 +428,7 @@ impl Engine {
         }
         let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let _reservation = self.memory.reserve(bytes, || self.buffered_bytes()).await?;
+        let _writing = table.dml.read().await;
         if !self.is_current(table) {
             return Err(Error::TableNotFound(table.def.name.clone()));
         }

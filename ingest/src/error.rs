@@ -146,6 +146,10 @@ pub enum Error {
     /// The table was dropped while the statement ran.
     #[error("relation \"{0}\" does not exist")]
     TableNotFound(String),
+    /// A statement's own expressions failed on a row it rewrites (an UPDATE's value out of
+    /// range, say): the error of the query engine that evaluated them.
+    #[error("{0}")]
+    Statement(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -172,6 +176,8 @@ impl Error {
             }
             Error::TableNotFound(_) => state::UNDEFINED_TABLE,
             Error::MemoryExhausted { .. } => state::OUT_OF_MEMORY,
+            // Only the query engine that raised it knows; the server asks it.
+            Error::Statement(_) => state::INTERNAL_ERROR,
         }
     }
 }

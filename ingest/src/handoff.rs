@@ -43,10 +43,23 @@ impl Engine {
     /// A chunk that fails (deep storage unreachable, say) keeps its pieces, queryable, for
     /// a later try; the other chunks go on, and the first error is returned.
     pub async fn hand_off(&self, due: Due) -> Result<CheckpointReport> {
+        self.hand_off_tables(self.tables(), due).await
+    }
+
+    /// [`Engine::hand_off`] of one table's chunks.
+    pub(crate) async fn hand_off_table(
+        &self,
+        table: &Arc<Table>,
+        due: Due,
+    ) -> Result<CheckpointReport> {
+        self.hand_off_tables(vec![table.clone()], due).await
+    }
+
+    async fn hand_off_tables(&self, tables: Vec<Arc<Table>>, due: Due) -> Result<CheckpointReport> {
         let _one = self.handing_off.lock().await;
         let mut report = CheckpointReport::default();
         let mut first_error = None;
-        for table in self.tables() {
+        for table in tables {
             for pieces in self.due_chunks(&table, due) {
                 match self.hand_off_chunk(&table, &pieces).await {
                     Ok(segments) => {

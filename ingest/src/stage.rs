@@ -177,6 +177,8 @@ impl StagedWrite {
             return Ok(rows);
         }
         self.spill().await?;
+        let table = self.table.clone();
+        let _writing = table.dml.read().await;
         if !self.engine.is_current(&self.table) {
             return Err(Error::TableNotFound(self.table.def.name.clone()));
         }

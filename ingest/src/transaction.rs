@@ -170,6 +170,21 @@ impl SessionWrites {
         (batches, pieces)
     }
 
+    /// Ends the block without committing it and hands over its writes, one per table (a
+    /// statement that commits them itself, with more, stages its rows this way).
+    pub async fn take(&self) -> Result<Vec<StagedWrite>> {
+        let Some(t) = self.block.lock().await.take() else {
+            return Ok(Vec::new());
+        };
+        let mut tables = Level::new(None);
+        for level in t.levels {
+            for write in level.writes {
+                tables.take(write).await?;
+            }
+        }
+        Ok(tables.writes)
+    }
+
     /// COMMIT: makes every row the block wrote visible, in one durable step, and ends the
     /// block (also when the commit fails: nothing of it is then applied). Returns the rows.
     pub async fn commit(&self, engine: &Arc<Engine>) -> Result<u64> {
@@ -209,6 +224,11 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
     let rows = writes.iter().map(|w| w.rows()).sum();
     for write in &mut writes {
         write.spill().await?;
+    }
+    let tables: Vec<Arc<Table>> = writes.iter().map(|w| w.table().clone()).collect();
+    let mut writing = Vec::with_capacity(tables.len());
+    for table in &tables {
+        writing.push(table.dml.read().await);
     }
     failpoint::hit("stage.committing");
     let pieces: Vec<SegmentMeta> = writes.iter().flat_map(|w| w.pieces.clone()).collect();

@@ -11,6 +11,7 @@
 //! clients introspect (`pg_catalog`, `information_schema`, session parameters).
 
 pub mod aggregate;
+pub mod dml;
 pub mod druid;
 pub mod filter;
 pub mod literal;

@@ -110,6 +110,10 @@ fn from_storage(e: &henge_storage::Error) -> PgError {
 fn from_ingest(e: &henge_ingest::Error) -> PgError {
     match e.root() {
         henge_ingest::Error::Storage(inner) => from_storage(inner),
+        henge_ingest::Error::Statement(inner) => match inner.downcast_ref::<DataFusionError>() {
+            Some(e) => from_datafusion(e),
+            None => PgError::new(e.sqlstate(), e.to_string()),
+        },
         _ => PgError::new(e.sqlstate(), e.to_string()),
     }
 }

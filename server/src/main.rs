@@ -10,6 +10,7 @@ mod config;
 mod copy;
 mod ddl;
 mod dialect;
+mod dml;
 mod error;
 mod foreign;
 mod hostile;

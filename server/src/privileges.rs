@@ -50,6 +50,28 @@ pub fn check(session: &Session, statement: &Statement) -> Result<(), PgError> {
     checker.statement(role, statement)
 }
 
+/// REPLACE INTO table OVERWRITE … query needs DELETE and INSERT on the table and SELECT on
+/// what its query reads.
+pub fn check_replace(
+    session: &Session,
+    table: &ObjectName,
+    query: &datafusion::sql::sqlparser::ast::Query,
+) -> Result<(), PgError> {
+    let role = session.settings.identity().current().0;
+    let engine = &session.shared.engine;
+    if engine.read_access(|a| a.is_superuser(role)) {
+        return Ok(());
+    }
+    let access = engine.access();
+    let checker = Checker {
+        session,
+        access: &access,
+    };
+    checker.require(role, table, Privileges::DELETE, 0)?;
+    checker.require(role, table, Privileges::INSERT, 0)?;
+    checker.reads(role, query, 0)
+}
+
 /// CHECKPOINT and COMPACT change the whole server: superusers only.
 pub fn check_superuser(session: &Session, what: &str) -> Result<(), PgError> {
     let role = session.settings.identity().current().0;

@@ -93,6 +93,8 @@ pub enum Command {
     Checkpoint,
     /// `COMPACT [table]`: merge each interval's published segments into one new version.
     Compact(Option<String>),
+    /// `REPLACE INTO table OVERWRITE …`: delete rows and insert a query's, at once.
+    Replace(Box<crate::dml::Replace>),
     /// Roles and privileges: CREATE/ALTER/DROP ROLE, GRANT, REVOKE.
     Access(crate::roles::AccessCommand),
 }
@@ -142,7 +144,9 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     // catalog query: its rewrites are not safe for others.
     let all_catalog = commands.iter().all(|c| match c {
         Command::Sql(s) => rewrite::reads_catalog(s),
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => false,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
+            false
+        }
     });
     if all_catalog {
         if let Some(statements) = rewrite::parse_catalog_query(sql) {
@@ -232,6 +236,13 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
                     }
                 }
             }
+            Token::Word(word)
+                if word.keyword == Keyword::REPLACE
+                    && matches!(parser.peek_nth_token(1).token,
+                        Token::Word(ref into) if into.keyword == Keyword::INTO) =>
+            {
+                Command::Replace(Box::new(parse_replace(&mut parser).map_err(syntax)?))
+            }
             _ if crate::roles::starts(&parser) => {
                 Command::Access(crate::roles::parse(&mut parser)?)
             }
@@ -254,6 +265,19 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
     Ok(commands)
 }
 
+/// The types of a plan's parameters `$1`, `$2`, … as DataFusion inferred them.
+fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, PgError> {
+    let types = plan.get_parameter_types().map_err(PgError::from)?;
+    let count = types
+        .keys()
+        .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((1..=count)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .collect())
+}
+
 /// Whether DataFusion plans and runs this statement.
 fn is_query_like(command: &Command) -> bool {
     match command {
@@ -264,8 +288,32 @@ fn is_query_like(command: &Command) -> bool {
                 | Statement::Explain { .. }
                 | Statement::ShowVariable { .. }
         ),
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => false,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
+            false
+        }
     }
+}
+
+/// `REPLACE INTO table OVERWRITE (ALL | WHERE condition) query`, after `REPLACE`.
+fn parse_replace(
+    parser: &mut Parser,
+) -> Result<crate::dml::Replace, datafusion::sql::sqlparser::parser::ParserError> {
+    parser.expect_keyword(Keyword::REPLACE)?;
+    parser.expect_keyword(Keyword::INTO)?;
+    let table = parser.parse_object_name(false)?;
+    parser.expect_keyword(Keyword::OVERWRITE)?;
+    let condition = if parser.parse_keyword(Keyword::ALL) {
+        None
+    } else {
+        parser.expect_keyword(Keyword::WHERE)?;
+        Some(parser.parse_expr()?)
+    };
+    let query = parser.parse_query()?;
+    Ok(crate::dml::Replace {
+        table,
+        condition,
+        query,
+    })
 }
 
 impl Session {
@@ -319,6 +367,14 @@ impl Session {
     /// The notices raised since the last call.
     pub fn take_notices(&self) -> Vec<Notice> {
         std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether a transaction block is open.
+    pub fn in_block(&self) -> bool {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// A transaction block begins.
@@ -381,24 +437,24 @@ impl Session {
             });
         };
         if !is_query_like(&statement) {
+            // DELETE and UPDATE describe the parameters of the query their expressions make.
+            let param_types = match crate::dml::parameter_query(self, sql) {
+                Some(query) => {
+                    let plan = self.ctx.state().create_logical_plan(&query).await?;
+                    parameter_types(&plan)?
+                }
+                None => Vec::new(),
+            };
             return Ok(Prepared {
                 statement,
                 plan: None,
-                param_types: Vec::new(),
+                param_types,
                 generation,
                 settings_epoch,
             });
         }
         let plan = self.plan(sql).await?;
-        let types = plan.get_parameter_types().map_err(PgError::from)?;
-        let count = types
-            .keys()
-            .filter_map(|k| k.strip_prefix('$')?.parse::<usize>().ok())
-            .max()
-            .unwrap_or(0);
-        let param_types = (1..=count)
-            .map(|i| types.get(&format!("${i}")).cloned().flatten())
-            .collect();
+        let param_types = parameter_types(&plan)?;
         Ok(Prepared {
             statement,
             plan: Some(plan),
@@ -505,6 +561,16 @@ impl Session {
                 );
                 return Ok(Response::Execution(Tag::new("COMPACT")));
             }
+            Command::Replace(replace) => {
+                if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
+                    return Err(PgError::new(
+                        code::READ_ONLY_SQL_TRANSACTION,
+                        "cannot execute REPLACE in a read-only transaction",
+                    ));
+                }
+                crate::privileges::check_replace(self, &replace.table, &replace.query)?;
+                return crate::dml::replace(self, replace).await;
+            }
             Command::Access(command) => {
                 if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
                     return Err(PgError::new(
@@ -570,6 +636,9 @@ impl Session {
                 ..
             } => ddl::drop_tables(self, names, *if_exists, *cascade).await,
             Statement::Copy { .. } => self.copy(statement).await,
+            Statement::Delete(delete) => crate::dml::delete(self, delete, params).await,
+            Statement::Update(update) => crate::dml::update(self, update, params).await,
+            Statement::Truncate(truncate) => crate::dml::truncate(self, truncate).await,
             // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
             // Henge's (`henge.pushdown`), for this session only.
             Statement::Set(Set::SingleAssignment {

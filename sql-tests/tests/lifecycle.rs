@@ -716,3 +716,107 @@ async fn a_rolled_up_table_survives_kill_at_every_step() {
         assert_eq!(stored, 4 * 24 * 17, "{point}: every hour and page once");
     }
 }
+
+/// DELETE and UPDATE are atomic: a reader running beside them sees all of a statement or
+/// none of it, and a kill at any step of the rewrite leaves the old rows, every one.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_and_update_are_atomic_and_survive_kill_at_every_step() {
+    for point in ["rewrite.merged:2", "rewrite.uploaded", "rewrite.published"] {
+        let mut server = TestServer::start_with_config(Some(CONFIG));
+        let client = server.connect().await;
+        client.batch_execute(CREATE).await.unwrap();
+        copy(&client, lines(0, 60_000)).await.unwrap();
+        client.batch_execute("CHECKPOINT").await.unwrap();
+        // Buffered rows too, in chunks already published.
+        copy(&client, lines(60_000, 80_000)).await.unwrap();
+        let all = expected(80_000);
+        assert_eq!(totals(&client).await.unwrap(), all);
+
+        server.restart_failing_at(Some(point));
+        let client = server.connect().await;
+        assert!(
+            client
+                .batch_execute("DELETE FROM ev WHERE id % 3 = 0")
+                .await
+                .is_err(),
+            "{point}: should not be acknowledged"
+        );
+        assert!(
+            server.exited_within(Duration::from_secs(20)),
+            "{point}: the failure point was not reached"
+        );
+        server.restart_failing_at(None);
+        let client = server.connect().await;
+        // Before the commit point the old rows are all there; after it (the metadata
+        // change made, the answer not sent) the statement's whole effect is.
+        let left = (0..80_000i64).filter(|i| i % 3 != 0);
+        let kept = (53_333, 53_333, left.sum::<i64>());
+        let before = totals(&client).await.unwrap();
+        match point {
+            "rewrite.published" => assert_eq!(before, kept, "{point}"),
+            _ => assert_eq!(before, all, "{point}: old rows"),
+        }
+
+        // Now for real, with a reader beside it that must see before or after, nothing else.
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let client = server.connect().await;
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let now = totals(&client).await.unwrap();
+                    assert!(now == before || now == kept, "a reader saw {now:?}");
+                    seen.push(now);
+                }
+                seen
+            })
+        };
+        let deleted = client
+            .execute("DELETE FROM ev WHERE id % 3 = 0", &[])
+            .await
+            .unwrap();
+        assert_eq!(deleted, if before == all { 26_667 } else { 0 });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.store(true, Ordering::SeqCst);
+        let seen = reader.await.unwrap();
+        assert_eq!(seen.last(), Some(&kept));
+        // UPDATE with parameters, as drivers send it.
+        let updated = client
+            .execute(
+                "UPDATE ev SET page = $1 WHERE id < $2",
+                &[&"early", &1_000i64],
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated, 666);
+        server.kill_and_restart();
+        let client = server.connect().await;
+        assert_eq!(
+            totals(&client).await.unwrap(),
+            kept,
+            "{point}: after restart"
+        );
+        let early: i64 = client
+            .query_one("SELECT count(*) FROM ev WHERE page = 'early'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(early, 666);
+        // No file is left behind once the replaced segments are gone.
+        client.batch_execute("CHECKPOINT; COMPACT").await.unwrap();
+        let published: i64 = client
+            .query_one(
+                "SELECT count(*) FROM sys.segments WHERE \"table\" = 'ev'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            files(&server.data_dir().join("deep")) as i64,
+            published,
+            "{point}"
+        );
+    }
+}

@@ -218,6 +218,14 @@ enum Change {
     Forget {
         segments: Vec<SegmentMeta>,
     },
+    /// A statement's rewrite of a table (DELETE, UPDATE, TRUNCATE, REPLACE): new segments
+    /// published, replaced ones forgotten and new pieces recorded, all at once.
+    Rewrite {
+        segments: Vec<SegmentMeta>,
+        forget: Vec<SegmentMeta>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pieces: Vec<SegmentMeta>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -283,6 +291,19 @@ impl State {
             Change::Forget { segments } => {
                 let gone = names(&segments);
                 self.segments.retain(|s| !gone.contains(&s.file_name()));
+            }
+            Change::Rewrite {
+                segments,
+                forget,
+                pieces,
+            } => {
+                let gone = names(&forget);
+                self.segments.retain(|s| !gone.contains(&s.file_name()));
+                if let Some(max) = segments.iter().map(|s| s.version).max() {
+                    self.next_version = self.next_version.max(max + 1);
+                }
+                self.segments.extend(segments);
+                self.pieces.extend(pieces);
             }
         }
     }
@@ -650,6 +671,33 @@ impl MetadataStore {
             },
         )?;
         Ok(orphans)
+    }
+}
+
+impl MetadataStore {
+    /// A statement's rewrite of a table, in one atomic change: publishes `segments`
+    /// (already in deep storage), forgets `forget` (the segments they replace, and those of
+    /// intervals emptied) and records `pieces` (new rows, durable on local disk). Fails
+    /// with [`Error::TableNotFound`] when the table was dropped meanwhile.
+    pub fn rewrite(
+        &self,
+        table_id: u64,
+        segments: Vec<SegmentMeta>,
+        forget: &[SegmentMeta],
+        pieces: Vec<SegmentMeta>,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        if !inner.state.tables.values().any(|t| t.id == table_id) {
+            return Err(Error::TableNotFound(format!("table {table_id}")));
+        }
+        self.commit(
+            &mut inner,
+            Change::Rewrite {
+                segments,
+                forget: forget.to_vec(),
+                pieces,
+            },
+        )
     }
 }
 

@@ -701,7 +701,9 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             }
             _ => TransactionStep::None,
         },
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) => TransactionStep::None,
+        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
+            TransactionStep::None
+        }
     }
 }
 
@@ -735,7 +737,7 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
             _ => None,
         },
         Command::Access(_) => Some("A role or privilege statement"),
-        Command::Checkpoint | Command::Compact(_) => None,
+        Command::Checkpoint | Command::Compact(_) | Command::Replace(_) => None,
     }
 }
 
