@@ -51,6 +51,7 @@ pub fn lineitem_def() -> TableDef {
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     }
 }
 
@@ -108,6 +109,7 @@ pub fn events_def() -> TableDef {
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     }
 }
 

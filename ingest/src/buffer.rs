@@ -240,6 +240,18 @@ impl RealtimeBuffer {
         self.state.read().visible.clone()
     }
 
+    /// [`RealtimeBuffer::visible_segments`] by interval, in time order.
+    pub fn visible_by_interval(&self) -> BTreeMap<(i64, i64), Vec<SegmentMeta>> {
+        let mut intervals: BTreeMap<(i64, i64), Vec<SegmentMeta>> = BTreeMap::new();
+        for segment in self.state.read().visible.iter() {
+            intervals
+                .entry((segment.start, segment.end))
+                .or_default()
+                .push(segment.clone());
+        }
+        intervals
+    }
+
     /// All published segments, the pieces and every chunk in memory, read together so that
     /// no row is counted in two places (or none) while a persist or hand-off moves it.
     pub fn contents(&self) -> Contents {
@@ -455,6 +467,7 @@ mod tests {
             window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
             rollup: false,
             query_granularity: None,
+            limits: Default::default(),
         })
     }
 

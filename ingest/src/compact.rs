@@ -14,7 +14,6 @@
 //!
 //! Compaction and hand-off take the same lock, so a chunk never changes under either.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use henge_storage::{failpoint, SegmentMeta};
@@ -59,13 +58,7 @@ impl Engine {
     /// The visible segments of each interval of `table` that has `min_segments` or more,
     /// more than its rows need.
     fn fragmented(&self, table: &Table, min_segments: usize) -> Vec<Vec<SegmentMeta>> {
-        let mut intervals: BTreeMap<(i64, i64), Vec<SegmentMeta>> = BTreeMap::new();
-        for segment in table.buffer.visible_segments() {
-            intervals
-                .entry((segment.start, segment.end))
-                .or_default()
-                .push(segment);
-        }
+        let intervals = table.buffer.visible_by_interval();
         let limit = self.options.segment_rows.max(1) as u64;
         intervals
             .into_values()

@@ -34,6 +34,8 @@ pub struct Table {
     /// Writes hold it shared while they make rows visible; a statement that rewrites the
     /// table's rows ([`crate::rewrite`]) holds it exclusively.
     pub(crate) dml: tokio::sync::RwLock<()>,
+    /// Rows left out by the table's time limits since the server started.
+    pub(crate) rows_dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Table {
@@ -44,6 +46,7 @@ impl Table {
             buffer: RealtimeBuffer::new(def.clone(), segments, pieces),
             schema,
             dml: tokio::sync::RwLock::new(()),
+            rows_dropped: std::sync::atomic::AtomicU64::new(0),
             def,
         }
     }
@@ -394,7 +397,9 @@ impl Engine {
     /// once.
     pub async fn checkpoint(&self) -> Result<CheckpointReport> {
         self.persist().await?;
-        self.hand_off(crate::handoff::Due::All).await
+        let report = self.hand_off(crate::handoff::Due::All).await?;
+        self.apply_retention().await?;
+        Ok(report)
     }
 
     /// Writes the rows of one statement: all of them or, on any error, none. When this
@@ -402,16 +407,26 @@ impl Engine {
     /// The rows must fit in memory; [`crate::stage::StagedWrite`] takes any number.
     pub async fn append(&self, table: &Table, batches: Vec<RecordBatch>) -> Result<u64> {
         // Rows as ingested: a rolled-up table may store fewer.
-        let ingested = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let batches = batches
-            .into_iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| {
-                let valid = validate_batch(&table.def, b)?;
-                crate::rollup::ingest(&table.def, valid)
-            })
-            .collect::<Result<Vec<RecordBatch>>>()?;
-        self.append_valid(table, batches).await?;
+        let window = crate::limits::TimeWindow::of(&table.def);
+        let (mut ingested, mut dropped) = (0, 0);
+        let mut stored = Vec::with_capacity(batches.len());
+        for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            let valid = validate_batch(&table.def, batch)?;
+            let valid = match &window {
+                Some(window) => {
+                    let (kept, left_out) = window.admit(valid)?;
+                    dropped += left_out;
+                    kept
+                }
+                None => valid,
+            };
+            ingested += valid.num_rows() as u64;
+            if valid.num_rows() > 0 {
+                stored.push(crate::rollup::ingest(&table.def, valid)?);
+            }
+        }
+        self.append_valid(table, stored).await?;
+        table.count_dropped(dropped);
         Ok(ingested)
     }
 

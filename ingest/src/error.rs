@@ -146,6 +146,16 @@ pub enum Error {
     /// The table was dropped while the statement ran.
     #[error("relation \"{0}\" does not exist")]
     TableNotFound(String),
+    /// A row outside its table's time limits (retention, late or early rejection).
+    #[error(
+        "new row for relation \"{table}\" is outside its time limits: {column} {value} {reason}"
+    )]
+    OutsideTimeLimits {
+        table: String,
+        column: String,
+        value: String,
+        reason: String,
+    },
     /// A statement's own expressions failed on a row it rewrites (an UPDATE's value out of
     /// range, say): the error of the query engine that evaluated them.
     #[error("{0}")]
@@ -168,6 +178,7 @@ impl Error {
             Error::Storage(inner) => inner.sqlstate(),
             Error::Value(v) => v.kind.sqlstate(),
             Error::NotNull { .. } => state::NOT_NULL_VIOLATION,
+            Error::OutsideTimeLimits { .. } => state::CHECK_VIOLATION,
             Error::BadCopyData(_) => state::BAD_COPY_FILE_FORMAT,
             Error::BadCopyOption(_) => state::INVALID_PARAMETER_VALUE,
             Error::WalIo { .. } | Error::WalClosed(_) => state::IO_ERROR,

@@ -20,6 +20,7 @@ pub mod error;
 pub mod handoff;
 pub mod interval;
 pub mod json;
+pub mod limits;
 pub mod maintain;
 pub mod memory;
 pub mod persist;

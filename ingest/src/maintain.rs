@@ -123,6 +123,9 @@ impl Engine {
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
+            if let Err(e) = self.apply_retention().await {
+                tracing::warn!(error = %e, "dropping expired time chunks failed; retrying later");
+            }
             let min = self.options.compact_segments;
             if min == 0 {
                 continue;

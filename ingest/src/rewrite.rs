@@ -18,7 +18,6 @@
 //!    or none of it;
 //! 5. once no query can still open them, deletes the replaced files.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -85,6 +84,7 @@ impl Engine {
             }
             // Recorded below, the files are the table's, not the write's to delete.
             pieces = std::mem::take(&mut insert.pieces);
+            table.count_dropped(insert.dropped());
         }
         if made.is_empty() && forget.is_empty() && pieces.is_empty() {
             return Ok(report);
@@ -124,13 +124,7 @@ impl Engine {
         made: &mut Vec<SegmentMeta>,
         forget: &mut Vec<SegmentMeta>,
     ) -> Result<()> {
-        let mut intervals: BTreeMap<(i64, i64), Vec<SegmentMeta>> = BTreeMap::new();
-        for segment in table.buffer.visible_segments() {
-            intervals
-                .entry((segment.start, segment.end))
-                .or_default()
-                .push(segment);
-        }
+        let intervals = table.buffer.visible_by_interval();
         let version = self.metadata.fresh_version();
         for segments in intervals.into_values() {
             // First pass: is the interval affected, and does anything of it stay?

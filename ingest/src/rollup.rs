@@ -486,6 +486,7 @@ mod tests {
             window_period_secs: 0,
             rollup: true,
             query_granularity: Some(Granularity::Minute),
+            limits: Default::default(),
         }
     }
 

@@ -199,6 +199,9 @@ pub struct RowBuilder {
     batches: Vec<RecordBatch>,
     /// Where `timestamptz` text without an offset is local time.
     zone: Tz,
+    /// The table's time limits, when a row outside them fails the statement: checked as
+    /// each row's time is read, so the error names its line.
+    window: Option<crate::limits::TimeWindow>,
 }
 
 impl RowBuilder {
@@ -208,11 +211,14 @@ impl RowBuilder {
             .iter()
             .map(|c| ColumnBuilder::new(c.ty))
             .collect();
+        let window = crate::limits::TimeWindow::of(&def)
+            .filter(|w| w.on_rejection == henge_storage::OnRejection::Error);
         RowBuilder {
             def,
             columns,
             batches: Vec::new(),
             zone: value::utc(),
+            window,
         }
     }
 
@@ -242,7 +248,20 @@ impl RowBuilder {
                 self.columns[index].append_null();
                 Ok(())
             }
-            Some(text) => Ok(self.columns[index].append_text(text, &self.zone)?),
+            Some(text) => {
+                self.columns[index].append_text(text, &self.zone)?;
+                match (&self.window, &self.columns[index]) {
+                    (Some(window), ColumnBuilder::Timestamp(b, _))
+                        if window.column_index == index =>
+                    {
+                        match b.values_slice().last().and_then(|&t| window.refusal(t)) {
+                            Some(refused) => Err(refused),
+                            None => Ok(()),
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            }
         }
     }
 

@@ -34,6 +34,10 @@ pub struct StagedWrite {
     pub(crate) pieces: Vec<SegmentMeta>,
     /// Spill once the rows in memory take this many bytes.
     limit: usize,
+    /// The table's time limits as of the statement's start.
+    window: Option<crate::limits::TimeWindow>,
+    /// Rows left out by them.
+    dropped: u64,
 }
 
 impl Engine {
@@ -44,6 +48,7 @@ impl Engine {
         let limit = (self.memory.limit() / 8).clamp(1 << 20, 256 << 20);
         StagedWrite {
             engine: self.clone(),
+            window: crate::limits::TimeWindow::of(&table.def),
             table,
             batches: Vec::new(),
             bytes: 0,
@@ -51,6 +56,7 @@ impl Engine {
             reservation: None,
             pieces: Vec::new(),
             limit,
+            dropped: 0,
         }
     }
 }
@@ -64,6 +70,11 @@ impl StagedWrite {
     /// Rows taken so far.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Rows left out so far by the table's time limits.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Bytes of the rows held in memory (not spilled).
@@ -83,8 +94,19 @@ impl StagedWrite {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let ingested = batch.num_rows() as u64;
         let batch = crate::rows::validate_batch(&self.table.def, batch)?;
+        let batch = match &self.window {
+            Some(window) => {
+                let (kept, dropped) = window.admit(batch)?;
+                self.dropped += dropped;
+                kept
+            }
+            None => batch,
+        };
+        let ingested = batch.num_rows() as u64;
+        if ingested == 0 {
+            return Ok(());
+        }
         let batch = crate::rollup::ingest(&self.table.def, batch)?;
         let bytes = batch.get_array_memory_size();
         if self.bytes + bytes > self.limit {
@@ -120,6 +142,7 @@ impl StagedWrite {
         self.batches.append(&mut other.batches);
         self.bytes += std::mem::take(&mut other.bytes);
         self.rows += other.rows;
+        self.dropped += std::mem::take(&mut other.dropped);
         match (&mut self.reservation, other.reservation.take()) {
             (Some(held), Some(more)) => held.merge(more),
             (held @ None, more) => *held = more,
@@ -174,6 +197,7 @@ impl StagedWrite {
             let batches = std::mem::take(&mut self.batches);
             self.reservation = None;
             self.engine.append_valid(&self.table, batches).await?;
+            self.table.count_dropped(self.dropped);
             return Ok(rows);
         }
         self.spill().await?;
@@ -202,6 +226,7 @@ impl StagedWrite {
             "large statement committed as persisted pieces"
         );
         self.table.buffer.add_pieces(pieces);
+        self.table.count_dropped(self.dropped);
         Ok(rows)
     }
 }

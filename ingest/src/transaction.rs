@@ -237,6 +237,7 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
     let mut tables: Vec<(Arc<Table>, Vec<SegmentMeta>)> = Vec::new();
     for write in &mut writes {
         let pieces = std::mem::take(&mut write.pieces);
+        write.table().count_dropped(write.dropped());
         tables.push((write.table().clone(), pieces));
     }
     // Visible before anything else is awaited (a dropped future must not leave recorded

@@ -47,6 +47,7 @@ fn def(name: &str) -> TableDef {
         window_period_secs: 0,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     }
 }
 

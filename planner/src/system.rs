@@ -202,6 +202,7 @@ fn ingest_schema() -> SchemaRef {
         count("persisted_bytes"),
         count("published_segments"),
         count("published_rows"),
+        count("rows_dropped"),
         whole("wal_bytes"),
         whole("memory_used"),
         whole("memory_budget"),
@@ -210,9 +211,9 @@ fn ingest_schema() -> SchemaRef {
 
 fn ingest_batch(engine: &Engine) -> Result<RecordBatch> {
     let mut table: Vec<Option<String>> = Vec::new();
-    let mut counts: [Vec<i64>; 7] = Default::default();
+    let mut counts: [Vec<i64>; 8] = Default::default();
     let mut whole: [Vec<Option<i64>>; 3] = Default::default();
-    let mut totals = [0i64; 7];
+    let mut totals = [0i64; 8];
     for t in engine.tables() {
         let stats = t.buffer.stats();
         let contents = t.buffer.contents();
@@ -225,6 +226,7 @@ fn ingest_batch(engine: &Engine) -> Result<RecordBatch> {
             stats.piece_bytes as i64,
             published.len() as i64,
             published.iter().map(|s| s.rows as i64).sum(),
+            t.rows_dropped() as i64,
         ];
         table.push(Some(t.def.name.clone()));
         for (i, value) in row.into_iter().enumerate() {

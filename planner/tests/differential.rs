@@ -65,6 +65,7 @@ fn def() -> TableDef {
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ async fn views_that_read_each_other_are_an_error_not_a_crash() {
             window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
             rollup: false,
             query_granularity: None,
+            limits: Default::default(),
         })
         .unwrap();
     engine.create_view(view("a", "t"), false).unwrap();

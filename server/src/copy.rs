@@ -363,15 +363,7 @@ fn column_positions(
     let mut positions: Vec<usize> = Vec::with_capacity(columns.len());
     for ident in columns {
         let name = normalize(ident);
-        let position = def.column_index(&name).ok_or_else(|| {
-            PgError::new(
-                code::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{name}\" of relation \"{}\" does not exist",
-                    def.name
-                ),
-            )
-        })?;
+        let position = crate::ddl::column_position(def, &name)?;
         if positions.contains(&position) {
             return Err(PgError::new(
                 code::DUPLICATE_COLUMN,

@@ -6,7 +6,9 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::tokenizer::Token;
 use henge_storage::schema::{DEFAULT_NUMERIC, DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
-use henge_storage::{ColumnDef, ColumnType, Granularity, Rollup, TableDef};
+use henge_storage::{
+    ColumnDef, ColumnType, Granularity, OnRejection, Rollup, TableDef, TimeLimits,
+};
 use pgwire::api::results::{Response, Tag};
 
 use crate::error::{code, PgError};
@@ -32,6 +34,19 @@ pub fn table_name(name: &ObjectName) -> Result<String, PgError> {
         )),
         [] => Err(PgError::syntax("missing table name")),
     }
+}
+
+/// The position of column `name` of `def`; 42703 when it has none.
+pub fn column_position(def: &TableDef, name: &str) -> Result<usize, PgError> {
+    def.column_index(name).ok_or_else(|| {
+        PgError::new(
+            code::UNDEFINED_COLUMN,
+            format!(
+                "column \"{name}\" of relation \"{}\" does not exist",
+                def.name
+            ),
+        )
+    })
 }
 
 /// An identifier as PostgreSQL stores it: lower-cased unless quoted.
@@ -112,6 +127,7 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
     let mut window_period = None;
     let mut rollup = false;
     let mut query_granularity = None;
+    let mut limits = TimeLimits::default();
     let options = match &create.table_options {
         CreateTableOptions::None => &[][..],
         CreateTableOptions::With(options) => options.as_slice(),
@@ -149,18 +165,26 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
                     )
                 })?
             }
-            "window_period" => {
-                window_period = Some(parse_period(&value).ok_or_else(|| {
-                    PgError::new(
-                        code::INVALID_PARAMETER_VALUE,
-                        format!("invalid value for table option \"window_period\": \"{value}\" (give a duration such as '10 minutes')"),
-                    )
-                })?)
+            "window_period" => window_period = Some(period_option(&key, &value)?),
+            "retention" => limits.retention_secs = Some(period_option(&key, &value)?),
+            "late_message_rejection" => limits.late_secs = Some(period_option(&key, &value)?),
+            "early_message_rejection" => limits.early_secs = Some(period_option(&key, &value)?),
+            "on_rejection" => {
+                limits.on_rejection = match value.to_ascii_lowercase().as_str() {
+                    "error" => OnRejection::Error,
+                    "drop" => OnRejection::Drop,
+                    _ => {
+                        return Err(PgError::new(
+                            code::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for table option \"on_rejection\": \"{value}\" (give error or drop)"),
+                        ))
+                    }
+                }
             }
             _ => {
                 return Err(PgError::new(
                     code::INVALID_PARAMETER_VALUE,
-                    format!("unrecognized table option \"{key}\"; Henge knows time_column, segment_granularity, window_period, rollup and query_granularity"),
+                    format!("unrecognized table option \"{key}\"; Henge knows time_column, segment_granularity, window_period, rollup, query_granularity, retention, late_message_rejection, early_message_rejection and on_rejection"),
                 ))
             }
         }
@@ -212,6 +236,12 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             ));
         }
     }
+    if time_column.is_none() && limits != TimeLimits::default() {
+        return Err(PgError::new(
+            code::INVALID_TABLE_DEFINITION,
+            "retention, late_message_rejection, early_message_rejection and on_rejection need a time_column",
+        ));
+    }
     rollup_roles(&mut columns, time_column.as_deref(), rollup, &name)?;
     Ok(TableDef {
         id: 0,
@@ -222,6 +252,17 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
         window_period_secs: window_period.unwrap_or(DEFAULT_WINDOW_PERIOD_SECS),
         rollup,
         query_granularity,
+        limits,
+    })
+}
+
+/// A table option that is a duration, in seconds.
+fn period_option(key: &str, value: &str) -> Result<u64, PgError> {
+    parse_period(value).ok_or_else(|| {
+        PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("invalid value for table option \"{key}\": \"{value}\" (give a duration such as '10 minutes' or '30 days')"),
+        )
     })
 }
 

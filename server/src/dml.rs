@@ -63,15 +63,7 @@ pub async fn delete(
 ) -> Result<Response, PgError> {
     outside_blocks(session, "DELETE")?;
     let target = delete_target(session, delete)?;
-    let change = target.plan(session, params).await?;
-    let report = session
-        .shared
-        .engine
-        .rewrite(&target.table, &change, None)
-        .await?;
-    Ok(Response::Execution(
-        Tag::new("DELETE").with_rows(report.affected as usize),
-    ))
+    target.run(session, params, "DELETE").await
 }
 
 /// UPDATE table SET column = value, … [WHERE condition].
@@ -82,15 +74,7 @@ pub async fn update(
 ) -> Result<Response, PgError> {
     outside_blocks(session, "UPDATE")?;
     let target = update_target(session, update)?;
-    let change = target.plan(session, params).await?;
-    let report = session
-        .shared
-        .engine
-        .rewrite(&target.table, &change, None)
-        .await?;
-    Ok(Response::Execution(
-        Tag::new("UPDATE").with_rows(report.affected as usize),
-    ))
+    target.run(session, params, "UPDATE").await
 }
 
 /// TRUNCATE [TABLE] table.
@@ -172,6 +156,24 @@ async fn stage_query(
 }
 
 impl Target {
+    /// Plans the statement and rewrites the table; the tag counts the rows affected.
+    async fn run(
+        &self,
+        session: &Session,
+        params: Vec<ScalarValue>,
+        tag: &str,
+    ) -> Result<Response, PgError> {
+        let change = self.plan(session, params).await?;
+        let report = session
+            .shared
+            .engine
+            .rewrite(&self.table, &change, None)
+            .await?;
+        Ok(Response::Execution(
+            Tag::new(tag).with_rows(report.affected as usize),
+        ))
+    }
+
     async fn plan(
         &self,
         session: &Session,
@@ -269,15 +271,7 @@ fn update_target(session: &Session, update: &Update) -> Result<Target, PgError> 
             .and_then(|p| p.as_ident())
             .map(normalize)
             .unwrap_or_default();
-        let index = def.column_index(&name).ok_or_else(|| {
-            PgError::new(
-                code::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{name}\" of relation \"{}\" does not exist",
-                    def.name
-                ),
-            )
-        })?;
+        let index = crate::ddl::column_position(def, &name)?;
         if columns.contains(&index) {
             return Err(PgError::new(
                 code::SYNTAX_ERROR,

@@ -37,25 +37,13 @@ enum Relation {
 
 /// Checks that the session's current role may run `statement`.
 pub fn check(session: &Session, statement: &Statement) -> Result<(), PgError> {
-    let role = session.settings.identity().current().0;
-    let engine = &session.shared.engine;
-    if engine.read_access(|a| a.is_superuser(role)) {
-        return Ok(());
-    }
-    let access = engine.access();
-    let checker = Checker {
-        session,
-        access: &access,
-    };
-    checker.statement(role, statement)
+    as_current_role(session, |checker, role| checker.statement(role, statement))
 }
 
-/// REPLACE INTO table OVERWRITE … query needs DELETE and INSERT on the table and SELECT on
-/// what its query reads.
-pub fn check_replace(
+/// Runs `check` for the session's current role, unless it is a superuser.
+fn as_current_role(
     session: &Session,
-    table: &ObjectName,
-    query: &datafusion::sql::sqlparser::ast::Query,
+    check: impl FnOnce(&Checker, u32) -> Result<(), PgError>,
 ) -> Result<(), PgError> {
     let role = session.settings.identity().current().0;
     let engine = &session.shared.engine;
@@ -67,9 +55,21 @@ pub fn check_replace(
         session,
         access: &access,
     };
-    checker.require(role, table, Privileges::DELETE, 0)?;
-    checker.require(role, table, Privileges::INSERT, 0)?;
-    checker.reads(role, query, 0)
+    check(&checker, role)
+}
+
+/// REPLACE INTO table OVERWRITE … query needs DELETE and INSERT on the table and SELECT on
+/// what its query reads.
+pub fn check_replace(
+    session: &Session,
+    table: &ObjectName,
+    query: &datafusion::sql::sqlparser::ast::Query,
+) -> Result<(), PgError> {
+    as_current_role(session, |checker, role| {
+        checker.require(role, table, Privileges::DELETE, 0)?;
+        checker.require(role, table, Privileges::INSERT, 0)?;
+        checker.reads(role, query, 0)
+    })
 }
 
 /// CHECKPOINT and COMPACT change the whole server: superusers only.

@@ -761,3 +761,81 @@ async fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let client = server.connect().await;
     assert_eq!(count(&client, "s").await, 2);
 }
+
+/// A COPY row outside its table's time limits fails the COPY with the row's line and
+/// column; with `on_rejection = 'drop'` it is left out and counted. Expired time chunks are
+/// dropped by CHECKPOINT (and by the background hand-off loop), metadata first, then files.
+#[tokio::test(flavor = "multi_thread")]
+async fn time_limits_refuse_rows_and_drop_expired_chunks() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE recent (ts TIMESTAMP NOT NULL, v INT) WITH (time_column = 'ts', \
+             segment_granularity = 'second', retention = '4 seconds')",
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let at = |secs: i64| (now + chrono::Duration::seconds(secs)).format("%Y-%m-%d %H:%M:%S%.6f");
+    let data = format!("{}\t1\n{}\t2\n{}\t3\n", at(0), at(-1), at(-3600));
+    let e = copy_in(&client, "COPY recent FROM STDIN", &data)
+        .await
+        .unwrap_err();
+    let db = e.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "23514");
+    assert!(
+        db.message().starts_with("COPY recent, line 3, column ts: new row for relation \"recent\" is outside its time limits"),
+        "{}",
+        db.message()
+    );
+    assert_eq!(count(&client, "recent").await, 0);
+
+    let data = format!("{}\t1\n{}\t2\n", at(0), at(-1));
+    assert_eq!(
+        copy_in(&client, "COPY recent FROM STDIN", &data)
+            .await
+            .unwrap(),
+        2
+    );
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(count(&client, "recent").await, 2);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(count(&client, "recent").await, 0);
+    let segments: i64 = client
+        .query_one(
+            "SELECT count(*) FROM sys.segments WHERE \"table\" = 'recent'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(segments, 0);
+    let files = std::fs::read_dir(server.data_dir().join("deep")).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "expired segment files are deleted");
+
+    client
+        .batch_execute(
+            "CREATE TABLE lenient (ts TIMESTAMP NOT NULL, v INT) WITH (time_column = 'ts', \
+             late_message_rejection = '1 hour', on_rejection = 'drop')",
+        )
+        .await
+        .unwrap();
+    let data = format!("{}\t1\n{}\t2\n{}\t3\n", at(0), at(-7200), at(-60));
+    assert_eq!(
+        copy_in(&client, "COPY lenient FROM STDIN", &data)
+            .await
+            .unwrap(),
+        2
+    );
+    let dropped: i64 = client
+        .query_one(
+            "SELECT rows_dropped FROM sys.ingest WHERE \"table\" = 'lenient'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dropped, 1);
+}

@@ -26,5 +26,5 @@ pub use deep::DeepStorage;
 pub use error::{Error, Result};
 pub use granularity::Granularity;
 pub use metadata::{visible, MetadataStore, SegmentMeta, PIECE_VERSION};
-pub use schema::{ColumnDef, ColumnType, Rollup, TableDef, ViewDef};
+pub use schema::{ColumnDef, ColumnType, OnRejection, Rollup, TableDef, TimeLimits, ViewDef};
 pub use sqlstate::SqlState;

@@ -901,6 +901,7 @@ mod tests {
             window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
             rollup: false,
             query_granularity: None,
+            limits: Default::default(),
         }
     }
 

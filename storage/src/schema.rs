@@ -253,6 +253,45 @@ pub struct TableDef {
     /// query granularity); `None` keeps them as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_granularity: Option<Granularity>,
+    /// Which rows, by time, the table keeps and takes.
+    #[serde(default, skip_serializing_if = "TimeLimits::is_none")]
+    pub limits: TimeLimits,
+}
+
+/// The times a table keeps and takes rows for, relative to now (Druid's retention rules
+/// and its late and early message rejection periods). Each is a number of seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeLimits {
+    /// Time chunks wholly older than now minus this are dropped, and rows older than it
+    /// are not taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_secs: Option<u64>,
+    /// Rows older than now minus this are not taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_secs: Option<u64>,
+    /// Rows newer than now plus this are not taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_secs: Option<u64>,
+    /// What happens to a row that is not taken.
+    #[serde(default)]
+    pub on_rejection: OnRejection,
+}
+
+impl TimeLimits {
+    fn is_none(&self) -> bool {
+        *self == TimeLimits::default()
+    }
+}
+
+/// What a statement does with a row outside its table's time limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRejection {
+    /// The statement fails, naming the row (and for COPY its line); nothing is written.
+    #[default]
+    Error,
+    /// The row is left out and counted (`sys.ingest.rows_dropped`).
+    Drop,
 }
 
 fn schema_of(columns: &[ColumnDef]) -> SchemaRef {

@@ -26,6 +26,7 @@ fn table() -> Arc<TableDef> {
         window_period_secs: henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     })
 }
 

@@ -56,6 +56,7 @@ fn every_type() -> TableDef {
         window_period_secs: crate::schema::DEFAULT_WINDOW_PERIOD_SECS,
         rollup: false,
         query_granularity: None,
+        limits: Default::default(),
     }
 }
 
