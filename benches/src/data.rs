@@ -18,6 +18,7 @@ fn column(name: &str, ty: ColumnType) -> ColumnDef {
         ty,
         nullable: false,
         rollup: None,
+        default: None,
     }
 }
 

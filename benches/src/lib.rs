@@ -6,7 +6,8 @@
 //! DuckDB, DataFusion and PostgreSQL: it loads the data into each through [`systems`]
 //! (after [`copy_text`] writes it out), runs the Druid paper's TPC-H [`queries`], measures
 //! ingest, INSERT latency and small-query throughput ([`latency`]), and writes the tables
-//! and chart of [`report`]. `benches/run` is the one command that does all of it.
+//! and chart of [`report`]; [`rollup`] compares the event stream rolled up and not.
+//! `benches/run` is the one command that does all of it.
 
 pub mod copy_text;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod latency;
 pub mod lifecycle;
 pub mod queries;
 pub mod report;
+pub mod rollup;
 pub mod systems;
 
 pub use data::{events, events_def, lineitem, lineitem_def, parquet_zstd_size};

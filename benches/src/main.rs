@@ -50,6 +50,11 @@ struct Args {
     /// queries. Its figures go to a section of their own in the results file.
     #[arg(long)]
     lifecycle_only: bool,
+    /// Only the rollup comparison: the event stream (`--events` rows) loaded into a plain
+    /// and a rolled-up Henge table, rows and bytes stored, load rate and query times of
+    /// both, answers compared. Its figures go to a section of their own in the results file.
+    #[arg(long)]
+    rollup_only: bool,
     /// The henge binary (default: `henge` beside this program).
     #[arg(long)]
     henge: Option<PathBuf>,
@@ -102,9 +107,14 @@ async fn run(args: Args) -> Result<()> {
     };
     std::fs::create_dir_all(&args.out)?;
 
-    say(&format!("generating lineitem at scale factor {}", args.sf));
     let started = Instant::now();
-    let lineitem_rows = write_lineitem(args.sf, work.path(), !args.lifecycle_only)?;
+    let lineitem_rows = match args.rollup_only {
+        true => 0,
+        false => {
+            say(&format!("generating lineitem at scale factor {}", args.sf));
+            write_lineitem(args.sf, work.path(), !args.lifecycle_only)?
+        }
+    };
     let events_file = work.path().join("events.tsv");
     let mut text = String::new();
     copy_text::encode(&data::events(args.events), &mut text);
@@ -115,6 +125,9 @@ async fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
 
+    if args.rollup_only {
+        return rollup_only(&args, &henge_bin, work.path(), &events_file).await;
+    }
     if args.lifecycle_only {
         return lifecycle_only(&args, &henge_bin, work.path(), lineitem_rows, &events_file).await;
     }
@@ -410,6 +423,37 @@ async fn lifecycle_only(
         &format!("sf={} lifecycle", args.sf),
         &markdown,
     )?;
+    std::io::stdout().write_all(markdown.as_bytes())?;
+    Ok(())
+}
+
+/// `--rollup-only`: the event stream rolled up and not, side by side.
+async fn rollup_only(args: &Args, henge_bin: &Path, work: &Path, events_file: &Path) -> Result<()> {
+    let mut henge = Henge::start(henge_bin, work, true).await?;
+    let version = henge.version().await?;
+    say("loading the event stream into a plain and a rolled-up table");
+    let columns = columns(&data::events_def());
+    let figures =
+        henge_bench::rollup::measure(&mut henge, events_file, args.runs, &columns).await?;
+    let markdown = format!(
+        "### Rollup, Druid-style event stream ({} events over one hour), measured {}\n\n\
+         Command: `benches/run --rollup-only --events {} --runs {}`\n\n\
+         Machine: {}\n\n\
+         System: {version}.\n\n\
+         `events_rolled` is rolled up by the hour on its nine low-cardinality dimensions and \
+         `page`, keeping `user_name` as its latest value (`ROLLUP LAST`) rather than a \
+         dimension; the metrics are summed. Query times are medians of {} runs through the \
+         wire after a warm-up, the two tables alternating.\n\n{}\n",
+        args.events,
+        today(),
+        args.events,
+        args.runs,
+        machine(),
+        args.runs,
+        figures.markdown()
+    );
+    std::fs::write(args.out.join("rollup.md"), &markdown)?;
+    update_results(&args.results, "rollup", &markdown)?;
     std::io::stdout().write_all(markdown.as_bytes())?;
     Ok(())
 }

@@ -158,7 +158,10 @@ impl RealtimeBuffer {
                     .iter()
                     .map(|b| b.get_array_memory_size())
                     .sum();
+                let rows_before: usize = chunk.batches[from..].iter().map(|b| b.num_rows()).sum();
                 chunk.bytes = chunk.bytes - before + merged.get_array_memory_size();
+                // Rollup may have combined rows.
+                chunk.rows = chunk.rows - rows_before + merged.num_rows();
                 chunk.batches.truncate(from);
                 chunk.small_tail = usize::from(merged.num_rows() < SMALL_BATCH_ROWS);
                 chunk.batches.push(merged);
@@ -454,12 +457,14 @@ mod tests {
                     ty: ColumnType::Timestamp,
                     nullable: false,
                     rollup: None,
+                    default: None,
                 },
                 ColumnDef {
                     name: "v".into(),
                     ty: ColumnType::BigInt,
                     nullable: true,
                     rollup: None,
+                    default: None,
                 },
             ],
             time_column: Some("ts".into()),

@@ -44,6 +44,10 @@ impl Engine {
         let _one = self.handing_off.lock().await;
         let mut report = CompactReport::default();
         for table in tables {
+            // Altered or dropped while this waited for the lock: the new table is its own.
+            if !self.is_current(&table) {
+                continue;
+            }
             self.delete_overshadowed(&table).await?;
             for old in self.fragmented(&table, min_segments.max(2)) {
                 let new = self.compact_interval(&table, &old).await?;

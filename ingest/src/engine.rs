@@ -39,7 +39,11 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(def: TableDef, segments: Vec<SegmentMeta>, pieces: Vec<SegmentMeta>) -> Table {
+    pub(crate) fn new(
+        def: TableDef,
+        segments: Vec<SegmentMeta>,
+        pieces: Vec<SegmentMeta>,
+    ) -> Table {
         let def = Arc::new(def);
         let schema = def.stored_schema();
         Table {
@@ -107,8 +111,9 @@ pub struct Engine {
     pub(crate) cache: SegmentCache,
     pub(crate) wal: Wal,
     tables: RwLock<HashMap<String, Arc<Table>>>,
-    /// Serialises CREATE and DROP so the metadata file and the table map change together.
-    ddl: Mutex<()>,
+    /// Serialises CREATE, ALTER and DROP so the metadata file and the table map change
+    /// together.
+    pub(crate) ddl: Mutex<()>,
     /// Appends hold it shared from the log write until their rows are in the buffer; a
     /// persist holds it exclusively while it rotates the log and freezes the buffers, so
     /// every row in a log file before the rotation is among the frozen rows.
@@ -235,9 +240,31 @@ impl Engine {
         self.tables.read().get(name).cloned()
     }
 
-    /// Whether `table` is still the table of its name (not dropped, not replaced).
+    /// Whether `table` is still the table of its name (not dropped, replaced or altered).
     pub(crate) fn is_current(&self, table: &Table) -> bool {
-        self.table(&table.def.name).map(|t| t.def.id) == Some(table.def.id)
+        self.table(&table.def.name)
+            .is_some_and(|t| std::ptr::eq(Arc::as_ptr(&t), table))
+    }
+
+    /// Why `table` is not current: altered since (it exists under its id), or dropped.
+    pub(crate) fn not_current(&self, table: &Table) -> Error {
+        let altered = self
+            .tables
+            .read()
+            .values()
+            .any(|t| t.def.id == table.def.id);
+        match altered {
+            true => Error::TableAltered(table.def.name.clone()),
+            false => Error::TableNotFound(table.def.name.clone()),
+        }
+    }
+
+    /// Puts `table` in place of the table called `old` (ALTER TABLE, perhaps renaming it).
+    pub(crate) fn replace_table(&self, old: &str, table: Arc<Table>) {
+        let mut tables = self.tables.write();
+        tables.remove(old);
+        tables.insert(table.def.name.clone(), table);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Every table, ordered by name.
@@ -445,7 +472,7 @@ impl Engine {
         let _reservation = self.memory.reserve(bytes, || self.buffered_bytes()).await?;
         let _writing = table.dml.read().await;
         if !self.is_current(table) {
-            return Err(Error::TableNotFound(table.def.name.clone()));
+            return Err(self.not_current(table));
         }
         let _gate = self.gate.read().await;
         self.wal

@@ -146,6 +146,12 @@ pub enum Error {
     /// The table was dropped while the statement ran.
     #[error("relation \"{0}\" does not exist")]
     TableNotFound(String),
+    /// ALTER TABLE … ADD COLUMN … NOT NULL without a default, on a table with rows.
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    ColumnContainsNulls { table: String, column: String },
+    /// The table was altered while the statement ran (SQLSTATE 40001: run it again).
+    #[error("relation \"{0}\" was altered while the statement ran; run it again")]
+    TableAltered(String),
     /// A row outside its table's time limits (retention, late or early rejection).
     #[error(
         "new row for relation \"{table}\" is outside its time limits: {column} {value} {reason}"
@@ -177,7 +183,7 @@ impl Error {
         match self.root() {
             Error::Storage(inner) => inner.sqlstate(),
             Error::Value(v) => v.kind.sqlstate(),
-            Error::NotNull { .. } => state::NOT_NULL_VIOLATION,
+            Error::NotNull { .. } | Error::ColumnContainsNulls { .. } => state::NOT_NULL_VIOLATION,
             Error::OutsideTimeLimits { .. } => state::CHECK_VIOLATION,
             Error::BadCopyData(_) => state::BAD_COPY_FILE_FORMAT,
             Error::BadCopyOption(_) => state::INVALID_PARAMETER_VALUE,
@@ -186,6 +192,7 @@ impl Error {
                 state::INTERNAL_ERROR
             }
             Error::TableNotFound(_) => state::UNDEFINED_TABLE,
+            Error::TableAltered(_) => state::SERIALIZATION_FAILURE,
             Error::MemoryExhausted { .. } => state::OUT_OF_MEMORY,
             // Only the query engine that raised it knows; the server asks it.
             Error::Statement(_) => state::INTERNAL_ERROR,

@@ -60,6 +60,9 @@ impl Engine {
         let mut report = CheckpointReport::default();
         let mut first_error = None;
         for table in tables {
+            if !self.is_current(&table) {
+                continue;
+            }
             for pieces in self.due_chunks(&table, due) {
                 match self.hand_off_chunk(&table, &pieces).await {
                     Ok(segments) => {

@@ -11,6 +11,7 @@
 //! [`copy`] parses COPY input, [`rows`] turns text values into Arrow batches using the
 //! input rules of [`value`].
 
+pub mod alter;
 pub mod buffer;
 pub mod compact;
 pub mod copy;

@@ -24,7 +24,7 @@ use arrow::array::RecordBatch;
 use henge_storage::{failpoint, SegmentMeta};
 
 use crate::engine::{Engine, Table};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::handoff::Due;
 use crate::memory::Reservation;
 use crate::stage::StagedWrite;
@@ -63,7 +63,7 @@ impl Engine {
         self.hand_off_table(table, Due::All).await?;
         let _one = self.handing_off.lock().await;
         if !self.is_current(table) {
-            return Err(Error::TableNotFound(table.def.name.clone()));
+            return Err(self.not_current(table));
         }
         let mut report = RewriteReport::default();
         let mut made: Vec<SegmentMeta> = Vec::new();
@@ -142,7 +142,17 @@ impl Engine {
             }
             report.affected += affected;
             report.intervals += 1;
-            forget.extend(segments.iter().cloned());
+            // Overshadowed segments of the interval too (a crash can leave some): were the
+            // interval emptied, they would show again.
+            let (start, end) = (segments[0].start, segments[0].end);
+            forget.extend(
+                table
+                    .buffer
+                    .contents()
+                    .segments
+                    .into_iter()
+                    .filter(|s| s.start == start && s.end == end),
+            );
             if !stays {
                 report.emptied += 1;
                 continue;
@@ -182,7 +192,7 @@ impl Engine {
 
     /// The rows of one segment, counted against the ingest budget (with half as much again
     /// for the rows written back) while held.
-    async fn read_segment(
+    pub(crate) async fn read_segment(
         &self,
         table: &Table,
         segment: &SegmentMeta,

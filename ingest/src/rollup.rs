@@ -289,7 +289,9 @@ impl<'a> Metric<'a> {
                 _ => true,
             },
             Metric::Decimal { input, sums, limit } => match (sums[group], input.is_valid(row)) {
-                (Some(sum), true) => (sum + input.value(row)).abs() < *limit,
+                (Some(sum), true) => sum
+                    .checked_add(input.value(row))
+                    .is_some_and(|total| total.unsigned_abs() < limit.unsigned_abs()),
                 _ => true,
             },
             _ => true,
@@ -466,6 +468,7 @@ mod tests {
             ty,
             nullable: name != "ts",
             rollup,
+            default: None,
         }
     }
 

@@ -11,7 +11,7 @@ use arrow::array::{
     RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
 use henge_storage::schema::UTC;
-use henge_storage::{ColumnType, TableDef};
+use henge_storage::{ColumnDef, ColumnType, TableDef};
 
 use crate::error::{Error, Result, ValueError, ValueErrorKind};
 use crate::{json, uuid, value};
@@ -265,7 +265,8 @@ impl RowBuilder {
         }
     }
 
-    /// Completes the current row: columns not set are NULL (which NOT NULL columns refuse).
+    /// Completes the current row: columns not set get their DEFAULT, or NULL (which NOT
+    /// NULL columns refuse).
     pub fn end_row(&mut self) -> Result<()> {
         let rows = self
             .columns
@@ -275,7 +276,8 @@ impl RowBuilder {
             .unwrap_or(0);
         for index in 0..self.columns.len() {
             if self.columns[index].len() < rows {
-                self.push(index, None)?;
+                let def = self.def.clone();
+                self.push(index, def.columns[index].default.as_deref())?;
             }
         }
         if rows >= BATCH_ROWS {
@@ -310,6 +312,17 @@ impl RowBuilder {
         self.flush()?;
         Ok(self.batches)
     }
+}
+
+/// The DEFAULT of `column` as an array of one value (`None` for a column without one),
+/// read as COPY reads its text.
+pub fn default_value(column: &ColumnDef) -> Result<Option<ArrayRef>> {
+    let Some(text) = &column.default else {
+        return Ok(None);
+    };
+    let mut builder = ColumnBuilder::new(column.ty);
+    builder.append_text(text, &value::utc())?;
+    Ok(Some(builder.finish()?))
 }
 
 /// Checks a batch (from INSERT) against the table's constraints: NOT NULL, varchar length

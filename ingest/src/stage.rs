@@ -204,7 +204,7 @@ impl StagedWrite {
         let table = self.table.clone();
         let _writing = table.dml.read().await;
         if !self.engine.is_current(&self.table) {
-            return Err(Error::TableNotFound(self.table.def.name.clone()));
+            return Err(self.engine.not_current(&self.table));
         }
         failpoint::hit("stage.committing");
         let pieces = std::mem::take(&mut self.pieces);

@@ -225,10 +225,20 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
     for write in &mut writes {
         write.spill().await?;
     }
-    let tables: Vec<Arc<Table>> = writes.iter().map(|w| w.table().clone()).collect();
+    // In one order for every committer: a rewrite queued on a table's lock stops new
+    // readers, so two commits taking them in opposite orders could wait on each other.
+    let mut tables: Vec<Arc<Table>> = writes.iter().map(|w| w.table().clone()).collect();
+    tables.sort_by_key(|t| t.def.id);
     let mut writing = Vec::with_capacity(tables.len());
     for table in &tables {
         writing.push(table.dml.read().await);
+        // Rows staged for a table altered since are in its old layout (those of a table
+        // dropped since are left out below).
+        if !engine.is_current(table) {
+            if let e @ Error::TableAltered(_) = engine.not_current(table) {
+                return Err(e);
+            }
+        }
     }
     failpoint::hit("stage.committing");
     let pieces: Vec<SegmentMeta> = writes.iter().flat_map(|w| w.pieces.clone()).collect();

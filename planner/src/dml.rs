@@ -74,6 +74,15 @@ impl RowChange {
             )
             .into());
         }
+        // The condition is evaluated once to count the rows and again to change them: it
+        // must choose the same rows both times.
+        if filtered && projection.expr.first().is_some_and(is_volatile) {
+            return Err(crate::pg::SqlStateError::new(
+                "0A000",
+                "a volatile function (random(), …) in the WHERE of a DELETE or UPDATE is not supported",
+            )
+            .into());
+        }
         let input = projection.input.schema();
         let mut exprs = projection
             .expr
@@ -163,6 +172,16 @@ impl henge_ingest::Rewrite for RowChange {
             RecordBatch::try_new(batch.schema(), columns).map_err(|e| external(e.into()))?;
         Ok((updated, count))
     }
+}
+
+fn is_volatile(expr: &datafusion::logical_expr::Expr) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{Expr, Volatility};
+    expr.exists(|e| {
+        Ok(matches!(e, Expr::ScalarFunction(f)
+            if f.func.signature().volatility == Volatility::Volatile))
+    })
+    .unwrap_or(true)
 }
 
 fn has_subquery(expr: &datafusion::logical_expr::Expr) -> bool {

@@ -249,10 +249,18 @@ fn plan_of(expr: &Expr, def: &TableDef, input: &LogicalPlan) -> Result<Plan> {
         .all(|s| matches!(role(&s.expr), Some(Role::Keys | Role::Constant)));
     let plan = match name.as_str() {
         "count" if !distinct => match roles.as_slice() {
-            [] | [Some(Role::Constant)] => Some(Plan::CountRows {
+            // count(*) is count(1): every row.
+            [] => Some(Plan::CountRows {
                 filter: filter.as_deref().cloned(),
             }),
-            [Some(Role::Keys)] => {
+            [Some(Role::Constant)] if matches!(&args[0], Expr::Literal(v, _) if !v.is_null()) => {
+                Some(Plan::CountRows {
+                    filter: filter.as_deref().cloned(),
+                })
+            }
+            // Anything else (a NULL, a parameter, a CASE) counts the rows where it is not
+            // NULL, the same in every ingested row a stored row stands for.
+            [Some(Role::Keys | Role::Constant)] => {
                 let given = args[0].clone().is_not_null();
                 Some(Plan::CountRows {
                     filter: Some(match filter.as_deref() {

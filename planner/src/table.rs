@@ -6,6 +6,7 @@
 //! INSERT writes through the ingest engine, so it is logged and atomic like COPY; inside a
 //! transaction block its rows wait for COMMIT, and the block's scans read them too.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct HengeTable {
     engine: Arc<Engine>,
     table: Arc<Table>,
     schema: SchemaRef,
+    /// The columns' DEFAULTs, for INSERTs that leave columns out.
+    defaults: HashMap<String, Expr>,
 }
 
 impl HengeTable {
@@ -47,10 +50,12 @@ impl HengeTable {
 
     pub fn new(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
         let schema = table.def.arrow_schema();
+        let defaults = defaults(&table.def);
         HengeTable {
             engine,
             table,
             schema,
+            defaults,
         }
     }
 
@@ -62,8 +67,21 @@ impl HengeTable {
             engine: self.engine.clone(),
             table: self.table.clone(),
             schema: self.table.schema.clone(),
+            defaults: self.defaults.clone(),
         }
     }
+}
+
+/// The DEFAULT of each column that has one, as a literal (checked when it was declared).
+fn defaults(def: &henge_storage::TableDef) -> HashMap<String, Expr> {
+    def.columns
+        .iter()
+        .filter_map(|c| {
+            let value = henge_ingest::rows::default_value(c).ok()??;
+            let scalar = datafusion::scalar::ScalarValue::try_from_array(&value, 0).ok()?;
+            Some((c.name.clone(), Expr::Literal(scalar, None)))
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -74,6 +92,10 @@ impl TableProvider for HengeTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     async fn scan(

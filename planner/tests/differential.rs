@@ -47,6 +47,7 @@ fn def() -> TableDef {
         ty,
         nullable,
         rollup: None,
+        default: None,
     };
     TableDef {
         id: 0,

@@ -39,6 +39,7 @@ async fn views_that_read_each_other_are_an_error_not_a_crash() {
                 ty: ColumnType::BigInt,
                 nullable: true,
                 rollup: None,
+                default: None,
             }],
             time_column: None,
             segment_granularity: Granularity::All,

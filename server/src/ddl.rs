@@ -82,44 +82,14 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
     }
     let mut columns: Vec<ColumnDef> = Vec::with_capacity(create.columns.len());
     for column in &create.columns {
-        let column_name = normalize(&column.name);
-        if column_name.starts_with(henge_storage::schema::RESERVED_PREFIX) {
-            return Err(PgError::new(
-                code::RESERVED_NAME,
-                format!(
-                    "column name \"{column_name}\" is reserved: names beginning with \"{}\" are Henge's own",
-                    henge_storage::schema::RESERVED_PREFIX
-                ),
-            ));
-        }
-        if columns.iter().any(|c| c.name == column_name) {
+        let column = column_def(column)?;
+        if columns.iter().any(|c| c.name == column.name) {
             return Err(PgError::new(
                 code::DUPLICATE_COLUMN,
-                format!("column \"{column_name}\" specified more than once"),
+                format!("column \"{}\" specified more than once", column.name),
             ));
         }
-        let mut nullable = true;
-        let mut rollup = None;
-        for option in &column.options {
-            match &option.option {
-                ColumnOption::Null => nullable = true,
-                ColumnOption::NotNull => nullable = false,
-                ColumnOption::DialectSpecific(words) => {
-                    rollup = Some(rollup_option(&column_name, words)?)
-                }
-                other => {
-                    return Err(PgError::unsupported(format!(
-                        "column option {other} is not supported"
-                    )))
-                }
-            }
-        }
-        columns.push(ColumnDef {
-            name: column_name,
-            ty: column_type(&column.data_type)?,
-            nullable,
-            rollup,
-        });
+        columns.push(column);
     }
 
     let mut time_column = None;
@@ -169,18 +139,7 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             "retention" => limits.retention_secs = Some(period_option(&key, &value)?),
             "late_message_rejection" => limits.late_secs = Some(period_option(&key, &value)?),
             "early_message_rejection" => limits.early_secs = Some(period_option(&key, &value)?),
-            "on_rejection" => {
-                limits.on_rejection = match value.to_ascii_lowercase().as_str() {
-                    "error" => OnRejection::Error,
-                    "drop" => OnRejection::Drop,
-                    _ => {
-                        return Err(PgError::new(
-                            code::INVALID_PARAMETER_VALUE,
-                            format!("invalid value for table option \"on_rejection\": \"{value}\" (give error or drop)"),
-                        ))
-                    }
-                }
-            }
+            "on_rejection" => limits.on_rejection = on_rejection(&value)?,
             _ => {
                 return Err(PgError::new(
                     code::INVALID_PARAMETER_VALUE,
@@ -229,7 +188,10 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
             ));
         }
         let rank = |g: Granularity| Granularity::ALL.iter().position(|&x| x == g);
-        if rank(query) > rank(segment_granularity) {
+        // Weeks do not tile months: a week's start can lie in the month before.
+        let weeks_in_months = query == Granularity::Week
+            && !matches!(segment_granularity, Granularity::Week | Granularity::All);
+        if rank(query) > rank(segment_granularity) || weeks_in_months {
             return Err(PgError::new(
                 code::INVALID_TABLE_DEFINITION,
                 format!("query_granularity \"{query}\" is coarser than segment_granularity \"{segment_granularity}\""),
@@ -256,8 +218,22 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
     })
 }
 
+/// The value of the `on_rejection` table option.
+pub fn on_rejection(value: &str) -> Result<OnRejection, PgError> {
+    match value.to_ascii_lowercase().as_str() {
+        "error" => Ok(OnRejection::Error),
+        "drop" => Ok(OnRejection::Drop),
+        _ => Err(PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!(
+                "invalid value for table option \"on_rejection\": \"{value}\" (give error or drop)"
+            ),
+        )),
+    }
+}
+
 /// A table option that is a duration, in seconds.
-fn period_option(key: &str, value: &str) -> Result<u64, PgError> {
+pub fn period_option(key: &str, value: &str) -> Result<u64, PgError> {
     parse_period(value).ok_or_else(|| {
         PgError::new(
             code::INVALID_PARAMETER_VALUE,
@@ -386,6 +362,146 @@ fn declared(rollup: Rollup) -> String {
     }
 }
 
+/// A column as a column definition declares it (CREATE TABLE, ALTER TABLE … ADD COLUMN).
+pub fn column_def(
+    column: &datafusion::sql::sqlparser::ast::ColumnDef,
+) -> Result<ColumnDef, PgError> {
+    let name = normalize(&column.name);
+    not_reserved(&name)?;
+    let mut nullable = true;
+    let mut rollup = None;
+    for option in &column.options {
+        match &option.option {
+            ColumnOption::Null => nullable = true,
+            ColumnOption::NotNull => nullable = false,
+            ColumnOption::DialectSpecific(words) => rollup = Some(rollup_option(&name, words)?),
+            // Evaluated by [`defaults`], which needs the session.
+            ColumnOption::Default(_) => {}
+            other => {
+                return Err(PgError::unsupported(format!(
+                    "column option {other} is not supported"
+                )))
+            }
+        }
+    }
+    Ok(ColumnDef {
+        ty: column_type(&column.data_type)?,
+        name,
+        nullable,
+        rollup,
+        default: None,
+    })
+}
+
+/// Gives each column of `columns` declared with a DEFAULT (in `declared`) its value, which
+/// must be a constant: evaluated once, with the session's settings, cast to the column's
+/// type and kept as PostgreSQL's text of it.
+pub async fn defaults(
+    session: &Session,
+    columns: &mut [ColumnDef],
+    declared: &[datafusion::sql::sqlparser::ast::ColumnDef],
+) -> Result<(), PgError> {
+    for ast in declared {
+        let Some(expr) = ast.options.iter().find_map(|o| match &o.option {
+            ColumnOption::Default(expr) => Some(expr),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let name = normalize(&ast.name);
+        let Some(column) = columns.iter_mut().find(|c| c.name == name) else {
+            continue;
+        };
+        column.default = default_text(session, column, expr).await?;
+    }
+    Ok(())
+}
+
+async fn default_text(
+    session: &Session,
+    column: &ColumnDef,
+    expr: &Expr,
+) -> Result<Option<String>, PgError> {
+    use datafusion::arrow::array::Array;
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr as LogicalExpr, Volatility};
+    if crate::privileges::names_columns(expr) {
+        return Err(PgError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            "cannot use column reference in DEFAULT expression",
+        ));
+    }
+    let sql = format!(
+        "SELECT CAST(({expr}) AS {}) AS d",
+        crate::dml::cast_type(&column.ty)
+    );
+    let state = session.ctx.state();
+    let plan = state.create_logical_plan(&sql).await?;
+    let mut varying = false;
+    plan.apply_with_subqueries(|p| {
+        p.apply_expressions(|e| {
+            e.apply(|e| {
+                if let LogicalExpr::ScalarFunction(f) = e {
+                    varying |= f.func.signature().volatility != Volatility::Immutable;
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    if varying {
+        return Err(PgError::unsupported(format!(
+            "DEFAULT {expr} is not supported: Henge keeps constant defaults only, and this one would be evaluated anew for each row"
+        )));
+    }
+    let batches = session
+        .ctx
+        .execute_logical_plan(plan)
+        .await?
+        .collect()
+        .await?;
+    let Some(array) = batches.first().map(|b| b.column(0).clone()) else {
+        return Ok(None);
+    };
+    if array.is_null(0) {
+        return Ok(None);
+    }
+    let zone: datafusion::arrow::array::timezone::Tz = "+00:00"
+        .parse()
+        .map_err(|e| PgError::new(code::INTERNAL_ERROR, format!("{e}")))?;
+    let options = datafusion::arrow::util::display::FormatOptions::default();
+    let mut text = Vec::new();
+    crate::wire::encode::ColumnEncoder::new(
+        &array,
+        pgwire::api::results::FieldFormat::Text,
+        &options,
+        &zone,
+    )?
+    .text(0, &mut text)?;
+    let text =
+        String::from_utf8(text).map_err(|e| PgError::new(code::INTERNAL_ERROR, e.to_string()))?;
+    // Read back as the column reads its values: a value that does not fit is refused now.
+    let checked = ColumnDef {
+        default: Some(text.clone()),
+        ..column.clone()
+    };
+    henge_ingest::rows::default_value(&checked)?;
+    Ok(Some(text))
+}
+
+/// Column names beginning with `__henge` are Henge's own (42939).
+pub fn not_reserved(name: &str) -> Result<(), PgError> {
+    if name.starts_with(henge_storage::schema::RESERVED_PREFIX) {
+        return Err(PgError::new(
+            code::RESERVED_NAME,
+            format!(
+                "column name \"{name}\" is reserved: names beginning with \"{}\" are Henge's own",
+                henge_storage::schema::RESERVED_PREFIX
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A duration in whole seconds, written as PostgreSQL writes intervals (`'10 minutes'`,
 /// `'1 hour 30 min'`, `'90 s'`, `'00:10:00'`) or as Druid does (`'PT10M'`).
 fn parse_period(text: &str) -> Option<u64> {
@@ -439,7 +555,8 @@ fn parse_period(text: &str) -> Option<u64> {
     Some(total)
 }
 
-fn option_string(value: &Expr) -> Option<String> {
+/// A table option's value as text (`'30 days'`, `drop`, `true`).
+pub fn option_string(value: &Expr) -> Option<String> {
     match value {
         Expr::Value(ValueWithSpan {
             value: Value::SingleQuotedString(s),

@@ -287,7 +287,10 @@ fn update_target(session: &Session, update: &Update) -> Result<Target, PgError> 
             Expr::Identifier(word)
                 if word.value.eq_ignore_ascii_case("default") && word.quote_style.is_none() =>
             {
-                "NULL".to_owned()
+                match &def.columns[index].default {
+                    Some(text) => format!("'{}'", text.replace('\'', "''")),
+                    None => "NULL".to_owned(),
+                }
             }
             other => other.to_string(),
         };
@@ -316,7 +319,7 @@ fn update_target(session: &Session, update: &Update) -> Result<Target, PgError> 
 
 /// The type a SET value is cast to: the column's, but for `varchar(n)`, whose length the
 /// write path checks (a cast would cut the value short silently).
-fn cast_type(ty: &ColumnType) -> String {
+pub fn cast_type(ty: &ColumnType) -> String {
     match ty {
         ColumnType::Varchar { .. } => "text".to_owned(),
         other => other.sql_name(),

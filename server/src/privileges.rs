@@ -35,6 +35,22 @@ enum Relation {
     Unknown,
 }
 
+/// Whether an expression reads any column.
+pub fn names_columns(expr: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::Expr;
+    struct Columns(bool);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            self.0 |= matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+            ControlFlow::Continue(())
+        }
+    }
+    let mut columns = Columns(false);
+    let _ = expr.visit(&mut columns);
+    columns.0
+}
+
 /// Checks that the session's current role may run `statement`.
 pub fn check(session: &Session, statement: &Statement) -> Result<(), PgError> {
     as_current_role(session, |checker, role| checker.statement(role, statement))
@@ -70,6 +86,11 @@ pub fn check_replace(
         checker.require(role, table, Privileges::INSERT, 0)?;
         checker.reads(role, query, 0)
     })
+}
+
+/// ALTER TABLE … RESET needs to own the table.
+pub fn check_owner(session: &Session, table: &ObjectName) -> Result<(), PgError> {
+    as_current_role(session, |checker, role| checker.must_own(role, table))
 }
 
 /// CHECKPOINT and COMPACT change the whole server: superusers only.
@@ -115,9 +136,22 @@ impl Checker<'_> {
                 }
                 CopySource::Query(query) => self.reads(role, query.as_ref(), 0),
             },
+            // Reading the target's columns (in WHERE or a SET value) needs SELECT on it, as
+            // in PostgreSQL; `UPDATE t SET a = 1` alone does not.
             Statement::Update(update) => {
                 self.relations_in(role, &update.table.relation, Privileges::UPDATE, 0)?;
-                self.reads(role, statement, 0)
+                let reads_target = update.selection.is_some()
+                    || update.assignments.iter().any(|a| names_columns(&a.value));
+                if reads_target {
+                    self.relations_in(role, &update.table.relation, Privileges::SELECT, 0)?;
+                }
+                for assignment in &update.assignments {
+                    self.reads(role, &assignment.value, 0)?;
+                }
+                match &update.selection {
+                    Some(selection) => self.reads(role, selection, 0),
+                    None => Ok(()),
+                }
             }
             // Every relation a DELETE names is read; the one it deletes from needs DELETE.
             Statement::Delete(delete) => {
@@ -126,8 +160,14 @@ impl Checker<'_> {
                     &delete.from;
                 for table in tables.iter().take(1) {
                     self.relations_in(role, &table.relation, Privileges::DELETE, 0)?;
+                    if delete.selection.is_some() {
+                        self.relations_in(role, &table.relation, Privileges::SELECT, 0)?;
+                    }
                 }
-                self.reads(role, statement, 0)
+                match &delete.selection {
+                    Some(selection) => self.reads(role, selection, 0),
+                    None => Ok(()),
+                }
             }
             Statement::Truncate(truncate) => {
                 for target in &truncate.table_names {
@@ -150,6 +190,7 @@ impl Checker<'_> {
                 }
                 Ok(())
             }
+            Statement::AlterTable(alter) => self.must_own(role, &alter.name),
             _ => Ok(()),
         }
     }

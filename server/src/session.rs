@@ -95,6 +95,8 @@ pub enum Command {
     Compact(Option<String>),
     /// `REPLACE INTO table OVERWRITE …`: delete rows and insert a query's, at once.
     Replace(Box<crate::dml::Replace>),
+    /// `ALTER TABLE name RESET (option, …)`.
+    ResetOptions(Box<crate::alter::ResetOptions>),
     /// Roles and privileges: CREATE/ALTER/DROP ROLE, GRANT, REVOKE.
     Access(crate::roles::AccessCommand),
 }
@@ -144,9 +146,11 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
     // catalog query: its rewrites are not safe for others.
     let all_catalog = commands.iter().all(|c| match c {
         Command::Sql(s) => rewrite::reads_catalog(s),
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
-            false
-        }
+        Command::Checkpoint
+        | Command::Compact(_)
+        | Command::Access(_)
+        | Command::Replace(_)
+        | Command::ResetOptions(_) => false,
     });
     if all_catalog {
         if let Some(statements) = rewrite::parse_catalog_query(sql) {
@@ -243,6 +247,13 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
             {
                 Command::Replace(Box::new(parse_replace(&mut parser).map_err(syntax)?))
             }
+            Token::Word(word) if word.keyword == Keyword::ALTER => match parse_reset(&mut parser) {
+                Some(reset) => Command::ResetOptions(Box::new(reset)),
+                None if crate::roles::starts(&parser) => {
+                    Command::Access(crate::roles::parse(&mut parser)?)
+                }
+                None => Command::Sql(Box::new(parser.parse_statement().map_err(syntax)?)),
+            },
             _ if crate::roles::starts(&parser) => {
                 Command::Access(crate::roles::parse(&mut parser)?)
             }
@@ -288,10 +299,33 @@ fn is_query_like(command: &Command) -> bool {
                 | Statement::Explain { .. }
                 | Statement::ShowVariable { .. }
         ),
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
-            false
-        }
+        Command::Checkpoint
+        | Command::Compact(_)
+        | Command::Access(_)
+        | Command::Replace(_)
+        | Command::ResetOptions(_) => false,
     }
+}
+
+/// `ALTER TABLE [IF EXISTS] name RESET (option, …)`, if that is what comes next.
+fn parse_reset(parser: &mut Parser) -> Option<crate::alter::ResetOptions> {
+    parser
+        .maybe_parse(|p| {
+            p.expect_keywords(&[Keyword::ALTER, Keyword::TABLE])?;
+            let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let table = p.parse_object_name(false)?;
+            p.expect_keyword(Keyword::RESET)?;
+            p.expect_token(&Token::LParen)?;
+            let options = p.parse_comma_separated(|p| p.parse_identifier())?;
+            p.expect_token(&Token::RParen)?;
+            Ok(crate::alter::ResetOptions {
+                table,
+                if_exists,
+                options,
+            })
+        })
+        .ok()
+        .flatten()
 }
 
 /// `REPLACE INTO table OVERWRITE (ALL | WHERE condition) query`, after `REPLACE`.
@@ -571,6 +605,16 @@ impl Session {
                 crate::privileges::check_replace(self, &replace.table, &replace.query)?;
                 return crate::dml::replace(self, replace).await;
             }
+            Command::ResetOptions(reset) => {
+                if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
+                    return Err(PgError::new(
+                        code::READ_ONLY_SQL_TRANSACTION,
+                        "cannot execute ALTER TABLE in a read-only transaction",
+                    ));
+                }
+                crate::privileges::check_owner(self, &reset.table)?;
+                return crate::alter::reset_options(self, reset).await;
+            }
             Command::Access(command) => {
                 if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
                     return Err(PgError::new(
@@ -608,7 +652,8 @@ impl Session {
                 self.run_plan(plan, formats).await
             }
             Statement::CreateTable(create) => {
-                let def = ddl::table_def(create)?;
+                let mut def = ddl::table_def(create)?;
+                ddl::defaults(self, &mut def.columns, &create.columns).await?;
                 let owner = self.settings.identity().current().0;
                 match self.shared.engine.create_table_owned(def, owner) {
                     Ok(_) => Ok(Response::Execution(Tag::new("CREATE TABLE"))),
@@ -639,6 +684,7 @@ impl Session {
             Statement::Delete(delete) => crate::dml::delete(self, delete, params).await,
             Statement::Update(update) => crate::dml::update(self, update, params).await,
             Statement::Truncate(truncate) => crate::dml::truncate(self, truncate).await,
+            Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
             // DataFusion's own settings (`datafusion.execution.target_partitions` …) and
             // Henge's (`henge.pushdown`), for this session only.
             Statement::Set(Set::SingleAssignment {
@@ -763,6 +809,8 @@ impl Session {
             Statement::Copy { to: false, .. } => "COPY FROM",
             Statement::CreateTable(_) => "CREATE TABLE",
             Statement::CreateView(_) => "CREATE VIEW",
+            Statement::AlterTable(_) => "ALTER TABLE",
+            Statement::Truncate(_) => "TRUNCATE",
             Statement::Drop {
                 object_type: ObjectType::View,
                 ..

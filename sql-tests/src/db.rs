@@ -47,7 +47,19 @@ impl HengeDb {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .connection_string();
-        let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await?;
+        // A server just started (or restarted) may still be opening its data directory on a
+        // loaded machine: a refused connection is tried again for a few seconds.
+        let mut attempts = 0;
+        let (client, connection) = loop {
+            match tokio_postgres::connect(&conninfo, NoTls).await {
+                Ok(connected) => break connected,
+                Err(e) if attempts < 50 && e.as_db_error().is_none() => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         tokio::spawn(connection);
         Ok(HengeDb {
             server,

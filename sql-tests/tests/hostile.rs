@@ -349,7 +349,15 @@ async fn a_200000_element_in_list_leaves_memory_where_it_was() {
         let n: i64 = client.query_one(&query, &[]).await.unwrap().get(0);
         assert_eq!(n, 2);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = resident(&server);
+    // Freed memory goes back to the system soon, not at once: on a loaded machine the
+    // allocator's purge can lag the last statement by a moment.
+    let mut after = resident(&server);
+    for _ in 0..10 {
+        if after < before + 64 * MIB {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        after = resident(&server);
+    }
     grew_less_than(before, after, 64);
 }

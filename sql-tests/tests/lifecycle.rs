@@ -820,3 +820,55 @@ async fn delete_and_update_are_atomic_and_survive_kill_at_every_step() {
         );
     }
 }
+
+/// ALTER TABLE … ADD COLUMN rewrites every stored row at once: a kill at any step leaves
+/// the table as it was, or (after the commit point) as altered, with every row either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn alter_table_survives_kill_at_every_step() {
+    for point in ["alter.merged:2", "alter.uploaded", "alter.published"] {
+        let mut server = TestServer::start_with_config(Some(CONFIG));
+        let client = server.connect().await;
+        client.batch_execute(CREATE).await.unwrap();
+        copy(&client, lines(0, 60_000)).await.unwrap();
+        client.batch_execute("CHECKPOINT").await.unwrap();
+        copy(&client, lines(60_000, 80_000)).await.unwrap();
+        server.restart_failing_at(Some(point));
+        let client = server.connect().await;
+        assert!(
+            client
+                .batch_execute("ALTER TABLE ev ADD COLUMN extra INT DEFAULT 7")
+                .await
+                .is_err(),
+            "{point}: should not be acknowledged"
+        );
+        assert!(
+            server.exited_within(Duration::from_secs(20)),
+            "{point}: the failure point was not reached"
+        );
+        server.restart_failing_at(None);
+        let client = server.connect().await;
+        assert_eq!(totals(&client).await.unwrap(), expected(80_000), "{point}");
+        let altered = client
+            .query_one("SELECT sum(extra)::BIGINT FROM ev", &[])
+            .await
+            .map(|r| r.get::<_, i64>(0));
+        match point {
+            "alter.published" => assert_eq!(altered.unwrap(), 7 * 80_000, "{point}"),
+            _ => assert!(altered.is_err(), "{point}: the column should not exist"),
+        }
+        client.batch_execute("CHECKPOINT; COMPACT").await.unwrap();
+        let published: i64 = client
+            .query_one(
+                "SELECT count(*) FROM sys.segments WHERE \"table\" = 'ev'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            files(&server.data_dir().join("deep")) as i64,
+            published,
+            "{point}: files left behind"
+        );
+    }
+}

@@ -218,6 +218,15 @@ enum Change {
     Forget {
         segments: Vec<SegmentMeta>,
     },
+    /// ALTER TABLE: the table's new definition (same id, perhaps a new name) with the
+    /// segments rewritten in its layout, replacing all of the old ones.
+    AlterTable {
+        def: TableDef,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        segments: Vec<SegmentMeta>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        forget: Vec<SegmentMeta>,
+    },
     /// A statement's rewrite of a table (DELETE, UPDATE, TRUNCATE, REPLACE): new segments
     /// published, replaced ones forgotten and new pieces recorded, all at once.
     Rewrite {
@@ -291,6 +300,20 @@ impl State {
             Change::Forget { segments } => {
                 let gone = names(&segments);
                 self.segments.retain(|s| !gone.contains(&s.file_name()));
+            }
+            Change::AlterTable {
+                def,
+                segments,
+                forget,
+            } => {
+                let gone = names(&forget);
+                self.segments.retain(|s| !gone.contains(&s.file_name()));
+                if let Some(max) = segments.iter().map(|s| s.version).max() {
+                    self.next_version = self.next_version.max(max + 1);
+                }
+                self.segments.extend(segments);
+                self.tables.retain(|_, t| t.id != def.id);
+                self.tables.insert(def.name.clone(), def);
             }
             Change::Rewrite {
                 segments,
@@ -675,6 +698,36 @@ impl MetadataStore {
 }
 
 impl MetadataStore {
+    /// ALTER TABLE, in one atomic change: `def` replaces the definition of the table of its
+    /// id (under its name, which may be new), `segments` (already in deep storage) are
+    /// published and `forget` forgotten. Fails with [`Error::TableNotFound`] when the table
+    /// was dropped meanwhile, and [`Error::TableExists`] when the new name is taken.
+    pub fn alter_table(
+        &self,
+        def: TableDef,
+        segments: Vec<SegmentMeta>,
+        forget: &[SegmentMeta],
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        let Some(old) = inner.state.tables.values().find(|t| t.id == def.id) else {
+            return Err(Error::TableNotFound(def.name));
+        };
+        if old.name != def.name
+            && (inner.state.tables.contains_key(&def.name)
+                || inner.state.views.contains_key(&def.name))
+        {
+            return Err(Error::TableExists(def.name));
+        }
+        self.commit(
+            &mut inner,
+            Change::AlterTable {
+                def,
+                segments,
+                forget: forget.to_vec(),
+            },
+        )
+    }
+
     /// A statement's rewrite of a table, in one atomic change: publishes `segments`
     /// (already in deep storage), forgets `forget` (the segments they replace, and those of
     /// intervals emptied) and records `pieces` (new rows, durable on local disk). Fails
@@ -895,6 +948,7 @@ mod tests {
                 ty: ColumnType::Timestamp,
                 nullable: false,
                 rollup: None,
+                default: None,
             }],
             time_column: Some("ts".into()),
             segment_granularity: Granularity::Hour,

@@ -171,6 +171,10 @@ pub struct ColumnDef {
     /// without rollup, and for the time column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup: Option<Rollup>,
+    /// The column's DEFAULT, a constant, as PostgreSQL's text of its value: what a row
+    /// given no value for the column gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// A column's part in rollup (`v BIGINT ROLLUP MAX`, `status INTEGER DIMENSION`).
@@ -353,12 +357,14 @@ impl TableDef {
                 ty: time_type,
                 nullable: true,
                 rollup: None,
+                default: None,
             });
         std::iter::once(ColumnDef {
             name: ROWS_COLUMN.to_owned(),
             ty: ColumnType::BigInt,
             nullable: false,
             rollup: None,
+            default: None,
         })
         .chain(times)
         .collect()

@@ -12,6 +12,7 @@ fn table() -> Arc<TableDef> {
         ty,
         nullable,
         rollup: None,
+        default: None,
     };
     Arc::new(TableDef {
         id: 1,

@@ -701,9 +701,11 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
             }
             _ => TransactionStep::None,
         },
-        Command::Checkpoint | Command::Compact(_) | Command::Access(_) | Command::Replace(_) => {
-            TransactionStep::None
-        }
+        Command::Checkpoint
+        | Command::Compact(_)
+        | Command::Access(_)
+        | Command::Replace(_)
+        | Command::ResetOptions(_) => TransactionStep::None,
     }
 }
 
@@ -734,9 +736,11 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
                 ..
             } => Some("DROP VIEW"),
             Statement::Drop { .. } => Some("DROP TABLE"),
+            Statement::AlterTable(_) => Some("ALTER TABLE"),
             _ => None,
         },
         Command::Access(_) => Some("A role or privilege statement"),
+        Command::ResetOptions(_) => Some("ALTER TABLE"),
         Command::Checkpoint | Command::Compact(_) | Command::Replace(_) => None,
     }
 }

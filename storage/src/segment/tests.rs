@@ -22,6 +22,7 @@ fn column(name: &str, ty: ColumnType) -> ColumnDef {
         ty,
         nullable: name != "ts",
         rollup: None,
+        default: None,
     }
 }
 
