@@ -440,9 +440,10 @@ async fn rollup_only(args: &Args, henge_bin: &Path, work: &Path, events_file: &P
          Command: `benches/run --rollup-only --events {} --runs {}`\n\n\
          Machine: {}\n\n\
          System: {version}.\n\n\
-         `events_rolled` is rolled up by the hour on its nine low-cardinality dimensions and \
-         `page`, keeping `user_name` as its latest value (`ROLLUP LAST`) rather than a \
-         dimension; the metrics are summed. Query times are medians of {} runs through the \
+         `events_rolled` is rolled up by the hour on its five low-cardinality dimensions \
+         (country, browser, os, device, language), keeping page, user, city, referrer and \
+         campaign as their latest value (`ROLLUP LAST`) rather than grouping by them; the \
+         metrics are summed. Query times are medians of {} runs through the \
          wire after a warm-up, the two tables alternating.\n\n{}\n",
         args.events,
         today(),

@@ -16,7 +16,7 @@ use henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS;
 use henge_storage::{OnRejection, TableDef};
 use pgwire::api::results::{Response, Tag};
 
-use crate::ddl::{column_def, normalize, not_reserved, option_string, period_option, table_name};
+use crate::ddl::{column_def, normalize, not_reserved, option_pair, period_option, table_name};
 use crate::error::{code, PgError};
 use crate::session::Session;
 
@@ -253,16 +253,7 @@ fn change(
 
 /// `SET (option = value)` of an option that may change.
 fn set_option(def: &mut TableDef, option: &SqlOption) -> Result<(), PgError> {
-    let SqlOption::KeyValue { key, value } = option else {
-        return Err(PgError::syntax(format!("invalid table option {option}")));
-    };
-    let key = normalize(key);
-    let value = option_string(value).ok_or_else(|| {
-        PgError::new(
-            code::INVALID_PARAMETER_VALUE,
-            format!("invalid value for table option \"{key}\": {value}"),
-        )
-    })?;
+    let (key, value) = option_pair(option)?;
     if def.time_column.is_none() && key != "window_period" {
         return Err(PgError::new(
             code::INVALID_TABLE_DEFINITION,

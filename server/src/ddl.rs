@@ -108,16 +108,7 @@ pub fn table_def(create: &CreateTable) -> Result<TableDef, PgError> {
         }
     };
     for option in options {
-        let SqlOption::KeyValue { key, value } = option else {
-            return Err(PgError::syntax(format!("invalid table option {option}")));
-        };
-        let key = normalize(key);
-        let value = option_string(value).ok_or_else(|| {
-            PgError::new(
-                code::INVALID_PARAMETER_VALUE,
-                format!("invalid value for table option \"{key}\": {value}"),
-            )
-        })?;
+        let (key, value) = option_pair(option)?;
         match key.as_str() {
             "time_column" => time_column = Some(value),
             "segment_granularity" => granularity = Some(parse_granularity(&key, &value)?),
@@ -555,8 +546,23 @@ fn parse_period(text: &str) -> Option<u64> {
     Some(total)
 }
 
+/// A `WITH (name = value)` option as its name and its value's text.
+pub fn option_pair(option: &SqlOption) -> Result<(String, String), PgError> {
+    let SqlOption::KeyValue { key, value } = option else {
+        return Err(PgError::syntax(format!("invalid table option {option}")));
+    };
+    let key = normalize(key);
+    let value = option_string(value).ok_or_else(|| {
+        PgError::new(
+            code::INVALID_PARAMETER_VALUE,
+            format!("invalid value for table option \"{key}\": {value}"),
+        )
+    })?;
+    Ok((key, value))
+}
+
 /// A table option's value as text (`'30 days'`, `drop`, `true`).
-pub fn option_string(value: &Expr) -> Option<String> {
+fn option_string(value: &Expr) -> Option<String> {
     match value {
         Expr::Value(ValueWithSpan {
             value: Value::SingleQuotedString(s),

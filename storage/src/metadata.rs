@@ -306,12 +306,7 @@ impl State {
                 segments,
                 forget,
             } => {
-                let gone = names(&forget);
-                self.segments.retain(|s| !gone.contains(&s.file_name()));
-                if let Some(max) = segments.iter().map(|s| s.version).max() {
-                    self.next_version = self.next_version.max(max + 1);
-                }
-                self.segments.extend(segments);
+                self.replace_segments(segments, &forget);
                 self.tables.retain(|_, t| t.id != def.id);
                 self.tables.insert(def.name.clone(), def);
             }
@@ -320,15 +315,20 @@ impl State {
                 forget,
                 pieces,
             } => {
-                let gone = names(&forget);
-                self.segments.retain(|s| !gone.contains(&s.file_name()));
-                if let Some(max) = segments.iter().map(|s| s.version).max() {
-                    self.next_version = self.next_version.max(max + 1);
-                }
-                self.segments.extend(segments);
+                self.replace_segments(segments, &forget);
                 self.pieces.extend(pieces);
             }
         }
+    }
+
+    /// Forgets the segments of `forget` and publishes `segments`.
+    fn replace_segments(&mut self, segments: Vec<SegmentMeta>, forget: &[SegmentMeta]) {
+        let gone = names(forget);
+        self.segments.retain(|s| !gone.contains(&s.file_name()));
+        if let Some(max) = segments.iter().map(|s| s.version).max() {
+            self.next_version = self.next_version.max(max + 1);
+        }
+        self.segments.extend(segments);
     }
 
     /// Splits `segments` into those of tables that exist and those of dropped ones.

@@ -224,7 +224,8 @@ struct Relation {
     catalog: String,
     schema: String,
     name: String,
-    columns: Vec<(String, TypeInfo, bool)>,
+    /// Name, type, nullability and DEFAULT (as SQL) of each column.
+    columns: Vec<(String, TypeInfo, bool, Option<String>)>,
     kind: Kind,
     /// A view's query.
     definition: Option<String>,
@@ -377,7 +378,7 @@ impl InformationSchema {
                             columns: fields
                                 .fields()
                                 .iter()
-                                .map(|f| (f.name().clone(), of_field(f), true))
+                                .map(|f| (f.name().clone(), of_field(f), true, None))
                                 .collect(),
                             name,
                             kind: Kind::View,
@@ -407,7 +408,16 @@ impl InformationSchema {
                                     .def()
                                     .columns
                                     .iter()
-                                    .map(|c| (c.name.clone(), of_column(&c.ty), c.nullable))
+                                    .map(|c| {
+                                        let default = c.default.as_ref().map(|d| {
+                                            format!(
+                                                "'{}'::{}",
+                                                d.replace('\'', "''"),
+                                                c.ty.sql_name()
+                                            )
+                                        });
+                                        (c.name.clone(), of_column(&c.ty), c.nullable, default)
+                                    })
                                     .collect(),
                                 Kind::Table,
                             ),
@@ -416,7 +426,7 @@ impl InformationSchema {
                                     .schema()
                                     .fields()
                                     .iter()
-                                    .map(|f| (f.name().clone(), of_field(f), f.is_nullable()))
+                                    .map(|f| (f.name().clone(), of_field(f), f.is_nullable(), None))
                                     .collect(),
                                 if view { Kind::View } else { Kind::System },
                             ),
@@ -498,7 +508,7 @@ impl InformationSchema {
         let mut rows = Rows::new(COLUMNS);
         for r in self.relations().await? {
             let updatable = if r.kind == Kind::Table { "YES" } else { "NO" };
-            for (i, (name, ty, nullable)) in r.columns.into_iter().enumerate() {
+            for (i, (name, ty, nullable, default)) in r.columns.into_iter().enumerate() {
                 let position = i as i32 + 1;
                 let octets = ty.character_maximum_length.map(|n| n.saturating_mul(4));
                 let octets = if ty.data_type == "text" {
@@ -512,6 +522,7 @@ impl InformationSchema {
                     ("table_name", text(&r.name)),
                     ("column_name", text(name)),
                     ("ordinal_position", Cell::Int(Some(position))),
+                    ("column_default", Cell::Text(default)),
                     ("is_nullable", text(if nullable { "YES" } else { "NO" })),
                     ("data_type", text(&ty.data_type)),
                     (
