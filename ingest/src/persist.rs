@@ -103,7 +103,14 @@ impl Engine {
         for (table, chunks) in frozen {
             let mut pieces = Vec::new();
             for (start, batches) in chunks {
-                let batches = rolled_up(&table.def, batches)?;
+                let batches = match rolled_up(&table.def, batches) {
+                    Ok(batches) => batches,
+                    Err(e) => {
+                        // The pieces written so far are the caller's to delete.
+                        written.push((table.clone(), pieces));
+                        return Err(e);
+                    }
+                };
                 for part in split_rows(&batches, self.options.segment_rows, MAX_SEGMENT_VALUE_BYTES)
                 {
                     let mut piece = self.new_piece(&table.def, start)?;
