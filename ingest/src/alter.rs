@@ -22,7 +22,6 @@ use henge_storage::{failpoint, SegmentMeta, TableDef};
 
 use crate::engine::{Engine, Table};
 use crate::error::{Error, Result};
-use crate::handoff::Due;
 use crate::rewrite::Rewrite;
 
 impl Engine {
@@ -35,13 +34,7 @@ impl Engine {
         layout: Option<&Layout>,
     ) -> Result<Arc<Table>> {
         debug_assert_eq!(table.def.id, def.id);
-        let _writes = table.dml.write().await;
-        self.persist().await?;
-        self.hand_off_table(table, Due::All).await?;
-        let _one = self.handing_off.lock().await;
-        if !self.is_current(table) {
-            return Err(self.not_current(table));
-        }
+        let _held = self.hold_published(table).await?;
         // A NOT NULL column added without a value for the rows there are (checked now that
         // no write can come in between).
         if let Some(Layout::AddColumn { position, value }) = layout {

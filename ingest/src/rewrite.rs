@@ -29,6 +29,12 @@ use crate::handoff::Due;
 use crate::memory::Reservation;
 use crate::stage::StagedWrite;
 
+/// A table held by [`Engine::hold_published`].
+pub(crate) struct Held<'a> {
+    _writes: tokio::sync::RwLockWriteGuard<'a, ()>,
+    _handing_off: tokio::sync::MutexGuard<'a, ()>,
+}
+
 /// What a statement does to a table's stored rows.
 pub trait Rewrite: Send + Sync {
     /// The rows of `batch` (stored rows of the table) that stay, changed as the statement
@@ -58,13 +64,7 @@ impl Engine {
         change: &dyn Rewrite,
         insert: Option<StagedWrite>,
     ) -> Result<RewriteReport> {
-        let _writes = table.dml.write().await;
-        self.persist().await?;
-        self.hand_off_table(table, Due::All).await?;
-        let _one = self.handing_off.lock().await;
-        if !self.is_current(table) {
-            return Err(self.not_current(table));
-        }
+        let _held = self.hold_published(table).await?;
         let mut report = RewriteReport::default();
         let mut made: Vec<SegmentMeta> = Vec::new();
         let mut forget: Vec<SegmentMeta> = Vec::new();
@@ -112,6 +112,24 @@ impl Engine {
             "rewrite done"
         );
         Ok(report)
+    }
+
+    /// Takes `table` for a statement that replaces its segments: appends to it wait, its
+    /// buffered rows are moved into published segments (so the log holds none of its rows
+    /// that the statement could miss), and hand-offs and compactions wait, until the guard
+    /// is dropped. Fails if the table was dropped or altered meanwhile.
+    pub(crate) async fn hold_published<'a>(&'a self, table: &'a Arc<Table>) -> Result<Held<'a>> {
+        let writes = table.dml.write().await;
+        self.persist().await?;
+        self.hand_off_table(table, Due::All).await?;
+        let handing_off = self.handing_off.lock().await;
+        if !self.is_current(table) {
+            return Err(self.not_current(table));
+        }
+        Ok(Held {
+            _writes: writes,
+            _handing_off: handing_off,
+        })
     }
 
     /// Steps 1 and 2: the new segments of every affected interval go to `made`, the

@@ -640,6 +640,23 @@ async fn a_large_result_streams_through_the_extended_protocol() {
     assert!(grown < 250 << 20, "the server grew by {} MB", grown >> 20);
 }
 
+/// Runs `sql` on a server set to die at `point`, checks that it did, before answering, and
+/// starts it again; returns a client of the restarted server.
+async fn killed_during(server: &mut TestServer, point: &str, sql: &str) -> Client {
+    server.restart_failing_at(Some(point));
+    let client = server.connect().await;
+    assert!(
+        client.batch_execute(sql).await.is_err(),
+        "{point}: should not be acknowledged"
+    );
+    assert!(
+        server.exited_within(Duration::from_secs(20)),
+        "{point}: the failure point was not reached"
+    );
+    server.restart_failing_at(None);
+    server.connect().await
+}
+
 /// A rolled-up table through every step of the lifecycle, killed at each: rows are combined
 /// in the stage, at persist, at hand-off and at compaction, and `count(*)` and the sums
 /// stay those of the rows acknowledged, never counting a row twice or losing one.
@@ -696,18 +713,7 @@ async fn a_rolled_up_table_survives_kill_at_every_step() {
         assert_eq!((count, sum), (150_001, 150_001 * 150_000 / 2), "{point}");
         assert!(stored < 20_000, "{point}: {stored} rows stored");
 
-        server.restart_failing_at(Some(point));
-        let client = server.connect().await;
-        assert!(
-            client.batch_execute(trigger).await.is_err(),
-            "{point}: should not be acknowledged"
-        );
-        assert!(
-            server.exited_within(Duration::from_secs(20)),
-            "{point}: the failure point was not reached"
-        );
-        server.restart_failing_at(None);
-        let client = server.connect().await;
+        let client = killed_during(&mut server, point, trigger).await;
         let (count, sum, _) = rolled_totals(&client).await;
         assert_eq!((count, sum), (150_001, 150_001 * 150_000 / 2), "{point}");
         client.batch_execute("CHECKPOINT; COMPACT").await.unwrap();
@@ -732,21 +738,7 @@ async fn delete_and_update_are_atomic_and_survive_kill_at_every_step() {
         let all = expected(80_000);
         assert_eq!(totals(&client).await.unwrap(), all);
 
-        server.restart_failing_at(Some(point));
-        let client = server.connect().await;
-        assert!(
-            client
-                .batch_execute("DELETE FROM ev WHERE id % 3 = 0")
-                .await
-                .is_err(),
-            "{point}: should not be acknowledged"
-        );
-        assert!(
-            server.exited_within(Duration::from_secs(20)),
-            "{point}: the failure point was not reached"
-        );
-        server.restart_failing_at(None);
-        let client = server.connect().await;
+        let client = killed_during(&mut server, point, "DELETE FROM ev WHERE id % 3 = 0").await;
         // Before the commit point the old rows are all there; after it (the metadata
         // change made, the answer not sent) the statement's whole effect is.
         let left = (0..80_000i64).filter(|i| i % 3 != 0);
@@ -832,21 +824,12 @@ async fn alter_table_survives_kill_at_every_step() {
         copy(&client, lines(0, 60_000)).await.unwrap();
         client.batch_execute("CHECKPOINT").await.unwrap();
         copy(&client, lines(60_000, 80_000)).await.unwrap();
-        server.restart_failing_at(Some(point));
-        let client = server.connect().await;
-        assert!(
-            client
-                .batch_execute("ALTER TABLE ev ADD COLUMN extra INT DEFAULT 7")
-                .await
-                .is_err(),
-            "{point}: should not be acknowledged"
-        );
-        assert!(
-            server.exited_within(Duration::from_secs(20)),
-            "{point}: the failure point was not reached"
-        );
-        server.restart_failing_at(None);
-        let client = server.connect().await;
+        let client = killed_during(
+            &mut server,
+            point,
+            "ALTER TABLE ev ADD COLUMN extra INT DEFAULT 7",
+        )
+        .await;
         assert_eq!(totals(&client).await.unwrap(), expected(80_000), "{point}");
         let altered = client
             .query_one("SELECT sum(extra)::BIGINT FROM ev", &[])
