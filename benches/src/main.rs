@@ -441,10 +441,12 @@ async fn rollup_only(args: &Args, henge_bin: &Path, work: &Path, events_file: &P
          Machine: {}\n\n\
          System: {version}.\n\n\
          `events_rolled` is rolled up by the hour on its five low-cardinality dimensions \
-         (country, browser, os, device, language), keeping page, user, city, referrer and \
-         campaign as their latest value (`ROLLUP LAST`) rather than grouping by them; the \
-         metrics are summed. Query times are medians of {} runs through the \
-         wire after a warm-up, the two tables alternating.\n\n{}\n",
+         (country, browser, os, device, language), keeping page, city, referrer and \
+         campaign as their latest value (`ROLLUP LAST`) rather than grouping by them, and the \
+         user as a HyperLogLog sketch (`ROLLUP HLL`); the metrics are summed. Query times are \
+         medians of {} runs through the wire after a warm-up, the two tables alternating; \
+         `users_by_country` is APPROX_COUNT_DISTINCT, whose answers may differ between the \
+         tables within the sketch's error (5 % allowed).\n\n{}\n",
         args.events,
         today(),
         args.events,

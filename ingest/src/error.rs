@@ -27,6 +27,8 @@ pub enum ValueErrorKind {
     /// Input PostgreSQL reads and Henge cannot represent, such as an infinite date
     /// (0A000).
     NotSupported,
+    /// A value a function or sketch cannot take (22023).
+    InvalidParameterValue,
 }
 
 impl ValueErrorKind {
@@ -43,6 +45,7 @@ impl ValueErrorKind {
             ValueErrorKind::NestingTooDeep => state::STATEMENT_TOO_COMPLEX,
             ValueErrorKind::UntranslatableCharacter => state::UNTRANSLATABLE_CHARACTER,
             ValueErrorKind::NotSupported => state::FEATURE_NOT_SUPPORTED,
+            ValueErrorKind::InvalidParameterValue => state::INVALID_PARAMETER_VALUE,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod persist;
 pub mod rewrite;
 pub mod rollup;
 pub mod rows;
+pub mod sketch;
 pub mod stage;
 pub mod text;
 pub mod transaction;

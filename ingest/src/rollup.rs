@@ -19,15 +19,16 @@ use std::sync::Arc;
 
 use arrow::array::{make_comparator, DynComparator};
 use arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, Decimal128Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type};
 use arrow::row::{Row, RowConverter, SortField};
 use henge_storage::{ColumnType, Rollup, TableDef};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ValueError, ValueErrorKind};
+use crate::sketch::{Hll, Quantiles, Sketch as _, SketchError};
 
 /// Rows as a statement brings them (the table's columns, validated) made into stored rows:
 /// the time column truncated to the query granularity and, in a rolled-up table, the
@@ -66,8 +67,19 @@ pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
             columns.push(time);
         }
     }
-    let stored = RecordBatch::try_new(def.stored_schema(), columns).map_err(internal)?;
-    combine(def, &[stored])
+    // Sketch columns still hold the values they sketch.
+    let fields: Vec<_> = def
+        .stored_columns()
+        .iter()
+        .zip(def.columns.iter().map(Some).chain(std::iter::repeat(None)))
+        .map(|(stored, own)| match own {
+            Some(own) if own.rollup.is_some_and(|r| r.is_sketch()) => own.arrow_field(),
+            _ => stored.arrow_field(),
+        })
+        .collect();
+    let raw = Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = RecordBatch::try_new(raw, columns).map_err(internal)?;
+    roll(def, batch, true)
 }
 
 /// Combines stored rows of one table (any number of batches, in the order they were
@@ -79,7 +91,15 @@ pub fn combine(def: &TableDef, batches: &[RecordBatch]) -> Result<RecordBatch> {
         [one] => one.clone(),
         _ => concat_batches(&schema, batches).map_err(internal)?,
     };
-    if !def.rollup || batch.num_rows() < 2 {
+    roll(def, batch, false)
+}
+
+/// [`combine`] of one batch; `raw` when its sketch columns hold the values to sketch (as
+/// ingested) rather than sketches, so that every row must be made a stored row.
+fn roll(def: &TableDef, batch: RecordBatch, raw: bool) -> Result<RecordBatch> {
+    let schema = def.stored_schema();
+    let raw = raw && def.has_sketches();
+    if !def.rollup || (batch.num_rows() < 2 && !raw) {
         return Ok(batch);
     }
     let roles = Roles::of(def);
@@ -109,6 +129,7 @@ pub fn combine(def: &TableDef, batches: &[RecordBatch]) -> Result<RecordBatch> {
                 batch.column(column),
                 time.map(|t| batch.column(t)),
                 &stored[column].ty,
+                raw,
             )
         })
         .collect::<Result<Vec<Metric>>>()?;
@@ -133,7 +154,7 @@ pub fn combine(def: &TableDef, batches: &[RecordBatch]) -> Result<RecordBatch> {
             }
         }
     }
-    if first.len() == batch.num_rows() {
+    if first.len() == batch.num_rows() && !raw {
         return Ok(batch);
     }
     let first = UInt32Array::from(first);
@@ -142,7 +163,15 @@ pub fn combine(def: &TableDef, batches: &[RecordBatch]) -> Result<RecordBatch> {
         columns[key] = Some(take(batch.column(key).as_ref(), &first, None).map_err(internal)?);
     }
     for (metric, &(column, _, time)) in metrics.into_iter().zip(&roles.metrics) {
-        let (values, times) = metric.finish(&schema.fields()[column].data_type().clone())?;
+        let (values, times) = metric
+            .finish(&schema.fields()[column].data_type().clone())
+            .map_err(|e| match e {
+                Error::Value(v) => Error::Value(ValueError::of_kind(
+                    v.kind,
+                    format!("column \"{}\": {}", def.columns[column].name, v.message),
+                )),
+                other => other,
+            })?;
         columns[column] = Some(values);
         if let (Some(t), Some(times)) = (time, times) {
             columns[t] = Some(times);
@@ -206,6 +235,15 @@ enum Metric<'a> {
         sums: Vec<Option<i128>>,
         limit: i128,
     },
+    /// HLL and QUANTILES keep a sketch per group, of values (`raw`) or of sketches.
+    Sketch {
+        rollup: Rollup,
+        input: &'a ArrayRef,
+        raw: bool,
+        sketches: Vec<GroupSketch>,
+        /// The first value that could not be sketched.
+        error: Option<SketchError>,
+    },
     /// MIN, MAX, FIRST and LAST keep one row's value: the row chosen so far.
     Pick {
         rollup: Rollup,
@@ -222,7 +260,17 @@ impl<'a> Metric<'a> {
         input: &'a ArrayRef,
         times: Option<&'a ArrayRef>,
         ty: &ColumnType,
+        raw: bool,
     ) -> Result<Metric<'a>> {
+        if rollup.is_sketch() {
+            return Ok(Metric::Sketch {
+                rollup,
+                input,
+                raw,
+                sketches: Vec::new(),
+                error: None,
+            });
+        }
         if matches!(rollup, Rollup::Sum | Rollup::Count) {
             return Ok(match input.data_type() {
                 DataType::Int16 | DataType::Int32 | DataType::Int64 => {
@@ -310,6 +358,17 @@ impl<'a> Metric<'a> {
             Metric::Decimal { input, sums, .. } => {
                 sums.push(input.is_valid(row).then(|| input.value(row)))
             }
+            Metric::Sketch {
+                rollup,
+                input,
+                raw,
+                sketches,
+                error,
+            } => {
+                let mut sketch = GroupSketch::of(*rollup);
+                sketch.add(input, row, *raw, error);
+                sketches.push(sketch);
+            }
             // FIRST and LAST keep a row's value even when it is NULL, as EARLIEST does.
             Metric::Pick {
                 rollup,
@@ -344,6 +403,13 @@ impl<'a> Metric<'a> {
                     sums[group] = Some(sums[group].map_or(value, |s| s + value));
                 }
             }
+            Metric::Sketch {
+                input,
+                raw,
+                sketches,
+                error,
+                ..
+            } => sketches[group].add(input, row, *raw, error),
             Metric::Pick {
                 rollup,
                 input,
@@ -413,6 +479,22 @@ impl<'a> Metric<'a> {
                 Arc::new(Decimal128Array::from_iter(sums).with_data_type(ty.clone())),
                 None,
             ),
+            Metric::Sketch {
+                sketches, error, ..
+            } => {
+                if let Some(e) = error {
+                    let kind = match e {
+                        SketchError::NaN | SketchError::Rank(_) => {
+                            ValueErrorKind::InvalidParameterValue
+                        }
+                        SketchError::Unsupported(_) => ValueErrorKind::NotSupported,
+                        SketchError::Damaged(_) => return Err(Error::Internal(e.to_string())),
+                    };
+                    return Err(Error::Value(ValueError::of_kind(kind, e.to_string())));
+                }
+                let bytes: BinaryArray = sketches.iter().map(|s| Some(s.to_bytes())).collect();
+                (Arc::new(bytes), None)
+            }
             Metric::Pick {
                 input,
                 times,
@@ -428,6 +510,42 @@ impl<'a> Metric<'a> {
                 (values, times)
             }
         })
+    }
+}
+
+/// One group's sketch of a sketch column.
+enum GroupSketch {
+    Hll(Hll),
+    Quantiles(Quantiles),
+}
+
+impl GroupSketch {
+    fn of(rollup: Rollup) -> GroupSketch {
+        match rollup {
+            Rollup::Quantiles => GroupSketch::Quantiles(Quantiles::new()),
+            _ => GroupSketch::Hll(Hll::new()),
+        }
+    }
+
+    /// Adds `input`'s value at `row`: a value to sketch when `raw`, else a stored sketch.
+    fn add(&mut self, input: &ArrayRef, row: usize, raw: bool, error: &mut Option<SketchError>) {
+        let added = match (self, raw) {
+            (GroupSketch::Hll(hll), true) => hll.add_value(input.as_ref(), row),
+            (GroupSketch::Quantiles(q), true) => q.add_value(input.as_ref(), row),
+            (_, false) if input.is_null(row) => Ok(()),
+            (GroupSketch::Hll(hll), false) => hll.add_sketch(input.as_binary::<i32>().value(row)),
+            (GroupSketch::Quantiles(q), false) => q.add_sketch(input.as_binary::<i32>().value(row)),
+        };
+        if let Err(e) = added {
+            error.get_or_insert(e);
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            GroupSketch::Hll(hll) => hll.to_bytes(),
+            GroupSketch::Quantiles(q) => q.to_bytes(),
+        }
     }
 }
 

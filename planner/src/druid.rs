@@ -1036,25 +1036,11 @@ mod tests {
     }
 }
 
-/// Druid's aggregates under Druid's names: `APPROX_COUNT_DISTINCT` (DataFusion's
-/// HyperLogLog, `approx_distinct`: mergeable registers, about 1 % error, already combined
-/// across partitions and segments by the partial/final aggregation), `APPROX_QUANTILE`
-/// (DataFusion's t-digest, `approx_percentile_cont`), and `EARLIEST`, `LATEST`,
+/// Druid's aggregates under Druid's names: `APPROX_COUNT_DISTINCT` and `APPROX_QUANTILE`
+/// (Apache DataSketches' HLL and KLL, [`crate::sketch`]), and `EARLIEST`, `LATEST`,
 /// `EARLIEST_BY`, `LATEST_BY`, planned by [`DruidAggregates`].
 pub fn register_aggregates(ctx: &SessionContext) {
-    use datafusion::functions_aggregate::{approx_distinct, approx_percentile_cont};
-    ctx.register_udaf(
-        approx_distinct::approx_distinct_udaf()
-            .as_ref()
-            .clone()
-            .with_aliases(["approx_count_distinct"]),
-    );
-    ctx.register_udaf(
-        approx_percentile_cont::approx_percentile_cont_udaf()
-            .as_ref()
-            .clone()
-            .with_aliases(["approx_quantile"]),
-    );
+    crate::sketch::register(ctx);
     for name in ["earliest", "latest", "earliest_by", "latest_by"] {
         ctx.register_udaf(datafusion::logical_expr::AggregateUDF::new_from_impl(
             EarliestOrLatest::new(name),

@@ -23,6 +23,7 @@ pub mod rollup;
 pub mod scan;
 pub mod schema;
 pub mod session;
+pub mod sketch;
 pub mod system;
 pub mod table;
 pub mod view;

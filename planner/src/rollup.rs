@@ -7,7 +7,8 @@
 //! `count(*)` (and `count(dimension)`) becomes the sum of the hidden count, `count(c)` of a
 //! `ROLLUP COUNT` column the sum of `c`. Aggregates that the stored rows answer as the
 //! ingested rows would (`sum` of a summed column, `min` of a `ROLLUP MIN` one, `min`/`max`
-//! and any DISTINCT aggregate of dimensions, EARLIEST/LATEST of FIRST/LAST columns) are left
+//! and any DISTINCT aggregate of dimensions, EARLIEST/LATEST of FIRST/LAST columns,
+//! APPROX_COUNT_DISTINCT of an HLL column and APPROX_QUANTILE of a QUANTILES one) are left
 //! alone, and the rest (`avg(metric)`, `sum(dimension)`, `max` of a summed column, …) are
 //! refused with 0A000 rather than answered for the stored rows.
 //!
@@ -283,6 +284,15 @@ fn plan_of(expr: &Expr, def: &TableDef, input: &LogicalPlan) -> Result<Plan> {
             [Some(Role::Metric(Rollup::Sum | Rollup::Count))] => Some(Plan::Keep),
             _ => None,
         },
+        // A sketch column's stored sketches merge into the sketch of the ingested values.
+        "approx_count_distinct" if !distinct => {
+            matches!(roles.as_slice(), [Some(Role::Metric(Rollup::Hll))]).then_some(Plan::Keep)
+        }
+        "approx_quantile" if !distinct => matches!(
+            roles.as_slice(),
+            [Some(Role::Metric(Rollup::Quantiles)), Some(Role::Constant)]
+        )
+        .then_some(Plan::Keep),
         "min" => {
             matches!(roles.as_slice(), [Some(Role::Metric(Rollup::Min))]).then_some(Plan::Keep)
         }

@@ -21,6 +21,8 @@ pub struct HengeSchema {
     engine: Arc<Engine>,
     /// The session's state, which plans its views (set once the session's context exists).
     session: OnceLock<Weak<RwLock<SessionState>>>,
+    /// The table the statement being planned INSERTs into, read as [`HengeTable::for_insert`].
+    inserting: parking_lot::Mutex<Option<String>>,
 }
 
 impl HengeSchema {
@@ -28,12 +30,50 @@ impl HengeSchema {
         HengeSchema {
             engine,
             session: OnceLock::new(),
+            inserting: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Plans the statement `plan` makes as an INSERT into `table`: until it returns, the
+    /// table is read as INSERT writes it (sketch columns typed as their values).
+    pub async fn planning_insert<T>(
+        &self,
+        table: &str,
+        plan: impl std::future::Future<Output = T>,
+    ) -> T {
+        struct Clear<'a>(&'a parking_lot::Mutex<Option<String>>);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                *self.0.lock() = None;
+            }
+        }
+        *self.inserting.lock() = Some(table.to_owned());
+        let _clear = Clear(&self.inserting);
+        plan.await
     }
 
     /// The session whose settings views are planned with.
     pub fn attach(&self, session: Weak<RwLock<SessionState>>) {
         let _ = self.session.set(session);
+    }
+}
+
+/// Plans, with `ctx`'s Henge schema, the INSERT into `table` that `plan` makes
+/// ([`HengeSchema::planning_insert`]).
+pub async fn planning_insert<T>(
+    ctx: &datafusion::execution::context::SessionContext,
+    table: &str,
+    plan: impl std::future::Future<Output = T>,
+) -> T {
+    let schema = ctx
+        .catalog(crate::CATALOG)
+        .and_then(|c| c.schema(crate::SCHEMA));
+    match schema
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<HengeSchema>())
+    {
+        Some(schema) => schema.planning_insert(table, plan).await,
+        None => plan.await,
     }
 }
 
@@ -70,6 +110,12 @@ impl SchemaProvider for HengeSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         if let Some(table) = self.engine.table(name) {
+            if self.inserting.lock().as_deref() == Some(name) {
+                return Ok(Some(Arc::new(HengeTable::for_insert(
+                    self.engine.clone(),
+                    table,
+                ))));
+            }
             return Ok(Some(Arc::new(HengeTable::new(self.engine.clone(), table))));
         }
         let Some(def) = self.engine.view(name) else {

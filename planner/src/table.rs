@@ -40,6 +40,9 @@ pub struct HengeTable {
     schema: SchemaRef,
     /// The columns' DEFAULTs, for INSERTs that leave columns out.
     defaults: HashMap<String, Expr>,
+    /// Whether this is the table as INSERT writes it: sketch columns typed as the values
+    /// they sketch (and not readable), rather than as the sketches queries read.
+    for_insert: bool,
 }
 
 impl HengeTable {
@@ -49,13 +52,25 @@ impl HengeTable {
     }
 
     pub fn new(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
-        let schema = table.def.arrow_schema();
+        let schema = table.def.query_schema();
         let defaults = defaults(&table.def);
         HengeTable {
             engine,
             table,
             schema,
             defaults,
+            for_insert: false,
+        }
+    }
+
+    /// The table as the target of an INSERT: its columns as statements bring them, a
+    /// sketch column's values rather than the sketches stored. Its sketch columns cannot
+    /// be read (an INSERT that reads the table it writes).
+    pub fn for_insert(engine: Arc<Engine>, table: Arc<Table>) -> HengeTable {
+        HengeTable {
+            schema: table.def.arrow_schema(),
+            for_insert: true,
+            ..HengeTable::new(engine, table)
         }
     }
 
@@ -68,6 +83,7 @@ impl HengeTable {
             table: self.table.clone(),
             schema: self.table.schema.clone(),
             defaults: self.defaults.clone(),
+            for_insert: false,
         }
     }
 }
@@ -108,6 +124,22 @@ impl TableProvider for HengeTable {
         let output = projection
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        if self.for_insert {
+            if let Some(sketch) = output
+                .iter()
+                .map(|&i| &self.table.def.columns[i])
+                .find(|c| c.rollup.is_some_and(|r| r.is_sketch()))
+            {
+                return Err(crate::pg::SqlStateError::new(
+                    "0A000",
+                    format!(
+                        "an INSERT into \"{}\" cannot read its sketch column \"{}\"",
+                        self.table.def.name, sketch.name
+                    ),
+                )
+                .into());
+            }
+        }
         let output_schema = Arc::new(self.schema.project(&output)?);
         let pushdown = state
             .config_options()
@@ -207,6 +239,12 @@ impl TableProvider for HengeTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !self.for_insert && self.table.def.has_sketches() {
+            return Err(DataFusionError::Internal(format!(
+                "an INSERT into \"{}\" planned without its sketch columns' input types",
+                self.table.def.name
+            )));
+        }
         if insert_op != InsertOp::Append {
             return Err(DataFusionError::NotImplemented(format!(
                 "{insert_op} is not supported for Henge tables"

@@ -254,7 +254,7 @@ fn rollup_option(column: &str, words: &[Token]) -> Result<Rollup, PgError> {
             .ok_or_else(|| {
                 PgError::new(
                     code::INVALID_PARAMETER_VALUE,
-                    format!("unrecognized rollup \"{aggregate}\" for column \"{column}\"; Henge knows SUM, MIN, MAX, COUNT, FIRST and LAST"),
+                    format!("unrecognized rollup \"{aggregate}\" for column \"{column}\"; Henge knows SUM, MIN, MAX, COUNT, FIRST, LAST, HLL and QUANTILES"),
                 )
             }),
         _ => Err(PgError::syntax(format!(
@@ -264,13 +264,15 @@ fn rollup_option(column: &str, words: &[Token]) -> Result<Rollup, PgError> {
     }
 }
 
-const ROLLUPS: [Rollup; 6] = [
+const ROLLUPS: [Rollup; 8] = [
     Rollup::Sum,
     Rollup::Min,
     Rollup::Max,
     Rollup::Count,
     Rollup::First,
     Rollup::Last,
+    Rollup::Hll,
+    Rollup::Quantiles,
 ];
 
 /// Gives every column of a rolled-up table its part (numeric columns are summed, the rest
@@ -325,12 +327,16 @@ fn rollup_roles(
             Rollup::Count => column.ty == ColumnType::BigInt,
             Rollup::Min | Rollup::Max => !matches!(column.ty, ColumnType::Json | ColumnType::Jsonb),
             Rollup::First | Rollup::Last => time.is_some(),
+            Rollup::Hll => henge_ingest::sketch::hll_takes(&column.ty.arrow_type()),
+            Rollup::Quantiles => numeric,
         };
         if !fits {
             let needs = match role {
                 Rollup::Sum => "a numeric column",
                 Rollup::Count => "a bigint column (it holds the count)",
                 Rollup::First | Rollup::Last => "a table with a time_column",
+                Rollup::Quantiles => "a numeric column",
+                Rollup::Hll => "a column of a type it can hash",
                 _ => "a column whose values can be compared",
             };
             return Err(invalid(format!(

@@ -142,7 +142,14 @@ async fn stage_query(
 ) -> Result<Option<StagedWrite>, PgError> {
     let sql = format!("INSERT INTO {table} {query}");
     let state = session.ctx.state();
-    let plan = state.create_logical_plan(&sql).await?;
+    let name = crate::ddl::table_name(table)?;
+    // The query's values are typed as the values the table's sketch columns sketch.
+    let plan = henge_planner::schema::planning_insert(
+        &session.ctx,
+        &name,
+        state.create_logical_plan(&sql),
+    )
+    .await?;
     session.writes.begin().await;
     let staged = async {
         let df = session.ctx.execute_logical_plan(plan).await?;

@@ -502,6 +502,7 @@ impl Session {
         if let Some((sqlstate, reason)) = rewrite::refused(statement) {
             return Err(PgError::new(sqlstate, reason));
         }
+        let mut sketch_target = None;
         if let Statement::Insert(insert) = statement {
             if let TableObject::TableName(name) = &insert.table {
                 let name = ddl::table_name(name)?;
@@ -510,6 +511,11 @@ impl Session {
                         "cannot insert into view \"{name}\""
                     ))
                     .with_detail("Henge's views are read-only."));
+                }
+                if let Some(table) = self.shared.engine.table(&name) {
+                    if table.def.has_sketches() {
+                        sketch_target = Some(name);
+                    }
                 }
             }
         }
@@ -544,9 +550,14 @@ impl Session {
                 return Ok(state.create_logical_plan(&sql).await?);
             }
         }
-        let plan = state
-            .statement_to_plan(DFStatement::Statement(Box::new(statement.clone())))
-            .await?;
+        let planning = state.statement_to_plan(DFStatement::Statement(Box::new(statement.clone())));
+        let plan = match sketch_target {
+            // The INSERT's values are typed as the values its sketch columns sketch.
+            Some(table) => {
+                henge_planner::schema::planning_insert(&self.ctx, &table, planning).await?
+            }
+            None => planning.await?,
+        };
         // Henge's analyzer rules may change a result column's type (a cast to numeric
         // keeps its value's scale, a double meeting a numeric makes both doubles): the
         // columns are described, and values encoded, by the analyzed plan's types.

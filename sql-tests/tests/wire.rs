@@ -839,3 +839,92 @@ async fn time_limits_refuse_rows_and_drop_expired_chunks() {
         .get(0);
     assert_eq!(dropped, 1);
 }
+
+/// Issue 16's user story: a rolled-up events table with HLL and quantile sketch columns,
+/// loaded with COPY beside the same rows un-rolled, queried with TIME_FLOOR,
+/// APPROX_COUNT_DISTINCT and APPROX_QUANTILE; the answers match the un-rolled rows' (exactly
+/// where the sketches are exact, within their error elsewhere), before and after kill -9.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_into_sketch_columns_answers_as_the_raw_rows_across_kill_9() {
+    let mut server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE raw_ev (ts TIMESTAMP NOT NULL, country TEXT, user_id TEXT, latency_ms INTEGER) WITH (time_column = 'ts', segment_granularity = 'hour');
+             CREATE TABLE ev (ts TIMESTAMP NOT NULL, country TEXT, user_id TEXT ROLLUP HLL, latency_ms INTEGER ROLLUP QUANTILES) WITH (time_column = 'ts', segment_granularity = 'hour', rollup = true, query_granularity = 'minute')",
+        )
+        .await
+        .unwrap();
+    // 30,000 events over 3 hours, 3 countries, 5,000 users.
+    let mut csv = String::from("ts,country,user_id,latency_ms\n");
+    for i in 0..30_000u64 {
+        let (h, m, s) = (i / 10_000, (i / 167) % 60, i % 60);
+        csv.push_str(&format!(
+            "2024-06-01 {:02}:{m:02}:{s:02},{},u{},{}\n",
+            10 + h,
+            ["de", "fr", "us"][(i % 3) as usize],
+            (i * 7919) % 5_000,
+            (i * 31) % 2_000
+        ));
+    }
+    for table in ["raw_ev", "ev"] {
+        let sql = format!("COPY {table} FROM STDIN (FORMAT csv, HEADER true)");
+        assert_eq!(copy_in(&client, &sql, &csv).await.unwrap(), 30_000);
+    }
+
+    // Per minute and country the sketches are exact (a few dozen users each).
+    let exact = "SELECT count(*) FROM (SELECT TIME_FLOOR(ts, 'PT1M') AS m, country, APPROX_COUNT_DISTINCT(user_id) AS a FROM ev GROUP BY 1, 2) AS r \
+                 JOIN (SELECT TIME_FLOOR(ts, 'PT1M') AS m, country, count(DISTINCT user_id) AS e FROM raw_ev GROUP BY 1, 2) AS x USING (m, country) WHERE a = e";
+    let hourly = "SELECT TIME_FLOOR(ts, 'PT1H') AS h, APPROX_COUNT_DISTINCT(user_id), APPROX_QUANTILE(latency_ms, 0.5), count(*) FROM ev GROUP BY 1 ORDER BY 1";
+    let exact_hourly = "SELECT TIME_FLOOR(ts, 'PT1H') AS h, count(DISTINCT user_id), percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms), count(*) FROM raw_ev GROUP BY 1 ORDER BY 1";
+    let groups: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT TIME_FLOOR(ts, 'PT1M'), country FROM raw_ev GROUP BY 1, 2) AS g",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let check = |client: Client| async move {
+        let matched: i64 = client.query_one(exact, &[]).await.unwrap().get(0);
+        assert_eq!(matched, groups, "every minute and country counted exactly");
+        let rolled = client.query(hourly, &[]).await.unwrap();
+        let raw = client.query(exact_hourly, &[]).await.unwrap();
+        assert_eq!(rolled.len(), 3);
+        for (r, x) in rolled.iter().zip(&raw) {
+            let (distinct, median, events): (i64, f64, i64) = (r.get(1), r.get(2), r.get(3));
+            let (exact_distinct, exact_median, exact_events): (i64, i32, i64) =
+                (x.get(1), x.get(2), x.get(3));
+            assert_eq!(events, exact_events);
+            // Three standard errors of each sketch.
+            let error = (distinct - exact_distinct).abs() as f64 / exact_distinct as f64;
+            assert!(
+                error < 0.05,
+                "{distinct} distinct users, exactly {exact_distinct}"
+            );
+            assert!(
+                (median - f64::from(exact_median)).abs() < 2_000.0 * 0.05,
+                "median {median}, exactly {exact_median}"
+            );
+        }
+        client
+    };
+    let client = check(client).await;
+    let stored: i64 = client
+        .query_one(
+            "SELECT sum(rows)::bigint FROM sys.segments WHERE \"table\" = 'ev'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, Option<i64>>(0)
+        .unwrap_or(0);
+    // Each COPY batch is rolled up on its own until persisted pieces are merged.
+    assert!(stored < 2 * groups, "rolled up: {stored} stored rows");
+    drop(client);
+    server.kill_and_restart();
+    let client = server.connect().await;
+    let client = check(client).await;
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    check(client).await;
+}

@@ -195,6 +195,12 @@ pub enum Rollup {
     First,
     /// The value of the row with the latest time, as `LATEST` gives.
     Last,
+    /// A HyperLogLog sketch of the grouped rows' values (Apache DataSketches' HLL, the one
+    /// Druid uses), stored as its serialized bytes: what `APPROX_COUNT_DISTINCT` merges.
+    Hll,
+    /// A KLL quantiles sketch of the grouped rows' values (Apache DataSketches' KLL of
+    /// doubles), stored as its serialized bytes: what `APPROX_QUANTILE` merges.
+    Quantiles,
 }
 
 impl Rollup {
@@ -208,6 +214,22 @@ impl Rollup {
             Rollup::Count => "count",
             Rollup::First => "first",
             Rollup::Last => "last",
+            Rollup::Hll => "hll",
+            Rollup::Quantiles => "quantiles",
+        }
+    }
+
+    /// Whether the column stores a sketch of its values rather than a value.
+    pub fn is_sketch(&self) -> bool {
+        matches!(self, Rollup::Hll | Rollup::Quantiles)
+    }
+
+    /// The Arrow extension name marking a stored column of this sketch's bytes.
+    pub fn sketch_extension(&self) -> Option<&'static str> {
+        match self {
+            Rollup::Hll => Some(HLL_SKETCH_EXTENSION),
+            Rollup::Quantiles => Some(QUANTILES_SKETCH_EXTENSION),
+            _ => None,
         }
     }
 
@@ -221,6 +243,12 @@ impl Rollup {
         matches!(self, Rollup::First | Rollup::Last)
     }
 }
+
+/// The extension name of a `ROLLUP HLL` column's stored values: serialized HLL sketches.
+pub const HLL_SKETCH_EXTENSION: &str = "henge.hll_sketch";
+/// The extension name of a `ROLLUP QUANTILES` column's stored values: serialized KLL
+/// sketches of doubles.
+pub const QUANTILES_SKETCH_EXTENSION: &str = "henge.quantiles_sketch";
 
 /// The hidden column of a rolled-up table that counts the ingested rows each stored row
 /// stands for.
@@ -302,9 +330,37 @@ fn schema_of(columns: &[ColumnDef]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| c.ty.arrow_field(&c.name))
+            .map(ColumnDef::arrow_field)
             .collect::<Vec<_>>(),
     ))
+}
+
+impl ColumnDef {
+    /// The column's Arrow field; a stored sketch column's is marked with its sketch's
+    /// extension name.
+    pub fn arrow_field(&self) -> Field {
+        let field = self.ty.arrow_field(&self.name);
+        match self.rollup.and_then(|r| r.sketch_extension()) {
+            Some(extension) if self.ty == ColumnType::Bytea => field.with_metadata(
+                [(EXTENSION_NAME_KEY.to_owned(), extension.to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+            _ => field,
+        }
+    }
+
+    /// The column as it is stored: a sketch column holds the sketches' bytes.
+    pub fn stored(&self) -> ColumnDef {
+        match self.rollup {
+            Some(r) if r.is_sketch() => ColumnDef {
+                ty: ColumnType::Bytea,
+                default: None,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
 }
 
 /// A view: a named query, planned again each time it is read.
@@ -335,8 +391,27 @@ impl TableDef {
     /// The Arrow schema of the table's rows as SQL sees them. Every field is declared
     /// nullable: NOT NULL is enforced by Henge's write path, with PostgreSQL's error,
     /// rather than by Arrow.
+    ///
+    /// This is the schema of rows as statements bring them (INSERT, COPY): a sketch
+    /// column's values, not sketches. Queries read the stored columns
+    /// ([`TableDef::query_schema`]).
     pub fn arrow_schema(&self) -> SchemaRef {
         schema_of(&self.columns)
+    }
+
+    /// The Arrow schema queries read the table's columns with: as they are stored, sketch
+    /// columns as the sketches' bytes (`bytea`), without the hidden columns.
+    pub fn query_schema(&self) -> SchemaRef {
+        let columns: Vec<ColumnDef> = self.columns.iter().map(ColumnDef::stored).collect();
+        schema_of(&columns)
+    }
+
+    /// Whether any column stores sketches (so that rows as ingested and as stored differ
+    /// in type).
+    pub fn has_sketches(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.rollup.is_some_and(|r| r.is_sketch()))
     }
 
     /// The columns Henge keeps but SQL does not show, after the table's own: a rolled-up
@@ -372,7 +447,7 @@ impl TableDef {
 
     /// Every column rows are stored with: the table's own, then the hidden ones.
     pub fn stored_columns(&self) -> Vec<ColumnDef> {
-        let mut columns = self.columns.clone();
+        let mut columns: Vec<ColumnDef> = self.columns.iter().map(ColumnDef::stored).collect();
         columns.extend(self.hidden_columns());
         columns
     }
