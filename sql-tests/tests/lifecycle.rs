@@ -659,26 +659,46 @@ async fn killed_during(server: &mut TestServer, point: &str, sql: &str) -> Clien
 
 /// A rolled-up table through every step of the lifecycle, killed at each: rows are combined
 /// in the stage, at persist, at hand-off and at compaction, and `count(*)` and the sums
-/// stay those of the rows acknowledged, never counting a row twice or losing one.
+/// stay those of the rows acknowledged, never counting a row twice or losing one; its HLL
+/// and quantiles sketches of the ids stay within their error of the ids acknowledged.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rolled_up_table_survives_kill_at_every_step() {
-    const ROLLED: &str = "CREATE TABLE rolled (ts TIMESTAMP NOT NULL, id BIGINT, page TEXT) \
+    const ROLLED: &str = "CREATE TABLE rolled (ts TIMESTAMP NOT NULL, id BIGINT, page TEXT, \
+                          ids BIGINT ROLLUP HLL, id_quantiles BIGINT ROLLUP QUANTILES) \
                           WITH (time_column = 'ts', segment_granularity = 'day', \
                           rollup = true, query_granularity = 'hour', window_period = '1 hour')";
     async fn rolled_totals(client: &Client) -> (i64, i64, i64) {
         let row = client
             .query_one(
                 "SELECT count(*), coalesce(sum(id), 0), (SELECT sum(rows)::BIGINT FROM sys.segments \
-                 WHERE \"table\" = 'rolled') FROM rolled",
+                 WHERE \"table\" = 'rolled'), APPROX_COUNT_DISTINCT(ids), \
+                 APPROX_QUANTILE(id_quantiles, 0.5) FROM rolled",
                 &[],
             )
             .await
             .unwrap();
+        let (distinct, median): (i64, f64) = (row.get(3), row.get(4));
+        // Three standard errors of each sketch.
+        assert!(
+            (distinct - 150_001).abs() < 7_500,
+            "{distinct} distinct ids"
+        );
+        assert!((median - 75_000.0).abs() < 3_000.0, "median id {median}");
         (
             row.get(0),
             row.get(1),
             row.get::<_, Option<i64>>(2).unwrap_or(0),
         )
+    }
+    // Each line's id again, for the two sketches.
+    fn with_sketched(lines: String) -> String {
+        lines
+            .lines()
+            .map(|line| {
+                let id = line.split('\t').nth(1).unwrap_or_default();
+                format!("{line}\t{id}\t{id}\n")
+            })
+            .collect()
     }
     // (A COPY into it is rolled up as it arrives, so it never grows large enough to spill.)
     for (point, trigger) in [
@@ -693,20 +713,22 @@ async fn a_rolled_up_table_survives_kill_at_every_step() {
         client.batch_execute(ROLLED).await.unwrap();
         // 17 pages over four days of hours: at most 1,632 stored rows however many arrive.
         assert_eq!(
-            copy_into(&client, "rolled", lines(0, 100_000))
+            copy_into(&client, "rolled", with_sketched(lines(0, 100_000)))
                 .await
                 .unwrap(),
             100_000
         );
         client.batch_execute("CHECKPOINT").await.unwrap();
         assert_eq!(
-            copy_into(&client, "rolled", lines(100_000, 150_000))
+            copy_into(&client, "rolled", with_sketched(lines(100_000, 150_000)))
                 .await
                 .unwrap(),
             50_000
         );
         client
-            .batch_execute("INSERT INTO rolled VALUES ('2024-01-01 00:00:01', 150000, 'page0')")
+            .batch_execute(
+                "INSERT INTO rolled VALUES ('2024-01-01 00:00:01', 150000, 'page0', 150000, 150000)",
+            )
             .await
             .unwrap();
         let (count, sum, stored) = rolled_totals(&client).await;
