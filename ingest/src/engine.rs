@@ -14,6 +14,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use henge_storage::segment::write_segment;
+use henge_storage::stream::Offsets;
 use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef, ViewDef};
 use parking_lot::{Mutex, RwLock};
 
@@ -134,6 +135,11 @@ pub struct Engine {
     /// Segment files found at start that no metadata names; see [`Engine::remove_orphans`].
     orphans: Mutex<Vec<String>>,
     pub(crate) options: EngineOptions,
+    /// Each pipeline's offsets whose rows are durable (in the log, in pieces or segments).
+    pub(crate) stream_offsets: Mutex<HashMap<u64, Offsets>>,
+    /// Whether offsets were logged since the last persist, which must then record them
+    /// even when no rows are buffered (so that the log behind them can be trimmed).
+    pub(crate) offsets_logged: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -177,8 +183,19 @@ impl Engine {
             })
             .collect();
         let by_id: HashMap<u64, &Arc<Table>> = tables.values().map(|t| (t.def.id, t)).collect();
+        // Each pipeline's offsets as of the last persist, then as the log has them since.
+        let mut offsets: HashMap<u64, Offsets> = metadata
+            .pipelines()
+            .into_iter()
+            .map(|(p, offsets)| (p.id, offsets))
+            .collect();
         let (mut replayed, mut skipped) = (0usize, 0usize);
-        for record in records {
+        for mut record in records {
+            if let Some((pipeline, after)) = record.offsets.take() {
+                if let Some(known) = offsets.get_mut(&pipeline) {
+                    *known = after;
+                }
+            }
             match by_id.get(&record.table_id) {
                 Some(table) if schemas_match(&table.schema, &record.batches) => {
                     replayed += record.batches.iter().map(|b| b.num_rows()).sum::<usize>();
@@ -216,6 +233,8 @@ impl Engine {
             next_piece: AtomicU32::new(next_piece),
             orphans: Mutex::new(uploaded),
             options: options.clone(),
+            stream_offsets: Mutex::new(offsets),
+            offsets_logged: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -277,6 +296,11 @@ impl Engine {
     /// Changes whenever a table is created or dropped.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Makes plans made against the catalog as it was invalid.
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Creates a table from a validated definition (its `id` is assigned here).
@@ -355,6 +379,12 @@ impl Engine {
     pub async fn drop_table(&self, name: &str, views: &[String]) -> Result<()> {
         let segments = {
             let _ddl = self.ddl.lock();
+            if let Some(pipeline) = self.pipelines_into(name).first() {
+                return Err(Error::Dependents(format!(
+                    "cannot drop table {name} because pipeline {} writes into it",
+                    pipeline.name
+                )));
+            }
             let (_, segments) = self.metadata.drop_table(name, views)?;
             self.tables.write().remove(name);
             self.generation.fetch_add(1, Ordering::SeqCst);
@@ -433,6 +463,18 @@ impl Engine {
     /// returns `Ok`, the rows are in the fsynced log and visible to every later query.
     /// The rows must fit in memory; [`crate::stage::StagedWrite`] takes any number.
     pub async fn append(&self, table: &Table, batches: Vec<RecordBatch>) -> Result<u64> {
+        self.append_from(table, batches, None).await
+    }
+
+    /// [`Engine::append`] of rows read by pipeline `from.0` (perhaps none), durable together
+    /// with its offsets after them (`from.1`, every partition's): after a crash both are
+    /// there or neither is.
+    pub async fn append_from(
+        &self,
+        table: &Table,
+        batches: Vec<RecordBatch>,
+        from: Option<(u64, &Offsets)>,
+    ) -> Result<u64> {
         // Rows as ingested: a rolled-up table may store fewer.
         let window = crate::limits::TimeWindow::of(&table.def);
         let (mut ingested, mut dropped) = (0, 0);
@@ -452,7 +494,7 @@ impl Engine {
                 stored.push(crate::rollup::ingest(&table.def, valid)?);
             }
         }
-        self.append_valid(table, stored).await?;
+        self.append_stored(table, stored, from).await?;
         table.count_dropped(dropped);
         Ok(ingested)
     }
@@ -464,8 +506,17 @@ impl Engine {
         table: &Table,
         batches: Vec<RecordBatch>,
     ) -> Result<u64> {
+        self.append_stored(table, batches, None).await
+    }
+
+    async fn append_stored(
+        &self,
+        table: &Table,
+        batches: Vec<RecordBatch>,
+        from: Option<(u64, &Offsets)>,
+    ) -> Result<u64> {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        if rows == 0 {
+        if rows == 0 && from.is_none() {
             return Ok(0);
         }
         let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
@@ -476,10 +527,24 @@ impl Engine {
         }
         let _gate = self.gate.read().await;
         self.wal
-            .append(table.def.id, table.schema.clone(), &batches)
+            .append_from(table.def.id, table.schema.clone(), &batches, from)
             .await?;
         table.buffer.append(&batches)?;
+        if let Some((pipeline, offsets)) = from {
+            self.stream_offsets.lock().insert(pipeline, offsets.clone());
+            self.offsets_logged.store(true, Ordering::Relaxed);
+        }
         Ok(rows)
+    }
+
+    /// The offsets of pipeline `id` whose rows are durable (none for a pipeline that has
+    /// read nothing yet).
+    pub fn pipeline_offsets(&self, id: u64) -> Offsets {
+        self.stream_offsets
+            .lock()
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A new, unused piece identity of `table` for the chunk starting at `start`.

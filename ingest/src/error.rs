@@ -152,6 +152,9 @@ pub enum Error {
     /// ALTER TABLE … ADD COLUMN … NOT NULL without a default, on a table with rows.
     #[error("column \"{column}\" of relation \"{table}\" contains null values")]
     ColumnContainsNulls { table: String, column: String },
+    /// Other objects depend on the one to drop (2BP01).
+    #[error("{0}")]
+    Dependents(String),
     /// The table was altered while the statement ran (SQLSTATE 40001: run it again).
     #[error("relation \"{0}\" was altered while the statement ran; run it again")]
     TableAltered(String),
@@ -196,6 +199,7 @@ impl Error {
             }
             Error::TableNotFound(_) => state::UNDEFINED_TABLE,
             Error::TableAltered(_) => state::SERIALIZATION_FAILURE,
+            Error::Dependents(_) => state::DEPENDENT_OBJECTS_STILL_EXIST,
             Error::MemoryExhausted { .. } => state::OUT_OF_MEMORY,
             // Only the query engine that raised it knows; the server asks it.
             Error::Statement(_) => state::INTERNAL_ERROR,

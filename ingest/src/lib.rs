@@ -30,6 +30,7 @@ pub mod rollup;
 pub mod rows;
 pub mod sketch;
 pub mod stage;
+pub mod stream;
 pub mod text;
 pub mod transaction;
 pub mod uuid;

@@ -15,8 +15,11 @@
 //! 5. delete the log files before the new start (a crash leaves files the next start
 //!    deletes unread).
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use henge_storage::stream::Offsets;
 use henge_storage::{failpoint, SegmentMeta};
 
 use crate::engine::{rolled_up, split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
@@ -37,12 +40,21 @@ impl Engine {
     /// Persists every row in memory to local pieces and trims the log behind them.
     pub async fn persist(&self) -> Result<PersistReport> {
         let _one = self.persisting.lock().await;
-        if self.buffered_rows() == 0 {
+        if self.buffered_rows() == 0 && !self.offsets_logged.load(Ordering::Relaxed) {
             return Ok(PersistReport::default());
         }
-        let (wal_start, frozen) = {
+        let (wal_start, frozen, offsets) = {
             let _gate = self.gate.write().await;
             let wal_start = self.wal.rotate().await?;
+            // The offsets of the rows about to be frozen: every append before the rotation
+            // has logged its offsets and none after it has.
+            let offsets: BTreeMap<u64, Offsets> = self
+                .stream_offsets
+                .lock()
+                .iter()
+                .map(|(&id, o)| (id, o.clone()))
+                .collect();
+            self.offsets_logged.store(false, Ordering::Relaxed);
             let frozen: Vec<_> = self
                 .tables()
                 .into_iter()
@@ -51,7 +63,7 @@ impl Engine {
                     (t, chunks)
                 })
                 .collect();
-            (wal_start, frozen)
+            (wal_start, frozen, offsets)
         };
 
         let mut written: Vec<(Arc<Table>, Vec<SegmentMeta>)> = Vec::new();
@@ -59,13 +71,23 @@ impl Engine {
         let all: Vec<SegmentMeta> = written.iter().flat_map(|(_, p)| p.clone()).collect();
         if let Err(e) = result {
             self.remove_files(&all).await;
+            if !offsets.is_empty() {
+                self.offsets_logged.store(true, Ordering::Relaxed);
+            }
             return Err(e);
         }
         failpoint::hit("persist.written");
-        let orphans = match self.metadata.persist(all.clone(), wal_start) {
+        let orphans = match self
+            .metadata
+            .persist(all.clone(), wal_start, offsets.clone())
+        {
             Ok(orphans) => orphans,
             Err(e) => {
                 self.remove_files(&all).await;
+                // The offsets were not recorded: the next persist must.
+                if !offsets.is_empty() {
+                    self.offsets_logged.store(true, Ordering::Relaxed);
+                }
                 return Err(e.into());
             }
         };

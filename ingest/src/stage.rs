@@ -208,7 +208,11 @@ impl StagedWrite {
         }
         failpoint::hit("stage.committing");
         let pieces = std::mem::take(&mut self.pieces);
-        let orphans = match self.engine.metadata.persist(pieces.clone(), 0) {
+        let orphans = match self
+            .engine
+            .metadata
+            .persist(pieces.clone(), 0, Default::default())
+        {
             Ok(orphans) => orphans,
             Err(e) => {
                 self.pieces = pieces;

@@ -242,7 +242,10 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
     }
     failpoint::hit("stage.committing");
     let pieces: Vec<SegmentMeta> = writes.iter().flat_map(|w| w.pieces.clone()).collect();
-    let orphans = engine.metadata.persist(pieces, 0).map_err(Error::from)?;
+    let orphans = engine
+        .metadata
+        .persist(pieces, 0, Default::default())
+        .map_err(Error::from)?;
     // Recorded: the files are the tables' now, not the writes' to delete.
     let mut tables: Vec<(Arc<Table>, Vec<SegmentMeta>)> = Vec::new();
     for write in &mut writes {

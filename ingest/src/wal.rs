@@ -5,8 +5,15 @@
 //!
 //! ```text
 //! u32 payload length | u32 CRC-32 of payload | payload
-//! payload = u8 kind (1 = append) | u64 table id | Arrow IPC stream of the rows
+//! payload = u8 kind | u64 table id | [offsets] | Arrow IPC stream of the rows
+//! kind    = 1: rows of a statement
+//!           2: rows from a pipeline, with its offsets after them (the rows may be none)
+//! offsets = u64 pipeline id | u32 n | n × (i32 partition | i64 offset of the next record)
 //! ```
+//!
+//! A pipeline's offsets travel in the same record as the rows read before them, so a
+//! restart finds both or neither: the last record of a pipeline holds its offsets for every
+//! partition, and replaying the log from the persist's position restores them.
 //!
 //! A persist rotates the log: later writes go to a new file, and once the rows of the
 //! older files are in persisted pieces, the metadata store records the new file's sequence
@@ -32,11 +39,13 @@ use arrow::ipc::writer::StreamWriter;
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use henge_storage::stream::Offsets;
 
 const MAGIC: &[u8; 8] = b"HENGEWAL";
 const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: u64 = 12;
 const KIND_APPEND: u8 = 1;
+const KIND_STREAM: u8 = 2;
 /// Refuse to allocate for a record claiming to be larger than this: it is damage.
 const MAX_RECORD: u32 = 1 << 31;
 
@@ -45,6 +54,8 @@ const MAX_RECORD: u32 = 1 << 31;
 pub struct WalRecord {
     pub table_id: u64,
     pub batches: Vec<RecordBatch>,
+    /// For rows from a pipeline: its id and its offsets after them.
+    pub offsets: Option<(u64, Offsets)>,
 }
 
 enum Request {
@@ -123,7 +134,18 @@ impl Wal {
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<()> {
-        let frame = encode(table_id, schema, batches)?;
+        self.append_from(table_id, schema, batches, None).await
+    }
+
+    /// [`Wal::append`], for rows from pipeline `offsets.0`, with its offsets after them.
+    pub async fn append_from(
+        &self,
+        table_id: u64,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        offsets: Option<(u64, &Offsets)>,
+    ) -> Result<()> {
+        let frame = encode(table_id, schema, batches, offsets)?;
         let (done, waiter) = oneshot::channel();
         {
             let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
@@ -215,10 +237,26 @@ fn wal_io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> E
     }
 }
 
-fn encode(table_id: u64, schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+fn encode(
+    table_id: u64,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    offsets: Option<(u64, &Offsets)>,
+) -> Result<Vec<u8>> {
     let mut frame = vec![0u8; 8];
-    frame.push(KIND_APPEND);
+    frame.push(match offsets {
+        Some(_) => KIND_STREAM,
+        None => KIND_APPEND,
+    });
     frame.extend_from_slice(&table_id.to_le_bytes());
+    if let Some((pipeline, offsets)) = offsets {
+        frame.extend_from_slice(&pipeline.to_le_bytes());
+        frame.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+        for (partition, offset) in offsets {
+            frame.extend_from_slice(&partition.to_le_bytes());
+            frame.extend_from_slice(&offset.to_le_bytes());
+        }
+    }
     {
         let mut writer = StreamWriter::try_new(&mut frame, &schema)
             .map_err(|e| Error::WalRecord(e.to_string()))?;
@@ -244,16 +282,43 @@ fn encode(table_id: u64, schema: SchemaRef, batches: &[RecordBatch]) -> Result<V
 }
 
 fn decode(payload: &[u8]) -> Result<WalRecord> {
-    let bad = |reason: String| Error::WalRecord(reason);
-    if payload.len() < 9 || payload[0] != KIND_APPEND {
-        return Err(bad("unknown record kind".into()));
-    }
-    let table_id = u64::from_le_bytes(payload[1..9].try_into().map_err(|_| bad("short".into()))?);
-    let reader = StreamReader::try_new(&payload[9..], None).map_err(|e| bad(e.to_string()))?;
+    let bad = |reason: &str| Error::WalRecord(reason.to_owned());
+    let mut rest = payload;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        if rest.len() < n {
+            return Err(bad("record cut short"));
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let kind = take(1)?[0];
+    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let table_id = u64_of(take(8)?);
+    let offsets = match kind {
+        KIND_APPEND => None,
+        KIND_STREAM => {
+            let pipeline = u64_of(take(8)?);
+            let n = u32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4]));
+            let mut offsets = Offsets::new();
+            for _ in 0..n {
+                let partition = i32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4]));
+                let offset = i64::from_le_bytes(take(8)?.try_into().unwrap_or([0; 8]));
+                offsets.insert(partition, offset);
+            }
+            Some((pipeline, offsets))
+        }
+        _ => return Err(bad("unknown record kind")),
+    };
+    let reader = StreamReader::try_new(rest, None).map_err(|e| bad(&e.to_string()))?;
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(WalRecord { table_id, batches })
+        .map_err(|e| bad(&e.to_string()))?;
+    Ok(WalRecord {
+        table_id,
+        batches,
+        offsets,
+    })
 }
 
 /// Reads every record of one log file. In the last file a damaged tail is cut off; in an

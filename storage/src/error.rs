@@ -25,6 +25,10 @@ pub enum Error {
     /// No table with this name exists.
     #[error("table \"{0}\" does not exist")]
     TableNotFound(String),
+    #[error("pipeline \"{0}\" already exists")]
+    PipelineExists(String),
+    #[error("pipeline \"{0}\" does not exist")]
+    PipelineNotFound(String),
     /// A segment file fails its checks and no good copy could be found.
     #[error("segment {segment} is damaged: {reason}")]
     CorruptSegment { segment: String, reason: String },
@@ -43,6 +47,8 @@ impl Error {
         match self {
             Error::TableExists(_) => state::DUPLICATE_TABLE,
             Error::TableNotFound(_) => state::UNDEFINED_TABLE,
+            Error::PipelineExists(_) => state::DUPLICATE_OBJECT,
+            Error::PipelineNotFound(_) => state::UNDEFINED_OBJECT,
             Error::Io { .. } | Error::DeepStorage { .. } => state::IO_ERROR,
             Error::CorruptMetadata { .. } | Error::CorruptSegment { .. } => state::DATA_CORRUPTED,
             Error::SegmentInput(_) => state::INTERNAL_ERROR,

@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod schema;
 pub mod segment;
 pub mod sqlstate;
+pub mod stream;
 
 pub use access::{Access, Privileges, RoleDef};
 pub use cache::SegmentCache;

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Access;
 use crate::error::{Error, Result};
 use crate::schema::{TableDef, ViewDef};
+use crate::stream::{Offsets, PipelineDef, SourceDef};
 
 const FILE_NAME: &str = "metadata.json";
 const JOURNAL_NAME: &str = "metadata.journal";
@@ -174,6 +175,19 @@ struct State {
     /// Roles, owners and privileges.
     #[serde(default)]
     access: Access,
+    /// Kafka sources, by name (one namespace with tables and views).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    sources: BTreeMap<String, SourceDef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pipelines: BTreeMap<String, PipelineDef>,
+    /// Each pipeline's offsets whose rows are in persisted pieces or published segments
+    /// (later ones are in the write-ahead log, with their rows), by pipeline id.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::stream::offsets_by_pipeline"
+    )]
+    offsets: BTreeMap<u64, Offsets>,
 }
 
 /// One change of the store, as the journal records it. Applying one cannot fail: every
@@ -210,6 +224,26 @@ enum Change {
     Persist {
         pieces: Vec<SegmentMeta>,
         wal_start: u64,
+        /// The offsets of the pipelines whose rows the pieces (and earlier ones) hold.
+        #[serde(
+            default,
+            skip_serializing_if = "BTreeMap::is_empty",
+            with = "crate::stream::offsets_by_pipeline"
+        )]
+        offsets: BTreeMap<u64, Offsets>,
+    },
+    CreateSource {
+        def: SourceDef,
+    },
+    DropSource {
+        name: String,
+    },
+    /// A pipeline created, or changed (paused, resumed).
+    Pipeline {
+        def: PipelineDef,
+    },
+    DropPipeline {
+        name: String,
     },
     HandOff {
         segments: Vec<SegmentMeta>,
@@ -285,9 +319,34 @@ impl State {
                 }
             }
             Change::Access { access } => self.access = access,
-            Change::Persist { pieces, wal_start } => {
+            Change::Persist {
+                pieces,
+                wal_start,
+                offsets,
+            } => {
                 self.pieces.extend(pieces);
                 self.wal_start = self.wal_start.max(wal_start);
+                for (pipeline, offsets) in offsets {
+                    if self.pipelines.values().any(|p| p.id == pipeline) {
+                        self.offsets.insert(pipeline, offsets);
+                    }
+                }
+            }
+            Change::CreateSource { def } => {
+                self.next_table_id = self.next_table_id.max(def.id + 1);
+                self.sources.insert(def.name.clone(), def);
+            }
+            Change::DropSource { name } => {
+                self.sources.remove(&name);
+            }
+            Change::Pipeline { def } => {
+                self.next_table_id = self.next_table_id.max(def.id + 1);
+                self.pipelines.insert(def.name.clone(), def);
+            }
+            Change::DropPipeline { name } => {
+                if let Some(def) = self.pipelines.remove(&name) {
+                    self.offsets.remove(&def.id);
+                }
             }
             Change::HandOff { segments, pieces } => {
                 let gone = names(&pieces);
@@ -319,6 +378,13 @@ impl State {
                 self.pieces.extend(pieces);
             }
         }
+    }
+
+    /// Whether a table, view or source has this name (they share one namespace).
+    fn name_taken(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+            || self.views.contains_key(name)
+            || self.sources.contains_key(name)
     }
 
     /// Forgets the segments of `forget` and publishes `segments`.
@@ -463,7 +529,7 @@ impl MetadataStore {
     /// Like [`MetadataStore::create`], the table owned by `owner`.
     pub fn create_owned(&self, mut def: TableDef, owner: u32) -> Result<TableDef> {
         let mut inner = self.lock();
-        if inner.state.tables.contains_key(&def.name) || inner.state.views.contains_key(&def.name) {
+        if inner.state.name_taken(&def.name) {
             return Err(Error::TableExists(def.name.clone()));
         }
         def.id = inner.state.next_table_id;
@@ -531,7 +597,9 @@ impl MetadataStore {
     ) -> Result<ViewDef> {
         let mut inner = self.lock();
         let old = inner.state.views.get(&def.name).map(|v| v.id);
-        if inner.state.tables.contains_key(&def.name) || (old.is_some() && !replace) {
+        let other = inner.state.tables.contains_key(&def.name)
+            || inner.state.sources.contains_key(&def.name);
+        if other || (old.is_some() && !replace) {
             return Err(Error::TableExists(def.name.clone()));
         }
         def.id = old.unwrap_or(inner.state.next_table_id);
@@ -663,7 +731,12 @@ impl MetadataStore {
     /// Records persisted `pieces` (files already durable on local disk) and moves the log's
     /// replay start to `wal_start` (never backwards: 0 leaves it), in one atomic change.
     /// Pieces of tables dropped meanwhile are left out and returned, to be deleted.
-    pub fn persist(&self, pieces: Vec<SegmentMeta>, wal_start: u64) -> Result<Vec<SegmentMeta>> {
+    pub fn persist(
+        &self,
+        pieces: Vec<SegmentMeta>,
+        wal_start: u64,
+        offsets: BTreeMap<u64, Offsets>,
+    ) -> Result<Vec<SegmentMeta>> {
         let mut inner = self.lock();
         let (kept, orphans) = inner.state.of_live_tables(pieces);
         self.commit(
@@ -671,9 +744,84 @@ impl MetadataStore {
             Change::Persist {
                 pieces: kept,
                 wal_start,
+                offsets,
             },
         )?;
         Ok(orphans)
+    }
+
+    /// All sources, ordered by name.
+    pub fn sources(&self) -> Vec<SourceDef> {
+        self.lock().state.sources.values().cloned().collect()
+    }
+
+    /// Adds a source with a fresh id; its name may not be a table's, a view's or another
+    /// source's.
+    pub fn create_source(&self, mut def: SourceDef) -> Result<SourceDef> {
+        let mut inner = self.lock();
+        if inner.state.name_taken(&def.name) {
+            return Err(Error::TableExists(def.name.clone()));
+        }
+        def.id = inner.state.next_table_id;
+        self.commit(&mut inner, Change::CreateSource { def: def.clone() })?;
+        Ok(def)
+    }
+
+    /// Removes a source (its pipelines are the caller's to drop first).
+    pub fn drop_source(&self, name: &str) -> Result<()> {
+        let mut inner = self.lock();
+        if !inner.state.sources.contains_key(name) {
+            return Err(Error::TableNotFound(name.to_owned()));
+        }
+        self.commit(
+            &mut inner,
+            Change::DropSource {
+                name: name.to_owned(),
+            },
+        )
+    }
+
+    /// All pipelines, ordered by name, each with the offsets recorded for it.
+    pub fn pipelines(&self) -> Vec<(PipelineDef, Offsets)> {
+        let inner = self.lock();
+        inner
+            .state
+            .pipelines
+            .values()
+            .map(|p| {
+                let offsets = inner.state.offsets.get(&p.id).cloned().unwrap_or_default();
+                (p.clone(), offsets)
+            })
+            .collect()
+    }
+
+    /// Adds a pipeline with a fresh id (`create`), or records a changed one (same name and
+    /// id).
+    pub fn put_pipeline(&self, mut def: PipelineDef, create: bool) -> Result<PipelineDef> {
+        let mut inner = self.lock();
+        let old = inner.state.pipelines.get(&def.name).map(|p| p.id);
+        match (old, create) {
+            (Some(_), true) => return Err(Error::PipelineExists(def.name.clone())),
+            (None, false) => return Err(Error::PipelineNotFound(def.name.clone())),
+            (Some(id), false) => def.id = id,
+            (None, true) => def.id = inner.state.next_table_id,
+        }
+        self.commit(&mut inner, Change::Pipeline { def: def.clone() })?;
+        Ok(def)
+    }
+
+    /// Removes a pipeline and its offsets.
+    pub fn drop_pipeline(&self, name: &str) -> Result<()> {
+        let mut inner = self.lock();
+        if !inner.state.pipelines.contains_key(name) {
+            return Err(Error::PipelineNotFound(name.to_owned()));
+        }
+        self.commit(
+            &mut inner,
+            Change::DropPipeline {
+                name: name.to_owned(),
+            },
+        )
     }
 
     /// Hands pieces off: publishes `segments` (already in deep storage) and forgets
@@ -712,10 +860,7 @@ impl MetadataStore {
         let Some(old) = inner.state.tables.values().find(|t| t.id == def.id) else {
             return Err(Error::TableNotFound(def.name));
         };
-        if old.name != def.name
-            && (inner.state.tables.contains_key(&def.name)
-                || inner.state.views.contains_key(&def.name))
-        {
+        if old.name != def.name && inner.state.name_taken(&def.name) {
             return Err(Error::TableExists(def.name));
         }
         self.commit(
@@ -1117,7 +1262,10 @@ mod tests {
         );
         assert_eq!(store.next_identity(t.id, 0, 10, &[]), (1, 1));
         assert_eq!(store.next_identity(t.id, 20, 30, &[]).0, 2);
-        assert!(store.persist(Vec::new(), 7).unwrap().is_empty());
+        assert!(store
+            .persist(Vec::new(), 7, Default::default())
+            .unwrap()
+            .is_empty());
 
         let reopened = MetadataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.segments(), vec![first]);
@@ -1136,7 +1284,9 @@ mod tests {
         // More changes than one snapshot holds: some come from a snapshot, the rest from
         // the journal.
         for n in 0..(SNAPSHOT_EVERY as u32 + 200) {
-            store.persist(vec![piece(n)], u64::from(n)).unwrap();
+            store
+                .persist(vec![piece(n)], u64::from(n), Default::default())
+                .unwrap();
             if n % 2 == 1 {
                 let published = segment(t.id, 0, 10, 1, n);
                 store
@@ -1165,7 +1315,9 @@ mod tests {
         assert_eq!(reopened.segments(), expected.0);
 
         // A torn record at the end is cut off; the rest stays.
-        reopened.persist(vec![piece(9999)], 0).unwrap();
+        reopened
+            .persist(vec![piece(9999)], 0, Default::default())
+            .unwrap();
         let len = fs::metadata(&journal).unwrap().len();
         OpenOptions::new()
             .write(true)
@@ -1175,7 +1327,9 @@ mod tests {
             .unwrap();
         let reopened = MetadataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.pieces(), expected.1);
-        reopened.persist(vec![piece(10_000)], 0).unwrap();
+        reopened
+            .persist(vec![piece(10_000)], 0, Default::default())
+            .unwrap();
         let reopened = MetadataStore::open(dir.path()).unwrap();
         assert_eq!(reopened.pieces().len(), expected.1.len() + 1);
     }
