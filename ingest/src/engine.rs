@@ -140,6 +140,8 @@ pub struct Engine {
     /// Whether offsets were logged since the last persist, which must then record them
     /// even when no rows are buffered (so that the log behind them can be trimmed).
     pub(crate) offsets_logged: std::sync::atomic::AtomicBool,
+    /// What each running pipeline reports, by id.
+    pub(crate) pipeline_status: Mutex<HashMap<u64, crate::stream::PipelineStatus>>,
 }
 
 impl Engine {
@@ -235,6 +237,7 @@ impl Engine {
             options: options.clone(),
             stream_offsets: Mutex::new(offsets),
             offsets_logged: std::sync::atomic::AtomicBool::new(false),
+            pipeline_status: Mutex::new(HashMap::new()),
         })
     }
 

@@ -21,6 +21,7 @@ pub mod error;
 pub mod handoff;
 pub mod interval;
 pub mod json;
+pub mod kafka;
 pub mod limits;
 pub mod maintain;
 pub mod memory;

@@ -8,10 +8,51 @@
 //! whose rows are durable. Resetting the offsets is a log record too, ordered with the
 //! pipeline's rows.
 
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
 use henge_storage::stream::{Offsets, PipelineDef, SourceDef};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Table};
 use crate::error::{Error, Result};
+
+/// How many of a pipeline's record errors are kept to show.
+pub const ERRORS_KEPT: usize = 10;
+
+/// What a running pipeline reports (`sys.pipelines`); kept in memory only.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineStatus {
+    /// `starting`, `running`, `retrying`, `paused`, `stopped` or `failed`.
+    pub state: &'static str,
+    /// Why it retries or failed.
+    pub detail: Option<String>,
+    /// Each partition's high watermark (the offset after its last record), as last seen.
+    pub high_watermarks: BTreeMap<i32, i64>,
+    /// Since the server started: records read, rows written, bytes of record values.
+    pub records: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Records left out (that did not parse, or whose values did not fit).
+    pub skipped: u64,
+    /// The first record errors: partition, offset and why.
+    pub errors: Vec<(i32, i64, String)>,
+    /// The last record error.
+    pub last_error: Option<(i32, i64, String)>,
+    /// Rows written per second, over the last few seconds.
+    pub rows_per_second: f64,
+}
+
+impl PipelineStatus {
+    /// Counts records left out, keeping the first few and the last.
+    pub fn skip(&mut self, errors: &[(i32, i64, String)]) {
+        self.skipped += errors.len() as u64;
+        let room = ERRORS_KEPT.saturating_sub(self.errors.len());
+        self.errors.extend(errors.iter().take(room).cloned());
+        if let Some(last) = errors.last() {
+            self.last_error = Some(last.clone());
+        }
+    }
+}
 
 impl Engine {
     /// Every source, ordered by name.
@@ -105,6 +146,7 @@ impl Engine {
             .ok_or_else(|| henge_storage::Error::PipelineNotFound(name.to_owned()))?;
         self.metadata.drop_pipeline(name)?;
         self.stream_offsets.lock().remove(&def.id);
+        self.pipeline_status.lock().remove(&def.id);
         tracing::info!(pipeline = %name, "pipeline dropped");
         Ok(())
     }
@@ -115,6 +157,36 @@ impl Engine {
             .into_iter()
             .filter(|p| p.table == name)
             .collect()
+    }
+
+    /// What pipeline `id` last reported.
+    pub fn pipeline_status(&self, id: u64) -> PipelineStatus {
+        self.pipeline_status
+            .lock()
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes what pipeline `id` reports.
+    pub fn report(&self, id: u64, change: impl FnOnce(&mut PipelineStatus)) {
+        let mut all = self.pipeline_status.lock();
+        let status = all.entry(id).or_default();
+        let before = status.state;
+        change(status);
+        if status.state != before {
+            tracing::info!(pipeline = id, state = status.state, detail = ?status.detail, "pipeline state");
+        }
+    }
+
+    /// Whether `batch` (rows of `table`'s columns) could be appended: its values fit the
+    /// table and its times are within the table's limits.
+    pub fn admissible(&self, table: &Table, batch: RecordBatch) -> Result<()> {
+        let valid = crate::rows::validate_batch(&table.def, batch)?;
+        if let Some(window) = crate::limits::TimeWindow::of(&table.def) {
+            window.admit(valid)?;
+        }
+        Ok(())
     }
 
     /// Sets pipeline `def`'s offsets (every partition's), durably and in order with its

@@ -18,6 +18,7 @@ pub mod literal;
 pub mod memory;
 pub mod options;
 pub mod pg;
+pub mod pipeline;
 pub mod prune;
 pub mod rollup;
 pub mod scan;

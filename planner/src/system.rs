@@ -8,6 +8,11 @@
 //! `sys.ingest` has one row per table (rows and bytes in memory, persisted pieces,
 //! published segments) and a last row with a NULL `table` for the whole process: the same
 //! sums plus the write-ahead log's size on disk and the ingest memory budget and its use.
+//!
+//! `sys.pipelines` has one row per pipeline: its state and what it has done since the
+//! server started, and its total lag; `sys.pipeline_partitions` one row per partition of
+//! each pipeline's topic: the offset whose rows are durable, the high watermark last seen
+//! and the lag between them.
 
 use std::sync::Arc;
 
@@ -43,13 +48,15 @@ impl SystemSchema {
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec!["ingest".into(), "segments".into()]
+        SYSTEM_TABLES.iter().map(|t| (*t).to_owned()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let kind = match name {
             "segments" => SystemKind::Segments,
             "ingest" => SystemKind::Ingest,
+            "pipelines" => SystemKind::Pipelines,
+            "pipeline_partitions" => SystemKind::PipelinePartitions,
             _ => return Ok(None),
         };
         Ok(Some(Arc::new(SystemTable {
@@ -59,14 +66,18 @@ impl SchemaProvider for SystemSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        matches!(name, "segments" | "ingest")
+        SYSTEM_TABLES.contains(&name)
     }
 }
+
+const SYSTEM_TABLES: [&str; 4] = ["ingest", "pipeline_partitions", "pipelines", "segments"];
 
 #[derive(Debug, Clone, Copy)]
 enum SystemKind {
     Segments,
     Ingest,
+    Pipelines,
+    PipelinePartitions,
 }
 
 /// A table of the `sys` schema, computed when scanned.
@@ -81,6 +92,8 @@ impl SystemTable {
         match self.kind {
             SystemKind::Segments => segments_schema(),
             SystemKind::Ingest => ingest_schema(),
+            SystemKind::Pipelines => pipelines_schema(),
+            SystemKind::PipelinePartitions => partitions_schema(),
         }
     }
 
@@ -88,6 +101,8 @@ impl SystemTable {
         match self.kind {
             SystemKind::Segments => segments_batch(&self.engine),
             SystemKind::Ingest => ingest_batch(&self.engine),
+            SystemKind::Pipelines => pipelines_batch(&self.engine),
+            SystemKind::PipelinePartitions => partitions_batch(&self.engine),
         }
     }
 }
@@ -254,6 +269,137 @@ fn ingest_batch(engine: &Engine) -> Result<RecordBatch> {
             .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
     );
     Ok(RecordBatch::try_new(ingest_schema(), columns)?)
+}
+
+fn pipelines_schema() -> SchemaRef {
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("partitions", DataType::Int32, false),
+        Field::new("lag", DataType::Int64, true),
+        count("records"),
+        count("rows"),
+        count("bytes"),
+        count("records_skipped"),
+        Field::new("last_error", DataType::Utf8, true),
+        Field::new("rows_per_second", DataType::Float64, false),
+    ]))
+}
+
+/// One partition of a pipeline: partition, durable offset, high watermark, and the lag
+/// between them when both are known.
+type PartitionRow = (i32, Option<i64>, Option<i64>, Option<i64>);
+
+/// Each partition of a pipeline.
+fn partitions_of(engine: &Engine, id: u64) -> Vec<PartitionRow> {
+    let offsets = engine.pipeline_offsets(id);
+    let marks = engine.pipeline_status(id).high_watermarks;
+    let mut partitions: Vec<i32> = offsets.keys().chain(marks.keys()).copied().collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    partitions
+        .into_iter()
+        .map(|p| {
+            let (offset, high) = (offsets.get(&p).copied(), marks.get(&p).copied());
+            let lag = offset.zip(high).map(|(o, h)| (h - o).max(0));
+            (p, offset, high, lag)
+        })
+        .collect()
+}
+
+fn pipelines_batch(engine: &Engine) -> Result<RecordBatch> {
+    let pipelines = engine.pipelines();
+    let mut name = Vec::new();
+    let mut source = Vec::new();
+    let mut table = Vec::new();
+    let mut state = Vec::new();
+    let mut detail = Vec::new();
+    let mut partitions = Vec::new();
+    let mut lag = Vec::new();
+    let mut counts: [Vec<i64>; 4] = Default::default();
+    let mut last_error = Vec::new();
+    let mut rate = Vec::new();
+    for p in &pipelines {
+        let status = engine.pipeline_status(p.id);
+        let parts = partitions_of(engine, p.id);
+        name.push(p.name.clone());
+        source.push(p.source.clone());
+        table.push(p.table.clone());
+        state.push(match (status.state, p.paused) {
+            (_, true) => "paused",
+            ("", false) => "stopped",
+            (s, false) => s,
+        });
+        detail.push(status.detail.clone());
+        partitions.push(parts.len() as i32);
+        lag.push(parts.iter().map(|p| p.3).sum::<Option<i64>>());
+        for (i, value) in [status.records, status.rows, status.bytes, status.skipped]
+            .into_iter()
+            .enumerate()
+        {
+            counts[i].push(value as i64);
+        }
+        last_error.push(
+            status
+                .last_error
+                .as_ref()
+                .map(|(p, o, why)| format!("partition {p}, offset {o}: {why}")),
+        );
+        rate.push(status.rows_per_second);
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(name)),
+        Arc::new(StringArray::from(source)),
+        Arc::new(StringArray::from(table)),
+        Arc::new(StringArray::from(state)),
+        Arc::new(StringArray::from(detail)),
+        Arc::new(Int32Array::from(partitions)),
+        Arc::new(Int64Array::from(lag)),
+    ];
+    columns.extend(
+        counts
+            .into_iter()
+            .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef),
+    );
+    columns.push(Arc::new(StringArray::from(last_error)));
+    columns.push(Arc::new(datafusion::arrow::array::Float64Array::from(rate)));
+    Ok(RecordBatch::try_new(pipelines_schema(), columns)?)
+}
+
+fn partitions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("offset", DataType::Int64, true),
+        Field::new("high_watermark", DataType::Int64, true),
+        Field::new("lag", DataType::Int64, true),
+    ]))
+}
+
+fn partitions_batch(engine: &Engine) -> Result<RecordBatch> {
+    let (mut name, mut partition, mut offset, mut high, mut lag) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for p in engine.pipelines() {
+        for (part, o, h, l) in partitions_of(engine, p.id) {
+            name.push(p.name.clone());
+            partition.push(part);
+            offset.push(o);
+            high.push(h);
+            lag.push(l);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(name)),
+        Arc::new(Int32Array::from(partition)),
+        Arc::new(Int64Array::from(offset)),
+        Arc::new(Int64Array::from(high)),
+        Arc::new(Int64Array::from(lag)),
+    ];
+    Ok(RecordBatch::try_new(partitions_schema(), columns)?)
 }
 
 #[async_trait]

@@ -74,6 +74,11 @@ impl HengeTable {
         }
     }
 
+    /// The DEFAULT of each column that has one, as INSERT fills it in.
+    pub fn column_defaults(&self) -> HashMap<String, Expr> {
+        self.defaults.clone()
+    }
+
     /// The same table with its hidden columns (a rolled-up table's count of ingested rows)
     /// after its own, for [`crate::rollup`]'s rewrites. The hidden columns follow the
     /// table's own in the stored rows too, so column positions are the same in both.

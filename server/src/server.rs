@@ -95,6 +95,11 @@ pub async fn serve(
     henge_storage::segment::dictionaries::set_capacity(config.dictionary_cache_bytes());
     let query_env = henge_planner::query_runtime(config.query_memory_bytes(), &spill_dir)
         .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.to_string())))?;
+    let pipelines = Arc::new(crate::pipeline::Pipelines::new(
+        engine.clone(),
+        query_env.clone(),
+        query_runtime.clone(),
+    ));
     let frontend = Arc::new(Frontend::new(
         Arc::new(Shared {
             engine: engine.clone(),
@@ -102,6 +107,7 @@ pub async fn serve(
             query_runtime,
             query_env,
             statement_memory: config.statement_memory_bytes(),
+            pipelines: pipelines.clone(),
         }),
         Arc::new(crate::wire::Gate::new(&config, tls)?),
     ));
@@ -114,6 +120,7 @@ pub async fn serve(
         period: Duration::from_secs(config.persist_period_secs),
     }));
     let hand_off = tokio::spawn(engine.clone().run_hand_off());
+    pipelines.start_all();
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Signal)?;
@@ -141,6 +148,8 @@ pub async fn serve(
         }
     }
     drop(listener);
+    let stopping = pipelines.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.stop_all()).await;
     persister.abort();
     hand_off.abort();
     engine.close();

@@ -48,6 +48,8 @@ pub struct Shared {
     pub query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     /// What one statement may hold of that pool (`statement_memory`).
     pub statement_memory: usize,
+    /// The pipelines running on this server.
+    pub pipelines: Arc<crate::pipeline::Pipelines>,
 }
 
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
@@ -99,6 +101,8 @@ pub enum Command {
     ResetOptions(Box<crate::alter::ResetOptions>),
     /// Roles and privileges: CREATE/ALTER/DROP ROLE, GRANT, REVOKE.
     Access(crate::roles::AccessCommand),
+    /// Sources and pipelines: CREATE/DROP SOURCE, CREATE/ALTER/DROP PIPELINE.
+    Stream(Box<crate::stream::StreamCommand>),
 }
 
 /// A statement parsed (and, for queries, planned) once and run many times.
@@ -149,6 +153,7 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
         Command::Checkpoint
         | Command::Compact(_)
         | Command::Access(_)
+        | Command::Stream(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => false,
     });
@@ -247,6 +252,9 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
             {
                 Command::Replace(Box::new(parse_replace(&mut parser).map_err(syntax)?))
             }
+            _ if crate::stream::starts(&parser) => {
+                Command::Stream(Box::new(crate::stream::parse(&mut parser)?))
+            }
             Token::Word(word) if word.keyword == Keyword::ALTER => match parse_reset(&mut parser) {
                 Some(reset) => Command::ResetOptions(Box::new(reset)),
                 None if crate::roles::starts(&parser) => {
@@ -302,6 +310,7 @@ fn is_query_like(command: &Command) -> bool {
         Command::Checkpoint
         | Command::Compact(_)
         | Command::Access(_)
+        | Command::Stream(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => false,
     }
@@ -635,6 +644,15 @@ impl Session {
                 }
                 return crate::roles::execute(self, command);
             }
+            Command::Stream(command) => {
+                if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
+                    return Err(PgError::new(
+                        code::READ_ONLY_SQL_TRANSACTION,
+                        "cannot manage sources or pipelines in a read-only transaction",
+                    ));
+                }
+                return crate::stream::execute(self, command).await;
+            }
             Command::Sql(statement) => statement.as_ref(),
         };
         self.check_writable(statement)?;
@@ -960,14 +978,20 @@ pub(crate) mod tests {
     /// A session over a fresh data directory in `dir`, as the server makes one (with the
     /// tokio runtime of the calling test for its queries).
     pub(crate) fn session(dir: &std::path::Path) -> Session {
-        let engine = Engine::open(dir, &henge_ingest::EngineOptions::default()).unwrap();
+        let engine = Arc::new(Engine::open(dir, &henge_ingest::EngineOptions::default()).unwrap());
         let query_env = henge_planner::query_runtime(256 << 20, &dir.join("tmp")).unwrap();
+        let pipelines = Arc::new(crate::pipeline::Pipelines::new(
+            engine.clone(),
+            query_env.clone(),
+            tokio::runtime::Handle::current(),
+        ));
         Session::new(Arc::new(Shared {
-            engine: Arc::new(engine),
+            engine,
             parallelism: 2,
             query_runtime: tokio::runtime::Handle::current(),
             query_env,
             statement_memory: 128 << 20,
+            pipelines,
         }))
     }
 }

@@ -704,6 +704,7 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
         Command::Checkpoint
         | Command::Compact(_)
         | Command::Access(_)
+        | Command::Stream(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => TransactionStep::None,
     }
@@ -740,6 +741,7 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
             _ => None,
         },
         Command::Access(_) => Some("A role or privilege statement"),
+        Command::Stream(_) => Some("A source or pipeline statement"),
         Command::ResetOptions(_) => Some("ALTER TABLE"),
         Command::Checkpoint | Command::Compact(_) | Command::Replace(_) => None,
     }

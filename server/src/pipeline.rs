@@ -1,0 +1,479 @@
+//! Running pipelines: one thread each, reading its source's topic, transforming batches of
+//! records with its statement and writing the rows with its offsets after them
+//! ([`henge_ingest::Engine::append_from`]), so that what is durable and where to resume
+//! never disagree.
+//!
+//! A batch is up to [`BATCH_RECORDS`] records, or what arrived within [`BATCH_WAIT`] of its
+//! first. A record that does not parse, or whose rows do not fit the table, is skipped and
+//! counted (or, with `on_error = 'stop'`, stops the pipeline before it: the records before
+//! it are written, and resuming reads it again). Brokers that are down are retried with
+//! back-off, and every state change is logged and shown in `sys.pipelines`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use henge_ingest::kafka::{self, Record, TopicReader};
+use henge_ingest::{Engine, SessionWrites};
+use henge_planner::pipeline::Transform;
+use henge_storage::stream::{Offsets, OnError, PipelineDef, SourceDef};
+
+/// The most records in one batch (one log record, one transform).
+pub const BATCH_RECORDS: usize = 16_384;
+/// How long a batch waits for more records after its first.
+pub const BATCH_WAIT: Duration = Duration::from_millis(50);
+/// How often the topic's partitions and high watermarks are looked at again.
+const REFRESH: Duration = Duration::from_secs(5);
+/// The longest wait between attempts to reach the brokers.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The pipelines this server runs.
+pub struct Pipelines {
+    engine: Arc<Engine>,
+    query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    runtime: tokio::runtime::Handle,
+    running: Mutex<HashMap<u64, Running>>,
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Pipelines {
+    pub fn new(
+        engine: Arc<Engine>,
+        query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+        runtime: tokio::runtime::Handle,
+    ) -> Pipelines {
+        Pipelines {
+            engine,
+            query_env,
+            runtime,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts every pipeline that is not paused (at server start).
+    pub fn start_all(&self) {
+        for def in self.engine.pipelines() {
+            if def.paused {
+                self.engine.report(def.id, |s| s.state = "paused");
+            } else {
+                self.start(def);
+            }
+        }
+    }
+
+    /// Starts `def` (unless it runs already).
+    pub fn start(&self, def: PipelineDef) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(&def.id)
+            .is_some_and(|r| !r.thread.is_finished())
+        {
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            engine: self.engine.clone(),
+            query_env: self.query_env.clone(),
+            runtime: self.runtime.clone(),
+            stop: stop.clone(),
+            def: def.clone(),
+        };
+        self.engine.report(def.id, |s| {
+            s.state = "starting";
+            s.detail = None;
+        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("henge-pipeline-{}", def.id))
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(thread) => {
+                running.insert(def.id, Running { stop, thread });
+            }
+            Err(e) => self.engine.report(def.id, |s| {
+                s.state = "failed";
+                s.detail = Some(format!("could not start its thread: {e}"));
+            }),
+        }
+    }
+
+    /// Stops pipeline `id` and waits for its thread (blocking: call off the runtime).
+    pub fn stop(&self, id: u64) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(running) = running {
+            running.stop.store(true, Ordering::SeqCst);
+            let _ = running.thread.join();
+        }
+    }
+
+    /// Stops every pipeline (at shutdown).
+    pub fn stop_all(&self) {
+        let ids: Vec<u64> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            self.stop(id);
+        }
+    }
+}
+
+/// Why a pipeline's session with the brokers ended.
+enum Ended {
+    /// Asked to stop.
+    Stopped,
+    /// Cannot go on until someone changes something (its statement no longer plans, a
+    /// record stopped it): `failed`.
+    Failed(String),
+    /// Worth trying again after a while (brokers down, the table busy).
+    Retry(String),
+}
+
+struct Worker {
+    engine: Arc<Engine>,
+    query_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    def: PipelineDef,
+}
+
+impl Worker {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(self) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.session() {
+                Ended::Stopped => {
+                    self.engine.report(self.def.id, |s| {
+                        s.state = "stopped";
+                        s.detail = None;
+                    });
+                    return;
+                }
+                Ended::Failed(why) => {
+                    self.engine.report(self.def.id, |s| {
+                        s.state = "failed";
+                        s.detail = Some(why);
+                    });
+                    return;
+                }
+                Ended::Retry(why) => {
+                    tracing::warn!(pipeline = %self.def.name, error = %why, retry_in = ?backoff, "pipeline retrying");
+                    self.engine.report(self.def.id, |s| {
+                        s.state = "retrying";
+                        s.detail = Some(why);
+                    });
+                    let until = Instant::now() + backoff;
+                    while Instant::now() < until {
+                        if self.stopping() {
+                            self.engine.report(self.def.id, |s| s.state = "stopped");
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Plans the statement, connects and reads until stopped or something goes wrong.
+    fn session(&self) -> Ended {
+        let id = self.def.id;
+        let Some(source) = self.engine.source(&self.def.source) else {
+            return Ended::Failed(format!("source \"{}\" does not exist", self.def.source));
+        };
+        let Some(table) = self.engine.table(&self.def.table) else {
+            return Ended::Failed(format!("table \"{}\" does not exist", self.def.table));
+        };
+        let transform =
+            match self
+                .runtime
+                .block_on(plan(&self.engine, &self.query_env, &self.def, &source))
+            {
+                Ok(transform) => transform,
+                Err(e) => return Ended::Failed(format!("its statement does not plan: {e}")),
+            };
+        let source_table = Arc::new(kafka::source_table(&source));
+        let reader = match TopicReader::connect(&source, &format!("henge-pipeline-{id}")) {
+            Ok(reader) => reader,
+            Err(e) => return Ended::Failed(format!("cannot make a Kafka client: {e}")),
+        };
+        let mut offsets = self.engine.pipeline_offsets(id);
+        if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
+            return Ended::Retry(e);
+        }
+        self.engine.report(id, |s| {
+            s.state = "running";
+            s.detail = None;
+        });
+        let mut refreshed = Instant::now();
+        let mut rate = (Instant::now(), 0u64);
+        loop {
+            if self.stopping() {
+                return Ended::Stopped;
+            }
+            if refreshed.elapsed() >= REFRESH {
+                refreshed = Instant::now();
+                if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
+                    return Ended::Retry(e);
+                }
+                let elapsed = rate.0.elapsed().as_secs_f64();
+                let rows = self.engine.pipeline_status(id).rows;
+                self.engine.report(id, |s| {
+                    s.rows_per_second = (rows - rate.1) as f64 / elapsed.max(1e-3);
+                });
+                rate = (Instant::now(), rows);
+            }
+            let records = match self.gather(&reader) {
+                Ok(records) => records,
+                Err(e) => return Ended::Retry(e),
+            };
+            if records.is_empty() {
+                continue;
+            }
+            match self.ingest(
+                &transform,
+                &source,
+                &source_table,
+                &table,
+                &offsets,
+                &records,
+            ) {
+                Ok(after) => offsets = after,
+                Err(ended) => return ended,
+            }
+        }
+    }
+
+    /// Assigns the topic's partitions, new ones from the source's start position (the
+    /// first time) or from their beginning (partitions added later), and notes each one's
+    /// high watermark.
+    fn follow_partitions(
+        &self,
+        reader: &TopicReader,
+        source: &SourceDef,
+        offsets: &mut Offsets,
+    ) -> Result<(), String> {
+        let partitions = reader.partitions().map_err(|e| e.to_string())?;
+        let new: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !offsets.contains_key(p))
+            .collect();
+        if !new.is_empty() {
+            let start = match offsets.is_empty() {
+                true => source.kafka.start,
+                false => henge_storage::stream::StartAt::Earliest,
+            };
+            let found = reader
+                .start_offsets(&new, start)
+                .map_err(|e| e.to_string())?;
+            offsets.extend(found);
+            reader.assign(offsets).map_err(|e| e.to_string())?;
+        }
+        let mut marks = std::collections::BTreeMap::new();
+        for &partition in &partitions {
+            let (_, high) = reader.watermarks(partition).map_err(|e| e.to_string())?;
+            marks.insert(partition, high);
+        }
+        self.engine
+            .report(self.def.id, |s| s.high_watermarks = marks);
+        Ok(())
+    }
+
+    /// The next batch of records: up to [`BATCH_RECORDS`], or what came within
+    /// [`BATCH_WAIT`] of the first.
+    fn gather(&self, reader: &TopicReader) -> Result<Vec<Record>, String> {
+        let mut records = Vec::new();
+        let mut first: Option<Instant> = None;
+        while records.len() < BATCH_RECORDS && !self.stopping() {
+            let wait = match first {
+                None => Duration::from_millis(100),
+                Some(at) => match BATCH_WAIT.checked_sub(at.elapsed()) {
+                    Some(left) => left,
+                    None => break,
+                },
+            };
+            match reader.poll(wait) {
+                Some(Ok(record)) => {
+                    first.get_or_insert_with(Instant::now);
+                    records.push(record);
+                }
+                Some(Err(e)) => {
+                    // librdkafka reconnects by itself; the records so far are good.
+                    if records.is_empty() {
+                        return Err(e.to_string());
+                    }
+                    break;
+                }
+                None if first.is_none() => return Ok(records),
+                None => break,
+            }
+        }
+        Ok(records)
+    }
+
+    /// Writes the rows of `records` with the offsets after them; returns those offsets.
+    fn ingest(
+        &self,
+        transform: &Transform,
+        source: &SourceDef,
+        source_table: &Arc<henge_storage::TableDef>,
+        table: &Arc<henge_ingest::engine::Table>,
+        offsets: &Offsets,
+        records: &[Record],
+    ) -> Result<Offsets, Ended> {
+        let id = self.def.id;
+        let decoded = kafka::decode(source, source_table, records);
+        let mut errors = decoded.errors;
+        let rows = match self
+            .runtime
+            .block_on(transform.run(decoded.batches.clone()))
+        {
+            Ok(rows) if self.fits(table, &rows) => rows,
+            // Some record's values fail the statement or the table: find which.
+            _ => {
+                let (rows, bad) =
+                    self.one_by_one(transform, table, &decoded.batches, &decoded.rows);
+                errors.extend(bad);
+                rows
+            }
+        };
+        errors.sort_by_key(|e| (e.0, e.1));
+        if self.def.on_error == OnError::Stop {
+            if let Some(first) = errors.first().cloned() {
+                // Write what came before the bad record, and stop at it.
+                let before: Vec<Record> = records
+                    .iter()
+                    .filter(|r| r.partition != first.0 || r.offset < first.1)
+                    .cloned()
+                    .collect();
+                let decoded = kafka::decode(source, source_table, &before);
+                let rows = self
+                    .runtime
+                    .block_on(transform.run(decoded.batches))
+                    .unwrap_or_default();
+                let after = kafka::advance(offsets, &before);
+                let _ =
+                    self.runtime
+                        .block_on(self.engine.append_from(table, rows, Some((id, &after))));
+                self.engine
+                    .report(id, |s| s.skip(std::slice::from_ref(&first)));
+                return Err(Ended::Failed(format!(
+                    "record at partition {}, offset {} cannot be ingested: {}",
+                    first.0, first.1, first.2
+                )));
+            }
+        }
+        let after = kafka::advance(offsets, records);
+        let bytes: u64 = records
+            .iter()
+            .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+            .sum();
+        let written =
+            self.runtime
+                .block_on(self.engine.append_from(table, rows, Some((id, &after))));
+        match written {
+            Ok(count) => {
+                self.engine.report(id, |s| {
+                    s.records += records.len() as u64;
+                    s.rows += count;
+                    s.bytes += bytes;
+                    s.skip(&errors);
+                });
+                Ok(after)
+            }
+            Err(e) => Err(Ended::Retry(format!("writing rows failed: {e}"))),
+        }
+    }
+
+    /// Whether every row fits the table (so that the append of them all succeeds).
+    fn fits(&self, table: &henge_ingest::engine::Table, rows: &[RecordBatch]) -> bool {
+        rows.iter()
+            .all(|b| self.engine.admissible(table, b.clone()).is_ok())
+    }
+
+    /// The rows of each record's row alone, leaving out those whose transform fails or
+    /// whose rows do not fit the table.
+    fn one_by_one(
+        &self,
+        transform: &Transform,
+        table: &henge_ingest::engine::Table,
+        batches: &[RecordBatch],
+        records: &[(i32, i64)],
+    ) -> (Vec<RecordBatch>, Vec<(i32, i64, String)>) {
+        let mut rows = Vec::new();
+        let mut errors = Vec::new();
+        let mut at = 0;
+        for batch in batches {
+            for i in 0..batch.num_rows() {
+                let (partition, offset) = records[at];
+                at += 1;
+                let one = batch.slice(i, 1);
+                let out = self.runtime.block_on(transform.run(vec![one]));
+                let checked = out.map_err(|e| e.to_string()).and_then(|out| {
+                    for b in &out {
+                        self.engine
+                            .admissible(table, b.clone())
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(out)
+                });
+                match checked {
+                    Ok(out) => rows.extend(out),
+                    Err(why) => errors.push((partition, offset, why)),
+                }
+            }
+        }
+        (rows, errors)
+    }
+}
+
+/// Plans pipeline `def`'s statement over `source` (also to check it when created).
+pub async fn plan(
+    engine: &Arc<Engine>,
+    query_env: &Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    def: &PipelineDef,
+    source: &SourceDef,
+) -> Result<Transform, datafusion::error::DataFusionError> {
+    let table = engine.table(&def.table).ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!(
+            "relation \"{}\" does not exist",
+            def.table
+        ))
+    })?;
+    let ctx = henge_planner::new_context(
+        engine.clone(),
+        1,
+        Arc::new(henge_planner::Settings::new()),
+        query_env.clone(),
+        Arc::new(SessionWrites::default()),
+    );
+    let defaults =
+        henge_planner::table::HengeTable::new(engine.clone(), table.clone()).column_defaults();
+    Transform::plan(
+        &ctx,
+        &def.query,
+        &kafka::source_table(source),
+        &table.def,
+        defaults,
+    )
+    .await
+}
