@@ -159,6 +159,18 @@ impl TopicReader {
         Ok(())
     }
 
+    /// Each assigned partition's position: the offset of the next record the consumer will
+    /// hand out (past transaction markers and aborted records it skipped), where known.
+    pub fn positions(&self) -> Result<Offsets, KafkaError> {
+        let mut positions = Offsets::new();
+        for element in self.consumer.position()?.elements() {
+            if let Offset::Offset(offset) = element.offset() {
+                positions.insert(element.partition(), offset);
+            }
+        }
+        Ok(positions)
+    }
+
     /// The next record, waiting at most `timeout`; `None` when none came.
     pub fn poll(&self, timeout: Duration) -> Option<Result<Record, KafkaError>> {
         let message = self.consumer.poll(timeout)?;

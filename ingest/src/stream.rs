@@ -84,7 +84,7 @@ impl Engine {
             .find(|(p, _)| p.source == name)
         {
             return Err(Error::Dependents(format!(
-                "cannot drop source \"{name}\" because pipeline \"{}\" reads it",
+                "cannot drop source {name} because pipeline {} reads it",
                 pipeline.name
             )));
         }

@@ -219,6 +219,10 @@ impl Worker {
         if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
             return Ended::Retry(e);
         }
+        // From the offsets whose rows are durable (new partitions were assigned above).
+        if let Err(e) = reader.assign(&offsets) {
+            return Ended::Retry(e.to_string());
+        }
         self.engine.report(id, |s| {
             s.state = "running";
             s.detail = None;
@@ -246,6 +250,12 @@ impl Worker {
                 Err(e) => return Ended::Retry(e),
             };
             if records.is_empty() {
+                // Idle: the consumer may have passed records it does not hand out (those
+                // of aborted transactions, transaction markers); log where it is, so the
+                // lag reaches zero and a restart does not read them again.
+                if let Err(ended) = self.skip_ahead(&reader, &table, &mut offsets) {
+                    return ended;
+                }
                 continue;
             }
             match self.ingest(
@@ -259,6 +269,42 @@ impl Worker {
                 Ok(after) => offsets = after,
                 Err(ended) => return ended,
             }
+        }
+    }
+
+    /// Moves the offsets of partitions up to the consumer's position where that is ahead
+    /// of the last record handed out, durably (a log record of no rows).
+    fn skip_ahead(
+        &self,
+        reader: &TopicReader,
+        table: &henge_ingest::engine::Table,
+        offsets: &mut Offsets,
+    ) -> Result<(), Ended> {
+        let Ok(positions) = reader.positions() else {
+            return Ok(());
+        };
+        let mut after = offsets.clone();
+        for (partition, position) in positions {
+            if let Some(offset) = after.get_mut(&partition) {
+                if position > *offset {
+                    *offset = position;
+                }
+            }
+        }
+        if after == *offsets {
+            return Ok(());
+        }
+        let written = self.runtime.block_on(self.engine.append_from(
+            table,
+            Vec::new(),
+            Some((self.def.id, &after)),
+        ));
+        match written {
+            Ok(_) => {
+                *offsets = after;
+                Ok(())
+            }
+            Err(e) => Err(Ended::Retry(format!("writing offsets failed: {e}"))),
         }
     }
 

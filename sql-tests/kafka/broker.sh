@@ -7,6 +7,7 @@
 #                              controller PORT+1; returns once it takes connections.
 #   broker.sh restart DIR      starts the broker of DIR again, keeping its data.
 #   broker.sh stop DIR         stops it (SIGKILL with `stop DIR -9`).
+#   broker.sh install          only fetches the broker's jars.
 # The broker's jars come from Maven Central (pom.xml beside this script) into
 # $HOME/.cache/henge/kafka once.
 set -euo pipefail
@@ -17,10 +18,16 @@ lib="$cache/lib-$(sha256sum "$here/pom.xml" | cut -c1-12)"
 install() {
   [ -f "$lib/.complete" ] && return
   mkdir -p "$cache"
-  rm -rf "$lib"
-  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$lib" -DincludeScope=runtime >&2
-  touch "$lib/.complete"
+  # Tests start brokers in parallel: one of them installs, the others wait for it.
+  (
+    flock 9
+    if [ ! -f "$lib/.complete" ]; then
+      rm -rf "$lib"
+      mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$lib" -DincludeScope=runtime >&2
+      touch "$lib/.complete"
+    fi
+  ) 9> "$cache/install.lock"
 }
 
 run() {
@@ -47,6 +54,9 @@ run() {
 }
 
 case "${1:-}" in
+  install)
+    install
+    ;;
   start)
     dir="$2"; port="$3"
     install
@@ -99,7 +109,7 @@ PROPS
     fi
     ;;
   *)
-    echo "usage: broker.sh start DIR PORT | restart DIR | stop DIR [-9]" >&2
+    echo "usage: broker.sh start DIR PORT | restart DIR | stop DIR [-9] | install" >&2
     exit 2
     ;;
 esac

@@ -10,5 +10,6 @@
 //! Errors read `<SQLSTATE>: <message>`, so `statement error 22P02: invalid input` checks both.
 
 pub mod db;
+pub mod kafka;
 pub mod server;
 pub mod values;
