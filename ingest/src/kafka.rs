@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use henge_storage::stream::{Offsets, RecordField, RecordFormat, SourceDef, StartAt};
 use henge_storage::{ColumnDef, Granularity, TableDef};
@@ -51,9 +51,30 @@ pub struct Record {
     pub timestamp: Option<i64>,
 }
 
+/// What librdkafka says, kept quiet: its log lines at debug level (it repeats them for as
+/// long as brokers are unreachable), its last global error kept for the pipeline to report
+/// (why brokers refuse it: a bad password, say), which logs one line per state change.
+#[derive(Default)]
+pub struct QuietContext {
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", ?level, facility, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", %error, reason);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
+    }
+}
+
+impl ConsumerContext for QuietContext {}
+
 /// A consumer of one topic, assigned all of its partitions.
 pub struct TopicReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<QuietContext>,
     topic: String,
 }
 
@@ -77,11 +98,37 @@ impl TopicReader {
         for (key, value) in &source.kafka.security {
             config.set(key, value);
         }
-        let consumer: BaseConsumer = config.create()?;
+        let consumer: BaseConsumer<QuietContext> =
+            config.create_with_context(QuietContext::default())?;
         Ok(TopicReader {
             consumer,
             topic: source.kafka.topic.clone(),
         })
+    }
+
+    /// The client's last complaint about its brokers (unreachable, refusing credentials),
+    /// taken: `None` when it has none since last asked.
+    pub fn take_client_error(&self) -> Option<String> {
+        // Its complaints arrive as events of the consumer's queue, served by polling it:
+        // done here only while no partition is assigned, so no record can come instead.
+        let unassigned = self
+            .consumer
+            .assignment()
+            .map(|a| a.count() == 0)
+            .unwrap_or(false);
+        if unassigned {
+            for _ in 0..5 {
+                if self.consumer.poll(Duration::from_millis(50)).is_some() {
+                    break;
+                }
+            }
+        }
+        self.consumer
+            .context()
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// The topic's partitions, as the brokers know them now.

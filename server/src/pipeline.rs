@@ -217,7 +217,7 @@ impl Worker {
         };
         let mut offsets = self.engine.pipeline_offsets(id);
         if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
-            return Ended::Retry(e);
+            return Ended::Retry(Self::explained(&reader, e));
         }
         // From the offsets whose rows are durable (new partitions were assigned above).
         if let Err(e) = reader.assign(&offsets) {
@@ -236,7 +236,7 @@ impl Worker {
             if refreshed.elapsed() >= REFRESH {
                 refreshed = Instant::now();
                 if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
-                    return Ended::Retry(e);
+                    return Ended::Retry(Self::explained(&reader, e));
                 }
                 let elapsed = rate.0.elapsed().as_secs_f64();
                 let rows = self.engine.pipeline_status(id).rows;
@@ -247,7 +247,7 @@ impl Worker {
             }
             let records = match self.gather(&reader) {
                 Ok(records) => records,
-                Err(e) => return Ended::Retry(e),
+                Err(e) => return Ended::Retry(Self::explained(&reader, e)),
             };
             if records.is_empty() {
                 // Idle: the consumer may have passed records it does not hand out (those
@@ -305,6 +305,15 @@ impl Worker {
                 Ok(())
             }
             Err(e) => Err(Ended::Retry(format!("writing offsets failed: {e}"))),
+        }
+    }
+
+    /// `why`, with what the Kafka client last said about its brokers, which often says
+    /// more (a refused password behind a failed metadata request).
+    fn explained(reader: &TopicReader, why: String) -> String {
+        match reader.take_client_error() {
+            Some(said) if !why.contains(&said) => format!("{why} ({said})"),
+            _ => why,
         }
     }
 

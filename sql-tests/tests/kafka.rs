@@ -410,4 +410,13 @@ async fn sasl_passwords_are_checked() {
     )
     .await;
     assert_eq!(one(&client, "SELECT count(*) FROM wrong").await, 0);
+    let detail: String = client
+        .query_one(
+            "SELECT detail FROM sys.pipelines WHERE name = 'wrong_load'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(detail.contains("Authentication failed"), "{detail}");
 }
