@@ -397,83 +397,94 @@ impl Worker {
     ) -> Result<Offsets, Ended> {
         let id = self.def.id;
         let decoded = kafka::decode(source, source_table, records);
-        let mut errors = decoded.errors;
-        let rows = match self
-            .runtime
-            .block_on(transform.run(decoded.batches.clone()))
-        {
-            Ok(rows) if self.fits(table, &rows) => rows,
-            // Some record's values fail the statement or the table: find which.
-            _ => {
-                let (rows, bad) =
-                    self.one_by_one(transform, table, &decoded.batches, &decoded.rows);
-                errors.extend(bad);
-                rows
-            }
-        };
-        errors.sort_by_key(|e| (e.0, e.1));
-        if self.def.on_error == OnError::Stop {
-            if let Some(first) = errors.first().cloned() {
-                // Write what came before the bad record, and stop at it.
-                let before: Vec<Record> = records
-                    .iter()
-                    .filter(|r| r.partition != first.0 || r.offset < first.1)
-                    .cloned()
-                    .collect();
-                let decoded = kafka::decode(source, source_table, &before);
-                let rows = self
-                    .runtime
-                    .block_on(transform.run(decoded.batches))
-                    .unwrap_or_default();
-                let after = kafka::advance(offsets, &before);
-                let _ =
-                    self.runtime
-                        .block_on(self.engine.append_from(table, rows, Some((id, &after))));
-                self.engine
-                    .report(id, |s| s.skip(std::slice::from_ref(&first)));
-                return Err(Ended::Failed(format!(
-                    "record at partition {}, offset {} cannot be ingested: {}",
-                    first.0, first.1, first.2
-                )));
+        let stop = self.def.on_error == OnError::Stop;
+        // The whole batch at once: the statement and the append's checks run once.
+        if !stop || decoded.errors.is_empty() {
+            if let Ok(rows) = self
+                .runtime
+                .block_on(transform.run(decoded.batches.clone()))
+            {
+                let after = kafka::advance(offsets, records);
+                match self.runtime.block_on(self.engine.append_from(
+                    table,
+                    rows,
+                    Some((id, &after)),
+                )) {
+                    Ok(count) => {
+                        self.count(records, count, &decoded.errors);
+                        return Ok(after);
+                    }
+                    // Some row does not fit the table: find whose, below.
+                    Err(e) if is_value_error(&e) => {}
+                    Err(e) => return Err(Ended::Retry(format!("writing rows failed: {e}"))),
+                }
             }
         }
-        let after = kafka::advance(offsets, records);
+        // Some record's values fail the statement or the table: each record on its own.
+        let (each, bad) = self.one_by_one(transform, table, &decoded.batches, &decoded.rows);
+        let mut errors = decoded.errors;
+        errors.extend(bad);
+        errors.sort_by_key(|e| (e.0, e.1));
+        let first = errors.first().filter(|_| stop).cloned();
+        // With on_error = 'stop', only what comes before the first bad record is written.
+        let before = |partition: i32, offset: i64| match &first {
+            Some((p, o, _)) => partition != *p || offset < *o,
+            None => true,
+        };
+        let kept: Vec<Record> = records
+            .iter()
+            .filter(|r| before(r.partition, r.offset))
+            .cloned()
+            .collect();
+        let rows: Vec<RecordBatch> = each
+            .into_iter()
+            .filter(|((p, o), _)| before(*p, *o))
+            .flat_map(|(_, rows)| rows)
+            .collect();
+        let after = kafka::advance(offsets, &kept);
+        let count = self
+            .runtime
+            .block_on(self.engine.append_from(table, rows, Some((id, &after))))
+            .map_err(|e| Ended::Retry(format!("writing rows failed: {e}")))?;
+        match first {
+            Some(first) => {
+                self.count(&kept, count, std::slice::from_ref(&first));
+                Err(Ended::Failed(format!(
+                    "record at partition {}, offset {} cannot be ingested: {}",
+                    first.0, first.1, first.2
+                )))
+            }
+            None => {
+                self.count(records, count, &errors);
+                Ok(after)
+            }
+        }
+    }
+
+    /// Adds a written batch to what the pipeline reports.
+    fn count(&self, records: &[Record], rows: u64, errors: &[(i32, i64, String)]) {
         let bytes: u64 = records
             .iter()
             .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
             .sum();
-        let written =
-            self.runtime
-                .block_on(self.engine.append_from(table, rows, Some((id, &after))));
-        match written {
-            Ok(count) => {
-                self.engine.report(id, |s| {
-                    s.records += records.len() as u64;
-                    s.rows += count;
-                    s.bytes += bytes;
-                    s.skip(&errors);
-                });
-                Ok(after)
-            }
-            Err(e) => Err(Ended::Retry(format!("writing rows failed: {e}"))),
-        }
+        self.engine.report(self.def.id, |s| {
+            s.records += records.len() as u64;
+            s.rows += rows;
+            s.bytes += bytes;
+            s.skip(errors);
+        });
     }
 
-    /// Whether every row fits the table (so that the append of them all succeeds).
-    fn fits(&self, table: &henge_ingest::engine::Table, rows: &[RecordBatch]) -> bool {
-        rows.iter()
-            .all(|b| self.engine.admissible(table, b.clone()).is_ok())
-    }
-
-    /// The rows of each record's row alone, leaving out those whose transform fails or
-    /// whose rows do not fit the table.
+    /// Each record's rows, its row transformed alone, leaving out those whose transform
+    /// fails or whose rows do not fit the table (those are the errors).
+    #[allow(clippy::type_complexity)]
     fn one_by_one(
         &self,
         transform: &Transform,
         table: &henge_ingest::engine::Table,
         batches: &[RecordBatch],
         records: &[(i32, i64)],
-    ) -> (Vec<RecordBatch>, Vec<(i32, i64, String)>) {
+    ) -> (Vec<((i32, i64), Vec<RecordBatch>)>, Vec<(i32, i64, String)>) {
         let mut rows = Vec::new();
         let mut errors = Vec::new();
         let mut at = 0;
@@ -481,8 +492,9 @@ impl Worker {
             for i in 0..batch.num_rows() {
                 let (partition, offset) = records[at];
                 at += 1;
-                let one = batch.slice(i, 1);
-                let out = self.runtime.block_on(transform.run(vec![one]));
+                let out = self
+                    .runtime
+                    .block_on(transform.run(vec![batch.slice(i, 1)]));
                 let checked = out.map_err(|e| e.to_string()).and_then(|out| {
                     for b in &out {
                         self.engine
@@ -492,13 +504,20 @@ impl Worker {
                     Ok(out)
                 });
                 match checked {
-                    Ok(out) => rows.extend(out),
+                    Ok(out) => rows.push(((partition, offset), out)),
                     Err(why) => errors.push((partition, offset, why)),
                 }
             }
         }
         (rows, errors)
     }
+}
+
+/// Whether an append failed on its rows' values (SQLSTATE classes 22 and 23), which a
+/// record at a time can find, rather than on the server (memory, the log).
+fn is_value_error(e: &henge_ingest::Error) -> bool {
+    let code = e.sqlstate().code();
+    code.starts_with("22") || code.starts_with("23")
 }
 
 /// Plans pipeline `def`'s statement over `source` (also to check it when created).
