@@ -3,8 +3,8 @@
 //! ([`henge_ingest::Engine::append_from`]), so that what is durable and where to resume
 //! never disagree.
 //!
-//! A batch is up to [`BATCH_RECORDS`] records, or what arrived within [`BATCH_WAIT`] of its
-//! first. A record that does not parse, or whose rows do not fit the table, is skipped and
+//! A batch is up to [`BATCH_RECORDS`] records or [`BATCH_BYTES`] of them, or what arrived
+//! within [`BATCH_WAIT`] of its first. A record that does not parse, or whose rows do not fit the table, is skipped and
 //! counted (or, with `on_error = 'stop'`, stops the pipeline before it: the records before
 //! it are written, and resuming reads it again). Brokers that are down are retried with
 //! back-off, and every state change is logged and shown in `sys.pipelines`.
@@ -23,6 +23,9 @@ use henge_storage::stream::{Offsets, OnError, PipelineDef, SourceDef};
 
 /// The most records in one batch (one log record, one transform).
 pub const BATCH_RECORDS: usize = 16_384;
+/// The most bytes of record keys and values in one batch (records are copied out of the
+/// client to be decoded together).
+pub const BATCH_BYTES: usize = 64 << 20;
 /// How long a batch waits for more records after its first.
 pub const BATCH_WAIT: Duration = Duration::from_millis(50);
 /// How often the topic's partitions and high watermarks are looked at again.
@@ -357,8 +360,9 @@ impl Worker {
     /// [`BATCH_WAIT`] of the first.
     fn gather(&self, reader: &TopicReader) -> Result<Vec<Record>, String> {
         let mut records = Vec::new();
+        let mut bytes = 0;
         let mut first: Option<Instant> = None;
-        while records.len() < BATCH_RECORDS && !self.stopping() {
+        while records.len() < BATCH_RECORDS && bytes < BATCH_BYTES && !self.stopping() {
             let wait = match first {
                 None => Duration::from_millis(100),
                 Some(at) => match BATCH_WAIT.checked_sub(at.elapsed()) {
@@ -369,6 +373,8 @@ impl Worker {
             match reader.poll(wait) {
                 Some(Ok(record)) => {
                     first.get_or_insert_with(Instant::now);
+                    bytes += record.key.as_ref().map_or(0, Vec::len)
+                        + record.value.as_ref().map_or(0, Vec::len);
                     records.push(record);
                 }
                 Some(Err(e)) => {
