@@ -6,11 +6,13 @@
 //! DuckDB, DataFusion and PostgreSQL: it loads the data into each through [`systems`]
 //! (after [`copy_text`] writes it out), runs the Druid paper's TPC-H [`queries`], measures
 //! ingest, INSERT latency and small-query throughput ([`latency`]), and writes the tables
-//! and chart of [`report`]; [`rollup`] compares the event stream rolled up and not.
+//! and chart of [`report`]; [`rollup`] compares the event stream rolled up and not;
+//! [`kafka`] measures a Kafka pipeline against a real broker.
 //! `benches/run` is the one command that does all of it.
 
 pub mod copy_text;
 pub mod data;
+pub mod kafka;
 pub mod latency;
 pub mod lifecycle;
 pub mod queries;

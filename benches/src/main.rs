@@ -55,6 +55,20 @@ struct Args {
     /// both, answers compared. Its figures go to a section of their own in the results file.
     #[arg(long)]
     rollup_only: bool,
+    /// Only the Kafka pipeline runs (a broker from `--kafka-script`; `--events` events for
+    /// the backlog and the kill -9 runs, `--kafka-rate` for `--kafka-secs` for the lag run).
+    /// Its figures go to a section of their own in the results file.
+    #[arg(long)]
+    kafka_only: bool,
+    /// Events per second the lag run produces.
+    #[arg(long, default_value_t = 100_000)]
+    kafka_rate: u64,
+    /// Seconds of the lag run.
+    #[arg(long, default_value_t = 20)]
+    kafka_secs: u64,
+    /// The script that installs and starts Apache Kafka.
+    #[arg(long, default_value = "sql-tests/kafka/broker.sh")]
+    kafka_script: PathBuf,
     /// The henge binary (default: `henge` beside this program).
     #[arg(long)]
     henge: Option<PathBuf>,
@@ -107,6 +121,9 @@ async fn run(args: Args) -> Result<()> {
     };
     std::fs::create_dir_all(&args.out)?;
 
+    if args.kafka_only {
+        return kafka_only(&args, &henge_bin, work.path(), cores).await;
+    }
     let started = Instant::now();
     let lineitem_rows = match args.rollup_only {
         true => 0,
@@ -457,6 +474,61 @@ async fn rollup_only(args: &Args, henge_bin: &Path, work: &Path, events_file: &P
     );
     std::fs::write(args.out.join("rollup.md"), &markdown)?;
     update_results(&args.results, "rollup", &markdown)?;
+    std::io::stdout().write_all(markdown.as_bytes())?;
+    Ok(())
+}
+
+async fn kafka_only(args: &Args, henge_bin: &Path, work: &Path, cores: usize) -> Result<()> {
+    use henge_bench::kafka;
+    say("starting Apache Kafka");
+    let broker = kafka::Broker::start(&args.kafka_script, work)?;
+    let events = args.events as u64;
+    // Each run on a Henge of its own, with the log fsynced and the default lifecycle.
+    let config = "wal_fsync = true\n";
+    say(&format!("backlog: {events} events, then the pipeline"));
+    let henge = Henge::start_with(henge_bin, work, config).await?;
+    let version = henge.version().await?;
+    let backlog = kafka::backlog(&henge, &broker, events).await?;
+    say(&format!(
+        "  {} rows in {:.2} s",
+        backlog.rows,
+        backlog.elapsed.as_secs_f64()
+    ));
+    drop(henge);
+    say(&format!(
+        "lag: {} events/s for {} s",
+        args.kafka_rate, args.kafka_secs
+    ));
+    let henge = Henge::start_with(henge_bin, work, config).await?;
+    let lag = kafka::lag(&henge, &broker, args.kafka_rate, args.kafka_secs).await?;
+    say(&format!("  p50 {:?}, p99 {:?}", lag.at(50.0), lag.at(99.0)));
+    drop(henge);
+    say(&format!("kill -9: {events} events, Henge killed 3 times"));
+    let mut henge = Henge::start_with(henge_bin, work, config).await?;
+    let kills = kafka::kills(&mut henge, &broker, events, 3).await?;
+    drop(henge);
+    let markdown = format!(
+        "### Streams in: a Kafka pipeline, measured {}\n\n\
+         Command: `benches/run --kafka-only --events {} --kafka-rate {} --kafka-secs {}`\n\n\
+         Machine: {}; the broker (Apache Kafka, single node) on the same machine.\n\n\
+         System: {version}, log fsynced.\n\n\
+         One topic of {} partitions of JSON events (an ISO timestamp, eleven dimensions of \
+         which two nested, four metrics, one as a string; LZ4-compressed batches), read by \
+         a pipeline with JSON paths, a cast, `upper`/`lower`, a CASE and a filter that \
+         drops one event in {}. The backlog is produced first and read from the earliest \
+         offset; the lag is from producing a probe event to a query first returning it, \
+         polled by one client as fast as it answers.\n\n{}\n",
+        today(),
+        args.events,
+        args.kafka_rate,
+        args.kafka_secs,
+        machine(),
+        kafka::PARTITIONS,
+        kafka::BOT_EVERY,
+        kafka::markdown(&backlog, &lag, &kills, cores)
+    );
+    std::fs::write(args.out.join("kafka.md"), &markdown)?;
+    update_results(&args.results, "kafka", &markdown)?;
     std::io::stdout().write_all(markdown.as_bytes())?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! strings with only the escapes PostgreSQL writes. Values differing only in a number's
 //! trailing zeros (`1.0`, `1`) have different texts but are equal ([`equal`]).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::error::{ValueError, ValueErrorKind};
@@ -129,7 +130,7 @@ struct Parser<'a> {
     at: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn skip_space(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.input.get(self.at) {
             self.at += 1;
@@ -168,10 +169,7 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Result<Node, ValueError> {
         if depth >= MAX_DEPTH {
-            return Err(ValueError::of_kind(
-                ValueErrorKind::NestingTooDeep,
-                "stack depth limit exceeded".into(),
-            ));
+            return Err(depth_error());
         }
         let start = self.at;
         let kind = match self.peek().ok_or_else(syntax_error)? {
@@ -253,6 +251,11 @@ impl Parser<'_> {
     }
 
     fn number(&mut self) -> Result<String, ValueError> {
+        self.number_text().map(str::to_owned)
+    }
+
+    /// A number's text as written.
+    fn number_text(&mut self) -> Result<&'a str, ValueError> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
@@ -282,7 +285,7 @@ impl Parser<'_> {
         if matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'.') {
             return Err(syntax_error());
         }
-        Ok(self.text[start..self.at].to_owned())
+        Ok(&self.text[start..self.at])
     }
 
     fn hex4(&mut self) -> Result<u32, ValueError> {
@@ -300,7 +303,24 @@ impl Parser<'_> {
     }
 
     fn string(&mut self) -> Result<String, ValueError> {
+        self.string_text().map(Cow::into_owned)
+    }
+
+    /// A string's value: borrowed from the input when it has no escapes.
+    fn string_text(&mut self) -> Result<Cow<'a, str>, ValueError> {
         self.expect(b'"')?;
+        let run = self.at;
+        while let Some(b) = self.peek() {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            self.at += 1;
+        }
+        if self.peek() == Some(b'"') {
+            self.at += 1;
+            return Ok(Cow::Borrowed(&self.text[run..self.at - 1]));
+        }
+        self.at = run;
         let mut out = String::new();
         loop {
             let run = self.at;
@@ -314,7 +334,7 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b'"') => {
                     self.at += 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
                     self.at += 1;
@@ -358,6 +378,218 @@ impl Parser<'_> {
         };
         char::from_u32(code).ok_or_else(syntax_error)
     }
+}
+
+/// Paths to pick out of JSON documents in one pass over each, without building the
+/// document: what a Kafka source reads from every record. Each path's value is what
+/// [`Node::at_path`] finds, as text (strings unescaped, numbers and booleans as written,
+/// `null` as `None`). Paths that cross an array, or end at an array or object, are left
+/// to the full parse: [`Picker::pick`] says so and the caller falls back.
+#[derive(Debug)]
+pub struct Picker {
+    /// A trie of path steps; node 0 is the document.
+    steps: Vec<PickStep>,
+}
+
+#[derive(Debug, Default)]
+struct PickStep {
+    /// Member name and the node it leads to.
+    members: Vec<(String, usize)>,
+    /// The outputs whose path ends here.
+    outputs: Vec<usize>,
+    /// The outputs whose path runs through here (cleared when a repeated key is read
+    /// again: the last one counts, as `at_path` takes it).
+    below: Vec<usize>,
+    /// Bit `n` set: some member's name is `n` bytes long (`n` < 64; bit 63 for longer
+    /// names), so most other keys are passed over without comparing them.
+    lengths: u64,
+}
+
+impl PickStep {
+    /// The node member `key` leads to. Documents of a topic mostly list their keys in one
+    /// order, the order members were first declared in, so the search starts after the
+    /// member found last (`guess`).
+    fn member(&self, key: &str, guess: &mut usize) -> Option<usize> {
+        if self.lengths & (1 << key.len().min(63)) == 0 {
+            return None;
+        }
+        let n = self.members.len();
+        for i in 0..n {
+            let at = (*guess + i) % n;
+            if self.members[at].0 == key {
+                *guess = at + 1;
+                return Some(self.members[at].1);
+            }
+        }
+        None
+    }
+}
+
+/// A value picked from a document: borrowed from its text when it has no escapes.
+pub type Picked<'a> = Option<Cow<'a, str>>;
+
+impl Picker {
+    /// A picker of `paths` (as [`Node::at_path`] takes them); output `i` is `paths[i]`,
+    /// and a `None` path picks nothing.
+    pub fn new(paths: &[Option<Vec<String>>]) -> Picker {
+        let mut steps = vec![PickStep::default()];
+        for (output, path) in paths.iter().enumerate() {
+            let Some(path) = path else { continue };
+            let mut at = 0;
+            steps[0].below.push(output);
+            for step in path {
+                let next = match steps[at].members.iter().find(|(k, _)| k == step) {
+                    Some(&(_, next)) => next,
+                    None => {
+                        steps.push(PickStep::default());
+                        let next = steps.len() - 1;
+                        steps[at].members.push((step.clone(), next));
+                        steps[at].lengths |= 1 << step.len().min(63);
+                        next
+                    }
+                };
+                at = next;
+                steps[at].below.push(output);
+            }
+            steps[at].outputs.push(output);
+        }
+        Picker { steps }
+    }
+
+    /// Checks that `text` is JSON and sets `out[i]` to path `i`'s value. `Ok(false)`: a
+    /// path needs the full parse (`out` is then unspecified).
+    pub fn pick<'a>(&self, text: &'a str, out: &mut [Picked<'a>]) -> Result<bool, ValueError> {
+        for slot in out.iter_mut() {
+            *slot = None;
+        }
+        let mut parser = Parser {
+            input: text.as_bytes(),
+            text,
+            at: 0,
+        };
+        parser.skip_space();
+        if !self.visit(&mut parser, 0, 0, out)? {
+            return Ok(false);
+        }
+        parser.skip_space();
+        if parser.at != parser.input.len() {
+            return Err(syntax_error());
+        }
+        Ok(true)
+    }
+
+    fn visit<'a>(
+        &self,
+        parser: &mut Parser<'a>,
+        node: usize,
+        depth: usize,
+        out: &mut [Picked<'a>],
+    ) -> Result<bool, ValueError> {
+        if depth >= MAX_DEPTH {
+            return Err(depth_error());
+        }
+        let step = &self.steps[node];
+        for &output in &step.below {
+            out[output] = None;
+        }
+        let picked: Picked<'a> = match parser.peek().ok_or_else(syntax_error)? {
+            b'{' if step.outputs.is_empty() => {
+                let mut guess = 0;
+                parser.at += 1;
+                parser.skip_space();
+                if parser.peek() == Some(b'}') {
+                    parser.at += 1;
+                    return Ok(true);
+                }
+                loop {
+                    parser.skip_space();
+                    if parser.peek() != Some(b'"') {
+                        return Err(syntax_error());
+                    }
+                    let key = parser.string_text()?;
+                    parser.skip_space();
+                    parser.expect(b':')?;
+                    parser.skip_space();
+                    match step.member(&key, &mut guess) {
+                        Some(next) => {
+                            if !self.visit(parser, next, depth + 1, out)? {
+                                return Ok(false);
+                            }
+                        }
+                        None => parser.skip(depth + 1)?,
+                    }
+                    if parser.end_of_items(b'}')? {
+                        return Ok(true);
+                    }
+                }
+            }
+            b'{' | b'[' => return Ok(false),
+            b'"' => Some(parser.string_text()?),
+            b't' => parser
+                .word("true", Kind::Null)
+                .map(|_| Some(Cow::Borrowed("true")))?,
+            b'f' => parser
+                .word("false", Kind::Null)
+                .map(|_| Some(Cow::Borrowed("false")))?,
+            b'n' => parser.word("null", Kind::Null).map(|_| None)?,
+            b'-' | b'0'..=b'9' => Some(Cow::Borrowed(parser.number_text()?)),
+            _ => return Err(syntax_error()),
+        };
+        // A scalar: the paths ending here have it; those going deeper find nothing.
+        for &output in &step.outputs {
+            out[output] = picked.clone();
+        }
+        Ok(true)
+    }
+}
+
+impl Parser<'_> {
+    /// Checks one value and steps over it, building nothing.
+    fn skip(&mut self, depth: usize) -> Result<(), ValueError> {
+        if depth >= MAX_DEPTH {
+            return Err(depth_error());
+        }
+        match self.peek().ok_or_else(syntax_error)? {
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.at += 1;
+                self.skip_space();
+                if self.peek() == Some(close) {
+                    self.at += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip_space();
+                    if open == b'{' {
+                        if self.peek() != Some(b'"') {
+                            return Err(syntax_error());
+                        }
+                        self.string_text()?;
+                        self.skip_space();
+                        self.expect(b':')?;
+                        self.skip_space();
+                    }
+                    self.skip(depth + 1)?;
+                    if self.end_of_items(close)? {
+                        return Ok(());
+                    }
+                }
+            }
+            b'"' => self.string_text().map(|_| ()),
+            b't' => self.word("true", Kind::Null).map(|_| ()),
+            b'f' => self.word("false", Kind::Null).map(|_| ()),
+            b'n' => self.word("null", Kind::Null).map(|_| ()),
+            b'-' | b'0'..=b'9' => self.number_text().map(|_| ()),
+            _ => Err(syntax_error()),
+        }
+    }
+}
+
+fn depth_error() -> ValueError {
+    ValueError::of_kind(
+        ValueErrorKind::NestingTooDeep,
+        "stack depth limit exceeded".into(),
+    )
 }
 
 fn surrogate_error() -> ValueError {
@@ -721,5 +953,80 @@ mod tests {
             Some(&Kind::String("y".into()))
         );
         assert!(node.at_path(&["a", "c"]).is_none());
+    }
+
+    /// What the picker reads is what parsing the document and following the path reads,
+    /// for every path and document here, repeated keys, escapes and bad JSON included.
+    #[test]
+    fn picker_reads_what_the_parsed_document_says() {
+        let paths: Vec<Option<Vec<String>>> = [
+            vec!["a"],
+            vec!["b", "c"],
+            vec!["b", "d"],
+            vec!["e"],
+            vec!["x", "0"],
+        ]
+        .into_iter()
+        .map(|p| Some(p.into_iter().map(String::from).collect()))
+        .chain([None])
+        .collect();
+        let picker = Picker::new(&paths);
+        let scalar_text = |node: &Node| match &node.kind {
+            Kind::Null => None,
+            Kind::Bool(b) => Some(b.to_string()),
+            Kind::Number(n) => Some(n.clone()),
+            Kind::String(s) => Some(s.clone()),
+            Kind::Array(_) | Kind::Object(_) => Some("compound".to_owned()),
+        };
+        let mut fell_back = 0;
+        for doc in [
+            r#"{"a": 1, "b": {"c": "x\ty", "d": true}, "e": null}"#,
+            r#"{"a": "first", "a": "last", "b": {"c": 1}, "b": {"d": -2.5e3}}"#,
+            r#"{"b": 7, "a": [1, 2], "x": {"0": "zero"}}"#,
+            r#"{"b": {"c": {"deep": [1, {"k": "\u00e9"}]}}}"#,
+            r#"{"x": [10, 20]}"#,
+            r#" "just a string" "#,
+            r#"{}"#,
+            r#"{"a": tru}"#,
+            r#"{"a": 1,}"#,
+            r#"{"a": 1} x"#,
+            r#"{"z": "\ud800"}"#,
+            r#"{"a": 01}"#,
+            r#"[1, 2"#,
+        ] {
+            let parsed = parse(doc);
+            let mut out = vec![None; paths.len()];
+            match picker.pick(doc, &mut out) {
+                Err(e) => assert_eq!(Err(e), parsed.map(|_| ()), "{doc}"),
+                Ok(false) => fell_back += 1,
+                Ok(true) => {
+                    let node = parsed.unwrap_or_else(|e| panic!("{doc}: {e}"));
+                    for (path, picked) in paths.iter().zip(&out) {
+                        let expected = path
+                            .as_deref()
+                            .and_then(|p| node.at_path(p))
+                            .and_then(scalar_text);
+                        assert_eq!(picked.as_deref(), expected.as_deref(), "{doc} {path:?}");
+                    }
+                }
+            }
+        }
+        // Arrays on a path (`a`, `x`, the document) and an object at `b.c` need the whole
+        // parse.
+        assert_eq!(fell_back, 4);
+        // The document itself (path `$`): a scalar document is picked, others are not.
+        let whole = Picker::new(&[Some(Vec::new())]);
+        let mut out = vec![None; 1];
+        assert!(whole.pick(r#" "s" "#, &mut out).unwrap());
+        assert_eq!(out[0].as_deref(), Some("s"));
+        assert!(!whole.pick("[1]", &mut out).unwrap());
+        let top = Picker::new(&[Some(vec!["k".to_owned()])]);
+        assert!(top
+            .pick(r#"{"k": "v\"q", "n": [{"m": {}}]}"#, &mut out)
+            .unwrap());
+        assert_eq!(out[0].as_deref(), Some("v\"q"));
+        assert!(matches!(out[0], Some(Cow::Owned(_))));
+        assert!(top.pick(r#"{"k": "plain"}"#, &mut out).unwrap());
+        assert!(matches!(out[0], Some(Cow::Borrowed("plain"))));
     }
 }

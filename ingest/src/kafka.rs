@@ -10,6 +10,7 @@
 //! itself every partition of the topic at the offsets durable with its rows (see
 //! [`crate::stream`]), so Kafka's group protocol has nothing to coordinate.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,12 +32,35 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A problem talking to Kafka, as librdkafka words it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct KafkaError(pub String);
+#[error("{message}")]
+pub struct KafkaError {
+    pub message: String,
+    /// The offset a partition was to be read from is not in it (any more).
+    pub out_of_range: bool,
+}
+
+impl KafkaError {
+    pub fn new(message: String) -> KafkaError {
+        KafkaError {
+            message,
+            out_of_range: false,
+        }
+    }
+}
 
 impl From<rdkafka::error::KafkaError> for KafkaError {
     fn from(e: rdkafka::error::KafkaError) -> KafkaError {
-        KafkaError(e.to_string())
+        use rdkafka::types::RDKafkaErrorCode;
+        // With auto.offset.reset = error, librdkafka reports a fetch from an offset that
+        // is out of range as this, and stops fetching that partition.
+        let out_of_range = matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
+        );
+        KafkaError {
+            message: e.to_string(),
+            out_of_range,
+        }
     }
 }
 
@@ -94,7 +118,11 @@ impl TopicReader {
             .set("auto.offset.reset", "error")
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "50")
-            .set("queued.max.messages.kbytes", "65536");
+            // Records read ahead are bounded (64 MiB); when that bound is reached,
+            // librdkafka waits fetch.queue.backoff.ms before fetching again, by default a
+            // second, which left the pipeline idle most of the time.
+            .set("queued.max.messages.kbytes", "65536")
+            .set("fetch.queue.backoff.ms", "10");
         for (key, value) in &source.kafka.security {
             config.set(key, value);
         }
@@ -140,9 +168,12 @@ impl TopicReader {
             .topics()
             .iter()
             .find(|t| t.name() == self.topic)
-            .ok_or_else(|| KafkaError(format!("topic \"{}\" does not exist", self.topic)))?;
+            .ok_or_else(|| KafkaError::new(format!("topic \"{}\" does not exist", self.topic)))?;
         if let Some(error) = topic.error() {
-            return Err(KafkaError(format!("topic \"{}\": {error:?}", self.topic)));
+            return Err(KafkaError::new(format!(
+                "topic \"{}\": {error:?}",
+                self.topic
+            )));
         }
         let mut partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
         partitions.sort_unstable();
@@ -301,6 +332,9 @@ pub fn parse_path(path: &str) -> Option<Vec<String>> {
 
 /// Reads `records` as rows of `source`'s columns. A record that does not parse, or whose
 /// values do not fit their columns, is left out and named in `errors`.
+///
+/// JSON values are picked out of each record in one pass without building its document
+/// ([`json::Picker`]); values borrow from the records where they can.
 pub fn decode(source: &SourceDef, table: &Arc<TableDef>, records: &[Record]) -> Decoded {
     let paths: Vec<Option<Vec<String>>> = source
         .columns
@@ -311,120 +345,147 @@ pub fn decode(source: &SourceDef, table: &Arc<TableDef>, records: &[Record]) -> 
             _ => None,
         })
         .collect();
+    let picker = json::Picker::new(&paths);
+    let mut slots: Vec<json::Picked> = vec![None; source.columns.len()];
     let mut decoded = Decoded::default();
-    // Each record's values as text, or why it has none.
-    let mut texts: Vec<(usize, Vec<Option<String>>)> = Vec::with_capacity(records.len());
+    let mut batches = Vec::new();
+    // Records whose rows are in `batches`, and those whose rows are in the builder.
+    let mut rows: Vec<usize> = Vec::with_capacity(records.len());
+    let mut pending: Vec<usize> = Vec::new();
+    let mut builder = RowBuilder::new(table.clone());
     for (i, record) in records.iter().enumerate() {
-        match record_texts(source, &paths, record) {
-            Ok(values) => texts.push((i, values)),
-            Err(why) => decoded.errors.push((record.partition, record.offset, why)),
+        if let Err(why) = record_texts(source, &paths, &picker, record, &mut slots) {
+            decoded.errors.push((record.partition, record.offset, why));
+            continue;
+        }
+        match push_row(&mut builder, &slots) {
+            Ok(()) => pending.push(i),
+            Err(e) => {
+                // The row is part-way into the builder: build the pending rows again
+                // without it (at most a batch's rows per bad record; they read as before).
+                decoded
+                    .errors
+                    .push((record.partition, record.offset, e.to_string()));
+                builder = RowBuilder::new(table.clone());
+                pending.retain(|&j| {
+                    let again = record_texts(source, &paths, &picker, &records[j], &mut slots)
+                        .map_err(crate::Error::Internal)
+                        .and_then(|()| push_row(&mut builder, &slots));
+                    // It cannot fail (the same values went in before); if it did, the
+                    // record is named, not lost in silence.
+                    again
+                        .map_err(|e| {
+                            let r = &records[j];
+                            decoded.errors.push((r.partition, r.offset, e.to_string()))
+                        })
+                        .is_ok()
+                });
+            }
+        }
+        let done = builder.take_batches();
+        if !done.is_empty() {
+            batches.extend(done);
+            rows.append(&mut pending);
         }
     }
-    // Values that do not fit their columns fail the builder: leave that record out and
-    // build again (rare, so the quadratic worst case does not matter).
-    loop {
-        let mut builder = RowBuilder::new(table.clone());
-        let mut failed = None;
-        'records: for (at, (_, values)) in texts.iter().enumerate() {
-            for (column, value) in values.iter().enumerate() {
-                if let Err(e) = builder.push(column, value.as_deref()) {
-                    failed = Some((at, e.to_string()));
-                    break 'records;
-                }
-            }
-            if let Err(e) = builder.end_row() {
-                failed = Some((at, e.to_string()));
-                break;
-            }
+    match builder.finish() {
+        Ok(done) => {
+            batches.extend(done);
+            rows.append(&mut pending);
         }
-        match failed {
-            Some((at, why)) => {
-                let (i, _) = texts.remove(at);
+        Err(e) => {
+            // Not one record's fault: none of the rows since the last batch is read.
+            for &i in &pending {
                 let record = &records[i];
-                decoded.errors.push((record.partition, record.offset, why));
+                decoded
+                    .errors
+                    .push((record.partition, record.offset, e.to_string()));
             }
-            None => match builder.finish() {
-                Ok(batches) => {
-                    decoded.batches = batches;
-                    decoded.rows = texts
-                        .iter()
-                        .map(|(i, _)| (records[*i].partition, records[*i].offset))
-                        .collect();
-                    break;
-                }
-                Err(e) => {
-                    // Not one record's fault: none of them is read.
-                    for (i, _) in &texts {
-                        let record = &records[*i];
-                        decoded
-                            .errors
-                            .push((record.partition, record.offset, e.to_string()));
-                    }
-                    break;
-                }
-            },
         }
     }
+    decoded.batches = batches;
+    decoded.rows = rows
+        .iter()
+        .map(|&i| (records[i].partition, records[i].offset))
+        .collect();
     decoded.errors.sort_by_key(|e| (e.0, e.1));
     decoded
 }
 
-/// One record's column values as text (`None` for NULL).
-fn record_texts(
+/// Adds one row of text values to `builder`.
+fn push_row(builder: &mut RowBuilder, values: &[json::Picked]) -> crate::Result<()> {
+    for (column, value) in values.iter().enumerate() {
+        builder.push(column, value.as_deref())?;
+    }
+    builder.end_row()
+}
+
+/// One record's column values as text (`None` for NULL) into `out`.
+fn record_texts<'a>(
     source: &SourceDef,
     paths: &[Option<Vec<String>>],
-    record: &Record,
-) -> Result<Vec<Option<String>>, String> {
+    picker: &json::Picker,
+    record: &'a Record,
+    out: &mut [json::Picked<'a>],
+) -> Result<(), String> {
     let value = match &record.value {
         Some(bytes) => Some(
             std::str::from_utf8(bytes).map_err(|_| "the record's value is not UTF-8".to_owned())?,
         ),
         None => None,
     };
-    let document = match (&source.format, value) {
-        (RecordFormat::Json, Some(text)) => {
-            Some(json::parse(text).map_err(|e| format!("the record's value is not JSON: {e}"))?)
+    // NULL unless the record says otherwise (`out` held the record before).
+    out.fill(None);
+    let not_json = |e: crate::error::ValueError| format!("the record's value is not JSON: {e}");
+    match (&source.format, value) {
+        // A path crosses an array or ends at one: the whole document.
+        (RecordFormat::Json, Some(text)) if !picker.pick(text, out).map_err(not_json)? => {
+            let document = json::parse(text).map_err(not_json)?;
+            for (slot, path) in out.iter_mut().zip(paths) {
+                *slot = path
+                    .as_deref()
+                    .and_then(|steps| document.at_path(steps))
+                    .and_then(json_text)
+                    .map(Cow::Owned);
+            }
         }
-        _ => None,
-    };
-    let fields: Vec<Option<String>> = match (&source.format, value) {
-        (RecordFormat::Csv { delimiter }, Some(text)) => csv_fields(text, *delimiter)?,
-        _ => Vec::new(),
-    };
-    let mut csv_index = 0;
-    let mut out = Vec::with_capacity(source.columns.len());
-    for (column, path) in source.columns.iter().zip(paths) {
-        out.push(match &column.field {
-            RecordField::Key => match &record.key {
-                Some(key) => Some(
-                    std::str::from_utf8(key)
-                        .map_err(|_| "the record's key is not UTF-8".to_owned())?
-                        .to_owned(),
-                ),
-                None => None,
-            },
-            RecordField::Partition => Some(record.partition.to_string()),
-            RecordField::Offset => Some(record.offset.to_string()),
-            RecordField::Timestamp => record.timestamp.map(|ms| {
-                chrono::DateTime::from_timestamp_millis(ms)
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f+00").to_string())
-                    .unwrap_or_default()
-            }),
-            RecordField::Value { .. } => match (&source.format, &document) {
-                (RecordFormat::Json, Some(document)) => {
-                    let steps = path.as_deref().unwrap_or_default();
-                    document.at_path(steps).and_then(json_text)
+        (RecordFormat::Json, _) => {}
+        (RecordFormat::Csv { delimiter }, Some(text)) => {
+            let mut fields = csv_fields(text, *delimiter)?.into_iter();
+            for (slot, column) in out.iter_mut().zip(&source.columns) {
+                if let RecordField::Value { .. } = column.field {
+                    *slot = fields.next().flatten().map(Cow::Owned);
                 }
-                (RecordFormat::Csv { .. }, _) => {
-                    let field = fields.get(csv_index).cloned().flatten();
-                    csv_index += 1;
-                    field
-                }
-                _ => None,
-            },
-        });
+            }
+        }
+        _ => {}
     }
-    Ok(out)
+    for (slot, column) in out.iter_mut().zip(&source.columns) {
+        match &column.field {
+            RecordField::Key => {
+                *slot = match &record.key {
+                    Some(key) => Some(Cow::Borrowed(
+                        std::str::from_utf8(key)
+                            .map_err(|_| "the record's key is not UTF-8".to_owned())?,
+                    )),
+                    None => None,
+                }
+            }
+            RecordField::Partition => *slot = Some(Cow::Owned(record.partition.to_string())),
+            RecordField::Offset => *slot = Some(Cow::Owned(record.offset.to_string())),
+            RecordField::Timestamp => {
+                *slot = record.timestamp.map(|ms| {
+                    Cow::Owned(
+                        chrono::DateTime::from_timestamp_millis(ms)
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f+00").to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+            }
+            RecordField::Value { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 /// A JSON value as the text a column reads: strings as they are, numbers and booleans as
@@ -519,6 +580,7 @@ mod tests {
                 topic: "t".into(),
                 start: StartAt::Earliest,
                 security: Default::default(),
+                on_data_loss: Default::default(),
             },
             format,
         }
@@ -586,6 +648,12 @@ mod tests {
             record(6, "not json"),
             record(7, r#"{"time": "2024-06-01T10:00:01Z", "n": "many"}"#),
             record(8, r#"{"time": "2024-06-01T10:00:02Z", "n": null}"#),
+            // A record without a value (a tombstone): its value columns are NULL, not
+            // those of the record before.
+            Record {
+                value: None,
+                ..record(9, "")
+            },
         ];
         let decoded = decode(&def, &table, &records);
         assert_eq!(
@@ -593,9 +661,10 @@ mod tests {
             [
                 "2024-06-01T10:00:00Z|u1|3|[\"a\", {\"b\": 1}]|k|2|5|2024-06-01T00:00:00.123Z",
                 "2024-06-01T10:00:02Z||||k|2|8|2024-06-01T00:00:00.123Z",
+                "||||k|2|9|2024-06-01T00:00:00.123Z",
             ]
         );
-        assert_eq!(decoded.rows, [(2, 5), (2, 8)]);
+        assert_eq!(decoded.rows, [(2, 5), (2, 8), (2, 9)]);
         let errors: Vec<(i64, &str)> = decoded
             .errors
             .iter()

@@ -37,29 +37,34 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(ty: ColumnType) -> ColumnBuilder {
+    /// A builder with room for `rows` rows (text: of 16 bytes each), so that filling a
+    /// batch does not grow and copy its buffers again and again.
+    fn new(ty: ColumnType, rows: usize) -> ColumnBuilder {
+        let text = || StringBuilder::with_capacity(rows, rows * 16);
         match ty {
-            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::new()),
-            ColumnType::SmallInt => ColumnBuilder::Int16(Int16Builder::new()),
-            ColumnType::Integer => ColumnBuilder::Int32(Int32Builder::new()),
-            ColumnType::BigInt => ColumnBuilder::Int64(Int64Builder::new()),
-            ColumnType::Real => ColumnBuilder::Float32(Float32Builder::new()),
-            ColumnType::Double => ColumnBuilder::Float64(Float64Builder::new()),
+            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::SmallInt => ColumnBuilder::Int16(Int16Builder::with_capacity(rows)),
+            ColumnType::Integer => ColumnBuilder::Int32(Int32Builder::with_capacity(rows)),
+            ColumnType::BigInt => ColumnBuilder::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Real => ColumnBuilder::Float32(Float32Builder::with_capacity(rows)),
+            ColumnType::Double => ColumnBuilder::Float64(Float64Builder::with_capacity(rows)),
             ColumnType::Numeric { precision, scale } => {
-                ColumnBuilder::Decimal(Decimal128Builder::new(), precision, scale)
+                ColumnBuilder::Decimal(Decimal128Builder::with_capacity(rows), precision, scale)
             }
-            ColumnType::Text => ColumnBuilder::Utf8(StringBuilder::new(), None),
-            ColumnType::Varchar { max_len } => ColumnBuilder::Utf8(StringBuilder::new(), max_len),
-            ColumnType::Date => ColumnBuilder::Date(Date32Builder::new()),
+            ColumnType::Text => ColumnBuilder::Utf8(text(), None),
+            ColumnType::Varchar { max_len } => ColumnBuilder::Utf8(text(), max_len),
+            ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(rows)),
             ColumnType::Timestamp => {
-                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), false)
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(rows), false)
             }
             ColumnType::TimestampTz => {
-                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), true)
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(rows), true)
             }
-            ColumnType::Bytea => ColumnBuilder::Binary(BinaryBuilder::new()),
+            ColumnType::Bytea => {
+                ColumnBuilder::Binary(BinaryBuilder::with_capacity(rows, rows * 16))
+            }
             ColumnType::Json | ColumnType::Jsonb | ColumnType::Uuid => {
-                ColumnBuilder::Normal(StringBuilder::new(), ty)
+                ColumnBuilder::Normal(text(), ty)
             }
         }
     }
@@ -209,7 +214,7 @@ impl RowBuilder {
         let columns = def
             .columns
             .iter()
-            .map(|c| ColumnBuilder::new(c.ty))
+            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS))
             .collect();
         let window = crate::limits::TimeWindow::of(&def)
             .filter(|w| w.on_rejection == henge_storage::OnRejection::Error);
@@ -296,6 +301,10 @@ impl RowBuilder {
             .iter_mut()
             .map(ColumnBuilder::finish)
             .collect::<Result<Vec<ArrayRef>>>()?;
+        // Finished builders start again empty: room for the next batch.
+        for (builder, column) in self.columns.iter_mut().zip(&self.def.columns) {
+            *builder = ColumnBuilder::new(column.ty, BATCH_ROWS);
+        }
         let batch = RecordBatch::try_new(self.def.arrow_schema(), arrays)
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.batches.push(batch);
@@ -320,7 +329,7 @@ pub fn default_value(column: &ColumnDef) -> Result<Option<ArrayRef>> {
     let Some(text) = &column.default else {
         return Ok(None);
     };
-    let mut builder = ColumnBuilder::new(column.ty);
+    let mut builder = ColumnBuilder::new(column.ty, 1);
     builder.append_text(text, &value::utc())?;
     Ok(Some(builder.finish()?))
 }

@@ -43,6 +43,17 @@ pub struct PipelineStatus {
 }
 
 impl PipelineStatus {
+    /// Counts `count` records lost from partition `partition` from `offset` on (deleted
+    /// from the topic before they were read), `why` kept as an error.
+    pub fn lose(&mut self, partition: i32, offset: i64, count: u64, why: String) {
+        self.skipped += count;
+        let error = (partition, offset, why);
+        if self.errors.len() < ERRORS_KEPT {
+            self.errors.push(error.clone());
+        }
+        self.last_error = Some(error);
+    }
+
     /// Counts records left out, keeping the first few and the last.
     pub fn skip(&mut self, errors: &[(i32, i64, String)]) {
         self.skipped += errors.len() as u64;
@@ -260,6 +271,7 @@ mod tests {
                     topic: "events".into(),
                     start: StartAt::Earliest,
                     security: BTreeMap::new(),
+                    on_data_loss: Default::default(),
                 },
                 format: RecordFormat::Json,
             })

@@ -19,13 +19,13 @@ use datafusion::arrow::array::RecordBatch;
 use henge_ingest::kafka::{self, Record, TopicReader};
 use henge_ingest::{Engine, SessionWrites};
 use henge_planner::pipeline::Transform;
-use henge_storage::stream::{Offsets, OnError, PipelineDef, SourceDef};
+use henge_storage::stream::{Offsets, OnDataLoss, OnError, PipelineDef, SourceDef};
 
 /// The most records in one batch (one log record, one transform).
 pub const BATCH_RECORDS: usize = 16_384;
 /// The most bytes of record keys and values in one batch (records are copied out of the
 /// client to be decoded together).
-pub const BATCH_BYTES: usize = 64 << 20;
+pub const BATCH_BYTES: usize = 32 << 20;
 /// How long a batch waits for more records after its first.
 pub const BATCH_WAIT: Duration = Duration::from_millis(50);
 /// How often the topic's partitions and high watermarks are looked at again.
@@ -230,16 +230,77 @@ impl Worker {
             s.state = "running";
             s.detail = None;
         });
+        // Three stages, so that reading a batch, decoding the one before and transforming
+        // and writing (with its log's fsync) the one before that overlap: this thread
+        // reads, a second decodes, a third writes, one batch queued between each two.
+        let (sender, decoder_input) = std::sync::mpsc::sync_channel::<Work>(1);
+        let (decoded_sender, writer_input) = std::sync::mpsc::sync_channel::<Work>(1);
+        let writer_ended = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            // The decoder owns its ends of both channels: when the reader is done, its
+            // input ends, and its output (the writer's input) ends with it.
+            let (source, source_table) = (&source, &source_table);
+            let writer_ended = &writer_ended;
+            let decoder = std::thread::Builder::new()
+                .name(format!("henge-pipeline-{id}-decode"))
+                .spawn_scoped(scope, move || {
+                    for work in decoder_input {
+                        let work = work.decoded(source, source_table);
+                        if decoded_sender.send(work).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if let Err(e) = decoder {
+                return Ended::Retry(format!("could not start its decoding thread: {e}"));
+            }
+            let writer = std::thread::Builder::new()
+                .name(format!("henge-pipeline-{id}-write"))
+                .spawn_scoped(scope, move || {
+                    let ended = self.write(writer_input, &transform, &table, source, source_table);
+                    // The reader may be idle, sending nothing that would find the writer
+                    // gone: it looks at this.
+                    writer_ended.store(true, Ordering::SeqCst);
+                    ended
+                });
+            let writer = match writer {
+                Ok(writer) => writer,
+                Err(e) => return Ended::Retry(format!("could not start its writer thread: {e}")),
+            };
+            let read = self.read(&reader, source, offsets, sender, writer_ended);
+            // The writer writes what was read before it stops (or has stopped on an
+            // error, which is the reason to report).
+            match writer.join() {
+                Ok(Some(ended)) => ended,
+                Ok(None) => read,
+                Err(_) => Ended::Failed("its writer thread panicked".into()),
+            }
+        })
+    }
+
+    /// The reading stage: gathers batches of records, decodes them and hands them to the
+    /// writer with the offsets before and after them, until stopped, the writer has gone,
+    /// or the brokers fail. `offsets` are where the consumer stands (what was handed on).
+    fn read(
+        &self,
+        reader: &TopicReader,
+        source: &SourceDef,
+        mut offsets: Offsets,
+        writer: std::sync::mpsc::SyncSender<Work>,
+        writer_ended: &AtomicBool,
+    ) -> Ended {
+        let id = self.def.id;
         let mut refreshed = Instant::now();
         let mut rate = (Instant::now(), 0u64);
         loop {
-            if self.stopping() {
+            // Asked to stop, or the writer stopped on an error (which it reports).
+            if self.stopping() || writer_ended.load(Ordering::SeqCst) {
                 return Ended::Stopped;
             }
             if refreshed.elapsed() >= REFRESH {
                 refreshed = Instant::now();
-                if let Err(e) = self.follow_partitions(&reader, &source, &mut offsets) {
-                    return Ended::Retry(Self::explained(&reader, e));
+                if let Err(e) = self.follow_partitions(reader, source, &mut offsets) {
+                    return Ended::Retry(Self::explained(reader, e));
                 }
                 let elapsed = rate.0.elapsed().as_secs_f64();
                 let rows = self.engine.pipeline_status(id).rows;
@@ -248,67 +309,152 @@ impl Worker {
                 });
                 rate = (Instant::now(), rows);
             }
-            let records = match self.gather(&reader) {
-                Ok(records) => records,
-                Err(e) => return Ended::Retry(Self::explained(&reader, e)),
-            };
-            if records.is_empty() {
-                // Idle: the consumer may have passed records it does not hand out (those
-                // of aborted transactions, transaction markers); log where it is, so the
-                // lag reaches zero and a restart does not read them again.
-                if let Err(ended) = self.skip_ahead(&reader, &table, &mut offsets) {
-                    return ended;
-                }
-                continue;
+            let gathering = Instant::now();
+            let (records, error) = self.gather(reader);
+            let mut work = Vec::new();
+            if !records.is_empty() {
+                tracing::debug!(pipeline = %self.def.name, records = records.len(), gather = ?gathering.elapsed(), "batch read");
+                let after = kafka::advance(&offsets, &records);
+                let before = std::mem::replace(&mut offsets, after.clone());
+                work.push(Work::Rows {
+                    records,
+                    decoded: None,
+                    before,
+                    after,
+                });
             }
-            match self.ingest(
-                &transform,
-                &source,
-                &source_table,
-                &table,
-                &offsets,
-                &records,
-            ) {
-                Ok(after) => offsets = after,
-                Err(ended) => return ended,
+            match error {
+                Some(e) if e.out_of_range => match self.data_loss(reader, source, &mut offsets) {
+                    Ok(Some(after)) => work.push(Work::Offsets(after)),
+                    Ok(None) => {}
+                    Err(ended) => {
+                        // What was read before it is written.
+                        for work in work {
+                            let _ = writer.send(work);
+                        }
+                        return ended;
+                    }
+                },
+                // The client reconnects by itself; records that came are good.
+                Some(_) if !work.is_empty() => {}
+                Some(e) => return Ended::Retry(Self::explained(reader, e.to_string())),
+                None if work.is_empty() => {
+                    // Idle: the consumer may have passed records it does not hand out
+                    // (those of aborted transactions, transaction markers); log where it
+                    // is, so the lag reaches zero and a restart does not read them again.
+                    if let Some(after) = skipped_to(reader, &offsets) {
+                        offsets = after.clone();
+                        work.push(Work::Offsets(after));
+                    }
+                }
+                None => {}
+            }
+            for work in work {
+                if writer.send(work).is_err() {
+                    // The writer stopped on an error; it says why.
+                    return Ended::Stopped;
+                }
             }
         }
     }
 
-    /// Moves the offsets of partitions up to the consumer's position where that is ahead
-    /// of the last record handed out, durably (a log record of no rows).
-    fn skip_ahead(
+    /// After the consumer found a partition's next offset out of its range: the records
+    /// there were deleted before they were read (retention), or the topic was made again.
+    /// Fails the pipeline, or moves those partitions to their first or last offset as the
+    /// source says (the offsets to write); `None` when no partition is out of range.
+    fn data_loss(
         &self,
         reader: &TopicReader,
-        table: &henge_ingest::engine::Table,
+        source: &SourceDef,
         offsets: &mut Offsets,
-    ) -> Result<(), Ended> {
-        let Ok(positions) = reader.positions() else {
-            return Ok(());
-        };
+    ) -> Result<Option<Offsets>, Ended> {
         let mut after = offsets.clone();
-        for (partition, position) in positions {
-            if let Some(offset) = after.get_mut(&partition) {
-                if position > *offset {
-                    *offset = position;
+        for (&partition, &offset) in offsets.iter() {
+            let (low, high) = reader
+                .watermarks(partition)
+                .map_err(|e| Ended::Retry(Self::explained(reader, e.to_string())))?;
+            if (low..=high).contains(&offset) {
+                continue;
+            }
+            let what = match offset < low {
+                true => format!(
+                    "offset {offset} is no longer in the topic (its earliest is {low}): records were deleted before they were read"
+                ),
+                false => format!(
+                    "offset {offset} is past the partition's end ({high}): was the topic made again?"
+                ),
+            };
+            let to = match source.kafka.on_data_loss {
+                OnDataLoss::Fail => {
+                    return Err(Ended::Failed(format!(
+                        "partition {partition}: {what}; ALTER PIPELINE … RESET OFFSETS goes on (or a source with on_data_loss = 'earliest' or 'latest')"
+                    )))
                 }
-            }
+                OnDataLoss::Earliest => low,
+                OnDataLoss::Latest => high,
+            };
+            tracing::warn!(pipeline = %self.def.name, partition, offset, resumed_at = to, "{what}");
+            self.engine.report(self.def.id, |s| {
+                s.lose(
+                    partition,
+                    offset,
+                    (to - offset).max(0) as u64,
+                    format!("{what}; read on from offset {to}"),
+                )
+            });
+            after.insert(partition, to);
         }
+        // Assigned again, also where none is out of range any more: librdkafka stopped
+        // fetching the partition it reported.
+        reader
+            .assign(&after)
+            .map_err(|e| Ended::Retry(Self::explained(reader, e.to_string())))?;
         if after == *offsets {
-            return Ok(());
+            return Ok(None);
         }
-        let written = self.runtime.block_on(self.engine.append_from(
-            table,
-            Vec::new(),
-            Some((self.def.id, &after)),
-        ));
-        match written {
-            Ok(_) => {
-                *offsets = after;
-                Ok(())
+        *offsets = after.clone();
+        Ok(Some(after))
+    }
+    /// The writing stage: transforms and writes each batch with its offsets, in order,
+    /// until the reader is done (`None`) or a write fails (why).
+    fn write(
+        &self,
+        work: std::sync::mpsc::Receiver<Work>,
+        transform: &Transform,
+        table: &Arc<henge_ingest::engine::Table>,
+        source: &SourceDef,
+        source_table: &Arc<henge_storage::TableDef>,
+    ) -> Option<Ended> {
+        for work in work {
+            let written = match work.decoded(source, source_table) {
+                Work::Rows {
+                    records,
+                    decoded,
+                    before,
+                    after,
+                } => self.ingest(
+                    transform,
+                    table,
+                    &before,
+                    after,
+                    &records,
+                    decoded.unwrap_or_default(),
+                ),
+                Work::Offsets(after) => self
+                    .runtime
+                    .block_on(self.engine.append_from(
+                        table,
+                        Vec::new(),
+                        Some((self.def.id, &after)),
+                    ))
+                    .map(|_| ())
+                    .map_err(|e| Ended::Retry(format!("writing offsets failed: {e}"))),
+            };
+            if let Err(ended) = written {
+                return Some(ended);
             }
-            Err(e) => Err(Ended::Retry(format!("writing offsets failed: {e}"))),
         }
+        None
     }
 
     /// `why`, with what the Kafka client last said about its brokers, which often says
@@ -356,20 +502,23 @@ impl Worker {
         Ok(())
     }
 
-    /// The next batch of records: up to [`BATCH_RECORDS`], or what came within
-    /// [`BATCH_WAIT`] of the first.
-    fn gather(&self, reader: &TopicReader) -> Result<Vec<Record>, String> {
-        let mut records = Vec::new();
+    /// The next batch of records: up to [`BATCH_RECORDS`] or [`BATCH_BYTES`], or what
+    /// came within [`BATCH_WAIT`] of the first; and the error that ended it, if one did.
+    fn gather(&self, reader: &TopicReader) -> (Vec<Record>, Option<kafka::KafkaError>) {
+        let mut records = Vec::with_capacity(BATCH_RECORDS);
         let mut bytes = 0;
         let mut first: Option<Instant> = None;
+        let mut wait = Duration::from_millis(100);
         while records.len() < BATCH_RECORDS && bytes < BATCH_BYTES && !self.stopping() {
-            let wait = match first {
-                None => Duration::from_millis(100),
-                Some(at) => match BATCH_WAIT.checked_sub(at.elapsed()) {
-                    Some(left) => left,
-                    None => break,
-                },
-            };
+            // The clock is read every so many records, not for each one.
+            if let Some(at) = first {
+                if records.len() % 64 == 1 {
+                    match BATCH_WAIT.checked_sub(at.elapsed()) {
+                        Some(left) => wait = left,
+                        None => break,
+                    }
+                }
+            }
             match reader.poll(wait) {
                 Some(Ok(record)) => {
                     first.get_or_insert_with(Instant::now);
@@ -377,48 +526,44 @@ impl Worker {
                         + record.value.as_ref().map_or(0, Vec::len);
                     records.push(record);
                 }
-                Some(Err(e)) => {
-                    // librdkafka reconnects by itself; the records so far are good.
-                    if records.is_empty() {
-                        return Err(e.to_string());
-                    }
-                    break;
-                }
-                None if first.is_none() => return Ok(records),
+                Some(Err(e)) => return (records, Some(e)),
                 None => break,
             }
         }
-        Ok(records)
+        (records, None)
     }
 
-    /// Writes the rows of `records` with the offsets after them; returns those offsets.
+    /// Writes the rows of `records` (`decoded`) with the offsets after them (`after`, on
+    /// top of `offsets` before them).
     fn ingest(
         &self,
         transform: &Transform,
-        source: &SourceDef,
-        source_table: &Arc<henge_storage::TableDef>,
         table: &Arc<henge_ingest::engine::Table>,
         offsets: &Offsets,
+        after: Offsets,
         records: &[Record],
-    ) -> Result<Offsets, Ended> {
+        decoded: kafka::Decoded,
+    ) -> Result<(), Ended> {
         let id = self.def.id;
-        let decoded = kafka::decode(source, source_table, records);
         let stop = self.def.on_error == OnError::Stop;
         // The whole batch at once: the statement and the append's checks run once.
         if !stop || decoded.errors.is_empty() {
+            let transforming = Instant::now();
             if let Ok(rows) = self
                 .runtime
                 .block_on(transform.run(decoded.batches.clone()))
             {
-                let after = kafka::advance(offsets, records);
+                let transformed = transforming.elapsed();
+                let appending = Instant::now();
                 match self.runtime.block_on(self.engine.append_from(
                     table,
                     rows,
                     Some((id, &after)),
                 )) {
                     Ok(count) => {
+                        tracing::debug!(pipeline = %self.def.name, rows = count, transform = ?transformed, append = ?appending.elapsed(), "batch written");
                         self.count(records, count, &decoded.errors);
-                        return Ok(after);
+                        return Ok(());
                     }
                     // Some row does not fit the table: find whose, below.
                     Err(e) if is_value_error(&e) => {}
@@ -462,7 +607,7 @@ impl Worker {
             }
             None => {
                 self.count(records, count, &errors);
-                Ok(after)
+                Ok(())
             }
         }
     }
@@ -517,6 +662,60 @@ impl Worker {
         }
         (rows, errors)
     }
+}
+
+/// What the reader hands the writer.
+enum Work {
+    /// A batch of records (decoded by the second stage), and the pipeline's offsets
+    /// before and after it.
+    Rows {
+        records: Vec<Record>,
+        decoded: Option<kafka::Decoded>,
+        before: Offsets,
+        after: Offsets,
+    },
+    /// Offsets the consumer moved past without records (written with no rows).
+    Offsets(Offsets),
+}
+
+impl Work {
+    /// The work with its records decoded.
+    fn decoded(self, source: &SourceDef, source_table: &Arc<henge_storage::TableDef>) -> Work {
+        match self {
+            Work::Rows {
+                records,
+                decoded: None,
+                before,
+                after,
+            } => {
+                let decoding = Instant::now();
+                let decoded = kafka::decode(source, source_table, &records);
+                tracing::debug!(records = records.len(), decode = ?decoding.elapsed(), "batch decoded");
+                Work::Rows {
+                    records,
+                    decoded: Some(decoded),
+                    before,
+                    after,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// The offsets of partitions moved up to the consumer's position where that is ahead of
+/// the last record handed out; `None` where none is.
+fn skipped_to(reader: &TopicReader, offsets: &Offsets) -> Option<Offsets> {
+    let positions = reader.positions().ok()?;
+    let mut after = offsets.clone();
+    for (partition, position) in positions {
+        if let Some(offset) = after.get_mut(&partition) {
+            if position > *offset {
+                *offset = position;
+            }
+        }
+    }
+    (after != *offsets).then_some(after)
 }
 
 /// Whether an append failed on its rows' values (SQLSTATE classes 22 and 23), which a

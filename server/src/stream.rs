@@ -10,6 +10,7 @@
 //! ) WITH (connector = 'kafka', brokers = 'host:9092', topic = 'clicks',
 //!         start = 'earliest' | 'latest' | '2024-06-01 00:00:00+00',
 //!         format = 'json' | 'csv', delimiter = ',',
+//!         on_data_loss = 'fail' | 'earliest' | 'latest',
 //!         security_protocol = 'sasl_ssl', sasl_mechanism = 'SCRAM-SHA-256',
 //!         sasl_username = '…', sasl_password = '…', ssl_ca_location = '…');
 //! CREATE PIPELINE clicks_load [WITH (on_error = 'skip' | 'stop')]
@@ -31,7 +32,8 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use henge_storage::stream::{
-    KafkaOptions, OnError, PipelineDef, RecordField, RecordFormat, SourceColumn, SourceDef, StartAt,
+    KafkaOptions, OnDataLoss, OnError, PipelineDef, RecordField, RecordFormat, SourceColumn,
+    SourceDef, StartAt,
 };
 use pgwire::api::results::{Response, Tag};
 
@@ -355,6 +357,19 @@ fn source_def(
             )))
         }
     };
+    let on_data_loss = match take("on_data_loss")
+        .map(|f| f.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("fail") => OnDataLoss::Fail,
+        Some("earliest") => OnDataLoss::Earliest,
+        Some("latest") => OnDataLoss::Latest,
+        Some(other) => {
+            return Err(invalid(format!(
+                "invalid on_data_loss \"{other}\": give fail, earliest or latest"
+            )))
+        }
+    };
     let mut security = BTreeMap::new();
     for (option, setting) in [
         ("security_protocol", "security.protocol"),
@@ -392,6 +407,7 @@ fn source_def(
             topic,
             start,
             security,
+            on_data_loss,
         },
         format,
     })

@@ -4,7 +4,9 @@
 #   broker.sh start DIR PORT   formats DIR afresh and starts a broker whose PLAINTEXT
 #                              listener is 127.0.0.1:PORT, SASL_PLAINTEXT (PLAIN and
 #                              SCRAM-SHA-256, user henge / password henge-secret) PORT+2,
-#                              controller PORT+1; returns once it takes connections.
+#                              SSL PORT+3 (a self-signed certificate for 127.0.0.1, its
+#                              PEM in DIR/tls/ca.pem), controller PORT+1; returns once it
+#                              takes connections.
 #   broker.sh restart DIR      starts the broker of DIR again, keeping its data.
 #   broker.sh stop DIR         stops it (SIGKILL with `stop DIR -9`).
 #   broker.sh install          only fetches the broker's jars.
@@ -60,17 +62,27 @@ case "${1:-}" in
   start)
     dir="$2"; port="$3"
     install
-    rm -rf "$dir"; mkdir -p "$dir/data"
+    rm -rf "$dir"; mkdir -p "$dir/data" "$dir/tls"
+    keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+      -dname CN=127.0.0.1 -ext SAN=IP:127.0.0.1 -ext BC=ca:true \
+      -keystore "$dir/tls/broker.p12" -storetype PKCS12 -storepass henge-tls -keypass henge-tls \
+      > "$dir/tls/keytool.log" 2>&1 || { cat "$dir/tls/keytool.log" >&2; exit 1; }
+    keytool -exportcert -rfc -alias broker -keystore "$dir/tls/broker.p12" \
+      -storepass henge-tls -file "$dir/tls/ca.pem" >> "$dir/tls/keytool.log" 2>&1
     cat > "$dir/server.properties" <<PROPS
 # port=$port
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$((port + 1))
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2))
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2))
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1)),SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2)),SSL://127.0.0.1:$((port + 3))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=henge-tls
+ssl.key.password=henge-tls
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_henge="henge-secret";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;

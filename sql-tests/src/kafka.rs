@@ -21,7 +21,7 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kafka/broker.sh")
 }
 
-/// Three free consecutive ports (plaintext, controller, SASL).
+/// Four free consecutive ports (plaintext, controller, SASL, SSL).
 fn free_ports() -> u16 {
     for _ in 0..100 {
         let Ok(first) = TcpListener::bind("127.0.0.1:0") else {
@@ -34,12 +34,12 @@ fn free_ports() -> u16 {
         if port > 65_000 {
             continue;
         }
-        let others = (1..3).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok());
+        let others = (1..4).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok());
         if others {
             return port;
         }
     }
-    panic!("no three free consecutive ports");
+    panic!("no four free consecutive ports");
 }
 
 impl KafkaBroker {
@@ -74,6 +74,20 @@ impl KafkaBroker {
     /// `host:port` of the SASL_PLAINTEXT listener (user henge, password henge-secret).
     pub fn sasl_bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port + 2)
+    }
+
+    /// `host:port` of the SSL listener (its certificate: [`KafkaBroker::ca_pem`]).
+    pub fn ssl_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port + 3)
+    }
+
+    /// The PEM file of the SSL listener's self-signed certificate.
+    pub fn ca_pem(&self) -> String {
+        self.dir
+            .path()
+            .join("broker/tls/ca.pem")
+            .display()
+            .to_string()
     }
 
     /// Stops the broker (with SIGKILL when `kill`), keeping its data.
@@ -125,6 +139,26 @@ impl KafkaBroker {
             .expect("add partitions");
         for result in results {
             result.expect("partitions added");
+        }
+    }
+
+    /// Deletes the records of `partition` of `topic` before offset `before`, as the
+    /// topic's retention would.
+    pub async fn delete_records(&self, topic: &str, partition: i32, before: i64) {
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        offsets
+            .add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
+            .expect("offset");
+        let deleted = self
+            .admin()
+            .delete_records(
+                &offsets,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await
+            .expect("delete records");
+        for element in deleted.elements() {
+            element.error().expect("records deleted");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Kafka pipelines against a real Apache Kafka broker (sql-tests/kafka/broker.sh), with
 //! records produced by librdkafka: exactly-once across kill -9 of Henge, bad records,
-//! aborted transactions, every compression codec, partitions added, a broker restart and
-//! SASL authentication.
+//! aborted transactions, every compression codec, partitions added, a broker restart,
+//! records deleted before they were read, CSV records with the Kafka columns and start
+//! times, SASL authentication and TLS.
 
 use std::time::{Duration, Instant};
 
@@ -233,6 +234,292 @@ async fn bad_records_are_skipped_and_counted_or_stop_the_pipeline() {
     );
 }
 
+/// Records deleted from the topic before the pipeline read them (retention) stop it with
+/// `on_data_loss = 'fail'`, the default, saying which; with 'earliest' or 'latest' it goes
+/// on from there and counts them as skipped. The other partition is not touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_deleted_before_they_were_read_are_reported() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("lossy", 2).await;
+    let producer = broker.producer(&[]);
+    let produce = |ids: std::ops::Range<i64>| {
+        let producer = producer.clone();
+        async move {
+            for id in ids {
+                let partition = if id >= 1000 { 1 } else { 0 };
+                send(
+                    &producer,
+                    "lossy",
+                    partition,
+                    "k",
+                    &format!(r#"{{"id": {id}}}"#),
+                )
+                .await;
+            }
+        }
+    };
+    produce(0..10).await;
+    produce(1000..1003).await;
+    let mut server = TestServer::start();
+    let client = server.connect().await;
+    let brokers = broker.bootstrap();
+    for (name, option) in [
+        ("failing", ""),
+        ("early", ", on_data_loss = 'earliest'"),
+        ("late", ", on_data_loss = 'latest'"),
+    ] {
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {name} (id BIGINT NOT NULL);
+                 CREATE SOURCE {name}_in (id BIGINT) WITH (connector = 'kafka', \
+                   brokers = '{brokers}', topic = 'lossy'{option});
+                 CREATE PIPELINE {name}_load AS INSERT INTO {name} SELECT id FROM {name}_in"
+            ))
+            .await
+            .unwrap();
+        wait_for(
+            &server,
+            &format!("SELECT count(*) FROM {name}"),
+            13,
+            Duration::from_secs(60),
+        )
+        .await;
+        client
+            .batch_execute(&format!("ALTER PIPELINE {name}_load PAUSE"))
+            .await
+            .unwrap();
+    }
+    // Offsets 10..30 of partition 0 arrive while the pipelines are paused, and the first
+    // ten of them are deleted before they are read.
+    produce(10..30).await;
+    broker.delete_records("lossy", 0, 20).await;
+    for name in ["failing", "early", "late"] {
+        client
+            .batch_execute(&format!("ALTER PIPELINE {name}_load RESUME"))
+            .await
+            .unwrap();
+    }
+    let state = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    &format!("SELECT state, coalesce(detail, ''), records_skipped, coalesce(last_error, '') FROM sys.pipelines WHERE name = '{name}_load'"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            let skipped: i64 = row.get(2);
+            (
+                row.get::<_, String>(0),
+                row.get::<_, String>(1),
+                skipped,
+                row.get::<_, String>(3),
+            )
+        }
+    };
+    // 'earliest': the ten records still there, the ten deleted ones counted.
+    wait_for(
+        &server,
+        "SELECT count(*) FROM early",
+        23,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _, skipped, last) = state("early").await;
+    assert_eq!((status.as_str(), skipped), ("running", 10));
+    assert!(
+        last.contains("partition 0, offset 10") && last.contains("deleted"),
+        "{last}"
+    );
+    // 'latest': from the partition's end; what comes next is read.
+    wait_for(
+        &server,
+        "SELECT records_skipped FROM sys.pipelines WHERE name = 'late_load'",
+        20,
+        Duration::from_secs(60),
+    )
+    .await;
+    // The default: failed, saying which records are gone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, detail) = loop {
+        let (status, detail, ..) = state("failing").await;
+        if status == "failed" || Instant::now() > deadline {
+            break (status, detail);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, "failed", "{detail}");
+    assert!(
+        detail.contains("partition 0")
+            && detail.contains("offset 10")
+            && detail.contains("earliest is 20"),
+        "{detail}"
+    );
+    assert_eq!(one(&client, "SELECT count(*) FROM failing").await, 13);
+    produce(30..35).await;
+    produce(1003..1005).await;
+    wait_for(
+        &server,
+        "SELECT count(*) FROM late",
+        20,
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_for(
+        &server,
+        "SELECT count(*) FROM early",
+        30,
+        Duration::from_secs(60),
+    )
+    .await;
+    // Resetting the failed pipeline's offsets to the earliest goes on from there; across
+    // a restart nothing is read twice.
+    client
+        .batch_execute("ALTER PIPELINE failing_load RESET OFFSETS TO EARLIEST")
+        .await
+        .unwrap();
+    // Partition 0 from 20 (15 records), partition 1 from 0 again (5).
+    wait_for(
+        &server,
+        "SELECT count(*) FROM failing",
+        13 + 15 + 5,
+        Duration::from_secs(60),
+    )
+    .await;
+    server.kill_and_restart();
+    produce(35..36).await;
+    for (name, rows) in [("failing", 34), ("early", 31), ("late", 21)] {
+        wait_for(
+            &server,
+            &format!("SELECT count(*) FROM {name}"),
+            rows,
+            Duration::from_secs(60),
+        )
+        .await;
+        wait_for(
+            &server,
+            &format!("SELECT lag FROM sys.pipelines WHERE name = '{name}_load'"),
+            0,
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+}
+
+/// CSV records with the Kafka key, partition, offset and timestamp as columns, a source
+/// that starts at a time, and offsets reset to a time and to the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_records_kafka_columns_and_start_times() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("csvs", 1).await;
+    let producer = broker.producer(&[]);
+    // 2024-06-01 10:00:00 UTC, in milliseconds; record i a minute after record i - 1.
+    let base = 1_717_236_000_000i64;
+    let send_csv = |i: i64| {
+        let producer = producer.clone();
+        async move {
+            // 3,name 3,"quoted, ""3"""
+            producer
+                .send(
+                    FutureRecord::to("csvs")
+                        .partition(0)
+                        .key(&format!("k{i}"))
+                        .payload(&format!("{i},name {i},\"quoted, \"\"{i}\"\"\""))
+                        .timestamp(base + i * 60_000),
+                    Duration::from_secs(60),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("record acknowledged");
+        }
+    };
+    for i in 0..6 {
+        send_csv(i).await;
+    }
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE c (id BIGINT, name TEXT, note TEXT, k TEXT, p INTEGER, o BIGINT, kt TIMESTAMPTZ);
+             CREATE SOURCE c_in (id BIGINT, name TEXT, note TEXT, k TEXT KAFKA KEY, \
+               p INTEGER KAFKA PARTITION, o BIGINT KAFKA OFFSET, kt TIMESTAMPTZ KAFKA TIMESTAMP) \
+               WITH (connector = 'kafka', brokers = '{}', topic = 'csvs', format = 'csv', \
+               start = '2024-06-01 10:03:00+00');
+             CREATE PIPELINE c_load AS INSERT INTO c SELECT * FROM c_in",
+            broker.bootstrap()
+        ))
+        .await
+        .unwrap();
+    wait_for(
+        &server,
+        "SELECT count(*) FROM c",
+        3,
+        Duration::from_secs(60),
+    )
+    .await;
+    let rows: Vec<String> = client
+        .query(
+            "SELECT id || '|' || name || '|' || note || '|' || k || '|' || p || '|' || o || '|' || kt::text FROM c ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            r#"3|name 3|quoted, "3"|k3|0|3|2024-06-01 10:03:00+00"#,
+            r#"4|name 4|quoted, "4"|k4|0|4|2024-06-01 10:04:00+00"#,
+            r#"5|name 5|quoted, "5"|k5|0|5|2024-06-01 10:05:00+00"#,
+        ]
+    );
+    // Back to the first record at or after 10:04:30: record 5 is read again.
+    client
+        .batch_execute("ALTER PIPELINE c_load RESET OFFSETS TO '2024-06-01 10:04:30+00'")
+        .await
+        .unwrap();
+    wait_for(
+        &server,
+        "SELECT count(*) FROM c WHERE id = 5",
+        2,
+        Duration::from_secs(60),
+    )
+    .await;
+    // To the end (paused): only what comes after is read.
+    client
+        .batch_execute("ALTER PIPELINE c_load PAUSE; ALTER PIPELINE c_load RESET OFFSETS TO LATEST")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(
+            &client,
+            "SELECT \"offset\" FROM sys.pipeline_partitions WHERE pipeline = 'c_load'"
+        )
+        .await,
+        6
+    );
+    send_csv(6).await;
+    send_csv(7).await;
+    client
+        .batch_execute("ALTER PIPELINE c_load RESUME")
+        .await
+        .unwrap();
+    wait_for(
+        &server,
+        "SELECT count(*) FROM c",
+        6,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        one(&client, "SELECT count(*) FROM c WHERE id IN (6, 7)").await,
+        2
+    );
+}
+
 /// Records of aborted transactions are never ingested (read_committed); those of committed
 /// ones are, once.
 #[tokio::test(flavor = "multi_thread")]
@@ -360,9 +647,9 @@ async fn partitions_added_and_a_broker_restart() {
 }
 
 /// SASL: a wrong password is reported and retried, never ingested; the right one (PLAIN
-/// and SCRAM) reads.
+/// and SCRAM) reads. TLS: the broker's certificate is verified.
 #[tokio::test(flavor = "multi_thread")]
-async fn sasl_passwords_are_checked() {
+async fn sasl_passwords_and_tls_certificates_are_checked() {
     let broker = KafkaBroker::start();
     broker.create_topic("secure", 1).await;
     let producer = broker.producer(&[]);
@@ -402,21 +689,83 @@ async fn sasl_passwords_are_checked() {
         Duration::from_secs(60),
     )
     .await;
+    let detail = refused(&server, &client, "wrong").await;
+    assert!(detail.contains("Authentication failed"), "{detail}");
+
+    // TLS: the broker's certificate (self-signed, for 127.0.0.1) verified against the CA
+    // file the source names; with another CA file the pipeline retries, saying why.
+    let ssl = broker.ssl_bootstrap();
+    let other_ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other_ca.path(), OTHER_CA).unwrap();
+    for (table, ca) in [
+        ("tls", broker.ca_pem()),
+        ("untrusted", other_ca.path().display().to_string()),
+    ] {
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {table} (id BIGINT);
+                 CREATE SOURCE {table}_in (id BIGINT) WITH (connector = 'kafka', brokers = '{ssl}', \
+                   topic = 'secure', security_protocol = 'ssl', ssl_ca_location = '{ca}');
+                 CREATE PIPELINE {table}_load AS INSERT INTO {table} SELECT id FROM {table}_in"
+            ))
+            .await
+            .unwrap();
+    }
     wait_for(
         &server,
-        "SELECT count(*) FROM sys.pipelines WHERE name = 'wrong_load' AND state = 'retrying'",
+        "SELECT count(*) FROM tls",
+        10,
+        Duration::from_secs(60),
+    )
+    .await;
+    let detail = refused(&server, &client, "untrusted").await;
+    assert!(detail.contains("certificate verify failed"), "{detail}");
+}
+
+/// Waits until pipeline `{table}_load` retries, checks it wrote nothing into `table`, and
+/// returns why it retries.
+async fn refused(server: &TestServer, client: &Client, table: &str) -> String {
+    wait_for(
+        server,
+        &format!(
+            "SELECT count(*) FROM sys.pipelines WHERE name = '{table}_load' AND state = 'retrying'"
+        ),
         1,
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(one(&client, "SELECT count(*) FROM wrong").await, 0);
-    let detail: String = client
+    assert_eq!(
+        one(client, &format!("SELECT count(*) FROM {table}")).await,
+        0
+    );
+    client
         .query_one(
-            "SELECT detail FROM sys.pipelines WHERE name = 'wrong_load'",
+            &format!("SELECT detail FROM sys.pipelines WHERE name = '{table}_load'"),
             &[],
         )
         .await
         .unwrap()
-        .get(0);
-    assert!(detail.contains("Authentication failed"), "{detail}");
+        .get(0)
 }
+
+/// A self-signed certificate of no broker here (made with `keytool -genkeypair -dname
+/// CN=elsewhere`): a CA the broker's certificate does not chain to.
+const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIC2zCCAcOgAwIBAgIID3yKfsUUcmkwDQYJKoZIhvcNAQELBQAwFDESMBAGA1UE
+AxMJZWxzZXdoZXJlMCAXDTI2MTIwNjA4MTY1OFoYDzIxMjYxMTEyMDgxNjU4WjAU
+MRIwEAYDVQQDEwllbHNld2hlcmUwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEK
+AoIBAQC5UYMRopUXUGb7hklLDFfFc4VVcJWXtr0KWl2JnFm75Dhbx8DQidyH71Sx
+gHkzDeO7y5MygIxd/ZatT3B9jcsKPKtrIFhwbyupA7cA4b8uaDlWh7PL8exDYS4y
+P8VmUIgB/fSlcjaQn52E0aCAcA/iaCnrRnnmj4VuVz6DfokI3XFMyl4wCoYGVc//
+M/3Fi0Ht6HCnh8VQiuyTIPVRfLX/grLVSxvyrFKoqZPbg03UKdUx9QJpu40Wwad3
+vCGpGVaRfd9Na94CFRYt5K4NBU2Yvc0hAe5SxxZx4SodbTFM8s7knhN44sWIpjcy
+7qaKmPRgQQsXa2hRfU0JN8QCyP1RAgMBAAGjLzAtMB0GA1UdDgQWBBTQvEr43boE
+dcgWDWeBc7vU+eyZ9TAMBgNVHRMEBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQBS
+Z3j5LyxQr6tKdPriwi//3oc8e9KrTDc/GVCmh4l/JAMpP1okd5l6wSgtK5gYoWmG
+tU2lN+uydWVhtQ++XNW4h2nyabRBBjXqMgW0K5ZjLpPKJ7H0mtcl7oVuxqch5oEk
+vcJ3ASPdpFmJ4mNu3J5gK0CnAz0IVsmla6IT2Dv5o/HAa0qVL6UKLIP122fFLNEe
+blVhk2ctoW4RvgFbGNH7VwOiX8dfTxVpreiudUGzopwSJ8D0iLtyUdmuaFAJcmBv
+QJIq7Lkef+yBIIOu8WSG9KRjFLpdJgjTI8rPGjRz911iiBI58lbOafL4W7OBmOy0
+1GDmDuaIOFRcoNOXNp5x
+-----END CERTIFICATE-----
+";

@@ -86,6 +86,25 @@ pub struct KafkaOptions {
     /// `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub security: BTreeMap<String, String>,
+    /// What to do when the next offset to read is no longer in the topic.
+    #[serde(default)]
+    pub on_data_loss: OnDataLoss,
+}
+
+/// What a pipeline does when the offset it would read next is no longer in its partition
+/// (the topic's retention deleted the records before they were read, or the topic was
+/// deleted and made again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDataLoss {
+    /// Stop the pipeline (`failed`), saying which records are gone; `ALTER PIPELINE …
+    /// RESET OFFSETS` goes on.
+    #[default]
+    Fail,
+    /// Go on from the partition's earliest record, counting the lost ones as skipped.
+    Earliest,
+    /// Go on from the partition's end, counting the lost ones as skipped.
+    Latest,
 }
 
 /// What a pipeline does with a record it cannot ingest (that does not parse, or whose
