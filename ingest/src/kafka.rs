@@ -181,6 +181,42 @@ impl TopicReader {
     }
 
     /// The lowest and the next offset of a partition (its log start and high watermark).
+    /// Every one of `partitions`' first and next offsets, in two requests for all of them
+    /// (the earliest and the latest offsets, as [`TopicReader::watermarks`] asks one
+    /// partition for), not two per partition.
+    pub fn all_watermarks(
+        &self,
+        partitions: &[i32],
+    ) -> Result<BTreeMap<i32, (i64, i64)>, KafkaError> {
+        let ask = |at: Offset| -> Result<BTreeMap<i32, i64>, KafkaError> {
+            let mut list = TopicPartitionList::new();
+            for &partition in partitions {
+                list.add_partition_offset(&self.topic, partition, at)?;
+            }
+            let found = self.consumer.offsets_for_times(list, REQUEST_TIMEOUT)?;
+            let mut offsets = BTreeMap::new();
+            for element in found.elements() {
+                element.error()?;
+                match element.offset() {
+                    Offset::Offset(offset) => offsets.insert(element.partition(), offset),
+                    other => {
+                        return Err(KafkaError::new(format!(
+                            "partition {} has no offset to start at ({other:?})",
+                            element.partition()
+                        )))
+                    }
+                };
+            }
+            Ok(offsets)
+        };
+        let low = ask(Offset::Beginning)?;
+        let high = ask(Offset::End)?;
+        Ok(low
+            .into_iter()
+            .filter_map(|(p, low)| high.get(&p).map(|&high| (p, (low, high))))
+            .collect())
+    }
+
     pub fn watermarks(&self, partition: i32) -> Result<(i64, i64), KafkaError> {
         Ok(self
             .consumer
@@ -192,8 +228,8 @@ impl TopicReader {
         let mut offsets = Offsets::new();
         match start {
             StartAt::Earliest | StartAt::Latest => {
-                for &partition in partitions {
-                    let (low, high) = self.watermarks(partition)?;
+                let marks = self.all_watermarks(partitions)?;
+                for (partition, (low, high)) in marks {
                     offsets.insert(
                         partition,
                         if start == StartAt::Earliest {

@@ -492,11 +492,12 @@ impl Worker {
             offsets.extend(found);
             reader.assign(offsets).map_err(|e| e.to_string())?;
         }
-        let mut marks = std::collections::BTreeMap::new();
-        for &partition in &partitions {
-            let (_, high) = reader.watermarks(partition).map_err(|e| e.to_string())?;
-            marks.insert(partition, high);
-        }
+        let marks = reader
+            .all_watermarks(&partitions)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(partition, (_, high))| (partition, high))
+            .collect();
         self.engine
             .report(self.def.id, |s| s.high_watermarks = marks);
         Ok(())
