@@ -265,7 +265,11 @@ impl Worker {
                 });
             let writer = match writer {
                 Ok(writer) => writer,
-                Err(e) => return Ended::Retry(format!("could not start its writer thread: {e}")),
+                Err(e) => {
+                    // Ends the decoder's input, so the scope can end.
+                    drop(sender);
+                    return Ended::Retry(format!("could not start its writer thread: {e}"));
+                }
             };
             let read = self.read(&reader, source, offsets, sender, writer_ended);
             // The writer writes what was read before it stops (or has stopped on an
@@ -278,9 +282,9 @@ impl Worker {
         })
     }
 
-    /// The reading stage: gathers batches of records, decodes them and hands them to the
-    /// writer with the offsets before and after them, until stopped, the writer has gone,
-    /// or the brokers fail. `offsets` are where the consumer stands (what was handed on).
+    /// The reading stage: gathers batches of records and hands them on (to be decoded and
+    /// written) with the offsets before and after them, until stopped, the writer has
+    /// gone, or the brokers fail. `offsets` are where the consumer stands (what was handed on).
     fn read(
         &self,
         reader: &TopicReader,
