@@ -373,10 +373,14 @@ impl Worker {
         offsets: &mut Offsets,
     ) -> Result<Option<Offsets>, Ended> {
         let mut after = offsets.clone();
-        for (&partition, &offset) in offsets.iter() {
-            let (low, high) = reader
-                .watermarks(partition)
-                .map_err(|e| Ended::Retry(Self::explained(reader, e.to_string())))?;
+        let partitions: Vec<i32> = offsets.keys().copied().collect();
+        let marks = reader
+            .all_watermarks(&partitions)
+            .map_err(|e| Ended::Retry(Self::explained(reader, e.to_string())))?;
+        for (partition, (low, high)) in marks {
+            let Some(&offset) = offsets.get(&partition) else {
+                continue;
+            };
             if (low..=high).contains(&offset) {
                 continue;
             }
@@ -430,7 +434,7 @@ impl Worker {
         source_table: &Arc<henge_storage::TableDef>,
     ) -> Option<Ended> {
         for work in work {
-            let written = match work.decoded(source, source_table) {
+            let written = match work {
                 Work::Rows {
                     records,
                     decoded,
@@ -442,7 +446,8 @@ impl Worker {
                     &before,
                     after,
                     &records,
-                    decoded.unwrap_or_default(),
+                    // Decoded by the decoding stage; here only if it was not.
+                    decoded.unwrap_or_else(|| kafka::decode(source, source_table, &records)),
                 ),
                 Work::Offsets(after) => self
                     .runtime
