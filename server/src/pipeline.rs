@@ -520,13 +520,12 @@ impl Worker {
         let mut first: Option<Instant> = None;
         let mut wait = Duration::from_millis(100);
         while records.len() < BATCH_RECORDS && bytes < BATCH_BYTES && !self.stopping() {
-            // The clock is read every so many records, not for each one.
+            // Read for each record: a batch must not outlast BATCH_WAIT when records
+            // trickle in (a batch closed late is lag).
             if let Some(at) = first {
-                if records.len() % 64 == 1 {
-                    match BATCH_WAIT.checked_sub(at.elapsed()) {
-                        Some(left) => wait = left,
-                        None => break,
-                    }
+                match BATCH_WAIT.checked_sub(at.elapsed()) {
+                    Some(left) => wait = left,
+                    None => break,
                 }
             }
             match reader.poll(wait) {
