@@ -12,9 +12,9 @@ use henge_bench::lifecycle::{self, Sampler};
 use henge_bench::queries::{compare, pushdown_queries, queries};
 use henge_bench::report::{update_results, Lifecycle, LoadRow, PushdownRow, QueryRow, Report};
 use henge_bench::systems::datafusion::DataFusion;
-use henge_bench::systems::duckdb::DuckDb;
 use henge_bench::systems::henge::Henge;
 use henge_bench::systems::postgres::{find_bin_dir, Postgres};
+use henge_bench::systems::python::{Engine, Peer};
 use henge_bench::systems::System;
 use henge_bench::{copy_text, data, median, Result};
 
@@ -75,7 +75,7 @@ struct Args {
     /// Directory of PostgreSQL's programs (default: the newest /usr/lib/postgresql/*/bin).
     #[arg(long)]
     pg_bin: Option<PathBuf>,
-    /// Python with the duckdb package.
+    /// Python with the duckdb and chdb packages.
     #[arg(long, default_value = "python3")]
     python: String,
     /// Where data files and databases go while the harness runs.
@@ -149,14 +149,17 @@ async fn run(args: Args) -> Result<()> {
         return lifecycle_only(&args, &henge_bin, work.path(), lineitem_rows, &events_file).await;
     }
 
-    say("starting Henge, PostgreSQL and DuckDB");
+    say("starting Henge, PostgreSQL, DuckDB and ClickHouse");
     let henge = Henge::start(&henge_bin, work.path(), true).await?;
     let postgres = Postgres::start(&pg_bin, cores).await?;
-    let duckdb = DuckDb::start(&args.python, work.path())?;
+    let duckdb = Peer::start(Engine::DuckDb, &args.python, work.path())?;
+    let clickhouse = Peer::start(Engine::ClickHouse, &args.python, work.path())?;
     let datafusion = DataFusion::new(&work.path().join("lineitem.parquet"), cores).await?;
+    // Henge first: the others' answers are compared with its.
     let mut systems = vec![
         System::Henge(henge),
-        System::DuckDb(duckdb),
+        System::Python(duckdb),
+        System::Python(clickhouse),
         System::DataFusion(datafusion),
         System::Postgres(postgres),
     ];
@@ -254,9 +257,7 @@ async fn run(args: Args) -> Result<()> {
             )
             .await?,
         );
-        let System::Postgres(postgres) = &systems[3] else {
-            unreachable!("PostgreSQL is last")
-        };
+        let postgres = postgres_of(&systems);
         let writer = postgres.connect().await?;
         let reader = postgres.connect().await?;
         writer.execute(&latency::inserts_table("")).await?;
@@ -796,8 +797,9 @@ fn differ_note(differences: &[String]) -> String {
     }
 }
 
-/// The pushdown queries on all threads: Henge with and without pushdown, and DuckDB, each
-/// warmed up and checked against Henge without pushdown, then timed interleaved.
+/// The pushdown queries on all threads: Henge with and without pushdown, DuckDB and
+/// ClickHouse, each warmed up and checked against Henge without pushdown, then timed
+/// interleaved.
 async fn run_pushdown(
     systems: &mut [System],
     threads: usize,
@@ -810,26 +812,33 @@ async fn run_pushdown(
     for query in pushdown_queries() {
         let reference = pushdown_variant(systems, 1, query.sql).await?.rows;
         let mut differences = Vec::new();
-        for (variant, label) in [(0, "Henge"), (2, "DuckDB")] {
+        for (variant, label) in PUSHDOWN_VARIANTS.iter().enumerate() {
+            if variant == 1 {
+                continue;
+            }
             let answer = pushdown_variant(systems, variant, query.sql).await?;
             if let Err(how) = compare(&query, &reference, &answer.rows) {
                 differences.push(format!("{label}: {how}"));
             }
         }
-        let mut times: [Vec<Duration>; 3] = Default::default();
+        let n = PUSHDOWN_VARIANTS.len();
+        let mut times: [Vec<Duration>; 4] = Default::default();
         for r in 0..runs {
-            for k in 0..3 {
-                let variant = (k + r) % 3;
+            for k in 0..n {
+                let variant = (k + r) % n;
                 times[variant].push(pushdown_variant(systems, variant, query.sql).await?.elapsed);
             }
         }
         let medians = times.map(|mut t| median(&mut t));
         say(&format!(
-            "{}: Henge {:.1} ms, without pushdown {:.1} ms, DuckDB {:.1} ms{}",
+            "{}: {}{}",
             query.name,
-            medians[0].as_secs_f64() * 1000.0,
-            medians[1].as_secs_f64() * 1000.0,
-            medians[2].as_secs_f64() * 1000.0,
+            PUSHDOWN_VARIANTS
+                .iter()
+                .zip(&medians)
+                .map(|(label, m)| format!("{label} {:.1} ms", m.as_secs_f64() * 1000.0))
+                .collect::<Vec<_>>()
+                .join(", "),
             differ_note(&differences)
         ));
         rows.push(PushdownRow {
@@ -845,19 +854,38 @@ async fn run_pushdown(
     Ok(rows)
 }
 
-/// Runs `sql` on variant 0 (Henge), 1 (Henge without pushdown) or 2 (DuckDB).
+/// What the pushdown comparison runs, in the order of [`PushdownRow::medians`].
+const PUSHDOWN_VARIANTS: [&str; 4] = ["Henge", "Henge without pushdown", "DuckDB", "ClickHouse"];
+
+/// Runs `sql` on a variant of [`PUSHDOWN_VARIANTS`].
 async fn pushdown_variant(
     systems: &mut [System],
     variant: usize,
     sql: &str,
 ) -> Result<henge_bench::systems::Answer> {
-    if variant == 2 {
-        return systems[1].query(sql).await;
+    if variant >= 2 {
+        let name = PUSHDOWN_VARIANTS[variant];
+        let peer = systems
+            .iter_mut()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("{name} is not running"))?;
+        return peer.query(sql).await;
     }
     if let System::Henge(henge) = &mut systems[0] {
         henge.set_pushdown(variant == 0).await?;
     }
     systems[0].query(sql).await
+}
+
+/// The PostgreSQL among `systems`.
+fn postgres_of(systems: &[System]) -> &Postgres {
+    systems
+        .iter()
+        .find_map(|s| match s {
+            System::Postgres(p) => Some(p),
+            _ => None,
+        })
+        .expect("PostgreSQL runs beside Henge")
 }
 
 /// Single-row INSERTs into a new Henge table, each checked for by `reader`.
@@ -881,9 +909,10 @@ async fn run_pgbench(
     clients: usize,
     seconds: u64,
 ) -> Result<Vec<henge_bench::report::PgbenchRow>> {
-    let (System::Henge(henge), System::Postgres(postgres)) = (&systems[0], &systems[3]) else {
-        unreachable!("Henge first, PostgreSQL last")
+    let System::Henge(henge) = &systems[0] else {
+        unreachable!("Henge is first")
     };
+    let postgres = postgres_of(systems);
     let accounts = work.join("pgbench_accounts.tsv");
     std::fs::write(&accounts, latency::pgbench_accounts(1))?;
     let table =

@@ -23,8 +23,8 @@ pub struct QueryRow {
 pub struct PushdownRow {
     pub name: String,
     pub sql: String,
-    /// Henge with pushdown, Henge without, DuckDB.
-    pub medians: [Duration; 3],
+    /// Henge with pushdown, Henge without, DuckDB, ClickHouse.
+    pub medians: [Duration; 4],
     pub differences: Vec<String>,
 }
 
@@ -192,6 +192,14 @@ fn ms(d: Duration) -> String {
     }
 }
 
+/// A speed ratio, in bold where Henge is slower (below 1).
+fn versus(ratio: f64) -> String {
+    match ratio < 1.0 {
+        true => format!("**{ratio:.2}**"),
+        false => format!("{ratio:.2}"),
+    }
+}
+
 fn rate(per_second: f64) -> String {
     if per_second >= 1e9 {
         format!("{:.2} G", per_second / 1e9)
@@ -231,9 +239,11 @@ impl Report {
                 "Each query: one warm-up run per system, then {} runs interleaved across the \
                  systems; the median wall time is shown, in milliseconds, with the rows of \
                  lineitem it covers per second per thread. \"Henge ÷ X\" is Henge's speed over \
-                 X's (above 1: Henge is faster). Henge and PostgreSQL are timed by a client \
-                 over the wire (simple protocol, text results), DuckDB inside its Python \
-                 process, DataFusion in the harness's process over one Parquet file (zstd).\n",
+                 X's (above 1: Henge is faster; below 1 in bold). Henge and PostgreSQL are \
+                 timed by a client over the wire (simple protocol, text results), DuckDB and \
+                 ClickHouse (chDB, a MergeTree table ordered by the time column) inside their \
+                 Python process, DataFusion in the harness's process over one Parquet file \
+                 (zstd).\n",
                 self.runs
             ),
         );
@@ -257,6 +267,8 @@ impl Report {
                 header.push_str(&format!(" Henge ÷ {name} |"));
                 rule.push_str("---|");
             }
+            header.push_str(" Henge ÷ best peer |");
+            rule.push_str("---|");
             header.push_str(" answers |");
             rule.push_str("---|");
             push(&mut md, &header);
@@ -272,6 +284,11 @@ impl Report {
                     let ratio = median.as_secs_f64() / q.medians[0].as_secs_f64();
                     line.push_str(&format!(" {ratio:.2} |"));
                 }
+                let best = q.medians[1..].iter().min().copied().unwrap_or_default();
+                line.push_str(&format!(
+                    " {} |",
+                    versus(best.as_secs_f64() / q.medians[0].as_secs_f64())
+                ));
                 line.push_str(if q.differences.is_empty() {
                     " equal |"
                 } else {
@@ -293,28 +310,29 @@ impl Report {
             &format!(
                 "Filtered counts and group-bys on {} threads: Henge as it runs by default, \
                  Henge with `SET henge.pushdown = false` (every segment read, the filter \
-                 evaluated on every row, the rows aggregated by DataFusion), and DuckDB. \
-                 Medians of {} runs in milliseconds.\n",
+                 evaluated on every row, the rows aggregated by DataFusion), DuckDB and \
+                 ClickHouse. Medians of {} runs in milliseconds.\n",
                 self.threads, self.runs
             ),
         );
         push(
             &mut md,
-            "| query | Henge ms | Henge without pushdown ms | pushdown speed-up | DuckDB ms | Henge ÷ DuckDB | answers |",
+            "| query | Henge ms | Henge without pushdown ms | pushdown speed-up | DuckDB ms | ClickHouse ms | Henge ÷ best peer | answers |",
         );
-        push(&mut md, "|---|---|---|---|---|---|---|");
+        push(&mut md, "|---|---|---|---|---|---|---|---|");
         for p in &self.pushdown {
-            let [on, off, duckdb] = p.medians;
+            let [on, off, duckdb, clickhouse] = p.medians;
             push(
                 &mut md,
                 &format!(
-                    "| {} | {} | {} | {:.2} | {} | {:.2} | {} |",
+                    "| {} | {} | {} | {:.2} | {} | {} | {} | {} |",
                     p.name,
                     ms(on),
                     ms(off),
                     off.as_secs_f64() / on.as_secs_f64(),
                     ms(duckdb),
-                    duckdb.as_secs_f64() / on.as_secs_f64(),
+                    ms(clickhouse),
+                    versus(duckdb.min(clickhouse).as_secs_f64() / on.as_secs_f64()),
                     if p.differences.is_empty() {
                         "equal"
                     } else {
@@ -336,10 +354,12 @@ impl Report {
         push(
             &mut md,
             "One COPY of the whole table per system: Henge and PostgreSQL from a client over \
-             the wire (COPY FROM STDIN, text format), DuckDB from the same text in a file \
-             (COPY FROM, csv reader). Rows per CPU-second counts the CPU time the system \
-             itself spent (every PostgreSQL process; the DuckDB process; the henge process), \
-             read from /proc. Henge's figure is until the rows are durable in the \
+             the wire (COPY FROM STDIN, text format), DuckDB and ClickHouse from the same \
+             text in a file (DuckDB's COPY FROM with its csv reader; ClickHouse's INSERT … \
+             SELECT FROM file(…, TabSeparated) into its MergeTree table). Rows per \
+             CPU-second counts the CPU time the system itself spent (every PostgreSQL \
+             process; the DuckDB or chDB Python process; the henge process), read from \
+             /proc. Henge's figure is until the rows are durable in the \
              write-ahead log and queryable; the segments are built by the CHECKPOINT after \
              it.\n",
         );
@@ -441,6 +461,7 @@ impl Report {
         let colors = [
             RGBColor(214, 96, 39),
             RGBColor(234, 191, 52),
+            RGBColor(200, 40, 60),
             RGBColor(70, 130, 180),
             RGBColor(96, 96, 96),
         ];

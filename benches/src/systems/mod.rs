@@ -2,9 +2,9 @@
 //! query may use, run a query and time it, load COPY text and time it.
 
 pub mod datafusion;
-pub mod duckdb;
 pub mod henge;
 pub mod postgres;
+pub mod python;
 pub mod wire;
 
 use std::path::Path;
@@ -29,7 +29,8 @@ pub struct Load {
 /// One system, ready to query the loaded `lineitem`.
 pub enum System {
     Henge(henge::Henge),
-    DuckDb(duckdb::DuckDb),
+    /// DuckDB or ClickHouse.
+    Python(python::Peer),
     DataFusion(datafusion::DataFusion),
     Postgres(postgres::Postgres),
 }
@@ -38,7 +39,7 @@ impl System {
     pub fn name(&self) -> &'static str {
         match self {
             System::Henge(_) => "Henge",
-            System::DuckDb(_) => "DuckDB",
+            System::Python(s) => s.engine().name(),
             System::DataFusion(_) => "DataFusion",
             System::Postgres(_) => "PostgreSQL",
         }
@@ -48,7 +49,7 @@ impl System {
     pub async fn version(&mut self) -> Result<String> {
         match self {
             System::Henge(s) => s.version().await,
-            System::DuckDb(s) => s.version(),
+            System::Python(s) => s.version(),
             System::DataFusion(_) => Ok(datafusion::version()),
             System::Postgres(s) => s.version().await,
         }
@@ -58,7 +59,7 @@ impl System {
     pub async fn set_threads(&mut self, threads: usize) -> Result<()> {
         match self {
             System::Henge(s) => s.set_threads(threads).await,
-            System::DuckDb(s) => s.set_threads(threads),
+            System::Python(s) => s.set_threads(threads),
             System::DataFusion(s) => s.set_threads(threads).await,
             System::Postgres(s) => s.set_threads(threads).await,
         }
@@ -67,7 +68,7 @@ impl System {
     pub async fn query(&mut self, sql: &str) -> Result<Answer> {
         match self {
             System::Henge(s) => s.client.query(sql).await,
-            System::DuckDb(s) => s.query(sql),
+            System::Python(s) => s.query(sql),
             System::DataFusion(s) => s.query(sql).await,
             System::Postgres(s) => s.client.query(sql).await,
         }
@@ -84,11 +85,26 @@ impl System {
     ) -> Result<Load> {
         match self {
             System::Henge(s) => s.load(table, columns, with, file).await,
-            System::DuckDb(s) => s.load(table, columns, file),
+            System::Python(s) => {
+                let time_column = time_column(with)
+                    .ok_or_else(|| format!("no time_column in the table options {with:?}"))?;
+                s.load(table, columns, time_column, file)
+            }
             System::DataFusion(_) => Err("DataFusion reads Parquet in place".into()),
             System::Postgres(s) => s.load(table, columns, file).await,
         }
     }
+}
+
+/// The `time_column` of Henge's table options (`time_column = 'ts', …`).
+fn time_column(with: &str) -> Option<&str> {
+    let (_, rest) = with.split_once("time_column")?;
+    let rest = rest
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start()
+        .strip_prefix('\'')?;
+    rest.split_once('\'').map(|(name, _)| name)
 }
 
 /// CPU time (user + system) process `pid` has used so far, from /proc.

@@ -125,13 +125,21 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             if let Some(cast) = super::float_cast::cast(inner, &source, target) {
                 return Ok(Transformed::yes(cast));
             }
-            if !matches!(target, DataType::Int16 | DataType::Int32 | DataType::Int64) {
-                return Ok(Transformed::no(expr));
-            }
-            if !matches!(
-                source,
-                DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
-            ) {
+            let integer =
+                |t: &DataType| matches!(t, DataType::Int16 | DataType::Int32 | DataType::Int64);
+            let fractional = |t: &DataType| {
+                matches!(
+                    t,
+                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
+                )
+            };
+            let rounded = match (target, &source) {
+                (DataType::List(to), DataType::List(from)) => {
+                    integer(to.data_type()) && fractional(from.data_type())
+                }
+                _ => integer(target) && fractional(&source),
+            };
+            if !rounded {
                 return Ok(Transformed::no(expr));
             }
             Ok(Transformed::yes(Expr::ScalarFunction(
@@ -491,11 +499,12 @@ impl RoundToInt {
     }
 }
 
-fn int_name(ty: &DataType) -> &'static str {
+fn int_name(ty: &DataType) -> String {
     match ty {
-        DataType::Int16 => "smallint",
-        DataType::Int32 => "integer",
-        _ => "bigint",
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::List(item) => format!("{}_array", int_name(item.data_type())),
+        _ => "bigint".into(),
     }
 }
 
@@ -515,15 +524,41 @@ impl ScalarUDFImpl for RoundToInt {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let values = ColumnarValue::values_to_arrays(&args.args)?.remove(0);
-        let (min, max) = match self.target {
+        let result = match (&self.target, values.data_type()) {
+            // An array's elements, each rounded (`ARRAY[1.5, 2.5]::int[]` is {2,3}).
+            (DataType::List(item), DataType::List(_)) => {
+                let list = values.as_list::<i32>();
+                let rounded = self.round(list.values(), item.data_type())?;
+                Arc::new(datafusion::arrow::array::ListArray::try_new(
+                    item.clone(),
+                    list.offsets().clone(),
+                    rounded,
+                    list.nulls().cloned(),
+                )?) as ArrayRef
+            }
+            (target, _) => self.round(&values, target)?,
+        };
+        Ok(match scalar {
+            true => {
+                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
+            }
+            false => ColumnarValue::Array(result),
+        })
+    }
+}
+
+impl RoundToInt {
+    /// `values` rounded to integers of type `target`, or 22003 where one is out of its range.
+    fn round(&self, values: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+        let (min, max) = match target {
             DataType::Int16 => (i16::MIN as i128, i16::MAX as i128),
             DataType::Int32 => (i32::MIN as i128, i32::MAX as i128),
             _ => (i64::MIN as i128, i64::MAX as i128),
         };
-        let out_of_range = || out_of_range(&self.target);
+        let out_of_range = || out_of_range(target);
         let rounded: Vec<Option<i128>> = match values.data_type() {
             DataType::Float64 | DataType::Float32 => {
-                let floats = as_f64(&values).expect("a float array");
+                let floats = as_f64(values).expect("a float array");
                 floats
                     .iter()
                     .map(|v| match v {
@@ -580,7 +615,7 @@ impl ScalarUDFImpl for RoundToInt {
         if rounded.iter().flatten().any(|v| *v < min || *v > max) {
             return Err(out_of_range());
         }
-        let result: ArrayRef = match self.target {
+        let result: ArrayRef = match target {
             DataType::Int16 => Arc::new(
                 rounded
                     .iter()
@@ -600,11 +635,6 @@ impl ScalarUDFImpl for RoundToInt {
                     .collect::<datafusion::arrow::array::PrimitiveArray<Int64Type>>(),
             ),
         };
-        Ok(match scalar {
-            true => {
-                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
-            }
-            false => ColumnarValue::Array(result),
-        })
+        Ok(result)
     }
 }

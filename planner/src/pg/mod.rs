@@ -267,6 +267,7 @@ pub fn install(
     formatting::register(ctx);
     datetime::register(ctx, settings.clone());
     series::register(ctx, settings.clone());
+    srf::register(ctx);
     regex::register(ctx);
     ordered_set::register(ctx);
     checked_sum::register(ctx);

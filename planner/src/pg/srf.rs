@@ -11,6 +11,13 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::error::Result;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut,
     VisitorMut,
@@ -70,17 +77,20 @@ impl VisitorMut for SetReturning {
         match function_name(expr).as_deref() {
             Some(name) if listing(name) => {
                 let listed = std::mem::replace(expr, Expr::value(Value::Null));
-                *expr = call("unnest", vec![listed]);
+                *expr = call("unnest", vec![tagged(listed)]);
             }
             // `unnest(generate_series(…))` as written: the inner call was just wrapped.
             Some("unnest") => {
                 if let Some(inner) = only_argument(expr) {
-                    if function_name(inner).as_deref() == Some("unnest")
+                    let listed_inside = function_name(inner).as_deref() == Some("unnest")
                         && only_argument(inner)
+                            .map(untagged)
                             .and_then(function_name)
-                            .is_some_and(|n| listing(&n))
-                    {
+                            .is_some_and(|n| listing(&n));
+                    if listed_inside {
                         *expr = inner.clone();
+                    } else if function_name(inner).as_deref() != Some(TAG) {
+                        *expr = call("unnest", vec![tagged(inner.clone())]);
                     }
                 }
             }
@@ -88,6 +98,68 @@ impl VisitorMut for SetReturning {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The identity function that names the list a select list unnests after the text it was
+/// written with.
+const TAG: &str = "henge_unnested";
+
+/// `list` as `henge_unnested(list, '<list as written>')`. DataFusion plans the lists of a
+/// select list's `unnest` calls as columns named after the lists' expressions, and takes
+/// two calls with the same name for one: a name leaves out casts, so `unnest(ARRAY[1.5])`
+/// and `unnest(ARRAY[1.5]::int[])` were one column (the first's values twice). The text
+/// tells them apart; calls written alike are still one.
+fn tagged(list: Expr) -> Expr {
+    let text = list.to_string();
+    call(
+        TAG,
+        vec![list, Expr::value(Value::SingleQuotedString(text))],
+    )
+}
+
+/// What [`tagged`] wrapped, or `expr` if it is not a tag.
+fn untagged(expr: &Expr) -> &Expr {
+    match function_name(expr).as_deref() {
+        Some(TAG) => plain_arguments(expr)
+            .and_then(|args| args.first().copied())
+            .unwrap_or(expr),
+        _ => expr,
+    }
+}
+
+/// [`TAG`]: its first argument as it is.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Unnested {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Unnested {
+    fn name(&self) -> &str {
+        TAG
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(args.arg_fields[0].clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
+/// Registers [`TAG`].
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(Unnested {
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
 }
 
 /// The single plain argument of a function call.

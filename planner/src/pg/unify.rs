@@ -1,7 +1,7 @@
 //! One type for values of `double precision` (or `real`) and `numeric` that meet in one
 //! result, as PostgreSQL resolves it: the floating-point one.
 //!
-//! Where a double and a decimal share a result — `coalesce`, `greatest`, `least`, the
+//! Where a double and a decimal share a result — `coalesce`, `greatest`, `least`, `ARRAY[…]`, the
 //! branches of `CASE`, the inputs of a UNION — or are compared (`=`, `<`, …, `IS
 //! DISTINCT FROM`, `IN`, `BETWEEN`, `nullif`, `CASE x WHEN`), DataFusion makes both a
 //! decimal of 15 places, which turns a double's `1e-20` into `0` and refuses `1e30`.
@@ -18,8 +18,8 @@ use datafusion::logical_expr::{
     cast, col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Operator, Union,
 };
 
-/// Functions whose result is one of their arguments.
-const CHOOSING: [&str; 3] = ["coalesce", "greatest", "least"];
+/// Functions whose result is one of their arguments, or holds them all (`ARRAY[…]`).
+const CHOOSING: [&str; 4] = ["coalesce", "greatest", "least", "make_array"];
 
 fn is_decimal(t: &DataType) -> bool {
     t.is_decimal()
