@@ -2050,7 +2050,8 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
                         if let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))] =
                             list.args.as_slice()
                         {
-                            let typed = match function_name(inner).as_deref() {
+                            let typed = match function_name(super::srf::untagged(inner)).as_deref()
+                            {
                                 Some("json_array_elements") => Some("pg_as_json"),
                                 Some("jsonb_array_elements") => Some("pg_as_jsonb"),
                                 _ => None,

@@ -118,7 +118,7 @@ fn tagged(list: Expr) -> Expr {
 }
 
 /// What [`tagged`] wrapped, or `expr` if it is not a tag.
-fn untagged(expr: &Expr) -> &Expr {
+pub(crate) fn untagged(expr: &Expr) -> &Expr {
     match function_name(expr).as_deref() {
         Some(TAG) => plain_arguments(expr)
             .and_then(|args| args.first().copied())
