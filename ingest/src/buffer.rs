@@ -439,6 +439,63 @@ pub(crate) fn split_by_chunk(
     Ok(())
 }
 
+/// Groups `batches` by time chunk: a batch within one chunk stays as it is, and the rows
+/// of batches that span several are gathered into one new batch per chunk (one copy of
+/// each row, where splitting batch by batch made a small batch per chunk of each).
+pub(crate) fn group_by_chunk(
+    def: &TableDef,
+    batches: Vec<RecordBatch>,
+) -> Result<BTreeMap<i64, Vec<RecordBatch>>> {
+    let granularity = def.segment_granularity;
+    let mut chunks: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
+    let mut mixed: Vec<RecordBatch> = Vec::new();
+    let mut rows: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+    for batch in batches {
+        let times = def.time_column_index().and_then(|i| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+        });
+        let Some(times) = times else {
+            chunks.entry(i64::MIN).or_default().push(batch);
+            continue;
+        };
+        if times.null_count() > 0 {
+            return Err(Error::NotNull {
+                table: def.name.clone(),
+                column: def.time_column.clone().unwrap_or_default(),
+            });
+        }
+        let values = times.values();
+        let Some(&t0) = values.first() else {
+            continue;
+        };
+        let mut start = granularity.chunk_start(t0);
+        let mut end = granularity.chunk_end(start);
+        if values.iter().all(|&t| t >= start && t < end) {
+            chunks.entry(start).or_default().push(batch);
+            continue;
+        }
+        let b = mixed.len();
+        for (row, &t) in values.iter().enumerate() {
+            if !(start..end).contains(&t) {
+                start = granularity.chunk_start(t);
+                end = granularity.chunk_end(start);
+            }
+            rows.entry(start).or_default().push((b, row));
+        }
+        mixed.push(batch);
+    }
+    let sources: Vec<&RecordBatch> = mixed.iter().collect();
+    for (start, indices) in rows {
+        let part = arrow::compute::interleave_record_batch(&sources, &indices)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        chunks.entry(start).or_default().push(part);
+    }
+    Ok(chunks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +543,57 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn batches_are_grouped_by_chunk_with_one_batch_per_chunk_of_the_mixed_ones() {
+        let def = def();
+        let within = batch(&def, vec![HOUR, HOUR + 1]);
+        let grouped = group_by_chunk(
+            &def,
+            vec![
+                batch(&def, vec![0, 2 * HOUR + 5, 1]),
+                within.clone(),
+                batch(&def, vec![2 * HOUR, 7]),
+            ],
+        )
+        .unwrap();
+        let summary: Vec<(i64, Vec<Vec<i64>>)> = grouped
+            .iter()
+            .map(|(start, batches)| {
+                let times = batches
+                    .iter()
+                    .map(|b| {
+                        b.column(0)
+                            .as_any()
+                            .downcast_ref::<TimestampMicrosecondArray>()
+                            .unwrap()
+                            .values()
+                            .to_vec()
+                    })
+                    .collect();
+                (*start, times)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, vec![vec![0, 1, 7]]),
+                (HOUR, vec![vec![HOUR, HOUR + 1]]),
+                (2 * HOUR, vec![vec![2 * HOUR + 5, 2 * HOUR]]),
+            ]
+        );
+        // A batch within one chunk is kept, not copied; every row's other values travel
+        // with it.
+        assert_eq!(grouped[&HOUR][0].column(1), within.column(1));
+        let values = grouped[&0][0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
+        assert_eq!(values, vec![0, 2, 1]);
     }
 
     #[test]

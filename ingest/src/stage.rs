@@ -10,13 +10,12 @@
 //! A statement that fails, is dropped, or dies with the process leaves nothing visible:
 //! its files are deleted on drop, or at the next start as files no metadata names.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use henge_storage::{failpoint, SegmentMeta};
 
-use crate::buffer::split_by_chunk;
+use crate::buffer::group_by_chunk;
 use crate::engine::{split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
 use crate::error::{Error, Result};
 use crate::memory::Reservation;
@@ -32,12 +31,25 @@ pub struct StagedWrite {
     reservation: Option<Reservation>,
     /// Spilled, not yet committed.
     pub(crate) pieces: Vec<SegmentMeta>,
+    /// A spill still being written while more rows arrive (a bulk load parses the next
+    /// rows on one core while the last ones become pieces on another).
+    spilling: Option<Spilling>,
     /// Spill once the rows in memory take this many bytes.
     limit: usize,
     /// The table's time limits as of the statement's start.
     window: Option<crate::limits::TimeWindow>,
     /// Rows left out by them.
     dropped: u64,
+}
+
+/// A spill under way: its rows (still seen by the statement's own queries) and the memory
+/// they hold until its pieces are written.
+#[derive(Debug)]
+struct Spilling {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    _reservation: Option<Reservation>,
+    pieces: tokio::task::JoinHandle<Result<Vec<SegmentMeta>>>,
 }
 
 impl Engine {
@@ -55,6 +67,7 @@ impl Engine {
             rows: 0,
             reservation: None,
             pieces: Vec::new(),
+            spilling: None,
             limit,
             dropped: 0,
         }
@@ -77,9 +90,9 @@ impl StagedWrite {
         self.dropped
     }
 
-    /// Bytes of the rows held in memory (not spilled).
+    /// Bytes of the rows held in memory (not spilled, or still being spilled).
     pub fn bytes_in_memory(&self) -> usize {
-        self.bytes
+        self.bytes + self.spilling.as_ref().map_or(0, |s| s.bytes)
     }
 
     /// Past this many bytes in memory the rows are spilled.
@@ -110,7 +123,7 @@ impl StagedWrite {
         let batch = crate::rollup::ingest(&self.table.def, batch)?;
         let bytes = batch.get_array_memory_size();
         if self.bytes + bytes > self.limit {
-            self.spill().await?;
+            self.spill_behind().await?;
         }
         let engine = self.engine.clone();
         let reservation = match engine.memory.try_reserve(bytes, engine.buffered_bytes()) {
@@ -138,6 +151,7 @@ impl StagedWrite {
     /// transaction block keeps one per table and savepoint level).
     pub(crate) async fn absorb(&mut self, mut other: StagedWrite) -> Result<()> {
         debug_assert_eq!(self.table.def.id, other.table.def.id);
+        other.settle().await?;
         self.pieces.append(&mut other.pieces);
         self.batches.append(&mut other.batches);
         self.bytes += std::mem::take(&mut other.bytes);
@@ -157,41 +171,66 @@ impl StagedWrite {
     /// What a query inside the transaction that holds this write sees of it: the rows in
     /// memory and the pieces spilled.
     pub fn contents(&self) -> (Vec<RecordBatch>, Vec<SegmentMeta>) {
-        (self.batches.clone(), self.pieces.clone())
+        let mut batches = self.batches.clone();
+        if let Some(spilling) = &self.spilling {
+            batches.extend(spilling.batches.iter().cloned());
+        }
+        (batches, self.pieces.clone())
     }
 
-    /// Writes the rows in memory to piece files no query sees yet.
+    /// Writes the rows in memory to piece files no query sees yet, and waits until every
+    /// piece is written.
     pub(crate) async fn spill(&mut self) -> Result<()> {
+        self.spill_behind().await?;
+        self.settle().await
+    }
+
+    /// Starts writing the rows in memory to piece files, without waiting for them; a spill
+    /// still under way is finished first, so one is written at a time.
+    async fn spill_behind(&mut self) -> Result<()> {
+        self.settle().await?;
         if self.batches.is_empty() {
             return Ok(());
         }
-        let mut parts: Vec<(i64, RecordBatch)> = Vec::new();
-        for batch in std::mem::take(&mut self.batches) {
-            split_by_chunk(&self.table.def, &batch, &mut parts)?;
-        }
-        let mut chunks: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
-        for (start, part) in parts {
-            chunks.entry(start).or_default().push(part);
-        }
-        for (start, batches) in chunks {
-            let batches = crate::engine::rolled_up(&self.table.def, batches)?;
-            let rows = self.engine.options.segment_rows;
-            for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
-                let mut piece = self.engine.new_piece(&self.table.def, start)?;
-                self.engine
-                    .write_file(&self.table.def, &mut piece, part)
-                    .await?;
-                self.pieces.push(piece);
+        let batches = std::mem::take(&mut self.batches);
+        let engine = self.engine.clone();
+        let def = self.table.def.clone();
+        let written = batches.clone();
+        let pieces = tokio::spawn(async move {
+            let mut pieces = Vec::new();
+            let result = write_pieces(&engine, &def, written, &mut pieces).await;
+            if let Err(e) = result {
+                engine.remove_files(&pieces).await;
+                return Err(e);
             }
-        }
-        self.bytes = 0;
-        self.reservation = None;
-        failpoint::hit("stage.spilled");
+            failpoint::hit("stage.spilled");
+            Ok(pieces)
+        });
+        self.spilling = Some(Spilling {
+            batches,
+            bytes: std::mem::take(&mut self.bytes),
+            _reservation: self.reservation.take(),
+            pieces,
+        });
+        Ok(())
+    }
+
+    /// Waits for the spill under way, if any, and takes its pieces.
+    async fn settle(&mut self) -> Result<()> {
+        let Some(spilling) = self.spilling.take() else {
+            return Ok(());
+        };
+        let pieces = spilling
+            .pieces
+            .await
+            .map_err(|e| Error::Internal(format!("a spill failed: {e}")))??;
+        self.pieces.extend(pieces);
         Ok(())
     }
 
     /// Makes every row taken visible at once, durably; returns how many there were.
     pub async fn commit(mut self) -> Result<u64> {
+        self.settle().await?;
         let rows = self.rows;
         if self.pieces.is_empty() {
             let batches = std::mem::take(&mut self.batches);
@@ -235,11 +274,91 @@ impl StagedWrite {
     }
 }
 
+/// Writes `batches` (a spill's rows) to piece files, chunk by chunk, as many at once as
+/// there are cores, adding each to `pieces` as it is written.
+async fn write_pieces(
+    engine: &Arc<Engine>,
+    def: &Arc<henge_storage::TableDef>,
+    batches: Vec<RecordBatch>,
+    pieces: &mut Vec<SegmentMeta>,
+) -> Result<()> {
+    let rows = engine.options.segment_rows;
+    let grouping = def.clone();
+    let parts = tokio::task::spawn_blocking(move || -> Result<Vec<(i64, Vec<RecordBatch>)>> {
+        let mut parts = Vec::new();
+        for (start, batches) in group_by_chunk(&grouping, batches)? {
+            let batches = crate::engine::rolled_up(&grouping, batches)?;
+            for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
+                parts.push((start, part));
+            }
+        }
+        Ok(parts)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("a spill failed: {e}")))??;
+    let writers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = None;
+    for (start, part) in parts {
+        while running.len() >= writers && failed.is_none() {
+            if let Some(result) = running.join_next().await {
+                written(result, pieces, &mut failed);
+            }
+        }
+        if failed.is_some() {
+            break;
+        }
+        let (engine, def) = (engine.clone(), def.clone());
+        running.spawn(async move {
+            let mut piece = engine.new_piece(&def, start)?;
+            engine.write_file(&def, &mut piece, part).await?;
+            Ok(piece)
+        });
+    }
+    while let Some(result) = running.join_next().await {
+        written(result, pieces, &mut failed);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Takes the outcome of one piece writer: the piece, or the first error.
+fn written(
+    result: std::result::Result<Result<SegmentMeta>, tokio::task::JoinError>,
+    pieces: &mut Vec<SegmentMeta>,
+    failed: &mut Option<Error>,
+) {
+    let error = match result {
+        Ok(Ok(piece)) => {
+            pieces.push(piece);
+            return;
+        }
+        Ok(Err(e)) => e,
+        Err(e) => Error::Internal(format!("a piece writer failed: {e}")),
+    };
+    failed.get_or_insert(error);
+}
+
 impl Drop for StagedWrite {
     fn drop(&mut self) {
-        for piece in &self.pieces {
-            if let Err(e) = self.engine.cache.remove_local(&piece.file_name()) {
-                tracing::warn!(file = %piece.file_name(), error = %e, "could not delete a piece of a failed statement");
+        let remove = |engine: &Engine, pieces: &[SegmentMeta]| {
+            for piece in pieces {
+                if let Err(e) = engine.cache.remove_local(&piece.file_name()) {
+                    tracing::warn!(file = %piece.file_name(), error = %e, "could not delete a piece of a failed statement");
+                }
+            }
+        };
+        remove(&self.engine, &self.pieces);
+        // A spill still being written deletes its pieces once they are (without a runtime
+        // to wait on, they are left to the next start, which deletes files no metadata
+        // names).
+        if let Some(spilling) = self.spilling.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let engine = self.engine.clone();
+                runtime.spawn(async move {
+                    if let Ok(Ok(pieces)) = spilling.pieces.await {
+                        remove(&engine, &pieces);
+                    }
+                });
             }
         }
     }

@@ -321,9 +321,7 @@ impl CopyReader {
     }
 }
 
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
+use memchr::memchr;
 
 #[cfg(test)]
 mod tests;

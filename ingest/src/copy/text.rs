@@ -8,20 +8,36 @@ use crate::error::Result;
 pub(crate) fn split(record: &[u8], options: &CopyOptions, out: &mut Fields) -> Result<()> {
     let delimiter = options.delimiter;
     let null = options.null.as_bytes();
+    // Most records have no escapes: their fields are the bytes between delimiters.
+    if memchr::memchr(b'\\', record).is_none() {
+        let mut start = 0;
+        for end in memchr::memchr_iter(delimiter, record).chain([record.len()]) {
+            let raw = &record[start..end];
+            let is_null = raw == null;
+            if !is_null {
+                out.data.extend_from_slice(raw);
+            }
+            out.end_field(is_null, false);
+            start = end + 1;
+        }
+        return Ok(());
+    }
     let mut i = 0;
     loop {
         let field_raw_start = i;
         let data_start = out.data.len();
-        while i < record.len() && record[i] != delimiter {
-            let b = record[i];
-            if b != b'\\' {
-                out.data.push(b);
-                i += 1;
-                continue;
+        loop {
+            // Plain bytes up to the next delimiter or backslash, copied as one run.
+            let run = memchr::memchr2(delimiter, b'\\', &record[i..]).unwrap_or(record.len() - i);
+            out.data.extend_from_slice(&record[i..i + run]);
+            i += run;
+            if i >= record.len() || record[i] == delimiter {
+                break;
             }
+            let b = record[i];
             let Some(&next) = record.get(i + 1) else {
                 // A backslash ending the line stands for itself.
-                out.data.push(b'\\');
+                out.data.push(b);
                 i += 1;
                 continue;
             };

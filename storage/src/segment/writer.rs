@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use arrow::array::{new_empty_array, Array, ArrayRef, AsArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{
+    new_empty_array, Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array,
+};
 use arrow::buffer::NullBuffer;
 use arrow::compute::{concat, lexsort_to_indices, take, SortColumn, SortOptions};
 use arrow::datatypes::{
@@ -110,10 +114,19 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
     let order = match keys.is_empty() || rows < 2 {
         true => None,
         false => {
+            // Strings are sorted by their rank in the column's dictionary: the same order,
+            // compared as integers rather than byte by byte.
             let sort_columns: Vec<SortColumn> = keys
                 .iter()
                 .map(|&i| SortColumn {
-                    values: columns[i].clone(),
+                    values: match columns[i].data_type() {
+                        DataType::Utf8 => {
+                            let strings = columns[i].as_string::<i32>();
+                            let (_, ranks) = dictionary(strings);
+                            Arc::new(UInt32Array::new(ranks.into(), strings.nulls().cloned()))
+                        }
+                        _ => columns[i].clone(),
+                    },
                     options: Some(SortOptions {
                         descending: false,
                         nulls_first: true,
@@ -140,6 +153,36 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
         columns: metas,
     };
     Ok((file.finish(&footer)?, rows as u64))
+}
+
+/// The distinct values of `strings`, sorted, and each row's position among them (0 for a
+/// NULL). The values are told apart by hashing, each compared once with the others only
+/// among the distinct ones (sorting every row's value took most of a segment's encoding).
+fn dictionary(strings: &StringArray) -> (Vec<&str>, Vec<u32>) {
+    let mut first_seen: HashMap<&str, u32, foldhash::fast::RandomState> = HashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let seen: Vec<u32> = strings
+        .iter()
+        .map(|s| match s {
+            None => u32::MAX,
+            Some(s) => *first_seen.entry(s).or_insert_with(|| {
+                distinct.push(s);
+                distinct.len() as u32 - 1
+            }),
+        })
+        .collect();
+    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| distinct[i as usize]);
+    let mut rank = vec![0u32; distinct.len()];
+    for (position, &i) in order.iter().enumerate() {
+        rank[i as usize] = position as u32;
+    }
+    let ranks = seen
+        .iter()
+        .map(|&i| rank.get(i as usize).copied().unwrap_or(0))
+        .collect();
+    let sorted = order.iter().map(|&i| distinct[i as usize]).collect();
+    (sorted, ranks)
 }
 
 /// The columns rows are sorted by: the time column, then every string column, so equal
@@ -379,18 +422,8 @@ impl FileBuilder {
 
     fn strings(&mut self, meta: &mut ColumnMeta, array: &ArrayRef) -> Result<()> {
         let strings = array.as_string::<i32>();
-        let mut distinct: Vec<&str> = strings.iter().flatten().collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let ids: HashMap<&str, u32> = distinct
-            .iter()
-            .enumerate()
-            .map(|(id, s)| (*s, id as u32))
-            .collect();
-        let row_ids: Vec<u64> = strings
-            .iter()
-            .map(|s| s.and_then(|s| ids.get(s)).map_or(0, |&id| u64::from(id)))
-            .collect();
+        let (distinct, ranks) = dictionary(strings);
+        let row_ids: Vec<u64> = ranks.iter().map(|&id| u64::from(id)).collect();
 
         let mut offsets = Vec::with_capacity((distinct.len() + 1) * 4);
         let mut values = Vec::new();
@@ -536,4 +569,28 @@ fn serialize_bitmaps(bitmaps: &[RoaringBitmap]) -> Result<Vec<u8>> {
             .map_err(|e| Error::SegmentInput(e.to_string()))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_sorts_distinct_values_and_ranks_rows() {
+        let strings = StringArray::from(vec![
+            Some("pear"),
+            None,
+            Some("apple"),
+            Some("pear"),
+            Some(""),
+            Some("Äpfel"),
+            Some("apple"),
+        ]);
+        let (distinct, ranks) = dictionary(&strings);
+        assert_eq!(distinct, vec!["", "apple", "pear", "Äpfel"]);
+        assert_eq!(ranks, vec![2, 0, 1, 2, 0, 3, 1]);
+        let empty = StringArray::from(Vec::<Option<&str>>::new());
+        let (distinct, ranks) = dictionary(&empty);
+        assert!(distinct.is_empty() && ranks.is_empty());
+    }
 }
