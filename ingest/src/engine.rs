@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use henge_storage::segment::write_segment;
+use henge_storage::segment::{write_segment, write_sorted_segment};
 use henge_storage::stream::Offsets;
 use henge_storage::{DeepStorage, MetadataStore, SegmentCache, SegmentMeta, TableDef, ViewDef};
 use parking_lot::{Mutex, RwLock};
@@ -576,11 +576,35 @@ impl Engine {
         segment: &mut SegmentMeta,
         batches: Vec<RecordBatch>,
     ) -> Result<bytes::Bytes> {
+        self.write_segment_file(def, segment, batches, false).await
+    }
+
+    /// [`Engine::write_file`] of rows already in a segment's order
+    /// ([`henge_storage::segment::sorted_rows`]).
+    pub(crate) async fn write_sorted_file(
+        &self,
+        def: &Arc<TableDef>,
+        segment: &mut SegmentMeta,
+        batches: Vec<RecordBatch>,
+    ) -> Result<bytes::Bytes> {
+        self.write_segment_file(def, segment, batches, true).await
+    }
+
+    async fn write_segment_file(
+        &self,
+        def: &Arc<TableDef>,
+        segment: &mut SegmentMeta,
+        batches: Vec<RecordBatch>,
+        sorted: bool,
+    ) -> Result<bytes::Bytes> {
         let path = self.cache.path(segment);
         let def = def.clone();
-        let file = tokio::task::spawn_blocking(move || write_segment(&def, batches, &path))
-            .await
-            .map_err(|e| Error::Internal(format!("segment writer failed: {e}")))??;
+        let file = tokio::task::spawn_blocking(move || match sorted {
+            true => write_sorted_segment(&def, batches, &path),
+            false => write_segment(&def, batches, &path),
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("segment writer failed: {e}")))??;
         segment.rows = file.rows;
         segment.bytes = file.contents.len() as u64;
         segment.crc = file.crc;

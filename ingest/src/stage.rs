@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
 use henge_storage::{failpoint, SegmentMeta};
 
 use crate::buffer::group_by_chunk;
@@ -284,18 +284,10 @@ async fn write_pieces(
 ) -> Result<()> {
     let rows = engine.options.segment_rows;
     let grouping = def.clone();
-    let parts = tokio::task::spawn_blocking(move || -> Result<Vec<(i64, Vec<RecordBatch>)>> {
-        let mut parts = Vec::new();
-        for (start, batches) in group_by_chunk(&grouping, batches)? {
-            let batches = crate::engine::rolled_up(&grouping, batches)?;
-            for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
-                parts.push((start, part));
-            }
-        }
-        Ok(parts)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("a spill failed: {e}")))??;
+    let (parts, sorted) =
+        tokio::task::spawn_blocking(move || spill_parts(&grouping, batches, rows))
+            .await
+            .map_err(|e| Error::Internal(format!("a spill failed: {e}")))??;
     let writers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut running = tokio::task::JoinSet::new();
     let mut failed = None;
@@ -311,7 +303,10 @@ async fn write_pieces(
         let (engine, def) = (engine.clone(), def.clone());
         running.spawn(async move {
             let mut piece = engine.new_piece(&def, start)?;
-            engine.write_file(&def, &mut piece, part).await?;
+            match sorted {
+                true => engine.write_sorted_file(&def, &mut piece, part).await?,
+                false => engine.write_file(&def, &mut piece, part).await?,
+            };
             Ok(piece)
         });
     }
@@ -319,6 +314,53 @@ async fn write_pieces(
         written(result, pieces, &mut failed);
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// A spill's rows as the pieces to write, each with its chunk, and whether they are in a
+/// segment's order already. Rows with a time are sorted once, all together: each chunk is
+/// then one range of them, and its pieces are written without sorting again. Rolled-up
+/// tables combine each chunk's rows first.
+#[allow(clippy::type_complexity)]
+fn spill_parts(
+    def: &henge_storage::TableDef,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+) -> Result<(Vec<(i64, Vec<RecordBatch>)>, bool)> {
+    let mut parts = Vec::new();
+    let time = def.time_column_index();
+    let (Some(time), false) = (time, def.rollup) else {
+        for (start, batches) in group_by_chunk(def, batches)? {
+            let batches = crate::engine::rolled_up(def, batches)?;
+            for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
+                parts.push((start, part));
+            }
+        }
+        return Ok((parts, false));
+    };
+    let sorted = henge_storage::segment::sorted_rows(def, batches)?;
+    let times = sorted
+        .column(time)
+        .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+        .ok_or_else(|| Error::Internal("the time column is not a timestamp".into()))?;
+    if times.null_count() > 0 {
+        return Err(Error::NotNull {
+            table: def.name.clone(),
+            column: def.time_column.clone().unwrap_or_default(),
+        });
+    }
+    let values = times.values();
+    let mut from = 0;
+    while from < values.len() {
+        let start = def.segment_granularity.chunk_start(values[from]);
+        let end = def.segment_granularity.chunk_end(start);
+        let to = from + values[from..].partition_point(|&t| t < end);
+        let chunk = sorted.slice(from, to - from);
+        for part in split_rows(&[chunk], rows, MAX_SEGMENT_VALUE_BYTES) {
+            parts.push((start, part));
+        }
+        from = to;
+    }
+    Ok((parts, true))
 }
 
 /// Takes the outcome of one piece writer: the piece, or the first error.

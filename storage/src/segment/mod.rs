@@ -18,7 +18,9 @@ mod tests;
 
 pub use footer::{ColumnMeta, Footer, Stat};
 pub use reader::SegmentReader;
-pub use writer::{encode_segment, write_segment, WrittenSegment};
+pub use writer::{
+    encode_segment, sorted_rows, write_segment, write_sorted_segment, WrittenSegment,
+};
 
 #[cfg(target_endian = "big")]
 compile_error!("the segment format is little-endian and is read in place");

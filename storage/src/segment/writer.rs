@@ -47,7 +47,25 @@ pub fn write_segment(
     batches: Vec<RecordBatch>,
     path: &Path,
 ) -> Result<WrittenSegment> {
-    let (bytes, rows) = encode_rows(def, batches)?;
+    write_rows(def, batches, path, false)
+}
+
+/// [`write_segment`] of rows already in a segment's order (a slice of [`sorted_rows`]).
+pub fn write_sorted_segment(
+    def: &TableDef,
+    batches: Vec<RecordBatch>,
+    path: &Path,
+) -> Result<WrittenSegment> {
+    write_rows(def, batches, path, true)
+}
+
+fn write_rows(
+    def: &TableDef,
+    batches: Vec<RecordBatch>,
+    path: &Path,
+    sorted: bool,
+) -> Result<WrittenSegment> {
+    let (bytes, rows) = encode_rows(def, batches, sorted)?;
     write_atomically(path, &bytes)?;
     Ok(WrittenSegment {
         rows,
@@ -59,14 +77,27 @@ pub fn write_segment(
 /// Encodes `batches` (rows of `def`, in any order) as the bytes of one segment file and
 /// returns them with the number of rows.
 pub fn encode_segment(def: &TableDef, batches: &[RecordBatch]) -> Result<(Vec<u8>, u64)> {
-    encode_rows(def, batches.to_vec())
+    encode_rows(def, batches.to_vec(), false)
 }
 
-/// [`encode_segment`] of rows it owns. Beside the output, the rows are held about once: the
-/// batches' columns are released as each column is joined into one array, and each joined
-/// column once its sorted copy is made, which is released once encoded. (Buffers the
-/// caller still shares stay, of course.)
-fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u64)> {
+/// `batches` (rows of `def`, in any order) joined into one batch in a segment's order: by
+/// the time column, then every string column. Rows of several time chunks sorted at once
+/// are each chunk's in one contiguous range, each written with [`write_sorted_segment`].
+pub fn sorted_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+    let (mut columns, rows) = joined_columns(def, batches)?;
+    if let Some(order) = sort_order(def, &columns, rows)? {
+        for column in &mut columns {
+            let joined = std::mem::replace(column, new_empty_array(&DataType::Null));
+            *column = take(joined.as_ref(), &order, None)
+                .map_err(|e| Error::SegmentInput(e.to_string()))?;
+        }
+    }
+    RecordBatch::try_new(def.stored_schema(), columns)
+        .map_err(|e| Error::SegmentInput(e.to_string()))
+}
+
+/// The columns of `batches`, each joined into one array, and the number of rows.
+fn joined_columns(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<ArrayRef>, usize)> {
     let stored = def.stored_columns();
     let schema = def.stored_schema();
     let input = |message: String| Error::SegmentInput(message);
@@ -98,7 +129,7 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
             part.push(column.clone());
         }
     }
-    let mut columns = parts
+    let columns = parts
         .into_iter()
         .zip(schema.fields())
         .map(|(part, field)| match part.as_slice() {
@@ -110,8 +141,15 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
             }
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok((columns, rows))
+}
+
+/// The order of a segment's rows (`None` when they need none): by the sort keys, strings
+/// by their rank in the column's dictionary.
+fn sort_order(def: &TableDef, columns: &[ArrayRef], rows: usize) -> Result<Option<UInt32Array>> {
+    let input = |message: String| Error::SegmentInput(message);
     let keys = sort_keys(def);
-    let order = match keys.is_empty() || rows < 2 {
+    let order: Option<UInt32Array> = match keys.is_empty() || rows < 2 {
         true => None,
         false => {
             // Strings are sorted by their rank in the column's dictionary: the same order,
@@ -135,6 +173,22 @@ fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>) -> Result<(Vec<u8>, u6
                 .collect();
             Some(lexsort_to_indices(&sort_columns, None).map_err(|e| input(e.to_string()))?)
         }
+    };
+    Ok(order)
+}
+
+/// [`encode_segment`] of rows it owns (`sorted`: already in a segment's order). Beside the output, the rows are held about once: the
+/// batches' columns are released as each column is joined into one array, and each joined
+/// column once its sorted copy is made, which is released once encoded. (Buffers the
+/// caller still shares stay, of course.)
+fn encode_rows(def: &TableDef, batches: Vec<RecordBatch>, sorted: bool) -> Result<(Vec<u8>, u64)> {
+    let stored = def.stored_columns();
+    let input = |message: String| Error::SegmentInput(message);
+    let (mut columns, rows) = joined_columns(def, batches)?;
+    let keys = sort_keys(def);
+    let order = match sorted {
+        true => None,
+        false => sort_order(def, &columns, rows)?,
     };
     let mut file = FileBuilder::new();
     let mut metas = Vec::with_capacity(columns.len());
