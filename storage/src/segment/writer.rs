@@ -153,12 +153,16 @@ fn sort_order(def: &TableDef, columns: &[ArrayRef], rows: usize) -> Result<Optio
         true => None,
         false => {
             // Strings are sorted by their rank in the column's dictionary: the same order,
-            // compared as integers rather than byte by byte.
+            // compared as integers rather than byte by byte. The last key is compared only
+            // between rows equal in all the others, and is often nearly unique (a comment):
+            // its strings are compared as they are, where ranking them sorted every value.
+            let last = keys.len() - 1;
             let sort_columns: Vec<SortColumn> = keys
                 .iter()
-                .map(|&i| SortColumn {
+                .enumerate()
+                .map(|(k, &i)| SortColumn {
                     values: match columns[i].data_type() {
-                        DataType::Utf8 => {
+                        DataType::Utf8 if k < last => {
                             let strings = columns[i].as_string::<i32>();
                             let (_, ranks) = dictionary(strings);
                             Arc::new(UInt32Array::new(ranks.into(), strings.nulls().cloned()))
