@@ -49,18 +49,49 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    fn mi_collect(force: bool);
     #[cfg(test)]
     fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
 }
 
-/// Freed pages go back to the system at once. mimalloc delays it (a second by default)
-/// and then purges only when the freeing thread allocates again, so memory a statement
-/// took on a runtime thread that then sat idle stayed resident: planning a 200,000-element
-/// IN list left half a gigabyte behind. Measured on a group-by over 3 M rows: within 2 %.
-fn purge_freed_memory_at_once() {
+/// How long freed pages stay with the allocator before going back to the system. Not 0: a
+/// scan frees and allocates a block's buffers (512 KiB) over and over, and pages returned
+/// at once came back zeroed by the kernel each time, which doubled the time of scans
+/// (`SUM` over 6 M doubles: 12.5 ms at 0, 6.1 ms at 10 ms). Not mimalloc's second either:
+/// see [`release_when_idle`].
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
+fn set_purge_delay() {
     // SAFETY: sets a process-wide option of the allocator linked into this binary.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
 }
+
+/// Called by each runtime thread as it goes idle. mimalloc returns a thread's freed pages
+/// to the system only when that thread allocates again, so memory a statement took on a
+/// thread that then sat idle stayed resident (planning a 200,000-element IN list left
+/// half a gigabyte behind): an idle thread hands back what it freed. The forced collect
+/// visits the thread's pages, so a thread that parks often does it at most every
+/// [`IDLE_COLLECT_EVERY`]; large frees come at the end of long work, past that interval.
+fn release_when_idle() {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+    let now = std::time::Instant::now();
+    let due = LAST.with(|last| match last.get() {
+        Some(at) if now.duration_since(at) < IDLE_COLLECT_EVERY => false,
+        _ => {
+            last.set(Some(now));
+            true
+        }
+    });
+    if due {
+        // SAFETY: collects the calling thread's own heap.
+        unsafe { mi_collect(true) }
+    }
+}
+
+/// The least time between two forced collects of one thread (see [`release_when_idle`]).
+const IDLE_COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Stack of every runtime thread. Planning walks expression trees recursively (sqlparser's
 /// visitors, DataFusion's rewrites), one frame or more per level: with tokio's 2 MiB a sum
@@ -102,7 +133,7 @@ fn main() -> ExitCode {
         listen,
         data_dir,
     } = Cli::parse().command;
-    purge_freed_memory_at_once();
+    set_purge_delay();
     let mut config = match config::Config::load(config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -128,6 +159,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK)
+        .on_thread_park(release_when_idle)
         .build()
     {
         Ok(runtime) => runtime,
@@ -140,6 +172,7 @@ fn main() -> ExitCode {
         .worker_threads(config.parallelism())
         .thread_name("henge-query")
         .thread_stack_size(THREAD_STACK)
+        .on_thread_park(release_when_idle)
         .enable_all()
         .build()
     {
