@@ -394,13 +394,9 @@ fn chunks_of(state: &State) -> Vec<BufferedChunk> {
     frozen.chain(active).collect()
 }
 
-/// Splits `batch` by time chunk and appends the pieces to `out`.
-pub(crate) fn split_by_chunk(
-    def: &TableDef,
-    batch: &RecordBatch,
-    out: &mut Vec<(i64, RecordBatch)>,
-) -> Result<()> {
-    let granularity = def.segment_granularity;
+/// The time of each row of `batch` (microseconds), or `None` for a table without a time
+/// column; a NULL time is refused as the NOT NULL violation it is.
+pub(crate) fn row_times<'a>(def: &TableDef, batch: &'a RecordBatch) -> Result<Option<&'a [i64]>> {
     let times = def.time_column_index().and_then(|i| {
         batch
             .column(i)
@@ -408,8 +404,7 @@ pub(crate) fn split_by_chunk(
             .downcast_ref::<TimestampMicrosecondArray>()
     });
     let Some(times) = times else {
-        out.push((i64::MIN, batch.clone()));
-        return Ok(());
+        return Ok(None);
     };
     if times.null_count() > 0 {
         return Err(Error::NotNull {
@@ -417,7 +412,20 @@ pub(crate) fn split_by_chunk(
             column: def.time_column.clone().unwrap_or_default(),
         });
     }
-    let values = times.values();
+    Ok(Some(times.values()))
+}
+
+/// Splits `batch` by time chunk and appends the pieces to `out`.
+pub(crate) fn split_by_chunk(
+    def: &TableDef,
+    batch: &RecordBatch,
+    out: &mut Vec<(i64, RecordBatch)>,
+) -> Result<()> {
+    let granularity = def.segment_granularity;
+    let Some(values) = row_times(def, batch)? else {
+        out.push((i64::MIN, batch.clone()));
+        return Ok(());
+    };
     let first = granularity.chunk_start(values[0]);
     let end = granularity.chunk_end(first);
     if values.iter().all(|&t| t >= first && t < end) {
@@ -451,23 +459,10 @@ pub(crate) fn group_by_chunk(
     let mut mixed: Vec<RecordBatch> = Vec::new();
     let mut rows: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
     for batch in batches {
-        let times = def.time_column_index().and_then(|i| {
-            batch
-                .column(i)
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-        });
-        let Some(times) = times else {
+        let Some(values) = row_times(def, &batch)? else {
             chunks.entry(i64::MIN).or_default().push(batch);
             continue;
         };
-        if times.null_count() > 0 {
-            return Err(Error::NotNull {
-                table: def.name.clone(),
-                column: def.time_column.clone().unwrap_or_default(),
-            });
-        }
-        let values = times.values();
         let Some(&t0) = values.first() else {
             continue;
         };

@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use henge_storage::{failpoint, SegmentMeta};
 
-use crate::buffer::group_by_chunk;
+use crate::buffer::{group_by_chunk, row_times};
 use crate::engine::{split_rows, Engine, Table, MAX_SEGMENT_VALUE_BYTES};
 use crate::error::{Error, Result};
 use crate::memory::Reservation;
@@ -327,8 +327,7 @@ fn spill_parts(
     rows: usize,
 ) -> Result<(Vec<(i64, Vec<RecordBatch>)>, bool)> {
     let mut parts = Vec::new();
-    let time = def.time_column_index();
-    let (Some(time), false) = (time, def.rollup) else {
+    if def.time_column_index().is_none() || def.rollup {
         for (start, batches) in group_by_chunk(def, batches)? {
             let batches = crate::engine::rolled_up(def, batches)?;
             for part in split_rows(&batches, rows, MAX_SEGMENT_VALUE_BYTES) {
@@ -336,19 +335,10 @@ fn spill_parts(
             }
         }
         return Ok((parts, false));
-    };
-    let sorted = henge_storage::segment::sorted_rows(def, batches)?;
-    let times = sorted
-        .column(time)
-        .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
-        .ok_or_else(|| Error::Internal("the time column is not a timestamp".into()))?;
-    if times.null_count() > 0 {
-        return Err(Error::NotNull {
-            table: def.name.clone(),
-            column: def.time_column.clone().unwrap_or_default(),
-        });
     }
-    let values = times.values();
+    let sorted = henge_storage::segment::sorted_rows(def, batches)?;
+    let values = row_times(def, &sorted)?
+        .ok_or_else(|| Error::Internal("the time column is not a timestamp".into()))?;
     let mut from = 0;
     while from < values.len() {
         let start = def.segment_granularity.chunk_start(values[from]);

@@ -125,21 +125,7 @@ fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             if let Some(cast) = super::float_cast::cast(inner, &source, target) {
                 return Ok(Transformed::yes(cast));
             }
-            let integer =
-                |t: &DataType| matches!(t, DataType::Int16 | DataType::Int32 | DataType::Int64);
-            let fractional = |t: &DataType| {
-                matches!(
-                    t,
-                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
-                )
-            };
-            let rounded = match (target, &source) {
-                (DataType::List(to), DataType::List(from)) => {
-                    integer(to.data_type()) && fractional(from.data_type())
-                }
-                _ => integer(target) && fractional(&source),
-            };
-            if !rounded {
+            if !rounded_to_int(target, &source) {
                 return Ok(Transformed::no(expr));
             }
             Ok(Transformed::yes(Expr::ScalarFunction(
@@ -480,6 +466,23 @@ fn as_f64(values: &ArrayRef) -> Option<Float64Array> {
     }
 }
 
+/// Whether a cast from `source` to `target` is one [`RoundToInt`] makes: a float or numeric
+/// to an integer, or arrays of them (at any depth) to arrays of integers.
+fn rounded_to_int(target: &DataType, source: &DataType) -> bool {
+    match (target, source) {
+        (DataType::List(to), DataType::List(from)) => {
+            rounded_to_int(to.data_type(), from.data_type())
+        }
+        _ => {
+            matches!(target, DataType::Int16 | DataType::Int32 | DataType::Int64)
+                && matches!(
+                    source,
+                    DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
+                )
+        }
+    }
+}
+
 /// `CAST(x AS int2 | int4 | int8)` of a float or numeric: rounded as PostgreSQL rounds (a
 /// float half to even, a numeric half away from zero) and range-checked (22003).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -524,20 +527,7 @@ impl ScalarUDFImpl for RoundToInt {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let values = ColumnarValue::values_to_arrays(&args.args)?.remove(0);
-        let result = match (&self.target, values.data_type()) {
-            // An array's elements, each rounded (`ARRAY[1.5, 2.5]::int[]` is {2,3}).
-            (DataType::List(item), DataType::List(_)) => {
-                let list = values.as_list::<i32>();
-                let rounded = self.round(list.values(), item.data_type())?;
-                Arc::new(datafusion::arrow::array::ListArray::try_new(
-                    item.clone(),
-                    list.offsets().clone(),
-                    rounded,
-                    list.nulls().cloned(),
-                )?) as ArrayRef
-            }
-            (target, _) => self.round(&values, target)?,
-        };
+        let result = self.round(&values, &self.target)?;
         Ok(match scalar {
             true => {
                 ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&result, 0)?)
@@ -548,8 +538,19 @@ impl ScalarUDFImpl for RoundToInt {
 }
 
 impl RoundToInt {
-    /// `values` rounded to integers of type `target`, or 22003 where one is out of its range.
+    /// `values` rounded to integers of type `target`, or 22003 where one is out of its range;
+    /// an array's elements each (`ARRAY[1.5, 2.5]::int[]` is {2,3}), at any depth.
     fn round(&self, values: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+        if let (DataType::List(item), DataType::List(_)) = (target, values.data_type()) {
+            let list = values.as_list::<i32>();
+            let rounded = self.round(list.values(), item.data_type())?;
+            return Ok(Arc::new(datafusion::arrow::array::ListArray::try_new(
+                item.clone(),
+                list.offsets().clone(),
+                rounded,
+                list.nulls().cloned(),
+            )?));
+        }
         let (min, max) = match target {
             DataType::Int16 => (i16::MIN as i128, i16::MAX as i128),
             DataType::Int32 => (i32::MIN as i128, i32::MAX as i128),
