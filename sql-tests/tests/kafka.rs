@@ -214,6 +214,14 @@ async fn bad_records_are_skipped_and_counted_or_stop_the_pipeline() {
         Duration::from_secs(30),
     )
     .await;
+    // The rows become visible a moment before the pipeline records its failure.
+    wait_for(
+        &server,
+        "SELECT count(*) FROM sys.pipelines WHERE name = 'strict_load' AND state = 'failed'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
     let row = client
         .query_one(
             "SELECT state, detail FROM sys.pipelines WHERE name = 'strict_load'",
