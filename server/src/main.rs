@@ -16,6 +16,7 @@ mod error;
 mod foreign;
 mod hostile;
 mod limits;
+mod notify;
 mod params;
 mod pipeline;
 mod privileges;

@@ -108,6 +108,7 @@ pub async fn serve(
             query_env,
             statement_memory: config.statement_memory_bytes(),
             pipelines: pipelines.clone(),
+            notifications: Arc::default(),
         }),
         Arc::new(crate::wire::Gate::new(&config, tls)?),
     ));

@@ -50,6 +50,8 @@ pub struct Shared {
     pub statement_memory: usize,
     /// The pipelines running on this server.
     pub pipelines: Arc<crate::pipeline::Pipelines>,
+    /// Which sessions listen on which notification channel.
+    pub notifications: Arc<crate::notify::Hub>,
 }
 
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
@@ -76,6 +78,8 @@ pub struct Session {
     pub writes: Arc<SessionWrites>,
     /// Notices the running statement raised, for the client before its result.
     notices: Mutex<Vec<Notice>>,
+    /// LISTEN, UNLISTEN and NOTIFY: the session's channels, mailbox and pending actions.
+    pub listener: Arc<crate::notify::Listener>,
 }
 
 /// A notice or warning a statement raised, for the client before its result.
@@ -370,6 +374,7 @@ impl Session {
             shared.query_env.clone(),
             writes.clone(),
         );
+        let listener = Arc::new(crate::notify::Listener::new(shared.notifications.clone()));
         Session {
             shared,
             ctx,
@@ -379,6 +384,7 @@ impl Session {
             local: Mutex::new(None),
             writes,
             notices: Mutex::default(),
+            listener,
         }
     }
 
@@ -992,6 +998,7 @@ pub(crate) mod tests {
             query_env,
             statement_memory: 128 << 20,
             pipelines,
+            notifications: Arc::default(),
         }))
     }
 }

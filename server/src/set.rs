@@ -1,6 +1,6 @@
 //! Session statements: SET, SHOW and RESET of PostgreSQL's parameters, `SET TIME ZONE`,
 //! `SET NAMES`, `SET [SESSION CHARACTERISTICS AS] TRANSACTION`, `SET ROLE`, `DISCARD`,
-//! `CLOSE` and `LISTEN`/`UNLISTEN`.
+//! `CLOSE`, and `LISTEN`/`UNLISTEN`/`NOTIFY` (see [`crate::notify`]).
 //!
 //! Values live in the session's [`Settings`](henge_planner::Settings). After any change
 //! the connection passes those that change how queries run on to DataFusion (`TimeZone`,
@@ -15,6 +15,7 @@ use henge_planner::pg::settings::Settings;
 use pgwire::api::results::{Response, Tag};
 
 use crate::error::{code, PgError};
+use crate::notify;
 use crate::session::Session;
 
 fn tag(name: &str) -> Response {
@@ -216,9 +217,24 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
                 format!("cursor \"{}\" does not exist", name.value),
             )),
         },
-        // No notifications are ever sent, so listening is harmless.
-        Statement::LISTEN { .. } => Ok(tag("LISTEN")),
-        Statement::UNLISTEN { .. } => Ok(tag("UNLISTEN")),
+        // Applied when the transaction commits (see `notify`).
+        Statement::LISTEN { channel } => {
+            session.listener.listen(&notify::channel_name(channel));
+            Ok(tag("LISTEN"))
+        }
+        Statement::UNLISTEN { channel } => {
+            let all = channel.quote_style.is_none() && channel.value == "*";
+            let name = notify::channel_name(channel);
+            session.listener.unlisten((!all).then_some(name.as_str()));
+            Ok(tag("UNLISTEN"))
+        }
+        Statement::NOTIFY { channel, payload } => session
+            .listener
+            .notify(
+                &notify::channel_name(channel),
+                payload.as_deref().unwrap_or(""),
+            )
+            .map(|()| tag("NOTIFY")),
         _ => return None,
     })
 }

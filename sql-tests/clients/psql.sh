@@ -144,6 +144,22 @@ expect "a grant without the grant option warns" "WARNING:  01007: no privileges 
 expect "a drop of nothing notices" "NOTICE:  00000: table \"no_such_table\" does not exist, skipping" \
   "$(grep -F 'NOTICE' <<<"$out")"
 
+# LISTEN in one psql, NOTIFY from another: psql prints the notification after its next
+# command, as with PostgreSQL.
+mkfifo "$work/listener.in"
+psql -h 127.0.0.1 -p "$port" -U henge henge -X <"$work/listener.in" >"$work/listener.out" 2>&1 &
+listener=$!
+exec 3>"$work/listener.in"
+echo "LISTEN jobs;" >&3
+sleep 0.5
+q -c "NOTIFY jobs, 'from another session'" >/dev/null
+sleep 0.5
+echo "SELECT 1;" >&3
+exec 3>&-
+wait "$listener"
+expect "psql hears a notification from another session" 1 \
+  "$(grep -c 'Asynchronous notification "jobs" with payload "from another session" received from server process with PID' "$work/listener.out")"
+
 before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start

@@ -187,7 +187,66 @@ async def asyncpg_client():
     await conn.close()
 
 
+def listen_notify_psycopg():
+    """LISTEN/NOTIFY with psycopg2 (select + poll + notifies) and psycopg 3 (notifies())."""
+    import select
+    import time
+
+    import psycopg
+    import psycopg2
+
+    listener = psycopg2.connect(DSN)
+    listener.autocommit = True
+    listener.cursor().execute("LISTEN py_jobs")
+    sender = psycopg2.connect(DSN)
+    sender.autocommit = True
+    cur = sender.cursor()
+    cur.execute("SELECT pg_backend_pid()")
+    sender_pid = cur.fetchone()[0]
+    cur.execute("NOTIFY py_jobs, 'one'")
+    cur.execute("SELECT pg_notify('py_jobs', 'two')")
+    got = []
+    deadline = time.time() + 10
+    # The listener sends nothing: it waits on its socket and polls, as applications do.
+    while len(got) < 2 and time.time() < deadline:
+        if select.select([listener], [], [], 1) != ([], [], []):
+            listener.poll()
+            while listener.notifies:
+                n = listener.notifies.pop(0)
+                got.append((n.channel, n.payload, n.pid))
+    check(
+        "psycopg2 conn.poll() hears notifications",
+        [("py_jobs", "one", sender_pid), ("py_jobs", "two", sender_pid)],
+        got,
+    )
+    listener.close()
+    sender.close()
+
+    with psycopg.connect(DSN, autocommit=True) as listener, psycopg.connect(DSN, autocommit=True) as sender:
+        listener.execute("LISTEN py3_jobs")
+        with sender.transaction():
+            sender.execute("NOTIFY py3_jobs, 'in a block'")
+        got = [(n.channel, n.payload) for n in listener.notifies(timeout=10, stop_after=1)]
+        check("psycopg 3 conn.notifies()", [("py3_jobs", "in a block")], got)
+
+
+async def asyncpg_listener():
+    import asyncpg
+
+    listener = await asyncpg.connect(DSN)
+    sender = await asyncpg.connect(DSN)
+    heard = asyncio.Queue()
+    await listener.add_listener("apg_jobs", lambda conn, pid, channel, payload: heard.put_nowait((channel, payload)))
+    await sender.execute("NOTIFY apg_jobs, 'hello'")
+    got = await asyncio.wait_for(heard.get(), 10)
+    check("asyncpg add_listener", ("apg_jobs", "hello"), got)
+    await listener.close()
+    await sender.close()
+
+
 psycopg2_and_sqlalchemy()
 psycopg3()
 asyncio.run(asyncpg_client())
+listen_notify_psycopg()
+asyncio.run(asyncpg_listener())
 print("python client tests passed")

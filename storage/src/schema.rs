@@ -28,6 +28,8 @@ pub const JSON_EXTENSION: &str = "arrow.json";
 pub const JSONB_EXTENSION: &str = "henge.jsonb";
 /// The extension name of `uuid` values: UTF-8 text in the standard form, lower case.
 pub const UUID_EXTENSION: &str = "henge.uuid";
+/// The extension name of `void`, what `pg_notify` and the like return: empty text.
+pub const VOID_EXTENSION: &str = "henge.void";
 
 /// A column's type, as PostgreSQL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,13 +5,13 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
 };
 
 use super::settings::{Settings, SERVER_VERSION};
@@ -19,6 +19,8 @@ use super::{Definitions, Relations, USER_OID};
 
 /// What a function computes from one row of arguments.
 pub type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue> + Send + Sync>;
+/// What a `void` function does with one row of arguments.
+pub type Effect = Arc<dyn Fn(&[ScalarValue]) -> Result<()> + Send + Sync>;
 
 /// A function evaluated row by row on scalar values: simple, and plenty for catalog and
 /// session functions, which see a handful of rows.
@@ -26,6 +28,8 @@ pub struct RowFunction {
     name: &'static str,
     signature: Signature,
     returns: DataType,
+    /// The extension type of the result (`void`), if any.
+    extension: Option<&'static str>,
     body: Body,
 }
 
@@ -56,7 +60,32 @@ impl RowFunction {
             name,
             signature,
             returns,
+            extension: None,
             body,
+        })
+    }
+
+    /// A function returning `void` (an empty text, typed as PostgreSQL's `void`), run for
+    /// what it does.
+    pub fn void_udf(
+        name: &'static str,
+        arguments: Vec<Vec<DataType>>,
+        volatility: Volatility,
+        body: Effect,
+    ) -> ScalarUDF {
+        let signature = Signature::one_of(
+            arguments.into_iter().map(TypeSignature::Exact).collect(),
+            volatility,
+        );
+        ScalarUDF::new_from_impl(RowFunction {
+            name,
+            signature,
+            returns: DataType::Utf8,
+            extension: Some(henge_storage::schema::VOID_EXTENSION),
+            body: Arc::new(move |args| {
+                body(args)?;
+                Ok(ScalarValue::Utf8(Some(String::new())))
+            }),
         })
     }
 }
@@ -94,6 +123,20 @@ impl ScalarUDFImpl for RowFunction {
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(self.returns.clone())
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        let field = Field::new(self.name, self.returns.clone(), true);
+        Ok(Arc::new(match self.extension {
+            Some(name) => field.with_metadata(
+                [(
+                    henge_storage::schema::EXTENSION_NAME_KEY.to_owned(),
+                    name.to_owned(),
+                )]
+                .into(),
+            ),
+            None => field,
+        }))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

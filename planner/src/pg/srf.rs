@@ -28,7 +28,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::rewrite::{call, function_name, plain_arguments};
 
 /// The set-returning functions DataFusion answers with one list per call.
-const LISTING: [&str; 1] = ["generate_series"];
+const LISTING: [&str; 2] = ["generate_series", "pg_listening_channels"];
 
 /// Whether a select list's call of `name` yields a list to unnest.
 fn listing(name: &str) -> bool {

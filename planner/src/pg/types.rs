@@ -16,7 +16,9 @@ use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Values};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
-use henge_storage::schema::{EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION};
+use henge_storage::schema::{
+    EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION, VOID_EXTENSION,
+};
 use henge_storage::ColumnType;
 
 /// Plans the type names DataFusion does not know (`json`, `jsonb`, `uuid`) or knows
@@ -399,6 +401,7 @@ pub fn of_field(field: &Field) -> TypeInfo {
         Some(JSON_EXTENSION) => TypeInfo::named("json", "json"),
         Some(JSONB_EXTENSION) => TypeInfo::named("jsonb", "jsonb"),
         Some(UUID_EXTENSION) => TypeInfo::named("uuid", "uuid"),
+        Some(VOID_EXTENSION) => TypeInfo::named("void", "void"),
         _ => of_arrow(field.data_type()),
     }
 }

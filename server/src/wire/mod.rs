@@ -591,6 +591,8 @@ impl Connection {
             }
             Ok(backends.cancel(pid))
         });
+        self.session.listener.set_pid(pid);
+        crate::notify::register_functions(&self.session.ctx, &self.session.listener);
         client
             .session_extensions()
             .insert::<Arc<ConnectionHandle>>(handle);
@@ -796,6 +798,7 @@ impl Connection {
         let result = match (transaction_step(&prepared.statement), *status) {
             (TransactionStep::Commit | TransactionStep::Rollback, TransactionStatus::Error) => {
                 writes.rollback().await;
+                self.session.listener.finish(false);
                 end();
                 Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
             }
@@ -864,6 +867,10 @@ impl Connection {
                     writes.rollback().await;
                     Ok("ROLLBACK")
                 };
+                // A block's notifications and LISTENs apply with its writes, or not at all.
+                self.session
+                    .listener
+                    .finish(committed.is_ok() && matches!(step, TransactionStep::Commit));
                 end();
                 committed.map(|tag| Response::TransactionEnd(Tag::new(tag)))
             }
@@ -903,6 +910,12 @@ impl Connection {
             (Err(_), TransactionStatus::Transaction) => TransactionStatus::Error,
             (_, current) => current,
         };
+        // A statement outside a block is its own transaction: what it notified goes out
+        // now (rows still to stream may notify more; the socket loop sends those after).
+        if *status == TransactionStatus::Idle {
+            self.session.listener.finish(result.is_ok());
+            let _ = crate::notify::deliver(self.session.listener.mailbox(), client).await;
+        }
         // SET, RESET, DISCARD or set_config changed something: DataFusion follows.
         if settings.epoch() != epoch {
             if let Err(e) = self.session.apply_settings() {
@@ -1016,6 +1029,9 @@ impl SimpleQueryHandler for Connection {
                 let e: PgWireError = PgError::from(e).into();
                 responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
             }
+            let committed = !matches!(responses.last(), Some(Response::Error(_)));
+            self.session.listener.finish(committed);
+            let _ = crate::notify::deliver(self.session.listener.mailbox(), client).await;
             self.session.end_block();
         }
         Ok(responses)

@@ -104,6 +104,13 @@ impl From<Violation> for PgWireError {
     }
 }
 
+/// What ended a wait for the client.
+enum Woke {
+    Read(std::io::Result<usize>),
+    /// A notification arrived for the idle session.
+    Notified,
+}
+
 /// Why reading stopped.
 enum Stop {
     /// The client closed the socket or the connection failed.
@@ -206,17 +213,39 @@ impl Connection {
                 return Ok(false);
             }
         };
+        let succeeded = result.is_ok();
         match result {
             Err(e) if e.is_fatal() => {
                 self.end_with(e).await?;
-                Ok(false)
+                return Ok(false);
             }
-            Err(e) => {
-                process_error(&mut self.socket, e, extended).await?;
-                Ok(true)
-            }
-            Ok(()) => Ok(true),
+            Err(e) => process_error(&mut self.socket, e, extended).await?,
+            Ok(()) => {}
         }
+        // Outside a transaction block a statement's end is its transaction's: what it
+        // notified while its rows streamed goes out now, with anything waiting.
+        if self.between_transactions() {
+            handlers.connection.session.listener.finish(succeeded);
+            self.deliver_notifications().await?;
+        }
+        Ok(true)
+    }
+
+    /// Whether the session is idle outside a transaction block: the only time PostgreSQL
+    /// delivers notifications.
+    fn between_transactions(&self) -> bool {
+        matches!(self.socket.state(), PgWireConnectionState::ReadyForQuery)
+            && !self.in_transaction()
+    }
+
+    /// Sends the notifications waiting for the session.
+    async fn deliver_notifications(&mut self) -> std::io::Result<()> {
+        let Some(handlers) = &self.handlers else {
+            return Ok(());
+        };
+        let mailbox = handlers.connection.session.listener.mailbox().clone();
+        crate::notify::deliver(&mailbox, &mut self.socket).await?;
+        self.socket.flush().await
     }
 
     /// Sends a FATAL error, the connection's last message.
@@ -228,7 +257,8 @@ impl Connection {
     }
 
     /// Reads until the inbox holds `want` bytes (or at least some more), within the
-    /// deadline of the connection's state.
+    /// deadline of the connection's state. An idle session outside a transaction block
+    /// also wakes for a notification, sends it, and comes back (nothing new read).
     async fn fill(&mut self, want: usize, phase: Phase) -> Result<(), Stop> {
         let deadline = match phase {
             Phase::Startup | Phase::Login => Some(self.login_deadline),
@@ -238,21 +268,43 @@ impl Connection {
         let missing = want.saturating_sub(self.inbox.len());
         // Room for the whole message (it is within the limits), read as it comes.
         self.inbox.reserve(missing.clamp(1024, 8 << 20));
-        let read = self.socket.get_mut().read_buf(&mut self.inbox);
-        let n = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, read).await {
-                Ok(n) => n,
-                Err(_) if phase == Phase::Running => {
-                    let in_transaction = self.in_transaction();
-                    return Err(Stop::Idle { in_transaction });
-                }
-                Err(_) => return Err(Stop::LoginTimeout),
-            },
-            None => read.await,
+        let mailbox = match &self.handlers {
+            Some(h)
+                if phase == Phase::Running
+                    && self.inbox.is_empty()
+                    && self.between_transactions() =>
+            {
+                Some(h.connection.session.listener.mailbox().clone())
+            }
+            _ => None,
         };
-        match n {
-            Ok(0) | Err(_) => Err(Stop::Closed),
-            Ok(_) => Ok(()),
+        let woke = {
+            let read = self.socket.get_mut().read_buf(&mut self.inbox);
+            let waited = async {
+                match &mailbox {
+                    Some(mailbox) => tokio::select! {
+                        n = read => Woke::Read(n),
+                        () = mailbox.arrival() => Woke::Notified,
+                    },
+                    None => Woke::Read(read.await),
+                }
+            };
+            match deadline {
+                Some(at) => match tokio::time::timeout_at(at, waited).await {
+                    Ok(woke) => woke,
+                    Err(_) if phase == Phase::Running => {
+                        let in_transaction = self.in_transaction();
+                        return Err(Stop::Idle { in_transaction });
+                    }
+                    Err(_) => return Err(Stop::LoginTimeout),
+                },
+                None => waited.await,
+            }
+        };
+        match woke {
+            Woke::Notified => self.deliver_notifications().await.map_err(|_| Stop::Closed),
+            Woke::Read(Ok(0) | Err(_)) => Err(Stop::Closed),
+            Woke::Read(Ok(_)) => Ok(()),
         }
     }
 

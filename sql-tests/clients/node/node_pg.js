@@ -61,6 +61,24 @@ function check(description, wanted, got) {
   await client.query('ROLLBACK');
   const after = await client.query('SELECT 1::int AS one');
   check('usable after ROLLBACK', 1, after.rows[0].one);
+
+  // LISTEN/NOTIFY: the listener, idle, gets 'notification' events.
+  const listener = new Client({ host: '127.0.0.1', port, user: 'henge', database: 'henge', password });
+  await listener.connect();
+  const heard = [];
+  const both = new Promise((resolve) => {
+    listener.on('notification', (m) => {
+      heard.push([m.channel, m.payload]);
+      if (heard.length === 2) resolve();
+    });
+  });
+  await listener.query('LISTEN node_jobs');
+  await client.query("NOTIFY node_jobs, 'one'");
+  await client.query("SELECT pg_notify('node_jobs', 'two')");
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no notification within 10 s')), 10000));
+  await Promise.race([both, timeout]);
+  check("node-postgres 'notification' events", [['node_jobs', 'one'], ['node_jobs', 'two']], heard);
+  await listener.end();
   await client.end();
   console.log('node-postgres client tests passed');
 })().catch((e) => {
