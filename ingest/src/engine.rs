@@ -142,6 +142,10 @@ pub struct Engine {
     pub(crate) offsets_logged: std::sync::atomic::AtomicBool,
     /// What each running pipeline reports, by id.
     pub(crate) pipeline_status: Mutex<HashMap<u64, crate::stream::PipelineStatus>>,
+    /// Told of every commit: the alert rules.
+    pub(crate) observer: std::sync::OnceLock<Arc<dyn crate::observe::CommitObserver>>,
+    /// What each alert rule reports, by name.
+    pub(crate) alert_status: Mutex<HashMap<String, crate::observe::AlertStatus>>,
 }
 
 impl Engine {
@@ -238,6 +242,8 @@ impl Engine {
             stream_offsets: Mutex::new(offsets),
             offsets_logged: std::sync::atomic::AtomicBool::new(false),
             pipeline_status: Mutex::new(HashMap::new()),
+            observer: std::sync::OnceLock::new(),
+            alert_status: Mutex::new(HashMap::new()),
         })
     }
 
@@ -524,19 +530,22 @@ impl Engine {
         }
         let bytes = batches.iter().map(|b| b.get_array_memory_size()).sum();
         let _reservation = self.memory.reserve(bytes, || self.buffered_bytes()).await?;
-        let _writing = table.dml.read().await;
+        let writing = table.dml.read().await;
         if !self.is_current(table) {
             return Err(self.not_current(table));
         }
-        let _gate = self.gate.read().await;
+        let gate = self.gate.read().await;
         self.wal
             .append_from(table.def.id, table.schema.clone(), &batches, from)
             .await?;
         table.buffer.append(&batches)?;
+        let evaluated = self.observe_rows(&table.def, &batches);
         if let Some((pipeline, offsets)) = from {
             self.stream_offsets.lock().insert(pipeline, offsets.clone());
             self.offsets_logged.store(true, Ordering::Relaxed);
         }
+        drop((gate, writing));
+        crate::observe::settled(evaluated).await;
         Ok(rows)
     }
 

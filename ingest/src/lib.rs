@@ -25,6 +25,7 @@ pub mod kafka;
 pub mod limits;
 pub mod maintain;
 pub mod memory;
+pub mod observe;
 pub mod persist;
 pub mod rewrite;
 pub mod rollup;

@@ -241,7 +241,7 @@ impl StagedWrite {
         }
         self.spill().await?;
         let table = self.table.clone();
-        let _writing = table.dml.read().await;
+        let writing = table.dml.read().await;
         if !self.engine.is_current(&self.table) {
             return Err(self.engine.not_current(&self.table));
         }
@@ -268,8 +268,11 @@ impl StagedWrite {
             pieces = pieces.len(),
             "large statement committed as persisted pieces"
         );
+        let evaluated = self.engine.observe_pieces(&self.table.def, &pieces);
         self.table.buffer.add_pieces(pieces);
         self.table.count_dropped(self.dropped);
+        drop(writing);
+        crate::observe::settled(evaluated).await;
         Ok(rows)
     }
 }

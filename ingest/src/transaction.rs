@@ -255,11 +255,17 @@ async fn commit_tables(engine: &Arc<Engine>, mut writes: Vec<StagedWrite>) -> Re
     }
     // Visible before anything else is awaited (a dropped future must not leave recorded
     // pieces out of the buffers).
+    let mut evaluated = Vec::new();
     for (table, mut pieces) in tables {
         pieces.retain(|p| !orphans.contains(p));
         if !pieces.is_empty() {
+            evaluated.push(engine.observe_pieces(&table.def, &pieces));
             table.buffer.add_pieces(pieces);
         }
+    }
+    drop(writing);
+    for evaluated in evaluated {
+        crate::observe::settled(evaluated).await;
     }
     engine.remove_files(&orphans).await;
     tracing::info!(

@@ -13,6 +13,9 @@
 //! server started, and its total lag; `sys.pipeline_partitions` one row per partition of
 //! each pipeline's topic: the offset whose rows are durable, the high watermark last seen
 //! and the lag between them.
+//!
+//! `sys.alerts` has one row per alert rule: its definition, whether it runs, the keys and
+//! rows its windows hold, and what it has seen and fired since the server started.
 
 use std::sync::Arc;
 
@@ -57,6 +60,7 @@ impl SchemaProvider for SystemSchema {
             "ingest" => SystemKind::Ingest,
             "pipelines" => SystemKind::Pipelines,
             "pipeline_partitions" => SystemKind::PipelinePartitions,
+            "alerts" => SystemKind::Alerts,
             _ => return Ok(None),
         };
         Ok(Some(Arc::new(SystemTable {
@@ -70,7 +74,13 @@ impl SchemaProvider for SystemSchema {
     }
 }
 
-const SYSTEM_TABLES: [&str; 4] = ["ingest", "pipeline_partitions", "pipelines", "segments"];
+const SYSTEM_TABLES: [&str; 5] = [
+    "alerts",
+    "ingest",
+    "pipeline_partitions",
+    "pipelines",
+    "segments",
+];
 
 #[derive(Debug, Clone, Copy)]
 enum SystemKind {
@@ -78,6 +88,7 @@ enum SystemKind {
     Ingest,
     Pipelines,
     PipelinePartitions,
+    Alerts,
 }
 
 /// A table of the `sys` schema, computed when scanned.
@@ -94,6 +105,7 @@ impl SystemTable {
             SystemKind::Ingest => ingest_schema(),
             SystemKind::Pipelines => pipelines_schema(),
             SystemKind::PipelinePartitions => partitions_schema(),
+            SystemKind::Alerts => alerts_schema(),
         }
     }
 
@@ -103,6 +115,7 @@ impl SystemTable {
             SystemKind::Ingest => ingest_batch(&self.engine),
             SystemKind::Pipelines => pipelines_batch(&self.engine),
             SystemKind::PipelinePartitions => partitions_batch(&self.engine),
+            SystemKind::Alerts => alerts_batch(&self.engine),
         }
     }
 }
@@ -368,6 +381,88 @@ fn pipelines_batch(engine: &Engine) -> Result<RecordBatch> {
     columns.push(Arc::new(StringArray::from(last_error)));
     columns.push(Arc::new(datafusion::arrow::array::Float64Array::from(rate)));
     Ok(RecordBatch::try_new(pipelines_schema(), columns)?)
+}
+
+fn alerts_schema() -> SchemaRef {
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("table", DataType::Utf8, true),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("partition_by", DataType::Utf8, false),
+        Field::new("within", DataType::Utf8, false),
+        Field::new("condition", DataType::Utf8, false),
+        Field::new("channel", DataType::Utf8, true),
+        Field::new("alerts_table", DataType::Utf8, false),
+        count("keys"),
+        count("rows"),
+        count("rows_seen"),
+        count("late_rows"),
+        count("fired"),
+        Field::new(
+            "last_fired",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+            true,
+        ),
+        Field::new("detail", DataType::Utf8, true),
+    ]))
+}
+
+fn alerts_batch(engine: &Engine) -> Result<RecordBatch> {
+    let tables = engine.tables();
+    let alerts = engine.alerts();
+    let text = |f: &dyn Fn(&henge_storage::alert::AlertDef) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(alerts.iter().map(f).collect::<Vec<_>>()))
+    };
+    let statuses: Vec<_> = alerts
+        .iter()
+        .map(|a| engine.alert_status(&a.name))
+        .collect();
+    let count = |f: &dyn Fn(&henge_ingest::observe::AlertStatus) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from(
+            statuses.iter().map(|s| f(s) as i64).collect::<Vec<_>>(),
+        ))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        text(&|a| Some(a.name.clone())),
+        text(&|a| {
+            tables
+                .iter()
+                .find(|t| t.def.id == a.table_id)
+                .map(|t| t.def.name.clone())
+        }),
+        Arc::new(StringArray::from(
+            alerts
+                .iter()
+                .zip(&statuses)
+                .map(|(a, s)| match (a.enabled, &s.error) {
+                    (false, _) => "disabled",
+                    (true, Some(_)) => "failed",
+                    (true, None) => "enabled",
+                })
+                .collect::<Vec<_>>(),
+        )),
+        text(&|a| Some(a.keys.join(", "))),
+        text(&|a| Some(a.window_text.clone())),
+        text(&|a| Some(a.condition.clone())),
+        text(&|a| a.channel.clone()),
+        text(&|a| Some(a.alerts_table.clone())),
+        count(&|s| s.keys),
+        count(&|s| s.rows),
+        count(&|s| s.rows_seen),
+        count(&|s| s.late_rows),
+        count(&|s| s.fired),
+        Arc::new(
+            TimestampMicrosecondArray::from(
+                statuses.iter().map(|s| s.last_fired).collect::<Vec<_>>(),
+            )
+            .with_timezone("+00:00"),
+        ),
+        Arc::new(StringArray::from(
+            statuses.iter().map(|s| s.error.clone()).collect::<Vec<_>>(),
+        )),
+    ];
+    Ok(RecordBatch::try_new(alerts_schema(), columns)?)
 }
 
 fn partitions_schema() -> SchemaRef {

@@ -501,7 +501,7 @@ pub fn not_reserved(name: &str) -> Result<(), PgError> {
 
 /// A duration in whole seconds, written as PostgreSQL writes intervals (`'10 minutes'`,
 /// `'1 hour 30 min'`, `'90 s'`, `'00:10:00'`) or as Druid does (`'PT10M'`).
-fn parse_period(text: &str) -> Option<u64> {
+pub(crate) fn parse_period(text: &str) -> Option<u64> {
     let text = text.trim().to_ascii_lowercase();
     if let Some(iso) = text.strip_prefix("pt") {
         let mut total = 0u64;

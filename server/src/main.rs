@@ -5,6 +5,7 @@
 //! [`ddl`], COPY in [`copy`], everything else to DataFusion), and [`error`] turns every
 //! error into a PostgreSQL SQLSTATE.
 
+mod alert;
 mod alter;
 mod auth;
 mod config;

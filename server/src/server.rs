@@ -100,16 +100,26 @@ pub async fn serve(
         query_env.clone(),
         query_runtime.clone(),
     ));
+    let shared = Arc::new(Shared {
+        engine: engine.clone(),
+        parallelism: config.parallelism(),
+        query_runtime,
+        query_env,
+        statement_memory: config.statement_memory_bytes(),
+        pipelines: pipelines.clone(),
+        notifications: Arc::default(),
+        alerts: Default::default(),
+    });
+    // Before any connection or pipeline can commit: the rules rebuild their windows from
+    // the stored rows first.
+    let rules_session = crate::session::Session::new(shared.clone());
+    let alerts = crate::alert::start(&rules_session, tokio::runtime::Handle::current())
+        .await
+        .map_err(|e| ServeError::Engine(henge_ingest::Error::Internal(e.message)))?;
+    drop(rules_session);
+    let _ = shared.alerts.set(alerts);
     let frontend = Arc::new(Frontend::new(
-        Arc::new(Shared {
-            engine: engine.clone(),
-            parallelism: config.parallelism(),
-            query_runtime,
-            query_env,
-            statement_memory: config.statement_memory_bytes(),
-            pipelines: pipelines.clone(),
-            notifications: Arc::default(),
-        }),
+        shared,
         Arc::new(crate::wire::Gate::new(&config, tls)?),
     ));
     let local = listener.local_addr().unwrap_or(config.listen);

@@ -52,6 +52,8 @@ pub struct Shared {
     pub pipelines: Arc<crate::pipeline::Pipelines>,
     /// Which sessions listen on which notification channel.
     pub notifications: Arc<crate::notify::Hub>,
+    /// The running alert rules (set once they have started).
+    pub alerts: std::sync::OnceLock<Arc<crate::alert::Alerts>>,
 }
 
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
@@ -107,6 +109,8 @@ pub enum Command {
     Access(crate::roles::AccessCommand),
     /// Sources and pipelines: CREATE/DROP SOURCE, CREATE/ALTER/DROP PIPELINE.
     Stream(Box<crate::stream::StreamCommand>),
+    /// CREATE, ALTER and DROP ALERT.
+    Alert(Box<crate::alert::AlertCommand>),
 }
 
 /// A statement parsed (and, for queries, planned) once and run many times.
@@ -158,6 +162,7 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, PgError> {
         | Command::Compact(_)
         | Command::Access(_)
         | Command::Stream(_)
+        | Command::Alert(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => false,
     });
@@ -256,6 +261,9 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
             {
                 Command::Replace(Box::new(parse_replace(&mut parser).map_err(syntax)?))
             }
+            _ if crate::alert::starts(&parser) => {
+                Command::Alert(Box::new(crate::alert::parse(&mut parser)?))
+            }
             _ if crate::stream::starts(&parser) => {
                 Command::Stream(Box::new(crate::stream::parse(&mut parser)?))
             }
@@ -315,6 +323,7 @@ fn is_query_like(command: &Command) -> bool {
         | Command::Compact(_)
         | Command::Access(_)
         | Command::Stream(_)
+        | Command::Alert(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => false,
     }
@@ -649,6 +658,15 @@ impl Session {
                     ));
                 }
                 return crate::roles::execute(self, command);
+            }
+            Command::Alert(command) => {
+                if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
+                    return Err(PgError::new(
+                        code::READ_ONLY_SQL_TRANSACTION,
+                        "cannot manage alerts in a read-only transaction",
+                    ));
+                }
+                return crate::alert::execute(self, command).await;
             }
             Command::Stream(command) => {
                 if self.settings.get("transaction_read_only").as_deref() == Ok("on") {
@@ -999,6 +1017,7 @@ pub(crate) mod tests {
             statement_memory: 128 << 20,
             pipelines,
             notifications: Arc::default(),
+            alerts: Default::default(),
         }))
     }
 }

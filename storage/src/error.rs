@@ -29,6 +29,10 @@ pub enum Error {
     PipelineExists(String),
     #[error("pipeline \"{0}\" does not exist")]
     PipelineNotFound(String),
+    #[error("alert \"{0}\" already exists")]
+    AlertExists(String),
+    #[error("alert \"{0}\" does not exist")]
+    AlertNotFound(String),
     /// A segment file fails its checks and no good copy could be found.
     #[error("segment {segment} is damaged: {reason}")]
     CorruptSegment { segment: String, reason: String },
@@ -49,6 +53,8 @@ impl Error {
             Error::TableNotFound(_) => state::UNDEFINED_TABLE,
             Error::PipelineExists(_) => state::DUPLICATE_OBJECT,
             Error::PipelineNotFound(_) => state::UNDEFINED_OBJECT,
+            Error::AlertExists(_) => state::DUPLICATE_OBJECT,
+            Error::AlertNotFound(_) => state::UNDEFINED_OBJECT,
             Error::Io { .. } | Error::DeepStorage { .. } => state::IO_ERROR,
             Error::CorruptMetadata { .. } | Error::CorruptSegment { .. } => state::DATA_CORRUPTED,
             Error::SegmentInput(_) => state::INTERNAL_ERROR,

@@ -10,6 +10,7 @@
 //! This crate knows nothing of SQL or the wire protocol.
 
 pub mod access;
+pub mod alert;
 pub mod cache;
 pub mod deep;
 pub mod error;

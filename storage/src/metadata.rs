@@ -27,6 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
+use crate::alert::AlertDef;
 use crate::error::{Error, Result};
 use crate::schema::{TableDef, ViewDef};
 use crate::stream::{Offsets, PipelineDef, SourceDef};
@@ -180,6 +181,9 @@ struct State {
     sources: BTreeMap<String, SourceDef>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pipelines: BTreeMap<String, PipelineDef>,
+    /// Alert rules, by name (a namespace of their own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    alerts: BTreeMap<String, AlertDef>,
     /// Each pipeline's offsets whose rows are in persisted pieces or published segments
     /// (later ones are in the write-ahead log, with their rows), by pipeline id.
     #[serde(
@@ -243,6 +247,13 @@ enum Change {
         def: PipelineDef,
     },
     DropPipeline {
+        name: String,
+    },
+    /// An alert rule created, or changed (enabled, disabled).
+    Alert {
+        def: AlertDef,
+    },
+    DropAlert {
         name: String,
     },
     HandOff {
@@ -347,6 +358,13 @@ impl State {
                 if let Some(def) = self.pipelines.remove(&name) {
                     self.offsets.remove(&def.id);
                 }
+            }
+            Change::Alert { def } => {
+                self.next_table_id = self.next_table_id.max(def.id + 1);
+                self.alerts.insert(def.name.clone(), def);
+            }
+            Change::DropAlert { name } => {
+                self.alerts.remove(&name);
             }
             Change::HandOff { segments, pieces } => {
                 let gone = names(&pieces);
@@ -808,6 +826,39 @@ impl MetadataStore {
         }
         self.commit(&mut inner, Change::Pipeline { def: def.clone() })?;
         Ok(def)
+    }
+
+    /// All alert rules, ordered by name.
+    pub fn alerts(&self) -> Vec<AlertDef> {
+        self.lock().state.alerts.values().cloned().collect()
+    }
+
+    /// Adds a rule with a fresh id (`create`), or records a changed one (same name and id).
+    pub fn put_alert(&self, mut def: AlertDef, create: bool) -> Result<AlertDef> {
+        let mut inner = self.lock();
+        let old = inner.state.alerts.get(&def.name).map(|a| a.id);
+        match (old, create) {
+            (Some(_), true) => return Err(Error::AlertExists(def.name.clone())),
+            (None, false) => return Err(Error::AlertNotFound(def.name.clone())),
+            (Some(id), false) => def.id = id,
+            (None, true) => def.id = inner.state.next_table_id,
+        }
+        self.commit(&mut inner, Change::Alert { def: def.clone() })?;
+        Ok(def)
+    }
+
+    /// Removes an alert rule.
+    pub fn drop_alert(&self, name: &str) -> Result<()> {
+        let mut inner = self.lock();
+        if !inner.state.alerts.contains_key(name) {
+            return Err(Error::AlertNotFound(name.to_owned()));
+        }
+        self.commit(
+            &mut inner,
+            Change::DropAlert {
+                name: name.to_owned(),
+            },
+        )
     }
 
     /// Removes a pipeline and its offsets.

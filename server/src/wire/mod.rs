@@ -707,6 +707,7 @@ fn transaction_step(command: &Command) -> TransactionStep<'_> {
         | Command::Compact(_)
         | Command::Access(_)
         | Command::Stream(_)
+        | Command::Alert(_)
         | Command::Replace(_)
         | Command::ResetOptions(_) => TransactionStep::None,
     }
@@ -744,6 +745,7 @@ fn non_transactional(command: &Command) -> Option<&'static str> {
         },
         Command::Access(_) => Some("A role or privilege statement"),
         Command::Stream(_) => Some("A source or pipeline statement"),
+        Command::Alert(_) => Some("An alert statement"),
         Command::ResetOptions(_) => Some("ALTER TABLE"),
         Command::Checkpoint | Command::Compact(_) | Command::Replace(_) => None,
     }

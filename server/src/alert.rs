@@ -1,0 +1,1440 @@
+//! Alerts: continuous rules that watch a table's rows as they are acknowledged and report
+//! each match to the clients that LISTEN and to an alerts table.
+//!
+//! ```sql
+//! CREATE ALERT card_failures ON transactions
+//!     WHERE status = 'failed'                      -- which rows count (optional)
+//!     PARTITION BY card                            -- one window per key
+//!     WITHIN INTERVAL '1 hour'                     -- the window's length
+//!     WHEN count(*) >= 3                           -- over the window's rows
+//!     NOTIFY card_alerts                           -- a LISTEN channel (optional)
+//!     INTO alerts;                                 -- the alerts table (default: alerts)
+//! ALTER ALERT card_failures DISABLE | ENABLE;
+//! DROP ALERT [IF EXISTS] card_failures;
+//! ```
+//!
+//! The condition combines, with AND and OR, comparisons of `count(*)`, `count(x)`,
+//! `count(DISTINCT x)`, `sum(x)`, `min(x)` and `max(x)` — each optionally with
+//! `FILTER (WHERE …)` — against numbers (`count(*) >= 3 AND count(*) FILTER (WHERE
+//! category = 'Electronics') >= 1`).
+//!
+//! **Semantics, in event time.** For each key, every distinct time `e` of a counted row
+//! ends one window: the key's counted rows with a time in `[e - w, e]`. A window matches
+//! when the condition holds over its rows, and each matching window is reported exactly
+//! once: three failures at 10:00, 10:20 and 10:59 within an hour match once (the window
+//! ending at 10:59); at 10:00, 10:30 and 11:01 they never do. The set of reports is thus a
+//! function of the rows, whatever order they arrive in, for conditions that only grow true
+//! as a window gains rows (counts, `max(x) >=`, `min(x) <=`, sums of non-negative values);
+//! a report, once sent, is never taken back. Rows may arrive late by up to the table's
+//! `window_period`: the windows still open end no earlier than the newest time seen less
+//! that period, and a row older than that less the window length is counted as late and
+//! left out. A rule counts the rows whose time is after the newest row its table held when
+//! the rule was created (or enabled again).
+//!
+//! **Durability.** Each match is written to the alerts table (durably, through the
+//! write-ahead log) before its notification is sent. After a restart every rule rebuilds
+//! its windows from the stored rows and the alerts table, and reports the matches the
+//! crash kept it from reporting: no match is reported twice, none is lost.
+//!
+//! The rules run on one thread of their own, fed by the engine with every commit of a
+//! watched table (in commit order): INSERT, COPY (in memory or spilled to pieces),
+//! transaction blocks and Kafka pipelines.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::mpsc;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::execution::context::SessionContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{col, lit};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    ObjectName, UnaryOperator, Value,
+};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+use futures::StreamExt;
+use henge_ingest::observe::{CommitObserver, Committed, Evaluated};
+use henge_ingest::Engine;
+use henge_storage::alert::AlertDef;
+use henge_storage::schema::TableDef;
+use pgwire::api::results::{Response, Tag};
+
+use crate::error::{code, PgError};
+use crate::notify::{Hub, Notification};
+use crate::session::Session;
+
+/// The alerts table a rule writes to when it names none.
+pub const DEFAULT_ALERTS_TABLE: &str = "alerts";
+
+/// One of the statements above.
+#[derive(Debug, Clone)]
+pub enum AlertCommand {
+    Create(Box<CreateAlert>),
+    Alter { name: String, enable: bool },
+    Drop { name: String, if_exists: bool },
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateAlert {
+    name: String,
+    table: String,
+    filter: Option<Expr>,
+    keys: Vec<Expr>,
+    window_micros: i64,
+    window_text: String,
+    condition: Expr,
+    channel: Option<String>,
+    into: Option<String>,
+}
+
+fn word_is(parser: &Parser, n: usize, word: &str) -> bool {
+    matches!(parser.peek_nth_token(n).token,
+        Token::Word(ref w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// Whether the statement next in `parser` is one of these.
+pub fn starts(parser: &Parser) -> bool {
+    (word_is(parser, 0, "create") || word_is(parser, 0, "alter") || word_is(parser, 0, "drop"))
+        && word_is(parser, 1, "alert")
+}
+
+fn syntax(e: ParserError) -> PgError {
+    PgError::syntax(e.to_string())
+}
+
+/// A name as PostgreSQL reads it: folded to lower case unless quoted.
+fn name_of(parser: &mut Parser) -> Result<String, PgError> {
+    let ident = parser.parse_identifier().map_err(syntax)?;
+    Ok(match ident.quote_style {
+        Some(_) => ident.value,
+        None => ident.value.to_lowercase(),
+    })
+}
+
+fn table_of(name: &ObjectName) -> Result<String, PgError> {
+    crate::ddl::table_name(name)
+}
+
+/// Parses one of the statements above.
+pub fn parse(parser: &mut Parser) -> Result<AlertCommand, PgError> {
+    let verb = parser.next_token().token.to_string().to_lowercase();
+    parser.next_token(); // ALERT
+    match verb.as_str() {
+        "create" => parse_create(parser).map(|c| AlertCommand::Create(Box::new(c))),
+        "alter" => {
+            let name = name_of(parser)?;
+            let enable = match parser.parse_one_of_keywords(&[Keyword::ENABLE, Keyword::DISABLE]) {
+                Some(Keyword::ENABLE) => true,
+                Some(_) => false,
+                None => {
+                    return Err(PgError::syntax(format!(
+                        "expected ENABLE or DISABLE after ALTER ALERT {name}, found {}",
+                        parser.peek_token()
+                    )))
+                }
+            };
+            Ok(AlertCommand::Alter { name, enable })
+        }
+        _ => {
+            let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let name = name_of(parser)?;
+            Ok(AlertCommand::Drop { name, if_exists })
+        }
+    }
+}
+
+fn parse_create(parser: &mut Parser) -> Result<CreateAlert, PgError> {
+    let name = name_of(parser)?;
+    parser.expect_keyword(Keyword::ON).map_err(syntax)?;
+    let table = table_of(&parser.parse_object_name(false).map_err(syntax)?)?;
+    let filter = match parser.parse_keyword(Keyword::WHERE) {
+        true => Some(parser.parse_expr().map_err(syntax)?),
+        false => None,
+    };
+    parser
+        .expect_keywords(&[Keyword::PARTITION, Keyword::BY])
+        .map_err(syntax)?;
+    let keys = parser
+        .parse_comma_separated(Parser::parse_expr)
+        .map_err(syntax)?;
+    parser.expect_keyword(Keyword::WITHIN).map_err(syntax)?;
+    let _ = parser.parse_keyword(Keyword::INTERVAL);
+    let window_text = parser.parse_literal_string().map_err(syntax)?;
+    let window_micros = crate::ddl::parse_period(&window_text)
+        .filter(|s| *s > 0)
+        .and_then(|s| i64::try_from(s).ok()?.checked_mul(1_000_000))
+        .ok_or_else(|| {
+            PgError::new(
+                code::INVALID_PARAMETER_VALUE,
+                format!(
+                    "invalid window \"{window_text}\": give a positive duration such as '1 hour'"
+                ),
+            )
+        })?;
+    parser.expect_keyword(Keyword::WHEN).map_err(syntax)?;
+    let condition = parser.parse_expr().map_err(syntax)?;
+    let (mut channel, mut into) = (None, None);
+    loop {
+        if channel.is_none() && parser.parse_keyword(Keyword::NOTIFY) {
+            let ident = parser.parse_identifier().map_err(syntax)?;
+            channel = Some(crate::notify::channel_name(&ident));
+        } else if into.is_none() && parser.parse_keyword(Keyword::INTO) {
+            into = Some(table_of(&parser.parse_object_name(false).map_err(syntax)?)?);
+        } else {
+            break;
+        }
+    }
+    Ok(CreateAlert {
+        name,
+        table,
+        filter,
+        keys,
+        window_micros,
+        window_text,
+        condition,
+        channel,
+        into,
+    })
+}
+
+/// Runs one of the statements.
+pub async fn execute(session: &Session, command: &AlertCommand) -> Result<Response, PgError> {
+    crate::privileges::check_superuser(session, "managing alerts")?;
+    let shared = &session.shared;
+    let engine = &shared.engine;
+    match command {
+        AlertCommand::Create(create) => {
+            if engine.alert(&create.name).is_some() {
+                return Err(henge_storage::Error::AlertExists(create.name.clone()).into());
+            }
+            let table = engine
+                .table(&create.table)
+                .ok_or_else(|| henge_storage::Error::TableNotFound(create.table.clone()))?;
+            let alerts_table = create
+                .into
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ALERTS_TABLE.to_owned());
+            if alerts_table == table.def.name {
+                return Err(PgError::new(
+                    code::INVALID_PARAMETER_VALUE,
+                    "an alert cannot write its matches into the table it watches",
+                ));
+            }
+            let mut def = AlertDef {
+                id: 0,
+                name: create.name.clone(),
+                table_id: table.def.id,
+                filter: create.filter.as_ref().map(ToString::to_string),
+                keys: create.keys.iter().map(ToString::to_string).collect(),
+                window_micros: create.window_micros,
+                window_text: create.window_text.clone(),
+                condition: create.condition.to_string(),
+                channel: create.channel.clone(),
+                alerts_table,
+                enabled: true,
+                after: None,
+            };
+            // Checked before anything is recorded.
+            Rule::compile(&session.ctx, def.clone(), &table.def)?;
+            ensure_alerts_table(session, &def, &table.def).await?;
+            // No commit to the table between reading its newest time and the rule's start.
+            let _quiet = engine.hold_writes(&table).await;
+            def.after = newest_time(&session.ctx, &table.def).await?;
+            let def = engine.put_alert(def, true)?;
+            running(session)?.install(Rule::compile(&session.ctx, def, &table.def)?);
+            Ok(Response::Execution(Tag::new("CREATE ALERT")))
+        }
+        AlertCommand::Alter { name, enable } => {
+            let mut def = engine
+                .alert(name)
+                .ok_or_else(|| henge_storage::Error::AlertNotFound(name.clone()))?;
+            if def.enabled != *enable {
+                match *enable {
+                    true => {
+                        let table = engine
+                            .tables()
+                            .into_iter()
+                            .find(|t| t.def.id == def.table_id)
+                            .ok_or_else(|| {
+                                PgError::new(
+                                    code::UNDEFINED_TABLE,
+                                    format!("the table alert \"{name}\" watches was dropped"),
+                                )
+                            })?;
+                        let rule = Rule::compile(&session.ctx, def.clone(), &table.def)?;
+                        let _quiet = engine.hold_writes(&table).await;
+                        def.after = newest_time(&session.ctx, &table.def).await?;
+                        def.enabled = true;
+                        let def = engine.put_alert(def, false)?;
+                        running(session)?.install(Rule { def, ..rule });
+                    }
+                    false => {
+                        def.enabled = false;
+                        engine.put_alert(def, false)?;
+                        running(session)?.remove(name);
+                    }
+                }
+            }
+            Ok(Response::Execution(Tag::new("ALTER ALERT")))
+        }
+        AlertCommand::Drop { name, if_exists } => {
+            if engine.alert(name).is_none() {
+                if *if_exists {
+                    session.notice(format!("alert \"{name}\" does not exist, skipping"));
+                    return Ok(Response::Execution(Tag::new("DROP ALERT")));
+                }
+                return Err(henge_storage::Error::AlertNotFound(name.clone()).into());
+            }
+            running(session)?.remove(name);
+            engine.drop_alert(name)?;
+            Ok(Response::Execution(Tag::new("DROP ALERT")))
+        }
+    }
+}
+
+fn running(session: &Session) -> Result<&Arc<Alerts>, PgError> {
+    session
+        .shared
+        .alerts
+        .get()
+        .ok_or_else(|| internal("alert rules have not started"))
+}
+
+/// The alerts table's columns: the window's end is its time column.
+const ALERT_COLUMNS: [&str; 6] = [
+    "window_end",
+    "rule",
+    "key",
+    "window_start",
+    "fired_at",
+    "payload",
+];
+
+/// Creates the rule's alerts table if it does not exist, or checks that it has the
+/// alert columns.
+async fn ensure_alerts_table(
+    session: &Session,
+    def: &AlertDef,
+    watched: &TableDef,
+) -> Result<(), PgError> {
+    let engine = &session.shared.engine;
+    let time_type = match watched.time_column_index().map(|i| watched.columns[i].ty) {
+        Some(henge_storage::schema::ColumnType::TimestampTz) => "TIMESTAMPTZ",
+        _ => "TIMESTAMP",
+    };
+    match engine.table(&def.alerts_table) {
+        Some(table) => {
+            let names: Vec<&str> = table.def.columns.iter().map(|c| c.name.as_str()).collect();
+            if names != ALERT_COLUMNS || table.def.time_column.as_deref() != Some("window_end") {
+                return Err(PgError::new(
+                    code::WRONG_OBJECT_TYPE,
+                    format!(
+                        "table \"{}\" is not an alerts table: it needs the columns {} with window_end as its time column",
+                        def.alerts_table,
+                        ALERT_COLUMNS.join(", ")
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        None => {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} (window_end {time_type} NOT NULL, rule TEXT NOT NULL, \
+                 key TEXT NOT NULL, window_start {time_type} NOT NULL, fired_at TIMESTAMPTZ NOT NULL, \
+                 payload JSON NOT NULL) WITH (time_column = 'window_end')",
+                quote_ident(&def.alerts_table)
+            );
+            for command in crate::session::parse(&sql)? {
+                let prepared = Box::pin(session.prepare(command)).await?;
+                Box::pin(session.execute(&prepared, Vec::new(), None)).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The newest time of the table's rows, if it has any.
+async fn newest_time(ctx: &SessionContext, table: &TableDef) -> Result<Option<i64>, PgError> {
+    let time = table.time_column.as_deref().unwrap_or_default();
+    let sql = format!(
+        "SELECT max({}) FROM {}",
+        quote_ident(time),
+        quote_ident(&table.name)
+    );
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(internal)?
+        .collect()
+        .await
+        .map_err(internal)?;
+    let Some(batch) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let micros = micros_of(batch.column(0))?;
+    Ok(micros.is_valid(0).then(|| micros.value(0)))
+}
+
+fn internal(e: impl std::fmt::Display) -> PgError {
+    PgError::new(code::INTERNAL_ERROR, e.to_string())
+}
+
+/// A time column's values as microseconds since the epoch.
+fn micros_of(array: &ArrayRef) -> Result<TimestampMicrosecondArray, PgError> {
+    let cast = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(internal)?;
+    Ok(cast
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .expect("cast to timestamps")
+        .clone())
+}
+
+/// An aggregate of a rule's condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    CountStar,
+    Count,
+    CountDistinct,
+    Sum,
+    Min,
+    Max,
+}
+
+struct Aggregate {
+    kind: Kind,
+    arg: Option<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    /// As written: the name of its value in reports.
+    label: String,
+}
+
+/// The condition: comparisons of aggregates with numbers, under AND and OR.
+#[derive(Debug, Clone)]
+enum Condition {
+    All(Box<Condition>, Box<Condition>),
+    Any(Box<Condition>, Box<Condition>),
+    Compare {
+        aggregate: usize,
+        op: BinaryOperator,
+        value: f64,
+    },
+}
+
+impl Condition {
+    fn holds(&self, values: &[Option<f64>]) -> bool {
+        match self {
+            Condition::All(a, b) => a.holds(values) && b.holds(values),
+            Condition::Any(a, b) => a.holds(values) || b.holds(values),
+            Condition::Compare {
+                aggregate,
+                op,
+                value,
+            } => match values[*aggregate] {
+                None => false,
+                Some(v) => match op {
+                    BinaryOperator::Gt => v > *value,
+                    BinaryOperator::GtEq => v >= *value,
+                    BinaryOperator::Lt => v < *value,
+                    BinaryOperator::LtEq => v <= *value,
+                    _ => v == *value,
+                },
+            },
+        }
+    }
+}
+
+/// One counted row's inputs to each aggregate: `None` where it does not count (its
+/// FILTER is not true or its argument is NULL).
+#[derive(Debug, Clone)]
+enum Input {
+    Counted,
+    Number(f64),
+    Text(String),
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// The key's counted rows by (time, arrival), each with its aggregate inputs.
+    rows: BTreeMap<(i64, u64), Vec<Option<Input>>>,
+    /// The ends of the windows already reported.
+    fired: BTreeSet<i64>,
+}
+
+/// A match to report.
+struct Match {
+    key: String,
+    start: i64,
+    end: i64,
+    payload: String,
+}
+
+/// A compiled rule and its windows.
+pub struct Rule {
+    def: AlertDef,
+    time_index: usize,
+    time_zone: Option<Arc<str>>,
+    /// How late rows may come: the table's window_period.
+    lateness: i64,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    aggregates: Vec<Aggregate>,
+    condition: Condition,
+    watermark: Option<i64>,
+    arrivals: u64,
+    state: HashMap<String, KeyState>,
+    last_pruned: Instant,
+}
+
+impl Rule {
+    /// Compiles a rule against its table (as it is now).
+    fn compile(ctx: &SessionContext, def: AlertDef, table: &TableDef) -> Result<Rule, PgError> {
+        let refuse = |message: String| PgError::new(code::FEATURE_NOT_SUPPORTED, message);
+        let time_index = table.time_column_index().ok_or_else(|| {
+            refuse(format!(
+                "alerts watch a table with a time column; \"{}\" has none",
+                table.name
+            ))
+        })?;
+        if table.rollup {
+            return Err(refuse(format!(
+                "alerts cannot watch the rolled-up table \"{}\": its stored rows are not the rows ingested",
+                table.name
+            )));
+        }
+        let schema = table.stored_schema();
+        let time_zone = match schema.field(time_index).data_type() {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            other => {
+                return Err(refuse(format!(
+                    "alerts need a timestamp time column; \"{}\" is {other}",
+                    table.name
+                )))
+            }
+        };
+        let df_schema = DFSchema::try_from(schema.as_ref().clone()).map_err(internal)?;
+        let compile = |sql: &str| -> Result<Arc<dyn PhysicalExpr>, PgError> {
+            let expr = ctx
+                .parse_sql_expr(sql, &df_schema)
+                .map_err(|e| rule_error(sql, e))?;
+            ctx.create_physical_expr(expr, &df_schema)
+                .map_err(|e| rule_error(sql, e))
+        };
+        let filter = def.filter.as_deref().map(compile).transpose()?;
+        let keys = def
+            .keys
+            .iter()
+            .map(|k| compile(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let condition_ast = Parser::new(&crate::dialect::HengeDialect)
+            .try_with_sql(&def.condition)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(syntax)?;
+        let mut aggregates = Vec::new();
+        let condition = condition_of(&condition_ast, &mut aggregates, &compile)?;
+        Ok(Rule {
+            lateness: (table.window_period_secs as i64).saturating_mul(1_000_000),
+            def,
+            time_index,
+            time_zone,
+            filter,
+            keys,
+            aggregates,
+            condition,
+            watermark: None,
+            arrivals: 0,
+            state: HashMap::new(),
+            last_pruned: Instant::now(),
+        })
+    }
+
+    /// Feeds rows of the watched table; returns the matches they complete.
+    fn observe(&mut self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<Match>, PgError> {
+        let rows = batch.num_rows();
+        let times = micros_of(batch.column(self.time_index))?;
+        let counted = match &self.filter {
+            Some(filter) => truth(filter.evaluate(batch), rows)?,
+            None => BooleanArray::from(vec![true; rows]),
+        };
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| text_column(k.evaluate(batch), rows))
+            .collect::<Result<Vec<_>, _>>()?;
+        let inputs = self
+            .aggregates
+            .iter()
+            .map(|a| Inputs::of(a, batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (mut seen, mut late) = (0u64, 0u64);
+        let mut matches = Vec::new();
+        for row in 0..rows {
+            if !counted.is_valid(row) || !counted.value(row) || times.is_null(row) {
+                continue;
+            }
+            let time = times.value(row);
+            if self.def.after.is_some_and(|after| time <= after) {
+                continue;
+            }
+            seen += 1;
+            if let Some(w) = self.watermark {
+                if time
+                    < w.saturating_sub(self.lateness)
+                        .saturating_sub(self.def.window_micros)
+                {
+                    late += 1;
+                    continue;
+                }
+            }
+            let key = key_text(&keys, row);
+            let values = inputs.iter().map(|i| i.at(row)).collect();
+            self.arrivals += 1;
+            let watermark = self.watermark.map_or(time, |w| w.max(time));
+            self.watermark = Some(watermark);
+            let state = self.state.entry(key.clone()).or_default();
+            state.rows.insert((time, self.arrivals), values);
+            // The windows this row is in, of those still open: ending at its own time or a
+            // later one of the key's, within one window length.
+            let open_from = time.max(watermark.saturating_sub(self.lateness));
+            let ends: BTreeSet<i64> = state
+                .rows
+                .range((open_from, 0)..=(time.saturating_add(self.def.window_micros), u64::MAX))
+                .map(|((t, _), _)| *t)
+                .collect();
+            let mut found = Vec::new();
+            for end in ends {
+                if state.fired.contains(&end) {
+                    continue;
+                }
+                let values = window_values(&self.aggregates, state, end, self.def.window_micros);
+                if self.condition.holds(&values) {
+                    state.fired.insert(end);
+                    found.push((end, values));
+                }
+            }
+            for (end, values) in found {
+                matches.push(self.report(&key, &keys, row, end, &values));
+            }
+        }
+        self.prune();
+        let (keys_held, rows_held) = (
+            self.state.len() as u64,
+            self.state.values().map(|s| s.rows.len() as u64).sum(),
+        );
+        engine.report_alert(&self.def.name, |s| {
+            s.rows_seen += seen;
+            s.late_rows += late;
+            s.keys = keys_held;
+            s.rows = rows_held;
+        });
+        Ok(matches)
+    }
+
+    /// Forgets rows and reports no open window can need, at most once a second.
+    fn prune(&mut self) {
+        if self.last_pruned.elapsed().as_secs() < 1 {
+            return;
+        }
+        self.last_pruned = Instant::now();
+        let Some(w) = self.watermark else { return };
+        let open_from = w.saturating_sub(self.lateness);
+        let keep_from = open_from.saturating_sub(self.def.window_micros);
+        self.state.retain(|_, s| {
+            s.rows = s.rows.split_off(&(keep_from, 0));
+            s.fired = s.fired.split_off(&keep_from);
+            !s.rows.is_empty()
+        });
+    }
+
+    fn report(
+        &self,
+        key: &str,
+        keys: &[StringArray],
+        row: usize,
+        end: i64,
+        values: &[Option<f64>],
+    ) -> Match {
+        let start = end - self.def.window_micros;
+        let key_json = match keys {
+            [one] => json_text(one.value(row)),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(|k| match k.is_null(row) {
+                        true => "null".to_owned(),
+                        false => json_text(k.value(row)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
+        let values_json = self
+            .aggregates
+            .iter()
+            .zip(values)
+            .map(|(a, v)| format!("{}:{}", json_text(&a.label), json_number(*v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let payload = format!(
+            "{{\"rule\":{},\"key\":{key_json},\"window_start\":{},\"window_end\":{},\"values\":{{{values_json}}}}}",
+            json_text(&self.def.name),
+            json_text(&self.time_text(start)),
+            json_text(&self.time_text(end)),
+        );
+        Match {
+            key: key.to_owned(),
+            start,
+            end,
+            payload,
+        }
+    }
+
+    /// A time as PostgreSQL prints the time column's type.
+    fn time_text(&self, micros: i64) -> String {
+        let Some(t) = chrono::DateTime::from_timestamp_micros(micros) else {
+            return micros.to_string();
+        };
+        let mut text = t.format("%Y-%m-%d %H:%M:%S").to_string();
+        let fraction = micros.rem_euclid(1_000_000);
+        if fraction != 0 {
+            let digits = format!("{fraction:06}");
+            text.push('.');
+            text.push_str(digits.trim_end_matches('0'));
+        }
+        if self.time_zone.is_some() {
+            text.push_str("+00");
+        }
+        text
+    }
+}
+
+fn rule_error(sql: &str, e: impl std::fmt::Display) -> PgError {
+    PgError::new(
+        code::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
+        format!("cannot evaluate \"{sql}\" in an alert: {e}"),
+    )
+}
+
+/// The aggregates' values over the window of `state`'s rows ending at `end`.
+fn window_values(
+    aggregates: &[Aggregate],
+    state: &KeyState,
+    end: i64,
+    window: i64,
+) -> Vec<Option<f64>> {
+    let rows: Vec<&Vec<Option<Input>>> = state
+        .rows
+        .range((end.saturating_sub(window), 0)..=(end, u64::MAX))
+        .map(|(_, v)| v)
+        .collect();
+    aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let inputs = rows.iter().filter_map(|r| r[i].as_ref());
+            match a.kind {
+                Kind::CountStar | Kind::Count => Some(inputs.count() as f64),
+                Kind::CountDistinct => Some(
+                    inputs
+                        .filter_map(|v| match v {
+                            Input::Text(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                        .collect::<HashSet<&str>>()
+                        .len() as f64,
+                ),
+                Kind::Sum | Kind::Min | Kind::Max => {
+                    let numbers = inputs.filter_map(|v| match v {
+                        Input::Number(n) => Some(*n),
+                        _ => None,
+                    });
+                    match a.kind {
+                        Kind::Sum => numbers.reduce(|x, y| x + y),
+                        Kind::Min => numbers.reduce(f64::min),
+                        _ => numbers.reduce(f64::max),
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// One aggregate's inputs for a batch.
+enum Inputs {
+    Always,
+    Flags(BooleanArray, Option<ArrayRef>, Kind),
+}
+
+impl Inputs {
+    fn of(aggregate: &Aggregate, batch: &RecordBatch) -> Result<Inputs, PgError> {
+        let rows = batch.num_rows();
+        let flags = match &aggregate.filter {
+            Some(f) => truth(f.evaluate(batch), rows)?,
+            None if aggregate.arg.is_none() => return Ok(Inputs::Always),
+            None => BooleanArray::from(vec![true; rows]),
+        };
+        let arg = match &aggregate.arg {
+            None => None,
+            Some(arg) => {
+                let values = arg
+                    .evaluate(batch)
+                    .and_then(|v| v.into_array(rows))
+                    .map_err(internal)?;
+                let wanted = match aggregate.kind {
+                    Kind::CountDistinct | Kind::Count => DataType::Utf8,
+                    _ => DataType::Float64,
+                };
+                Some(cast(&values, &wanted).map_err(internal)?)
+            }
+        };
+        Ok(Inputs::Flags(flags, arg, aggregate.kind))
+    }
+
+    fn at(&self, row: usize) -> Option<Input> {
+        let Inputs::Flags(flags, arg, kind) = self else {
+            return Some(Input::Counted);
+        };
+        if !flags.is_valid(row) || !flags.value(row) {
+            return None;
+        }
+        let Some(arg) = arg else {
+            return Some(Input::Counted);
+        };
+        if arg.is_null(row) {
+            return None;
+        }
+        Some(match kind {
+            Kind::CountDistinct => Input::Text(
+                arg.as_any()
+                    .downcast_ref::<StringArray>()?
+                    .value(row)
+                    .to_owned(),
+            ),
+            Kind::Count => Input::Counted,
+            _ => Input::Number(
+                arg.as_any()
+                    .downcast_ref::<datafusion::arrow::array::Float64Array>()?
+                    .value(row),
+            ),
+        })
+    }
+}
+
+fn truth(
+    value: datafusion::error::Result<datafusion::logical_expr::ColumnarValue>,
+    rows: usize,
+) -> Result<BooleanArray, PgError> {
+    let array = value.and_then(|v| v.into_array(rows)).map_err(internal)?;
+    let array = cast(&array, &DataType::Boolean).map_err(internal)?;
+    Ok(array
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .expect("cast to booleans")
+        .clone())
+}
+
+fn text_column(
+    value: datafusion::error::Result<datafusion::logical_expr::ColumnarValue>,
+    rows: usize,
+) -> Result<StringArray, PgError> {
+    let array = value.and_then(|v| v.into_array(rows)).map_err(internal)?;
+    let array = cast(&array, &DataType::Utf8).map_err(internal)?;
+    Ok(array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to text")
+        .clone())
+}
+
+/// A row's key as text: its one value, or a JSON array of several.
+fn key_text(keys: &[StringArray], row: usize) -> String {
+    match keys {
+        [one] if one.is_null(row) => String::new(),
+        [one] => one.value(row).to_owned(),
+        many => format!(
+            "[{}]",
+            many.iter()
+                .map(|k| match k.is_null(row) {
+                    true => "null".to_owned(),
+                    false => json_text(k.value(row)),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+fn json_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_number(v: Option<f64>) -> String {
+    match v {
+        None => "null".to_owned(),
+        Some(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        Some(v) if v.is_finite() => format!("{v}"),
+        Some(_) => "null".to_owned(),
+    }
+}
+
+/// The condition of a rule, collecting its aggregates.
+fn condition_of(
+    expr: &Expr,
+    aggregates: &mut Vec<Aggregate>,
+    compile: &dyn Fn(&str) -> Result<Arc<dyn PhysicalExpr>, PgError>,
+) -> Result<Condition, PgError> {
+    let refuse = |what: String| {
+        PgError::new(
+            code::FEATURE_NOT_SUPPORTED,
+            format!(
+                "an alert's WHEN compares count(*), count(x), count(DISTINCT x), sum(x), min(x) or max(x) \
+                 with numbers, under AND and OR; not {what}"
+            ),
+        )
+    };
+    match expr {
+        Expr::Nested(inner) => condition_of(inner, aggregates, compile),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And => Ok(Condition::All(
+                Box::new(condition_of(left, aggregates, compile)?),
+                Box::new(condition_of(right, aggregates, compile)?),
+            )),
+            BinaryOperator::Or => Ok(Condition::Any(
+                Box::new(condition_of(left, aggregates, compile)?),
+                Box::new(condition_of(right, aggregates, compile)?),
+            )),
+            BinaryOperator::Gt
+            | BinaryOperator::GtEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Eq => {
+                let (aggregate, number, op) = match (number_of(left), number_of(right)) {
+                    (None, Some(n)) => (left, n, op.clone()),
+                    (Some(n), None) => (right, n, flipped(op)),
+                    _ => return Err(refuse(format!("\"{expr}\""))),
+                };
+                let index = aggregate_of(aggregate, aggregates, compile)
+                    .ok_or_else(|| refuse(format!("\"{aggregate}\"")))??;
+                Ok(Condition::Compare {
+                    aggregate: index,
+                    op,
+                    value: number,
+                })
+            }
+            _ => Err(refuse(format!("the operator {op}"))),
+        },
+        other => Err(refuse(format!("\"{other}\""))),
+    }
+}
+
+fn flipped(op: &BinaryOperator) -> BinaryOperator {
+    match op {
+        BinaryOperator::Gt => BinaryOperator::Lt,
+        BinaryOperator::GtEq => BinaryOperator::LtEq,
+        BinaryOperator::Lt => BinaryOperator::Gt,
+        BinaryOperator::LtEq => BinaryOperator::GtEq,
+        other => other.clone(),
+    }
+}
+
+fn number_of(expr: &Expr) -> Option<f64> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok(),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => number_of(expr).map(|n| -n),
+        Expr::Nested(inner) => number_of(inner),
+        _ => None,
+    }
+}
+
+/// The aggregate `expr` calls (added to `aggregates` unless there already), or `None` if
+/// it is not one.
+fn aggregate_of(
+    expr: &Expr,
+    aggregates: &mut Vec<Aggregate>,
+    compile: &dyn Fn(&str) -> Result<Arc<dyn PhysicalExpr>, PgError>,
+) -> Option<Result<usize, PgError>> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let label = expr.to_string();
+    if let Some(i) = aggregates.iter().position(|a| a.label == label) {
+        return Some(Ok(i));
+    }
+    let name = f.name.to_string().to_lowercase();
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e),
+        _ => return None,
+    };
+    let kind = match (name.as_str(), arg, distinct) {
+        ("count", None, false) => Kind::CountStar,
+        ("count", Some(_), false) => Kind::Count,
+        ("count", Some(_), true) => Kind::CountDistinct,
+        ("sum", Some(_), false) => Kind::Sum,
+        ("min", Some(_), false) => Kind::Min,
+        ("max", Some(_), false) => Kind::Max,
+        _ => return None,
+    };
+    if f.over.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    let arg = match arg.map(|e| compile(&e.to_string())).transpose() {
+        Ok(arg) => arg,
+        Err(e) => return Some(Err(e)),
+    };
+    let filter = match f
+        .filter
+        .as_ref()
+        .map(|e| compile(&e.to_string()))
+        .transpose()
+    {
+        Ok(filter) => filter,
+        Err(e) => return Some(Err(e)),
+    };
+    aggregates.push(Aggregate {
+        kind,
+        arg,
+        filter,
+        label,
+    });
+    Some(Ok(aggregates.len() - 1))
+}
+
+/// What the rules' thread is asked to do, in order; rows come with whom to tell once
+/// they are evaluated.
+enum Message {
+    Rows(u64, Vec<RecordBatch>, Option<Done>),
+    Pieces(
+        u64,
+        Vec<Arc<henge_storage::segment::SegmentReader>>,
+        Option<Done>,
+    ),
+    Install(Box<Rule>),
+    Remove(String),
+}
+
+type Done = tokio::sync::oneshot::Sender<()>;
+
+thread_local! {
+    /// Whether this is the rules' thread.
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The running rules: the engine's commit observer, feeding the rules' thread.
+pub struct Alerts {
+    sender: std::sync::Mutex<mpsc::Sender<Message>>,
+    /// Tables some enabled rule watches, by id, with how many rules.
+    watched: RwLock<HashMap<u64, usize>>,
+    /// The table each rule watches, by name.
+    rules: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+impl CommitObserver for Alerts {
+    fn watches(&self, table_id: u64) -> bool {
+        self.watched
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&table_id)
+    }
+
+    fn committed(&self, table: &TableDef, rows: Committed<'_>) -> Option<Evaluated> {
+        // The rules' own writes (to alerts tables) never wait for the rules.
+        let (done, evaluated) = match ON_WORKER.get() {
+            true => (None, None),
+            false => {
+                let (done, evaluated) = tokio::sync::oneshot::channel();
+                (Some(done), Some(evaluated))
+            }
+        };
+        let message = match rows {
+            Committed::Rows(batches) => Message::Rows(table.id, batches.to_vec(), done),
+            Committed::Pieces(readers) => Message::Pieces(table.id, readers, done),
+        };
+        self.send(message);
+        evaluated
+    }
+}
+
+impl Alerts {
+    fn send(&self, message: Message) {
+        let _ = self
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(message);
+    }
+
+    fn install(&self, rule: Rule) {
+        let (name, table) = (rule.def.name.clone(), rule.def.table_id);
+        self.remove(&name);
+        *self
+            .watched
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(table)
+            .or_default() += 1;
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, table);
+        self.send(Message::Install(Box::new(rule)));
+    }
+
+    fn remove(&self, name: &str) {
+        let Some(table) = self
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+        else {
+            return;
+        };
+        let mut watched = self.watched.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = watched.get_mut(&table) {
+            *n -= 1;
+            if *n == 0 {
+                watched.remove(&table);
+            }
+        }
+        drop(watched);
+        self.send(Message::Remove(name.to_owned()));
+    }
+}
+
+/// Starts the rules: rebuilds each enabled one from the stored rows (reporting what a
+/// crash kept it from reporting), then watches every commit. Call it before the server
+/// takes connections or runs pipelines.
+pub async fn start(
+    session: &Session,
+    runtime: tokio::runtime::Handle,
+) -> Result<Arc<Alerts>, PgError> {
+    let shared = &session.shared;
+    let engine = shared.engine.clone();
+    let hub = shared.notifications.clone();
+    let (sender, receiver) = mpsc::channel();
+    let alerts = Arc::new(Alerts {
+        sender: std::sync::Mutex::new(sender),
+        watched: RwLock::default(),
+        rules: std::sync::Mutex::default(),
+    });
+    let mut rules = Vec::new();
+    for def in engine.alerts().into_iter().filter(|a| a.enabled) {
+        let name = def.name.clone();
+        let Some(table) = engine
+            .tables()
+            .into_iter()
+            .find(|t| t.def.id == def.table_id)
+        else {
+            engine.report_alert(&name, |s| {
+                s.error = Some("the table it watches was dropped".into())
+            });
+            continue;
+        };
+        let rebuilt = async {
+            let mut rule = Rule::compile(&session.ctx, def, &table.def)?;
+            rebuild(&mut rule, &session.ctx, &table.def, &engine, &hub).await?;
+            Ok::<Rule, PgError>(rule)
+        };
+        match rebuilt.await {
+            Ok(rule) => rules.push(rule),
+            Err(e) => {
+                tracing::error!(alert = %name, error = %e.message, "alert rule cannot start");
+                engine.report_alert(&name, |s| s.error = Some(e.message.clone()));
+            }
+        }
+    }
+    for rule in rules {
+        alerts.install(rule);
+    }
+    engine.set_observer(alerts.clone());
+    let worker = Worker {
+        engine,
+        hub,
+        runtime,
+        rules: HashMap::new(),
+    };
+    std::thread::Builder::new()
+        .name("henge-alerts".into())
+        .spawn(move || worker.run(receiver))
+        .map_err(internal)?;
+    Ok(alerts)
+}
+
+/// Rebuilds a rule's windows after a start: the stored rows of the windows that may still
+/// be open, and the matches the alerts table holds; matches missing from it are reported.
+async fn rebuild(
+    rule: &mut Rule,
+    ctx: &SessionContext,
+    table: &TableDef,
+    engine: &Arc<Engine>,
+    hub: &Hub,
+) -> Result<(), PgError> {
+    let Some(newest) = newest_time(ctx, table).await? else {
+        return Ok(());
+    };
+    let window = rule.def.window_micros;
+    // One window further back than live evaluation keeps: a commit that moved the newest
+    // time far ahead may have held rows completing earlier windows.
+    let open_from = newest.saturating_sub(rule.lateness).saturating_sub(window);
+    let rows_from = open_from.saturating_sub(window);
+    let tz = rule.time_zone.clone();
+    let at = |micros: i64| lit(ScalarValue::TimestampMicrosecond(Some(micros), tz.clone()));
+    let time = table.time_column.clone().unwrap_or_default();
+    // The reports already made.
+    if let Some(alerts_table) = engine.table(&rule.def.alerts_table) {
+        let tz = match alerts_table.schema.field(0).data_type() {
+            DataType::Timestamp(_, tz) => tz.clone(),
+            _ => None,
+        };
+        let since = lit(ScalarValue::TimestampMicrosecond(Some(open_from), tz));
+        let mut done = ctx
+            .table(quote_ident(&rule.def.alerts_table))
+            .await
+            .map_err(internal)?
+            .filter(
+                col("rule")
+                    .eq(lit(rule.def.name.clone()))
+                    .and(col("window_end").gt_eq(since)),
+            )
+            .map_err(internal)?
+            .select_columns(&["key", "window_end"])
+            .map_err(internal)?
+            .execute_stream()
+            .await
+            .map_err(internal)?;
+        while let Some(batch) = done.next().await {
+            let batch = batch.map_err(internal)?;
+            let keys = text_column(
+                Ok(datafusion::logical_expr::ColumnarValue::Array(
+                    batch.column(0).clone(),
+                )),
+                batch.num_rows(),
+            )?;
+            let ends = micros_of(batch.column(1))?;
+            for i in 0..batch.num_rows() {
+                rule.state
+                    .entry(keys.value(i).to_owned())
+                    .or_default()
+                    .fired
+                    .insert(ends.value(i));
+            }
+        }
+    }
+    // The rows, oldest first, as if they arrived again; the windows evaluated are those
+    // ending from `open_from` on.
+    rule.watermark = Some(newest.saturating_sub(window));
+    let mut rows = ctx
+        .table(quote_ident(&table.name))
+        .await
+        .map_err(internal)?
+        .filter(col(quote_ident(&time)).gt_eq(at(rows_from)))
+        .map_err(internal)?
+        .sort(vec![col(quote_ident(&time)).sort(true, true)])
+        .map_err(internal)?
+        .execute_stream()
+        .await
+        .map_err(internal)?;
+    let mut matches = Vec::new();
+    while let Some(batch) = rows.next().await {
+        let batch = batch.map_err(internal)?;
+        let batch = stored_columns(&batch, table)?;
+        matches.extend(rule.observe(&batch, engine)?);
+    }
+    rule.watermark = Some(newest);
+    if !matches.is_empty() {
+        tracing::info!(alert = %rule.def.name, reports = matches.len(), "reporting matches a restart had not reported");
+        deliver(rule, matches, engine, hub).await;
+    }
+    Ok(())
+}
+
+/// A scan's rows in the layout commits hand the rules: the table's stored columns, in
+/// their order and types (a column a scan does not show, such as a hidden one, is NULL).
+fn stored_columns(batch: &RecordBatch, table: &TableDef) -> Result<RecordBatch, PgError> {
+    let schema = table.stored_schema();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        columns.push(match batch.column_by_name(field.name()) {
+            Some(column) => cast(column, field.data_type()).map_err(internal)?,
+            None => datafusion::arrow::array::new_null_array(field.data_type(), batch.num_rows()),
+        });
+    }
+    RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(internal)
+}
+
+/// Writes matches to the rule's alerts table (durably), then sends their notifications.
+async fn deliver(rule: &Rule, matches: Vec<Match>, engine: &Arc<Engine>, hub: &Hub) {
+    let name = &rule.def.name;
+    // A crash here: the rows are acknowledged, their matches neither written nor sent.
+    henge_storage::failpoint::hit("alert.before_write");
+    let written = write_matches(rule, &matches, engine).await;
+    // A crash here: the matches are written, not sent.
+    henge_storage::failpoint::hit("alert.before_notify");
+    let now = chrono::Utc::now().timestamp_micros();
+    engine.report_alert(name, |s| {
+        s.fired += matches.len() as u64;
+        s.last_fired = Some(now);
+        s.error = written.as_ref().err().map(|e| e.message.clone());
+    });
+    if let Err(e) = &written {
+        tracing::error!(alert = %name, error = %e.message, "alert matches could not be written to their table");
+    }
+    if let Some(channel) = &rule.def.channel {
+        for m in matches {
+            hub.send(&Notification {
+                channel: channel.clone(),
+                payload: m.payload,
+                pid: 0,
+            });
+        }
+    }
+}
+
+async fn write_matches(
+    rule: &Rule,
+    matches: &[Match],
+    engine: &Arc<Engine>,
+) -> Result<(), PgError> {
+    let table = engine
+        .table(&rule.def.alerts_table)
+        .ok_or_else(|| henge_storage::Error::TableNotFound(rule.def.alerts_table.clone()))?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let times = |f: &dyn Fn(&Match) -> i64| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(
+            matches.iter().map(f).collect::<Vec<_>>(),
+        ))
+    };
+    let texts = |f: &dyn Fn(&Match) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(matches.iter().map(f).collect::<Vec<_>>()))
+    };
+    let values: Vec<ArrayRef> = vec![
+        times(&|m| m.end),
+        texts(&|_| rule.def.name.clone()),
+        texts(&|m| m.key.clone()),
+        times(&|m| m.start),
+        times(&|_| now),
+        texts(&|m| m.payload.clone()),
+    ];
+    let schema = table.schema.clone();
+    let mut columns = Vec::with_capacity(values.len());
+    for (field, value) in schema.fields().iter().zip(values) {
+        columns.push(cast(&value, field.data_type()).map_err(internal)?);
+    }
+    let batch = RecordBatch::try_new(schema, columns).map_err(internal)?;
+    engine.append(&table, vec![batch]).await?;
+    Ok(())
+}
+
+/// The rules' thread: owns every rule's windows.
+struct Worker {
+    engine: Arc<Engine>,
+    hub: Arc<Hub>,
+    runtime: tokio::runtime::Handle,
+    rules: HashMap<String, Rule>,
+}
+
+impl Worker {
+    fn run(mut self, receiver: mpsc::Receiver<Message>) {
+        ON_WORKER.set(true);
+        while let Ok(message) = receiver.recv() {
+            match message {
+                Message::Install(rule) => {
+                    self.rules.insert(rule.def.name.clone(), *rule);
+                }
+                Message::Remove(name) => {
+                    self.rules.remove(&name);
+                }
+                Message::Rows(table, batches, done) => {
+                    for batch in &batches {
+                        self.observe(table, batch);
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+                Message::Pieces(table, readers, done) => {
+                    for reader in readers {
+                        let projection: Vec<usize> = (0..reader.schema().fields().len()).collect();
+                        for block in 0..reader.blocks() {
+                            match reader.read_block(block, &projection) {
+                                Ok(batch) => self.observe(table, &batch),
+                                Err(e) => {
+                                    tracing::error!(piece = reader.name(), error = %e, "alert rules cannot read a committed piece")
+                                }
+                            }
+                        }
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&mut self, table: u64, batch: &RecordBatch) {
+        let names: Vec<String> = self
+            .rules
+            .values()
+            .filter(|r| r.def.table_id == table)
+            .map(|r| r.def.name.clone())
+            .collect();
+        for name in names {
+            let rule = self.rules.get_mut(&name).expect("listed above");
+            match rule.observe(batch, &self.engine) {
+                Ok(matches) if matches.is_empty() => {}
+                Ok(matches) => {
+                    let rule = &self.rules[&name];
+                    self.runtime
+                        .block_on(deliver(rule, matches, &self.engine, &self.hub));
+                }
+                Err(e) => {
+                    tracing::error!(alert = %name, error = %e.message, "alert rule failed on a batch");
+                    self.engine
+                        .report_alert(&name, |s| s.error = Some(e.message.clone()));
+                }
+            }
+        }
+    }
+}
