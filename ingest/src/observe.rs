@@ -124,6 +124,12 @@ impl Engine {
         Ok(self.metadata.put_alert(def, create)?)
     }
 
+    /// Records how far rule `name` has reported (see `AlertDef::reported_from`).
+    pub fn set_alert_progress(&self, name: &str, reported_from: i64) -> Result<bool> {
+        let _ddl = self.ddl.lock();
+        Ok(self.metadata.set_alert_progress(name, reported_from)?)
+    }
+
     pub fn drop_alert(&self, name: &str) -> Result<()> {
         let _ddl = self.ddl.lock();
         self.metadata.drop_alert(name)?;

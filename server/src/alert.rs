@@ -242,6 +242,7 @@ pub async fn execute(session: &Session, command: &AlertCommand) -> Result<Respon
                 alerts_table,
                 enabled: true,
                 after: None,
+                reported_from: None,
             };
             // Checked before anything is recorded.
             Rule::compile(&session.ctx, def.clone(), &table.def)?;
@@ -273,6 +274,7 @@ pub async fn execute(session: &Session, command: &AlertCommand) -> Result<Respon
                         let rule = Rule::compile(&session.ctx, def.clone(), &table.def)?;
                         let _quiet = engine.hold_writes(&table).await;
                         def.after = newest_time(&session.ctx, &table.def).await?;
+                        def.reported_from = None;
                         def.enabled = true;
                         let def = engine.put_alert(def, false)?;
                         running(session)?.install(Rule { def, ..rule });
@@ -642,6 +644,37 @@ impl Rule {
         Ok(matches)
     }
 
+    /// Before a commit's rows: moves the rule's durable progress (`reported_from`) up to
+    /// its newest time so far, if that is more than an hour (or a window) past the one
+    /// recorded, so that a restart rebuilds little; the first commit records where it
+    /// starts.
+    fn record_progress(&mut self, batch: &RecordBatch, engine: &Engine) {
+        let start = match self.watermark {
+            Some(w) => w,
+            None => match micros_of(batch.column(self.time_index)) {
+                Ok(times) => match datafusion::arrow::compute::min(&times) {
+                    Some(t) => t,
+                    None => return,
+                },
+                Err(_) => return,
+            },
+        };
+        let step = self.def.window_micros.max(3_600_000_000);
+        if self
+            .def
+            .reported_from
+            .is_some_and(|p| start.saturating_sub(p) <= step)
+        {
+            return;
+        }
+        match engine.set_alert_progress(&self.def.name, start) {
+            Ok(_) => self.def.reported_from = Some(start),
+            Err(e) => {
+                tracing::warn!(alert = %self.def.name, error = %e, "could not record an alert rule's progress")
+            }
+        }
+    }
+
     /// Forgets rows and reports no open window can need, at most once a second.
     fn prune(&mut self) {
         if self.last_pruned.elapsed().as_secs() < 1 {
@@ -903,11 +936,14 @@ fn json_number(v: Option<f64>) -> String {
     }
 }
 
+/// Compiles one SQL expression of a rule against its table.
+type Compile<'a> = &'a dyn Fn(&str) -> Result<Arc<dyn PhysicalExpr>, PgError>;
+
 /// The condition of a rule, collecting its aggregates.
 fn condition_of(
     expr: &Expr,
     aggregates: &mut Vec<Aggregate>,
-    compile: &dyn Fn(&str) -> Result<Arc<dyn PhysicalExpr>, PgError>,
+    compile: Compile<'_>,
 ) -> Result<Condition, PgError> {
     let refuse = |what: String| {
         PgError::new(
@@ -983,7 +1019,7 @@ fn number_of(expr: &Expr) -> Option<f64> {
 fn aggregate_of(
     expr: &Expr,
     aggregates: &mut Vec<Aggregate>,
-    compile: &dyn Fn(&str) -> Result<Arc<dyn PhysicalExpr>, PgError>,
+    compile: Compile<'_>,
 ) -> Option<Result<usize, PgError>> {
     let Expr::Function(f) = expr else {
         return None;
@@ -1209,9 +1245,14 @@ async fn rebuild(
         return Ok(());
     };
     let window = rule.def.window_micros;
-    // One window further back than live evaluation keeps: a commit that moved the newest
-    // time far ahead may have held rows completing earlier windows.
-    let open_from = newest.saturating_sub(rule.lateness).saturating_sub(window);
+    // The newest time the rule had seen before the first commit it may not have reported
+    // (every row after `after`, if it recorded none: it never started on a commit).
+    let from = match rule.def.reported_from {
+        Some(from) => from.min(newest),
+        None => rule.def.after.unwrap_or(i64::MIN / 4),
+    };
+    // The windows live evaluation still had open then, and the rows they hold.
+    let open_from = from.saturating_sub(rule.lateness).saturating_sub(window);
     let rows_from = open_from.saturating_sub(window);
     let tz = rule.time_zone.clone();
     let at = |micros: i64| lit(ScalarValue::TimestampMicrosecond(Some(micros), tz.clone()));
@@ -1258,7 +1299,7 @@ async fn rebuild(
     }
     // The rows, oldest first, as if they arrived again; the windows evaluated are those
     // ending from `open_from` on.
-    rule.watermark = Some(newest.saturating_sub(window));
+    rule.watermark = Some(from.saturating_sub(window));
     let mut rows = ctx
         .table(quote_ident(&table.name))
         .await
@@ -1422,6 +1463,7 @@ impl Worker {
             .collect();
         for name in names {
             let rule = self.rules.get_mut(&name).expect("listed above");
+            rule.record_progress(batch, &self.engine);
             match rule.observe(batch, &self.engine) {
                 Ok(matches) if matches.is_empty() => {}
                 Ok(matches) => {

@@ -30,4 +30,10 @@ pub struct AlertDef {
     /// the table held when the rule was made. `None`: every row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
+    /// The rule's newest time seen (microseconds) before some commit it had not yet fully
+    /// reported: after a restart it rebuilds the windows from there on (less its table's
+    /// window_period and one window). Moved on now and then, never past a commit still
+    /// being reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_from: Option<i64>,
 }

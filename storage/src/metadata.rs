@@ -847,6 +847,18 @@ impl MetadataStore {
         Ok(def)
     }
 
+    /// Records how far rule `name` has reported (`AlertDef::reported_from`), changing
+    /// nothing else of it; false if it no longer exists.
+    pub fn set_alert_progress(&self, name: &str, reported_from: i64) -> Result<bool> {
+        let mut inner = self.lock();
+        let Some(mut def) = inner.state.alerts.get(name).cloned() else {
+            return Ok(false);
+        };
+        def.reported_from = Some(reported_from);
+        self.commit(&mut inner, Change::Alert { def })?;
+        Ok(true)
+    }
+
     /// Removes an alert rule.
     pub fn drop_alert(&self, name: &str) -> Result<()> {
         let mut inner = self.lock();
