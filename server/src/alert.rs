@@ -296,11 +296,29 @@ pub async fn execute(session: &Session, command: &AlertCommand) -> Result<Respon
                 }
                 return Err(henge_storage::Error::AlertNotFound(name.clone()).into());
             }
-            running(session)?.remove(name);
-            engine.drop_alert(name)?;
+            drop_rule(session, name)?;
             Ok(Response::Execution(Tag::new("DROP ALERT")))
         }
     }
+}
+
+/// The rules that watch `table`, and (with `as_target`) those that write into it.
+pub fn depending_on(session: &Session, table: &TableDef, as_target: bool) -> Vec<String> {
+    session
+        .shared
+        .engine
+        .alerts()
+        .into_iter()
+        .filter(|a| a.table_id == table.id || (as_target && a.alerts_table == table.name))
+        .map(|a| a.name)
+        .collect()
+}
+
+/// Drops rule `name` (DROP ALERT, or a DROP TABLE … CASCADE).
+pub fn drop_rule(session: &Session, name: &str) -> Result<(), PgError> {
+    running(session)?.remove(name);
+    session.shared.engine.drop_alert(name)?;
+    Ok(())
 }
 
 fn running(session: &Session) -> Result<&Arc<Alerts>, PgError> {

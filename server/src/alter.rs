@@ -72,6 +72,23 @@ pub async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Respon
     if layout.is_some() || renamed {
         no_dependent_views(session, &table.def.name)?;
     }
+    // A rule reads the table's columns by name and writes its alerts table by name.
+    let blocking = session.shared.engine.alerts().into_iter().find(|a| {
+        (layout.is_some() && a.table_id == table.def.id)
+            || ((layout.is_some() || renamed) && a.alerts_table == table.def.name)
+    });
+    {
+        if let Some(alert) = blocking.map(|a| a.name) {
+            return Err(PgError::new(
+                code::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!(
+                    "cannot alter table \"{}\" because alert \"{alert}\" depends on it",
+                    table.def.name
+                ),
+            )
+            .with_hint("Drop the alert, alter the table, and create the alert again."));
+        }
+    }
     session
         .shared
         .engine

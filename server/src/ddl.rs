@@ -722,8 +722,28 @@ pub async fn drop_tables(
             .unwrap_or(&names[0]);
         return Err(view::still_needed(engine, "table", needed, &dependents));
     }
+    let alerts: Vec<String> = names
+        .iter()
+        .filter_map(|n| engine.table(n))
+        .flat_map(|t| crate::alert::depending_on(session, &t.def, true))
+        .collect();
+    if let (Some(alert), false) = (alerts.first(), cascade) {
+        return Err(PgError::new(
+            code::DEPENDENT_OBJECTS_STILL_EXIST,
+            format!(
+                "cannot drop table {} because other objects depend on it",
+                names[0]
+            ),
+        )
+        .with_detail(format!("alert {alert} depends on it"))
+        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+    }
     for d in &dependents {
         session.notice(format!("drop cascades to view {d}"));
+    }
+    for alert in &alerts {
+        session.notice(format!("drop cascades to alert {alert}"));
+        crate::alert::drop_rule(session, alert)?;
     }
     for name in &names {
         let views = view::dependents(engine, std::slice::from_ref(name));
