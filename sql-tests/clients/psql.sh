@@ -160,6 +160,48 @@ wait "$listener"
 expect "psql hears a notification from another session" 1 \
   "$(grep -c 'Asynchronous notification "jobs" with payload "from another session" received from server process with PID' "$work/listener.out")"
 
+# An alert as a new user would try it: "3 failed transactions for one card within 1
+# hour", LISTEN in psql, a day's transactions loaded with \copy in two halves and the server
+# killed between them; the alerts are those a query over the same rows says.
+python3 - "$work" <<'PY'
+import random, sys
+random.seed(7)
+lines = []
+for i in range(4000):
+    second = max(0, min(86399, i * 21 + random.randint(-240, 240)))
+    card = random.randrange(30)
+    failed = random.randrange(3 if card < 5 else 20) == 0
+    lines.append(f"2024-06-01 {second // 3600:02}:{second // 60 % 60:02}:{second % 60:02},card{card},{'failed' if failed else 'ok'},{random.randrange(500)}\n")
+open(sys.argv[1] + "/day1.csv", "w").writelines(lines[:2000])
+open(sys.argv[1] + "/day2.csv", "w").writelines(lines[2000:])
+PY
+q -c "CREATE TABLE transactions (ts TIMESTAMP NOT NULL, card TEXT, status TEXT, amount BIGINT) WITH (time_column = 'ts', segment_granularity = 'hour')" >/dev/null
+q -c "CREATE ALERT card_failures ON transactions WHERE status = 'failed' PARTITION BY card WITHIN INTERVAL '1 hour' WHEN count(*) >= 3 NOTIFY card_alerts" >/dev/null
+mkfifo "$work/alerts.in"
+psql -h 127.0.0.1 -p "$port" -U henge henge -X <"$work/alerts.in" >"$work/alerts.out" 2>&1 &
+listener=$!
+exec 3>"$work/alerts.in"
+echo "LISTEN card_alerts;" >&3
+sleep 0.5
+q -c "\copy transactions FROM '$work/day1.csv' WITH (FORMAT csv)" >/dev/null
+sleep 0.5
+echo "SELECT 1;" >&3
+exec 3>&-
+wait "$listener"
+expected_sql="SELECT a.card || ' ' || a.ts::text FROM (SELECT DISTINCT card, ts FROM transactions WHERE status = 'failed') AS a
+  JOIN transactions AS b ON b.card = a.card AND b.status = 'failed' AND b.ts BETWEEN a.ts - INTERVAL '1 hour' AND a.ts
+  GROUP BY a.card, a.ts HAVING count(*) >= 3 ORDER BY 1"
+heard=$(grep -o '"key":"[^"]*","window_start":"[^"]*","window_end":"[^"]*"' "$work/alerts.out" \
+  | sed -E 's/"key":"([^"]*)".*"window_end":"([^"]*)"/\1 \2/' | sort)
+expect "psql hears alerts" "t" "$([ -n "$heard" ] && echo t)"
+expect "psql hears each alert of the first half once, as the query says" "$(q -c "$expected_sql" | sort)" "$heard"
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
+start
+q -c "\copy transactions FROM '$work/day2.csv' WITH (FORMAT csv)" >/dev/null
+expect "after kill -9 the alerts table holds each alert once, as the query says" \
+  "$(q -c "$expected_sql" | sort)" "$(q -c "SELECT key || ' ' || window_end::text FROM alerts" | sort)"
+expect "the day made alerts" "t" "$(q -c "SELECT count(*) > 10 FROM alerts")"
+
 before=$(q -c 'SELECT count(*), sum(added) FROM events')
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 start
