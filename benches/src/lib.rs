@@ -10,6 +10,7 @@
 //! [`kafka`] measures a Kafka pipeline against a real broker.
 //! `benches/run` is the one command that does all of it.
 
+pub mod alerts;
 pub mod copy_text;
 pub mod data;
 pub mod kafka;

@@ -60,6 +60,20 @@ struct Args {
     /// Its figures go to a section of their own in the results file.
     #[arg(long)]
     kafka_only: bool,
+    /// Only the alert runs: COPY-to-notification latency (`--alert-samples` COPYs, each
+    /// completing one match) and COPY's rate with `--alert-rules` rules over
+    /// `--alert-keys` keys against none (`--alert-rows` rows each). Its figures go to a
+    /// section of their own in the results file.
+    #[arg(long)]
+    alerts_only: bool,
+    #[arg(long, default_value_t = 200)]
+    alert_samples: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    alert_rows: usize,
+    #[arg(long, default_value_t = 100)]
+    alert_rules: usize,
+    #[arg(long, default_value_t = 100_000)]
+    alert_keys: usize,
     /// Events per second the lag run produces.
     #[arg(long, default_value_t = 100_000)]
     kafka_rate: u64,
@@ -123,6 +137,9 @@ async fn run(args: Args) -> Result<()> {
 
     if args.kafka_only {
         return kafka_only(&args, &henge_bin, work.path(), cores).await;
+    }
+    if args.alerts_only {
+        return alerts_only(&args, &henge_bin, work.path()).await;
     }
     let started = Instant::now();
     let lineitem_rows = match args.rollup_only {
@@ -441,6 +458,51 @@ async fn lifecycle_only(
         &format!("sf={} lifecycle", args.sf),
         &markdown,
     )?;
+    std::io::stdout().write_all(markdown.as_bytes())?;
+    Ok(())
+}
+
+/// `--alerts-only`: alert latency and the cost of rules to ingest.
+async fn alerts_only(args: &Args, henge_bin: &Path, work: &Path) -> Result<()> {
+    let henge = Henge::start(henge_bin, work, true).await?;
+    let version = henge.version().await?;
+    say(&format!(
+        "alerts: {} latency samples, then {} rows without rules and with {} rules over {} keys",
+        args.alert_samples, args.alert_rows, args.alert_rules, args.alert_keys
+    ));
+    let figures = henge_bench::alerts::measure(
+        &henge,
+        args.alert_samples,
+        args.alert_rows,
+        args.alert_rules,
+        args.alert_keys,
+    )
+    .await?;
+    let markdown = format!(
+        "### Alerts, measured {}\n\n\
+         Command: `benches/run --alerts-only --alert-samples {} --alert-rows {} \
+         --alert-rules {} --alert-keys {}`\n\n\
+         Machine: {}\n\n\
+         System: {version}, write-ahead log fsynced.\n\n\
+         Latency: each sample is one COPY of three failed transactions of a new card, which \
+         completes the rule \"three failures within an hour\"; timed from sending the COPY \
+         to the notification at another, idle connection that LISTENs. A COPY is \
+         acknowledged after its rows' matches are written and sent, so the notification \
+         usually arrives first. Cost: the same transactions (ten COPYs in time order over a \
+         day, {} cards) into a table without rules and into one watched by {} rules of three \
+         shapes (counts of a category's failures, sums of a category's amounts, distinct \
+         categories of big amounts), each partitioned by card.\n\n{}\n",
+        today(),
+        args.alert_samples,
+        args.alert_rows,
+        args.alert_rules,
+        args.alert_keys,
+        machine(),
+        args.alert_keys,
+        args.alert_rules,
+        figures.markdown()
+    );
+    update_results(&args.results, "alerts", &markdown)?;
     std::io::stdout().write_all(markdown.as_bytes())?;
     Ok(())
 }
