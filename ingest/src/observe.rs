@@ -124,10 +124,10 @@ impl Engine {
         Ok(self.metadata.put_alert(def, create)?)
     }
 
-    /// Records how far rule `name` has reported (see `AlertDef::reported_from`).
-    pub fn set_alert_progress(&self, name: &str, reported_from: i64) -> Result<bool> {
+    /// Records how far rules have reported (see `AlertDef::reported_from`), by name.
+    pub fn set_alert_progress(&self, progress: Vec<(String, i64)>) -> Result<()> {
         let _ddl = self.ddl.lock();
-        Ok(self.metadata.set_alert_progress(name, reported_from)?)
+        Ok(self.metadata.set_alert_progress(progress)?)
     }
 
     pub fn drop_alert(&self, name: &str) -> Result<()> {

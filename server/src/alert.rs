@@ -40,7 +40,7 @@
 //! watched table (in commit order): INSERT, COPY (in memory or spilled to pieces),
 //! transaction blocks and Kafka pipelines.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -48,7 +48,7 @@ use std::time::Instant;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::context::SessionContext;
@@ -487,14 +487,55 @@ enum Input {
 
 #[derive(Debug, Default)]
 struct KeyState {
-    /// The key's counted rows by (time, arrival), each with its aggregate inputs.
-    rows: BTreeMap<(i64, u64), Vec<Option<Input>>>,
-    /// The ends of the windows already reported.
-    fired: BTreeSet<i64>,
+    /// The key's counted rows in (time, arrival) order, each with its aggregate inputs:
+    /// rows mostly arrive in time order, so most go at the back and leave at the front.
+    rows: VecDeque<(i64, u64, Vec<Option<Input>>)>,
+    /// The ends of the windows already reported, in order.
+    fired: VecDeque<i64>,
+}
+
+impl KeyState {
+    fn insert(&mut self, time: i64, arrival: u64, values: Vec<Option<Input>>) {
+        let at = self
+            .rows
+            .partition_point(|(t, a, _)| (*t, *a) <= (time, arrival));
+        self.rows.insert(at, (time, arrival, values));
+    }
+
+    /// The rows with a time in `[from, to]`.
+    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = &(i64, u64, Vec<Option<Input>>)> {
+        let start = self.rows.partition_point(|(t, _, _)| *t < from);
+        let end = self.rows.partition_point(|(t, _, _)| *t <= to);
+        self.rows.range(start..end.max(start))
+    }
+
+    fn has_fired(&self, end: i64) -> bool {
+        self.fired.binary_search(&end).is_ok()
+    }
+
+    fn fire(&mut self, end: i64) {
+        if let Err(at) = self.fired.binary_search(&end) {
+            self.fired.insert(at, end);
+        }
+    }
+
+    /// Forgets rows and reports before `from`; whether anything is left.
+    fn forget_before(&mut self, from: i64) -> bool {
+        while self.rows.front().is_some_and(|(t, _, _)| *t < from) {
+            self.rows.pop_front();
+        }
+        while self.fired.front().is_some_and(|t| *t < from) {
+            self.fired.pop_front();
+        }
+        !self.rows.is_empty()
+    }
 }
 
 /// A match to report.
 struct Match {
+    rule: String,
+    channel: Option<String>,
+    alerts_table: String,
     key: String,
     start: i64,
     end: i64,
@@ -513,8 +554,13 @@ pub struct Rule {
     aggregates: Vec<Aggregate>,
     condition: Condition,
     watermark: Option<i64>,
+    /// The newest time seen before the commit being evaluated.
+    commit_watermark: Option<i64>,
     arrivals: u64,
-    state: HashMap<String, KeyState>,
+    state: HashMap<String, KeyState, foldhash::fast::RandomState>,
+    /// Rows held in `state`, all keys together, now and after the last pruning.
+    held: u64,
+    held_after_prune: u64,
     last_pruned: Instant,
 }
 
@@ -574,20 +620,32 @@ impl Rule {
             aggregates,
             condition,
             watermark: None,
+            commit_watermark: None,
             arrivals: 0,
-            state: HashMap::new(),
+            state: HashMap::default(),
+            held: 0,
+            held_after_prune: 0,
             last_pruned: Instant::now(),
         })
     }
 
     /// Feeds rows of the watched table; returns the matches they complete.
     fn observe(&mut self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<Match>, PgError> {
+        // Only the counted rows go on (a rule's filter often keeps few).
+        let filtered;
+        let batch = match &self.filter {
+            Some(filter) => {
+                let counted = truth(filter.evaluate(batch), batch.num_rows())?;
+                if counted.true_count() == 0 {
+                    return Ok(Vec::new());
+                }
+                filtered = filter_record_batch(batch, &counted).map_err(internal)?;
+                &filtered
+            }
+            None => batch,
+        };
         let rows = batch.num_rows();
         let times = micros_of(batch.column(self.time_index))?;
-        let counted = match &self.filter {
-            Some(filter) => truth(filter.evaluate(batch), rows)?,
-            None => BooleanArray::from(vec![true; rows]),
-        };
         let keys = self
             .keys
             .iter()
@@ -601,7 +659,7 @@ impl Rule {
         let (mut seen, mut late) = (0u64, 0u64);
         let mut matches = Vec::new();
         for row in 0..rows {
-            if !counted.is_valid(row) || !counted.value(row) || times.is_null(row) {
+            if times.is_null(row) {
                 continue;
             }
             let time = times.value(row);
@@ -609,7 +667,9 @@ impl Rule {
                 continue;
             }
             seen += 1;
-            if let Some(w) = self.watermark {
+            // Late against the newest time before this commit: a commit's rows arrive
+            // together, in whatever order it holds them (a spilled one comes back by chunk).
+            if let Some(w) = self.commit_watermark {
                 if time
                     < w.saturating_sub(self.lateness)
                         .saturating_sub(self.def.window_micros)
@@ -621,26 +681,32 @@ impl Rule {
             let key = key_text(&keys, row);
             let values = inputs.iter().map(|i| i.at(row)).collect();
             self.arrivals += 1;
-            let watermark = self.watermark.map_or(time, |w| w.max(time));
-            self.watermark = Some(watermark);
-            let state = self.state.entry(key.clone()).or_default();
-            state.rows.insert((time, self.arrivals), values);
+            self.watermark = Some(self.watermark.map_or(time, |w| w.max(time)));
+            if !self.state.contains_key(key.as_ref()) {
+                self.state.insert(key.to_string(), KeyState::default());
+            }
+            let state = self.state.get_mut(key.as_ref()).expect("inserted above");
+            state.insert(time, self.arrivals, values);
+            self.held += 1;
             // The windows this row is in, of those still open: ending at its own time or a
             // later one of the key's, within one window length.
-            let open_from = time.max(watermark.saturating_sub(self.lateness));
-            let ends: BTreeSet<i64> = state
-                .rows
-                .range((open_from, 0)..=(time.saturating_add(self.def.window_micros), u64::MAX))
-                .map(|((t, _), _)| *t)
+            let open_from = match self.commit_watermark {
+                Some(w) => time.max(w.saturating_sub(self.lateness)),
+                None => time,
+            };
+            let mut ends: Vec<i64> = state
+                .between(open_from, time.saturating_add(self.def.window_micros))
+                .map(|(t, _, _)| *t)
                 .collect();
+            ends.dedup();
             let mut found = Vec::new();
             for end in ends {
-                if state.fired.contains(&end) {
+                if state.has_fired(end) {
                     continue;
                 }
                 let values = window_values(&self.aggregates, state, end, self.def.window_micros);
                 if self.condition.holds(&values) {
-                    state.fired.insert(end);
+                    state.fire(end);
                     found.push((end, values));
                 }
             }
@@ -648,11 +714,7 @@ impl Rule {
                 matches.push(self.report(&key, &keys, row, end, &values));
             }
         }
-        self.prune();
-        let (keys_held, rows_held) = (
-            self.state.len() as u64,
-            self.state.values().map(|s| s.rows.len() as u64).sum(),
-        );
+        let (keys_held, rows_held) = (self.state.len() as u64, self.held);
         engine.report_alert(&self.def.name, |s| {
             s.rows_seen += seen;
             s.late_rows += late;
@@ -662,51 +724,48 @@ impl Rule {
         Ok(matches)
     }
 
-    /// Before a commit's rows: moves the rule's durable progress (`reported_from`) up to
-    /// its newest time so far, if that is more than an hour (or a window) past the one
+    /// Before a commit's rows: the durable progress (`reported_from`) to record, the
+    /// rule's newest time so far, if that is more than an hour (or a window) past the one
     /// recorded, so that a restart rebuilds little; the first commit records where it
     /// starts.
-    fn record_progress(&mut self, batch: &RecordBatch, engine: &Engine) {
+    fn progress(&self, batch: &RecordBatch) -> Option<i64> {
         let start = match self.watermark {
             Some(w) => w,
-            None => match micros_of(batch.column(self.time_index)) {
-                Ok(times) => match datafusion::arrow::compute::min(&times) {
-                    Some(t) => t,
-                    None => return,
-                },
-                Err(_) => return,
-            },
+            None => {
+                datafusion::arrow::compute::min(&micros_of(batch.column(self.time_index)).ok()?)?
+            }
         };
         let step = self.def.window_micros.max(3_600_000_000);
-        if self
-            .def
-            .reported_from
-            .is_some_and(|p| start.saturating_sub(p) <= step)
-        {
-            return;
-        }
-        match engine.set_alert_progress(&self.def.name, start) {
-            Ok(_) => self.def.reported_from = Some(start),
-            Err(e) => {
-                tracing::warn!(alert = %self.def.name, error = %e, "could not record an alert rule's progress")
-            }
+        match self.def.reported_from {
+            Some(p) if start.saturating_sub(p) <= step => None,
+            _ => Some(start),
         }
     }
 
-    /// Forgets rows and reports no open window can need, at most once a second.
-    fn prune(&mut self) {
-        if self.last_pruned.elapsed().as_secs() < 1 {
+    /// Before a commit's rows: the newest time so far becomes the one its rows are judged
+    /// late against, and rows and reports no open window can need any more are forgotten
+    /// (once the rows held have doubled since the last time, so that memory stays within
+    /// twice what the windows need, or after five seconds). Within one commit nothing is
+    /// forgotten: its rows may come in any order (a statement spanning a long time holds
+    /// its counted rows' inputs until it is evaluated).
+    fn begin_commit(&mut self) {
+        self.commit_watermark = self.watermark;
+        if self.held < 2 * self.held_after_prune + 4096 && self.last_pruned.elapsed().as_secs() < 5
+        {
             return;
         }
         self.last_pruned = Instant::now();
         let Some(w) = self.watermark else { return };
         let open_from = w.saturating_sub(self.lateness);
         let keep_from = open_from.saturating_sub(self.def.window_micros);
+        let mut held = 0;
         self.state.retain(|_, s| {
-            s.rows = s.rows.split_off(&(keep_from, 0));
-            s.fired = s.fired.split_off(&keep_from);
-            !s.rows.is_empty()
+            let left = s.forget_before(keep_from);
+            held += s.rows.len() as u64;
+            left
         });
+        self.held = held;
+        self.held_after_prune = held;
     }
 
     fn report(
@@ -745,6 +804,9 @@ impl Rule {
             json_text(&self.time_text(end)),
         );
         Match {
+            rule: self.def.name.clone(),
+            channel: self.def.channel.clone(),
+            alerts_table: self.def.alerts_table.clone(),
             key: key.to_owned(),
             start,
             end,
@@ -786,9 +848,8 @@ fn window_values(
     window: i64,
 ) -> Vec<Option<f64>> {
     let rows: Vec<&Vec<Option<Input>>> = state
-        .rows
-        .range((end.saturating_sub(window), 0)..=(end, u64::MAX))
-        .map(|(_, v)| v)
+        .between(end.saturating_sub(window), end)
+        .map(|(_, _, v)| v)
         .collect();
     aggregates
         .iter()
@@ -910,10 +971,10 @@ fn text_column(
 }
 
 /// A row's key as text: its one value, or a JSON array of several.
-fn key_text(keys: &[StringArray], row: usize) -> String {
+fn key_text(keys: &[StringArray], row: usize) -> std::borrow::Cow<'_, str> {
     match keys {
-        [one] if one.is_null(row) => String::new(),
-        [one] => one.value(row).to_owned(),
+        [one] if one.is_null(row) => "".into(),
+        [one] => one.value(row).into(),
         many => format!(
             "[{}]",
             many.iter()
@@ -923,7 +984,8 @@ fn key_text(keys: &[StringArray], row: usize) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(",")
-        ),
+        )
+        .into(),
     }
 }
 
@@ -1310,14 +1372,14 @@ async fn rebuild(
                 rule.state
                     .entry(keys.value(i).to_owned())
                     .or_default()
-                    .fired
-                    .insert(ends.value(i));
+                    .fire(ends.value(i));
             }
         }
     }
     // The rows, oldest first, as if they arrived again; the windows evaluated are those
     // ending from `open_from` on.
     rule.watermark = Some(from.saturating_sub(window));
+    rule.commit_watermark = rule.watermark;
     let mut rows = ctx
         .table(quote_ident(&table.name))
         .await
@@ -1338,7 +1400,7 @@ async fn rebuild(
     rule.watermark = Some(newest);
     if !matches.is_empty() {
         tracing::info!(alert = %rule.def.name, reports = matches.len(), "reporting matches a restart had not reported");
-        deliver(rule, matches, engine, hub).await;
+        deliver(matches, engine, hub).await;
     }
     Ok(())
 }
@@ -1363,26 +1425,44 @@ fn stored_columns(batch: &RecordBatch, table: &TableDef) -> Result<RecordBatch, 
 }
 
 /// Writes matches to the rule's alerts table (durably), then sends their notifications.
-async fn deliver(rule: &Rule, matches: Vec<Match>, engine: &Arc<Engine>, hub: &Hub) {
-    let name = &rule.def.name;
+async fn deliver(matches: Vec<Match>, engine: &Arc<Engine>, hub: &Hub) {
+    if matches.is_empty() {
+        return;
+    }
     // A crash here: the rows are acknowledged, their matches neither written nor sent.
     henge_storage::failpoint::hit("alert.before_write");
-    let written = write_matches(rule, &matches, engine).await;
+    // One write per alerts table, whatever the number of rules.
+    let mut tables: Vec<&str> = matches.iter().map(|m| m.alerts_table.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    let mut failed: HashMap<&str, String> = HashMap::new();
+    for table in tables {
+        let these: Vec<&Match> = matches.iter().filter(|m| m.alerts_table == table).collect();
+        if let Err(e) = write_matches(table, &these, engine).await {
+            tracing::error!(alerts_table = %table, error = %e.message, "alert matches could not be written to their table");
+            failed.insert(table, e.message);
+        }
+    }
     // A crash here: the matches are written, not sent.
     henge_storage::failpoint::hit("alert.before_notify");
     let now = chrono::Utc::now().timestamp_micros();
-    engine.report_alert(name, |s| {
-        s.fired += matches.len() as u64;
-        s.last_fired = Some(now);
-        s.error = written.as_ref().err().map(|e| e.message.clone());
-    });
-    if let Err(e) = &written {
-        tracing::error!(alert = %name, error = %e.message, "alert matches could not be written to their table");
+    let mut counts: HashMap<&str, (u64, Option<String>)> = HashMap::new();
+    for m in &matches {
+        let count = counts.entry(&m.rule).or_default();
+        count.0 += 1;
+        count.1 = failed.get(m.alerts_table.as_str()).cloned();
     }
-    if let Some(channel) = &rule.def.channel {
-        for m in matches {
+    for (rule, (fired, error)) in counts {
+        engine.report_alert(rule, |s| {
+            s.fired += fired;
+            s.last_fired = Some(now);
+            s.error = error;
+        });
+    }
+    for m in matches {
+        if let Some(channel) = m.channel {
             hub.send(&Notification {
-                channel: channel.clone(),
+                channel,
                 payload: m.payload,
                 pid: 0,
             });
@@ -1391,29 +1471,31 @@ async fn deliver(rule: &Rule, matches: Vec<Match>, engine: &Arc<Engine>, hub: &H
 }
 
 async fn write_matches(
-    rule: &Rule,
-    matches: &[Match],
+    alerts_table: &str,
+    matches: &[&Match],
     engine: &Arc<Engine>,
 ) -> Result<(), PgError> {
     let table = engine
-        .table(&rule.def.alerts_table)
-        .ok_or_else(|| henge_storage::Error::TableNotFound(rule.def.alerts_table.clone()))?;
+        .table(alerts_table)
+        .ok_or_else(|| henge_storage::Error::TableNotFound(alerts_table.to_owned()))?;
     let now = chrono::Utc::now().timestamp_micros();
     let times = |f: &dyn Fn(&Match) -> i64| -> ArrayRef {
         Arc::new(TimestampMicrosecondArray::from(
-            matches.iter().map(f).collect::<Vec<_>>(),
+            matches.iter().map(|m| f(m)).collect::<Vec<_>>(),
         ))
     };
-    let texts = |f: &dyn Fn(&Match) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(matches.iter().map(f).collect::<Vec<_>>()))
+    let texts = |f: &dyn Fn(&Match) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from(
+            matches.iter().map(|m| f(m)).collect::<Vec<_>>(),
+        ))
     };
     let values: Vec<ArrayRef> = vec![
         times(&|m| m.end),
-        texts(&|_| rule.def.name.clone()),
-        texts(&|m| m.key.clone()),
+        texts(&|m| &m.rule),
+        texts(&|m| &m.key),
         times(&|m| m.start),
         times(&|_| now),
-        texts(&|m| m.payload.clone()),
+        texts(&|m| &m.payload),
     ];
     let schema = table.schema.clone();
     let mut columns = Vec::with_capacity(values.len());
@@ -1445,50 +1527,84 @@ impl Worker {
                     self.rules.remove(&name);
                 }
                 Message::Rows(table, batches, done) => {
-                    for batch in &batches {
-                        self.observe(table, batch);
+                    let mut found = Vec::new();
+                    for (i, batch) in batches.iter().enumerate() {
+                        self.observe(table, batch, i == 0, &mut found);
                     }
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
+                    self.finish(found, done);
                 }
                 Message::Pieces(table, readers, done) => {
+                    let mut found = Vec::new();
+                    let mut first = true;
                     for reader in readers {
                         let projection: Vec<usize> = (0..reader.schema().fields().len()).collect();
                         for block in 0..reader.blocks() {
                             match reader.read_block(block, &projection) {
-                                Ok(batch) => self.observe(table, &batch),
+                                Ok(batch) => self.observe(table, &batch, first, &mut found),
                                 Err(e) => {
                                     tracing::error!(piece = reader.name(), error = %e, "alert rules cannot read a committed piece")
                                 }
                             }
+                            first = false;
                         }
                     }
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
+                    self.finish(found, done);
                 }
             }
         }
     }
 
-    fn observe(&mut self, table: u64, batch: &RecordBatch) {
+    /// Reports a commit's matches (all rules, one write per alerts table), then lets the
+    /// commit's statement go on.
+    fn finish(&self, found: Vec<Match>, done: Option<Done>) {
+        self.runtime
+            .block_on(deliver(found, &self.engine, &self.hub));
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Evaluates one batch of a commit (`first`: its first) for every rule of the table,
+    /// adding their matches to `found`.
+    fn observe(&mut self, table: u64, batch: &RecordBatch, first: bool, found: &mut Vec<Match>) {
         let names: Vec<String> = self
             .rules
             .values()
             .filter(|r| r.def.table_id == table)
             .map(|r| r.def.name.clone())
             .collect();
+        // Before a commit's first rows, every rule's progress in one metadata change: the
+        // commit is reported only once all of its rows are evaluated.
+        let progress: Vec<(String, i64)> = names
+            .iter()
+            .filter(|_| first)
+            .filter_map(|n| Some((n.clone(), self.rules[n].progress(batch)?)))
+            .collect();
+        if !progress.is_empty() {
+            match self.engine.set_alert_progress(progress.clone()) {
+                Ok(()) => {
+                    for (name, from) in progress {
+                        if let Some(rule) = self.rules.get_mut(&name) {
+                            rule.def.reported_from = Some(from);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not record the alert rules' progress"),
+            }
+        }
         for name in names {
             let rule = self.rules.get_mut(&name).expect("listed above");
-            rule.record_progress(batch, &self.engine);
-            match rule.observe(batch, &self.engine) {
-                Ok(matches) if matches.is_empty() => {}
-                Ok(matches) => {
-                    let rule = &self.rules[&name];
-                    self.runtime
-                        .block_on(deliver(rule, matches, &self.engine, &self.hub));
-                }
+            if first {
+                rule.begin_commit();
+            }
+            // A rule that panics is reported failed; the others go on.
+            let engine = &self.engine;
+            let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rule.observe(batch, engine)
+            }))
+            .unwrap_or_else(|_| Err(internal("the rule's evaluation panicked")));
+            match observed {
+                Ok(matches) => found.extend(matches),
                 Err(e) => {
                     tracing::error!(alert = %name, error = %e.message, "alert rule failed on a batch");
                     self.engine

@@ -244,3 +244,27 @@ async fn a_crash_at_any_step_neither_repeats_nor_loses_an_alert() {
         assert_eq!(row.get::<_, i64>(1) as usize, expected.len());
     }
 }
+
+#[tokio::test]
+async fn rows_a_large_copy_spills_to_pieces_count_too() {
+    // A small ingest budget: a statement's rows past an eighth of it are spilled to piece
+    // files before the commit, and reach the rules from there.
+    let server = TestServer::start_with_config(Some("ingest_memory = \"8MB\"\n"));
+    let client = server.connect().await;
+    client.batch_execute(SETUP).await.unwrap();
+    let lines = day_of_transactions(40_000);
+    assert_eq!(copy_csv(&client, &lines).await.unwrap(), 40_000);
+    let pieces: i64 = client
+        .query_one(
+            "SELECT count(*) FROM sys.segments WHERE \"table\" = 'tx' AND state = 'persisted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(pieces > 0, "the COPY should have spilled");
+    let expected = pairs(&client, EXPECTED).await;
+    assert!(expected.len() > 100);
+    let stored = pairs(&client, "SELECT key, window_end::text FROM alerts").await;
+    assert_eq!(stored, expected);
+}

@@ -777,3 +777,77 @@ QJIq7Lkef+yBIIOu8WSG9KRjFLpdJgjTI8rPGjRz911iiBI58lbOafL4W7OBmOy0
 1GDmDuaIOFRcoNOXNp5x
 -----END CERTIFICATE-----
 ";
+
+/// Rows a pipeline writes count for alert rules as other writes do.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_rows_are_watched_by_alert_rules() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("watched", 2).await;
+    let producer = broker.producer(&[]);
+    for id in 0..600 {
+        send(
+            &producer,
+            "watched",
+            (id % 2) as i32,
+            &id.to_string(),
+            &event(id),
+        )
+        .await;
+    }
+    flush(&producer);
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE events (ts TIMESTAMPTZ NOT NULL, id BIGINT NOT NULL, country TEXT, amount NUMERIC(10,2)) \
+               WITH (time_column = 'ts', segment_granularity = 'hour');
+             CREATE ALERT busy_country ON events PARTITION BY country WITHIN INTERVAL '30 seconds' \
+               WHEN count(*) >= 8 NOTIFY busy",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE SOURCE events_in (ts TIMESTAMPTZ PATH '$.time', id BIGINT, country TEXT PATH '$.geo.country', \
+               amount TEXT, kind TEXT) \
+               WITH (connector = 'kafka', brokers = '{}', topic = 'watched', start = 'earliest');
+             CREATE PIPELINE events_load AS INSERT INTO events \
+               SELECT ts, id, upper(country), CAST(amount AS NUMERIC(10,2)) FROM events_in WHERE kind = 'sale'",
+            broker.bootstrap()
+        ))
+        .await
+        .unwrap();
+    wait_for(
+        &server,
+        "SELECT count(*) FROM events",
+        480,
+        Duration::from_secs(60),
+    )
+    .await;
+    let pairs = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let mut rows: Vec<(String, String)> = client
+                .query(sql, &[])
+                .await
+                .expect(sql)
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    let expected = pairs(
+        "SELECT a.country, a.ts::text FROM (SELECT DISTINCT country, ts FROM events) AS a \
+         JOIN events AS b ON b.country = a.country AND b.ts BETWEEN a.ts - INTERVAL '30 seconds' AND a.ts \
+         GROUP BY a.country, a.ts HAVING count(*) >= 8",
+    )
+    .await;
+    assert!(!expected.is_empty());
+    // The pipeline's writes wait for their rows' evaluation: the alerts are there.
+    assert_eq!(
+        pairs("SELECT key, window_end::text FROM alerts").await,
+        expected
+    );
+}

@@ -256,6 +256,10 @@ enum Change {
     DropAlert {
         name: String,
     },
+    /// How far alert rules have reported (`AlertDef::reported_from`), several at once.
+    AlertProgress {
+        progress: Vec<(String, i64)>,
+    },
     HandOff {
         segments: Vec<SegmentMeta>,
         pieces: Vec<SegmentMeta>,
@@ -365,6 +369,13 @@ impl State {
             }
             Change::DropAlert { name } => {
                 self.alerts.remove(&name);
+            }
+            Change::AlertProgress { progress } => {
+                for (name, from) in progress {
+                    if let Some(def) = self.alerts.get_mut(&name) {
+                        def.reported_from = Some(from);
+                    }
+                }
             }
             Change::HandOff { segments, pieces } => {
                 let gone = names(&pieces);
@@ -847,16 +858,11 @@ impl MetadataStore {
         Ok(def)
     }
 
-    /// Records how far rule `name` has reported (`AlertDef::reported_from`), changing
-    /// nothing else of it; false if it no longer exists.
-    pub fn set_alert_progress(&self, name: &str, reported_from: i64) -> Result<bool> {
+    /// Records how far rules have reported (`AlertDef::reported_from`), by name, in one
+    /// change, changing nothing else of them (a rule dropped meanwhile is passed over).
+    pub fn set_alert_progress(&self, progress: Vec<(String, i64)>) -> Result<()> {
         let mut inner = self.lock();
-        let Some(mut def) = inner.state.alerts.get(name).cloned() else {
-            return Ok(false);
-        };
-        def.reported_from = Some(reported_from);
-        self.commit(&mut inner, Change::Alert { def })?;
-        Ok(true)
+        self.commit(&mut inner, Change::AlertProgress { progress })
     }
 
     /// Removes an alert rule.
