@@ -16,7 +16,8 @@
 //! The condition combines, with AND and OR, comparisons of `count(*)`, `count(x)`,
 //! `count(DISTINCT x)`, `sum(x)`, `min(x)` and `max(x)` — each optionally with
 //! `FILTER (WHERE …)` — against numbers (`count(*) >= 3 AND count(*) FILTER (WHERE
-//! category = 'Electronics') >= 1`).
+//! category = 'Electronics') >= 1`), and `sequence(a, b, …)` holds when the window has
+//! a row where `a` holds, then one at a later time where `b` holds, and so on.
 //!
 //! **Semantics, in event time.** For each key, every distinct time `e` of a counted row
 //! ends one window: the key's counted rows with a time in `[e - w, e]`. A window matches
@@ -431,12 +432,17 @@ enum Kind {
     Sum,
     Min,
     Max,
+    /// `sequence(a, b, …)`: 1 when the window holds a row where `a` holds, then one at a
+    /// later time where `b` holds, and so on; else 0.
+    Sequence,
 }
 
 struct Aggregate {
     kind: Kind,
     arg: Option<Arc<dyn PhysicalExpr>>,
     filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The steps of a sequence.
+    steps: Vec<Arc<dyn PhysicalExpr>>,
     /// As written: the name of its value in reports.
     label: String,
 }
@@ -483,6 +489,8 @@ enum Input {
     Counted,
     Number(f64),
     Text(String),
+    /// The steps of a sequence the row meets, one bit each.
+    Steps(u64),
 }
 
 #[derive(Debug, Default)]
@@ -847,16 +855,17 @@ fn window_values(
     end: i64,
     window: i64,
 ) -> Vec<Option<f64>> {
-    let rows: Vec<&Vec<Option<Input>>> = state
+    let rows: Vec<(i64, &Vec<Option<Input>>)> = state
         .between(end.saturating_sub(window), end)
-        .map(|(_, _, v)| v)
+        .map(|(t, _, v)| (*t, v))
         .collect();
     aggregates
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let inputs = rows.iter().filter_map(|r| r[i].as_ref());
+            let inputs = rows.iter().filter_map(|(_, r)| r[i].as_ref());
             match a.kind {
+                Kind::Sequence => Some(sequence_met(&rows, i, a.steps.len()) as u8 as f64),
                 Kind::CountStar | Kind::Count => Some(inputs.count() as f64),
                 Kind::CountDistinct => Some(
                     inputs
@@ -883,15 +892,46 @@ fn window_values(
         .collect()
 }
 
+/// Whether the rows (in time order) hold the `steps` steps of the sequence whose inputs
+/// are the `i`-th, each at a later time than the one before: the earliest row meeting each
+/// step is taken, which finds the sequence whenever it is there (whatever the order of
+/// rows of equal time).
+fn sequence_met(rows: &[(i64, &Vec<Option<Input>>)], i: usize, steps: usize) -> bool {
+    let mut step = 0;
+    let mut after = i64::MIN;
+    for (time, inputs) in rows {
+        if step == steps {
+            break;
+        }
+        if let Some(Input::Steps(mask)) = &inputs[i] {
+            if mask & (1 << step) != 0 && (step == 0 || *time > after) {
+                step += 1;
+                after = *time;
+            }
+        }
+    }
+    step == steps
+}
+
 /// One aggregate's inputs for a batch.
 enum Inputs {
     Always,
     Flags(BooleanArray, Option<ArrayRef>, Kind),
+    Steps(Vec<BooleanArray>),
 }
 
 impl Inputs {
     fn of(aggregate: &Aggregate, batch: &RecordBatch) -> Result<Inputs, PgError> {
         let rows = batch.num_rows();
+        if aggregate.kind == Kind::Sequence {
+            return Ok(Inputs::Steps(
+                aggregate
+                    .steps
+                    .iter()
+                    .map(|s| truth(s.evaluate(batch), rows))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
         let flags = match &aggregate.filter {
             Some(f) => truth(f.evaluate(batch), rows)?,
             None if aggregate.arg.is_none() => return Ok(Inputs::Always),
@@ -915,8 +955,17 @@ impl Inputs {
     }
 
     fn at(&self, row: usize) -> Option<Input> {
-        let Inputs::Flags(flags, arg, kind) = self else {
-            return Some(Input::Counted);
+        let (flags, arg, kind) = match self {
+            Inputs::Always => return Some(Input::Counted),
+            Inputs::Steps(steps) => {
+                let mask = steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_valid(row) && s.value(row))
+                    .fold(0u64, |m, (i, _)| m | (1 << i));
+                return (mask != 0).then_some(Input::Steps(mask));
+            }
+            Inputs::Flags(flags, arg, kind) => (flags, arg, kind),
         };
         if !flags.is_valid(row) || !flags.value(row) {
             return None;
@@ -1030,10 +1079,13 @@ fn condition_of(
             code::FEATURE_NOT_SUPPORTED,
             format!(
                 "an alert's WHEN compares count(*), count(x), count(DISTINCT x), sum(x), min(x) or max(x) \
-                 with numbers, under AND and OR; not {what}"
+                 with numbers, or holds sequence(a, b, …), under AND and OR; not {what}"
             ),
         )
     };
+    if let Some(sequence) = sequence_of(expr, aggregates, compile) {
+        return sequence;
+    }
     match expr {
         Expr::Nested(inner) => condition_of(inner, aggregates, compile),
         Expr::BinaryOp { left, op, right } => match op {
@@ -1147,9 +1199,62 @@ fn aggregate_of(
         kind,
         arg,
         filter,
+        steps: Vec::new(),
         label,
     });
     Some(Ok(aggregates.len() - 1))
+}
+
+/// The most steps a sequence may have.
+const MAX_STEPS: usize = 64;
+
+/// `sequence(a, b, …)` as a condition (true once met), or `None` if `expr` is not one.
+fn sequence_of(
+    expr: &Expr,
+    aggregates: &mut Vec<Aggregate>,
+    compile: Compile<'_>,
+) -> Option<Result<Condition, PgError>> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("sequence") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let steps: Option<Vec<&Expr>> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let steps = steps.filter(|s| (2..=MAX_STEPS).contains(&s.len()) && f.filter.is_none())?;
+    let label = expr.to_string();
+    let index = match aggregates.iter().position(|a| a.label == label) {
+        Some(i) => i,
+        None => {
+            let steps = match steps.iter().map(|s| compile(&s.to_string())).collect() {
+                Ok(steps) => steps,
+                Err(e) => return Some(Err(e)),
+            };
+            aggregates.push(Aggregate {
+                kind: Kind::Sequence,
+                arg: None,
+                filter: None,
+                steps,
+                label,
+            });
+            aggregates.len() - 1
+        }
+    };
+    Some(Ok(Condition::Compare {
+        aggregate: index,
+        op: BinaryOperator::GtEq,
+        value: 1.0,
+    }))
 }
 
 /// What the rules' thread is asked to do, in order; rows come with whom to tell once
