@@ -1623,7 +1623,19 @@ struct Worker {
 impl Worker {
     fn run(mut self, receiver: mpsc::Receiver<Message>) {
         ON_WORKER.set(true);
-        while let Ok(message) = receiver.recv() {
+        loop {
+            let message = match receiver.try_recv() {
+                Ok(message) => message,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                // Idle: what the last commits freed goes back to the system first.
+                Err(mpsc::TryRecvError::Empty) => {
+                    crate::release_when_idle();
+                    match receiver.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    }
+                }
+            };
             match message {
                 Message::Install(rule) => {
                     self.rules.insert(rule.def.name.clone(), *rule);

@@ -74,7 +74,7 @@ fn set_purge_delay() {
 /// half a gigabyte behind): an idle thread hands back what it freed. The forced collect
 /// visits the thread's pages, so a thread that parks often does it at most every
 /// [`IDLE_COLLECT_EVERY`]; large frees come at the end of long work, past that interval.
-fn release_when_idle() {
+pub(crate) fn release_when_idle() {
     thread_local! {
         static LAST: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
     }
