@@ -47,7 +47,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -187,7 +188,7 @@ fn parse_create(parser: &mut Parser) -> Result<CreateAlert, PgError> {
     loop {
         if channel.is_none() && parser.parse_keyword(Keyword::NOTIFY) {
             let ident = parser.parse_identifier().map_err(syntax)?;
-            channel = Some(crate::notify::channel_name(&ident));
+            channel = Some(crate::notify::channel_name(&ident)?);
         } else if into.is_none() && parser.parse_keyword(Keyword::INTO) {
             into = Some(table_of(&parser.parse_object_name(false).map_err(syntax)?)?);
         } else {
@@ -245,14 +246,14 @@ pub async fn execute(session: &Session, command: &AlertCommand) -> Result<Respon
                 after: None,
                 reported_from: None,
             };
-            // Checked before anything is recorded.
-            Rule::compile(&session.ctx, def.clone(), &table.def)?;
+            // Compiled (checked) before anything is recorded.
+            let rule = Rule::compile(&session.ctx, def.clone(), &table.def)?;
             ensure_alerts_table(session, &def, &table.def).await?;
             // No commit to the table between reading its newest time and the rule's start.
             let _quiet = engine.hold_writes(&table).await;
             def.after = newest_time(&session.ctx, &table.def).await?;
             let def = engine.put_alert(def, true)?;
-            running(session)?.install(Rule::compile(&session.ctx, def, &table.def)?);
+            running(session)?.install(Rule { def, ..rule });
             Ok(Response::Execution(Tag::new("CREATE ALERT")))
         }
         AlertCommand::Alter { name, enable } => {
@@ -415,12 +416,30 @@ fn internal(e: impl std::fmt::Display) -> PgError {
 
 /// A time column's values as microseconds since the epoch.
 fn micros_of(array: &ArrayRef) -> Result<TimestampMicrosecondArray, PgError> {
-    let cast = cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None)).map_err(internal)?;
+    cast_as(array, &DataType::Timestamp(TimeUnit::Microsecond, None))
+}
+
+/// `array` cast to `to`, as the Arrow array type of `to`.
+fn cast_as<A: Array + Clone + 'static>(array: &ArrayRef, to: &DataType) -> Result<A, PgError> {
+    let cast = cast(array, to).map_err(internal)?;
     Ok(cast
         .as_any()
-        .downcast_ref::<TimestampMicrosecondArray>()
-        .expect("cast to timestamps")
+        .downcast_ref::<A>()
+        .expect("a cast gives its type's array")
         .clone())
+}
+
+/// `expr` evaluated over `batch`, cast to `to`.
+fn evaluate_as<A: Array + Clone + 'static>(
+    expr: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    to: &DataType,
+) -> Result<A, PgError> {
+    let array = expr
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(internal)?;
+    cast_as(&array, to)
 }
 
 /// An aggregate of a rule's condition.
@@ -643,7 +662,7 @@ impl Rule {
         let filtered;
         let batch = match &self.filter {
             Some(filter) => {
-                let counted = truth(filter.evaluate(batch), batch.num_rows())?;
+                let counted: BooleanArray = evaluate_as(filter, batch, &DataType::Boolean)?;
                 if counted.true_count() == 0 {
                     return Ok(Vec::new());
                 }
@@ -657,7 +676,7 @@ impl Rule {
         let keys = self
             .keys
             .iter()
-            .map(|k| text_column(k.evaluate(batch), rows))
+            .map(|k| evaluate_as::<StringArray>(k, batch, &DataType::Utf8))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs = self
             .aggregates
@@ -719,7 +738,7 @@ impl Rule {
                 }
             }
             for (end, values) in found {
-                matches.push(self.report(&key, &keys, row, end, &values));
+                matches.push(self.report(&key, end, &values));
             }
         }
         let (keys_held, rows_held) = (self.state.len() as u64, self.held);
@@ -776,27 +795,13 @@ impl Rule {
         self.held_after_prune = held;
     }
 
-    fn report(
-        &self,
-        key: &str,
-        keys: &[StringArray],
-        row: usize,
-        end: i64,
-        values: &[Option<f64>],
-    ) -> Match {
+    /// The match of the window of `key` ending at `end`; `key` as [`key_text`] made it.
+    fn report(&self, key: &str, end: i64, values: &[Option<f64>]) -> Match {
         let start = end - self.def.window_micros;
-        let key_json = match keys {
-            [one] => json_text(one.value(row)),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(|k| match k.is_null(row) {
-                        true => "null".to_owned(),
-                        false => json_text(k.value(row)),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+        // Several keys' text is a JSON array already.
+        let key_json = match self.keys.len() {
+            1 => json_text(key),
+            _ => key.to_owned(),
         };
         let values_json = self
             .aggregates
@@ -915,47 +920,53 @@ fn sequence_met(rows: &[(i64, &Vec<Option<Input>>)], i: usize, steps: usize) -> 
 
 /// One aggregate's inputs for a batch.
 enum Inputs {
+    /// `count(*)` without FILTER: every row counts.
     Always,
-    Flags(BooleanArray, Option<ArrayRef>, Kind),
+    /// The FILTER's truth (if any) and the argument's values.
+    Rows(Option<BooleanArray>, Argument),
+    /// A sequence: whether each step holds.
     Steps(Vec<BooleanArray>),
+}
+
+/// An aggregate's argument over a batch, as what it computes reads it.
+enum Argument {
+    None,
+    /// Only whether it is NULL (`count(x)`).
+    Present(ArrayRef),
+    Text(StringArray),
+    Number(Float64Array),
 }
 
 impl Inputs {
     fn of(aggregate: &Aggregate, batch: &RecordBatch) -> Result<Inputs, PgError> {
-        let rows = batch.num_rows();
+        let truths = |e| evaluate_as::<BooleanArray>(e, batch, &DataType::Boolean);
         if aggregate.kind == Kind::Sequence {
-            return Ok(Inputs::Steps(
-                aggregate
-                    .steps
-                    .iter()
-                    .map(|s| truth(s.evaluate(batch), rows))
-                    .collect::<Result<_, _>>()?,
-            ));
+            let steps = aggregate
+                .steps
+                .iter()
+                .map(truths)
+                .collect::<Result<_, _>>()?;
+            return Ok(Inputs::Steps(steps));
         }
-        let flags = match &aggregate.filter {
-            Some(f) => truth(f.evaluate(batch), rows)?,
-            None if aggregate.arg.is_none() => return Ok(Inputs::Always),
-            None => BooleanArray::from(vec![true; rows]),
-        };
-        let arg = match &aggregate.arg {
-            None => None,
-            Some(arg) => {
-                let values = arg
-                    .evaluate(batch)
-                    .and_then(|v| v.into_array(rows))
-                    .map_err(internal)?;
-                let wanted = match aggregate.kind {
-                    Kind::CountDistinct | Kind::Count => DataType::Utf8,
-                    _ => DataType::Float64,
-                };
-                Some(cast(&values, &wanted).map_err(internal)?)
+        let filter = aggregate.filter.as_ref().map(truths).transpose()?;
+        let argument = match (&aggregate.arg, aggregate.kind) {
+            (None, _) if filter.is_none() => return Ok(Inputs::Always),
+            (None, _) => Argument::None,
+            (Some(arg), Kind::Count) => Argument::Present(
+                arg.evaluate(batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+                    .map_err(internal)?,
+            ),
+            (Some(arg), Kind::CountDistinct) => {
+                Argument::Text(evaluate_as(arg, batch, &DataType::Utf8)?)
             }
+            (Some(arg), _) => Argument::Number(evaluate_as(arg, batch, &DataType::Float64)?),
         };
-        Ok(Inputs::Flags(flags, arg, aggregate.kind))
+        Ok(Inputs::Rows(filter, argument))
     }
 
     fn at(&self, row: usize) -> Option<Input> {
-        let (flags, arg, kind) = match self {
+        let (filter, argument) = match self {
             Inputs::Always => return Some(Input::Counted),
             Inputs::Steps(steps) => {
                 let mask = steps
@@ -965,58 +976,23 @@ impl Inputs {
                     .fold(0u64, |m, (i, _)| m | (1 << i));
                 return (mask != 0).then_some(Input::Steps(mask));
             }
-            Inputs::Flags(flags, arg, kind) => (flags, arg, kind),
+            Inputs::Rows(filter, argument) => (filter, argument),
         };
-        if !flags.is_valid(row) || !flags.value(row) {
+        if filter
+            .as_ref()
+            .is_some_and(|f| !f.is_valid(row) || !f.value(row))
+        {
             return None;
         }
-        let Some(arg) = arg else {
-            return Some(Input::Counted);
-        };
-        if arg.is_null(row) {
-            return None;
+        match argument {
+            Argument::None => Some(Input::Counted),
+            Argument::Present(a) => a.is_valid(row).then_some(Input::Counted),
+            Argument::Text(a) => a
+                .is_valid(row)
+                .then(|| Input::Text(a.value(row).to_owned())),
+            Argument::Number(a) => a.is_valid(row).then(|| Input::Number(a.value(row))),
         }
-        Some(match kind {
-            Kind::CountDistinct => Input::Text(
-                arg.as_any()
-                    .downcast_ref::<StringArray>()?
-                    .value(row)
-                    .to_owned(),
-            ),
-            Kind::Count => Input::Counted,
-            _ => Input::Number(
-                arg.as_any()
-                    .downcast_ref::<datafusion::arrow::array::Float64Array>()?
-                    .value(row),
-            ),
-        })
     }
-}
-
-fn truth(
-    value: datafusion::error::Result<datafusion::logical_expr::ColumnarValue>,
-    rows: usize,
-) -> Result<BooleanArray, PgError> {
-    let array = value.and_then(|v| v.into_array(rows)).map_err(internal)?;
-    let array = cast(&array, &DataType::Boolean).map_err(internal)?;
-    Ok(array
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-        .expect("cast to booleans")
-        .clone())
-}
-
-fn text_column(
-    value: datafusion::error::Result<datafusion::logical_expr::ColumnarValue>,
-    rows: usize,
-) -> Result<StringArray, PgError> {
-    let array = value.and_then(|v| v.into_array(rows)).map_err(internal)?;
-    let array = cast(&array, &DataType::Utf8).map_err(internal)?;
-    Ok(array
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to text")
-        .clone())
 }
 
 /// A row's key as text: its one value, or a JSON array of several.
@@ -1466,12 +1442,7 @@ async fn rebuild(
             .map_err(internal)?;
         while let Some(batch) = done.next().await {
             let batch = batch.map_err(internal)?;
-            let keys = text_column(
-                Ok(datafusion::logical_expr::ColumnarValue::Array(
-                    batch.column(0).clone(),
-                )),
-                batch.num_rows(),
-            )?;
+            let keys: StringArray = cast_as(batch.column(0), &DataType::Utf8)?;
             let ends = micros_of(batch.column(1))?;
             for i in 0..batch.num_rows() {
                 rule.state

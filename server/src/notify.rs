@@ -372,8 +372,13 @@ pub fn check_channel(channel: &str) -> Result<(), PgError> {
 }
 
 /// A LISTEN, UNLISTEN or NOTIFY identifier as PostgreSQL reads it: folded to lower case
-/// unless quoted, and cut to 63 bytes.
-pub fn channel_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
+/// unless quoted, and cut to 63 bytes; `""` is a syntax error there.
+pub fn channel_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> Result<String, PgError> {
+    if ident.quote_style.is_some() && ident.value.is_empty() {
+        return Err(PgError::syntax(
+            "zero-length delimited identifier at or near \"\"\"\"",
+        ));
+    }
     let mut name = match ident.quote_style {
         Some(_) => ident.value.clone(),
         None => ident.value.to_lowercase(),
@@ -385,7 +390,7 @@ pub fn channel_name(ident: &datafusion::sql::sqlparser::ast::Ident) -> String {
         }
         name.truncate(end);
     }
-    name
+    Ok(name)
 }
 
 #[cfg(test)]

@@ -218,23 +218,21 @@ pub async fn run(session: &Session, statement: &Statement) -> Option<Result<Resp
             )),
         },
         // Applied when the transaction commits (see `notify`).
-        Statement::LISTEN { channel } => {
-            session.listener.listen(&notify::channel_name(channel));
-            Ok(tag("LISTEN"))
-        }
-        Statement::UNLISTEN { channel } => {
+        Statement::LISTEN { channel } => notify::channel_name(channel).map(|name| {
+            session.listener.listen(&name);
+            tag("LISTEN")
+        }),
+        Statement::UNLISTEN { channel } => notify::channel_name(channel).map(|name| {
             let all = channel.quote_style.is_none() && channel.value == "*";
-            let name = notify::channel_name(channel);
             session.listener.unlisten((!all).then_some(name.as_str()));
-            Ok(tag("UNLISTEN"))
-        }
-        Statement::NOTIFY { channel, payload } => session
-            .listener
-            .notify(
-                &notify::channel_name(channel),
-                payload.as_deref().unwrap_or(""),
-            )
-            .map(|()| tag("NOTIFY")),
+            tag("UNLISTEN")
+        }),
+        Statement::NOTIFY { channel, payload } => notify::channel_name(channel).and_then(|name| {
+            session
+                .listener
+                .notify(&name, payload.as_deref().unwrap_or(""))
+                .map(|()| tag("NOTIFY"))
+        }),
         _ => return None,
     })
 }

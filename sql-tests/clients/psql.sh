@@ -144,19 +144,26 @@ expect "a grant without the grant option warns" "WARNING:  01007: no privileges 
 expect "a drop of nothing notices" "NOTICE:  00000: table \"no_such_table\" does not exist, skipping" \
   "$(grep -F 'NOTICE' <<<"$out")"
 
-# LISTEN in one psql, NOTIFY from another: psql prints the notification after its next
-# command, as with PostgreSQL.
-mkfifo "$work/listener.in"
-psql -h 127.0.0.1 -p "$port" -U henge henge -X <"$work/listener.in" >"$work/listener.out" 2>&1 &
-listener=$!
-exec 3>"$work/listener.in"
-echo "LISTEN jobs;" >&3
-sleep 0.5
-q -c "NOTIFY jobs, 'from another session'" >/dev/null
-sleep 0.5
-echo "SELECT 1;" >&3
-exec 3>&-
-wait "$listener"
+# listen_while <channel> <name> <command…>: a psql session LISTENs on the channel, stays
+# idle while the command runs in another, then runs one more statement: psql prints the
+# notifications it received after it, as with PostgreSQL. Its output goes to $work/<name>.out.
+listen_while() {
+  local channel=$1 name=$2 listener
+  shift 2
+  mkfifo "$work/$name.in"
+  psql -h 127.0.0.1 -p "$port" -U henge henge -X <"$work/$name.in" >"$work/$name.out" 2>&1 &
+  listener=$!
+  exec 3>"$work/$name.in"
+  echo "LISTEN $channel;" >&3
+  sleep 0.5
+  "$@" >/dev/null
+  sleep 0.5
+  echo "SELECT 1;" >&3
+  exec 3>&-
+  wait "$listener"
+}
+
+listen_while jobs listener q -c "NOTIFY jobs, 'from another session'"
 expect "psql hears a notification from another session" 1 \
   "$(grep -c 'Asynchronous notification "jobs" with payload "from another session" received from server process with PID' "$work/listener.out")"
 
@@ -177,17 +184,7 @@ open(sys.argv[1] + "/day2.csv", "w").writelines(lines[2000:])
 PY
 q -c "CREATE TABLE transactions (ts TIMESTAMP NOT NULL, card TEXT, status TEXT, amount BIGINT) WITH (time_column = 'ts', segment_granularity = 'hour')" >/dev/null
 q -c "CREATE ALERT card_failures ON transactions WHERE status = 'failed' PARTITION BY card WITHIN INTERVAL '1 hour' WHEN count(*) >= 3 NOTIFY card_alerts" >/dev/null
-mkfifo "$work/alerts.in"
-psql -h 127.0.0.1 -p "$port" -U henge henge -X <"$work/alerts.in" >"$work/alerts.out" 2>&1 &
-listener=$!
-exec 3>"$work/alerts.in"
-echo "LISTEN card_alerts;" >&3
-sleep 0.5
-q -c "\copy transactions FROM '$work/day1.csv' WITH (FORMAT csv)" >/dev/null
-sleep 0.5
-echo "SELECT 1;" >&3
-exec 3>&-
-wait "$listener"
+listen_while card_alerts alerts q -c "\copy transactions FROM '$work/day1.csv' WITH (FORMAT csv)"
 expected_sql="SELECT a.card || ' ' || a.ts::text FROM (SELECT DISTINCT card, ts FROM transactions WHERE status = 'failed') AS a
   JOIN transactions AS b ON b.card = a.card AND b.status = 'failed' AND b.ts BETWEEN a.ts - INTERVAL '1 hour' AND a.ts
   GROUP BY a.card, a.ts HAVING count(*) >= 3 ORDER BY 1"

@@ -147,6 +147,31 @@ impl TestServer {
         client
     }
 
+    /// A client whose asynchronous messages (notifications, notices) come out of the
+    /// returned receiver, its connection driven by a spawned task.
+    pub async fn listening(
+        &self,
+    ) -> (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::AsyncMessage>,
+    ) {
+        let (client, mut connection) =
+            tokio_postgres::connect(&self.connection_string(), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) =
+                std::future::poll_fn(|cx| connection.poll_message(cx)).await
+            {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        (client, rx)
+    }
+
     fn spawn(&mut self) {
         let mut command = Command::new(henge_binary());
         command.arg("serve");

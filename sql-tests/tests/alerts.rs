@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use henge_sql_tests::server::TestServer;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client};
@@ -83,14 +83,10 @@ async fn pairs(client: &Client, sql: &str) -> BTreeSet<(String, String)> {
 /// A connection listening on `channel`, its notifications' payloads coming out of the
 /// receiver.
 async fn listen(server: &TestServer, channel: &str) -> (Client, mpsc::UnboundedReceiver<String>) {
-    let (client, mut connection) =
-        tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
+    let (client, mut messages) = server.listening().await;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
+        while let Some(message) = messages.recv().await {
             if let AsyncMessage::Notification(n) = message {
                 if tx.send(n.payload().to_owned()).is_err() {
                     break;

@@ -4,28 +4,9 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use henge_sql_tests::server::TestServer;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, Notification};
-
-/// A connection whose notifications (and notices) come out of the returned receiver.
-async fn listening(server: &TestServer) -> (Client, mpsc::UnboundedReceiver<AsyncMessage>) {
-    let (client, mut connection) =
-        tokio_postgres::connect(&server.connection_string(), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if tx.send(message).is_err() {
-                break;
-            }
-        }
-    });
-    (client, rx)
-}
+use tokio_postgres::{AsyncMessage, Notification};
 
 /// The next notification, within five seconds.
 async fn next(rx: &mut mpsc::UnboundedReceiver<AsyncMessage>) -> Notification {
@@ -49,7 +30,7 @@ async fn silent(rx: &mut mpsc::UnboundedReceiver<AsyncMessage>) {
 #[tokio::test]
 async fn an_idle_listener_hears_committed_notifications_without_asking() {
     let server = TestServer::start();
-    let (listener, mut heard) = listening(&server).await;
+    let (listener, mut heard) = server.listening().await;
     listener
         .batch_execute("LISTEN jobs; LISTEN \"Mixed Case\"")
         .await
@@ -132,7 +113,7 @@ async fn an_idle_listener_hears_committed_notifications_without_asking() {
 #[tokio::test]
 async fn a_listener_that_falls_behind_loses_only_the_overflow_and_is_told() {
     let server = TestServer::start();
-    let (listener, mut heard) = listening(&server).await;
+    let (listener, mut heard) = server.listening().await;
     listener.batch_execute("LISTEN flood").await.unwrap();
     // Inside a block the listener hears nothing: its queue fills.
     listener.batch_execute("BEGIN").await.unwrap();
