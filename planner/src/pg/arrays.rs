@@ -2,7 +2,9 @@
 //! `array_remove` removes every equal element (NULL included), not the first; the sizes
 //! (`array_length`, `cardinality`, `array_ndims`, `array_position`, `array_positions`)
 //! are `integer`s, and `array_length` of an empty array or a dimension it lacks is NULL;
-//! `array_dims` is PostgreSQL's text (`[1:2][1:3]`).
+//! `array_dims` is PostgreSQL's text (`[1:2][1:3]`). And those DataFusion lacks:
+//! `array_fill`, `trim_array` and the set-returning `generate_subscripts` (one-dimensional
+//! arrays, whose lower bound is 1: the only ones Henge has).
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayIn {
         signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
     }));
+    register_builders(ctx);
     for (inner, zero_is_null) in [
         (length::array_length_udf(), true),
         (cardinality::cardinality_udf(), false),
@@ -51,6 +54,153 @@ pub fn register(ctx: &SessionContext) {
             zero_is_null,
         }));
     }
+}
+
+/// The set-returning functions of arrays, which yield a list to unnest
+/// ([`super::srf`]).
+pub const LISTING: [&str; 1] = ["generate_subscripts"];
+
+/// The elements of a one-row list value; `None` for NULL or anything else.
+fn elements(value: &ScalarValue) -> Result<Option<Vec<ScalarValue>>> {
+    let values = match value {
+        ScalarValue::List(l) if !l.is_null(0) => l.value(0),
+        ScalarValue::LargeList(l) if !l.is_null(0) => l.value(0),
+        ScalarValue::FixedSizeList(l) if !l.is_null(0) => l.value(0),
+        _ => return Ok(None),
+    };
+    (0..values.len())
+        .map(|i| ScalarValue::try_from_array(&values, i))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn integer(value: &ScalarValue) -> Option<i64> {
+    match value.cast_to(&DataType::Int64) {
+        Ok(ScalarValue::Int64(n)) => n,
+        _ => None,
+    }
+}
+
+fn list_of(items: &[ScalarValue], item_type: &DataType) -> ScalarValue {
+    ScalarValue::List(ScalarValue::new_list_nullable(items, item_type))
+}
+
+/// The item type of a list type (the type itself otherwise).
+fn item_type(t: &DataType) -> DataType {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            f.data_type().clone()
+        }
+        other => other.clone(),
+    }
+}
+
+/// `array_fill(value, ARRAY[n])`, `trim_array(array, n)` and `generate_subscripts(array,
+/// dimension [, reverse])`.
+fn register_builders(ctx: &SessionContext) {
+    use super::functions::RowFunction;
+    use datafusion::logical_expr::TypeSignature;
+    let arity = |counts: &[usize]| {
+        Signature::one_of(
+            counts.iter().map(|n| TypeSignature::Any(*n)).collect(),
+            Volatility::Immutable,
+        )
+    };
+    ctx.register_udf(RowFunction::polymorphic(
+        "array_fill",
+        |types| DataType::new_list(types[0].clone(), true),
+        arity(&[2, 3]),
+        Arc::new(|args| {
+            let item = args[0].data_type();
+            let dimensions = elements(&args[1])?;
+            let lower_bounds = match args.get(2) {
+                Some(bounds) => elements(bounds)?.map(Some),
+                None => Some(None),
+            };
+            let (Some(dimensions), Some(lower_bounds)) = (dimensions, lower_bounds) else {
+                return Err(SqlStateError::new(
+                    "22004",
+                    "dimension array or low bound array cannot be null",
+                )
+                .into());
+            };
+            let length = match dimensions.as_slice() {
+                [n] => integer(n).ok_or_else(|| {
+                    DataFusionError::from(SqlStateError::new(
+                        "22004",
+                        "dimension values cannot be null",
+                    ))
+                })?,
+                _ => {
+                    return Err(SqlStateError::new(
+                        "0A000",
+                        "array_fill of other than one dimension is not supported",
+                    )
+                    .into())
+                }
+            };
+            if lower_bounds.is_some_and(|b| b.iter().any(|v| integer(v) != Some(1))) {
+                return Err(SqlStateError::new(
+                    "0A000",
+                    "arrays with a lower bound other than 1 are not supported",
+                )
+                .into());
+            }
+            const MAX_ITEMS: i64 = 134_217_727;
+            if !(0..=MAX_ITEMS).contains(&length) {
+                return Err(SqlStateError::new(
+                    "54000",
+                    format!("array size exceeds the maximum allowed ({MAX_ITEMS})"),
+                )
+                .into());
+            }
+            Ok(list_of(&vec![args[0].clone(); length as usize], &item))
+        }),
+    ));
+    ctx.register_udf(RowFunction::polymorphic(
+        "trim_array",
+        |types| DataType::new_list(item_type(&types[0]), true),
+        arity(&[2]),
+        Arc::new(|args| {
+            let item = item_type(&args[0].data_type());
+            let (Some(items), Some(n)) = (elements(&args[0])?, integer(&args[1])) else {
+                return ScalarValue::try_from(&DataType::new_list(item, true));
+            };
+            let kept = usize::try_from(n)
+                .ok()
+                .and_then(|n| items.len().checked_sub(n))
+                .ok_or_else(|| {
+                    DataFusionError::from(SqlStateError::new(
+                        "2202E",
+                        format!(
+                            "number of elements to trim must be between 0 and {}",
+                            items.len()
+                        ),
+                    ))
+                })?;
+            Ok(list_of(&items[..kept], &item))
+        }),
+    ));
+    ctx.register_udf(RowFunction::polymorphic(
+        "generate_subscripts",
+        |_| DataType::new_list(DataType::Int32, true),
+        arity(&[2, 3]),
+        Arc::new(|args| {
+            let count = match (elements(&args[0])?, integer(&args[1])) {
+                (Some(items), Some(1)) => items.len() as i32,
+                _ => 0,
+            };
+            let reverse = matches!(args.get(2), Some(ScalarValue::Boolean(Some(true))));
+            let subscripts: Vec<ScalarValue> = match reverse {
+                false => (1..=count).map(|i| ScalarValue::Int32(Some(i))).collect(),
+                true => (1..=count)
+                    .rev()
+                    .map(|i| ScalarValue::Int32(Some(i)))
+                    .collect(),
+            };
+            Ok(list_of(&subscripts, &DataType::Int32))
+        }),
+    ));
 }
 
 /// The lists of a list array (either offset width), or `None` for other types.

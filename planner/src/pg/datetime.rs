@@ -1,6 +1,8 @@
 //! PostgreSQL's constructors of dates and times (`make_date`, `make_time`,
 //! `make_timestamp`, `make_timestamptz`) and `isfinite`, with PostgreSQL's rules: a
-//! negative year is BC, a field out of range is 22008 with PostgreSQL's message.
+//! negative year is BC, a field out of range is 22008 with PostgreSQL's message. And the
+//! clocks (`clock_timestamp`, `timeofday`, `transaction_timestamp`,
+//! `statement_timestamp`) and `(s1, e1) OVERLAPS (s2, e2)`.
 
 use std::sync::Arc;
 
@@ -159,6 +161,7 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
             ))
         }),
     ));
+    let clock_zone = settings.clone();
     let mut zoned = with_seconds(5);
     zoned.push(DataType::Utf8);
     ctx.register_udf(RowFunction::with_signature(
@@ -193,6 +196,47 @@ pub fn register(ctx: &SessionContext, settings: Arc<Settings>) {
                 Some("+00:00".into()),
             ))
         }),
+    ));
+    // PostgreSQL's now() is the transaction's start, which Henge's (the statement's) is
+    // outside a transaction block.
+    if let Ok(now) = datafusion::execution::FunctionRegistry::udf(ctx, "now") {
+        ctx.register_udf(
+            now.as_ref()
+                .clone()
+                .with_aliases(["transaction_timestamp", "statement_timestamp"]),
+        );
+    }
+    // The time at the call, changing within a statement.
+    ctx.register_udf(RowFunction::udf(
+        "clock_timestamp",
+        vec![vec![]],
+        DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        Volatility::Volatile,
+        Arc::new(|_| {
+            Ok(ScalarValue::TimestampMicrosecond(
+                Some(chrono::Utc::now().timestamp_micros()),
+                Some("+00:00".into()),
+            ))
+        }),
+    ));
+    // clock_timestamp() as text, in the session's time zone: `Sun Dec 06 16:40:12.123456
+    // 2026 UTC`.
+    ctx.register_udf(RowFunction::udf(
+        "timeofday",
+        vec![vec![]],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(move |_| {
+            let now = chrono::Utc::now().with_timezone(&clock_zone.time_zone());
+            Ok(ScalarValue::Utf8(Some(
+                now.format("%a %b %d %H:%M:%S%.6f %Y %Z").to_string(),
+            )))
+        }),
+    ));
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        Overlaps {
+            signature: Signature::user_defined(Volatility::Immutable),
+        },
     ));
     ctx.register_udf(RowFunction::with_signature(
         "isfinite",
@@ -304,5 +348,169 @@ impl datafusion::logical_expr::ScalarUDFImpl for CurrentTime {
     ) -> Result<datafusion::logical_expr::ColumnarValue> {
         self.return_type(&[])
             .map(|_| unreachable!("refused when planned"))
+    }
+}
+
+/// `(s1, e1) OVERLAPS (s2, e2)` as PostgreSQL answers it: each period's ends put in
+/// order, an end given as an interval added to its start; true when the periods share a
+/// moment (a period ending where the other starts does not), and NULL where an end that
+/// decides is NULL. Dates and timestamps are compared as timestamps; with a `timestamptz`,
+/// as instants (an interval there is refused: PostgreSQL adds its days in the session's
+/// zone).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Overlaps {
+    signature: Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for Overlaps {
+    fn name(&self) -> &str {
+        "pg_overlaps"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let zoned = arg_types
+            .iter()
+            .any(|t| matches!(t, DataType::Timestamp(_, Some(_))));
+        let stamp = DataType::Timestamp(TimeUnit::Microsecond, zoned.then(|| "+00:00".into()));
+        let refuse = || -> DataFusionError {
+            let types: Vec<String> = arg_types
+                .iter()
+                .map(|t| super::types::of_arrow(t).data_type)
+                .collect();
+            SqlStateError::new(
+                "42883",
+                format!("function overlaps({}) does not exist", types.join(", ")),
+            )
+            .into()
+        };
+        if arg_types.len() != 4 {
+            return Err(refuse());
+        }
+        arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                DataType::Interval(_) if i % 2 == 1 && zoned => Err(SqlStateError::new(
+                    "0A000",
+                    "OVERLAPS of a timestamp with time zone and an interval is not supported",
+                )
+                .into()),
+                DataType::Interval(_) if i % 2 == 1 => Ok(super::interval::INTERVAL),
+                DataType::Timestamp(..) | DataType::Date32 | DataType::Null => Ok(stamp.clone()),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => Ok(stamp.clone()),
+                _ => Err(refuse()),
+            })
+            .collect()
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+        use datafusion::arrow::datatypes::{IntervalMonthDayNanoType, TimestampMicrosecondType};
+        super::on_arrays(&args, |arrays| {
+            // Each argument as microseconds, an end given as an interval added to its start.
+            let at = |column: usize, row: usize| -> Result<Option<i64>> {
+                let array = &arrays[column];
+                if array.is_null(row) {
+                    return Ok(None);
+                }
+                if let DataType::Interval(_) = array.data_type() {
+                    let Some(start) = at_start(arrays, column - 1, row) else {
+                        return Ok(None);
+                    };
+                    let length = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
+                    return plus_interval(start, length).map(Some);
+                }
+                Ok(Some(
+                    array.as_primitive::<TimestampMicrosecondType>().value(row),
+                ))
+            };
+            fn at_start(
+                arrays: &[datafusion::arrow::array::ArrayRef],
+                column: usize,
+                row: usize,
+            ) -> Option<i64> {
+                let array = &arrays[column];
+                (!array.is_null(row))
+                    .then(|| array.as_primitive::<TimestampMicrosecondType>().value(row))
+            }
+            let rows = arrays[0].len();
+            let mut out = Vec::with_capacity(rows);
+            for row in 0..rows {
+                out.push(overlaps(
+                    (at(0, row)?, at(1, row)?),
+                    (at(2, row)?, at(3, row)?),
+                ));
+            }
+            Ok(std::sync::Arc::new(BooleanArray::from(out)) as datafusion::arrow::array::ArrayRef)
+        })
+    }
+}
+
+/// A timestamp (microseconds) plus an interval as PostgreSQL adds them: months (a day past
+/// the month's end is its last day), then days, then the time.
+fn plus_interval(
+    micros: i64,
+    v: datafusion::arrow::datatypes::IntervalMonthDayNano,
+) -> Result<i64> {
+    let out_of_range =
+        || -> DataFusionError { SqlStateError::new("22008", "timestamp out of range").into() };
+    let stamp = chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(out_of_range)?
+        .naive_utc();
+    let months = chrono::Months::new(v.months.unsigned_abs());
+    let stamp = if v.months >= 0 {
+        stamp.checked_add_months(months)
+    } else {
+        stamp.checked_sub_months(months)
+    }
+    .ok_or_else(out_of_range)?;
+    let stamp = stamp
+        .checked_add_signed(chrono::TimeDelta::days(i64::from(v.days)))
+        .ok_or_else(out_of_range)?;
+    stamp
+        .and_utc()
+        .timestamp_micros()
+        .checked_add(v.nanoseconds / 1000)
+        .ok_or_else(out_of_range)
+}
+
+/// PostgreSQL's `overlaps_timestamp`: each period's ends ordered, a missing start taken
+/// from its end.
+fn overlaps(first: (Option<i64>, Option<i64>), second: (Option<i64>, Option<i64>)) -> Option<bool> {
+    fn ordered((start, end): (Option<i64>, Option<i64>)) -> Option<(i64, Option<i64>)> {
+        match (start, end) {
+            (None, None) => None,
+            (None, Some(e)) => Some((e, None)),
+            (Some(s), None) => Some((s, None)),
+            (Some(s), Some(e)) => Some((s.min(e), Some(s.max(e)))),
+        }
+    }
+    let (s1, e1) = ordered(first)?;
+    let (s2, e2) = ordered(second)?;
+    match s1.cmp(&s2) {
+        std::cmp::Ordering::Greater => {
+            if s1 < e2? {
+                return Some(true);
+            }
+            e1.map(|_| false)
+        }
+        std::cmp::Ordering::Less => {
+            if s2 < e1? {
+                return Some(true);
+            }
+            e2.map(|_| false)
+        }
+        std::cmp::Ordering::Equal => (e1.is_some() && e2.is_some()).then_some(true),
     }
 }

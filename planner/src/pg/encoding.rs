@@ -1,7 +1,9 @@
 //! PostgreSQL's `encode(bytea, format)` and `decode(text, format)` for the formats
 //! `hex`, `base64` (padded, in lines of 76 characters) and `escape`, and `chr` with
 //! PostgreSQL's limits. DataFusion's `encode` writes base64 without padding and knows no
-//! `escape`.
+//! `escape`. Also `convert_to(text, encoding)` and `convert_from(bytea, encoding)` for
+//! UTF8 and LATIN1 (others are refused), `octet_length` of bytea as of text, and
+//! `unistr`, which reads PostgreSQL's Unicode escapes.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use datafusion::scalar::ScalarValue;
 
 use super::{on_arrays, SqlStateError};
 
@@ -28,6 +31,234 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Chr {
         signature: Signature::user_defined(Volatility::Immutable),
     }));
+    register_conversions(ctx);
+}
+
+/// The encodings `convert_to` and `convert_from` convert between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Charset {
+    Utf8,
+    Latin1,
+}
+
+impl Charset {
+    /// An encoding by one of PostgreSQL's names for it (case and punctuation ignored);
+    /// `Err` with PostgreSQL's message for a name it does not know, 0A000 for one Henge
+    /// does not convert.
+    fn named(name: &str, role: &str) -> Result<Charset> {
+        let key: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match key.as_str() {
+            "utf8" | "unicode" => Ok(Charset::Utf8),
+            "latin1" | "iso88591" => Ok(Charset::Latin1),
+            "sqlascii" | "latin2" | "latin3" | "latin4" | "latin5" | "latin6" | "latin7"
+            | "latin8" | "latin9" | "latin10" | "win1250" | "win1251" | "win1252" | "win1253"
+            | "win1254" | "win1255" | "win1256" | "win1257" | "win1258" | "win866" | "win874"
+            | "koi8r" | "koi8u" | "eucjp" | "euccn" | "euckr" | "euctw" | "sjis" | "big5"
+            | "gbk" | "gb18030" | "uhc" | "johab" | "mule" | "iso88595" | "iso88596"
+            | "iso88597" | "iso88598" => Err(SqlStateError::new(
+                "0A000",
+                format!("conversion to or from encoding \"{name}\" is not supported"),
+            )
+            .into()),
+            _ => Err(invalid(format!("invalid {role} encoding name \"{name}\""))),
+        }
+    }
+}
+
+/// `text` in `charset`.
+fn encoded(text: &str, charset: Charset) -> Result<Vec<u8>> {
+    match charset {
+        Charset::Utf8 => Ok(text.as_bytes().to_vec()),
+        Charset::Latin1 => text
+            .chars()
+            .map(|c| {
+                u8::try_from(u32::from(c)).map_err(|_| {
+                    let mut buffer = [0; 4];
+                    let bytes = c
+                        .encode_utf8(&mut buffer)
+                        .bytes()
+                        .map(|b| format!("0x{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    SqlStateError::new(
+                        "22P05",
+                        format!(
+                            "character with byte sequence {bytes} in encoding \"UTF8\" has no equivalent in encoding \"LATIN1\""
+                        ),
+                    )
+                    .into()
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `bytes` read in `charset`.
+fn decoded(bytes: &[u8], charset: Charset) -> Result<String> {
+    match charset {
+        Charset::Latin1 => Ok(bytes.iter().map(|b| char::from(*b)).collect()),
+        Charset::Utf8 => match std::str::from_utf8(bytes) {
+            Ok(text) if !text.contains('\0') => Ok(text.to_owned()),
+            Ok(text) => {
+                let at = text.find('\0').unwrap_or(0);
+                Err(invalid_utf8(&bytes[at..]))
+            }
+            Err(e) => Err(invalid_utf8(&bytes[e.valid_up_to()..])),
+        },
+    }
+}
+
+/// PostgreSQL's error for bytes that are no UTF-8 text, naming those at fault.
+fn invalid_utf8(rest: &[u8]) -> datafusion::error::DataFusionError {
+    let shown = rest
+        .iter()
+        .take(if rest.first().is_some_and(|b| *b >= 0xc0) {
+            2
+        } else {
+            1
+        })
+        .map(|b| format!("0x{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    SqlStateError::new(
+        "22021",
+        format!("invalid byte sequence for encoding \"UTF8\": {shown}"),
+    )
+    .into()
+}
+
+fn text_of(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s.as_deref(),
+        _ => None,
+    }
+}
+
+fn bytes_of(value: &ScalarValue) -> Option<&[u8]> {
+    match value {
+        ScalarValue::Binary(b) | ScalarValue::LargeBinary(b) | ScalarValue::BinaryView(b) => {
+            b.as_deref()
+        }
+        _ => None,
+    }
+}
+
+/// `convert_to`, `convert_from`, `octet_length` and `unistr`.
+fn register_conversions(ctx: &SessionContext) {
+    use super::functions::RowFunction;
+    let (text, bytea) = (|| DataType::Utf8, || DataType::Binary);
+    ctx.register_udf(RowFunction::udf(
+        "convert_to",
+        vec![vec![text(), text()]],
+        bytea(),
+        Volatility::Stable,
+        Arc::new(|args| {
+            let (Some(value), Some(name)) = (text_of(&args[0]), text_of(&args[1])) else {
+                return Ok(ScalarValue::Binary(None));
+            };
+            let charset = Charset::named(name, "destination")?;
+            Ok(ScalarValue::Binary(Some(encoded(value, charset)?)))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "convert_from",
+        vec![vec![bytea(), text()]],
+        text(),
+        Volatility::Stable,
+        Arc::new(|args| {
+            let (Some(value), Some(name)) = (bytes_of(&args[0]), text_of(&args[1])) else {
+                return Ok(ScalarValue::Utf8(None));
+            };
+            let charset = Charset::named(name, "source")?;
+            Ok(ScalarValue::Utf8(Some(decoded(value, charset)?)))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "octet_length",
+        vec![vec![text()], vec![bytea()]],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let length = text_of(&args[0])
+                .map(str::len)
+                .or_else(|| bytes_of(&args[0]).map(<[u8]>::len));
+            Ok(ScalarValue::Int32(length.map(|n| n as i32)))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "unistr",
+        vec![vec![text()]],
+        text(),
+        Volatility::Immutable,
+        Arc::new(|args| {
+            Ok(ScalarValue::Utf8(
+                text_of(&args[0]).map(unistr).transpose()?,
+            ))
+        }),
+    ));
+}
+
+/// `unistr(text)`: `\\` is a backslash, and `\XXXX`, `\+XXXXXX`, `\uXXXX` and
+/// `\UXXXXXXXX` (hexadecimal) the code point, a UTF-16 surrogate pair making one.
+fn unistr(text: &str) -> Result<String> {
+    let escape_error = || -> datafusion::error::DataFusionError {
+        SqlStateError::new(
+            "42601",
+            "invalid Unicode escape: Unicode escapes must be \\XXXX, \\+XXXXXX, \\uXXXX, or \\UXXXXXXXX",
+        )
+        .into()
+    };
+    let pair_error = || -> datafusion::error::DataFusionError {
+        SqlStateError::new("42601", "invalid Unicode surrogate pair").into()
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut high: Option<u32> = None;
+    while let Some(at) = rest.find('\\') {
+        if high.is_some() && at != 0 {
+            return Err(pair_error());
+        }
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('\\') {
+            if high.is_some() {
+                return Err(pair_error());
+            }
+            out.push('\\');
+            rest = after;
+            continue;
+        }
+        let (digits, skip) = match rest.as_bytes().first() {
+            Some(b'+') => (6, 1),
+            Some(b'u') => (4, 1),
+            Some(b'U') => (8, 1),
+            _ => (4, 0),
+        };
+        let hex = rest
+            .get(skip..skip + digits)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(escape_error)?;
+        let code = u32::from_str_radix(hex, 16).map_err(|_| escape_error())?;
+        rest = &rest[skip + digits..];
+        match (high.take(), code) {
+            (None, 0xD800..=0xDBFF) => high = Some(code),
+            (Some(h), 0xDC00..=0xDFFF) => {
+                let combined = 0x10000 + ((h - 0xD800) << 10) + (code - 0xDC00);
+                out.push(char::from_u32(combined).ok_or_else(escape_error)?);
+            }
+            (Some(_), _) | (None, 0xDC00..=0xDFFF) => return Err(pair_error()),
+            (None, _) => out.push(char::from_u32(code).ok_or_else(escape_error)?),
+        }
+    }
+    if high.is_some() {
+        return Err(pair_error());
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

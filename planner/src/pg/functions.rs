@@ -30,6 +30,8 @@ pub struct RowFunction {
     returns: DataType,
     /// The extension type of the result (`void`), if any.
     extension: Option<&'static str>,
+    /// The result's type from the arguments' types, where it depends on them.
+    returns_of: Option<fn(&[DataType]) -> DataType>,
     body: Body,
 }
 
@@ -61,6 +63,26 @@ impl RowFunction {
             signature,
             returns,
             extension: None,
+            returns_of: None,
+            body,
+        })
+    }
+
+    /// A scalar function whose result's type depends on its arguments' (`returns_of`);
+    /// `coerced` is the types its arguments are cast to, or `None` where it takes none
+    /// of those types.
+    pub fn polymorphic(
+        name: &'static str,
+        returns_of: fn(&[DataType]) -> DataType,
+        signature: Signature,
+        body: Body,
+    ) -> ScalarUDF {
+        ScalarUDF::new_from_impl(RowFunction {
+            name,
+            signature,
+            returns: DataType::Null,
+            extension: None,
+            returns_of: Some(returns_of),
             body,
         })
     }
@@ -82,6 +104,7 @@ impl RowFunction {
             signature,
             returns: DataType::Utf8,
             extension: Some(henge_storage::schema::VOID_EXTENSION),
+            returns_of: None,
             body: Arc::new(move |args| {
                 body(args)?;
                 Ok(ScalarValue::Utf8(Some(String::new())))
@@ -121,12 +144,20 @@ impl ScalarUDFImpl for RowFunction {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(self.returns.clone())
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.returns_of {
+            Some(of) => of(arg_types),
+            None => self.returns.clone(),
+        })
     }
 
-    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
-        let field = Field::new(self.name, self.returns.clone(), true);
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        let field = Field::new(self.name, self.return_type(&types)?, true);
         Ok(Arc::new(match self.extension {
             Some(name) => field.with_metadata(
                 [(
@@ -173,7 +204,7 @@ impl ScalarUDFImpl for RowFunction {
             out.push((self.body)(&values)?);
         }
         let array = if out.is_empty() {
-            datafusion::arrow::array::new_empty_array(&self.returns)
+            datafusion::arrow::array::new_empty_array(args.return_field.data_type())
         } else {
             ScalarValue::iter_to_array(out)?
         };
@@ -507,6 +538,26 @@ pub fn register(
             })))
         }),
     ));
+    // num_nulls(…) and num_nonnulls(…): how many arguments are (not) NULL.
+    for (name, nulls) in [("num_nulls", true), ("num_nonnulls", false)] {
+        ctx.register_udf(RowFunction::with_signature(
+            name,
+            Signature::variadic_any(Volatility::Immutable),
+            DataType::Int32,
+            Arc::new(move |args| {
+                let n = args.iter().filter(|a| a.is_null() == nulls).count();
+                Ok(ScalarValue::Int32(Some(n as i32)))
+            }),
+        ));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(ColumnSize {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    ctx.register_udf(ScalarUDF::new_from_impl(
+        datafusion::logical_expr::async_udf::AsyncScalarUDF::new(Arc::new(Sleep {
+            signature: Signature::exact(vec![DataType::Float64], Volatility::Volatile),
+        })),
+    ));
     // Henge keeps no comments on objects.
     let no_comment: Body = Arc::new(|_| Ok(ScalarValue::Utf8(None)));
     ctx.register_udf(RowFunction::udf(
@@ -534,9 +585,12 @@ pub fn register(
 
 /// Registers the functions that know the connection: `pg_backend_pid()`, and
 /// `pg_cancel_backend(pid)`, which asks `cancel` to stop that backend's running query.
+/// `inet_server_port()` and `inet_client_port()` answer `ports` (the server's, the
+/// client's).
 pub fn register_backend(
     ctx: &SessionContext,
     pid: i32,
+    ports: (Option<u16>, Option<u16>),
     cancel: impl Fn(i32) -> Result<bool> + Send + Sync + 'static,
 ) {
     ctx.register_udf(RowFunction::udf(
@@ -546,6 +600,15 @@ pub fn register_backend(
         Volatility::Stable,
         Arc::new(move |_| Ok(ScalarValue::Int32(Some(pid)))),
     ));
+    for (name, port) in [("inet_server_port", ports.0), ("inet_client_port", ports.1)] {
+        ctx.register_udf(RowFunction::udf(
+            name,
+            vec![vec![]],
+            DataType::Int32,
+            Volatility::Stable,
+            Arc::new(move |_| Ok(ScalarValue::Int32(port.map(i32::from)))),
+        ));
+    }
     ctx.register_udf(RowFunction::udf(
         "pg_cancel_backend",
         vec![vec![DataType::Int32]],
@@ -599,5 +662,125 @@ fn type_name(data_type: &DataType) -> String {
         }
         DataType::Null => "unknown".into(),
         other => super::types::of_arrow(other).data_type,
+    }
+}
+
+/// `pg_column_size(x)`: the bytes a value of a fixed-width type takes. The size of a
+/// variable-width value depends on how PostgreSQL would hold it (its header, compression),
+/// which Henge does not mimic: those are refused.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ColumnSize {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ColumnSize {
+    fn name(&self) -> &str {
+        "pg_column_size"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, Int32Array};
+        let field = &args.arg_fields[0];
+        let size = match (super::types::extension(field), field.data_type()) {
+            (Some(henge_storage::schema::UUID_EXTENSION), _) => 16,
+            (Some(_), _) => 0,
+            (None, DataType::Boolean) => 1,
+            (None, DataType::Int16) => 2,
+            (None, DataType::Int32 | DataType::Float32 | DataType::Date32) => 4,
+            (None, DataType::Int64 | DataType::Float64 | DataType::Timestamp(..)) => 8,
+            (None, DataType::Time64(_)) => 8,
+            (None, DataType::Interval(_)) => 16,
+            _ => 0,
+        };
+        if size == 0 {
+            return Err(super::SqlStateError::new(
+                "0A000",
+                format!(
+                    "pg_column_size of a {} value is not supported",
+                    super::types::of_field(field).data_type
+                ),
+            )
+            .into());
+        }
+        let sized = |valid: bool| valid.then_some(size);
+        Ok(match &args.args[0] {
+            ColumnarValue::Scalar(v) => {
+                ColumnarValue::Scalar(ScalarValue::Int32(sized(!v.is_null())))
+            }
+            ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
+                (0..a.len())
+                    .map(|i| sized(a.is_valid(i)))
+                    .collect::<Int32Array>(),
+            )),
+        })
+    }
+}
+
+/// `pg_sleep(seconds)`: waits, without holding a thread; a cancel or `statement_timeout`
+/// ends the wait with the statement.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Sleep {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Sleep {
+    fn name(&self) -> &str {
+        "pg_sleep"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(
+                [(
+                    henge_storage::schema::EXTENSION_NAME_KEY.to_owned(),
+                    henge_storage::schema::VOID_EXTENSION.to_owned(),
+                )]
+                .into(),
+            ),
+        ))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Err(datafusion::error::DataFusionError::Internal(
+            "pg_sleep runs only asynchronously".into(),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl datafusion::logical_expr::async_udf::AsyncScalarUDFImpl for Sleep {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, StringArray};
+        use datafusion::arrow::datatypes::Float64Type;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let seconds = arrays[0].as_primitive::<Float64Type>();
+        // Each row's wait in turn, as PostgreSQL calls it once per row.
+        for s in seconds.iter().flatten() {
+            if s > 0.0 {
+                let wait =
+                    std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::MAX);
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let rows = args.number_rows.max(seconds.len());
+        Ok(ColumnarValue::Array(Arc::new(
+            (0..rows).map(|_| Some("")).collect::<StringArray>(),
+        )))
     }
 }

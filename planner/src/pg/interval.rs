@@ -50,7 +50,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use henge_ingest::interval::{format_interval, parse_interval, Interval};
 
-use super::rewrite::{call, function_name};
+use super::rewrite::{call, function_name, plain_arguments};
 use super::settings::parse_zone;
 use super::{no_such_function, on_arrays, SqlStateError};
 
@@ -115,6 +115,31 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
                     ..
                 }) => frame_intervals(spec),
                 _ => match function_name(expr).as_deref() {
+                    // timezone(zone, t) is `t AT TIME ZONE zone`.
+                    Some("timezone") => {
+                        if let Some([zone, stamp]) = plain_arguments(expr).as_deref() {
+                            *expr =
+                                call("pg_at_time_zone", vec![(*stamp).clone(), (*zone).clone()]);
+                        }
+                    }
+                    // date_trunc(field, interval): PostgreSQL truncates the interval's
+                    // fields; DataFusion's date_trunc takes only timestamps and times.
+                    Some("date_trunc") => {
+                        if let Some([field, value]) = plain_arguments(expr).as_deref() {
+                            if matches!(
+                                value,
+                                ast::Expr::Cast {
+                                    data_type: ast::DataType::Interval { .. },
+                                    ..
+                                }
+                            ) {
+                                *expr = call(
+                                    "pg_interval_trunc",
+                                    vec![(*field).clone(), (*value).clone()],
+                                );
+                            }
+                        }
+                    }
                     Some("make_interval") => {
                         if let Some(args) = make_interval_arguments(expr) {
                             *expr = call("make_interval", args);
@@ -589,6 +614,26 @@ pub fn register(ctx: &SessionContext) {
         IntervalFunction::justify("justify_interval", justify_interval),
         IntervalFunction::make_interval(),
         IntervalFunction::age(),
+        IntervalFunction::new(
+            "pg_interval_trunc",
+            |types| (types.len() == 2).then(|| vec![DataType::Utf8, INTERVAL]),
+            INTERVAL,
+            |args, _| {
+                let units = args[0].as_string::<i32>();
+                let out: IntervalMonthDayNanoArray = units
+                    .iter()
+                    .zip(intervals(&args[1]).iter())
+                    .map(|pair| match pair {
+                        (Some(unit), Some(v)) => {
+                            let truncated = truncate(from_arrow(v), unit)?;
+                            to_arrow(truncated).map(Some).ok_or_else(out_of_range)
+                        }
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        ),
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
@@ -938,6 +983,85 @@ fn justify_kernel(
         })
         .collect::<Result<_>>()?;
     Ok(Arc::new(out))
+}
+
+/// `date_trunc(unit, interval)`: the interval with every field below `unit` zeroed, its
+/// fields as PostgreSQL splits them (years and months from the months, days, then hours,
+/// minutes, seconds and microseconds from the time, each keeping the sign).
+fn truncate(v: Interval, unit: &str) -> Result<Interval> {
+    let unit = unit.trim().to_ascii_lowercase();
+    // How coarse the unit is: 0 keeps everything, 12 keeps only whole millennia.
+    let rank = match unit.as_str() {
+        "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => 0,
+        "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => 1,
+        "second" | "seconds" | "s" | "sec" | "secs" => 2,
+        "minute" | "minutes" | "m" | "min" | "mins" => 3,
+        "hour" | "hours" | "h" | "hr" | "hrs" => 4,
+        "day" | "days" | "d" => 5,
+        "month" | "months" | "mon" | "mons" => 6,
+        "quarter" | "qtr" => 7,
+        "year" | "years" | "y" | "yr" | "yrs" => 8,
+        "decade" | "decades" | "dec" | "decs" => 9,
+        "century" | "centuries" | "c" | "cent" => 10,
+        "millennium" | "millennia" | "mil" | "mils" => 11,
+        "week" | "weeks" | "w" => {
+            return Err(SqlStateError::new(
+                "0A000",
+                format!("unit \"{unit}\" not supported for type interval"),
+            )
+            .into())
+        }
+        _ => {
+            return Err(SqlStateError::new(
+                "22023",
+                format!("unit \"{unit}\" not recognized for type interval"),
+            )
+            .into())
+        }
+    };
+    const HOUR: i64 = 3_600_000_000;
+    let (mut years, mut months) = (v.months / 12, v.months % 12);
+    let mut days = v.days;
+    let (mut hours, mut rest) = (v.micros / HOUR, v.micros % HOUR);
+    let (mut minutes, mut seconds, mut micros) = (
+        rest / 60_000_000,
+        (rest % 60_000_000) / 1_000_000,
+        rest % 1_000_000,
+    );
+    for (level, divisor) in [(11, 1000), (10, 100), (9, 10)] {
+        if rank >= level {
+            years = (years / divisor) * divisor;
+        }
+    }
+    if rank >= 8 {
+        months = 0;
+    }
+    if rank >= 7 {
+        months = 3 * (months / 3);
+    }
+    if rank >= 6 {
+        days = 0;
+    }
+    if rank >= 5 {
+        hours = 0;
+    }
+    if rank >= 4 {
+        minutes = 0;
+    }
+    if rank >= 3 {
+        seconds = 0;
+    }
+    if rank >= 2 {
+        micros = 0;
+    } else if rank == 1 {
+        micros = (micros / 1000) * 1000;
+    }
+    rest = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros;
+    Ok(Interval {
+        months: years * 12 + months,
+        days,
+        micros: rest,
+    })
 }
 
 /// Rounds to whole microseconds of a second, as PostgreSQL's `TSROUND` does.

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
 use datafusion::sql::sqlparser::ast::{
@@ -271,36 +271,127 @@ pub fn register(ctx: &SessionContext) {
             )))
         }),
     ));
+    // regexp_substr(string, pattern [, start [, n [, flags [, subexpr]]]]) and
+    // regexp_instr(string, pattern [, start [, n [, endoption [, flags [, subexpr]]]]]).
+    let i = || DataType::Int64;
     ctx.register_udf(RowFunction::with_signature(
         "regexp_substr",
-        with_flags(2),
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![t(), t()]),
+                TypeSignature::Exact(vec![t(), t(), i()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i(), t()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i(), t(), i()]),
+            ],
+            Volatility::Immutable,
+        ),
         t(),
         Arc::new(|args| {
-            let Some((subject, pattern, flags)) = arguments(args) else {
-                return Ok(ScalarValue::Utf8(None));
-            };
-            let (regex, _) = compile(pattern, flags, "regexp_substr", false)?;
-            Ok(ScalarValue::Utf8(
-                regex.find(subject).map(|m| m.as_str().to_owned()),
-            ))
+            let found = nth_match("regexp_substr", args, 4, None)?;
+            Ok(ScalarValue::Utf8(found.and_then(|f| {
+                f.span.map(|(from, to)| f.subject[from..to].to_owned())
+            })))
         }),
     ));
     ctx.register_udf(RowFunction::with_signature(
         "regexp_instr",
-        with_flags(2),
+        Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![t(), t()]),
+                TypeSignature::Exact(vec![t(), t(), i()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i(), i()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i(), i(), t()]),
+                TypeSignature::Exact(vec![t(), t(), i(), i(), i(), t(), i()]),
+            ],
+            Volatility::Immutable,
+        ),
         DataType::Int32,
         Arc::new(|args| {
-            let Some((subject, pattern, flags)) = arguments(args) else {
+            let Some(found) = nth_match("regexp_instr", args, 5, Some(4))? else {
                 return Ok(ScalarValue::Int32(None));
             };
-            let (regex, _) = compile(pattern, flags, "regexp_instr", false)?;
-            // A position in characters, from 1; 0 where nothing matches.
-            let at = regex
-                .find(subject)
-                .map_or(0, |m| subject[..m.start()].chars().count() as i32 + 1);
+            // A position in characters, from 1 (after the match with endoption 1); 0
+            // where nothing matches.
+            let at = found.span.map_or(0, |(from, to)| {
+                let end = if found.after { to } else { from };
+                found.subject[..end].chars().count() as i32 + 1
+            });
             Ok(ScalarValue::Int32(Some(at)))
         }),
     ));
+}
+
+/// The match [`nth_match`] found.
+struct Found<'a> {
+    subject: &'a str,
+    /// Byte offsets of the match (or of the asked-for group); `None` if there is none.
+    span: Option<(usize, usize)>,
+    /// regexp_instr's endoption: the position after the match.
+    after: bool,
+}
+
+/// The `n`th match (from the `start`th character) of `regexp_substr` or `regexp_instr`,
+/// or of its `subexpr`th parenthesised group; `None` if an argument is NULL. Arguments
+/// out of range are 22023 as in PostgreSQL. `flags_at` is where the flags argument is,
+/// `endoption_at` where regexp_instr's endoption is.
+fn nth_match<'a>(
+    function: &str,
+    args: &'a [ScalarValue],
+    flags_at: usize,
+    endoption_at: Option<usize>,
+) -> Result<Option<Found<'a>>> {
+    let bad = |parameter: &str, value: i64| -> DataFusionError {
+        SqlStateError::new(
+            "22023",
+            format!("invalid value for parameter \"{parameter}\": {value}"),
+        )
+        .into()
+    };
+    let (Some(subject), Some(pattern)) = (text(&args[0]), text(&args[1])) else {
+        return Ok(None);
+    };
+    // An optional integer argument: its value, its default when not given; `None` if NULL.
+    let number = |at: usize, default: i64| args.get(at).map_or(Some(default), integer);
+    let (Some(start), Some(n), Some(subexpr)) =
+        (number(2, 1), number(3, 1), number(flags_at + 1, 0))
+    else {
+        return Ok(None);
+    };
+    let Some(endoption) = endoption_at.map_or(Some(0), |at| number(at, 0)) else {
+        return Ok(None);
+    };
+    let Some(flags) = args.get(flags_at).map_or(Some(""), text) else {
+        return Ok(None);
+    };
+    if start < 1 {
+        return Err(bad("start", start));
+    }
+    if n < 1 {
+        return Err(bad("n", n));
+    }
+    if endoption != 0 && endoption != 1 {
+        return Err(bad("endoption", endoption));
+    }
+    if subexpr < 0 {
+        return Err(bad("subexpr", subexpr));
+    }
+    let (regex, _) = compile(pattern, flags, function, false)?;
+    let from = subject
+        .char_indices()
+        .nth(start as usize - 1)
+        .map_or(subject.len(), |(i, _)| i);
+    let span = regex
+        .captures_iter(&subject[from..])
+        .nth(n as usize - 1)
+        .and_then(|captures| captures.get(subexpr as usize))
+        .map(|m| (from + m.start(), from + m.end()));
+    Ok(Some(Found {
+        subject,
+        span,
+        after: endoption == 1,
+    }))
 }
 
 /// A PostgreSQL regular expression as the regex crate reads it: `.` matches a newline

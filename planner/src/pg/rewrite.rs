@@ -74,7 +74,7 @@ pub fn statement(statement: Statement) -> Statement {
     let rewriter = rewriter();
     // Named first: later rewrites replace `current_user` with `session_user()`.
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
-    let statement = spellings(statement);
+    let statement = counted_set_operations(query_clauses(spellings(statement)));
     let statement = super::regex::rewrite(super::similar::rewrite(mod_operator(statement)));
     let statement = super::srf::rewrite(statement);
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
@@ -367,6 +367,11 @@ fn pg_name(expr: &Expr) -> String {
             }
         }
         Expr::Case { .. } => "case".into(),
+        Expr::AtTimeZone { .. } => "timezone".into(),
+        Expr::BinaryOp {
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Overlaps,
+            ..
+        } => "overlaps".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
         Expr::Extract { .. } => "extract".into(),
@@ -1106,6 +1111,8 @@ fn spellings(mut statement: Statement) -> Statement {
             symmetric_between(expr);
             time_keyword(expr);
             prefix_operator(expr);
+            operator_function(expr);
+            row_comparison(expr);
             array_subquery(expr);
             ControlFlow::Continue(())
         }
@@ -1174,6 +1181,96 @@ fn prefix_operator(expr: &mut Expr) {
         })),
         _ => return,
     };
+}
+
+/// PostgreSQL's binary operators DataFusion does not plan, as the functions they are:
+/// `a ^@ b` is `starts_with(a, b)`, `a && b` (of arrays) `array_has_any(a, b)`, and
+/// `(s1, e1) OVERLAPS (s2, e2)` `pg_overlaps(s1, e1, s2, e2)` ([`super::datetime`]).
+fn operator_function(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return;
+    };
+    let name = match op {
+        BinaryOperator::PGStartsWith => "starts_with",
+        BinaryOperator::PGOverlap => "array_has_any",
+        BinaryOperator::Overlaps => {
+            // (start, end or length) OVERLAPS (start, end or length).
+            if let (Expr::Tuple(a), Expr::Tuple(b)) = (left.as_ref(), right.as_ref()) {
+                if let ([s1, e1], [s2, e2]) = (a.as_slice(), b.as_slice()) {
+                    let args = vec![s1.clone(), e1.clone(), s2.clone(), e2.clone()];
+                    *expr = call("pg_overlaps", args);
+                }
+            }
+            return;
+        }
+        _ => return,
+    };
+    *expr = call(name, vec![(**left).clone(), (**right).clone()]);
+}
+
+/// A comparison of two rows (`(a, b) < (c, d)`, `ROW(…) = ROW(…)`), which DataFusion
+/// does not plan for tuples, spelled out as PostgreSQL defines it: `=` when every pair is
+/// equal, `<>` when any differs, and the orderings decided by the first pair that is not
+/// equal — NULL wherever a pair that decides is NULL, which SQL's AND and OR give.
+fn row_comparison(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    let elements = |e: &Expr| -> Option<Vec<Expr>> {
+        match e {
+            Expr::Tuple(items) => Some(items.clone()),
+            Expr::Function(_) if function_name(e).as_deref() == Some("row") => {
+                Some(plain_arguments(e)?.into_iter().cloned().collect())
+            }
+            _ => None,
+        }
+    };
+    let Expr::BinaryOp { left, op, right } = expr else {
+        return;
+    };
+    let (Some(a), Some(b)) = (elements(left), elements(right)) else {
+        return;
+    };
+    if a.is_empty() || a.len() != b.len() {
+        return;
+    }
+    let binary = |l: &Expr, op: BinaryOperator, r: &Expr| {
+        Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(l.clone()))),
+            op,
+            right: Box::new(Expr::Nested(Box::new(r.clone()))),
+        }))
+    };
+    let pairs = |op: BinaryOperator, join: BinaryOperator| {
+        a.iter()
+            .zip(&b)
+            .map(|(l, r)| binary(l, op.clone(), r))
+            .reduce(|acc, e| binary(&acc, join.clone(), &e))
+    };
+    let strict = match op {
+        BinaryOperator::Eq => {
+            *expr = pairs(BinaryOperator::Eq, BinaryOperator::And).expect("not empty");
+            return;
+        }
+        BinaryOperator::NotEq => {
+            *expr = pairs(BinaryOperator::NotEq, BinaryOperator::Or).expect("not empty");
+            return;
+        }
+        BinaryOperator::Lt | BinaryOperator::LtEq => BinaryOperator::Lt,
+        BinaryOperator::Gt | BinaryOperator::GtEq => BinaryOperator::Gt,
+        _ => return,
+    };
+    // From the last pair back: (a_i strict b_i) OR (a_i = b_i AND the rest).
+    let n = a.len();
+    let mut decided = binary(&a[n - 1], op.clone(), &b[n - 1]);
+    for i in (0..n - 1).rev() {
+        let tied = binary(&a[i], BinaryOperator::Eq, &b[i]);
+        decided = binary(
+            &binary(&a[i], strict.clone(), &b[i]),
+            BinaryOperator::Or,
+            &binary(&tied, BinaryOperator::And, &decided),
+        );
+    }
+    *expr = decided;
 }
 
 /// `x BETWEEN henge_between_symmetric(a) AND b` (see [`keyword_spellings`]) as PostgreSQL
@@ -1260,6 +1357,168 @@ fn postfix_null_tests(sql: &str) -> Option<String> {
         }
     }
     respelled(sql, edits)
+}
+
+/// `EXCEPT ALL` and `INTERSECT ALL`, which DataFusion answers as if each row were there
+/// once on the right, by their meaning: the copies of each row are numbered on each side
+/// (`row_number() OVER (PARTITION BY every column)`) and the numbered rows compared with
+/// EXCEPT or INTERSECT, so a row that is m times on the left and n on the right remains
+/// max(m - n, 0) times (EXCEPT) or min(m, n) times (INTERSECT). Only where the left
+/// side's columns can be counted without planning (no `*`); others stay refused.
+fn counted_set_operations(mut statement: Statement) -> Statement {
+    struct Counted;
+    impl VisitorMut for Counted {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            numbered(query.body.as_mut());
+            ControlFlow::Continue(())
+        }
+    }
+    /// The names of a set expression's columns, if they can be told without planning.
+    fn columns(body: &SetExpr) -> Option<Vec<String>> {
+        match body {
+            SetExpr::Select(select) => select
+                .projection
+                .iter()
+                .map(|item| match item {
+                    // As named (a repeated name keeps its hidden suffix).
+                    SelectItem::ExprWithAlias { alias, .. } => Some(folded(alias)),
+                    SelectItem::UnnamedExpr(e) => Some(pg_name(e)),
+                    _ => None,
+                })
+                .collect(),
+            SetExpr::Values(values) => Some(
+                (1..=values.rows.first()?.len())
+                    .map(|i| format!("column{i}"))
+                    .collect(),
+            ),
+            SetExpr::SetOperation { left, .. } => columns(left),
+            SetExpr::Query(q) => columns(&q.body),
+            _ => None,
+        }
+    }
+    fn numbered(body: &mut SetExpr) {
+        let SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } = body
+        else {
+            return;
+        };
+        numbered(left);
+        numbered(right);
+        let keyword = match op {
+            SetOperator::Except | SetOperator::Minus => "EXCEPT",
+            SetOperator::Intersect => "INTERSECT",
+            _ => return,
+        };
+        if !matches!(set_quantifier, SetQuantifier::All) {
+            return;
+        }
+        let Some(names) = columns(left) else {
+            return;
+        };
+        let quoted = |n: &str| Ident::with_quote('"', n).to_string();
+        let cols: Vec<String> = (1..=names.len()).map(|i| format!("henge_c{i}")).collect();
+        let list = cols.join(", ");
+        let side = |query: &SetExpr, alias: &str| {
+            format!(
+                "SELECT {list}, row_number() OVER (PARTITION BY {list}) AS henge_copy FROM ({query}) AS {alias} ({list})"
+            )
+        };
+        let shown: Vec<String> = cols
+            .iter()
+            .zip(&names)
+            .map(|(c, n)| format!("{c} AS {}", quoted(n)))
+            .collect();
+        let text = format!(
+            "SELECT {} FROM ({} {keyword} {}) AS henge_counted",
+            shown.join(", "),
+            side(left, "henge_left"),
+            side(right, "henge_right")
+        );
+        let parsed = datafusion::sql::sqlparser::parser::Parser::new(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+        )
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_query());
+        if let Ok(query) = parsed {
+            *body = *query.body;
+        }
+    }
+    let _ = statement.visit(&mut Counted);
+    statement
+}
+
+/// Clauses of a query in PostgreSQL's spellings DataFusion does not plan:
+/// - `FETCH FIRST n ROWS ONLY` (standard SQL's LIMIT; `FETCH FIRST ROW ONLY` is one row),
+///   after an `OFFSET` or not; `WITH TIES` and `PERCENT` are left alone (refused);
+/// - `GROUP BY ()`, the one group of all rows: grouping by nothing, made an aggregation
+///   (one row, even of no rows) by a HAVING that every group meets.
+fn query_clauses(mut statement: Statement) -> Statement {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, GroupByExpr, LimitClause};
+    struct Clauses;
+    impl VisitorMut for Clauses {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let plain_fetch = query
+                .fetch
+                .as_ref()
+                .is_some_and(|f| !f.with_ties && !f.percent);
+            let no_limit = match &query.limit_clause {
+                None => true,
+                Some(LimitClause::LimitOffset {
+                    limit: None,
+                    limit_by,
+                    ..
+                }) => limit_by.is_empty(),
+                _ => false,
+            };
+            if plain_fetch && no_limit {
+                let fetch = query.fetch.take().expect("checked");
+                let limit = fetch
+                    .quantity
+                    .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+                let offset = match query.limit_clause.take() {
+                    Some(LimitClause::LimitOffset { offset, .. }) => offset,
+                    _ => None,
+                };
+                query.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(limit),
+                    offset,
+                    limit_by: Vec::new(),
+                });
+            }
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                if let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by {
+                    let empty = |e: &Expr| matches!(e, Expr::Tuple(items) if items.is_empty());
+                    if keys.iter().any(empty) && modifiers.is_empty() {
+                        keys.retain(|e| !empty(e));
+                        if keys.is_empty() {
+                            let every_group = Expr::BinaryOp {
+                                left: Box::new(call("count", vec![Expr::value(Value::Null)])),
+                                op: BinaryOperator::GtEq,
+                                right: Box::new(Expr::value(Value::Number("0".into(), false))),
+                            };
+                            select.having = Some(match select.having.take() {
+                                Some(h) => Expr::BinaryOp {
+                                    left: Box::new(Expr::Nested(Box::new(h))),
+                                    op: BinaryOperator::And,
+                                    right: Box::new(every_group),
+                                },
+                                None => every_group,
+                            });
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Clauses);
+    statement
 }
 
 /// `mod(a, b)` as `a % b`: PostgreSQL's function is the operator (DataFusion has no such
@@ -1358,8 +1617,9 @@ pub fn call(name: &str, args: Vec<Expr>) -> Expr {
 /// - `ORDER BY name` where two different select-list expressions have that name (42702, as
 ///   in PostgreSQL; [`column_names`] lets names repeat, so DataFusion would order by the
 ///   first);
-/// - `EXCEPT ALL` and `INTERSECT ALL` (0A000): DataFusion drops every copy of a row the
-///   other side holds once, where PostgreSQL subtracts counts.
+/// - `EXCEPT ALL` and `INTERSECT ALL` (0A000) that [`counted_set_operations`] could not
+///   spell out (a left side of `*`): DataFusion drops every copy of a row the other side
+///   holds once, where PostgreSQL subtracts counts.
 pub fn refused(statement: &Statement) -> Option<(&'static str, String)> {
     struct Refusals(Option<(&'static str, String)>);
     impl Visitor for Refusals {

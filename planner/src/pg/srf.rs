@@ -32,9 +32,13 @@ const LISTING: [&str; 2] = ["generate_series", "pg_listening_channels"];
 
 /// Whether a select list's call of `name` yields a list to unnest.
 fn listing(name: &str) -> bool {
-    LISTING.contains(&name)
-        || super::json::LISTING.contains(&name)
-        || super::regex::LISTING.contains(&name)
+    LISTING.contains(&name) || super::json::LISTING.contains(&name) || listed_only(name)
+}
+
+/// Whether `name` yields a list and has no table function of its own: in FROM, it is
+/// unnested in a derived table.
+fn listed_only(name: &str) -> bool {
+    super::regex::LISTING.contains(&name) || super::arrays::LISTING.contains(&name)
 }
 
 /// Rewrites the set-returning function calls of `statement`.
@@ -63,7 +67,7 @@ impl VisitorMut for SetReturning {
             self.in_unnest_table -= 1;
         }
         // After its children, so that the derived table's own call is not visited.
-        if let Some(derived) = table_function(factor) {
+        if let Some(derived) = table_function(factor).or_else(|| unnest_with_ordinality(factor)) {
             *factor = derived;
         }
         name_unnest_column(factor);
@@ -201,6 +205,67 @@ fn name_unnest_column(factor: &mut TableFactor) {
     }
 }
 
+/// `unnest(array) WITH ORDINALITY [AS t[(v[, n])]]`, which DataFusion does not plan, as
+/// `(SELECT value AS v, row_number() OVER () AS n FROM (SELECT unnest(array) AS value) AS
+/// unnest) AS t`: the elements in order, numbered from 1.
+fn unnest_with_ordinality(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::UNNEST {
+        alias,
+        array_exprs,
+        with_offset: false,
+        with_ordinality: true,
+        ..
+    } = factor
+    else {
+        return None;
+    };
+    let [array] = array_exprs.as_slice() else {
+        return None;
+    };
+    let columns: Vec<String> = alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
+    let name = alias
+        .as_ref()
+        .map_or_else(|| Ident::new("unnest"), |a| a.name.clone());
+    let value = columns
+        .first()
+        .cloned()
+        .unwrap_or_else(|| name.value.clone());
+    let position = columns
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "ordinality".into());
+    let quoted = |name: &str| Ident::with_quote('"', name).to_string();
+    let select = format!(
+        "SELECT value AS {}, row_number() OVER () AS {} FROM (SELECT unnest({array}) AS value) AS unnest",
+        quoted(&value),
+        quoted(&position)
+    );
+    derived(&select, name)
+}
+
+/// The query `select` as a derived table named `name`.
+fn derived(select: &str, name: Ident) -> Option<TableFactor> {
+    let query = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(select)
+        .ok()?
+        .parse_query()
+        .ok()?;
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: Some(TableAlias {
+            explicit: true,
+            name,
+            columns: Vec::new(),
+            at: None,
+        }),
+        sample: None,
+    })
+}
+
 /// `generate_series(args) [WITH ORDINALITY] [AS s[(v[, n])]]` in FROM as a derived table
 /// `(SELECT value AS v[, row_number() OVER () AS n] FROM generate_series(args)) AS s`.
 fn table_function(factor: &TableFactor) -> Option<TableFactor> {
@@ -216,7 +281,7 @@ fn table_function(factor: &TableFactor) -> Option<TableFactor> {
     };
     let function = name.0.last()?.as_ident()?.value.to_lowercase();
     // A list function with no table function of its own is unnested in the derived table.
-    let unnested = super::regex::LISTING.contains(&function.as_str());
+    let unnested = listed_only(&function);
     if !LISTING.contains(&function.as_str()) && !unnested {
         return None;
     }
@@ -251,23 +316,8 @@ fn table_function(factor: &TableFactor) -> Option<TableFactor> {
         )),
         false => select.push_str(&format!(" FROM {function}({arguments})")),
     }
-    let query = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(&select)
-        .ok()?
-        .parse_query()
-        .ok()?;
     let name = alias
         .as_ref()
         .map_or_else(|| Ident::new(function.clone()), |a| a.name.clone());
-    Some(TableFactor::Derived {
-        lateral: false,
-        subquery: query,
-        alias: Some(TableAlias {
-            explicit: true,
-            name,
-            columns: Vec::new(),
-            at: None,
-        }),
-        sample: None,
-    })
+    derived(&select, name)
 }

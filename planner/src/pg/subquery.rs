@@ -1,5 +1,7 @@
 //! `EXISTS (…)` in a select list, which DataFusion plans only in WHERE: rewritten to a
-//! scalar subquery counting the rows, which it plans anywhere (correlated too).
+//! scalar subquery counting the rows, which it plans anywhere (correlated too). IN, ANY
+//! and ALL of a subquery in a select list become EXISTS first
+//! ([`set_comparison_by_exists`]).
 //!
 //! `EXISTS (SELECT … FROM … WHERE …)` becomes `(SELECT count(*) > 0 FROM … WHERE …)`, or,
 //! for a subquery that calls functions (an aggregate makes one row of none), groups,
@@ -67,9 +69,91 @@ impl VisitorMut for Outermost {
             if let Some(count) = counted(subquery, *negated) {
                 *expr = Expr::Nested(Box::new(count));
             }
+        } else if let Some(mut spelled) = set_comparison_by_exists(expr) {
+            let _ = spelled.visit(&mut Outermost { depth: 0 });
+            *expr = spelled;
         }
         ControlFlow::Continue(())
     }
+}
+
+/// `x IN (subquery)`, `x NOT IN (subquery)`, `x op ANY (subquery)` and `x op ALL
+/// (subquery)` in a select list, which DataFusion plans only in filters, spelled with
+/// EXISTS (then counted, as above) in SQL's logic of three values: ANY is true if some row
+/// makes the comparison true, else NULL if some row makes it NULL, else false (no rows:
+/// false); ALL is false if some row makes it false, else NULL if some makes it NULL, else
+/// true. IN is `= ANY` and NOT IN `<> ALL`.
+fn set_comparison_by_exists(expr: &Expr) -> Option<Expr> {
+    let (left, op, subquery, all) = match expr {
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => (
+            expr,
+            if *negated {
+                BinaryOperator::NotEq
+            } else {
+                BinaryOperator::Eq
+            },
+            subquery.as_ref(),
+            *negated,
+        ),
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            is_some: _,
+        } => match right.as_ref() {
+            Expr::Subquery(q) => (left, compare_op.clone(), q.as_ref(), false),
+            _ => return None,
+        },
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => match right.as_ref() {
+            Expr::Subquery(q) => (left, compare_op.clone(), q.as_ref(), true),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if matches!(left.as_ref(), Expr::Tuple(_)) {
+        return None;
+    }
+    let negated = match op {
+        BinaryOperator::Eq => BinaryOperator::NotEq,
+        BinaryOperator::NotEq => BinaryOperator::Eq,
+        BinaryOperator::Lt => BinaryOperator::GtEq,
+        BinaryOperator::GtEq => BinaryOperator::Lt,
+        BinaryOperator::Gt => BinaryOperator::LtEq,
+        BinaryOperator::LtEq => BinaryOperator::Gt,
+        _ => return None,
+    };
+    let rows = |condition: String| {
+        format!("EXISTS (SELECT 1 FROM ({subquery}) AS henge_set (henge_value) WHERE {condition})")
+    };
+    // A comparison is NULL where either side is: kept apart from the comparison, as
+    // DataFusion decorrelates a subquery on an equality with the outer row, not on that.
+    let unknown = format!(
+        "((({left}) IS NULL AND {}) OR {})",
+        rows("true".into()),
+        rows("henge_set.henge_value IS NULL".into())
+    );
+    // Without CASE, whose branches DataFusion does not decorrelate: nullif makes "some
+    // row gives NULL" a NULL that AND or OR keep unless the other side decides.
+    let text = if all {
+        let refuted = rows(format!("({left}) {negated} henge_set.henge_value"));
+        format!("((NOT {refuted}) AND nullif(NOT {unknown}, false))")
+    } else {
+        let met = rows(format!("({left}) {op} henge_set.henge_value"));
+        format!("(({met}) OR nullif({unknown}, true))")
+    };
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .ok()
+        .map(|e| Expr::Nested(Box::new(e)))
 }
 
 /// The count of `subquery`'s rows compared with zero (`None` only if a template below

@@ -160,7 +160,7 @@ impl Frontend {
     }
 
     /// Handlers for a new client connection.
-    pub fn connection(&self) -> ConnectionHandlers {
+    pub fn connection(&self, local: Option<std::net::SocketAddr>) -> ConnectionHandlers {
         let session = Arc::new(Session::new(self.shared.clone()));
         ConnectionHandlers {
             connection: Arc::new(Connection {
@@ -174,6 +174,7 @@ impl Frontend {
                 gate: self.gate.clone(),
                 exchange: Mutex::default(),
                 slot: Mutex::default(),
+                local,
             }),
             cancel: self.cancel.clone(),
         }
@@ -219,6 +220,8 @@ pub struct Connection {
     exchange: Mutex<crate::auth::Exchange>,
     /// The session's place in the connection counts, held while the connection lives.
     slot: Mutex<Option<Slot>>,
+    /// The server's end of the socket.
+    local: Option<std::net::SocketAddr>,
 }
 
 /// An error that ends the connection.
@@ -573,7 +576,11 @@ impl Connection {
             self.session.shared.engine.clone(),
             self.session.settings.clone(),
         );
-        functions::register_backend(&self.session.ctx, pid, move |pid| {
+        let ports = (
+            self.local.map(|a| a.port()),
+            Some(client.socket_addr().port()),
+        );
+        functions::register_backend(&self.session.ctx, pid, ports, move |pid| {
             // As in PostgreSQL: a superuser cancels anything; another role the queries of
             // roles whose privileges it has, but not a superuser's.
             if let Some(owner) = backends.role_of(pid) {

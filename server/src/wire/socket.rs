@@ -50,6 +50,7 @@ pub struct SocketLimits {
 /// Serves one client connection to its end.
 pub async fn serve(tcp: TcpStream, frontend: Arc<Frontend>) {
     let limits = frontend.socket_limits();
+    let local = tcp.local_addr().ok();
     let login_deadline = Instant::now() + limits.authentication_timeout;
     let negotiated =
         tokio::time::timeout_at(login_deadline, negotiate_tls(tcp, frontend.acceptor())).await;
@@ -71,6 +72,7 @@ pub async fn serve(tcp: TcpStream, frontend: Arc<Frontend>) {
         handlers: None,
         limits,
         login_deadline,
+        local,
     };
     if let Err(e) = connection.run().await {
         tracing::debug!(error = %e, "connection ended with an error");
@@ -92,6 +94,8 @@ struct Connection {
     handlers: Option<ConnectionHandlers>,
     limits: SocketLimits,
     login_deadline: Instant,
+    /// The server's end of the socket (`inet_server_port()`).
+    local: Option<std::net::SocketAddr>,
 }
 
 fn protocol_violation(message: impl Into<String>) -> PgWireError {
@@ -183,7 +187,7 @@ impl Connection {
         }
         let handlers = self
             .handlers
-            .get_or_insert_with(|| self.frontend.connection())
+            .get_or_insert_with(|| self.frontend.connection(self.local))
             .clone();
         let extended = match self.socket.state() {
             PgWireConnectionState::CopyInProgress(extended) => extended,
