@@ -30,6 +30,10 @@ pub const JSONB_EXTENSION: &str = "henge.jsonb";
 pub const UUID_EXTENSION: &str = "henge.uuid";
 /// The extension name of `void`, what `pg_notify` and the like return: empty text.
 pub const VOID_EXTENSION: &str = "henge.void";
+/// A relation's OID typed as PostgreSQL's `regclass` (`'t'::regclass`).
+pub const REGCLASS_EXTENSION: &str = "henge.regclass";
+/// Text typed as PostgreSQL's `name` (`current_user`, `current_database()`).
+pub const NAME_EXTENSION: &str = "henge.name";
 
 /// A column's type, as PostgreSQL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

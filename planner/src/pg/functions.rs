@@ -87,6 +87,19 @@ impl RowFunction {
         })
     }
 
+    /// A function of no arguments answering a `name` (text typed as PostgreSQL's `name`,
+    /// as the session functions `current_user` and `current_database()` are).
+    pub fn name_udf(name: &'static str, body: Body) -> ScalarUDF {
+        ScalarUDF::new_from_impl(RowFunction {
+            name,
+            signature: Signature::exact(Vec::new(), Volatility::Stable),
+            returns: DataType::Utf8,
+            extension: Some(henge_storage::schema::NAME_EXTENSION),
+            returns_of: None,
+            body,
+        })
+    }
+
     /// A function returning `void` (an empty text, typed as PostgreSQL's `void`), run for
     /// what it does.
     pub fn void_udf(
@@ -301,11 +314,8 @@ pub fn register(
         "henge_current_user",
     ] {
         let identity = settings.clone();
-        ctx.register_udf(RowFunction::udf(
+        ctx.register_udf(RowFunction::name_udf(
             name,
-            vec![vec![]],
-            text.clone(),
-            Volatility::Stable,
             Arc::new(move |_| {
                 let who = identity.identity();
                 let role = match name {
@@ -416,12 +426,13 @@ pub fn register(
             )))
         }),
     ));
-    ctx.register_udf(RowFunction::udf(
+    ctx.register_udf(RowFunction::name_udf(
         "current_schema",
-        vec![vec![]],
-        text.clone(),
-        Volatility::Stable,
         Arc::new(move |_| Ok(ScalarValue::Utf8(schemas(false).into_iter().next()))),
+    ));
+    ctx.register_udf(RowFunction::name_udf(
+        "current_database",
+        Arc::new(|_| Ok(ScalarValue::Utf8(Some(crate::session::CATALOG.to_owned())))),
     ));
     let current = settings.clone();
     ctx.register_udf(RowFunction::udf(
@@ -517,6 +528,30 @@ pub fn register(
             (None, _) => Ok(ScalarValue::Int32(None)),
         }),
     ));
+    // `pg_regclass_found(oid, name)`: the OID a `'name'::regclass` found (typed
+    // `regclass`), or PostgreSQL's error for a relation that does not exist.
+    ctx.register_udf(ScalarUDF::new_from_impl(RowFunction {
+        name: "pg_regclass_found",
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Int32, text.clone()]),
+                TypeSignature::Exact(vec![DataType::Int64, text.clone()]),
+            ],
+            Volatility::Stable,
+        ),
+        returns: DataType::Int32,
+        extension: Some(henge_storage::schema::REGCLASS_EXTENSION),
+        returns_of: None,
+        body: Arc::new(|args| match (oid(&args[0]), &args[1]) {
+            (Some(id), _) => Ok(ScalarValue::Int32(i32::try_from(id).ok())),
+            (None, ScalarValue::Utf8(Some(name))) => Err(super::SqlStateError::new(
+                "42P01",
+                format!("relation \"{name}\" does not exist"),
+            )
+            .into()),
+            (None, _) => Ok(ScalarValue::Int32(None)),
+        }),
+    }));
     // The name of the argument's type as PostgreSQL prints a regtype.
     ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof {
         signature: Signature::any(1, Volatility::Immutable),

@@ -408,6 +408,7 @@ fn type_name(ty: &SqlType) -> String {
         "double precision" | "float8" | "double" | "float" => "float8",
         "boolean" | "bool" => "bool",
         "varchar" | "character varying" => "varchar",
+        "char" | "character" | "bpchar" => "bpchar",
         "decimal" | "numeric" => "numeric",
         "timestamp with time zone" | "timestamptz" => "timestamptz",
         "timestamp" | "timestamp without time zone" => "timestamp",
@@ -592,7 +593,8 @@ pub fn oid_alias_text(mut statement: Statement) -> Statement {
 
 /// `'integer'::regtype` as `pg_regtype_found('int4'::regtype, 'integer')`: the catalog
 /// library looks the name up as pg_type's `typname`, and finds nothing (NULL) for a name
-/// that is no type, where PostgreSQL says so (42704).
+/// that is no type, where PostgreSQL says so (42704). `'t'::regclass` likewise as
+/// `pg_regclass_found('t'::regclass, 't')`: a relation that does not exist is 42P01.
 fn regtype_literals(mut statement: Statement) -> Statement {
     struct Literals;
     impl VisitorMut for Literals {
@@ -609,6 +611,11 @@ fn regtype_literals(mut statement: Statement) -> Statement {
             let name = match value.as_mut() {
                 Expr::Value(v) => match &mut v.value {
                     Value::SingleQuotedString(name) if type_is(data_type, &["regtype"]) => name,
+                    Value::SingleQuotedString(name) if type_is(data_type, &["regclass"]) => {
+                        let written = Expr::value(Value::SingleQuotedString(name.clone()));
+                        *expr = call("pg_regclass_found", vec![expr.clone(), written]);
+                        return ControlFlow::Continue(());
+                    }
                     _ => return ControlFlow::Continue(()),
                 },
                 _ => return ControlFlow::Continue(()),

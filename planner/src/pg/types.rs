@@ -17,7 +17,8 @@ use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Values};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
 use henge_storage::schema::{
-    EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION, VOID_EXTENSION,
+    EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION, REGCLASS_EXTENSION,
+    UUID_EXTENSION, VOID_EXTENSION,
 };
 use henge_storage::ColumnType;
 
@@ -402,6 +403,8 @@ pub fn of_field(field: &Field) -> TypeInfo {
         Some(JSONB_EXTENSION) => TypeInfo::named("jsonb", "jsonb"),
         Some(UUID_EXTENSION) => TypeInfo::named("uuid", "uuid"),
         Some(VOID_EXTENSION) => TypeInfo::named("void", "void"),
+        Some(REGCLASS_EXTENSION) => TypeInfo::named("regclass", "regclass"),
+        Some(NAME_EXTENSION) => TypeInfo::named("name", "name"),
         _ => of_arrow(field.data_type()),
     }
 }

@@ -49,12 +49,17 @@ pub fn pg_type(data_type: &DataType) -> Type {
 /// The PostgreSQL type a result column is sent as: its extension type's (`json`,
 /// `jsonb`) where the field has one, else its Arrow type's.
 pub fn pg_field_type(field: &datafusion::arrow::datatypes::Field) -> Type {
-    use henge_storage::schema::{JSONB_EXTENSION, JSON_EXTENSION, UUID_EXTENSION, VOID_EXTENSION};
+    use henge_storage::schema::{
+        JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION, REGCLASS_EXTENSION, UUID_EXTENSION,
+        VOID_EXTENSION,
+    };
     match henge_planner::pg::types::extension(field) {
         Some(JSON_EXTENSION) => Type::JSON,
         Some(JSONB_EXTENSION) => Type::JSONB,
         Some(UUID_EXTENSION) => Type::UUID,
         Some(VOID_EXTENSION) => Type::VOID,
+        Some(NAME_EXTENSION) => Type::NAME,
+        Some(REGCLASS_EXTENSION) => Type::REGCLASS,
         _ => pg_type(field.data_type()),
     }
 }
