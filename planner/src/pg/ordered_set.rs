@@ -1,7 +1,10 @@
 //! PostgreSQL's ordered-set aggregates DataFusion lacks: `percentile_disc(f) WITHIN GROUP
 //! (ORDER BY x)` (the first value at or past the fraction `f` of the ordered values) and
 //! `mode() WITHIN GROUP (ORDER BY x)` (the most frequent value, the first in the order
-//! among equally frequent ones), for any type that can be ordered.
+//! among equally frequent ones), for any type that can be ordered. `percentile_disc` and
+//! `percentile_cont` also take an array of fractions and answer an array; DataFusion's
+//! `percentile_cont` takes one fraction, so a call with an array literal is planned as
+//! Henge's (`henge_percentile_cont`, [`rewrite`]), which interpolates as PostgreSQL does.
 //!
 //! Like DataFusion's `percentile_cont`, they hold a group's values until the end; the
 //! query memory pool counts them (`size`), so a large group spills or fails cleanly.
@@ -21,6 +24,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{self, VisitMut, VisitorMut};
+use std::ops::ControlFlow;
+
 use super::SqlStateError;
 
 /// Registers `percentile_disc` and `mode`.
@@ -29,12 +36,63 @@ pub fn register(ctx: &SessionContext) {
         Kind::PercentileDisc,
     )));
     ctx.register_udaf(AggregateUDF::new_from_impl(OrderedSet::new(Kind::Mode)));
+    ctx.register_udaf(AggregateUDF::new_from_impl(OrderedSet::new(
+        Kind::PercentileCont,
+    )));
 }
+
+/// `percentile_cont(ARRAY[…]) WITHIN GROUP (…)` as `henge_percentile_cont(…)`.
+pub fn rewrite(mut statement: Statement) -> Statement {
+    struct Arrays;
+    impl VisitorMut for Arrays {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut ast::Expr) -> ControlFlow<()> {
+            if let ast::Expr::Function(f) = expr {
+                let named = matches!(f.name.0.as_slice(), [n] if n
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("percentile_cont")));
+                let listed = match &f.args {
+                    ast::FunctionArguments::List(list) => matches!(
+                        list.args.as_slice(),
+                        [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                            ast::Expr::Array(_)
+                        ))]
+                    ),
+                    _ => false,
+                };
+                if named && listed && !f.within_group.is_empty() {
+                    f.name = ast::ObjectName::from(vec![ast::Ident::new(CONT_OF_ARRAY)]);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Arrays);
+    statement
+}
+
+/// The name `percentile_cont` of an array of fractions is planned under.
+const CONT_OF_ARRAY: &str = "henge_percentile_cont";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     PercentileDisc,
     Mode,
+    /// `percentile_cont` of an array of fractions.
+    PercentileCont,
+}
+
+/// What a group's sorted values are asked for.
+#[derive(Debug, Clone)]
+enum Wanted {
+    Mode,
+    /// `percentile_disc` (`continuous` false) or `percentile_cont` of one fraction, or of
+    /// each of an array's (NULL where the array has NULL).
+    Percentiles {
+        continuous: bool,
+        fractions: Vec<Option<f64>>,
+        array: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -57,6 +115,7 @@ impl AggregateUDFImpl for OrderedSet {
         match self.kind {
             Kind::PercentileDisc => "percentile_disc",
             Kind::Mode => "mode",
+            Kind::PercentileCont => CONT_OF_ARRAY,
         }
     }
 
@@ -65,15 +124,33 @@ impl AggregateUDFImpl for OrderedSet {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let fractions = DataType::new_list(DataType::Float64, true);
         match (self.kind, arg_types) {
+            (Kind::PercentileDisc, [value, DataType::List(_)]) => {
+                Ok(vec![value.clone(), fractions])
+            }
             (Kind::PercentileDisc, [value, _]) => Ok(vec![value.clone(), DataType::Float64]),
             (Kind::Mode, [value]) => Ok(vec![value.clone()]),
-            _ => Err(super::no_such_function(self.name(), arg_types)),
+            (Kind::PercentileCont, [value, DataType::List(_)])
+                if value.is_numeric() || *value == DataType::Null =>
+            {
+                Ok(vec![DataType::Float64, fractions])
+            }
+            _ => Err(super::no_such_function(
+                match self.kind {
+                    Kind::PercentileCont => "percentile_cont",
+                    _ => self.name(),
+                },
+                arg_types,
+            )),
         }
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(arg_types[0].clone())
+        Ok(match arg_types {
+            [value, DataType::List(_)] => DataType::new_list(value.clone(), true),
+            _ => arg_types[0].clone(),
+        })
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -96,9 +173,16 @@ impl AggregateUDFImpl for OrderedSet {
             )
             .into());
         }
-        let fraction = match self.kind {
-            Kind::Mode => None,
-            Kind::PercentileDisc => Some(fraction(&args)?),
+        let wanted = match self.kind {
+            Kind::Mode => Wanted::Mode,
+            Kind::PercentileDisc | Kind::PercentileCont => {
+                let (fractions, array) = fractions(&args)?;
+                Wanted::Percentiles {
+                    continuous: self.kind == Kind::PercentileCont,
+                    fractions,
+                    array,
+                }
+            }
         };
         let descending = args
             .order_bys
@@ -109,7 +193,7 @@ impl AggregateUDFImpl for OrderedSet {
             values: Vec::new(),
             bytes: 0,
             descending,
-            fraction,
+            wanted,
         }))
     }
 
@@ -118,30 +202,43 @@ impl AggregateUDFImpl for OrderedSet {
     }
 }
 
-/// `percentile_disc`'s fraction: a constant between 0 and 1.
-fn fraction(args: &AccumulatorArgs) -> Result<f64> {
+/// The fractions of `percentile_disc` or `percentile_cont`: a constant between 0 and 1,
+/// or a constant array of them (each NULL or between 0 and 1); and whether it was an array.
+fn fractions(args: &AccumulatorArgs) -> Result<(Vec<Option<f64>>, bool)> {
     // A constant evaluates without any row (a column would fail to).
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
     let constant = match args.exprs.get(1).map(|e| e.evaluate(&empty)) {
-        Some(Ok(ColumnarValue::Scalar(value))) => Some(value),
-        _ => None,
-    };
-    let value = match constant {
-        Some(ScalarValue::Float64(Some(v))) => v,
-        Some(other) if !other.is_null() => match other.cast_to(&DataType::Float64)? {
-            ScalarValue::Float64(Some(v)) => v,
-            _ => return Err(not_constant()),
-        },
+        Some(Ok(ColumnarValue::Scalar(value))) => value,
         _ => return Err(not_constant()),
     };
-    if !(0.0..=1.0).contains(&value) {
-        return Err(SqlStateError::new(
-            "22003",
-            format!("percentile value {value} is not between 0 and 1"),
-        )
-        .into());
+    let checked = |value: &ScalarValue| -> Result<Option<f64>> {
+        if value.is_null() {
+            return Ok(None);
+        }
+        let ScalarValue::Float64(Some(v)) = value.cast_to(&DataType::Float64)? else {
+            return Err(not_constant());
+        };
+        if !(0.0..=1.0).contains(&v) {
+            return Err(SqlStateError::new(
+                "22003",
+                format!("percentile value {v} is not between 0 and 1"),
+            )
+            .into());
+        }
+        Ok(Some(v))
+    };
+    match &constant {
+        ScalarValue::List(list) if !list.is_null(0) => {
+            let items = list.value(0);
+            let fractions = (0..items.len())
+                .map(|i| checked(&ScalarValue::try_from_array(&items, i)?))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((fractions, true))
+        }
+        ScalarValue::List(_) => Err(not_constant()),
+        value if value.is_null() => Err(not_constant()),
+        value => Ok((vec![checked(value)?], false)),
     }
-    Ok(value)
 }
 
 fn not_constant() -> DataFusionError {
@@ -159,8 +256,7 @@ struct Values {
     values: Vec<ArrayRef>,
     bytes: usize,
     descending: bool,
-    /// `percentile_disc`'s fraction; `None` for `mode`.
-    fraction: Option<f64>,
+    wanted: Wanted,
 }
 
 impl Values {
@@ -174,6 +270,33 @@ impl Values {
             self.values.push(kept);
         }
         Ok(())
+    }
+
+    /// The values in the WITHIN GROUP order.
+    fn sorted(&self, all: &ArrayRef) -> Result<ArrayRef> {
+        let order = SortOptions {
+            descending: self.descending,
+            nulls_first: false,
+        };
+        Ok(take(all, &sort_to_indices(all, Some(order), None)?, None)?)
+    }
+
+    /// `mode()`: the longest run of equal values; the first of the longest ones.
+    fn mode(&self, all: &ArrayRef) -> Result<ScalarValue> {
+        if all.is_empty() {
+            return ScalarValue::try_from(&self.data_type);
+        }
+        let sorted = self.sorted(all)?;
+        let runs = partition(std::slice::from_ref(&sorted))?;
+        let row = runs
+            .ranges()
+            .into_iter()
+            .fold((0, 0), |(best, len), r| match r.end - r.start > len {
+                true => (r.start, r.end - r.start),
+                false => (best, len),
+            })
+            .0;
+        ScalarValue::try_from_array(&sorted, row)
     }
 
     fn all(&self) -> Result<ArrayRef> {
@@ -214,33 +337,61 @@ impl Accumulator for Values {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let all = self.all()?;
+        let (fractions, continuous, array) = match &self.wanted {
+            Wanted::Mode => return self.mode(&all),
+            Wanted::Percentiles {
+                continuous,
+                fractions,
+                array,
+            } => (fractions, *continuous, *array),
+        };
+        let item = match continuous {
+            true => DataType::Float64,
+            false => self.data_type.clone(),
+        };
         if all.is_empty() {
-            return ScalarValue::try_from(&self.data_type);
+            return ScalarValue::try_from(&match array {
+                true => DataType::new_list(item, true),
+                false => item,
+            });
         }
-        let order = SortOptions {
-            descending: self.descending,
-            nulls_first: false,
-        };
-        let sorted = take(&all, &sort_to_indices(&all, Some(order), None)?, None)?;
-        let row = match self.fraction {
-            Some(fraction) => {
+        let sorted = self.sorted(&all)?;
+        let n = sorted.len();
+        let value_at = |f: f64| -> Result<ScalarValue> {
+            if !continuous {
                 // The first value whose position reaches the fraction of the count.
-                let n = sorted.len();
-                ((fraction * n as f64).ceil() as usize).clamp(1, n) - 1
+                let row = ((f * n as f64).ceil() as usize).clamp(1, n) - 1;
+                return ScalarValue::try_from_array(&sorted, row);
             }
-            None => {
-                // The longest run of equal values; the first of the longest ones.
-                let runs = partition(std::slice::from_ref(&sorted))?;
-                runs.ranges()
-                    .into_iter()
-                    .fold((0, 0), |(best, len), r| match r.end - r.start > len {
-                        true => (r.start, r.end - r.start),
-                        false => (best, len),
-                    })
-                    .0
-            }
+            // Between the values around the fraction of the positions, in proportion.
+            let position = f * (n - 1) as f64;
+            let (first, second) = (position.floor() as usize, position.ceil() as usize);
+            let at = |row: usize| -> Result<f64> {
+                match ScalarValue::try_from_array(&sorted, row)?.cast_to(&DataType::Float64)? {
+                    ScalarValue::Float64(Some(v)) => Ok(v),
+                    _ => Ok(f64::NAN),
+                }
+            };
+            let low = at(first)?;
+            let value = match first == second {
+                true => low,
+                false => low + (at(second)? - low) * (position - first as f64),
+            };
+            Ok(ScalarValue::Float64(Some(value)))
         };
-        ScalarValue::try_from_array(&sorted, row)
+        if !array {
+            return value_at(fractions[0].unwrap_or_default());
+        }
+        let values = fractions
+            .iter()
+            .map(|f| match f {
+                Some(f) => value_at(*f),
+                None => ScalarValue::try_from(&item),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &values, &item,
+        )))
     }
 
     fn size(&self) -> usize {

@@ -76,7 +76,7 @@ pub fn statement(statement: Statement) -> Statement {
     let statement = regtype_literals(oid_alias_text(like_escapes(column_names(statement))));
     let statement = counted_set_operations(query_clauses(spellings(statement)));
     let statement = super::regex::rewrite(super::similar::rewrite(mod_operator(statement)));
-    let statement = super::srf::rewrite(statement);
+    let statement = super::ordered_set::rewrite(super::srf::rewrite(statement));
     let statement = super::subquery::rewrite(super::interval::rewrite(statement));
     let statement = super::subquery::set_comparisons(statement);
     let statement = super::json::rewrite(super::formatting::rewrite(statement));
