@@ -44,7 +44,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray,
@@ -512,27 +511,71 @@ enum Input {
     Steps(u64),
 }
 
-#[derive(Debug, Default)]
+/// One counted row's inputs to the aggregates, held inline for the usual single
+/// aggregate (a rule holds millions of rows: one allocation each would dominate its cost).
+#[derive(Debug, Clone)]
+enum Values {
+    One(Option<Input>),
+    Many(Box<[Option<Input>]>),
+}
+
+impl Values {
+    fn of(mut inputs: impl ExactSizeIterator<Item = Option<Input>>) -> Values {
+        match inputs.len() {
+            1 => Values::One(inputs.next().flatten()),
+            _ => Values::Many(inputs.collect()),
+        }
+    }
+
+    /// The `i`-th aggregate's input.
+    fn get(&self, i: usize) -> Option<&Input> {
+        match self {
+            Values::One(v) => v.as_ref().filter(|_| i == 0),
+            Values::Many(v) => v.get(i).and_then(Option::as_ref),
+        }
+    }
+}
+
+/// A counted row of a key.
+#[derive(Debug)]
+struct Row {
+    time: i64,
+    /// Its place in arrival order, which orders rows of equal time.
+    arrival: u64,
+    values: Values,
+}
+
+#[derive(Debug)]
 struct KeyState {
-    /// The key's counted rows in (time, arrival) order, each with its aggregate inputs:
-    /// rows mostly arrive in time order, so most go at the back and leave at the front.
-    rows: VecDeque<(i64, u64, Vec<Option<Input>>)>,
+    /// The key, as [`key_text`] makes it.
+    key: Box<str>,
+    /// The key's counted rows in (time, arrival) order: rows mostly arrive in time order,
+    /// so most go at the back and leave at the front.
+    rows: VecDeque<Row>,
     /// The ends of the windows already reported, in order.
     fired: VecDeque<i64>,
 }
 
 impl KeyState {
-    fn insert(&mut self, time: i64, arrival: u64, values: Vec<Option<Input>>) {
+    fn new(key: &str) -> KeyState {
+        KeyState {
+            key: key.into(),
+            rows: VecDeque::new(),
+            fired: VecDeque::new(),
+        }
+    }
+
+    fn insert(&mut self, row: Row) {
         let at = self
             .rows
-            .partition_point(|(t, a, _)| (*t, *a) <= (time, arrival));
-        self.rows.insert(at, (time, arrival, values));
+            .partition_point(|r| (r.time, r.arrival) <= (row.time, row.arrival));
+        self.rows.insert(at, row);
     }
 
     /// The rows with a time in `[from, to]`.
-    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = &(i64, u64, Vec<Option<Input>>)> {
-        let start = self.rows.partition_point(|(t, _, _)| *t < from);
-        let end = self.rows.partition_point(|(t, _, _)| *t <= to);
+    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = &Row> + Clone {
+        let start = self.rows.partition_point(|r| r.time < from);
+        let end = self.rows.partition_point(|r| r.time <= to);
         self.rows.range(start..end.max(start))
     }
 
@@ -546,15 +589,74 @@ impl KeyState {
         }
     }
 
-    /// Forgets rows and reports before `from`; whether anything is left.
-    fn forget_before(&mut self, from: i64) -> bool {
-        while self.rows.front().is_some_and(|(t, _, _)| *t < from) {
+    /// Forgets rows and reports before `from`: how many rows it forgot, and whether
+    /// anything is left.
+    fn forget_before(&mut self, from: i64) -> (u64, bool) {
+        let mut forgotten = 0;
+        while self.rows.front().is_some_and(|r| r.time < from) {
             self.rows.pop_front();
+            forgotten += 1;
         }
         while self.fired.front().is_some_and(|t| *t < from) {
             self.fired.pop_front();
         }
-        !self.rows.is_empty()
+        (forgotten, !self.rows.is_empty() || !self.fired.is_empty())
+    }
+}
+
+/// A rule's keys, by a 64-bit hash of their text: one cheap lookup per counted row, no
+/// text kept but the key's own. Two keys of one hash are told apart by their text (the
+/// later one lives in `collided`), so a collision never merges two keys' windows.
+#[derive(Debug, Default)]
+struct Keys {
+    hasher: foldhash::fast::RandomState,
+    by_hash: HashMap<u64, KeyState, foldhash::fast::RandomState>,
+    collided: HashMap<Box<str>, KeyState, foldhash::fast::RandomState>,
+}
+
+impl Keys {
+    fn hash(&self, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The state of `key` (whose hash is `hash`), new if it has none.
+    fn get_or_insert(&mut self, key: &str, hash: u64) -> &mut KeyState {
+        let slot = self
+            .by_hash
+            .entry(hash)
+            .or_insert_with(|| KeyState::new(key));
+        if &*slot.key == key {
+            return slot;
+        }
+        self.collided
+            .entry(key.into())
+            .or_insert_with(|| KeyState::new(key))
+    }
+
+    fn len(&self) -> usize {
+        self.by_hash.len() + self.collided.len()
+    }
+
+    /// Forgets the rows and reports before `from` of the key of `hash` (and of every
+    /// collided key): how many rows were forgotten.
+    fn forget_before(&mut self, hash: u64, from: i64) -> u64 {
+        let mut forgotten = 0;
+        if let Some(state) = self.by_hash.get_mut(&hash) {
+            let (n, left) = state.forget_before(from);
+            forgotten += n;
+            if !left {
+                self.by_hash.remove(&hash);
+            }
+        }
+        if !self.collided.is_empty() {
+            self.collided.retain(|_, s| {
+                let (n, left) = s.forget_before(from);
+                forgotten += n;
+                left
+            });
+        }
+        forgotten
     }
 }
 
@@ -584,11 +686,12 @@ pub struct Rule {
     /// The newest time seen before the commit being evaluated.
     commit_watermark: Option<i64>,
     arrivals: u64,
-    state: HashMap<String, KeyState, foldhash::fast::RandomState>,
-    /// Rows held in `state`, all keys together, now and after the last pruning.
+    state: Keys,
+    /// Each counted row's time and key hash, in arrival order: what pruning visits (the
+    /// keys whose oldest rows no open window needs any more), not every key.
+    expiry: VecDeque<(i64, u64)>,
+    /// Rows held in `state`, all keys together.
     held: u64,
-    held_after_prune: u64,
-    last_pruned: Instant,
 }
 
 impl Rule {
@@ -649,10 +752,9 @@ impl Rule {
             watermark: None,
             commit_watermark: None,
             arrivals: 0,
-            state: HashMap::default(),
+            state: Keys::default(),
+            expiry: VecDeque::new(),
             held: 0,
-            held_after_prune: 0,
-            last_pruned: Instant::now(),
         })
     }
 
@@ -685,6 +787,8 @@ impl Rule {
             .collect::<Result<Vec<_>, _>>()?;
         let (mut seen, mut late) = (0u64, 0u64);
         let mut matches = Vec::new();
+        // The ends of the windows a row is in (one buffer for the batch).
+        let mut ends: Vec<i64> = Vec::new();
         for row in 0..rows {
             if times.is_null(row) {
                 continue;
@@ -706,14 +810,17 @@ impl Rule {
                 }
             }
             let key = key_text(&keys, row);
-            let values = inputs.iter().map(|i| i.at(row)).collect();
+            let values = Values::of(inputs.iter().map(|i| i.at(row)));
             self.arrivals += 1;
             self.watermark = Some(self.watermark.map_or(time, |w| w.max(time)));
-            if !self.state.contains_key(key.as_ref()) {
-                self.state.insert(key.to_string(), KeyState::default());
-            }
-            let state = self.state.get_mut(key.as_ref()).expect("inserted above");
-            state.insert(time, self.arrivals, values);
+            let hash = self.state.hash(&key);
+            let state = self.state.get_or_insert(&key, hash);
+            state.insert(Row {
+                time,
+                arrival: self.arrivals,
+                values,
+            });
+            self.expiry.push_back((time, hash));
             self.held += 1;
             // The windows this row is in, of those still open: ending at its own time or a
             // later one of the key's, within one window length.
@@ -721,13 +828,15 @@ impl Rule {
                 Some(w) => time.max(w.saturating_sub(self.lateness)),
                 None => time,
             };
-            let mut ends: Vec<i64> = state
-                .between(open_from, time.saturating_add(self.def.window_micros))
-                .map(|(t, _, _)| *t)
-                .collect();
+            ends.clear();
+            ends.extend(
+                state
+                    .between(open_from, time.saturating_add(self.def.window_micros))
+                    .map(|r| r.time),
+            );
             ends.dedup();
             let mut found = Vec::new();
-            for end in ends {
+            for &end in &ends {
                 if state.has_fired(end) {
                     continue;
                 }
@@ -770,29 +879,25 @@ impl Rule {
     }
 
     /// Before a commit's rows: the newest time so far becomes the one its rows are judged
-    /// late against, and rows and reports no open window can need any more are forgotten
-    /// (once the rows held have doubled since the last time, so that memory stays within
-    /// twice what the windows need, or after five seconds). Within one commit nothing is
-    /// forgotten: its rows may come in any order (a statement spanning a long time holds
-    /// its counted rows' inputs until it is evaluated).
+    /// late against, and rows and reports no open window can need any more are forgotten:
+    /// those of the keys whose rows, in arrival order, are older than any open window
+    /// (rows arrive mostly in time order; one that came before newer ones waits for them).
+    /// Within one commit nothing is forgotten: its rows may come in any order (a statement
+    /// spanning a long time holds its counted rows' inputs until it is evaluated).
     fn begin_commit(&mut self) {
         self.commit_watermark = self.watermark;
-        if self.held < 2 * self.held_after_prune + 4096 && self.last_pruned.elapsed().as_secs() < 5
-        {
-            return;
-        }
-        self.last_pruned = Instant::now();
         let Some(w) = self.watermark else { return };
         let open_from = w.saturating_sub(self.lateness);
         let keep_from = open_from.saturating_sub(self.def.window_micros);
-        let mut held = 0;
-        self.state.retain(|_, s| {
-            let left = s.forget_before(keep_from);
-            held += s.rows.len() as u64;
-            left
-        });
-        self.held = held;
-        self.held_after_prune = held;
+        while let Some(&(time, hash)) = self.expiry.front() {
+            if time >= keep_from {
+                break;
+            }
+            self.expiry.pop_front();
+            self.held = self
+                .held
+                .saturating_sub(self.state.forget_before(hash, keep_from));
+        }
     }
 
     /// The match of the window of `key` ending at `end`; `key` as [`key_text`] made it.
@@ -860,17 +965,14 @@ fn window_values(
     end: i64,
     window: i64,
 ) -> Vec<Option<f64>> {
-    let rows: Vec<(i64, &Vec<Option<Input>>)> = state
-        .between(end.saturating_sub(window), end)
-        .map(|(t, _, v)| (*t, v))
-        .collect();
+    let rows = state.between(end.saturating_sub(window), end);
     aggregates
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let inputs = rows.iter().filter_map(|(_, r)| r[i].as_ref());
+            let inputs = rows.clone().filter_map(|r| r.values.get(i));
             match a.kind {
-                Kind::Sequence => Some(sequence_met(&rows, i, a.steps.len()) as u8 as f64),
+                Kind::Sequence => Some(sequence_met(rows.clone(), i, a.steps.len()) as u8 as f64),
                 Kind::CountStar | Kind::Count => Some(inputs.count() as f64),
                 Kind::CountDistinct => Some(
                     inputs
@@ -901,17 +1003,17 @@ fn window_values(
 /// are the `i`-th, each at a later time than the one before: the earliest row meeting each
 /// step is taken, which finds the sequence whenever it is there (whatever the order of
 /// rows of equal time).
-fn sequence_met(rows: &[(i64, &Vec<Option<Input>>)], i: usize, steps: usize) -> bool {
+fn sequence_met<'a>(rows: impl Iterator<Item = &'a Row>, i: usize, steps: usize) -> bool {
     let mut step = 0;
     let mut after = i64::MIN;
-    for (time, inputs) in rows {
+    for row in rows {
         if step == steps {
             break;
         }
-        if let Some(Input::Steps(mask)) = &inputs[i] {
-            if mask & (1 << step) != 0 && (step == 0 || *time > after) {
+        if let Some(Input::Steps(mask)) = row.values.get(i) {
+            if mask & (1 << step) != 0 && (step == 0 || row.time > after) {
                 step += 1;
-                after = *time;
+                after = row.time;
             }
         }
     }
@@ -1445,10 +1547,10 @@ async fn rebuild(
             let keys: StringArray = cast_as(batch.column(0), &DataType::Utf8)?;
             let ends = micros_of(batch.column(1))?;
             for i in 0..batch.num_rows() {
-                rule.state
-                    .entry(keys.value(i).to_owned())
-                    .or_default()
-                    .fire(ends.value(i));
+                let key = keys.value(i);
+                let hash = rule.state.hash(key);
+                rule.state.get_or_insert(key, hash).fire(ends.value(i));
+                rule.expiry.push_back((ends.value(i), hash));
             }
         }
     }
