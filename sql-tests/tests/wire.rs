@@ -400,7 +400,9 @@ async fn result_columns_are_named_as_postgresql_names_them() {
         .prepare(
             "SELECT count(*), version(), 1 + 1, now()::date, current_user, \
              CASE WHEN true THEN 1 END, 2 AS two, '5'::int, sum(x), 20::regtype::text, \
-             x::text \
+             x::text, current_schema, 'a'::char(2), (DATE '2001-01-01', DATE '2001-02-01') \
+             OVERLAPS (DATE '2001-01-15', DATE '2001-03-01'), TIMESTAMP '2001-01-01' AT TIME \
+             ZONE 'UTC' \
              FROM (VALUES (1)) t(x) GROUP BY x",
         )
         .await
@@ -419,7 +421,11 @@ async fn result_columns_are_named_as_postgresql_names_them() {
             "int4",
             "sum",
             "text",
-            "x"
+            "x",
+            "current_schema",
+            "bpchar",
+            "overlaps",
+            "timezone"
         ]
     );
 }

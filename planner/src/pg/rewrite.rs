@@ -302,11 +302,19 @@ fn name_set_expr(body: &mut SetExpr) {
             SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), folded(alias)),
             _ => continue,
         };
-        let keeps_own_name = matches!(
+        // `current_schema` and `current_catalog` without parentheses are calls, which
+        // DataFusion would name `current_schema()`.
+        let keyword_call = matches!(
             item,
-            SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-                | SelectItem::ExprWithAlias { .. }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) if i.quote_style.is_none()
+                && matches!(i.value.to_ascii_lowercase().as_str(), "current_schema" | "current_catalog")
         );
+        let keeps_own_name = !keyword_call
+            && matches!(
+                item,
+                SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                    | SelectItem::ExprWithAlias { .. }
+            );
         let repeats = taken.iter().filter(|t| **t == name).count();
         taken.push(name.clone());
         if repeats == 0 && keeps_own_name {
