@@ -1290,6 +1290,29 @@ fn to_json(v: &ScalarValue, field: Option<&Field>, zone: &Tz, out: &mut String) 
             });
             push_string(&text, out)?
         }
+        // A row: an object of its fields, named as PostgreSQL names an anonymous row's
+        // (`f1`, `f2`, … where DataFusion's ROW(…) named them `c0`, `c1`, …).
+        ScalarValue::Struct(row) => {
+            let fields = row.fields();
+            let anonymous = fields
+                .iter()
+                .enumerate()
+                .all(|(i, f)| *f.name() == format!("c{i}"));
+            out.push('{');
+            for (i, (f, column)) in fields.iter().zip(row.columns()).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let name = match anonymous {
+                    true => format!("f{}", i + 1),
+                    false => f.name().clone(),
+                };
+                push_string(&name, out)?;
+                out.push(':');
+                to_json(&ScalarValue::try_from_array(column, 0)?, Some(f), zone, out)?;
+            }
+            out.push('}');
+        }
         ScalarValue::List(list) => {
             let values = list.value(0);
             let item = match list.data_type() {
@@ -1504,6 +1527,39 @@ pub fn register(ctx: &SessionContext) {
                 finish(element_json(call, 0)?, t)
             }),
         );
+        if t == JsonType::Json {
+            // row_to_json(row [, pretty]): to_json of a row; the pretty form (a line per
+            // field) is not supported.
+            ctx.register_udf(JsonFunction::udf(
+                "row_to_json",
+                Signature::one_of(
+                    vec![
+                        datafusion::logical_expr::TypeSignature::Any(1),
+                        datafusion::logical_expr::TypeSignature::Any(2),
+                    ],
+                    Volatility::Immutable,
+                ),
+                Returns::Json(t),
+                Arc::new(move |call| {
+                    if !matches!(call.args[0], ScalarValue::Struct(_)) {
+                        return Err(err(
+                            "42883",
+                            format!(
+                                "function row_to_json({}) does not exist",
+                                super::types::of_arrow(&call.args[0].data_type()).data_type
+                            ),
+                        ));
+                    }
+                    if matches!(call.args.get(1), Some(ScalarValue::Boolean(Some(true)))) {
+                        return Err(err("0A000", "row_to_json(…, true) is not supported"));
+                    }
+                    if call.args[0].is_null() {
+                        return Ok(call.null());
+                    }
+                    finish(element_json(call, 0)?, t)
+                }),
+            ));
+        }
         variadic(
             prefix("json_build_array", "jsonb_build_array"),
             Returns::Json(t),
