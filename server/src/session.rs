@@ -82,6 +82,8 @@ pub struct Session {
     notices: Mutex<Vec<Notice>>,
     /// LISTEN, UNLISTEN and NOTIFY: the session's channels, mailbox and pending actions.
     pub listener: Arc<crate::notify::Listener>,
+    /// The id `txid_current()` gave the open transaction, if it asked for one.
+    pub transaction_id: Arc<Mutex<Option<i64>>>,
 }
 
 /// A notice or warning a statement raised, for the client before its result.
@@ -394,7 +396,18 @@ impl Session {
             writes,
             notices: Mutex::default(),
             listener,
+            transaction_id: Arc::default(),
         }
+    }
+
+    /// A transaction ended (committed or not): its notifications go out or are dropped,
+    /// and the next one has an id of its own.
+    pub fn end_transaction(&self, committed: bool) {
+        self.listener.finish(committed);
+        *self
+            .transaction_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// A NOTICE for the client (`table "x" does not exist, skipping`).

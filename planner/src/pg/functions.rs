@@ -658,6 +658,46 @@ pub fn register_backend(
     ));
 }
 
+/// `txid_current()`: the open transaction's id, given at its first call (every later call
+/// in the transaction answers the same), and `txid_current_if_assigned()`, NULL before.
+/// Ids grow through the server's life from the time it started (in milliseconds), so
+/// they keep growing across restarts unless more than a thousand a second are taken.
+pub fn register_transaction_id(ctx: &SessionContext, current: Arc<std::sync::Mutex<Option<i64>>>) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicI64> = std::sync::OnceLock::new();
+    let assigned = current.clone();
+    ctx.register_udf(RowFunction::udf(
+        "txid_current",
+        vec![vec![]],
+        DataType::Int64,
+        Volatility::Volatile,
+        Arc::new(move |_| {
+            let mut id = current.lock().unwrap_or_else(|e| e.into_inner());
+            let id = *id.get_or_insert_with(|| {
+                NEXT.get_or_init(|| {
+                    let started = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_millis() as i64);
+                    AtomicI64::new(started)
+                })
+                .fetch_add(1, Ordering::Relaxed)
+            });
+            Ok(ScalarValue::Int64(Some(id)))
+        }),
+    ));
+    ctx.register_udf(RowFunction::udf(
+        "txid_current_if_assigned",
+        vec![vec![]],
+        DataType::Int64,
+        Volatility::Volatile,
+        Arc::new(move |_| {
+            Ok(ScalarValue::Int64(
+                *assigned.lock().unwrap_or_else(|e| e.into_inner()),
+            ))
+        }),
+    ));
+}
+
 /// `pg_typeof(x)`: the name of its argument's type, from the argument's field (whose
 /// extension type tells `json` and `jsonb` from text).
 #[derive(Debug, PartialEq, Eq, Hash)]

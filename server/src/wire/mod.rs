@@ -580,6 +580,7 @@ impl Connection {
             self.local.map(|a| a.port()),
             Some(client.socket_addr().port()),
         );
+        functions::register_transaction_id(&self.session.ctx, self.session.transaction_id.clone());
         functions::register_backend(&self.session.ctx, pid, ports, move |pid| {
             // As in PostgreSQL: a superuser cancels anything; another role the queries of
             // roles whose privileges it has, but not a superuser's.
@@ -807,7 +808,7 @@ impl Connection {
         let result = match (transaction_step(&prepared.statement), *status) {
             (TransactionStep::Commit | TransactionStep::Rollback, TransactionStatus::Error) => {
                 writes.rollback().await;
-                self.session.listener.finish(false);
+                self.session.end_transaction(false);
                 end();
                 Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
             }
@@ -922,7 +923,7 @@ impl Connection {
         // A statement outside a block is its own transaction: what it notified goes out
         // now (rows still to stream may notify more; the socket loop sends those after).
         if *status == TransactionStatus::Idle {
-            self.session.listener.finish(result.is_ok());
+            self.session.end_transaction(result.is_ok());
             let _ = crate::notify::deliver(self.session.listener.mailbox(), client).await;
         }
         // SET, RESET, DISCARD or set_config changed something: DataFusion follows.
@@ -1039,7 +1040,7 @@ impl SimpleQueryHandler for Connection {
                 responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
             }
             let committed = !matches!(responses.last(), Some(Response::Error(_)));
-            self.session.listener.finish(committed);
+            self.session.end_transaction(committed);
             let _ = crate::notify::deliver(self.session.listener.mailbox(), client).await;
             self.session.end_block();
         }

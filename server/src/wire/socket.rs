@@ -229,7 +229,7 @@ impl Connection {
         // Outside a transaction block a statement's end is its transaction's: what it
         // notified while its rows streamed goes out now, with anything waiting.
         if self.between_transactions() {
-            handlers.connection.session.listener.finish(succeeded);
+            handlers.connection.session.end_transaction(succeeded);
             self.deliver_notifications().await?;
         }
         Ok(true)
