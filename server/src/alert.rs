@@ -622,10 +622,19 @@ impl Keys {
 
     /// The state of `key` (whose hash is `hash`), new if it has none.
     fn get_or_insert(&mut self, key: &str, hash: u64) -> &mut KeyState {
-        let slot = self
-            .by_hash
-            .entry(hash)
-            .or_insert_with(|| KeyState::new(key));
+        use std::collections::hash_map::Entry;
+        let slot = match self.by_hash.entry(hash) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            // A key that collided may find its hash's place free again (the other key was
+            // forgotten): its state moves there, not a new one.
+            Entry::Vacant(free) => {
+                let kept = match self.collided.is_empty() {
+                    true => None,
+                    false => self.collided.remove(key),
+                };
+                free.insert(kept.unwrap_or_else(|| KeyState::new(key)))
+            }
+        };
         if &*slot.key == key {
             return slot;
         }

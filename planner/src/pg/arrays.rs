@@ -154,7 +154,33 @@ fn register_builders(ctx: &SessionContext) {
                 )
                 .into());
             }
-            Ok(list_of(&vec![args[0].clone(); length as usize], &item))
+            // The items as one array, not a value each.
+            let items = args[0].to_array_of_size(length as usize)?;
+            Ok(ScalarValue::List(Arc::new(
+                datafusion::arrow::array::ListArray::new(
+                    Arc::new(Field::new_list_field(item, true)),
+                    OffsetBuffer::from_lengths([length as usize]),
+                    items,
+                    None,
+                ),
+            )))
+        }),
+    ));
+    // `a && b`: whether the arrays have an element in common; NULL elements match
+    // nothing, a NULL array makes NULL.
+    ctx.register_udf(RowFunction::polymorphic(
+        "pg_array_overlap",
+        |_| DataType::Boolean,
+        arity(&[2]),
+        Arc::new(|args| {
+            let (Some(left), Some(right)) = (elements(&args[0])?, elements(&args[1])?) else {
+                return Ok(ScalarValue::Boolean(None));
+            };
+            let common = left
+                .iter()
+                .filter(|v| !v.is_null())
+                .any(|l| right.iter().any(|r| !r.is_null() && l == r));
+            Ok(ScalarValue::Boolean(Some(common)))
         }),
     ));
     ctx.register_udf(RowFunction::polymorphic(
@@ -190,6 +216,10 @@ fn register_builders(ctx: &SessionContext) {
                 (Some(items), Some(1)) => items.len() as i32,
                 _ => 0,
             };
+            // Strict: a NULL `reverse` yields no rows.
+            if args.get(2).is_some_and(ScalarValue::is_null) {
+                return Ok(list_of(&[], &DataType::Int32));
+            }
             let reverse = matches!(args.get(2), Some(ScalarValue::Boolean(Some(true))));
             let subscripts: Vec<ScalarValue> = match reverse {
                 false => (1..=count).map(|i| ScalarValue::Int32(Some(i))).collect(),

@@ -390,6 +390,16 @@ impl datafusion::logical_expr::ScalarUDFImpl for Overlaps {
         if arg_types.len() != 4 {
             return Err(refuse());
         }
+        // A date or timestamp met with a timestamptz is read in the session's zone in
+        // PostgreSQL, which this cast would not do.
+        let local = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(_, None));
+        if zoned && arg_types.iter().any(local) {
+            return Err(SqlStateError::new(
+                "0A000",
+                "OVERLAPS of a timestamp with time zone and a date or timestamp without time zone is not supported",
+            )
+            .into());
+        }
         arg_types
             .iter()
             .enumerate()

@@ -243,6 +243,13 @@ fn unistr(text: &str) -> Result<String> {
             .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
             .ok_or_else(escape_error)?;
         let code = u32::from_str_radix(hex, 16).map_err(|_| escape_error())?;
+        if code == 0 {
+            return Err(SqlStateError::new(
+                "22023",
+                format!("invalid Unicode code point: {:04X}", code),
+            )
+            .into());
+        }
         rest = &rest[skip + digits..];
         match (high.take(), code) {
             (None, 0xD800..=0xDBFF) => high = Some(code),

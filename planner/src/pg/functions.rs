@@ -773,8 +773,13 @@ impl ScalarUDFImpl for ColumnSize {
             (None, DataType::Int64 | DataType::Float64 | DataType::Timestamp(..)) => 8,
             (None, DataType::Time64(_)) => 8,
             (None, DataType::Interval(_)) => 16,
+            // An untyped NULL: NULL.
+            (None, DataType::Null) => -1,
             _ => 0,
         };
+        if size == -1 {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)));
+        }
         if size == 0 {
             return Err(super::SqlStateError::new(
                 "0A000",

@@ -1553,7 +1553,7 @@ pub fn register(ctx: &SessionContext) {
                     if matches!(call.args.get(1), Some(ScalarValue::Boolean(Some(true)))) {
                         return Err(err("0A000", "row_to_json(…, true) is not supported"));
                     }
-                    if call.args[0].is_null() {
+                    if call.args.iter().any(ScalarValue::is_null) {
                         return Ok(call.null());
                     }
                     finish(element_json(call, 0)?, t)

@@ -267,7 +267,7 @@ pub fn register(ctx: &SessionContext) {
                 .nth(start - 1)
                 .map_or(subject.len(), |(i, _)| i);
             Ok(ScalarValue::Int32(Some(
-                regex.find_iter(&subject[from..]).count() as i32,
+                matches_from(&regex, subject, from).count() as i32,
             )))
         }),
     ));
@@ -321,6 +321,31 @@ pub fn register(ctx: &SessionContext) {
             Ok(ScalarValue::Int32(Some(at)))
         }),
     ));
+}
+
+/// The matches of `regex` in `subject` from byte `from` on, one after another as
+/// PostgreSQL finds them: searched in the whole text (so `^` and word boundaries see what
+/// comes before `from`), each from the end of the one before, or a character further
+/// after an empty one.
+fn matches_from<'r, 's>(
+    regex: &'r Regex,
+    subject: &'s str,
+    from: usize,
+) -> impl Iterator<Item = regex::Captures<'s>> + use<'r, 's> {
+    let mut at = Some(from);
+    std::iter::from_fn(move || {
+        let start = at?;
+        let captures = regex.captures_at(subject, start)?;
+        let whole = captures.get(0)?;
+        at = match whole.is_empty() {
+            false => Some(whole.end()),
+            true => subject[whole.end()..]
+                .chars()
+                .next()
+                .map(|c| whole.end() + c.len_utf8()),
+        };
+        Some(captures)
+    })
 }
 
 /// The match [`nth_match`] found.
@@ -382,11 +407,10 @@ fn nth_match<'a>(
         .char_indices()
         .nth(start as usize - 1)
         .map_or(subject.len(), |(i, _)| i);
-    let span = regex
-        .captures_iter(&subject[from..])
+    let span = matches_from(&regex, subject, from)
         .nth(n as usize - 1)
         .and_then(|captures| captures.get(subexpr as usize))
-        .map(|m| (from + m.start(), from + m.end()));
+        .map(|m| (m.start(), m.end()));
     Ok(Some(Found {
         subject,
         span,

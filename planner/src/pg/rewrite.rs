@@ -1199,7 +1199,7 @@ fn prefix_operator(expr: &mut Expr) {
 }
 
 /// PostgreSQL's binary operators DataFusion does not plan, as the functions they are:
-/// `a ^@ b` is `starts_with(a, b)`, `a && b` (of arrays) `array_has_any(a, b)`, and
+/// `a ^@ b` is `starts_with(a, b)`, `a && b` (of arrays) `pg_array_overlap(a, b)`, and
 /// `(s1, e1) OVERLAPS (s2, e2)` `pg_overlaps(s1, e1, s2, e2)` ([`super::datetime`]).
 fn operator_function(expr: &mut Expr) {
     use datafusion::sql::sqlparser::ast::BinaryOperator;
@@ -1208,7 +1208,7 @@ fn operator_function(expr: &mut Expr) {
     };
     let name = match op {
         BinaryOperator::PGStartsWith => "starts_with",
-        BinaryOperator::PGOverlap => "array_has_any",
+        BinaryOperator::PGOverlap => "pg_array_overlap",
         BinaryOperator::Overlaps => {
             // (start, end or length) OVERLAPS (start, end or length).
             if let (Expr::Tuple(a), Expr::Tuple(b)) = (left.as_ref(), right.as_ref()) {
