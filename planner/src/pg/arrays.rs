@@ -28,7 +28,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use super::{on_arrays, SqlStateError};
+use super::{integer_arg as integer, on_arrays, SqlStateError};
 
 /// Registers PostgreSQL's array functions over DataFusion's.
 pub fn register(ctx: &SessionContext) {
@@ -72,13 +72,6 @@ fn elements(value: &ScalarValue) -> Result<Option<Vec<ScalarValue>>> {
         .map(|i| ScalarValue::try_from_array(&values, i))
         .collect::<Result<Vec<_>>>()
         .map(Some)
-}
-
-fn integer(value: &ScalarValue) -> Option<i64> {
-    match value.cast_to(&DataType::Int64) {
-        Ok(ScalarValue::Int64(n)) => n,
-        _ => None,
-    }
 }
 
 fn list_of(items: &[ScalarValue], item_type: &DataType) -> ScalarValue {

@@ -426,73 +426,30 @@ impl datafusion::logical_expr::ScalarUDFImpl for Overlaps {
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::{Array, AsArray, BooleanArray};
-        use datafusion::arrow::datatypes::{IntervalMonthDayNanoType, TimestampMicrosecondType};
+        use datafusion::arrow::compute::kernels::numeric::add;
+        use datafusion::arrow::datatypes::TimestampMicrosecondType;
         super::on_arrays(&args, |arrays| {
-            // Each argument as microseconds, an end given as an interval added to its start.
-            let at = |column: usize, row: usize| -> Result<Option<i64>> {
-                let array = &arrays[column];
-                if array.is_null(row) {
-                    return Ok(None);
+            // An end given as an interval: the start plus it, as `t + interval` adds.
+            let mut ends = arrays.to_vec();
+            for end in [1, 3] {
+                if let DataType::Interval(_) = ends[end].data_type() {
+                    ends[end] = add(&arrays[end - 1], &arrays[end])?;
                 }
-                if let DataType::Interval(_) = array.data_type() {
-                    let Some(start) = at_start(arrays, column - 1, row) else {
-                        return Ok(None);
-                    };
-                    let length = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
-                    return plus_interval(start, length).map(Some);
-                }
-                Ok(Some(
-                    array.as_primitive::<TimestampMicrosecondType>().value(row),
-                ))
+            }
+            let stamps: Vec<_> = ends
+                .iter()
+                .map(|a| a.as_primitive::<TimestampMicrosecondType>())
+                .collect();
+            let at = |column: usize, row: usize| {
+                let a = stamps[column];
+                a.is_valid(row).then(|| a.value(row))
             };
-            fn at_start(
-                arrays: &[datafusion::arrow::array::ArrayRef],
-                column: usize,
-                row: usize,
-            ) -> Option<i64> {
-                let array = &arrays[column];
-                (!array.is_null(row))
-                    .then(|| array.as_primitive::<TimestampMicrosecondType>().value(row))
-            }
-            let rows = arrays[0].len();
-            let mut out = Vec::with_capacity(rows);
-            for row in 0..rows {
-                out.push(overlaps(
-                    (at(0, row)?, at(1, row)?),
-                    (at(2, row)?, at(3, row)?),
-                ));
-            }
-            Ok(std::sync::Arc::new(BooleanArray::from(out)) as datafusion::arrow::array::ArrayRef)
+            let out: BooleanArray = (0..arrays[0].len())
+                .map(|row| overlaps((at(0, row), at(1, row)), (at(2, row), at(3, row))))
+                .collect();
+            Ok(std::sync::Arc::new(out) as datafusion::arrow::array::ArrayRef)
         })
     }
-}
-
-/// A timestamp (microseconds) plus an interval as PostgreSQL adds them: months (a day past
-/// the month's end is its last day), then days, then the time.
-fn plus_interval(
-    micros: i64,
-    v: datafusion::arrow::datatypes::IntervalMonthDayNano,
-) -> Result<i64> {
-    let out_of_range =
-        || -> DataFusionError { SqlStateError::new("22008", "timestamp out of range").into() };
-    let stamp = chrono::DateTime::from_timestamp_micros(micros)
-        .ok_or_else(out_of_range)?
-        .naive_utc();
-    let months = chrono::Months::new(v.months.unsigned_abs());
-    let stamp = if v.months >= 0 {
-        stamp.checked_add_months(months)
-    } else {
-        stamp.checked_sub_months(months)
-    }
-    .ok_or_else(out_of_range)?;
-    let stamp = stamp
-        .checked_add_signed(chrono::TimeDelta::days(i64::from(v.days)))
-        .ok_or_else(out_of_range)?;
-    stamp
-        .and_utc()
-        .timestamp_micros()
-        .checked_add(v.nanoseconds / 1000)
-        .ok_or_else(out_of_range)
 }
 
 /// PostgreSQL's `overlaps_timestamp`: each period's ends ordered, a missing start taken

@@ -18,7 +18,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
-use super::{on_arrays, SqlStateError};
+use super::{on_arrays, text_arg, SqlStateError};
 
 /// Registers `encode`, `decode` and `chr`.
 pub fn register(ctx: &SessionContext) {
@@ -131,13 +131,6 @@ fn invalid_utf8(rest: &[u8]) -> datafusion::error::DataFusionError {
     .into()
 }
 
-fn text_of(value: &ScalarValue) -> Option<&str> {
-    match value {
-        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s.as_deref(),
-        _ => None,
-    }
-}
-
 fn bytes_of(value: &ScalarValue) -> Option<&[u8]> {
     match value {
         ScalarValue::Binary(b) | ScalarValue::LargeBinary(b) | ScalarValue::BinaryView(b) => {
@@ -157,7 +150,7 @@ fn register_conversions(ctx: &SessionContext) {
         bytea(),
         Volatility::Stable,
         Arc::new(|args| {
-            let (Some(value), Some(name)) = (text_of(&args[0]), text_of(&args[1])) else {
+            let (Some(value), Some(name)) = (text_arg(&args[0]), text_arg(&args[1])) else {
                 return Ok(ScalarValue::Binary(None));
             };
             let charset = Charset::named(name, "destination")?;
@@ -170,7 +163,7 @@ fn register_conversions(ctx: &SessionContext) {
         text(),
         Volatility::Stable,
         Arc::new(|args| {
-            let (Some(value), Some(name)) = (bytes_of(&args[0]), text_of(&args[1])) else {
+            let (Some(value), Some(name)) = (bytes_of(&args[0]), text_arg(&args[1])) else {
                 return Ok(ScalarValue::Utf8(None));
             };
             let charset = Charset::named(name, "source")?;
@@ -183,7 +176,7 @@ fn register_conversions(ctx: &SessionContext) {
         DataType::Int32,
         Volatility::Immutable,
         Arc::new(|args| {
-            let length = text_of(&args[0])
+            let length = text_arg(&args[0])
                 .map(str::len)
                 .or_else(|| bytes_of(&args[0]).map(<[u8]>::len));
             Ok(ScalarValue::Int32(length.map(|n| n as i32)))
@@ -196,7 +189,7 @@ fn register_conversions(ctx: &SessionContext) {
         Volatility::Immutable,
         Arc::new(|args| {
             Ok(ScalarValue::Utf8(
-                text_of(&args[0]).map(unistr).transpose()?,
+                text_arg(&args[0]).map(unistr).transpose()?,
             ))
         }),
     ));

@@ -765,31 +765,28 @@ impl ScalarUDFImpl for ColumnSize {
         use datafusion::arrow::array::{Array, Int32Array};
         let field = &args.arg_fields[0];
         let size = match (super::types::extension(field), field.data_type()) {
+            // An untyped NULL: NULL.
+            (None, DataType::Null) => {
+                return Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)));
+            }
             (Some(henge_storage::schema::UUID_EXTENSION), _) => 16,
-            (Some(_), _) => 0,
             (None, DataType::Boolean) => 1,
             (None, DataType::Int16) => 2,
             (None, DataType::Int32 | DataType::Float32 | DataType::Date32) => 4,
             (None, DataType::Int64 | DataType::Float64 | DataType::Timestamp(..)) => 8,
             (None, DataType::Time64(_)) => 8,
             (None, DataType::Interval(_)) => 16,
-            // An untyped NULL: NULL.
-            (None, DataType::Null) => -1,
-            _ => 0,
+            _ => {
+                return Err(super::SqlStateError::new(
+                    "0A000",
+                    format!(
+                        "pg_column_size of a {} value is not supported",
+                        super::types::of_field(field).data_type
+                    ),
+                )
+                .into())
+            }
         };
-        if size == -1 {
-            return Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)));
-        }
-        if size == 0 {
-            return Err(super::SqlStateError::new(
-                "0A000",
-                format!(
-                    "pg_column_size of a {} value is not supported",
-                    super::types::of_field(field).data_type
-                ),
-            )
-            .into());
-        }
         let sized = |valid: bool| valid.then_some(size);
         Ok(match &args.args[0] {
             ColumnarValue::Scalar(v) => {

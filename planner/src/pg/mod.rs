@@ -327,6 +327,23 @@ pub(crate) fn on_arrays(
     })
 }
 
+/// A text argument's value; `None` for NULL (or a value that is not text).
+pub(crate) fn text_arg(value: &datafusion::scalar::ScalarValue) -> Option<&str> {
+    use datafusion::scalar::ScalarValue;
+    match value {
+        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s.as_deref(),
+        _ => None,
+    }
+}
+
+/// An integer argument's value, of any integer type; `None` for NULL.
+pub(crate) fn integer_arg(value: &datafusion::scalar::ScalarValue) -> Option<i64> {
+    match value.cast_to(&DataType::Int64) {
+        Ok(datafusion::scalar::ScalarValue::Int64(n)) => n,
+        _ => None,
+    }
+}
+
 /// PostgreSQL's error for a call no function of that name takes (42883).
 pub(crate) fn no_such_function(name: &str, arg_types: &[DataType]) -> DataFusionError {
     let types = arg_types

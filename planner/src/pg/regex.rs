@@ -25,6 +25,7 @@ use regex::Regex;
 use super::functions::RowFunction;
 use super::rewrite::function_name;
 use super::SqlStateError;
+use super::{integer_arg as integer, text_arg as text};
 
 /// The set-returning functions here, which a select list unnests.
 pub const LISTING: [&str; 2] = ["regexp_matches", "regexp_split_to_table"];
@@ -93,13 +94,6 @@ fn first_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s).trim()
 }
 
-fn text(v: &ScalarValue) -> Option<&str> {
-    match v {
-        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s.as_deref(),
-        _ => None,
-    }
-}
-
 /// The subject, pattern and flags (none when not given) of a call; `None` if one is NULL.
 fn arguments(args: &[ScalarValue]) -> Option<(&str, &str, &str)> {
     Some((
@@ -107,13 +101,6 @@ fn arguments(args: &[ScalarValue]) -> Option<(&str, &str, &str)> {
         text(&args[1])?,
         args.get(2).map_or(Some(""), text)?,
     ))
-}
-
-fn integer(v: &ScalarValue) -> Option<i64> {
-    match v.cast_to(&DataType::Int64) {
-        Ok(ScalarValue::Int64(n)) => n,
-        _ => None,
-    }
 }
 
 fn text_list(items: Vec<Option<String>>) -> ScalarValue {
