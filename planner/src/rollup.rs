@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
@@ -25,7 +26,8 @@ use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunction, AggregateFunctionParams};
 use datafusion::logical_expr::{
-    Aggregate, AggregateUDF, Expr, Filter, LogicalPlan, Projection, SubqueryAlias, TableScanBuilder,
+    cast, Aggregate, AggregateUDF, Expr, Filter, LogicalPlan, Projection, SubqueryAlias,
+    TableScanBuilder,
 };
 use datafusion::optimizer::AnalyzerRule;
 use henge_storage::schema::{RESERVED_PREFIX, ROWS_COLUMN};
@@ -159,10 +161,11 @@ impl RollupAggregates {
             };
             let inner = format!("{ROWS_COLUMN}_{i}");
             aggregates.push(new.alias(&inner));
-            // A sum over no rows is NULL, a count 0.
+            // A sum over no rows is NULL, a count 0; a count is a `bigint`, where the sum of
+            // `bigint`s would be a `numeric`.
             outputs.push(
                 datafusion::functions::expr_fn::coalesce(vec![
-                    Expr::Column(Column::from_name(inner)),
+                    cast(Expr::Column(Column::from_name(inner)), DataType::Int64),
                     Expr::Literal(ScalarValue::Int64(Some(0)), None),
                 ])
                 .alias(name),

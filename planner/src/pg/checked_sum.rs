@@ -2,28 +2,30 @@
 //! of 9223372036854775807 and 1 would be -9223372036854775808, and of two numerics near
 //! 1e28 a negative number: wrong answers without an error).
 //!
-//! PostgreSQL sums `bigint` into a `numeric` and never overflows; Henge keeps `bigint`
-//! (sums of 64-bit integers stay 64-bit integer additions, and the aggregation pushed into
-//! segment scans keeps its partial states) and refuses the sums that do not fit, as it
-//! refuses numeric sums beyond their type's digits. Every other type is DataFusion's own
-//! `sum`.
+//! The result types are PostgreSQL's: `smallint` and `integer` sum into a `bigint`,
+//! `bigint` into a `numeric` (see [`numeric_sum`]), `numeric` into a `numeric` of its places, `real` into a `real` (summed in
+//! single precision, as PostgreSQL does) and `double precision` into a `double precision`.
+//! Sums that leave their type are refused (22003). Intervals are summed field by field;
+//! every other type is DataFusion's own `sum`.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::sum_checked;
+use datafusion::arrow::compute::{cast, sum_checked};
 use datafusion::arrow::datatypes::{
-    i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, FieldRef, Int64Type,
-    IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
+    i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, Field, FieldRef,
+    Float32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
 };
+use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::AggregateOrderSensitivity;
+use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
+use datafusion::logical_expr::utils::{format_state_name, AggregateOrderSensitivity};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
-    SetMonotonicity, Signature,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, ExprSchemable, GroupsAccumulator,
+    ReversedUDAF, SetMonotonicity, Signature, Volatility, WindowFunctionDefinition,
 };
 use datafusion::scalar::ScalarValue;
 
@@ -33,15 +35,20 @@ use super::SqlStateError;
 pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(CheckedSum {
         inner: datafusion::functions_aggregate::sum::sum_udaf(),
+        signature: Signature::user_defined(Volatility::Immutable),
     }));
 }
 
-/// A type whose sums are checked: 64-bit integers, and decimals of a precision.
+/// A type whose sums are checked: 64-bit integers, decimals of a precision, and reals.
 trait Summed: ArrowNumericType + std::fmt::Debug + Send + Sync {
     /// The error for a sum that does not fit.
     fn overflow() -> DataFusionError;
     /// Whether a sum fits the result type (a decimal's digits).
     fn fits(value: Self::Native, data_type: &DataType) -> bool;
+}
+
+/// An integer type whose window sums are kept in 256 bits.
+trait Wide: Summed {
     fn wide(value: Self::Native) -> i256;
     fn narrow(value: i256) -> Option<Self::Native>;
 }
@@ -54,7 +61,9 @@ impl Summed for Int64Type {
     fn fits(_: i64, _: &DataType) -> bool {
         true
     }
+}
 
+impl Wide for Int64Type {
     fn wide(value: i64) -> i256 {
         i256::from_i128(i128::from(value))
     }
@@ -77,7 +86,9 @@ impl Summed for Decimal128Type {
             _ => true,
         }
     }
+}
 
+impl Wide for Decimal128Type {
     fn wide(value: i128) -> i256 {
         i256::from_i128(value)
     }
@@ -87,10 +98,21 @@ impl Summed for Decimal128Type {
     }
 }
 
+impl Summed for Float32Type {
+    fn overflow() -> DataFusionError {
+        SqlStateError::new("22003", "value out of range: overflow").into()
+    }
+
+    fn fits(_: f32, _: &DataType) -> bool {
+        true
+    }
+}
+
 /// DataFusion's `sum`, with checked accumulators for `bigint` and `numeric`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CheckedSum {
     inner: Arc<AggregateUDF>,
+    signature: Signature,
 }
 
 /// Builds `$make::<T>` for the checked type of a sum's result, `None` for the others.
@@ -107,6 +129,62 @@ macro_rules! checked {
     };
 }
 
+/// The argument type of a sum of `arg`, where DataFusion's would differ: smaller integers
+/// are summed as `integer`s, into a `bigint`; reals in single precision. (A `bigint` stays
+/// one: [`numeric_sum`] makes its sum a `numeric` once, while the call's types are
+/// resolved; a sum of `bigint` partial sums, as the planner splits a sum, is a `bigint`.)
+fn summed_type(arg: &DataType) -> Option<DataType> {
+    match arg {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => Some(DataType::Int32),
+        DataType::UInt8 | DataType::UInt16 => Some(DataType::Int32),
+        DataType::Float16 | DataType::Float32 => Some(DataType::Float32),
+        DataType::Float64 | DataType::Decimal128(..) => Some(arg.clone()),
+        _ => None,
+    }
+}
+
+/// `sum(x)` of a `bigint` as PostgreSQL's: a `numeric`, summing `x` as a decimal of no
+/// places (38 digits, which no count of 64-bit values can leave). `None` for other
+/// expressions.
+pub(crate) fn numeric_sum(expr: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let wide = |args: &[Expr]| match args {
+        [arg] if matches!(arg.get_type(schema), Ok(DataType::Int64 | DataType::UInt64)) => {
+            Some(vec![Expr::Cast(datafusion::logical_expr::Cast::new(
+                Box::new(arg.clone()),
+                DataType::Decimal128(MAX_PRECISION, 0),
+            ))])
+        }
+        _ => None,
+    };
+    match expr {
+        Expr::AggregateFunction(f) if f.func.name() == "sum" => {
+            let mut f = f.clone();
+            f.params.args = wide(&f.params.args)?;
+            Some(Expr::AggregateFunction(f))
+        }
+        Expr::WindowFunction(w) => match &w.fun {
+            WindowFunctionDefinition::AggregateUDF(u) if u.name() == "sum" => {
+                let mut w = w.as_ref().clone();
+                w.params.args = wide(&w.params.args)?;
+                Some(Expr::WindowFunction(Box::new(w)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `integer` values as the `bigint`s their sum is kept in; other values as they are.
+fn widened(values: &ArrayRef) -> Result<std::borrow::Cow<'_, ArrayRef>> {
+    Ok(match values.data_type() {
+        DataType::Int32 => std::borrow::Cow::Owned(cast(values, &DataType::Int64)?),
+        _ => std::borrow::Cow::Borrowed(values),
+    })
+}
+
+/// The most digits of a `numeric` sum.
+const MAX_PRECISION: u8 = 38;
+
 fn one<T: Summed>(data_type: &DataType) -> Box<dyn Accumulator> {
     Box::new(SumAccumulator::<T> {
         sum: None,
@@ -122,13 +200,18 @@ fn groups<T: Summed>(data_type: &DataType) -> Box<dyn GroupsAccumulator> {
     })
 }
 
-fn sliding<T: Summed>(data_type: &DataType) -> Box<dyn Accumulator> {
+fn sliding<T: Wide>(data_type: &DataType) -> Box<dyn Accumulator> {
     Box::new(SlidingSum::<T> {
         sum: i256::ZERO,
         rows: 0,
         data_type: data_type.clone(),
         summed: std::marker::PhantomData,
     })
+}
+
+/// Whether a sum's result is a `real` (summed in single precision).
+fn real(args: &AccumulatorArgs) -> bool {
+    args.return_field.data_type() == &DataType::Float32
 }
 
 /// Whether a sum's result is an interval (summed field by field, checked).
@@ -145,16 +228,42 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if let [arg] = arg_types {
+            if let Some(summed) = summed_type(arg) {
+                return Ok(vec![summed]);
+            }
+        }
+        // Other types as DataFusion's function takes them.
+        let fields: Vec<FieldRef> = arg_types
+            .iter()
+            .map(|t| Arc::new(Field::new("arg", t.clone(), true)))
+            .collect();
+        let coerced = fields_with_udf(&fields, self.inner.as_ref())?;
+        Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
+        match arg_types {
+            [DataType::Int32] => Ok(DataType::Int64),
+            [DataType::Float32] => Ok(DataType::Float32),
+            [DataType::Decimal128(_, scale)] => Ok(DataType::Decimal128(MAX_PRECISION, *scale)),
+            _ => self.inner.return_type(arg_types),
+        }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         if interval(&args) && !args.is_distinct {
             return Ok(Box::new(IntervalSum::default()));
+        }
+        if real(&args) {
+            return Ok(match args.is_distinct {
+                true => Box::new(DistinctRealSum::default()),
+                false => one::<Float32Type>(&DataType::Float32),
+            });
         }
         match checked!(args, one) {
             Some(accumulator) => Ok(accumulator),
@@ -163,17 +272,34 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        self.inner.state_fields(args)
+        match args.return_field.data_type() {
+            DataType::Float32 if args.is_distinct => Ok(vec![Arc::new(Field::new(
+                format_state_name(args.name, "sum distinct"),
+                DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true))),
+                true,
+            ))]),
+            DataType::Float32 => Ok(vec![Arc::new(Field::new(
+                format_state_name(args.name, "sum"),
+                DataType::Float32,
+                true,
+            ))]),
+            _ => self.inner.state_fields(args),
+        }
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !interval(&args) && self.inner.groups_accumulator_supported(args)
+        !interval(&args) && !(real(&args) && args.is_distinct) && {
+            real(&args) || self.inner.groups_accumulator_supported(args)
+        }
     }
 
     fn create_groups_accumulator(
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
+        if real(&args) {
+            return Ok(groups::<Float32Type>(&DataType::Float32));
+        }
         match checked!(args, groups) {
             Some(accumulator) => Ok(accumulator),
             None => self.inner.create_groups_accumulator(args),
@@ -183,6 +309,9 @@ impl AggregateUDFImpl for CheckedSum {
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         if interval(&args) && !args.is_distinct {
             return Ok(Box::new(IntervalSum::default()));
+        }
+        if real(&args) && !args.is_distinct {
+            return Ok(Box::new(RealFrame::default()));
         }
         match checked!(args, sliding) {
             Some(accumulator) => Ok(accumulator),
@@ -220,6 +349,7 @@ struct SumAccumulator<T: Summed> {
 
 impl<T: Summed> SumAccumulator<T> {
     fn add(&mut self, values: &ArrayRef) -> Result<()> {
+        let values = widened(values)?;
         if let Some(part) = sum_checked(values.as_primitive::<T>()).map_err(|_| T::overflow())? {
             let total = self.sum.unwrap_or_default();
             self.sum = Some(add::<T>(total, part, &self.data_type)?);
@@ -259,15 +389,16 @@ impl<T: Summed> Accumulator for SumAccumulator<T> {
 /// The sum of a sliding window frame: rows enter and leave it, so the running total is
 /// kept in 256 bits (a row may enter before another leaves) and checked when read.
 #[derive(Debug)]
-struct SlidingSum<T: Summed> {
+struct SlidingSum<T: Wide> {
     sum: i256,
     rows: u64,
     data_type: DataType,
     summed: std::marker::PhantomData<T>,
 }
 
-impl<T: Summed> SlidingSum<T> {
-    fn apply(&mut self, values: &ArrayRef, leaving: bool) {
+impl<T: Wide> SlidingSum<T> {
+    fn apply(&mut self, values: &ArrayRef, leaving: bool) -> Result<()> {
+        let values = widened(values)?;
         let values = values.as_primitive::<T>();
         for v in values.iter().flatten() {
             let v = T::wide(v);
@@ -281,18 +412,17 @@ impl<T: Summed> SlidingSum<T> {
             true => self.rows.saturating_sub(rows),
             false => self.rows + rows,
         };
+        Ok(())
     }
 }
 
-impl<T: Summed> Accumulator for SlidingSum<T> {
+impl<T: Wide> Accumulator for SlidingSum<T> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.apply(&values[0], false);
-        Ok(())
+        self.apply(&values[0], false)
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.apply(&values[0], true);
-        Ok(())
+        self.apply(&values[0], true)
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -300,8 +430,7 @@ impl<T: Summed> Accumulator for SlidingSum<T> {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.apply(&states[0], false);
-        Ok(())
+        self.apply(&states[0], false)
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
@@ -404,6 +533,110 @@ impl Accumulator for IntervalSum {
     }
 }
 
+/// The sum of a sliding window frame of `real`s. PostgreSQL has no inverse for a `real`
+/// sum and adds each frame's values afresh, in single precision; so does this, over the
+/// values the frame holds (the window keeps the frame's rows anyway).
+#[derive(Debug, Default)]
+struct RealFrame {
+    values: std::collections::VecDeque<f32>,
+}
+
+impl Accumulator for RealFrame {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.values
+            .extend(values[0].as_primitive::<Float32Type>().iter().flatten());
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let leaving = values[0].len() - values[0].null_count();
+        self.values.drain(..leaving.min(self.values.len()));
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Float32(match self.values.is_empty() {
+            true => None,
+            false => Some(self.values.iter().fold(0f32, |sum, v| sum + v)),
+        }))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f32>()
+    }
+}
+
+/// `sum(DISTINCT …)` of `real`s: each value once (zero and minus zero, and every NaN, being
+/// one value), added in ascending order in single precision, as PostgreSQL adds the
+/// sorted distinct values.
+#[derive(Debug, Default)]
+struct DistinctRealSum {
+    values: std::collections::HashMap<u32, f32>,
+}
+
+impl DistinctRealSum {
+    fn add(&mut self, values: &ArrayRef) {
+        for v in values.as_primitive::<Float32Type>().iter().flatten() {
+            let key = match v {
+                _ if v == 0.0 => 0,
+                _ if v.is_nan() => f32::NAN.to_bits(),
+                _ => v.to_bits(),
+            };
+            self.values.entry(key).or_insert(v);
+        }
+    }
+}
+
+impl Accumulator for DistinctRealSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.add(&values[0]);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for list in states[0].as_list::<i32>().iter().flatten() {
+            self.add(&list);
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: Vec<ScalarValue> = self
+            .values
+            .values()
+            .map(|v| ScalarValue::Float32(Some(*v)))
+            .collect();
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &DataType::Float32,
+        ))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut values: Vec<f32> = self.values.values().copied().collect();
+        values.sort_by(f32::total_cmp);
+        Ok(ScalarValue::Float32(
+            (!values.is_empty()).then(|| values.iter().fold(0f32, |sum, v| sum + v)),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * 2 * std::mem::size_of::<f32>()
+    }
+}
+
 /// The sums of many groups: a total and whether any value reached it, per group.
 #[derive(Debug)]
 struct SumGroups<T: Summed> {
@@ -420,6 +653,7 @@ impl<T: Summed> SumGroups<T> {
         filter: Option<&BooleanArray>,
         total_groups: usize,
     ) -> Result<()> {
+        let values = widened(values)?;
         let values = values.as_primitive::<T>();
         self.sums.resize(total_groups, T::Native::default());
         self.seen.resize(total_groups, false);
@@ -470,7 +704,8 @@ impl<T: Summed> GroupsAccumulator for SumGroups<T> {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let values = values[0].as_primitive::<T>();
+        let values = widened(&values[0])?;
+        let values = values.as_primitive::<T>();
         let kept: PrimitiveArray<T> = values
             .iter()
             .enumerate()

@@ -99,6 +99,9 @@ impl AnalyzerRule for PgCasts {
                     {
                         return Ok(Transformed::yes(truncated));
                     }
+                    if let Some(sum) = super::checked_sum::numeric_sum(&e, &schema) {
+                        return Ok(Transformed::yes(sum));
+                    }
                     if let Some(unified) = super::unify::expr(&e, &schema) {
                         return Ok(Transformed::yes(unified));
                     }
