@@ -288,8 +288,10 @@ impl AggregateUDFImpl for CheckedSum {
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        !interval(&args) && !(real(&args) && args.is_distinct) && {
-            real(&args) || self.inner.groups_accumulator_supported(args)
+        match (interval(&args), real(&args)) {
+            (true, _) => false,
+            (false, true) => !args.is_distinct,
+            (false, false) => self.inner.groups_accumulator_supported(args),
         }
     }
 
