@@ -112,6 +112,7 @@ pub fn new_context(
     ctx.add_analyzer_rule(Arc::new(PgLiteralInput));
     ctx.add_analyzer_rule(Arc::new(pg::interval::PgIntervalCasts));
     ctx.add_analyzer_rule(Arc::new(pg::arith::PgArithmetic));
+    ctx.add_analyzer_rule(Arc::new(pg::lateral::LateralProjections));
     // Fails only if the catalog above were missing.
     let definitions: pg::Definitions = Arc::new(move |schema, name| {
         (schema == SCHEMA)

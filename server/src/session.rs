@@ -604,9 +604,12 @@ impl Session {
         ) {
             return Ok(plan);
         }
-        Ok(state
+        let plan = state
             .analyzer()
-            .execute_and_check(plan, state.config_options(), |_, _| {})?)
+            .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        // The rows go to the client: numerics PostgreSQL shows with places of their own
+        // are sent so.
+        Ok(henge_planner::pg::display::for_client(plan)?)
     }
 
     /// The columns a prepared statement returns (empty for statements without rows).

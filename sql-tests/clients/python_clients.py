@@ -181,6 +181,21 @@ async def asyncpg_client():
     check("asyncpg decodes jsonb (binary, after its version byte)", '{"k": "v", "n": 2}', doc)
     made = await conn.fetchval("SELECT gen_random_uuid()")
     check("asyncpg decodes uuid (16 bytes in binary)", (True, 4), (isinstance(made, uuid.UUID), made.version))
+    # Numerics with the places PostgreSQL gives each value, in binary (dscale per value).
+    averages = await conn.fetch(
+        "SELECT g, avg(x), sum(x), x2 FROM (SELECT g, x, 1::numeric / g AS x2 FROM "
+        "(VALUES (1, 1), (1, 1), (2, 10), (2, 10), (3, -5)) AS t(g, x)) AS s "
+        "GROUP BY g, x2 ORDER BY g"
+    )
+    check(
+        "asyncpg decodes numerics with their own places",
+        [
+            (1, "1.00000000000000000000", 2, "1.00000000000000000000"),
+            (2, "10.0000000000000000", 20, "0.50000000000000000000"),
+            (3, "-5.0000000000000000", -5, "0.33333333333333333333"),
+        ],
+        [(r[0], str(r[1]), r[2], str(r[3])) for r in averages],
+    )
     await conn.execute("SET TIME ZONE 'UTC'")
     when = await conn.fetchval("SELECT max(ts) FROM py_events")
     check("asyncpg decodes timestamps", datetime.datetime(2024, 1, 2, 1, 39), when)

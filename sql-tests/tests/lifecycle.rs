@@ -566,7 +566,7 @@ async fn a_pushed_down_group_by_of_many_keys_stays_within_query_memory() {
         .batch_execute("CHECKPOINT; SET datafusion.execution.target_partitions = 1")
         .await
         .unwrap();
-    let sql = "SELECT count(*), sum(c), sum(s) FROM \
+    let sql = "SELECT count(*), sum(c)::BIGINT, sum(s)::BIGINT FROM \
                (SELECT id, count(*) AS c, sum(v) AS s FROM keys GROUP BY id) g";
     let plan: Vec<String> = client
         .query(&format!("EXPLAIN {sql}"), &[])
@@ -670,7 +670,7 @@ async fn a_rolled_up_table_survives_kill_at_every_step() {
     async fn rolled_totals(client: &Client) -> (i64, i64, i64) {
         let row = client
             .query_one(
-                "SELECT count(*), coalesce(sum(id), 0), (SELECT sum(rows)::BIGINT FROM sys.segments \
+                "SELECT count(*), coalesce(sum(id), 0)::BIGINT, (SELECT sum(rows)::BIGINT FROM sys.segments \
                  WHERE \"table\" = 'rolled'), APPROX_COUNT_DISTINCT(ids), \
                  APPROX_QUANTILE(id_quantiles, 0.5) FROM rolled",
                 &[],

@@ -223,7 +223,8 @@ async fn explain_shows_aggregation_pushed_down() {
 
     // GROUP BY a string column: partial aggregates per segment on dictionary ids, merged by
     // DataFusion's final aggregation.
-    let by_country = "SELECT country, count(*), sum(ms) FROM clicks GROUP BY country ORDER BY 1";
+    let by_country =
+        "SELECT country, count(*), sum(ms)::BIGINT FROM clicks GROUP BY country ORDER BY 1";
     let plan = explain(&client, by_country).await;
     assert!(
         plan.contains("HengeAggregateExec: aggregation pushed down, gby=[country]"),
@@ -301,7 +302,7 @@ async fn explain_shows_aggregation_pushed_down() {
     );
 
     // Through a subquery's projection: its aliases and expressions are computed in the scan.
-    let subquery = "SELECT c, count(*), sum(m) FROM \
+    let subquery = "SELECT c, count(*), sum(m)::BIGINT FROM \
                     (SELECT country AS c, ms * 2 AS m FROM clicks WHERE ms < 100) AS s \
                     GROUP BY c ORDER BY c";
     let plan = explain(&client, subquery).await;

@@ -266,7 +266,7 @@ async fn queries_during_checkpoints_see_every_row_exactly_once() {
     while !writer.is_finished() {
         let low = acknowledged.load(Ordering::SeqCst);
         let row = client
-            .query_one("SELECT count(*), sum(v) FROM t", &[])
+            .query_one("SELECT count(*), sum(v)::BIGINT FROM t", &[])
             .await
             .unwrap();
         let high = acknowledged.load(Ordering::SeqCst);
@@ -306,8 +306,8 @@ async fn queries_during_checkpoints_see_every_row_exactly_once() {
 async fn rows_by_state(client: &Client, table: &str) -> (i64, i64) {
     let row = client
         .query_one(
-            "SELECT coalesce(sum(\"rows\") FILTER (WHERE state = 'published'), 0), \
-                    coalesce(sum(\"rows\") FILTER (WHERE state <> 'published'), 0) \
+            "SELECT coalesce(sum(\"rows\") FILTER (WHERE state = 'published'), 0)::BIGINT, \
+                    coalesce(sum(\"rows\") FILTER (WHERE state <> 'published'), 0)::BIGINT \
              FROM sys.segments WHERE \"table\" = $1",
             &[&table],
         )
@@ -360,7 +360,7 @@ async fn rows_are_persisted_and_handed_off_by_themselves_on_row_count_and_age() 
     assert_eq!(rows_by_state(&client, "a").await, (150, 1));
     wait_until_published(&client, "a", 151).await;
     let row = client
-        .query_one("SELECT count(*), sum(v) FROM a", &[])
+        .query_one("SELECT count(*), sum(v)::BIGINT FROM a", &[])
         .await
         .unwrap();
     assert_eq!(

@@ -24,7 +24,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::scalar::ScalarValue;
 
+use super::display::{display_array, display_type, numeric_text, quotient_at};
 use super::{on_arrays, SqlStateError};
+use num_bigint::BigInt;
 
 /// PostgreSQL's NUMERIC_MIN_SIG_DIGITS: a quotient has at least this many significant digits.
 const MIN_SIGNIFICANT_DIGITS: i32 = 16;
@@ -36,9 +38,13 @@ const COLUMN_SCALE: i32 = 20;
 const MAX_PRECISION: i32 = 38;
 
 /// The quotient of two decimals, typed `Decimal128(38, scale)`.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NumericDiv {
     scale: i8,
+    /// Whether `scale` is PostgreSQL's (both operands constants).
+    exact: bool,
+    /// Whether the quotient is a display numeric (see [`super::display`]).
+    display: bool,
     signature: Signature,
 }
 
@@ -48,6 +54,7 @@ impl NumericDiv {
     pub fn new(left: (i8, Option<i128>), right: (i8, Option<i128>)) -> NumericDiv {
         let (s1, v1) = left;
         let (s2, v2) = right;
+        let exact = matches!((v1, v2), (Some(_), Some(v2)) if v2 != 0);
         let scale = match (v1, v2) {
             (Some(v1), Some(v2)) if v2 != 0 => {
                 let places = pg_scale((v1, s1), (v2, s2));
@@ -63,8 +70,18 @@ impl NumericDiv {
         };
         NumericDiv {
             scale: scale as i8,
+            exact,
+            display: false,
             signature: Signature::any(2, Volatility::Immutable),
         }
+    }
+
+    /// This quotient giving display numerics, unless its scale is PostgreSQL's already.
+    pub(crate) fn display(&self) -> Option<NumericDiv> {
+        (!self.exact).then(|| NumericDiv {
+            display: true,
+            ..self.clone()
+        })
     }
 }
 
@@ -135,7 +152,11 @@ impl ScalarUDFImpl for NumericDiv {
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Decimal128(MAX_PRECISION as u8, self.scale))
+        let value = DataType::Decimal128(MAX_PRECISION as u8, self.scale);
+        Ok(match self.display {
+            true => display_type(value),
+            false => value,
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -161,7 +182,27 @@ impl ScalarUDFImpl for NumericDiv {
                 })
                 .collect::<Result<Decimal128Array>>()?
                 .with_precision_and_scale(MAX_PRECISION as u8, self.scale)?;
-            Ok(Arc::new(quotients) as ArrayRef)
+            if !self.display {
+                return Ok(Arc::new(quotients) as ArrayRef);
+            }
+            // PostgreSQL's text of each quotient, at its own places.
+            let texts = left
+                .iter()
+                .zip(right.iter())
+                .map(|pair| match pair {
+                    (Some(a), Some(b)) => {
+                        let (s1, s2) = (s1 as i32, s2 as i32);
+                        let (a, b) = (i256::from_i128(a), i256::from_i128(b));
+                        let places = pg_scale_wide((a, s1), (b, s2));
+                        let big = |v: i128| BigInt::from(v);
+                        let a = big(a.as_i128());
+                        let value = quotient_at(a, s1, &big(b.as_i128()), s2, places);
+                        Some(numeric_text(&value, places))
+                    }
+                    _ => None,
+                })
+                .collect();
+            Ok(display_array(quotients, texts))
         })
     }
 }

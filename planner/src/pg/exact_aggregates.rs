@@ -35,6 +35,7 @@ use datafusion::logical_expr::{
 use datafusion::scalar::ScalarValue;
 use num_bigint::BigInt;
 
+use super::display::{display_array, display_type, numeric_text, quotient_at};
 use super::division::{divide_wide, pg_scale_wide};
 use super::SqlStateError;
 
@@ -67,6 +68,7 @@ pub fn register(ctx: &SessionContext) {
             inner,
             kind,
             aliases,
+            display: false,
         }));
     }
 }
@@ -84,12 +86,14 @@ const MAX_PRECISION: u8 = 38;
 const RESULT_SCALE: i8 = 20;
 
 /// One of the aggregates: exact over integers and numerics, DataFusion's otherwise.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Exact {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Exact {
     inner: Arc<AggregateUDF>,
     kind: Kind,
     signature: Signature,
     aliases: Vec<String>,
+    /// Whether the result is a display numeric (see [`super::display`]).
+    display: bool,
 }
 
 /// How an aggregate is computed for an input type.
@@ -103,6 +107,15 @@ enum Path {
 }
 
 impl Exact {
+    /// This aggregate giving display numerics, where it is exact over `input`.
+    pub(crate) fn display(&self, input: &DataType) -> Option<Exact> {
+        let coerced = self.coerce_types(std::slice::from_ref(input)).ok()?;
+        matches!(self.path(&coerced[0]), Path::Exact).then(|| Exact {
+            display: true,
+            ..self.clone()
+        })
+    }
+
     fn path(&self, input: &DataType) -> Path {
         match input {
             DataType::Int64 | DataType::Decimal128(..) => Path::Exact,
@@ -124,6 +137,7 @@ impl Exact {
             kind: self.kind,
             scale,
             out: wanted.min(MAX_PRECISION as i8 - 1),
+            display: self.display,
         }
     }
 }
@@ -159,10 +173,13 @@ impl AggregateUDFImpl for Exact {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match self.path(&arg_types[0]) {
-            Path::Exact => Ok(DataType::Decimal128(
-                MAX_PRECISION,
-                self.finish(&arg_types[0]).out,
-            )),
+            Path::Exact => {
+                let value = DataType::Decimal128(MAX_PRECISION, self.finish(&arg_types[0]).out);
+                Ok(match self.display {
+                    true => display_type(value),
+                    false => value,
+                })
+            }
             Path::Float => Ok(DataType::Float64),
             Path::Inner => self.inner.return_type(arg_types),
         }
@@ -313,6 +330,8 @@ struct Finish {
     scale: i8,
     /// The result's scale.
     out: i8,
+    /// Whether results are display numerics, with PostgreSQL's text.
+    display: bool,
 }
 
 impl Finish {
@@ -326,9 +345,49 @@ impl Finish {
         let s = self.scale as i32;
         let out = self.out as i32;
         let n = i256::from_i128(i128::from(sums.count));
+        if self.kind == Kind::Avg {
+            return match sums.count {
+                0 => Ok(None),
+                _ => divide_wide((sums.sum, s), (n, 0), out).map(Some),
+            };
+        }
+        let Some((value, places)) = self.deviation(sums)? else {
+            return Ok(None);
+        };
+        let value = match places > out {
+            true => rounded_div(value, &ten(places - out)),
+            false => value * ten(out - places),
+        };
+        i128::try_from(value)
+            .ok()
+            .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
+            .map(Some)
+            .ok_or_else(out_of_range)
+    }
+
+    /// PostgreSQL's text of the result: exact at the places PostgreSQL gives it.
+    fn text(&self, sums: Sums) -> Result<Option<String>> {
+        if self.kind == Kind::Avg {
+            if sums.count == 0 {
+                return Ok(None);
+            }
+            let s = self.scale as i32;
+            let n = i256::from_i128(i128::from(sums.count));
+            let places = pg_scale_wide((sums.sum, s), (n, 0));
+            let value = quotient_at(big(sums.sum), s, &big(n), 0, places);
+            return Ok(Some(numeric_text(&value, places)));
+        }
+        Ok(self
+            .deviation(sums)?
+            .map(|(value, places)| numeric_text(&value, places)))
+    }
+
+    /// A variance or standard deviation, unscaled at the places PostgreSQL gives it.
+    fn deviation(&self, sums: Sums) -> Result<Option<(BigInt, i32)>> {
+        let s = self.scale as i32;
+        let n = i256::from_i128(i128::from(sums.count));
         let (sample, root) = match self.kind {
-            Kind::Avg if sums.count == 0 => return Ok(None),
-            Kind::Avg => return divide_wide((sums.sum, s), (n, 0), out).map(Some),
+            Kind::Avg => return Ok(None),
             Kind::Stddev { sample } => (sample, true),
             Kind::Variance { sample } => (sample, false),
         };
@@ -341,32 +400,48 @@ impl Finish {
             .zip(sums.sum.checked_mul(sums.sum))
             .and_then(|(a, b)| a.checked_sub(b))
             .ok_or_else(out_of_range)?;
-        if numerator <= i256::ZERO {
-            return Ok(Some(0));
-        }
         let pairs = match sample {
             true => n.wrapping_mul(n.wrapping_sub(i256::ONE)),
             false => n.wrapping_mul(n),
         };
-        // PostgreSQL's places for the quotient, which the root keeps; then the column's.
+        if numerator <= i256::ZERO {
+            // PostgreSQL's zero, without places.
+            return Ok(Some((BigInt::from(0), 0)));
+        }
+        // PostgreSQL's places for the quotient, which the root keeps.
         let places = pg_scale_wide((numerator, 2 * s), (pairs, 0));
-        let big = |v: i256| BigInt::from_signed_bytes_le(&v.to_le_bytes());
-        let ten = |n: i32| BigInt::from(10).pow(n.max(0) as u32);
         let variance = rounded_div(big(numerator) * ten(places - 2 * s), &big(pairs));
         let value = match root {
             true => rounded_sqrt(variance * ten(places)),
             false => variance,
         };
-        let value = match places > out {
-            true => rounded_div(value, &ten(places - out)),
-            false => value * ten(out - places),
-        };
-        i128::try_from(value)
-            .ok()
-            .filter(|v| v.unsigned_abs() < 10u128.pow(MAX_PRECISION as u32))
-            .map(Some)
-            .ok_or_else(out_of_range)
+        Ok(Some((value, places)))
     }
+
+    /// The result of each group's sums: values, or display numerics.
+    fn results(&self, groups: Vec<Sums>) -> Result<ArrayRef> {
+        let values = groups
+            .iter()
+            .map(|sums| self.result(*sums))
+            .collect::<Result<Decimal128Array>>()?
+            .with_precision_and_scale(MAX_PRECISION, self.out)?;
+        if !self.display {
+            return Ok(Arc::new(values));
+        }
+        let texts = groups
+            .into_iter()
+            .map(|sums| self.text(sums))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(display_array(values, texts))
+    }
+}
+
+fn big(v: i256) -> BigInt {
+    BigInt::from_signed_bytes_le(&v.to_le_bytes())
+}
+
+fn ten(n: i32) -> BigInt {
+    BigInt::from(10).pow(n.max(0) as u32)
 }
 
 /// `n / d` of positive numbers, rounded half up.
@@ -454,13 +529,7 @@ impl GroupsAccumulator for ExactGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let values = emit_to
-            .take_needed(&mut self.groups)
-            .into_iter()
-            .map(|sums| self.finish.result(sums))
-            .collect::<Result<Decimal128Array>>()?
-            .with_precision_and_scale(MAX_PRECISION, self.finish.out)?;
-        Ok(Arc::new(values))
+        self.finish.results(emit_to.take_needed(&mut self.groups))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -598,11 +667,7 @@ impl Accumulator for ExactAccumulator {
             }
             None => self.sums,
         };
-        Ok(ScalarValue::Decimal128(
-            self.finish.result(sums)?,
-            MAX_PRECISION,
-            self.finish.out,
-        ))
+        ScalarValue::try_from_array(&self.finish.results(vec![sums])?, 0)
     }
 
     fn size(&self) -> usize {
@@ -851,6 +916,37 @@ fn single_list(values: ArrayRef) -> ListArray {
 mod tests {
     use super::*;
 
+    /// PostgreSQL's text of an aggregate of integers, as its display numeric holds it.
+    fn text(kind: Kind, values: &[i64]) -> Option<String> {
+        let finish = Finish {
+            kind,
+            scale: 0,
+            out: RESULT_SCALE,
+            display: true,
+        };
+        let mut sums = Sums::default();
+        for v in values {
+            sums.add(i128::from(*v), 1, finish.squares()).unwrap();
+        }
+        finish.text(sums).unwrap()
+    }
+
+    #[test]
+    fn texts_have_postgresql_places() {
+        let avg = |values: &[i64]| text(Kind::Avg, values).unwrap();
+        // Equal first base-10000 words: four places more.
+        assert_eq!(avg(&[1, 1, 1, 1, 1]), "1.00000000000000000000");
+        assert_eq!(avg(&[10, 10]), "10.0000000000000000");
+        assert_eq!(avg(&[0, 0, 1]), "0.33333333333333333333");
+        assert_eq!(avg(&[1, 2]), "1.5000000000000000");
+        assert_eq!(avg(&[-1, -2]), "-1.5000000000000000");
+        assert_eq!(text(Kind::Avg, &[]), None);
+        let variance = |values: &[i64]| text(Kind::Variance { sample: true }, values);
+        assert_eq!(variance(&[1, 2, 4]).unwrap(), "2.3333333333333333");
+        assert_eq!(variance(&[3, 3]).unwrap(), "0");
+        assert_eq!(variance(&[3]), None);
+    }
+
     /// The aggregate of `values` by the single-group accumulator; checked against the
     /// grouped one, which sees the values in two partial states merged into one group.
     fn accumulate(kind: Kind, values: &[i64]) -> String {
@@ -858,6 +954,7 @@ mod tests {
             kind,
             scale: 0,
             out: RESULT_SCALE,
+            display: false,
         };
         let mut acc = ExactAccumulator {
             finish,

@@ -4,7 +4,7 @@
 use bytes::{BufMut, BytesMut};
 
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, Int8Type, IntervalUnit, TimeUnit, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
@@ -25,6 +25,7 @@ pub const PG_EPOCH_DAYS: i32 = 10_957;
 /// The PostgreSQL type a column of this Arrow type is sent as.
 pub fn pg_type(data_type: &DataType) -> Type {
     match data_type {
+        t if henge_planner::pg::display::is_display(t) => Type::NUMERIC,
         DataType::Boolean => Type::BOOL,
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
         DataType::Int32 | DataType::UInt16 => Type::INT4,
@@ -239,6 +240,8 @@ pub struct ColumnEncoder<'a> {
     /// The types held as text whose binary form is another: `jsonb` (its text after a
     /// version byte) and `uuid` (16 bytes).
     sent_as: Option<Type>,
+    /// The texts of display numerics, where the column holds them.
+    numeric_texts: Option<&'a StringArray>,
 }
 
 impl<'a> ColumnEncoder<'a> {
@@ -248,7 +251,9 @@ impl<'a> ColumnEncoder<'a> {
         options: &'a FormatOptions<'a>,
         zone: &'a Tz,
     ) -> Result<Self, PgError> {
-        let fallback = if natively_encoded(array.data_type()) {
+        let numeric_texts = henge_planner::pg::display::is_display(array.data_type())
+            .then(|| array.as_struct().column(1).as_string::<i32>());
+        let fallback = if natively_encoded(array.data_type()) || numeric_texts.is_some() {
             None
         } else {
             Some(
@@ -266,6 +271,7 @@ impl<'a> ColumnEncoder<'a> {
             zone,
             fallback,
             sent_as: None,
+            numeric_texts,
         })
     }
 
@@ -307,7 +313,12 @@ impl<'a> ColumnEncoder<'a> {
         }
         let start = out.len();
         out.put_i32(0);
-        if let Some(formatter) = &self.fallback {
+        if let Some(texts) = self.numeric_texts {
+            match self.format {
+                FieldFormat::Binary => numeric_text_binary(texts.value(row), out),
+                _ => out.put_slice(texts.value(row).as_bytes()),
+            }
+        } else if let Some(formatter) = &self.fallback {
             use std::fmt::Write;
             let mut s = String::new();
             let _ = write!(s, "{}", formatter.value(row));
@@ -341,7 +352,9 @@ impl<'a> ColumnEncoder<'a> {
             return Ok(false);
         }
         let mut buf = BytesMut::new();
-        if let Some(formatter) = &self.fallback {
+        if let Some(texts) = self.numeric_texts {
+            buf.put_slice(texts.value(row).as_bytes());
+        } else if let Some(formatter) = &self.fallback {
             buf.put_slice(formatter.value(row).to_string().as_bytes());
         } else {
             encode_text(self.array, row, self.zone, &mut buf)?;
@@ -615,6 +628,23 @@ pub fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
         text.insert_str(0, &"0".repeat(dscale + 1 - text.len()));
     }
     let (whole, fraction) = text.split_at(text.len() - dscale);
+    numeric_digits_binary(v < 0, whole, fraction, out);
+}
+
+/// PostgreSQL's text of a numeric (`-12.340`, as a display numeric holds it) in binary.
+fn numeric_text_binary(text: &str, out: &mut BytesMut) {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    numeric_digits_binary(negative, whole, fraction, out);
+}
+
+/// The binary numeric of the digits before and after the point (the display scale being
+/// those after).
+fn numeric_digits_binary(negative: bool, whole: &str, fraction: &str, out: &mut BytesMut) {
+    let dscale = fraction.len();
     let group = |digits: &str| {
         digits
             .bytes()
@@ -648,7 +678,7 @@ pub fn numeric_binary(v: i128, scale: i8, out: &mut BytesMut) {
     };
     out.put_i16(digits.len() as i16);
     out.put_i16(weight as i16);
-    out.put_u16(if v < 0 { 0x4000 } else { 0 });
+    out.put_u16(if negative { 0x4000 } else { 0 });
     out.put_u16(dscale as u16);
     for d in digits {
         out.put_i16(*d);
