@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::compute::{cast, sum_checked};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, Field, FieldRef,
     Float32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
@@ -45,6 +45,12 @@ trait Summed: ArrowNumericType + std::fmt::Debug + Send + Sync {
     fn overflow() -> DataFusionError;
     /// Whether a sum fits the result type (a decimal's digits).
     fn fits(value: Self::Native, data_type: &DataType) -> bool;
+
+    /// Whether `a + b`, which is `sum`, did not overflow.
+    fn added(a: Self::Native, b: Self::Native, sum: Self::Native, data_type: &DataType) -> bool {
+        let _ = (a, b);
+        Self::fits(sum, data_type)
+    }
 }
 
 /// An integer type whose window sums are kept in 256 bits.
@@ -105,6 +111,11 @@ impl Summed for Float32Type {
 
     fn fits(_: f32, _: &DataType) -> bool {
         true
+    }
+
+    /// As PostgreSQL's `float4pl`: infinite only from an infinite operand.
+    fn added(a: f32, b: f32, sum: f32, _: &DataType) -> bool {
+        !sum.is_infinite() || a.is_infinite() || b.is_infinite()
     }
 }
 
@@ -180,6 +191,14 @@ fn widened(values: &ArrayRef) -> Result<std::borrow::Cow<'_, ArrayRef>> {
         DataType::Int32 => std::borrow::Cow::Owned(cast(values, &DataType::Int64)?),
         _ => std::borrow::Cow::Borrowed(values),
     })
+}
+
+/// [`widened`] of each of a batch's columns.
+fn all_widened(values: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+    values
+        .iter()
+        .map(|v| widened(v).map(|w| w.into_owned()))
+        .collect()
 }
 
 /// The most digits of a `numeric` sum.
@@ -267,7 +286,7 @@ impl AggregateUDFImpl for CheckedSum {
         }
         match checked!(args, one) {
             Some(accumulator) => Ok(accumulator),
-            None => self.inner.accumulator(args),
+            None => Ok(Box::new(Widened(self.inner.accumulator(args)?))),
         }
     }
 
@@ -317,7 +336,9 @@ impl AggregateUDFImpl for CheckedSum {
         }
         match checked!(args, sliding) {
             Some(accumulator) => Ok(accumulator),
-            None => self.inner.create_sliding_accumulator(args),
+            None => Ok(Box::new(Widened(
+                self.inner.create_sliding_accumulator(args)?,
+            ))),
         }
     }
 
@@ -338,8 +359,43 @@ impl AggregateUDFImpl for CheckedSum {
 fn add<T: Summed>(a: T::Native, b: T::Native, data_type: &DataType) -> Result<T::Native> {
     a.add_checked(b)
         .ok()
-        .filter(|sum| T::fits(*sum, data_type))
+        .filter(|sum| T::added(a, b, *sum, data_type))
         .ok_or_else(T::overflow)
+}
+
+/// DataFusion's accumulator of a sum (DISTINCT ones), given `integer` values as the
+/// `bigint`s its result is.
+#[derive(Debug)]
+struct Widened(Box<dyn Accumulator>);
+
+impl Accumulator for Widened {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.0.update_batch(&all_widened(values)?)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.0.retract_batch(&all_widened(values)?)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.0.supports_retract_batch()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.0.merge_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.0.state()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.0.evaluate()
+    }
+
+    fn size(&self) -> usize {
+        self.0.size()
+    }
 }
 
 /// The sum of one group.
@@ -352,9 +408,9 @@ struct SumAccumulator<T: Summed> {
 impl<T: Summed> SumAccumulator<T> {
     fn add(&mut self, values: &ArrayRef) -> Result<()> {
         let values = widened(values)?;
-        if let Some(part) = sum_checked(values.as_primitive::<T>()).map_err(|_| T::overflow())? {
+        for v in values.as_primitive::<T>().iter().flatten() {
             let total = self.sum.unwrap_or_default();
-            self.sum = Some(add::<T>(total, part, &self.data_type)?);
+            self.sum = Some(add::<T>(total, v, &self.data_type)?);
         }
         Ok(())
     }
@@ -571,13 +627,20 @@ impl Accumulator for RealFrame {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         Ok(ScalarValue::Float32(match self.values.is_empty() {
             true => None,
-            false => Some(self.values.iter().fold(0f32, |sum, v| sum + v)),
+            false => Some(real_sum(self.values.iter())?),
         }))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f32>()
     }
+}
+
+/// Reals added in order in single precision, refused (22003) where they overflow.
+fn real_sum<'a>(mut values: impl Iterator<Item = &'a f32>) -> Result<f32> {
+    values.try_fold(0f32, |sum, v| {
+        add::<Float32Type>(sum, *v, &DataType::Float32)
+    })
 }
 
 /// `sum(DISTINCT …)` of `real`s: each value once (zero and minus zero, and every NaN, being
@@ -629,9 +692,10 @@ impl Accumulator for DistinctRealSum {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let mut values: Vec<f32> = self.values.values().copied().collect();
         values.sort_by(f32::total_cmp);
-        Ok(ScalarValue::Float32(
-            (!values.is_empty()).then(|| values.iter().fold(0f32, |sum, v| sum + v)),
-        ))
+        Ok(ScalarValue::Float32(match values.is_empty() {
+            true => None,
+            false => Some(real_sum(values.iter())?),
+        }))
     }
 
     fn size(&self) -> usize {

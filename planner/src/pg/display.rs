@@ -124,6 +124,11 @@ pub fn for_client(plan: LogicalPlan) -> Result<LogicalPlan> {
 
 /// [`for_client`] of a node whose output columns `wanted` reach the result unchanged.
 fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<LogicalPlan>> {
+    // A subquery may read a column of this node's input from inside its own plan, which
+    // this does not rewrite: such a node and those below keep plain decimals.
+    if plan.expressions().iter().any(has_subquery) {
+        return Ok(Transformed::no(plan));
+    }
     match plan {
         LogicalPlan::Projection(projection) => {
             let mut below = HashSet::new();
@@ -218,12 +223,13 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
         }
         LogicalPlan::Aggregate(aggregate) => {
             let input = aggregate.input.schema().clone();
-            let (aggr_expr, changed) = displayed(
-                aggregate.aggr_expr,
-                &aggregate.schema.fields()[aggregate.group_expr.len()..],
-                wanted,
-                |e| aggregate_display(e, &input),
-            );
+            // The aggregates' fields are the last (grouping sets add columns of their own).
+            let fields = aggregate.schema.fields();
+            let first = fields.len() - aggregate.aggr_expr.len();
+            let (aggr_expr, changed) =
+                displayed(aggregate.aggr_expr, &fields[first..], wanted, |e| {
+                    aggregate_display(e, &input)
+                });
             let plan = Aggregate::try_new(aggregate.input, aggregate.group_expr, aggr_expr)?;
             Ok(Transformed::new_transformed(
                 LogicalPlan::Aggregate(plan),
@@ -272,6 +278,17 @@ fn displayed(
         })
         .collect();
     (exprs, changed)
+}
+
+/// Whether an expression holds a subquery.
+fn has_subquery(expr: &Expr) -> bool {
+    expr.exists(|e| {
+        Ok(matches!(
+            e,
+            Expr::Exists(_) | Expr::InSubquery(_) | Expr::ScalarSubquery(_)
+        ))
+    })
+    .unwrap_or(true)
 }
 
 /// Whether a projection's expression passes a display numeric on as it is.

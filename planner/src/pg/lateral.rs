@@ -60,17 +60,51 @@ fn rewrite(join: &Join) -> Result<Option<LogicalPlan>> {
     let LogicalPlan::Projection(projection) = subquery.as_ref() else {
         return Ok(None);
     };
-    if !projection.expr.iter().any(refers_out) {
+    // The subquery's columns: its select list, through the projection that renames them
+    // (`LATERAL (SELECT …) AS l(y, z)`).
+    let mut values: Vec<Expr> = projection
+        .expr
+        .iter()
+        .map(|e| e.clone().unalias_nested().data)
+        .collect();
+    let mut below = projection.input.as_ref();
+    while let LogicalPlan::Projection(inner) = below {
+        let Some(renamed) = values
+            .iter()
+            .map(|e| match e {
+                Expr::Column(c) => inner
+                    .schema
+                    .maybe_index_of_column(c)
+                    .map(|i| inner.expr[i].clone().unalias_nested().data),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            break;
+        };
+        values = renamed;
+        below = inner.input.as_ref();
+    }
+    if !values.iter().any(refers_out) {
         return Ok(None);
     }
     // Filters, then rows that do not refer to the left side.
     let mut predicates = Vec::new();
-    let mut rows = projection.input.as_ref();
+    let mut rows = below;
     while let LogicalPlan::Filter(filter) = rows {
         predicates.push(filter.predicate.clone());
         rows = filter.input.as_ref();
     }
     if correlated(rows)? {
+        return Ok(None);
+    }
+    // Every reference out of the subquery is to the left side (not to a query around it).
+    let left_schema = join.left.schema();
+    let all_left = values
+        .iter()
+        .chain(&predicates)
+        .all(|e| outer_columns(e).iter().all(|c| left_schema.has_column(c)));
+    if !all_left {
         return Ok(None);
     }
     // A LEFT JOIN of one computed row: the row, or NULLs where the condition fails.
@@ -99,9 +133,8 @@ fn rewrite(join: &Join) -> Result<Option<LogicalPlan>> {
         .into_iter()
         .map(Expr::Column)
         .collect();
-    for (expr, field) in projection.expr.iter().zip(projection.schema.fields()) {
-        let value = inward(expr.clone().unalias_nested().data)?;
-        exprs.push(value.alias_qualified(alias.clone(), field.name()));
+    for (value, field) in values.into_iter().zip(projection.schema.fields()) {
+        exprs.push(inward(value)?.alias_qualified(alias.clone(), field.name()));
     }
     let mut plan = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(plan))?);
     let condition = join
@@ -135,6 +168,18 @@ fn rewrite(join: &Join) -> Result<Option<LogicalPlan>> {
 fn refers_out(expr: &Expr) -> bool {
     expr.exists(|e| Ok(matches!(e, Expr::OuterReferenceColumn(..))))
         .unwrap_or(false)
+}
+
+/// The columns an expression reads from outside the subquery.
+fn outer_columns(expr: &Expr) -> Vec<Column> {
+    let mut columns = Vec::new();
+    let _ = expr.apply(|e| {
+        if let Expr::OuterReferenceColumn(_, column) = e {
+            columns.push(column.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    columns
 }
 
 /// Whether a plan reads the left side anywhere.

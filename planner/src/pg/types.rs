@@ -13,7 +13,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::expr::Cast;
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::planner::TypePlanner;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Values};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Operator, Values};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
 use henge_storage::schema::{
@@ -101,6 +101,19 @@ impl AnalyzerRule for PgCasts {
                     }
                     if let Some(sum) = super::checked_sum::numeric_sum(&e, &schema) {
                         return Ok(Transformed::yes(sum));
+                    }
+                    // A quotient whose operand became a numeric here (`sum(bigint) / 3`)
+                    // divides as numerics do.
+                    if let Expr::BinaryExpr(b) = &e {
+                        if b.op == Operator::Divide {
+                            let (left, right) =
+                                (b.left.get_type(&schema), b.right.get_type(&schema));
+                            if let (Ok(l), Ok(r)) = (left, right) {
+                                if let Some(q) = super::division::plan(&b.left, &l, &b.right, &r) {
+                                    return Ok(Transformed::yes(q));
+                                }
+                            }
+                        }
                     }
                     if let Some(unified) = super::unify::expr(&e, &schema) {
                         return Ok(Transformed::yes(unified));
