@@ -46,6 +46,16 @@ impl KafkaBroker {
     /// Formats a fresh log directory and starts the broker; panics if it cannot (the
     /// stream tests need Java and Maven, which `.ci/run` installs).
     pub fn start() -> KafkaBroker {
+        // The ports were free when chosen, but another test's connection may take one
+        // before the broker binds it (seconds later, as Java starts): then other ports.
+        for _ in 0..2 {
+            let dir = tempfile::tempdir().expect("broker directory");
+            let port = free_ports();
+            let broker = KafkaBroker { dir, port };
+            if broker.try_run(&["start", &broker.path(), &port.to_string()]) {
+                return broker;
+            }
+        }
         let dir = tempfile::tempdir().expect("broker directory");
         let port = free_ports();
         let broker = KafkaBroker { dir, port };
@@ -58,12 +68,17 @@ impl KafkaBroker {
     }
 
     fn run(&self, args: &[&str]) {
-        let status = Command::new("bash")
+        assert!(self.try_run(args), "kafka/broker.sh {args:?} failed");
+    }
+
+    /// Whether `kafka/broker.sh args` succeeded.
+    fn try_run(&self, args: &[&str]) -> bool {
+        Command::new("bash")
             .arg(script())
             .args(args)
             .status()
-            .expect("run kafka/broker.sh");
-        assert!(status.success(), "kafka/broker.sh {args:?} failed");
+            .expect("run kafka/broker.sh")
+            .success()
     }
 
     /// `host:port` of the PLAINTEXT listener.

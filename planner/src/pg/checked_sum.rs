@@ -15,7 +15,8 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
     i256, ArrowNativeTypeOp, ArrowNumericType, DataType, Decimal128Type, Field, FieldRef,
-    Float32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit,
+    Float32Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType,
+    IntervalUnit,
 };
 use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
@@ -36,6 +37,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(CheckedSum {
         inner: datafusion::functions_aggregate::sum::sum_udaf(),
         signature: Signature::user_defined(Volatility::Immutable),
+        numeric_of_bigint: false,
     }));
 }
 
@@ -51,6 +53,10 @@ trait Summed: ArrowNumericType + std::fmt::Debug + Send + Sync {
         let _ = (a, b);
         Self::fits(sum, data_type)
     }
+
+    /// An integer input as a value of the sum's type (`None` where the sum is not of
+    /// integers).
+    fn from_i64(value: i64) -> Option<Self::Native>;
 }
 
 /// An integer type whose window sums are kept in 256 bits.
@@ -66,6 +72,10 @@ impl Summed for Int64Type {
 
     fn fits(_: i64, _: &DataType) -> bool {
         true
+    }
+
+    fn from_i64(value: i64) -> Option<i64> {
+        Some(value)
     }
 }
 
@@ -86,13 +96,28 @@ impl Summed for Decimal128Type {
 
     fn fits(value: i128, data_type: &DataType) -> bool {
         match data_type {
-            DataType::Decimal128(precision, _) => {
-                value.unsigned_abs() < 10u128.pow(u32::from(*precision))
-            }
+            DataType::Decimal128(precision, _) => POWERS_OF_TEN
+                .get(usize::from(*precision))
+                .is_none_or(|bound| value.unsigned_abs() < *bound),
             _ => true,
         }
     }
+
+    fn from_i64(value: i64) -> Option<i128> {
+        Some(i128::from(value))
+    }
 }
+
+/// 10^n for every precision of a Decimal128.
+const POWERS_OF_TEN: [u128; 39] = {
+    let mut powers = [1u128; 39];
+    let mut n = 1;
+    while n < 39 {
+        powers[n] = powers[n - 1] * 10;
+        n += 1;
+    }
+    powers
+};
 
 impl Wide for Decimal128Type {
     fn wide(value: i128) -> i256 {
@@ -117,13 +142,58 @@ impl Summed for Float32Type {
     fn added(a: f32, b: f32, sum: f32, _: &DataType) -> bool {
         !sum.is_infinite() || a.is_infinite() || b.is_infinite()
     }
+
+    fn from_i64(_: i64) -> Option<f32> {
+        None
+    }
+}
+
+/// Calls `f` with the row and value of each non-NULL input of a sum of type `T`: values
+/// of that type, or integers (`integer`s summed into a `bigint`, `bigint`s into a
+/// `numeric`), converted one by one.
+fn for_each_input<T: Summed>(
+    values: &ArrayRef,
+    mut f: impl FnMut(usize, T::Native) -> Result<()>,
+) -> Result<()> {
+    let integer = |row: usize, v: i64, f: &mut dyn FnMut(usize, T::Native) -> Result<()>| {
+        let value = T::from_i64(v).ok_or_else(|| {
+            DataFusionError::Internal(format!("a sum of {} given integers", T::DATA_TYPE))
+        })?;
+        f(row, value)
+    };
+    match values.data_type() {
+        DataType::Int32 if T::DATA_TYPE != DataType::Int32 => {
+            for (row, v) in values.as_primitive::<Int32Type>().iter().enumerate() {
+                if let Some(v) = v {
+                    integer(row, i64::from(v), &mut f)?;
+                }
+            }
+        }
+        DataType::Int64 if T::DATA_TYPE != DataType::Int64 => {
+            for (row, v) in values.as_primitive::<Int64Type>().iter().enumerate() {
+                if let Some(v) = v {
+                    integer(row, v, &mut f)?;
+                }
+            }
+        }
+        _ => {
+            for (row, v) in values.as_primitive::<T>().iter().enumerate() {
+                if let Some(v) = v {
+                    f(row, v)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// DataFusion's `sum`, with checked accumulators for `bigint` and `numeric`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CheckedSum {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CheckedSum {
     inner: Arc<AggregateUDF>,
     signature: Signature,
+    /// Whether a sum of `bigint`s is a `numeric` (see [`numeric_sum`]).
+    numeric_of_bigint: bool,
 }
 
 /// Builds `$make::<T>` for the checked type of a sum's result, `None` for the others.
@@ -154,29 +224,34 @@ fn summed_type(arg: &DataType) -> Option<DataType> {
     }
 }
 
-/// `sum(x)` of a `bigint` as PostgreSQL's: a `numeric`, summing `x` as a decimal of no
-/// places (38 digits, which no count of 64-bit values can leave). `None` for other
-/// expressions.
+/// `sum(x)` of a `bigint` as PostgreSQL's: a `numeric`, the `bigint`s added into a decimal
+/// of no places (38 digits, which no count of 64-bit values can leave). Made so once,
+/// when the query's types are resolved: a sum of `bigint` partial sums (as the planner
+/// splits a sum beside a DISTINCT one) stays a `bigint`. `None` for other expressions.
 pub(crate) fn numeric_sum(expr: &Expr, schema: &DFSchema) -> Option<Expr> {
-    let wide = |args: &[Expr]| match args {
-        [arg] if matches!(arg.get_type(schema), Ok(DataType::Int64 | DataType::UInt64)) => {
-            Some(vec![Expr::Cast(datafusion::logical_expr::Cast::new(
-                Box::new(arg.clone()),
-                DataType::Decimal128(MAX_PRECISION, 0),
-            ))])
+    let numeric = |func: &Arc<AggregateUDF>, args: &[Expr]| {
+        let sum = func.inner().downcast_ref::<CheckedSum>()?;
+        let [arg] = args else {
+            return None;
+        };
+        if sum.numeric_of_bigint || arg.get_type(schema).ok()? != DataType::Int64 {
+            return None;
         }
-        _ => None,
+        Some(Arc::new(AggregateUDF::new_from_impl(CheckedSum {
+            numeric_of_bigint: true,
+            ..sum.clone()
+        })))
     };
     match expr {
-        Expr::AggregateFunction(f) if f.func.name() == "sum" => {
+        Expr::AggregateFunction(f) => {
             let mut f = f.clone();
-            f.params.args = wide(&f.params.args)?;
+            f.func = numeric(&f.func, &f.params.args)?;
             Some(Expr::AggregateFunction(f))
         }
         Expr::WindowFunction(w) => match &w.fun {
-            WindowFunctionDefinition::AggregateUDF(u) if u.name() == "sum" => {
+            WindowFunctionDefinition::AggregateUDF(u) => {
                 let mut w = w.as_ref().clone();
-                w.params.args = wide(&w.params.args)?;
+                w.fun = WindowFunctionDefinition::AggregateUDF(numeric(u, &w.params.args)?);
                 Some(Expr::WindowFunction(Box::new(w)))
             }
             _ => None,
@@ -185,19 +260,19 @@ pub(crate) fn numeric_sum(expr: &Expr, schema: &DFSchema) -> Option<Expr> {
     }
 }
 
-/// `integer` values as the `bigint`s their sum is kept in; other values as they are.
-fn widened(values: &ArrayRef) -> Result<std::borrow::Cow<'_, ArrayRef>> {
-    Ok(match values.data_type() {
-        DataType::Int32 => std::borrow::Cow::Owned(cast(values, &DataType::Int64)?),
-        _ => std::borrow::Cow::Borrowed(values),
-    })
-}
-
-/// [`widened`] of each of a batch's columns.
-fn all_widened(values: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+/// A batch's integer columns as values of the sum's type `to` (`integer`s as `bigint`s,
+/// `bigint`s as `numeric`s), for DataFusion's accumulators; other columns as they are.
+fn widened(values: &[ArrayRef], to: &DataType) -> Result<Vec<ArrayRef>> {
     values
         .iter()
-        .map(|v| widened(v).map(|w| w.into_owned()))
+        .map(|v| match (v.data_type(), to) {
+            (DataType::Int32 | DataType::Int64, DataType::Int64 | DataType::Decimal128(..))
+                if v.data_type() != to =>
+            {
+                Ok(cast(v, to)?)
+            }
+            _ => Ok(v.clone()),
+        })
         .collect()
 }
 
@@ -268,6 +343,9 @@ impl AggregateUDFImpl for CheckedSum {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
             [DataType::Int32] => Ok(DataType::Int64),
+            [DataType::Int64] if self.numeric_of_bigint => {
+                Ok(DataType::Decimal128(MAX_PRECISION, 0))
+            }
             [DataType::Float32] => Ok(DataType::Float32),
             [DataType::Decimal128(_, scale)] => Ok(DataType::Decimal128(MAX_PRECISION, *scale)),
             _ => self.inner.return_type(arg_types),
@@ -286,7 +364,10 @@ impl AggregateUDFImpl for CheckedSum {
         }
         match checked!(args, one) {
             Some(accumulator) => Ok(accumulator),
-            None => Ok(Box::new(Widened(self.inner.accumulator(args)?))),
+            None => Ok(Box::new(Widened(
+                self.inner.accumulator(args.clone())?,
+                args.return_field.data_type().clone(),
+            ))),
         }
     }
 
@@ -337,7 +418,8 @@ impl AggregateUDFImpl for CheckedSum {
         match checked!(args, sliding) {
             Some(accumulator) => Ok(accumulator),
             None => Ok(Box::new(Widened(
-                self.inner.create_sliding_accumulator(args)?,
+                self.inner.create_sliding_accumulator(args.clone())?,
+                args.return_field.data_type().clone(),
             ))),
         }
     }
@@ -366,15 +448,15 @@ fn add<T: Summed>(a: T::Native, b: T::Native, data_type: &DataType) -> Result<T:
 /// DataFusion's accumulator of a sum (DISTINCT ones), given `integer` values as the
 /// `bigint`s its result is.
 #[derive(Debug)]
-struct Widened(Box<dyn Accumulator>);
+struct Widened(Box<dyn Accumulator>, DataType);
 
 impl Accumulator for Widened {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.0.update_batch(&all_widened(values)?)
+        self.0.update_batch(&widened(values, &self.1)?)
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.0.retract_batch(&all_widened(values)?)
+        self.0.retract_batch(&widened(values, &self.1)?)
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -407,12 +489,11 @@ struct SumAccumulator<T: Summed> {
 
 impl<T: Summed> SumAccumulator<T> {
     fn add(&mut self, values: &ArrayRef) -> Result<()> {
-        let values = widened(values)?;
-        for v in values.as_primitive::<T>().iter().flatten() {
+        for_each_input::<T>(values, |_, v| {
             let total = self.sum.unwrap_or_default();
             self.sum = Some(add::<T>(total, v, &self.data_type)?);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn value(&self) -> Result<ScalarValue> {
@@ -456,15 +537,14 @@ struct SlidingSum<T: Wide> {
 
 impl<T: Wide> SlidingSum<T> {
     fn apply(&mut self, values: &ArrayRef, leaving: bool) -> Result<()> {
-        let values = widened(values)?;
-        let values = values.as_primitive::<T>();
-        for v in values.iter().flatten() {
+        for_each_input::<T>(values, |_, v| {
             let v = T::wide(v);
             self.sum = match leaving {
                 true => self.sum.wrapping_sub(v),
                 false => self.sum.wrapping_add(v),
             };
-        }
+            Ok(())
+        })?;
         let rows = (values.len() - values.null_count()) as u64;
         self.rows = match leaving {
             true => self.rows.saturating_sub(rows),
@@ -719,19 +799,18 @@ impl<T: Summed> SumGroups<T> {
         filter: Option<&BooleanArray>,
         total_groups: usize,
     ) -> Result<()> {
-        let values = widened(values)?;
-        let values = values.as_primitive::<T>();
         self.sums.resize(total_groups, T::Native::default());
         self.seen.resize(total_groups, false);
-        for (row, &group) in groups.iter().enumerate() {
-            if values.is_null(row) || filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
-                continue;
+        for_each_input::<T>(values, |row, v| {
+            if filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                return Ok(());
             }
+            let group = groups[row];
             let sum = &mut self.sums[group];
-            *sum = add::<T>(*sum, values.value(row), &self.data_type)?;
+            *sum = add::<T>(*sum, v, &self.data_type)?;
             self.seen[group] = true;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn emit(&mut self, emit_to: EmitTo) -> ArrayRef {
@@ -770,16 +849,14 @@ impl<T: Summed> GroupsAccumulator for SumGroups<T> {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let values = widened(&values[0])?;
-        let values = values.as_primitive::<T>();
-        let kept: PrimitiveArray<T> = values
-            .iter()
-            .enumerate()
-            .map(|(row, v)| match opt_filter {
-                Some(f) if !f.is_valid(row) || !f.value(row) => None,
-                _ => v,
-            })
-            .collect();
+        let mut kept: Vec<Option<T::Native>> = vec![None; values[0].len()];
+        for_each_input::<T>(&values[0], |row, v| {
+            if !opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
+                kept[row] = Some(v);
+            }
+            Ok(())
+        })?;
+        let kept: PrimitiveArray<T> = kept.into_iter().collect();
         Ok(vec![Arc::new(kept.with_data_type(self.data_type.clone()))])
     }
 
