@@ -271,6 +271,12 @@ impl Session {
                 statement,
             )))
             .await?;
+        // The rows go to the client, numerics with PostgreSQL's places as a query's.
+        let state = self.ctx.state();
+        let plan = state
+            .analyzer()
+            .execute_and_check(plan, state.config_options(), |_, _| {})?;
+        let plan = henge_planner::pg::display::for_client(plan)?;
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema = df.schema().as_arrow().clone();
         let mut header = Vec::new();

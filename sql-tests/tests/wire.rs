@@ -192,6 +192,16 @@ async fn copy_to_stdout_in_text_and_csv() {
     );
     let table = read("COPY t (b) TO STDOUT (FORMAT csv)").await;
     assert_eq!(table.lines().count(), 5);
+    // Averages with the places PostgreSQL gives each (16, or 20 where the sum's and the
+    // count's first base-10000 digits are equal).
+    assert_eq!(
+        read("COPY (SELECT a % 2 AS odd, avg(a) FROM t GROUP BY 1 ORDER BY 1) TO STDOUT").await,
+        "0\t3.0000000000000000\n1\t3.0000000000000000\n"
+    );
+    assert_eq!(
+        read("COPY (SELECT avg(a) FROM t WHERE a = 1) TO STDOUT (FORMAT csv)").await,
+        "1.00000000000000000000\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
