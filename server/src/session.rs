@@ -298,6 +298,21 @@ fn split(sql: &str) -> Result<Vec<Command>, PgError> {
     Ok(commands)
 }
 
+/// Whether planning failed because two computed columns have one name.
+fn duplicate_names(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::common::SchemaError;
+    use datafusion::error::DataFusionError;
+    match e.find_root() {
+        DataFusionError::SchemaError(err, _) => matches!(
+            **err,
+            SchemaError::DuplicateQualifiedField { .. }
+                | SchemaError::DuplicateUnqualifiedField { .. }
+        ),
+        DataFusionError::Plan(message) => message.contains("require unique expression names"),
+        _ => false,
+    }
+}
+
 /// The types of a plan's parameters `$1`, `$2`, … as DataFusion inferred them.
 fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, PgError> {
     let types = plan.get_parameter_types().map_err(PgError::from)?;
@@ -593,7 +608,26 @@ impl Session {
             Some(table) => {
                 henge_planner::schema::planning_insert(&self.ctx, &table, planning).await?
             }
-            None => planning.await?,
+            None => match planning.await {
+                Ok(plan) => plan,
+                // Two aggregates of one column under different casts (see
+                // `rewrite::cast_arguments_named`).
+                Err(e) if duplicate_names(&e) => {
+                    let aggregates = state.aggregate_functions();
+                    let named = rewrite::cast_arguments_named(statement.clone(), |name| {
+                        aggregates.contains_key(name)
+                    });
+                    match named {
+                        Some(named) => {
+                            state
+                                .statement_to_plan(DFStatement::Statement(Box::new(named)))
+                                .await?
+                        }
+                        None => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         // Henge's analyzer rules may change a result column's type (a cast to numeric
         // keeps its value's scale, a double meeting a numeric makes both doubles): the

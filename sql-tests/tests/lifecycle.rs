@@ -778,10 +778,16 @@ async fn delete_and_update_are_atomic_and_survive_kill_at_every_step() {
             let stop = stop.clone();
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                while !stop.load(Ordering::SeqCst) {
+                // The last read starts after the DELETE was acknowledged (a read under way
+                // when it was may still see the rows before it).
+                loop {
+                    let stopping = stop.load(Ordering::SeqCst);
                     let now = totals(&client).await.unwrap();
                     assert!(now == before || now == kept, "a reader saw {now:?}");
                     seen.push(now);
+                    if stopping {
+                        break;
+                    }
                 }
                 seen
             })

@@ -282,6 +282,7 @@ pub fn install(
     exact_aggregates::register(ctx);
     regression::register(ctx);
     random::register(ctx);
+    rewrite::register(ctx);
     crate::druid::register(ctx);
     crate::druid::register_aggregates(ctx);
     // PostgreSQL's `every` is SQL's name for `bool_and`.

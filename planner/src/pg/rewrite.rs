@@ -1718,3 +1718,64 @@ fn ambiguous_order_by(query: &Query) -> Option<String> {
         exprs.any(|e| e != first).then_some(name)
     })
 }
+
+/// The function [`cast_arguments_named`] wraps a cast argument in: its first argument,
+/// unchanged.
+const CAST_NAMED: &str = "henge_cast_named";
+
+/// Casts in the arguments of aggregate and window calls, each wrapped in a call that
+/// names its type (`henge_cast_named(x::int8, 'BIGINT')`, the value unchanged); `None`
+/// if the statement has none.
+///
+/// DataFusion names a column computed by a cast after the cast's operand, so `sum(x)` and
+/// `sum(x::int8)` in one select list are both `sum(t.x)`, and planning fails ("specified
+/// more than once"). PostgreSQL answers such a query; planned again with this rewrite,
+/// so does Henge. Only a statement that failed so is rewritten.
+pub fn cast_arguments_named(
+    mut statement: Statement,
+    aggregate: impl Fn(&str) -> bool,
+) -> Option<Statement> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    struct Named<F> {
+        aggregate: F,
+        changed: bool,
+    }
+    impl<F: Fn(&str) -> bool> VisitorMut for Named<F> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let name = f.name.to_string().to_lowercase();
+            if f.over.is_none() && !(self.aggregate)(&name) {
+                return ControlFlow::Continue(());
+            }
+            let FunctionArguments::List(list) = &mut f.args else {
+                return ControlFlow::Continue(());
+            };
+            for arg in &mut list.args {
+                if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                    if let Expr::Cast { data_type, .. } = e {
+                        let tag = Expr::value(Value::SingleQuotedString(data_type.to_string()));
+                        *e = call(CAST_NAMED, vec![e.clone(), tag]);
+                        self.changed = true;
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut named = Named {
+        aggregate,
+        changed: false,
+    };
+    let _ = statement.visit(&mut named);
+    named.changed.then_some(statement)
+}
+
+/// Registers [`CAST_NAMED`].
+pub fn register(ctx: &datafusion::execution::context::SessionContext) {
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        super::subquery::FirstArgument::new(CAST_NAMED, 2),
+    ));
+}

@@ -239,25 +239,36 @@ pub fn nullable(expr: datafusion::logical_expr::Expr) -> datafusion::logical_exp
     use datafusion::logical_expr::expr::ScalarFunction;
     datafusion::logical_expr::Expr::ScalarFunction(ScalarFunction::new_udf(
         std::sync::Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
-            Nullable {
-                signature: datafusion::logical_expr::Signature::any(
-                    1,
-                    datafusion::logical_expr::Volatility::Immutable,
-                ),
-            },
+            FirstArgument::new("pg_nullable", 1),
         )),
         vec![expr],
     ))
 }
 
+/// A function whose value is its first argument's, as nullable: [`nullable`], and
+/// `henge_cast_named` ([`super::rewrite::cast_arguments_named`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Nullable {
+pub(crate) struct FirstArgument {
+    name: &'static str,
     signature: datafusion::logical_expr::Signature,
 }
 
-impl datafusion::logical_expr::ScalarUDFImpl for Nullable {
+impl FirstArgument {
+    /// The function `name` of `arguments` arguments.
+    pub(crate) fn new(name: &'static str, arguments: usize) -> FirstArgument {
+        FirstArgument {
+            name,
+            signature: datafusion::logical_expr::Signature::any(
+                arguments,
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for FirstArgument {
     fn name(&self) -> &str {
-        "pg_nullable"
+        self.name
     }
 
     fn signature(&self) -> &datafusion::logical_expr::Signature {
