@@ -97,7 +97,8 @@ pub fn plan(
         DataType::Decimal128(p, s) => Some((*p, *s)),
         DataType::Int8 | DataType::Int16 => Some((5, 0)),
         DataType::Int32 => Some((10, 0)),
-        DataType::Int64 => Some((20, 0)),
+        // A bigint (or a sum of them, a numeric of 38 digits once typed) as a numeric.
+        DataType::Int64 => Some((38, 0)),
         _ => None,
     };
     let numeric = matches!(left_type, DataType::Decimal128(..))
