@@ -22,7 +22,6 @@ use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::utils::{format_state_name, AggregateOrderSensitivity};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, ExprSchemable, GroupsAccumulator,
@@ -332,12 +331,7 @@ impl AggregateUDFImpl for CheckedSum {
             }
         }
         // Other types as DataFusion's function takes them.
-        let fields: Vec<FieldRef> = arg_types
-            .iter()
-            .map(|t| Arc::new(Field::new("arg", t.clone(), true)))
-            .collect();
-        let coerced = fields_with_udf(&fields, self.inner.as_ref())?;
-        Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
+        super::inner_coercion(&self.inner, arg_types)
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {

@@ -26,7 +26,6 @@ use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
 use datafusion::functions_aggregate::{average, stddev, variance};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, ReversedUDAF,
@@ -160,14 +159,7 @@ impl AggregateUDFImpl for Exact {
             [t] if t.is_integer() => Ok(vec![DataType::Int64]),
             [DataType::Decimal128(..)] => Ok(arg_types.to_vec()),
             // Other types as DataFusion's function takes them.
-            _ => {
-                let fields: Vec<FieldRef> = arg_types
-                    .iter()
-                    .map(|t| Arc::new(Field::new("arg", t.clone(), true)))
-                    .collect();
-                let coerced = fields_with_udf(&fields, self.inner.as_ref())?;
-                Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
-            }
+            _ => super::inner_coercion(&self.inner, arg_types),
         }
     }
 

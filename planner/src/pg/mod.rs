@@ -348,6 +348,27 @@ pub(crate) fn integer_arg(value: &datafusion::scalar::ScalarValue) -> Option<i64
 }
 
 /// PostgreSQL's error for a call no function of that name takes (42883).
+/// The argument types `udaf` (DataFusion's own aggregate, which Henge's wraps) coerces
+/// `arg_types` to.
+pub(crate) fn inner_coercion(
+    udaf: &datafusion::logical_expr::AggregateUDF,
+    arg_types: &[DataType],
+) -> datafusion::error::Result<Vec<DataType>> {
+    let fields: Vec<datafusion::arrow::datatypes::FieldRef> = arg_types
+        .iter()
+        .map(|t| {
+            std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
+                "arg",
+                t.clone(),
+                true,
+            ))
+        })
+        .collect();
+    let coerced =
+        datafusion::logical_expr::type_coercion::functions::fields_with_udf(&fields, udaf)?;
+    Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
+}
+
 pub(crate) fn no_such_function(name: &str, arg_types: &[DataType]) -> DataFusionError {
     let types = arg_types
         .iter()
