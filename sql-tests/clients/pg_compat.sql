@@ -342,6 +342,12 @@ SELECT json_extract_path('{"f2":{"f3":1},"f4":{"f5":99,"f6":"foo"}}', 'f4', 'f6'
 SELECT jsonb_set('[{"f1":1,"f2":null},2,null,3]', '{0,f1}', '[2,3,4]', false), jsonb_insert('{"a": [0,1,2]}', '{a, 1}', '"new_value"')
 SELECT jsonb_strip_nulls('[{"f1":1, "f2":null}, 2, null, 3]'), jsonb_pretty('{"a":1}')
 SELECT jsonb_path_query_array('{"a":[1,2,3,4,5]}', '$.a[*] ? (@ >= 2 && @ <= 4)'), jsonb_path_exists('{"a":[1,2,3]}', '$.a[*] ? (@ > 2)')
+SELECT jsonb_path_query('{"a":[1,2,3]}', '$.a[*] ? (@ > 1)'), 'x' AS other
+SELECT jsonb_path_query_first('{"a":[{"b":1},{"b":2}]}', '$.a[last].b'), jsonb_path_match('{"n":5}', '$.n > 4'), '{"a":[1,2]}'::jsonb @? '$.a[*] ? (@ == 2)', '{"a":[1,2]}'::jsonb @@ '$.a[*] > 5'
+SELECT jsonb_path_query_array('{"a":[1,2.5,"x",null]}', '$.a[*].type()'), jsonb_path_query_array('[7, -1.5]', '$[*] ? (@ > 0) / 3'), jsonb_path_query_array('[1,2,3]', 'strict $.size()')
+SELECT jsonb_path_exists('{"a":1}', 'strict $.b'), jsonb_path_exists('{"a":1}', 'strict $.b', '{}', true)
+SELECT jsonb_path_query_array('["abc","Abd","x"]', '$[*] ? (@ like_regex "^a" flag "i" || @ starts with "x")'), jsonb_path_query_array('{"a":{"b":{"c":1}}}', '$.**{1 to last}')
+SELECT jsonb_path_query_array('[1,5,9]', '$[*] ? (@ >= $lo && @ <= $hi)', '{"lo":2,"hi":9}'), jsonb_path_query('1', '$ + ')
 SELECT '{"a":' ::json
 SELECT '{"a": 1}'::json ->> 'a' = '1', ('{"n": 5}'::jsonb ->> 'n')::int + 1
 SELECT pg_typeof('{}'::json), pg_typeof('{}'::jsonb), pg_typeof('{"a":1}'::jsonb -> 'a'), pg_typeof('{"a":1}'::jsonb ->> 'a')

@@ -27,6 +27,7 @@ use datafusion::scalar::ScalarValue;
 use super::display::{display_array, display_type, numeric_text, quotient_at};
 use super::{on_arrays, SqlStateError};
 use num_bigint::BigInt;
+use num_traits::Zero;
 
 /// PostgreSQL's NUMERIC_MIN_SIG_DIGITS: a quotient has at least this many significant digits.
 const MIN_SIGNIFICANT_DIGITS: i32 = 16;
@@ -271,8 +272,20 @@ fn pg_scale((a, s1): (i128, i8), (b, s2): (i128, i8)) -> i32 {
 
 /// [`pg_scale`] of wider operands.
 pub(crate) fn pg_scale_wide((a, s1): (i256, i32), (b, s2): (i256, i32)) -> i32 {
-    let (w1, d1) = word_weight(a, s1);
-    let (w2, d2) = word_weight(b, s2);
+    div_scale(word_weight(a, s1), s1, word_weight(b, s2), s2)
+}
+
+/// [`pg_scale`] of operands of any size (JSON path arithmetic).
+pub(crate) fn pg_scale_big((a, s1): (&BigInt, i32), (b, s2): (&BigInt, i32)) -> i32 {
+    let weight = |v: &BigInt, s: i32| match v.is_zero() {
+        true => (0, 0),
+        false => digits_word_weight(&v.magnitude().to_string(), s),
+    };
+    div_scale(weight(a, s1), s1, weight(b, s2), s2)
+}
+
+/// The places of a quotient from its operands' first words and weights and their scales.
+fn div_scale((w1, d1): (i32, i128), s1: i32, (w2, d2): (i32, i128), s2: i32) -> i32 {
     // The quotient's weight in words; with equal first words, assume a < b.
     let mut weight = w1 - w2;
     if d1 <= d2 {
@@ -289,7 +302,11 @@ fn word_weight(value: i256, scale: i32) -> (i32, i128) {
     if let Some(narrow) = value.to_i128() {
         return narrow_word_weight(narrow, scale);
     }
-    let digits = value.wrapping_abs().to_string();
+    digits_word_weight(&value.wrapping_abs().to_string(), scale)
+}
+
+/// [`word_weight`] of a nonzero value written as its decimal digits.
+fn digits_word_weight(digits: &str, scale: i32) -> (i32, i128) {
     // The power of ten of the first digit: n·10^-scale is in [10^e, 10^(e+1)).
     let e = digits.len() as i32 - 1 - scale;
     let weight = e.div_euclid(DIGITS_PER_WORD);

@@ -457,6 +457,9 @@ impl ExprPlanner for PgJsonOperators {
             (BinaryOperator::ArrowAt, _) => {
                 Op::Contains.call(vec![jsonb_operand(r, right)?, jsonb_operand(l, left)?])
             }
+            (BinaryOperator::AtQuestion | BinaryOperator::AtAt, Some(JsonType::Jsonb)) => {
+                super::jsonpath::operator(op == BinaryOperator::AtAt, l, r)
+            }
             (BinaryOperator::Question, Some(JsonType::Jsonb)) => Op::Exists(0).call(vec![l, r]),
             (BinaryOperator::QuestionPipe, Some(JsonType::Jsonb)) => Op::Exists(1).call(vec![l, r]),
             (BinaryOperator::QuestionAnd, Some(JsonType::Jsonb)) => Op::Exists(2).call(vec![l, r]),
@@ -739,7 +742,7 @@ fn operand_error(op: Op, v: &ScalarValue) -> DataFusionError {
 
 /// What a JSON function returns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Returns {
+pub(crate) enum Returns {
     Json(JsonType),
     Plain(DataType),
 }
@@ -756,7 +759,7 @@ impl Returns {
 /// One row's arguments of a JSON function, with their fields (whose extension types tell
 /// JSON from text) and the session's time zone.
 pub(crate) struct Call<'a> {
-    args: Vec<ScalarValue>,
+    pub(crate) args: Vec<ScalarValue>,
     fields: &'a [FieldRef],
     zone: &'a Tz,
     returns: &'a Returns,
@@ -764,7 +767,7 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     /// Argument `i` as text (NULL as `None`).
-    fn text(&self, i: usize) -> Result<Option<&str>> {
+    pub(crate) fn text(&self, i: usize) -> Result<Option<&str>> {
         match &self.args[i] {
             ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
                 Ok(s.as_deref())
@@ -780,15 +783,15 @@ impl Call<'_> {
         }
     }
 
-    fn null(&self) -> ScalarValue {
+    pub(crate) fn null(&self) -> ScalarValue {
         ScalarValue::try_from(self.returns.data_type()).unwrap_or(ScalarValue::Null)
     }
 }
 
-type Body = Arc<dyn Fn(&Call) -> Result<ScalarValue> + Send + Sync>;
+pub(crate) type Body = Arc<dyn Fn(&Call) -> Result<ScalarValue> + Send + Sync>;
 
 /// A JSON function, evaluated row by row.
-struct JsonFunction {
+pub(crate) struct JsonFunction {
     name: &'static str,
     signature: Signature,
     returns: Returns,
@@ -796,7 +799,12 @@ struct JsonFunction {
 }
 
 impl JsonFunction {
-    fn udf(name: &'static str, signature: Signature, returns: Returns, body: Body) -> ScalarUDF {
+    pub(crate) fn udf(
+        name: &'static str,
+        signature: Signature,
+        returns: Returns,
+        body: Body,
+    ) -> ScalarUDF {
         ScalarUDF::new_from_impl(JsonFunction {
             name,
             signature,
@@ -924,7 +932,7 @@ fn integer(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-fn parse(text: &str) -> Result<Node> {
+pub(crate) fn parse(text: &str) -> Result<Node> {
     value::parse(text).map_err(value_error)
 }
 
@@ -2091,6 +2099,7 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
 
         fn post_visit_expr(&mut self, expr: &mut ast::Expr) -> ControlFlow<()> {
             super::character::rewrite_cast(expr);
+            super::jsonpath::named_arguments(expr);
             let Some(name) = function_name(expr) else {
                 return ControlFlow::Continue(());
             };
@@ -2109,7 +2118,9 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
                             let typed = match function_name(super::srf::untagged(inner)).as_deref()
                             {
                                 Some("json_array_elements") => Some("pg_as_json"),
-                                Some("jsonb_array_elements") => Some("pg_as_jsonb"),
+                                Some("jsonb_array_elements")
+                                | Some("jsonb_path_query")
+                                | Some("jsonb_path_query_tz") => Some("pg_as_jsonb"),
                                 _ => None,
                             };
                             if let Some(typed) = typed {

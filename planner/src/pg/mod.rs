@@ -25,6 +25,7 @@ pub mod functions;
 pub mod information_schema;
 pub mod interval;
 pub mod json;
+pub mod jsonpath;
 pub mod lateral;
 pub mod math;
 pub mod numbers;
@@ -262,6 +263,7 @@ pub fn install(
     similar::register(ctx);
     interval::register(ctx);
     json::register(ctx);
+    jsonpath::register(ctx);
     uuid::register(ctx);
     extract::register(ctx);
     character::register(ctx);

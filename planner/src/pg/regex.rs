@@ -409,8 +409,14 @@ fn nth_match<'a>(
 /// unless `newline_sensitive` (PostgreSQL's `n` flag, where `^` and `$` match at lines
 /// instead), and PostgreSQL's word-boundary escapes `\m`, `\M`, `\y`, `\Y` and `\Z`.
 pub fn translated(pattern: &str, newline_sensitive: bool) -> String {
+    let flags = if newline_sensitive { "(?m)" } else { "(?s)" };
+    format!("{flags}{}", escapes(pattern))
+}
+
+/// PostgreSQL's word-boundary escapes `\m`, `\M`, `\y`, `\Y` and `\Z` in the regex
+/// crate's spelling; the rest of the pattern as it is.
+pub fn escapes(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 8);
-    out.push_str(if newline_sensitive { "(?m)" } else { "(?s)" });
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         if c != '\\' {

@@ -38,7 +38,9 @@ fn listing(name: &str) -> bool {
 /// Whether `name` yields a list and has no table function of its own: in FROM, it is
 /// unnested in a derived table.
 fn listed_only(name: &str) -> bool {
-    super::regex::LISTING.contains(&name) || super::arrays::LISTING.contains(&name)
+    super::regex::LISTING.contains(&name)
+        || super::arrays::LISTING.contains(&name)
+        || super::jsonpath::LISTING.contains(&name)
 }
 
 /// Rewrites the set-returning function calls of `statement`.
