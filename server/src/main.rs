@@ -14,6 +14,7 @@ mod ddl;
 mod dialect;
 mod dml;
 mod error;
+mod fast_insert;
 mod foreign;
 mod hostile;
 mod limits;

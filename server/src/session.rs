@@ -513,7 +513,16 @@ impl Session {
     pub async fn prepare(&self, statement: Command) -> Result<Prepared, PgError> {
         let generation = self.shared.engine.generation();
         let settings_epoch = self.settings.epoch();
-        let Command::Sql(sql) = &statement else {
+        // Not planned: commands of Henge's own, and an INSERT of constants (see
+        // `fast_insert`; should it need planning after all, `execute` plans it).
+        let unplanned = match &statement {
+            Command::Sql(sql) => match sql.as_ref() {
+                Statement::Insert(insert) => crate::fast_insert::candidate(self, insert),
+                _ => false,
+            },
+            _ => true,
+        };
+        let (Command::Sql(sql), false) = (&statement, unplanned) else {
             return Ok(Prepared {
                 statement,
                 plan: None,
@@ -736,6 +745,15 @@ impl Session {
         }
         match statement {
             s if is_query_like(&prepared.statement) => {
+                if let (Statement::Insert(insert), None, true) =
+                    (s, &prepared.plan, params.is_empty())
+                {
+                    if let Some(rows) = crate::fast_insert::run(self, insert).await? {
+                        return Ok(Response::Execution(
+                            Tag::new("INSERT").with_oid(0).with_rows(rows as usize),
+                        ));
+                    }
+                }
                 // SHOW is planned again each time: a henge.* value is part of its plan.
                 let plan = match &prepared.plan {
                     Some(plan)
