@@ -334,6 +334,24 @@ pub fn default_value(column: &ColumnDef) -> Result<Option<ArrayRef>> {
     Ok(Some(builder.finish()?))
 }
 
+/// A constant for `column` as an array of one value, read from its text as COPY reads it
+/// (`zone`: the session's time zone, for `timestamptz`; `None` text is NULL).
+pub fn constant_value(
+    column: &ColumnDef,
+    text: Option<&str>,
+    zone: Option<&str>,
+) -> Result<ArrayRef> {
+    let zone = zone
+        .and_then(|z| z.parse::<Tz>().ok())
+        .unwrap_or_else(value::utc);
+    let mut builder = ColumnBuilder::new(column.ty, 1);
+    match text {
+        Some(text) => builder.append_text(text, &zone)?,
+        None => builder.append_null(),
+    }
+    builder.finish()
+}
+
 /// Checks a batch (from INSERT) against the table's constraints: NOT NULL, varchar length
 /// and numeric precision, and that `json` values are JSON; `jsonb` values come back in
 /// their normal form.

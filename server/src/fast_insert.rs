@@ -11,7 +11,12 @@
 //! column types), and the rows are staged and committed as COPY's are, inside a
 //! transaction block kept for its COMMIT.
 //!
-//! Anything else — expressions, parameters, DEFAULT, RETURNING, ON CONFLICT, a decimal
+//! A prepared INSERT whose values are parameters (`$n`) and such constants runs the same
+//! way when each parameter's value is of its column's type already (the type the
+//! statement's description gave it, or an integer of another width for an integer column):
+//! it needs no conversion, so its meaning is PostgreSQL's.
+//!
+//! Anything else — other expressions, parameters of another type, DEFAULT, RETURNING, ON CONFLICT, a decimal
 //! going to an integer column (PostgreSQL rounds it), a number going to a text column
 //! (PostgreSQL writes its canonical text), tables with sketch columns, views — and any
 //! value COPY's reader refuses goes the planned way, which gives PostgreSQL's answer or
@@ -20,11 +25,16 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType as SqlType, Expr, Insert, Parens, Query, SetExpr, TableObject,
     UnaryOperator, Value, ValueWithSpan,
 };
 use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader};
+use henge_ingest::rows::{constant_value, default_value};
 use henge_ingest::Table;
 use henge_storage::ColumnType;
 
@@ -165,6 +175,7 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, ()> {
     match (value, negative) {
         (Value::Null, false) => Ok(None),
         (Value::SingleQuotedString(s), false) => Ok(Some(s.clone())),
+        (Value::DollarQuotedString(s), false) => Ok(Some(s.value.clone())),
         (Value::Boolean(b), false) if ty == ColumnType::Boolean => {
             Ok(Some(if *b { "t" } else { "f" }.into()))
         }
@@ -280,10 +291,20 @@ pub async fn run(session: &Session, insert: &Insert) -> Result<Option<u64>, PgEr
     let Ok((_, batches)) = reader.finish() else {
         return Ok(None);
     };
+    stage(session, &table, batches).await
+}
+
+/// Stages `batches` into `table` and commits them (or keeps them for the transaction
+/// block's COMMIT): `Ok(Some(rows))`, or `Ok(None)` when the table's checks refuse a row —
+/// the staged rows are dropped (with what was spilled) and the planned INSERT gives the
+/// error in its own words.
+async fn stage(
+    session: &Session,
+    table: &Arc<Table>,
+    batches: Vec<RecordBatch>,
+) -> Result<Option<u64>, PgError> {
     let mut staged = session.shared.engine.stage(table.clone());
     for batch in batches {
-        // A row the table's checks refuse: the staged rows are dropped (with what was
-        // spilled) and the planned INSERT gives the error in its own words.
         if staged.push(batch).await.is_err() {
             return Ok(None);
         }
@@ -293,4 +314,132 @@ pub async fn run(session: &Session, insert: &Insert) -> Result<Option<u64>, PgEr
         Some(staged) => Ok(Some(staged.commit().await?)),
         None => Ok(Some(count)),
     }
+}
+
+/// The value of one VALUES entry of a parameterised INSERT that is a parameter (`$n`).
+fn parameter<'p>(value: &Expr, params: &'p [ScalarValue]) -> Option<Option<&'p ScalarValue>> {
+    let Expr::Value(ValueWithSpan { value, .. }) = value else {
+        return None;
+    };
+    match value {
+        Value::Placeholder(p) => {
+            let n: usize = p.strip_prefix('$')?.parse().ok()?;
+            params.get(n.checked_sub(1)?).map(Some)
+        }
+        _ => None,
+    }
+}
+
+/// A parameter's value as a value of `column`'s type, when it is of that type already
+/// (integers of any width for an integer column, any zone's timestamps for a `timestamptz`
+/// one): it needs no conversion, so its meaning is the same as in PostgreSQL. `None` for
+/// anything else.
+fn parameter_value(column: ColumnType, value: Option<&ScalarValue>) -> Option<ScalarValue> {
+    let target = column.arrow_type();
+    let plain = matches!(
+        column,
+        ColumnType::Boolean
+            | ColumnType::SmallInt
+            | ColumnType::Integer
+            | ColumnType::BigInt
+            | ColumnType::Real
+            | ColumnType::Double
+            | ColumnType::Numeric { .. }
+            | ColumnType::Text
+            | ColumnType::Varchar { .. }
+            | ColumnType::Date
+            | ColumnType::Timestamp
+            | ColumnType::TimestampTz
+    );
+    if !plain {
+        return None;
+    }
+    let value = match value {
+        Some(v) if !v.is_null() => v,
+        _ => return ScalarValue::try_from(&target).ok(),
+    };
+    let given = value.data_type();
+    let same = given == target
+        || (column == ColumnType::TimestampTz
+            && matches!(given, DataType::Timestamp(TimeUnit::Microsecond, Some(_))));
+    let integers = given.is_integer() && target.is_integer();
+    if !(same || integers) {
+        return None;
+    }
+    // An integer that does not fit its column is left to the planned INSERT (22003).
+    value.cast_to(&target).ok().filter(|v| !v.is_null())
+}
+
+/// Runs a prepared `INSERT … VALUES` whose values are parameters and constants without
+/// planning it, when each parameter is of its column's type and each constant is one the
+/// INSERT of constants takes: `Ok(None)` when it is not for the fast path and must be
+/// planned.
+pub async fn run_with_parameters(
+    session: &Session,
+    insert: &Insert,
+    params: &[ScalarValue],
+) -> Result<Option<u64>, PgError> {
+    let (Some(target), Some(rows)) = (target(session, insert), rows(insert)) else {
+        return Ok(None);
+    };
+    let def = &target.table.def;
+    if rows
+        .iter()
+        .any(|row| row.content.len() != target.columns.len())
+    {
+        return Ok(None);
+    }
+    let schema = def.arrow_schema();
+    let zone = session.settings.time_zone_name();
+    let mut arrays: Vec<Option<ArrayRef>> = vec![None; def.columns.len()];
+    for (i, &position) in target.columns.iter().enumerate() {
+        let column = &def.columns[position];
+        let mut values = Vec::with_capacity(rows.len());
+        for row in rows {
+            let entry = &row.content[i];
+            let value = match parameter(entry, params) {
+                Some(value) => parameter_value(column.ty, value),
+                // A constant, read as the INSERT of constants reads it.
+                None => match copy_text(entry, column.ty) {
+                    Ok(text) => constant_value(column, text.as_deref(), Some(&zone))
+                        .ok()
+                        .and_then(|one| ScalarValue::try_from_array(&one, 0).ok()),
+                    Err(()) => None,
+                },
+            };
+            match value {
+                Some(value) => values.push(value),
+                None => return Ok(None),
+            }
+        }
+        match ScalarValue::iter_to_array(values) {
+            Ok(array) => arrays[position] = Some(array),
+            Err(_) => return Ok(None),
+        }
+    }
+    let mut columns = Vec::with_capacity(def.columns.len());
+    for (array, (column, field)) in arrays
+        .into_iter()
+        .zip(def.columns.iter().zip(schema.fields()))
+    {
+        let array = match array {
+            Some(array) => array,
+            // A column not named gets its DEFAULT, or NULL.
+            None => match default_value(column).ok().flatten() {
+                Some(one) => ScalarValue::try_from_array(&one, 0)
+                    .and_then(|v| v.to_array_of_size(rows.len()))
+                    .ok(),
+                None => Some(new_null_array(field.data_type(), rows.len())),
+            }
+            .unwrap_or_else(|| new_null_array(field.data_type(), rows.len())),
+        };
+        match cast(&array, field.data_type()) {
+            Ok(array) => columns.push(array),
+            Err(_) => return Ok(None),
+        }
+    }
+    let Ok(batch) = RecordBatch::try_new(schema, columns) else {
+        return Ok(None);
+    };
+    stage(session, &target.table, vec![batch]).await
 }

@@ -745,10 +745,15 @@ impl Session {
         }
         match statement {
             s if is_query_like(&prepared.statement) => {
-                if let (Statement::Insert(insert), None, true) =
-                    (s, &prepared.plan, params.is_empty())
-                {
-                    if let Some(rows) = crate::fast_insert::run(self, insert).await? {
+                if let Statement::Insert(insert) = s {
+                    let fast = match (&prepared.plan, params.is_empty()) {
+                        (None, true) => crate::fast_insert::run(self, insert).await?,
+                        (_, false) => {
+                            crate::fast_insert::run_with_parameters(self, insert, &params).await?
+                        }
+                        (Some(_), true) => None,
+                    };
+                    if let Some(rows) = fast {
                         return Ok(Response::Execution(
                             Tag::new("INSERT").with_oid(0).with_rows(rows as usize),
                         ));

@@ -287,6 +287,163 @@ async fn parameters_in_text_and_binary_with_inferred_types() {
     assert_eq!(code(&err), "22P02");
 }
 
+/// A prepared `INSERT … VALUES ($1, …)` whose parameters have their columns' types is not
+/// planned (server/src/fast_insert.rs): what it stores is what the planned INSERT … SELECT
+/// of the same parameters stores, a column not named gets its DEFAULT, a value a column
+/// refuses fails the statement with PostgreSQL's error and stores nothing, and a
+/// parameter of another type (a double into a numeric column) is converted as planned.
+#[tokio::test(flavor = "multi_thread")]
+async fn parameterised_inserts_store_what_planned_ones_store() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    for table in ["direct", "planned"] {
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {table} (ts TIMESTAMP NOT NULL, tz TIMESTAMPTZ, d DATE, b BOOLEAN, \
+                 s SMALLINT, i INT, g BIGINT, r REAL, f FLOAT8, n NUMERIC(10,2), v VARCHAR(4), \
+                 t TEXT, k TEXT DEFAULT 'kept')"
+            ))
+            .await
+            .unwrap();
+    }
+    let ts = chrono::NaiveDate::from_ymd_opt(2024, 5, 1)
+        .unwrap()
+        .and_hms_micro_opt(12, 0, 0, 250)
+        .unwrap();
+    let tz = chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(ts, chrono::Utc);
+    let d = ts.date();
+    let columns = "(ts, tz, d, b, s, i, g, r, f, v, t)";
+    let values = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    let direct = client
+        .prepare(&format!("INSERT INTO direct {columns} VALUES {values}, ($1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"))
+        .await
+        .unwrap();
+    let planned = client
+        .prepare_typed(
+            &format!("INSERT INTO planned {columns} SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 UNION ALL SELECT $1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"),
+            &[
+                Type::TIMESTAMP,
+                Type::TIMESTAMPTZ,
+                Type::DATE,
+                Type::BOOL,
+                Type::INT2,
+                Type::INT4,
+                Type::INT8,
+                Type::FLOAT4,
+                Type::FLOAT8,
+                Type::TEXT,
+                Type::TEXT,
+            ],
+        )
+        .await
+        .unwrap();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+        &ts,
+        &tz,
+        &d,
+        &true,
+        &-7i16,
+        &42i32,
+        &9_000_000_000i64,
+        &1.5f32,
+        &-0.1f64,
+        &"abcd",
+        &"x\ty\nz\\",
+    ];
+    assert_eq!(client.execute(&direct, &params).await.unwrap(), 2);
+    assert_eq!(client.execute(&planned, &params).await.unwrap(), 2);
+    let read = |table: &str| {
+        format!("SELECT ts::text, tz::text, d::text, b::text, s::text, i::text, g::text, r::text, f::text, v, t, k FROM {table} ORDER BY tz NULLS LAST")
+    };
+    let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<Vec<Option<String>>> {
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    let stored = rows(client.simple_query(&read("direct")).await.unwrap());
+    assert_eq!(
+        stored,
+        rows(client.simple_query(&read("planned")).await.unwrap())
+    );
+    assert_eq!(
+        stored[0],
+        [
+            "2024-05-01 12:00:00.00025",
+            "2024-05-01 12:00:00.00025+00",
+            "2024-05-01",
+            "true",
+            "-7",
+            "42",
+            "9000000000",
+            "1.5",
+            "-0.1",
+            "abcd",
+            "x\ty\nz\\",
+            "kept"
+        ]
+        .map(|s| Some(s.to_owned()))
+    );
+    assert_eq!(stored[1][11].as_deref(), Some("kept"));
+    assert_eq!(stored[1][1], None);
+
+    // Refused values: nothing of the statement is stored.
+    let one = client
+        .prepare("INSERT INTO direct (ts, v) VALUES ($1, $2)")
+        .await
+        .unwrap();
+    let err = client.execute(&one, &[&ts, &"too long"]).await.unwrap_err();
+    assert_eq!(code(&err), "22001");
+    let err = client
+        .execute(
+            "INSERT INTO direct (ts, t) VALUES ($1, 'a'), (NULL, $2)",
+            &[&ts, &"b"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "23502");
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM direct", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2);
+
+    // A parameter of another type than its column's is converted as the planner does.
+    let converted = client
+        .prepare_typed(
+            "INSERT INTO direct (ts, n, i) VALUES ($1, $2, $3)",
+            &[Type::TIMESTAMP, Type::FLOAT8, Type::INT8],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(&converted, &[&ts, &2.345f64, &7i64])
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT n::text, i FROM direct WHERE n IS NOT NULL AND t IS NULL AND s IS NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "2.35");
+    assert_eq!(row.get::<_, i32>(1), 7);
+    let err = client
+        .execute(&converted, &[&ts, &1.0f64, &(i64::from(i32::MAX) + 1)])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "22003");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn simple_protocol_corner_cases() {
     let server = TestServer::start();
