@@ -132,10 +132,17 @@ fn rows(insert: &Insert) -> Option<&Vec<Parens<Vec<Expr>>>> {
     }
 }
 
+/// Why a constant is not taken as COPY text.
+enum NotText {
+    /// The fast path leaves it to the planner.
+    Planned,
+    /// PostgreSQL has no assignment cast from the constant's type (named) to the column's.
+    Mismatch(&'static str),
+}
+
 /// A constant as COPY text for a column of type `ty`, if its meaning there is that of the
-/// type's input function; `None` for NULL's `\N`, and `Err(())` when the fast path does
-/// not take it.
-fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, ()> {
+/// type's input function; `None` for NULL's `\N`.
+fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, NotText> {
     let (negative, value) = match value {
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
@@ -157,12 +164,12 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, ()> {
                 value: Value::Number(n, _),
                 ..
             }) if n.bytes().all(|b| b.is_ascii_digit()) => expr.as_ref(),
-            _ => return Err(()),
+            _ => return Err(NotText::Planned),
         },
         other => other,
     };
     let Expr::Value(ValueWithSpan { value, .. }) = value else {
-        return Err(());
+        return Err(NotText::Planned);
     };
     let numeric_column = matches!(
         ty,
@@ -172,6 +179,10 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, ()> {
         ty,
         ColumnType::SmallInt | ColumnType::Integer | ColumnType::BigInt
     );
+    // Columns no number or boolean is assigned to (text takes both as their text).
+    let no_number = !(numeric_column
+        || integer_column
+        || matches!(ty, ColumnType::Text | ColumnType::Varchar { .. }));
     match (value, negative) {
         (Value::Null, false) => Ok(None),
         (Value::SingleQuotedString(s), false) => Ok(Some(s.clone())),
@@ -179,19 +190,50 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, ()> {
         (Value::Boolean(b), false) if ty == ColumnType::Boolean => {
             Ok(Some(if *b { "t" } else { "f" }.into()))
         }
+        (Value::Boolean(_), false) if no_number || numeric_column || integer_column => {
+            Err(NotText::Mismatch("boolean"))
+        }
         (Value::Number(n, _), _) => {
             let digits = n.bytes().all(|b| b.is_ascii_digit());
             let decimal = n
                 .bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
             if (integer_column && digits) || (numeric_column && decimal) {
-                Ok(Some(if negative { format!("-{n}") } else { n.clone() }))
-            } else {
-                Err(())
+                return Ok(Some(if negative { format!("-{n}") } else { n.clone() }));
             }
+            if !no_number {
+                return Err(NotText::Planned);
+            }
+            // The type PostgreSQL gives the constant.
+            let whole =
+                digits
+                    .then(|| n.parse::<i64>().ok())
+                    .flatten()
+                    .map(|v| if negative { -v } else { v });
+            Err(NotText::Mismatch(match whole {
+                Some(v) if i32::try_from(v).is_ok() => "integer",
+                Some(_) => "bigint",
+                None => "numeric",
+            }))
         }
-        _ => Err(()),
+        _ => Err(NotText::Planned),
     }
+}
+
+/// PostgreSQL's error for a constant of type `given` assigned to `column`.
+fn mismatch(column: &henge_storage::ColumnDef, given: &str) -> PgError {
+    let column_type = match column.ty {
+        ColumnType::Numeric { .. } | ColumnType::Varchar { .. } => column.ty.base_name().to_owned(),
+        other => other.sql_name(),
+    };
+    PgError::new(
+        code::DATATYPE_MISMATCH,
+        format!(
+            "column \"{}\" is of type {column_type} but expression is of type {given}",
+            column.name
+        ),
+    )
+    .with_hint("You will need to rewrite or cast the expression.")
 }
 
 /// Writes `field` as a COPY text field.
@@ -248,7 +290,8 @@ fn copy_input(session: &Session, insert: &Insert) -> Result<Option<CopyInput>, P
             match copy_text(value, def.columns[column].ty) {
                 Ok(Some(field)) => escape(&field, &mut text),
                 Ok(None) => text.push_str("\\N"),
-                Err(()) => return Ok(None),
+                Err(NotText::Planned) => return Ok(None),
+                Err(NotText::Mismatch(given)) => return Err(mismatch(&def.columns[column], given)),
             }
         }
         text.push('\n');
@@ -404,7 +447,8 @@ pub async fn run_with_parameters(
                     Ok(text) => constant_value(column, text.as_deref(), Some(&zone))
                         .ok()
                         .and_then(|one| ScalarValue::try_from_array(&one, 0).ok()),
-                    Err(()) => None,
+                    Err(NotText::Planned) => None,
+                    Err(NotText::Mismatch(given)) => return Err(mismatch(column, given)),
                 },
             };
             match value {
