@@ -8,17 +8,26 @@
 
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::timezone::Tz;
+use datafusion::arrow::array::{new_empty_array, AsArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::DFSchema;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::expr::Cast;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::scalar::ScalarValue;
 use henge_ingest::{interval, value, ValueError, ValueErrorKind};
+use henge_storage::schema::EXTENSION_NAME_KEY;
 
 /// The analyzer rule; add it after DataFusion's type coercion.
 #[derive(Debug, Default)]
@@ -28,13 +37,20 @@ impl AnalyzerRule for PgLiteralInput {
     fn analyze(&self, plan: LogicalPlan, config: &ConfigOptions) -> Result<LogicalPlan> {
         let zone = session_zone(config);
         plan.transform_up_with_subqueries(|plan| {
+            let mut schema = DFSchema::empty();
+            for input in plan.inputs() {
+                schema.merge(input.schema());
+            }
             // Folding changes an expression's generated name; keep the names the plan's
             // schema was built with.
             let names = NamePreserver::new(&plan);
             plan.map_expressions(|expr| {
                 let saved = names.save(&expr);
                 Ok(expr
-                    .transform_up(|e| fold(e, &zone))?
+                    .transform_up(|e| match fold(e, &zone)? {
+                        t if t.transformed => Ok(t),
+                        t => Ok(text_input(t.data, &schema)),
+                    })?
                     .update_data(|e| saved.restore(e)))
             })
         })
@@ -76,6 +92,106 @@ fn fold(expr: Expr, zone: &Tz) -> Result<Transformed<Expr>> {
             henge_ingest::Error::from(e),
         ))),
         None => Ok(Transformed::no(expr)),
+    }
+}
+
+/// A cast of text that is not a constant (a text column, an expression) to a type whose
+/// values PostgreSQL reads with its input function — booleans, integers, floating-point
+/// numbers, numerics, dates, timestamps and times — made a call of [`TextInput`], which
+/// reads each value as [`parse`] does (`'2024-01-01 10:00'::text::timestamp`, `' 42 '::text
+/// ::int`), where Arrow's cast has rules of its own. Other casts are returned as they are.
+fn text_input(expr: Expr, schema: &DFSchema) -> Transformed<Expr> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Transformed::no(expr);
+    };
+    let text = matches!(
+        inner.get_type(schema),
+        Ok(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+    );
+    let target = field.data_type();
+    let read = matches!(
+        target,
+        DataType::Boolean
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
+            | DataType::Date32
+            | DataType::Timestamp(TimeUnit::Microsecond, _)
+            | DataType::Time64(TimeUnit::Microsecond)
+    );
+    // Henge's extension types (json, uuid) are text with a mark; they are not read.
+    if !text || !read || field.metadata().contains_key(EXTENSION_NAME_KEY) {
+        return Transformed::no(expr);
+    }
+    let udf = ScalarUDF::new_from_impl(TextInput {
+        target: target.clone(),
+        signature: Signature::any(1, Volatility::Stable),
+    });
+    Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(udf),
+        vec![inner.as_ref().clone()],
+    )))
+}
+
+/// `henge_text_input(text)`: each value read as a value of `target` by PostgreSQL's input
+/// rules (see [`parse`]); NULL stays NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TextInput {
+    target: DataType,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TextInput {
+    fn name(&self) -> &str {
+        "henge_text_input"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = session_zone(&args.config_options);
+        let read = |text: Option<&str>| -> Result<ScalarValue> {
+            match text {
+                None => ScalarValue::try_from(&self.target),
+                Some(text) => match parse(text, &self.target, &zone) {
+                    Some(Ok(value)) => Ok(value),
+                    Some(Err(e)) => Err(DataFusionError::External(Box::new(
+                        henge_ingest::Error::from(e),
+                    ))),
+                    None => ScalarValue::try_from(&self.target),
+                },
+            }
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => {
+                let text = match v {
+                    ScalarValue::Utf8(t) | ScalarValue::Utf8View(t) | ScalarValue::LargeUtf8(t) => {
+                        t.as_deref()
+                    }
+                    _ => None,
+                };
+                Ok(ColumnarValue::Scalar(read(text)?))
+            }
+            ColumnarValue::Array(array) => {
+                let strings = cast(array, &DataType::Utf8)?;
+                let strings = strings.as_string::<i32>();
+                let values = strings.iter().map(read).collect::<Result<Vec<_>>>()?;
+                let array = match values.is_empty() {
+                    true => new_empty_array(&self.target),
+                    false => ScalarValue::iter_to_array(values)?,
+                };
+                Ok(ColumnarValue::Array(array))
+            }
+        }
     }
 }
 

@@ -645,6 +645,7 @@ impl Session {
             plan,
             LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Ddl(_)
         ) {
+            henge_planner::pg::types::check_insert_assignments(&plan)?;
             return Ok(plan);
         }
         let plan = state

@@ -491,6 +491,96 @@ pub fn of_arrow(data_type: &DataType) -> TypeInfo {
     }
 }
 
+/// PostgreSQL's check of an `INSERT … SELECT`'s columns against the table's: a value of a
+/// type with no assignment cast to the column's type (an integer into a boolean, a boolean
+/// into a number, a number into a date, a text column into an integer) is 42804, where
+/// DataFusion would cast it. A constant string in the select list is an unknown-typed
+/// constant in PostgreSQL, read by the column type's input function: allowed.
+pub fn check_insert_assignments(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::logical_expr::{DmlStatement, WriteOp};
+    let LogicalPlan::Dml(DmlStatement {
+        op: WriteOp::Insert(_),
+        input,
+        ..
+    }) = plan
+    else {
+        return Ok(());
+    };
+    let LogicalPlan::Projection(projection) = input.as_ref() else {
+        return Ok(());
+    };
+    let source = projection.input.as_ref();
+    #[derive(PartialEq)]
+    enum Kind {
+        Bool,
+        Number,
+        DateTime,
+        Text,
+        Other,
+    }
+    let kind = |t: &DataType| match t {
+        DataType::Boolean => Kind::Bool,
+        t if t.is_numeric() => Kind::Number,
+        DataType::Date32 | DataType::Timestamp(..) | DataType::Time64(_) => Kind::DateTime,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => Kind::Text,
+        _ => Kind::Other,
+    };
+    for (expr, field) in projection.expr.iter().zip(projection.schema.fields()) {
+        let inner = match expr {
+            Expr::Alias(alias) => alias.expr.as_ref(),
+            other => other,
+        };
+        let Expr::Cast(Cast { expr: value, .. }) = inner else {
+            continue;
+        };
+        let Ok(given) = value.get_type(source.schema()) else {
+            continue;
+        };
+        let (from, to) = (kind(&given), kind(field.data_type()));
+        let refused = match (&from, &to) {
+            (Kind::Bool, Kind::Number | Kind::DateTime)
+            | (Kind::Number, Kind::Bool | Kind::DateTime)
+            | (Kind::DateTime, Kind::Bool | Kind::Number) => true,
+            // Text into another type: refused unless the select list's own constant.
+            (Kind::Text, Kind::Bool | Kind::Number | Kind::DateTime) => {
+                !select_list_constant(value, source)
+            }
+            _ => false,
+        };
+        if refused {
+            return Err(super::SqlStateError::new(
+                "42804",
+                format!(
+                    "column \"{}\" is of type {} but expression is of type {}",
+                    field.name(),
+                    of_arrow(field.data_type()).data_type,
+                    of_arrow(&given).data_type
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `value` is a string constant of the select list below (or itself one).
+fn select_list_constant(value: &Expr, source: &LogicalPlan) -> bool {
+    let unaliased = |e: &Expr| match e {
+        Expr::Alias(alias) => matches!(alias.expr.as_ref(), Expr::Literal(..)),
+        e => matches!(e, Expr::Literal(..)),
+    };
+    match (value, source) {
+        (Expr::Literal(..), _) => true,
+        (Expr::Column(column), LogicalPlan::Projection(p)) => p
+            .schema
+            .index_of_column(column)
+            .ok()
+            .and_then(|i| p.expr.get(i))
+            .is_some_and(unaliased),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
