@@ -307,6 +307,16 @@ DROP VIEW IF EXISTS compat_w
 DROP VIEW compat_v
 DROP VIEW compat_nonexistent
 SELECT * FROM compat_nonexistent
+CREATE TABLE compat_ins (ts timestamp, b boolean, i int, t text)
+INSERT INTO compat_ins VALUES ('2024-01-01 10:00', true, 1, 'a'), ('2024-01-02', 'yes', ' 2 ', NULL)
+INSERT INTO compat_ins (ts, b) VALUES ('2024-01-03', 1)
+INSERT INTO compat_ins (ts, i) VALUES ('2024-01-05', 1, 2)
+INSERT INTO compat_ins (ts, i) SELECT '2024-01-04 10:00', 4
+INSERT INTO compat_ins (ts, b) SELECT ts, i FROM compat_ins
+INSERT INTO compat_ins (ts, t) SELECT ts, i FROM compat_ins WHERE i > 1
+SELECT ts, b, i, t FROM compat_ins ORDER BY ts, t
+SELECT t::timestamp, ' 7 '::text::int, 'off'::text::boolean FROM (SELECT '2024-01-01 10:00'::text AS t) AS x
+DROP TABLE compat_ins
 SELECT nonexistent_column FROM t
 SELECT nonexistent_function(1)
 SELECT 1 +
