@@ -137,7 +137,10 @@ impl Connection {
             let framed = frame::next(&mut self.inbox, phase, &context, &limits);
             let message = match framed {
                 Ok(Next::Message(message)) => message,
-                Ok(Next::Incomplete(want)) => match self.fill(want, phase).await {
+                // Whatever was answered goes out before the wait for more input: the
+                // replies to a client's pipelined messages (Bind, Execute, Sync) leave in
+                // one write, as PostgreSQL's do.
+                Ok(Next::Incomplete(want)) => match self.flushed_fill(want, phase).await {
                     Ok(()) => continue,
                     Err(Stop::Closed) => return Ok(()),
                     Err(Stop::LoginTimeout) => {
@@ -230,7 +233,7 @@ impl Connection {
         // notified while its rows streamed goes out now, with anything waiting.
         if self.between_transactions() {
             handlers.connection.session.end_transaction(succeeded);
-            self.deliver_notifications().await?;
+            self.deliver_notifications(false).await?;
         }
         Ok(true)
     }
@@ -243,13 +246,24 @@ impl Connection {
     }
 
     /// Sends the notifications waiting for the session.
-    async fn deliver_notifications(&mut self) -> std::io::Result<()> {
+    /// `flush`: send them now; otherwise they go with the next write (at the latest before
+    /// the connection waits for input).
+    async fn deliver_notifications(&mut self, flush: bool) -> std::io::Result<()> {
         let Some(handlers) = &self.handlers else {
             return Ok(());
         };
         let mailbox = handlers.connection.session.listener.mailbox().clone();
         crate::notify::deliver(&mailbox, &mut self.socket).await?;
-        self.socket.flush().await
+        match flush {
+            true => self.socket.flush().await,
+            false => Ok(()),
+        }
+    }
+
+    /// [`Connection::fill`] after sending what is buffered.
+    async fn flushed_fill(&mut self, want: usize, phase: Phase) -> Result<(), Stop> {
+        self.socket.flush().await.map_err(|_| Stop::Closed)?;
+        self.fill(want, phase).await
     }
 
     /// Sends a FATAL error, the connection's last message.
@@ -306,7 +320,10 @@ impl Connection {
             }
         };
         match woke {
-            Woke::Notified => self.deliver_notifications().await.map_err(|_| Stop::Closed),
+            Woke::Notified => self
+                .deliver_notifications(true)
+                .await
+                .map_err(|_| Stop::Closed),
             Woke::Read(Ok(0) | Err(_)) => Err(Stop::Closed),
             Woke::Read(Ok(_)) => Ok(()),
         }
