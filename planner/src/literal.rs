@@ -167,7 +167,11 @@ impl ScalarUDFImpl for TextInput {
                     Some(Err(e)) => Err(DataFusionError::External(Box::new(
                         henge_ingest::Error::from(e),
                     ))),
-                    None => ScalarValue::try_from(&self.target),
+                    // `text_input` makes calls only for types `parse` reads.
+                    None => Err(DataFusionError::Internal(format!(
+                        "henge_text_input cannot read {}",
+                        self.target
+                    ))),
                 },
             }
         };
