@@ -1893,37 +1893,39 @@ pub fn named_arguments(expr: &mut ast::Expr) {
     }
     const PARAMETERS: [&str; 4] = ["target", "path", "vars", "silent"];
     let mut placed: [Option<ast::Expr>; 4] = Default::default();
-    for (i, arg) in std::mem::take(&mut list.args).into_iter().enumerate() {
-        match arg {
-            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) if i < 4 => {
-                placed[i] = Some(e)
-            }
+    for (i, arg) in list.args.iter().enumerate() {
+        let at = match arg {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) if i < 4 => (i, e),
             ast::FunctionArg::Named {
-                ref name,
-                arg: ast::FunctionArgExpr::Expr(ref e),
+                name,
+                arg: ast::FunctionArgExpr::Expr(e),
                 ..
             }
             | ast::FunctionArg::ExprNamed {
-                name: ast::Expr::Identifier(ref name),
-                arg: ast::FunctionArgExpr::Expr(ref e),
+                name: ast::Expr::Identifier(name),
+                arg: ast::FunctionArgExpr::Expr(e),
                 ..
             } => match PARAMETERS
                 .iter()
                 .position(|p| name.value.eq_ignore_ascii_case(p))
             {
-                Some(at) => placed[at] = Some(e.clone()),
+                Some(at) => (at, e),
                 // Unknown names are left for the planner to refuse.
-                None => {
-                    list.args.push(arg);
-                    return;
-                }
+                None => return,
             },
-            other => {
-                list.args.push(other);
-                return;
-            }
+            _ => return,
+        };
+        // A parameter given twice is left for the planner to refuse too.
+        if placed[at.0].replace(at.1.clone()).is_some() {
+            return;
         }
     }
+    // Without its target or path the call is left as written: the planner refuses it
+    // (it must not become a call of NULLs, which answers NULL).
+    if placed[0].is_none() || placed[1].is_none() {
+        return;
+    }
+    list.args.clear();
     let last = placed.iter().rposition(Option::is_some).unwrap_or(0);
     for (i, arg) in placed.into_iter().enumerate().take(last + 1) {
         let arg = arg.unwrap_or_else(|| match i {
