@@ -20,6 +20,7 @@ pub mod options;
 pub mod pg;
 pub mod pipeline;
 pub mod prune;
+pub mod reuse;
 pub mod rollup;
 pub mod scan;
 pub mod schema;

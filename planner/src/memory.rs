@@ -7,6 +7,7 @@
 //! `statement_memory` a sort or an aggregation spills to disk and anything that cannot
 //! spill fails with 53200, while other statements still find their memory.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -17,7 +18,9 @@ use datafusion::execution::memory_pool::{
     MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
 
 /// A statement's memory pool: reservations go to the shared pool, within `limit`.
 #[derive(Debug)]
@@ -105,20 +108,90 @@ pub fn statement_runtime(shared: &Arc<RuntimeEnv>, limit: usize) -> Result<Arc<R
         .build_arc()
 }
 
-/// Starts `df` on the runtime `env` (a statement's, from [`statement_runtime`]).
+/// A statement's plan, as far as its planning has come.
+pub enum Planned {
+    /// Straight from SQL: DataFusion analyzes and optimizes it.
+    Logical(DataFrame),
+    /// Analyzed already: DataFusion optimizes it.
+    Analyzed(DataFrame),
+    /// Analyzed and optimized already.
+    Optimized(DataFrame),
+    /// A physical plan kept from an earlier execution (see [`crate::reuse`]); a fresh copy
+    /// of it runs in a task of the session (its id) under its configuration. Its
+    /// expressions hold the functions they call, so the task is given none by name
+    /// (copying the session's registries was most of the cost of running `SELECT 1`).
+    Physical(Arc<dyn ExecutionPlan>, String, SessionConfig),
+}
+
+/// Where a physical plan made for a statement is kept for its next execution.
+pub type PhysicalSlot = Arc<parking_lot::Mutex<Option<Arc<dyn ExecutionPlan>>>>;
+
+impl Planned {
+    /// The physical plan to run, and the statement's task context on the runtime `env`.
+    /// A plan made here is also left in `keep`, if given; what runs is a fresh copy, so
+    /// that the kept one holds no state of this run.
+    async fn start(
+        self,
+        env: Arc<RuntimeEnv>,
+        keep: Option<PhysicalSlot>,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>)> {
+        let (plan, task) = match self {
+            Planned::Physical(plan, session, config) => {
+                let task = TaskContext::new(
+                    None,
+                    session,
+                    config,
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    env,
+                );
+                return Ok((crate::reuse::fresh_copy(&plan)?, Arc::new(task)));
+            }
+            Planned::Logical(df) => {
+                let task = df.task_ctx();
+                (df.create_physical_plan().await?, task)
+            }
+            Planned::Analyzed(df) => {
+                let task = df.task_ctx();
+                let (state, plan) = df.into_parts();
+                let plan = crate::reuse::optimize(&state, plan)?;
+                let physical = state.query_planner().create_physical_plan(&plan, &state);
+                (physical.await?, task)
+            }
+            Planned::Optimized(df) => {
+                let task = df.task_ctx();
+                let (state, plan) = df.into_parts();
+                let physical = state.query_planner().create_physical_plan(&plan, &state);
+                (physical.await?, task)
+            }
+        };
+        let task = Arc::new(task.with_runtime(env));
+        match keep {
+            Some(slot) => {
+                let run = crate::reuse::fresh_copy(&plan)?;
+                *slot.lock() = Some(plan);
+                Ok((run, task))
+            }
+            None => Ok((plan, task)),
+        }
+    }
+}
+
+/// Starts a statement on the runtime `env` (a statement's, from [`statement_runtime`]).
 pub async fn execute_stream(
-    df: DataFrame,
+    planned: Planned,
     env: Arc<RuntimeEnv>,
+    keep: Option<PhysicalSlot>,
 ) -> Result<SendableRecordBatchStream> {
-    let task = Arc::new(df.task_ctx().with_runtime(env));
-    let plan = df.create_physical_plan().await?;
+    let (plan, task) = planned.start(env, keep).await?;
     datafusion::physical_plan::execute_stream(plan, task)
 }
 
-/// Runs `df` to completion on the runtime `env`.
-pub async fn collect(df: DataFrame, env: Arc<RuntimeEnv>) -> Result<Vec<RecordBatch>> {
-    let task = Arc::new(df.task_ctx().with_runtime(env));
-    let plan = df.create_physical_plan().await?;
+/// Runs a statement to completion on the runtime `env`.
+pub async fn collect(planned: Planned, env: Arc<RuntimeEnv>) -> Result<Vec<RecordBatch>> {
+    let (plan, task) = planned.start(env, None).await?;
     datafusion::physical_plan::collect(plan, task).await
 }
 

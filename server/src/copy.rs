@@ -299,7 +299,9 @@ impl Session {
             })
             .collect();
         let zone = self.settings.time_zone();
-        let batches = self.stream(df).await?;
+        let batches = self
+            .stream(henge_planner::memory::Planned::Logical(df), None)
+            .await?;
         // One CopyData message per row, as PostgreSQL sends them (psycopg 3 reads a row per
         // message), batch by batch as they are produced.
         let data = batches.flat_map(move |batch| {

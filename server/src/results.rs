@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::dataframe::DataFrame;
 use futures::stream::{self, BoxStream, StreamExt};
+use henge_planner::memory::{PhysicalSlot, Planned};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
@@ -113,11 +113,13 @@ impl State {
     }
 }
 
-/// Runs `df` on `runtime` and streams its batches. The first batch (or the error that
+/// Runs a statement on `runtime` and streams its batches (a physical plan made for it is
+/// left in `keep`). The first batch (or the error that
 /// comes instead) is awaited before returning, so that errors found while starting the
 /// query are reported before any row description is sent.
 pub async fn stream_batches(
-    df: DataFrame,
+    planned: Planned,
+    keep: Option<PhysicalSlot>,
     env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     runtime: &tokio::runtime::Handle,
     canceler: &Canceler,
@@ -125,7 +127,7 @@ pub async fn stream_batches(
 ) -> Result<BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let task = runtime.spawn(async move {
-        let mut batches = match henge_planner::memory::execute_stream(df, env).await {
+        let mut batches = match henge_planner::memory::execute_stream(planned, env, keep).await {
             Ok(batches) => batches,
             Err(e) => {
                 let _ = tx.send(Err(e)).await;

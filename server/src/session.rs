@@ -12,7 +12,6 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, UInt64Type};
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::common::config::ExtensionOptions;
-use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
@@ -25,8 +24,10 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use futures::{stream, StreamExt};
 use henge_ingest::copy::CopyReader;
 use henge_ingest::{Engine, SessionWrites, StagedWrite};
+use henge_planner::memory::{PhysicalSlot, Planned};
 use henge_planner::options::HengeOptions;
 use henge_planner::pg::rewrite;
+use henge_planner::reuse::Reuse;
 use henge_planner::Settings;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
@@ -127,6 +128,16 @@ pub struct Prepared {
     pub generation: u64,
     /// Settings epoch the plan was made under (`search_path` and `TimeZone` change plans).
     pub settings_epoch: u64,
+    /// What executions keep of their planning for the next (see `henge_planner::reuse`).
+    pub kept: Arc<Mutex<Kept>>,
+}
+
+/// The planning a prepared query's executions keep, valid under the catalog generation
+/// and settings epoch of the statement's plan.
+#[derive(Debug, Default)]
+pub struct Kept {
+    optimized: Option<LogicalPlan>,
+    physical: henge_planner::memory::PhysicalSlot,
 }
 
 /// Parses a query string into statements separated by semicolons, rewritten where
@@ -529,6 +540,7 @@ impl Session {
                 param_types: Vec::new(),
                 generation,
                 settings_epoch,
+                kept: Arc::default(),
             });
         };
         if !is_query_like(&statement) {
@@ -546,6 +558,7 @@ impl Session {
                 param_types,
                 generation,
                 settings_epoch,
+                kept: Arc::default(),
             });
         }
         let plan = self.plan(sql).await?;
@@ -556,6 +569,7 @@ impl Session {
             param_types,
             generation,
             settings_epoch,
+            kept: Arc::default(),
         })
     }
 
@@ -581,6 +595,17 @@ impl Session {
             }
         }
         let state = self.ctx.state();
+        // A query's plan is analyzed here, once (see `henge_planner::reuse`).
+        let analyzed = |plan: LogicalPlan| -> Result<LogicalPlan, PgError> {
+            let plan =
+                state
+                    .analyzer()
+                    .execute_and_check(plan, state.config_options(), |_, _| {})?;
+            let plan = henge_planner::pg::types::type_limit_parameters(plan)?;
+            // The rows go to the client: numerics PostgreSQL shows with places of their
+            // own are sent so.
+            Ok(henge_planner::pg::display::for_client(plan)?)
+        };
         if let Statement::ShowVariable { variable } = statement {
             // `SHOW TIME ZONE` comes as `time.zone`; see `set::parameter_name`.
             let name = ObjectName::from(variable.clone())
@@ -604,11 +629,11 @@ impl Session {
                     "SELECT '{name}' AS name, '{}' AS value",
                     value.replace('\'', "''")
                 );
-                return Ok(state.create_logical_plan(&sql).await?);
+                return analyzed(state.create_logical_plan(&sql).await?);
             }
             if !name.starts_with("datafusion.") {
                 let sql = set::show_sql(&self.settings, &set::parameter_name(&name))?;
-                return Ok(state.create_logical_plan(&sql).await?);
+                return analyzed(state.create_logical_plan(&sql).await?);
             }
         }
         let planning = state.statement_to_plan(DFStatement::Statement(Box::new(statement.clone())));
@@ -648,12 +673,7 @@ impl Session {
             henge_planner::pg::types::check_insert_assignments(&plan)?;
             return Ok(plan);
         }
-        let plan = state
-            .analyzer()
-            .execute_and_check(plan, state.config_options(), |_, _| {})?;
-        // The rows go to the client: numerics PostgreSQL shows with places of their own
-        // are sent so.
-        Ok(henge_planner::pg::display::for_client(plan)?)
+        analyzed(plan)
     }
 
     /// The columns a prepared statement returns (empty for statements without rows).
@@ -761,22 +781,29 @@ impl Session {
                     }
                 }
                 // SHOW is planned again each time: a henge.* value is part of its plan.
-                let plan = match &prepared.plan {
+                match &prepared.plan {
                     Some(plan)
                         if prepared.generation == self.shared.engine.generation()
                             && prepared.settings_epoch == self.settings.epoch()
                             && !matches!(s, Statement::ShowVariable { .. }) =>
                     {
-                        plan.clone()
+                        self.run_prepared(prepared, plan, params, formats).await
                     }
-                    _ => self.plan(s).await?,
-                };
-                let plan = if params.is_empty() {
-                    plan
-                } else {
-                    plan.with_param_values(params)?
-                };
-                self.run_plan(plan, formats).await
+                    _ => {
+                        let plan = self.plan(s).await?;
+                        let plan = if params.is_empty() {
+                            plan
+                        } else {
+                            plan.with_param_values(params)?
+                        };
+                        // Analyzed when planned, unless DataFusion does it (EXPLAIN, …).
+                        let stage = match henge_planner::reuse::reuse(&plan) {
+                            Reuse::Nothing => Reuse::Nothing,
+                            _ => Reuse::Analyzed,
+                        };
+                        self.run_plan(plan, stage, None, formats).await
+                    }
+                }
             }
             Statement::CreateTable(create) => {
                 let mut def = ddl::table_def(create)?;
@@ -841,7 +868,10 @@ impl Session {
                 }
                 let plan = self.plan(statement).await?;
                 match self.ctx.execute_logical_plan(plan).await {
-                    Ok(_) => Ok(Response::Execution(Tag::new("SET"))),
+                    Ok(_) => {
+                        self.settings.changed_elsewhere();
+                        Ok(Response::Execution(Tag::new("SET")))
+                    }
                     Err(e) if PgError::from(&e).code == code::UNDEFINED_OBJECT => {
                         Err(PgError::new(
                             code::UNDEFINED_OBJECT,
@@ -888,7 +918,7 @@ impl Session {
 
     /// Runs a query to completion on the query runtime. Dropping the returned future (a
     /// cancel request) aborts the query there.
-    pub async fn collect(&self, df: DataFrame) -> Result<Vec<RecordBatch>, PgError> {
+    pub async fn collect(&self, planned: Planned) -> Result<Vec<RecordBatch>, PgError> {
         struct AbortOnDrop(tokio::task::JoinHandle<datafusion::error::Result<Vec<RecordBatch>>>);
         impl Drop for AbortOnDrop {
             fn drop(&mut self) {
@@ -899,7 +929,7 @@ impl Session {
         let mut task = AbortOnDrop(
             self.shared
                 .query_runtime
-                .spawn(henge_planner::memory::collect(df, env)),
+                .spawn(henge_planner::memory::collect(planned, env)),
         );
         let finished = match self.settings.statement_timeout() {
             Duration::ZERO => (&mut task.0).await,
@@ -955,10 +985,12 @@ impl Session {
     /// request for the session ends the stream.
     pub async fn stream(
         &self,
-        df: DataFrame,
+        planned: Planned,
+        keep: Option<PhysicalSlot>,
     ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
         crate::results::stream_batches(
-            df,
+            planned,
+            keep,
             self.statement_env()?,
             &self.shared.query_runtime,
             &self.canceler,
@@ -967,10 +999,64 @@ impl Session {
         .await
     }
 
-    /// Runs a plan: statements to completion, queries as a stream of encoded rows.
+    /// Runs a prepared query whose plan is current, keeping for the next execution what
+    /// may be kept of this one's planning (see `henge_planner::reuse`).
+    async fn run_prepared(
+        &self,
+        prepared: &Prepared,
+        plan: &LogicalPlan,
+        params: Vec<ScalarValue>,
+        formats: Option<&Format>,
+    ) -> Result<Response, PgError> {
+        let bind = |plan: LogicalPlan, params: Vec<ScalarValue>| match params.is_empty() {
+            true => Ok::<_, PgError>(plan),
+            false => Ok(plan.with_param_values(params)?),
+        };
+        let reuse = henge_planner::reuse::reuse(plan);
+        if matches!(reuse, Reuse::Nothing | Reuse::Analyzed) {
+            let plan = bind(plan.clone(), params)?;
+            return self.run_plan(plan, reuse, None, formats).await;
+        }
+        let (optimized, physical) = {
+            let kept = prepared.kept.lock().unwrap_or_else(|e| e.into_inner());
+            (kept.optimized.clone(), kept.physical.clone())
+        };
+        let optimized = match optimized {
+            Some(optimized) => optimized,
+            None => match henge_planner::reuse::optimize(&self.ctx.state(), plan.clone()) {
+                Ok(optimized) => {
+                    let mut kept = prepared.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    kept.optimized = Some(optimized.clone());
+                    optimized
+                }
+                // Not every plan optimizes before its parameters are known: such a plan is
+                // optimized with them, every time.
+                Err(e) => {
+                    tracing::debug!(error = %e, "a prepared plan is optimized at each execution");
+                    let plan = bind(plan.clone(), params)?;
+                    return self.run_plan(plan, Reuse::Analyzed, None, formats).await;
+                }
+            },
+        };
+        if reuse == Reuse::Physical {
+            return self
+                .run_plan(optimized, Reuse::Physical, Some(physical), formats)
+                .await;
+        }
+        let options = self.ctx.copied_config().options().clone();
+        let plan = henge_planner::reuse::bind(optimized, params, options)?;
+        self.run_plan(plan, Reuse::Optimized, None, formats).await
+    }
+
+    /// Runs a plan: statements to completion, queries as a stream of encoded rows. `stage`
+    /// says how far its planning has come: `Nothing`, straight from SQL; `Analyzed`,
+    /// analyzed; `Optimized`, optimized too; `Physical`, optimized, and `kept` holds its
+    /// physical plan or is where the one made now is kept.
     pub async fn run_plan(
         &self,
         plan: LogicalPlan,
+        stage: Reuse,
+        kept: Option<PhysicalSlot>,
         formats: Option<&Format>,
     ) -> Result<Response, PgError> {
         let tag = match &plan {
@@ -979,13 +1065,30 @@ impl Session {
             _ => None,
         };
         let explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_));
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let made = kept.as_ref().and_then(|slot| slot.lock().clone());
+        let (schema, planned): (SchemaRef, _) = match (stage, made) {
+            (Reuse::Physical, Some(physical)) => (
+                Arc::new(plan.schema().as_arrow().clone()),
+                Planned::Physical(physical, self.ctx.session_id(), self.ctx.copied_config()),
+            ),
+            (stage, _) => {
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                (
+                    schema,
+                    match stage {
+                        Reuse::Nothing => Planned::Logical(df),
+                        Reuse::Analyzed => Planned::Analyzed(df),
+                        Reuse::Optimized | Reuse::Physical => Planned::Optimized(df),
+                    },
+                )
+            }
+        };
         let Some(tag) = tag else {
             let fields = Arc::new(fields(&schema, formats));
             let zone = self.settings.time_zone();
             let encoding = fields.clone();
-            let rows = self.stream(df).await?.flat_map(move |batch| {
+            let rows = self.stream(planned, kept).await?.flat_map(move |batch| {
                 let rows = batch.and_then(|b| encode_rows(&[b], &encoding, &zone));
                 match rows {
                     Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
@@ -998,7 +1101,7 @@ impl Session {
             }
             return Ok(Response::Query(response));
         };
-        let batches = self.collect(df).await?;
+        let batches = self.collect(planned).await?;
         match tag {
             "INSERT" => {
                 let rows: u64 = batches

@@ -1101,3 +1101,106 @@ async fn copy_into_sketch_columns_answers_as_the_raw_rows_across_kill_9() {
     client.batch_execute("CHECKPOINT").await.unwrap();
     check(client).await;
 }
+
+/// A prepared query keeps its optimized plan between executions, and one that reads no
+/// table its physical plan too, but never an answer: new rows, other parameters, the clock,
+/// the session's settings and a table made anew all show in the next execution.
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_queries_keep_their_plans_but_not_their_answers() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE kept (ts TIMESTAMP NOT NULL, k TEXT, v INT) \
+             WITH (time_column = 'ts'); \
+             INSERT INTO kept VALUES ('2024-01-01 10:00', 'a', 1), ('2024-01-01 11:00', 'b', 2)",
+        )
+        .await
+        .unwrap();
+    let by_key = client
+        .prepare("SELECT count(*), sum(v) FROM kept WHERE k = $1 AND v >= $2")
+        .await
+        .unwrap();
+    let totals =
+        |rows: Vec<tokio_postgres::Row>| -> (i64, Option<i64>) { (rows[0].get(0), rows[0].get(1)) };
+    let rows = client.query(&by_key, &[&"a", &0i32]).await.unwrap();
+    assert_eq!(totals(rows), (1, Some(1)));
+    let rows = client.query(&by_key, &[&"b", &0i32]).await.unwrap();
+    assert_eq!(totals(rows), (1, Some(2)));
+    let rows = client.query(&by_key, &[&"b", &3i32]).await.unwrap();
+    assert_eq!(totals(rows), (0, None));
+    client
+        .batch_execute("INSERT INTO kept VALUES ('2024-01-01 12:00', 'a', 5)")
+        .await
+        .unwrap();
+    let rows = client.query(&by_key, &[&"a", &0i32]).await.unwrap();
+    assert_eq!(totals(rows), (2, Some(6)));
+    // A parameter the optimizer would rather know: the row limit.
+    let first = client
+        .prepare("SELECT v FROM kept ORDER BY v LIMIT $1")
+        .await
+        .unwrap();
+    for (limit, expected) in [(1i64, vec![1]), (2, vec![1, 2]), (5, vec![1, 2, 5])] {
+        let rows = client.query(&first, &[&limit]).await.unwrap();
+        let values: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(values, expected, "LIMIT {limit}");
+    }
+    let page = client
+        .prepare("SELECT v FROM kept ORDER BY v LIMIT $1 OFFSET $2")
+        .await
+        .unwrap();
+    for (offset, expected) in [(0i64, vec![1, 2]), (1, vec![2, 5]), (2, vec![5])] {
+        let rows = client.query(&page, &[&2i64, &offset]).await.unwrap();
+        let values: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(values, expected, "OFFSET {offset}");
+    }
+    // No table, no parameters: the physical plan is kept, and each run is a fresh copy.
+    let join = client
+        .prepare(
+            "SELECT a.x, b.y FROM (VALUES (1), (2), (3)) a(x) \
+             JOIN (VALUES (1, 'p'), (3, 'q')) b(x, y) ON a.x = b.x ORDER BY a.x",
+        )
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let rows = client.query(&join, &[]).await.unwrap();
+        let pairs: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(pairs, [(1, "p".to_owned()), (3, "q".to_owned())]);
+    }
+    // The clock is read by every execution, not once for the plan.
+    let now = client.prepare("SELECT now()").await.unwrap();
+    let before: chrono::DateTime<chrono::Utc> = client.query_one(&now, &[]).await.unwrap().get(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let after: chrono::DateTime<chrono::Utc> = client.query_one(&now, &[]).await.unwrap().get(0);
+    assert!(after > before, "{before} then {after}");
+    // A setting that changes the answer.
+    let shown = client
+        .prepare("SELECT '2024-07-01 12:00:00+00'::timestamptz::text")
+        .await
+        .unwrap();
+    let text: String = client.query_one(&shown, &[]).await.unwrap().get(0);
+    assert_eq!(text, "2024-07-01 12:00:00+00");
+    client
+        .batch_execute("SET TIME ZONE 'Asia/Kolkata'")
+        .await
+        .unwrap();
+    let text: String = client.query_one(&shown, &[]).await.unwrap().get(0);
+    assert_eq!(text, "2024-07-01 17:30:00+05:30");
+    // The table dropped and made again, with other columns and rows.
+    let everything = client
+        .prepare("SELECT count(*) FROM kept WHERE v > 0")
+        .await
+        .unwrap();
+    let n: i64 = client.query_one(&everything, &[]).await.unwrap().get(0);
+    assert_eq!(n, 3);
+    client
+        .batch_execute(
+            "DROP TABLE kept; \
+             CREATE TABLE kept (ts TIMESTAMP NOT NULL, v BIGINT) WITH (time_column = 'ts'); \
+             INSERT INTO kept VALUES ('2024-01-01 10:00', 7)",
+        )
+        .await
+        .unwrap();
+    let n: i64 = client.query_one(&everything, &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+}

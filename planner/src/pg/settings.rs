@@ -407,6 +407,12 @@ impl Settings {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// A setting kept elsewhere changed (DataFusion's own, `datafusion.*`, or Henge's
+    /// `henge.*`): plans made before it are stale too.
+    pub fn changed_elsewhere(&self) {
+        self.changed();
+    }
+
     /// Who the session is.
     pub fn identity(&self) -> Identity {
         self.identity

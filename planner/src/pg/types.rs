@@ -581,6 +581,49 @@ fn select_list_constant(value: &Expr, source: &LogicalPlan) -> bool {
     }
 }
 
+/// Types the parameters of `LIMIT $n` and `OFFSET $n` as PostgreSQL does, `bigint`
+/// (DataFusion leaves them untyped, and a client is then asked for text).
+pub fn type_limit_parameters(plan: LogicalPlan) -> Result<LogicalPlan> {
+    // DataFusion's type coercion may have put the parameter inside a cast to bigint.
+    let typed = |expr: Option<Box<Expr>>| -> Result<(Option<Box<Expr>>, bool)> {
+        let Some(expr) = expr else {
+            return Ok((None, false));
+        };
+        let typed = (*expr).transform_up(|e| match e {
+            Expr::Placeholder(mut p) if p.field.is_none() => {
+                p.field = Some(Arc::new(Field::new("", DataType::Int64, true)));
+                Ok(Transformed::yes(Expr::Placeholder(p)))
+            }
+            // The cast is of nothing now: the parameter is a bigint (and a prepared plan
+            // optimized before its parameters are known has its limit as a constant).
+            Expr::Cast(Cast { expr, field })
+                if *field.data_type() == DataType::Int64
+                    && matches!(&*expr, Expr::Placeholder(p)
+                        if p.field.as_ref().is_some_and(|f| *f.data_type() == DataType::Int64)) =>
+            {
+                Ok(Transformed::yes(*expr))
+            }
+            other => Ok(Transformed::no(other)),
+        })?;
+        Ok((Some(Box::new(typed.data)), typed.transformed))
+    };
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::Limit(mut limit) => {
+            let (skip, skip_typed) = typed(limit.skip.take())?;
+            let (fetch, fetch_typed) = typed(limit.fetch.take())?;
+            limit.skip = skip;
+            limit.fetch = fetch;
+            let node = LogicalPlan::Limit(limit);
+            Ok(match skip_typed || fetch_typed {
+                true => Transformed::yes(node),
+                false => Transformed::no(node),
+            })
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
