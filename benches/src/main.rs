@@ -1001,6 +1001,7 @@ async fn run_pgbench(
         .execute("VACUUM ANALYZE pgbench_accounts")
         .await?;
     let scripts = [
+        ("select-1", "SELECT 1;\n"),
         (
             "select-only",
             "\\set aid random(1, 100000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n",
@@ -1008,6 +1009,10 @@ async fn run_pgbench(
         (
             "events-filter",
             "\\set a random(0, 1999)\nSELECT count(*), sum(delta) FROM events WHERE added = :a;\n",
+        ),
+        (
+            "events-dimension",
+            "\\set u random(0, 19999)\nSELECT count(*), sum(delta) FROM events WHERE user_name = 'user-' || :u;\n",
         ),
     ];
     let mut results = Vec::new();

@@ -426,10 +426,12 @@ impl Report {
             &mut md,
             &format!(
                 "`pgbench -n -M prepared -c {c} -j {c} -T {s}` with a custom script. \
+                 select-1 is `SELECT 1` (what the server spends on a statement itself); \
                  select-only is pgbench's own `-S` query on `pgbench_accounts` (100,000 rows; \
                  PostgreSQL has the primary key pgbench would create, Henge has no index on \
                  `aid`); events-filter counts and sums the events stream where \
-                 `added = :a` (no index in either).\n",
+                 `added = :a` (no index in either); events-dimension where `user_name` (20,000 values) \
+                 is one of them (Henge has its bitmap index, PostgreSQL no index).\n",
                 c = self.pgbench_clients,
                 s = self.pgbench_seconds
             ),

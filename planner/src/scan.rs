@@ -538,13 +538,18 @@ impl BlockReader {
             Some(f) if !exact => (&columns.read, Some(&f.predicate)),
             _ => (&columns.output, None),
         };
-        let read = |r: &SegmentReader| r.read_block(block, decode).map_err(storage_error);
+        // A few rows of the block are decoded alone (see `sparse`).
+        let at = selection.as_ref().and_then(sparse);
+        let read = |r: &SegmentReader| {
+            r.read_block_rows(block, decode, at.as_deref())
+                .map_err(storage_error)
+        };
         let mut batch = healing(engine, &mut self.segment, read).await?;
         if !decode.is_empty() {
             self.metrics.blocks_decoded.add(1);
             self.metrics.rows_decoded.add(batch.num_rows());
         }
-        if let Some(mask) = selection {
+        if let (Some(mask), None) = (selection, &at) {
             batch = filter_record_batch(&batch, &mask)?;
         }
         if let Some(predicate) = residual {
@@ -671,6 +676,16 @@ pub(crate) fn selected_blocks<'a>(
         }
     })
 }
+
+/// The positions of the rows `mask` selects when they are few (at most one in
+/// [`SPARSE`]): reading those values alone costs less than decoding the whole block.
+pub(crate) fn sparse(mask: &BooleanArray) -> Option<Vec<u32>> {
+    (mask.true_count() * SPARSE <= mask.len())
+        .then(|| mask.values().set_indices().map(|i| i as u32).collect())
+}
+
+/// See [`sparse`].
+const SPARSE: usize = 8;
 
 enum Selection {
     None,

@@ -437,3 +437,49 @@ async fn count_distinct_of_a_string_column_reads_dictionaries_and_bitmaps() {
         assert_eq!(count(&client, sql).await, pushed, "{sql}");
     }
 }
+
+/// A selective bitmap filter decodes only the rows it selects, not their blocks: the
+/// values of a few rows are read alone from the bit-packed data.
+#[tokio::test]
+async fn a_few_rows_of_a_block_are_decoded_alone() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE picks (ts TIMESTAMP NOT NULL, k TEXT, b BIGINT, i INT, f DOUBLE PRECISION) \
+             WITH (time_column = 'ts', segment_granularity = 'day'); \
+             INSERT INTO picks SELECT '2024-06-01 10:00'::timestamp + i * INTERVAL '1 second', \
+             'k' || (i % 500), i, CASE WHEN i % 1000 = 7 THEN NULL ELSE i * 2 END, i / 4.0 \
+             FROM generate_series(0, 9999) s(i); \
+             CHECKPOINT",
+        )
+        .await
+        .unwrap();
+    // 20 of 10,000 rows: only they are decoded, by the scan and by the pushed aggregation.
+    let rows = "SELECT b, i, f FROM picks WHERE k = 'k7' ORDER BY b";
+    let plan = explain(&client, &format!("ANALYZE {rows}")).await;
+    assert!(plan.contains("rows_decoded=20,"), "{plan}");
+    let answer = client.query(rows, &[]).await.unwrap();
+    let got: Vec<(i64, Option<i32>, f64)> = answer
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let expected: Vec<(i64, Option<i32>, f64)> = (0..20)
+        .map(|n| {
+            let i = 7 + 500 * n;
+            let v = (i % 1000 != 7).then_some(i as i32 * 2);
+            (i, v, i as f64 / 4.0)
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let sums = "SELECT count(*), sum(b)::text, count(i), sum(f) FROM picks WHERE k = 'k7'";
+    let plan = explain(&client, &format!("ANALYZE {sums}")).await;
+    assert!(plan.contains("rows_decoded=20,"), "{plan}");
+    let row = client.query_one(sums, &[]).await.unwrap();
+    let (n, b, i, f): (i64, String, i64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!((n, b.as_str(), i, f), (20, "95140", 10, 23785.0));
+    // Many rows selected: the blocks are decoded whole, with the same answers.
+    let wide = "SELECT count(*), count(i) FROM picks WHERE k LIKE 'k1%'";
+    let row = client.query_one(wide, &[]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2220, 2220));
+}

@@ -63,6 +63,23 @@ pub fn unpack(bytes: &[u8], width: u8, count: usize, mut emit: impl FnMut(&[u64]
     Some(())
 }
 
+/// Value `index` of values of `width` bits, as [`unpack`] would give it; `None` when
+/// `bytes` is too short for it or `width` is impossible.
+pub fn get(bytes: &[u8], width: u8, index: usize) -> Option<u64> {
+    let mask = match width {
+        0..=63 => (1u64 << width) - 1,
+        64 => u64::MAX,
+        _ => return None,
+    };
+    let bit = index.checked_mul(usize::from(width))?;
+    let (byte, shift) = (bit / 8, bit % 8);
+    let mut value = u64::from_le_bytes(bytes.get(byte..byte + 8)?.try_into().ok()?) >> shift;
+    if shift + usize::from(width) > 64 {
+        value |= u64::from(*bytes.get(byte + 8)?) << (64 - shift);
+    }
+    Some(value & mask)
+}
+
 /// The first `groups` groups of eight values of `W` bits (at most 56).
 fn unpack_groups<const W: usize>(bytes: &[u8], groups: usize, emit: &mut impl FnMut(&[u64])) {
     let mask = (1u64 << W) - 1;
@@ -113,6 +130,18 @@ mod tests {
         let mut out = Vec::new();
         unpack(&packed, width, values.len(), |v| out.extend_from_slice(v)).unwrap();
         out
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_is_got_alone(values in proptest::collection::vec(any::<u64>(), 1..100), width in 0u8..=64) {
+            let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let values: Vec<u64> = values.iter().map(|v| v & mask).collect();
+            let packed = pack(&values, width);
+            for (i, &v) in values.iter().enumerate() {
+                prop_assert_eq!(get(&packed, width, i), Some(v));
+            }
+        }
     }
 
     #[test]

@@ -89,15 +89,78 @@ fn encode_for(values: &[i64]) -> (i64, u8, Vec<u8>) {
 
 /// Decodes `count` integers written by [`encode_ints`] (or scaled floats' integers).
 pub fn decode_ints(encoding: Encoding, bytes: &[u8], count: usize) -> Option<Vec<i64>> {
-    let mut out = Vec::with_capacity(count);
-    match encoding {
-        Encoding::For { reference, width }
-        | Encoding::Scaled {
-            reference, width, ..
-        } => bitpack::unpack(bytes, width, count, |v| {
-            out.extend(v.iter().map(|&v| reference.wrapping_add(v as i64)))
+    decode_ints_as(encoding, bytes, Rows::All(count), Some)
+}
+
+/// Which values of a block to decode: all `count` of them, or those at some positions
+/// (ascending), for a few rows of a block (late materialisation).
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    All(usize),
+    At(&'a [u32]),
+}
+
+impl Rows<'_> {
+    /// How many values are decoded.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::All(count) => *count,
+            Rows::At(at) => at.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Whether values of `encoding` can be decoded alone ([`Rows::At`]): bit-packed values
+/// can, deltas (each value needs those before it) and the others are not read that way.
+pub fn decodes_alone(encoding: Encoding) -> bool {
+    matches!(
+        encoding,
+        Encoding::For { .. } | Encoding::Scaled { .. } | Encoding::Ids { .. }
+    )
+}
+
+/// Decodes integers straight into the values `convert` makes of them, one allocation of
+/// the final size (a block decoded as `i64`s and then narrowed was twice the memory, fresh
+/// pages, and a copy). `None` if the block is undecodable, `convert` refuses a value (out
+/// of range), or `rows` picks values of an encoding that cannot be decoded alone.
+pub fn decode_ints_as<T>(
+    encoding: Encoding,
+    bytes: &[u8],
+    rows: Rows,
+    convert: impl Fn(i64) -> Option<T>,
+) -> Option<Vec<T>> {
+    let mut out = Vec::with_capacity(rows.len());
+    match (encoding, rows) {
+        (
+            Encoding::For { reference, width }
+            | Encoding::Scaled {
+                reference, width, ..
+            },
+            Rows::At(at),
+        ) => {
+            for &i in at {
+                let v = bitpack::get(bytes, width, i as usize)?;
+                out.push(convert(reference.wrapping_add(v as i64))?);
+            }
+        }
+        (
+            Encoding::For { reference, width }
+            | Encoding::Scaled {
+                reference, width, ..
+            },
+            Rows::All(count),
+        ) => bitpack::unpack(bytes, width, count, |v| {
+            // A refused value stops the block short: caught by the length below.
+            out.extend(
+                v.iter()
+                    .map_while(|&v| convert(reference.wrapping_add(v as i64))),
+            )
         })?,
-        Encoding::Delta { first, width } => {
+        (Encoding::Delta { first, width }, Rows::All(count)) => {
             let mut value = first;
             let mut first_row = true;
             bitpack::unpack(bytes, width, count, |v| {
@@ -106,23 +169,35 @@ pub fn decode_ints(encoding: Encoding, bytes: &[u8], count: usize) -> Option<Vec
                         value = value.wrapping_add(unzigzag(v));
                     }
                     first_row = false;
-                    out.push(value);
+                    match convert(value) {
+                        Some(converted) => out.push(converted),
+                        None => return,
+                    }
                 }
             })?
         }
         _ => return None,
     }
-    Some(out)
+    (out.len() == rows.len()).then_some(out)
 }
 
 /// Decodes `count` dictionary ids, refusing any that is not below `dictionary_len`.
-pub fn decode_ids(width: u8, bytes: &[u8], count: usize, dictionary_len: u32) -> Option<Vec<u32>> {
-    let mut out = Vec::with_capacity(count);
+pub fn decode_ids(width: u8, bytes: &[u8], rows: Rows, dictionary_len: u32) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(rows.len());
     let mut in_range = true;
-    bitpack::unpack(bytes, width, count, |v| {
-        in_range &= v.iter().all(|&v| v < u64::from(dictionary_len));
-        out.extend(v.iter().map(|&v| v as u32));
-    })?;
+    match rows {
+        Rows::All(count) => bitpack::unpack(bytes, width, count, |v| {
+            in_range &= v.iter().all(|&v| v < u64::from(dictionary_len));
+            out.extend(v.iter().map(|&v| v as u32));
+        })?,
+        Rows::At(at) => {
+            for &i in at {
+                let v = bitpack::get(bytes, width, i as usize)?;
+                in_range &= v < u64::from(dictionary_len);
+                out.push(v as u32);
+            }
+        }
+    }
     in_range.then_some(out)
 }
 
@@ -159,13 +234,21 @@ pub fn encode_f32(values: &[f32]) -> (Encoding, Vec<u8>) {
 }
 
 /// Doubles from a [`Encoding::Scaled`] block.
-pub fn decode_scaled(encoding: Encoding, bytes: &[u8], count: usize) -> Option<Vec<f64>> {
+pub fn decode_scaled(encoding: Encoding, bytes: &[u8], rows: Rows) -> Option<Vec<f64>> {
     let Encoding::Scaled { exponent, .. } = encoding else {
         return None;
     };
     let power = *POWERS_OF_TEN.get(usize::from(exponent))?;
-    let ints = decode_ints(encoding, bytes, count)?;
-    Some(ints.into_iter().map(|i| i as f64 / power).collect())
+    decode_ints_as(encoding, bytes, rows, |i| Some(i as f64 / power))
+}
+
+/// [`decode_scaled`] of reals, straight into `f32`s.
+pub fn decode_scaled_f32(encoding: Encoding, bytes: &[u8], rows: Rows) -> Option<Vec<f32>> {
+    let Encoding::Scaled { exponent, .. } = encoding else {
+        return None;
+    };
+    let power = *POWERS_OF_TEN.get(usize::from(exponent))?;
+    decode_ints_as(encoding, bytes, rows, |i| Some((i as f64 / power) as f32))
 }
 
 fn encode_floats<T: Copy + FloatBits>(
@@ -271,7 +354,7 @@ mod tests {
             matches!(encoding, Encoding::Scaled { exponent: 2, .. }),
             "{encoding:?}"
         );
-        let back = decode_scaled(encoding, &bytes, prices.len()).unwrap();
+        let back = decode_scaled(encoding, &bytes, Rows::All(prices.len())).unwrap();
         assert!(back
             .iter()
             .zip(&prices)
@@ -292,10 +375,46 @@ mod tests {
     }
 
     #[test]
+    fn narrow_integers_decode_straight_into_their_width_or_are_refused() {
+        let narrow = |v: i64| i32::try_from(v).ok();
+        // Frame of reference, then deltas (sorted values), every value in range.
+        let spread: Vec<i64> = (0..500).map(|i| (i * 7919) % 1000 - 500).collect();
+        let sorted: Vec<i64> = (0..5000).map(|i| 1_000_000 + i * 3).collect();
+        for values in [&spread, &sorted] {
+            let (encoding, bytes) = encode_ints(values);
+            let back = decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow).unwrap();
+            assert_eq!(back, values.iter().map(|&v| v as i32).collect::<Vec<_>>());
+        }
+        // One value past the width (first, in the middle or last), or every value from one
+        // on (deltas when that is all of them).
+        for at in [0, 250, 499] {
+            let mut values = spread.clone();
+            values[at] = i64::from(i32::MAX) + 1;
+            let (encoding, bytes) = encode_ints(&values);
+            assert_eq!(
+                decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow),
+                None
+            );
+            let mut values = sorted.clone();
+            values[at * 10..].iter_mut().for_each(|v| *v += 1 << 31);
+            let (encoding, bytes) = encode_ints(&values);
+            assert_eq!(
+                decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow),
+                None
+            );
+        }
+    }
+
+    #[test]
     fn ids_out_of_range_are_refused() {
         let bytes = bitpack::pack(&[0, 3, 1], 2);
-        assert_eq!(decode_ids(2, &bytes, 3, 4), Some(vec![0, 3, 1]));
-        assert_eq!(decode_ids(2, &bytes, 3, 3), None);
+        assert_eq!(decode_ids(2, &bytes, Rows::All(3), 4), Some(vec![0, 3, 1]));
+        assert_eq!(decode_ids(2, &bytes, Rows::All(3), 3), None);
+        assert_eq!(
+            decode_ids(2, &bytes, Rows::At(&[1, 2]), 4),
+            Some(vec![3, 1])
+        );
+        assert_eq!(decode_ids(2, &bytes, Rows::At(&[1]), 3), None);
     }
 
     proptest! {
@@ -310,7 +429,7 @@ mod tests {
                 let (encoding, bytes) = encode_f64(&values);
                 let back: Vec<f64> = match encoding {
                     Encoding::Plain => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-                    _ => decode_scaled(encoding, &bytes, values.len()).unwrap(),
+                    _ => decode_scaled(encoding, &bytes, Rows::All(values.len())).unwrap(),
                 };
                 prop_assert!(back.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()));
             }
@@ -321,7 +440,7 @@ mod tests {
             let (encoding, bytes) = encode_f32(&values);
             let back: Vec<f32> = match encoding {
                 Encoding::Plain => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-                _ => decode_scaled(encoding, &bytes, values.len()).unwrap().into_iter().map(|v| v as f32).collect(),
+                _ => decode_scaled(encoding, &bytes, Rows::All(values.len())).unwrap().into_iter().map(|v| v as f32).collect(),
             };
             prop_assert!(back.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()));
         }

@@ -16,8 +16,10 @@ use bytes::Bytes;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
-use super::encoding::{decode_ids, decode_ints, decode_scaled, Encoding};
-use super::footer::{BlockRef, Codec, ColumnMeta, Footer};
+use super::encoding::{
+    decode_ids, decode_ints_as, decode_scaled, decode_scaled_f32, decodes_alone, Encoding, Rows,
+};
+use super::footer::{BlockRef, Codec, ColumnMeta, DataBlock, Footer};
 use super::{END_MAGIC, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN};
 use crate::error::{Error, Result};
 
@@ -136,6 +138,18 @@ impl SegmentReader {
 
     /// Reads block `block` of the columns in `projection`.
     pub fn read_block(&self, block: usize, projection: &[usize]) -> Result<RecordBatch> {
+        self.read_block_rows(block, projection, None)
+    }
+
+    /// The rows of block `block` at positions `at` (ascending, within the block), or all of
+    /// them. Values encoded so that each can be read alone are decoded alone: a few rows
+    /// of a block (a selective bitmap index) cost a few values, not the block.
+    pub fn read_block_rows(
+        &self,
+        block: usize,
+        projection: &[usize],
+        at: Option<&[u32]>,
+    ) -> Result<RecordBatch> {
         let rows = self
             .footer
             .columns
@@ -143,9 +157,12 @@ impl SegmentReader {
             .and_then(|c| c.blocks.get(block))
             .map(|b| b.rows as usize)
             .ok_or_else(|| self.corrupt(format!("there is no block {block}")))?;
+        if at.is_some_and(|at| at.last().is_some_and(|&last| last as usize >= rows)) {
+            return Err(self.corrupt(format!("block {block} has no such row")));
+        }
         let columns = projection
             .iter()
-            .map(|&c| self.column_block(c, block))
+            .map(|&c| self.column_block(c, block, at))
             .collect::<Result<Vec<_>>>()?;
         let schema = Arc::new(
             self.schema
@@ -155,7 +172,7 @@ impl SegmentReader {
         RecordBatch::try_new_with_options(
             schema,
             columns,
-            &RecordBatchOptions::new().with_row_count(Some(rows)),
+            &RecordBatchOptions::new().with_row_count(Some(at.map_or(rows, <[u32]>::len))),
         )
         .map_err(|e| self.corrupt(e.to_string()))
     }
@@ -186,21 +203,32 @@ impl SegmentReader {
     /// [`SegmentReader::dictionary`]), NULL where the column is: the strings themselves are
     /// never built.
     pub fn read_ids(&self, column: usize, block: usize) -> Result<UInt32Array> {
+        self.read_ids_rows(column, block, None)
+    }
+
+    /// [`SegmentReader::read_ids`] of the rows at positions `at` of the block (ascending),
+    /// or of all of them.
+    pub fn read_ids_rows(
+        &self,
+        column: usize,
+        block: usize,
+        at: Option<&[u32]>,
+    ) -> Result<UInt32Array> {
         let meta = self.column_meta(column)?;
         let data = meta.blocks.get(block).ok_or_else(|| {
             self.corrupt(format!("column \"{}\" has no block {block}", meta.name))
         })?;
-        let rows = data.rows as usize;
+        let rows = which_rows(data.rows as usize, at);
         let nulls = self.block_nulls(column, block * self.footer.block_rows as usize, rows)?;
         if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) {
             // No values at all: every row is NULL.
-            if nulls.as_ref().map_or(0, |n| n.null_count()) != rows {
+            if nulls.as_ref().map_or(0, |n| n.null_count()) != rows.len() {
                 return Err(self.corrupt(format!(
                     "rows without a value in column \"{}\", block {block}",
                     meta.name
                 )));
             }
-            return Ok(UInt32Array::new_null(rows));
+            return Ok(UInt32Array::new_null(rows.len()));
         }
         let ids = self.ids(meta, data.encoding, &data.data, rows)?;
         UInt32Array::try_new(ids.into(), nulls).map_err(|e| self.corrupt(e.to_string()))
@@ -370,15 +398,26 @@ impl SegmentReader {
         Ok(cell.get())
     }
 
-    fn block_nulls(&self, column: usize, start: usize, rows: usize) -> Result<Option<NullBuffer>> {
+    fn block_nulls(&self, column: usize, start: usize, rows: Rows) -> Result<Option<NullBuffer>> {
         let Some(bitmap) = self.null_bitmap(column)? else {
             return Ok(None);
         };
-        let mut valid = arrow::array::BooleanBufferBuilder::new(rows);
-        valid.append_n(rows, true);
-        let (from, to) = (start as u32, (start + rows) as u32);
-        for row in bitmap.range(from..to) {
-            valid.set_bit((row - from) as usize, false);
+        let mut valid = arrow::array::BooleanBufferBuilder::new(rows.len());
+        valid.append_n(rows.len(), true);
+        match rows {
+            Rows::All(count) => {
+                let (from, to) = (start as u32, (start + count) as u32);
+                for row in bitmap.range(from..to) {
+                    valid.set_bit((row - from) as usize, false);
+                }
+            }
+            Rows::At(at) => {
+                for (i, &row) in at.iter().enumerate() {
+                    if bitmap.contains(start as u32 + row) {
+                        valid.set_bit(i, false);
+                    }
+                }
+            }
         }
         Ok(Some(NullBuffer::new(valid.finish())).filter(|n| n.null_count() > 0))
     }
@@ -389,7 +428,12 @@ impl SegmentReader {
         let mut rows = RoaringBitmap::new();
         let mut start = 0u32;
         for block in &meta.blocks {
-            let ids = self.ids(meta, block.encoding, &block.data, block.rows as usize)?;
+            let ids = self.ids(
+                meta,
+                block.encoding,
+                &block.data,
+                Rows::All(block.rows as usize),
+            )?;
             for (i, &v) in ids.iter().enumerate() {
                 let row = start + i as u32;
                 if v == id && !nulls.is_some_and(|n| n.contains(row)) {
@@ -406,7 +450,7 @@ impl SegmentReader {
         meta: &ColumnMeta,
         encoding: Encoding,
         data: &BlockRef,
-        rows: usize,
+        rows: Rows,
     ) -> Result<Vec<u32>> {
         let (Encoding::Ids { width }, Some(dictionary)) = (encoding, &meta.dictionary) else {
             return Err(self.corrupt(format!(
@@ -419,17 +463,26 @@ impl SegmentReader {
             .ok_or_else(|| self.corrupt(format!("ids of column \"{}\" are damaged", meta.name)))
     }
 
-    fn column_block(&self, column: usize, block: usize) -> Result<ArrayRef> {
+    fn column_block(&self, column: usize, block: usize, at: Option<&[u32]>) -> Result<ArrayRef> {
         let meta = self.column_meta(column)?;
         let data = meta.blocks.get(block).ok_or_else(|| {
             self.corrupt(format!("column \"{}\" has no block {block}", meta.name))
         })?;
-        let rows = data.rows as usize;
+        if let Some(at) = at.filter(|_| !decodes_alone(data.encoding)) {
+            // Decoded whole, then the rows taken.
+            let whole = self.column_block(column, block, None)?;
+            let at = UInt32Array::from(at.to_vec());
+            return arrow::compute::take(&whole, &at, None)
+                .map_err(|e| self.corrupt(e.to_string()));
+        }
+        let rows = which_rows(data.rows as usize, at);
+        // What the encodings read only whole (plain, bits, binary) are read for.
+        let count = rows.len();
         if meta.ty.arrow_type() == DataType::Utf8 {
             // Strings are their dictionary ids (which carry the nulls) looked up.
-            let ids = self.read_ids(column, block)?;
-            if ids.null_count() == rows {
-                return Ok(arrow::array::new_null_array(&DataType::Utf8, rows));
+            let ids = self.read_ids_rows(column, block, at)?;
+            if ids.null_count() == rows.len() {
+                return Ok(arrow::array::new_null_array(&DataType::Utf8, rows.len()));
             }
             let dictionary = self.dictionary(column)?;
             return arrow::compute::take(dictionary.as_ref(), &ids, None)
@@ -442,22 +495,31 @@ impl SegmentReader {
         let arrow_err = |e: arrow::error::ArrowError| self.corrupt(e.to_string());
         let ints = || -> Result<Vec<i64>> {
             let bytes = self.block_bytes(&data.data)?;
-            decode_ints(data.encoding, &bytes, rows).ok_or_else(|| bad("undecodable integers"))
+            decode_ints_as(data.encoding, &bytes, rows, Some)
+                .ok_or_else(|| bad("undecodable integers"))
         };
-        fn narrow<T: TryFrom<i64>>(values: Vec<i64>) -> Option<Vec<T>> {
-            values.into_iter().map(|v| T::try_from(v).ok()).collect()
+        // Narrower integers are decoded straight into their width, range-checked.
+        fn narrow<T: TryFrom<i64>>(
+            reader: &SegmentReader,
+            data: &DataBlock,
+            rows: Rows,
+        ) -> Result<Vec<T>> {
+            let bytes = reader.block_bytes(&data.data)?;
+            decode_ints_as(data.encoding, &bytes, rows, |v| T::try_from(v).ok()).ok_or_else(|| {
+                reader.corrupt("undecodable integers or a value out of range".to_owned())
+            })
         }
         let array: ArrayRef = match meta.ty.arrow_type() {
             DataType::Int16 => {
-                let values = narrow::<i16>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                let values = narrow::<i16>(self, data, rows)?;
                 Arc::new(Int16Array::try_new(values.into(), nulls).map_err(arrow_err)?)
             }
             DataType::Int32 => {
-                let values = narrow::<i32>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                let values = narrow::<i32>(self, data, rows)?;
                 Arc::new(Int32Array::try_new(values.into(), nulls).map_err(arrow_err)?)
             }
             DataType::Date32 => {
-                let values = narrow::<i32>(ints()?).ok_or_else(|| bad("a value out of range"))?;
+                let values = narrow::<i32>(self, data, rows)?;
                 Arc::new(Date32Array::try_new(values.into(), nulls).map_err(arrow_err)?)
             }
             DataType::Int64 => {
@@ -470,13 +532,14 @@ impl SegmentReader {
             ),
             DataType::Decimal128(precision, scale) => {
                 let values: ScalarBuffer<i128> = match data.encoding {
-                    Encoding::Plain => le_values(self.block_bytes(&data.data)?, rows)
+                    Encoding::Plain => le_values(self.block_bytes(&data.data)?, count)
                         .ok_or_else(|| bad("a short block"))?,
-                    _ => ints()?
-                        .into_iter()
-                        .map(i128::from)
-                        .collect::<Vec<_>>()
-                        .into(),
+                    encoding => {
+                        let bytes = self.block_bytes(&data.data)?;
+                        decode_ints_as(encoding, &bytes, rows, |v| Some(i128::from(v)))
+                            .ok_or_else(|| bad("undecodable integers"))?
+                            .into()
+                    }
                 };
                 Arc::new(
                     Decimal128Array::try_new(values, nulls)
@@ -488,7 +551,7 @@ impl SegmentReader {
                 let bytes = self.block_bytes(&data.data)?;
                 let values: ScalarBuffer<f64> = match data.encoding {
                     Encoding::Plain => {
-                        le_values(bytes, rows).ok_or_else(|| bad("a short block"))?
+                        le_values(bytes, count).ok_or_else(|| bad("a short block"))?
                     }
                     encoding => decode_scaled(encoding, &bytes, rows)
                         .ok_or_else(|| bad("undecodable numbers"))?
@@ -500,23 +563,20 @@ impl SegmentReader {
                 let bytes = self.block_bytes(&data.data)?;
                 let values: ScalarBuffer<f32> = match data.encoding {
                     Encoding::Plain => {
-                        le_values(bytes, rows).ok_or_else(|| bad("a short block"))?
+                        le_values(bytes, count).ok_or_else(|| bad("a short block"))?
                     }
-                    encoding => decode_scaled(encoding, &bytes, rows)
+                    encoding => decode_scaled_f32(encoding, &bytes, rows)
                         .ok_or_else(|| bad("undecodable numbers"))?
-                        .into_iter()
-                        .map(|v| v as f32)
-                        .collect::<Vec<_>>()
                         .into(),
                 };
                 Arc::new(Float32Array::try_new(values, nulls).map_err(arrow_err)?)
             }
             DataType::Boolean => {
                 let bytes = self.block_bytes(&data.data)?;
-                if data.encoding != Encoding::Bits || bytes.len() < rows.div_ceil(8) {
+                if data.encoding != Encoding::Bits || bytes.len() < count.div_ceil(8) {
                     return Err(bad("a short block"));
                 }
-                let values = BooleanBuffer::new(Buffer::from(bytes), 0, rows);
+                let values = BooleanBuffer::new(Buffer::from(bytes), 0, count);
                 Arc::new(BooleanArray::new(values, nulls))
             }
             DataType::Binary => {
@@ -524,13 +584,13 @@ impl SegmentReader {
                     return Err(bad("an unknown encoding"));
                 }
                 let bytes = self.block_bytes(&data.data)?;
-                let header = rows
+                let header = count
                     .checked_add(1)
                     .and_then(|n| n.checked_mul(4))
                     .filter(|&h| h <= bytes.len())
                     .ok_or_else(|| bad("a short block"))?;
                 let values = bytes.slice(header..);
-                let offsets = checked_offsets(&bytes[..header], rows, values.len())
+                let offsets = checked_offsets(&bytes[..header], count, values.len())
                     .ok_or_else(|| bad("offsets out of order"))?;
                 Arc::new(
                     BinaryArray::try_new(offsets, Buffer::from(values), nulls)
@@ -540,6 +600,14 @@ impl SegmentReader {
             other => return Err(bad(&format!("unsupported type {other}"))),
         };
         Ok(array)
+    }
+}
+
+/// Which rows of a block of `count` to decode.
+fn which_rows(count: usize, at: Option<&[u32]>) -> Rows<'_> {
+    match at {
+        Some(at) => Rows::At(at),
+        None => Rows::All(count),
     }
 }
 

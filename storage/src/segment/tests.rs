@@ -212,6 +212,33 @@ proptest! {
     }
 
     #[test]
+    fn some_rows_of_a_block_read_as_the_whole_block_taken(
+        rows in proptest::collection::vec(row(), 1..300),
+        picks in proptest::collection::vec(any::<prop::sample::Index>(), 0..40),
+    ) {
+        let def = every_type();
+        let (bytes, _) = encode_segment(&def, &[batch(&def, &rows)]).unwrap();
+        let reader = SegmentReader::from_bytes(Bytes::from(bytes), "picked").unwrap();
+        let mut at: Vec<u32> = picks.iter().map(|p| p.index(rows.len()) as u32).collect();
+        at.sort_unstable();
+        at.dedup();
+        let all: Vec<usize> = (0..def.columns.len()).collect();
+        let whole = reader.read_block(0, &all).unwrap();
+        let taken = arrow::compute::take_record_batch(
+            &whole,
+            &arrow::array::UInt32Array::from(at.clone()),
+        )
+        .unwrap();
+        let picked = reader.read_block_rows(0, &all, Some(&at)).unwrap();
+        prop_assert_eq!(&picked, &taken);
+        // A string column's ids likewise.
+        let ids = reader.read_ids_rows(8, 0, Some(&at)).unwrap();
+        let whole_ids = reader.read_ids(8, 0).unwrap();
+        let taken_ids = arrow::compute::take(&whole_ids, &arrow::array::UInt32Array::from(at), None).unwrap();
+        prop_assert_eq!(&ids as &dyn Array, taken_ids.as_ref());
+    }
+
+    #[test]
     fn damage_is_detected_and_never_panics(
         rows in proptest::collection::vec(row(), 1..60),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4),
