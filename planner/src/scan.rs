@@ -480,7 +480,7 @@ struct BlockReader {
 /// Blocks of a segment left to decode, each with its mask of candidate rows (`None`: all),
 /// and whether the candidates are exactly the matching rows.
 struct Blocks {
-    left: std::collections::VecDeque<(usize, Option<BooleanArray>)>,
+    left: std::collections::VecDeque<(usize, Option<Picked>)>,
     exact: bool,
 }
 
@@ -538,19 +538,16 @@ impl BlockReader {
             Some(f) if !exact => (&columns.read, Some(&f.predicate)),
             _ => (&columns.output, None),
         };
-        // A few rows of the block are decoded alone (see `sparse`).
-        let at = selection.as_ref().and_then(sparse);
-        let read = |r: &SegmentReader| {
-            r.read_block_rows(block, decode, at.as_deref())
-                .map_err(storage_error)
-        };
+        // A few rows of the block are decoded alone (see `Picked`).
+        let at = selection.as_ref().and_then(Picked::positions);
+        let read = |r: &SegmentReader| r.read_block_rows(block, decode, at).map_err(storage_error);
         let mut batch = healing(engine, &mut self.segment, read).await?;
         if !decode.is_empty() {
             self.metrics.blocks_decoded.add(1);
             self.metrics.rows_decoded.add(batch.num_rows());
         }
-        if let (Some(mask), None) = (selection, &at) {
-            batch = filter_record_batch(&batch, &mask)?;
+        if let Some(Picked::Mask(mask)) = &selection {
+            batch = filter_record_batch(&batch, mask)?;
         }
         if let Some(predicate) = residual {
             batch = evaluate(predicate, batch)?.project(&columns.output_in_read)?;
@@ -661,7 +658,7 @@ pub(crate) fn selected_blocks<'a>(
     reader: &'a SegmentReader,
     candidates: Option<&'a RoaringBitmap>,
     metrics: &'a ScanMetrics,
-) -> impl Iterator<Item = (usize, Option<BooleanArray>)> + 'a {
+) -> impl Iterator<Item = (usize, Option<Picked>)> + 'a {
     let block_rows = reader.footer().block_rows as u64;
     (0..reader.blocks()).filter_map(move |block| {
         let start = block as u64 * block_rows;
@@ -677,20 +674,32 @@ pub(crate) fn selected_blocks<'a>(
     })
 }
 
-/// The positions of the rows `mask` selects when they are few (at most one in
-/// [`SPARSE`]): reading those values alone costs less than decoding the whole block.
-pub(crate) fn sparse(mask: &BooleanArray) -> Option<Vec<u32>> {
-    (mask.true_count() * SPARSE <= mask.len())
-        .then(|| mask.values().set_indices().map(|i| i as u32).collect())
+/// The rows of a block a query needs, where it needs only some: as a mask, or, when they
+/// are few (at most one in [`SPARSE`]), as their positions, whose values are read alone
+/// (costing less than decoding the whole block).
+#[derive(Debug)]
+pub(crate) enum Picked {
+    Mask(BooleanArray),
+    At(Vec<u32>),
 }
 
-/// See [`sparse`].
-const SPARSE: usize = 8;
+impl Picked {
+    /// The positions, if the rows are picked by them.
+    pub(crate) fn positions(&self) -> Option<&[u32]> {
+        match self {
+            Picked::At(at) => Some(at),
+            Picked::Mask(_) => None,
+        }
+    }
+}
+
+/// See [`Picked`].
+const SPARSE: u64 = 8;
 
 enum Selection {
     None,
     All,
-    Some(BooleanArray),
+    Some(Picked),
 }
 
 /// Which rows of `start..end` are in `rows`.
@@ -701,12 +710,18 @@ fn selection(rows: &RoaringBitmap, start: u64, end: u64) -> Selection {
         Selection::None
     } else if count == end - start {
         Selection::All
+    } else if count * SPARSE <= end - start {
+        let at = rows
+            .range(start32..end32)
+            .map(|row| row - start32)
+            .collect();
+        Selection::Some(Picked::At(at))
     } else {
         let mut mask = vec![false; (end - start) as usize];
         for row in rows.range(start32..end32) {
             mask[(row - start32) as usize] = true;
         }
-        Selection::Some(BooleanArray::from(mask))
+        Selection::Some(Picked::Mask(BooleanArray::from(mask)))
     }
 }
 

@@ -17,7 +17,7 @@ use roaring::RoaringBitmap;
 
 use super::partials::{Code, DenseIds, Held, Keys, Partials};
 use super::{evaluate, lock, AggregatePlan, Key};
-use crate::scan::{candidates, selected_blocks, sparse, storage_error, ScanMetrics, ScanSource};
+use crate::scan::{candidates, selected_blocks, storage_error, Picked, ScanMetrics, ScanSource};
 
 /// The partial aggregation of buffered rows: added to `shared` when given, else emitted.
 pub(super) fn aggregate_batch(
@@ -312,12 +312,12 @@ impl SegmentAggregation<'_> {
             if block < from {
                 continue;
             }
-            // A few rows of the block are decoded alone (see `scan::sparse`).
-            let at = selection.as_ref().and_then(sparse);
+            // A few rows of the block are decoded alone (see `scan::Picked`).
+            let at = selection.as_ref().and_then(Picked::positions);
             let mut values = match decode.is_empty() {
                 true => Vec::new(),
                 false => reader
-                    .read_block_rows(block, &decode, at.as_deref())
+                    .read_block_rows(block, &decode, at)
                     .map_err(storage_error)?
                     .columns()
                     .to_vec(),
@@ -325,18 +325,16 @@ impl SegmentAggregation<'_> {
             let mut ids = id_columns
                 .iter()
                 .map(|&c| {
-                    let ids = reader
-                        .read_ids_rows(c, block, at.as_deref())
-                        .map_err(storage_error)?;
+                    let ids = reader.read_ids_rows(c, block, at).map_err(storage_error)?;
                     Ok(Arc::new(ids) as ArrayRef)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut rows = at.as_ref().map_or(reader.block_rows(block), Vec::len);
+            let mut rows = at.map_or(reader.block_rows(block), <[u32]>::len);
             if !decode.is_empty() || !ids.is_empty() {
                 metrics.blocks_decoded.add(1);
                 metrics.rows_decoded.add(rows);
             }
-            if let (Some(mask), None) = (&selection, &at) {
+            if let Some(Picked::Mask(mask)) = &selection {
                 keep(&mut values, &mut ids, mask)?;
                 rows = mask.true_count();
             }
