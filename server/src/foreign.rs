@@ -133,6 +133,21 @@ pub const TABLE: &[Foreign] = &[
         Same,
         "SELECT 'a' LIKE 1",
     ),
+    // A negative row count, written or given as a parameter.
+    entry(
+        Plan,
+        Prefix("LIMIT must be >= 0"),
+        state::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
+        Instead("LIMIT must not be negative"),
+        "SELECT 1 LIMIT -1",
+    ),
+    entry(
+        Plan,
+        Prefix("OFFSET must be >=0"),
+        state::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE,
+        Instead("OFFSET must not be negative"),
+        "SELECT 1 OFFSET -1",
+    ),
     // PostgreSQL: CASE types … cannot be matched.
     entry(
         Plan,

@@ -128,7 +128,8 @@ pub struct Prepared {
     pub generation: u64,
     /// Settings epoch the plan was made under (`search_path` and `TimeZone` change plans).
     pub settings_epoch: u64,
-    /// What executions keep of their planning for the next (see `henge_planner::reuse`).
+    /// How much of the plan's planning executions may keep, and what they keep.
+    pub reuse: Reuse,
     pub kept: Arc<Mutex<Kept>>,
 }
 
@@ -137,6 +138,9 @@ pub struct Prepared {
 #[derive(Debug, Default)]
 pub struct Kept {
     optimized: Option<LogicalPlan>,
+    /// The plan did not optimize before its parameters were known: each execution
+    /// optimizes it with them (and does not try again without).
+    unoptimizable: bool,
     physical: henge_planner::memory::PhysicalSlot,
 }
 
@@ -540,6 +544,7 @@ impl Session {
                 param_types: Vec::new(),
                 generation,
                 settings_epoch,
+                reuse: Reuse::Nothing,
                 kept: Arc::default(),
             });
         };
@@ -558,6 +563,7 @@ impl Session {
                 param_types,
                 generation,
                 settings_epoch,
+                reuse: Reuse::Nothing,
                 kept: Arc::default(),
             });
         }
@@ -565,6 +571,7 @@ impl Session {
         let param_types = parameter_types(&plan)?;
         Ok(Prepared {
             statement,
+            reuse: henge_planner::reuse::reuse(&plan),
             plan: Some(plan),
             param_types,
             generation,
@@ -791,17 +798,8 @@ impl Session {
                     }
                     _ => {
                         let plan = self.plan(s).await?;
-                        let plan = if params.is_empty() {
-                            plan
-                        } else {
-                            plan.with_param_values(params)?
-                        };
-                        // Analyzed when planned, unless DataFusion does it (EXPLAIN, …).
-                        let stage = match henge_planner::reuse::reuse(&plan) {
-                            Reuse::Nothing => Reuse::Nothing,
-                            _ => Reuse::Analyzed,
-                        };
-                        self.run_plan(plan, stage, None, formats).await
+                        let reuse = henge_planner::reuse::reuse(&plan);
+                        self.run_analyzed(plan, reuse, params, formats).await
                     }
                 }
             }
@@ -999,6 +997,26 @@ impl Session {
         .await
     }
 
+    /// Runs a plan as [`Session::plan`] makes them (analyzed, unless DataFusion analyzes it:
+    /// EXPLAIN and statements, whose `reuse` is `Nothing`) with its parameters.
+    async fn run_analyzed(
+        &self,
+        plan: LogicalPlan,
+        reuse: Reuse,
+        params: Vec<ScalarValue>,
+        formats: Option<&Format>,
+    ) -> Result<Response, PgError> {
+        let plan = match params.is_empty() {
+            true => plan,
+            false => plan.with_param_values(params)?,
+        };
+        let stage = match reuse {
+            Reuse::Nothing => Reuse::Nothing,
+            _ => Reuse::Analyzed,
+        };
+        self.run_plan(plan, stage, None, formats).await
+    }
+
     /// Runs a prepared query whose plan is current, keeping for the next execution what
     /// may be kept of this one's planning (see `henge_planner::reuse`).
     async fn run_prepared(
@@ -1008,35 +1026,41 @@ impl Session {
         params: Vec<ScalarValue>,
         formats: Option<&Format>,
     ) -> Result<Response, PgError> {
-        let bind = |plan: LogicalPlan, params: Vec<ScalarValue>| match params.is_empty() {
-            true => Ok::<_, PgError>(plan),
-            false => Ok(plan.with_param_values(params)?),
-        };
-        let reuse = henge_planner::reuse::reuse(plan);
-        if matches!(reuse, Reuse::Nothing | Reuse::Analyzed) {
-            let plan = bind(plan.clone(), params)?;
-            return self.run_plan(plan, reuse, None, formats).await;
-        }
-        let (optimized, physical) = {
+        let reuse = prepared.reuse;
+        let (optimized, unoptimizable, physical) = {
             let kept = prepared.kept.lock().unwrap_or_else(|e| e.into_inner());
-            (kept.optimized.clone(), kept.physical.clone())
+            (
+                kept.optimized.clone(),
+                kept.unoptimizable,
+                kept.physical.clone(),
+            )
         };
+        if matches!(reuse, Reuse::Nothing | Reuse::Analyzed) || unoptimizable {
+            return self
+                .run_analyzed(plan.clone(), reuse, params, formats)
+                .await;
+        }
         let optimized = match optimized {
             Some(optimized) => optimized,
-            None => match henge_planner::reuse::optimize(&self.ctx.state(), plan.clone()) {
-                Ok(optimized) => {
+            None => {
+                let optimized = henge_planner::reuse::optimize(&self.ctx.state(), plan.clone());
+                {
                     let mut kept = prepared.kept.lock().unwrap_or_else(|e| e.into_inner());
-                    kept.optimized = Some(optimized.clone());
-                    optimized
+                    kept.optimized = optimized.as_ref().ok().cloned();
+                    kept.unoptimizable = optimized.is_err();
                 }
-                // Not every plan optimizes before its parameters are known: such a plan is
-                // optimized with them, every time.
-                Err(e) => {
-                    tracing::debug!(error = %e, "a prepared plan is optimized at each execution");
-                    let plan = bind(plan.clone(), params)?;
-                    return self.run_plan(plan, Reuse::Analyzed, None, formats).await;
+                match optimized {
+                    Ok(optimized) => optimized,
+                    // Not every plan optimizes before its parameters are known: such a
+                    // plan is optimized with them, every time.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a prepared plan is optimized at each execution");
+                        return self
+                            .run_analyzed(plan.clone(), reuse, params, formats)
+                            .await;
+                    }
                 }
-            },
+            }
         };
         if reuse == Reuse::Physical {
             return self

@@ -1154,6 +1154,13 @@ async fn prepared_queries_keep_their_plans_but_not_their_answers() {
         let values: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
         assert_eq!(values, expected, "OFFSET {offset}");
     }
+    // A NULL limit is none; a negative one PostgreSQL's error, parameter or not.
+    let rows = client.query(&first, &[&None::<i64>]).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let e = client.query(&first, &[&-1i64]).await.unwrap_err();
+    assert_eq!(code(&e), "2201W", "{e}");
+    let e = client.query(&page, &[&1i64, &-1i64]).await.unwrap_err();
+    assert_eq!(code(&e), "2201X", "{e}");
     // No table, no parameters: the physical plan is kept, and each run is a fresh copy.
     let join = client
         .prepare(

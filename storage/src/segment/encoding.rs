@@ -87,11 +87,6 @@ fn encode_for(values: &[i64]) -> (i64, u8, Vec<u8>) {
     (min, width, bitpack::pack(&offsets, width))
 }
 
-/// Decodes `count` integers written by [`encode_ints`] (or scaled floats' integers).
-pub fn decode_ints(encoding: Encoding, bytes: &[u8], count: usize) -> Option<Vec<i64>> {
-    decode_ints_as(encoding, bytes, Rows::All(count), Some)
-}
-
 /// Which values of a block to decode: all `count` of them, or those at some positions
 /// (ascending), for a few rows of a block (late materialisation).
 #[derive(Debug, Clone, Copy)]
@@ -102,15 +97,11 @@ pub enum Rows<'a> {
 
 impl Rows<'_> {
     /// How many values are decoded.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Rows::All(count) => *count,
             Rows::At(at) => at.len(),
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -123,10 +114,11 @@ pub fn decodes_alone(encoding: Encoding) -> bool {
     )
 }
 
-/// Decodes integers straight into the values `convert` makes of them, one allocation of
-/// the final size (a block decoded as `i64`s and then narrowed was twice the memory, fresh
-/// pages, and a copy). `None` if the block is undecodable, `convert` refuses a value (out
-/// of range), or `rows` picks values of an encoding that cannot be decoded alone.
+/// Decodes integers written by [`encode_ints`] (or scaled floats' integers) straight into
+/// the values `convert` makes of them, one allocation of the final size (a block decoded as
+/// `i64`s and then narrowed was twice the memory, fresh pages, and a copy). `None` if the
+/// block is undecodable, `convert` refuses a value (out of range), or `rows` picks values
+/// of an encoding that cannot be decoded alone.
 pub fn decode_ints_as<T>(
     encoding: Encoding,
     bytes: &[u8],
@@ -311,7 +303,10 @@ mod tests {
 
     fn ints_round_trip(values: &[i64]) -> Encoding {
         let (encoding, bytes) = encode_ints(values);
-        assert_eq!(decode_ints(encoding, &bytes, values.len()).unwrap(), values);
+        assert_eq!(
+            decode_ints_as(encoding, &bytes, Rows::All(values.len()), Some).unwrap(),
+            values
+        );
         encoding
     }
 
