@@ -7,6 +7,8 @@
 //! scaled to integers by a power of ten and packed the same way, but only when the decoder's
 //! arithmetic gives back every value bit for bit; anything else is stored plain.
 
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 
 use super::bitpack;
@@ -117,15 +119,22 @@ pub fn decodes_alone(encoding: Encoding) -> bool {
 /// Decodes integers written by [`encode_ints`] (or scaled floats' integers) straight into
 /// the values `convert` makes of them, one allocation of the final size (a block decoded as
 /// `i64`s and then narrowed was twice the memory, fresh pages, and a copy). `None` if the
-/// block is undecodable, `convert` refuses a value (out of range), or `rows` picks values
-/// of an encoding that cannot be decoded alone.
+/// block is undecodable, a value lies outside `range` (what the target type holds), or
+/// `rows` picks values of an encoding that cannot be decoded alone. A frame of reference
+/// bounds its block's values, so when the frame lies inside `range` no value is checked.
 pub fn decode_ints_as<T>(
     encoding: Encoding,
     bytes: &[u8],
     rows: Rows,
-    convert: impl Fn(i64) -> Option<T>,
+    range: RangeInclusive<i64>,
+    convert: impl Fn(i64) -> T,
 ) -> Option<Vec<T>> {
     let mut out = Vec::with_capacity(rows.len());
+    let mut in_range = true;
+    let mut check = |v: i64| {
+        in_range &= range.contains(&v);
+        v
+    };
     match (encoding, rows) {
         (
             Encoding::For { reference, width }
@@ -136,7 +145,7 @@ pub fn decode_ints_as<T>(
         ) => {
             for &i in at {
                 let v = bitpack::get(bytes, width, i as usize)?;
-                out.push(convert(reference.wrapping_add(v as i64))?);
+                out.push(convert(check(reference.wrapping_add(v as i64))));
             }
         }
         (
@@ -145,52 +154,45 @@ pub fn decode_ints_as<T>(
                 reference, width, ..
             },
             Rows::All(count),
-        ) => bitpack::unpack(bytes, width, count, |v| {
-            // A refused value stops the block short: caught by the length below.
-            out.extend(
-                v.iter()
-                    .map_while(|&v| convert(reference.wrapping_add(v as i64))),
-            )
-        })?,
+        ) => match frame_within(reference, width, &range) {
+            true => bitpack::unpack_into(bytes, width, count, &mut out, |v| {
+                convert(reference.wrapping_add(v as i64))
+            })?,
+            false => bitpack::unpack_into(bytes, width, count, &mut out, |v| {
+                convert(check(reference.wrapping_add(v as i64)))
+            })?,
+        },
         (Encoding::Delta { first, width }, Rows::All(count)) => {
-            let mut value = first;
-            let mut first_row = true;
-            bitpack::unpack(bytes, width, count, |v| {
-                for &v in v {
-                    if !first_row {
-                        value = value.wrapping_add(unzigzag(v));
-                    }
-                    first_row = false;
-                    match convert(value) {
-                        Some(converted) => out.push(converted),
-                        None => return,
-                    }
+            // The first row is `first`; each later one adds its difference.
+            let (mut value, mut started) = (first, false);
+            bitpack::unpack_into(bytes, width, count, &mut out, |v| {
+                if started {
+                    value = value.wrapping_add(unzigzag(v));
                 }
+                started = true;
+                convert(check(value))
             })?
         }
         _ => return None,
     }
-    (out.len() == rows.len()).then_some(out)
+    (in_range && out.len() == rows.len()).then_some(out)
+}
+
+/// Whether every value a frame of reference can hold (`reference` plus up to `width`
+/// bits) lies in `range`.
+fn frame_within(reference: i64, width: u8, range: &RangeInclusive<i64>) -> bool {
+    let top = i128::from(reference) + ((1i128 << width) - 1);
+    range.contains(&reference) && top <= i128::from(*range.end())
 }
 
 /// Decodes `count` dictionary ids, refusing any that is not below `dictionary_len`.
 pub fn decode_ids(width: u8, bytes: &[u8], rows: Rows, dictionary_len: u32) -> Option<Vec<u32>> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut in_range = true;
-    match rows {
-        Rows::All(count) => bitpack::unpack(bytes, width, count, |v| {
-            in_range &= v.iter().all(|&v| v < u64::from(dictionary_len));
-            out.extend(v.iter().map(|&v| v as u32));
-        })?,
-        Rows::At(at) => {
-            for &i in at {
-                let v = bitpack::get(bytes, width, i as usize)?;
-                in_range &= v < u64::from(dictionary_len);
-                out.push(v as u32);
-            }
-        }
-    }
-    in_range.then_some(out)
+    let range = 0..=i64::from(dictionary_len) - 1;
+    let encoding = Encoding::For {
+        reference: 0,
+        width,
+    };
+    decode_ints_as(encoding, bytes, rows, range, |v| v as u32)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -226,21 +228,102 @@ pub fn encode_f32(values: &[f32]) -> (Encoding, Vec<u8>) {
 }
 
 /// Doubles from a [`Encoding::Scaled`] block.
+///
+/// Each value is its integer divided by the power of ten, rounded once, as the encoder
+/// checked it: division, one value at a time, bounds a scan of such a column (a double
+/// division is several cycles). A whole block is unpacked in chunks that stay in the
+/// cache and each chunk divided together ([`divide`]).
 pub fn decode_scaled(encoding: Encoding, bytes: &[u8], rows: Rows) -> Option<Vec<f64>> {
-    let Encoding::Scaled { exponent, .. } = encoding else {
+    let Encoding::Scaled {
+        exponent,
+        reference,
+        width,
+    } = encoding
+    else {
         return None;
     };
     let power = *POWERS_OF_TEN.get(usize::from(exponent))?;
-    decode_ints_as(encoding, bytes, rows, |i| Some(i as f64 / power))
+    let Rows::All(count) = rows else {
+        return decode_ints_as(encoding, bytes, rows, i64::MIN..=i64::MAX, |i| {
+            i as f64 / power
+        });
+    };
+    let small = frame_within(reference, width, &(-SMALL..=SMALL - 1));
+    let mut out = Vec::with_capacity(count);
+    let mut ints = Vec::with_capacity(CHUNK.min(count));
+    for start in (0..count).step_by(CHUNK) {
+        // A chunk starts at a multiple of eight values: on a byte of its own.
+        let from = start / 8 * usize::from(width);
+        let chunk = CHUNK.min(count - start);
+        ints.clear();
+        bitpack::unpack_into(bytes.get(from..)?, width, chunk, &mut ints, |v| {
+            reference.wrapping_add(v as i64)
+        })?;
+        divide(&ints, exponent, small, &mut out);
+    }
+    Some(out)
 }
 
-/// [`decode_scaled`] of reals, straight into `f32`s.
+/// Values unpacked at a time by [`decode_scaled`] (a multiple of eight).
+const CHUNK: usize = 1024;
+
+/// Integers below this in magnitude are converted to doubles by [`exact_f64`].
+const SMALL: i64 = 1 << 51;
+
+/// Appends each of `ints` divided by 10^`exponent` (at most 6), correctly rounded, to
+/// `out`. `small` tells that every one of them is below [`SMALL`] in magnitude.
+fn divide(ints: &[i64], exponent: u8, small: bool, out: &mut Vec<f64>) {
+    let power = POWERS_OF_TEN[usize::from(exponent)];
+    if exponent == 0 {
+        out.extend(ints.iter().map(|&i| i as f64));
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if small
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("avx2")
+    {
+        // SAFETY: the processor has the features `divide_fma` is compiled for.
+        unsafe { divide_fma(ints, power, out) };
+        return;
+    }
+    let _ = small;
+    out.extend(ints.iter().map(|&i| i as f64 / power));
+}
+
+/// [`divide`] without a division: the quotient estimated with the reciprocal, its exact
+/// remainder taken by a fused multiply-add and the estimate corrected by it. Markstein's
+/// theorem: when the reciprocal is correctly rounded and the estimate within an ulp of the
+/// quotient, the corrected value is the correctly rounded quotient, the division's own (the
+/// tests compare them over many millions of values). Four values at a time with AVX2; the
+/// integers' conversion is [`exact_f64`]'s, which AVX2 has instructions for.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn divide_fma(ints: &[i64], power: f64, out: &mut Vec<f64>) {
+    let inverse = 1.0 / power;
+    out.extend(ints.iter().map(|&i| {
+        let dividend = exact_f64(i);
+        let estimate = dividend * inverse;
+        let remainder = (-estimate).mul_add(power, dividend);
+        remainder.mul_add(inverse, estimate)
+    }));
+}
+
+/// `i` as a double, exactly, for `i` below [`SMALL`] in magnitude: added to the bits of
+/// 1.5 × 2^52, whose last 52 bits then hold `i` (in two's complement), and 1.5 × 2^52
+/// taken away again. Integer adds and a subtraction, where `i as f64` is a conversion
+/// instruction AVX2 has only for single values.
+#[inline(always)]
+fn exact_f64(i: i64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    f64::from_bits(MAGIC.to_bits().wrapping_add(i as u64)) - MAGIC
+}
+
+/// [`decode_scaled`] of reals: the double rounded to the nearest real, as the encoder
+/// checked it.
 pub fn decode_scaled_f32(encoding: Encoding, bytes: &[u8], rows: Rows) -> Option<Vec<f32>> {
-    let Encoding::Scaled { exponent, .. } = encoding else {
-        return None;
-    };
-    let power = *POWERS_OF_TEN.get(usize::from(exponent))?;
-    decode_ints_as(encoding, bytes, rows, |i| Some((i as f64 / power) as f32))
+    let doubles = decode_scaled(encoding, bytes, rows)?;
+    Some(doubles.into_iter().map(|v| v as f32).collect())
 }
 
 fn encode_floats<T: Copy + FloatBits>(
@@ -301,10 +384,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const ALL: RangeInclusive<i64> = i64::MIN..=i64::MAX;
+
     fn ints_round_trip(values: &[i64]) -> Encoding {
         let (encoding, bytes) = encode_ints(values);
         assert_eq!(
-            decode_ints_as(encoding, &bytes, Rows::All(values.len()), Some).unwrap(),
+            decode_ints_as(encoding, &bytes, Rows::All(values.len()), ALL, |v| v).unwrap(),
             values
         );
         encoding
@@ -371,13 +456,21 @@ mod tests {
 
     #[test]
     fn narrow_integers_decode_straight_into_their_width_or_are_refused() {
-        let narrow = |v: i64| i32::try_from(v).ok();
+        let narrow = |v: i64| v as i32;
+        let i32s = i64::from(i32::MIN)..=i64::from(i32::MAX);
         // Frame of reference, then deltas (sorted values), every value in range.
         let spread: Vec<i64> = (0..500).map(|i| (i * 7919) % 1000 - 500).collect();
         let sorted: Vec<i64> = (0..5000).map(|i| 1_000_000 + i * 3).collect();
         for values in [&spread, &sorted] {
             let (encoding, bytes) = encode_ints(values);
-            let back = decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow).unwrap();
+            let back = decode_ints_as(
+                encoding,
+                &bytes,
+                Rows::All(values.len()),
+                i32s.clone(),
+                narrow,
+            )
+            .unwrap();
             assert_eq!(back, values.iter().map(|&v| v as i32).collect::<Vec<_>>());
         }
         // One value past the width (first, in the middle or last), or every value from one
@@ -387,14 +480,112 @@ mod tests {
             values[at] = i64::from(i32::MAX) + 1;
             let (encoding, bytes) = encode_ints(&values);
             assert_eq!(
-                decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow),
+                decode_ints_as(
+                    encoding,
+                    &bytes,
+                    Rows::All(values.len()),
+                    i32s.clone(),
+                    narrow
+                ),
                 None
             );
             let mut values = sorted.clone();
             values[at * 10..].iter_mut().for_each(|v| *v += 1 << 31);
             let (encoding, bytes) = encode_ints(&values);
             assert_eq!(
-                decode_ints_as(encoding, &bytes, Rows::All(values.len()), narrow),
+                decode_ints_as(
+                    encoding,
+                    &bytes,
+                    Rows::All(values.len()),
+                    i32s.clone(),
+                    narrow
+                ),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_inside_the_range_is_not_checked_value_by_value() {
+        assert!(frame_within(-5, 3, &(-5..=2)));
+        assert!(!frame_within(-5, 3, &(-5..=1)));
+        assert!(!frame_within(-6, 3, &(-5..=2)));
+        assert!(frame_within(i64::MIN, 64, &ALL));
+        assert!(!frame_within(0, 64, &ALL));
+        // A frame wider than the range, whose values all fit, decodes.
+        let bytes = bitpack::pack(&[0, 1, 2], 40);
+        let encoding = Encoding::For {
+            reference: 10,
+            width: 40,
+        };
+        let back = decode_ints_as(encoding, &bytes, Rows::All(3), 0..=12, |v| v as u8);
+        assert_eq!(back, Some(vec![10, 11, 12]));
+        assert_eq!(
+            decode_ints_as(encoding, &bytes, Rows::All(3), 0..=11, |v| v as u8),
+            None
+        );
+    }
+
+    /// The values of `ints` divided by 10^`exponent` with a division each.
+    fn divided(ints: &[i64], exponent: u8) -> Vec<u64> {
+        let power = POWERS_OF_TEN[usize::from(exponent)];
+        ints.iter().map(|&i| (i as f64 / power).to_bits()).collect()
+    }
+
+    /// `divide` (the fused multiply-add path, where the processor has it) against one
+    /// division per value, bit for bit, for every exponent: a run of every integer around
+    /// zero and a million and more spread over every magnitude below `SMALL` (where
+    /// Markstein's correction is exact whatever the value, these are a check).
+    #[test]
+    fn divided_without_division_as_with_it() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let around_zero: Vec<i64> = (-(1 << 19)..(1 << 19)).collect();
+        let spread: Vec<i64> = (0..1 << 20)
+            .map(|i| ((next() >> 12) as i64 - SMALL) >> (i % 52))
+            .collect();
+        let edges: Vec<i64> = vec![SMALL - 1, -SMALL, -SMALL + 1, 999_999, -1_000_001];
+        for exponent in 0..POWERS_OF_TEN.len() as u8 {
+            for ints in [&around_zero, &spread, &edges] {
+                let mut out = Vec::new();
+                divide(ints, exponent, true, &mut out);
+                let bits: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+                assert!(bits == divided(ints, exponent), "exponent {exponent}");
+            }
+        }
+        // Beyond `SMALL`, the division itself.
+        let large = vec![SMALL, (1 << 53) - 1, -(1 << 53) + 1];
+        let mut out = Vec::new();
+        divide(&large, 2, false, &mut out);
+        let bits: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(bits, divided(&large, 2));
+    }
+
+    #[test]
+    fn scaled_blocks_decode_in_chunks() {
+        // Several chunks and a short last one; a frame beyond `SMALL` too.
+        for (base, exponent) in [(0i64, 2u8), (3_000_000_000_000_000, 1)] {
+            let power = POWERS_OF_TEN[usize::from(exponent)];
+            let values: Vec<f64> = (0..2500)
+                .map(|i| (base + i * 37 % 1999) as f64 / power)
+                .collect();
+            let (encoding, bytes) = encode_f64(&values);
+            assert!(
+                matches!(encoding, Encoding::Scaled { exponent: e, .. } if e == exponent),
+                "{encoding:?}"
+            );
+            let back = decode_scaled(encoding, &bytes, Rows::All(values.len())).unwrap();
+            assert_eq!(back, values);
+            let at = [0u32, 1023, 1024, 2499];
+            let some = decode_scaled(encoding, &bytes, Rows::At(&at)).unwrap();
+            assert_eq!(some, at.map(|i| values[i as usize]));
+            assert_eq!(
+                decode_scaled(encoding, &bytes[..bytes.len() - 1], Rows::All(2500)),
                 None
             );
         }

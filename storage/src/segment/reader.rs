@@ -495,17 +495,17 @@ impl SegmentReader {
         let arrow_err = |e: arrow::error::ArrowError| self.corrupt(e.to_string());
         let ints = || -> Result<Vec<i64>> {
             let bytes = self.block_bytes(&data.data)?;
-            decode_ints_as(data.encoding, &bytes, rows, Some)
+            decode_ints_as(data.encoding, &bytes, rows, i64::MIN..=i64::MAX, |v| v)
                 .ok_or_else(|| bad("undecodable integers"))
         };
         // Narrower integers are decoded straight into their width, range-checked.
-        fn narrow<T: TryFrom<i64>>(
+        fn narrow<T: Bounded>(
             reader: &SegmentReader,
             data: &DataBlock,
             rows: Rows,
         ) -> Result<Vec<T>> {
             let bytes = reader.block_bytes(&data.data)?;
-            decode_ints_as(data.encoding, &bytes, rows, |v| T::try_from(v).ok()).ok_or_else(|| {
+            decode_ints_as(data.encoding, &bytes, rows, T::RANGE, T::wrap).ok_or_else(|| {
                 reader.corrupt("undecodable integers or a value out of range".to_owned())
             })
         }
@@ -536,7 +536,7 @@ impl SegmentReader {
                         .ok_or_else(|| bad("a short block"))?,
                     encoding => {
                         let bytes = self.block_bytes(&data.data)?;
-                        decode_ints_as(encoding, &bytes, rows, |v| Some(i128::from(v)))
+                        decode_ints_as(encoding, &bytes, rows, i64::MIN..=i64::MAX, i128::from)
                             .ok_or_else(|| bad("undecodable integers"))?
                             .into()
                     }
@@ -604,6 +604,27 @@ impl SegmentReader {
 }
 
 /// Which rows of a block of `count` to decode.
+/// An integer type narrower than the `i64`s blocks store: the values it holds, and a
+/// value among them made one of it.
+trait Bounded: Sized {
+    const RANGE: std::ops::RangeInclusive<i64>;
+    fn wrap(value: i64) -> Self;
+}
+
+impl Bounded for i16 {
+    const RANGE: std::ops::RangeInclusive<i64> = i16::MIN as i64..=i16::MAX as i64;
+    fn wrap(value: i64) -> Self {
+        value as i16
+    }
+}
+
+impl Bounded for i32 {
+    const RANGE: std::ops::RangeInclusive<i64> = i32::MIN as i64..=i32::MAX as i64;
+    fn wrap(value: i64) -> Self {
+        value as i32
+    }
+}
+
 fn which_rows(count: usize, at: Option<&[u32]>) -> Rows<'_> {
     match at {
         Some(at) => Rows::At(at),
