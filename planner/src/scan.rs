@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
@@ -717,11 +718,16 @@ fn selection(rows: &RoaringBitmap, start: u64, end: u64) -> Selection {
             .collect();
         Selection::Some(Picked::At(at))
     } else {
-        let mut mask = vec![false; (end - start) as usize];
+        // Bits set straight into the mask's words.
+        let mut words = vec![0u64; ((end - start) as usize).div_ceil(64)];
         for row in rows.range(start32..end32) {
-            mask[(row - start32) as usize] = true;
+            let at = (row - start32) as usize;
+            words[at / 64] |= 1 << (at % 64);
         }
-        Selection::Some(Picked::Mask(BooleanArray::from(mask)))
+        // Arrow's bits are little-endian.
+        words.iter_mut().for_each(|w| *w = w.to_le());
+        let bits = BooleanBuffer::new(Buffer::from_vec(words), 0, (end - start) as usize);
+        Selection::Some(Picked::Mask(BooleanArray::new(bits, None)))
     }
 }
 

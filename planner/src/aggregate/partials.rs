@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array,
+    new_null_array, Array, ArrayRef, AsArray, Int64Array, PrimitiveArray, RecordBatch, UInt32Array,
 };
-use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{cast, filter as filter_array};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt32Type};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Date32Type, Field, Int32Type, Int64Type, Schema, UInt32Type,
+};
 use datafusion::common::cast::as_boolean_array;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
@@ -151,44 +152,50 @@ impl DenseIds {
         let outside =
             || DataFusionError::Internal("a group key outside its segment's range".into());
         for ((key, &size), code) in keys.iter().zip(&self.sizes).zip(&self.codes) {
-            let null = size - 1;
-            match code {
-                Code::Id => {
+            let within = match (code, key.data_type()) {
+                (Code::Id, _) => {
                     let ids = key.as_primitive::<UInt32Type>();
-                    combine(
-                        &mut self.combined,
-                        ids.nulls(),
-                        size,
-                        ids.values().iter().map(|&id| (id < null).then_some(id)),
-                    )
+                    combine(&mut self.combined, ids, size, |&id| u64::from(id))
                 }
-                Code::Offset(min) => {
+                (Code::Offset(min), DataType::Int32) => {
+                    let values = key.as_primitive::<Int32Type>();
+                    combine(&mut self.combined, values, size, |&v| {
+                        i64::from(v).wrapping_sub(*min) as u64
+                    })
+                }
+                (Code::Offset(min), DataType::Date32) => {
+                    let values = key.as_primitive::<Date32Type>();
+                    combine(&mut self.combined, values, size, |&v| {
+                        i64::from(v).wrapping_sub(*min) as u64
+                    })
+                }
+                (Code::Offset(min), _) => {
                     let values = cast(key, &DataType::Int64)?;
                     let values = values.as_primitive::<Int64Type>();
-                    combine(
-                        &mut self.combined,
-                        values.nulls(),
-                        size,
-                        values.values().iter().map(|&v| {
-                            v.checked_sub(*min)
-                                .and_then(|c| u32::try_from(c).ok())
-                                .filter(|&c| c < null)
-                        }),
-                    )
+                    combine(&mut self.combined, values, size, |&v| {
+                        v.wrapping_sub(*min) as u64
+                    })
                 }
+            };
+            if !within {
+                return Err(outside());
             }
-            .ok_or_else(outside)?;
         }
         indices.clear();
-        for &c in &self.combined {
-            let slot = self.slots.get_mut(c as usize).ok_or_else(outside)?;
+        let (slots, groups) = (&mut self.slots, &mut self.groups);
+        let mut within = true;
+        indices.extend(self.combined.iter().map(|&c| {
+            let Some(slot) = slots.get_mut(c as usize) else {
+                within = false;
+                return 0;
+            };
             if *slot == u32::MAX {
-                *slot = self.groups.len() as u32;
-                self.groups.push(c);
+                *slot = groups.len() as u32;
+                groups.push(c);
             }
-            indices.push(*slot as usize);
-        }
-        Ok(())
+            *slot as usize
+        }));
+        within.then_some(()).ok_or_else(outside)
     }
 
     /// The keys of every group: dictionary ids, or the integers as `Int64`.
@@ -219,31 +226,40 @@ impl DenseIds {
 }
 
 /// Folds one key's codes into the combined codes of the rows: `combined * size + code`,
-/// NULL rows taking the last code. `None` when a value has no code.
-fn combine(
+/// NULL rows taking the last code. `code` is a value's distance from the key's least (a
+/// value below it wraps to a huge one); `false` when a value has no code. One pass without
+/// a branch per row: codes are checked together.
+fn combine<T: ArrowPrimitiveType>(
     combined: &mut [u32],
-    nulls: Option<&NullBuffer>,
+    values: &PrimitiveArray<T>,
     size: u32,
-    codes: impl Iterator<Item = Option<u32>>,
-) -> Option<()> {
+    code: impl Fn(&T::Native) -> u64,
+) -> bool {
     let null = size - 1;
-    match nulls.filter(|n| n.null_count() > 0) {
+    let mut within = true;
+    match values.nulls().filter(|n| n.null_count() > 0) {
         None => {
-            for (c, code) in combined.iter_mut().zip(codes) {
-                *c = *c * size + code?;
+            for (c, value) in combined.iter_mut().zip(values.values().iter()) {
+                let code = code(value);
+                within &= code < u64::from(null);
+                *c = *c * size + code as u32;
             }
         }
         Some(nulls) => {
-            for ((i, c), code) in combined.iter_mut().enumerate().zip(codes) {
+            for ((i, c), value) in combined.iter_mut().enumerate().zip(values.values().iter()) {
                 let code = match nulls.is_valid(i) {
-                    true => code?,
-                    false => null,
+                    true => {
+                        let code = code(value);
+                        within &= code < u64::from(null);
+                        code
+                    }
+                    false => u64::from(null),
                 };
-                *c = *c * size + code;
+                *c = *c * size + code as u32;
             }
         }
     }
-    Some(())
+    within
 }
 
 /// The group keys of a batch of rows.
