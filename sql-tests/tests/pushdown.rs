@@ -483,3 +483,74 @@ async fn a_few_rows_of_a_block_are_decoded_alone() {
     let row = client.query_one(wide, &[]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2220, 2220));
 }
+
+/// Every row of `sql`'s answer as text.
+async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .expect(sql)
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn long_runs_of_one_time_bucket_are_aggregated_run_by_run() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    // 30,000 rows a second apart from 23:59:30: hourly buckets are runs of 3,600 rows (a
+    // short one first), minutes runs of 60; a day's segment ends in the middle of a bucket's
+    // rows on the next day's. Some rows held in memory, the rest published.
+    client
+        .batch_execute(
+            "CREATE TABLE runs (ts TIMESTAMP NOT NULL, k TEXT, b BIGINT, f DOUBLE PRECISION, \
+             p NUMERIC(10,2)) WITH (time_column = 'ts', segment_granularity = 'day'); \
+             INSERT INTO runs SELECT '2024-06-01 23:59:30'::timestamp + i * INTERVAL '1 second', \
+             'k' || (i % 7), CASE WHEN i % 11 = 3 THEN NULL ELSE i % 1000 - 300 END, i / 4.0, \
+             (i % 500) / 100.0 FROM generate_series(0, 24999) s(i); \
+             CHECKPOINT; \
+             INSERT INTO runs SELECT '2024-06-02 06:56:10'::timestamp + i * INTERVAL '1 second', \
+             'k' || (i % 3), i, i / 2.0, 1.25 FROM generate_series(0, 4999) s(i)",
+        )
+        .await
+        .unwrap();
+    let aggregates = "count(*), count(b), sum(b), avg(b), min(f), max(f), sum(f), avg(f), \
+                      sum(p), count(DISTINCT k), sum(b) FILTER (WHERE k = 'k1'), \
+                      max(k) FILTER (WHERE b > 600)";
+    let queries = [
+        format!("SELECT date_trunc('hour', ts) AS h, {aggregates} FROM runs GROUP BY h ORDER BY h"),
+        format!("SELECT date_trunc('day', ts) AS d, {aggregates} FROM runs GROUP BY d ORDER BY d"),
+        format!(
+            "SELECT date_trunc('minute', ts) AS m, {aggregates} FROM runs \
+             WHERE ts < '2024-06-02 01:00' GROUP BY m ORDER BY m"
+        ),
+        format!(
+            "SELECT date_trunc('hour', ts) AS h, {aggregates} FROM runs \
+             WHERE k <> 'k2' GROUP BY h ORDER BY h"
+        ),
+    ];
+    let plan = explain(&client, &queries[0]).await;
+    assert!(plan.contains("HengeAggregateExec"), "{plan}");
+    let mut pushed = Vec::new();
+    for sql in &queries {
+        pushed.push(text_rows(&client, sql).await);
+    }
+    assert_eq!(pushed[0].len(), 10);
+    assert_eq!(pushed[0][0][1].as_deref(), Some("30"));
+    assert_eq!(pushed[0][1][1].as_deref(), Some("3600"));
+    client
+        .batch_execute("SET henge.pushdown = false")
+        .await
+        .unwrap();
+    for (sql, pushed) in queries.iter().zip(&pushed) {
+        assert_eq!(&text_rows(&client, sql).await, pushed, "{sql}");
+    }
+}
