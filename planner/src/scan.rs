@@ -712,18 +712,19 @@ fn selection(rows: &RoaringBitmap, start: u64, end: u64) -> Selection {
     } else if count == end - start {
         Selection::All
     } else if count * SPARSE <= end - start {
-        let at = rows
-            .range(start32..end32)
-            .map(|row| row - start32)
-            .collect();
+        let mut at = Vec::with_capacity(count as usize);
+        rows.range(start32..end32)
+            .for_each(|row| at.push(row - start32));
         Selection::Some(Picked::At(at))
     } else {
         // Bits set straight into the mask's words.
         let mut words = vec![0u64; ((end - start) as usize).div_ceil(64)];
-        for row in rows.range(start32..end32) {
+        // `for_each` walks the bitmap container by container (its `fold`), not value by
+        // value through every level.
+        rows.range(start32..end32).for_each(|row| {
             let at = (row - start32) as usize;
             words[at / 64] |= 1 << (at % 64);
-        }
+        });
         // Arrow's bits are little-endian.
         words.iter_mut().for_each(|w| *w = w.to_le());
         let bits = BooleanBuffer::new(Buffer::from_vec(words), 0, (end - start) as usize);
