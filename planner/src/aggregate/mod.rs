@@ -608,7 +608,9 @@ impl ExecutionPlan for HengeAggregateExec {
     ) -> Result<SendableRecordBatchStream> {
         let parts = self.source.parts(partition)?;
         let held = Arc::new(Held::new(context.memory_pool(), partition));
-        let source = self.source.clone();
+        // Shared by the parts: the source holds every partition's list of parts, which a
+        // copy per part made quadratic in the segments.
+        let source = Arc::new(self.source.clone());
         let plan = self.plan.clone();
         let metrics = ScanMetrics::new(&self.metrics, partition);
         let baseline = metrics.baseline.clone();
