@@ -3,24 +3,16 @@
 //! checked in pushdown.slt.)
 
 use henge_sql_tests::server::TestServer;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use henge_sql_tests::values::text_rows;
+use tokio_postgres::Client;
 
 /// The plan text of `EXPLAIN sql`, all rows joined.
 async fn explain(client: &Client, sql: &str) -> String {
-    client
-        .simple_query(&format!("EXPLAIN {sql}"))
+    text_rows(client, &format!("EXPLAIN {sql}"))
         .await
         .expect("explain")
         .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .filter_map(|i| row.get(i).map(str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
+        .map(|row| row.into_iter().flatten().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -484,24 +476,6 @@ async fn a_few_rows_of_a_block_are_decoded_alone() {
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2220, 2220));
 }
 
-/// Every row of `sql`'s answer as text.
-async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .expect(sql)
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_owned))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn long_runs_of_one_time_bucket_are_aggregated_run_by_run() {
     let server = TestServer::start();
@@ -541,7 +515,7 @@ async fn long_runs_of_one_time_bucket_are_aggregated_run_by_run() {
     assert!(plan.contains("HengeAggregateExec"), "{plan}");
     let mut pushed = Vec::new();
     for sql in &queries {
-        pushed.push(text_rows(&client, sql).await);
+        pushed.push(text_rows(&client, sql).await.unwrap());
     }
     assert_eq!(pushed[0].len(), 10);
     assert_eq!(pushed[0][0][1].as_deref(), Some("30"));
@@ -551,7 +525,7 @@ async fn long_runs_of_one_time_bucket_are_aggregated_run_by_run() {
         .await
         .unwrap();
     for (sql, pushed) in queries.iter().zip(&pushed) {
-        assert_eq!(&text_rows(&client, sql).await, pushed, "{sql}");
+        assert_eq!(&text_rows(&client, sql).await.unwrap(), pushed, "{sql}");
     }
 }
 
@@ -590,7 +564,7 @@ async fn totals_over_many_selected_rows_equal_the_plan_without_pushdown() {
     assert!(plan.contains("rows=10000"), "{plan}");
     let mut pushed = Vec::new();
     for sql in queries {
-        pushed.push(text_rows(&client, sql).await);
+        pushed.push(text_rows(&client, sql).await.unwrap());
     }
     assert_eq!(pushed[0][0][0].as_deref(), Some("10000"));
     assert_eq!(pushed[2][0][0].as_deref(), Some("10000"));
@@ -599,6 +573,6 @@ async fn totals_over_many_selected_rows_equal_the_plan_without_pushdown() {
         .await
         .unwrap();
     for (sql, pushed) in queries.iter().zip(&pushed) {
-        assert_eq!(&text_rows(&client, sql).await, pushed, "{sql}");
+        assert_eq!(&text_rows(&client, sql).await.unwrap(), pushed, "{sql}");
     }
 }

@@ -10,28 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::SinkExt;
 use henge_sql_tests::server::TestServer;
+use henge_sql_tests::values::text_rows as rows;
 use henge_storage::segment::SegmentReader;
-use tokio_postgres::{Client, SimpleQueryMessage};
-
-/// Every row of every result of `sql`, as text.
-async fn rows(
-    client: &Client,
-    sql: &str,
-) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
-    Ok(client
-        .simple_query(sql)
-        .await?
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_owned))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect())
-}
+use tokio_postgres::Client;
 
 /// The answers that must never change, whatever happens to the storage underneath.
 async fn answers(client: &Client) -> Vec<Vec<Option<String>>> {

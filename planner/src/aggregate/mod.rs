@@ -23,7 +23,12 @@
 //!
 //! The accumulators are DataFusion's own, created from the aggregate expressions the query
 //! planned, so the final aggregation merges these states as it would its own partial ones
-//! and the answers are those of the plan without pushdown.
+//! and the answers are those of the plan without pushdown. One difference of order: a long
+//! run of rows in one time bucket is aggregated on its own and its state merged into the
+//! group's (see `partials::LONG_RUN`), so a `double precision` sum adds the same values in
+//! another order and may differ in its last bit, as any sum of doubles does between plans
+//! (DataFusion's sums without GROUP BY add in lanes, PostgreSQL row by row). Integer and
+//! `numeric` sums are exact either way.
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -271,8 +271,9 @@ fn combine<T: ArrowPrimitiveType>(
 /// fifth of a `count(*)` the indexes answer.
 fn constant_array(value: &ScalarValue, rows: usize) -> Result<ArrayRef> {
     const SHARED_ROWS: usize = 1 << 16;
-    /// Distinct constants kept at most (aggregate arguments are few).
-    const KEPT: usize = 64;
+    /// Distinct constants kept at most (aggregate arguments are few): with 16-byte values,
+    /// 8 MiB at most.
+    const KEPT: usize = 8;
     static SHARED: Mutex<Vec<(ScalarValue, ArrayRef)>> = Mutex::new(Vec::new());
     // Only fixed-width values: a long string constant would be kept 64 Ki times.
     let fixed = value.data_type().primitive_width().is_some() || value.is_null();
@@ -521,7 +522,7 @@ impl Partials {
                     }
                 };
                 // Rows of long runs are aggregated run by run (below); the others as rows.
-                let mut rest: Option<Vec<u32>> = None;
+                let mut rest: Option<UInt32Array> = None;
                 if let Some(runs) = runs {
                     indices.clear();
                     let mut short = Vec::new();
@@ -532,7 +533,7 @@ impl Partials {
                         }
                     }
                     if short.len() < rows {
-                        rest = Some(short);
+                        rest = Some(UInt32Array::from(short));
                     }
                 }
                 for (i, ((accumulator, values), filter)) in accumulators
@@ -554,12 +555,11 @@ impl Partials {
                         }
                     }
                     if !short.is_empty() {
-                        let at = UInt32Array::from(short.clone());
                         let values = values
                             .iter()
-                            .map(|v| Ok(take(v, &at, None)?))
+                            .map(|v| Ok(take(v, short, None)?))
                             .collect::<Result<Vec<_>>>()?;
-                        let filter = filter.map(|f| take(f, &at, None)).transpose()?;
+                        let filter = filter.map(|f| take(f, short, None)).transpose()?;
                         let filter = filter.as_ref().map(|f| f.as_boolean());
                         accumulator.update_batch(&values, indices, filter, count)?;
                     }

@@ -279,16 +279,18 @@ fn divide(ints: &[i64], exponent: u8, small: bool, out: &mut Vec<f64>) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if small
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("avx2")
-    {
+    if small && has_fma() {
         // SAFETY: the processor has the features `divide_fma` is compiled for.
         unsafe { divide_fma(ints, power, out) };
         return;
     }
-    let _ = small;
     out.extend(ints.iter().map(|&i| i as f64 / power));
+}
+
+/// Whether the processor has what [`divide_fma`] is compiled for.
+#[cfg(target_arch = "x86_64")]
+fn has_fma() -> bool {
+    std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
 }
 
 /// [`divide`] without a division: the quotient estimated with the reciprocal, its exact
