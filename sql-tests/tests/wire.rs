@@ -355,23 +355,14 @@ async fn parameterised_inserts_store_what_planned_ones_store() {
     let read = |table: &str| {
         format!("SELECT ts::text, tz::text, d::text, b::text, s::text, i::text, g::text, r::text, f::text, v, t, k FROM {table} ORDER BY tz NULLS LAST")
     };
-    let rows = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<Vec<Option<String>>> {
-        messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_owned))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect()
-    };
-    let stored = rows(client.simple_query(&read("direct")).await.unwrap());
+    let stored = henge_sql_tests::values::text_rows(&client, &read("direct"))
+        .await
+        .unwrap();
     assert_eq!(
         stored,
-        rows(client.simple_query(&read("planned")).await.unwrap())
+        henge_sql_tests::values::text_rows(&client, &read("planned"))
+            .await
+            .unwrap()
     );
     assert_eq!(
         stored[0],
