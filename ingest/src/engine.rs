@@ -203,12 +203,21 @@ impl Engine {
                 }
             }
             match by_id.get(&record.table_id) {
-                Some(table) if schemas_match(&table.schema, &record.batches) => {
-                    replayed += record.batches.iter().map(|b| b.num_rows()).sum::<usize>();
-                    table.buffer.append(&record.batches)?;
-                }
+                Some(table) => match in_layout(&table.schema, &record.batches) {
+                    Some(batches) => {
+                        replayed += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                        table.buffer.append(&batches)?;
+                    }
+                    None => {
+                        tracing::warn!(
+                            table = %table.def.name,
+                            "rows in the write-ahead log in another layout than the table's were not replayed"
+                        );
+                        skipped += 1;
+                    }
+                },
                 // Rows of a table dropped since they were written.
-                _ => skipped += 1,
+                None => skipped += 1,
             }
         }
         let next_piece = pieces.iter().map(|p| p.partition + 1).max().unwrap_or(1);
@@ -711,10 +720,28 @@ fn url_of_dir(dir: &Path) -> Result<String> {
         .map_err(|()| Error::Internal(format!("{} cannot be a file:// URL", dir.display())))
 }
 
-fn schemas_match(schema: &SchemaRef, batches: &[RecordBatch]) -> bool {
+/// Logged rows in the table's layout: the same columns, of the same types. A field's
+/// metadata may differ (a later version names an extension type for a column type the
+/// log's writer did not): the rows are then given the table's schema. `None` where the
+/// columns differ.
+fn in_layout(schema: &SchemaRef, batches: &[RecordBatch]) -> Option<Vec<RecordBatch>> {
+    let same = |a: &arrow::datatypes::Field, b: &arrow::datatypes::Field| {
+        a.name() == b.name() && a.data_type() == b.data_type() && a.is_nullable() == b.is_nullable()
+    };
     batches
         .iter()
-        .all(|b| b.schema().fields() == schema.fields())
+        .map(|b| {
+            let fields = b.schema_ref().fields().clone();
+            if fields == *schema.fields() {
+                return Some(b.clone());
+            }
+            let alike = fields.len() == schema.fields().len()
+                && fields.iter().zip(schema.fields()).all(|(a, b)| same(a, b));
+            alike
+                .then(|| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).ok())
+                .flatten()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -763,5 +790,40 @@ mod tests {
         assert!(split_rows(&[], 10, 10).is_empty());
         let groups = split_rows(&batches, 5_000_000, 1 << 30);
         assert_eq!(shape(&groups), vec![200_000]);
+    }
+
+    #[test]
+    fn logged_rows_take_the_table_fields_metadata() {
+        let logged = batch(3, "x");
+        let named = |name: &str| {
+            Field::new("s", DataType::Utf8, false).with_metadata(
+                [("ARROW:extension:name".to_owned(), name.to_owned())]
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        let table = |s: Field| {
+            Arc::new(Schema::new(vec![
+                Field::new("v", DataType::Int64, false),
+                s,
+            ]))
+        };
+        let varchar = table(named("henge.varchar"));
+        let replayed = in_layout(&varchar, std::slice::from_ref(&logged)).unwrap();
+        assert_eq!(replayed[0].schema(), varchar);
+        assert_eq!(replayed[0].num_rows(), 3);
+        // Of the same layout, the rows are kept as they are.
+        let plain = logged.schema();
+        assert_eq!(
+            in_layout(&plain, std::slice::from_ref(&logged)).unwrap()[0].schema(),
+            plain
+        );
+        // Another column type: not the table's rows.
+        assert!(in_layout(
+            &table(Field::new("s", DataType::Int64, false)),
+            std::slice::from_ref(&logged)
+        )
+        .is_none());
+        assert!(in_layout(&table(Field::new("t", DataType::Utf8, false)), &[logged]).is_none());
     }
 }

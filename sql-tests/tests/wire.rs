@@ -674,6 +674,39 @@ async fn constants_are_typed_as_postgresql_types_them() {
     assert_eq!(row.get(5), Some("1"));
 }
 
+/// Character types reach the client as PostgreSQL sends them: a `varchar` column and a
+/// cast to `varchar` as varchar, one to `char(n)` as bpchar, text as text; a varchar
+/// value binds to a `String`.
+#[tokio::test(flavor = "multi_thread")]
+async fn character_types_are_sent_as_postgresql_sends_them() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute(
+            "CREATE TABLE names (ts TIMESTAMP NOT NULL, v VARCHAR(8), t TEXT); \
+             INSERT INTO names VALUES ('2024-01-01', 'short', 'long text')",
+        )
+        .await
+        .unwrap();
+    let sql = "SELECT v, t, 'a'::varchar, 'b'::char(2), v || t FROM names WHERE v = $1";
+    let statement = client.prepare(sql).await.unwrap();
+    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(
+        types,
+        [
+            &Type::VARCHAR,
+            &Type::TEXT,
+            &Type::VARCHAR,
+            &Type::BPCHAR,
+            &Type::TEXT
+        ]
+    );
+    let row = client.query_one(&statement, &[&"short"]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "short");
+    assert_eq!(row.get::<_, String>(3), "b");
+    assert_eq!(row.get::<_, String>(4), "shortlong text");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn startup_parameters_set_the_session_and_are_reported() {
     let server = TestServer::start();

@@ -34,6 +34,11 @@ pub const VOID_EXTENSION: &str = "henge.void";
 pub const REGCLASS_EXTENSION: &str = "henge.regclass";
 /// Text typed as PostgreSQL's `name` (`current_user`, `current_database()`).
 pub const NAME_EXTENSION: &str = "henge.name";
+/// Text typed as `character varying` (a `varchar` column, `'a'::varchar`): what
+/// `pg_typeof` names and the wire sends; its values are plain text.
+pub const VARCHAR_EXTENSION: &str = "henge.varchar";
+/// Text typed as `character` (`'a'::char(3)`), held without its padding.
+pub const BPCHAR_EXTENSION: &str = "henge.bpchar";
 
 /// A column's type, as PostgreSQL names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +115,7 @@ impl ColumnType {
             ColumnType::Json => Some(JSON_EXTENSION),
             ColumnType::Jsonb => Some(JSONB_EXTENSION),
             ColumnType::Uuid => Some(UUID_EXTENSION),
+            ColumnType::Varchar { .. } => Some(VARCHAR_EXTENSION),
             _ => None,
         }
     }

@@ -18,12 +18,15 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::sql::sqlparser::ast::{self, CharacterLength};
+use henge_storage::schema::{BPCHAR_EXTENSION, EXTENSION_NAME_KEY, VARCHAR_EXTENSION};
 
 use super::rewrite::call;
 
 /// Rewrites a cast to `varchar(n)`, `char(n)` or `char` into `pg_varchar(text, n)` or
-/// `pg_bpchar(text, n)` (in place; other expressions are left alone). Done on the syntax,
-/// so the value's type stays text and VALUES rows need not agree on a length.
+/// `pg_bpchar(text, n)`, and one to `varchar` into `pg_varchar(text, NULL)` (in place;
+/// other expressions are left alone). Done on the syntax, so the value's type stays text
+/// and VALUES rows need not agree on a length; the functions' fields name the type
+/// (`character varying`, `character`) for `pg_typeof` and the wire.
 pub fn rewrite_cast(expr: &mut ast::Expr) {
     // `varchar(2) 'abc'` is `'abc'::varchar(2)`.
     if let ast::Expr::TypedString(typed) = expr {
@@ -57,16 +60,13 @@ pub fn rewrite_cast(expr: &mut ast::Expr) {
     };
     let (function, n) = match &*data_type {
         ast::DataType::Varchar(l) | ast::DataType::CharacterVarying(l) => match length(l) {
-            Some(n) => ("pg_varchar", n),
-            // DataFusion reads `varchar` but not `character varying`: both are text.
-            None => {
-                *data_type = ast::DataType::Text;
-                return;
-            }
+            Some(n) => ("pg_varchar", Some(n)),
+            // Text, typed as `character varying`.
+            None => ("pg_varchar", None),
         },
         ast::DataType::Char(l) | ast::DataType::Character(l) => match (l.is_none(), length(l)) {
-            (true, _) => ("pg_bpchar", 1),
-            (_, Some(n)) => ("pg_bpchar", n),
+            (true, _) => ("pg_bpchar", Some(1)),
+            (_, Some(n)) => ("pg_bpchar", Some(n)),
             _ => return,
         },
         _ => return,
@@ -78,8 +78,54 @@ pub fn rewrite_cast(expr: &mut ast::Expr) {
         array: false,
         format: None,
     };
-    let n = ast::Expr::value(ast::Value::Number(n.to_string(), false));
+    let n = ast::Expr::value(match n {
+        Some(n) => ast::Value::Number(n.to_string(), false),
+        None => ast::Value::Null,
+    });
     *expr = call(function, vec![text, n]);
+}
+
+/// In a VALUES list, a column one row casts to a character type has that type in every
+/// row where the others are constants (`VALUES ('abc'::varchar(2)), ('xyz')` is a varchar
+/// column, `xyz` kept whole), as PostgreSQL resolves it; beside rows of other expressions
+/// the casts' values are plain text. DataFusion requires the rows' field metadata — which
+/// names the character type — to agree. Run after [`rewrite_cast`] made the casts calls.
+pub fn values_alike(values: &mut ast::Values) {
+    let typed = |e: &ast::Expr| {
+        super::rewrite::function_name(e).filter(|n| n == "pg_varchar" || n == "pg_bpchar")
+    };
+    let width = values.rows.first().map_or(0, |r| r.content.len());
+    for column in 0..width {
+        let cells = || values.rows.iter().filter_map(|row| row.content.get(column));
+        let mut names: Vec<String> = cells().filter_map(typed).collect();
+        names.sort();
+        names.dedup();
+        let Some(name) = names.first().cloned() else {
+            continue;
+        };
+        let constants = cells().all(|e| typed(e).is_some() || matches!(e, ast::Expr::Value(_)));
+        for row in &mut values.rows {
+            let Some(cell) = row.content.get_mut(column) else {
+                continue;
+            };
+            let as_text = |e: ast::Expr| ast::Expr::Cast {
+                kind: ast::CastKind::DoubleColon,
+                expr: Box::new(e),
+                data_type: ast::DataType::Text,
+                array: false,
+                format: None,
+            };
+            let taken = std::mem::replace(cell, ast::Expr::value(ast::Value::Null));
+            *cell = match (typed(&taken).is_some(), constants && names.len() == 1) {
+                (false, true) => call(
+                    &name,
+                    vec![as_text(taken), ast::Expr::value(ast::Value::Null)],
+                ),
+                (true, false) => as_text(taken),
+                _ => taken,
+            };
+        }
+    }
 }
 
 /// Registers `pg_varchar` and `pg_bpchar`.
@@ -135,7 +181,17 @@ impl ScalarUDFImpl for Cut {
                 return Err(super::SqlStateError::new("22023", message).into());
             }
         }
-        Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
+        let extension = match self.pad {
+            true => BPCHAR_EXTENSION,
+            false => VARCHAR_EXTENSION,
+        };
+        Ok(Arc::new(
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(
+                [(EXTENSION_NAME_KEY.to_owned(), extension.to_owned())]
+                    .into_iter()
+                    .collect(),
+            ),
+        ))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -148,6 +204,9 @@ impl ScalarUDFImpl for Cut {
         };
         super::on_arrays(&args, |arrays| {
             let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            if length == usize::MAX && !self.pad {
+                return Ok(text);
+            }
             let out: StringArray = text
                 .as_string::<i32>()
                 .iter()

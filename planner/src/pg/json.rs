@@ -2093,6 +2093,7 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
         fn post_visit_query(&mut self, query: &mut ast::Query) -> ControlFlow<()> {
             if let ast::SetExpr::Values(values) = query.body.as_mut() {
                 super::types::cast_values_alike(values);
+                super::character::values_alike(values);
             }
             ControlFlow::Continue(())
         }

@@ -17,8 +17,8 @@ use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Operator, Value
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::{self, ExactNumberInfo};
 use henge_storage::schema::{
-    EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION, REGCLASS_EXTENSION,
-    UUID_EXTENSION, VOID_EXTENSION,
+    BPCHAR_EXTENSION, EXTENSION_NAME_KEY, JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION,
+    REGCLASS_EXTENSION, UUID_EXTENSION, VARCHAR_EXTENSION, VOID_EXTENSION,
 };
 use henge_storage::ColumnType;
 
@@ -421,8 +421,22 @@ pub fn of_field(field: &Field) -> TypeInfo {
         Some(VOID_EXTENSION) => TypeInfo::named("void", "void"),
         Some(REGCLASS_EXTENSION) => TypeInfo::named("regclass", "regclass"),
         Some(NAME_EXTENSION) => TypeInfo::named("name", "name"),
+        Some(VARCHAR_EXTENSION) => TypeInfo::named("character varying", "varchar"),
+        Some(BPCHAR_EXTENSION) => TypeInfo::named("character", "bpchar"),
         _ => of_arrow(field.data_type()),
     }
+}
+
+/// Whether a field holds text of a character type (`text`, `varchar`, `char`), not text
+/// standing for another type (`json`, `uuid`).
+pub fn is_text(field: &Field) -> bool {
+    matches!(
+        extension(field),
+        None | Some(VARCHAR_EXTENSION | BPCHAR_EXTENSION)
+    ) && matches!(
+        field.data_type(),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    )
 }
 
 /// The Arrow extension type a field's metadata names.

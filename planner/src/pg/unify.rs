@@ -434,7 +434,7 @@ fn agreed(field: &datafusion::arrow::datatypes::Field, column: Expr, agree: Agre
     );
     match agree {
         Agree::Float(to) if is_decimal(field.data_type()) => Some(cast(column, to.clone())),
-        Agree::Read(read) if text && super::types::extension(field).is_none() => Some(read(column)),
+        Agree::Read(read) if text && super::types::is_text(field) => Some(read(column)),
         _ => None,
     }
 }

@@ -51,8 +51,8 @@ pub fn pg_type(data_type: &DataType) -> Type {
 /// `jsonb`) where the field has one, else its Arrow type's.
 pub fn pg_field_type(field: &datafusion::arrow::datatypes::Field) -> Type {
     use henge_storage::schema::{
-        JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION, REGCLASS_EXTENSION, UUID_EXTENSION,
-        VOID_EXTENSION,
+        BPCHAR_EXTENSION, JSONB_EXTENSION, JSON_EXTENSION, NAME_EXTENSION, REGCLASS_EXTENSION,
+        UUID_EXTENSION, VARCHAR_EXTENSION, VOID_EXTENSION,
     };
     match henge_planner::pg::types::extension(field) {
         Some(JSON_EXTENSION) => Type::JSON,
@@ -60,6 +60,8 @@ pub fn pg_field_type(field: &datafusion::arrow::datatypes::Field) -> Type {
         Some(UUID_EXTENSION) => Type::UUID,
         Some(VOID_EXTENSION) => Type::VOID,
         Some(NAME_EXTENSION) => Type::NAME,
+        Some(VARCHAR_EXTENSION) => Type::VARCHAR,
+        Some(BPCHAR_EXTENSION) => Type::BPCHAR,
         Some(REGCLASS_EXTENSION) => Type::REGCLASS,
         _ => pg_type(field.data_type()),
     }

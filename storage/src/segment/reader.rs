@@ -11,7 +11,7 @@ use arrow::array::{
     TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{ArrowNativeType, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{ArrowNativeType, DataType, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
@@ -71,7 +71,7 @@ impl SegmentReader {
             footer
                 .columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.ty.arrow_type(), true))
+                .map(|c| c.ty.arrow_field(&c.name))
                 .collect::<Vec<_>>(),
         ));
         let columns = footer.columns.len();
