@@ -175,6 +175,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error of a COPY line counted from a piece of the input that followed `lines`
+    /// lines, numbered from the start of the input.
+    pub fn after_lines(self, lines: u64) -> Error {
+        match self {
+            Error::CopyLine {
+                table,
+                line,
+                column,
+                source,
+            } => Error::CopyLine {
+                table,
+                line: line + lines,
+                column,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The innermost error, looking through COPY line context.
     pub fn root(&self) -> &Error {
         match self {

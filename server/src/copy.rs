@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{
     Statement,
 };
 use futures::{stream, StreamExt};
-use henge_ingest::copy::{CopyFormat, CopyOptions, CopyReader};
+use henge_ingest::copy::{CopyFormat, CopyOptions, ParallelCopy};
 use henge_ingest::{SessionWrites, Table};
 use pgwire::api::results::{CopyResponse, Response};
 use pgwire::messages::copy::CopyData;
@@ -200,7 +200,7 @@ impl Session {
         let table = self.resolve_table(name)?;
         let targets = column_positions(&table.def, columns)?;
         let count = targets.len();
-        let reader = CopyReader::new(table.def.clone(), targets, options)?;
+        let reader = ParallelCopy::new(table.def.clone(), targets, options)?;
         *self.copy_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(CopyIn {
             staged: Some(self.shared.engine.stage(table)),
             reader: Some(reader),
@@ -438,7 +438,7 @@ fn write_field(line: &mut Vec<u8>, value: Option<&[u8]>, options: &CopyOptions, 
 }
 
 /// Shared by the COPY data handlers: feeds data to the parser unless it already failed, and
-/// stages the rows it completes.
+/// stages the rows it completes (parsed on every core, staged in input order).
 pub async fn feed(copy: &mut CopyIn, data: &[u8]) {
     if copy.error.is_some() {
         return;
@@ -446,14 +446,7 @@ pub async fn feed(copy: &mut CopyIn, data: &[u8]) {
     let (Some(reader), Some(staged)) = (copy.reader.as_mut(), copy.staged.as_mut()) else {
         return;
     };
-    let mut result = reader.feed(data);
-    for batch in reader.take_batches() {
-        if result.is_err() {
-            break;
-        }
-        result = staged.push(batch).await;
-    }
-    if let Err(e) = result {
+    if let Err(e) = reader.feed(data, staged).await {
         copy.error = Some(e.into());
         // Dropping the staged rows deletes what was spilled.
         copy.reader = None;
@@ -473,10 +466,7 @@ pub async fn finish(copy: CopyIn, writes: &SessionWrites) -> Result<u64, PgError
             "COPY was not started",
         ));
     };
-    let (_, batches) = reader.finish()?;
-    for batch in batches {
-        staged.push(batch).await?;
-    }
+    reader.finish(&mut staged).await?;
     let rows = staged.rows();
     match writes.keep(staged).await? {
         Some(staged) => Ok(staged.commit().await?),

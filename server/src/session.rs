@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use futures::{stream, StreamExt};
-use henge_ingest::copy::CopyReader;
+use henge_ingest::copy::ParallelCopy;
 use henge_ingest::{Engine, SessionWrites, StagedWrite};
 use henge_planner::memory::{PhysicalSlot, Planned};
 use henge_planner::options::HengeOptions;
@@ -60,7 +60,7 @@ pub struct Shared {
 /// A COPY FROM STDIN in progress: the parser and the rows staged so far, or the error that
 /// stopped it.
 pub struct CopyIn {
-    pub reader: Option<CopyReader>,
+    pub reader: Option<ParallelCopy>,
     pub staged: Option<StagedWrite>,
     pub error: Option<PgError>,
 }

@@ -18,10 +18,20 @@ fn code(e: &tokio_postgres::Error) -> String {
 }
 
 async fn copy_in(client: &Client, sql: &str, data: &str) -> Result<u64, tokio_postgres::Error> {
+    // Send in small pieces so lines and quotes cross message boundaries.
+    copy_in_messages(client, sql, data, 7).await
+}
+
+/// COPY FROM STDIN of `data`, sent in CopyData messages of `size` bytes.
+async fn copy_in_messages(
+    client: &Client,
+    sql: &str,
+    data: &str,
+    size: usize,
+) -> Result<u64, tokio_postgres::Error> {
     let sink = client.copy_in(sql).await?;
     futures::pin_mut!(sink);
-    // Send in small pieces so lines and quotes cross message boundaries.
-    for piece in data.as_bytes().chunks(7) {
+    for piece in data.as_bytes().chunks(size) {
         sink.send(Bytes::copy_from_slice(piece)).await?;
     }
     sink.finish().await
@@ -102,6 +112,67 @@ async fn copy_csv_with_header_loads_every_row_or_none() {
     .unwrap_err();
     assert_eq!(code(&err), "22P04");
     assert_eq!(count(&client, "ev").await, 4);
+}
+
+/// A COPY of several pieces (the server parses pieces of 4 MiB on every core): every row
+/// loads, a quoted newline that a piece boundary would split stays in its value, and a bad
+/// line in a late piece is named by its line number from the input's start, with nothing
+/// loaded.
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_of_many_pieces_loads_in_order_and_names_a_late_bad_line() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE big (ts TIMESTAMP NOT NULL, note TEXT, n BIGINT) WITH (time_column = 'ts', segment_granularity = 'day')")
+        .await
+        .unwrap();
+    let rows = 300_000u64;
+    let mut csv = String::from("ts,note,n\n");
+    for i in 0..rows {
+        let note = match i % 3 {
+            0 => format!("\"line one\nline two, {i}\""),
+            1 => format!("padding padding padding {i}"),
+            _ => String::new(),
+        };
+        csv.push_str(&format!(
+            "2024-01-{:02} {:02}:00:00,{note},{i}\n",
+            1 + i % 28,
+            i % 24
+        ));
+    }
+    assert!(csv.len() > 3 * (4 << 20), "{} bytes", csv.len());
+    let sql = "COPY big FROM STDIN (FORMAT csv, HEADER)";
+    let copied = copy_in_messages(&client, sql, &csv, 65_536).await.unwrap();
+    assert_eq!(copied, rows);
+    let row = client
+        .query_one(
+            "SELECT count(*), sum(n)::bigint, count(*) FILTER (WHERE note = 'line one' || chr(10) || 'line two, ' || n), count(note) FROM big",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (loaded, sum, split, notes): (i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(loaded as u64, rows);
+    assert_eq!(sum as u64, rows * (rows - 1) / 2);
+    assert_eq!(split as u64, rows.div_ceil(3));
+    assert_eq!(notes as u64, rows - rows / 3);
+
+    // A bad number at the end: its line (as PostgreSQL counts them, a quoted newline
+    // within its record) counts the header.
+    let mut bad = csv;
+    bad.push_str("2024-01-01 00:00:00,x,oops\n");
+    let line = rows + 2;
+    let err = copy_in_messages(&client, sql, &bad, 65_536)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "22P02");
+    let message = err.as_db_error().unwrap().message().to_owned();
+    assert!(
+        message.starts_with(&format!("COPY big, line {line}, column n")),
+        "{message}"
+    );
+    assert_eq!(count(&client, "big").await as u64, rows);
 }
 
 #[tokio::test(flavor = "multi_thread")]

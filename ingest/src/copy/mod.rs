@@ -216,38 +216,16 @@ impl CopyReader {
             self.scan_from = found.unwrap_or(self.pending.len());
             return found;
         }
-        let (quote, escape) = (self.options.quote, self.options.escape);
-        let bytes = &self.pending;
-        let mut i = from;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if self.in_quote {
-                if b == escape
-                    && escape != quote
-                    && i + 1 < bytes.len()
-                    && (bytes[i + 1] == quote || bytes[i + 1] == escape)
-                {
-                    i += 2;
-                    continue;
-                }
-                if b == escape && escape != quote && i + 1 == bytes.len() {
-                    // Need the next byte to decide.
-                    self.scan_from = i;
-                    return None;
-                }
-                if b == quote {
-                    self.in_quote = false;
-                }
-            } else if b == quote {
-                self.in_quote = true;
-            } else if b == b'\n' {
-                self.scan_from = i + 1;
-                return Some(i);
-            }
-            i += 1;
-        }
-        self.scan_from = bytes.len();
-        None
+        let scan = CsvScan {
+            quote: self.options.quote,
+            escape: self.options.escape,
+        };
+        let (found, stopped) = scan.record_ends(&self.pending, from, &mut self.in_quote, true);
+        self.scan_from = match found {
+            Some(i) => i + 1,
+            None => stopped,
+        };
+        found
     }
 
     fn record(&mut self, mut record: &[u8]) -> Result<()> {
@@ -318,6 +296,285 @@ impl CopyReader {
             column,
             source: Box::new(source),
         }
+    }
+}
+
+/// A COPY's input cut into pieces of whole records, to be parsed apart (on several cores)
+/// and put back in order: each piece is at least [`CopySplitter::PIECE_BYTES`] long
+/// (but the last) and ends with a record's newline. The header and the end marker are
+/// left to the parser of the piece that holds them ([`ParsedPiece`]).
+pub struct CopySplitter {
+    options: CopyOptions,
+    pending: Vec<u8>,
+    /// How far `pending` was scanned for record ends, the CSV quote state there, and the
+    /// end of the last complete record found (one past its newline).
+    scanned: usize,
+    in_quote: bool,
+    complete: usize,
+    piece_bytes: usize,
+}
+
+impl CopySplitter {
+    /// The least bytes of a piece: enough that handing it to another core costs little.
+    pub const PIECE_BYTES: usize = 4 << 20;
+
+    pub fn new(options: &CopyOptions) -> CopySplitter {
+        CopySplitter {
+            options: options.clone(),
+            pending: Vec::new(),
+            scanned: 0,
+            in_quote: false,
+            complete: 0,
+            piece_bytes: Self::PIECE_BYTES,
+        }
+    }
+
+    /// Pieces of at least `bytes` (tests cut small inputs into many).
+    pub fn with_piece_bytes(mut self, bytes: usize) -> CopySplitter {
+        self.piece_bytes = bytes.max(1);
+        self
+    }
+
+    /// Takes more input; returns a piece once there is one: every complete record held,
+    /// when they are at least the piece size together.
+    pub fn push(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        self.pending.extend_from_slice(data);
+        if self.pending.len() < self.piece_bytes {
+            return None;
+        }
+        self.scan();
+        if self.complete < self.piece_bytes {
+            return None;
+        }
+        let rest = self.pending.split_off(self.complete);
+        self.scanned -= self.complete;
+        self.complete = 0;
+        Some(std::mem::replace(&mut self.pending, rest))
+    }
+
+    /// The input not yet handed out: the last piece (perhaps without a final newline).
+    pub fn finish(self) -> Vec<u8> {
+        self.pending
+    }
+
+    /// Scans the bytes not yet scanned for record ends.
+    fn scan(&mut self) {
+        let bytes = &self.pending;
+        if self.options.format == CopyFormat::Text {
+            if let Some(i) = memchr::memrchr(b'\n', &bytes[self.scanned..]) {
+                self.complete = self.scanned + i + 1;
+            }
+            self.scanned = bytes.len();
+            return;
+        }
+        let scan = CsvScan {
+            quote: self.options.quote,
+            escape: self.options.escape,
+        };
+        let (last, stopped) = scan.record_ends(bytes, self.scanned, &mut self.in_quote, false);
+        if let Some(i) = last {
+            self.complete = i + 1;
+        }
+        self.scanned = stopped;
+    }
+}
+
+/// Finds the newlines that end CSV records: those outside quotes.
+struct CsvScan {
+    quote: u8,
+    escape: u8,
+}
+
+impl CsvScan {
+    /// Scans `bytes` from `from` with the quote state `in_quote` (kept up to date): the
+    /// first record end (`first`) or the last one, and where the scan stopped — the end,
+    /// or an escape character whose meaning the next byte, not there yet, decides.
+    fn record_ends(
+        &self,
+        bytes: &[u8],
+        from: usize,
+        in_quote: &mut bool,
+        first: bool,
+    ) -> (Option<usize>, usize) {
+        let (quote, escape) = (self.quote, self.escape);
+        let mut found = None;
+        let mut i = from;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if *in_quote {
+                if b == escape && escape != quote {
+                    if i + 1 == bytes.len() {
+                        return (found, i);
+                    }
+                    if bytes[i + 1] == quote || bytes[i + 1] == escape {
+                        i += 2;
+                        continue;
+                    }
+                }
+                if b == quote {
+                    *in_quote = false;
+                }
+            } else if b == quote {
+                *in_quote = true;
+            } else if b == b'\n' {
+                found = Some(i);
+                if first {
+                    return (found, i + 1);
+                }
+            }
+            i += 1;
+        }
+        (found, bytes.len())
+    }
+}
+
+/// One piece of a COPY's input, parsed.
+pub struct ParsedPiece {
+    pub rows: u64,
+    /// Its lines (records), to number the lines of the pieces after it.
+    pub lines: u64,
+    pub batches: Vec<RecordBatch>,
+    /// It held the end-of-data marker (`\.`): what follows is not loaded.
+    pub ended: bool,
+}
+
+impl ParsedPiece {
+    /// Parses a piece of [`CopySplitter`] (the first one skips the header, if any).
+    /// Errors name the line counted from the piece's start: see [`Error::after_lines`].
+    pub fn parse(
+        def: Arc<TableDef>,
+        columns: Vec<usize>,
+        options: &CopyOptions,
+        first: bool,
+        bytes: &[u8],
+    ) -> Result<ParsedPiece> {
+        let mut options = options.clone();
+        options.header &= first;
+        let mut reader = CopyReader::new(def, columns, options)?;
+        reader.feed(bytes)?;
+        let ended = reader.finished;
+        let lines = reader.line;
+        let (rows, batches) = reader.finish()?;
+        Ok(ParsedPiece {
+            rows,
+            lines,
+            batches,
+            ended,
+        })
+    }
+}
+
+/// A COPY FROM parsed on every core: its input cut into pieces ([`CopySplitter`]), each
+/// parsed by a blocking task, the pieces' rows staged in input order as they are done.
+/// At most as many pieces are in flight as there are cores (and one being received), so
+/// the memory a COPY holds before staging stays a few pieces.
+pub struct ParallelCopy {
+    def: Arc<TableDef>,
+    columns: Vec<usize>,
+    options: CopyOptions,
+    splitter: CopySplitter,
+    parsing: std::collections::VecDeque<tokio::task::JoinHandle<Result<ParsedPiece>>>,
+    /// Pieces handed out so far (the first skips the header).
+    pieces: usize,
+    /// Lines and rows of the pieces staged so far.
+    lines: u64,
+    rows: u64,
+    /// A piece held the end-of-data marker: the pieces after it are not loaded.
+    ended: bool,
+    parallelism: usize,
+}
+
+impl ParallelCopy {
+    /// Prepares to load `columns` (table column positions, in input order) of `def`.
+    pub fn new(
+        def: Arc<TableDef>,
+        columns: Vec<usize>,
+        options: CopyOptions,
+    ) -> Result<ParallelCopy> {
+        // Checks the options (FORCE columns) before any data comes.
+        CopyReader::new(def.clone(), columns.clone(), options.clone())?;
+        Ok(ParallelCopy {
+            splitter: CopySplitter::new(&options),
+            def,
+            columns,
+            options,
+            parsing: Default::default(),
+            pieces: 0,
+            lines: 0,
+            rows: 0,
+            ended: false,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    }
+
+    /// Takes a piece of input of any size; stages the rows of the pieces parsed by now.
+    pub async fn feed(&mut self, data: &[u8], staged: &mut crate::StagedWrite) -> Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        if let Some(piece) = self.splitter.push(data) {
+            let (def, columns, options) =
+                (self.def.clone(), self.columns.clone(), self.options.clone());
+            let first = self.pieces == 0;
+            self.pieces += 1;
+            self.parsing.push_back(tokio::task::spawn_blocking(move || {
+                ParsedPiece::parse(def, columns, &options, first, &piece)
+            }));
+        }
+        while self.parsing.len() > self.parallelism
+            || self.parsing.front().is_some_and(|p| p.is_finished())
+        {
+            let next = self.parsing.pop_front().expect("a piece in flight");
+            self.stage(next, staged).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the input: parses what is left and stages every row; returns how many rows
+    /// the input held.
+    pub async fn finish(mut self, staged: &mut crate::StagedWrite) -> Result<u64> {
+        let rest = std::mem::replace(&mut self.splitter, CopySplitter::new(&self.options)).finish();
+        let first = self.pieces == 0;
+        while let Some(next) = self.parsing.pop_front() {
+            self.stage(next, staged).await?;
+        }
+        if !self.ended {
+            let parsed = ParsedPiece::parse(
+                self.def.clone(),
+                self.columns.clone(),
+                &self.options,
+                first,
+                &rest,
+            )
+            .map_err(|e| e.after_lines(self.lines))?;
+            self.take(parsed, staged).await?;
+        }
+        Ok(self.rows)
+    }
+
+    async fn stage(
+        &mut self,
+        piece: tokio::task::JoinHandle<Result<ParsedPiece>>,
+        staged: &mut crate::StagedWrite,
+    ) -> Result<()> {
+        let parsed = piece
+            .await
+            .map_err(|e| Error::Internal(format!("parsing COPY data failed: {e}")))?
+            .map_err(|e| e.after_lines(self.lines))?;
+        self.take(parsed, staged).await
+    }
+
+    async fn take(&mut self, parsed: ParsedPiece, staged: &mut crate::StagedWrite) -> Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        self.lines += parsed.lines;
+        self.rows += parsed.rows;
+        self.ended = parsed.ended;
+        for batch in parsed.batches {
+            staged.push(batch).await?;
+        }
+        Ok(())
     }
 }
 

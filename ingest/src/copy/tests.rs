@@ -144,3 +144,111 @@ fn a_custom_delimiter_null_and_escape() {
     .unwrap();
     assert_eq!(pages(&batches), vec![Some("a\"b".into()), None]);
 }
+
+/// Loads `input` as the server does: cut into pieces of at least `piece` bytes, each
+/// parsed apart, put back in order; errors numbered from the input's first line.
+fn load_in_pieces(
+    options: CopyOptions,
+    input: &[u8],
+    piece: usize,
+) -> Result<(u64, Vec<RecordBatch>)> {
+    let mut splitter = CopySplitter::new(&options).with_piece_bytes(piece);
+    let mut pieces = Vec::new();
+    // Fed in messages of 7 bytes, so that records straddle them.
+    for message in input.chunks(7) {
+        pieces.extend(splitter.push(message));
+    }
+    pieces.push(splitter.finish());
+    let (mut rows, mut lines, mut batches) = (0, 0, Vec::new());
+    for (i, bytes) in pieces.iter().enumerate() {
+        let parsed = ParsedPiece::parse(table(), vec![0, 1, 2], &options, i == 0, bytes)
+            .map_err(|e| e.after_lines(lines))?;
+        rows += parsed.rows;
+        lines += parsed.lines;
+        batches.extend(parsed.batches);
+        if parsed.ended {
+            break;
+        }
+    }
+    Ok((rows, batches))
+}
+
+#[test]
+fn pieces_parsed_apart_load_as_the_whole_input_does() {
+    let mut text = Vec::new();
+    let mut csv = b"ts,page,added\n".to_vec();
+    for i in 0..500 {
+        let page = match i % 4 {
+            0 => "plain".to_owned(),
+            1 => format!("tab\\there {i}"),
+            2 => "\\N".to_owned(),
+            _ => format!("line\\nbreak {i}"),
+        };
+        text.extend(
+            format!(
+                "2024-01-01 00:{:02}:{:02}\t{page}\t{i}\n",
+                i / 60 % 60,
+                i % 60
+            )
+            .bytes(),
+        );
+        let page = match i % 4 {
+            0 => "plain".to_owned(),
+            1 => format!("\"quoted, with \"\"quotes\"\" {i}\""),
+            2 => String::new(),
+            _ => format!("\"two\nlines {i}\""),
+        };
+        csv.extend(
+            format!(
+                "2024-01-01 00:{:02}:{:02},{page},{i}\n",
+                i / 60 % 60,
+                i % 60
+            )
+            .bytes(),
+        );
+    }
+    let mut with_header = CopyOptions::new(CopyFormat::Csv);
+    with_header.header = true;
+    for (options, input) in [
+        (CopyOptions::new(CopyFormat::Text), &text),
+        (with_header, &csv),
+    ] {
+        let (rows, whole) = load(options.clone(), &[input]).unwrap();
+        assert_eq!(rows, 500);
+        for piece in [1, 100, 1000, 1 << 20] {
+            let (rows, pieces) = load_in_pieces(options.clone(), input, piece).unwrap();
+            assert_eq!(rows, 500, "pieces of {piece}");
+            assert_eq!(pages(&pieces), pages(&whole), "pieces of {piece}");
+        }
+    }
+}
+
+#[test]
+fn pieces_number_lines_from_the_start_and_stop_at_the_end_marker() {
+    let mut text = Vec::new();
+    for i in 0..300 {
+        text.extend(format!("2024-01-01 00:00:{:02}\tp\t{i}\n", i % 60).bytes());
+    }
+    text.extend(b"2024-01-01 00:00:00\tp\tnot a number\n");
+    let options = CopyOptions::new(CopyFormat::Text);
+    let whole = load(options.clone(), &[&text]).unwrap_err().to_string();
+    assert!(whole.contains("line 301"), "{whole}");
+    for piece in [1, 500, 4000] {
+        let pieces = load_in_pieces(options.clone(), &text, piece)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(pieces, whole);
+    }
+    // An end marker in the middle: the rows after it are not loaded, whatever piece
+    // they are in.
+    let mut ended = text[..text.len() / 2].to_vec();
+    let cut = ended.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    ended.truncate(cut);
+    let kept = ended.iter().filter(|&&b| b == b'\n').count() as u64;
+    ended.extend(b"\\.\n");
+    ended.extend(&text);
+    for piece in [1, 500, 4000] {
+        let (rows, _) = load_in_pieces(options.clone(), &ended, piece).unwrap();
+        assert_eq!(rows, kept);
+    }
+}
