@@ -173,6 +173,25 @@ async fn copy_of_many_pieces_loads_in_order_and_names_a_late_bad_line() {
         "{message}"
     );
     assert_eq!(count(&client, "big").await as u64, rows);
+
+    // Text ending in the end-of-data marker near the end of the first piece (which takes a
+    // while to parse, so the next ones are parsed meanwhile), then pieces of bad lines:
+    // those are not loaded, and their errors are not reported.
+    let mut text = String::new();
+    let mut before = 0u64;
+    while text.len() < (4 << 20) - 100 {
+        text.push_str(&format!("2024-02-01 00:00:00\tafter\t{before}\n"));
+        before += 1;
+    }
+    text.push_str("\\.\n");
+    while text.len() < 4 * (4 << 20) {
+        text.push_str("not a time\tx\tnot a number\n");
+    }
+    let copied = copy_in_messages(&client, "COPY big FROM STDIN", &text, 65_536)
+        .await
+        .unwrap();
+    assert_eq!(copied, before);
+    assert_eq!(count(&client, "big").await as u64, rows + before);
 }
 
 #[tokio::test(flavor = "multi_thread")]

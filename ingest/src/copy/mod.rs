@@ -559,8 +559,12 @@ impl ParallelCopy {
     ) -> Result<()> {
         let parsed = piece
             .await
-            .map_err(|e| Error::Internal(format!("parsing COPY data failed: {e}")))?
-            .map_err(|e| e.after_lines(self.lines))?;
+            .map_err(|e| Error::Internal(format!("parsing COPY data failed: {e}")))?;
+        // What follows an end-of-data marker is not loaded, nor read: its errors too.
+        if self.ended {
+            return Ok(());
+        }
+        let parsed = parsed.map_err(|e| e.after_lines(self.lines))?;
         self.take(parsed, staged).await
     }
 

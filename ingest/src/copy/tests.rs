@@ -159,10 +159,16 @@ fn load_in_pieces(
         pieces.extend(splitter.push(message));
     }
     pieces.push(splitter.finish());
+    // Every piece is parsed (the server parses the next ones while one is staged); the
+    // results are taken in order.
+    let parsed: Vec<Result<ParsedPiece>> = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| ParsedPiece::parse(table(), vec![0, 1, 2], &options, i == 0, bytes))
+        .collect();
     let (mut rows, mut lines, mut batches) = (0, 0, Vec::new());
-    for (i, bytes) in pieces.iter().enumerate() {
-        let parsed = ParsedPiece::parse(table(), vec![0, 1, 2], &options, i == 0, bytes)
-            .map_err(|e| e.after_lines(lines))?;
+    for parsed in parsed {
+        let parsed = parsed.map_err(|e| e.after_lines(lines))?;
         rows += parsed.rows;
         lines += parsed.lines;
         batches.extend(parsed.batches);
