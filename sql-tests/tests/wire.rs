@@ -194,6 +194,40 @@ async fn copy_of_many_pieces_loads_in_order_and_names_a_late_bad_line() {
     assert_eq!(count(&client, "big").await as u64, rows + before);
 }
 
+/// Several large COPYs at once share the process's places for pieces in flight (fewer than
+/// their pieces together): every one completes with all of its rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_large_copies_all_complete() {
+    let server = TestServer::start();
+    let setup = server.connect().await;
+    setup
+        .batch_execute("CREATE TABLE many (ts TIMESTAMP NOT NULL, c INT, n BIGINT) WITH (time_column = 'ts', segment_granularity = 'day')")
+        .await
+        .unwrap();
+    let mut loads = Vec::new();
+    for c in 0..4 {
+        let client = server.connect().await;
+        loads.push(tokio::spawn(async move {
+            let mut text = String::new();
+            let mut rows = 0u64;
+            while text.len() < 3 * (4 << 20) {
+                text.push_str(&format!("2024-01-01 00:00:00\t{c}\t{rows}\n"));
+                rows += 1;
+            }
+            let copied = copy_in_messages(&client, "COPY many FROM STDIN", &text, 65_536)
+                .await
+                .unwrap();
+            assert_eq!(copied, rows);
+            rows
+        }));
+    }
+    let mut total = 0;
+    for load in loads {
+        total += load.await.unwrap();
+    }
+    assert_eq!(count(&setup, "many").await as u64, total);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_text_format_and_options() {
     let server = TestServer::start();

@@ -428,6 +428,19 @@ impl CsvScan {
     }
 }
 
+/// The places for pieces of COPY input being parsed or waiting to be staged, for the
+/// whole process: two per core and two more (each piece is about 4 MiB of text and its
+/// rows).
+fn pieces_in_flight() -> Arc<tokio::sync::Semaphore> {
+    static PLACES: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    PLACES
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Arc::new(tokio::sync::Semaphore::new(2 * cores + 2))
+        })
+        .clone()
+}
+
 /// One piece of a COPY's input, parsed.
 pub struct ParsedPiece {
     pub rows: u64,
@@ -467,13 +480,20 @@ impl ParsedPiece {
 /// A COPY FROM parsed on every core: its input cut into pieces ([`CopySplitter`]), each
 /// parsed by a blocking task, the pieces' rows staged in input order as they are done.
 /// At most as many pieces are in flight as there are cores (and one being received), so
-/// the memory a COPY holds before staging stays a few pieces.
+/// the memory a COPY holds before staging stays a few pieces; and the process has at most
+/// [`pieces_in_flight`] places for pieces, so many COPYs at once hold no more. A COPY
+/// that finds none free first stages its own pieces, then waits holding none (two COPYs
+/// never wait for each other's places).
 pub struct ParallelCopy {
     def: Arc<TableDef>,
     columns: Vec<usize>,
     options: CopyOptions,
     splitter: CopySplitter,
-    parsing: std::collections::VecDeque<tokio::task::JoinHandle<Result<ParsedPiece>>>,
+    /// Pieces being parsed, each with its place among the process's pieces in flight.
+    parsing: std::collections::VecDeque<(
+        tokio::task::JoinHandle<Result<ParsedPiece>>,
+        tokio::sync::OwnedSemaphorePermit,
+    )>,
     /// Pieces handed out so far (the first skips the header).
     pieces: usize,
     /// Lines and rows of the pieces staged so far.
@@ -513,16 +533,30 @@ impl ParallelCopy {
             return Ok(());
         }
         if let Some(piece) = self.splitter.push(data) {
+            let places = pieces_in_flight();
+            let place = match places.clone().try_acquire_owned() {
+                Ok(place) => place,
+                Err(_) => {
+                    while let Some(next) = self.parsing.pop_front() {
+                        self.stage(next, staged).await?;
+                    }
+                    places
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                }
+            };
             let (def, columns, options) =
                 (self.def.clone(), self.columns.clone(), self.options.clone());
             let first = self.pieces == 0;
             self.pieces += 1;
-            self.parsing.push_back(tokio::task::spawn_blocking(move || {
+            let parsing = tokio::task::spawn_blocking(move || {
                 ParsedPiece::parse(def, columns, &options, first, &piece)
-            }));
+            });
+            self.parsing.push_back((parsing, place));
         }
         while self.parsing.len() > self.parallelism
-            || self.parsing.front().is_some_and(|p| p.is_finished())
+            || self.parsing.front().is_some_and(|(p, _)| p.is_finished())
         {
             let next = self.parsing.pop_front().expect("a piece in flight");
             self.stage(next, staged).await?;
@@ -552,9 +586,13 @@ impl ParallelCopy {
         Ok(self.rows)
     }
 
+    /// Stages a piece in flight once parsed; its place is free again after.
     async fn stage(
         &mut self,
-        piece: tokio::task::JoinHandle<Result<ParsedPiece>>,
+        (piece, _place): (
+            tokio::task::JoinHandle<Result<ParsedPiece>>,
+            tokio::sync::OwnedSemaphorePermit,
+        ),
         staged: &mut crate::StagedWrite,
     ) -> Result<()> {
         let parsed = piece
