@@ -731,10 +731,7 @@ fn in_layout(schema: &SchemaRef, batches: &[RecordBatch]) -> Option<Vec<RecordBa
     batches
         .iter()
         .map(|b| {
-            let fields = b.schema_ref().fields().clone();
-            if fields == *schema.fields() {
-                return Some(b.clone());
-            }
+            let fields = b.schema_ref().fields();
             let alike = fields.len() == schema.fields().len()
                 && fields.iter().zip(schema.fields()).all(|(a, b)| same(a, b));
             alike

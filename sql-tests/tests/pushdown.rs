@@ -17,6 +17,27 @@ async fn explain(client: &Client, sql: &str) -> String {
         .join("\n")
 }
 
+/// The answers of `queries` as Henge runs them by default, each checked against its
+/// answer with `henge.pushdown` off (left off afterwards).
+async fn same_without_pushdown<S: AsRef<str>>(
+    client: &Client,
+    queries: &[S],
+) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut pushed = Vec::new();
+    for sql in queries {
+        pushed.push(text_rows(client, sql.as_ref()).await.unwrap());
+    }
+    client
+        .batch_execute("SET henge.pushdown = false")
+        .await
+        .unwrap();
+    for (sql, pushed) in queries.iter().zip(&pushed) {
+        let sql = sql.as_ref();
+        assert_eq!(&text_rows(client, sql).await.unwrap(), pushed, "{sql}");
+    }
+    pushed
+}
+
 async fn count(client: &Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
 }
@@ -513,20 +534,10 @@ async fn long_runs_of_one_time_bucket_are_aggregated_run_by_run() {
     ];
     let plan = explain(&client, &queries[0]).await;
     assert!(plan.contains("HengeAggregateExec"), "{plan}");
-    let mut pushed = Vec::new();
-    for sql in &queries {
-        pushed.push(text_rows(&client, sql).await.unwrap());
-    }
+    let pushed = same_without_pushdown(&client, &queries).await;
     assert_eq!(pushed[0].len(), 10);
     assert_eq!(pushed[0][0][1].as_deref(), Some("30"));
     assert_eq!(pushed[0][1][1].as_deref(), Some("3600"));
-    client
-        .batch_execute("SET henge.pushdown = false")
-        .await
-        .unwrap();
-    for (sql, pushed) in queries.iter().zip(&pushed) {
-        assert_eq!(&text_rows(&client, sql).await.unwrap(), pushed, "{sql}");
-    }
 }
 
 #[tokio::test]
@@ -562,17 +573,7 @@ async fn totals_over_many_selected_rows_equal_the_plan_without_pushdown() {
     let plan = explain(&client, &format!("ANALYZE {}", queries[0])).await;
     assert!(plan.contains("HengeAggregateExec"), "{plan}");
     assert!(plan.contains("rows=10000"), "{plan}");
-    let mut pushed = Vec::new();
-    for sql in queries {
-        pushed.push(text_rows(&client, sql).await.unwrap());
-    }
+    let pushed = same_without_pushdown(&client, &queries).await;
     assert_eq!(pushed[0][0][0].as_deref(), Some("10000"));
     assert_eq!(pushed[2][0][0].as_deref(), Some("10000"));
-    client
-        .batch_execute("SET henge.pushdown = false")
-        .await
-        .unwrap();
-    for (sql, pushed) in queries.iter().zip(&pushed) {
-        assert_eq!(&text_rows(&client, sql).await.unwrap(), pushed, "{sql}");
-    }
 }

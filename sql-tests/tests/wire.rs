@@ -761,6 +761,15 @@ async fn a_query_string_is_one_transaction() {
     assert_eq!(count(&other, "q").await, 4);
 }
 
+/// The types a prepared statement's result columns are described with.
+fn column_types(statement: &tokio_postgres::Statement) -> Vec<Type> {
+    statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect()
+}
+
 /// Constants reach the client with PostgreSQL's types: an integer that fits in 32 bits is
 /// an int4 (node-postgres makes a number of it, not a string), a larger one an int8, one
 /// with a decimal point a numeric; in both protocols.
@@ -770,16 +779,15 @@ async fn constants_are_typed_as_postgresql_types_them() {
     let client = server.connect().await;
     let sql = "SELECT 1, -2, 2147483648, 1.5, 1 + 1, sum(x) FROM (VALUES (1)) t(x)";
     let statement = client.prepare(sql).await.unwrap();
-    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
     assert_eq!(
-        types,
+        column_types(&statement),
         [
-            &Type::INT4,
-            &Type::INT4,
-            &Type::INT8,
-            &Type::NUMERIC,
-            &Type::INT4,
-            &Type::INT8
+            Type::INT4,
+            Type::INT4,
+            Type::INT8,
+            Type::NUMERIC,
+            Type::INT4,
+            Type::INT8
         ]
     );
     let row = client.query_one(&statement, &[]).await.unwrap();
@@ -814,15 +822,14 @@ async fn character_types_are_sent_as_postgresql_sends_them() {
         .unwrap();
     let sql = "SELECT v, t, 'a'::varchar, 'b'::char(2), v || t FROM names WHERE v = $1";
     let statement = client.prepare(sql).await.unwrap();
-    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
     assert_eq!(
-        types,
+        column_types(&statement),
         [
-            &Type::VARCHAR,
-            &Type::TEXT,
-            &Type::VARCHAR,
-            &Type::BPCHAR,
-            &Type::TEXT
+            Type::VARCHAR,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::TEXT
         ]
     );
     let row = client.query_one(&statement, &[&"short"]).await.unwrap();

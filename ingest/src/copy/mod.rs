@@ -1,9 +1,9 @@
 //! COPY … FROM STDIN: PostgreSQL's text and CSV formats, parsed incrementally as the client
 //! sends data, into Arrow batches of the target table.
 //!
-//! The parser writes nothing itself: the caller takes the batches as they fill and stages
-//! them ([`crate::stage`]), committing only at the end of the input, so a bad line
-//! anywhere loads nothing.
+//! The parser writes nothing itself: [`ParallelCopy`] cuts the input into pieces, parses
+//! them on every core and stages their batches in order ([`crate::stage`]), committing only
+//! at the end of the input, so a bad line anywhere loads nothing.
 
 mod csv;
 mod text;
@@ -181,12 +181,6 @@ impl CopyReader {
         Ok(())
     }
 
-    /// Batches of the rows parsed so far, handed over: the caller stages them as the input
-    /// arrives instead of holding the whole input in memory.
-    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
-        self.builder.take_batches()
-    }
-
     /// Ends the input: parses a last record without a newline and returns every row not
     /// yet taken.
     pub fn finish(mut self) -> Result<(u64, Vec<RecordBatch>)> {
@@ -353,8 +347,8 @@ impl CopySplitter {
     }
 
     /// The input not yet handed out: the last piece (perhaps without a final newline).
-    pub fn finish(self) -> Vec<u8> {
-        self.pending
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
     }
 
     /// Scans the bytes not yet scanned for record ends.
@@ -443,7 +437,6 @@ fn pieces_in_flight() -> Arc<tokio::sync::Semaphore> {
 
 /// One piece of a COPY's input, parsed.
 pub struct ParsedPiece {
-    pub rows: u64,
     /// Its lines (records), to number the lines of the pieces after it.
     pub lines: u64,
     pub batches: Vec<RecordBatch>,
@@ -452,24 +445,16 @@ pub struct ParsedPiece {
 }
 
 impl ParsedPiece {
-    /// Parses a piece of [`CopySplitter`] (the first one skips the header, if any).
-    /// Errors name the line counted from the piece's start: see [`Error::after_lines`].
-    pub fn parse(
-        def: Arc<TableDef>,
-        columns: Vec<usize>,
-        options: &CopyOptions,
-        first: bool,
-        bytes: &[u8],
-    ) -> Result<ParsedPiece> {
-        let mut options = options.clone();
-        options.header &= first;
-        let mut reader = CopyReader::new(def, columns, options)?;
-        reader.feed(bytes)?;
-        let ended = reader.finished;
-        let lines = reader.line;
-        let (rows, batches) = reader.finish()?;
+    /// Parses a piece of [`CopySplitter`] with a fresh reader of the COPY (one that skips
+    /// the header only for the first piece). The piece becomes the reader's input as it
+    /// is, not copied. Errors name the line counted from the piece's start: see
+    /// [`Error::after_lines`].
+    pub fn parse(mut reader: CopyReader, piece: Vec<u8>) -> Result<ParsedPiece> {
+        reader.pending = piece;
+        reader.feed(&[])?;
+        let (ended, lines) = (reader.finished, reader.line);
+        let (_, batches) = reader.finish()?;
         Ok(ParsedPiece {
-            rows,
             lines,
             batches,
             ended,
@@ -488,17 +473,16 @@ pub struct ParallelCopy {
     def: Arc<TableDef>,
     columns: Vec<usize>,
     options: CopyOptions,
+    /// The reader of the first piece, made (and the options checked) before data comes.
+    first: Option<CopyReader>,
     splitter: CopySplitter,
     /// Pieces being parsed, each with its place among the process's pieces in flight.
     parsing: std::collections::VecDeque<(
         tokio::task::JoinHandle<Result<ParsedPiece>>,
         tokio::sync::OwnedSemaphorePermit,
     )>,
-    /// Pieces handed out so far (the first skips the header).
-    pieces: usize,
-    /// Lines and rows of the pieces staged so far.
+    /// Lines of the pieces staged so far.
     lines: u64,
-    rows: u64,
     /// A piece held the end-of-data marker: the pieces after it are not loaded.
     ended: bool,
     parallelism: usize,
@@ -511,20 +495,30 @@ impl ParallelCopy {
         columns: Vec<usize>,
         options: CopyOptions,
     ) -> Result<ParallelCopy> {
-        // Checks the options (FORCE columns) before any data comes.
-        CopyReader::new(def.clone(), columns.clone(), options.clone())?;
+        let first = CopyReader::new(def.clone(), columns.clone(), options.clone())?;
         Ok(ParallelCopy {
             splitter: CopySplitter::new(&options),
+            first: Some(first),
             def,
             columns,
             options,
             parsing: Default::default(),
-            pieces: 0,
             lines: 0,
-            rows: 0,
             ended: false,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
+    }
+
+    /// A reader for the next piece: the first one's, then readers without a header.
+    fn reader(&mut self) -> Result<CopyReader> {
+        match self.first.take() {
+            Some(first) => Ok(first),
+            None => {
+                let mut options = self.options.clone();
+                options.header = false;
+                CopyReader::new(self.def.clone(), self.columns.clone(), options)
+            }
+        }
     }
 
     /// Takes a piece of input of any size; stages the rows of the pieces parsed by now.
@@ -546,13 +540,8 @@ impl ParallelCopy {
                         .map_err(|e| Error::Internal(e.to_string()))?
                 }
             };
-            let (def, columns, options) =
-                (self.def.clone(), self.columns.clone(), self.options.clone());
-            let first = self.pieces == 0;
-            self.pieces += 1;
-            let parsing = tokio::task::spawn_blocking(move || {
-                ParsedPiece::parse(def, columns, &options, first, &piece)
-            });
+            let reader = self.reader()?;
+            let parsing = tokio::task::spawn_blocking(move || ParsedPiece::parse(reader, piece));
             self.parsing.push_back((parsing, place));
         }
         while self.parsing.len() > self.parallelism
@@ -564,26 +553,18 @@ impl ParallelCopy {
         Ok(())
     }
 
-    /// Ends the input: parses what is left and stages every row; returns how many rows
-    /// the input held.
-    pub async fn finish(mut self, staged: &mut crate::StagedWrite) -> Result<u64> {
-        let rest = std::mem::replace(&mut self.splitter, CopySplitter::new(&self.options)).finish();
-        let first = self.pieces == 0;
+    /// Ends the input: parses what is left and stages every row.
+    pub async fn finish(mut self, staged: &mut crate::StagedWrite) -> Result<()> {
         while let Some(next) = self.parsing.pop_front() {
             self.stage(next, staged).await?;
         }
         if !self.ended {
-            let parsed = ParsedPiece::parse(
-                self.def.clone(),
-                self.columns.clone(),
-                &self.options,
-                first,
-                &rest,
-            )
-            .map_err(|e| e.after_lines(self.lines))?;
+            let rest = self.splitter.finish();
+            let parsed =
+                ParsedPiece::parse(self.reader()?, rest).map_err(|e| e.after_lines(self.lines))?;
             self.take(parsed, staged).await?;
         }
-        Ok(self.rows)
+        Ok(())
     }
 
     /// Stages a piece in flight once parsed; its place is free again after.
@@ -606,12 +587,9 @@ impl ParallelCopy {
         self.take(parsed, staged).await
     }
 
+    /// Stages a parsed piece's rows (the pieces before it were).
     async fn take(&mut self, parsed: ParsedPiece, staged: &mut crate::StagedWrite) -> Result<()> {
-        if self.ended {
-            return Ok(());
-        }
         self.lines += parsed.lines;
-        self.rows += parsed.rows;
         self.ended = parsed.ended;
         for batch in parsed.batches {
             staged.push(batch).await?;

@@ -162,14 +162,22 @@ fn load_in_pieces(
     // Every piece is parsed (the server parses the next ones while one is staged); the
     // results are taken in order.
     let parsed: Vec<Result<ParsedPiece>> = pieces
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, bytes)| ParsedPiece::parse(table(), vec![0, 1, 2], &options, i == 0, bytes))
+        .map(|(i, bytes)| {
+            let mut options = options.clone();
+            options.header &= i == 0;
+            ParsedPiece::parse(CopyReader::new(table(), vec![0, 1, 2], options)?, bytes)
+        })
         .collect();
     let (mut rows, mut lines, mut batches) = (0, 0, Vec::new());
     for parsed in parsed {
         let parsed = parsed.map_err(|e| e.after_lines(lines))?;
-        rows += parsed.rows;
+        rows += parsed
+            .batches
+            .iter()
+            .map(|b| b.num_rows() as u64)
+            .sum::<u64>();
         lines += parsed.lines;
         batches.extend(parsed.batches);
         if parsed.ended {

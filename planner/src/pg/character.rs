@@ -94,6 +94,13 @@ pub fn values_alike(values: &mut ast::Values) {
     let typed = |e: &ast::Expr| {
         super::rewrite::function_name(e).filter(|n| n == "pg_varchar" || n == "pg_bpchar")
     };
+    let as_text = |e: ast::Expr| ast::Expr::Cast {
+        kind: ast::CastKind::DoubleColon,
+        expr: Box::new(e),
+        data_type: ast::DataType::Text,
+        array: false,
+        format: None,
+    };
     let width = values.rows.first().map_or(0, |r| r.content.len());
     for column in 0..width {
         let cells = || values.rows.iter().filter_map(|row| row.content.get(column));
@@ -107,13 +114,6 @@ pub fn values_alike(values: &mut ast::Values) {
         for row in &mut values.rows {
             let Some(cell) = row.content.get_mut(column) else {
                 continue;
-            };
-            let as_text = |e: ast::Expr| ast::Expr::Cast {
-                kind: ast::CastKind::DoubleColon,
-                expr: Box::new(e),
-                data_type: ast::DataType::Text,
-                array: false,
-                format: None,
             };
             let taken = std::mem::replace(cell, ast::Expr::value(ast::Value::Null));
             *cell = match (typed(&taken).is_some(), constants && names.len() == 1) {

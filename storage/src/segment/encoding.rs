@@ -271,7 +271,9 @@ const CHUNK: usize = 1024;
 const SMALL: i64 = 1 << 51;
 
 /// Appends each of `ints` divided by 10^`exponent` (at most 6), correctly rounded, to
-/// `out`. `small` tells that every one of them is below [`SMALL`] in magnitude.
+/// `out`. `small` tells that every one of them is below [`SMALL`] in magnitude (used only
+/// where the processor may have FMA).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn divide(ints: &[i64], exponent: u8, small: bool, out: &mut Vec<f64>) {
     let power = POWERS_OF_TEN[usize::from(exponent)];
     if exponent == 0 {

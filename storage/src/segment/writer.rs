@@ -246,25 +246,26 @@ fn packed_order(keys: &[usize], columns: &[ArrayRef], rows: usize) -> Option<UIn
             _ => return None,
         }
     }
-    let order: Vec<u32> = match bits {
-        0..=64 => {
-            let mut keyed: Vec<(u64, u32)> = (packed.iter().enumerate())
-                .map(|(row, &key)| (key as u64, row as u32))
-                .collect();
-            drop(packed);
-            keyed.sort_unstable();
-            tie_break(&mut keyed, tie)
-        }
-        _ => {
-            let mut keyed: Vec<(u128, u32)> = (packed.iter().enumerate())
-                .map(|(row, &key)| (key, row as u32))
-                .collect();
-            drop(packed);
-            keyed.sort_unstable();
-            tie_break(&mut keyed, tie)
-        }
+    let order = match bits {
+        0..=64 => sorted_by(packed, |key| key as u64, tie),
+        _ => sorted_by(packed, |key| key, tie),
     };
     Some(UInt32Array::from(order))
+}
+
+/// The row positions in the order of their packed keys (as `K`, narrower where they fit),
+/// rows of equal key by [`tie_break`].
+fn sorted_by<K: Copy + Ord>(
+    packed: Vec<u128>,
+    key: impl Fn(u128) -> K,
+    tie: Option<&StringArray>,
+) -> Vec<u32> {
+    let mut keyed: Vec<(K, u32)> = (packed.iter().enumerate())
+        .map(|(row, &packed)| (key(packed), row as u32))
+        .collect();
+    drop(packed);
+    keyed.sort_unstable();
+    tie_break(&mut keyed, tie)
 }
 
 /// Rows sorted by their packed key, those of equal key then by `tie`'s strings (NULL
