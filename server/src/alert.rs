@@ -41,7 +41,7 @@
 //! watched table (in commit order): INSERT, COPY (in memory or spilled to pieces),
 //! transaction blocks and Kafka pipelines.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 
@@ -72,6 +72,9 @@ use pgwire::api::results::{Response, Tag};
 use crate::error::{code, PgError};
 use crate::notify::{Hub, Notification};
 use crate::session::Session;
+
+mod windows;
+use windows::{Input, Keys, Windows};
 
 /// The alerts table a rule writes to when it names none.
 pub const DEFAULT_ALERTS_TABLE: &str = "alerts";
@@ -500,175 +503,6 @@ impl Condition {
     }
 }
 
-/// One counted row's inputs to each aggregate: `None` where it does not count (its
-/// FILTER is not true or its argument is NULL).
-#[derive(Debug, Clone)]
-enum Input {
-    Counted,
-    Number(f64),
-    Text(String),
-    /// The steps of a sequence the row meets, one bit each.
-    Steps(u64),
-}
-
-/// One counted row's inputs to the aggregates, held inline for the usual single
-/// aggregate (a rule holds millions of rows: one allocation each would dominate its cost).
-#[derive(Debug, Clone)]
-enum Values {
-    One(Option<Input>),
-    Many(Box<[Option<Input>]>),
-}
-
-impl Values {
-    fn of(mut inputs: impl ExactSizeIterator<Item = Option<Input>>) -> Values {
-        match inputs.len() {
-            1 => Values::One(inputs.next().flatten()),
-            _ => Values::Many(inputs.collect()),
-        }
-    }
-
-    /// The `i`-th aggregate's input.
-    fn get(&self, i: usize) -> Option<&Input> {
-        match self {
-            Values::One(v) => v.as_ref().filter(|_| i == 0),
-            Values::Many(v) => v.get(i).and_then(Option::as_ref),
-        }
-    }
-}
-
-/// A counted row of a key.
-#[derive(Debug)]
-struct Row {
-    time: i64,
-    /// Its place in arrival order, which orders rows of equal time.
-    arrival: u64,
-    values: Values,
-}
-
-#[derive(Debug)]
-struct KeyState {
-    /// The key, as [`key_text`] makes it.
-    key: Box<str>,
-    /// The key's counted rows in (time, arrival) order: rows mostly arrive in time order,
-    /// so most go at the back and leave at the front.
-    rows: VecDeque<Row>,
-    /// The ends of the windows already reported, in order.
-    fired: VecDeque<i64>,
-}
-
-impl KeyState {
-    fn new(key: &str) -> KeyState {
-        KeyState {
-            key: key.into(),
-            rows: VecDeque::new(),
-            fired: VecDeque::new(),
-        }
-    }
-
-    fn insert(&mut self, row: Row) {
-        let at = self
-            .rows
-            .partition_point(|r| (r.time, r.arrival) <= (row.time, row.arrival));
-        self.rows.insert(at, row);
-    }
-
-    /// The rows with a time in `[from, to]`.
-    fn between(&self, from: i64, to: i64) -> impl Iterator<Item = &Row> + Clone {
-        let start = self.rows.partition_point(|r| r.time < from);
-        let end = self.rows.partition_point(|r| r.time <= to);
-        self.rows.range(start..end.max(start))
-    }
-
-    fn has_fired(&self, end: i64) -> bool {
-        self.fired.binary_search(&end).is_ok()
-    }
-
-    fn fire(&mut self, end: i64) {
-        if let Err(at) = self.fired.binary_search(&end) {
-            self.fired.insert(at, end);
-        }
-    }
-
-    /// Forgets rows and reports before `from`: how many rows it forgot, and whether
-    /// anything is left.
-    fn forget_before(&mut self, from: i64) -> (u64, bool) {
-        let mut forgotten = 0;
-        while self.rows.front().is_some_and(|r| r.time < from) {
-            self.rows.pop_front();
-            forgotten += 1;
-        }
-        while self.fired.front().is_some_and(|t| *t < from) {
-            self.fired.pop_front();
-        }
-        (forgotten, !self.rows.is_empty() || !self.fired.is_empty())
-    }
-}
-
-/// A rule's keys, by a 64-bit hash of their text: one cheap lookup per counted row, no
-/// text kept but the key's own. Two keys of one hash are told apart by their text (the
-/// later one lives in `collided`), so a collision never merges two keys' windows.
-#[derive(Debug, Default)]
-struct Keys {
-    hasher: foldhash::fast::RandomState,
-    by_hash: HashMap<u64, KeyState, foldhash::fast::RandomState>,
-    collided: HashMap<Box<str>, KeyState, foldhash::fast::RandomState>,
-}
-
-impl Keys {
-    fn hash(&self, key: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
-    }
-
-    /// The state of `key` (whose hash is `hash`), new if it has none.
-    fn get_or_insert(&mut self, key: &str, hash: u64) -> &mut KeyState {
-        use std::collections::hash_map::Entry;
-        let slot = match self.by_hash.entry(hash) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            // A key that collided may find its hash's place free again (the other key was
-            // forgotten): its state moves there, not a new one.
-            Entry::Vacant(free) => {
-                let kept = match self.collided.is_empty() {
-                    true => None,
-                    false => self.collided.remove(key),
-                };
-                free.insert(kept.unwrap_or_else(|| KeyState::new(key)))
-            }
-        };
-        if &*slot.key == key {
-            return slot;
-        }
-        self.collided
-            .entry(key.into())
-            .or_insert_with(|| KeyState::new(key))
-    }
-
-    fn len(&self) -> usize {
-        self.by_hash.len() + self.collided.len()
-    }
-
-    /// Forgets the rows and reports before `from` of the key of `hash` (and of every
-    /// collided key): how many rows were forgotten.
-    fn forget_before(&mut self, hash: u64, from: i64) -> u64 {
-        let mut forgotten = 0;
-        if let Some(state) = self.by_hash.get_mut(&hash) {
-            let (n, left) = state.forget_before(from);
-            forgotten += n;
-            if !left {
-                self.by_hash.remove(&hash);
-            }
-        }
-        if !self.collided.is_empty() {
-            self.collided.retain(|_, s| {
-                let (n, left) = s.forget_before(from);
-                forgotten += n;
-                left
-            });
-        }
-        forgotten
-    }
-}
-
 /// A match to report.
 struct Match {
     rule: String,
@@ -679,6 +513,9 @@ struct Match {
     end: i64,
     payload: String,
 }
+
+/// A watched table's id and a rule's key expressions.
+type Partitioning = (u64, Vec<String>);
 
 /// A compiled rule and its windows.
 pub struct Rule {
@@ -694,13 +531,13 @@ pub struct Rule {
     watermark: Option<i64>,
     /// The newest time seen before the commit being evaluated.
     commit_watermark: Option<i64>,
-    arrivals: u64,
-    state: Keys,
-    /// Each counted row's time and key hash, in arrival order: what pruning visits (the
-    /// keys whose oldest rows no open window needs any more), not every key.
-    expiry: VecDeque<(i64, u64)>,
-    /// Rows held in `state`, all keys together.
-    held: u64,
+    windows: Windows,
+    /// Reports the alerts table held at a restart, as (key, window end), while the rule
+    /// is rebuilt (the rebuilt rows then carry them).
+    reported: HashSet<(Box<str>, i64)>,
+    /// Whether the keys and the aggregates' arguments, FILTERs and steps are all columns
+    /// (or none): then a batch's counted rows are read where they are, not copied.
+    reads_columns_only: bool,
 }
 
 impl Rule {
@@ -749,42 +586,69 @@ impl Rule {
             .map_err(syntax)?;
         let mut aggregates = Vec::new();
         let condition = condition_of(&condition_ast, &mut aggregates, &compile)?;
+        let reads_columns_only = keys.iter().all(is_column)
+            && aggregates
+                .iter()
+                .all(|a: &Aggregate| a.arg.iter().chain(&a.filter).chain(&a.steps).all(is_column));
         Ok(Rule {
+            reads_columns_only,
             lateness: (table.window_period_secs as i64).saturating_mul(1_000_000),
             def,
             time_index,
             time_zone,
             filter,
             keys,
-            aggregates,
             condition,
             watermark: None,
             commit_watermark: None,
-            arrivals: 0,
-            state: Keys::default(),
-            expiry: VecDeque::new(),
-            held: 0,
+            windows: Windows::new(aggregates.len()),
+            aggregates,
+            reported: HashSet::new(),
         })
     }
 
-    /// Feeds rows of the watched table; returns the matches they complete.
-    fn observe(&mut self, batch: &RecordBatch, engine: &Engine) -> Result<Vec<Match>, PgError> {
-        // Only the counted rows go on (a rule's filter often keeps few).
+    /// Feeds rows of the watched table; returns the matches they complete. `keys` are the
+    /// key ids of the rules that partition as this one does, started on this batch.
+    fn observe(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &mut Keys,
+        engine: &Engine,
+    ) -> Result<Vec<Match>, PgError> {
+        // Only the counted rows go on (a rule's filter often keeps few), with their places
+        // in the batch (which its key ids are cached by). Keys and inputs that are columns
+        // are read in place; any other expression sees only the counted rows (it could
+        // fail on the others: `sum(1 / x)` over `WHERE x <> 0`).
         let filtered;
-        let batch = match &self.filter {
+        let (batch, places) = match &self.filter {
             Some(filter) => {
                 let counted: BooleanArray = evaluate_as(filter, batch, &DataType::Boolean)?;
+                let counted = match counted.null_count() {
+                    0 => counted,
+                    _ => datafusion::arrow::compute::prep_null_mask_filter(&counted),
+                };
                 if counted.true_count() == 0 {
                     return Ok(Vec::new());
                 }
-                filtered = filter_record_batch(batch, &counted).map_err(internal)?;
-                &filtered
+                let places: Vec<usize> = counted.values().set_indices().collect();
+                match self.reads_columns_only {
+                    true => (batch, Some((places, true))),
+                    false => {
+                        filtered = filter_record_batch(batch, &counted).map_err(internal)?;
+                        (&filtered, Some((places, false)))
+                    }
+                }
             }
-            None => batch,
+            None => (batch, None),
         };
-        let rows = batch.num_rows();
+        // The rows to count: (row of `batch`, place in the batch given).
+        let rows: Box<dyn Iterator<Item = (usize, usize)> + '_> = match &places {
+            None => Box::new((0..batch.num_rows()).map(|r| (r, r))),
+            Some((places, true)) => Box::new(places.iter().map(|&p| (p, p))),
+            Some((places, false)) => Box::new(places.iter().copied().enumerate()),
+        };
         let times = micros_of(batch.column(self.time_index))?;
-        let keys = self
+        let key_values = self
             .keys
             .iter()
             .map(|k| evaluate_as::<StringArray>(k, batch, &DataType::Utf8))
@@ -796,9 +660,11 @@ impl Rule {
             .collect::<Result<Vec<_>, _>>()?;
         let (mut seen, mut late) = (0u64, 0u64);
         let mut matches = Vec::new();
-        // The ends of the windows a row is in (one buffer for the batch).
-        let mut ends: Vec<i64> = Vec::new();
-        for row in 0..rows {
+        let window = self.def.window_micros;
+        // The key's rows the windows of a row may hold, and the ends of those windows
+        // (buffers for the batch).
+        let (mut near, mut ends, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, place) in rows {
             if times.is_null(row) {
                 continue;
             }
@@ -810,56 +676,62 @@ impl Rule {
             // Late against the newest time before this commit: a commit's rows arrive
             // together, in whatever order it holds them (a spilled one comes back by chunk).
             if let Some(w) = self.commit_watermark {
-                if time
-                    < w.saturating_sub(self.lateness)
-                        .saturating_sub(self.def.window_micros)
-                {
+                if time < w.saturating_sub(self.lateness).saturating_sub(window) {
                     late += 1;
                     continue;
                 }
             }
-            let key = key_text(&keys, row);
-            let values = Values::of(inputs.iter().map(|i| i.at(row)));
-            self.arrivals += 1;
+            let key = keys.of_row(place, || key_text(&key_values, row));
+            self.windows
+                .push(keys, key, time, |i, texts| inputs[i].at(row, texts));
             self.watermark = Some(self.watermark.map_or(time, |w| w.max(time)));
-            let hash = self.state.hash(&key);
-            let state = self.state.get_or_insert(&key, hash);
-            state.insert(Row {
-                time,
-                arrival: self.arrivals,
-                values,
-            });
-            self.expiry.push_back((time, hash));
-            self.held += 1;
             // The windows this row is in, of those still open: ending at its own time or a
             // later one of the key's, within one window length.
             let open_from = match self.commit_watermark {
                 Some(w) => time.max(w.saturating_sub(self.lateness)),
                 None => time,
             };
+            let last_end = time.saturating_add(window);
+            self.windows
+                .rows_of(key, open_from.saturating_sub(window), last_end, &mut near);
             ends.clear();
             ends.extend(
-                state
-                    .between(open_from, time.saturating_add(self.def.window_micros))
-                    .map(|r| r.time),
+                near.iter()
+                    .filter(|(t, _)| (open_from..=last_end).contains(t))
+                    .map(|(t, _)| *t),
             );
             ends.dedup();
-            let mut found = Vec::new();
             for &end in &ends {
-                if state.has_fired(end) {
+                // The window's rows, and those of them at its end.
+                let from = near.partition_point(|(t, _)| *t < end.saturating_sub(window));
+                let to = near.partition_point(|(t, _)| *t <= end);
+                let at_end = near.partition_point(|(t, _)| *t < end);
+                let last = &near[at_end..to];
+                if last.iter().any(|(_, a)| self.windows.fired(*a)) {
                     continue;
                 }
-                let values = window_values(&self.aggregates, state, end, self.def.window_micros);
-                if self.condition.holds(&values) {
-                    state.fire(end);
-                    found.push((end, values));
+                let before_restart = !self.reported.is_empty()
+                    && self
+                        .reported
+                        .contains(&(Box::<str>::from(keys.text(key)), end));
+                if !before_restart {
+                    window_values(
+                        &self.aggregates,
+                        &self.windows,
+                        &near[from..to],
+                        &mut values,
+                    );
+                    if !self.condition.holds(&values) {
+                        continue;
+                    }
+                }
+                self.windows.fire(last[0].1);
+                if !before_restart {
+                    matches.push(self.report(keys.text(key), end, &values));
                 }
             }
-            for (end, values) in found {
-                matches.push(self.report(&key, end, &values));
-            }
         }
-        let (keys_held, rows_held) = (self.state.len() as u64, self.held);
+        let (keys_held, rows_held) = (self.windows.keys() as u64, self.windows.rows() as u64);
         engine.report_alert(&self.def.name, |s| {
             s.rows_seen += seen;
             s.late_rows += late;
@@ -873,6 +745,11 @@ impl Rule {
     /// rule's newest time so far, if that is more than an hour (or a window) past the one
     /// recorded, so that a restart rebuilds little; the first commit records where it
     /// starts.
+    /// The table and key expressions, which rules partitioning alike share key ids by.
+    fn partitioning(&self) -> Partitioning {
+        (self.def.table_id, self.def.keys.clone())
+    }
+
     fn progress(&self, batch: &RecordBatch) -> Option<i64> {
         let start = match self.watermark {
             Some(w) => w,
@@ -893,20 +770,13 @@ impl Rule {
     /// (rows arrive mostly in time order; one that came before newer ones waits for them).
     /// Within one commit nothing is forgotten: its rows may come in any order (a statement
     /// spanning a long time holds its counted rows' inputs until it is evaluated).
-    fn begin_commit(&mut self) {
+    fn begin_commit(&mut self, keys: &mut Keys) {
         self.commit_watermark = self.watermark;
         let Some(w) = self.watermark else { return };
-        let open_from = w.saturating_sub(self.lateness);
-        let keep_from = open_from.saturating_sub(self.def.window_micros);
-        while let Some(&(time, hash)) = self.expiry.front() {
-            if time >= keep_from {
-                break;
-            }
-            self.expiry.pop_front();
-            self.held = self
-                .held
-                .saturating_sub(self.state.forget_before(hash, keep_from));
-        }
+        let keep_from = w
+            .saturating_sub(self.lateness)
+            .saturating_sub(self.def.window_micros);
+        self.windows.forget_before(keep_from, keys);
     }
 
     /// The match of the window of `key` ending at `end`; `key` as [`key_text`] made it.
@@ -960,6 +830,11 @@ impl Rule {
     }
 }
 
+fn is_column(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    expr.downcast_ref::<datafusion::physical_expr::expressions::Column>()
+        .is_some()
+}
+
 fn rule_error(sql: &str, e: impl std::fmt::Display) -> PgError {
     PgError::new(
         code::SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION,
@@ -967,62 +842,63 @@ fn rule_error(sql: &str, e: impl std::fmt::Display) -> PgError {
     )
 }
 
-/// The aggregates' values over the window of `state`'s rows ending at `end`.
+/// The aggregates' values over a window's rows (as [`Windows::rows_of`] lists them, in
+/// time order), into `values`.
 fn window_values(
     aggregates: &[Aggregate],
-    state: &KeyState,
-    end: i64,
-    window: i64,
-) -> Vec<Option<f64>> {
-    let rows = state.between(end.saturating_sub(window), end);
-    aggregates
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let inputs = rows.clone().filter_map(|r| r.values.get(i));
-            match a.kind {
-                Kind::Sequence => Some(sequence_met(rows.clone(), i, a.steps.len()) as u8 as f64),
-                Kind::CountStar | Kind::Count => Some(inputs.count() as f64),
-                Kind::CountDistinct => Some(
-                    inputs
-                        .filter_map(|v| match v {
-                            Input::Text(s) => Some(s.as_str()),
-                            _ => None,
-                        })
-                        .collect::<HashSet<&str>>()
-                        .len() as f64,
-                ),
-                Kind::Sum | Kind::Min | Kind::Max => {
-                    let numbers = inputs.filter_map(|v| match v {
-                        Input::Number(n) => Some(*n),
+    windows: &Windows,
+    rows: &[(i64, u64)],
+    values: &mut Vec<Option<f64>>,
+) {
+    values.clear();
+    values.extend(aggregates.iter().enumerate().map(|(i, a)| {
+        let inputs = rows
+            .iter()
+            .filter_map(|&(_, arrival)| windows.input(arrival, i));
+        match a.kind {
+            Kind::Sequence => Some(sequence_met(windows, rows, i, a.steps.len()) as u8 as f64),
+            Kind::CountStar | Kind::Count => Some(inputs.count() as f64),
+            Kind::CountDistinct => {
+                let mut texts: Vec<u32> = inputs
+                    .filter_map(|v| match v {
+                        Input::Text(id) => Some(id),
                         _ => None,
-                    });
-                    match a.kind {
-                        Kind::Sum => numbers.reduce(|x, y| x + y),
-                        Kind::Min => numbers.reduce(f64::min),
-                        _ => numbers.reduce(f64::max),
-                    }
+                    })
+                    .collect();
+                texts.sort_unstable();
+                texts.dedup();
+                Some(texts.len() as f64)
+            }
+            Kind::Sum | Kind::Min | Kind::Max => {
+                let numbers = inputs.filter_map(|v| match v {
+                    Input::Number(n) => Some(n),
+                    _ => None,
+                });
+                match a.kind {
+                    Kind::Sum => numbers.reduce(|x, y| x + y),
+                    Kind::Min => numbers.reduce(f64::min),
+                    _ => numbers.reduce(f64::max),
                 }
             }
-        })
-        .collect()
+        }
+    }));
 }
 
 /// Whether the rows (in time order) hold the `steps` steps of the sequence whose inputs
 /// are the `i`-th, each at a later time than the one before: the earliest row meeting each
 /// step is taken, which finds the sequence whenever it is there (whatever the order of
 /// rows of equal time).
-fn sequence_met<'a>(rows: impl Iterator<Item = &'a Row>, i: usize, steps: usize) -> bool {
+fn sequence_met(windows: &Windows, rows: &[(i64, u64)], i: usize, steps: usize) -> bool {
     let mut step = 0;
     let mut after = i64::MIN;
-    for row in rows {
+    for &(time, arrival) in rows {
         if step == steps {
             break;
         }
-        if let Some(Input::Steps(mask)) = row.values.get(i) {
-            if mask & (1 << step) != 0 && (step == 0 || row.time > after) {
+        if let Some(Input::Steps(mask)) = windows.input(arrival, i) {
+            if mask & (1 << step) != 0 && (step == 0 || time > after) {
                 step += 1;
-                after = row.time;
+                after = time;
             }
         }
     }
@@ -1076,7 +952,8 @@ impl Inputs {
         Ok(Inputs::Rows(filter, argument))
     }
 
-    fn at(&self, row: usize) -> Option<Input> {
+    /// Row `row`'s input; a text it counts is held in `texts`.
+    fn at(&self, row: usize, texts: &mut windows::Interner) -> Option<Input> {
         let (filter, argument) = match self {
             Inputs::Always => return Some(Input::Counted),
             Inputs::Steps(steps) => {
@@ -1100,7 +977,7 @@ impl Inputs {
             Argument::Present(a) => a.is_valid(row).then_some(Input::Counted),
             Argument::Text(a) => a
                 .is_valid(row)
-                .then(|| Input::Text(a.value(row).to_owned())),
+                .then(|| Input::Text(texts.hold_text(a.value(row)))),
             Argument::Number(a) => a.is_valid(row).then(|| Input::Number(a.value(row))),
         }
     }
@@ -1409,8 +1286,14 @@ impl Alerts {
     }
 
     fn install(&self, rule: Rule) {
-        let (name, table) = (rule.def.name.clone(), rule.def.table_id);
-        self.remove(&name);
+        self.remove(&rule.def.name);
+        self.register(&rule.def);
+        self.send(Message::Install(Box::new(rule)));
+    }
+
+    /// Counts a rule the rules' thread has (or is sent) among the running ones.
+    fn register(&self, def: &AlertDef) {
+        let (name, table) = (def.name.clone(), def.table_id);
         *self
             .watched
             .write()
@@ -1421,7 +1304,6 @@ impl Alerts {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name, table);
-        self.send(Message::Install(Box::new(rule)));
     }
 
     fn remove(&self, name: &str) {
@@ -1461,7 +1343,9 @@ pub async fn start(
         watched: RwLock::default(),
         rules: std::sync::Mutex::default(),
     });
-    let mut rules = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_GROUPS));
+    let mut groups: Vec<Group> = (0..threads).map(|_| Group::default()).collect();
+    let mut installed = 0;
     for def in engine.alerts().into_iter().filter(|a| a.enabled) {
         let name = def.name.clone();
         let Some(table) = engine
@@ -1474,28 +1358,35 @@ pub async fn start(
             });
             continue;
         };
+        let group = &mut groups[installed % threads];
         let rebuilt = async {
             let mut rule = Rule::compile(&session.ctx, def, &table.def)?;
-            rebuild(&mut rule, &session.ctx, &table.def, &engine, &hub).await?;
+            let keys = group.keys.entry(rule.partitioning()).or_default();
+            if let Err(e) = rebuild(&mut rule, keys, &session.ctx, &table.def, &engine, &hub).await
+            {
+                rule.windows.clear(keys);
+                return Err(e);
+            }
             Ok::<Rule, PgError>(rule)
         };
         match rebuilt.await {
-            Ok(rule) => rules.push(rule),
+            Ok(rule) => {
+                alerts.register(&rule.def);
+                group.rules.insert(name, rule);
+                installed += 1;
+            }
             Err(e) => {
                 tracing::error!(alert = %name, error = %e.message, "alert rule cannot start");
                 engine.report_alert(&name, |s| s.error = Some(e.message.clone()));
             }
         }
     }
-    for rule in rules {
-        alerts.install(rule);
-    }
     engine.set_observer(alerts.clone());
     let worker = Worker {
         engine,
         hub,
         runtime,
-        rules: HashMap::new(),
+        groups,
     };
     std::thread::Builder::new()
         .name("henge-alerts".into())
@@ -1508,6 +1399,7 @@ pub async fn start(
 /// be open, and the matches the alerts table holds; matches missing from it are reported.
 async fn rebuild(
     rule: &mut Rule,
+    keys: &mut Keys,
     ctx: &SessionContext,
     table: &TableDef,
     engine: &Arc<Engine>,
@@ -1556,10 +1448,7 @@ async fn rebuild(
             let keys: StringArray = cast_as(batch.column(0), &DataType::Utf8)?;
             let ends = micros_of(batch.column(1))?;
             for i in 0..batch.num_rows() {
-                let key = keys.value(i);
-                let hash = rule.state.hash(key);
-                rule.state.get_or_insert(key, hash).fire(ends.value(i));
-                rule.expiry.push_back((ends.value(i), hash));
+                rule.reported.insert((keys.value(i).into(), ends.value(i)));
             }
         }
     }
@@ -1582,8 +1471,11 @@ async fn rebuild(
     while let Some(batch) = rows.next().await {
         let batch = batch.map_err(internal)?;
         let batch = stored_columns(&batch, table)?;
-        matches.extend(rule.observe(&batch, engine)?);
+        keys.start_batch(batch.num_rows());
+        matches.extend(rule.observe(&batch, keys, engine)?);
     }
+    // The rebuilt rows carry the reports made before (those of the windows still open).
+    rule.reported = HashSet::new();
     rule.watermark = Some(newest);
     if !matches.is_empty() {
         tracing::info!(alert = %rule.def.name, reports = matches.len(), "reporting matches a restart had not reported");
@@ -1694,12 +1586,87 @@ async fn write_matches(
     Ok(())
 }
 
-/// The rules' thread: owns every rule's windows.
+/// The most threads the rules of one commit are evaluated on.
+const MAX_GROUPS: usize = 8;
+
+/// A commit's batch of fewer rows than this is evaluated on the rules' thread alone.
+const PARALLEL_ROWS: usize = 1024;
+
+/// Rules evaluated together on one thread: their windows, and the key ids they share.
+#[derive(Default)]
+struct Group {
+    rules: HashMap<String, Rule>,
+    /// The key ids of the group's rules of each [`Rule::partitioning`].
+    keys: HashMap<Partitioning, Keys>,
+}
+
+impl Group {
+    /// Lets go of a rule that is dropped or replaced: its keys, and the key ids of its
+    /// partitioning if no other rule of the group has it.
+    fn forget(&mut self, name: &str) -> bool {
+        let Some(mut rule) = self.rules.remove(name) else {
+            return false;
+        };
+        let partitioning = rule.partitioning();
+        if let Some(keys) = self.keys.get_mut(&partitioning) {
+            rule.windows.clear(keys);
+        }
+        if !self
+            .rules
+            .values()
+            .any(|r| r.partitioning() == partitioning)
+        {
+            self.keys.remove(&partitioning);
+        }
+        true
+    }
+
+    /// Evaluates one batch of a commit (`first`: its first) for the group's rules of the
+    /// table; returns their matches.
+    fn observe(
+        &mut self,
+        table: u64,
+        batch: &RecordBatch,
+        first: bool,
+        engine: &Engine,
+    ) -> Vec<Match> {
+        for (partitioning, keys) in self.keys.iter_mut() {
+            if partitioning.0 == table {
+                keys.start_batch(batch.num_rows());
+            }
+        }
+        let mut found = Vec::new();
+        for (name, rule) in self.rules.iter_mut() {
+            if rule.def.table_id != table {
+                continue;
+            }
+            let keys = self.keys.entry(rule.partitioning()).or_default();
+            if first {
+                rule.begin_commit(keys);
+            }
+            // A rule that panics is reported failed; the others go on.
+            let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rule.observe(batch, keys, engine)
+            }))
+            .unwrap_or_else(|_| Err(internal("the rule's evaluation panicked")));
+            match observed {
+                Ok(matches) => found.extend(matches),
+                Err(e) => {
+                    tracing::error!(alert = %name, error = %e.message, "alert rule failed on a batch");
+                    engine.report_alert(name, |s| s.error = Some(e.message.clone()));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The rules' thread: owns every rule's windows, in groups evaluated side by side.
 struct Worker {
     engine: Arc<Engine>,
     hub: Arc<Hub>,
     runtime: tokio::runtime::Handle,
-    rules: HashMap<String, Rule>,
+    groups: Vec<Group>,
 }
 
 impl Worker {
@@ -1720,10 +1687,17 @@ impl Worker {
             };
             match message {
                 Message::Install(rule) => {
-                    self.rules.insert(rule.def.name.clone(), *rule);
+                    for group in &mut self.groups {
+                        group.forget(&rule.def.name);
+                    }
+                    if let Some(group) = self.groups.iter_mut().min_by_key(|g| g.rules.len()) {
+                        group.rules.insert(rule.def.name.clone(), *rule);
+                    }
                 }
                 Message::Remove(name) => {
-                    self.rules.remove(&name);
+                    for group in &mut self.groups {
+                        group.forget(&name);
+                    }
                 }
                 Message::Rows(table, batches, done) => {
                     let mut found = Vec::new();
@@ -1764,52 +1738,54 @@ impl Worker {
     }
 
     /// Evaluates one batch of a commit (`first`: its first) for every rule of the table,
-    /// adding their matches to `found`.
+    /// the groups side by side, adding their matches to `found`.
     fn observe(&mut self, table: u64, batch: &RecordBatch, first: bool, found: &mut Vec<Match>) {
-        let names: Vec<String> = self
-            .rules
-            .values()
-            .filter(|r| r.def.table_id == table)
-            .map(|r| r.def.name.clone())
-            .collect();
         // Before a commit's first rows, every rule's progress in one metadata change: the
         // commit is reported only once all of its rows are evaluated.
-        let progress: Vec<(String, i64)> = names
+        let progress: Vec<(String, i64)> = self
+            .groups
             .iter()
-            .filter(|_| first)
-            .filter_map(|n| Some((n.clone(), self.rules[n].progress(batch)?)))
+            .flat_map(|g| g.rules.iter())
+            .filter(|(_, r)| first && r.def.table_id == table)
+            .filter_map(|(n, r)| Some((n.clone(), r.progress(batch)?)))
             .collect();
         if !progress.is_empty() {
             match self.engine.set_alert_progress(progress.clone()) {
                 Ok(()) => {
                     for (name, from) in progress {
-                        if let Some(rule) = self.rules.get_mut(&name) {
-                            rule.def.reported_from = Some(from);
+                        for group in &mut self.groups {
+                            if let Some(rule) = group.rules.get_mut(&name) {
+                                rule.def.reported_from = Some(from);
+                            }
                         }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not record the alert rules' progress"),
             }
         }
-        for name in names {
-            let rule = self.rules.get_mut(&name).expect("listed above");
-            if first {
-                rule.begin_commit();
+        let engine = &*self.engine;
+        let mut busy: Vec<&mut Group> = self
+            .groups
+            .iter_mut()
+            .filter(|g| g.rules.values().any(|r| r.def.table_id == table))
+            .collect();
+        if busy.len() < 2 || batch.num_rows() < PARALLEL_ROWS {
+            for group in busy {
+                found.extend(group.observe(table, batch, first, engine));
             }
-            // A rule that panics is reported failed; the others go on.
-            let engine = &self.engine;
-            let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rule.observe(batch, engine)
-            }))
-            .unwrap_or_else(|_| Err(internal("the rule's evaluation panicked")));
-            match observed {
-                Ok(matches) => found.extend(matches),
-                Err(e) => {
-                    tracing::error!(alert = %name, error = %e.message, "alert rule failed on a batch");
-                    self.engine
-                        .report_alert(&name, |s| s.error = Some(e.message.clone()));
-                }
-            }
+            return;
         }
+        let last = busy.pop().expect("two groups or more");
+        std::thread::scope(|scope| {
+            let others: Vec<_> = busy
+                .into_iter()
+                .map(|g| scope.spawn(move || g.observe(table, batch, first, engine)))
+                .collect();
+            found.extend(last.observe(table, batch, first, engine));
+            for other in others {
+                // A group's rules catch their own panics.
+                found.extend(other.join().unwrap_or_default());
+            }
+        });
     }
 }

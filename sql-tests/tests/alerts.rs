@@ -264,3 +264,75 @@ async fn rows_a_large_copy_spills_to_pieces_count_too() {
     let stored = pairs(&client, "SELECT key, window_end::text FROM alerts").await;
     assert_eq!(stored, expected);
 }
+
+/// What a rule of `filter`, `window` and `having` should report: every (card, time of a
+/// counted row) whose window up to it meets the condition.
+fn expected_of(filter: &str, window: &str, having: &str) -> String {
+    format!(
+        "SELECT a.card, a.ts::text FROM (SELECT DISTINCT card, ts FROM tx WHERE {filter}) AS a
+         JOIN tx AS b ON b.card = a.card AND ({}) AND b.ts >= a.ts - INTERVAL '{window}'
+             AND b.ts <= a.ts
+         GROUP BY a.card, a.ts HAVING {having}",
+        filter
+            .replace("status", "b.status")
+            .replace("amount", "b.amount")
+    )
+}
+
+#[tokio::test]
+async fn rules_partitioned_alike_share_keys_and_each_alerts_as_its_query_says() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client.batch_execute(SETUP).await.unwrap();
+    // Four more rules by card over rows out of time order by up to five minutes: they
+    // share the cards' ids; one is dropped halfway, letting go of the keys it held.
+    let rules = [
+        (
+            "big_sums",
+            "amount >= 200",
+            "30 minutes",
+            "sum(floor(amount)) >= 1000",
+        ),
+        ("mixed", "true", "20 minutes", "count(DISTINCT status) >= 2"),
+        (
+            "small",
+            "amount < 50",
+            "2 hours",
+            "count(*) >= 2 AND max(amount) >= 40",
+        ),
+        ("dropped", "true", "1 hour", "count(*) >= 1"),
+    ];
+    for (name, filter, window, condition) in rules {
+        client
+            .batch_execute(&format!(
+                "CREATE ALERT {name} ON tx WHERE {filter} PARTITION BY card \
+                 WITHIN INTERVAL '{window}' WHEN {condition} INTO by_rule"
+            ))
+            .await
+            .unwrap();
+    }
+    let lines = day_of_transactions(8000);
+    for (i, chunk) in lines.chunks(500).enumerate() {
+        if i == 8 {
+            client.batch_execute("DROP ALERT dropped").await.unwrap();
+        }
+        assert_eq!(copy_csv(&client, chunk).await.unwrap(), chunk.len() as u64);
+    }
+    let stored = pairs(&client, "SELECT key, window_end::text FROM alerts").await;
+    assert_eq!(stored, pairs(&client, EXPECTED).await);
+    for (name, filter, window, condition) in &rules[..3] {
+        let having = condition
+            .replace("amount", "b.amount")
+            .replace("status", "b.status");
+        let expected = pairs(&client, &expected_of(filter, window, &having)).await;
+        assert!(expected.len() > 20, "{name} should match: {expected:?}");
+        let sql = format!("SELECT key, window_end::text FROM by_rule WHERE rule = '{name}'");
+        assert_eq!(pairs(&client, &sql).await, expected, "{name}");
+    }
+    let dropped: i64 = client
+        .query_one("SELECT count(*) FROM by_rule WHERE rule = 'dropped'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(dropped > 0);
+}
