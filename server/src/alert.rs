@@ -1382,12 +1382,7 @@ pub async fn start(
         }
     }
     engine.set_observer(alerts.clone());
-    let worker = Worker {
-        engine,
-        hub,
-        runtime,
-        groups,
-    };
+    let worker = Worker::new(engine, hub, runtime, groups)?;
     std::thread::Builder::new()
         .name("henge-alerts".into())
         .spawn(move || worker.run(receiver))
@@ -1589,9 +1584,6 @@ async fn write_matches(
 /// The most threads the rules of one commit are evaluated on.
 const MAX_GROUPS: usize = 8;
 
-/// A commit's batch of fewer rows than this is evaluated on the rules' thread alone.
-const PARALLEL_ROWS: usize = 1024;
-
 /// Rules evaluated together on one thread: their windows, and the key ids they share.
 #[derive(Default)]
 struct Group {
@@ -1661,59 +1653,149 @@ impl Group {
     }
 }
 
-/// The rules' thread: owns every rule's windows, in groups evaluated side by side.
+/// What a group's thread is asked to do, in order.
+enum Job {
+    /// One batch of a commit (`first`: its first).
+    Observe(u64, RecordBatch, bool),
+    /// The end of a commit: the matches found since the last.
+    Finish(mpsc::Sender<Vec<Match>>),
+    Install(Box<Rule>),
+    Remove(String),
+}
+
+/// How long a rules' thread waits for more work before it hands back the memory it freed:
+/// not after each commit, which would have the next commit's buffers come back from the
+/// kernel zeroed (a fifth of the rules' time under a steady load).
+const IDLE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The next message of `receiver`, handing memory back once idle for [`IDLE_AFTER`].
+fn next_of<T>(receiver: &mpsc::Receiver<T>) -> Option<T> {
+    match receiver.recv_timeout(IDLE_AFTER) {
+        Ok(message) => Some(message),
+        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            crate::release_when_idle();
+            receiver.recv().ok()
+        }
+    }
+}
+
+impl Group {
+    /// A group's thread: evaluates its rules on what the rules' thread sends.
+    fn run(mut self, jobs: mpsc::Receiver<Job>, engine: Arc<Engine>) {
+        ON_WORKER.set(true);
+        let mut found = Vec::new();
+        while let Some(job) = next_of(&jobs) {
+            match job {
+                Job::Observe(table, batch, first) => {
+                    if first {
+                        self.record_progress(table, &batch, &engine);
+                    }
+                    found.extend(self.observe(table, &batch, first, &engine));
+                }
+                Job::Finish(reply) => {
+                    let _ = reply.send(std::mem::take(&mut found));
+                }
+                Job::Install(rule) => {
+                    self.rules.insert(rule.def.name.clone(), *rule);
+                }
+                Job::Remove(name) => {
+                    self.forget(&name);
+                }
+            }
+        }
+    }
+
+    /// Before a commit's first rows, the progress of the group's rules of the table in one
+    /// metadata change: the commit is reported only once all of its rows are evaluated.
+    fn record_progress(&mut self, table: u64, batch: &RecordBatch, engine: &Engine) {
+        let progress: Vec<(String, i64)> = self
+            .rules
+            .iter()
+            .filter(|(_, r)| r.def.table_id == table)
+            .filter_map(|(n, r)| Some((n.clone(), r.progress(batch)?)))
+            .collect();
+        if progress.is_empty() {
+            return;
+        }
+        match engine.set_alert_progress(progress.clone()) {
+            Ok(()) => {
+                for (name, from) in progress {
+                    if let Some(rule) = self.rules.get_mut(&name) {
+                        rule.def.reported_from = Some(from);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record the alert rules' progress"),
+        }
+    }
+}
+
+/// The rules' thread: hands each commit to the groups' threads, which evaluate their rules
+/// side by side, and reports the matches they find.
 struct Worker {
     engine: Arc<Engine>,
     hub: Arc<Hub>,
     runtime: tokio::runtime::Handle,
-    groups: Vec<Group>,
+    /// Each group's thread, with the names of its rules.
+    groups: Vec<(mpsc::SyncSender<Job>, HashSet<String>)>,
 }
 
 impl Worker {
+    /// Starts a thread for each group.
+    fn new(
+        engine: Arc<Engine>,
+        hub: Arc<Hub>,
+        runtime: tokio::runtime::Handle,
+        groups: Vec<Group>,
+    ) -> Result<Worker, PgError> {
+        let mut threads = Vec::new();
+        for (i, group) in groups.into_iter().enumerate() {
+            // A few batches may wait for a group: reading pieces runs ahead of evaluation
+            // that far, no further.
+            let (sender, jobs) = mpsc::sync_channel(4);
+            let names = group.rules.keys().cloned().collect();
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name(format!("henge-alerts-{i}"))
+                .spawn(move || group.run(jobs, engine))
+                .map_err(internal)?;
+            threads.push((sender, names));
+        }
+        Ok(Worker {
+            engine,
+            hub,
+            runtime,
+            groups: threads,
+        })
+    }
+
     fn run(mut self, receiver: mpsc::Receiver<Message>) {
         ON_WORKER.set(true);
-        loop {
-            let message = match receiver.try_recv() {
-                Ok(message) => message,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                // Idle: what the last commits freed goes back to the system first.
-                Err(mpsc::TryRecvError::Empty) => {
-                    crate::release_when_idle();
-                    match receiver.recv() {
-                        Ok(message) => message,
-                        Err(_) => break,
-                    }
-                }
-            };
+        while let Some(message) = next_of(&receiver) {
             match message {
                 Message::Install(rule) => {
-                    for group in &mut self.groups {
-                        group.forget(&rule.def.name);
-                    }
-                    if let Some(group) = self.groups.iter_mut().min_by_key(|g| g.rules.len()) {
-                        group.rules.insert(rule.def.name.clone(), *rule);
-                    }
-                }
-                Message::Remove(name) => {
-                    for group in &mut self.groups {
-                        group.forget(&name);
+                    self.remove(&rule.def.name);
+                    let least = (0..self.groups.len()).min_by_key(|&g| self.groups[g].1.len());
+                    if let Some(g) = least {
+                        self.groups[g].1.insert(rule.def.name.clone());
+                        let _ = self.groups[g].0.send(Job::Install(rule));
                     }
                 }
+                Message::Remove(name) => self.remove(&name),
                 Message::Rows(table, batches, done) => {
-                    let mut found = Vec::new();
-                    for (i, batch) in batches.iter().enumerate() {
-                        self.observe(table, batch, i == 0, &mut found);
+                    for (i, batch) in batches.into_iter().enumerate() {
+                        self.observe(table, batch, i == 0);
                     }
-                    self.finish(found, done);
+                    self.finish(done);
                 }
                 Message::Pieces(table, readers, done) => {
-                    let mut found = Vec::new();
                     let mut first = true;
                     for reader in readers {
                         let projection: Vec<usize> = (0..reader.schema().fields().len()).collect();
                         for block in 0..reader.blocks() {
                             match reader.read_block(block, &projection) {
-                                Ok(batch) => self.observe(table, &batch, first, &mut found),
+                                Ok(batch) => self.observe(table, batch, first),
                                 Err(e) => {
                                     tracing::error!(piece = reader.name(), error = %e, "alert rules cannot read a committed piece")
                                 }
@@ -1721,71 +1803,46 @@ impl Worker {
                             first = false;
                         }
                     }
-                    self.finish(found, done);
+                    self.finish(done);
                 }
             }
         }
     }
 
-    /// Reports a commit's matches (all rules, one write per alerts table), then lets the
+    fn remove(&mut self, name: &str) {
+        for (sender, names) in &mut self.groups {
+            if names.remove(name) {
+                let _ = sender.send(Job::Remove(name.to_owned()));
+            }
+        }
+    }
+
+    /// Hands a batch of a commit to every group with rules.
+    fn observe(&self, table: u64, batch: RecordBatch, first: bool) {
+        for (sender, names) in &self.groups {
+            if !names.is_empty() {
+                let _ = sender.send(Job::Observe(table, batch.clone(), first));
+            }
+        }
+    }
+
+    /// Reports a commit's matches (all groups', one write per alerts table), then lets the
     /// commit's statement go on.
-    fn finish(&self, found: Vec<Match>, done: Option<Done>) {
+    fn finish(&self, done: Option<Done>) {
+        let mut found = Vec::new();
+        for (sender, names) in &self.groups {
+            if names.is_empty() {
+                continue;
+            }
+            let (reply, matches) = mpsc::channel();
+            if sender.send(Job::Finish(reply)).is_ok() {
+                found.extend(matches.recv().unwrap_or_default());
+            }
+        }
         self.runtime
             .block_on(deliver(found, &self.engine, &self.hub));
         if let Some(done) = done {
             let _ = done.send(());
         }
-    }
-
-    /// Evaluates one batch of a commit (`first`: its first) for every rule of the table,
-    /// the groups side by side, adding their matches to `found`.
-    fn observe(&mut self, table: u64, batch: &RecordBatch, first: bool, found: &mut Vec<Match>) {
-        // Before a commit's first rows, every rule's progress in one metadata change: the
-        // commit is reported only once all of its rows are evaluated.
-        let progress: Vec<(String, i64)> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.rules.iter())
-            .filter(|(_, r)| first && r.def.table_id == table)
-            .filter_map(|(n, r)| Some((n.clone(), r.progress(batch)?)))
-            .collect();
-        if !progress.is_empty() {
-            match self.engine.set_alert_progress(progress.clone()) {
-                Ok(()) => {
-                    for (name, from) in progress {
-                        for group in &mut self.groups {
-                            if let Some(rule) = group.rules.get_mut(&name) {
-                                rule.def.reported_from = Some(from);
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not record the alert rules' progress"),
-            }
-        }
-        let engine = &*self.engine;
-        let mut busy: Vec<&mut Group> = self
-            .groups
-            .iter_mut()
-            .filter(|g| g.rules.values().any(|r| r.def.table_id == table))
-            .collect();
-        if busy.len() < 2 || batch.num_rows() < PARALLEL_ROWS {
-            for group in busy {
-                found.extend(group.observe(table, batch, first, engine));
-            }
-            return;
-        }
-        let last = busy.pop().expect("two groups or more");
-        std::thread::scope(|scope| {
-            let others: Vec<_> = busy
-                .into_iter()
-                .map(|g| scope.spawn(move || g.observe(table, batch, first, engine)))
-                .collect();
-            found.extend(last.observe(table, batch, first, engine));
-            for other in others {
-                // A group's rules catch their own panics.
-                found.extend(other.join().unwrap_or_default());
-            }
-        });
     }
 }
