@@ -37,9 +37,11 @@
 //! its windows from the stored rows and the alerts table, and reports the matches the
 //! crash kept it from reporting: no match is reported twice, none is lost.
 //!
-//! The rules run on one thread of their own, fed by the engine with every commit of a
-//! watched table (in commit order): INSERT, COPY (in memory or spilled to pieces),
-//! transaction blocks and Kafka pipelines.
+//! The rules' thread is fed by the engine with every commit of a watched table (in commit
+//! order): INSERT, COPY (in memory or spilled to pieces), transaction blocks and Kafka
+//! pipelines. It hands each batch to the rules' groups, one per core, which evaluate their
+//! rules side by side on threads of their own, and reports the commit's matches once every
+//! group has evaluated it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
