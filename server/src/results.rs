@@ -2,6 +2,9 @@
 //! a channel of two batches, so no result is ever collected in memory. The query runs on
 //! the query runtime; dropping the stream (the client went away) aborts it there, and a
 //! cancel request or `statement_timeout` ends it with SQLSTATE 57014 wherever it is.
+//! A kept plan that makes its rows from constants alone (a connection pool's `SELECT 1`)
+//! runs where the session is instead: there is nothing to wait for or cancel, and the
+//! two hops between threads were most of what such a query cost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +128,13 @@ pub async fn stream_batches(
     canceler: &Canceler,
     timeout: Duration,
 ) -> Result<BoxStream<'static, Result<RecordBatch, PgError>>, PgError> {
+    if let Planned::Physical(plan, ..) = &planned {
+        if constant_rows(plan) {
+            let batches = henge_planner::memory::execute_stream(planned, env, keep).await?;
+            let batches: Vec<_> = batches.collect().await;
+            return Ok(stream::iter(batches.into_iter().map(|b| b.map_err(PgError::from))).boxed());
+        }
+    }
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let task = runtime.spawn(async move {
         let mut batches = match henge_planner::memory::execute_stream(planned, env, keep).await {
@@ -156,4 +166,26 @@ pub async fn stream_batches(
         state.next().await.map(|item| (item, state))
     });
     Ok(stream::iter(first).chain(rest).boxed())
+}
+
+/// Whether a plan's rows are made of constants alone: projections of literals (and casts
+/// of them) over the one row of no table, no function called, no input read.
+fn constant_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> bool {
+    use datafusion::physical_plan::empty::EmptyExec;
+    use datafusion::physical_plan::placeholder_row::PlaceholderRowExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    let this = match plan.downcast_ref::<ProjectionExec>() {
+        Some(projection) => projection.expr().iter().all(|e| constant(&e.expr)),
+        None => {
+            plan.downcast_ref::<PlaceholderRowExec>().is_some()
+                || plan.downcast_ref::<EmptyExec>().is_some()
+        }
+    };
+    this && plan.children().into_iter().all(constant_rows)
+}
+
+fn constant(expr: &Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> bool {
+    use datafusion::physical_expr::expressions::{CastExpr, Literal};
+    (expr.downcast_ref::<Literal>().is_some() || expr.downcast_ref::<CastExpr>().is_some())
+        && expr.children().into_iter().all(constant)
 }

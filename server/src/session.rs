@@ -4,6 +4,7 @@
 //! Henge's own `CHECKPOINT`) and dispatched here: DDL, COPY and CHECKPOINT are Henge's own;
 //! queries, INSERT and EXPLAIN are planned and run by DataFusion over Henge's tables.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,7 +86,22 @@ pub struct Session {
     pub listener: Arc<crate::notify::Listener>,
     /// The id `txid_current()` gave the open transaction, if it asked for one.
     pub transaction_id: Arc<Mutex<Option<i64>>>,
+    /// Queries sent whole as simple-protocol strings, as they were prepared: a string
+    /// sent again (a dashboard's refresh, a pool's `SELECT 1`) keeps what its planning
+    /// may keep, as a prepared statement does.
+    simple_queries: Mutex<SimpleQueries>,
 }
+
+/// The session's most recently run simple-protocol queries, by their text.
+#[derive(Default)]
+struct SimpleQueries {
+    plans: HashMap<String, (Arc<Prepared>, u64)>,
+    /// Uses so far: an entry's last use orders eviction.
+    uses: u64,
+}
+
+/// Simple-protocol queries a session keeps planned, at most.
+const SIMPLE_QUERIES_KEPT: usize = 32;
 
 /// A notice or warning a statement raised, for the client before its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -427,7 +443,58 @@ impl Session {
             notices: Mutex::default(),
             listener,
             transaction_id: Arc::default(),
+            simple_queries: Mutex::default(),
         }
+    }
+
+    /// Prepares a statement of a simple-protocol string; `text`, the whole string if it
+    /// holds this statement alone. A query (`SELECT`, `VALUES`, `WITH` …) whose string was
+    /// prepared before, under the same catalog and settings, is that preparation again,
+    /// with what its earlier executions kept.
+    pub async fn prepare_simple(
+        &self,
+        statement: Command,
+        text: Option<&str>,
+    ) -> Result<Arc<Prepared>, PgError> {
+        let text = match (&statement, text) {
+            (Command::Sql(sql), Some(text)) if matches!(**sql, Statement::Query(_)) => text,
+            _ => return self.prepare(statement).await.map(Arc::new),
+        };
+        let (generation, epoch) = (self.shared.engine.generation(), self.settings.epoch());
+        {
+            let mut kept = self
+                .simple_queries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let kept = &mut *kept;
+            kept.uses += 1;
+            if let Some((prepared, used)) = kept.plans.get_mut(text) {
+                if prepared.generation == generation && prepared.settings_epoch == epoch {
+                    *used = kept.uses;
+                    return Ok(prepared.clone());
+                }
+            }
+        }
+        let prepared = Arc::new(self.prepare(statement).await?);
+        if prepared.plan.is_some() {
+            let mut kept = self
+                .simple_queries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if kept.plans.len() >= SIMPLE_QUERIES_KEPT && !kept.plans.contains_key(text) {
+                let oldest = kept
+                    .plans
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(text, _)| text.clone());
+                if let Some(oldest) = oldest {
+                    kept.plans.remove(&oldest);
+                }
+            }
+            let used = kept.uses;
+            kept.plans.insert(text.to_owned(), (prepared.clone(), used));
+        }
+        Ok(prepared)
     }
 
     /// A transaction ended (committed or not): its notifications go out or are dropped,

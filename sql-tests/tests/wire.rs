@@ -1366,3 +1366,59 @@ async fn prepared_queries_keep_their_plans_but_not_their_answers() {
     let n: i64 = client.query_one(&everything, &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
 }
+
+/// A query string sent again in the simple protocol keeps its planning as a prepared
+/// statement does, never its answer: new rows, the clock, a setting, a table dropped and
+/// made anew, and system tables all show in the next run of the same text.
+#[tokio::test(flavor = "multi_thread")]
+async fn simple_queries_sent_again_keep_their_plans_but_not_their_answers() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    async fn first(client: &Client, sql: &str) -> String {
+        let messages = client.simple_query(sql).await.unwrap();
+        first_column(&messages)[0].to_owned()
+    }
+    client
+        .batch_execute(
+            "CREATE TABLE again (ts TIMESTAMP NOT NULL, v INT) WITH (time_column = 'ts'); \
+             INSERT INTO again VALUES ('2024-01-01 10:00', 1)",
+        )
+        .await
+        .unwrap();
+    let total = "SELECT sum(v) FROM again";
+    assert_eq!(first(&client, total).await, "1");
+    client
+        .simple_query("INSERT INTO again VALUES ('2024-01-01 11:00', 2)")
+        .await
+        .unwrap();
+    assert_eq!(first(&client, total).await, "3");
+    let segments =
+        "SELECT count(*) FROM sys.segments WHERE \"table\" = 'again' AND state = 'published'";
+    assert_eq!(first(&client, segments).await, "0");
+    client.simple_query("CHECKPOINT").await.unwrap();
+    assert_ne!(first(&client, segments).await, "0");
+    let clock = "SELECT now()::text";
+    let before = first(&client, clock).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_ne!(first(&client, clock).await, before);
+    let shown = "SELECT '2024-07-01 12:00:00+00'::timestamptz::text";
+    assert_eq!(first(&client, shown).await, "2024-07-01 12:00:00+00");
+    client
+        .simple_query("SET TimeZone = 'Asia/Tokyo'")
+        .await
+        .unwrap();
+    assert_eq!(first(&client, shown).await, "2024-07-01 21:00:00+09");
+    client
+        .batch_execute(
+            "DROP TABLE again; \
+             CREATE TABLE again (ts TIMESTAMP NOT NULL, v BIGINT) WITH (time_column = 'ts'); \
+             INSERT INTO again VALUES ('2024-01-01 10:00', 40)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(first(&client, total).await, "40");
+    // Constants alone: answered where the session runs, the same each time.
+    for _ in 0..3 {
+        assert_eq!(first(&client, "SELECT 1").await, "1");
+    }
+}

@@ -980,6 +980,7 @@ impl SimpleQueryHandler for Connection {
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let whole = (statements.len() == 1).then_some(query);
         let mut responses = Vec::with_capacity(statements.len());
         let mut status = client.transaction_status();
         // As in PostgreSQL, the statements of one query string run as one transaction:
@@ -1007,7 +1008,7 @@ impl SimpleQueryHandler for Connection {
                 responses.push(Response::Error(Box::new(ErrorInfo::from(e))));
                 break;
             }
-            let result = match self.session.prepare(statement).await {
+            let result = match self.session.prepare_simple(statement, whole).await {
                 Ok(prepared) => {
                     self.run(client, &mut status, &prepared, Vec::new(), None)
                         .await
