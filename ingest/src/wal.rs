@@ -24,12 +24,21 @@
 //! commit), so concurrent writers share the cost of a sync. At start the log is read back; a
 //! record cut short or failing its checksum at the tail is a write that was never
 //! acknowledged, and the file is truncated before it.
+//!
+//! When writes are fsynced, the file is written ahead of its end in zeros
+//! ([`PREALLOCATE`] at a time): a write into space the file already has is made durable by
+//! flushing its data alone, where an append must also journal the file's new size (here
+//! 0.15–0.2 ms a sync against 0.09). Reading stops at the first record header of zeros,
+//! which no record has (its payload holds at least its kind); a rotation cuts the old
+//! file's unused zeros off.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use arrow::array::RecordBatch;
@@ -48,6 +57,8 @@ const KIND_APPEND: u8 = 1;
 const KIND_STREAM: u8 = 2;
 /// Refuse to allocate for a record claiming to be larger than this: it is damage.
 const MAX_RECORD: u32 = 1 << 31;
+/// Zeros written ahead of the log's end at a time, when writes are fsynced.
+const PREALLOCATE: u64 = 4 << 20;
 
 /// One write read back from the log.
 #[derive(Debug)]
@@ -74,6 +85,14 @@ pub struct Wal {
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
+    /// The file being written: its sequence number and how much of it is log.
+    current: Arc<Current>,
+}
+
+#[derive(Debug, Default)]
+struct Current {
+    seq: AtomicU64,
+    written: AtomicU64,
 }
 
 impl Wal {
@@ -103,18 +122,30 @@ impl Wal {
 
         let mut records = Vec::new();
         let last = files.len().checked_sub(1);
+        let mut end = HEADER_LEN;
         for (i, (_, path)) in files.iter().enumerate() {
-            read_file(path, Some(i) == last, &mut records)?;
+            end = read_file(path, Some(i) == last, &mut records)?;
         }
         let seq = files.last().map_or(start.max(1), |(seq, _)| *seq);
         let path = file_path(dir, seq);
-        let file = open_for_append(dir, seq)?;
+        let file = open_for_writing(dir, seq)?;
+        let end = end.max(HEADER_LEN);
+        let current = Arc::new(Current::default());
+        current.seq.store(seq, Ordering::Relaxed);
+        current.written.store(end, Ordering::Relaxed);
 
         let (sender, receiver) = mpsc::channel();
         let writer_dir = dir.to_path_buf();
+        let writer_current = current.clone();
         let writer = std::thread::Builder::new()
             .name("henge-wal".into())
-            .spawn(move || write_loop(file, writer_dir, seq, receiver, fsync))
+            .spawn(move || {
+                let log = Log::new(file, writer_dir, seq, end, fsync, writer_current);
+                match log {
+                    Ok(log) => log.run(receiver),
+                    Err(e) => tracing::error!(error = %e, "write-ahead log cannot be written"),
+                }
+            })
             .map_err(wal_io("start writer thread for", &path))?;
         tracing::info!(path = %path.display(), records = records.len(), fsync, "write-ahead log opened");
         Ok((
@@ -122,6 +153,7 @@ impl Wal {
                 sender: Mutex::new(Some(sender)),
                 writer: Mutex::new(Some(writer)),
                 dir: dir.to_path_buf(),
+                current,
             },
             records,
         ))
@@ -200,13 +232,20 @@ impl Wal {
         Ok(())
     }
 
-    /// Bytes of log files on disk (what a restart would replay, or less).
+    /// Bytes of log in its files (what a restart would replay, or less), not counting the
+    /// zeros written ahead.
     pub fn bytes(&self) -> u64 {
+        let current = file_path(&self.dir, self.current.seq.load(Ordering::Relaxed));
         fs::read_dir(&self.dir)
             .map(|entries| {
                 entries
-                    .filter_map(|e| e.ok()?.metadata().ok())
-                    .map(|m| m.len())
+                    .filter_map(|e| {
+                        let e = e.ok()?;
+                        match e.path() == current {
+                            true => Some(self.current.written.load(Ordering::Relaxed)),
+                            false => Some(e.metadata().ok()?.len()),
+                        }
+                    })
                     .sum()
             })
             .unwrap_or(0)
@@ -321,9 +360,10 @@ fn decode(payload: &[u8]) -> Result<WalRecord> {
     })
 }
 
-/// Reads every record of one log file. In the last file a damaged tail is cut off; in an
-/// earlier file it is an error, as those were complete when the next file began.
-fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result<()> {
+/// Reads every record of one log file; returns where its records end. In the last file a
+/// damaged tail is cut off, and the zeros written ahead end it; in an earlier file either
+/// is an error, as those were complete (and cut to their records) when the next began.
+fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result<u64> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -332,7 +372,7 @@ fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result
         if is_last {
             // The header itself never reached the disk: the file holds nothing.
             truncate(path, 0)?;
-            return Ok(());
+            return Ok(0);
         }
         return Err(Error::WalRecord(format!(
             "{} has no header",
@@ -347,7 +387,11 @@ fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result
     }
     let mut pos = HEADER_LEN as usize;
     while pos < bytes.len() {
-        let torn = |why: &str| -> Result<()> {
+        if is_last && bytes[pos..].iter().take(8).all(|b| *b == 0) {
+            // The zeros written ahead: no record begins with a length of 0.
+            break;
+        }
+        let torn = |why: &str| -> Result<u64> {
             if !is_last {
                 return Err(Error::WalRecord(format!(
                     "{} is damaged at byte {pos}: {why}",
@@ -356,7 +400,8 @@ fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result
             }
             tracing::warn!(path = %path.display(), offset = pos, reason = why,
                 "dropping an incomplete record at the end of the write-ahead log");
-            truncate(path, pos as u64)
+            truncate(path, pos as u64)?;
+            Ok(pos as u64)
         };
         if bytes.len() - pos < 8 {
             return torn("record header cut short");
@@ -376,7 +421,7 @@ fn read_file(path: &Path, is_last: bool, records: &mut Vec<WalRecord>) -> Result
         }
         pos += 8 + len as usize;
     }
-    Ok(())
+    Ok(pos as u64)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<()> {
@@ -392,17 +437,19 @@ fn file_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
-/// Opens log file `seq` for appending, writing its header first if it is new.
-fn open_for_append(dir: &Path, seq: u64) -> Result<File> {
+/// Opens log file `seq` for writing, writing its header first if it is new.
+fn open_for_writing(dir: &Path, seq: u64) -> Result<File> {
     let path = file_path(dir, seq);
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .write(true)
         .open(&path)
         .map_err(wal_io("open", &path))?;
     if file.metadata().map_err(wal_io("stat", &path))?.len() == 0 {
-        file.write_all(MAGIC).map_err(wal_io("write", &path))?;
-        file.write_all(&FORMAT_VERSION.to_le_bytes())
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.write_all_at(&header, 0)
             .map_err(wal_io("write", &path))?;
         file.sync_all().map_err(wal_io("fsync", &path))?;
         File::open(dir)
@@ -412,99 +459,166 @@ fn open_for_append(dir: &Path, seq: u64) -> Result<File> {
     Ok(file)
 }
 
-fn write_loop(
-    file: File,
+type Append = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+
+/// The writer thread's file.
+struct Log {
+    out: BufWriter<File>,
     dir: PathBuf,
-    mut seq: u64,
-    receiver: mpsc::Receiver<Request>,
+    seq: u64,
     fsync: bool,
-) {
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    // After a failed write the file's tail is unknown: refuse everything that follows.
-    let mut failed: Option<String> = None;
-    while let Ok(first) = receiver.recv() {
-        let mut group = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            group.push(more);
-        }
-        let mut appends = Vec::new();
-        for request in group {
-            match request {
-                Request::Append { frame, done } => appends.push((frame, done)),
-                Request::Rotate { done } => {
-                    // Appends queued before the rotation belong to the old file.
-                    flush_group(
-                        &mut out,
-                        &dir,
-                        seq,
-                        std::mem::take(&mut appends),
-                        fsync,
-                        &mut failed,
-                    );
-                    let result = match &failed {
-                        Some(message) => Err(message.clone()),
-                        None => rotate(&mut out, &dir, seq + 1).map_err(|e| e.to_string()),
-                    };
-                    if result.is_ok() {
-                        seq += 1;
-                        tracing::info!(file = seq, "write-ahead log rotated");
+    /// Where the records end.
+    written: u64,
+    /// The file's length: the records, then zeros.
+    allocated: u64,
+    current: Arc<Current>,
+    /// After a failed write the file's tail is unknown: everything that follows is refused.
+    failed: Option<String>,
+}
+
+impl Log {
+    /// The writer of file `seq`, whose records end at `end`.
+    fn new(
+        file: File,
+        dir: PathBuf,
+        seq: u64,
+        end: u64,
+        fsync: bool,
+        current: Arc<Current>,
+    ) -> Result<Log> {
+        let path = file_path(&dir, seq);
+        let allocated = file.metadata().map_err(wal_io("stat", &path))?.len();
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.seek(SeekFrom::Start(end))
+            .map_err(wal_io("seek", &path))?;
+        Ok(Log {
+            out,
+            dir,
+            seq,
+            fsync,
+            written: end,
+            allocated: allocated.max(end),
+            current,
+            failed: None,
+        })
+    }
+
+    fn run(mut self, receiver: mpsc::Receiver<Request>) {
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while let Ok(more) = receiver.try_recv() {
+                group.push(more);
+            }
+            let mut appends = Vec::new();
+            for request in group {
+                match request {
+                    Request::Append { frame, done } => appends.push((frame, done)),
+                    Request::Rotate { done } => {
+                        // Appends queued before the rotation belong to the old file.
+                        self.flush_group(std::mem::take(&mut appends));
+                        let result = match &self.failed {
+                            Some(message) => Err(message.clone()),
+                            None => self.rotate().map_err(|e| e.to_string()),
+                        };
+                        if result.is_ok() {
+                            tracing::info!(file = self.seq, "write-ahead log rotated");
+                        }
+                        let _ = done.send(result.map(|()| self.seq));
                     }
-                    let _ = done.send(result.map(|()| seq));
+                }
+            }
+            self.flush_group(appends);
+            // Room for the next writes, made while none waits (a writer that comes now
+            // waits for it: once every few MiB of log).
+            if self.fsync
+                && self.failed.is_none()
+                && self.allocated - self.written < PREALLOCATE / 2
+            {
+                if let Err(e) = self.preallocate(self.allocated + PREALLOCATE) {
+                    tracing::warn!(error = %e, "could not write the log ahead of its end");
                 }
             }
         }
-        flush_group(&mut out, &dir, seq, appends, fsync, &mut failed);
     }
-}
 
-type Append = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+    fn path(&self) -> PathBuf {
+        file_path(&self.dir, self.seq)
+    }
 
-fn flush_group(
-    out: &mut BufWriter<File>,
-    dir: &Path,
-    seq: u64,
-    appends: Vec<Append>,
-    fsync: bool,
-    failed: &mut Option<String>,
-) {
-    if appends.is_empty() {
-        return;
+    fn flush_group(&mut self, appends: Vec<Append>) {
+        if appends.is_empty() {
+            return;
+        }
+        let result = match self.failed.as_ref() {
+            Some(message) => Err(message.clone()),
+            None => self.write_group(&appends).map_err(|e| {
+                let message = format!("write to {} failed: {e}", self.path().display());
+                tracing::error!(%message, "write-ahead log stopped");
+                self.failed = Some(message.clone());
+                message
+            }),
+        };
+        for (_, done) in appends {
+            let _ = done.send(result.clone());
+        }
     }
-    let result = match failed.as_ref() {
-        Some(message) => Err(message.clone()),
-        None => write_group(out, &appends, fsync).map_err(|e| {
-            let message = format!("write to {} failed: {e}", file_path(dir, seq).display());
-            tracing::error!(%message, "write-ahead log stopped");
-            *failed = Some(message.clone());
-            message
-        }),
-    };
-    for (_, done) in appends {
-        let _ = done.send(result.clone());
-    }
-}
 
-fn write_group(out: &mut BufWriter<File>, appends: &[Append], fsync: bool) -> std::io::Result<()> {
-    for (frame, _) in appends {
-        out.write_all(frame)?;
+    fn write_group(&mut self, appends: &[Append]) -> std::io::Result<()> {
+        let bytes: u64 = appends.iter().map(|(frame, _)| frame.len() as u64).sum();
+        let end = self.written + bytes;
+        if self.fsync && end > self.allocated {
+            self.preallocate(end + PREALLOCATE)?;
+        }
+        for (frame, _) in appends {
+            self.out.write_all(frame)?;
+        }
+        self.out.flush()?;
+        if self.fsync {
+            self.out.get_ref().sync_data()?;
+        }
+        self.written = end;
+        self.allocated = self.allocated.max(end);
+        self.current.written.store(end, Ordering::Relaxed);
+        Ok(())
     }
-    out.flush()?;
-    if fsync {
-        out.get_ref().sync_data()?;
-    }
-    Ok(())
-}
 
-/// Makes the current file durable and switches `out` to file `seq`.
-fn rotate(out: &mut BufWriter<File>, dir: &Path, seq: u64) -> Result<()> {
-    out.flush()
-        .map_err(wal_io("write", &file_path(dir, seq - 1)))?;
-    out.get_ref()
-        .sync_all()
-        .map_err(wal_io("fsync", &file_path(dir, seq - 1)))?;
-    let file = open_for_append(dir, seq)?;
-    *out = BufWriter::with_capacity(1 << 20, file);
-    Ok(())
+    /// Writes zeros from the file's end to `to`, durably.
+    fn preallocate(&mut self, to: u64) -> std::io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let file = self.out.get_ref();
+        let mut at = self.allocated;
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64);
+            file.write_all_at(&ZEROS[..n as usize], at)?;
+            at += n;
+        }
+        file.sync_data()?;
+        self.allocated = to;
+        Ok(())
+    }
+
+    /// Makes the current file durable, cut to its records, and switches to the next.
+    fn rotate(&mut self) -> Result<()> {
+        let path = self.path();
+        self.out.flush().map_err(wal_io("write", &path))?;
+        let file = self.out.get_ref();
+        file.set_len(self.written)
+            .map_err(wal_io("truncate", &path))?;
+        file.sync_all().map_err(wal_io("fsync", &path))?;
+        let seq = self.seq + 1;
+        let file = open_for_writing(&self.dir, seq)?;
+        *self = Log::new(
+            file,
+            self.dir.clone(),
+            seq,
+            HEADER_LEN,
+            self.fsync,
+            self.current.clone(),
+        )?;
+        self.current.seq.store(seq, Ordering::Relaxed);
+        self.current.written.store(HEADER_LEN, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -557,7 +671,7 @@ mod tests {
             .unwrap();
         drop(wal);
         let path = single_file(dir.path());
-        let len = fs::metadata(&path).unwrap().len();
+        let len = read_file(&path, true, &mut Vec::new()).unwrap();
         // Cut the second record in half.
         OpenOptions::new()
             .write(true)
@@ -588,7 +702,7 @@ mod tests {
         drop(wal);
         let path = single_file(dir.path());
         let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 3;
+        let last = read_file(&path, true, &mut Vec::new()).unwrap() as usize - 3;
         bytes[last] ^= 0x10;
         fs::write(&path, &bytes).unwrap();
         let (_wal, records) = Wal::open(dir.path(), false, 0).unwrap();
@@ -624,6 +738,60 @@ mod tests {
             vec![2, 3]
         );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn records_overwrite_the_zeros_written_ahead_and_a_torn_one_among_them_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), true, 0).unwrap();
+        let (schema, b) = batch(&[1, 2, 3]);
+        wal.append(1, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        let path = single_file(dir.path());
+        let file_len = || fs::metadata(&path).unwrap().len();
+        assert!(file_len() >= PREALLOCATE, "written ahead");
+        let end = read_file(&path, true, &mut Vec::new()).unwrap();
+        assert!(end < 4096);
+        assert_eq!(wal.bytes(), end, "only the records count");
+        wal.append(2, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        drop(wal);
+        // A third record half written over the zeros, as a crash could leave it.
+        let second_end = read_file(&path, true, &mut Vec::new()).unwrap();
+        let frame = encode(3, schema.clone(), std::slice::from_ref(&b), None).unwrap();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&frame[..frame.len() / 2], second_end)
+            .unwrap();
+        let (wal, records) = Wal::open(dir.path(), true, 0).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // Later records go where the torn one was, and the log reads back whole.
+        wal.append(4, schema.clone(), std::slice::from_ref(&b))
+            .await
+            .unwrap();
+        drop(wal);
+        let (wal, records) = Wal::open(dir.path(), true, 0).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            [1, 2, 4]
+        );
+        // A rotation cuts the old file to its records.
+        wal.rotate().await.unwrap();
+        wal.append(5, schema, &[b]).await.unwrap();
+        drop(wal);
+        assert_eq!(
+            file_len(),
+            read_file(&path, false, &mut Vec::new()).unwrap()
+        );
+        let (_wal, records) = Wal::open(dir.path(), true, 0).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.table_id).collect::<Vec<_>>(),
+            [1, 2, 4, 5]
+        );
     }
 
     #[tokio::test]
