@@ -447,6 +447,24 @@ impl Session {
         }
     }
 
+    /// The preparation of simple-protocol string `text`, if it is a query prepared before
+    /// (see [`Session::prepare_simple`]) under the current catalog and settings.
+    pub fn kept_simple(&self, text: &str) -> Option<Arc<Prepared>> {
+        let (generation, epoch) = (self.shared.engine.generation(), self.settings.epoch());
+        let mut kept = self
+            .simple_queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let kept = &mut *kept;
+        kept.uses += 1;
+        let (prepared, used) = kept.plans.get_mut(text)?;
+        if prepared.generation != generation || prepared.settings_epoch != epoch {
+            return None;
+        }
+        *used = kept.uses;
+        Some(prepared.clone())
+    }
+
     /// Prepares a statement of a simple-protocol string; `text`, the whole string if it
     /// holds this statement alone. A query (`SELECT`, `VALUES`, `WITH` …) whose string was
     /// prepared before, under the same catalog and settings, is that preparation again,
@@ -460,20 +478,8 @@ impl Session {
             (Command::Sql(sql), Some(text)) if matches!(**sql, Statement::Query(_)) => text,
             _ => return self.prepare(statement).await.map(Arc::new),
         };
-        let (generation, epoch) = (self.shared.engine.generation(), self.settings.epoch());
-        {
-            let mut kept = self
-                .simple_queries
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let kept = &mut *kept;
-            kept.uses += 1;
-            if let Some((prepared, used)) = kept.plans.get_mut(text) {
-                if prepared.generation == generation && prepared.settings_epoch == epoch {
-                    *used = kept.uses;
-                    return Ok(prepared.clone());
-                }
-            }
+        if let Some(prepared) = self.kept_simple(text) {
+            return Ok(prepared);
         }
         let prepared = Arc::new(self.prepare(statement).await?);
         if prepared.plan.is_some() {

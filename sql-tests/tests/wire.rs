@@ -1421,4 +1421,21 @@ async fn simple_queries_sent_again_keep_their_plans_but_not_their_answers() {
     for _ in 0..3 {
         assert_eq!(first(&client, "SELECT 1").await, "1");
     }
+    // A string run before still fails as the rows make it fail, and in a failed block it
+    // is refused as any other statement is.
+    let ratio = "SELECT sum(100 / v) FROM again";
+    assert_eq!(first(&client, ratio).await, "2");
+    client
+        .simple_query("INSERT INTO again VALUES ('2024-01-01 11:00', 0)")
+        .await
+        .unwrap();
+    let e = client.simple_query(ratio).await.unwrap_err();
+    assert_eq!(code(&e), "22012", "{e}");
+    client.simple_query("BEGIN").await.unwrap();
+    assert_eq!(first(&client, "SELECT 1").await, "1");
+    assert!(client.simple_query("SELECT * FROM nosuch").await.is_err());
+    let e = client.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(code(&e), "25P02", "{e}");
+    client.simple_query("ROLLBACK").await.unwrap();
+    assert_eq!(first(&client, "SELECT 1").await, "1");
 }

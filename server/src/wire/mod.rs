@@ -976,6 +976,21 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // A query string run before is not parsed again (outside a failed block, which
+        // takes only its end).
+        if let Some(prepared) = self.session.kept_simple(query) {
+            let mut status = client.transaction_status();
+            if status != TransactionStatus::Error {
+                let result = self.run(client, &mut status, &prepared, Vec::new(), None);
+                return Ok(vec![match result.await {
+                    Ok(response) => response,
+                    Err(e) => {
+                        let e: PgWireError = e.into();
+                        Response::Error(Box::new(ErrorInfo::from(e)))
+                    }
+                }]);
+            }
+        }
         let statements = parse(query)?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
