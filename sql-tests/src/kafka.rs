@@ -17,8 +17,13 @@ pub struct KafkaBroker {
     port: u16,
 }
 
+/// The broker script of the checkout the tests run in: cargo names the package's directory
+/// when it runs a test, which may not be the one the binary was built in (a target
+/// directory shared between clones keeps a binary another clone built).
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kafka/broker.sh")
+    let package =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    PathBuf::from(package).join("kafka/broker.sh")
 }
 
 /// Four free consecutive ports (plaintext, controller, SASL, SSL).
