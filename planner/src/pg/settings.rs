@@ -333,8 +333,21 @@ const PARAMS: &[Param] = &[
     },
 ];
 
+/// The parameter of `name`, in any case. Statements look several up each (the
+/// transaction's read-only state, the time zone …): by name in a map, not along the list.
 fn param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<String, &'static Param>> =
+        std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        PARAMS
+            .iter()
+            .map(|p| (p.name.to_ascii_lowercase(), p))
+            .collect()
+    });
+    match name.bytes().any(|b| b.is_ascii_uppercase()) {
+        false => by_name.get(name).copied(),
+        true => by_name.get(name.to_ascii_lowercase().as_str()).copied(),
+    }
 }
 
 fn unrecognized(name: &str) -> SqlStateError {
