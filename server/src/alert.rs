@@ -537,6 +537,8 @@ pub struct Rule {
     /// Reports the alerts table held at a restart, as (key, window end), while the rule
     /// is rebuilt (the rebuilt rows then carry them).
     reported: HashSet<(Box<str>, i64)>,
+    /// The table and key expressions (see [`Rule::partitioning`]).
+    partitioning: Partitioning,
     /// Whether the keys and the aggregates' arguments, FILTERs and steps are all columns
     /// (or none): then a batch's counted rows are read where they are, not copied.
     reads_columns_only: bool,
@@ -593,6 +595,7 @@ impl Rule {
                 .iter()
                 .all(|a: &Aggregate| a.arg.iter().chain(&a.filter).chain(&a.steps).all(is_column));
         Ok(Rule {
+            partitioning: (def.table_id, def.keys.clone()),
             reads_columns_only,
             lateness: (table.window_period_secs as i64).saturating_mul(1_000_000),
             def,
@@ -748,8 +751,8 @@ impl Rule {
     /// recorded, so that a restart rebuilds little; the first commit records where it
     /// starts.
     /// The table and key expressions, which rules partitioning alike share key ids by.
-    fn partitioning(&self) -> Partitioning {
-        (self.def.table_id, self.def.keys.clone())
+    fn partitioning(&self) -> &Partitioning {
+        &self.partitioning
     }
 
     fn progress(&self, batch: &RecordBatch) -> Option<i64> {
@@ -1363,7 +1366,7 @@ pub async fn start(
         let group = &mut groups[installed % threads];
         let rebuilt = async {
             let mut rule = Rule::compile(&session.ctx, def, &table.def)?;
-            let keys = group.keys.entry(rule.partitioning()).or_default();
+            let keys = group.keys.entry(rule.partitioning().clone()).or_default();
             if let Err(e) = rebuild(&mut rule, keys, &session.ctx, &table.def, &engine, &hub).await
             {
                 rule.windows.clear(keys);
@@ -1601,14 +1604,14 @@ impl Group {
         let Some(mut rule) = self.rules.remove(name) else {
             return false;
         };
-        let partitioning = rule.partitioning();
+        let partitioning = rule.partitioning().clone();
         if let Some(keys) = self.keys.get_mut(&partitioning) {
             rule.windows.clear(keys);
         }
         if !self
             .rules
             .values()
-            .any(|r| r.partitioning() == partitioning)
+            .any(|r| *r.partitioning() == partitioning)
         {
             self.keys.remove(&partitioning);
         }
@@ -1634,7 +1637,11 @@ impl Group {
             if rule.def.table_id != table {
                 continue;
             }
-            let keys = self.keys.entry(rule.partitioning()).or_default();
+            if !self.keys.contains_key(rule.partitioning()) {
+                self.keys
+                    .insert(rule.partitioning().clone(), Keys::default());
+            }
+            let keys = self.keys.get_mut(rule.partitioning()).expect("made above");
             if first {
                 rule.begin_commit(keys);
             }

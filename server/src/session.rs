@@ -103,6 +103,10 @@ struct SimpleQueries {
 /// Simple-protocol queries a session keeps planned, at most.
 const SIMPLE_QUERIES_KEPT: usize = 32;
 
+/// The longest query string a session keeps planned: what it keeps stays small (a
+/// statement may be 16 MiB), and a string that long is not sent again and again.
+const SIMPLE_QUERY_BYTES: usize = 64 << 10;
+
 /// A notice or warning a statement raised, for the client before its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -466,21 +470,22 @@ impl Session {
     }
 
     /// Prepares a statement of a simple-protocol string; `text`, the whole string if it
-    /// holds this statement alone. A query (`SELECT`, `VALUES`, `WITH` …) whose string was
-    /// prepared before, under the same catalog and settings, is that preparation again,
-    /// with what its earlier executions kept.
+    /// holds this statement alone. A query (`SELECT`, `VALUES`, `WITH` …) of a string of at
+    /// most [`SIMPLE_QUERY_BYTES`] is kept by its text for [`Session::kept_simple`], which
+    /// the caller asked first.
     pub async fn prepare_simple(
         &self,
         statement: Command,
         text: Option<&str>,
     ) -> Result<Arc<Prepared>, PgError> {
         let text = match (&statement, text) {
-            (Command::Sql(sql), Some(text)) if matches!(**sql, Statement::Query(_)) => text,
+            (Command::Sql(sql), Some(text))
+                if matches!(**sql, Statement::Query(_)) && text.len() <= SIMPLE_QUERY_BYTES =>
+            {
+                text
+            }
             _ => return self.prepare(statement).await.map(Arc::new),
         };
-        if let Some(prepared) = self.kept_simple(text) {
-            return Ok(prepared);
-        }
         let prepared = Arc::new(self.prepare(statement).await?);
         if prepared.plan.is_some() {
             let mut kept = self
