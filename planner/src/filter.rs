@@ -4,7 +4,8 @@
 //! that reads a single string column — `=`, `<>`, `IN`, `LIKE`, `ILIKE`, a regex, a range,
 //! `IS NULL`, or any other deterministic expression of that column — is evaluated once per
 //! distinct value over the segment's sorted dictionary, and the bitmaps of the values for
-//! which it is true are OR-ed into the rows where it is true. A comparison of another column
+//! which it is true are OR-ed into the rows where it is true (where a segment keeps no
+//! bitmaps for the column, one pass over its ids finds those rows). A comparison of another column
 //! with a constant (or BETWEEN) is true for every row of a segment where it is true at both
 //! the column's minimum and maximum, as the footer records them: a time range covering the
 //! whole segment costs nothing. Every other leaf is answered "maybe" for every row. AND, OR and NOT then combine, for each node, a superset of the rows
@@ -250,11 +251,14 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
             let Some(index) = footer.columns.iter().position(|c| c.name == *column.name()) else {
                 return Ok(unknown());
             };
-            let has_bitmaps = footer.columns[index]
-                .dictionary
-                .as_ref()
-                .is_some_and(|d| d.bitmaps.is_some());
-            if !has_bitmaps {
+            let Some(dictionary) = footer.columns[index].dictionary.as_ref() else {
+                return Ok(unknown());
+            };
+            // Without bitmaps (the writer keeps them only where they pay), the rows come
+            // from one pass over the ids; a column of nearly one value per row is left to
+            // the row-by-row evaluation, which costs no more than evaluating its dictionary.
+            let near_unique = dictionary.len > 1024 && u64::from(dictionary.len) * 4 > footer.rows;
+            if dictionary.bitmaps.is_none() && near_unique {
                 return Ok(unknown());
             }
             indexed(segment, index, column, predicate, all)?.unwrap_or_else(unknown)
@@ -361,7 +365,8 @@ fn on_sort_column(
 }
 
 /// Evaluates `predicate` once per dictionary value (and once for NULL) and turns the
-/// outcome into rows through the bitmaps; `None` when the predicate fails on some value.
+/// outcome into rows through the bitmaps, or through one pass over the ids where the
+/// segment keeps no bitmaps for the column; `None` when the predicate fails on some value.
 fn indexed(
     segment: &SegmentReader,
     column: usize,
@@ -398,7 +403,21 @@ fn indexed(
             }
         }
     }
+    let has_bitmaps = segment.footer().columns[column]
+        .dictionary
+        .as_ref()
+        .is_some_and(|d| d.bitmaps.is_some());
     let union = |ids: &[u32]| -> Result<RoaringBitmap> {
+        if ids.is_empty() {
+            return Ok(RoaringBitmap::new());
+        }
+        if !has_bitmaps {
+            let mut wanted = vec![false; n];
+            for &id in ids {
+                wanted[id as usize] = true;
+            }
+            return segment.rows_with_ids(column, &wanted).map_err(storage);
+        }
         let mut rows = RoaringBitmap::new();
         for &id in ids {
             rows |= segment.value_bitmap(column, id).map_err(storage)?;

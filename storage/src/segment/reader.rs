@@ -423,9 +423,30 @@ impl SegmentReader {
     }
 
     fn scan_ids(&self, column: usize, id: u32) -> Result<RoaringBitmap> {
+        let len = self.footer.columns[column]
+            .dictionary
+            .as_ref()
+            .map_or(0, |d| d.len as usize);
+        let mut wanted = vec![false; len];
+        if let Some(slot) = wanted.get_mut(id as usize) {
+            *slot = true;
+        }
+        self.rows_with_ids(column, &wanted)
+    }
+
+    /// The rows of string column `column` whose dictionary id is marked in `wanted` (which
+    /// is indexed by id), NULL rows left out: one pass over the ids, which is how a filter
+    /// finds its rows in a segment that keeps no bitmaps for the column.
+    pub fn rows_with_ids(&self, column: usize, wanted: &[bool]) -> Result<RoaringBitmap> {
         let meta = self.column_meta(column)?;
-        let nulls = self.null_bitmap(column)?;
         let mut rows = RoaringBitmap::new();
+        if meta.dictionary.as_ref().is_some_and(|d| d.len == 0) {
+            // No values at all: every row is NULL.
+            return Ok(rows);
+        }
+        // Each block's matches as a bitset of its rows, set without a branch per row, then
+        // made one Roaring container (a block is 65,536 rows, a container's span).
+        let mut bits: Vec<u64> = Vec::new();
         let mut start = 0u32;
         for block in &meta.blocks {
             let ids = self.ids(
@@ -434,13 +455,20 @@ impl SegmentReader {
                 &block.data,
                 Rows::All(block.rows as usize),
             )?;
-            for (i, &v) in ids.iter().enumerate() {
-                let row = start + i as u32;
-                if v == id && !nulls.is_some_and(|n| n.contains(row)) {
-                    rows.insert(row);
+            bits.clear();
+            bits.resize(ids.len().div_ceil(64), 0);
+            for (word, ids) in bits.iter_mut().zip(ids.chunks(64)) {
+                for (bit, &id) in ids.iter().enumerate() {
+                    let hit = wanted.get(id as usize).copied().unwrap_or(false);
+                    *word |= u64::from(hit) << bit;
                 }
             }
+            let bytes: Vec<u8> = bits.iter().flat_map(|w| w.to_le_bytes()).collect();
+            rows |= RoaringBitmap::from_lsb0_bytes(start, &bytes);
             start += block.rows;
+        }
+        if let Some(nulls) = self.null_bitmap(column)? {
+            rows -= nulls;
         }
         Ok(rows)
     }

@@ -424,6 +424,76 @@ fn a_dictionary_of_a_million_distinct_values() {
 }
 
 #[test]
+fn bitmaps_are_kept_where_values_form_runs_and_rows_are_found_without_them() {
+    let def = TableDef {
+        columns: vec![
+            column("ts", ColumnType::Timestamp),
+            column("runs", ColumnType::Text),
+            column("scattered", ColumnType::Text),
+        ],
+        ..every_type()
+    };
+    // Distinct times, so the rows stay in time order: `runs` changes every 10,000 rows,
+    // `scattered` holds one of 2,000 values in every row, a tenth of them NULL.
+    let n = 200_000usize;
+    let runs: Vec<String> = (0..n).map(|i| format!("r{}", i / 10_000)).collect();
+    let scattered: StringArray = (0..n)
+        .map(|i| (i % 10 != 3).then(|| format!("s{}", (i * 7919) % 2000)))
+        .collect();
+    let input = RecordBatch::try_new(
+        def.arrow_schema(),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from_iter_values(0..n as i64)),
+            Arc::new(StringArray::from_iter_values(&runs)),
+            Arc::new(scattered.clone()),
+        ],
+    )
+    .unwrap();
+    let (bytes, _) = encode_segment(&def, std::slice::from_ref(&input)).unwrap();
+    let reader = SegmentReader::from_bytes(Bytes::from(bytes), "pays").unwrap();
+    let bitmaps = |c: usize| {
+        reader.footer().columns[c]
+            .dictionary
+            .as_ref()
+            .unwrap()
+            .bitmaps
+    };
+    assert!(bitmaps(1).is_some(), "runs cost a few bytes each: indexed");
+    assert!(
+        bitmaps(2).is_none(),
+        "scattered rows cost more than the ids"
+    );
+
+    // Without bitmaps, a value's rows come from a pass over the ids: exactly its rows.
+    // (The rows kept their order: times are distinct.)
+    let rows = reader.rows_equal(2, "s42").unwrap();
+    let expected: Vec<u32> = (0..n as u32)
+        .filter(|&i| scattered.is_valid(i as usize) && scattered.value(i as usize) == "s42")
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(rows.iter().collect::<Vec<_>>(), expected);
+    // Several values at once, NULL rows never among them.
+    let dictionary = reader.dictionary(2).unwrap();
+    let wanted: Vec<bool> = dictionary
+        .iter()
+        .map(|v| v.is_some_and(|v| v.ends_with('7')))
+        .collect();
+    let rows = reader.rows_with_ids(2, &wanted).unwrap();
+    let expected = (0..n)
+        .filter(|&i| scattered.is_valid(i) && scattered.value(i).ends_with('7'))
+        .count();
+    assert_eq!(rows.len(), expected as u64);
+    assert!(rows
+        .iter()
+        .all(|r| scattered.value(r as usize).ends_with('7')));
+    assert!(reader
+        .rows_with_ids(2, &vec![false; wanted.len()])
+        .unwrap()
+        .is_empty());
+    reader.verify().unwrap();
+}
+
+#[test]
 fn plain_doubles_are_read_in_place() {
     let def = TableDef {
         columns: vec![

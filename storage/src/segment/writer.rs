@@ -24,8 +24,10 @@ use crate::error::{Error, Result};
 use crate::metadata::write_atomically;
 use crate::schema::{ColumnDef, TableDef};
 
-/// zstd's level for dictionaries and indexes (its default).
-const ZSTD_LEVEL: i32 = 3;
+/// zstd's level for dictionaries and indexes. Above its default (3): a near-unique text
+/// column's dictionary (TPC-H's `l_comment`) is a third of a segment and 6 % smaller at
+/// level 7, for an eighth more time building the segment; decompression is as fast.
+const ZSTD_LEVEL: i32 = 7;
 /// Strings longer than this are not kept as a column's minimum or maximum.
 const MAX_STAT_LEN: usize = 256;
 
@@ -610,6 +612,7 @@ impl FileBuilder {
             })?;
             offsets.extend_from_slice(&end.to_le_bytes());
         }
+        let width = bitpack::width_for(distinct.len().saturating_sub(1) as u64);
         // An index with nearly one value per row answers nothing the ids cannot.
         let indexed = distinct.len() <= 1024 || distinct.len() * 4 <= array.len();
         let bitmaps = if indexed {
@@ -623,7 +626,8 @@ impl FileBuilder {
             for bitmap in &mut bitmaps {
                 bitmap.optimize();
             }
-            Some(self.cold_block(serialize_bitmaps(&bitmaps)?))
+            let bitmaps = serialize_bitmaps(&bitmaps)?;
+            pays(bitmaps.len(), array.len(), width).then(|| self.cold_block(bitmaps))
         } else {
             None
         };
@@ -635,7 +639,6 @@ impl FileBuilder {
             .last()
             .filter(|s| s.len() <= MAX_STAT_LEN)
             .map(|s| Stat::Text(s.to_string()));
-        let width = bitpack::width_for(distinct.len().saturating_sub(1) as u64);
         meta.dictionary = Some(Dictionary {
             len: distinct.len() as u32,
             offsets: self.cold_block(offsets),
@@ -722,6 +725,31 @@ fn valid_values<'a, T: Copy>(
         .filter(move |(i, _)| nulls.is_none_or(|n| n.is_valid(*i)))
         .map(|(_, v)| *v)
 }
+
+/// Whether a string column's bitmap index (`bitmap_bytes` serialized) is worth keeping
+/// beside its ids (`rows` of `width` bits each).
+///
+/// The bitmaps and the ids hold the same information; the bitmaps only make a filter's
+/// rows cheaper to find: a filter reads the bitmaps of the values it selects, where
+/// without them it reads every id once ([`super::SegmentReader::rows_with_ids`]). Where a
+/// column's values form runs (few values, or rows sorted by the column after time), the
+/// bitmaps are small and kept. Where each value's rows lie scattered (events sorted by
+/// distinct timestamps), a Roaring bitmap spends about two bytes on each row of each
+/// value, more than the ids themselves, and a segment that kept them all would be several
+/// times the size of its data: they are kept only while they cost no more than
+/// [`BITMAP_BUDGET`] times the packed ids. An index of at most [`SMALL_INDEX`] bytes is
+/// kept whatever it costs against the ids: it is little in any case, and a small segment
+/// (the hand-off of a quiet table's hour) keeps the answers bitmaps give without reading a
+/// row, such as `count(*)` grouped by a string column.
+fn pays(bitmap_bytes: usize, rows: usize, width: u8) -> bool {
+    let ids_bytes = (rows * usize::from(width)).div_ceil(8);
+    bitmap_bytes <= (ids_bytes * BITMAP_BUDGET).max(SMALL_INDEX)
+}
+
+/// How many times the size of its packed ids a column's bitmap index may take (see [`pays`]).
+const BITMAP_BUDGET: usize = 1;
+/// The size up to which a bitmap index is kept whatever its ratio to the ids (see [`pays`]).
+const SMALL_INDEX: usize = 16 << 10;
 
 /// `u64 count | u64 offsets[count + 1] | serialized bitmaps`, offsets relative to the bitmaps.
 fn serialize_bitmaps(bitmaps: &[RoaringBitmap]) -> Result<Vec<u8>> {
