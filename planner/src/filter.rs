@@ -21,6 +21,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::PhysicalExpr;
 use henge_storage::segment::SegmentReader;
@@ -31,7 +32,26 @@ use crate::prune::scalar;
 /// The index-answerable structure of a scan's filters.
 #[derive(Debug)]
 pub struct IndexFilter {
-    root: Node,
+    /// The filters' conjuncts, AND-ed.
+    conjuncts: Vec<Node>,
+    /// For each conjunct, whether it is made of leaves over string columns alone, which a
+    /// segment's dictionary answers exactly (unless the column is near-unique there).
+    indexed: Vec<bool>,
+    /// The conjuncts that are not, as written: once a segment's indexes have answered all
+    /// the others exactly, only these are evaluated on the rows.
+    rest: Vec<Expr>,
+}
+
+/// What a segment's indexes say about a filter.
+#[derive(Debug)]
+pub struct Candidates {
+    /// The rows that may match.
+    pub rows: RoaringBitmap,
+    /// The rows are exactly those that match.
+    pub exact: bool,
+    /// Every conjunct answered by the dictionary was answered exactly: evaluating the
+    /// others ([`IndexFilter::rest`]) on the rows decides.
+    pub rest_suffices: bool,
 }
 
 #[derive(Debug)]
@@ -67,14 +87,40 @@ struct Answer {
 impl IndexFilter {
     /// The tree of `filters` (AND-ed) over a table with `schema`.
     pub fn new(filters: &[Expr], schema: &SchemaRef, session: &dyn Session) -> IndexFilter {
-        IndexFilter {
-            root: Node::And(filters.iter().map(|f| node(f, schema, session)).collect()),
+        let mut filter = IndexFilter {
+            conjuncts: Vec::new(),
+            indexed: Vec::new(),
+            rest: Vec::new(),
+        };
+        for conjunct in filters.iter().flat_map(split_conjunction) {
+            let node = node(conjunct, schema, session);
+            let indexed = node.indexed_only();
+            if !indexed {
+                filter.rest.push(conjunct.clone());
+            }
+            filter.conjuncts.push(node);
+            filter.indexed.push(indexed);
         }
+        filter
     }
 
     /// A filter the indexes do not answer: every row may match.
     pub fn unindexed() -> IndexFilter {
-        IndexFilter { root: Node::Other }
+        IndexFilter {
+            conjuncts: vec![Node::Other],
+            indexed: vec![false],
+            rest: Vec::new(),
+        }
+    }
+
+    /// The conjuncts left to evaluate on the rows where [`Candidates::rest_suffices`] (all
+    /// AND-ed), `None` when every conjunct is answered by the dictionary or none is.
+    pub fn rest(&self) -> Option<Expr> {
+        let some_indexed = self.indexed.iter().any(|&i| i);
+        match some_indexed {
+            true => conjunction(self.rest.iter().cloned()),
+            false => None,
+        }
     }
 
     /// The leaves answered by bitmap indexes, as SQL-ish text (for EXPLAIN).
@@ -90,16 +136,38 @@ impl IndexFilter {
             }
         }
         let mut out = Vec::new();
-        walk(&self.root, &mut out);
+        self.conjuncts.iter().for_each(|c| walk(c, &mut out));
         out
     }
 
-    /// The rows of `segment` that may match, and whether they are exactly the rows that do.
-    pub fn candidates(&self, segment: &SegmentReader) -> Result<(RoaringBitmap, bool)> {
+    /// The rows of `segment` that may match, and what is left to evaluate on them.
+    pub fn candidates(&self, segment: &SegmentReader) -> Result<Candidates> {
         let mut all = RoaringBitmap::new();
         all.insert_range(0..u32::try_from(segment.rows()).unwrap_or(u32::MAX));
-        let answer = evaluate(&self.root, segment, &all)?;
-        Ok((answer.maybe_true, answer.exact))
+        let mut candidates = Candidates {
+            rows: all.clone(),
+            exact: true,
+            rest_suffices: true,
+        };
+        for (conjunct, &indexed) in self.conjuncts.iter().zip(&self.indexed) {
+            let answer = evaluate(conjunct, segment, &all)?;
+            candidates.rows &= answer.maybe_true;
+            candidates.exact &= answer.exact;
+            candidates.rest_suffices &= answer.exact || !indexed;
+        }
+        Ok(candidates)
+    }
+}
+
+impl Node {
+    /// Whether every leaf is answered by a dictionary.
+    fn indexed_only(&self) -> bool {
+        match self {
+            Node::And(children) | Node::Or(children) => children.iter().all(Node::indexed_only),
+            Node::Not(child) => child.indexed_only(),
+            Node::Indexed { .. } => true,
+            Node::Interval { .. } | Node::Other => false,
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 //! Segments the filters cannot match were already pruned by the planner ([`crate::prune`]).
 //! Within a kept segment, the bitmap indexes ([`crate::filter`]) narrow the rows to those
 //! that may match; blocks holding none of them are never decoded, and the remaining filter is
-//! evaluated only where the indexes could not answer it exactly. Buffered rows are filtered
+//! evaluated only where the indexes could not answer it exactly — and then, when they
+//! answered every conjunct over string columns exactly, only the other conjuncts are
+//! (`ScanFilter::rest`), so `LIKE 'DELIVER%' AND quantity > 45` compares quantities without
+//! building the strings again. Buffered rows are filtered
 //! with the same expression. The work is spread over DataFusion's partitions: segments and
 //! in-memory batches are dealt to the partition with the fewest rows so far. A segment whose
 //! file turns out damaged is fetched again from deep storage and read once more; one that
@@ -60,6 +63,9 @@ impl Part {
 pub struct ScanFilter {
     /// All filters AND-ed, compiled against the columns the scan reads (`ScanColumns::read`).
     pub predicate: Arc<dyn PhysicalExpr>,
+    /// The conjuncts the indexes do not answer (see [`IndexFilter::rest`]), compiled
+    /// likewise: evaluated instead of `predicate` where the indexes answered the others.
+    pub rest: Option<Arc<dyn PhysicalExpr>>,
     pub index: IndexFilter,
     /// The filters as written, for EXPLAIN.
     pub text: Vec<String>,
@@ -479,10 +485,10 @@ struct BlockReader {
 }
 
 /// Blocks of a segment left to decode, each with its mask of candidate rows (`None`: all),
-/// and whether the candidates are exactly the matching rows.
+/// and what of the filter is left to evaluate on them.
 struct Blocks {
     left: std::collections::VecDeque<(usize, Option<Picked>)>,
-    exact: bool,
+    residual: Residual,
 }
 
 impl BlockReader {
@@ -521,22 +527,23 @@ impl BlockReader {
     ) -> Result<Option<RecordBatch>> {
         if self.blocks.is_none() {
             self.metrics.segments_scanned.add(1);
-            let (rows, exact) =
-                healing(engine, &mut self.segment, |r| candidates(r, filter)).await?;
-            let blocks = selected_blocks(&self.segment.reader, rows.as_ref(), &self.metrics);
+            let found = healing(engine, &mut self.segment, |r| candidates(r, filter)).await?;
+            let blocks = selected_blocks(&self.segment.reader, found.rows.as_ref(), &self.metrics);
             let left = blocks.collect();
-            self.blocks = Some(Blocks { left, exact });
+            let residual = found.residual;
+            self.blocks = Some(Blocks { left, residual });
         }
         let Some(blocks) = &mut self.blocks else {
             return Ok(None);
         };
-        let exact = blocks.exact;
+        let residual = blocks.residual;
         let Some((block, selection)) = blocks.left.pop_front() else {
             return Ok(None);
         };
         // With an exact answer from the indexes only the output columns are decoded.
-        let (decode, residual) = match filter {
-            Some(f) if !exact => (&columns.read, Some(&f.predicate)),
+        let (decode, residual) = match (filter, residual) {
+            (Some(f), Residual::Rest) => (&columns.read, f.rest.as_ref()),
+            (Some(f), Residual::Whole) => (&columns.read, Some(&f.predicate)),
             _ => (&columns.output, None),
         };
         // A few rows of the block are decoded alone (see `Picked`).
@@ -638,19 +645,48 @@ pub(crate) fn storage_error(e: henge_storage::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// The rows of a segment that may match a scan's filter according to its indexes.
+#[derive(Debug)]
+pub(crate) struct Candidates {
+    /// `None`: all rows (no filter).
+    pub(crate) rows: Option<RoaringBitmap>,
+    pub(crate) residual: Residual,
+}
+
+/// What of a scan's filter is left to evaluate on a segment's candidate rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Residual {
+    /// Nothing: the candidates are exactly the matching rows.
+    None,
+    /// The conjuncts the indexes do not answer (`ScanFilter::rest`): the columns only the
+    /// others read are not decoded (a LIKE on a string column the dictionary answered).
+    Rest,
+    /// The whole filter.
+    Whole,
+}
+
 /// The rows of a segment that may match `filter` according to its indexes (all rows when
-/// `None`), and whether they are exactly the matching ones.
+/// `None`), and what is left to evaluate on them.
 pub(crate) fn candidates(
     reader: &SegmentReader,
     filter: Option<&ScanFilter>,
-) -> Result<(Option<RoaringBitmap>, bool)> {
-    match filter {
-        Some(f) => {
-            let (rows, exact) = f.index.candidates(reader)?;
-            Ok((Some(rows), exact))
-        }
-        None => Ok((None, true)),
-    }
+) -> Result<Candidates> {
+    let Some(f) = filter else {
+        return Ok(Candidates {
+            rows: None,
+            residual: Residual::None,
+        });
+    };
+    let answer = f.index.candidates(reader)?;
+    let residual = match (answer.exact, answer.rest_suffices && f.rest.is_some()) {
+        (true, _) => Residual::None,
+        (false, true) => Residual::Rest,
+        (false, false) => Residual::Whole,
+    };
+    Ok(Candidates {
+        rows: Some(answer.rows),
+        residual,
+    })
 }
 
 /// The blocks of `reader` holding candidate rows, each with a mask of those rows (`None`

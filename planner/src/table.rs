@@ -169,13 +169,17 @@ impl TableProvider for HengeTable {
                 } else {
                     None
                 };
+                let index = match pushdown {
+                    true => IndexFilter::new(filters, &self.schema, state),
+                    false => IndexFilter::unindexed(),
+                };
                 let filter = ScanFilter {
                     predicate: state.create_physical_expr(all, &read)?,
-                    index: if pushdown {
-                        IndexFilter::new(filters, &self.schema, state)
-                    } else {
-                        IndexFilter::unindexed()
-                    },
+                    rest: index
+                        .rest()
+                        .map(|rest| state.create_physical_expr(rest, &read))
+                        .transpose()?,
+                    index,
                     text: filters.iter().map(|f| f.to_string()).collect(),
                 };
                 (columns, Some(filter), pruning)

@@ -161,6 +161,8 @@ struct AggregatePlan {
     exact: Layout,
     /// The same when the filter must be evaluated on the rows.
     residual: Layout,
+    /// The same when only the conjuncts the indexes do not answer are (`Residual::Rest`).
+    rest: Layout,
     /// The layout of the batches `Key::Time` keys are evaluated on, one row per run: the
     /// time column in its place, placeholders elsewhere.
     runs: Option<(usize, SchemaRef)>,
@@ -338,8 +340,12 @@ impl AggregatePlan {
         arguments.iter().flatten().for_each(&mut need);
         filters.iter().flatten().for_each(&mut need);
         let mut residual = needed.clone();
+        let mut rest = needed.clone();
         if let Some(filter) = &source.filter {
             residual.extend(collect_columns(&filter.predicate).iter().map(Column::index));
+            if let Some(predicate) = &filter.rest {
+                rest.extend(collect_columns(predicate).iter().map(Column::index));
+            }
         }
         let names = |items: Vec<String>| items.join(", ");
         let text = format!(
@@ -383,6 +389,7 @@ impl AggregatePlan {
             filters,
             exact: Layout::new(read_schema, needed),
             residual: Layout::new(read_schema, residual),
+            rest: Layout::new(read_schema, rest),
             text,
         }))
     }

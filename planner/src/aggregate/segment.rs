@@ -17,7 +17,10 @@ use roaring::RoaringBitmap;
 
 use super::partials::{Code, DenseIds, Held, Keys, Partials};
 use super::{evaluate, lock, AggregatePlan, Key};
-use crate::scan::{candidates, selected_blocks, storage_error, Picked, ScanMetrics, ScanSource};
+use crate::scan::{
+    candidates, selected_blocks, storage_error, Candidates, Picked, Residual, ScanMetrics,
+    ScanSource,
+};
 
 /// The partial aggregation of buffered rows: added to `shared` when given, else emitted.
 pub(super) fn aggregate_batch(
@@ -148,12 +151,14 @@ impl SegmentAggregation<'_> {
     fn counts_from_bitmaps(
         &self,
         reader: &SegmentReader,
-        (candidates, exact): &(Option<RoaringBitmap>, bool),
+        found: &Candidates,
     ) -> Result<Option<Option<RecordBatch>>> {
         let plan = self.plan;
-        let (true, true, [Key::Ids(at)]) = (plan.counts_only, *exact, plan.keys.as_slice()) else {
+        let exact = found.residual == Residual::None;
+        let (true, true, [Key::Ids(at)]) = (plan.counts_only, exact, plan.keys.as_slice()) else {
             return Ok(None);
         };
+        let candidates = &found.rows;
         let column = self.source.columns.read[*at];
         let distinct_only = plan.aggregates.is_empty();
         let dictionary = reader.dictionary(column).map_err(storage_error)?;
@@ -288,14 +293,19 @@ impl SegmentAggregation<'_> {
     fn walk(
         &self,
         reader: &SegmentReader,
-        (candidates, exact): &(Option<RoaringBitmap>, bool),
+        found: &Candidates,
         mut add: impl FnMut(&RecordBatch, &Keys) -> Result<()>,
     ) -> Result<()> {
         let (plan, source, metrics) = (self.plan, self.source, self.metrics);
         let read = &source.columns.read;
-        let exact = *exact;
-        let (layout, residual) = match &source.filter {
-            Some(f) if !exact => (&plan.residual, Some(&f.predicate)),
+        let candidates = &found.rows;
+        // Only the columns what is left of the filter reads are decoded.
+        let (layout, residual) = match (&source.filter, found.residual) {
+            (Some(f), Residual::Rest) => match &f.rest {
+                Some(rest) => (&plan.rest, Some(rest)),
+                None => (&plan.residual, Some(&f.predicate)),
+            },
+            (Some(f), Residual::Whole) => (&plan.residual, Some(&f.predicate)),
             _ => (&plan.exact, None),
         };
         let decode: Vec<usize> = layout.decoded.iter().map(|&p| read[p]).collect();
