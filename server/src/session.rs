@@ -1191,6 +1191,10 @@ impl Session {
             let zone = self.settings.time_zone();
             let encoding = fields.clone();
             let rows = self.stream(planned, kept).await?.flat_map(move |batch| {
+                let batch = match explain {
+                    true => batch.and_then(shown_plan),
+                    false => batch,
+                };
                 let rows = batch.and_then(|b| encode_rows(&[b], &encoding, &zone));
                 match rows {
                     Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
@@ -1221,6 +1225,30 @@ impl Session {
             tag => Ok(Response::Execution(Tag::new(tag))),
         }
     }
+}
+
+/// An EXPLAIN's text as the client may see it: a result column whose name repeats in the
+/// select list carries a NUL before its suffix inside the plan (see
+/// `henge_planner::pg::rewrite::shown_name`), which no text value may hold (psql's output
+/// stopped at it); it is shown as `name:n`.
+fn shown_plan(batch: RecordBatch) -> Result<RecordBatch, PgError> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match column.as_string_opt::<i32>() {
+            Some(text) if text.iter().flatten().any(|t| t.contains('\0')) => {
+                let shown: StringArray = text
+                    .iter()
+                    .map(|t| t.map(|t| t.replace('\0', ":")))
+                    .collect();
+                Arc::new(shown) as ArrayRef
+            }
+            _ => column.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns)
+        .map_err(|e| PgError::from(datafusion::error::DataFusionError::from(e)))
 }
 
 /// Row description of a result schema.
