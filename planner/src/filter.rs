@@ -154,6 +154,13 @@ impl IndexFilter {
             candidates.rows &= answer.maybe_true;
             candidates.exact &= answer.exact;
             candidates.rest_suffices &= answer.exact || !indexed;
+            if candidates.rows.is_empty() {
+                // No row can match, whatever the other conjuncts say: they are not asked
+                // (a pass over a column's ids saved where one has no bitmaps).
+                candidates.exact = true;
+                candidates.rest_suffices = true;
+                break;
+            }
         }
         Ok(candidates)
     }
