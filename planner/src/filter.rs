@@ -24,7 +24,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::PhysicalExpr;
-use henge_storage::segment::SegmentReader;
+use henge_storage::segment::{near_unique, SegmentReader};
 use roaring::RoaringBitmap;
 
 use crate::prune::scalar;
@@ -42,16 +42,25 @@ pub struct IndexFilter {
     rest: Vec<Expr>,
 }
 
-/// What a segment's indexes say about a filter.
+/// The rows of a segment that may match a scan's filter according to its indexes.
 #[derive(Debug)]
 pub struct Candidates {
-    /// The rows that may match.
-    pub rows: RoaringBitmap,
-    /// The rows are exactly those that match.
-    pub exact: bool,
-    /// Every conjunct answered by the dictionary was answered exactly: evaluating the
-    /// others ([`IndexFilter::rest`]) on the rows decides.
-    pub rest_suffices: bool,
+    /// `None`: all rows (no filter).
+    pub rows: Option<RoaringBitmap>,
+    pub residual: Residual,
+}
+
+/// What of a scan's filter is left to evaluate on a segment's candidate rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Residual {
+    /// Nothing: the candidates are exactly the matching rows.
+    None,
+    /// The conjuncts the indexes do not answer ([`IndexFilter::rest`]): every conjunct the
+    /// dictionary answers was answered exactly, and the columns only those read are not
+    /// decoded (a LIKE on a string column the dictionary answered).
+    Rest,
+    /// The whole filter.
+    Whole,
 }
 
 #[derive(Debug)]
@@ -113,14 +122,18 @@ impl IndexFilter {
         }
     }
 
-    /// The conjuncts left to evaluate on the rows where [`Candidates::rest_suffices`] (all
-    /// AND-ed), `None` when every conjunct is answered by the dictionary or none is.
+    /// The conjuncts left to evaluate on the rows under [`Residual::Rest`] (all AND-ed),
+    /// `None` when every conjunct is answered by the dictionary or none is.
     pub fn rest(&self) -> Option<Expr> {
-        let some_indexed = self.indexed.iter().any(|&i| i);
-        match some_indexed {
+        match self.splits() {
             true => conjunction(self.rest.iter().cloned()),
             false => None,
         }
+    }
+
+    /// Whether some conjuncts are answered by the dictionary and some are not.
+    fn splits(&self) -> bool {
+        self.indexed.iter().any(|&i| i) && !self.rest.is_empty()
     }
 
     /// The leaves answered by bitmap indexes, as SQL-ish text (for EXPLAIN).
@@ -144,25 +157,28 @@ impl IndexFilter {
     pub fn candidates(&self, segment: &SegmentReader) -> Result<Candidates> {
         let mut all = RoaringBitmap::new();
         all.insert_range(0..u32::try_from(segment.rows()).unwrap_or(u32::MAX));
-        let mut candidates = Candidates {
-            rows: all.clone(),
-            exact: true,
-            rest_suffices: true,
-        };
+        let (mut rows, mut exact, mut rest_suffices) = (all.clone(), true, true);
         for (conjunct, &indexed) in self.conjuncts.iter().zip(&self.indexed) {
             let answer = evaluate(conjunct, segment, &all)?;
-            candidates.rows &= answer.maybe_true;
-            candidates.exact &= answer.exact;
-            candidates.rest_suffices &= answer.exact || !indexed;
-            if candidates.rows.is_empty() {
+            rows &= answer.maybe_true;
+            exact &= answer.exact;
+            rest_suffices &= answer.exact || !indexed;
+            if rows.is_empty() {
                 // No row can match, whatever the other conjuncts say: they are not asked
                 // (a pass over a column's ids saved where one has no bitmaps).
-                candidates.exact = true;
-                candidates.rest_suffices = true;
+                exact = true;
                 break;
             }
         }
-        Ok(candidates)
+        let residual = match (exact, rest_suffices && self.splits()) {
+            (true, _) => Residual::None,
+            (false, true) => Residual::Rest,
+            (false, false) => Residual::Whole,
+        };
+        Ok(Candidates {
+            rows: Some(rows),
+            residual,
+        })
     }
 }
 
@@ -330,13 +346,12 @@ fn evaluate(node: &Node, segment: &SegmentReader, all: &RoaringBitmap) -> Result
                 return Ok(unknown());
             };
             // Without bitmaps (the writer keeps them only where they pay), the rows come
-            // from one pass over the ids; a column of nearly one value per row is left to
-            // the row-by-row evaluation, which costs no more than evaluating its dictionary.
-            let near_unique = dictionary.len > 1024 && u64::from(dictionary.len) * 4 > footer.rows;
-            if dictionary.bitmaps.is_none() && near_unique {
+            // from one pass over the ids, unless the column is near-unique.
+            let has_bitmaps = dictionary.bitmaps.is_some();
+            if !has_bitmaps && near_unique(u64::from(dictionary.len), footer.rows) {
                 return Ok(unknown());
             }
-            indexed(segment, index, column, predicate, all)?.unwrap_or_else(unknown)
+            indexed(segment, index, has_bitmaps, column, predicate, all)?.unwrap_or_else(unknown)
         }
     })
 }
@@ -445,6 +460,7 @@ fn on_sort_column(
 fn indexed(
     segment: &SegmentReader,
     column: usize,
+    has_bitmaps: bool,
     field: &Arc<Field>,
     predicate: &Arc<dyn PhysicalExpr>,
     all: &RoaringBitmap,
@@ -478,10 +494,6 @@ fn indexed(
             }
         }
     }
-    let has_bitmaps = segment.footer().columns[column]
-        .dictionary
-        .as_ref()
-        .is_some_and(|d| d.bitmaps.is_some());
     let union = |ids: &[u32]| -> Result<RoaringBitmap> {
         if ids.is_empty() {
             return Ok(RoaringBitmap::new());

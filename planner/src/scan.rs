@@ -40,6 +40,7 @@ use henge_storage::segment::SegmentReader;
 use roaring::RoaringBitmap;
 
 use crate::filter::IndexFilter;
+pub(crate) use crate::filter::{Candidates, Residual};
 use crate::prune::{OpenSegment, Pruned};
 
 /// One unit of scanning work.
@@ -542,7 +543,7 @@ impl BlockReader {
         };
         // With an exact answer from the indexes only the output columns are decoded.
         let (decode, residual) = match (filter, residual) {
-            (Some(f), Residual::Rest) => (&columns.read, f.rest.as_ref()),
+            (Some(f), Residual::Rest) => (&columns.read, f.rest.as_ref().or(Some(&f.predicate))),
             (Some(f), Residual::Whole) => (&columns.read, Some(&f.predicate)),
             _ => (&columns.output, None),
         };
@@ -645,48 +646,19 @@ pub(crate) fn storage_error(e: henge_storage::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
-/// The rows of a segment that may match a scan's filter according to its indexes.
-#[derive(Debug)]
-pub(crate) struct Candidates {
-    /// `None`: all rows (no filter).
-    pub(crate) rows: Option<RoaringBitmap>,
-    pub(crate) residual: Residual,
-}
-
-/// What of a scan's filter is left to evaluate on a segment's candidate rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Residual {
-    /// Nothing: the candidates are exactly the matching rows.
-    None,
-    /// The conjuncts the indexes do not answer (`ScanFilter::rest`): the columns only the
-    /// others read are not decoded (a LIKE on a string column the dictionary answered).
-    Rest,
-    /// The whole filter.
-    Whole,
-}
-
 /// The rows of a segment that may match `filter` according to its indexes (all rows when
 /// `None`), and what is left to evaluate on them.
 pub(crate) fn candidates(
     reader: &SegmentReader,
     filter: Option<&ScanFilter>,
 ) -> Result<Candidates> {
-    let Some(f) = filter else {
-        return Ok(Candidates {
+    match filter {
+        Some(f) => f.index.candidates(reader),
+        None => Ok(Candidates {
             rows: None,
             residual: Residual::None,
-        });
-    };
-    let answer = f.index.candidates(reader)?;
-    let residual = match (answer.exact, answer.rest_suffices && f.rest.is_some()) {
-        (true, _) => Residual::None,
-        (false, true) => Residual::Rest,
-        (false, false) => Residual::Whole,
-    };
-    Ok(Candidates {
-        rows: Some(answer.rows),
-        residual,
-    })
+        }),
+    }
 }
 
 /// The blocks of `reader` holding candidate rows, each with a mask of those rows (`None`

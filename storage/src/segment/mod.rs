@@ -37,5 +37,13 @@ pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 32;
 /// Rows per block of every column.
 pub const BLOCK_ROWS: usize = 65_536;
+
+/// Whether a string column with `distinct` values over `rows` rows is near-unique: its
+/// segment keeps no bitmap index (nearly one value per row answers nothing the ids cannot),
+/// and a filter on it is evaluated on the rows, which costs no more than evaluating it on
+/// the dictionary.
+pub fn near_unique(distinct: u64, rows: u64) -> bool {
+    distinct > 1024 && distinct * 4 > rows
+}
 /// Blocks start at multiples of this, so fixed-width values can be used in place.
 pub const ALIGN: usize = 16;

@@ -446,7 +446,7 @@ impl SegmentReader {
         }
         // Each block's matches as a bitset of its rows, set without a branch per row, then
         // made one Roaring container (a block is 65,536 rows, a container's span).
-        let mut bits: Vec<u64> = Vec::new();
+        let (mut bits, mut bytes): (Vec<u64>, Vec<u8>) = (Vec::new(), Vec::new());
         let mut start = 0u32;
         for block in &meta.blocks {
             let ids = self.ids(
@@ -463,7 +463,8 @@ impl SegmentReader {
                     *word |= u64::from(hit) << bit;
                 }
             }
-            let bytes: Vec<u8> = bits.iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.clear();
+            bytes.extend(bits.iter().flat_map(|w| w.to_le_bytes()));
             rows |= RoaringBitmap::from_lsb0_bytes(start, &bytes);
             start += block.rows;
         }

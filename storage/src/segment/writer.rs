@@ -613,9 +613,7 @@ impl FileBuilder {
             offsets.extend_from_slice(&end.to_le_bytes());
         }
         let width = bitpack::width_for(distinct.len().saturating_sub(1) as u64);
-        // An index with nearly one value per row answers nothing the ids cannot.
-        let indexed = distinct.len() <= 1024 || distinct.len() * 4 <= array.len();
-        let bitmaps = if indexed {
+        let bitmaps = if !super::near_unique(distinct.len() as u64, array.len() as u64) {
             let mut bitmaps = vec![RoaringBitmap::new(); distinct.len()];
             for (row, s) in strings.iter().enumerate() {
                 if s.is_some() {
