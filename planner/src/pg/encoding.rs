@@ -3,7 +3,8 @@
 //! PostgreSQL's limits. DataFusion's `encode` writes base64 without padding and knows no
 //! `escape`. Also `convert_to(text, encoding)` and `convert_from(bytea, encoding)` for
 //! UTF8 and LATIN1 (others are refused), `octet_length` of bytea as of text, and
-//! `unistr`, which reads PostgreSQL's Unicode escapes.
+//! `unistr`, which reads PostgreSQL's Unicode escapes. Explicit casts between `bytea` and
+//! text ([`cast`]) go through bytea's text form, as PostgreSQL's do.
 
 use std::sync::Arc;
 
@@ -11,13 +12,17 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::error::Result;
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 use datafusion::scalar::ScalarValue;
 
+use super::functions::RowFunction;
 use super::{on_arrays, text_arg, SqlStateError};
 
 /// Registers `encode`, `decode` and `chr`.
@@ -140,9 +145,68 @@ fn bytes_of(value: &ScalarValue) -> Option<&[u8]> {
     }
 }
 
+/// An explicit cast between `bytea` and text as PostgreSQL makes it, `None` for other
+/// expressions: bytea's text is its output form (`\x610062`, as `bytea_output` is
+/// `hex`), and text becomes bytea as bytea input reads it (`'\x41'` is one byte, `\\` a
+/// backslash, other backslashes refused with 22P02). Arrow's casts took the bytes as
+/// they are, so `E'a\\000b'::bytea::text` sent a NUL inside a text.
+pub fn cast(expr: &Expr, schema: &DFSchema) -> Option<Expr> {
+    let Expr::Cast(Cast { expr: inner, field }) = expr else {
+        return None;
+    };
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let bytes = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
+    };
+    let from = inner.get_type(schema).ok()?;
+    let to = field.data_type();
+    let function = if bytes(&from) && text(to) {
+        RowFunction::udf(
+            "byteaout",
+            vec![vec![DataType::Binary]],
+            DataType::Utf8,
+            Volatility::Immutable,
+            Arc::new(|args| {
+                let hex = |b: &[u8]| format!("\\x{}", encode(b, Format::Hex));
+                Ok(ScalarValue::Utf8(bytes_of(&args[0]).map(hex)))
+            }),
+        )
+    } else if text(&from) && bytes(to) {
+        RowFunction::udf(
+            "byteain",
+            vec![vec![DataType::Utf8]],
+            DataType::Binary,
+            Volatility::Immutable,
+            Arc::new(|args| {
+                let value = text_arg(&args[0])
+                    .map(henge_ingest::value::parse_bytea)
+                    .transpose()
+                    .map_err(|e| {
+                        DataFusionError::External(Box::new(henge_ingest::Error::from(e)))
+                    })?;
+                Ok(ScalarValue::Binary(value))
+            }),
+        )
+    } else {
+        return None;
+    };
+    let converted = Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(function),
+        vec![(**inner).clone()],
+    ));
+    // The outer cast keeps the target's own kind of text or bytes (a no-op for the usual).
+    Some(Expr::Cast(Cast {
+        expr: Box::new(converted),
+        field: field.clone(),
+    }))
+}
+
 /// `convert_to`, `convert_from`, `octet_length` and `unistr`.
 fn register_conversions(ctx: &SessionContext) {
-    use super::functions::RowFunction;
     let (text, bytea) = (|| DataType::Utf8, || DataType::Binary);
     ctx.register_udf(RowFunction::udf(
         "convert_to",

@@ -67,7 +67,7 @@ impl TypePlanner for PgTypes {
 /// Gives the types of [`PgTypes`] PostgreSQL's meaning in a plan: doubles and numerics
 /// meeting in one result are doubles ([`super::unify`]), casts to `numeric` without a
 /// scale keep their value's scale, casts to `json`, `jsonb` and `uuid` become
-/// their input functions, and JSON values are not ordered (see [`super::json::typed`]).
+/// their input functions, casts between `bytea` and text go through bytea's text form, and JSON values are not ordered (see [`super::json::typed`]).
 /// A cast's type may change here, so every node's schema is computed again.
 #[derive(Debug)]
 pub struct PgCasts;
@@ -119,6 +119,9 @@ impl AnalyzerRule for PgCasts {
                         return Ok(Transformed::yes(unified));
                     }
                     if let Some(cast) = super::arrays::cast(&e, &schema) {
+                        return Ok(Transformed::yes(cast));
+                    }
+                    if let Some(cast) = super::encoding::cast(&e, &schema) {
                         return Ok(Transformed::yes(cast));
                     }
                     match super::numeric::cast(&e, |inner| inner.get_type(&schema).ok()) {
