@@ -428,12 +428,13 @@ impl AggregatePlan {
         let every_key_timed = self.keys.iter().all(|k| matches!(k, Key::Time(_)));
         // Which run each row is in, to spread a value per run over the rows.
         let spread = match (&runs, every_key_timed) {
-            (Some((ranges, ..)), false) => Some(UInt32Array::from_iter_values(
-                ranges
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, r)| std::iter::repeat_n(i as u32, r.len())),
-            )),
+            (Some((ranges, ..)), false) => {
+                let mut run_of_row = vec![0u32; rows];
+                for (i, r) in ranges.iter().enumerate() {
+                    run_of_row[r.clone()].fill(i as u32);
+                }
+                Some(UInt32Array::from(run_of_row))
+            }
             _ => None,
         };
         let mut ids = ids.into_iter();
@@ -444,20 +445,16 @@ impl AggregatePlan {
                 (Key::Ids(_), _) => ids
                     .next()
                     .ok_or_else(|| DataFusionError::Internal("missing group ids".into())),
-                (Key::Time(expr), Some(starts)) => {
-                    let values = evaluate(expr, starts)?;
-                    match &spread {
-                        Some(spread) => Ok(take(&values, spread, None)?),
-                        None => Ok(values),
-                    }
-                }
+                // One value per run, spread over the rows where they are needed.
+                (Key::Time(expr), Some(starts)) => evaluate(expr, starts),
                 (Key::Int(at), _) => Ok(batch.column(*at).clone()),
                 (Key::Time(expr) | Key::Expr(expr), _) => evaluate(expr, batch),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(match (runs, every_key_timed) {
-            (Some((ranges, ..)), true) => Keys::Runs(keys, ranges),
-            _ => Keys::Rows(keys),
+        Ok(match (runs, spread) {
+            (Some((ranges, ..)), None) => Keys::Runs(keys, ranges),
+            (_, Some(spread)) => Keys::Spread(keys, spread),
+            (None, None) => Keys::Rows(keys),
         })
     }
 

@@ -24,7 +24,7 @@ use datafusion::physical_expr::GroupsAccumulatorAdapter;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::{evaluate, AggregatePlan};
+use super::{evaluate, AggregatePlan, Key};
 
 /// Groups a partition's shared partials hold at most before they are emitted.
 pub(super) const SHARED_GROUPS: usize = 1 << 20;
@@ -303,13 +303,14 @@ const LONG_RUN: usize = 512;
 /// `groups`, when runs of at least [`LONG_RUN`] rows hold half the rows or more; `None`
 /// (and `groups` left as it was) otherwise.
 fn group_runs(indices: &[usize], groups: &mut Vec<usize>) -> Option<Vec<Range<usize>>> {
-    if indices.len() < 2 * LONG_RUN {
+    let rows = indices.len();
+    if rows < 2 * LONG_RUN {
         return None;
     }
     // Sixteen windows of sixteen rows spread over the batch: where a group changes within
     // every one of them, runs are short, and counting them row by row (a mispredicted
     // branch on most rows: a tenth of a GROUP BY of dates in random order) is not worth it.
-    let step = indices.len() / 16;
+    let step = rows / 16;
     let quiet = (0..16).any(|w| {
         let window = &indices[w * step..w * step + 16];
         window.iter().all(|&g| g == window[0])
@@ -317,30 +318,43 @@ fn group_runs(indices: &[usize], groups: &mut Vec<usize>) -> Option<Vec<Range<us
     if !quiet {
         return None;
     }
-    // A first pass counts, so that batches without long runs allocate nothing.
-    let (mut start, mut in_long) = (0, 0);
-    for i in 1..=indices.len() {
-        if i == indices.len() || indices[i] != indices[start] {
-            if i - start >= LONG_RUN {
-                in_long += i - start;
+    let (mut runs, mut run_groups) = (Vec::new(), Vec::new());
+    let (mut start, mut short) = (0, 0);
+    while start < rows {
+        let group = indices[start];
+        let end = run_end(indices, start, group);
+        if end - start < LONG_RUN {
+            short += end - start;
+            // More than half the rows in short runs: not worth it.
+            if short * 2 > rows {
+                return None;
             }
-            start = i;
         }
+        runs.push(start..end);
+        run_groups.push(group);
+        start = end;
     }
-    if in_long * 2 < indices.len() {
-        return None;
-    }
-    let mut runs = Vec::new();
-    groups.clear();
-    let mut start = 0;
-    for i in 1..=indices.len() {
-        if i == indices.len() || indices[i] != indices[start] {
-            runs.push(start..i);
-            groups.push(indices[start]);
-            start = i;
-        }
-    }
+    *groups = run_groups;
     Some(runs)
+}
+
+/// The end of the run of rows of `group` that starts at `start` in `indices`. Whole chunks
+/// of rows are compared at once, without a branch per row: the rows of a long run cost
+/// little more than reading them (comparing row by row was a sixth of TPC-H's sums by
+/// return flag and line status).
+fn run_end(indices: &[usize], start: usize, group: usize) -> usize {
+    const CHUNK: usize = 32;
+    let mut at = start + 1;
+    while let Some(chunk) = indices.get(at..at + CHUNK) {
+        if chunk.iter().fold(0, |differ, &g| differ | (g ^ group)) != 0 {
+            break;
+        }
+        at += CHUNK;
+    }
+    while indices.get(at) == Some(&group) {
+        at += 1;
+    }
+    at
 }
 
 /// The states of aggregate `aggregate` over the rows of `run` of its arguments `values`
@@ -367,12 +381,139 @@ fn run_states(
     accumulator.state()?.iter().map(|s| s.to_array()).collect()
 }
 
+/// Groups found by hashing each combination of keys once rather than each row, where the
+/// keys are time keys constant over runs of rows (a time bucket: one run per day or week of
+/// a segment's sorted rows) and dictionary ids (a string dimension of few values): each
+/// row's combination is its run and its ids, which index a small table of the combinations
+/// met in the batch; only the first row of each is interned in the hashed groups. Hashing
+/// every row's bucket and ids was most of a weekly Grafana panel grouped by a dimension.
+#[derive(Default)]
+struct Combinations {
+    /// The combination of each row, then its place among `firsts`.
+    combined: Vec<u32>,
+    /// The place among `firsts` of each combination, `u32::MAX` where none is met yet.
+    slots: Vec<u32>,
+    /// The first row of each combination met.
+    firsts: Vec<u32>,
+    /// The group of each combination met.
+    groups: Vec<usize>,
+}
+
+impl Combinations {
+    /// The group of every row in `indices`, interning new groups in `values`, when every
+    /// key is either timed (`timed(k)`: one value per run, each row's run in `runs`) or
+    /// dictionary ids (one per row), and their combinations are at most the rows; `false`
+    /// (nothing done) otherwise.
+    fn intern(
+        &mut self,
+        values: &mut dyn GroupValues,
+        keys: &[ArrayRef],
+        timed: impl Fn(usize) -> bool,
+        runs: &UInt32Array,
+        indices: &mut Vec<usize>,
+    ) -> Result<bool> {
+        let rows = runs.len();
+        let Some(&last) = runs.values().last() else {
+            return Ok(false);
+        };
+        let mut combinations = last as usize + 1;
+        let limit = rows.max(1024);
+        let mut ids = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            if timed(k) {
+                continue;
+            }
+            let Some(key) = key.as_primitive_opt::<UInt32Type>() else {
+                return Ok(false);
+            };
+            // The values seen and one more code for NULL.
+            let size = key.values().iter().copied().max().unwrap_or(0) as usize + 2;
+            combinations = match combinations.checked_mul(size) {
+                Some(n) if n <= limit => n,
+                _ => return Ok(false),
+            };
+            ids.push((key, size as u32));
+        }
+        self.combined.clear();
+        self.combined.extend_from_slice(runs.values());
+        for (key, size) in ids {
+            let null = size - 1;
+            match key.nulls().filter(|n| n.null_count() > 0) {
+                None => {
+                    for (c, &id) in self.combined.iter_mut().zip(key.values().iter()) {
+                        *c = *c * size + id;
+                    }
+                }
+                Some(nulls) => {
+                    for (row, (c, &id)) in self
+                        .combined
+                        .iter_mut()
+                        .zip(key.values().iter())
+                        .enumerate()
+                    {
+                        *c = *c * size + if nulls.is_valid(row) { id } else { null };
+                    }
+                }
+            }
+        }
+        self.slots.clear();
+        self.slots.resize(combinations, u32::MAX);
+        self.firsts.clear();
+        for (row, c) in self.combined.iter_mut().enumerate() {
+            let slot = &mut self.slots[*c as usize];
+            if *slot == u32::MAX {
+                *slot = self.firsts.len() as u32;
+                self.firsts.push(row as u32);
+            }
+            *c = *slot;
+        }
+        let firsts = UInt32Array::from_iter_values(self.firsts.iter().copied());
+        let first_runs = take(runs, &firsts, None)?;
+        let first_keys = keys
+            .iter()
+            .enumerate()
+            .map(|(k, key)| match timed(k) {
+                true => Ok(take(key, &first_runs, None)?),
+                false => Ok(take(key, &firsts, None)?),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        values.intern(&first_keys, &mut self.groups)?;
+        indices.clear();
+        indices.extend(self.combined.iter().map(|&c| self.groups[c as usize]));
+        Ok(true)
+    }
+}
+
 /// The group keys of a batch of rows.
 pub(super) enum Keys {
     /// One array per key with a value for every row.
     Rows(Vec<ArrayRef>),
     /// One array per key with a value for every run of rows: `runs` are the runs.
     Runs(Vec<ArrayRef>, Vec<Range<usize>>),
+    /// One array per key, with a value for every row but for time keys, which have one per
+    /// run of rows: the second array is each row's run (ascending).
+    Spread(Vec<ArrayRef>, UInt32Array),
+}
+
+impl Keys {
+    /// The keys with a value for every row, and each row's run where the time keys' values
+    /// are spread from runs.
+    fn rows(&self, plan: &AggregatePlan) -> Result<(Vec<ArrayRef>, Option<&UInt32Array>)> {
+        match self {
+            Keys::Rows(keys) | Keys::Runs(keys, _) => Ok((keys.clone(), None)),
+            Keys::Spread(keys, run_of_row) => {
+                let keys = keys
+                    .iter()
+                    .zip(&plan.keys)
+                    .map(|(k, key)| match key {
+                        Key::Time(_) => Ok(take(k, run_of_row, None)?),
+                        _ => Ok(k.clone()),
+                    })
+                    .collect::<Result<_>>()?;
+                Ok((keys, Some(run_of_row)))
+            }
+        }
+    }
 }
 
 /// The aggregates' states in the groups of a part (a segment or a buffered batch) or of a
@@ -384,6 +525,8 @@ pub(super) struct Partials {
     constants: Vec<Option<ArrayRef>>,
     /// The group of each run of the batch being added (reused).
     run_indices: Vec<usize>,
+    /// Finds the groups of rows keyed by time buckets and dictionary ids (reused).
+    combinations: Combinations,
     /// Rows added so far.
     rows: usize,
 }
@@ -445,6 +588,7 @@ impl Partials {
             groups,
             constants,
             run_indices: Vec::new(),
+            combinations: Combinations::default(),
             rows: 0,
         })
     }
@@ -548,21 +692,37 @@ impl Partials {
                 accumulators,
                 indices,
             } => {
-                let (keys, runs) = match keys {
-                    Keys::Rows(keys) => (keys, None),
-                    Keys::Runs(keys, runs) => (keys, Some(runs)),
+                let runs = match keys {
+                    Keys::Runs(_, runs) => Some(runs),
+                    Keys::Rows(_) | Keys::Spread(..) => None,
                 };
                 let target = match runs {
                     Some(_) => &mut self.run_indices,
                     None => &mut *indices,
                 };
+                let found = match (&mut *index, keys) {
+                    (GroupIndex::Hashed(values), Keys::Spread(keys, run_of_row)) => {
+                        let plan = &self.plan;
+                        let timed = |k: usize| matches!(plan.keys.get(k), Some(Key::Time(_)));
+                        self.combinations.intern(
+                            values.as_mut(),
+                            keys,
+                            timed,
+                            run_of_row,
+                            target,
+                        )?
+                    }
+                    _ => false,
+                };
                 let count = match index {
                     GroupIndex::Hashed(values) => {
-                        values.intern(keys, target)?;
+                        if !found {
+                            values.intern(&keys.rows(&self.plan)?.0, target)?;
+                        }
                         values.len()
                     }
                     GroupIndex::Dense(dense) => {
-                        dense.intern(keys, target)?;
+                        dense.intern(&keys.rows(&self.plan)?.0, target)?;
                         dense.groups.len()
                     }
                 };
@@ -693,5 +853,46 @@ mod tests {
             constant_array(&text, 10).unwrap(),
         );
         assert!(!c.to_data().ptr_eq(&d.to_data()));
+    }
+
+    #[test]
+    fn runs_of_one_group_are_found_whole() {
+        // Runs of these lengths, groups alternating: every length around the chunk's.
+        let batch = |lengths: &[usize]| -> Vec<usize> {
+            lengths
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &n)| std::iter::repeat_n(i % 3, n))
+                .collect()
+        };
+        let naive = |indices: &[usize]| -> Vec<Range<usize>> {
+            let mut runs: Vec<Range<usize>> = Vec::new();
+            for (i, g) in indices.iter().enumerate() {
+                match runs.last_mut() {
+                    Some(r) if indices[r.start] == *g => r.end = i + 1,
+                    _ => runs.push(i..i + 1),
+                }
+            }
+            runs
+        };
+        for lengths in [
+            vec![2000, 1, 31, 32, 33, 600, 64, 65, 1200],
+            vec![512, 511, 513, 1024, 3],
+            vec![700; 12],
+        ] {
+            let indices = batch(&lengths);
+            let mut groups = vec![99];
+            let runs = group_runs(&indices, &mut groups).expect("long runs");
+            assert_eq!(runs, naive(&indices));
+            let firsts: Vec<usize> = runs.iter().map(|r| indices[r.start]).collect();
+            assert_eq!(groups, firsts);
+        }
+        // Mostly short runs: none, and the groups untouched.
+        let indices = batch(&[600, 300, 400, 300, 200, 100, 7, 9]);
+        let short: usize = [300, 400, 300, 200, 100, 7, 9].iter().sum();
+        assert!(short * 2 > indices.len());
+        let mut groups = vec![99];
+        assert!(group_runs(&indices, &mut groups).is_none());
+        assert_eq!(groups, vec![99]);
     }
 }
