@@ -153,6 +153,9 @@ SELECT 'abc' ~ 'b', 'abc' ~* 'B', 'abc' !~ 'b', 'abc' !~* 'B'
 SELECT 'aaa' ~ '^a{2,3}$', 'abc' ~ '(?i)ABC'
 SELECT encode('123\000\001'::bytea, 'hex'), encode('hello'::bytea, 'base64'), decode('aGVsbG8=', 'base64')
 SELECT convert_to('abc', 'UTF8'), length('abc'::bytea)
+SELECT E'a\\000b'::bytea::text, 'abc'::bytea::varchar, CAST(decode('00ff', 'hex') AS text)
+SELECT s::bytea, length(s::bytea) FROM (VALUES (1, '\x41'), (2, 'a\\b'), (3, 'plain')) AS v(n, s) ORDER BY n
+SELECT s::bytea FROM (VALUES ('a\b')) AS v(s)
 SELECT string_agg(x, ',' ORDER BY x) FROM (VALUES ('a'), ('b'), ('c')) AS v(x)
 SELECT 'abc'::varchar(2), 'abc'::char(5) || '|', length('ab '::char(5))
 SELECT 'abcdef'::varchar(3)
