@@ -489,7 +489,11 @@ pub fn parse_bytea(input: &str) -> Result<Vec<u8>, ValueError> {
             out.push((b[i + 1] - b'0') << 6 | (b[i + 2] - b'0') << 3 | (b[i + 3] - b'0'));
             i += 4;
         } else {
-            return Err(ValueError::syntax("bytea", input));
+            // PostgreSQL's wording for bytea names no value.
+            return Err(ValueError {
+                kind: crate::error::ValueErrorKind::InvalidSyntax,
+                message: "invalid input syntax for type bytea".into(),
+            });
         }
     }
     Ok(out)

@@ -72,6 +72,29 @@ pub struct ScanFilter {
     pub text: Vec<String>,
 }
 
+impl ScanFilter {
+    /// What is left to evaluate on a segment's candidate rows, given what its indexes left.
+    /// The rest of the conjuncts exists whenever the indexes can leave only it (both come
+    /// from [`IndexFilter::splits`]); were it missing, the whole filter is evaluated.
+    pub(crate) fn left(&self, residual: Residual) -> Left<'_> {
+        match (residual, &self.rest) {
+            (Residual::None, _) => Left::Nothing,
+            (Residual::Rest, Some(rest)) => Left::Rest(rest),
+            (Residual::Rest, None) | (Residual::Whole, _) => Left::Whole(&self.predicate),
+        }
+    }
+}
+
+/// The predicate left to evaluate on a segment's candidate rows.
+pub(crate) enum Left<'a> {
+    /// None: the candidates are the matching rows.
+    Nothing,
+    /// The conjuncts the indexes do not answer.
+    Rest(&'a Arc<dyn PhysicalExpr>),
+    /// The whole filter.
+    Whole(&'a Arc<dyn PhysicalExpr>),
+}
+
 /// Which of the table's columns a scan reads and which it returns.
 #[derive(Debug, Clone)]
 pub struct ScanColumns {
@@ -542,10 +565,11 @@ impl BlockReader {
             return Ok(None);
         };
         // With an exact answer from the indexes only the output columns are decoded.
-        let (decode, residual) = match (filter, residual) {
-            (Some(f), Residual::Rest) => (&columns.read, f.rest.as_ref().or(Some(&f.predicate))),
-            (Some(f), Residual::Whole) => (&columns.read, Some(&f.predicate)),
-            _ => (&columns.output, None),
+        let (decode, residual) = match filter.map(|f| f.left(residual)) {
+            Some(Left::Rest(predicate) | Left::Whole(predicate)) => {
+                (&columns.read, Some(predicate))
+            }
+            Some(Left::Nothing) | None => (&columns.output, None),
         };
         // A few rows of the block are decoded alone (see `Picked`).
         let at = selection.as_ref().and_then(Picked::positions);

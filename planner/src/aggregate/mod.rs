@@ -25,7 +25,8 @@
 //! planned, so the final aggregation merges these states as it would its own partial ones
 //! and the answers are those of the plan without pushdown. One difference of order: a long
 //! run of rows in one group (one time bucket, or one string key among rows of one time) is
-//! aggregated on its own and its state merged into the group's (see `partials::LONG_RUN`), so a `double precision` sum adds the same values in
+//! aggregated on its own and its state merged into the group's (see `partials::LONG_RUN`),
+//! so a `double precision` sum adds the same values in
 //! another order and may differ in its last bit, as any sum of doubles does between plans
 //! (DataFusion's sums without GROUP BY add in lanes, PostgreSQL row by row). Integer and
 //! `numeric` sums are exact either way.

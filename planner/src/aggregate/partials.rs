@@ -1,6 +1,7 @@
 //! The states a pushed-down aggregation keeps: groups found by hashing or, for keys of few
 //! values, by indexing a table with their combined codes, and DataFusion's accumulators.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -496,22 +497,20 @@ pub(super) enum Keys {
 }
 
 impl Keys {
-    /// The keys with a value for every row, and each row's run where the time keys' values
-    /// are spread from runs.
-    fn rows(&self, plan: &AggregatePlan) -> Result<(Vec<ArrayRef>, Option<&UInt32Array>)> {
+    /// The keys with a value for every row: the time keys of `Spread` spread over their
+    /// runs' rows, the others as they are.
+    fn rows(&self, plan: &AggregatePlan) -> Result<Cow<'_, [ArrayRef]>> {
         match self {
-            Keys::Rows(keys) | Keys::Runs(keys, _) => Ok((keys.clone(), None)),
-            Keys::Spread(keys, run_of_row) => {
-                let keys = keys
-                    .iter()
-                    .zip(&plan.keys)
-                    .map(|(k, key)| match key {
-                        Key::Time(_) => Ok(take(k, run_of_row, None)?),
-                        _ => Ok(k.clone()),
-                    })
-                    .collect::<Result<_>>()?;
-                Ok((keys, Some(run_of_row)))
-            }
+            Keys::Rows(keys) | Keys::Runs(keys, _) => Ok(Cow::Borrowed(keys)),
+            Keys::Spread(keys, run_of_row) => keys
+                .iter()
+                .zip(&plan.keys)
+                .map(|(k, key)| match key {
+                    Key::Time(_) => Ok(take(k, run_of_row, None)?),
+                    _ => Ok(k.clone()),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Cow::Owned),
         }
     }
 }
@@ -717,12 +716,12 @@ impl Partials {
                 let count = match index {
                     GroupIndex::Hashed(values) => {
                         if !found {
-                            values.intern(&keys.rows(&self.plan)?.0, target)?;
+                            values.intern(&keys.rows(&self.plan)?, target)?;
                         }
                         values.len()
                     }
                     GroupIndex::Dense(dense) => {
-                        dense.intern(&keys.rows(&self.plan)?.0, target)?;
+                        dense.intern(&keys.rows(&self.plan)?, target)?;
                         dense.groups.len()
                     }
                 };

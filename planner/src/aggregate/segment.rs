@@ -18,7 +18,7 @@ use roaring::RoaringBitmap;
 use super::partials::{Code, DenseIds, Held, Keys, Partials};
 use super::{evaluate, lock, AggregatePlan, Key};
 use crate::scan::{
-    candidates, selected_blocks, storage_error, Candidates, Picked, Residual, ScanMetrics,
+    candidates, selected_blocks, storage_error, Candidates, Left, Picked, Residual, ScanMetrics,
     ScanSource,
 };
 
@@ -300,13 +300,10 @@ impl SegmentAggregation<'_> {
         let read = &source.columns.read;
         let candidates = &found.rows;
         // Only the columns what is left of the filter reads are decoded.
-        let (layout, residual) = match (&source.filter, found.residual) {
-            (Some(f), Residual::Rest) => match &f.rest {
-                Some(rest) => (&plan.rest, Some(rest)),
-                None => (&plan.residual, Some(&f.predicate)),
-            },
-            (Some(f), Residual::Whole) => (&plan.residual, Some(&f.predicate)),
-            _ => (&plan.exact, None),
+        let (layout, residual) = match source.filter.as_ref().map(|f| f.left(found.residual)) {
+            Some(Left::Rest(rest)) => (&plan.rest, Some(rest)),
+            Some(Left::Whole(predicate)) => (&plan.residual, Some(predicate)),
+            Some(Left::Nothing) | None => (&plan.exact, None),
         };
         let decode: Vec<usize> = layout.decoded.iter().map(|&p| read[p]).collect();
         let id_columns: Vec<usize> = plan
