@@ -37,7 +37,10 @@ impl Engine {
         let _held = self.hold_published(table).await?;
         // A NOT NULL column added without a value for the rows there are (checked now that
         // no write can come in between).
-        if let Some(Layout::AddColumn { position, value }) = layout {
+        if let Some(Layout::AddColumn {
+            position, value, ..
+        }) = layout
+        {
             let stored = table.buffer.visible_segments().iter().any(|s| s.rows > 0);
             if value.is_null(0) && !def.columns[*position].nullable && stored {
                 return Err(Error::ColumnContainsNulls {
@@ -134,10 +137,20 @@ impl Engine {
 #[derive(Debug)]
 pub enum Layout {
     /// A column added after the table's own (before hidden ones), every stored row given
-    /// `value` (an array of one value: NULL, or the column's default).
-    AddColumn { position: usize, value: ArrayRef },
-    /// The column at this position dropped.
-    DropColumn(usize),
+    /// `value` (an array of one value: NULL, or the column's default); for an
+    /// unconstrained numeric, its hidden scale column too, at its position in the new
+    /// layout, with the value's scale.
+    AddColumn {
+        position: usize,
+        value: ArrayRef,
+        scale: Option<(usize, ArrayRef)>,
+    },
+    /// The column at this position dropped, and its hidden scale column at the other (in
+    /// the old layout) if it has one.
+    DropColumn {
+        position: usize,
+        scale: Option<usize>,
+    },
     /// The same columns (renamed: the segments are written again under the new names).
     Same,
 }
@@ -147,17 +160,37 @@ impl Rewrite for Layout {
         let mut columns = batch.columns().to_vec();
         let mut fields: Vec<FieldRef> = batch.schema().fields().iter().cloned().collect();
         match self {
-            Layout::AddColumn { position, value } => {
+            Layout::AddColumn {
+                position,
+                value,
+                scale,
+            } => {
                 let indices = UInt32Array::from(vec![0u32; batch.num_rows()]);
-                let filled = take(value.as_ref(), &indices, None)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let fill = |value: &ArrayRef| {
+                    take(value.as_ref(), &indices, None).map_err(|e| Error::Internal(e.to_string()))
+                };
+                let filled = fill(value)?;
                 fields.insert(
                     *position,
                     Arc::new(Field::new("added", filled.data_type().clone(), true)),
                 );
                 columns.insert(*position, filled);
+                if let Some((at, scale)) = scale {
+                    let filled = fill(scale)?;
+                    fields.insert(
+                        *at,
+                        Arc::new(Field::new("added scale", filled.data_type().clone(), true)),
+                    );
+                    columns.insert(*at, filled);
+                }
             }
-            Layout::DropColumn(position) => {
+            Layout::DropColumn { position, scale } => {
+                // The scale column is after the table's own: removed first, its position
+                // is still the old layout's.
+                if let Some(at) = scale {
+                    fields.remove(*at);
+                    columns.remove(*at);
+                }
                 fields.remove(*position);
                 columns.remove(*position);
             }

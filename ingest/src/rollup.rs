@@ -34,10 +34,12 @@ use crate::sketch::{Hll, Quantiles, Sketch as _, SketchError};
 /// the time column truncated to the query granularity and, in a rolled-up table, the
 /// hidden columns added and the rows combined.
 pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
-    if !def.rollup && def.query_granularity.is_none() {
+    let scales = scales(def, &batch)?;
+    if !def.rollup && def.query_granularity.is_none() && scales.is_empty() {
         return Ok(batch);
     }
-    let mut columns = batch.columns().to_vec();
+    let own = def.columns.len();
+    let mut columns = batch.columns()[..own].to_vec();
     let original_time = def.time_column_index().map(|i| columns[i].clone());
     if let (Some(granularity), Some(i)) = (def.query_granularity, def.time_column_index()) {
         let times = columns[i].as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
@@ -46,7 +48,15 @@ pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
         columns[i] = Arc::new(truncated);
     }
     if !def.rollup {
-        return RecordBatch::try_new(batch.schema(), columns).map_err(internal);
+        let schema = batch.schema();
+        let fields = schema.fields()[..own].iter().cloned().chain(
+            def.scale_columns()
+                .into_iter()
+                .map(|c| Arc::new(c.arrow_field())),
+        );
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields.collect::<Vec<_>>()));
+        columns.extend(scales);
+        return RecordBatch::try_new(schema, columns).map_err(internal);
     }
     let rows = batch.num_rows();
     for (i, column) in def.columns.iter().enumerate() {
@@ -67,6 +77,7 @@ pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
             columns.push(time);
         }
     }
+    columns.extend(scales);
     // Sketch columns still hold the values they sketch.
     let fields: Vec<_> = def
         .stored_columns()
@@ -80,6 +91,36 @@ pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
     let raw = Arc::new(arrow::datatypes::Schema::new(fields));
     let batch = RecordBatch::try_new(raw, columns).map_err(internal)?;
     roll(def, batch, true)
+}
+
+/// The scales of the unconstrained numerics' values in rows as a statement brings them:
+/// the ones the rows carry after the table's columns (COPY's reader gives each value's
+/// scale as written) or, where they carry none (rows from a query), each value's places
+/// without trailing zeros.
+fn scales(def: &TableDef, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    let own = def.columns.len();
+    let hidden = def.scale_columns().len();
+    if hidden == 0 {
+        return Ok(Vec::new());
+    }
+    if batch.num_columns() == own + hidden {
+        return Ok(batch.columns()[own..].to_vec());
+    }
+    let kept = henge_storage::schema::DEFAULT_NUMERIC.1;
+    Ok(def
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.ty == ColumnType::NumericUnconstrained)
+        .map(|(i, _)| {
+            let values = batch
+                .column(i)
+                .as_primitive::<arrow::datatypes::Decimal128Type>();
+            let scales: arrow::array::Int16Array =
+                values.unary(|v| i16::from(kept) - crate::value::trailing_zeros(v, kept));
+            Arc::new(scales) as ArrayRef
+        })
+        .collect())
 }
 
 /// Combines stored rows of one table (any number of batches, in the order they were
@@ -168,7 +209,7 @@ fn roll(def: &TableDef, batch: RecordBatch, raw: bool) -> Result<RecordBatch> {
             .map_err(|e| match e {
                 Error::Value(v) => Error::Value(ValueError::of_kind(
                     v.kind,
-                    format!("column \"{}\": {}", def.columns[column].name, v.message),
+                    format!("column \"{}\": {}", stored[column].name, v.message),
                 )),
                 other => other,
             })?;
@@ -213,6 +254,11 @@ impl Roles {
         }
         // The hidden count of ingested rows, right after the table's own columns.
         metrics.push((own, Rollup::Sum, None));
+        // The scales of unconstrained numerics' values, last: a group's is the largest
+        // (its sum's, and its dimension value's as most places show it).
+        let stored = def.stored_columns().len();
+        let scales = def.scale_columns().len();
+        metrics.extend((stored - scales..stored).map(|i| (i, Rollup::Max, None)));
         Roles { keys, metrics }
     }
 }

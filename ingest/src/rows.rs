@@ -10,7 +10,7 @@ use arrow::array::{
     Decimal128Builder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder,
     RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
 };
-use henge_storage::schema::UTC;
+use henge_storage::schema::{DEFAULT_NUMERIC, UTC};
 use henge_storage::{ColumnDef, ColumnType, TableDef};
 
 use crate::error::{Error, Result, ValueError, ValueErrorKind};
@@ -28,6 +28,8 @@ enum ColumnBuilder {
     Float32(Float32Builder),
     Float64(Float64Builder),
     Decimal(Decimal128Builder, u8, i8),
+    /// An unconstrained numeric's values and the scale each was written with.
+    Unconstrained(Decimal128Builder, Int16Builder),
     Utf8(StringBuilder, Option<u32>),
     Date(Date32Builder),
     Timestamp(TimestampMicrosecondBuilder, bool),
@@ -51,6 +53,10 @@ impl ColumnBuilder {
             ColumnType::Numeric { precision, scale } => {
                 ColumnBuilder::Decimal(Decimal128Builder::with_capacity(rows), precision, scale)
             }
+            ColumnType::NumericUnconstrained => ColumnBuilder::Unconstrained(
+                Decimal128Builder::with_capacity(rows),
+                Int16Builder::with_capacity(rows),
+            ),
             ColumnType::Text => ColumnBuilder::Utf8(text(), None),
             ColumnType::Varchar { max_len } => ColumnBuilder::Utf8(text(), max_len),
             ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(rows)),
@@ -78,6 +84,10 @@ impl ColumnBuilder {
             ColumnBuilder::Float32(b) => b.append_null(),
             ColumnBuilder::Float64(b) => b.append_null(),
             ColumnBuilder::Decimal(b, ..) => b.append_null(),
+            ColumnBuilder::Unconstrained(b, scales) => {
+                b.append_null();
+                scales.append_null();
+            }
             ColumnBuilder::Utf8(b, _) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Timestamp(b, _) => b.append_null(),
@@ -109,6 +119,11 @@ impl ColumnBuilder {
             ColumnBuilder::Decimal(b, precision, scale) => {
                 b.append_value(value::parse_numeric(text, *precision, *scale)?)
             }
+            ColumnBuilder::Unconstrained(b, scales) => {
+                let (value, scale) = value::parse_numeric_unconstrained(text)?;
+                b.append_value(value);
+                scales.append_value(scale);
+            }
             ColumnBuilder::Utf8(b, max_len) => {
                 check_length(text, *max_len)?;
                 b.append_value(text)
@@ -133,7 +148,7 @@ impl ColumnBuilder {
             ColumnBuilder::Int64(b) => b.len(),
             ColumnBuilder::Float32(b) => b.len(),
             ColumnBuilder::Float64(b) => b.len(),
-            ColumnBuilder::Decimal(b, ..) => b.len(),
+            ColumnBuilder::Decimal(b, ..) | ColumnBuilder::Unconstrained(b, _) => b.len(),
             ColumnBuilder::Utf8(b, _) => b.len(),
             ColumnBuilder::Date(b) => b.len(),
             ColumnBuilder::Timestamp(b, _) => b.len(),
@@ -143,14 +158,31 @@ impl ColumnBuilder {
     }
 
     fn finish(&mut self) -> Result<ArrayRef> {
+        Ok(self.finish_with_scales()?.0)
+    }
+
+    /// The values, and for an unconstrained numeric the scales they were written with.
+    fn finish_with_scales(&mut self) -> Result<(ArrayRef, Option<ArrayRef>)> {
         let internal = |e: arrow::error::ArrowError| Error::Internal(e.to_string());
+        let (precision, scale) = DEFAULT_NUMERIC;
         Ok(match self {
-            ColumnBuilder::Decimal(b, precision, scale) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*precision, *scale)
-                    .map_err(internal)?,
+            ColumnBuilder::Decimal(b, precision, scale) => (
+                Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(*precision, *scale)
+                        .map_err(internal)?,
+                ),
+                None,
             ),
-            other => other.finish_plain(),
+            ColumnBuilder::Unconstrained(b, scales) => (
+                Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(precision, scale)
+                        .map_err(internal)?,
+                ),
+                Some(Arc::new(scales.finish())),
+            ),
+            other => (other.finish_plain(), None),
         })
     }
 
@@ -162,7 +194,9 @@ impl ColumnBuilder {
             ColumnBuilder::Int64(b) => Arc::new(b.finish()),
             ColumnBuilder::Float32(b) => Arc::new(b.finish()),
             ColumnBuilder::Float64(b) => Arc::new(b.finish()),
-            ColumnBuilder::Decimal(b, ..) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(b, ..) | ColumnBuilder::Unconstrained(b, _) => {
+                Arc::new(b.finish())
+            }
             ColumnBuilder::Utf8(b, _) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, false) => Arc::new(b.finish()),
@@ -296,16 +330,20 @@ impl RowBuilder {
         if rows == 0 {
             return Ok(());
         }
-        let arrays = self
-            .columns
-            .iter_mut()
-            .map(ColumnBuilder::finish)
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        let mut scales = Vec::new();
+        for builder in &mut self.columns {
+            let (values, scale) = builder.finish_with_scales()?;
+            arrays.push(values);
+            scales.extend(scale);
+        }
+        // The scales of unconstrained numerics' values follow the table's columns.
+        arrays.extend(scales);
         // Finished builders start again empty: room for the next batch.
         for (builder, column) in self.columns.iter_mut().zip(&self.def.columns) {
             *builder = ColumnBuilder::new(column.ty, BATCH_ROWS);
         }
-        let batch = RecordBatch::try_new(self.def.arrow_schema(), arrays)
+        let batch = RecordBatch::try_new(self.def.scaled_schema(), arrays)
             .map_err(|e| Error::Internal(e.to_string()))?;
         self.batches.push(batch);
         Ok(())
@@ -350,6 +388,32 @@ pub fn constant_value(
         None => builder.append_null(),
     }
     builder.finish()
+}
+
+/// Decimals (of any scale) as an unconstrained numeric column holds them, each read as
+/// numeric input reads its text: refused where one has more places, or more digits
+/// before the point, than the column keeps, never rounded.
+pub fn unconstrained_values(values: &ArrayRef) -> Result<ArrayRef> {
+    let (precision, scale) = DEFAULT_NUMERIC;
+    let target = arrow::datatypes::DataType::Decimal128(precision, scale);
+    let arrow::datatypes::DataType::Decimal128(_, given) = values.data_type() else {
+        return arrow::compute::cast(values, &target).map_err(|e| Error::Internal(e.to_string()));
+    };
+    let read: Decimal128Array = values
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .ok_or_else(|| Error::Internal("a decimal array of another kind".into()))?
+        .iter()
+        .map(|v| {
+            v.map(|v| value::parse_numeric_unconstrained(&crate::text::decimal_text(v, *given)))
+                .transpose()
+                .map(|v| v.map(|(v, _)| v))
+        })
+        .collect::<Result<_, ValueError>>()?;
+    Ok(Arc::new(
+        read.with_precision_and_scale(precision, scale)
+            .map_err(|e| Error::Internal(e.to_string()))?,
+    ))
 }
 
 /// Checks a batch (from INSERT) against the table's constraints: NOT NULL, varchar length

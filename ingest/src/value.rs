@@ -9,6 +9,7 @@ use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone}
 
 use crate::datetime;
 use crate::error::{ValueError, ValueErrorKind};
+use henge_storage::schema::DEFAULT_NUMERIC;
 
 /// Days from 0001-01-01 (CE day 1) to 1970-01-01.
 pub const UNIX_EPOCH_CE_DAYS: i32 = 719_163;
@@ -106,6 +107,78 @@ pub fn parse_f32(input: &str) -> Result<f32, ValueError> {
 fn is_infinity_word(s: &str) -> bool {
     let s = s.trim_start_matches(['+', '-']).to_ascii_lowercase();
     s == "inf" || s == "infinity"
+}
+
+/// Parses a value of an unconstrained `numeric` (declared without a precision and scale):
+/// the value scaled by `10^`[`DEFAULT_NUMERIC`]'s scale, and the scale it was written with
+/// (`1.50` two, `1.5e3` none, `2.0000000000000` thirteen). PostgreSQL keeps every digit;
+/// Henge keeps the default scale's places, so a value with a digit other than zero beyond
+/// them is refused (0A000) rather than rounded, as is one too large for them (22003).
+pub fn parse_numeric_unconstrained(input: &str) -> Result<(i128, i16), ValueError> {
+    let (precision, scale) = DEFAULT_NUMERIC;
+    let written = written_scale(input.trim());
+    if let Some((places, whole, fraction)) = written {
+        // Counted from the last, the digits past the kept places (the point's position
+        // does not matter).
+        let beyond = (places - i32::from(scale)).max(0) as usize;
+        let digits = whole.bytes().chain(fraction.bytes());
+        if !digits.rev().take(beyond).all(|d| d == b'0') {
+            return Err(ValueError::of_kind(
+                ValueErrorKind::NotSupported,
+                format!(
+                    "numeric value \"{}\" has more than {scale} digits after the decimal point: \
+                     Henge keeps {scale} in a numeric declared without a scale",
+                    input.trim()
+                ),
+            ));
+        }
+    }
+    let value = parse_numeric(input, precision, scale).map_err(|e| match e.kind {
+        ValueErrorKind::OutOfRange => ValueError::out_of_range(format!(
+            "numeric value \"{}\" is out of range: Henge keeps at most {} digits before the \
+             decimal point in a numeric declared without a scale",
+            input.trim(),
+            i32::from(precision) - i32::from(scale)
+        )),
+        _ => e,
+    })?;
+    let places = written.map_or(0, |(places, ..)| places);
+    Ok((value, places.clamp(0, i32::from(MAX_SHOWN_SCALE)) as i16))
+}
+
+/// How many of the last `places` digits of `v` are zeros (all of them when `v` is zero):
+/// the places an unconstrained numeric's value held with `places` does not need.
+pub fn trailing_zeros(mut v: i128, places: i8) -> i16 {
+    let mut zeros = 0;
+    while zeros < i16::from(places) && v % 10 == 0 {
+        v /= 10;
+        zeros += 1;
+    }
+    zeros
+}
+
+/// The most places an unconstrained numeric's value is shown with (PostgreSQL's limit of
+/// a numeric's display scale).
+pub const MAX_SHOWN_SCALE: i16 = 16383;
+
+/// The places a number's text gives it (digits after the point less the exponent, at
+/// least none), and its digits before and after the point; `None` if it is no number.
+fn written_scale(text: &str) -> Option<(i32, &str, &str)> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i32>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let places = (fraction.len() as i64 - i64::from(exponent)).clamp(0, i64::from(i32::MAX));
+    Some((places as i32, whole, fraction))
 }
 
 /// Parses a decimal number into an integer scaled by `10^scale`, rounding half away from
@@ -572,6 +645,37 @@ mod tests {
             parse_numeric("1.2.3", 10, 2).unwrap_err().kind,
             ValueErrorKind::InvalidSyntax
         );
+    }
+
+    #[test]
+    fn unconstrained_numerics_keep_their_scale_or_are_refused() {
+        let read = parse_numeric_unconstrained;
+        let e10 = 10_000_000_000i128;
+        assert_eq!(read("1.50"), Ok((15 * e10 / 10, 2)));
+        assert_eq!(read("-2"), Ok((-2 * e10, 0)));
+        assert_eq!(read("1.5e3"), Ok((1500 * e10, 0)));
+        assert_eq!(read("2.50e-1"), Ok((e10 / 4, 3)));
+        assert_eq!(read(" .5 "), Ok((e10 / 2, 1)));
+        // Zeros beyond the kept places are places, not digits lost.
+        assert_eq!(read("0.123456789000000"), Ok((1_234_567_890, 15)));
+        for refused in ["0.12345678901", "1e-11", "0.000000000001"] {
+            assert_eq!(
+                read(refused).unwrap_err().kind,
+                ValueErrorKind::NotSupported,
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            read("12345678901234567890123456789").unwrap_err().kind,
+            ValueErrorKind::OutOfRange
+        );
+        assert_eq!(
+            read("1.2.3").unwrap_err().kind,
+            ValueErrorKind::InvalidSyntax
+        );
+        assert_eq!(trailing_zeros(1_500_000_000, 10), 8);
+        assert_eq!(trailing_zeros(0, 10), 10);
+        assert_eq!(trailing_zeros(-7, 10), 0);
     }
 
     #[test]

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int16Array, RecordBatch};
 use datafusion::arrow::compute::kernels::zip::zip;
 use datafusion::arrow::compute::{filter_record_batch, not, prep_null_mask_filter};
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
 use datafusion::common::ParamValues;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::PhysicalExpr;
-use henge_storage::schema::ROWS_COLUMN;
+use henge_storage::schema::{scale_column, DEFAULT_NUMERIC, ROWS_COLUMN};
+use henge_storage::ColumnType;
 use henge_storage::TableDef;
 
 /// Which rows a statement touches and what it sets in them.
@@ -158,16 +159,41 @@ impl henge_ingest::Rewrite for RowChange {
             // Stored strings may come back in another layout (dictionary, view) than the
             // value's.
             let old = &columns[*column];
-            let new = datafusion::arrow::compute::cast(&new, old.data_type())
-                .map_err(|e| external(e.into()))?;
+            let def = &self.def.columns[*column];
+            // The places of the value's type, where it has its own (a constant's, a
+            // numeric(p, s)'s) rather than an unconstrained numeric's.
+            let given = match new.data_type() {
+                DataType::Decimal128(_, s) if *s < DEFAULT_NUMERIC.1 => Some(i16::from(*s)),
+                t if t.is_integer() => Some(0),
+                _ => None,
+            };
+            let new = match def.ty {
+                ColumnType::NumericUnconstrained => henge_ingest::rows::unconstrained_values(&new)?,
+                _ => datafusion::arrow::compute::cast(&new, old.data_type())
+                    .map_err(|e| external(e.into()))?,
+            };
             columns[*column] = zip(&touched, &new, old).map_err(|e| external(e.into()))?;
+            // An unconstrained numeric's value keeps the scale of its type where that has
+            // one; otherwise it is shown without trailing zeros.
+            let scale = scale_column(&def.name);
+            if let Ok(at) = batch.schema().index_of(&scale) {
+                let kept = DEFAULT_NUMERIC.1;
+                let scales: Int16Array =
+                    new.as_primitive::<Decimal128Type>().unary(|v| match given {
+                        Some(given) => given,
+                        None => i16::from(kept) - henge_ingest::value::trailing_zeros(v, kept),
+                    });
+                columns[at] =
+                    zip(&touched, &scales, &columns[at]).map_err(|e| external(e.into()))?;
+            }
         }
         let visible = self.def.columns.len();
-        let own = RecordBatch::try_new(self.def.arrow_schema(), columns[..visible].to_vec())
+        let hidden = columns.split_off(visible);
+        let own = RecordBatch::try_new(self.def.arrow_schema(), columns)
             .map_err(|e| external(e.into()))?;
         let own = henge_ingest::rows::validate_batch(&self.def, own)?;
         let mut columns = own.columns().to_vec();
-        columns.extend(batch.columns()[visible..].iter().cloned());
+        columns.extend(hidden);
         let updated =
             RecordBatch::try_new(batch.schema(), columns).map_err(|e| external(e.into()))?;
         Ok((updated, count))

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::new_null_array;
+use datafusion::arrow::array::{new_null_array, ArrayRef, Int16Array};
 use datafusion::sql::sqlparser::ast::{
     AlterTable, AlterTableOperation, Ident, ObjectName, RenameTableNameKind, SqlOption,
 };
 use henge_ingest::alter::Layout;
 use henge_ingest::Table;
-use henge_storage::schema::DEFAULT_WINDOW_PERIOD_SECS;
+use henge_storage::schema::{scale_column, DEFAULT_WINDOW_PERIOD_SECS};
 use henge_storage::{OnRejection, TableDef};
 use pgwire::api::results::{Response, Tag};
 
@@ -26,6 +26,38 @@ pub struct ResetOptions {
     pub table: ObjectName,
     pub if_exists: bool,
     pub options: Vec<Ident>,
+}
+
+/// The layout change of column `position` of `def` added, every stored row given `value`:
+/// an unconstrained numeric's hidden scale column gets the scale of its value (as written
+/// in its DEFAULT).
+fn added(def: &TableDef, position: usize, value: ArrayRef) -> Result<Layout, PgError> {
+    let column = &def.columns[position];
+    let scale = match stored_position(def, &scale_column(&column.name)) {
+        Some(at) => {
+            let scale = match &column.default {
+                Some(text) => Some(
+                    henge_ingest::value::parse_numeric_unconstrained(text)
+                        .map_err(henge_ingest::Error::from)?
+                        .1,
+                ),
+                None => None,
+            };
+            let scale: ArrayRef = Arc::new(Int16Array::from(vec![scale]));
+            Some((at, scale))
+        }
+        None => None,
+    };
+    Ok(Layout::AddColumn {
+        position,
+        value,
+        scale,
+    })
+}
+
+/// The position of the stored column named `name` (a hidden one) in `def`'s rows.
+fn stored_position(def: &TableDef, name: &str) -> Option<usize> {
+    def.stored_columns().iter().position(|c| c.name == name)
 }
 
 /// ALTER TABLE.
@@ -55,7 +87,7 @@ pub async fn alter_table(session: &Session, alter: &AlterTable) -> Result<Respon
                     // table holds rows once no write can come in between.
                     None => new_null_array(&column.ty.arrow_type(), 1),
                 };
-                Some(Layout::AddColumn { position, value })
+                Some(added(&def, position, value)?)
             }
             (changed, _) => changed,
         };
@@ -184,13 +216,7 @@ fn change(
             }
             let value = new_null_array(&column.ty.arrow_type(), 1);
             def.columns.push(column);
-            Ok((
-                Some(Layout::AddColumn {
-                    position: def.columns.len() - 1,
-                    value,
-                }),
-                None,
-            ))
+            Ok((Some(added(def, def.columns.len() - 1, value)?), None))
         }
         AlterTableOperation::DropColumn {
             column_names,
@@ -225,8 +251,9 @@ fn change(
                     "cannot drop column \"{column}\": it is the only column of table \"{name}\""
                 )));
             }
+            let scale = stored_position(def, &scale_column(&column));
             def.columns.remove(position);
-            Ok((Some(Layout::DropColumn(position)), None))
+            Ok((Some(Layout::DropColumn { position, scale }), None))
         }
         AlterTableOperation::RenameColumn {
             old_column_name,

@@ -5,7 +5,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, ObjectName, SqlOption, TimezoneInfo, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::tokenizer::Token;
-use henge_storage::schema::{DEFAULT_NUMERIC, DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
+use henge_storage::schema::{DEFAULT_WINDOW_PERIOD_SECS, MAX_NUMERIC_PRECISION};
 use henge_storage::{
     ColumnDef, ColumnType, Granularity, OnRejection, Rollup, TableDef, TimeLimits,
 };
@@ -315,6 +315,7 @@ fn rollup_roles(
                 | ColumnType::Real
                 | ColumnType::Double
                 | ColumnType::Numeric { .. }
+                | ColumnType::NumericUnconstrained
         );
         let role = said.unwrap_or(if numeric {
             Rollup::Sum
@@ -649,12 +650,7 @@ pub fn column_type(data_type: &DataType) -> Result<ColumnType, PgError> {
 
 fn numeric(info: &ExactNumberInfo) -> Result<ColumnType, PgError> {
     let (precision, scale) = match info {
-        ExactNumberInfo::None => {
-            return Ok(ColumnType::Numeric {
-                precision: DEFAULT_NUMERIC.0,
-                scale: DEFAULT_NUMERIC.1,
-            })
-        }
+        ExactNumberInfo::None => return Ok(ColumnType::NumericUnconstrained),
         ExactNumberInfo::Precision(p) => (*p, 0),
         ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
     };

@@ -150,6 +150,7 @@ async fn stage_query(
         state.create_logical_plan(&sql),
     )
     .await?;
+    let plan = henge_planner::pg::numeric::exact_insert(plan)?;
     session.writes.begin().await;
     let staged = async {
         let df = session.ctx.execute_logical_plan(plan).await?;

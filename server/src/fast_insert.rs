@@ -25,7 +25,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use datafusion::arrow::array::{new_null_array, ArrayRef, Int16Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
@@ -173,7 +173,10 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, NotText> {
     };
     let numeric_column = matches!(
         ty,
-        ColumnType::Numeric { .. } | ColumnType::Real | ColumnType::Double
+        ColumnType::Numeric { .. }
+            | ColumnType::NumericUnconstrained
+            | ColumnType::Real
+            | ColumnType::Double
     );
     let integer_column = matches!(
         ty,
@@ -223,7 +226,9 @@ fn copy_text(value: &Expr, ty: ColumnType) -> Result<Option<String>, NotText> {
 /// PostgreSQL's error for a constant of type `given` assigned to `column`.
 fn mismatch(column: &henge_storage::ColumnDef, given: &str) -> PgError {
     let column_type = match column.ty {
-        ColumnType::Numeric { .. } | ColumnType::Varchar { .. } => column.ty.base_name().to_owned(),
+        ColumnType::Numeric { .. }
+        | ColumnType::NumericUnconstrained
+        | ColumnType::Varchar { .. } => column.ty.base_name().to_owned(),
         other => other.sql_name(),
     };
     PgError::new(
@@ -361,16 +366,19 @@ async fn stage(
 
 /// The value of one VALUES entry of a parameterised INSERT that is a parameter (`$n`).
 fn parameter<'p>(value: &Expr, params: &'p [ScalarValue]) -> Option<Option<&'p ScalarValue>> {
-    let Expr::Value(ValueWithSpan { value, .. }) = value else {
+    params.get(placeholder(value)?).map(Some)
+}
+
+/// The position of the parameter (`$n`) one VALUES entry is, if it is one.
+fn placeholder(value: &Expr) -> Option<usize> {
+    let Expr::Value(ValueWithSpan {
+        value: Value::Placeholder(p),
+        ..
+    }) = value
+    else {
         return None;
     };
-    match value {
-        Value::Placeholder(p) => {
-            let n: usize = p.strip_prefix('$')?.parse().ok()?;
-            params.get(n.checked_sub(1)?).map(Some)
-        }
-        _ => None,
-    }
+    p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)
 }
 
 /// A parameter's value as a value of `column`'s type, when it is of that type already
@@ -388,6 +396,7 @@ fn parameter_value(column: ColumnType, value: Option<&ScalarValue>) -> Option<Sc
             | ColumnType::Real
             | ColumnType::Double
             | ColumnType::Numeric { .. }
+            | ColumnType::NumericUnconstrained
             | ColumnType::Text
             | ColumnType::Varchar { .. }
             | ColumnType::Date
@@ -413,6 +422,13 @@ fn parameter_value(column: ColumnType, value: Option<&ScalarValue>) -> Option<Sc
     value.cast_to(&target).ok().filter(|v| !v.is_null())
 }
 
+/// The scale numeric input gives `text` (`None` if it is no numeric).
+fn written_scale(text: &str) -> Option<i16> {
+    henge_ingest::value::parse_numeric_unconstrained(text)
+        .ok()
+        .map(|(_, scale)| scale)
+}
+
 /// Runs a prepared `INSERT … VALUES` whose values are parameters and constants without
 /// planning it, when each parameter is of its column's type and each constant is one the
 /// INSERT of constants takes: `Ok(None)` when it is not for the fast path and must be
@@ -434,25 +450,45 @@ pub async fn run_with_parameters(
     }
     let schema = def.arrow_schema();
     let zone = session.settings.time_zone_name();
+    let sent_scales = session
+        .parameter_scales
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut arrays: Vec<Option<ArrayRef>> = vec![None; def.columns.len()];
+    // The scale of each value given to an unconstrained numeric column, by column.
+    let mut given_scales: Vec<Option<Vec<Option<i16>>>> = vec![None; def.columns.len()];
     for (i, &position) in target.columns.iter().enumerate() {
         let column = &def.columns[position];
         let mut values = Vec::with_capacity(rows.len());
+        let mut scales = Vec::with_capacity(rows.len());
         for row in rows {
             let entry = &row.content[i];
-            let value = match parameter(entry, params) {
-                Some(value) => parameter_value(column.ty, value),
+            let (value, scale) = match parameter(entry, params) {
+                Some(value) => {
+                    let scale = placeholder(entry)
+                        .filter(|_| sent_scales.len() == params.len())
+                        .and_then(|n| sent_scales[n]);
+                    (parameter_value(column.ty, value), scale)
+                }
                 // A constant, read as the INSERT of constants reads it.
                 None => match copy_text(entry, column.ty) {
-                    Ok(text) => constant_value(column, text.as_deref(), Some(&zone))
-                        .ok()
-                        .and_then(|one| ScalarValue::try_from_array(&one, 0).ok()),
-                    Err(NotText::Planned) => None,
+                    Ok(text) => {
+                        let scale = text.as_deref().and_then(written_scale);
+                        let value = constant_value(column, text.as_deref(), Some(&zone))
+                            .ok()
+                            .and_then(|one| ScalarValue::try_from_array(&one, 0).ok());
+                        (value, scale)
+                    }
+                    Err(NotText::Planned) => (None, None),
                     Err(NotText::Mismatch(given)) => return Err(mismatch(column, given)),
                 },
             };
             match value {
-                Some(value) => values.push(value),
+                Some(value) => {
+                    scales.push(scale.filter(|_| !value.is_null()));
+                    values.push(value);
+                }
                 None => return Ok(None),
             }
         }
@@ -460,6 +496,7 @@ pub async fn run_with_parameters(
             Ok(array) => arrays[position] = Some(array),
             Err(_) => return Ok(None),
         }
+        given_scales[position] = Some(scales);
     }
     let mut columns = Vec::with_capacity(def.columns.len());
     for (array, (column, field)) in arrays
@@ -482,7 +519,22 @@ pub async fn run_with_parameters(
             Err(_) => return Ok(None),
         }
     }
-    let Ok(batch) = RecordBatch::try_new(schema, columns) else {
+    // The scales of unconstrained numerics' values follow the table's columns: as sent
+    // or written, or a DEFAULT's.
+    for (column, given) in def.columns.iter().zip(given_scales) {
+        if column.ty != ColumnType::NumericUnconstrained {
+            continue;
+        }
+        let scales: Vec<Option<i16>> = match given {
+            Some(scales) => scales,
+            None => {
+                let scale = column.default.as_deref().and_then(written_scale);
+                vec![scale; rows.len()]
+            }
+        };
+        columns.push(Arc::new(Int16Array::from(scales)));
+    }
+    let Ok(batch) = RecordBatch::try_new(def.scaled_schema(), columns) else {
         return Ok(None);
     };
     stage(session, &target.table, vec![batch]).await

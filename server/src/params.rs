@@ -5,6 +5,7 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::scalar::ScalarValue;
 use henge_ingest::value;
+use henge_storage::schema::DEFAULT_NUMERIC;
 use pgwire::api::Type;
 
 use crate::error::{code, PgError};
@@ -91,10 +92,28 @@ fn read_as_declared(value: ScalarValue, declared: &Type) -> Result<ScalarValue, 
 }
 
 fn decode_text(text: &str, target: &DataType, zone: &Tz) -> Result<ScalarValue, PgError> {
+    if let Some(value) = unconstrained(text, target) {
+        return value;
+    }
     match henge_planner::literal::parse(text, target, zone) {
         Some(value) => value.map_err(|e| PgError::from(henge_ingest::Error::from(e))),
         None => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
     }
+}
+
+/// A numeric parameter of the type an unconstrained numeric is held in: PostgreSQL keeps
+/// every digit of a parameter (its type has no scale), so one with more places than Henge
+/// holds is refused, not rounded. `None` for other types.
+fn unconstrained(text: &str, target: &DataType) -> Option<Result<ScalarValue, PgError>> {
+    let (precision, scale) = DEFAULT_NUMERIC;
+    if *target != DataType::Decimal128(precision, scale) {
+        return None;
+    }
+    Some(
+        value::parse_numeric_unconstrained(text)
+            .map(|(v, _)| ScalarValue::Decimal128(Some(v), precision, scale))
+            .map_err(|e| PgError::from(henge_ingest::Error::from(e))),
+    )
 }
 
 fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
@@ -153,14 +172,9 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
         ),
         Type::NUMERIC => {
             let text = numeric_binary_to_text(b).ok_or_else(wrong_size)?;
-            ScalarValue::Decimal128(
-                Some(
-                    value::parse_numeric(&text, 38, 10)
-                        .map_err(|e| PgError::from(henge_ingest::Error::from(e)))?,
-                ),
-                38,
-                10,
-            )
+            let (precision, scale) = DEFAULT_NUMERIC;
+            unconstrained(&text, &DataType::Decimal128(precision, scale))
+                .unwrap_or_else(|| unreachable!("the default numeric is unconstrained's"))?
         }
         _ => {
             return Err(PgError::unsupported(format!(
@@ -172,6 +186,21 @@ fn decode_binary(b: &[u8], ty: &Type) -> Result<ScalarValue, PgError> {
 }
 
 /// PostgreSQL's binary numeric to its decimal text.
+/// The scale a numeric parameter was sent with (its text's places, or the display scale of
+/// its binary form), for a value an unconstrained numeric column keeps with it; `None`
+/// for NULL or a value that is no numeric.
+pub fn numeric_scale(bytes: Option<&[u8]>, binary: bool) -> Option<i16> {
+    let bytes = bytes?;
+    if binary {
+        let dscale = i16::from_be_bytes(bytes.get(6..8)?.try_into().ok()?);
+        return (dscale >= 0).then_some(dscale);
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    value::parse_numeric_unconstrained(text)
+        .ok()
+        .map(|(_, scale)| scale)
+}
+
 pub(crate) fn numeric_binary_to_text(b: &[u8]) -> Option<String> {
     let word =
         |i: usize| -> Option<i16> { Some(i16::from_be_bytes(b.get(i..i + 2)?.try_into().ok()?)) };

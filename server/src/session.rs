@@ -90,6 +90,10 @@ pub struct Session {
     /// sent again (a dashboard's refresh, a pool's `SELECT 1`) keeps what its planning
     /// may keep, as a prepared statement does.
     simple_queries: Mutex<SimpleQueries>,
+    /// The scale each numeric parameter of the statement being run was sent with (by
+    /// position; `None` for the others), for the values an INSERT writes to unconstrained
+    /// numeric columns (see [`crate::fast_insert`]).
+    pub parameter_scales: Mutex<Vec<Option<i16>>>,
 }
 
 /// The session's most recently run simple-protocol queries, by their text.
@@ -448,6 +452,7 @@ impl Session {
             listener,
             transaction_id: Arc::default(),
             simple_queries: Mutex::default(),
+            parameter_scales: Mutex::default(),
         }
     }
 
@@ -756,7 +761,7 @@ impl Session {
             LogicalPlan::Dml(_) | LogicalPlan::Statement(_) | LogicalPlan::Ddl(_)
         ) {
             henge_planner::pg::types::check_insert_assignments(&plan)?;
-            return Ok(plan);
+            return Ok(henge_planner::pg::numeric::exact_insert(plan)?);
         }
         analyzed(plan)
     }

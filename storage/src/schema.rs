@@ -55,6 +55,11 @@ pub enum ColumnType {
         precision: u8,
         scale: i8,
     },
+    /// `numeric` declared without a precision and scale: each value keeps the scale it
+    /// was written with (`1.50` two places, `2` none), as in PostgreSQL. Values are held
+    /// with [`DEFAULT_NUMERIC`]'s places beside a hidden column of their own scales
+    /// ([`scale_column`]); a value with more places is refused, never rounded.
+    NumericUnconstrained,
     Text,
     /// `varchar(n)`; `None` for an unbounded `varchar`.
     Varchar {
@@ -83,6 +88,9 @@ impl ColumnType {
             ColumnType::Real => DataType::Float32,
             ColumnType::Double => DataType::Float64,
             ColumnType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            ColumnType::NumericUnconstrained => {
+                DataType::Decimal128(DEFAULT_NUMERIC.0, DEFAULT_NUMERIC.1)
+            }
             ColumnType::Text | ColumnType::Varchar { .. } => DataType::Utf8,
             ColumnType::Date => DataType::Date32,
             ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -130,6 +138,7 @@ impl ColumnType {
             ColumnType::Real => "real".into(),
             ColumnType::Double => "double precision".into(),
             ColumnType::Numeric { precision, scale } => format!("numeric({precision},{scale})"),
+            ColumnType::NumericUnconstrained => "numeric".into(),
             ColumnType::Text => "text".into(),
             ColumnType::Varchar { max_len: Some(n) } => format!("character varying({n})"),
             ColumnType::Varchar { max_len: None } => "character varying".into(),
@@ -153,7 +162,7 @@ impl ColumnType {
             ColumnType::BigInt => "bigint",
             ColumnType::Real => "real",
             ColumnType::Double => "double precision",
-            ColumnType::Numeric { .. } => "numeric",
+            ColumnType::Numeric { .. } | ColumnType::NumericUnconstrained => "numeric",
             ColumnType::Text => "text",
             ColumnType::Varchar { .. } => "character varying",
             ColumnType::Date => "date",
@@ -268,6 +277,13 @@ pub const ROWS_COLUMN: &str = "__henge_rows";
 
 /// Column names beginning with this are Henge's own (hidden columns).
 pub const RESERVED_PREFIX: &str = "__henge";
+
+/// The hidden column holding the scale of each value of an unconstrained `numeric` column
+/// (`NULL` where the value is, or where the scale is not known: the value is shown without
+/// trailing zeros).
+pub fn scale_column(column: &str) -> String {
+    format!("{RESERVED_PREFIX}_scale_of_{column}")
+}
 
 /// The hidden column holding the time of the value a FIRST or LAST column keeps.
 pub fn value_time_column(column: &str) -> String {
@@ -411,6 +427,15 @@ impl TableDef {
         schema_of(&self.columns)
     }
 
+    /// [`TableDef::arrow_schema`] followed by the scales of the unconstrained numerics'
+    /// values (see [`TableDef::scale_columns`]): rows as COPY reads them, each value's
+    /// scale as it was written.
+    pub fn scaled_schema(&self) -> SchemaRef {
+        let mut columns = self.columns.clone();
+        columns.extend(self.scale_columns());
+        schema_of(&columns)
+    }
+
     /// The Arrow schema queries read the table's columns with: as they are stored, sketch
     /// columns as the sketches' bytes (`bytea`), without the hidden columns.
     pub fn query_schema(&self) -> SchemaRef {
@@ -427,8 +452,32 @@ impl TableDef {
     }
 
     /// The columns Henge keeps but SQL does not show, after the table's own: a rolled-up
-    /// table's count of ingested rows, and the times of FIRST and LAST columns' values.
+    /// table's count of ingested rows and the times of FIRST and LAST columns' values, then
+    /// the scales of unconstrained numerics' values.
     pub fn hidden_columns(&self) -> Vec<ColumnDef> {
+        let mut hidden = self.rollup_columns();
+        hidden.extend(self.scale_columns());
+        hidden
+    }
+
+    /// The hidden columns of the scales of unconstrained numerics' values, in the order of
+    /// their columns.
+    pub fn scale_columns(&self) -> Vec<ColumnDef> {
+        self.columns
+            .iter()
+            .filter(|c| c.ty == ColumnType::NumericUnconstrained)
+            .map(|c| ColumnDef {
+                name: scale_column(&c.name),
+                ty: ColumnType::SmallInt,
+                nullable: true,
+                rollup: None,
+                default: None,
+            })
+            .collect()
+    }
+
+    /// The hidden columns of a rolled-up table's rollup (none in other tables).
+    fn rollup_columns(&self) -> Vec<ColumnDef> {
         if !self.rollup {
             return Vec::new();
         }

@@ -16,18 +16,30 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, StringArray, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, HashSet};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, StringArray, StructArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, Fields, Int16Type};
+use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{internal_err, Column, DFSchema, HashSet, ScalarValue, TableReference};
 use datafusion::error::Result;
-use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
+use datafusion::functions::core::expr_fn::{get_field, greatest};
+use datafusion::logical_expr::expr::{
+    AggregateFunction, Alias, BinaryExpr, Cast, ScalarFunction, WindowFunction,
+};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    Aggregate, AggregateUDF, Expr, ExprSchemable, Filter, LogicalPlan, Projection, ScalarUDF, Sort,
-    SubqueryAlias, Window, WindowFunctionDefinition,
+    Aggregate, AggregateUDF, ColumnarValue, Expr, ExprSchemable, Filter, LogicalPlan, Operator,
+    Projection, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Sort, SubqueryAlias,
+    TableScan, TableScanBuilder, Volatility, Window, WindowFunctionDefinition,
 };
+use henge_ingest::value::trailing_zeros;
+use henge_storage::schema::scale_column;
 use num_bigint::BigInt;
+
+use crate::table::HengeTable;
 
 use super::division::NumericDiv;
 use super::exact_aggregates::Exact;
@@ -119,11 +131,17 @@ pub fn for_client(plan: LogicalPlan) -> Result<LogicalPlan> {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    Ok(shown(plan, &all)?.data)
+    Ok(shown(plan, &all, true)?.data)
 }
 
-/// [`for_client`] of a node whose output columns `wanted` reach the result unchanged.
-fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<LogicalPlan>> {
+/// [`for_client`] of a node whose output columns `wanted` reach the result unchanged;
+/// `top` when no projection is above it (the one that makes the display form of a stored
+/// unconstrained numeric, whose scales the nodes below pass on).
+fn shown(
+    plan: LogicalPlan,
+    wanted: &HashSet<String>,
+    top: bool,
+) -> Result<Transformed<LogicalPlan>> {
     // A subquery may read a column of this node's input from inside its own plan, which
     // this does not rewrite: such a node and those below keep plain decimals.
     if plan.expressions().iter().any(has_subquery) {
@@ -149,17 +167,77 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
                             changed = true;
                             exprs.push(display.alias(field.name()));
                         }
-                        None => exprs.push(expr.clone()),
+                        None => {
+                            // Arithmetic over stored unconstrained numerics, or the text of
+                            // one within it: its columns' scales are wanted too.
+                            if of_scales(&inner) || has_text_of_scales(&inner) {
+                                below.extend(
+                                    inner.column_refs().into_iter().map(|c| c.name.clone()),
+                                );
+                            }
+                            exprs.push(expr.clone())
+                        }
                     },
                 }
             }
-            let input = shown(Arc::unwrap_or_clone(projection.input), &below)?;
+            let input = shown(Arc::unwrap_or_clone(projection.input), &below, false)?;
+            let input_schema = input.data.schema().clone();
+            for (i, field) in projection.schema.fields().iter().enumerate() {
+                if !wanted.contains(field.name()) {
+                    continue;
+                }
+                let inner = exprs[i].clone().unalias_nested().data;
+                if matches!(inner, Expr::Column(_)) {
+                    continue;
+                }
+                let (qualifier, _) = projection.schema.qualified_field(i);
+                if let Some((computed, scale)) = computed_display(&inner, &input_schema)? {
+                    changed = true;
+                    match (top, scale) {
+                        (false, Some(scale)) => exprs.push(
+                            scale.alias_qualified(qualifier.cloned(), scale_column(field.name())),
+                        ),
+                        _ => exprs[i] = computed.alias_qualified(qualifier.cloned(), field.name()),
+                    }
+                    continue;
+                }
+                // The texts of such numerics inside another expression (`x::text || '!'`).
+                let texts = inner.transform_down(|e| match &e {
+                    Expr::Cast(Cast { field, .. }) if is_text(field.data_type()) => {
+                        match computed_display(&e, &input_schema)? {
+                            Some((text, _)) => {
+                                Ok(Transformed::new(text, true, TreeNodeRecursion::Jump))
+                            }
+                            None => Ok(Transformed::no(e)),
+                        }
+                    }
+                    _ => Ok(Transformed::no(e)),
+                })?;
+                if texts.transformed {
+                    changed = true;
+                    exprs[i] = texts.data.alias_qualified(qualifier.cloned(), field.name());
+                }
+            }
+            // The stored unconstrained numerics among the columns passed on: shown with
+            // their values' scales here at the top, their scales passed on below it.
+            let scaled =
+                scaled_columns(&projection.expr, &projection.schema, wanted, &input_schema);
+            changed |= !scaled.is_empty();
+            for (i, value, scale) in scaled {
+                let (qualifier, field) = projection.schema.qualified_field(i);
+                match top {
+                    true => {
+                        exprs[i] = numeric_shown(Expr::Column(value), Expr::Column(scale))
+                            .alias_qualified(qualifier.cloned(), field.name())
+                    }
+                    false => exprs.push(passed_scale(&value, scale, qualifier, field.name())),
+                }
+            }
             if !changed && !input.transformed {
                 return Ok(Transformed::no(LogicalPlan::Projection(
                     Projection::try_new(projection.expr, Arc::new(input.data))?,
                 )));
             }
-            let input_schema = input.data.schema().clone();
             let names = NamePreserver::new_for_projection();
             let exprs = exprs
                 .into_iter()
@@ -176,7 +254,7 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
             )))
         }
         LogicalPlan::Sort(sort) => {
-            let input = shown(Arc::unwrap_or_clone(sort.input), wanted)?;
+            let input = shown(Arc::unwrap_or_clone(sort.input), wanted, top)?;
             let schema = input.data.schema().clone();
             let expr = sort
                 .expr
@@ -193,7 +271,7 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
             ))
         }
         LogicalPlan::Filter(filter) => {
-            let input = shown(Arc::unwrap_or_clone(filter.input), wanted)?;
+            let input = shown(Arc::unwrap_or_clone(filter.input), wanted, top)?;
             let schema = input.data.schema().clone();
             let predicate = values_of(filter.predicate, &schema)?;
             Ok(Transformed::new_transformed(
@@ -202,7 +280,7 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
             ))
         }
         LogicalPlan::Limit(mut limit) => {
-            let input = shown(Arc::unwrap_or_clone(limit.input), wanted)?;
+            let input = shown(Arc::unwrap_or_clone(limit.input), wanted, top)?;
             let transformed = input.transformed;
             limit.input = Arc::new(input.data);
             Ok(Transformed::new_transformed(
@@ -211,7 +289,7 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
             ))
         }
         LogicalPlan::SubqueryAlias(alias) => {
-            let input = shown(Arc::unwrap_or_clone(alias.input), wanted)?;
+            let input = shown(Arc::unwrap_or_clone(alias.input), wanted, top)?;
             let transformed = input.transformed;
             Ok(Transformed::new_transformed(
                 LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
@@ -231,11 +309,23 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
                     aggregate_display(e, &input)
                 });
             let plan = Aggregate::try_new(aggregate.input, aggregate.group_expr, aggr_expr)?;
-            Ok(Transformed::new_transformed(
-                LogicalPlan::Aggregate(plan),
-                changed,
-            ))
+            // The projection above shows the stored numerics with their scales.
+            let scaled = match top {
+                true => None,
+                false => aggregate_scales(&plan, wanted)?,
+            };
+            match scaled {
+                Some(scaled) => Ok(Transformed::yes(scaled)),
+                None => Ok(Transformed::new_transformed(
+                    LogicalPlan::Aggregate(plan),
+                    changed,
+                )),
+            }
         }
+        LogicalPlan::TableScan(scan) if !top => match scan_with_scales(&scan, wanted)? {
+            Some(scan) => Ok(Transformed::yes(scan)),
+            None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+        },
         LogicalPlan::Window(window) => {
             let input = window.input.schema().clone();
             let (window_expr, changed) = displayed(
@@ -251,6 +341,471 @@ fn shown(plan: LogicalPlan, wanted: &HashSet<String>) -> Result<Transformed<Logi
             ))
         }
         other => Ok(Transformed::no(other)),
+    }
+}
+
+/// The columns among a projection's `exprs` (with output `schema`) that are `wanted` and
+/// pass on a value whose scale `input` holds: each one's position, value column and scale
+/// column.
+fn scaled_columns(
+    exprs: &[Expr],
+    schema: &DFSchema,
+    wanted: &HashSet<String>,
+    input: &DFSchema,
+) -> Vec<(usize, Column, Column)> {
+    exprs
+        .iter()
+        .zip(schema.fields())
+        .enumerate()
+        .filter(|(_, (_, field))| wanted.contains(field.name()))
+        .filter_map(|(i, (expr, _))| match expr.clone().unalias_nested().data {
+            Expr::Column(c) => scale_of(&c, input).map(|scale| (i, c, scale)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A projection's expression passing on the `scale` column of `value`, which it outputs
+/// as `qualifier`.`name`: named for that name.
+fn passed_scale(
+    value: &Column,
+    scale: Column,
+    qualifier: Option<&TableReference>,
+    name: &str,
+) -> Expr {
+    match value.relation.as_ref() == qualifier && value.name == name {
+        true => Expr::Column(scale),
+        false => Expr::Column(scale).alias_qualified(qualifier.cloned(), scale_column(name)),
+    }
+}
+
+/// Whether `expr` is of the shape [`scale_of_value`] follows: columns, numeric constants,
+/// sums, differences, products and negations of them, casts between numbers, or one of
+/// those cast to text.
+fn of_scales(expr: &Expr) -> bool {
+    match expr {
+        Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) => of_scales(expr),
+        Expr::Column(_) | Expr::Literal(..) => true,
+        Expr::Cast(Cast { expr, field }) if field.data_type().is_numeric() => of_scales(expr),
+        Expr::Negative(e) | Expr::Alias(Alias { expr: e, .. }) => of_scales(e),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply)
+                && of_scales(left)
+                && of_scales(right)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `expr` holds a cast to text of an expression of the shape [`of_scales`] takes.
+fn has_text_of_scales(expr: &Expr) -> bool {
+    expr.exists(|e| {
+        Ok(
+            matches!(e, Expr::Cast(Cast { field, .. }) if is_text(field.data_type()))
+                && of_scales(e),
+        )
+    })
+    .unwrap_or(false)
+}
+
+fn is_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// An expression over stored unconstrained numerics (see [`of_scales`]) in the form
+/// PostgreSQL shows it, each value with its scale: a numeric's display form, or its text;
+/// with the scale expression when the value is a numeric (for a projection above to show
+/// it). `None` where it is of another shape or reads no such column.
+fn computed_display(expr: &Expr, input: &DFSchema) -> Result<Option<(Expr, Option<Expr>)>> {
+    if !expr
+        .column_refs()
+        .iter()
+        .any(|c| scale_of(c, input).is_some())
+        || !of_scales(expr)
+    {
+        return Ok(None);
+    }
+    if let Expr::Cast(Cast { expr: value, field }) = expr {
+        if !is_text(field.data_type()) {
+            return Ok(None);
+        }
+        if !matches!(value.get_type(input)?, DataType::Decimal128(..)) {
+            return Ok(None);
+        }
+        let Some(scale) = scale_of_value(value, input)? else {
+            return Ok(None);
+        };
+        let text = get_field(numeric_shown(*value.clone(), scale), TEXT_FIELD);
+        let text = match field.data_type() {
+            DataType::Utf8 => text,
+            other => Expr::Cast(Cast::new(Box::new(text), other.clone())),
+        };
+        return Ok(Some((text, None)));
+    }
+    if !matches!(expr.get_type(input)?, DataType::Decimal128(..)) {
+        return Ok(None);
+    }
+    let Some(scale) = scale_of_value(expr, input)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        numeric_shown(expr.clone(), scale.clone()),
+        Some(scale),
+    )))
+}
+
+/// The scale PostgreSQL gives each value of `expr` (of the shape [`of_scales`] takes), as
+/// an expression: a stored unconstrained numeric's own, a constant's or other decimal's
+/// its type's, an integer's none; the larger of two added or subtracted, the sum of two
+/// multiplied. `None` for anything else.
+fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
+    let places = |s: i8| Expr::Literal(ScalarValue::Int16(Some(i16::from(s.max(0)))), None);
+    Ok(match expr {
+        Expr::Column(c) => match scale_of(c, input) {
+            Some(scale) => Some(Expr::Column(scale)),
+            None => match expr.get_type(input)? {
+                DataType::Decimal128(_, s) => Some(places(s)),
+                t if t.is_integer() => Some(places(0)),
+                _ => None,
+            },
+        },
+        Expr::Literal(value, _) => match value.data_type() {
+            DataType::Decimal128(_, s) => Some(places(s)),
+            t if t.is_integer() => Some(places(0)),
+            _ => None,
+        },
+        Expr::Cast(Cast { expr, field }) if field.data_type().is_numeric() => {
+            match expr.get_type(input)? {
+                t if t.is_integer() || matches!(t, DataType::Decimal128(..)) => {
+                    scale_of_value(expr, input)?
+                }
+                _ => None,
+            }
+        }
+        Expr::Negative(e) | Expr::Alias(Alias { expr: e, .. }) => scale_of_value(e, input)?,
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (Some(l), Some(r)) = (scale_of_value(left, input)?, scale_of_value(right, input)?)
+            else {
+                return Ok(None);
+            };
+            match op {
+                Operator::Plus | Operator::Minus => Some(greatest(vec![l, r])),
+                Operator::Multiply => Some(l + r),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+/// The column of `input` holding the scales of column `value`'s values, if it has one.
+fn scale_of(value: &Column, input: &DFSchema) -> Option<Column> {
+    let scale = Column::new(value.relation.clone(), scale_column(&value.name));
+    input.has_column(&scale).then_some(scale)
+}
+
+/// `plan` (under an aggregation) with the scales of its `wanted` columns that are stored
+/// unconstrained numerics passed on beside them, through projections of columns, filters,
+/// sorts, limits and aliases down to the table; `None` where it has none to pass.
+fn with_scales(plan: &LogicalPlan, wanted: &HashSet<String>) -> Result<Option<LogicalPlan>> {
+    let rebuilt =
+        |input: &Arc<LogicalPlan>| -> Result<Option<LogicalPlan>> { with_scales(input, wanted) };
+    Ok(Some(match plan {
+        LogicalPlan::TableScan(scan) => return scan_with_scales(scan, wanted),
+        LogicalPlan::Filter(filter) => {
+            let Some(input) = rebuilt(&filter.input)? else {
+                return Ok(None);
+            };
+            LogicalPlan::Filter(Filter::try_new(filter.predicate.clone(), Arc::new(input))?)
+        }
+        LogicalPlan::Sort(sort) => {
+            let Some(input) = rebuilt(&sort.input)? else {
+                return Ok(None);
+            };
+            LogicalPlan::Sort(Sort {
+                expr: sort.expr.clone(),
+                input: Arc::new(input),
+                fetch: sort.fetch,
+            })
+        }
+        LogicalPlan::Limit(limit) => {
+            let Some(input) = rebuilt(&limit.input)? else {
+                return Ok(None);
+            };
+            let mut limit = limit.clone();
+            limit.input = Arc::new(input);
+            LogicalPlan::Limit(limit)
+        }
+        LogicalPlan::SubqueryAlias(alias) => {
+            let Some(input) = rebuilt(&alias.input)? else {
+                return Ok(None);
+            };
+            LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
+                Arc::new(input),
+                alias.alias.clone(),
+            )?)
+        }
+        LogicalPlan::Projection(projection) => {
+            let below: HashSet<String> = projection
+                .expr
+                .iter()
+                .zip(projection.schema.fields())
+                .filter(|(_, field)| wanted.contains(field.name()))
+                .filter_map(|(e, _)| match e.clone().unalias_nested().data {
+                    Expr::Column(c) => Some(c.name),
+                    _ => None,
+                })
+                .collect();
+            let Some(input) = with_scales(&projection.input, &below)? else {
+                return Ok(None);
+            };
+            let mut exprs = projection.expr.clone();
+            for (i, value, scale) in
+                scaled_columns(&exprs, &projection.schema, wanted, input.schema())
+            {
+                let (qualifier, field) = projection.schema.qualified_field(i);
+                exprs.push(passed_scale(&value, scale, qualifier, field.name()));
+            }
+            LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input))?)
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A scan of a Henge table reading, after its columns, the scales of those `wanted` that
+/// are unconstrained numerics; `None` if it reads none, or reads hidden columns already
+/// (the rollup rewrite's).
+fn scan_with_scales(scan: &TableScan, wanted: &HashSet<String>) -> Result<Option<LogicalPlan>> {
+    let Ok(provider) = source_as_provider(&scan.source) else {
+        return Ok(None);
+    };
+    let Some(table) = provider.downcast_ref::<HengeTable>() else {
+        return Ok(None);
+    };
+    let def = table.def();
+    let own = def.columns.len();
+    if scan.source.schema().fields().len() != own {
+        return Ok(None);
+    }
+    let mut projection = scan
+        .projection
+        .clone()
+        .unwrap_or_else(|| (0..own).collect());
+    let stored = def.stored_columns();
+    let scales: Vec<usize> = projection
+        .iter()
+        .filter(|&&i| wanted.contains(&def.columns[i].name))
+        .filter_map(|&i| {
+            let name = scale_column(&def.columns[i].name);
+            stored.iter().position(|c| c.name == name)
+        })
+        .collect();
+    if scales.is_empty() {
+        return Ok(None);
+    }
+    projection.extend(scales);
+    Ok(Some(LogicalPlan::TableScan(
+        TableScanBuilder::new(
+            scan.table_name.clone(),
+            provider_as_source(Arc::new(table.with_hidden())),
+        )
+        .with_projection(Some(projection))
+        .with_filters(scan.filters.clone())
+        .with_fetch(scan.fetch)
+        .build()?,
+    )))
+}
+
+/// An aggregation whose `wanted` outputs include stored unconstrained numerics — a
+/// grouping column, or the `sum`, `min` or `max` of one or of arithmetic over them — with the scale of each after its
+/// own outputs, named for it as a projection above looks for it: a sum's is the largest
+/// scale of the values summed (PostgreSQL's), a minimum's or maximum's that of the value
+/// picked, a group's that of its first row (PostgreSQL shows the first row's value). `None` if it has none. Not for
+/// grouping sets.
+fn aggregate_scales(plan: &Aggregate, wanted: &HashSet<String>) -> Result<Option<LogicalPlan>> {
+    if plan
+        .group_expr
+        .iter()
+        .any(|e| matches!(e, Expr::GroupingSet(_)))
+    {
+        return Ok(None);
+    }
+    let fields = plan.schema.fields();
+    let first = plan.group_expr.len();
+    let mut sources: Vec<Source> = Vec::new();
+    for (i, e) in plan.group_expr.iter().enumerate() {
+        if let (Expr::Column(_), true) = (e, wanted.contains(fields[i].name())) {
+            sources.push(Source {
+                output: i,
+                value: e.clone(),
+                filter: None,
+                least: None,
+            });
+        }
+    }
+    for (i, e) in plan.aggr_expr.iter().enumerate() {
+        if !wanted.contains(fields[first + i].name()) {
+            continue;
+        }
+        let Expr::AggregateFunction(f) = e.clone().unalias_nested().data else {
+            continue;
+        };
+        let least = match f.func.name() {
+            "sum" => None,
+            "min" => Some(true),
+            "max" => Some(false),
+            _ => continue,
+        };
+        if let [value] = f.params.args.as_slice() {
+            if of_scales(value)
+                && !matches!(value, Expr::Cast(Cast { field, .. }) if is_text(field.data_type()))
+            {
+                sources.push(Source {
+                    output: first + i,
+                    value: value.clone(),
+                    filter: f.params.filter.clone(),
+                    least,
+                });
+            }
+        }
+    }
+    let names: HashSet<String> = sources
+        .iter()
+        .flat_map(|s| s.value.column_refs())
+        .map(|c| c.name.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let Some(input) = with_scales(&plan.input, &names)? else {
+        return Ok(None);
+    };
+    let mut aggr_expr = plan.aggr_expr.clone();
+    for Source {
+        output: i,
+        value,
+        filter,
+        least,
+    } in sources
+    {
+        let schema = input.schema();
+        if !value
+            .column_refs()
+            .iter()
+            .any(|c| scale_of(c, schema).is_some())
+        {
+            continue;
+        }
+        let Some(scale) = scale_of_value(&value, schema)? else {
+            continue;
+        };
+        use datafusion::functions_aggregate::expr_fn::{first_value, max};
+        let mut scale = match (least, i < first) {
+            // The scale of the value picked (of one of them, where several are equal).
+            (Some(least), _) => first_value(scale, vec![value.sort(least, false)]),
+            // A group's value is its first row's, as PostgreSQL shows it.
+            (None, true) => first_value(scale, vec![]),
+            (None, false) => max(scale),
+        };
+        if let (Expr::AggregateFunction(f), Some(filter)) = (&mut scale, filter) {
+            f.params.filter = Some(filter);
+        }
+        let (qualifier, field) = plan.schema.qualified_field(i);
+        aggr_expr.push(scale.alias_qualified(qualifier.cloned(), scale_column(field.name())));
+    }
+    if aggr_expr.len() == plan.aggr_expr.len() {
+        return Ok(None);
+    }
+    Ok(Some(LogicalPlan::Aggregate(Aggregate::try_new(
+        Arc::new(input),
+        plan.group_expr.clone(),
+        aggr_expr,
+    )?)))
+}
+
+/// A wanted output of an aggregation that is a stored column, or sums or picks values
+/// computed from such columns (see [`of_scales`]).
+struct Source {
+    /// Its position among the aggregation's outputs.
+    output: usize,
+    value: Expr,
+    /// The aggregate's filter.
+    filter: Option<Box<Expr>>,
+    /// For `min` (true) or `max` (false), which value it picks.
+    least: Option<bool>,
+}
+
+/// `value` (a decimal) shown with `scale` places (see [`NumericShown`]).
+fn numeric_shown(value: Expr, scale: Expr) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(NumericShown::default())),
+        vec![value, scale],
+    ))
+}
+
+/// The display form of a decimal whose values each have their own scale: a stored
+/// unconstrained numeric's, in the second argument (NULL where it is not known, as for
+/// rows written by a query: the value is shown without trailing zeros).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct NumericShown {
+    signature: Signature,
+}
+
+impl Default for NumericShown {
+    fn default() -> NumericShown {
+        NumericShown {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for NumericShown {
+    fn name(&self) -> &str {
+        "henge_numeric_shown"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(display_type(args[0].clone()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let values = args.args[0].to_array(rows)?;
+        let scales = cast(&args.args[1].to_array(rows)?, &DataType::Int16)?;
+        let (values, scales) = (
+            values.as_primitive::<Decimal128Type>(),
+            scales.as_primitive::<Int16Type>(),
+        );
+        let kept = match values.data_type() {
+            DataType::Decimal128(_, s) => *s,
+            other => return internal_err!("henge_numeric_shown of {other}"),
+        };
+        let texts = values
+            .iter()
+            .zip(scales.iter())
+            .map(|(value, scale)| {
+                let value = value?;
+                // Never fewer places than the value has (a scale is the value's own).
+                let needed = i32::from(kept) - i32::from(trailing_zeros(value, kept));
+                let places = scale.map_or(needed, |s| i32::from(s).max(needed));
+                let at = quotient_at(
+                    BigInt::from(value),
+                    kept.into(),
+                    &BigInt::from(1),
+                    0,
+                    places,
+                );
+                Some(numeric_text(&at, places))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(display_array(values.clone(), texts)))
     }
 }
 

@@ -47,6 +47,12 @@ pub fn unconstrained(inner: &Expr) -> Expr {
     call(inner, DataType::Decimal128(38, UNCONSTRAINED_SCALE), true)
 }
 
+/// A double cast to a decimal of type `target`, refused (0A000) where its 15 digits need
+/// more places than the target has.
+pub fn exact(inner: &Expr, target: DataType) -> Expr {
+    call(inner, target, true)
+}
+
 fn call(inner: &Expr, target: DataType, whole: bool) -> Expr {
     Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(FloatCast {

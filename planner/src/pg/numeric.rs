@@ -11,11 +11,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::expr::{Cast, TryCast};
-use datafusion::logical_expr::Expr;
+use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef};
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, Projection, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility, WriteOp,
+};
 use henge_storage::schema::{DEFAULT_NUMERIC, EXTENSION_NAME_KEY, MAX_NUMERIC_PRECISION};
+use henge_storage::ColumnType;
+
+use crate::table::HengeTable;
 
 /// Marks the target of a cast to `numeric` written without a precision and scale, until
 /// [`cast`] picks its scale.
@@ -130,6 +139,174 @@ fn written_scale(text: &str) -> Option<i8> {
         .max(0);
     (integer_digits.saturating_add(scale) <= i64::from(MAX_NUMERIC_PRECISION))
         .then_some(scale as i8)
+}
+
+/// An INSERT's values for the table's unconstrained numeric columns converted exactly: a
+/// value with more places than the column holds (a decimal, text or double) is refused,
+/// where the cast DataFusion planned would round it. Other statements are returned as
+/// they are.
+pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Dml(dml) = &plan else {
+        return Ok(plan);
+    };
+    let (WriteOp::Insert(_), LogicalPlan::Projection(projection)) = (&dml.op, dml.input.as_ref())
+    else {
+        return Ok(plan);
+    };
+    let Ok(provider) = source_as_provider(&dml.target) else {
+        return Ok(plan);
+    };
+    let Some(table) = provider.downcast_ref::<HengeTable>() else {
+        return Ok(plan);
+    };
+    let columns = &table.def().columns;
+    if columns.len() != projection.expr.len()
+        || !columns
+            .iter()
+            .any(|c| c.ty == ColumnType::NumericUnconstrained)
+    {
+        return Ok(plan);
+    }
+    let source = projection.input.schema().clone();
+    let mut input = projection.input.as_ref().clone();
+    let mut exprs = projection.expr.clone();
+    for (i, column) in columns.iter().enumerate() {
+        if column.ty != ColumnType::NumericUnconstrained {
+            continue;
+        }
+        if let Some(exact) = exact_value(&exprs[i], &source)? {
+            exprs[i] = exact;
+            continue;
+        }
+        // The value comes from the statement's VALUES list or select list, cast there.
+        let Expr::Column(c) = exprs[i].clone().unalias_nested().data else {
+            continue;
+        };
+        match &mut input {
+            LogicalPlan::Values(values) => {
+                let Ok(at) = values.schema.index_of_column(&c) else {
+                    continue;
+                };
+                for row in &mut values.values {
+                    if let Some(exact) = exact_value(&row[at], &source)? {
+                        row[at] = exact;
+                    }
+                }
+            }
+            LogicalPlan::Projection(list) => {
+                let Ok(at) = list.schema.index_of_column(&c) else {
+                    continue;
+                };
+                if let Some(exact) = exact_value(&list.expr[at], list.input.schema())? {
+                    let (qualifier, field) = list.schema.qualified_field(at);
+                    let mut exprs = list.expr.clone();
+                    exprs[at] = exact
+                        .unalias()
+                        .alias_qualified(qualifier.cloned(), field.name());
+                    *list = Projection::try_new(exprs, list.input.clone())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    let input = Projection::try_new(exprs, Arc::new(input))?;
+    let mut dml = dml.clone();
+    dml.input = Arc::new(LogicalPlan::Projection(input));
+    Ok(LogicalPlan::Dml(dml))
+}
+
+/// `expr`, a cast to an unconstrained numeric column's type (perhaps named), made exact
+/// where the cast would round (see [`exact_insert`]); `None` where it needs no change.
+fn exact_value(expr: &Expr, source: &DFSchema) -> Result<Option<Expr>> {
+    let (inner, name) = match expr {
+        Expr::Alias(alias) => (alias.expr.as_ref(), Some(alias.name.clone())),
+        other => (other, None),
+    };
+    let Expr::Cast(Cast { expr: value, field }) = inner else {
+        return Ok(None);
+    };
+    let kept = DEFAULT_NUMERIC.0 as i8 - DEFAULT_NUMERIC.1;
+    let column = DataType::Decimal128(DEFAULT_NUMERIC.0, DEFAULT_NUMERIC.1);
+    let exact = match value.get_type(source)? {
+        DataType::Float64 | DataType::Float32 => super::float_cast::exact(value, column),
+        DataType::Decimal128(p, s) if s > DEFAULT_NUMERIC.1 || p as i8 - s > kept => stored(value),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => stored(value),
+        // A cast to `numeric` written in the statement would keep its value's scale (see
+        // [`cast`]): the column's type is the one to convert to, exactly.
+        _ if is_unconstrained(field) => Expr::Cast(Cast::new(value.clone(), column)),
+        _ => return Ok(None),
+    };
+    Ok(Some(match name {
+        Some(name) => exact.alias(name),
+        None => exact,
+    }))
+}
+
+/// `value` (text or a decimal) as an unconstrained numeric column holds it.
+fn stored(value: &Expr) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(StoredNumeric::default())),
+        vec![value.clone()],
+    ))
+}
+
+/// A value (text or a decimal) as an unconstrained numeric column holds it: read as
+/// numeric input reads its text, refused where it has more places than the column keeps.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StoredNumeric {
+    signature: Signature,
+}
+
+impl Default for StoredNumeric {
+    fn default() -> StoredNumeric {
+        StoredNumeric {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for StoredNumeric {
+    fn name(&self) -> &str {
+        "henge_stored_numeric"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Decimal128(DEFAULT_NUMERIC.0, DEFAULT_NUMERIC.1))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        super::on_arrays(&args, |arrays| {
+            let read = |text: &str| {
+                henge_ingest::value::parse_numeric_unconstrained(text)
+                    .map(|(v, _)| v)
+                    .map_err(|e| DataFusionError::External(Box::new(henge_ingest::Error::from(e))))
+            };
+            let array = &arrays[0];
+            let values: Decimal128Array = match array.data_type() {
+                DataType::Decimal128(_, scale) => array
+                    .as_primitive::<Decimal128Type>()
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| read(&henge_ingest::text::decimal_text(v, *scale)))
+                            .transpose()
+                    })
+                    .collect::<Result<_>>()?,
+                _ => datafusion::arrow::compute::cast(array, &DataType::Utf8)?
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(read).transpose())
+                    .collect::<Result<_>>()?,
+            };
+            Ok(
+                Arc::new(values.with_precision_and_scale(DEFAULT_NUMERIC.0, DEFAULT_NUMERIC.1)?)
+                    as ArrayRef,
+            )
+        })
+    }
 }
 
 #[cfg(test)]

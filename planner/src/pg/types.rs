@@ -384,6 +384,10 @@ pub fn of_column(ty: &ColumnType) -> TypeInfo {
         ColumnType::Json => TypeInfo::named("json", "json"),
         ColumnType::Jsonb => TypeInfo::named("jsonb", "jsonb"),
         ColumnType::Uuid => TypeInfo::named("uuid", "uuid"),
+        ColumnType::NumericUnconstrained => TypeInfo {
+            numeric_precision_radix: Some(10),
+            ..TypeInfo::named("numeric", "numeric")
+        },
         other => of_arrow(&other.arrow_type()),
     }
 }
@@ -402,6 +406,7 @@ pub fn pg_attribute_type(ty: &ColumnType) -> (i32, i32) {
             1700,
             ((i32::from(*precision) << 16) | (i32::from(*scale) & 0xffff)) + 4,
         ),
+        ColumnType::NumericUnconstrained => (1700, -1),
         ColumnType::Text => (25, -1),
         ColumnType::Varchar { max_len } => (1043, max_len.map_or(-1, |n| n as i32 + 4)),
         ColumnType::Date => (1082, -1),

@@ -1302,9 +1302,30 @@ impl ExtendedQueryHandler for Connection {
         let prepared = &portal.statement.statement;
         let zone = self.session.settings.time_zone();
         let mut values = Vec::with_capacity(portal.parameter_len());
+        let mut scales = Vec::with_capacity(portal.parameter_len());
         for (i, bytes) in portal.parameters.iter().enumerate() {
             let declared = portal.statement.parameter_types.get(i).cloned().flatten();
             let wanted = prepared.param_types.get(i).cloned().flatten();
+            let numeric = match (&declared, &wanted) {
+                (Some(declared), _) => *declared == pgwire::api::Type::NUMERIC,
+                (None, Some(wanted)) => {
+                    matches!(
+                        wanted,
+                        datafusion::arrow::datatypes::DataType::Decimal128(..)
+                    )
+                }
+                (None, None) => false,
+            };
+            scales.push(
+                numeric
+                    .then(|| {
+                        params::numeric_scale(
+                            bytes.as_deref(),
+                            portal.parameter_format.is_binary(i),
+                        )
+                    })
+                    .flatten(),
+            );
             values.push(params::decode(
                 bytes.as_deref(),
                 portal.parameter_format.is_binary(i),
@@ -1313,6 +1334,11 @@ impl ExtendedQueryHandler for Connection {
                 &zone,
             )?);
         }
+        *self
+            .session
+            .parameter_scales
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = scales;
         let mut status = client.transaction_status();
         Ok(self
             .run(
