@@ -320,6 +320,17 @@ INSERT INTO compat_ins (ts, t) SELECT ts, i FROM compat_ins WHERE i > 1
 SELECT ts, b, i, t FROM compat_ins ORDER BY ts, t
 SELECT t::timestamp, ' 7 '::text::int, 'off'::text::boolean FROM (SELECT '2024-01-01 10:00'::text AS t) AS x
 DROP TABLE compat_ins
+CREATE TABLE compat_num (ts timestamp, x numeric, y numeric(10,2))
+INSERT INTO compat_num VALUES ('2024-01-01', 1.5, 1), ('2024-01-02', 1.50, 2), ('2024-01-03', 2, 3), ('2024-01-04', 1.5e3, 4), ('2024-01-05', '0.250', 5), ('2024-01-06', NULL, 6), ('2024-01-07', -0.00, 7)
+SELECT x, x::text, x + 1, x - 0.125, x * y, x * 2, -x FROM compat_num ORDER BY y
+SELECT sum(x), min(x), max(x), avg(x), sum(x * y) FROM compat_num
+SELECT y, sum(x), max(x + 1) FROM compat_num GROUP BY y ORDER BY y
+SELECT s.z FROM (SELECT x AS z, y FROM compat_num WHERE x > 1) AS s ORDER BY s.y
+SELECT x::text || '!', concat(x, '$') FROM compat_num WHERE x < 2 ORDER BY y
+UPDATE compat_num SET x = 3.250 WHERE y = 1
+SELECT x FROM compat_num WHERE y = 1
+INSERT INTO compat_num VALUES ('2024-01-08', 0.123456789012345, 8)
+DROP TABLE compat_num
 SELECT nonexistent_column FROM t
 SELECT nonexistent_function(1)
 SELECT 1 +

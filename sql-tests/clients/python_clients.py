@@ -260,9 +260,54 @@ async def asyncpg_listener():
     await sender.close()
 
 
+def unconstrained_numerics():
+    """A numeric column without a scale keeps each value's own, however it is sent."""
+    import psycopg
+
+    import asyncpg
+
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE py_amounts (ts TIMESTAMP NOT NULL, n INT, x NUMERIC) WITH (time_column = 'ts')"
+        )
+        when = datetime.datetime(2024, 1, 1)
+        conn.execute("INSERT INTO py_amounts VALUES (%s, 1, %s)", (when, decimal.Decimal("10.00")))
+        with conn.cursor(binary=True) as cur:
+            cur.execute("INSERT INTO py_amounts VALUES (%s, 2, %s)", (when, decimal.Decimal("3.140")))
+        conn.execute("INSERT INTO py_amounts VALUES (%s, 3, 7)", (when,))
+        try:
+            conn.execute("INSERT INTO py_amounts VALUES (%s, 4, %s)", (when, decimal.Decimal("0.123456789012345")))
+            check("a value with more places than Henge keeps is refused", "refused", "stored")
+        except psycopg.errors.FeatureNotSupported:
+            print("ok: psycopg 3 sees 0A000 for a value Henge would have to round")
+        rows = conn.execute("SELECT n, x, x::text FROM py_amounts ORDER BY n").fetchall()
+        check(
+            "psycopg 3 parameters keep their scale (text and binary)",
+            [(1, decimal.Decimal("10.00"), "10.00"), (2, decimal.Decimal("3.140"), "3.140"), (3, decimal.Decimal("7"), "7")],
+            [(n, x, t) for n, x, t in rows],
+        )
+        check("the scales are the values' own", ["10.00", "3.140", "7"], [str(r[1]) for r in rows])
+
+    async def binary():
+        conn = await asyncpg.connect(DSN)
+        await conn.execute(
+            "INSERT INTO py_amounts VALUES ($1, 5, $2)", datetime.datetime(2024, 1, 1), decimal.Decimal("2.50")
+        )
+        rows = await conn.fetch("SELECT x, x * 2, sum(x) OVER () FROM py_amounts WHERE n >= 2 ORDER BY n")
+        await conn.close()
+        return [tuple(str(v) for v in r[:2]) for r in rows]
+
+    check(
+        "asyncpg binary parameters and results keep each value's scale",
+        [("3.140", "6.280"), ("7", "14"), ("2.50", "5.00")],
+        asyncio.run(binary()),
+    )
+
+
 psycopg2_and_sqlalchemy()
 psycopg3()
 asyncio.run(asyncpg_client())
+unconstrained_numerics()
 listen_notify_psycopg()
 asyncio.run(asyncpg_listener())
 print("python client tests passed")

@@ -31,9 +31,9 @@ use datafusion::logical_expr::expr::{
 };
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
-    Aggregate, AggregateUDF, ColumnarValue, Expr, ExprSchemable, Filter, LogicalPlan, Operator,
-    Projection, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Sort, SubqueryAlias,
-    TableScan, TableScanBuilder, Volatility, Window, WindowFunctionDefinition,
+    Aggregate, AggregateUDF, ColumnarValue, Distinct, Expr, ExprSchemable, Filter, Join,
+    LogicalPlan, Operator, Projection, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Sort, SubqueryAlias, TableScan, TableScanBuilder, Volatility, Window, WindowFunctionDefinition,
 };
 use henge_ingest::value::trailing_zeros;
 use henge_storage::schema::scale_column;
@@ -334,14 +334,145 @@ fn shown(
                 wanted,
                 |e| window_display(e, &input),
             );
-            let plan = Window::try_new(window_expr, window.input)?;
+            // The input's columns the window passes on, and those its wanted sums add up;
+            // its functions read their values.
+            let fields = &window.schema.fields()[input.fields().len()..];
+            let sums: Vec<(usize, WindowFunction)> = window_expr
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| wanted.contains(fields[*i].name()))
+                .filter_map(|(i, e)| match e.clone().unalias_nested().data {
+                    Expr::WindowFunction(w) if summed(&w).is_some() => Some((i, *w)),
+                    _ => None,
+                })
+                .collect();
+            let mut passed = of_schema(wanted, &input);
+            for (_, w) in &sums {
+                passed.extend(
+                    w.params
+                        .args
+                        .iter()
+                        .flat_map(|a| a.column_refs())
+                        .map(|c| c.name.clone()),
+                );
+            }
+            let below = shown(Arc::unwrap_or_clone(window.input), &passed, top)?;
+            let schema = below.data.schema().clone();
+            let mut window_expr = window_expr
+                .into_iter()
+                .map(|e| values_of(e, &schema))
+                .collect::<Result<Vec<_>>>()?;
+            // A sum's scale over the same window: the largest of the values summed.
+            for (i, mut w) in sums {
+                let value = summed(&w).cloned().unwrap_or_else(|| unreachable!("a sum"));
+                if !value
+                    .column_refs()
+                    .iter()
+                    .any(|c| scale_of(c, &schema).is_some())
+                {
+                    continue;
+                }
+                let Some(scale) = scale_of_value(&value, &schema)? else {
+                    continue;
+                };
+                w.fun = WindowFunctionDefinition::AggregateUDF(
+                    datafusion::functions_aggregate::min_max::max_udaf(),
+                );
+                w.params.args = vec![scale];
+                window_expr
+                    .push(Expr::WindowFunction(Box::new(w)).alias(scale_column(fields[i].name())));
+            }
+            let plan = Window::try_new(window_expr, Arc::new(below.data))?;
             Ok(Transformed::new_transformed(
                 LogicalPlan::Window(plan),
-                changed,
+                changed || below.transformed,
             ))
+        }
+        LogicalPlan::Join(join) => {
+            let (left_schema, right_schema) =
+                (join.left.schema().clone(), join.right.schema().clone());
+            let left = shown(
+                Arc::unwrap_or_clone(join.left),
+                &of_schema(wanted, &left_schema),
+                top,
+            )?;
+            let right = shown(
+                Arc::unwrap_or_clone(join.right),
+                &of_schema(wanted, &right_schema),
+                top,
+            )?;
+            let transformed = left.transformed || right.transformed;
+            let (left, right) = (left.data, right.data);
+            // The join's keys and condition read values.
+            let on = join
+                .on
+                .into_iter()
+                .map(|(l, r)| Ok((values_of(l, left.schema())?, values_of(r, right.schema())?)))
+                .collect::<Result<Vec<_>>>()?;
+            let both = left.schema().join(right.schema())?;
+            let filter = join.filter.map(|f| values_of(f, &both)).transpose()?;
+            let plan = Join::try_new(
+                Arc::new(left),
+                Arc::new(right),
+                on,
+                filter,
+                join.join_type,
+                join.join_constraint,
+                join.null_equality,
+                join.null_aware,
+            )?;
+            Ok(Transformed::new_transformed(
+                LogicalPlan::Join(plan),
+                transformed,
+            ))
+        }
+        // DISTINCT as the grouping it is, where that shows a stored numeric's scales (1.5
+        // and 1.50 are one value, shown as its first row's).
+        LogicalPlan::Distinct(Distinct::All(input)) => {
+            let columns: Vec<Expr> = input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let grouped = Aggregate::try_new(input.clone(), columns.clone(), vec![])?;
+            let projected =
+                Projection::try_new(columns, Arc::new(LogicalPlan::Aggregate(grouped)))?;
+            let shown = shown(LogicalPlan::Projection(projected), wanted, top)?;
+            match shown.transformed {
+                true => Ok(shown),
+                false => Ok(Transformed::no(LogicalPlan::Distinct(Distinct::All(input)))),
+            }
         }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// The values a window's `sum` adds up, where it is one over values of the shape
+/// [`of_scales`] takes.
+fn summed(w: &WindowFunction) -> Option<&Expr> {
+    let WindowFunctionDefinition::AggregateUDF(f) = &w.fun else {
+        return None;
+    };
+    match (f.name(), w.params.args.as_slice()) {
+        ("sum", [value]) if of_scales(value) && !is_text_cast(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// Whether `expr` is a cast to text.
+fn is_text_cast(expr: &Expr) -> bool {
+    matches!(expr, Expr::Cast(Cast { field, .. }) if is_text(field.data_type()))
+}
+
+/// The names among `wanted` of columns `schema` has.
+fn of_schema(wanted: &HashSet<String>, schema: &DFSchema) -> HashSet<String> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|name| wanted.contains(name))
+        .collect()
 }
 
 /// The columns among a projection's `exprs` (with output `schema`) that are `wanted` and
