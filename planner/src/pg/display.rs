@@ -33,7 +33,8 @@ use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     Aggregate, AggregateUDF, ColumnarValue, Distinct, Expr, ExprSchemable, Filter, Join,
     LogicalPlan, Operator, Projection, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Sort, SubqueryAlias, TableScan, TableScanBuilder, Volatility, Window, WindowFunctionDefinition,
+    Sort, SubqueryAlias, TableScan, TableScanBuilder, Union, Volatility, Window,
+    WindowFunctionDefinition,
 };
 use henge_ingest::value::trailing_zeros;
 use henge_storage::schema::scale_column;
@@ -426,6 +427,26 @@ fn shown(
                 transformed,
             ))
         }
+        LogicalPlan::Union(union) if !top => match union_with_scales(&union, wanted)? {
+            Some(plan) => Ok(Transformed::yes(plan)),
+            None => Ok(Transformed::no(LogicalPlan::Union(union))),
+        },
+        // A union whose rows go to the client: shown by a projection above it.
+        LogicalPlan::Union(union) => {
+            let plan = LogicalPlan::Union(union);
+            let columns = plan
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let projected = Projection::try_new(columns, Arc::new(plan.clone()))?;
+            let shown = shown(LogicalPlan::Projection(projected), wanted, true)?;
+            match shown.transformed {
+                true => Ok(shown),
+                false => Ok(Transformed::no(plan)),
+            }
+        }
         // DISTINCT as the grouping it is, where that shows a stored numeric's scales (1.5
         // and 1.50 are one value, shown as its first row's).
         LogicalPlan::Distinct(Distinct::All(input)) => {
@@ -679,6 +700,7 @@ fn with_scales(plan: &LogicalPlan, wanted: &HashSet<String>) -> Result<Option<Lo
                 alias.alias.clone(),
             )?)
         }
+        LogicalPlan::Union(union) => return union_with_scales(union, wanted),
         LogicalPlan::Projection(projection) => {
             let below: HashSet<String> = projection
                 .expr
@@ -704,6 +726,65 @@ fn with_scales(plan: &LogicalPlan, wanted: &HashSet<String>) -> Result<Option<Lo
         }
         _ => return Ok(None),
     }))
+}
+
+/// A union whose `wanted` numeric columns have the scale of each value beside them, as
+/// each input gives it (`1 UNION 2.5` is `1` and `2.5`: the inputs' values are made
+/// numerics of one type, with the larger scale); `None` where an input's is not known.
+fn union_with_scales(union: &Union, wanted: &HashSet<String>) -> Result<Option<LogicalPlan>> {
+    let fields = union.schema.fields();
+    let positions: Vec<usize> = (0..fields.len())
+        .filter(|&i| wanted.contains(fields[i].name()))
+        .filter(|&i| matches!(fields[i].data_type(), DataType::Decimal128(..)))
+        .collect();
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    let mut inputs = Vec::with_capacity(union.inputs.len());
+    for input in &union.inputs {
+        // The input's own projection, where it has one: its expressions say the scales.
+        let (mut exprs, below) = match input.as_ref() {
+            LogicalPlan::Projection(p) => {
+                let names: HashSet<String> = positions
+                    .iter()
+                    .flat_map(|&i| p.expr[i].column_refs())
+                    .map(|c| c.name.clone())
+                    .collect();
+                let below =
+                    with_scales(&p.input, &names)?.unwrap_or_else(|| p.input.as_ref().clone());
+                (p.expr.clone(), below)
+            }
+            other => (
+                other
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect(),
+                other.clone(),
+            ),
+        };
+        for &i in &positions {
+            let value = exprs[i].clone().unalias_nested().data;
+            let Some(scale) = scale_of_value(&value, below.schema())? else {
+                return Ok(None);
+            };
+            // Named as the union's column is (a column of that name as it is: aliased to
+            // its own name, the optimizer would find it twice).
+            let name = scale_column(fields[i].name());
+            exprs.push(match &scale {
+                Expr::Column(c) if c.name == name => scale,
+                _ => scale.alias(name),
+            });
+        }
+        inputs.push(Arc::new(LogicalPlan::Projection(Projection::try_new(
+            exprs,
+            Arc::new(below),
+        )?)));
+    }
+    Ok(Some(LogicalPlan::Union(Union::try_new_with_loose_types(
+        inputs,
+    )?)))
 }
 
 /// A scan of a Henge table reading, after its columns, the scales of those `wanted` that
