@@ -545,6 +545,15 @@ fn of_scales(expr: &Expr) -> bool {
                 && of_scales(left)
                 && of_scales(right)
         }
+        Expr::Case(case) => {
+            case.when_then_expr.iter().all(|(_, then)| of_scales(then))
+                && case.else_expr.as_deref().is_none_or(of_scales)
+        }
+        Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
+            ("coalesce", args) => !args.is_empty() && args.iter().all(of_scales),
+            ("abs", [value]) | ("nullif", [value, _]) => of_scales(value),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -649,6 +658,52 @@ fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
                 _ => None,
             }
         }
+        // The scale of the value chosen.
+        Expr::Case(case) => {
+            let mut when_then_expr = Vec::with_capacity(case.when_then_expr.len());
+            for (when, then) in &case.when_then_expr {
+                let Some(scale) = scale_of_value(then, input)? else {
+                    return Ok(None);
+                };
+                when_then_expr.push((when.clone(), Box::new(scale)));
+            }
+            let else_expr = match &case.else_expr {
+                Some(e) => match scale_of_value(e, input)? {
+                    Some(scale) => Some(Box::new(scale)),
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            Some(Expr::Case(datafusion::logical_expr::expr::Case {
+                expr: case.expr.clone(),
+                when_then_expr,
+                else_expr,
+            }))
+        }
+        Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
+            ("coalesce", [args @ .., last]) => {
+                let mut when_then_expr = Vec::with_capacity(args.len());
+                for arg in args {
+                    let Some(scale) = scale_of_value(arg, input)? else {
+                        return Ok(None);
+                    };
+                    when_then_expr.push((Box::new(arg.clone().is_not_null()), Box::new(scale)));
+                }
+                let Some(last) = scale_of_value(last, input)? else {
+                    return Ok(None);
+                };
+                match when_then_expr.is_empty() {
+                    true => Some(last),
+                    false => Some(Expr::Case(datafusion::logical_expr::expr::Case {
+                        expr: None,
+                        when_then_expr,
+                        else_expr: Some(Box::new(last)),
+                    })),
+                }
+            }
+            ("abs", [value]) | ("nullif", [value, _]) => scale_of_value(value, input)?,
+            _ => None,
+        },
         _ => None,
     })
 }
