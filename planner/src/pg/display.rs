@@ -366,11 +366,7 @@ fn shown(
             // A sum's scale over the same window: the largest of the values summed.
             for (i, mut w) in sums {
                 let value = summed(&w).cloned().unwrap_or_else(|| unreachable!("a sum"));
-                if !value
-                    .column_refs()
-                    .iter()
-                    .any(|c| scale_of(c, &schema).is_some())
-                {
+                if !has_scale_source(&value, &schema) {
                     continue;
                 }
                 let Some(scale) = scale_of_value(&value, &schema)? else {
@@ -549,6 +545,7 @@ fn of_scales(expr: &Expr) -> bool {
             case.when_then_expr.iter().all(|(_, then)| of_scales(then))
                 && case.else_expr.as_deref().is_none_or(of_scales)
         }
+        Expr::ScalarFunction(f) if read_numeric(f).is_some() => true,
         Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
             ("coalesce", args) => !args.is_empty() && args.iter().all(of_scales),
             ("abs", [value]) | ("nullif", [value, _]) => of_scales(value),
@@ -581,12 +578,7 @@ fn is_text(data_type: &DataType) -> bool {
 /// with the scale expression when the value is a numeric (for a projection above to show
 /// it). `None` where it is of another shape or reads no such column.
 fn computed_display(expr: &Expr, input: &DFSchema) -> Result<Option<(Expr, Option<Expr>)>> {
-    if !expr
-        .column_refs()
-        .iter()
-        .any(|c| scale_of(c, input).is_some())
-        || !of_scales(expr)
-    {
+    if !has_scale_source(expr, input) || !of_scales(expr) {
         return Ok(None);
     }
     if let Expr::Cast(Cast { expr: value, field }) = expr {
@@ -680,6 +672,15 @@ fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
                 else_expr,
             }))
         }
+        Expr::ScalarFunction(f) if read_numeric(f).is_some() => {
+            let read = read_numeric(f)
+                .cloned()
+                .unwrap_or_else(|| unreachable!("read"));
+            Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+                Arc::new(ScalarUDF::new_from_impl(WrittenScale::default())),
+                vec![read],
+            )))
+        }
         Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
             ("coalesce", [args @ .., last]) => {
                 let mut when_then_expr = Vec::with_capacity(args.len());
@@ -706,6 +707,102 @@ fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
         },
         _ => None,
     })
+}
+
+/// Whether `expr` reads a value whose scale is its own: a stored unconstrained numeric,
+/// or text or a double converted to one.
+fn has_scale_source(expr: &Expr, input: &DFSchema) -> bool {
+    expr.exists(|e| {
+        Ok(match e {
+            Expr::Column(c) => scale_of(c, input).is_some(),
+            Expr::ScalarFunction(f) => read_numeric(f).is_some(),
+            _ => false,
+        })
+    })
+    .unwrap_or(false)
+}
+
+/// What a conversion to an unconstrained numeric reads, text or a double (whose scale is
+/// that of its digits, value by value), if `f` is one.
+fn read_numeric(f: &ScalarFunction) -> Option<&Expr> {
+    let inner = f.func.inner();
+    let read = super::numeric::is_stored_numeric(inner.as_ref())
+        || super::float_cast::is_unconstrained(inner.as_ref());
+    match (read, f.args.as_slice()) {
+        (true, [value]) => Some(value),
+        _ => None,
+    }
+}
+
+/// `henge_written_scale(x)`: the scale numeric input gives `x`'s text (a double's, its
+/// digits as PostgreSQL writes them converting it to numeric: 15 significant digits, a
+/// real's 6).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WrittenScale {
+    signature: Signature,
+}
+
+impl Default for WrittenScale {
+    fn default() -> WrittenScale {
+        WrittenScale {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for WrittenScale {
+    fn name(&self) -> &str {
+        "henge_written_scale"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int16)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        super::on_arrays(&args, |arrays| {
+            let array = &arrays[0];
+            let scale = |text: &str| {
+                henge_ingest::value::parse_numeric_unconstrained(text)
+                    .ok()
+                    .map(|(_, scale)| scale)
+            };
+            let scales: datafusion::arrow::array::Int16Array = match array.data_type() {
+                DataType::Float64 | DataType::Float32 => {
+                    let digits = match array.data_type() {
+                        DataType::Float32 => 6,
+                        _ => 15,
+                    };
+                    cast(array, &DataType::Float64)?
+                        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                        .iter()
+                        .map(|v| v.and_then(|v| scale(&significant(v, digits))))
+                        .collect()
+                }
+                _ => cast(array, &DataType::Utf8)?
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.and_then(scale))
+                    .collect(),
+            };
+            Ok(Arc::new(scales) as ArrayRef)
+        })
+    }
+}
+
+/// `v` with `digits` significant digits and no trailing zeros, as `%.{digits}g` writes it.
+fn significant(v: f64, digits: usize) -> String {
+    let text = format!("{v:.prec$e}", prec = digits - 1);
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let mantissa = match mantissa.contains('.') {
+        true => mantissa.trim_end_matches('0').trim_end_matches('.'),
+        false => mantissa,
+    };
+    format!("{mantissa}e{exponent}")
 }
 
 /// The column of `input` holding the scales of column `value`'s values, if it has one.
@@ -947,9 +1044,9 @@ fn aggregate_scales(plan: &Aggregate, wanted: &HashSet<String>) -> Result<Option
     if names.is_empty() {
         return Ok(None);
     }
-    let Some(input) = with_scales(&plan.input, &names)? else {
-        return Ok(None);
-    };
+    // The input with the scales of the stored numerics read (text and doubles converted
+    // to numerics have theirs computed).
+    let input = with_scales(&plan.input, &names)?.unwrap_or_else(|| plan.input.as_ref().clone());
     let mut aggr_expr = plan.aggr_expr.clone();
     for Source {
         output: i,
@@ -959,11 +1056,7 @@ fn aggregate_scales(plan: &Aggregate, wanted: &HashSet<String>) -> Result<Option
     } in sources
     {
         let schema = input.schema();
-        if !value
-            .column_refs()
-            .iter()
-            .any(|c| scale_of(c, schema).is_some())
-        {
+        if !has_scale_source(&value, schema) {
             continue;
         }
         let Some(scale) = scale_of_value(&value, schema)? else {

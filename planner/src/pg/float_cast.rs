@@ -47,6 +47,12 @@ pub fn unconstrained(inner: &Expr) -> Expr {
     call(inner, DataType::Decimal128(38, UNCONSTRAINED_SCALE), true)
 }
 
+/// Whether a function is a double's cast to `numeric` without a scale ([`unconstrained`]).
+pub(crate) fn is_unconstrained(f: &dyn ScalarUDFImpl) -> bool {
+    f.downcast_ref::<FloatCast>()
+        .is_some_and(|c| c.whole && c.target == DataType::Decimal128(38, UNCONSTRAINED_SCALE))
+}
+
 /// A double cast to a decimal of type `target`, refused (0A000) where its 15 digits need
 /// more places than the target has.
 pub fn exact(inner: &Expr, target: DataType) -> Expr {

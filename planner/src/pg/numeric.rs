@@ -69,8 +69,16 @@ pub fn cast(expr: &Expr, from: impl Fn(&Expr) -> Option<DataType>) -> Option<Exp
     };
     // A double's digits, not a default scale's (`(0.1::float8 / 3)::numeric`).
     if is_unconstrained(field) && !try_cast && scale_of_literal(inner).is_none() {
-        if let Some(DataType::Float64 | DataType::Float32) = from(inner) {
-            return Some(super::float_cast::unconstrained(inner));
+        match from(inner) {
+            Some(DataType::Float64 | DataType::Float32) => {
+                return Some(super::float_cast::unconstrained(inner))
+            }
+            // Text read exactly (a value with more places than 10 refused, not rounded);
+            // each value is shown with its own scale (see `display`).
+            Some(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
+                return Some(stored(inner))
+            }
+            _ => {}
         }
     }
     let target = if is_unconstrained(field) {
@@ -240,6 +248,11 @@ fn exact_value(expr: &Expr, source: &DFSchema) -> Result<Option<Expr>> {
         Some(name) => exact.alias(name),
         None => exact,
     }))
+}
+
+/// Whether a function is the exact reading of text or decimals as an unconstrained numeric.
+pub(crate) fn is_stored_numeric(f: &dyn ScalarUDFImpl) -> bool {
+    f.downcast_ref::<StoredNumeric>().is_some()
 }
 
 /// `value` (text or a decimal) as an unconstrained numeric column holds it.
