@@ -227,7 +227,8 @@ impl CopyReader {
         if record.last() == Some(&b'\r') {
             record = &record[..record.len() - 1];
         }
-        if self.options.format == CopyFormat::Text && record == b"\\." {
+        // The end-of-data marker, in both formats (in CSV a quoted `\.` is data).
+        if record == b"\\." {
             self.finished = true;
             return Ok(());
         }

@@ -85,6 +85,14 @@ fn csv_quoted_empty_string_is_not_null_and_records_span_feeds() {
 }
 
 #[test]
+fn csv_ends_at_an_unquoted_end_marker() {
+    let input = b"2024-01-01 00:00:00,\"\\.\",1\n\\.\n2024-01-01 00:00:01,ignored,2\n";
+    let (rows, batches) = load(CopyOptions::new(CopyFormat::Csv), &[input]).unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(pages(&batches), vec![Some("\\.".into())]);
+}
+
+#[test]
 fn force_null_and_force_not_null() {
     let mut options = CopyOptions::new(CopyFormat::Csv);
     options.force_not_null = vec!["page".into()];

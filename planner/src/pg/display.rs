@@ -13,6 +13,13 @@
 //! it spells); everything else that reads the column — a sort, a filter, an expression —
 //! reads the value ([`VALUE_FIELD`]). Views, tables made from queries, COPY and the
 //! internal queries keep the plain decimal.
+//!
+//! A column declared `numeric` without a scale is stored with 10 places beside a hidden
+//! column of each value's own scale. Where such a column (or arithmetic over it, its
+//! text, a sum or an extreme of it) reaches the result, the scan reads the scales too, the
+//! nodes above pass them on (projections, filters, sorts, joins, windows, unions), and the
+//! top projection shows each value with its scale ([`NumericShown`]). Text and doubles
+//! converted to `numeric` have their scales computed from their digits.
 
 use std::sync::Arc;
 
