@@ -95,29 +95,37 @@ pub fn ingest(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
 
 /// The scales of the unconstrained numerics' values in rows as a statement brings them:
 /// the ones the rows carry after the table's columns (COPY's reader gives each value's
-/// scale as written) or, where they carry none (rows from a query), each value's places
-/// without trailing zeros.
+/// scale as written, an INSERT's query the scale of each value it computes) or, where they
+/// carry none or a NULL one, each value's places without trailing zeros.
 fn scales(def: &TableDef, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     let own = def.columns.len();
     let hidden = def.scale_columns().len();
     if hidden == 0 {
         return Ok(Vec::new());
     }
-    if batch.num_columns() == own + hidden {
-        return Ok(batch.columns()[own..].to_vec());
-    }
+    let given = batch.num_columns() == own + hidden;
     let kept = henge_storage::schema::DEFAULT_NUMERIC.1;
     Ok(def
         .columns
         .iter()
         .enumerate()
         .filter(|(_, c)| c.ty == ColumnType::NumericUnconstrained)
-        .map(|(i, _)| {
+        .enumerate()
+        .map(|(k, (i, _))| {
             let values = batch
                 .column(i)
                 .as_primitive::<arrow::datatypes::Decimal128Type>();
-            let scales: arrow::array::Int16Array =
-                values.unary(|v| i16::from(kept) - crate::value::trailing_zeros(v, kept));
+            let written = given.then(|| batch.column(own + k).as_primitive::<Int16Type>());
+            let scales: arrow::array::Int16Array = values
+                .iter()
+                .enumerate()
+                .map(|(row, v)| {
+                    let v = v?;
+                    let written = written.filter(|w| w.is_valid(row)).map(|w| w.value(row));
+                    let trimmed = i16::from(kept) - crate::value::trailing_zeros(v, kept);
+                    Some(written.unwrap_or(trimmed))
+                })
+                .collect();
             Arc::new(scales) as ArrayRef
         })
         .collect())

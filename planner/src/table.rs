@@ -43,6 +43,9 @@ pub struct HengeTable {
     /// Whether this is the table as INSERT writes it: sketch columns typed as the values
     /// they sketch (and not readable), rather than as the sketches queries read.
     for_insert: bool,
+    /// Whether the rows an INSERT brings carry the scales of their unconstrained numerics'
+    /// values after the table's columns (see [`HengeTable::for_scaled_insert`]).
+    scaled: bool,
 }
 
 impl HengeTable {
@@ -60,6 +63,7 @@ impl HengeTable {
             schema,
             defaults,
             for_insert: false,
+            scaled: false,
         }
     }
 
@@ -71,6 +75,19 @@ impl HengeTable {
             schema: table.def.arrow_schema(),
             for_insert: true,
             ..HengeTable::new(engine, table)
+        }
+    }
+
+    /// The table as the target of an INSERT whose rows carry the scale of each value of
+    /// an unconstrained numeric after the table's columns ([`henge_storage::TableDef::scaled_schema`]).
+    pub fn for_scaled_insert(&self) -> HengeTable {
+        HengeTable {
+            engine: self.engine.clone(),
+            table: self.table.clone(),
+            schema: self.table.def.scaled_schema(),
+            defaults: self.defaults.clone(),
+            for_insert: true,
+            scaled: true,
         }
     }
 
@@ -89,6 +106,7 @@ impl HengeTable {
             schema: self.table.schema.clone(),
             defaults: self.defaults.clone(),
             for_insert: false,
+            scaled: false,
         }
     }
 }
@@ -262,7 +280,10 @@ impl TableProvider for HengeTable {
         let sink = BufferSink {
             engine: self.engine.clone(),
             table: self.table.clone(),
-            schema: self.table.def.arrow_schema(),
+            schema: match self.scaled {
+                true => self.table.def.scaled_schema(),
+                false => self.table.def.arrow_schema(),
+            },
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -621,7 +621,7 @@ fn computed_display(expr: &Expr, input: &DFSchema) -> Result<Option<(Expr, Optio
 /// an expression: a stored unconstrained numeric's own, a constant's or other decimal's
 /// its type's, an integer's none; the larger of two added or subtracted, the sum of two
 /// multiplied. `None` for anything else.
-fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
+pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
     let places = |s: i8| Expr::Literal(ScalarValue::Int16(Some(i16::from(s.max(0)))), None);
     Ok(match expr {
         Expr::Column(c) => match scale_of(c, input) {
@@ -821,7 +821,10 @@ fn scale_of(value: &Column, input: &DFSchema) -> Option<Column> {
 /// `plan` (under an aggregation) with the scales of its `wanted` columns that are stored
 /// unconstrained numerics passed on beside them, through projections of columns, filters,
 /// sorts, limits and aliases down to the table; `None` where it has none to pass.
-fn with_scales(plan: &LogicalPlan, wanted: &HashSet<String>) -> Result<Option<LogicalPlan>> {
+pub(crate) fn with_scales(
+    plan: &LogicalPlan,
+    wanted: &HashSet<String>,
+) -> Result<Option<LogicalPlan>> {
     let rebuilt =
         |input: &Arc<LogicalPlan>| -> Result<Option<LogicalPlan>> { with_scales(input, wanted) };
     Ok(Some(match plan {

@@ -13,15 +13,17 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef};
-use datafusion::catalog::default_table_source::source_as_provider;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::catalog::default_table_source::{provider_as_source, source_as_provider};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ExprSchemable, LogicalPlan, Projection, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility, WriteOp,
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Projection,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, WriteOp,
 };
-use henge_storage::schema::{DEFAULT_NUMERIC, EXTENSION_NAME_KEY, MAX_NUMERIC_PRECISION};
+use henge_storage::schema::{
+    scale_column, DEFAULT_NUMERIC, EXTENSION_NAME_KEY, MAX_NUMERIC_PRECISION,
+};
 use henge_storage::ColumnType;
 
 use crate::table::HengeTable;
@@ -217,10 +219,73 @@ pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
             _ => {}
         }
     }
+    // The scale of each value written to an unconstrained numeric, after the columns.
+    let mut scales = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        if column.ty != ColumnType::NumericUnconstrained {
+            continue;
+        }
+        let scale = value_scale(&exprs[i], &source, &mut input)?;
+        scales.push(scale.alias(scale_column(&column.name)));
+    }
+    exprs.extend(scales);
     let input = Projection::try_new(exprs, Arc::new(input))?;
     let mut dml = dml.clone();
     dml.input = Arc::new(LogicalPlan::Projection(input));
+    dml.target = provider_as_source(Arc::new(table.for_scaled_insert()));
     Ok(LogicalPlan::Dml(dml))
+}
+
+/// The scale of the values an INSERT's expression `expr` (over `source`, the schema of
+/// `input`) writes to an unconstrained numeric: the scale PostgreSQL gives each (see
+/// `display::scale_of_value`), computed in the VALUES list or select list the value comes
+/// from (to which a column of it is added); NULL where it is not known (the value is then
+/// kept without trailing zeros).
+fn value_scale(expr: &Expr, source: &DFSchema, input: &mut LogicalPlan) -> Result<Expr> {
+    let unknown = || Expr::Literal(ScalarValue::Int16(None), None);
+    let value = expr.clone().unalias_nested().data;
+    let Expr::Column(c) = &value else {
+        return Ok(super::display::scale_of_value(&value, source)?.unwrap_or_else(unknown));
+    };
+    match input {
+        LogicalPlan::Values(values) => {
+            let Ok(at) = values.schema.index_of_column(c) else {
+                return Ok(unknown());
+            };
+            let empty = DFSchema::empty();
+            let mut rows = values.values.clone();
+            for row in &mut rows {
+                let scale = super::display::scale_of_value(&row[at], &empty)?;
+                let scale = scale.unwrap_or_else(unknown);
+                row.push(Expr::Cast(Cast::new(Box::new(scale), DataType::Int16)));
+            }
+            *input = LogicalPlanBuilder::values(rows)?.build()?;
+            let added = input.schema().fields().len() - 1;
+            Ok(Expr::Column(Column::from(
+                input.schema().qualified_field(added),
+            )))
+        }
+        LogicalPlan::Projection(list) => {
+            let Ok(at) = list.schema.index_of_column(c) else {
+                return Ok(unknown());
+            };
+            let chosen = list.expr[at].clone().unalias_nested().data;
+            let names = chosen
+                .column_refs()
+                .into_iter()
+                .map(|c| c.name.clone())
+                .collect();
+            let below = super::display::with_scales(&list.input, &names)?
+                .unwrap_or_else(|| list.input.as_ref().clone());
+            let scale = super::display::scale_of_value(&chosen, below.schema())?;
+            let name = format!("{}_{at}", scale_column(&c.name));
+            let mut exprs = list.expr.clone();
+            exprs.push(scale.unwrap_or_else(unknown).alias(&name));
+            *list = Projection::try_new(exprs, Arc::new(below))?;
+            Ok(Expr::Column(Column::from_name(name)))
+        }
+        _ => Ok(unknown()),
+    }
 }
 
 /// `expr`, a cast to an unconstrained numeric column's type (perhaps named), made exact
