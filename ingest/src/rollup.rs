@@ -122,7 +122,7 @@ fn scales(def: &TableDef, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
                 .map(|(row, v)| {
                     let v = v?;
                     let written = written.filter(|w| w.is_valid(row)).map(|w| w.value(row));
-                    let trimmed = i16::from(kept) - crate::value::trailing_zeros(v, kept);
+                    let trimmed = crate::value::places_needed(v, kept);
                     Some(written.unwrap_or(trimmed))
                 })
                 .collect();

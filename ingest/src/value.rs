@@ -146,15 +146,16 @@ pub fn parse_numeric_unconstrained(input: &str) -> Result<(i128, i16), ValueErro
     Ok((value, places.clamp(0, i32::from(MAX_SHOWN_SCALE)) as i16))
 }
 
-/// How many of the last `places` digits of `v` are zeros (all of them when `v` is zero):
-/// the places an unconstrained numeric's value held with `places` does not need.
-pub fn trailing_zeros(mut v: i128, places: i8) -> i16 {
+/// The places `v` (held with `places` places) needs: `places` less its trailing zeros
+/// (none for zero). An unconstrained numeric's value whose scale is not known is shown
+/// with these.
+pub fn places_needed(mut v: i128, places: i8) -> i16 {
     let mut zeros = 0;
     while zeros < i16::from(places) && v % 10 == 0 {
         v /= 10;
         zeros += 1;
     }
-    zeros
+    i16::from(places) - zeros
 }
 
 /// The most places an unconstrained numeric's value is shown with (PostgreSQL's limit of
@@ -673,9 +674,9 @@ mod tests {
             read("1.2.3").unwrap_err().kind,
             ValueErrorKind::InvalidSyntax
         );
-        assert_eq!(trailing_zeros(1_500_000_000, 10), 8);
-        assert_eq!(trailing_zeros(0, 10), 10);
-        assert_eq!(trailing_zeros(-7, 10), 0);
+        assert_eq!(places_needed(1_500_000_000, 10), 2);
+        assert_eq!(places_needed(0, 10), 0);
+        assert_eq!(places_needed(-7, 10), 10);
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl henge_ingest::Rewrite for RowChange {
                 let scales: Int16Array =
                     new.as_primitive::<Decimal128Type>().unary(|v| match given {
                         Some(given) => given,
-                        None => i16::from(kept) - henge_ingest::value::trailing_zeros(v, kept),
+                        None => henge_ingest::value::places_needed(v, kept),
                     });
                 columns[at] =
                     zip(&touched, &scales, &columns[at]).map_err(|e| external(e.into()))?;

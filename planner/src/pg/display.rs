@@ -43,7 +43,7 @@ use datafusion::logical_expr::{
     Sort, SubqueryAlias, TableScan, TableScanBuilder, Union, Volatility, Window,
     WindowFunctionDefinition,
 };
-use henge_ingest::value::trailing_zeros;
+use henge_ingest::value::places_needed;
 use henge_storage::schema::scale_column;
 use num_bigint::BigInt;
 
@@ -1163,7 +1163,7 @@ impl ScalarUDFImpl for NumericShown {
             .map(|(value, scale)| {
                 let value = value?;
                 // Never fewer places than the value has (a scale is the value's own).
-                let needed = i32::from(kept) - i32::from(trailing_zeros(value, kept));
+                let needed = i32::from(places_needed(value, kept));
                 let places = scale.map_or(needed, |s| i32::from(s).max(needed));
                 let at = quotient_at(
                     BigInt::from(value),
