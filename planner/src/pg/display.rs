@@ -151,9 +151,16 @@ fn shown(
     top: bool,
 ) -> Result<Transformed<LogicalPlan>> {
     // A subquery may read a column of this node's input from inside its own plan, which
-    // this does not rewrite: such a node and those below keep plain decimals.
+    // this does not rewrite: such a node and those below keep plain decimals, and only
+    // pass on the scales of stored numerics (columns added, none changed).
     if plan.expressions().iter().any(has_subquery) {
-        return Ok(Transformed::no(plan));
+        return Ok(match top {
+            false => match with_scales(&plan, wanted)? {
+                Some(scaled) => Transformed::yes(scaled),
+                None => Transformed::no(plan),
+            },
+            true => Transformed::no(plan),
+        });
     }
     match plan {
         LogicalPlan::Projection(projection) => {
