@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int16Arra
 use datafusion::arrow::compute::kernels::zip::zip;
 use datafusion::arrow::compute::{filter_record_batch, not, prep_null_mask_filter};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
-use datafusion::common::ParamValues;
+use datafusion::common::{DFSchema, ParamValues};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
@@ -25,6 +25,10 @@ pub struct RowChange {
     predicate: Option<Arc<dyn PhysicalExpr>>,
     /// Column positions and their new values (UPDATE); none for a DELETE.
     assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+    /// For each assignment to an unconstrained numeric whose value is computed from
+    /// values with scales of their own (`x * 2`), the scale PostgreSQL gives each result,
+    /// over the stored rows (hidden scale columns included).
+    scales: Vec<Option<Arc<dyn PhysicalExpr>>>,
 }
 
 impl RowChange {
@@ -34,6 +38,7 @@ impl RowChange {
             def,
             predicate: None,
             assignments: Vec::new(),
+            scales: Vec::new(),
         }
     }
 
@@ -92,10 +97,34 @@ impl RowChange {
             .collect::<Result<Vec<_>>>()?
             .into_iter();
         let predicate = if filtered { exprs.next() } else { None };
+        // The scales of values computed for unconstrained numerics, over the stored rows.
+        let stored = match input.iter().next().and_then(|(q, _)| q.cloned()) {
+            Some(q) => DFSchema::try_from_qualified_schema(q, &def.stored_schema())?,
+            None => DFSchema::try_from(def.stored_schema().as_ref().clone())?,
+        };
+        let values = &projection.expr[usize::from(filtered)..];
+        let mut scales = Vec::with_capacity(columns.len());
+        for (column, value) in columns.iter().zip(values) {
+            let value = value.clone().unalias_nested().data;
+            let scale = match def.columns[*column].ty {
+                ColumnType::NumericUnconstrained
+                    if crate::pg::display::has_scale_source(&value, &stored) =>
+                {
+                    crate::pg::display::scale_of_value(&value, &stored)?
+                }
+                _ => None,
+            };
+            scales.push(
+                scale
+                    .map(|s| state.create_physical_expr(s, &stored))
+                    .transpose()?,
+            );
+        }
         Ok(RowChange {
             def,
             predicate,
             assignments: columns.into_iter().zip(exprs).collect(),
+            scales,
         })
     }
 
@@ -151,7 +180,20 @@ impl henge_ingest::Rewrite for RowChange {
             return Ok((kept, count));
         }
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        for (column, value) in &self.assignments {
+        for (n, (column, value)) in self.assignments.iter().enumerate() {
+            // The scales PostgreSQL gives computed values, where they are followed.
+            let computed = match self.scales.get(n).and_then(Option::as_ref) {
+                Some(scale) => {
+                    let scales = scale
+                        .evaluate(&batch)
+                        .and_then(|v| v.into_array(batch.num_rows()))
+                        .map_err(external)?;
+                    let scales = datafusion::arrow::compute::cast(&scales, &DataType::Int16)
+                        .map_err(|e| external(e.into()))?;
+                    Some(scales)
+                }
+                None => None,
+            };
             let new = value
                 .evaluate(&batch)
                 .and_then(|v| v.into_array(batch.num_rows()))
@@ -178,11 +220,24 @@ impl henge_ingest::Rewrite for RowChange {
             let scale = scale_column(&def.name);
             if let Ok(at) = batch.schema().index_of(&scale) {
                 let kept = DEFAULT_NUMERIC.1;
-                let scales: Int16Array =
-                    new.as_primitive::<Decimal128Type>().unary(|v| match given {
+                let scales: Int16Array = match &computed {
+                    // Never fewer places than the value needs.
+                    Some(computed) => new
+                        .as_primitive::<Decimal128Type>()
+                        .iter()
+                        .zip(computed.as_primitive::<datafusion::arrow::datatypes::Int16Type>())
+                        .map(|(v, s)| {
+                            v.map(|v| {
+                                let needed = henge_ingest::value::places_needed(v, kept);
+                                s.map_or(needed, |s| s.max(needed))
+                            })
+                        })
+                        .collect(),
+                    None => new.as_primitive::<Decimal128Type>().unary(|v| match given {
                         Some(given) => given,
                         None => henge_ingest::value::places_needed(v, kept),
-                    });
+                    }),
+                };
                 columns[at] =
                     zip(&touched, &scales, &columns[at]).map_err(|e| external(e.into()))?;
             }

@@ -139,7 +139,9 @@ pub fn for_client(plan: LogicalPlan) -> Result<LogicalPlan> {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    Ok(shown(plan, &all, true)?.data)
+    let plan = shown(plan, &all, true)?.data;
+    super::unscaled::check(&plan)?;
+    Ok(plan)
 }
 
 /// [`for_client`] of a node whose output columns `wanted` reach the result unchanged;
@@ -180,12 +182,20 @@ fn shown(
                     inner => match division_display(&inner) {
                         Some(display) => {
                             changed = true;
+                            // Its operands' own scales, where they have them.
+                            if let Expr::ScalarFunction(f) = &display {
+                                if f.args.iter().all(of_scales) {
+                                    below.extend(
+                                        inner.column_refs().into_iter().map(|c| c.name.clone()),
+                                    );
+                                }
+                            }
                             exprs.push(display.alias(field.name()));
                         }
                         None => {
                             // Arithmetic over stored unconstrained numerics, or the text of
                             // one within it: its columns' scales are wanted too.
-                            if of_scales(&inner) || has_text_of_scales(&inner) {
+                            if of_scales(&inner) || reads_scales(&inner) {
                                 below.extend(
                                     inner.column_refs().into_iter().map(|c| c.name.clone()),
                                 );
@@ -206,6 +216,10 @@ fn shown(
                     continue;
                 }
                 let (qualifier, _) = projection.schema.qualified_field(i);
+                if let Some(scaled) = scaled_division(&inner, &input_schema)? {
+                    exprs[i] = scaled.alias_qualified(qualifier.cloned(), field.name());
+                    continue;
+                }
                 if let Some((computed, scale)) = computed_display(&inner, &input_schema)? {
                     changed = true;
                     match (top, scale) {
@@ -217,17 +231,7 @@ fn shown(
                     continue;
                 }
                 // The texts of such numerics inside another expression (`x::text || '!'`).
-                let texts = inner.transform_down(|e| match &e {
-                    Expr::Cast(Cast { field, .. }) if is_text(field.data_type()) => {
-                        match computed_display(&e, &input_schema)? {
-                            Some((text, _)) => {
-                                Ok(Transformed::new(text, true, TreeNodeRecursion::Jump))
-                            }
-                            None => Ok(Transformed::no(e)),
-                        }
-                    }
-                    _ => Ok(Transformed::no(e)),
-                })?;
+                let texts = with_texts_shown(inner, &input_schema)?;
                 if texts.transformed {
                     changed = true;
                     exprs[i] = texts.data.alias_qualified(qualifier.cloned(), field.name());
@@ -315,6 +319,7 @@ fn shown(
             ))
         }
         LogicalPlan::Aggregate(aggregate) => {
+            let (aggregate, read_scales) = aggregate_texts(aggregate, wanted)?;
             let input = aggregate.input.schema().clone();
             // The aggregates' fields are the last (grouping sets add columns of their own).
             let fields = aggregate.schema.fields();
@@ -323,6 +328,7 @@ fn shown(
                 displayed(aggregate.aggr_expr, &fields[first..], wanted, |e| {
                     aggregate_display(e, &input)
                 });
+            let changed = changed || read_scales;
             let plan = Aggregate::try_new(aggregate.input, aggregate.group_expr, aggr_expr)?;
             // The projection above shows the stored numerics with their scales.
             let scaled = match top {
@@ -357,7 +363,7 @@ fn shown(
                 .enumerate()
                 .filter(|(i, _)| wanted.contains(fields[*i].name()))
                 .filter_map(|(i, e)| match e.clone().unalias_nested().data {
-                    Expr::WindowFunction(w) if summed(&w).is_some() => Some((i, *w)),
+                    Expr::WindowFunction(w) if summed(&w).is_some() || picked(&w) => Some((i, *w)),
                     _ => None,
                 })
                 .collect();
@@ -377,19 +383,38 @@ fn shown(
                 .into_iter()
                 .map(|e| values_of(e, &schema))
                 .collect::<Result<Vec<_>>>()?;
-            // A sum's scale over the same window: the largest of the values summed.
+            // A sum's scale over the same window: the largest of the values summed; a
+            // value picked from another row's, that row's.
             for (i, mut w) in sums {
-                let value = summed(&w).cloned().unwrap_or_else(|| unreachable!("a sum"));
-                if !has_scale_source(&value, &schema) {
-                    continue;
+                if picked(&w) {
+                    let mut args = Vec::with_capacity(w.params.args.len());
+                    for (n, arg) in w.params.args.iter().enumerate() {
+                        // The value's and the default's (`lag(x, 1, d)`) are scales.
+                        let scale = match n {
+                            0 | 2 => scale_of_value(arg, &schema)?,
+                            _ => Some(arg.clone()),
+                        };
+                        args.extend(scale);
+                    }
+                    if args.len() != w.params.args.len()
+                        || !has_scale_source(&w.params.args[0], &schema)
+                    {
+                        continue;
+                    }
+                    w.params.args = args;
+                } else {
+                    let value = summed(&w).cloned().unwrap_or_else(|| unreachable!("a sum"));
+                    if !has_scale_source(&value, &schema) {
+                        continue;
+                    }
+                    let Some(scale) = scale_of_value(&value, &schema)? else {
+                        continue;
+                    };
+                    w.fun = WindowFunctionDefinition::AggregateUDF(
+                        datafusion::functions_aggregate::min_max::max_udaf(),
+                    );
+                    w.params.args = vec![scale];
                 }
-                let Some(scale) = scale_of_value(&value, &schema)? else {
-                    continue;
-                };
-                w.fun = WindowFunctionDefinition::AggregateUDF(
-                    datafusion::functions_aggregate::min_max::max_udaf(),
-                );
-                w.params.args = vec![scale];
                 window_expr
                     .push(Expr::WindowFunction(Box::new(w)).alias(scale_column(fields[i].name())));
             }
@@ -491,6 +516,23 @@ fn summed(w: &WindowFunction) -> Option<&Expr> {
     }
 }
 
+/// Whether a window function gives a value of another row (`first_value`, `lag`, …) of
+/// the shape [`of_scales`] takes: the same function over the scales gives its scale.
+fn picked(w: &WindowFunction) -> bool {
+    let name = match &w.fun {
+        WindowFunctionDefinition::WindowUDF(f) => f.name(),
+        WindowFunctionDefinition::AggregateUDF(f) => f.name(),
+    };
+    matches!(
+        name,
+        "first_value" | "last_value" | "nth_value" | "lag" | "lead"
+    ) && w
+        .params
+        .args
+        .first()
+        .is_some_and(|a| of_scales(a) && !is_text_cast(a))
+}
+
 /// Whether `expr` is a cast to text.
 fn is_text_cast(expr: &Expr) -> bool {
     matches!(expr, Expr::Cast(Cast { field, .. }) if is_text(field.data_type()))
@@ -551,8 +593,10 @@ fn of_scales(expr: &Expr) -> bool {
         Expr::Cast(Cast { expr, field }) if field.data_type().is_numeric() => of_scales(expr),
         Expr::Negative(e) | Expr::Alias(Alias { expr: e, .. }) => of_scales(e),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply)
-                && of_scales(left)
+            matches!(
+                op,
+                Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Modulo
+            ) && of_scales(left)
                 && of_scales(right)
         }
         Expr::Case(case) => {
@@ -561,23 +605,84 @@ fn of_scales(expr: &Expr) -> bool {
         }
         Expr::ScalarFunction(f) if read_numeric(f).is_some() => true,
         Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
-            ("coalesce", args) => !args.is_empty() && args.iter().all(of_scales),
+            ("coalesce" | "greatest" | "least", args) => {
+                !args.is_empty() && args.iter().all(of_scales)
+            }
             ("abs", [value]) | ("nullif", [value, _]) => of_scales(value),
+            ("mod", [a, b]) => of_scales(a) && of_scales(b),
             _ => false,
         },
         _ => false,
     }
 }
 
-/// Whether `expr` holds a cast to text of an expression of the shape [`of_scales`] takes.
-fn has_text_of_scales(expr: &Expr) -> bool {
+/// Whether `expr` holds something that shows the scales of an expression of the shape
+/// [`of_scales`] takes: its cast to text, its `scale`, or it as an argument of `format`.
+fn reads_scales(expr: &Expr) -> bool {
     expr.exists(|e| {
-        Ok(
-            matches!(e, Expr::Cast(Cast { field, .. }) if is_text(field.data_type()))
-                && of_scales(e),
-        )
+        Ok(match e {
+            Expr::Cast(Cast { field, .. }) if is_text(field.data_type()) => of_scales(e),
+            Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
+                ("scale", [value]) => of_scales(value),
+                ("format", [_, args @ ..]) => args.iter().any(of_scales),
+                _ => false,
+            },
+            _ => false,
+        })
     })
     .unwrap_or(false)
+}
+
+/// `expr` (over `input`) with what shows the scales of stored unconstrained numerics (see
+/// [`reads_scales`]) computed from them: texts with each value's places, `scale` the
+/// value's own, `format`'s numeric arguments as those texts.
+fn with_texts_shown(expr: Expr, input: &DFSchema) -> Result<Transformed<Expr>> {
+    let text_of = |value: &Expr| -> Result<Option<Expr>> {
+        let cast = Expr::Cast(Cast::new(Box::new(value.clone()), DataType::Utf8));
+        Ok(computed_display(&cast, input)?.map(|(text, _)| text))
+    };
+    expr.transform_down(|e| match &e {
+        Expr::Cast(Cast { field, .. }) if is_text(field.data_type()) => {
+            match computed_display(&e, input)? {
+                Some((text, _)) => Ok(Transformed::new(text, true, TreeNodeRecursion::Jump)),
+                None => Ok(Transformed::no(e)),
+            }
+        }
+        Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
+            ("scale", [value]) if has_scale_source(value, input) && of_scales(value) => {
+                let Some(scale) = scale_of_value(value, input)? else {
+                    return Ok(Transformed::no(e));
+                };
+                let scale = Expr::Cast(Cast::new(Box::new(scale), DataType::Int32));
+                let shown = Expr::Case(datafusion::logical_expr::expr::Case {
+                    expr: None,
+                    when_then_expr: vec![(Box::new(value.clone().is_not_null()), Box::new(scale))],
+                    else_expr: None,
+                });
+                Ok(Transformed::new(shown, true, TreeNodeRecursion::Jump))
+            }
+            ("format", [_, ..]) => {
+                let mut f = f.clone();
+                let mut changed = false;
+                for arg in f.args.iter_mut().skip(1) {
+                    if !matches!(arg.get_type(input)?, DataType::Decimal128(..)) {
+                        continue;
+                    }
+                    if let Some(text) = text_of(arg)? {
+                        *arg = text;
+                        changed = true;
+                    }
+                }
+                Ok(Transformed::new(
+                    Expr::ScalarFunction(f),
+                    changed,
+                    TreeNodeRecursion::Continue,
+                ))
+            }
+            _ => Ok(Transformed::no(e)),
+        },
+        _ => Ok(Transformed::no(e)),
+    })
 }
 
 fn is_text(data_type: &DataType) -> bool {
@@ -659,7 +764,7 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
                 return Ok(None);
             };
             match op {
-                Operator::Plus | Operator::Minus => Some(greatest(vec![l, r])),
+                Operator::Plus | Operator::Minus | Operator::Modulo => Some(greatest(vec![l, r])),
                 Operator::Multiply => Some(l + r),
                 _ => None,
             }
@@ -717,6 +822,26 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
                 }
             }
             ("abs", [value]) | ("nullif", [value, _]) => scale_of_value(value, input)?,
+            ("mod", [a, b]) => match (scale_of_value(a, input)?, scale_of_value(b, input)?) {
+                (Some(a), Some(b)) => Some(greatest(vec![a, b])),
+                _ => None,
+            },
+            // The scale of the first argument equal to the one picked, as PostgreSQL
+            // keeps the first of equal values.
+            ("greatest" | "least", args) if !args.is_empty() => {
+                let mut when_then_expr = Vec::with_capacity(args.len());
+                for arg in args {
+                    let Some(scale) = scale_of_value(arg, input)? else {
+                        return Ok(None);
+                    };
+                    when_then_expr.push((Box::new(arg.clone().eq(expr.clone())), Box::new(scale)));
+                }
+                Some(Expr::Case(datafusion::logical_expr::expr::Case {
+                    expr: None,
+                    when_then_expr,
+                    else_expr: None,
+                }))
+            }
             _ => None,
         },
         _ => None,
@@ -725,7 +850,7 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
 
 /// Whether `expr` reads a value whose scale is its own: a stored unconstrained numeric,
 /// or text or a double converted to one.
-fn has_scale_source(expr: &Expr, input: &DFSchema) -> bool {
+pub(crate) fn has_scale_source(expr: &Expr, input: &DFSchema) -> bool {
     expr.exists(|e| {
         Ok(match e {
             Expr::Column(c) => scale_of(c, input).is_some(),
@@ -746,6 +871,24 @@ fn read_numeric(f: &ScalarFunction) -> Option<&Expr> {
         (true, [value]) => Some(value),
         _ => None,
     }
+}
+
+/// Whether `expr` is an aggregate shown with the places PostgreSQL gives it from the own
+/// scales of the values it reads (see [`with_scale_argument`]).
+pub(crate) fn is_scaled_aggregate(expr: &Expr) -> bool {
+    matches!(expr, Expr::AggregateFunction(f)
+        if f.func.inner().downcast_ref::<Exact>().is_some_and(Exact::is_scaled))
+}
+
+/// Whether `f` shows a decimal with the scale of each value ([`NumericShown`]).
+pub(crate) fn is_shown_numeric(f: &ScalarFunction) -> bool {
+    f.func.inner().downcast_ref::<NumericShown>().is_some()
+}
+
+/// Whether `f` converts text or a double to a numeric whose values' scales are their
+/// digits'.
+pub(crate) fn is_written_numeric(f: &ScalarFunction) -> bool {
+    read_numeric(f).is_some()
 }
 
 /// `henge_written_scale(x)`: the scale numeric input gives `x`'s text (a double's, its
@@ -1103,6 +1246,89 @@ fn aggregate_scales(plan: &Aggregate, wanted: &HashSet<String>) -> Result<Option
     )?)))
 }
 
+/// An aggregation whose arguments show the scales of stored unconstrained numerics
+/// (`string_agg(x::text, ',')`, see [`reads_scales`]) or whose `wanted` averages,
+/// variances or standard deviations are of them, with its input reading the scales: the
+/// arguments show them, and those aggregates take them as a second argument to show their
+/// results with PostgreSQL's places (named as before); and whether it changed.
+fn aggregate_texts(aggregate: Aggregate, wanted: &HashSet<String>) -> Result<(Aggregate, bool)> {
+    let first = aggregate.schema.fields().len() - aggregate.aggr_expr.len();
+    let exact: Vec<bool> = aggregate
+        .aggr_expr
+        .iter()
+        .zip(&aggregate.schema.fields()[first..])
+        .map(|(e, field)| wanted.contains(field.name()) && scaled_exact(e).is_some())
+        .collect();
+    if !aggregate.aggr_expr.iter().any(reads_scales) && !exact.contains(&true) {
+        return Ok((aggregate, false));
+    }
+    // The scales of every column read: an aggregate's own scale below needs them too.
+    let names: HashSet<String> = aggregate
+        .group_expr
+        .iter()
+        .chain(&aggregate.aggr_expr)
+        .flat_map(|e| e.column_refs())
+        .map(|c| c.name.clone())
+        .collect();
+    let Some(input) = with_scales(&aggregate.input, &names)? else {
+        return Ok((aggregate, false));
+    };
+    let schema = input.schema().clone();
+    let names = NamePreserver::new_for_projection();
+    let aggr_expr = aggregate
+        .aggr_expr
+        .into_iter()
+        .zip(exact)
+        .map(|(e, exact)| {
+            let saved = names.save(&e);
+            let shown = match exact {
+                true => with_scale_argument(e, &schema)?,
+                false => with_texts_shown(e, &schema)?.data,
+            };
+            Ok(saved.restore(shown))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let aggregate = Aggregate::try_new(Arc::new(input), aggregate.group_expr, aggr_expr)?;
+    Ok((aggregate, true))
+}
+
+/// The exact aggregate (`avg`, a variance or standard deviation, not DISTINCT) `expr`
+/// calls over values of the shape [`of_scales`] takes.
+fn scaled_exact(expr: &Expr) -> Option<(&AggregateFunction, &Exact)> {
+    let Expr::AggregateFunction(f) = expr else {
+        return None;
+    };
+    let exact = f.func.inner().downcast_ref::<Exact>()?;
+    match (f.params.distinct, f.params.args.as_slice()) {
+        (false, [value]) if of_scales(value) && !is_text_cast(value) => Some((f, exact)),
+        _ => None,
+    }
+}
+
+/// An exact aggregate (see [`scaled_exact`]) over stored unconstrained numerics shown
+/// with the places PostgreSQL gives it from the values' own scales.
+fn with_scale_argument(expr: Expr, input: &DFSchema) -> Result<Expr> {
+    let Some((f, exact)) = scaled_exact(&expr) else {
+        return Ok(expr);
+    };
+    let value = &f.params.args[0];
+    if !has_scale_source(value, input) {
+        return Ok(expr);
+    }
+    let (Some(scale), Some(display)) = (
+        scale_of_value(value, input)?,
+        exact.scaled_display(&value.get_type(input)?),
+    ) else {
+        return Ok(expr);
+    };
+    let mut params = f.params.clone();
+    params.args.push(scale);
+    Ok(Expr::AggregateFunction(AggregateFunction {
+        func: Arc::new(AggregateUDF::new_from_impl(display)),
+        params,
+    }))
+}
+
 /// A wanted output of an aggregation that is a stored column, or sums or picks values
 /// computed from such columns (see [`of_scales`]).
 struct Source {
@@ -1245,6 +1471,38 @@ fn values_of(expr: Expr, schema: &DFSchema) -> Result<Expr> {
     .map(|t| t.data)
 }
 
+/// A quotient's display form (see [`division_display`]) over values with scales of
+/// their own (see [`has_scale_source`]) given those scales: PostgreSQL's places depend
+/// on them. `None` for anything else.
+fn scaled_division(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
+    let Expr::ScalarFunction(f) = expr else {
+        return Ok(None);
+    };
+    let Some(div) = f.func.inner().downcast_ref::<NumericDiv>() else {
+        return Ok(None);
+    };
+    let [a, b] = f.args.as_slice() else {
+        return Ok(None);
+    };
+    if !f.args.iter().any(|e| has_scale_source(e, input)) {
+        return Ok(None);
+    }
+    let (Some(sa), Some(sb)) = (scale_of_value(a, input)?, scale_of_value(b, input)?) else {
+        return Ok(None);
+    };
+    Ok(Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(div.scaled_display())),
+        vec![a.clone(), b.clone(), sa, sb],
+    ))))
+}
+
+/// Whether `expr` divides values with scales of their own, showing the quotient from
+/// those scales ([`scaled_division`]).
+pub(crate) fn is_scaled_division(expr: &Expr) -> bool {
+    matches!(expr, Expr::ScalarFunction(f)
+        if f.func.inner().downcast_ref::<NumericDiv>().is_some_and(NumericDiv::is_scaled))
+}
+
 /// The display form of a quotient of numerics over columns.
 fn division_display(expr: &Expr) -> Option<Expr> {
     let Expr::ScalarFunction(f) = expr else {
@@ -1263,7 +1521,11 @@ fn aggregate_display(expr: &Expr, input: &DFSchema) -> Option<Expr> {
         return None;
     };
     let arg = f.params.args.first()?.get_type(input).ok()?;
-    let display = f.func.inner().downcast_ref::<Exact>()?.display(&arg)?;
+    let exact = f.func.inner().downcast_ref::<Exact>()?;
+    if exact.is_scaled() {
+        return None;
+    }
+    let display = exact.display(&arg)?;
     Some(Expr::AggregateFunction(AggregateFunction {
         func: Arc::new(AggregateUDF::new_from_impl(display)),
         params: f.params,

@@ -84,6 +84,23 @@ impl NumericDiv {
             ..self.clone()
         })
     }
+
+    /// This quotient giving display numerics of operands whose values have scales of
+    /// their own (stored unconstrained numerics'), given as a third and fourth argument:
+    /// PostgreSQL chooses the places from those.
+    pub(crate) fn scaled_display(&self) -> NumericDiv {
+        NumericDiv {
+            display: true,
+            exact: false,
+            signature: Signature::any(4, Volatility::Immutable),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is a [`NumericDiv::scaled_display`].
+    pub(crate) fn is_scaled(&self) -> bool {
+        self.signature == Signature::any(4, Volatility::Immutable)
+    }
 }
 
 /// `left / right` as PostgreSQL divides numerics, when one operand is a numeric and the
@@ -187,15 +204,32 @@ impl ScalarUDFImpl for NumericDiv {
             if !self.display {
                 return Ok(Arc::new(quotients) as ArrayRef);
             }
+            // The operands' own scales, where given (else their types').
+            let shown = |i: usize| -> Result<Vec<Option<i16>>> {
+                Ok(match arrays.get(i) {
+                    Some(a) => datafusion::arrow::compute::cast(a, &DataType::Int16)?
+                        .as_primitive::<datafusion::arrow::datatypes::Int16Type>()
+                        .iter()
+                        .collect(),
+                    None => vec![None; left.len()],
+                })
+            };
+            let (d1, d2) = (shown(2)?, shown(3)?);
             // PostgreSQL's text of each quotient, at its own places.
             let texts = left
                 .iter()
                 .zip(right.iter())
-                .map(|pair| match pair {
+                .enumerate()
+                .map(|(row, pair)| match pair {
                     (Some(a), Some(b)) => {
                         let (s1, s2) = (s1 as i32, s2 as i32);
                         let (a, b) = (i256::from_i128(a), i256::from_i128(b));
-                        let places = pg_scale_wide((a, s1), (b, s2));
+                        let places = pg_scale_shown(
+                            (a, s1),
+                            d1[row].map_or(s1, i32::from),
+                            (b, s2),
+                            d2[row].map_or(s2, i32::from),
+                        );
                         let big = |v: i128| BigInt::from(v);
                         let a = big(a.as_i128());
                         let value = quotient_at(a, s1, &big(b.as_i128()), s2, places);
@@ -273,6 +307,12 @@ fn pg_scale((a, s1): (i128, i8), (b, s2): (i128, i8)) -> i32 {
 /// [`pg_scale`] of wider operands.
 pub(crate) fn pg_scale_wide((a, s1): (i256, i32), (b, s2): (i256, i32)) -> i32 {
     div_scale(word_weight(a, s1), s1, word_weight(b, s2), s2)
+}
+
+/// [`pg_scale_wide`] of operands held at `s1` and `s2` places whose own scales
+/// (PostgreSQL's display scales) are `d1` and `d2`.
+pub(crate) fn pg_scale_shown((a, s1): (i256, i32), d1: i32, (b, s2): (i256, i32), d2: i32) -> i32 {
+    div_scale(word_weight(a, s1), d1, word_weight(b, s2), d2)
 }
 
 /// [`pg_scale`] of operands of any size (JSON path arithmetic).

@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Decimal256Array, Float64Array,
-    Int64Array, ListArray,
+    Int16Array, Int64Array, ListArray,
 };
 use datafusion::arrow::datatypes::{
-    i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Float64Type, Int64Type,
+    i256, DataType, Decimal128Type, Decimal256Type, Field, FieldRef, Float64Type, Int16Type,
+    Int64Type,
 };
 use datafusion::error::Result;
 use datafusion::execution::context::SessionContext;
@@ -35,7 +36,7 @@ use datafusion::scalar::ScalarValue;
 use num_bigint::BigInt;
 
 use super::display::{display_array, display_type, numeric_text, quotient_at};
-use super::division::{divide_wide, pg_scale_wide};
+use super::division::{divide_wide, pg_scale_shown};
 use super::SqlStateError;
 
 /// Registers the exact `avg` and the standard deviations and variances.
@@ -68,6 +69,7 @@ pub fn register(ctx: &SessionContext) {
             kind,
             aliases,
             display: false,
+            scaled: false,
         }));
     }
 }
@@ -93,6 +95,10 @@ pub(crate) struct Exact {
     aliases: Vec<String>,
     /// Whether the result is a display numeric (see [`super::display`]).
     display: bool,
+    /// Whether a second argument gives each value's own scale (a stored unconstrained
+    /// numeric's): the result is shown with the places PostgreSQL gives it from the
+    /// largest of them rather than from the input type's scale.
+    scaled: bool,
 }
 
 /// How an aggregate is computed for an input type.
@@ -113,6 +119,20 @@ impl Exact {
             display: true,
             ..self.clone()
         })
+    }
+
+    /// [`Exact::display`] of values whose scales a second argument gives.
+    pub(crate) fn scaled_display(&self, input: &DataType) -> Option<Exact> {
+        matches!(input, DataType::Decimal128(..)).then_some(())?;
+        Some(Exact {
+            scaled: true,
+            ..self.display(input)?
+        })
+    }
+
+    /// Whether this is a [`Exact::scaled_display`].
+    pub(crate) fn is_scaled(&self) -> bool {
+        self.scaled
     }
 
     fn path(&self, input: &DataType) -> Path {
@@ -156,6 +176,9 @@ impl AggregateUDFImpl for Exact {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
+            [value @ DataType::Decimal128(..), _] if self.scaled => {
+                Ok(vec![value.clone(), DataType::Int16])
+            }
             [t] if t.is_integer() => Ok(vec![DataType::Int64]),
             [DataType::Decimal128(..)] => Ok(arg_types.to_vec()),
             // Other types as DataFusion's function takes them.
@@ -222,6 +245,7 @@ impl AggregateUDFImpl for Exact {
                 field("count", DataType::Int64),
                 field("sum", DataType::Decimal256(76, 0)),
                 field("squares", DataType::Decimal256(76, 0)),
+                field("places", DataType::Int16),
             ],
         })
     }
@@ -268,12 +292,14 @@ impl AggregateUDFImpl for Exact {
     }
 }
 
-/// The count, sum and sum of squares of the values seen, unscaled.
+/// The count, sum and sum of squares of the values seen, unscaled; and the largest of
+/// their own scales, where they have them.
 #[derive(Debug, Default, Clone, Copy)]
 struct Sums {
     count: i64,
     sum: i256,
     squares: i256,
+    places: Option<i16>,
 }
 
 fn out_of_range() -> datafusion::error::DataFusionError {
@@ -310,7 +336,13 @@ impl Sums {
             .squares
             .checked_add(other.squares)
             .ok_or_else(out_of_range)?;
+        self.places = self.places.max(other.places);
         Ok(())
+    }
+
+    /// Notes a value's own scale.
+    fn scaled(&mut self, places: Option<i16>) {
+        self.places = self.places.max(places);
     }
 }
 
@@ -357,6 +389,12 @@ impl Finish {
             .ok_or_else(out_of_range)
     }
 
+    /// The scale PostgreSQL's sum of the values has: the largest of the values' own, or
+    /// the input type's.
+    fn shown_scale(&self, sums: &Sums) -> i32 {
+        sums.places.map_or(self.scale as i32, i32::from)
+    }
+
     /// PostgreSQL's text of the result: exact at the places PostgreSQL gives it.
     fn text(&self, sums: Sums) -> Result<Option<String>> {
         if self.kind == Kind::Avg {
@@ -365,7 +403,7 @@ impl Finish {
             }
             let s = self.scale as i32;
             let n = i256::from_i128(i128::from(sums.count));
-            let places = pg_scale_wide((sums.sum, s), (n, 0));
+            let places = pg_scale_shown((sums.sum, s), self.shown_scale(&sums), (n, 0), 0);
             let value = quotient_at(big(sums.sum), s, &big(n), 0, places);
             return Ok(Some(numeric_text(&value, places)));
         }
@@ -401,8 +439,16 @@ impl Finish {
             return Ok(Some((BigInt::from(0), 0)));
         }
         // PostgreSQL's places for the quotient, which the root keeps.
-        let places = pg_scale_wide((numerator, 2 * s), (pairs, 0));
-        let variance = rounded_div(big(numerator) * ten(places - 2 * s), &big(pairs));
+        let places = pg_scale_shown(
+            (numerator, 2 * s),
+            2 * self.shown_scale(&sums),
+            (pairs, 0),
+            0,
+        );
+        let variance = match places >= 2 * s {
+            true => rounded_div(big(numerator) * ten(places - 2 * s), &big(pairs)),
+            false => rounded_div(big(numerator), &(big(pairs) * ten(2 * s - places))),
+        };
         let value = match root {
             true => rounded_sqrt(variance * ten(places)),
             false => variance,
@@ -489,11 +535,28 @@ fn state_arrays(sums: &[Sums]) -> Result<Vec<ArrayRef>> {
         let values: Decimal256Array = sums.iter().map(|s| Some(part(s))).collect();
         Ok(Arc::new(values.with_precision_and_scale(76, 0)?))
     };
+    let places: Int16Array = sums.iter().map(|s| s.places).collect();
     Ok(vec![
         Arc::new(counts),
         wide(|s| s.sum)?,
         wide(|s| s.squares)?,
+        Arc::new(places),
     ])
+}
+
+/// The scales a scaled aggregate's second argument gives, if it has one.
+fn scales_of(values: &[ArrayRef]) -> Result<Option<ArrayRef>> {
+    values
+        .get(1)
+        .map(|a| datafusion::arrow::compute::cast(a, &DataType::Int16))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// The scale in `row` of `scales`, if given.
+fn scale_at(scales: &Option<ArrayRef>, row: usize) -> Option<i16> {
+    let scales = scales.as_ref()?.as_primitive::<Int16Type>();
+    scales.is_valid(row).then(|| scales.value(row))
 }
 
 /// The sums of each group: the aggregates without DISTINCT in a GROUP BY.
@@ -514,8 +577,13 @@ impl GroupsAccumulator for ExactGroups {
         self.groups.resize(total_num_groups, Sums::default());
         let squares = self.finish.squares();
         let groups = &mut self.groups;
+        let scales = scales_of(values)?;
         for_each_value(&values[0], |row, v| match kept(opt_filter, row) {
-            true => groups[group_indices[row]].add(v, 1, squares),
+            true => {
+                let group = &mut groups[group_indices[row]];
+                group.scaled(scale_at(&scales, row));
+                group.add(v, 1, squares)
+            }
             false => Ok(()),
         })
     }
@@ -538,12 +606,14 @@ impl GroupsAccumulator for ExactGroups {
         let counts = values[0].as_primitive::<Int64Type>();
         let sums = values[1].as_primitive::<Decimal256Type>();
         let squares = values[2].as_primitive::<Decimal256Type>();
+        let places = values[3].as_primitive::<Int16Type>();
         for (row, &group) in group_indices.iter().enumerate() {
             if !counts.is_null(row) {
                 self.groups[group].merge(Sums {
                     count: counts.value(row),
                     sum: sums.value(row),
                     squares: squares.value(row),
+                    places: places.is_valid(row).then(|| places.value(row)),
                 })?;
             }
         }
@@ -557,8 +627,12 @@ impl GroupsAccumulator for ExactGroups {
     ) -> Result<Vec<ArrayRef>> {
         let mut rows = vec![Sums::default(); values[0].len()];
         let squares = self.finish.squares();
+        let scales = scales_of(values)?;
         for_each_value(&values[0], |row, v| match kept(opt_filter, row) {
-            true => rows[row].add(v, 1, squares),
+            true => {
+                rows[row].scaled(scale_at(&scales, row));
+                rows[row].add(v, 1, squares)
+            }
             false => Ok(()),
         })?;
         state_arrays(&rows)
@@ -601,7 +675,13 @@ impl Accumulator for ExactAccumulator {
                 seen.insert(v);
                 Ok(())
             }),
-            None => for_each_value(&values[0], |_, v| self.sums.add(v, 1, squares)),
+            None => {
+                let scales = scales_of(values)?;
+                for_each_value(&values[0], |row, v| {
+                    self.sums.scaled(scale_at(&scales, row));
+                    self.sums.add(v, 1, squares)
+                })
+            }
         }
     }
 
@@ -645,6 +725,7 @@ impl Accumulator for ExactAccumulator {
             ScalarValue::Int64(Some(self.sums.count)),
             ScalarValue::Decimal256(Some(self.sums.sum), 76, 0),
             ScalarValue::Decimal256(Some(self.sums.squares), 76, 0),
+            ScalarValue::Int16(self.sums.places),
         ])
     }
 

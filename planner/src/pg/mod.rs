@@ -49,6 +49,7 @@ pub mod subquery;
 pub mod template;
 pub mod types;
 pub mod unify;
+pub mod unscaled;
 pub mod uuid;
 
 use std::collections::HashMap;
