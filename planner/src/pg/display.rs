@@ -610,9 +610,33 @@ fn of_scales(expr: &Expr) -> bool {
             }
             ("abs", [value]) | ("nullif", [value, _]) => of_scales(value),
             ("mod", [a, b]) => of_scales(a) && of_scales(b),
-            _ => false,
+            (name, args) => fixed_places(name, args).is_some() && of_scales(&args[0]),
         },
         _ => false,
+    }
+}
+
+/// The places a call of `name` with `args` gives whatever its argument's: `round(x, 2)`
+/// and `trunc(x, 2)` two, `round(x)`, `ceil`, `floor`, `sign` and `div` none.
+fn fixed_places(name: &str, args: &[Expr]) -> Option<i16> {
+    match (name, args) {
+        ("round" | "trunc", [_]) | ("ceil" | "ceiling" | "floor" | "sign", [_]) => Some(0),
+        ("div", [_, _]) => Some(0),
+        ("round" | "trunc", [_, digits]) => {
+            // A constant, perhaps cast (`round(x, 2)` is planned with `2::int`).
+            let digits = match digits {
+                Expr::Cast(Cast { expr, .. }) => expr.as_ref(),
+                other => other,
+            };
+            let Expr::Literal(digits, _) = digits else {
+                return None;
+            };
+            match digits.cast_to(&DataType::Int64).ok()? {
+                ScalarValue::Int64(Some(n)) => Some(n.clamp(0, 1000) as i16),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -822,6 +846,10 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
                 }
             }
             ("abs", [value]) | ("nullif", [value, _]) => scale_of_value(value, input)?,
+            (name, args) if fixed_places(name, args).is_some() => {
+                let places = fixed_places(name, args).unwrap_or_default();
+                Some(Expr::Literal(ScalarValue::Int16(Some(places)), None))
+            }
             ("mod", [a, b]) => match (scale_of_value(a, input)?, scale_of_value(b, input)?) {
                 (Some(a), Some(b)) => Some(greatest(vec![a, b])),
                 _ => None,

@@ -156,6 +156,7 @@ fn written_scale(text: &str) -> Option<i8> {
 /// where the cast DataFusion planned would round it. Other statements are returned as
 /// they are.
 pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let plan = cast_to_columns(plan)?;
     let LogicalPlan::Dml(dml) = &plan else {
         return Ok(plan);
     };
@@ -169,6 +170,9 @@ pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
     let Some(table) = provider.downcast_ref::<HengeTable>() else {
         return Ok(plan);
     };
+    // No value with a scale of its own is written as text, an array or JSON with places
+    // it was not written with.
+    super::unscaled::check_written(&dml.input)?;
     let columns = &table.def().columns;
     if columns.len() != projection.expr.len()
         || !columns
@@ -225,7 +229,19 @@ pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
         if column.ty != ColumnType::NumericUnconstrained {
             continue;
         }
-        let scale = value_scale(&exprs[i], &source, &mut input)?;
+        let (scale, known) = value_scale(&exprs[i], &source, &mut input)?;
+        // Cast to the column's type (see [`cast_to_columns`]).
+        if let Expr::Column(_) | Expr::ScalarFunction(_) = exprs[i].clone().unalias_nested().data {
+            let value = exprs[i].clone().unalias_nested().data;
+            let column_type = DataType::Decimal128(DEFAULT_NUMERIC.0, DEFAULT_NUMERIC.1);
+            exprs[i] = Expr::Cast(Cast::new(Box::new(value), column_type)).alias(&column.name);
+        }
+        // PostgreSQL's scale is followed for stored numerics, never for quotients, roots
+        // and the like, which Henge computes at a fixed scale.
+        let (stored, computed) = super::unscaled::has_own_places(&dml.input, i)?;
+        if computed || (stored && !known) {
+            return Err(super::unscaled::unknown_places(&column.name));
+        }
         scales.push(scale.alias(scale_column(&column.name)));
     }
     exprs.extend(scales);
@@ -236,16 +252,79 @@ pub fn exact_insert(plan: LogicalPlan) -> Result<LogicalPlan> {
     Ok(LogicalPlan::Dml(dml))
 }
 
+/// An INSERT whose decimal values are each cast to their column's type. DataFusion casts
+/// only values whose planned type differs, and a function's type may change once its
+/// arguments are folded to constants (`round(x, 2)` of a numeric(38,10) is typed
+/// numeric(38,10) until `2` is a constant, numeric(38,2) after).
+fn cast_to_columns(plan: LogicalPlan) -> Result<LogicalPlan> {
+    let LogicalPlan::Dml(dml) = &plan else {
+        return Ok(plan);
+    };
+    let (WriteOp::Insert(_), LogicalPlan::Projection(projection)) = (&dml.op, dml.input.as_ref())
+    else {
+        return Ok(plan);
+    };
+    let target = dml.target.schema();
+    if target.fields().len() != projection.expr.len() {
+        return Ok(plan);
+    }
+    // An unconstrained numeric's value is cast once its scale is known (see
+    // [`exact_insert`]).
+    let unconstrained: Vec<bool> = match source_as_provider(&dml.target)
+        .ok()
+        .as_ref()
+        .and_then(|p| p.downcast_ref::<HengeTable>())
+    {
+        Some(table) => table
+            .def()
+            .columns
+            .iter()
+            .map(|c| c.ty == ColumnType::NumericUnconstrained)
+            .collect(),
+        None => vec![false; target.fields().len()],
+    };
+    let mut changed = false;
+    let mut exprs = projection.expr.clone();
+    for ((expr, field), skip) in exprs.iter_mut().zip(target.fields()).zip(unconstrained) {
+        let value = expr.clone().unalias_nested().data;
+        if skip
+            || matches!(value, Expr::Cast(_))
+            || !matches!(field.data_type(), DataType::Decimal128(..))
+            || !matches!(value, Expr::ScalarFunction(_) | Expr::Column(_))
+        {
+            continue;
+        }
+        let cast = Expr::Cast(Cast::new(Box::new(value), field.data_type().clone()));
+        *expr = cast.alias(field.name());
+        changed = true;
+    }
+    if !changed {
+        return Ok(plan);
+    }
+    let mut dml = dml.clone();
+    dml.input = Arc::new(LogicalPlan::Projection(Projection::try_new(
+        exprs,
+        projection.input.clone(),
+    )?));
+    Ok(LogicalPlan::Dml(dml))
+}
+
 /// The scale of the values an INSERT's expression `expr` (over `source`, the schema of
 /// `input`) writes to an unconstrained numeric: the scale PostgreSQL gives each (see
 /// `display::scale_of_value`), computed in the VALUES list or select list the value comes
-/// from (to which a column of it is added); NULL where it is not known (the value is then
-/// kept without trailing zeros).
-fn value_scale(expr: &Expr, source: &DFSchema, input: &mut LogicalPlan) -> Result<Expr> {
-    let unknown = || Expr::Literal(ScalarValue::Int16(None), None);
+/// from (to which a column of it is added), and whether PostgreSQL's scale is known (NULL
+/// where it is not: the value is then kept without trailing zeros).
+fn value_scale(expr: &Expr, source: &DFSchema, input: &mut LogicalPlan) -> Result<(Expr, bool)> {
+    let unknown = || (Expr::Literal(ScalarValue::Int16(None), None), false);
+    let scale_of = |value: &Expr, schema: &DFSchema| -> Result<(Expr, bool)> {
+        Ok(match super::display::scale_of_value(value, schema)? {
+            Some(scale) => (scale, true),
+            None => unknown(),
+        })
+    };
     let value = expr.clone().unalias_nested().data;
     let Expr::Column(c) = &value else {
-        return Ok(super::display::scale_of_value(&value, source)?.unwrap_or_else(unknown));
+        return scale_of(&value, source);
     };
     match input {
         LogicalPlan::Values(values) => {
@@ -254,16 +333,18 @@ fn value_scale(expr: &Expr, source: &DFSchema, input: &mut LogicalPlan) -> Resul
             };
             let empty = DFSchema::empty();
             let mut rows = values.values.clone();
+            let mut known = true;
             for row in &mut rows {
-                let scale = super::display::scale_of_value(&row[at], &empty)?;
-                let scale = scale.unwrap_or_else(unknown);
+                let (scale, row_known) = scale_of(&row[at], &empty)?;
+                known &= row_known;
                 row.push(Expr::Cast(Cast::new(Box::new(scale), DataType::Int16)));
             }
             *input = LogicalPlanBuilder::values(rows)?.build()?;
             let added = input.schema().fields().len() - 1;
-            Ok(Expr::Column(Column::from(
-                input.schema().qualified_field(added),
-            )))
+            Ok((
+                Expr::Column(Column::from(input.schema().qualified_field(added))),
+                known,
+            ))
         }
         LogicalPlan::Projection(list) => {
             let Ok(at) = list.schema.index_of_column(c) else {
@@ -277,12 +358,12 @@ fn value_scale(expr: &Expr, source: &DFSchema, input: &mut LogicalPlan) -> Resul
                 .collect();
             let below = super::display::with_scales(&list.input, &names)?
                 .unwrap_or_else(|| list.input.as_ref().clone());
-            let scale = super::display::scale_of_value(&chosen, below.schema())?;
+            let (scale, known) = scale_of(&chosen, below.schema())?;
             let name = format!("{}_{at}", scale_column(&c.name));
             let mut exprs = list.expr.clone();
-            exprs.push(scale.unwrap_or_else(unknown).alias(&name));
+            exprs.push(scale.alias(&name));
             *list = Projection::try_new(exprs, Arc::new(below))?;
-            Ok(Expr::Column(Column::from_name(name)))
+            Ok((Expr::Column(Column::from_name(name)), known))
         }
         _ => Ok(unknown()),
     }

@@ -34,7 +34,7 @@ use crate::table::HengeTable;
 /// where a value with a scale of its own reaches the result, or text, arrays, records or
 /// JSON made of one, without the places it was written with.
 pub fn check(plan: &LogicalPlan) -> Result<()> {
-    let carried = carried(plan)?;
+    let carried = carried(plan, Sources::Stored)?;
     match carried.iter().position(|&c| c) {
         Some(i) => Err(refusal(&output_named(plan, i))),
         None => Ok(()),
@@ -105,18 +105,72 @@ fn refusal(what: &str) -> datafusion::error::DataFusionError {
     .into()
 }
 
+/// Which values [`carried`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sources {
+    /// Stored unconstrained numerics, and text or doubles converted to `numeric`.
+    Stored,
+    /// The numerics whose places PostgreSQL chooses value by value where Henge computes
+    /// them at a fixed scale: quotients, `avg`, the variances and standard deviations,
+    /// roots, powers, logarithms and exponentials.
+    Computed,
+}
+
+/// Refuses an INSERT's rows (`plan`, the statement's input) where a value with a scale
+/// of its own is written as text, an array, a record or JSON (see [`check`]).
+pub fn check_written(plan: &LogicalPlan) -> Result<()> {
+    carried(plan, Sources::Stored).map(|_| ())
+}
+
+/// Whether output column `i` of an INSERT's rows (`plan`) is a numeric made of values
+/// with scales of their own (`stored`: stored unconstrained numerics, text or doubles
+/// converted to one) or whose places PostgreSQL would choose value by value (`computed`:
+/// see [`Sources::Computed`]).
+pub fn has_own_places(plan: &LogicalPlan, i: usize) -> Result<(bool, bool)> {
+    let of = |sources| -> Result<bool> {
+        // The value under the statement's cast to the column's type.
+        if let LogicalPlan::Projection(p) = plan {
+            let value = match p.expr[i].clone().unalias_nested().data {
+                Expr::Cast(Cast { expr, .. }) => *expr,
+                other => other,
+            };
+            let input = carried(&p.input, sources)?;
+            return of_expr(&value, p.input.schema(), &input, sources);
+        }
+        Ok(carried(plan, sources)?.get(i).copied().unwrap_or(false))
+    };
+    Ok((of(Sources::Stored)?, of(Sources::Computed)?))
+}
+
+/// The refusal of writing such a value (`what`) to a numeric declared without a scale.
+pub fn unknown_places(column: &str) -> datafusion::error::DataFusionError {
+    SqlStateError::new(
+        "0A000",
+        format!(
+            "the places of the value for column \"{column}\" are chosen value by value, \
+             which Henge does not follow into a numeric declared without a scale (cast the \
+             value to numeric(p,s) first)"
+        ),
+    )
+    .into()
+}
+
 /// For each output column of `plan`, whether it carries values whose scales are their
-/// own, without them (as decimals: any other type carrying them is refused here).
-fn carried(plan: &LogicalPlan) -> Result<Vec<bool>> {
+/// own (of `sources`), without them (as decimals: any other type carrying them is refused
+/// here).
+fn carried(plan: &LogicalPlan, sources: Sources) -> Result<Vec<bool>> {
     let inputs = plan
         .inputs()
         .into_iter()
-        .map(carried)
+        .map(|input| carried(input, sources))
         .collect::<Result<Vec<_>>>()?;
     let one = |i: usize| inputs.get(i).cloned().unwrap_or_default();
     Ok(match plan {
         LogicalPlan::TableScan(scan) => {
-            let stored = stored_unconstrained(scan);
+            let stored = match sources {
+                Sources::Stored => stored_unconstrained(scan),
+                Sources::Computed => Vec::new(),
+            };
             scan.projected_schema
                 .fields()
                 .iter()
@@ -127,16 +181,16 @@ fn carried(plan: &LogicalPlan) -> Result<Vec<bool>> {
             let input = p.input.schema();
             p.expr
                 .iter()
-                .map(|e| of_expr(e, input, &inputs[0]))
+                .map(|e| of_expr(e, input, &inputs[0], sources))
                 .collect::<Result<_>>()?
         }
         LogicalPlan::Filter(f) => {
-            of_expr(&f.predicate, f.input.schema(), &inputs[0])?;
+            of_expr(&f.predicate, f.input.schema(), &inputs[0], sources)?;
             one(0)
         }
         LogicalPlan::Sort(s) => {
             for e in &s.expr {
-                of_expr(&e.expr, s.input.schema(), &inputs[0])?;
+                of_expr(&e.expr, s.input.schema(), &inputs[0], sources)?;
             }
             one(0)
         }
@@ -148,18 +202,18 @@ fn carried(plan: &LogicalPlan) -> Result<Vec<bool>> {
             let internal = fields - groups.len() - a.aggr_expr.len();
             let mut out = Vec::with_capacity(fields);
             for e in groups {
-                out.push(of_expr(e, input, &inputs[0])?);
+                out.push(of_expr(e, input, &inputs[0], sources)?);
             }
             out.extend(std::iter::repeat_n(false, internal));
             for e in &a.aggr_expr {
-                out.push(of_expr(e, input, &inputs[0])?);
+                out.push(of_expr(e, input, &inputs[0], sources)?);
             }
             out
         }
         LogicalPlan::Window(w) => {
             let mut out = one(0);
             for e in &w.window_expr {
-                out.push(of_expr(e, w.input.schema(), &inputs[0])?);
+                out.push(of_expr(e, w.input.schema(), &inputs[0], sources)?);
             }
             out
         }
@@ -167,11 +221,11 @@ fn carried(plan: &LogicalPlan) -> Result<Vec<bool>> {
             let both = j.left.schema().join(j.right.schema())?;
             let all: Vec<bool> = inputs[0].iter().chain(&inputs[1]).copied().collect();
             for (l, r) in &j.on {
-                of_expr(l, j.left.schema(), &inputs[0])?;
-                of_expr(r, j.right.schema(), &inputs[1])?;
+                of_expr(l, j.left.schema(), &inputs[0], sources)?;
+                of_expr(r, j.right.schema(), &inputs[1], sources)?;
             }
             if let Some(filter) = &j.filter {
-                of_expr(filter, &both, &all)?;
+                of_expr(filter, &both, &all, sources)?;
             }
             match j.join_type {
                 JoinType::LeftSemi | JoinType::LeftAnti => one(0),
@@ -195,7 +249,7 @@ fn carried(plan: &LogicalPlan) -> Result<Vec<bool>> {
             let mut out = vec![false; plan.schema().fields().len()];
             for row in &v.values {
                 for (i, e) in row.iter().enumerate() {
-                    out[i] |= of_expr(e, &empty, &[])?;
+                    out[i] |= of_expr(e, &empty, &[], sources)?;
                 }
             }
             out
@@ -252,32 +306,37 @@ fn stored_unconstrained(scan: &datafusion::logical_expr::TableScan) -> Vec<Strin
 /// Whether `expr` (over `schema`, whose columns carry such values as `carried` says)
 /// carries values with scales of their own as a decimal; an error where it carries them as
 /// anything else, or asks for their scale.
-fn of_expr(expr: &Expr, schema: &DFSchema, carried: &[bool]) -> Result<bool> {
+fn of_expr(expr: &Expr, schema: &DFSchema, carried: &[bool], sources: Sources) -> Result<bool> {
+    if sources == Sources::Computed && chooses_places(expr) {
+        return Ok(matches!(expr.get_type(schema)?, DataType::Decimal128(..)));
+    }
     match expr {
         Expr::Column(c) => Ok(schema
             .maybe_index_of_column(c)
             .is_some_and(|i| carried.get(i).copied().unwrap_or(false))),
-        Expr::Alias(a) => of_expr(&a.expr, schema, carried),
+        Expr::Alias(a) => of_expr(&a.expr, schema, carried, sources),
         Expr::ScalarFunction(f) if is_shown_numeric(f) => Ok(false),
-        Expr::ScalarFunction(f) if super::display::is_written_numeric(f) => Ok(true),
+        Expr::ScalarFunction(f) if super::display::is_written_numeric(f) => {
+            Ok(sources == Sources::Stored)
+        }
         Expr::ScalarSubquery(s) => {
-            let inner = self::carried(&s.subquery)?;
+            let inner = self::carried(&s.subquery, sources)?;
             Ok(inner.first().copied().unwrap_or(false))
         }
         Expr::Exists(e) => {
-            self::carried(&e.subquery.subquery)?;
+            self::carried(&e.subquery.subquery, sources)?;
             Ok(false)
         }
         Expr::InSubquery(i) => {
-            of_expr(&i.expr, schema, carried)?;
-            self::carried(&i.subquery.subquery)?;
+            of_expr(&i.expr, schema, carried, sources)?;
+            self::carried(&i.subquery.subquery, sources)?;
             Ok(false)
         }
         _ => {
             let mut any = false;
             let mut failed = None;
             expr.apply_children(|child| {
-                match of_expr(child, schema, carried) {
+                match of_expr(child, schema, carried, sources) {
                     Ok(c) => any |= c,
                     Err(e) => {
                         failed = Some(e);
@@ -324,6 +383,27 @@ fn of_expr(expr: &Expr, schema: &DFSchema, carried: &[bool]) -> Result<bool> {
                 _ => Err(refusal(&described(expr))),
             }
         }
+    }
+}
+
+/// Whether `expr` computes a numeric whose places PostgreSQL chooses value by value (see
+/// [`Sources::Computed`]).
+fn chooses_places(expr: &Expr) -> bool {
+    use super::division::NumericDiv;
+    use super::exact_aggregates::Exact;
+    match expr {
+        Expr::ScalarFunction(f) => {
+            f.func.inner().downcast_ref::<NumericDiv>().is_some()
+                || matches!(
+                    f.func.name(),
+                    "sqrt" | "exp" | "ln" | "log" | "log10" | "power" | "pow" | "cbrt"
+                )
+        }
+        Expr::AggregateFunction(f) => f.func.inner().downcast_ref::<Exact>().is_some(),
+        Expr::WindowFunction(w) => matches!(&w.fun,
+            datafusion::logical_expr::WindowFunctionDefinition::AggregateUDF(f)
+                if f.inner().downcast_ref::<Exact>().is_some()),
+        _ => false,
     }
 }
 
