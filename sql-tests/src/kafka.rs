@@ -162,6 +162,34 @@ impl KafkaBroker {
         }
     }
 
+    /// Waits until `producer` sees `partitions` partitions of `topic`: a producer asked
+    /// for a partition its metadata does not have yet refuses the record at once.
+    pub async fn wait_for_partitions(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        partitions: usize,
+    ) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let seen = tokio::task::block_in_place(|| {
+                producer
+                    .client()
+                    .fetch_metadata(Some(topic), Duration::from_secs(5))
+                    .ok()
+                    .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
+            });
+            if seen == Some(partitions) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic} has {seen:?} partitions, not {partitions}, after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Deletes the records of `partition` of `topic` before offset `before`, as the
     /// topic's retention would.
     pub async fn delete_records(&self, topic: &str, partition: i32, before: i64) {

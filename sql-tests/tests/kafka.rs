@@ -613,12 +613,16 @@ async fn partitions_added_and_a_broker_restart() {
     let mut produce = |partitions: i32, n: i64, producer: &FutureProducer| {
         for _ in 0..n {
             let value = event(id * 5 + 1);
-            let _ = producer.send_result(
+            // Refused at once only for a partition the producer does not know (see
+            // `wait_for_partitions`), or a full queue: either fails the test here.
+            if let Err((e, _)) = producer.send_result(
                 FutureRecord::to("grow")
                     .partition((id % i64::from(partitions)) as i32)
                     .key("k")
                     .payload(&value),
-            );
+            ) {
+                panic!("record {id} not sent: {e}");
+            }
             id += 1;
         }
         flush(producer);
@@ -632,8 +636,10 @@ async fn partitions_added_and_a_broker_restart() {
     )
     .await;
     broker.add_partitions("grow", 4).await;
-    // A producer that knows the new partitions.
+    // A producer that knows the new partitions (a loaded broker may take a while to
+    // report them: records for them were refused, 500 of 1000 lost).
     let producer = broker.producer(&[]);
+    broker.wait_for_partitions(&producer, "grow", 4).await;
     produce(4, 1000, &producer);
     wait_for(
         &server,
@@ -650,6 +656,7 @@ async fn partitions_added_and_a_broker_restart() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker.restart();
     let producer = broker.producer(&[]);
+    broker.wait_for_partitions(&producer, "grow", 4).await;
     produce(4, 1000, &producer);
     expect_events(&server, 3000, Duration::from_secs(120)).await;
 }
