@@ -604,6 +604,7 @@ fn of_scales(expr: &Expr) -> bool {
                 && case.else_expr.as_deref().is_none_or(of_scales)
         }
         Expr::ScalarFunction(f) if read_numeric(f).is_some() => true,
+        Expr::ScalarFunction(f) if quotient(f).is_some() => f.args.iter().all(of_scales),
         Expr::ScalarFunction(f) => match (f.func.name(), f.args.as_slice()) {
             ("coalesce" | "greatest" | "least", args) => {
                 !args.is_empty() && args.iter().all(of_scales)
@@ -728,29 +729,28 @@ fn computed_display(expr: &Expr, input: &DFSchema) -> Result<Option<(Expr, Optio
         if !is_text(field.data_type()) {
             return Ok(None);
         }
-        if !matches!(value.get_type(input)?, DataType::Decimal128(..)) {
+        let valued = values_of(*value.clone(), input)?;
+        if !matches!(valued.get_type(input)?, DataType::Decimal128(..)) {
             return Ok(None);
         }
         let Some(scale) = scale_of_value(value, input)? else {
             return Ok(None);
         };
-        let text = get_field(numeric_shown(*value.clone(), scale), TEXT_FIELD);
+        let text = get_field(numeric_shown(valued, scale), TEXT_FIELD);
         let text = match field.data_type() {
             DataType::Utf8 => text,
             other => Expr::Cast(Cast::new(Box::new(text), other.clone())),
         };
         return Ok(Some((text, None)));
     }
-    if !matches!(expr.get_type(input)?, DataType::Decimal128(..)) {
+    let valued = values_of(expr.clone(), input)?;
+    if !matches!(valued.get_type(input)?, DataType::Decimal128(..)) {
         return Ok(None);
     }
     let Some(scale) = scale_of_value(expr, input)? else {
         return Ok(None);
     };
-    Ok(Some((
-        numeric_shown(expr.clone(), scale.clone()),
-        Some(scale),
-    )))
+    Ok(Some((numeric_shown(valued, scale.clone()), Some(scale))))
 }
 
 /// The scale PostgreSQL gives each value of `expr` (of the shape [`of_scales`] takes), as
@@ -765,6 +765,11 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
             None => match expr.get_type(input)? {
                 DataType::Decimal128(_, s) => Some(places(s)),
                 t if t.is_integer() => Some(places(0)),
+                // A value PostgreSQL shows with places of its own (an average): its text's.
+                t if is_display(&t) => Some(shown_places(
+                    get_field(expr.clone(), TEXT_FIELD),
+                    held_places(&values_of(expr.clone(), input)?, input)?,
+                )),
                 _ => None,
             },
         },
@@ -814,6 +819,26 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
                 when_then_expr,
                 else_expr,
             }))
+        }
+        // A quotient's: the places of its text, as PostgreSQL chooses them.
+        Expr::ScalarFunction(f) if quotient(f).is_some() => {
+            let shown = match scaled_division(expr, input)? {
+                Some(shown) => shown,
+                None => match division_display(expr) {
+                    Some(shown) => values_in_args(shown, input)?,
+                    // Constants': the quotient's type has PostgreSQL's places.
+                    None => {
+                        return Ok(match expr.get_type(input)? {
+                            DataType::Decimal128(_, s) => Some(places(s)),
+                            _ => None,
+                        })
+                    }
+                },
+            };
+            Some(shown_places(
+                get_field(shown, TEXT_FIELD),
+                held_places(&values_of(expr.clone(), input)?, input)?,
+            ))
         }
         Expr::ScalarFunction(f) if read_numeric(f).is_some() => {
             let read = read_numeric(f)
@@ -881,12 +906,127 @@ pub(crate) fn scale_of_value(expr: &Expr, input: &DFSchema) -> Result<Option<Exp
 pub(crate) fn has_scale_source(expr: &Expr, input: &DFSchema) -> bool {
     expr.exists(|e| {
         Ok(match e {
-            Expr::Column(c) => scale_of(c, input).is_some(),
-            Expr::ScalarFunction(f) => read_numeric(f).is_some(),
+            Expr::Column(c) => scale_of(c, input).is_some() || has_own_places(e, input),
+            Expr::ScalarFunction(f) => read_numeric(f).is_some() || has_own_places(e, input),
             _ => false,
         })
     })
     .unwrap_or(false)
+}
+
+/// Whether `expr` is a value PostgreSQL shows with places of its own that Henge holds at a
+/// fixed scale: a quotient (not of constants), or a column of display numerics (an
+/// average, a variance).
+fn has_own_places(expr: &Expr, input: &DFSchema) -> bool {
+    match expr {
+        Expr::Column(_) => expr.get_type(input).is_ok_and(|t| is_display(&t)),
+        Expr::ScalarFunction(f) => quotient(f).is_some_and(|d| d.display().is_some()),
+        _ => false,
+    }
+}
+
+/// The division `f` is, if it is one of numerics.
+fn quotient(f: &ScalarFunction) -> Option<&NumericDiv> {
+    f.func
+        .inner()
+        .downcast_ref::<NumericDiv>()
+        .filter(|_| f.args.len() == 2)
+}
+
+/// The places a decimal expression's values are held with.
+fn held_places(value: &Expr, input: &DFSchema) -> Result<i16> {
+    Ok(match value.get_type(input)? {
+        DataType::Decimal128(_, s) => i16::from(s),
+        _ => 0,
+    })
+}
+
+/// `henge_shown_places(text, held)` of a numeric's text: its places; refused where they
+/// are more than the `held` places its value is computed with (arithmetic would show the
+/// rounded value's digits where PostgreSQL has others).
+fn shown_places(text: Expr, held: i16) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(ShownPlaces::default())),
+        vec![text, Expr::Literal(ScalarValue::Int16(Some(held)), None)],
+    ))
+}
+
+/// The places of a numeric's text (the digits after its point).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ShownPlaces {
+    signature: Signature,
+}
+
+impl Default for ShownPlaces {
+    fn default() -> ShownPlaces {
+        ShownPlaces {
+            signature: Signature::exact(
+                vec![DataType::Utf8, DataType::Int16],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ShownPlaces {
+    fn name(&self) -> &str {
+        "henge_shown_places"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int16)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let held = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Int16(Some(held))) => *held,
+            _ => return internal_err!("henge_shown_places without its held places"),
+        };
+        super::on_arrays(&args, |arrays| {
+            let places = arrays[0]
+                .as_string::<i32>()
+                .iter()
+                .map(|text| {
+                    let Some(text) = text else {
+                        return Ok(None);
+                    };
+                    let places = text.split_once('.').map_or(0, |(_, p)| p.len() as i16);
+                    match places > held {
+                        true => Err(super::SqlStateError::new(
+                            "0A000",
+                            format!(
+                                "arithmetic on the numeric {text} is not supported: Henge \
+                                 computes it with {held} places"
+                            ),
+                        )
+                        .into()),
+                        false => Ok(Some(places)),
+                    }
+                })
+                .collect::<Result<datafusion::arrow::array::Int16Array>>()?;
+            Ok(Arc::new(places) as ArrayRef)
+        })
+    }
+}
+
+/// A function call (a display form built over `input`) whose arguments read values where
+/// they are display numerics.
+fn values_in_args(expr: Expr, input: &DFSchema) -> Result<Expr> {
+    match expr {
+        Expr::ScalarFunction(mut f) => {
+            f.args = f
+                .args
+                .into_iter()
+                .map(|a| values_of(a, input))
+                .collect::<Result<_>>()?;
+            Ok(Expr::ScalarFunction(f))
+        }
+        other => Ok(other),
+    }
 }
 
 /// What a conversion to an unconstrained numeric reads, text or a double (whose scale is
@@ -1486,14 +1626,22 @@ fn is_shown(expr: &Expr, schema: &DFSchema) -> bool {
     }
 }
 
-/// `expr` reading the values of the display numerics it refers to.
+/// `expr` reading the values of the display numerics it refers to (where it does not read
+/// their texts already).
 fn values_of(expr: Expr, schema: &DFSchema) -> Result<Expr> {
-    expr.transform_up(|e| match &e {
-        Expr::Column(_) if e.get_type(schema).is_ok_and(|t| is_display(&t)) => {
-            Ok(Transformed::yes(
-                datafusion::functions::core::expr_fn::get_field(e, VALUE_FIELD),
-            ))
+    let is_display_column =
+        |e: &Expr| matches!(e, Expr::Column(_)) && e.get_type(schema).is_ok_and(|t| is_display(&t));
+    expr.transform_down(|e| match &e {
+        Expr::ScalarFunction(f)
+            if f.func.name() == "get_field" && f.args.first().is_some_and(is_display_column) =>
+        {
+            Ok(Transformed::new(e, false, TreeNodeRecursion::Jump))
         }
+        _ if is_display_column(&e) => Ok(Transformed::new(
+            datafusion::functions::core::expr_fn::get_field(e, VALUE_FIELD),
+            true,
+            TreeNodeRecursion::Jump,
+        )),
         _ => Ok(Transformed::no(e)),
     })
     .map(|t| t.data)
@@ -1520,7 +1668,12 @@ fn scaled_division(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
     };
     Ok(Some(Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(div.scaled_display())),
-        vec![a.clone(), b.clone(), sa, sb],
+        vec![
+            values_of(a.clone(), input)?,
+            values_of(b.clone(), input)?,
+            sa,
+            sb,
+        ],
     ))))
 }
 
