@@ -330,16 +330,19 @@ fn copy_lines(
     zone: &datafusion::arrow::array::timezone::Tz,
 ) -> Result<Vec<bytes::Bytes>, PgError> {
     let format_options = FormatOptions::default();
+    let schema = batch.schema();
     let encoders = batch
         .columns()
         .iter()
-        .map(|a| {
+        .zip(schema.fields())
+        .map(|(a, field)| {
             ColumnEncoder::new(
                 a,
                 pgwire::api::results::FieldFormat::Text,
                 &format_options,
                 zone,
             )
+            .map(|e| e.padded_as(field))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::with_capacity(batch.num_rows());

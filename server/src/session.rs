@@ -1282,13 +1282,15 @@ fn encode_rows(
     let options = FormatOptions::default();
     let mut rows = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for batch in batches {
+        let schema = batch.schema();
         let encoders = batch
             .columns()
             .iter()
             .zip(fields)
-            .map(|(array, field)| {
+            .zip(schema.fields())
+            .map(|((array, field), result)| {
                 ColumnEncoder::new(array, field.format(), &options, zone)
-                    .map(|e| e.sent_as(field.datatype()))
+                    .map(|e| e.sent_as(field.datatype()).padded_as(result))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {

@@ -1439,3 +1439,36 @@ async fn simple_queries_sent_again_keep_their_plans_but_not_their_answers() {
     client.simple_query("ROLLBACK").await.unwrap();
     assert_eq!(first(&client, "SELECT 1").await, "1");
 }
+
+/// A `char(n)` value is written padded with spaces to n characters, as PostgreSQL writes
+/// it, in text and binary results and COPY TO; used as text it has no trailing spaces.
+#[tokio::test(flavor = "multi_thread")]
+async fn char_values_are_written_padded() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let messages = client
+        .simple_query("SELECT 'ab'::char(5) UNION ALL SELECT 'äb'::char(5) UNION ALL SELECT 'abcdefg'::char(5)")
+        .await
+        .unwrap();
+    let mut texts = first_column(&messages);
+    texts.sort();
+    assert_eq!(texts, ["ab   ", "abcde", "äb   "]);
+    let text = client
+        .simple_query("SELECT 'ab'::char(5) || '|', length('ab'::char(5))")
+        .await
+        .unwrap();
+    assert_eq!(first_column(&text), ["ab|"]);
+    // Binary (extended protocol): a char's binary form is its text.
+    let row = client
+        .query_one("SELECT 'ab'::char(5), 'x'::char", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "ab   ");
+    assert_eq!(row.get::<_, String>(1), "x");
+    let stream = client
+        .copy_out("COPY (SELECT 'ab'::char(4), 1) TO STDOUT")
+        .await
+        .unwrap();
+    let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+    assert_eq!(String::from_utf8(chunks.concat()).unwrap(), "ab  \t1\n");
+}

@@ -22,6 +22,15 @@ use henge_storage::schema::{BPCHAR_EXTENSION, EXTENSION_NAME_KEY, VARCHAR_EXTENS
 
 use super::rewrite::call;
 
+/// Field metadata: the length `n` of a `char(n)` value, which PostgreSQL writes padded
+/// with spaces to `n` characters (Henge holds it without them).
+pub const CHAR_LENGTH_KEY: &str = "henge.char_length";
+
+/// The `char(n)` length a result field's values are written padded to, if it has one.
+pub fn padded_length(field: &Field) -> Option<usize> {
+    field.metadata().get(CHAR_LENGTH_KEY)?.parse().ok()
+}
+
 /// Rewrites a cast to `varchar(n)`, `char(n)` or `char` into `pg_varchar(text, n)` or
 /// `pg_bpchar(text, n)`, and one to `varchar` into `pg_varchar(text, NULL)` (in place;
 /// other expressions are left alone). Done on the syntax, so the value's type stays text
@@ -185,12 +194,18 @@ impl ScalarUDFImpl for Cut {
             true => BPCHAR_EXTENSION,
             false => VARCHAR_EXTENSION,
         };
+        let mut metadata: std::collections::HashMap<String, String> =
+            [(EXTENSION_NAME_KEY.to_owned(), extension.to_owned())]
+                .into_iter()
+                .collect();
+        // A char(n)'s values are written padded to n.
+        if let (true, Some(Some(n))) = (self.pad, args.scalar_arguments.get(1)) {
+            if let ScalarValue::Int64(Some(n)) = n.cast_to(&DataType::Int64)? {
+                metadata.insert(CHAR_LENGTH_KEY.to_owned(), n.to_string());
+            }
+        }
         Ok(Arc::new(
-            Field::new(self.name(), DataType::Utf8, true).with_metadata(
-                [(EXTENSION_NAME_KEY.to_owned(), extension.to_owned())]
-                    .into_iter()
-                    .collect(),
-            ),
+            Field::new(self.name(), DataType::Utf8, true).with_metadata(metadata),
         ))
     }
 

@@ -244,6 +244,8 @@ pub struct ColumnEncoder<'a> {
     sent_as: Option<Type>,
     /// The texts of display numerics, where the column holds them.
     numeric_texts: Option<&'a StringArray>,
+    /// The length `char(n)` values are written padded to with spaces.
+    padded: Option<usize>,
 }
 
 impl<'a> ColumnEncoder<'a> {
@@ -255,7 +257,10 @@ impl<'a> ColumnEncoder<'a> {
     ) -> Result<Self, PgError> {
         let numeric_texts = henge_planner::pg::display::is_display(array.data_type())
             .then(|| array.as_struct().column(1).as_string::<i32>());
-        let fallback = if natively_encoded(array.data_type()) || numeric_texts.is_some() {
+        let fallback = if natively_encoded(array.data_type())
+            || numeric_texts.is_some()
+            || is_record(array.data_type())
+        {
             None
         } else {
             Some(
@@ -274,7 +279,26 @@ impl<'a> ColumnEncoder<'a> {
             fallback,
             sent_as: None,
             numeric_texts,
+            padded: None,
         })
+    }
+
+    /// Writes the values padded with spaces as `char(n)` values of the result `field`
+    /// are, where it is one.
+    pub fn padded_as(mut self, field: &datafusion::arrow::datatypes::Field) -> Self {
+        self.padded = henge_planner::pg::character::padded_length(field);
+        self
+    }
+
+    /// Pads the value just written from `start` to the `char(n)` length, if any.
+    fn pad(&self, out: &mut BytesMut, start: usize) {
+        let Some(n) = self.padded else {
+            return;
+        };
+        let written = std::str::from_utf8(&out[start..]).map_or(n, |s| s.chars().count());
+        for _ in written..n {
+            out.put_u8(b' ');
+        }
     }
 
     /// Encodes the values as the PostgreSQL type `ty` (the column's in its description).
@@ -325,6 +349,9 @@ impl<'a> ColumnEncoder<'a> {
             let mut s = String::new();
             let _ = write!(s, "{}", formatter.value(row));
             out.put_slice(s.as_bytes());
+        } else if is_record(self.array.data_type()) {
+            // Sent as text in either format (the column is described as text).
+            record_text(self.array.as_struct(), row, self.zone, out)?;
         } else if self.format == FieldFormat::Binary {
             match &self.sent_as {
                 Some(Type::JSONB) => {
@@ -343,6 +370,7 @@ impl<'a> ColumnEncoder<'a> {
         } else {
             encode_text(self.array, row, self.zone, out)?;
         }
+        self.pad(out, start + 4);
         let len = (out.len() - start - 4) as i32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
         Ok(())
@@ -358,12 +386,82 @@ impl<'a> ColumnEncoder<'a> {
             buf.put_slice(texts.value(row).as_bytes());
         } else if let Some(formatter) = &self.fallback {
             buf.put_slice(formatter.value(row).to_string().as_bytes());
+        } else if is_record(self.array.data_type()) {
+            record_text(self.array.as_struct(), row, self.zone, &mut buf)?;
         } else {
             encode_text(self.array, row, self.zone, &mut buf)?;
         }
+        self.pad(&mut buf, 0);
         out.extend_from_slice(&buf);
         Ok(true)
     }
+}
+
+/// Whether a column holds records (`ROW(…)`), not display numerics.
+fn is_record(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Struct(_)) && !henge_planner::pg::display::is_display(data_type)
+}
+
+/// A record as PostgreSQL writes it: `(1,abc,,"a b")`, a NULL field empty, a field quoted
+/// where it is empty or holds a quote, backslash, parenthesis, comma or space (quotes and
+/// backslashes doubled inside).
+fn record_text(
+    record: &datafusion::arrow::array::StructArray,
+    row: usize,
+    zone: &Tz,
+    out: &mut BytesMut,
+) -> Result<(), PgError> {
+    out.put_u8(b'(');
+    for (i, field) in record.columns().iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        if field.is_null(row) || field.data_type() == &DataType::Null {
+            continue;
+        }
+        let mut text = BytesMut::new();
+        if henge_planner::pg::display::is_display(field.data_type()) {
+            text.put_slice(
+                field
+                    .as_struct()
+                    .column(1)
+                    .as_string::<i32>()
+                    .value(row)
+                    .as_bytes(),
+            );
+        } else if is_record(field.data_type()) {
+            record_text(field.as_struct(), row, zone, &mut text)?;
+        } else if natively_encoded(field.data_type()) {
+            encode_text(field, row, zone, &mut text)?;
+        } else {
+            let options = FormatOptions::default();
+            let formatter = ArrayFormatter::try_new(field.as_ref(), &options).map_err(|e| {
+                PgError::new(
+                    code::INTERNAL_ERROR,
+                    format!("cannot format {}: {e}", field.data_type()),
+                )
+            })?;
+            text.put_slice(formatter.value(row).to_string().as_bytes());
+        }
+        let quoted = text.is_empty()
+            || text
+                .iter()
+                .any(|b| matches!(b, b'"' | b'\\' | b'(' | b')' | b',') || b.is_ascii_whitespace());
+        if !quoted {
+            out.put_slice(&text);
+            continue;
+        }
+        out.put_u8(b'"');
+        for &b in text.iter() {
+            if matches!(b, b'"' | b'\\') {
+                out.put_u8(b);
+            }
+            out.put_u8(b);
+        }
+        out.put_u8(b'"');
+    }
+    out.put_u8(b')');
+    Ok(())
 }
 
 fn natively_encoded(data_type: &DataType) -> bool {
