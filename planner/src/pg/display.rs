@@ -1181,6 +1181,18 @@ pub(crate) fn with_scales(
             )?)
         }
         LogicalPlan::Union(union) => return union_with_scales(union, wanted),
+        LogicalPlan::Aggregate(aggregate) => return aggregate_scales(aggregate, wanted),
+        // DISTINCT as the grouping it is, each value's scale its first row's.
+        LogicalPlan::Distinct(Distinct::All(input)) => {
+            let columns: Vec<Expr> = input
+                .schema()
+                .columns()
+                .into_iter()
+                .map(Expr::Column)
+                .collect();
+            let grouped = Aggregate::try_new(input.clone(), columns, vec![])?;
+            return aggregate_scales(&grouped, wanted);
+        }
         LogicalPlan::Projection(projection) => {
             let below: HashSet<String> = projection
                 .expr
@@ -1234,18 +1246,50 @@ fn union_with_scales(union: &Union, wanted: &HashSet<String>) -> Result<Option<L
                     with_scales(&p.input, &names)?.unwrap_or_else(|| p.input.as_ref().clone());
                 (p.expr.clone(), below)
             }
-            other => (
-                other
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .map(Expr::Column)
-                    .collect(),
-                other.clone(),
-            ),
+            // A union within: its own columns and scales, as they are (a projection of
+            // them over it would be flattened away with the scales found twice).
+            LogicalPlan::Union(_) => {
+                let names: HashSet<String> = positions
+                    .iter()
+                    .map(|&i| input.schema().field(i).name().clone())
+                    .collect();
+                match with_scales(input, &names)? {
+                    Some(scaled)
+                        if scaled.schema().fields().len()
+                            == input.schema().fields().len() + positions.len() =>
+                    {
+                        inputs.push(Arc::new(scaled));
+                        continue;
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            // A DISTINCT or a grouping: its scales passed on as its columns'.
+            other => {
+                let names: HashSet<String> = positions
+                    .iter()
+                    .map(|&i| other.schema().field(i).name().clone())
+                    .collect();
+                (
+                    other
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .map(Expr::Column)
+                        .collect(),
+                    with_scales(other, &names)?.unwrap_or_else(|| other.clone()),
+                )
+            }
+        };
+        // Values with scales of their own that reach here without them: not known.
+        let Some(carried) = super::unscaled::carried_columns(input) else {
+            return Ok(None);
         };
         for &i in &positions {
             let value = exprs[i].clone().unalias_nested().data;
+            if carried[i] && !has_scale_source(&value, below.schema()) {
+                return Ok(None);
+            }
             let Some(scale) = scale_of_value(&value, below.schema())? else {
                 return Ok(None);
             };

@@ -116,6 +116,12 @@ enum Sources {
     Computed,
 }
 
+/// For each output column of `plan`, whether it carries values with scales of their own
+/// (stored unconstrained numerics'); `None` where it would be refused.
+pub(crate) fn carried_columns(plan: &LogicalPlan) -> Option<Vec<bool>> {
+    carried(plan, Sources::Stored).ok()
+}
+
 /// Refuses an INSERT's rows (`plan`, the statement's input) where a value with a scale
 /// of its own is written as text, an array, a record or JSON (see [`check`]).
 pub fn check_written(plan: &LogicalPlan) -> Result<()> {
