@@ -485,13 +485,8 @@ fn shown(
         // DISTINCT as the grouping it is, where that shows a stored numeric's scales (1.5
         // and 1.50 are one value, shown as its first row's).
         LogicalPlan::Distinct(Distinct::All(input)) => {
-            let columns: Vec<Expr> = input
-                .schema()
-                .columns()
-                .into_iter()
-                .map(Expr::Column)
-                .collect();
-            let grouped = Aggregate::try_new(input.clone(), columns.clone(), vec![])?;
+            let grouped = distinct_grouping(&input)?;
+            let columns = grouped.group_expr.clone();
             let projected =
                 Projection::try_new(columns, Arc::new(LogicalPlan::Aggregate(grouped)))?;
             let shown = shown(LogicalPlan::Projection(projected), wanted, top)?;
@@ -1184,14 +1179,7 @@ pub(crate) fn with_scales(
         LogicalPlan::Aggregate(aggregate) => return aggregate_scales(aggregate, wanted),
         // DISTINCT as the grouping it is, each value's scale its first row's.
         LogicalPlan::Distinct(Distinct::All(input)) => {
-            let columns: Vec<Expr> = input
-                .schema()
-                .columns()
-                .into_iter()
-                .map(Expr::Column)
-                .collect();
-            let grouped = Aggregate::try_new(input.clone(), columns, vec![])?;
-            return aggregate_scales(&grouped, wanted);
+            return aggregate_scales(&distinct_grouping(input)?, wanted);
         }
         LogicalPlan::Projection(projection) => {
             let below: HashSet<String> = projection
@@ -1218,6 +1206,17 @@ pub(crate) fn with_scales(
         }
         _ => return Ok(None),
     }))
+}
+
+/// `SELECT DISTINCT` of `input` as the grouping by all its columns it is.
+fn distinct_grouping(input: &Arc<LogicalPlan>) -> Result<Aggregate> {
+    let columns: Vec<Expr> = input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    Aggregate::try_new(input.clone(), columns, vec![])
 }
 
 /// A union whose `wanted` numeric columns have the scale of each value beside them, as
