@@ -367,8 +367,19 @@ fn shown(
                     _ => None,
                 })
                 .collect();
+            // Wanted averages and deviations of stored unconstrained numerics: shown from
+            // the values' own scales, passed beside them.
+            let exact: Vec<(usize, WindowFunction)> = window_expr
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| wanted.contains(fields[*i].name()))
+                .filter_map(|(i, e)| match e.clone().unalias_nested().data {
+                    Expr::WindowFunction(w) if exact_window(&w).is_some() => Some((i, *w)),
+                    _ => None,
+                })
+                .collect();
             let mut passed = of_schema(wanted, &input);
-            for (_, w) in &sums {
+            for (_, w) in sums.iter().chain(&exact) {
                 passed.extend(
                     w.params
                         .args
@@ -383,6 +394,27 @@ fn shown(
                 .into_iter()
                 .map(|e| values_of(e, &schema))
                 .collect::<Result<Vec<_>>>()?;
+            for (i, mut w) in exact {
+                let Some(exact) = exact_window(&w).cloned() else {
+                    continue;
+                };
+                let value = w.params.args[0].clone();
+                if !has_scale_source(&value, &schema) {
+                    continue;
+                }
+                let value = values_of(value, &schema)?;
+                let (Some(scale), Some(display)) = (
+                    scale_of_value(&w.params.args[0], &schema)?,
+                    exact.scaled_display(&value.get_type(&schema)?),
+                ) else {
+                    continue;
+                };
+                w.fun = WindowFunctionDefinition::AggregateUDF(Arc::new(
+                    AggregateUDF::new_from_impl(display),
+                ));
+                w.params.args = vec![value, scale];
+                window_expr[i] = Expr::WindowFunction(Box::new(w)).alias(fields[i].name());
+            }
             // A sum's scale over the same window: the largest of the values summed; a
             // value picked from another row's, that row's.
             for (i, mut w) in sums {
@@ -526,6 +558,19 @@ fn picked(w: &WindowFunction) -> bool {
         .args
         .first()
         .is_some_and(|a| of_scales(a) && !is_text_cast(a))
+}
+
+/// The exact aggregate (see [`scaled_exact`]) a window function is, over values of the
+/// shape [`of_scales`] takes.
+fn exact_window(w: &WindowFunction) -> Option<&Exact> {
+    let WindowFunctionDefinition::AggregateUDF(f) = &w.fun else {
+        return None;
+    };
+    let exact = f.inner().downcast_ref::<Exact>()?;
+    match (w.params.distinct, w.params.args.as_slice()) {
+        (false, [value]) if of_scales(value) && !is_text_cast(value) => Some(exact),
+        _ => None,
+    }
 }
 
 /// Whether `expr` is a cast to text.
@@ -1039,8 +1084,16 @@ fn read_numeric(f: &ScalarFunction) -> Option<&Expr> {
 /// Whether `expr` is an aggregate shown with the places PostgreSQL gives it from the own
 /// scales of the values it reads (see [`with_scale_argument`]).
 pub(crate) fn is_scaled_aggregate(expr: &Expr) -> bool {
-    matches!(expr, Expr::AggregateFunction(f)
-        if f.func.inner().downcast_ref::<Exact>().is_some_and(Exact::is_scaled))
+    match expr {
+        Expr::AggregateFunction(f) => f
+            .func
+            .inner()
+            .downcast_ref::<Exact>()
+            .is_some_and(Exact::is_scaled),
+        Expr::WindowFunction(w) => matches!(&w.fun, WindowFunctionDefinition::AggregateUDF(f)
+            if f.inner().downcast_ref::<Exact>().is_some_and(Exact::is_scaled)),
+        _ => false,
+    }
 }
 
 /// Whether `f` shows a decimal with the scale of each value ([`NumericShown`]).

@@ -208,6 +208,7 @@ impl AggregateUDFImpl for Exact {
                 input: input.clone(),
                 sums: Sums::default(),
                 distinct: args.is_distinct.then(HashSet::new),
+                scale_counts: Default::default(),
             })),
             Path::Float => Ok(Box::new(FloatAccumulator {
                 kind: self.kind,
@@ -651,6 +652,9 @@ struct ExactAccumulator {
     sums: Sums,
     /// With DISTINCT, the distinct values seen (unscaled).
     distinct: Option<HashSet<i128>>,
+    /// How many values of each own scale the sums hold (a scaled aggregate's, over a
+    /// window frame that moves: the largest scale left after values leave it).
+    scale_counts: std::collections::BTreeMap<i16, u64>,
 }
 
 impl ExactAccumulator {
@@ -677,8 +681,13 @@ impl Accumulator for ExactAccumulator {
             }),
             None => {
                 let scales = scales_of(values)?;
+                let counts = &mut self.scale_counts;
                 for_each_value(&values[0], |row, v| {
-                    self.sums.scaled(scale_at(&scales, row));
+                    let scale = scale_at(&scales, row);
+                    if let Some(s) = scale {
+                        *counts.entry(s).or_default() += 1;
+                    }
+                    self.sums.scaled(scale);
                     self.sums.add(v, 1, squares)
                 })
             }
@@ -687,7 +696,23 @@ impl Accumulator for ExactAccumulator {
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let squares = self.finish.squares();
-        for_each_value(&values[0], |_, v| self.sums.add(v, -1, squares))
+        let scales = scales_of(values)?;
+        let counts = &mut self.scale_counts;
+        for_each_value(&values[0], |row, v| {
+            if let Some(s) = scale_at(&scales, row) {
+                if let Some(n) = counts.get_mut(&s) {
+                    *n -= 1;
+                    if *n == 0 {
+                        counts.remove(&s);
+                    }
+                }
+            }
+            self.sums.add(v, -1, squares)
+        })?;
+        if scales.is_some() {
+            self.sums.places = self.scale_counts.keys().next_back().copied();
+        }
+        Ok(())
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -1034,6 +1059,7 @@ mod tests {
             input: DataType::Int64,
             sums: Sums::default(),
             distinct: None,
+            scale_counts: Default::default(),
         };
         let array: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
         acc.update_batch(std::slice::from_ref(&array)).unwrap();
