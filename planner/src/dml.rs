@@ -102,11 +102,15 @@ impl RowChange {
             Some(q) => DFSchema::try_from_qualified_schema(q, &def.stored_schema())?,
             None => DFSchema::try_from(def.stored_schema().as_ref().clone())?,
         };
-        let values = &projection.expr[usize::from(filtered)..];
+        // No value with a scale of its own is written as text with places it was not
+        // written with (as for INSERT).
+        crate::pg::unscaled::check_written(&plan)?;
+        let first = usize::from(filtered);
         let mut scales = Vec::with_capacity(columns.len());
-        for (column, value) in columns.iter().zip(values) {
-            let value = value.clone().unalias_nested().data;
-            let scale = match def.columns[*column].ty {
+        for (n, column) in columns.iter().enumerate() {
+            let value = projection.expr[first + n].clone().unalias_nested().data;
+            let def_column = &def.columns[*column];
+            let scale = match def_column.ty {
                 ColumnType::NumericUnconstrained
                     if crate::pg::display::has_scale_source(&value, &stored) =>
                 {
@@ -114,6 +118,14 @@ impl RowChange {
                 }
                 _ => None,
             };
+            // PostgreSQL's scale is followed for stored numerics, never for quotients,
+            // roots and the like, which Henge computes at a fixed scale.
+            if def_column.ty == ColumnType::NumericUnconstrained {
+                let (carried, computed) = crate::pg::unscaled::has_own_places(&plan, first + n)?;
+                if computed || (carried && scale.is_none()) {
+                    return Err(crate::pg::unscaled::unknown_places(&def_column.name));
+                }
+            }
             scales.push(
                 scale
                     .map(|s| state.create_physical_expr(s, &stored))

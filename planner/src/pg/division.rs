@@ -46,6 +46,8 @@ pub struct NumericDiv {
     exact: bool,
     /// Whether the quotient is a display numeric (see [`super::display`]).
     display: bool,
+    /// Whether the operands' own scales come as a third and fourth argument.
+    scaled: bool,
     signature: Signature,
 }
 
@@ -73,6 +75,7 @@ impl NumericDiv {
             scale: scale as i8,
             exact,
             display: false,
+            scaled: false,
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
@@ -92,6 +95,7 @@ impl NumericDiv {
         NumericDiv {
             display: true,
             exact: false,
+            scaled: true,
             signature: Signature::any(4, Volatility::Immutable),
             ..self.clone()
         }
@@ -99,7 +103,7 @@ impl NumericDiv {
 
     /// Whether this is a [`NumericDiv::scaled_display`].
     pub(crate) fn is_scaled(&self) -> bool {
-        self.signature == Signature::any(4, Volatility::Immutable)
+        self.scaled
     }
 }
 
